@@ -1,0 +1,94 @@
+//! The command line (clap). The doc comments here are the `--help` text; the commands and flags
+//! are a stable surface that outside scripts rely on.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// listbridge: a mailing list's archive as a searchable, threaded forum, without taking email
+/// away from anyone.
+#[derive(Debug, Parser)]
+#[command(name = "listbridge", version, propagate_version = true)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// The database file. Default: $LISTBRIDGE_DB, else the config's [store] path, else
+    /// ./listbridge.db.
+    #[arg(long, global = true, value_name = "PATH")]
+    pub db: Option<PathBuf>,
+    /// The config file (TOML; see config.toml.example). Default: $LISTBRIDGE_CONFIG, else none
+    /// (built-in defaults).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Log more (repeat for more detail). Logs go to stderr.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Import archived mail: mbox (mboxo or mboxrd), .gz, Maildir, Mailman pipermail .txt(.gz),
+    /// single .eml files, and folders of these, recursively. Importing the same mail again adds
+    /// nothing; an interrupted import can simply be run again.
+    Import {
+        /// Files or folders to import.
+        #[arg(required = true, value_name = "PATH")]
+        paths: Vec<PathBuf>,
+        /// The list the mail belongs to (default: the first [[lists]] in the config, else "main").
+        #[arg(long, value_name = "NAME")]
+        list: Option<String>,
+    },
+    /// Export from the archive, to stdout.
+    Export {
+        #[command(subcommand)]
+        what: ExportCommand,
+    },
+    /// Search the archive: words, "exact phrases", -excluded words.
+    Search {
+        /// The query. Quote a query with exclusions so they are not taken for flags:
+        /// listbridge search 'inhaler -spacer'.
+        #[arg(required = true, value_name = "QUERY")]
+        query: Vec<String>,
+        /// Write {"query", "total", "results": [...]} as JSON to stdout.
+        #[arg(long)]
+        json: bool,
+        /// The most results to show.
+        #[arg(long, default_value_t = 20, value_name = "N")]
+        limit: usize,
+    },
+    /// Rebuild every derived table (messages, threads, search index) from the raw store.
+    Reindex,
+    /// Bring the database schema up to date (other commands do it too) and say what was done.
+    Migrate,
+    /// Check a config file and report every problem at once, each with its key and the fix.
+    CheckConfig,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ExportCommand {
+    /// The raw mail as mboxrd, byte for byte as it was received.
+    Mbox {
+        /// Only this list's mail.
+        #[arg(long, value_name = "NAME")]
+        list: Option<String>,
+        /// Only this thread's mail (its number, as in `export threads --json`).
+        #[arg(long, value_name = "ID")]
+        thread: Option<i64>,
+    },
+    /// Every thread with its messages in thread order: {"threads": [{thread, subject,
+    /// messages: [{message_id, parent, depth, date, from}]}]}.
+    Threads {
+        /// JSON output (the only format for now; required so scripts say what they expect).
+        #[arg(long, required = true)]
+        json: bool,
+        /// Only this list's threads.
+        #[arg(long, value_name = "NAME")]
+        list: Option<String>,
+    },
+}

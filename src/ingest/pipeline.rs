@@ -1,0 +1,293 @@
+//! The import pipeline: read → hash → parse on one thread, store → derive → index on another,
+//! so both cores work. Messages are committed in batches; every step is idempotent (raw bytes
+//! are keyed by their hash), so an interrupted import run again ends with exactly the archive
+//! an uninterrupted one gives.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use serde::Serialize;
+
+use super::readers::{RawMessage, ReadError, read_paths};
+use crate::mail::parse::{ParsedMessage, Unparseable, parse_message, raw_sha256};
+use crate::store::{Derived, ListId, RawOutcome, Store, StoreError};
+
+/// Messages per transaction: large enough that commits cost little, small enough that an
+/// interrupted import loses only seconds of work.
+const BATCH: usize = 2000;
+/// How many parsed messages may wait between the two threads (bounds memory).
+const QUEUE: usize = 256;
+
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    #[error(transparent)]
+    Read(#[from] ReadError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// A message that is stored raw but from which nothing could be derived.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Problem {
+    pub origin: String,
+    pub reason: String,
+}
+
+/// What an import did.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ImportSummary {
+    /// Messages read from the input.
+    pub read: u64,
+    /// New messages in the archive.
+    pub imported: u64,
+    /// Copies of a message already imported: the same bytes twice in the input, or the same
+    /// Message-ID and body delivered again with other transport headers (kept raw).
+    pub duplicates: u64,
+    /// Messages an earlier import had already stored: nothing to do.
+    pub already_archived: u64,
+    /// Different messages claiming a Message-ID already taken, kept under a derived id.
+    pub renamed: u64,
+    /// Stored raw, nothing derived, with the reason.
+    pub unparseable: Vec<Problem>,
+    /// Files or parts of files that could not be read.
+    pub read_errors: Vec<String>,
+    /// Threads in the archive after the import.
+    pub threads: u64,
+    pub seconds: f64,
+}
+
+/// One message on its way from the reading thread to the storing thread.
+struct Prepared {
+    raw: RawMessage,
+    sha: [u8; 32],
+    parsed: Result<ParsedMessage, Unparseable>,
+    bytes_read: u64,
+}
+
+/// Imports every message under `paths` into `list`.
+pub fn import(
+    store: &mut Store,
+    paths: &[PathBuf],
+    list_name: &str,
+    now_unix: i64,
+) -> Result<ImportSummary, IngestError> {
+    let started = Instant::now();
+    let reader = read_paths(paths)?;
+    let list = store.list_id(list_name)?;
+    let run = store.begin_run(&format!("import into {list_name}"), now_unix)?;
+    let progress = Progress::new(reader.bytes_total());
+
+    let (tx, rx) = mpsc::sync_channel::<Result<Prepared, String>>(QUEUE);
+    let producer = std::thread::spawn(move || {
+        let mut reader = reader;
+        while let Some(item) = reader.next() {
+            let prepared = item
+                .map(|raw| {
+                    let sha = raw_sha256(&raw.bytes);
+                    let parsed = parse_message(&raw.bytes, raw.envelope.as_deref());
+                    Prepared {
+                        raw,
+                        sha,
+                        parsed,
+                        bytes_read: 0,
+                    }
+                })
+                .map_err(|e| e.to_string());
+            let prepared = prepared.map(|mut p| {
+                p.bytes_read = reader.bytes_read();
+                p
+            });
+            if tx.send(prepared).is_err() {
+                break; // the storing side stopped on an error
+            }
+        }
+    });
+
+    let mut summary = ImportSummary::default();
+    let result = store_all(store, run, list, rx, &progress, &mut summary);
+    // The reading thread ends by itself once the channel is gone (on error) or the input is.
+    let _ = producer.join();
+    result?;
+    progress.finish();
+    if summary.imported > 0 {
+        store.optimize()?;
+    }
+    summary.threads = store.counts()?.threads;
+    summary.seconds = started.elapsed().as_secs_f64();
+    Ok(summary)
+}
+
+/// The storing side: everything from the channel, committed in batches.
+fn store_all(
+    store: &mut Store,
+    run: crate::store::RunId,
+    list: ListId,
+    rx: mpsc::Receiver<Result<Prepared, String>>,
+    progress: &Progress,
+    summary: &mut ImportSummary,
+) -> Result<(), IngestError> {
+    let mut writer = store.writer(run)?;
+    let mut in_batch = 0;
+    for item in rx {
+        let p = match item {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::warn!(error = %e, "skipping unreadable input");
+                summary.read_errors.push(e);
+                continue;
+            }
+        };
+        summary.read += 1;
+        let origin = format!("{}#{}", p.raw.origin.path.display(), p.raw.origin.index);
+        store_one(&writer, list, &p, &origin, summary)?;
+        in_batch += 1;
+        if in_batch >= BATCH {
+            writer.commit()?;
+            writer = store.writer(run)?;
+            in_batch = 0;
+        }
+        progress.update(p.bytes_read, summary.read);
+    }
+    writer.commit()?;
+    Ok(())
+}
+
+fn store_one(
+    writer: &crate::store::Writer<'_>,
+    list: ListId,
+    p: &Prepared,
+    origin: &str,
+    summary: &mut ImportSummary,
+) -> Result<(), StoreError> {
+    let raw_id = match writer.store_raw(
+        &p.sha,
+        &p.raw.bytes,
+        p.raw.envelope.as_deref(),
+        list,
+        origin,
+    )? {
+        RawOutcome::Stored(id) => id,
+        RawOutcome::DuplicateInRun => {
+            summary.duplicates += 1;
+            return Ok(());
+        }
+        RawOutcome::AlreadyArchived => {
+            summary.already_archived += 1;
+            return Ok(());
+        }
+    };
+    match writer.derive(raw_id, &p.sha, list, p.parsed.as_ref())? {
+        Derived::Message(_) => summary.imported += 1,
+        Derived::Copy(_) => summary.duplicates += 1,
+        Derived::Renamed { taken, .. } => {
+            tracing::info!(
+                origin,
+                "a different message claims a taken Message-ID; kept under a derived id"
+            );
+            tracing::debug!(origin, message_id = %taken, "the taken Message-ID");
+            summary.imported += 1;
+            summary.renamed += 1;
+        }
+        Derived::Unparseable(reason) => {
+            tracing::warn!(origin, %reason, "stored raw, nothing derived");
+            summary.unparseable.push(Problem {
+                origin: origin.to_owned(),
+                reason,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Rebuilds every derived table from the raw store, in storage order, as an import would.
+pub fn reindex(store: &mut Store, now_unix: i64) -> Result<ImportSummary, IngestError> {
+    let started = Instant::now();
+    let total = store.counts()?.raw;
+    store.clear_derived()?;
+    let run = store.begin_run("reindex", now_unix)?;
+    let progress = Progress::new(total);
+    let mut summary = ImportSummary::default();
+    let mut after = None;
+    loop {
+        let batch = store.raw_batch(after, BATCH)?;
+        let Some(last) = batch.last() else { break };
+        after = Some(last.id);
+        let writer = store.writer(run)?;
+        for raw in &batch {
+            summary.read += 1;
+            let parsed = parse_message(&raw.bytes, raw.envelope.as_deref());
+            match writer.derive(raw.id, &raw.sha256, raw.list, parsed.as_ref())? {
+                Derived::Message(_) => summary.imported += 1,
+                Derived::Copy(_) => summary.duplicates += 1,
+                Derived::Renamed { .. } => {
+                    summary.imported += 1;
+                    summary.renamed += 1;
+                }
+                Derived::Unparseable(reason) => summary.unparseable.push(Problem {
+                    origin: format!("raw message {}", raw.id.0),
+                    reason,
+                }),
+            }
+        }
+        writer.commit()?;
+        progress.update(summary.read, summary.read);
+    }
+    progress.finish();
+    store.optimize()?;
+    summary.threads = store.counts()?.threads;
+    summary.seconds = started.elapsed().as_secs_f64();
+    Ok(summary)
+}
+
+/// A progress bar on a terminal; plain log lines every few seconds otherwise.
+struct Progress {
+    bar: Option<ProgressBar>,
+    started: Instant,
+    last_log: std::cell::Cell<Instant>,
+}
+
+impl Progress {
+    fn new(total: u64) -> Progress {
+        let bar = std::io::stderr().is_terminal().then(|| {
+            let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
+            bar.set_style(
+                ProgressStyle::with_template(
+                    "{spinner} [{elapsed_precise}] {wide_bar} {percent:>3}% {msg} ETA {eta}",
+                )
+                .expect("the progress template is valid"),
+            );
+            bar.enable_steady_tick(Duration::from_millis(200));
+            bar
+        });
+        Progress {
+            bar,
+            started: Instant::now(),
+            last_log: std::cell::Cell::new(Instant::now()),
+        }
+    }
+
+    /// `position` counts toward the total (input bytes, or messages for reindex).
+    fn update(&self, position: u64, messages: u64) {
+        let rate = messages as f64 / self.started.elapsed().as_secs_f64().max(0.001);
+        match &self.bar {
+            Some(bar) => {
+                bar.set_position(position);
+                bar.set_message(format!("{messages} messages, {rate:.0}/s"));
+            }
+            None if self.last_log.get().elapsed() >= Duration::from_secs(5) => {
+                self.last_log.set(Instant::now());
+                tracing::info!(messages, per_second = rate as u64, "importing");
+            }
+            None => {}
+        }
+    }
+
+    fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+}

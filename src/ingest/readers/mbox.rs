@@ -1,0 +1,387 @@
+//! Splitting one mbox-like stream (mboxo, mboxrd, pipermail) into messages, one at a time, and
+//! writing messages back as mboxrd. Memory is one message plus one look-ahead line: lines are
+//! appended straight into the message buffer, and a separator is only confirmed once the line
+//! after it has been seen.
+
+use std::io::{self, BufRead, Write};
+
+use super::Format;
+use super::lines::{
+    is_blank, is_escaped_from, is_header_line, is_mbox_separator, needs_escape, pipermail_sender,
+    trim_eol,
+};
+
+/// The envelope written when a message has none (mail that came in over IMAP, say).
+pub const DEFAULT_ENVELOPE: &str = "MAILER-DAEMON Thu Jan  1 00:00:00 1970";
+
+/// The envelope listbridge's own export writes: the sender `mboxrd@z` marks the file as mboxrd
+/// for any reader (public-inbox's convention), and the original envelope's date is kept, since
+/// it dates mail that has no Date header.
+pub fn export_envelope(original: Option<&str>) -> String {
+    let date = original
+        .map(|env| {
+            let fields: Vec<&str> = env.split_whitespace().collect();
+            if fields.len() >= 6 {
+                let d = &fields[fields.len() - 5..];
+                // asctime pads the day to two columns.
+                format!("{} {} {:>2} {} {}", d[0], d[1], d[2], d[3], d[4])
+            } else {
+                String::new()
+            }
+        })
+        .filter(|d| !d.is_empty())
+        .unwrap_or_else(|| "Thu Jan  1 00:00:00 1970".to_owned());
+    format!("mboxrd@z {date}")
+}
+
+/// Longest piece read as one "line": a longer line (a base64 blob with no line breaks) is read in
+/// pieces so that one line cannot take unbounded memory before the message size limit sees it.
+const MAX_PIECE: usize = 1 << 20;
+
+/// What the splitter hands out.
+#[derive(Debug)]
+pub(crate) enum Split {
+    Message {
+        /// The separator line without `From ` and the line end, if the message had one.
+        envelope: Option<Vec<u8>>,
+        bytes: Vec<u8>,
+    },
+    /// The message grew past the limit; its bytes were dropped as they came, and reading goes on
+    /// at the next separator.
+    TooLarge,
+}
+
+pub(crate) struct Splitter<R> {
+    input: R,
+    format: Format,
+    limit: usize,
+    /// Another message follows (its separator, if any, is in `envelope`, its first line in `carry`).
+    more: bool,
+    envelope: Option<Vec<u8>>,
+    carry: Vec<u8>,
+    /// `carry` ends in the middle of a line (a piece of an overlong line).
+    carry_partial: bool,
+}
+
+/// Reads one line (or a piece of at most [`MAX_PIECE`] bytes of an overlong one), appending it.
+fn read_piece<R: BufRead>(r: &mut R, buf: &mut Vec<u8>) -> io::Result<usize> {
+    let mut n = 0;
+    loop {
+        let avail = match r.fill_buf() {
+            Ok(b) => b,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        if avail.is_empty() {
+            return Ok(n);
+        }
+        let room = MAX_PIECE - n;
+        let (take, done) = match avail.iter().position(|&b| b == b'\n') {
+            Some(i) if i < room => (i + 1, true),
+            _ if avail.len() >= room => (room, true),
+            _ => (avail.len(), false),
+        };
+        buf.extend_from_slice(&avail[..take]);
+        r.consume(take);
+        n += take;
+        if done {
+            return Ok(n);
+        }
+    }
+}
+
+fn line_end(buf: &[u8], from: usize) -> usize {
+    buf[from..]
+        .iter()
+        .position(|&b| b == b'\n')
+        .map_or(buf.len(), |i| from + i + 1)
+}
+
+fn envelope_of(line: &[u8]) -> Vec<u8> {
+    let line = trim_eol(line);
+    line.strip_prefix(b"From ").unwrap_or(line).to_vec()
+}
+
+impl<R: BufRead> Splitter<R> {
+    /// `format` is Mboxo, Mboxrd or Pipermail. Blank lines before the first separator are
+    /// skipped; anything else before it becomes a first message without an envelope (nothing is
+    /// dropped when a file is forced to a format it does not quite have).
+    pub(crate) fn new(mut input: R, format: Format, limit: usize) -> io::Result<Self> {
+        let mut first = Vec::new();
+        loop {
+            first.clear();
+            if read_piece(&mut input, &mut first)? == 0 {
+                break;
+            }
+            if !is_blank(&first) {
+                break;
+            }
+        }
+        let mut splitter = Splitter {
+            input,
+            format,
+            limit,
+            more: !first.is_empty(),
+            envelope: None,
+            carry: Vec::new(),
+            carry_partial: false,
+        };
+        if first.starts_with(b"From ") {
+            splitter.envelope = Some(envelope_of(&first));
+        } else {
+            splitter.carry_partial = !first.ends_with(b"\n");
+            splitter.carry = first;
+        }
+        Ok(splitter)
+    }
+
+    fn is_separator(&self, line: &[u8]) -> bool {
+        match self.format {
+            Format::Pipermail => pipermail_sender(line).is_some(),
+            _ => is_mbox_separator(line),
+        }
+    }
+
+    /// The next message, or `None` at the end of the stream.
+    pub(crate) fn next_message(&mut self) -> io::Result<Option<Split>> {
+        if !self.more {
+            return Ok(None);
+        }
+        let envelope = self.envelope.take();
+        let mut msg = std::mem::take(&mut self.carry);
+        // Where the unprocessed lines start; everything before is final message content.
+        let mut pos = 0;
+        // Start of the previous line if it was blank: it belongs to a separator that may follow.
+        let mut blank_at: Option<usize> = None;
+        // The line at `pos` continues an overlong line rather than starting one.
+        let mut partial = std::mem::take(&mut self.carry_partial);
+        let mut too_large = false;
+        loop {
+            if pos == msg.len() && read_piece(&mut self.input, &mut msg)? == 0 {
+                self.more = false;
+                // The empty line after the last message belongs to the format, like every other.
+                if let Some(b) = blank_at {
+                    msg.truncate(b);
+                }
+                break;
+            }
+            let mut end = line_end(&msg, pos);
+            let at_line_start = !partial;
+            partial = !msg[..end].ends_with(b"\n");
+            if at_line_start
+                && msg[pos..end].starts_with(b"From ")
+                && (blank_at.is_some() || self.format == Format::Pipermail)
+                && self.is_separator(&msg[pos..end])
+            {
+                // mboxrd escapes every body "From " line, so its separators need no proof;
+                // mboxo and pipermail may carry unescaped ones, so a header line must follow.
+                let confirmed = if self.format == Format::Mboxrd {
+                    true
+                } else {
+                    if end == msg.len() {
+                        read_piece(&mut self.input, &mut msg)?;
+                    }
+                    is_header_line(&msg[end..line_end(&msg, end)])
+                };
+                if confirmed {
+                    self.envelope = Some(envelope_of(&msg[pos..end]));
+                    self.carry = msg[end..].to_vec();
+                    self.carry_partial = !self.carry.is_empty() && !self.carry.ends_with(b"\n");
+                    msg.truncate(blank_at.unwrap_or(pos));
+                    break;
+                }
+            }
+            if at_line_start && self.format == Format::Mboxrd && is_escaped_from(&msg[pos..end]) {
+                msg.remove(pos);
+                end -= 1;
+            }
+            blank_at = (at_line_start && is_blank(&msg[pos..end])).then_some(pos);
+            pos = end;
+            // Content so far; a trailing blank line and a look-ahead line are still undecided.
+            let keep = blank_at.unwrap_or(pos);
+            if keep > self.limit {
+                // Drop the content and keep only what is undecided.
+                too_large = true;
+                msg.drain(..keep);
+                pos -= keep;
+                blank_at = blank_at.map(|_| 0);
+            }
+        }
+        if too_large {
+            return Ok(Some(Split::TooLarge));
+        }
+        Ok(Some(Split::Message {
+            envelope,
+            bytes: msg,
+        }))
+    }
+}
+
+/// Writes one message as mboxrd: `From ` + envelope (or [`DEFAULT_ENVELOPE`]) + `\n`, the bytes
+/// with every line matching `^>*From ` given one more `>`, a final `\n` if the bytes do not end
+/// with one (mbox cannot say "no final newline", so that one case reads back with a `\n` more),
+/// then one empty line. Empty bytes get no added `\n`, so they read back empty. Line breaks in
+/// the envelope become spaces: the separator must stay one line.
+pub fn write_mboxrd<W: Write>(w: &mut W, envelope: Option<&str>, bytes: &[u8]) -> io::Result<()> {
+    let envelope = envelope.unwrap_or(DEFAULT_ENVELOPE);
+    w.write_all(b"From ")?;
+    if envelope.contains(['\r', '\n']) {
+        w.write_all(envelope.replace(['\r', '\n'], " ").as_bytes())?;
+    } else {
+        w.write_all(envelope.as_bytes())?;
+    }
+    w.write_all(b"\n")?;
+    for line in bytes.split_inclusive(|&b| b == b'\n') {
+        if needs_escape(line) {
+            w.write_all(b">")?;
+        }
+        w.write_all(line)?;
+    }
+    if !bytes.is_empty() && !bytes.ends_with(b"\n") {
+        w.write_all(b"\n")?;
+    }
+    w.write_all(b"\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn split(input: &[u8], format: Format) -> Vec<(Option<String>, String)> {
+        split_limit(input, format, usize::MAX)
+    }
+
+    fn split_limit(input: &[u8], format: Format, limit: usize) -> Vec<(Option<String>, String)> {
+        let mut s = Splitter::new(input, format, limit).unwrap();
+        let mut out = Vec::new();
+        while let Some(m) = s.next_message().unwrap() {
+            out.push(match m {
+                Split::Message { envelope, bytes } => (
+                    envelope.map(|e| String::from_utf8(e).unwrap()),
+                    String::from_utf8(bytes).unwrap(),
+                ),
+                Split::TooLarge => (None, "TOO LARGE".into()),
+            });
+        }
+        out
+    }
+
+    fn env(s: &str) -> Option<String> {
+        Some(s.to_owned())
+    }
+
+    #[test]
+    fn mboxo_keeps_quoted_from_and_needs_a_header_after_a_separator() {
+        let input = b"From a@example.org Mon Jan  3 10:00:00 2011\nSubject: one\n\n>From the clinic\n\nFrom the ward at 10:30 we met\nlater\n\nFrom b@example.org Mon Jan  3 11:00:00 2011\nSubject: two\n\nbody\n\n";
+        assert_eq!(
+            split(input, Format::Mboxo),
+            vec![
+                (
+                    env("a@example.org Mon Jan  3 10:00:00 2011"),
+                    "Subject: one\n\n>From the clinic\n\nFrom the ward at 10:30 we met\nlater\n"
+                        .into()
+                ),
+                (
+                    env("b@example.org Mon Jan  3 11:00:00 2011"),
+                    "Subject: two\n\nbody\n".into()
+                ),
+            ]
+        );
+    }
+
+    #[test]
+    fn mboxrd_unescapes_one_level() {
+        let input = b"From x Thu Jan  1 00:00:00 1970\nA: 1\n\n>From a\n>>From b\n> From c\n\nFrom x Thu Jan  1 00:00:00 1970\n\nno headers\n\n";
+        assert_eq!(
+            split(input, Format::Mboxrd),
+            vec![
+                (
+                    env("x Thu Jan  1 00:00:00 1970"),
+                    "A: 1\n\nFrom a\n>From b\n> From c\n".into()
+                ),
+                (env("x Thu Jan  1 00:00:00 1970"), "\nno headers\n".into()),
+            ]
+        );
+    }
+
+    #[test]
+    fn pipermail_separator_needs_a_header_but_no_blank_line() {
+        let input = b"From a at example.org  Tue Jun  1 17:40:49 2004\nFrom: a at example.org (A)\n\nFrom a at example.org  Tue Jun  1 17:40:49 2004\nis body text\nURL: x\nFrom b at example.org  Wed Jun  2 08:00:00 2004\nFrom: b at example.org (B)\n\nend\n\n";
+        assert_eq!(
+            split(input, Format::Pipermail),
+            vec![
+                (
+                    env("a at example.org  Tue Jun  1 17:40:49 2004"),
+                    "From: a at example.org (A)\n\nFrom a at example.org  Tue Jun  1 17:40:49 2004\nis body text\nURL: x\n".into()
+                ),
+                (env("b at example.org  Wed Jun  2 08:00:00 2004"), "From: b at example.org (B)\n\nend\n".into()),
+            ]
+        );
+    }
+
+    #[test]
+    fn crlf_and_leading_blank_lines_and_text_before_the_first_separator() {
+        let input = b"\r\n\r\nFrom x Thu Jan  1 00:00:00 1970\r\nA: 1\r\n\r\nb\r\n\r\nFrom y Thu Jan  1 00:00:00 1970\r\nB: 2\r\n\r\n";
+        assert_eq!(
+            split(input, Format::Mboxo),
+            vec![
+                (
+                    env("x Thu Jan  1 00:00:00 1970"),
+                    "A: 1\r\n\r\nb\r\n".into()
+                ),
+                (env("y Thu Jan  1 00:00:00 1970"), "B: 2\r\n".into()),
+            ]
+        );
+        assert_eq!(
+            split(
+                b"Stray: text\n\nFrom x Thu Jan  1 00:00:00 1970\nA: 1\n",
+                Format::Mboxo
+            ),
+            vec![
+                (None, "Stray: text\n".into()),
+                (env("x Thu Jan  1 00:00:00 1970"), "A: 1\n".into())
+            ]
+        );
+        assert!(split(b"", Format::Mboxo).is_empty());
+        assert!(split(b"\n\n", Format::Mboxrd).is_empty());
+    }
+
+    #[test]
+    fn oversized_messages_are_reported_and_skipped() {
+        let mut input = b"From x Thu Jan  1 00:00:00 1970\nA: 1\n\n".to_vec();
+        input.extend(b"0123456789\n".repeat(100));
+        input.extend(b"\nFrom y Thu Jan  1 00:00:00 1970\nB: 2\n\nshort\n");
+        assert_eq!(
+            split_limit(&input, Format::Mboxo, 200),
+            vec![
+                (None, "TOO LARGE".into()),
+                (env("y Thu Jan  1 00:00:00 1970"), "B: 2\n\nshort\n".into())
+            ]
+        );
+    }
+
+    #[test]
+    fn overlong_lines_are_not_split_into_fake_lines() {
+        // A "From " at a piece boundary inside a long line must not be unescaped or split on.
+        let mut body = vec![b'x'; MAX_PIECE - 1];
+        body.extend(b"\n");
+        body.extend(vec![b'y'; MAX_PIECE]);
+        body.extend(b">From z\n");
+        let mut input = b"From x Thu Jan  1 00:00:00 1970\nA: 1\n\n".to_vec();
+        input.extend(&body);
+        let got = split(&input, Format::Mboxrd);
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].1.as_bytes(), [&b"A: 1\n\n"[..], &body].concat());
+    }
+
+    #[test]
+    fn write_escapes_and_terminates() {
+        let mut out = Vec::new();
+        write_mboxrd(&mut out, None, b"A: 1\n\nFrom x\n>From y\n> From z\nlast").unwrap();
+        write_mboxrd(&mut out, Some("e Thu Jan  1 00:00:00 1970"), b"").unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "From MAILER-DAEMON Thu Jan  1 00:00:00 1970\nA: 1\n\n>From x\n>>From y\n> From z\nlast\n\nFrom e Thu Jan  1 00:00:00 1970\n\n"
+        );
+    }
+}

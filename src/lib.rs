@@ -1,0 +1,12 @@
+//! listbridge: turns a busy mailing list into a searchable web forum without taking email away
+//! from anyone. The library holds everything; `main.rs` only dispatches the command line.
+//!
+//! Dependency rule: `mail/`, `thread` and `tags` are pure (no tokio, rusqlite, network or
+//! clock they are not handed); `store/` and `ingest/` do the I/O around them.
+
+pub mod cli;
+pub mod config;
+pub mod ingest;
+pub mod mail;
+pub mod store;
+pub mod thread;

@@ -1,0 +1,362 @@
+//! From raw bytes to the facts the archive keeps about a message: ids, author, date, subject,
+//! thread signals and the text to index. Pure: the same bytes always give the same result, and
+//! nothing here can fail on bad mail except by saying what is wrong with it.
+
+use mail_parser::MessageParser;
+use sha2::{Digest, Sha256};
+
+use super::{address, ids};
+use crate::thread::{ThreadIndex, decode_thread_index};
+
+/// The most body text indexed per message: enough for any real post, bounded for a runaway one.
+const MAX_INDEXED_BODY: usize = 256 * 1024;
+
+/// What the archive derives from one message.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ParsedMessage {
+    /// The Message-ID as the mail gives it (normalised, no brackets), if it gives a usable one.
+    pub message_id: Option<String>,
+    pub references: Vec<String>,
+    pub in_reply_to: Option<String>,
+    pub thread_index: Option<ThreadIndex>,
+    pub subject: Option<String>,
+    pub from_name: Option<String>,
+    pub from_addr: Option<String>,
+    /// Unix seconds: the Date header, else the mbox envelope's date.
+    pub date: Option<i64>,
+    /// The text of the body parts (HTML-only mail turned into text), for the search index.
+    pub body_text: String,
+    /// Hash of what a reader sees (author, subject, decoded text): equal for re-deliveries and
+    /// re-sends of one message that differ only in transport headers, MIME boundaries or the
+    /// Date, different for two messages that merely claim the same Message-ID.
+    pub content_sha256: [u8; 32],
+    /// Things wrong with the mail that were worked around, for admins.
+    pub problems: Vec<String>,
+}
+
+/// Why nothing could be derived from a message (it is still stored raw).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Unparseable {
+    #[error("the message is empty")]
+    Empty,
+    #[error("no header lines found at the start of the message")]
+    NoHeaders,
+    #[error("the MIME parser could not read the message")]
+    Parser,
+}
+
+/// The SHA-256 of a message's raw bytes: its identity in the raw store.
+pub fn raw_sha256(bytes: &[u8]) -> [u8; 32] {
+    Sha256::digest(bytes).into()
+}
+
+/// A deterministic Message-ID for a mail that has none, from the hash of its bytes.
+pub fn generated_message_id(raw_sha: &[u8; 32]) -> String {
+    format!("{}@generated.listbridge.invalid", hex(&raw_sha[..16]))
+}
+
+/// The id under which a second, different message claiming an existing Message-ID is kept.
+pub fn derived_message_id(message_id: &str, raw_sha: &[u8; 32]) -> String {
+    format!("{message_id}.dup-{}", hex(&raw_sha[..6]))
+}
+
+pub fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    bytes
+        .iter()
+        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+            let _ = write!(s, "{b:02x}");
+            s
+        })
+}
+
+/// Parses a raw message. `envelope` is the mbox separator line (without `From `), used for the
+/// date when the mail has no usable Date header.
+pub fn parse_message(raw: &[u8], envelope: Option<&str>) -> Result<ParsedMessage, Unparseable> {
+    if raw.iter().all(|b| b.is_ascii_whitespace()) {
+        return Err(Unparseable::Empty);
+    }
+    if !starts_with_header(raw) {
+        return Err(Unparseable::NoHeaders);
+    }
+    let message = MessageParser::default()
+        .parse(raw)
+        .ok_or(Unparseable::Parser)?;
+    let mut problems = Vec::new();
+
+    let message_id = match message.header_raw("Message-ID") {
+        Some(value) => {
+            let id = ids::parse_message_id(value);
+            if id.is_none() {
+                problems.push("unusable Message-ID header".to_owned());
+            }
+            id
+        }
+        None => {
+            problems.push("no Message-ID header".to_owned());
+            None
+        }
+    };
+    let references = message
+        .header_raw("References")
+        .map(ids::parse_references)
+        .unwrap_or_default();
+    let in_reply_to = message
+        .header_raw("In-Reply-To")
+        .and_then(ids::parse_in_reply_to);
+    let thread_index = message
+        .header_raw("Thread-Index")
+        .and_then(|v| decode_thread_index(v.trim()));
+
+    let (from_name, from_addr) = author(&message);
+
+    let date = match message.date().filter(|d| d.is_valid()) {
+        Some(d) => Some(d.to_timestamp()),
+        None => {
+            let from_envelope = envelope.and_then(envelope_date);
+            problems.push(if from_envelope.is_some() {
+                "no usable Date header; the mbox envelope date is used".to_owned()
+            } else {
+                "no usable Date header".to_owned()
+            });
+            from_envelope
+        }
+    };
+
+    let mut body_text = String::new();
+    for index in 0..message.text_body_count() {
+        if body_text.len() >= MAX_INDEXED_BODY {
+            break;
+        }
+        if let Some(text) = message.body_text(index) {
+            if !body_text.is_empty() {
+                body_text.push('\n');
+            }
+            body_text.push_str(&text);
+        }
+    }
+    truncate_at_char(&mut body_text, MAX_INDEXED_BODY);
+    let subject = message.subject().map(|s| s.trim().to_owned());
+    let content_sha256 = content_hash(&from_addr, &subject, &body_text, raw);
+
+    Ok(ParsedMessage {
+        message_id,
+        references,
+        in_reply_to,
+        thread_index,
+        subject,
+        from_name,
+        from_addr,
+        date,
+        body_text,
+        content_sha256,
+        problems,
+    })
+}
+
+/// Whether the message starts with something shaped like a header field (`Name:`), which tells
+/// mail from a stray text file.
+fn starts_with_header(raw: &[u8]) -> bool {
+    let first = raw.split(|&b| b == b'\n').next().unwrap_or_default();
+    match first.iter().position(|&b| b == b':') {
+        Some(colon) if colon > 0 => first[..colon]
+            .iter()
+            .all(|&b| b.is_ascii_graphic() && b != b':'),
+        _ => false,
+    }
+}
+
+/// The content fingerprint. Mail with no text at all (attachments only) falls back to its raw
+/// body bytes, so two different attachments are never taken for one message.
+fn content_hash(
+    from: &Option<String>,
+    subject: &Option<String>,
+    text: &str,
+    raw: &[u8],
+) -> [u8; 32] {
+    let mut h = Sha256::new();
+    for part in [
+        from.as_deref().unwrap_or(""),
+        subject.as_deref().unwrap_or(""),
+    ] {
+        h.update(part.as_bytes());
+        h.update([0]);
+    }
+    if text.trim().is_empty() {
+        h.update(body_bytes(raw));
+    } else {
+        h.update(text.as_bytes());
+    }
+    h.finalize().into()
+}
+
+/// The bytes after the header block (empty when there is no body).
+fn body_bytes(raw: &[u8]) -> &[u8] {
+    let mut start = 0;
+    while start < raw.len() {
+        let end = raw[start..]
+            .iter()
+            .position(|&b| b == b'\n')
+            .map_or(raw.len(), |p| start + p + 1);
+        let line = &raw[start..end];
+        if line == b"\n" || line == b"\r\n" {
+            return &raw[end..];
+        }
+        start = end;
+    }
+    &[]
+}
+
+/// Display name and address of the author, de-obfuscating pipermail's `user at host` forms.
+fn author(message: &mail_parser::Message<'_>) -> (Option<String>, Option<String>) {
+    if let Some(raw) = message.header_raw("From")
+        && address::is_obfuscated(raw)
+    {
+        // Let the MIME parser read the de-obfuscated form, so encoded words in names decode.
+        let header = format!("From: {}\n\n", address::deobfuscate(raw.trim()));
+        return match MessageParser::default().parse(header.as_bytes()) {
+            Some(m) => name_and_address(m.from()),
+            None => (None, None),
+        };
+    }
+    name_and_address(message.from())
+}
+
+fn name_and_address(from: Option<&mail_parser::Address<'_>>) -> (Option<String>, Option<String>) {
+    let Some(first) = from.and_then(|a| a.first()) else {
+        return (None, None);
+    };
+    let name = first
+        .name()
+        .map(|n| n.trim().to_owned())
+        .filter(|n| !n.is_empty());
+    let addr = first
+        .address()
+        .map(|a| a.trim().to_owned())
+        .filter(|a| !a.is_empty());
+    (name, addr)
+}
+
+/// The date at the end of an mbox separator (`sender Www Mmm dd hh:mm:ss yyyy`), as unix seconds.
+fn envelope_date(envelope: &str) -> Option<i64> {
+    let fields: Vec<&str> = envelope.split_whitespace().collect();
+    let n = fields.len();
+    if n < 5 {
+        return None;
+    }
+    let (month, day, time, year) = (fields[n - 4], fields[n - 3], fields[n - 2], fields[n - 1]);
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let month = MONTHS.iter().position(|m| *m == month)? as u32 + 1;
+    let day: u32 = day.parse().ok()?;
+    let year: i32 = year.parse().ok()?;
+    let mut hms = time.split(':').map(|p| p.parse::<u32>().ok());
+    let (h, m, s) = (
+        hms.next()??,
+        hms.next()??,
+        hms.next().flatten().unwrap_or(0),
+    );
+    let date = chrono::NaiveDate::from_ymd_opt(year, month, day)?.and_hms_opt(h, m, s)?;
+    let secs = date.and_utc().timestamp();
+    // The public-inbox placeholder date (1970) says nothing.
+    (secs > 0).then_some(secs)
+}
+
+fn truncate_at_char(s: &mut String, max: usize) {
+    if s.len() > max {
+        let mut cut = max;
+        while !s.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        s.truncate(cut);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_the_facts_of_a_reply() {
+        let raw = b"From: \"Dr Jane Doe\" <jane@example.org>\r\n\
+            Subject: Re: [SNUG] Asthma inhaler technique\r\n\
+            Date: Tue, 3 Mar 2020 10:00:00 +0000\r\n\
+            Message-ID: <b@example.org>\r\n\
+            In-Reply-To: <a@example.org>\r\n\
+            References: <root@example.org> <a@example.org>\r\n\
+            \r\n\
+            Spacers help.\r\n";
+        let m = parse_message(raw, None).unwrap();
+        assert_eq!(m.message_id.as_deref(), Some("b@example.org"));
+        assert_eq!(m.in_reply_to.as_deref(), Some("a@example.org"));
+        assert_eq!(m.references, ["root@example.org", "a@example.org"]);
+        assert_eq!(m.from_name.as_deref(), Some("Dr Jane Doe"));
+        assert_eq!(m.from_addr.as_deref(), Some("jane@example.org"));
+        assert_eq!(m.date, Some(1_583_229_600));
+        assert!(m.body_text.contains("Spacers help."));
+        assert!(m.problems.is_empty(), "{:?}", m.problems);
+    }
+
+    #[test]
+    fn falls_back_to_the_envelope_date_and_reports_it() {
+        let raw = b"From: a@example.org\nSubject: hi\n\nbody\n";
+        let m = parse_message(raw, Some("a@example.org Tue Mar  3 10:00:00 2020")).unwrap();
+        assert_eq!(m.date, Some(1_583_229_600));
+        assert!(m.problems.iter().any(|p| p.contains("envelope date")));
+        assert!(m.problems.iter().any(|p| p.contains("no Message-ID")));
+    }
+
+    #[test]
+    fn recovers_pipermail_authors() {
+        let raw = b"From: jdoe at example.org (John Doe)\nSubject: x\nMessage-ID: <x@y>\n\nhi\n";
+        let m = parse_message(raw, None).unwrap();
+        assert_eq!(m.from_name.as_deref(), Some("John Doe"));
+        assert_eq!(m.from_addr.as_deref(), Some("jdoe@example.org"));
+    }
+
+    #[test]
+    fn says_why_a_message_is_unparseable() {
+        assert_eq!(parse_message(b"", None), Err(Unparseable::Empty));
+        assert_eq!(parse_message(b" \n\n", None), Err(Unparseable::Empty));
+        assert_eq!(
+            parse_message(b"just some text\nwithout headers\n", None),
+            Err(Unparseable::NoHeaders)
+        );
+    }
+
+    #[test]
+    fn content_hash_ignores_transport_headers_and_mime_boundaries() {
+        let a = parse_message(b"Received: x\nMessage-ID: <a@b>\n\nsame\n", None).unwrap();
+        let b = parse_message(b"Received: y\nMessage-ID: <a@b>\n\nsame\n", None).unwrap();
+        let c = parse_message(b"Received: y\nMessage-ID: <a@b>\n\nother\n", None).unwrap();
+        assert_eq!(a.content_sha256, b.content_sha256);
+        assert_ne!(a.content_sha256, c.content_sha256);
+        let multipart = |boundary: &str| {
+            format!(
+                "Message-ID: <m@b>\nContent-Type: multipart/mixed; boundary=\"{boundary}\"\n\n\
+                 --{boundary}\nContent-Type: text/plain\n\nhello\n--{boundary}--\n"
+            )
+        };
+        let d = parse_message(multipart("one").as_bytes(), None).unwrap();
+        let e = parse_message(multipart("two").as_bytes(), None).unwrap();
+        assert_eq!(d.content_sha256, e.content_sha256);
+    }
+
+    #[test]
+    fn decodes_encoded_names_in_pipermail_authors() {
+        let raw =
+            b"From: jdoe at example.org (=?utf-8?q?Fran=C3=A7oise?=)\nMessage-ID: <x@y>\n\nhi\n";
+        let m = parse_message(raw, None).unwrap();
+        assert_eq!(m.from_name.as_deref(), Some("Fran\u{e7}oise"));
+        assert_eq!(m.from_addr.as_deref(), Some("jdoe@example.org"));
+    }
+
+    #[test]
+    fn ids_for_mail_without_or_with_a_taken_message_id() {
+        let sha = raw_sha256(b"x");
+        assert_eq!(generated_message_id(&sha), generated_message_id(&sha));
+        assert!(generated_message_id(&sha).ends_with("@generated.listbridge.invalid"));
+        assert_ne!(derived_message_id("a@b", &sha), "a@b");
+    }
+}

@@ -1,0 +1,274 @@
+//! The `listbridge` command: parses the command line, loads the one `Config`, and dispatches.
+//! Nothing else lives here.
+
+use std::io::{BufWriter, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, bail};
+use clap::Parser;
+
+use listbridge::cli::{Cli, Command, ExportCommand};
+use listbridge::config::{Config, DEFAULT_DB};
+use listbridge::ingest::pipeline::{self, ImportSummary};
+use listbridge::ingest::readers::{export_envelope, write_mboxrd};
+use listbridge::store::{Store, ThreadId, ThreadingSettings};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.global.verbose);
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            // A closed stdout (`| head`) is the reader's choice, not a failure.
+            if e.chain().any(|c| {
+                c.downcast_ref::<std::io::Error>()
+                    .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+            }) {
+                return ExitCode::SUCCESS;
+            }
+            eprintln!("listbridge: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging(verbose: u8) {
+    let default = match verbose {
+        0 => "listbridge=info,warn",
+        1 => "listbridge=debug,info",
+        _ => "trace",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("LISTBRIDGE_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
+}
+
+/// The config file named by --config or $LISTBRIDGE_CONFIG, if any.
+fn config_file(cli: &Cli) -> Option<PathBuf> {
+    cli.global
+        .config
+        .clone()
+        .or_else(|| std::env::var_os("LISTBRIDGE_CONFIG").map(PathBuf::from))
+}
+
+fn load_config(cli: &Cli) -> Result<Config> {
+    match config_file(cli) {
+        Some(file) => Ok(Config::load(&file)?),
+        None => Ok(Config::default()),
+    }
+}
+
+/// --db, else $LISTBRIDGE_DB, else the config's [store] path, else ./listbridge.db.
+fn db_path(cli: &Cli, config: &Config) -> PathBuf {
+    cli.global
+        .db
+        .clone()
+        .or_else(|| std::env::var_os("LISTBRIDGE_DB").map(PathBuf::from))
+        .unwrap_or_else(|| {
+            if config.store.path.as_os_str().is_empty() {
+                PathBuf::from(DEFAULT_DB)
+            } else {
+                config.store.path.clone()
+            }
+        })
+}
+
+fn open_store(cli: &Cli, config: &Config) -> Result<Store> {
+    let settings = ThreadingSettings {
+        subject_fallback: config.threading.subject_fallback,
+        subject_window_secs: i64::from(config.threading.subject_window_days) * 86_400,
+    };
+    Ok(Store::open(&db_path(cli, config), settings)?)
+}
+
+fn now_unix() -> i64 {
+    chrono::Utc::now().timestamp()
+}
+
+fn run(cli: Cli) -> Result<ExitCode> {
+    if let Command::CheckConfig = cli.command {
+        return check_config(&cli);
+    }
+    let config = load_config(&cli)?;
+    match &cli.command {
+        Command::Import { paths, list } => {
+            let list = config
+                .import_list(list.as_deref())
+                .map_err(anyhow::Error::msg)?;
+            let mut store = open_store(&cli, &config)?;
+            let summary = pipeline::import(&mut store, paths, &list, now_unix())?;
+            print_summary("imported", &summary)?;
+        }
+        Command::Reindex => {
+            let mut store = open_store(&cli, &config)?;
+            let summary = pipeline::reindex(&mut store, now_unix())?;
+            print_summary("rebuilt", &summary)?;
+        }
+        Command::Migrate => {
+            let store = open_store(&cli, &config)?;
+            let report = store.migration();
+            if report.from == report.to {
+                println!(
+                    "{}: schema up to date (version {})",
+                    store.path().display(),
+                    report.to
+                );
+            } else {
+                println!(
+                    "{}: schema migrated from version {} to {}",
+                    store.path().display(),
+                    report.from,
+                    report.to
+                );
+            }
+        }
+        Command::Search { query, json, limit } => {
+            let store = open_store(&cli, &config)?;
+            let query = query.join(" ");
+            let results = match store.search(&query, *limit)? {
+                Ok(r) => r,
+                Err(why) => bail!("{why}"),
+            };
+            let mut out = BufWriter::new(std::io::stdout().lock());
+            if *json {
+                serde_json::to_writer_pretty(&mut out, &results)?;
+                writeln!(out)?;
+            } else {
+                writeln!(out, "{} messages match {:?}", results.total, results.query)?;
+                for hit in &results.results {
+                    writeln!(
+                        out,
+                        "{}  {:<30.30}  {}\n    <{}> thread {}",
+                        hit.date.as_deref().map_or("(no date)", |d| &d[..10]),
+                        hit.from,
+                        hit.subject.as_deref().unwrap_or("(no subject)"),
+                        hit.message_id,
+                        hit.thread
+                    )?;
+                }
+            }
+            out.flush()?;
+        }
+        Command::Export { what } => {
+            let store = open_store(&cli, &config)?;
+            export(&store, what)?;
+        }
+        Command::CheckConfig => unreachable!("handled above"),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn export(store: &Store, what: &ExportCommand) -> Result<()> {
+    let mut out = BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
+    match what {
+        ExportCommand::Mbox { list, thread } => {
+            let list = list.as_deref().map(|l| store.find_list(l)).transpose()?;
+            let thread = thread.map(ThreadId);
+            if let Some(t) = thread
+                && !store.thread_exists(t)?
+            {
+                bail!(
+                    "no thread {} in the archive (see `listbridge export threads --json`)",
+                    t.0
+                );
+            }
+            store.for_each_raw(list, thread, |raw| {
+                let envelope = export_envelope(raw.envelope.as_deref());
+                Ok(write_mboxrd(&mut out, Some(&envelope), &raw.bytes)?)
+            })?;
+        }
+        ExportCommand::Threads { json: _, list } => {
+            let list = list.as_deref().map(|l| store.find_list(l)).transpose()?;
+            let mut first = true;
+            out.write_all(b"{\"threads\": [")?;
+            store.for_each_thread(list, |thread| {
+                out.write_all(if first { b"\n" } else { b",\n" })?;
+                serde_json::to_writer(&mut out, &thread).map_err(std::io::Error::from)?;
+                first = false;
+                Ok(())
+            })?;
+            out.write_all(b"\n]}\n")?;
+        }
+    }
+    out.flush().context("writing to stdout")?;
+    Ok(())
+}
+
+fn print_summary(verb: &str, s: &ImportSummary) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    writeln!(
+        out,
+        "{verb} {} new messages from {} read in {:.1} s ({:.0}/s)",
+        s.imported,
+        s.read,
+        s.seconds,
+        s.read as f64 / s.seconds.max(0.001)
+    )?;
+    writeln!(out, "  duplicates:       {}", s.duplicates)?;
+    if s.already_archived > 0 {
+        writeln!(out, "  already archived: {}", s.already_archived)?;
+    }
+    if s.renamed > 0 {
+        writeln!(
+            out,
+            "  kept under a derived id (a different message with a taken Message-ID): {}",
+            s.renamed
+        )?;
+    }
+    writeln!(
+        out,
+        "  unparseable:      {} (stored raw)",
+        s.unparseable.len()
+    )?;
+    for p in &s.unparseable {
+        writeln!(out, "    {}: {}", p.origin, p.reason)?;
+    }
+    if !s.read_errors.is_empty() {
+        writeln!(out, "  unreadable input: {}", s.read_errors.len())?;
+        for e in &s.read_errors {
+            writeln!(out, "    {e}")?;
+        }
+    }
+    writeln!(out, "  threads in the archive: {}", s.threads)?;
+    Ok(())
+}
+
+fn check_config(cli: &Cli) -> Result<ExitCode> {
+    let Some(file) = config_file(cli) else {
+        println!(
+            "no config file given (--config FILE or LISTBRIDGE_CONFIG): the built-in defaults are used, \
+             database {}",
+            db_path(cli, &Config::default()).display()
+        );
+        return Ok(ExitCode::SUCCESS);
+    };
+    match Config::load(&file) {
+        Ok(config) => {
+            println!(
+                "{}: OK; database {}; lists: {}",
+                file.display(),
+                db_path(cli, &config).display(),
+                if config.lists.is_empty() {
+                    "none (imports go to \"main\")".to_owned()
+                } else {
+                    config
+                        .lists
+                        .iter()
+                        .map(|l| l.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                }
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(errors) => {
+            eprint!("{errors}");
+            Ok(ExitCode::from(2))
+        }
+    }
+}

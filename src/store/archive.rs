@@ -1,0 +1,425 @@
+//! Writing the archive: the raw bytes first, then what is derived from them (the message row,
+//! its thread, its ghosts, its search entry), all in the caller's transaction so a crash leaves
+//! either everything or nothing of a batch.
+//!
+//! Threads are the connected components of Message-IDs (a message's own id, its References,
+//! In-Reply-To and any fallback parent), kept in `thread_ids` with ghost rows for ids not seen
+//! yet. Joining two components relabels the smaller one, so the result does not depend on the
+//! order mail arrives in. The shape inside a thread is computed by the pure threader on demand.
+
+use rusqlite::{OptionalExtension, Transaction, params};
+
+use super::{ListId, MessageKey, RawId, RunId, StoreError, ThreadId, ThreadingSettings, compress};
+use crate::mail::parse::{ParsedMessage, Unparseable, derived_message_id, generated_message_id};
+use crate::mail::subject::{is_reply_subject, normalize_subject};
+
+/// What storing raw bytes found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RawOutcome {
+    /// Newly stored.
+    Stored(RawId),
+    /// These exact bytes were already stored by this same run: a duplicate inside the input.
+    DuplicateInRun,
+    /// These exact bytes were stored by an earlier run: nothing to do.
+    AlreadyArchived,
+}
+
+/// What deriving a stored message gave.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Derived {
+    /// A new message in the archive.
+    Message(MessageKey),
+    /// Another copy of a message already archived (same Message-ID and body).
+    Copy(MessageKey),
+    /// A different message claiming a taken Message-ID, kept under a derived id.
+    Renamed { key: MessageKey, taken: String },
+    /// Nothing could be parsed; kept raw with the reason.
+    Unparseable(String),
+}
+
+/// A write transaction on the archive.
+pub struct Writer<'c> {
+    tx: Transaction<'c>,
+    run: RunId,
+    settings: ThreadingSettings,
+}
+
+impl<'c> Writer<'c> {
+    pub(super) fn new(tx: Transaction<'c>, run: RunId, settings: ThreadingSettings) -> Self {
+        Writer { tx, run, settings }
+    }
+
+    pub fn commit(self) -> Result<(), StoreError> {
+        Ok(self.tx.commit()?)
+    }
+
+    /// Stores the raw bytes unless these exact bytes are already stored.
+    pub fn store_raw(
+        &self,
+        sha256: &[u8; 32],
+        bytes: &[u8],
+        envelope: Option<&str>,
+        list: ListId,
+        origin: &str,
+    ) -> Result<RawOutcome, StoreError> {
+        let existing: Option<i64> = self
+            .tx
+            .prepare_cached("SELECT import_run FROM raw_messages WHERE sha256 = ?1")?
+            .query_row([&sha256[..]], |r| r.get(0))
+            .optional()?;
+        if let Some(run) = existing {
+            return Ok(if run == self.run.0 {
+                RawOutcome::DuplicateInRun
+            } else {
+                RawOutcome::AlreadyArchived
+            });
+        }
+        self.tx
+            .prepare_cached(
+                "INSERT INTO raw_messages(sha256, size, envelope, list_id, origin, import_run, data)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            )?
+            .execute(params![
+                &sha256[..],
+                bytes.len() as i64,
+                envelope,
+                list.0,
+                origin,
+                self.run.0,
+                compress(bytes),
+            ])?;
+        Ok(RawOutcome::Stored(RawId(self.tx.last_insert_rowid())))
+    }
+
+    /// Derives the message row, thread, ghosts and search entry of a stored raw message.
+    pub fn derive(
+        &self,
+        raw: RawId,
+        raw_sha: &[u8; 32],
+        list: ListId,
+        parsed: Result<&ParsedMessage, &Unparseable>,
+    ) -> Result<Derived, StoreError> {
+        let parsed = match parsed {
+            Ok(p) => p,
+            Err(why) => {
+                self.tx
+                    .prepare_cached("INSERT INTO unparseable(raw_id, reason) VALUES (?1, ?2)")?
+                    .execute(params![raw.0, why.to_string()])?;
+                return Ok(Derived::Unparseable(why.to_string()));
+            }
+        };
+
+        let mut message_id = parsed
+            .message_id
+            .clone()
+            .unwrap_or_else(|| generated_message_id(raw_sha));
+        let mut taken = None;
+        if let Some((key, content_sha)) = self.message_by_id(&message_id)? {
+            if content_sha == parsed.content_sha256 {
+                self.tx
+                    .prepare_cached("INSERT INTO message_copies(raw_id, message) VALUES (?1, ?2)")?
+                    .execute(params![raw.0, key.0])?;
+                return Ok(Derived::Copy(key));
+            }
+            taken = Some(message_id.clone());
+            message_id = derived_message_id(&message_id, raw_sha);
+        }
+
+        // Every id this message links to, in header order, itself excluded.
+        let mut linked: Vec<&str> = parsed
+            .references
+            .iter()
+            .map(String::as_str)
+            .chain(parsed.in_reply_to.as_deref())
+            .filter(|id| *id != message_id)
+            .collect();
+        linked.dedup();
+        let fallback_parent = if linked.is_empty() {
+            self.fallback_parent(parsed, list)?
+        } else {
+            None
+        };
+        linked.extend(fallback_parent.as_deref());
+
+        let thread = self.join_threads(&message_id, &linked, list)?;
+        let norm_subject = parsed
+            .subject
+            .as_deref()
+            .map(normalize_subject)
+            .unwrap_or_default();
+        let is_reply = parsed.subject.as_deref().is_some_and(is_reply_subject);
+        self.tx
+            .prepare_cached(
+                "INSERT INTO messages(raw_id, message_id, original_id, thread_id, list_id, date,
+                    from_name, from_addr, subject, norm_subject, is_reply, in_reply_to, refs,
+                    fallback_parent, thread_index, content_sha256, problems)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
+            )?
+            .execute(params![
+                raw.0,
+                message_id,
+                taken,
+                thread.0,
+                list.0,
+                parsed.date,
+                parsed.from_name,
+                parsed.from_addr,
+                parsed.subject,
+                norm_subject,
+                is_reply,
+                parsed.in_reply_to,
+                parsed.references.join(" "),
+                fallback_parent,
+                parsed.thread_index.as_ref().map(|t| t.key.as_str()),
+                &parsed.content_sha256[..],
+                (!parsed.problems.is_empty()).then(|| parsed.problems.join("; ")),
+            ])?;
+        let key = MessageKey(self.tx.last_insert_rowid());
+
+        self.tx
+            .prepare_cached(
+                "INSERT INTO thread_ids(msgid, thread_id, message) VALUES (?1, ?2, ?3)
+                 ON CONFLICT(msgid) DO UPDATE SET thread_id = excluded.thread_id,
+                                                  message = excluded.message",
+            )?
+            .execute(params![message_id, thread.0, key.0])?;
+        let mut ghost = self.tx.prepare_cached(
+            "INSERT OR IGNORE INTO thread_ids(msgid, thread_id, message) VALUES (?1, ?2, NULL)",
+        )?;
+        for id in &linked {
+            ghost.execute(params![id, thread.0])?;
+        }
+        self.update_thread_stats(thread, parsed)?;
+
+        let author = match (&parsed.from_name, &parsed.from_addr) {
+            (Some(n), Some(a)) => format!("{n} {a}"),
+            (Some(n), None) => n.clone(),
+            (None, Some(a)) => a.clone(),
+            (None, None) => String::new(),
+        };
+        self.tx
+            .prepare_cached(
+                "INSERT INTO search(rowid, subject, author, body) VALUES (?1, ?2, ?3, ?4)",
+            )?
+            .execute(params![
+                key.0,
+                parsed.subject.as_deref().unwrap_or(""),
+                author,
+                parsed.body_text
+            ])?;
+
+        Ok(match taken {
+            Some(taken) => Derived::Renamed { key, taken },
+            None => Derived::Message(key),
+        })
+    }
+
+    fn message_by_id(
+        &self,
+        message_id: &str,
+    ) -> Result<Option<(MessageKey, [u8; 32])>, StoreError> {
+        Ok(self
+            .tx
+            .prepare_cached("SELECT id, content_sha256 FROM messages WHERE message_id = ?1")?
+            .query_row([message_id], |r| {
+                let sha: Vec<u8> = r.get(1)?;
+                let mut body = [0u8; 32];
+                if sha.len() == 32 {
+                    body.copy_from_slice(&sha);
+                }
+                Ok((MessageKey(r.get(0)?), body))
+            })
+            .optional()?)
+    }
+
+    /// A parent for a message without usable references: Outlook's Thread-Index first, then
+    /// (when enabled) the latest earlier message of the same subject, for "Re:" replies only.
+    fn fallback_parent(
+        &self,
+        parsed: &ParsedMessage,
+        list: ListId,
+    ) -> Result<Option<String>, StoreError> {
+        if let Some(index) = &parsed.thread_index {
+            let mut by_key = self.tx.prepare_cached(
+                "SELECT message_id FROM messages WHERE thread_index = ?1 LIMIT 1",
+            )?;
+            for key in index.parent_key.iter().chain([&index.conversation]) {
+                if key == &index.key {
+                    continue;
+                }
+                if let Some(id) = by_key.query_row([key], |r| r.get(0)).optional()? {
+                    return Ok(Some(id));
+                }
+            }
+        }
+        let (Some(subject), Some(date)) = (parsed.subject.as_deref(), parsed.date) else {
+            return Ok(None);
+        };
+        if !self.settings.subject_fallback || !is_reply_subject(subject) {
+            return Ok(None);
+        }
+        let norm = normalize_subject(subject);
+        if norm.is_empty() {
+            return Ok(None);
+        }
+        Ok(self
+            .tx
+            .prepare_cached(
+                "SELECT message_id FROM messages
+                 WHERE norm_subject = ?1 AND list_id = ?2 AND date BETWEEN ?3 AND ?4
+                 ORDER BY date DESC, id DESC LIMIT 1",
+            )?
+            .query_row(
+                params![norm, list.0, date - self.settings.subject_window_secs, date],
+                |r| r.get(0),
+            )
+            .optional()?)
+    }
+
+    /// The thread of a message with these ids: the one they already share, a new one, or the
+    /// union of several (the smaller ones relabelled into the oldest).
+    fn join_threads(
+        &self,
+        own: &str,
+        linked: &[&str],
+        list: ListId,
+    ) -> Result<ThreadId, StoreError> {
+        let mut found: Vec<i64> = Vec::new();
+        let mut lookup = self
+            .tx
+            .prepare_cached("SELECT thread_id FROM thread_ids WHERE msgid = ?1")?;
+        for id in std::iter::once(&own).chain(linked) {
+            if let Some(t) = lookup.query_row([id], |r| r.get::<_, i64>(0)).optional()?
+                && !found.contains(&t)
+            {
+                found.push(t);
+            }
+        }
+        found.sort_unstable();
+        let Some((&keep, others)) = found.split_first() else {
+            self.tx
+                .prepare_cached("INSERT INTO threads(list_id, message_count) VALUES (?1, 0)")?
+                .execute([list.0])?;
+            return Ok(ThreadId(self.tx.last_insert_rowid()));
+        };
+        for other in others {
+            self.tx
+                .prepare_cached("UPDATE thread_ids SET thread_id = ?1 WHERE thread_id = ?2")?
+                .execute([keep, *other])?;
+            self.tx
+                .prepare_cached("UPDATE messages SET thread_id = ?1 WHERE thread_id = ?2")?
+                .execute([keep, *other])?;
+            self.tx
+                .prepare_cached("DELETE FROM threads WHERE id = ?1")?
+                .execute([*other])?;
+        }
+        if !others.is_empty() {
+            self.recount_thread(ThreadId(keep))?;
+        }
+        Ok(ThreadId(keep))
+    }
+
+    /// Adds one message to a thread's totals; the thread's subject is its earliest message's.
+    fn update_thread_stats(
+        &self,
+        thread: ThreadId,
+        parsed: &ParsedMessage,
+    ) -> Result<(), StoreError> {
+        self.tx
+            .prepare_cached(
+                "UPDATE threads SET
+                    message_count = message_count + 1,
+                    subject = CASE WHEN subject IS NULL OR first_date IS NULL
+                                     OR (?2 IS NOT NULL AND ?2 < first_date)
+                                   THEN coalesce(?3, subject) ELSE subject END,
+                    first_date = CASE WHEN first_date IS NULL OR ?2 < first_date THEN ?2 ELSE first_date END,
+                    last_date = CASE WHEN last_date IS NULL OR ?2 > last_date THEN ?2 ELSE last_date END
+                 WHERE id = ?1",
+            )?
+            .execute(params![thread.0, parsed.date, parsed.subject])?;
+        Ok(())
+    }
+
+    /// Recomputes a thread's totals from its messages (after threads were joined).
+    fn recount_thread(&self, thread: ThreadId) -> Result<(), StoreError> {
+        self.tx
+            .prepare_cached(
+                "UPDATE threads SET
+                    message_count = (SELECT count(*) FROM messages WHERE thread_id = ?1),
+                    first_date = (SELECT min(date) FROM messages WHERE thread_id = ?1),
+                    last_date = (SELECT max(date) FROM messages WHERE thread_id = ?1),
+                    subject = (SELECT subject FROM messages WHERE thread_id = ?1
+                               ORDER BY date IS NULL, date, id LIMIT 1)
+                 WHERE id = ?1",
+            )?
+            .execute([thread.0])?;
+        Ok(())
+    }
+}
+
+impl super::Store {
+    /// Empties every derived table, so that `reindex` can rebuild them from the raw store.
+    pub fn clear_derived(&mut self) -> Result<(), StoreError> {
+        self.conn.execute_batch(
+            "BEGIN IMMEDIATE;
+             DELETE FROM search;
+             DELETE FROM thread_ids;
+             DELETE FROM message_copies;
+             DELETE FROM unparseable;
+             DELETE FROM messages;
+             DELETE FROM threads;
+             COMMIT;",
+        )?;
+        Ok(())
+    }
+
+    /// Up to `limit` stored raw messages after `after`, in storage order (for `reindex`, which
+    /// writes between batches and so cannot hold a cursor open).
+    pub fn raw_batch(
+        &self,
+        after: Option<RawId>,
+        limit: usize,
+    ) -> Result<Vec<StoredRaw>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT id, sha256, list_id, envelope, size, data FROM raw_messages
+             WHERE id > ?1 ORDER BY id LIMIT ?2",
+        )?;
+        let mut rows = stmt.query(params![after.map_or(0, |r| r.0), limit as i64])?;
+        let mut batch = Vec::with_capacity(limit);
+        while let Some(row) = rows.next()? {
+            batch.push(StoredRaw::from_row(row)?);
+        }
+        Ok(batch)
+    }
+}
+
+/// A raw message as stored, decompressed.
+#[derive(Debug, Clone)]
+pub struct StoredRaw {
+    pub id: RawId,
+    pub sha256: [u8; 32],
+    pub list: ListId,
+    pub envelope: Option<String>,
+    pub bytes: Vec<u8>,
+}
+
+impl StoredRaw {
+    /// From a row of `id, sha256, list_id, envelope, size, data`.
+    pub(super) fn from_row(row: &rusqlite::Row<'_>) -> Result<StoredRaw, StoreError> {
+        let id = RawId(row.get(0)?);
+        let sha_vec: Vec<u8> = row.get(1)?;
+        let mut sha256 = [0u8; 32];
+        if sha_vec.len() == 32 {
+            sha256.copy_from_slice(&sha_vec);
+        }
+        let size: i64 = row.get(4)?;
+        let data: Vec<u8> = row.get(5)?;
+        Ok(StoredRaw {
+            id,
+            sha256,
+            list: ListId(row.get(2)?),
+            envelope: row.get(3)?,
+            bytes: super::decompress(id, &data, size as usize)?,
+        })
+    }
+}

@@ -1,0 +1,165 @@
+//! Reading the archive back out: raw messages for a lossless mbox export, and threads arranged
+//! by the pure threader for `export threads --json`.
+
+use rusqlite::params;
+use serde::Serialize;
+
+use super::{ListId, StoreError, StoredRaw, ThreadId};
+use crate::thread::{ThreadMessage, arrange};
+
+/// One thread as `listbridge export threads --json` writes it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ThreadExport {
+    pub thread: i64,
+    pub subject: Option<String>,
+    pub messages: Vec<ThreadMessageExport>,
+}
+
+/// One real message of a thread, in thread order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ThreadMessageExport {
+    pub message_id: String,
+    /// The nearest real ancestor, or null.
+    pub parent: Option<String>,
+    /// The number of real ancestors.
+    pub depth: u32,
+    /// RFC 3339, UTC.
+    pub date: Option<String>,
+    pub from: String,
+}
+
+/// A message row with what the threader needs.
+struct Row {
+    message_id: String,
+    references: Vec<String>,
+    in_reply_to: Option<String>,
+    fallback_parent: Option<String>,
+    date: Option<i64>,
+    from: String,
+}
+
+impl super::Store {
+    /// Streams the stored raw messages in storage order, limited to a list and/or a thread
+    /// (a thread's messages with their further copies).
+    pub fn for_each_raw(
+        &self,
+        list: Option<ListId>,
+        thread: Option<ThreadId>,
+        mut each: impl FnMut(StoredRaw) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT id, sha256, list_id, envelope, size, data FROM raw_messages r
+             WHERE (?1 IS NULL OR list_id = ?1)
+               AND (?2 IS NULL OR id IN (
+                     SELECT raw_id FROM messages WHERE thread_id = ?2
+                     UNION
+                     SELECT c.raw_id FROM message_copies c JOIN messages m ON m.id = c.message
+                     WHERE m.thread_id = ?2))
+             ORDER BY id",
+        )?;
+        let mut rows = stmt.query(params![list.map(|l| l.0), thread.map(|t| t.0)])?;
+        while let Some(row) = rows.next()? {
+            each(StoredRaw::from_row(row)?)?;
+        }
+        Ok(())
+    }
+
+    /// Whether a thread with this id exists.
+    pub fn thread_exists(&self, thread: ThreadId) -> Result<bool, StoreError> {
+        Ok(self.conn.query_row(
+            "SELECT count(*) FROM threads WHERE id = ?1",
+            [thread.0],
+            |r| r.get::<_, i64>(0),
+        )? > 0)
+    }
+
+    /// Calls `each` with every thread (optionally of one list), oldest first, arranged.
+    pub fn for_each_thread(
+        &self,
+        list: Option<ListId>,
+        mut each: impl FnMut(ThreadExport) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        let mut threads = self.conn.prepare(
+            "SELECT id, subject FROM threads WHERE (?1 IS NULL OR list_id = ?1)
+             ORDER BY first_date IS NULL, first_date, id",
+        )?;
+        let mut rows = threads.query([list.map(|l| l.0)])?;
+        while let Some(row) = rows.next()? {
+            let thread = ThreadId(row.get(0)?);
+            let subject: Option<String> = row.get(1)?;
+            each(self.arranged_thread(thread, subject)?)?;
+        }
+        Ok(())
+    }
+
+    /// One thread's messages in thread order, with parents and depths.
+    pub fn arranged_thread(
+        &self,
+        thread: ThreadId,
+        subject: Option<String>,
+    ) -> Result<ThreadExport, StoreError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT message_id, refs, in_reply_to, fallback_parent, date, from_name, from_addr
+             FROM messages WHERE thread_id = ?1 ORDER BY id",
+        )?;
+        let rows: Vec<Row> = stmt
+            .query_map([thread.0], |r| {
+                let refs: String = r.get(1)?;
+                let name: Option<String> = r.get(5)?;
+                let addr: Option<String> = r.get(6)?;
+                Ok(Row {
+                    message_id: r.get(0)?,
+                    references: refs.split_whitespace().map(str::to_owned).collect(),
+                    in_reply_to: r.get(2)?,
+                    fallback_parent: r.get(3)?,
+                    date: r.get(4)?,
+                    from: display_author(name.as_deref(), addr.as_deref()),
+                })
+            })?
+            .collect::<Result<_, _>>()?;
+        let inputs: Vec<ThreadMessage<'_>> = rows
+            .iter()
+            .map(|m| ThreadMessage {
+                id: &m.message_id,
+                references: &m.references,
+                in_reply_to: m.in_reply_to.as_deref(),
+                fallback_parent: m.fallback_parent.as_deref(),
+                date: m.date.unwrap_or(0),
+            })
+            .collect();
+        let messages = arrange(&inputs)
+            .into_iter()
+            .map(|p| {
+                let m = &rows[p.index];
+                ThreadMessageExport {
+                    message_id: m.message_id.clone(),
+                    parent: p.parent.map(|i| rows[i].message_id.clone()),
+                    depth: p.depth,
+                    date: m.date.and_then(rfc3339),
+                    from: m.from.clone(),
+                }
+            })
+            .collect();
+        Ok(ThreadExport {
+            thread: thread.0,
+            subject,
+            messages,
+        })
+    }
+}
+
+/// `Name <addr>`, or whichever of the two the mail gave.
+pub fn display_author(name: Option<&str>, addr: Option<&str>) -> String {
+    match (name, addr) {
+        (Some(n), Some(a)) => format!("{n} <{a}>"),
+        (Some(n), None) => n.to_owned(),
+        (None, Some(a)) => a.to_owned(),
+        (None, None) => String::new(),
+    }
+}
+
+/// Unix seconds as RFC 3339 in UTC.
+pub fn rfc3339(secs: i64) -> Option<String> {
+    chrono::DateTime::from_timestamp(secs, 0)
+        .map(|d| d.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+}

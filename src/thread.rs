@@ -1,0 +1,1045 @@
+//! The threader: which messages form one conversation, and where each sits in it. It follows
+//! JWZ (<https://www.jwz.org/doc/threading.html>) with notmuch's parent priority: a message's
+//! own In-Reply-To, else its last Reference, else a weaker fallback, names its parent; ids that
+//! are referenced but absent become ghost containers, linked to each other by References
+//! chains, so a reply still lands in place when messages arrive in any order. The result does
+//! not depend on the input order. Everything is iterative (a mail's reply chain may be
+//! thousands deep) and pure: no I/O, no clock.
+//!
+//! Outlook's `Thread-Index` header is decoded here too; the store turns it into a
+//! `fallback_parent` for mail that carries no References.
+
+use std::cmp::Ordering;
+use std::collections::HashMap;
+
+use base64::Engine as _;
+
+/// What the threader needs to know about one real message.
+#[derive(Debug, Clone, Copy)]
+pub struct ThreadMessage<'a> {
+    /// Normalised Message-ID, no angle brackets.
+    pub id: &'a str,
+    /// Parsed References, header order.
+    pub references: &'a [String],
+    pub in_reply_to: Option<&'a str>,
+    /// A parent found by a weaker signal (Outlook Thread-Index, subject grouping), used only
+    /// when References and In-Reply-To give no usable parent.
+    pub fallback_parent: Option<&'a str>,
+    /// Unix seconds: orders siblings and roots.
+    pub date: i64,
+}
+
+/// Where a real message sits in its thread.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Placement {
+    /// Index into the input slice.
+    pub index: usize,
+    /// Nearest REAL ancestor (input index); `None` at a root or under a ghost-only chain.
+    pub parent: Option<usize>,
+    /// Number of real ancestors.
+    pub depth: u32,
+}
+
+/// An id the threader can link by: non-empty and without whitespace (parsed ids never have any).
+fn usable(id: &str) -> bool {
+    !id.is_empty() && !id.contains(char::is_whitespace)
+}
+
+/// The id JWZ would make this message's direct parent: In-Reply-To when it names a valid id
+/// different from the message's own (notmuch's parent priority), else the last References
+/// entry that is not the message itself, else `fallback_parent`.
+pub fn direct_parent<'a>(m: &ThreadMessage<'a>) -> Option<&'a str> {
+    let other = |id: &&str| usable(id) && *id != m.id;
+    m.in_reply_to
+        .filter(other)
+        .or_else(|| m.references.iter().rev().map(String::as_str).find(other))
+        .or_else(|| m.fallback_parent.filter(other))
+}
+
+/// Thread membership as notmuch decides it: connected components over each message's own id,
+/// its References and its In-Reply-To (and `fallback_parent`), so two messages sharing any
+/// referenced id (even a ghost's) are one thread. Returns a thread number per input index;
+/// numbers are dense, 0.., ordered by first appearance in the input.
+pub fn group<'a>(messages: &[ThreadMessage<'a>]) -> Vec<usize> {
+    let mut sets = UnionFind::default();
+    let mut nodes: HashMap<&'a str, usize> = HashMap::new();
+    let mut node_of = |id: &'a str, sets: &mut UnionFind| -> usize {
+        if !usable(id) {
+            // An unusable id joins nothing: it gets a node of its own.
+            return sets.add();
+        }
+        *nodes.entry(id).or_insert_with(|| sets.add())
+    };
+    let own: Vec<usize> = messages
+        .iter()
+        .map(|m| {
+            let me = node_of(m.id, &mut sets);
+            let linked = m
+                .references
+                .iter()
+                .map(String::as_str)
+                .chain(m.in_reply_to)
+                .chain(m.fallback_parent);
+            for id in linked.filter(|id| usable(id)) {
+                let other = node_of(id, &mut sets);
+                sets.union(me, other);
+            }
+            me
+        })
+        .collect();
+    let mut numbers: HashMap<usize, usize> = HashMap::new();
+    own.iter()
+        .map(|&n| {
+            let root = sets.find(n);
+            let next = numbers.len();
+            *numbers.entry(root).or_insert(next)
+        })
+        .collect()
+}
+
+/// The JWZ forest over `messages` (typically one thread's messages), with ghost containers for
+/// referenced ids not present. Returns every input message exactly once, in thread order:
+/// trees ordered by their earliest date, depth-first, siblings by date (then id for ties).
+///
+/// Rules, each chosen so the result is the same for any input order:
+/// - a real message's parent comes from its own headers only ([`direct_parent`]); another
+///   message's References never re-parent it (as in notmuch);
+/// - a ghost's parent comes from References chains (and an In-Reply-To missing from them,
+///   appended as JWZ advises), the earliest message's chain first; a link that would close a
+///   loop is skipped;
+/// - a loop among real messages' own parents is broken at its earliest message, which becomes
+///   a root (notmuch's loop case);
+/// - ghosts are then dropped: a message's parent is its nearest real ancestor.
+pub fn arrange(messages: &[ThreadMessage]) -> Vec<Placement> {
+    let n = messages.len();
+    let mut forest = Forest::new(messages);
+
+    // Strong links: every real message's own parent.
+    for (i, m) in messages.iter().enumerate() {
+        if let Some(p) = direct_parent(m) {
+            let c = forest.container(p);
+            if c != i {
+                forest.link(i, c);
+            }
+        }
+    }
+    forest.break_loops(messages);
+
+    // Weak links: ghosts get parents from References chains, earliest message first.
+    let mut by_date: Vec<usize> = (0..n).collect();
+    by_date.sort_by(|&a, &b| order(messages, a, b));
+    for &i in &by_date {
+        let m = &messages[i];
+        let mut chain: Vec<&str> = m
+            .references
+            .iter()
+            .map(String::as_str)
+            .filter(|id| usable(id) && *id != m.id)
+            .collect();
+        if let Some(irt) = m.in_reply_to.filter(|id| usable(id) && *id != m.id)
+            && !chain.contains(&irt)
+        {
+            chain.push(irt);
+        }
+        for pair in chain.windows(2) {
+            let child = forest.container(pair[1]);
+            if child < n || forest.parent[child].is_some() {
+                continue;
+            }
+            let parent = forest.container(pair[0]);
+            // A childless ghost cannot be an ancestor of anything: no walk needed (this keeps
+            // a mail listing thousands of missing ancestors linear).
+            let loops = parent == child
+                || (forest.kids[child] > 0 && forest.is_ancestor_or_self(child, parent));
+            if !loops {
+                forest.link(child, parent);
+            }
+        }
+    }
+
+    forest.placements(messages)
+}
+
+/// Sibling order: date, then id, then input position (only duplicates get that far).
+fn order(messages: &[ThreadMessage], a: usize, b: usize) -> Ordering {
+    let (x, y) = (&messages[a], &messages[b]);
+    x.date
+        .cmp(&y.date)
+        .then_with(|| x.id.cmp(y.id))
+        .then(a.cmp(&b))
+}
+
+/// Containers: indices `0..n` are the real messages, the rest ghosts.
+struct Forest<'a> {
+    ids: HashMap<&'a str, usize>,
+    parent: Vec<Option<usize>>,
+    /// How many containers name each one as parent.
+    kids: Vec<u32>,
+    real: usize,
+}
+
+impl<'a> Forest<'a> {
+    fn new(messages: &[ThreadMessage<'a>]) -> Self {
+        let mut ids = HashMap::with_capacity(messages.len() * 2);
+        for (i, m) in messages.iter().enumerate() {
+            // With duplicate ids (the caller's bug) the first message owns the id.
+            if usable(m.id) {
+                ids.entry(m.id).or_insert(i);
+            }
+        }
+        Forest {
+            ids,
+            parent: vec![None; messages.len()],
+            kids: vec![0; messages.len()],
+            real: messages.len(),
+        }
+    }
+
+    /// The container for `id`, a new ghost when no message has it.
+    fn container(&mut self, id: &'a str) -> usize {
+        if let Some(&c) = self.ids.get(id) {
+            return c;
+        }
+        let c = self.parent.len();
+        self.parent.push(None);
+        self.kids.push(0);
+        self.ids.insert(id, c);
+        c
+    }
+
+    fn link(&mut self, child: usize, parent: usize) {
+        self.parent[child] = Some(parent);
+        self.kids[parent] += 1;
+    }
+
+    /// Walks up from `node`; only called while the links form a forest, so it ends.
+    fn is_ancestor_or_self(&self, ancestor: usize, node: usize) -> bool {
+        let mut cur = node;
+        loop {
+            if cur == ancestor {
+                return true;
+            }
+            match self.parent[cur] {
+                Some(p) => cur = p,
+                None => return false,
+            }
+        }
+    }
+
+    /// Each container has at most one parent, so every loop is a simple cycle; each is cut at
+    /// its earliest real message.
+    fn break_loops(&mut self, messages: &[ThreadMessage]) {
+        const NEW: u8 = 0;
+        const ON_PATH: u8 = 1;
+        const DONE: u8 = 2;
+        let mut state = vec![NEW; self.parent.len()];
+        let mut path = Vec::new();
+        for start in 0..self.parent.len() {
+            if state[start] != NEW {
+                continue;
+            }
+            let mut cur = start;
+            loop {
+                match state[cur] {
+                    DONE => break,
+                    ON_PATH => {
+                        let from = path.iter().rposition(|&c| c == cur).unwrap_or(0);
+                        let cycle = &path[from..];
+                        let cut = cycle
+                            .iter()
+                            .copied()
+                            .filter(|&c| c < self.real)
+                            .min_by(|&a, &b| order(messages, a, b))
+                            .unwrap_or(cur);
+                        if let Some(p) = self.parent[cut].take() {
+                            self.kids[p] -= 1;
+                        }
+                        break;
+                    }
+                    _ => {}
+                }
+                state[cur] = ON_PATH;
+                path.push(cur);
+                match self.parent[cur] {
+                    Some(p) => cur = p,
+                    None => break,
+                }
+            }
+            for c in path.drain(..) {
+                state[c] = DONE;
+            }
+        }
+    }
+
+    /// Drops the ghosts and lays the real messages out in thread order.
+    fn placements(&self, messages: &[ThreadMessage]) -> Vec<Placement> {
+        let total = self.parent.len();
+        let mut children: Vec<Vec<usize>> = vec![Vec::new(); total];
+        let mut roots = Vec::new();
+        for (c, p) in self.parent.iter().enumerate() {
+            match p {
+                Some(p) => children[*p].push(c),
+                None => roots.push(c),
+            }
+        }
+
+        // Nearest real ancestor and real depth, top-down.
+        let mut real_parent: Vec<Option<usize>> = vec![None; self.real];
+        let mut depth = vec![0u32; self.real];
+        let mut preorder = Vec::with_capacity(self.real);
+        let mut stack: Vec<(usize, Option<usize>, u32)> =
+            roots.iter().map(|&r| (r, None, 0)).collect();
+        while let Some((c, above, d)) = stack.pop() {
+            let (below, next_depth) = if c < self.real {
+                real_parent[c] = above;
+                depth[c] = d;
+                preorder.push(c);
+                (Some(c), d + 1)
+            } else {
+                (above, d)
+            };
+            stack.extend(children[c].iter().map(|&k| (k, below, next_depth)));
+        }
+        debug_assert_eq!(preorder.len(), self.real, "the links form a forest");
+
+        // The real forest, with each tree's earliest date (children come after parents in
+        // `preorder`, so a reverse pass folds dates upwards).
+        let mut real_children: Vec<Vec<usize>> = vec![Vec::new(); self.real];
+        let mut real_roots = Vec::new();
+        let mut earliest: Vec<i64> = messages.iter().map(|m| m.date).collect();
+        for &c in preorder.iter().rev() {
+            match real_parent[c] {
+                Some(p) => {
+                    real_children[p].push(c);
+                    earliest[p] = earliest[p].min(earliest[c]);
+                }
+                None => real_roots.push(c),
+            }
+        }
+        real_roots.sort_by(|&a, &b| earliest[a].cmp(&earliest[b]).then(order(messages, a, b)));
+        for kids in &mut real_children {
+            kids.sort_by(|&a, &b| order(messages, a, b));
+        }
+
+        let mut out = Vec::with_capacity(self.real);
+        let mut stack: Vec<usize> = real_roots.into_iter().rev().collect();
+        while let Some(c) = stack.pop() {
+            out.push(Placement {
+                index: c,
+                parent: real_parent[c],
+                depth: depth[c],
+            });
+            stack.extend(real_children[c].iter().rev());
+        }
+        out
+    }
+}
+
+#[derive(Default)]
+struct UnionFind {
+    parent: Vec<usize>,
+}
+
+impl UnionFind {
+    fn add(&mut self) -> usize {
+        self.parent.push(self.parent.len());
+        self.parent.len() - 1
+    }
+
+    fn find(&mut self, mut x: usize) -> usize {
+        while self.parent[x] != x {
+            // Path halving keeps the walks short without recursion.
+            self.parent[x] = self.parent[self.parent[x]];
+            x = self.parent[x];
+        }
+        x
+    }
+
+    fn union(&mut self, a: usize, b: usize) {
+        let (ra, rb) = (self.find(a), self.find(b));
+        if ra != rb {
+            // Either root would do (numbers follow first appearance); the smaller is stable.
+            let (lo, hi) = if ra < rb { (ra, rb) } else { (rb, ra) };
+            self.parent[hi] = lo;
+        }
+    }
+}
+
+/// A decoded Outlook `Thread-Index`: 22 bytes (a FILETIME and a GUID) naming the conversation,
+/// then one 5-byte block per reply level.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ThreadIndex {
+    /// Hex of the first 22 bytes: the conversation, and the key of its first message.
+    pub conversation: String,
+    /// Hex of the whole decoded value: this message's key.
+    pub key: String,
+    /// Hex of the value minus its last 5 bytes (the parent's key), when it has reply blocks.
+    pub parent_key: Option<String>,
+}
+
+/// Decodes a `Thread-Index` value (base64, whitespace tolerated, padding optional). `None` when
+/// it is not base64, shorter than 22 bytes, or not 22 + 5k bytes long.
+pub fn decode_thread_index(value: &str) -> Option<ThreadIndex> {
+    use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
+    const LENIENT: GeneralPurpose = GeneralPurpose::new(
+        &base64::alphabet::STANDARD,
+        GeneralPurposeConfig::new()
+            .with_decode_padding_mode(DecodePaddingMode::Indifferent)
+            .with_decode_allow_trailing_bits(true),
+    );
+    let compact: String = value.chars().filter(|c| !c.is_whitespace()).collect();
+    let bytes = LENIENT.decode(compact).ok()?;
+    if bytes.len() < 22 || (bytes.len() - 22) % 5 != 0 {
+        return None;
+    }
+    Some(ThreadIndex {
+        conversation: hex(&bytes[..22]),
+        key: hex(&bytes),
+        parent_key: (bytes.len() > 22).then(|| hex(&bytes[..bytes.len() - 5])),
+    })
+}
+
+fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        s.push(DIGITS[usize::from(b >> 4)] as char);
+        s.push(DIGITS[usize::from(b & 15)] as char);
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An owned test message; `view` lends it to the threader.
+    #[derive(Clone)]
+    struct Msg {
+        id: String,
+        refs: Vec<String>,
+        irt: Option<String>,
+        fallback: Option<String>,
+        date: i64,
+    }
+
+    fn msg(id: &str, date: i64) -> Msg {
+        Msg {
+            id: id.to_owned(),
+            refs: Vec::new(),
+            irt: None,
+            fallback: None,
+            date,
+        }
+    }
+
+    impl Msg {
+        fn refs(mut self, refs: &[&str]) -> Self {
+            self.refs = refs.iter().map(|r| (*r).to_owned()).collect();
+            self
+        }
+        fn irt(mut self, irt: &str) -> Self {
+            self.irt = Some(irt.to_owned());
+            self
+        }
+        fn fallback(mut self, id: &str) -> Self {
+            self.fallback = Some(id.to_owned());
+            self
+        }
+    }
+
+    fn view(msgs: &[Msg]) -> Vec<ThreadMessage<'_>> {
+        msgs.iter()
+            .map(|m| ThreadMessage {
+                id: &m.id,
+                references: &m.refs,
+                in_reply_to: m.irt.as_deref(),
+                fallback_parent: m.fallback.as_deref(),
+                date: m.date,
+            })
+            .collect()
+    }
+
+    /// The arrangement by ids, in thread order: (id, parent id, depth). Also checks that every
+    /// input comes back exactly once and that depths agree with parents.
+    fn layout(msgs: &[Msg]) -> Vec<(String, Option<String>, u32)> {
+        let placements = arrange(&view(msgs));
+        let mut seen = vec![false; msgs.len()];
+        let mut depth_of = vec![None; msgs.len()];
+        for p in &placements {
+            assert!(!seen[p.index], "index {} placed twice", p.index);
+            seen[p.index] = true;
+            let want = p.parent.map_or(0, |q| {
+                depth_of[q].expect("a parent comes before its children") + 1
+            });
+            assert_eq!(p.depth, want, "depth of {}", msgs[p.index].id);
+            depth_of[p.index] = Some(p.depth);
+        }
+        assert!(seen.iter().all(|&s| s), "every message placed");
+        placements
+            .iter()
+            .map(|p| {
+                (
+                    msgs[p.index].id.clone(),
+                    p.parent.map(|q| msgs[q].id.clone()),
+                    p.depth,
+                )
+            })
+            .collect()
+    }
+
+    fn row(id: &str, parent: Option<&str>, depth: u32) -> (String, Option<String>, u32) {
+        (id.to_owned(), parent.map(str::to_owned), depth)
+    }
+
+    /// Every permutation of `0..n`, iteratively (next lexicographic permutation).
+    fn permutations(n: usize) -> Vec<Vec<usize>> {
+        let mut p: Vec<usize> = (0..n).collect();
+        let mut all = vec![p.clone()];
+        loop {
+            let Some(i) = (1..n).rev().find(|&i| p[i - 1] < p[i]) else {
+                return all;
+            };
+            let j = (i..n).rev().find(|&j| p[j] > p[i - 1]).unwrap();
+            p.swap(i - 1, j);
+            p[i..].reverse();
+            all.push(p.clone());
+        }
+    }
+
+    /// notmuch's test/gen-threads.py: every single-root thread shape of `n` messages, as the
+    /// parent of each message (`None` for the root). There are n^(n-1) of them.
+    fn shapes(n: usize) -> Vec<Vec<Option<usize>>> {
+        let mut all = Vec::new();
+        let choices = n + 1; // a parent index, or n meaning "root"
+        for code in 0..choices.pow(n as u32) {
+            let shape: Vec<Option<usize>> = (0..n)
+                .map(|i| {
+                    let c = code / choices.pow(i as u32) % choices;
+                    (c < n).then_some(c)
+                })
+                .collect();
+            let one_root = shape.iter().filter(|p| p.is_none()).count() == 1;
+            let acyclic = (0..n).all(|start| {
+                let mut cur = start;
+                for _ in 0..=n {
+                    match shape[cur] {
+                        Some(p) => cur = p,
+                        None => return true,
+                    }
+                }
+                false
+            });
+            if one_root && acyclic {
+                all.push(shape);
+            }
+        }
+        all
+    }
+
+    fn ancestors(shape: &[Option<usize>], node: usize) -> Vec<usize> {
+        let mut chain = Vec::new();
+        let mut cur = shape[node];
+        while let Some(p) = cur {
+            chain.push(p);
+            cur = shape[p];
+        }
+        chain.reverse(); // root first, as References lists them
+        chain
+    }
+
+    #[derive(Clone, Copy, Debug)]
+    enum Headers {
+        InReplyToOnly,
+        FullReferences,
+    }
+
+    fn shape_messages(shape: &[Option<usize>], headers: Headers, same_date: bool) -> Vec<Msg> {
+        (0..shape.len())
+            .map(|n| {
+                let date = if same_date {
+                    978_709_437
+                } else {
+                    978_709_437 + n as i64
+                };
+                let m = msg(&format!("m{n}@t"), date);
+                match (headers, shape[n]) {
+                    (_, None) => m,
+                    (Headers::InReplyToOnly, Some(p)) => m.irt(&format!("m{p}@t")),
+                    (Headers::FullReferences, Some(_)) => {
+                        let refs: Vec<String> = ancestors(shape, n)
+                            .iter()
+                            .map(|a| format!("m{a}@t"))
+                            .collect();
+                        let refs: Vec<&str> = refs.iter().map(String::as_str).collect();
+                        m.refs(&refs)
+                    }
+                }
+            })
+            .collect()
+    }
+
+    /// notmuch T260-thread-order: all 64 shapes of a 4-message thread, delivered in each of
+    /// the 24 orders, with only In-Reply-To and with full References: always one thread, and
+    /// the same arrangement, the shape itself, whatever the order.
+    #[test]
+    fn t260_every_shape_in_every_order() {
+        let shapes = shapes(4);
+        assert_eq!(shapes.len(), 64);
+        let orders = permutations(4);
+        assert_eq!(orders.len(), 24);
+        for shape in &shapes {
+            for headers in [Headers::InReplyToOnly, Headers::FullReferences] {
+                for same_date in [true, false] {
+                    let all = shape_messages(shape, headers, same_date);
+                    let mut reference = None;
+                    for order in &orders {
+                        let msgs: Vec<Msg> = order.iter().map(|&i| all[i].clone()).collect();
+                        let ctx = format!("shape {shape:?} {headers:?} order {order:?}");
+                        assert_eq!(group(&view(&msgs)), vec![0; 4], "{ctx}");
+                        let got = layout(&msgs);
+                        for (id, parent, depth) in &got {
+                            let n: usize = id[1..2].parse().unwrap();
+                            let want_parent = shape[n].map(|p| format!("m{p}@t"));
+                            assert_eq!(parent, &want_parent, "{ctx}: parent of {id}");
+                            assert_eq!(*depth as usize, ancestors(shape, n).len(), "{ctx}");
+                        }
+                        match &reference {
+                            None => reference = Some(got),
+                            Some(r) => assert_eq!(&got, r, "{ctx}"),
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// The same shapes with one message never delivered: with full References the rest is
+    /// still one thread (the gap becomes a ghost), parents skip to the nearest real ancestor,
+    /// and the order of delivery changes nothing.
+    #[test]
+    fn t260_with_a_missing_message() {
+        for shape in &shapes(4) {
+            let all = shape_messages(shape, Headers::FullReferences, false);
+            for missing in 0..4 {
+                let present: Vec<usize> = (0..4).filter(|&i| i != missing).collect();
+                let mut reference = None;
+                for order in permutations(3) {
+                    let msgs: Vec<Msg> = order.iter().map(|&k| all[present[k]].clone()).collect();
+                    let ctx = format!("shape {shape:?} missing m{missing} order {order:?}");
+                    assert_eq!(group(&view(&msgs)), vec![0; 3], "{ctx}");
+                    let got = layout(&msgs);
+                    for (id, parent, _) in &got {
+                        let n: usize = id[1..2].parse().unwrap();
+                        let nearest = ancestors(shape, n)
+                            .into_iter()
+                            .rev()
+                            .find(|&a| a != missing)
+                            .map(|a| format!("m{a}@t"));
+                        assert_eq!(parent, &nearest, "{ctx}: parent of {id}");
+                    }
+                    match &reference {
+                        None => reference = Some(got),
+                        Some(r) => assert_eq!(&got, r, "{ctx}"),
+                    }
+                }
+            }
+        }
+    }
+
+    /// Runs `check` on every ordering of `msgs`, expecting the same layout each time.
+    fn same_in_every_order(msgs: &[Msg], want: &[(String, Option<String>, u32)]) {
+        for order in permutations(msgs.len()) {
+            let shuffled: Vec<Msg> = order.iter().map(|&i| msgs[i].clone()).collect();
+            assert_eq!(layout(&shuffled), want, "order {order:?}");
+        }
+    }
+
+    #[test]
+    fn ghost_roots() {
+        // Two replies to a root that never arrived: one thread, two top-level trees.
+        let msgs = [
+            msg("b@x", 20).irt("root@x").refs(&["root@x"]),
+            msg("c@x", 10).refs(&["root@x"]),
+            msg("d@x", 30).irt("b@x").refs(&["root@x", "b@x"]),
+        ];
+        assert_eq!(group(&view(&msgs)), vec![0, 0, 0]);
+        same_in_every_order(
+            &msgs,
+            &[
+                row("c@x", None, 0),
+                row("b@x", None, 0),
+                row("d@x", Some("b@x"), 1),
+            ],
+        );
+    }
+
+    /// notmuch's threading/ghost-root corpus: the fake root's own parent is missing, but its
+    /// References place that ghost under `child`.
+    #[test]
+    fn ghost_in_the_middle_of_references() {
+        let msgs = [
+            msg("000-real-root", 100),
+            msg("001-child", 200)
+                .irt("000-real-root")
+                .refs(&["000-real-root"]),
+            msg("001-fake-message-root", 100)
+                .irt("nonexistent-message")
+                .refs(&["000-real-root", "001-child", "nonexistent-message"]),
+            msg("001-grand-child", 300)
+                .irt("001-child")
+                .refs(&["000-real-root", "001-child"]),
+            msg("001-great-grand-child", 500)
+                .irt("001-grand-child")
+                .refs(&["000-real-root", "001-grand-child"]),
+            msg("001-grand-child2", 400)
+                .irt("001-child")
+                .refs(&["000-real-root", "001-child"]),
+        ];
+        same_in_every_order(
+            &msgs,
+            &[
+                row("000-real-root", None, 0),
+                row("001-child", Some("000-real-root"), 1),
+                row("001-fake-message-root", Some("001-child"), 2),
+                row("001-grand-child", Some("001-child"), 2),
+                row("001-great-grand-child", Some("001-grand-child"), 3),
+                row("001-grand-child2", Some("001-child"), 2),
+            ],
+        );
+    }
+
+    /// notmuch's threading/parent-priority corpus: In-Reply-To beats a References entry that
+    /// names no message, and References listed in reverse order.
+    #[test]
+    fn parent_priority() {
+        let msgs = [
+            msg("B00-root", 100),
+            msg("B01-child", 200).irt("B00-root").refs(&["B00--root"]),
+            msg("B01-grand-child", 300)
+                .irt("B01-child")
+                .refs(&["B01-child", "B00-root"]),
+        ];
+        assert_eq!(group(&view(&msgs)), vec![0, 0, 0]);
+        same_in_every_order(
+            &msgs,
+            &[
+                row("B00-root", None, 0),
+                row("B01-child", Some("B00-root"), 1),
+                row("B01-grand-child", Some("B01-child"), 2),
+            ],
+        );
+    }
+
+    #[test]
+    fn direct_parent_table() {
+        let cases: &[(Msg, Option<&str>)] = &[
+            (msg("m", 0), None),
+            (msg("m", 0).irt("p"), Some("p")),
+            (msg("m", 0).irt("p").refs(&["a", "b"]), Some("p")),
+            (msg("m", 0).refs(&["a", "b"]), Some("b")),
+            (msg("m", 0).irt("m").refs(&["a", "b"]), Some("b")),
+            (msg("m", 0).refs(&["a", "m"]), Some("a")),
+            (msg("m", 0).irt("").refs(&["a"]), Some("a")),
+            (msg("m", 0).irt("bad id").refs(&["a"]), Some("a")),
+            (msg("m", 0).fallback("f"), Some("f")),
+            (msg("m", 0).refs(&["a"]).fallback("f"), Some("a")),
+            (msg("m", 0).irt("p").fallback("f"), Some("p")),
+            (msg("m", 0).refs(&["m"]).fallback("m"), None),
+        ];
+        for (m, want) in cases {
+            let v = view(std::slice::from_ref(m));
+            assert_eq!(
+                direct_parent(&v[0]),
+                *want,
+                "refs {:?} irt {:?}",
+                m.refs,
+                m.irt
+            );
+        }
+    }
+
+    #[test]
+    fn fallback_parent_is_used_only_without_references() {
+        let msgs = [
+            msg("a", 1),
+            msg("b", 2),
+            msg("c", 3).fallback("a"),
+            msg("d", 4).irt("b").fallback("elsewhere"),
+        ];
+        assert_eq!(group(&view(&msgs)), vec![0, 1, 0, 1]);
+        same_in_every_order(
+            &msgs,
+            &[
+                row("a", None, 0),
+                row("c", Some("a"), 1),
+                row("b", None, 0),
+                row("d", Some("b"), 1),
+            ],
+        );
+    }
+
+    /// notmuch's broken/loop corpus: two messages replying to each other are one thread, the
+    /// earlier one its root.
+    #[test]
+    fn loop_of_two() {
+        let msgs = [
+            msg("mid-loop-21", 200).irt("mid-loop-12"),
+            msg("mid-loop-12", 100).irt("mid-loop-21"),
+        ];
+        assert_eq!(group(&view(&msgs)), vec![0, 0]);
+        same_in_every_order(
+            &msgs,
+            &[
+                row("mid-loop-12", None, 0),
+                row("mid-loop-21", Some("mid-loop-12"), 1),
+            ],
+        );
+    }
+
+    #[test]
+    fn loops_through_references_and_ghosts() {
+        // A three-message cycle by References: broken at the earliest message.
+        let msgs = [
+            msg("a", 10).refs(&["c"]),
+            msg("b", 20).refs(&["a"]),
+            msg("c", 30).refs(&["b"]),
+        ];
+        same_in_every_order(
+            &msgs,
+            &[
+                row("a", None, 0),
+                row("b", Some("a"), 1),
+                row("c", Some("b"), 2),
+            ],
+        );
+        // Ghost chains that disagree (g1 above g2, then g2 above g1): the earlier mail's
+        // chain wins and no loop forms.
+        let msgs = [
+            msg("r", 0),
+            msg("x", 10).refs(&["r", "g1", "g2"]),
+            msg("y", 20).refs(&["g2", "g1"]),
+        ];
+        same_in_every_order(
+            &msgs,
+            &[
+                row("r", None, 0),
+                row("x", Some("r"), 1),
+                row("y", Some("r"), 1),
+            ],
+        );
+        // A message whose own parent is a ghost that a later chain would hang under it.
+        let msgs = [msg("m", 10).irt("g"), msg("n", 20).refs(&["m", "g"])];
+        same_in_every_order(&msgs, &[row("m", None, 0), row("n", None, 0)]);
+    }
+
+    #[test]
+    fn self_references_are_ignored() {
+        let msgs = [
+            msg("a", 1).irt("a").refs(&["a"]),
+            msg("b", 2).irt("b").refs(&["a", "b"]),
+            msg("c", 3).refs(&["c", "b", "c"]).fallback("c"),
+        ];
+        assert_eq!(group(&view(&msgs)), vec![0, 0, 0]);
+        same_in_every_order(
+            &msgs,
+            &[
+                row("a", None, 0),
+                row("b", Some("a"), 1),
+                row("c", Some("b"), 2),
+            ],
+        );
+        let alone = [msg("s", 1).irt("s").refs(&["s"])];
+        assert_eq!(group(&view(&alone)), vec![0]);
+        assert_eq!(layout(&alone), [row("s", None, 0)]);
+    }
+
+    #[test]
+    fn liar_references_are_survived() {
+        // The liar's References put the root under the reply: the root's own headers (none)
+        // keep it a root, and the liar still hangs under its In-Reply-To.
+        let msgs = [
+            msg("root", 1),
+            msg("reply", 2).irt("root").refs(&["root"]),
+            msg("liar", 3).irt("reply").refs(&["reply", "root"]),
+            msg("liar2", 4).refs(&["unrelated", "reply", "nope"]),
+        ];
+        assert_eq!(group(&view(&msgs)), vec![0; 4]);
+        same_in_every_order(
+            &msgs,
+            &[
+                row("root", None, 0),
+                row("reply", Some("root"), 1),
+                row("liar", Some("reply"), 2),
+                row("liar2", Some("reply"), 2),
+            ],
+        );
+        // An existing ghost link is not overridden by a later chain: the earlier mail says
+        // the missing `g` answers `a`, so both replies to `g` sit under `a`.
+        let msgs = [
+            msg("a", 1),
+            msg("b", 2),
+            msg("m1", 10).refs(&["a", "g"]),
+            msg("m2", 20).refs(&["b", "g"]),
+        ];
+        same_in_every_order(
+            &msgs,
+            &[
+                row("a", None, 0),
+                row("m1", Some("a"), 1),
+                row("m2", Some("a"), 1),
+                row("b", None, 0),
+            ],
+        );
+    }
+
+    /// Runs `f` on a thread with a small stack: a recursive threader would overflow it.
+    fn on_small_stack<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+        std::thread::Builder::new()
+            .stack_size(256 * 1024)
+            .spawn(f)
+            .unwrap()
+            .join()
+            .unwrap()
+    }
+
+    #[test]
+    fn deep_chain_is_iterative() {
+        const DEPTH: usize = 10_000;
+        on_small_stack(|| {
+            // Delivered newest first, each naming only its direct parent.
+            let msgs: Vec<Msg> = (0..DEPTH)
+                .rev()
+                .map(|i| {
+                    let m = msg(&format!("m{i}"), i as i64);
+                    if i == 0 {
+                        m
+                    } else {
+                        m.irt(&format!("m{}", i - 1))
+                    }
+                })
+                .collect();
+            assert!(group(&view(&msgs)).iter().all(|&g| g == 0));
+            let placements = arrange(&view(&msgs));
+            assert_eq!(placements.len(), DEPTH);
+            for (depth, p) in placements.iter().enumerate() {
+                assert_eq!(msgs[p.index].id, format!("m{depth}"));
+                assert_eq!(p.depth as usize, depth);
+            }
+
+            // One mail whose References name 10,000 missing ancestors: a deep ghost chain.
+            let refs: Vec<String> = (0..DEPTH).map(|i| format!("ghost{i}")).collect();
+            let lone = [Msg {
+                refs,
+                ..msg("leaf", 0)
+            }];
+            assert_eq!(
+                arrange(&view(&lone)),
+                [Placement {
+                    index: 0,
+                    parent: None,
+                    depth: 0
+                }]
+            );
+
+            // A cycle as long as the chain.
+            let ring: Vec<Msg> = (0..DEPTH)
+                .map(|i| msg(&format!("r{i}"), i as i64).irt(&format!("r{}", (i + 1) % DEPTH)))
+                .collect();
+            let placements = arrange(&view(&ring));
+            assert_eq!(placements[0].index, 0);
+            assert_eq!(placements.last().unwrap().depth as usize, DEPTH - 1);
+        });
+    }
+
+    #[test]
+    fn duplicate_ids_do_not_panic() {
+        let msgs = [
+            msg("a", 1),
+            msg("a", 2).irt("a"),
+            msg("b", 3).irt("a"),
+            msg("b", 4).irt("b"),
+            msg("", 5),
+            msg("", 6).irt(""),
+        ];
+        let placed = layout(&msgs);
+        assert_eq!(placed.len(), msgs.len());
+        let groups = group(&view(&msgs));
+        assert_eq!(groups[..4], [0, 0, 0, 0]);
+        assert_ne!(groups[4], groups[5], "empty ids join nothing");
+    }
+
+    #[test]
+    fn groups_are_dense_and_follow_the_input() {
+        let msgs = [
+            msg("x1", 1),
+            msg("y1", 2).refs(&["ghost"]),
+            msg("x2", 3).irt("x1"),
+            msg("z", 4),
+            msg("y2", 5).irt("ghost"),
+        ];
+        assert_eq!(group(&view(&msgs)), vec![0, 1, 0, 2, 1]);
+        assert!(group(&[]).is_empty());
+        assert!(arrange(&[]).is_empty());
+    }
+
+    #[test]
+    fn roots_ordered_by_their_trees_earliest_date() {
+        // `late` is a root newer than `early`, but its tree holds the oldest message (a
+        // skewed clock): trees go by their earliest date.
+        let msgs = [
+            msg("early", 10),
+            msg("late", 20),
+            msg("skewed", 5).irt("late"),
+        ];
+        same_in_every_order(
+            &msgs,
+            &[
+                row("late", None, 0),
+                row("skewed", Some("late"), 1),
+                row("early", None, 0),
+            ],
+        );
+    }
+
+    #[test]
+    fn thread_index_table() {
+        use base64::engine::general_purpose::STANDARD;
+        let root: Vec<u8> = (1..=22).collect();
+        let reply: Vec<u8> = (1..=27).collect();
+        let grandchild: Vec<u8> = (1..=32).collect();
+        let root_hex = "0102030405060708090a0b0c0d0e0f10111213141516";
+        let t = decode_thread_index(&STANDARD.encode(&root)).unwrap();
+        assert_eq!(t.conversation, root_hex);
+        assert_eq!(t.key, root_hex);
+        assert_eq!(t.parent_key, None);
+
+        let t = decode_thread_index(&STANDARD.encode(&reply)).unwrap();
+        assert_eq!(t.conversation, root_hex);
+        assert_eq!(t.key, format!("{root_hex}1718191a1b"));
+        assert_eq!(t.parent_key.as_deref(), Some(root_hex));
+
+        let t = decode_thread_index(&STANDARD.encode(&grandchild)).unwrap();
+        assert_eq!(t.parent_key, Some(format!("{root_hex}1718191a1b")));
+
+        // Whitespace (folding) and missing padding are tolerated.
+        let encoded = STANDARD.encode(&reply);
+        let folded = format!(" {}\r\n\t{} ", &encoded[..10], &encoded[10..]);
+        assert_eq!(decode_thread_index(&folded).unwrap().key.len(), 54);
+        assert!(decode_thread_index(encoded.trim_end_matches('=')).is_some());
+
+        // A real Outlook value: 22 bytes.
+        let t = decode_thread_index("AcSTsWR2Y0HR7vDRRAiDSbQKmK1H4Q==").unwrap();
+        assert_eq!(t.key.len(), 44);
+
+        for bad in [
+            "",
+            "not base64!",
+            &STANDARD.encode([0u8; 21]),
+            &STANDARD.encode([0u8; 23]),
+            &STANDARD.encode([0u8; 26]),
+        ] {
+            assert_eq!(decode_thread_index(bad), None, "input {bad:?}");
+        }
+    }
+}

@@ -1,0 +1,354 @@
+//! The archive core end to end through the command line, on the project's own sample archive:
+//! import, summary, idempotence, threads, lossless export round trip, reindex, search, config.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+fn listbridge(db: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_listbridge"))
+        .arg("--db")
+        .arg(db)
+        .args(args)
+        .env_remove("LISTBRIDGE_DB")
+        .env_remove("LISTBRIDGE_CONFIG")
+        .output()
+        .expect("the listbridge binary runs")
+}
+
+fn ok(db: &Path, args: &[&str]) -> String {
+    let out = listbridge(db, args);
+    assert!(
+        out.status.success(),
+        "listbridge {args:?} failed: {}\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        String::from_utf8_lossy(&out.stdout)
+    );
+    String::from_utf8(out.stdout).expect("utf-8 output")
+}
+
+fn sample() -> PathBuf {
+    common::fixtures_dir().join("sample/snug-2024.mbox")
+}
+
+/// The number after `label` in an import summary.
+fn figure(summary: &str, label: &str) -> u64 {
+    summary
+        .lines()
+        .find_map(|l| l.trim().strip_prefix(label))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no {label:?} in the summary:\n{summary}"))
+}
+
+fn threads_json(db: &Path) -> Value {
+    serde_json::from_str(&ok(db, &["export", "threads", "--json"])).expect("valid JSON")
+}
+
+/// message_id -> (thread, parent, depth)
+fn placements(threads: &Value) -> std::collections::BTreeMap<String, (i64, Option<String>, u64)> {
+    let mut map = std::collections::BTreeMap::new();
+    for t in threads["threads"].as_array().unwrap() {
+        for m in t["messages"].as_array().unwrap() {
+            map.insert(
+                m["message_id"].as_str().unwrap().to_owned(),
+                (
+                    t["thread"].as_i64().unwrap(),
+                    m["parent"].as_str().map(str::to_owned),
+                    m["depth"].as_u64().unwrap(),
+                ),
+            );
+        }
+    }
+    map
+}
+
+#[test]
+fn imports_the_sample_archive_and_reports_what_it_did() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("a.db");
+    let summary = ok(&db, &["import", sample().to_str().unwrap()]);
+    assert!(
+        summary.contains("imported 19 new messages from 21 read"),
+        "{summary}"
+    );
+    assert_eq!(figure(&summary, "duplicates:"), 1);
+    assert_eq!(figure(&summary, "unparseable:"), 1);
+    assert!(
+        summary.contains("snug-2024.mbox#19: no header lines found"),
+        "{summary}"
+    );
+    assert!(summary.contains("derived id (a different message with a taken Message-ID): 1"));
+    assert_eq!(figure(&summary, "threads in the archive:"), 10);
+
+    // Importing again adds nothing.
+    let again = ok(&db, &["import", sample().to_str().unwrap()]);
+    assert!(
+        again.contains("imported 0 new messages from 21 read"),
+        "{again}"
+    );
+    assert_eq!(figure(&again, "already archived:"), 21);
+    assert_eq!(figure(&again, "threads in the archive:"), 10);
+}
+
+#[test]
+fn threads_the_sample_as_its_references_say() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("a.db");
+    ok(&db, &["import", sample().to_str().unwrap()]);
+    let threads = threads_json(&db);
+    let p = placements(&threads);
+    let at = |id: &str| {
+        p.get(id)
+            .unwrap_or_else(|| panic!("{id} not exported: {p:?}"))
+            .clone()
+    };
+    let parent = |id: &str| at(id).1;
+    let depth = |id: &str| at(id).2;
+    let thread = |id: &str| at(id).0;
+
+    // Full References.
+    assert_eq!(parent("asthma-1@example.org"), None);
+    assert_eq!(
+        parent("asthma-2@example.net").as_deref(),
+        Some("asthma-1@example.org")
+    );
+    assert_eq!(
+        parent("asthma-3@example.org").as_deref(),
+        Some("asthma-2@example.net")
+    );
+    assert_eq!(depth("asthma-3@example.org"), 2);
+    assert_eq!(
+        parent("asthma-4@example.org").as_deref(),
+        Some("asthma-2@example.net")
+    );
+    // In-Reply-To only, the reply stored before its parent.
+    assert_eq!(
+        parent("copd-2@example.org").as_deref(),
+        Some("copd-1@example.org")
+    );
+    assert_eq!(depth("copd-3@example.org"), 2);
+    // Replies to a message the archive never had: one thread, two roots.
+    assert_eq!(thread("flu-2@example.org"), thread("flu-3@example.net"));
+    assert_eq!(parent("flu-2@example.org"), None);
+    assert_eq!(depth("flu-3@example.net"), 0);
+    // Outlook Thread-Index without References.
+    assert_eq!(
+        parent("outlook-2@example.nhs.uk").as_deref(),
+        Some("outlook-1@example.nhs.uk")
+    );
+    // Subject fallback inside the window, not outside it.
+    assert_eq!(
+        parent("derm-2@example.net").as_deref(),
+        Some("derm-1@example.org")
+    );
+    assert_ne!(
+        thread("derm-late@example.net"),
+        thread("derm-1@example.org")
+    );
+    // A loop: one thread, the earlier message as root.
+    assert_eq!(thread("loop-12@example.org"), thread("loop-21@example.org"));
+    assert_eq!(parent("loop-12@example.org"), None);
+    assert_eq!(
+        parent("loop-21@example.org").as_deref(),
+        Some("loop-12@example.org")
+    );
+    // The clash is kept under a derived id, in a thread of its own.
+    let renamed: Vec<&String> = p
+        .keys()
+        .filter(|k| k.starts_with("copd-1@example.org.dup-"))
+        .collect();
+    assert_eq!(renamed.len(), 1, "{p:?}");
+    assert_ne!(thread(renamed[0]), thread("copd-1@example.org"));
+    // A mail without Message-ID gets a deterministic one.
+    assert_eq!(
+        p.keys()
+            .filter(|k| k.ends_with("@generated.listbridge.invalid"))
+            .count(),
+        1
+    );
+    // Every real message once, re-deliveries not shown twice.
+    assert_eq!(p.len(), 19);
+    // Thread order: parents before children.
+    for t in threads["threads"].as_array().unwrap() {
+        let mut seen = Vec::new();
+        for m in t["messages"].as_array().unwrap() {
+            if let Some(parent) = m["parent"].as_str() {
+                assert!(
+                    seen.contains(&parent),
+                    "{} before its parent in {t}",
+                    m["message_id"]
+                );
+            }
+            seen.push(m["message_id"].as_str().unwrap());
+        }
+    }
+}
+
+#[test]
+fn export_round_trips_byte_for_byte_and_reindex_rebuilds_the_same_archive() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = dir.path().join("first.db");
+    ok(&first, &["import", sample().to_str().unwrap()]);
+    let exported = ok(&first, &["export", "mbox"]);
+    let mbox = dir.path().join("exported.mbox");
+    std::fs::write(&mbox, &exported).unwrap();
+
+    let second = dir.path().join("second.db");
+    ok(&second, &["import", mbox.to_str().unwrap()]);
+    assert_eq!(
+        ok(&second, &["export", "mbox"]),
+        exported,
+        "export → import → export changed bytes"
+    );
+    assert_eq!(threads_json(&second), threads_json(&first));
+
+    // Every message of the input comes back with the same bytes.
+    let originals = raw_messages(&sample());
+    let again = raw_messages(&mbox);
+    assert_eq!(
+        again.len(),
+        originals.len(),
+        "every stored message is exported"
+    );
+    for original in &originals {
+        assert!(
+            again.contains(original),
+            "a message was not exported byte for byte"
+        );
+    }
+
+    let before = threads_json(&first);
+    let rebuilt = ok(&first, &["reindex"]);
+    assert!(
+        rebuilt.contains("rebuilt 19 new messages from 21 read"),
+        "{rebuilt}"
+    );
+    assert_eq!(threads_json(&first), before, "reindex changed the archive");
+}
+
+fn raw_messages(path: &Path) -> Vec<Vec<u8>> {
+    listbridge::ingest::readers::read_paths(&[path.to_owned()])
+        .unwrap()
+        .map(|m| m.unwrap().bytes)
+        .collect()
+}
+
+#[test]
+fn exports_one_thread_as_mbox() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("a.db");
+    ok(&db, &["import", sample().to_str().unwrap()]);
+    let p = placements(&threads_json(&db));
+    let thread = p["asthma-1@example.org"].0.to_string();
+    let mbox = ok(&db, &["export", "mbox", "--thread", &thread]);
+    // Four messages and the re-delivered copy.
+    assert_eq!(mbox.matches("\nFrom ").count() + 1, 5, "{mbox}");
+    assert!(mbox.contains(">>From now on I will bring my inhaler"));
+    let missing = listbridge(&db, &["export", "mbox", "--thread", "999999"]);
+    assert!(!missing.status.success());
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("no thread 999999"));
+}
+
+#[test]
+fn searches_subjects_authors_and_bodies() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("a.db");
+    ok(&db, &["import", sample().to_str().unwrap()]);
+    let search = |q: &str| -> Value {
+        serde_json::from_str(&ok(&db, &["search", "--json", q])).expect("JSON")
+    };
+    let hits = search("\"In-Check dial\"");
+    assert_eq!(hits["total"], 2, "{hits}");
+    let hits = search("spacer -pharmacy");
+    let ids: Vec<&str> = hits["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["message_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["asthma-2@example.net"]);
+    // Diacritics folded, RFC 2047 subjects decoded.
+    assert_eq!(search("cafe")["total"], 1);
+    assert_eq!(search("okafor")["total"], 1, "author names are indexed");
+    // A query made only of operators gets a clear error, not a crash.
+    let bad = listbridge(&db, &["search", "--json", "--", "-spam"]);
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("give at least one word"));
+}
+
+#[test]
+fn check_config_reports_every_problem_with_key_and_fix() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("a.db");
+    let config = dir.path().join("bad.toml");
+    std::fs::write(
+        &config,
+        "[store]\npath = 3\n[threading]\nsubject_window_days = \"thirty\"\nsubject_fallbak = true\n",
+    )
+    .unwrap();
+    let out = listbridge(&db, &["check-config", "--config", config.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("3 problems"), "{err}");
+    for key in [
+        "store.path",
+        "threading.subject_window_days",
+        "threading.subject_fallbak",
+    ] {
+        assert!(err.contains(key), "{key} not named: {err}");
+    }
+    assert!(err.matches("fix:").count() >= 3, "{err}");
+
+    let example = common::fixtures_dir().join("../config.toml.example");
+    let out = listbridge(
+        &db,
+        &["check-config", "--config", example.to_str().unwrap()],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("OK"));
+}
+
+#[test]
+fn the_database_path_comes_from_flag_env_config_or_default() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("c.toml");
+    std::fs::write(&config, "[store]\npath = \"from-config.db\"\n").unwrap();
+    let run = |args: &[&str], env: Option<&str>| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_listbridge"));
+        cmd.current_dir(dir.path())
+            .args(args)
+            .env_remove("LISTBRIDGE_DB")
+            .env_remove("LISTBRIDGE_CONFIG");
+        if let Some(db) = env {
+            cmd.env("LISTBRIDGE_DB", db);
+        }
+        let out = cmd.output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    assert!(run(&["migrate"], None).contains("listbridge.db"));
+    assert!(
+        run(&["migrate", "--config", config.to_str().unwrap()], None).contains("from-config.db")
+    );
+    assert!(
+        run(
+            &["--config", config.to_str().unwrap(), "migrate"],
+            Some("env.db")
+        )
+        .contains("env.db")
+    );
+    assert!(run(&["migrate", "--db", "flag.db"], Some("env.db")).contains("flag.db"));
+    assert!(dir.path().join("flag.db").exists());
+}
