@@ -352,3 +352,28 @@ fn the_database_path_comes_from_flag_env_config_or_default() {
     assert!(run(&["migrate", "--db", "flag.db"], Some("env.db")).contains("flag.db"));
     assert!(dir.path().join("flag.db").exists());
 }
+
+#[test]
+fn subject_grouping_can_be_turned_off() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("a.db");
+    let config = dir.path().join("c.toml");
+    std::fs::write(&config, "[threading]\nsubject_fallback = false\n").unwrap();
+    ok(
+        &db,
+        &[
+            "--config",
+            config.to_str().unwrap(),
+            "import",
+            sample().to_str().unwrap(),
+        ],
+    );
+    let p = placements(&threads_json(&db));
+    assert_ne!(p["derm-2@example.net"].0, p["derm-1@example.org"].0);
+    assert_eq!(p["derm-2@example.net"].1, None);
+    // Real references still thread.
+    assert_eq!(
+        p["asthma-2@example.net"].1.as_deref(),
+        Some("asthma-1@example.org")
+    );
+}

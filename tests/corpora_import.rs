@@ -134,9 +134,14 @@ fn notmuch_ghost_root_parent_priority_and_loop_cases() {
         })
         .collect();
     let find = |needle: &str| -> (usize, Option<&str>) {
-        let hits: Vec<_> = by_id.iter().filter(|(id, _)| id.contains(needle)).collect();
-        assert_eq!(hits.len(), 1, "{needle}: {hits:?}");
-        *hits[0].1
+        let id = if needle.ends_with('@') {
+            format!("{needle}example.org")
+        } else {
+            needle.to_owned()
+        };
+        *by_id
+            .get(id.as_str())
+            .unwrap_or_else(|| panic!("{id} not in the archive: {by_id:?}"))
     };
     let gregor = find("87bmc6lp3h.fsf@len.workgroup");
     let rt: Vec<_> = by_id
@@ -158,13 +163,13 @@ fn notmuch_ghost_root_parent_priority_and_loop_cases() {
         .count();
     assert_eq!(roots, 2, "{:?}", all[gregor.0]);
 
-    let real_root = find("real-root");
+    let real_root = find("000-real-root@");
     for (needle, parent) in [
-        ("child@", "real-root"),
-        ("fake-root", "child@"),
-        ("grand-child@", "child@"),
-        ("great-grand-child", "grand-child@"),
-        ("grand-child2", "child@"),
+        ("001-child@", "000-real-root@"),
+        ("001-fake-message-root@", "001-child@"),
+        ("001-grand-child@", "001-child@"),
+        ("001-great-grand-child@", "001-grand-child@"),
+        ("001-grand-child2@", "001-child@"),
     ] {
         let (thread, got) = find(needle);
         assert_eq!(thread, real_root.0, "{needle} is in real-root's thread");
@@ -189,9 +194,10 @@ fn notmuch_ghost_root_parent_priority_and_loop_cases() {
     let dates: Vec<&str> = all[0]
         .messages
         .iter()
-        .map(|m| &m.date.as_deref().unwrap()[..10])
+        .map(|m| m.date.as_deref().unwrap())
         .collect();
-    assert_eq!(dates, ["2016-06-16", "2016-06-17"]);
+    // Thu, 16 Jun 2016 22:14:41 -0400 first, then Fri, 17 Jun 2016 22:14:41 -0400 (in UTC).
+    assert_eq!(dates, ["2016-06-17T02:14:41Z", "2016-06-18T02:14:41Z"]);
 }
 
 #[test]
@@ -331,6 +337,9 @@ fn check_list_archive(file: &str, read: u64, distinct: u64) {
         ) else {
             continue;
         };
+        if id == parent {
+            continue; // a self-reference names no parent
+        }
         let (Some(me), Some(them)) = (place.get(&id), place.get(&parent)) else {
             continue;
         };
@@ -398,12 +407,19 @@ fn pipermail_sample_imports_with_real_authors() {
         "pipermail authors: {total} messages, {with_name} with a name, {with_addr} with an address, {obfuscated} still obfuscated"
     );
     assert_eq!(obfuscated, 0, "some authors are still 'user at host'");
+    // pipermail gives some authors as a bare address, and from 2018 only the name survives
+    // the mangling; every message keeps at least one of the two.
+    let anonymous = authors.get("").copied().unwrap_or(0);
     assert!(
-        with_name * 100 >= total * 99,
+        anonymous * 1000 <= total,
+        "{anonymous} of {total} messages have no author"
+    );
+    assert!(
+        with_name * 100 >= total * 95,
         "names recovered for {with_name} of {total}"
     );
     assert!(
-        with_addr * 100 >= total * 80,
+        with_addr * 100 >= total * 90,
         "addresses recovered for {with_addr} of {total}"
     );
 }

@@ -209,17 +209,23 @@ fn body_bytes(raw: &[u8]) -> &[u8] {
 
 /// Display name and address of the author, de-obfuscating pipermail's `user at host` forms.
 fn author(message: &mail_parser::Message<'_>) -> (Option<String>, Option<String>) {
-    if let Some(raw) = message.header_raw("From")
-        && address::is_obfuscated(raw)
+    let (name, addr) = name_and_address(message.from());
+    // The raw header, or (when it is not valid UTF-8 and the parser only made a name of it)
+    // that name, may be pipermail's obfuscated form.
+    let raw = message
+        .header_raw("From")
+        .map(|s| s.trim().to_owned())
+        .or_else(|| name.clone().filter(|_| addr.is_none()));
+    if let Some(raw) = raw
+        && address::is_obfuscated(&raw)
     {
         // Let the MIME parser read the de-obfuscated form, so encoded words in names decode.
-        let header = format!("From: {}\n\n", address::deobfuscate(raw.trim()));
-        return match MessageParser::default().parse(header.as_bytes()) {
-            Some(m) => name_and_address(m.from()),
-            None => (None, None),
-        };
+        let header = format!("From: {}\n\n", address::deobfuscate(&raw));
+        if let Some(m) = MessageParser::default().parse(header.as_bytes()) {
+            return name_and_address(m.from());
+        }
     }
-    name_and_address(message.from())
+    (name, addr)
 }
 
 fn name_and_address(from: Option<&mail_parser::Address<'_>>) -> (Option<String>, Option<String>) {
@@ -341,6 +347,18 @@ mod tests {
         let d = parse_message(multipart("one").as_bytes(), None).unwrap();
         let e = parse_message(multipart("two").as_bytes(), None).unwrap();
         assert_eq!(d.content_sha256, e.content_sha256);
+    }
+
+    #[test]
+    fn recovers_pipermail_authors_with_8bit_names() {
+        let raw = b"From: oyvfos at yahoo.no (\xd8yvind Foshaug)\nMessage-ID: <x@y>\n\nhi\n";
+        let m = parse_message(raw, None).unwrap();
+        assert_eq!(m.from_addr.as_deref(), Some("oyvfos@yahoo.no"));
+        assert!(
+            m.from_name.as_deref().unwrap().ends_with("yvind Foshaug"),
+            "{:?}",
+            m.from_name
+        );
     }
 
     #[test]
