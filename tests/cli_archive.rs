@@ -377,3 +377,95 @@ fn subject_grouping_can_be_turned_off() {
         Some("asthma-1@example.org")
     );
 }
+
+/// message ids grouped by thread, each group sorted, groups sorted: the thread partition.
+fn partition(threads: &Value) -> Vec<Vec<String>> {
+    let mut groups: Vec<Vec<String>> = threads["threads"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            let mut ids: Vec<String> = t["messages"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|m| m["message_id"].as_str().unwrap().to_owned())
+                .collect();
+            ids.sort();
+            ids
+        })
+        .collect();
+    groups.sort();
+    groups
+}
+
+#[test]
+fn threads_do_not_depend_on_arrival_order() {
+    arrival_order_check(true);
+    arrival_order_check(false);
+}
+
+fn arrival_order_check(subject_fallback: bool) {
+    // The sample without the Message-ID clash (whose derived id depends on which copy comes
+    // first by design) and without the unparseable text, as single files.
+    let messages: Vec<Vec<u8>> = raw_messages(&sample())
+        .into_iter()
+        .filter(|m| {
+            let text = String::from_utf8_lossy(m);
+            !text.contains("Mark Bellamy") && text.contains("Message-ID")
+                || text.contains("Anonymous Locum")
+        })
+        .collect();
+    assert_eq!(messages.len(), 19);
+    let n = messages.len();
+    let orders: Vec<Vec<usize>> = vec![
+        (0..n).collect(),
+        (0..n).rev().collect(),
+        (0..n)
+            .filter(|i| i % 2 == 1)
+            .chain((0..n).filter(|i| i % 2 == 0).rev())
+            .collect(),
+        (0..n).map(|i| (i * 7) % n).collect(),
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("c.toml");
+    std::fs::write(
+        &config,
+        format!("[threading]\nsubject_fallback = {subject_fallback}\n"),
+    )
+    .unwrap();
+    let mut results = Vec::new();
+    for (k, order) in orders.iter().enumerate() {
+        let folder = dir.path().join(format!("order{k}"));
+        std::fs::create_dir(&folder).unwrap();
+        for (rank, &i) in order.iter().enumerate() {
+            std::fs::write(folder.join(format!("{rank:03}.eml")), &messages[i]).unwrap();
+        }
+        let db = dir.path().join(format!("order{k}.db"));
+        ok(
+            &db,
+            &[
+                "--config",
+                config.to_str().unwrap(),
+                "import",
+                folder.to_str().unwrap(),
+            ],
+        );
+        let threads = threads_json(&db);
+        let parents: Vec<(String, Option<String>)> = placements(&threads)
+            .into_iter()
+            .map(|(id, (_, parent, _))| (id, parent))
+            .collect();
+        results.push((partition(&threads), parents));
+    }
+    for (k, result) in results.iter().enumerate().skip(1) {
+        assert_eq!(
+            result.0, results[0].0,
+            "order {k} gives other threads (subject fallback {subject_fallback})"
+        );
+        assert_eq!(
+            result.1, results[0].1,
+            "order {k} gives other parents (subject fallback {subject_fallback})"
+        );
+    }
+}

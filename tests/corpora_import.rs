@@ -423,3 +423,41 @@ fn pipermail_sample_imports_with_real_authors() {
         "addresses recovered for {with_addr} of {total}"
     );
 }
+
+/// Thread partition: message ids grouped by thread, sorted.
+fn partition(store: &Store) -> Vec<Vec<String>> {
+    let mut groups: Vec<Vec<String>> = threads(store)
+        .into_iter()
+        .map(|t| {
+            let mut ids: Vec<String> = t.messages.into_iter().map(|m| m.message_id).collect();
+            ids.sort();
+            ids
+        })
+        .collect();
+    groups.sort();
+    groups
+}
+
+#[test]
+fn linux_audit_threads_the_same_in_reverse_order() {
+    let path = common::corpora_dir().join("archives/linux-audit.mbox.gz");
+    let dir = tempfile::tempdir().unwrap();
+    let messages: Vec<_> = read_paths(std::slice::from_ref(&path))
+        .unwrap()
+        .map(|m| m.unwrap())
+        .collect();
+    let reversed = dir.path().join("reversed.mbox");
+    let mut out = Vec::new();
+    for m in messages.iter().rev() {
+        write_mboxrd(&mut out, m.envelope.as_deref(), &m.bytes).unwrap();
+    }
+    std::fs::write(&reversed, out).unwrap();
+
+    let mut forward = open(dir.path(), "f.db");
+    import_paths(&mut forward, &[path]);
+    let mut backward = open(dir.path(), "b.db");
+    import_paths(&mut backward, &[reversed]);
+    let (f, b) = (partition(&forward), partition(&backward));
+    assert_eq!(f.len(), b.len(), "thread counts differ");
+    assert!(f == b, "the thread partition depends on the import order");
+}

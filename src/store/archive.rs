@@ -190,6 +190,7 @@ impl<'c> Writer<'c> {
             ghost.execute(params![id, thread.0])?;
         }
         self.update_thread_stats(thread, parsed)?;
+        self.adopt_orphans(&message_id, parsed, &norm_subject, list)?;
 
         let author = match (&parsed.from_name, &parsed.from_addr) {
             (Some(n), Some(a)) => format!("{n} {a}"),
@@ -274,6 +275,73 @@ impl<'c> Writer<'c> {
                 |r| r.get(0),
             )
             .optional()?)
+    }
+
+    /// The other half of the fallbacks, so that they do not depend on arrival order: messages
+    /// stored earlier without any parent get this one as their parent when their Outlook
+    /// Thread-Index descends from this message's, or when they are "Re:" replies of the same
+    /// subject within the window after it.
+    fn adopt_orphans(
+        &self,
+        message_id: &str,
+        parsed: &ParsedMessage,
+        norm_subject: &str,
+        list: ListId,
+    ) -> Result<(), StoreError> {
+        let mut orphans: Vec<(i64, String)> = Vec::new();
+        if let Some(index) = &parsed.thread_index {
+            orphans.extend(
+                self.tx
+                    .prepare_cached(
+                        "SELECT id, message_id FROM messages
+                         WHERE thread_index > ?1 AND thread_index < ?1 || 'g'
+                           AND substr(thread_index, 1, length(?1)) = ?1
+                           AND refs = '' AND in_reply_to IS NULL AND fallback_parent IS NULL
+                           AND message_id != ?2",
+                    )?
+                    .query_map(params![index.key, message_id], |r| {
+                        Ok((r.get(0)?, r.get(1)?))
+                    })?
+                    .collect::<Result<Vec<_>, _>>()?,
+            );
+        }
+        if let Some(date) = parsed.date
+            && self.settings.subject_fallback
+            && !norm_subject.is_empty()
+        {
+            orphans.extend(
+                self.tx
+                    .prepare_cached(
+                        "SELECT id, message_id FROM messages
+                         WHERE norm_subject = ?1 AND list_id = ?2 AND is_reply = 1
+                           AND refs = '' AND in_reply_to IS NULL AND fallback_parent IS NULL
+                           AND date BETWEEN ?3 AND ?4 AND message_id != ?5",
+                    )?
+                    .query_map(
+                        params![
+                            norm_subject,
+                            list.0,
+                            date,
+                            date + self.settings.subject_window_secs,
+                            message_id
+                        ],
+                        |r| Ok((r.get(0)?, r.get(1)?)),
+                    )?
+                    .collect::<Result<Vec<_>, _>>()?,
+            );
+        }
+        for (key, orphan) in orphans {
+            let adopted = self
+                .tx
+                .prepare_cached(
+                    "UPDATE messages SET fallback_parent = ?1 WHERE id = ?2 AND fallback_parent IS NULL",
+                )?
+                .execute(params![message_id, key])?;
+            if adopted > 0 {
+                self.join_threads(message_id, &[orphan.as_str()], list)?;
+            }
+        }
+        Ok(())
     }
 
     /// The thread of a message with these ids: the one they already share, a new one, or the
