@@ -59,6 +59,32 @@ pub struct ImportSummary {
     pub seconds: f64,
 }
 
+impl ImportSummary {
+    /// Counts what deriving one stored message gave.
+    fn tally(&mut self, derived: Derived, origin: &str) {
+        match derived {
+            Derived::Message(_) => self.imported += 1,
+            Derived::Copy(_) => self.duplicates += 1,
+            Derived::Renamed { taken, .. } => {
+                tracing::info!(
+                    origin,
+                    "a different message claims a taken Message-ID; kept under a derived id"
+                );
+                tracing::debug!(origin, message_id = %taken, "the taken Message-ID");
+                self.imported += 1;
+                self.renamed += 1;
+            }
+            Derived::Unparseable(reason) => {
+                tracing::warn!(origin, %reason, "stored raw, nothing derived");
+                self.unparseable.push(Problem {
+                    origin: origin.to_owned(),
+                    reason,
+                });
+            }
+        }
+    }
+}
+
 /// One message on its way from the reading thread to the storing thread.
 struct Prepared {
     raw: RawMessage,
@@ -179,26 +205,8 @@ fn store_one(
             return Ok(());
         }
     };
-    match writer.derive(raw_id, &p.sha, list, p.parsed.as_ref())? {
-        Derived::Message(_) => summary.imported += 1,
-        Derived::Copy(_) => summary.duplicates += 1,
-        Derived::Renamed { taken, .. } => {
-            tracing::info!(
-                origin,
-                "a different message claims a taken Message-ID; kept under a derived id"
-            );
-            tracing::debug!(origin, message_id = %taken, "the taken Message-ID");
-            summary.imported += 1;
-            summary.renamed += 1;
-        }
-        Derived::Unparseable(reason) => {
-            tracing::warn!(origin, %reason, "stored raw, nothing derived");
-            summary.unparseable.push(Problem {
-                origin: origin.to_owned(),
-                reason,
-            });
-        }
-    }
+    let derived = writer.derive(raw_id, &p.sha, list, p.parsed.as_ref())?;
+    summary.tally(derived, origin);
     Ok(())
 }
 
@@ -219,18 +227,8 @@ pub fn reindex(store: &mut Store, now_unix: i64) -> Result<ImportSummary, Ingest
         for raw in &batch {
             summary.read += 1;
             let parsed = parse_message(&raw.bytes, raw.envelope.as_deref());
-            match writer.derive(raw.id, &raw.sha256, raw.list, parsed.as_ref())? {
-                Derived::Message(_) => summary.imported += 1,
-                Derived::Copy(_) => summary.duplicates += 1,
-                Derived::Renamed { .. } => {
-                    summary.imported += 1;
-                    summary.renamed += 1;
-                }
-                Derived::Unparseable(reason) => summary.unparseable.push(Problem {
-                    origin: format!("raw message {}", raw.id.0),
-                    reason,
-                }),
-            }
+            let derived = writer.derive(raw.id, &raw.sha256, raw.list, parsed.as_ref())?;
+            summary.tally(derived, &format!("raw message {}", raw.id.0));
         }
         writer.commit()?;
         progress.update(summary.read, summary.read);
