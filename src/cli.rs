@@ -44,6 +44,28 @@ pub enum Command {
         #[arg(long, value_name = "NAME")]
         list: Option<String>,
     },
+    /// The daemon: keeps the archive in step with the configured IMAP sources (IDLE, or polling
+    /// where the server has no IDLE) and answers /healthz. Stops cleanly on SIGTERM or Ctrl-C.
+    Serve,
+    /// How each IMAP source is doing: state, last sync, messages today, lag, last error.
+    Status {
+        /// Write the statuses as JSON to stdout.
+        #[arg(long)]
+        json: bool,
+    },
+    /// What the archive will show for one mail: subject, from, date, message_id, body (the
+    /// author's new text), elided (what is folded away), html (sanitised), attachments, tags.
+    Show {
+        /// A file holding one message (.eml).
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+        /// Write the result as JSON to stdout.
+        #[arg(long)]
+        json: bool,
+        /// Render by this list's rules (subject tag, footer patterns).
+        #[arg(long, value_name = "NAME")]
+        list: Option<String>,
+    },
     /// Export from the archive, to stdout.
     Export {
         #[command(subcommand)]

@@ -16,7 +16,65 @@ pub const DEFAULT_LIST: &str = "main";
 pub struct Config {
     pub store: StoreConfig,
     pub threading: ThreadingConfig,
+    pub attachments: AttachmentsConfig,
     pub lists: Vec<ListConfig>,
+    pub sources: Vec<SourceConfig>,
+    pub web: WebConfig,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct WebConfig {
+    /// `[web] listen`: the address `serve` answers HTTP on.
+    pub listen: std::net::SocketAddr,
+}
+
+/// `[[sources]]`: an IMAP mailbox the daemon keeps the archive in step with.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SourceConfig {
+    pub name: String,
+    /// The list its mail belongs to.
+    pub list: String,
+    pub host: String,
+    pub port: u16,
+    pub tls: TlsMode,
+    pub user: String,
+    pub password: Secret,
+    pub mailbox: String,
+    /// A CA certificate (PEM) to trust besides the public ones, for a private mail server.
+    pub ca_file: Option<PathBuf>,
+    /// How often to look for new mail when the server offers no IDLE.
+    pub poll_seconds: u32,
+    /// Delete each message from the mailbox once it is safely archived (default: never touch it).
+    pub delete_after_import: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TlsMode {
+    /// TLS from the first byte (port 993).
+    Implicit,
+    /// STARTTLS on the plain port (143); the connection fails if the server does not offer it.
+    StartTls,
+    /// No TLS: allowed only to a loopback address.
+    Plain,
+}
+
+/// A password: never printed, never logged.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: String) -> Secret {
+        Secret(value)
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(…)")
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -33,7 +91,7 @@ pub struct ThreadingConfig {
     pub subject_window_days: u32,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct ListConfig {
     /// `[[lists]] name`: short name used by `--list` and in URLs.
     pub name: String,
@@ -41,6 +99,32 @@ pub struct ListConfig {
     pub address: Option<String>,
     /// `[[lists]] description`
     pub description: Option<String>,
+    /// `[[lists]] subject_tag`: the legacy list's tag in subjects (`[SNUG]`), hidden in titles.
+    pub subject_tag: Option<String>,
+    /// `[[lists]] footer_patterns`: regexes for the first line of the legacy list's footer.
+    pub footer_patterns: Vec<regex::Regex>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct AttachmentsConfig {
+    /// `[attachments] max_size_mb`: larger attachments are listed but not served.
+    pub max_size_mb: u32,
+}
+
+impl PartialEq for ListConfig {
+    fn eq(&self, other: &Self) -> bool {
+        let patterns = |l: &ListConfig| {
+            l.footer_patterns
+                .iter()
+                .map(|r| r.as_str().to_owned())
+                .collect::<Vec<_>>()
+        };
+        self.name == other.name
+            && self.address == other.address
+            && self.description == other.description
+            && self.subject_tag == other.subject_tag
+            && patterns(self) == patterns(other)
+    }
 }
 
 impl Default for Config {
@@ -53,7 +137,12 @@ impl Default for Config {
                 subject_fallback: true,
                 subject_window_days: 30,
             },
+            attachments: AttachmentsConfig { max_size_mb: 25 },
             lists: Vec::new(),
+            sources: Vec::new(),
+            web: WebConfig {
+                listen: std::net::SocketAddr::from(([127, 0, 0, 1], 8080)),
+            },
         }
     }
 }
@@ -182,6 +271,79 @@ impl Config {
                         }
                     }
                 }
+                "web" => {
+                    if let Some(t) = v.table("web", value) {
+                        for (k, val) in t {
+                            let path = format!("web.{k}");
+                            match k.as_str() {
+                                "listen" => {
+                                    if let Some(s) = v.string(
+                                        &path,
+                                        val,
+                                        "an address and port such as \"127.0.0.1:8080\"",
+                                    ) {
+                                        match s.parse() {
+                                            Ok(addr) => config.web.listen = addr,
+                                            Err(_) => v.problem(
+                                                &path,
+                                                format!("{s:?} is not an address and port"),
+                                                "write it as \"127.0.0.1:8080\" or \"[::1]:8080\"",
+                                            ),
+                                        }
+                                    }
+                                }
+                                _ => v.unknown(&path, &["listen"]),
+                            }
+                        }
+                    }
+                }
+                "attachments" => {
+                    if let Some(t) = v.table("attachments", value) {
+                        for (k, val) in t {
+                            let path = format!("attachments.{k}");
+                            match k.as_str() {
+                                "max_size_mb" => {
+                                    if let Some(n) = v.integer(
+                                        &path,
+                                        val,
+                                        1,
+                                        1024,
+                                        "a size in megabytes such as 25",
+                                    ) {
+                                        config.attachments.max_size_mb = n as u32;
+                                    }
+                                }
+                                _ => v.unknown(&path, &["max_size_mb"]),
+                            }
+                        }
+                    }
+                }
+                "sources" => {
+                    let Some(items) = value.as_array() else {
+                        v.problem(
+                            "sources",
+                            format!("is {}, not a list of tables", kind(value)),
+                            "write each source as a [[sources]] section",
+                        );
+                        continue;
+                    };
+                    for (i, item) in items.iter().enumerate() {
+                        let at = format!("sources[{i}]");
+                        if let Some(t) = v.table(&at, item)
+                            && let Some(source) = parse_source(&mut v, &at, t)
+                        {
+                            if config.sources.iter().any(|s| s.name == source.name) {
+                                v.problem(
+                                    &format!("{at}.name"),
+                                    format!("{:?} is used by an earlier source", source.name),
+                                    "give each source its own name",
+                                );
+                            } else {
+                                config.sources.push(source);
+                            }
+                        }
+                    }
+                }
                 "lists" => {
                     let Some(items) = value.as_array() else {
                         v.problem(
@@ -200,6 +362,8 @@ impl Config {
                             name: String::new(),
                             address: None,
                             description: None,
+                            subject_tag: None,
+                            footer_patterns: Vec::new(),
                         };
                         for (k, val) in t {
                             let path = format!("{at}.{k}");
@@ -233,7 +397,45 @@ impl Config {
                                         list.description = Some(s.to_owned());
                                     }
                                 }
-                                _ => v.unknown(&path, &["name", "address", "description"]),
+                                "subject_tag" => {
+                                    if let Some(s) = v.string(
+                                        &path,
+                                        val,
+                                        "the tag as it appears in subjects, such as \"[SNUG]\"",
+                                    ) {
+                                        if s.trim().is_empty() {
+                                            v.problem(&path, "is empty".to_owned(), "remove the key, or write the tag such as \"[SNUG]\"");
+                                        } else {
+                                            list.subject_tag = Some(s.trim().to_owned());
+                                        }
+                                    }
+                                }
+                                "footer_patterns" => {
+                                    let Some(items) = val.as_array() else {
+                                        v.problem(&path, format!("is {}, not a list", kind(val)), "write a list of regular expressions, such as [\"^To unsubscribe\"]");
+                                        continue;
+                                    };
+                                    for (j, item) in items.iter().enumerate() {
+                                        let at = format!("{path}[{j}]");
+                                        if let Some(p) = v.string(&at, item, "a regular expression")
+                                        {
+                                            match regex::Regex::new(p) {
+                                                Ok(r) => list.footer_patterns.push(r),
+                                                Err(e) => v.problem(&at, format!("is not a valid regular expression: {}", e.to_string().lines().last().unwrap_or_default()), "correct the pattern (Rust regex syntax; escape [ ] ( ) . with a backslash)"),
+                                            }
+                                        }
+                                    }
+                                }
+                                _ => v.unknown(
+                                    &path,
+                                    &[
+                                        "name",
+                                        "address",
+                                        "description",
+                                        "subject_tag",
+                                        "footer_patterns",
+                                    ],
+                                ),
                             }
                         }
                         if !t.contains_key("name") {
@@ -255,13 +457,47 @@ impl Config {
                         }
                     }
                 }
-                _ => v.unknown(key, &["store", "threading", "lists"]),
+                _ => v.unknown(
+                    key,
+                    &[
+                        "store",
+                        "web",
+                        "threading",
+                        "attachments",
+                        "lists",
+                        "sources",
+                    ],
+                ),
+            }
+        }
+        // Sources name lists; when lists are configured, a source must name one of them.
+        for (i, source) in config.sources.iter().enumerate() {
+            if !config.lists.is_empty() && !config.lists.iter().any(|l| l.name == source.list) {
+                v.problem(
+                    &format!("sources[{i}].list"),
+                    format!("names {:?}, which is not a [[lists]] name", source.list),
+                    "use the name of one of the [[lists]] sections",
+                );
             }
         }
         if v.problems.is_empty() {
             Ok(config)
         } else {
             Err(v.problems)
+        }
+    }
+
+    /// How a list's mail is rendered: its subject tag and footer patterns.
+    pub fn render_options(&self, list: &str) -> crate::mail::render::RenderOptions {
+        let configured = self.lists.iter().find(|l| l.name == list);
+        crate::mail::render::RenderOptions {
+            trim: crate::mail::trim::TrimOptions {
+                footer_patterns: configured
+                    .map(|l| l.footer_patterns.clone())
+                    .unwrap_or_default(),
+            },
+            subject_tag: configured.and_then(|l| l.subject_tag.clone()),
+            allow_remote_images: false,
         }
     }
 
@@ -292,6 +528,202 @@ impl Config {
                 .map_or(DEFAULT_LIST.to_owned(), |l| l.name.clone())),
         }
     }
+}
+
+const SOURCE_KEYS: &[&str] = &[
+    "name",
+    "list",
+    "host",
+    "port",
+    "tls",
+    "user",
+    "password",
+    "password_env",
+    "password_file",
+    "mailbox",
+    "ca_file",
+    "poll_seconds",
+    "delete_after_import",
+];
+
+/// One `[[sources]]` table; None when it has problems (all of them reported).
+fn parse_source(v: &mut Validator, at: &str, t: &Table) -> Option<SourceConfig> {
+    let before = v.problems.len();
+    let key = |k: &str| format!("{at}.{k}");
+    for k in t.keys() {
+        if !SOURCE_KEYS.contains(&k.as_str()) {
+            v.unknown(&key(k), SOURCE_KEYS);
+        }
+    }
+    let required = |v: &mut Validator, k: &str, example: &str| -> Option<String> {
+        match t.get(k) {
+            Some(val) => v.string(&key(k), val, example).map(str::to_owned),
+            None => {
+                v.problem(
+                    &key(k),
+                    "is missing".to_owned(),
+                    &format!("add {k} = {example}"),
+                );
+                None
+            }
+        }
+    };
+    let name = required(v, "name", "\"snug-inbox\"");
+    let host = required(v, "host", "\"imap.example.org\"");
+    let user = required(v, "user", "\"bridge@example.org\"");
+    let list = match t.get("list") {
+        Some(val) => v
+            .string(&key("list"), val, "a list name such as \"snug\"")
+            .map(str::to_owned),
+        None => Some(DEFAULT_LIST.to_owned()),
+    };
+    let mailbox = match t.get("mailbox") {
+        Some(val) => v
+            .string(&key("mailbox"), val, "a mailbox name such as \"INBOX\"")
+            .map(str::to_owned),
+        None => Some("INBOX".to_owned()),
+    };
+    let tls = match t.get("tls") {
+        None => Some(TlsMode::Implicit),
+        Some(val) => match v.string(&key("tls"), val, "\"implicit\", \"starttls\" or \"plain\"") {
+            Some("implicit") => Some(TlsMode::Implicit),
+            Some("starttls") => Some(TlsMode::StartTls),
+            Some("plain") => Some(TlsMode::Plain),
+            Some(other) => {
+                v.problem(&key("tls"), format!("{other:?} is not a TLS mode"), "use \"implicit\" (port 993), \"starttls\" (port 143) or \"plain\" (loopback only)");
+                None
+            }
+            None => None,
+        },
+    };
+    let port = match t.get("port") {
+        Some(val) => v
+            .integer(&key("port"), val, 1, 65535, "a port such as 993")
+            .map(|p| p as u16),
+        None => Some(if tls == Some(TlsMode::Implicit) {
+            993
+        } else {
+            143
+        }),
+    };
+    if let (Some(TlsMode::Plain), Some(host)) = (tls, host.as_deref())
+        && !is_loopback(host)
+    {
+        v.problem(&key("tls"), format!("\"plain\" sends the password unencrypted to {host}"), "use \"implicit\" or \"starttls\"; \"plain\" is only for a server on this machine (127.0.0.1, ::1, localhost)");
+    }
+    let given: Vec<&str> = ["password", "password_env", "password_file"]
+        .into_iter()
+        .filter(|k| t.contains_key(*k))
+        .collect();
+    let password = match given.as_slice() {
+        ["password"] => v
+            .string(&key("password"), &t["password"], "the password, in quotes")
+            .map(|p| Secret::new(p.to_owned())),
+        ["password_env"] => v
+            .string(
+                &key("password_env"),
+                &t["password_env"],
+                "an environment variable name",
+            )
+            .and_then(|var| match std::env::var(var) {
+                Ok(p) => Some(Secret::new(p)),
+                Err(_) => {
+                    v.problem(
+                        &key("password_env"),
+                        format!("the environment variable {var} is not set"),
+                        &format!("set {var} before starting listbridge, or use password_file"),
+                    );
+                    None
+                }
+            }),
+        ["password_file"] => v
+            .string(&key("password_file"), &t["password_file"], "a file path")
+            .and_then(|file| match std::fs::read_to_string(file) {
+                Ok(p) => Some(Secret::new(p.trim_end_matches(['\r', '\n']).to_owned())),
+                Err(e) => {
+                    v.problem(
+                        &key("password_file"),
+                        format!("{file} cannot be read: {e}"),
+                        "check the path and that listbridge may read it",
+                    );
+                    None
+                }
+            }),
+        [] => {
+            v.problem(
+                &key("password"),
+                "is missing".to_owned(),
+                "give one of password, password_env (an environment variable) or password_file",
+            );
+            None
+        }
+        _ => {
+            v.problem(
+                &key(given[1]),
+                format!("is given together with {}", given[0]),
+                "keep only one of password, password_env and password_file",
+            );
+            None
+        }
+    };
+    let ca_file = match t.get("ca_file") {
+        Some(val) => v
+            .string(&key("ca_file"), val, "a PEM file path")
+            .and_then(|f| {
+                let path = PathBuf::from(f);
+                if path.is_file() {
+                    Some(Some(path))
+                } else {
+                    v.problem(
+                        &key("ca_file"),
+                        format!("{f} is not a file"),
+                        "give the path of the CA certificate in PEM form, or remove the key",
+                    );
+                    None
+                }
+            }),
+        None => Some(None),
+    };
+    let poll_seconds = match t.get("poll_seconds") {
+        Some(val) => v
+            .integer(
+                &key("poll_seconds"),
+                val,
+                5,
+                86_400,
+                "a number of seconds such as 60",
+            )
+            .map(|n| n as u32),
+        None => Some(60),
+    };
+    let delete_after_import = match t.get("delete_after_import") {
+        Some(val) => v.boolean(&key("delete_after_import"), val),
+        None => Some(false),
+    };
+    if v.problems.len() > before {
+        return None;
+    }
+    Some(SourceConfig {
+        name: name?,
+        list: list?,
+        host: host?,
+        port: port?,
+        tls: tls?,
+        user: user?,
+        password: password?,
+        mailbox: mailbox?,
+        ca_file: ca_file?,
+        poll_seconds: poll_seconds?,
+        delete_after_import: delete_after_import?,
+    })
+}
+
+fn is_loopback(host: &str) -> bool {
+    host == "localhost"
+        || host
+            .trim_matches(['[', ']'])
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 fn valid_list_name(s: &str) -> bool {
@@ -434,6 +866,7 @@ mod tests {
             address = "not an address"
             [[lists]]
             name = "Bad Name"
+            footer_patterns = ["(unclosed"]
         "#;
         let problems = Config::parse(text).unwrap_err();
         let keys: Vec<&str> = problems.iter().map(|p| p.key.as_str()).collect();
@@ -445,6 +878,7 @@ mod tests {
             "lists[0].address",
             "lists[0].name",
             "lists[1].name",
+            "lists[1].footer_patterns[0]",
         ] {
             assert!(
                 keys.contains(&key),
@@ -459,6 +893,42 @@ mod tests {
         let problems = Config::parse("[store\npath = 1").unwrap_err();
         assert_eq!(problems.len(), 1);
         assert!(problems[0].problem.contains("line 1"), "{}", problems[0]);
+    }
+
+    #[test]
+    fn validates_imap_sources_and_hides_passwords() {
+        let ok = Config::parse(
+            "[[lists]]\nname = \"snug\"\n[[sources]]\nname = \"inbox\"\nlist = \"snug\"\nhost = \"127.0.0.1\"\n\
+             port = 1143\ntls = \"plain\"\nuser = \"list@lists.test\"\npassword = \"hunter2\"\n",
+        )
+        .unwrap();
+        let source = &ok.sources[0];
+        assert_eq!(
+            (source.port, source.tls, source.mailbox.as_str()),
+            (1143, TlsMode::Plain, "INBOX")
+        );
+        assert_eq!(source.password.expose(), "hunter2");
+        assert!(
+            !format!("{ok:?}").contains("hunter2"),
+            "a password must never be printed"
+        );
+
+        let problems = Config::parse(
+            "[[lists]]\nname = \"snug\"\n[[sources]]\nname = \"x\"\nlist = \"other\"\nhost = \"imap.example.org\"\n\
+             tls = \"plain\"\nuser = \"u\"\npassword = \"p\"\npassword_env = \"LISTBRIDGE_TEST_UNSET_VAR\"\nport = 0\n\
+             [[sources]]\nname = \"y\"\nhost = \"h\"\nuser = \"u\"\npassword_env = \"LISTBRIDGE_TEST_UNSET_VAR\"\n",
+        )
+        .unwrap_err();
+        let keys: Vec<&str> = problems.iter().map(|p| p.key.as_str()).collect();
+        for key in [
+            "sources[0].tls",
+            "sources[0].password_env",
+            "sources[0].port",
+            "sources[1].password_env",
+        ] {
+            assert!(keys.contains(&key), "no problem for {key}: {problems:#?}");
+        }
+        assert!(problems.iter().all(|p| !p.to_string().contains("\"p\"")));
     }
 
     #[test]
@@ -484,6 +954,22 @@ mod tests {
         let config = Config::parse(text).unwrap_or_else(|p| panic!("config.toml.example: {p:?}"));
         assert!(!config.lists.is_empty(), "the example shows a list");
         // Every key the validator knows appears in the example, uncommented.
+        // Alternatives (password_env, password_file) and paths that must exist (ca_file) may
+        // be shown commented out.
+        let shown = |key: &str| {
+            text.lines().any(|l| {
+                l.trim_start()
+                    .trim_start_matches('#')
+                    .trim_start()
+                    .starts_with(key)
+            })
+        };
+        for key in SOURCE_KEYS {
+            assert!(
+                shown(&format!("{key} =")),
+                "config.toml.example does not show sources' {key}"
+            );
+        }
         for key in [
             "[store]",
             "path =",
@@ -494,11 +980,19 @@ mod tests {
             "name =",
             "address =",
             "description =",
+            "subject_tag =",
+            "footer_patterns =",
+            "[attachments]",
+            "max_size_mb =",
+            "[web]",
+            "listen =",
+            "[[sources]]",
         ] {
             assert!(
                 text.lines().any(|l| l.trim_start().starts_with(key)),
                 "config.toml.example does not show {key}"
             );
         }
+        assert!(shown("name ="));
     }
 }

@@ -12,7 +12,7 @@ use listbridge::cli::{Cli, Command, ExportCommand};
 use listbridge::config::{Config, DEFAULT_DB};
 use listbridge::ingest::pipeline::{self, ImportSummary};
 use listbridge::ingest::readers::{export_envelope, write_mboxrd};
-use listbridge::store::{Store, ThreadId, ThreadingSettings};
+use listbridge::store::{DeriveSettings, Store, ThreadId};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -78,12 +78,75 @@ fn db_path(cli: &Cli, config: &Config) -> PathBuf {
         })
 }
 
-fn open_store(cli: &Cli, config: &Config) -> Result<Store> {
-    let settings = ThreadingSettings {
+fn derive_settings(config: &Config) -> DeriveSettings {
+    DeriveSettings {
         subject_fallback: config.threading.subject_fallback,
         subject_window_secs: i64::from(config.threading.subject_window_days) * 86_400,
+        max_attachment_bytes: u64::from(config.attachments.max_size_mb) << 20,
+    }
+}
+
+fn open_store(cli: &Cli, config: &Config) -> Result<Store> {
+    Ok(Store::open(&db_path(cli, config), derive_settings(config))?)
+}
+
+/// `listbridge show FILE`: what the archive would show for one mail.
+fn show(config: &Config, file: &std::path::Path, json: bool, list: Option<&str>) -> Result<()> {
+    let mut messages = listbridge::ingest::readers::read_paths(&[file.to_owned()])?;
+    let first = match messages.next() {
+        Some(m) => m?,
+        None => bail!("{} holds no message", file.display()),
     };
-    Ok(Store::open(&db_path(cli, config), settings)?)
+    if messages.next().is_some() {
+        bail!(
+            "{} holds more than one message; show takes a single message (.eml)",
+            file.display()
+        );
+    }
+    let list = config.import_list(list).map_err(anyhow::Error::msg)?;
+    let options = config.render_options(&list);
+    let Some(message) = mail_parser::MessageParser::default().parse(&first.bytes) else {
+        bail!(
+            "{} cannot be parsed as mail (an import would store it raw and report it)",
+            file.display()
+        );
+    };
+    let rendered = listbridge::mail::render::render_message(&message, &options, &|_| None);
+    let mut out = std::io::stdout().lock();
+    if json {
+        serde_json::to_writer_pretty(&mut out, &rendered)?;
+        writeln!(out)?;
+    } else {
+        writeln!(
+            out,
+            "Subject: {}",
+            rendered.subject.as_deref().unwrap_or("(none)")
+        )?;
+        writeln!(out, "From:    {}", rendered.from)?;
+        writeln!(
+            out,
+            "Date:    {}",
+            rendered.date.as_deref().unwrap_or("(none)")
+        )?;
+        writeln!(out, "\n{}\n", rendered.body)?;
+        if !rendered.elided.is_empty() {
+            writeln!(
+                out,
+                "[{} lines folded away: quotes, signature, footer]",
+                rendered.elided.lines().count()
+            )?;
+        }
+        for a in &rendered.attachments {
+            writeln!(
+                out,
+                "[attachment: {} ({}, {} bytes)]",
+                a.filename.as_deref().unwrap_or("unnamed"),
+                a.content_type,
+                a.size
+            )?;
+        }
+    }
+    Ok(())
 }
 
 fn now_unix() -> i64 {
@@ -101,12 +164,14 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 .import_list(list.as_deref())
                 .map_err(anyhow::Error::msg)?;
             let mut store = open_store(&cli, &config)?;
-            let summary = pipeline::import(&mut store, paths, &list, now_unix())?;
+            let render = config.render_options(&list);
+            let summary = pipeline::import(&mut store, paths, &list, &render, now_unix())?;
             print_summary("imported", &summary)?;
         }
         Command::Reindex => {
             let mut store = open_store(&cli, &config)?;
-            let summary = pipeline::reindex(&mut store, now_unix())?;
+            let summary =
+                pipeline::reindex(&mut store, &|list| config.render_options(list), now_unix())?;
             print_summary("rebuilt", &summary)?;
         }
         Command::Migrate => {
@@ -158,6 +223,56 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let store = open_store(&cli, &config)?;
             export(&store, what)?;
         }
+        Command::Serve => {
+            let settings = derive_settings(&config);
+            let db = db_path(&cli, &config);
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?;
+            runtime.block_on(listbridge::daemon::serve(config, db, settings))?;
+        }
+        Command::Status { json } => {
+            let store = open_store(&cli, &config)?;
+            let statuses = store.source_statuses(now_unix())?;
+            let mut out = std::io::stdout().lock();
+            if *json {
+                serde_json::to_writer_pretty(
+                    &mut out,
+                    &serde_json::json!({ "sources": statuses }),
+                )?;
+                writeln!(out)?;
+            } else if statuses.is_empty() {
+                writeln!(
+                    out,
+                    "no IMAP source has run yet (configure [[sources]] and start `listbridge serve`)"
+                )?;
+            }
+            for s in statuses.iter().filter(|_| !*json) {
+                let ago = |t: i64| format!("{} s ago", now_unix() - t);
+                writeln!(out, "{}: {} (for {})", s.source, s.state, ago(s.since))?;
+                writeln!(
+                    out,
+                    "  last sync:      {}",
+                    s.last_sync.map_or("never".to_owned(), ago)
+                )?;
+                writeln!(out, "  messages today: {}", s.messages_today)?;
+                if let Some(lag) = s.lag_seconds {
+                    writeln!(
+                        out,
+                        "  median lag:     {lag} s (from the mail's Date to the archive)"
+                    )?;
+                }
+                if let Some(e) = &s.last_error {
+                    writeln!(
+                        out,
+                        "  last error:     {e} ({}{})",
+                        s.last_error_at.map_or(String::new(), ago),
+                        if s.permanent { "; needs an admin" } else { "" }
+                    )?;
+                }
+            }
+        }
+        Command::Show { file, json, list } => show(&config, file, *json, list.as_deref())?,
         Command::CheckConfig => unreachable!("handled above"),
     }
     Ok(ExitCode::SUCCESS)

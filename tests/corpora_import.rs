@@ -11,15 +11,16 @@ use std::path::{Path, PathBuf};
 use listbridge::ingest::pipeline::{ImportSummary, import};
 use listbridge::ingest::readers::{export_envelope, read_paths, write_mboxrd};
 use listbridge::mail::parse::parse_message;
-use listbridge::store::{Store, ThreadExport, ThreadingSettings};
+use listbridge::mail::render::RenderOptions;
+use listbridge::store::{DeriveSettings, Store, ThreadExport};
 use serde_json::Value;
 
 fn open(dir: &Path, name: &str) -> Store {
-    Store::open(&dir.join(name), ThreadingSettings::default()).expect("store opens")
+    Store::open(&dir.join(name), DeriveSettings::default()).expect("store opens")
 }
 
 fn import_paths(store: &mut Store, paths: &[PathBuf]) -> ImportSummary {
-    import(store, paths, "main", 0).expect("import succeeds")
+    import(store, paths, "main", &RenderOptions::default(), 0).expect("import succeeds")
 }
 
 fn threads(store: &Store) -> Vec<ThreadExport> {
@@ -330,7 +331,7 @@ fn check_list_archive(file: &str, read: u64, distinct: u64) {
     let mut wrong = Vec::new();
     for raw in read_paths(&[path]).unwrap() {
         let raw = raw.unwrap();
-        let parsed = parse_message(&raw.bytes, None).unwrap();
+        let parsed = parse_message(&raw.bytes, None, &RenderOptions::default()).unwrap();
         let (Some(id), Some(parent)) = (
             parsed.message_id,
             parsed.in_reply_to.or(parsed.references.last().cloned()),

@@ -13,6 +13,7 @@ use serde::Serialize;
 
 use super::readers::{RawMessage, ReadError, read_paths};
 use crate::mail::parse::{ParsedMessage, Unparseable, parse_message, raw_sha256};
+use crate::mail::render::RenderOptions;
 use crate::store::{Derived, ListId, RawOutcome, Store, StoreError};
 
 /// Messages per transaction: large enough that commits cost little, small enough that an
@@ -60,6 +61,17 @@ pub struct ImportSummary {
 }
 
 impl ImportSummary {
+    /// Adds another summary's counts to this one.
+    pub fn add(&mut self, other: &ImportSummary) {
+        self.read += other.read;
+        self.imported += other.imported;
+        self.duplicates += other.duplicates;
+        self.already_archived += other.already_archived;
+        self.renamed += other.renamed;
+        self.unparseable.extend(other.unparseable.iter().cloned());
+        self.read_errors.extend(other.read_errors.iter().cloned());
+    }
+
     /// Counts what deriving one stored message gave.
     fn tally(&mut self, derived: Derived, origin: &str) {
         match derived {
@@ -85,6 +97,53 @@ impl ImportSummary {
     }
 }
 
+/// A message fetched from a live source.
+#[derive(Debug, Clone)]
+pub struct Incoming {
+    pub bytes: Vec<u8>,
+    pub envelope: Option<String>,
+    /// Where it came from (`imap:SOURCE:UIDVALIDITY:UID`).
+    pub origin: String,
+}
+
+/// Stores a batch of fetched messages in one transaction, advancing the source's cursor in the
+/// same transaction when one is given: the batch and the cursor land together or not at all.
+pub fn store_batch(
+    store: &mut Store,
+    run: crate::store::RunId,
+    list: ListId,
+    render: &RenderOptions,
+    items: Vec<Incoming>,
+    cursor: Option<(&str, &crate::store::Cursor)>,
+) -> Result<ImportSummary, StoreError> {
+    let mut summary = ImportSummary::default();
+    let writer = store.writer(run)?;
+    for item in items {
+        summary.read += 1;
+        let sha = raw_sha256(&item.bytes);
+        let parsed = parse_message(&item.bytes, item.envelope.as_deref(), render);
+        let prepared = Prepared {
+            raw: RawMessage {
+                bytes: item.bytes,
+                envelope: item.envelope,
+                origin: super::readers::Origin {
+                    path: PathBuf::new(),
+                    index: 0,
+                },
+            },
+            sha,
+            parsed,
+            bytes_read: 0,
+        };
+        store_one(&writer, list, &prepared, &item.origin, &mut summary)?;
+    }
+    if let Some((source, cursor)) = cursor {
+        writer.set_cursor(source, cursor)?;
+    }
+    writer.commit()?;
+    Ok(summary)
+}
+
 /// One message on its way from the reading thread to the storing thread.
 struct Prepared {
     raw: RawMessage,
@@ -98,6 +157,7 @@ pub fn import(
     store: &mut Store,
     paths: &[PathBuf],
     list_name: &str,
+    render: &RenderOptions,
     now_unix: i64,
 ) -> Result<ImportSummary, IngestError> {
     let started = Instant::now();
@@ -107,13 +167,14 @@ pub fn import(
     let progress = Progress::new(reader.bytes_total());
 
     let (tx, rx) = mpsc::sync_channel::<Result<Prepared, String>>(QUEUE);
+    let render = render.clone();
     let producer = std::thread::spawn(move || {
         let mut reader = reader;
         while let Some(item) = reader.next() {
             let prepared = item
                 .map(|raw| {
                     let sha = raw_sha256(&raw.bytes);
-                    let parsed = parse_message(&raw.bytes, raw.envelope.as_deref());
+                    let parsed = parse_message(&raw.bytes, raw.envelope.as_deref(), &render);
                     Prepared {
                         raw,
                         sha,
@@ -210,8 +271,18 @@ fn store_one(
     Ok(())
 }
 
-/// Rebuilds every derived table from the raw store, in storage order, as an import would.
-pub fn reindex(store: &mut Store, now_unix: i64) -> Result<ImportSummary, IngestError> {
+/// Rebuilds every derived table from the raw store, in storage order, as an import would,
+/// rendering each list's mail by that list's current rules.
+pub fn reindex(
+    store: &mut Store,
+    render_for: &dyn Fn(&str) -> RenderOptions,
+    now_unix: i64,
+) -> Result<ImportSummary, IngestError> {
+    let render: std::collections::HashMap<ListId, RenderOptions> = store
+        .lists()?
+        .into_iter()
+        .map(|(id, name)| (id, render_for(&name)))
+        .collect();
     let started = Instant::now();
     let total = store.counts()?.raw;
     store.clear_derived()?;
@@ -226,7 +297,8 @@ pub fn reindex(store: &mut Store, now_unix: i64) -> Result<ImportSummary, Ingest
         let writer = store.writer(run)?;
         for raw in &batch {
             summary.read += 1;
-            let parsed = parse_message(&raw.bytes, raw.envelope.as_deref());
+            let options = render.get(&raw.list).cloned().unwrap_or_default();
+            let parsed = parse_message(&raw.bytes, raw.envelope.as_deref(), &options);
             let derived = writer.derive(raw.id, &raw.sha256, raw.list, parsed.as_ref())?;
             summary.tally(derived, &format!("raw message {}", raw.id.0));
         }

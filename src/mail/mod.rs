@@ -4,4 +4,7 @@
 pub mod address;
 pub mod ids;
 pub mod parse;
+pub mod render;
+pub mod sanitize;
 pub mod subject;
+pub mod trim;

@@ -5,6 +5,7 @@
 use mail_parser::MessageParser;
 use sha2::{Digest, Sha256};
 
+use super::render::{Attachment, RenderOptions, chosen_text, preview, render_message};
 use super::{address, ids};
 use crate::thread::{ThreadIndex, decode_thread_index};
 
@@ -24,8 +25,11 @@ pub struct ParsedMessage {
     pub from_addr: Option<String>,
     /// Unix seconds: the Date header, else the mbox envelope's date.
     pub date: Option<i64>,
-    /// The text of the body parts (HTML-only mail turned into text), for the search index.
+    /// What the author wrote (quotes, signatures and footers removed), for the search index.
     pub body_text: String,
+    /// The start of that text, for thread lists.
+    pub preview: String,
+    pub attachments: Vec<Attachment>,
     /// Hash of what a reader sees (author, subject, decoded text): equal for re-deliveries and
     /// re-sends of one message that differ only in transport headers, MIME boundaries or the
     /// Date, different for two messages that merely claim the same Message-ID.
@@ -72,7 +76,11 @@ pub fn hex(bytes: &[u8]) -> String {
 
 /// Parses a raw message. `envelope` is the mbox separator line (without `From `), used for the
 /// date when the mail has no usable Date header.
-pub fn parse_message(raw: &[u8], envelope: Option<&str>) -> Result<ParsedMessage, Unparseable> {
+pub fn parse_message(
+    raw: &[u8],
+    envelope: Option<&str>,
+    render: &RenderOptions,
+) -> Result<ParsedMessage, Unparseable> {
     if raw.iter().all(|b| b.is_ascii_whitespace()) {
         return Err(Unparseable::Empty);
     }
@@ -123,21 +131,15 @@ pub fn parse_message(raw: &[u8], envelope: Option<&str>) -> Result<ParsedMessage
         }
     };
 
-    let mut body_text = String::new();
-    for index in 0..message.text_body_count() {
-        if body_text.len() >= MAX_INDEXED_BODY {
-            break;
-        }
-        if let Some(text) = message.body_text(index) {
-            if !body_text.is_empty() {
-                body_text.push('\n');
-            }
-            body_text.push_str(&text);
-        }
-    }
-    truncate_at_char(&mut body_text, MAX_INDEXED_BODY);
+    // The hash covers the whole chosen text, so that changing trimming rules later does not
+    // change which messages count as the same.
+    let mut full_text = chosen_text(&message).text;
+    truncate_at_char(&mut full_text, MAX_INDEXED_BODY);
     let subject = message.subject().map(|s| s.trim().to_owned());
-    let content_sha256 = content_hash(&from_addr, &subject, &body_text, raw);
+    let content_sha256 = content_hash(&from_addr, &subject, &full_text, raw);
+    let rendered = render_message(&message, render, &|_| None);
+    let mut body_text = rendered.body;
+    truncate_at_char(&mut body_text, MAX_INDEXED_BODY);
 
     Ok(ParsedMessage {
         message_id,
@@ -148,7 +150,9 @@ pub fn parse_message(raw: &[u8], envelope: Option<&str>) -> Result<ParsedMessage
         from_name,
         from_addr,
         date,
+        preview: preview(&body_text),
         body_text,
+        attachments: rendered.attachments,
         content_sha256,
         problems,
     })
@@ -293,7 +297,7 @@ mod tests {
             References: <root@example.org> <a@example.org>\r\n\
             \r\n\
             Spacers help.\r\n";
-        let m = parse_message(raw, None).unwrap();
+        let m = parse_message(raw, None, &RenderOptions::default()).unwrap();
         assert_eq!(m.message_id.as_deref(), Some("b@example.org"));
         assert_eq!(m.in_reply_to.as_deref(), Some("a@example.org"));
         assert_eq!(m.references, ["root@example.org", "a@example.org"]);
@@ -307,7 +311,12 @@ mod tests {
     #[test]
     fn falls_back_to_the_envelope_date_and_reports_it() {
         let raw = b"From: a@example.org\nSubject: hi\n\nbody\n";
-        let m = parse_message(raw, Some("a@example.org Tue Mar  3 10:00:00 2020")).unwrap();
+        let m = parse_message(
+            raw,
+            Some("a@example.org Tue Mar  3 10:00:00 2020"),
+            &RenderOptions::default(),
+        )
+        .unwrap();
         assert_eq!(m.date, Some(1_583_229_600));
         assert!(m.problems.iter().any(|p| p.contains("envelope date")));
         assert!(m.problems.iter().any(|p| p.contains("no Message-ID")));
@@ -316,26 +325,51 @@ mod tests {
     #[test]
     fn recovers_pipermail_authors() {
         let raw = b"From: jdoe at example.org (John Doe)\nSubject: x\nMessage-ID: <x@y>\n\nhi\n";
-        let m = parse_message(raw, None).unwrap();
+        let m = parse_message(raw, None, &RenderOptions::default()).unwrap();
         assert_eq!(m.from_name.as_deref(), Some("John Doe"));
         assert_eq!(m.from_addr.as_deref(), Some("jdoe@example.org"));
     }
 
     #[test]
     fn says_why_a_message_is_unparseable() {
-        assert_eq!(parse_message(b"", None), Err(Unparseable::Empty));
-        assert_eq!(parse_message(b" \n\n", None), Err(Unparseable::Empty));
         assert_eq!(
-            parse_message(b"just some text\nwithout headers\n", None),
+            parse_message(b"", None, &RenderOptions::default()),
+            Err(Unparseable::Empty)
+        );
+        assert_eq!(
+            parse_message(b" \n\n", None, &RenderOptions::default()),
+            Err(Unparseable::Empty)
+        );
+        assert_eq!(
+            parse_message(
+                b"just some text\nwithout headers\n",
+                None,
+                &RenderOptions::default()
+            ),
             Err(Unparseable::NoHeaders)
         );
     }
 
     #[test]
     fn content_hash_ignores_transport_headers_and_mime_boundaries() {
-        let a = parse_message(b"Received: x\nMessage-ID: <a@b>\n\nsame\n", None).unwrap();
-        let b = parse_message(b"Received: y\nMessage-ID: <a@b>\n\nsame\n", None).unwrap();
-        let c = parse_message(b"Received: y\nMessage-ID: <a@b>\n\nother\n", None).unwrap();
+        let a = parse_message(
+            b"Received: x\nMessage-ID: <a@b>\n\nsame\n",
+            None,
+            &RenderOptions::default(),
+        )
+        .unwrap();
+        let b = parse_message(
+            b"Received: y\nMessage-ID: <a@b>\n\nsame\n",
+            None,
+            &RenderOptions::default(),
+        )
+        .unwrap();
+        let c = parse_message(
+            b"Received: y\nMessage-ID: <a@b>\n\nother\n",
+            None,
+            &RenderOptions::default(),
+        )
+        .unwrap();
         assert_eq!(a.content_sha256, b.content_sha256);
         assert_ne!(a.content_sha256, c.content_sha256);
         let multipart = |boundary: &str| {
@@ -344,15 +378,17 @@ mod tests {
                  --{boundary}\nContent-Type: text/plain\n\nhello\n--{boundary}--\n"
             )
         };
-        let d = parse_message(multipart("one").as_bytes(), None).unwrap();
-        let e = parse_message(multipart("two").as_bytes(), None).unwrap();
+        let d =
+            parse_message(multipart("one").as_bytes(), None, &RenderOptions::default()).unwrap();
+        let e =
+            parse_message(multipart("two").as_bytes(), None, &RenderOptions::default()).unwrap();
         assert_eq!(d.content_sha256, e.content_sha256);
     }
 
     #[test]
     fn recovers_pipermail_authors_with_8bit_names() {
         let raw = b"From: oyvfos at yahoo.no (\xd8yvind Foshaug)\nMessage-ID: <x@y>\n\nhi\n";
-        let m = parse_message(raw, None).unwrap();
+        let m = parse_message(raw, None, &RenderOptions::default()).unwrap();
         assert_eq!(m.from_addr.as_deref(), Some("oyvfos@yahoo.no"));
         assert!(
             m.from_name.as_deref().unwrap().ends_with("yvind Foshaug"),
@@ -365,7 +401,7 @@ mod tests {
     fn decodes_encoded_names_in_pipermail_authors() {
         let raw =
             b"From: jdoe at example.org (=?utf-8?q?Fran=C3=A7oise?=)\nMessage-ID: <x@y>\n\nhi\n";
-        let m = parse_message(raw, None).unwrap();
+        let m = parse_message(raw, None, &RenderOptions::default()).unwrap();
         assert_eq!(m.from_name.as_deref(), Some("Fran\u{e7}oise"));
         assert_eq!(m.from_addr.as_deref(), Some("jdoe@example.org"));
     }

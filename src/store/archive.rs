@@ -9,7 +9,7 @@
 
 use rusqlite::{OptionalExtension, Transaction, params};
 
-use super::{ListId, MessageKey, RawId, RunId, StoreError, ThreadId, ThreadingSettings, compress};
+use super::{DeriveSettings, ListId, MessageKey, RawId, RunId, StoreError, ThreadId, compress};
 use crate::mail::parse::{ParsedMessage, Unparseable, derived_message_id, generated_message_id};
 use crate::mail::subject::{is_reply_subject, normalize_subject};
 
@@ -41,12 +41,16 @@ pub enum Derived {
 pub struct Writer<'c> {
     tx: Transaction<'c>,
     run: RunId,
-    settings: ThreadingSettings,
+    settings: DeriveSettings,
 }
 
 impl<'c> Writer<'c> {
-    pub(super) fn new(tx: Transaction<'c>, run: RunId, settings: ThreadingSettings) -> Self {
+    pub(super) fn new(tx: Transaction<'c>, run: RunId, settings: DeriveSettings) -> Self {
         Writer { tx, run, settings }
+    }
+
+    pub(super) fn tx(&self) -> &Transaction<'c> {
+        &self.tx
     }
 
     pub fn commit(self) -> Result<(), StoreError> {
@@ -76,8 +80,8 @@ impl<'c> Writer<'c> {
         }
         self.tx
             .prepare_cached(
-                "INSERT INTO raw_messages(sha256, size, envelope, list_id, origin, import_run, data)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                "INSERT INTO raw_messages(sha256, size, envelope, list_id, origin, import_run, data, stored_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, unixepoch())",
             )?
             .execute(params![
                 &sha256[..],
@@ -152,8 +156,8 @@ impl<'c> Writer<'c> {
             .prepare_cached(
                 "INSERT INTO messages(raw_id, message_id, original_id, thread_id, list_id, date,
                     from_name, from_addr, subject, norm_subject, is_reply, in_reply_to, refs,
-                    fallback_parent, thread_index, content_sha256, problems)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
+                    fallback_parent, thread_index, content_sha256, problems, preview)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
             )?
             .execute(params![
                 raw.0,
@@ -173,8 +177,10 @@ impl<'c> Writer<'c> {
                 parsed.thread_index.as_ref().map(|t| t.key.as_str()),
                 &parsed.content_sha256[..],
                 (!parsed.problems.is_empty()).then(|| parsed.problems.join("; ")),
+                parsed.preview,
             ])?;
         let key = MessageKey(self.tx.last_insert_rowid());
+        self.store_attachments(key, raw, parsed)?;
 
         self.tx
             .prepare_cached(
@@ -213,6 +219,38 @@ impl<'c> Writer<'c> {
             Some(taken) => Derived::Renamed { key, taken },
             None => Derived::Message(key),
         })
+    }
+
+    /// Attachments are kept once per content: the first raw message carrying a content is
+    /// where it is served from.
+    fn store_attachments(
+        &self,
+        key: MessageKey,
+        raw: RawId,
+        parsed: &ParsedMessage,
+    ) -> Result<(), StoreError> {
+        for (position, a) in parsed.attachments.iter().enumerate() {
+            self.tx
+                .prepare_cached(
+                    "INSERT OR IGNORE INTO attachments(sha256, content_type, size, raw_id, part, too_large)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                )?
+                .execute(params![
+                    a.sha256,
+                    a.content_type,
+                    a.size as i64,
+                    raw.0,
+                    a.part,
+                    a.size as u64 > self.settings.max_attachment_bytes,
+                ])?;
+            self.tx
+                .prepare_cached(
+                    "INSERT INTO message_attachments(message, position, sha256, filename, inline, content_id)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                )?
+                .execute(params![key.0, position as i64, a.sha256, a.filename, a.inline, a.content_id])?;
+        }
+        Ok(())
     }
 
     fn message_by_id(
@@ -431,6 +469,8 @@ impl super::Store {
         self.conn.execute_batch(
             "BEGIN IMMEDIATE;
              DELETE FROM search;
+             DELETE FROM message_attachments;
+             DELETE FROM attachments;
              DELETE FROM thread_ids;
              DELETE FROM message_copies;
              DELETE FROM unparseable;

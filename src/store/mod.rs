@@ -5,18 +5,23 @@
 mod archive;
 mod export;
 mod search;
+mod sources;
 
 pub use archive::{Derived, RawOutcome, StoredRaw, Writer};
 pub use export::{ThreadExport, ThreadMessageExport};
 pub use search::{SearchHit, SearchResults};
+pub use sources::{Cursor, SourceState, SourceStatus};
 
 use std::path::{Path, PathBuf};
 
 use rusqlite::{Connection, OptionalExtension};
 
 /// Embedded migrations, applied in order; the schema version is SQLite's `user_version`.
-const MIGRATIONS: &[(&str, &str)] =
-    &[("archive core", include_str!("migrations/0001_archive.sql"))];
+const MIGRATIONS: &[(&str, &str)] = &[
+    ("archive core", include_str!("migrations/0001_archive.sql")),
+    ("reading mail", include_str!("migrations/0002_reading.sql")),
+    ("live sources", include_str!("migrations/0003_sources.sql")),
+];
 
 /// The schema version this binary writes.
 pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;
@@ -76,21 +81,24 @@ pub struct MigrationReport {
     pub to: u32,
 }
 
-/// Settings of the derivation that the store applies while it threads.
+/// Settings of what the store derives from raw mail (threads, attachments).
 #[derive(Debug, Clone, Copy)]
-pub struct ThreadingSettings {
+pub struct DeriveSettings {
     /// Group "Re:" replies that carry no usable reference with the latest earlier message of
     /// the same normalised subject.
     pub subject_fallback: bool,
     /// How far back (seconds) the subject fallback looks.
     pub subject_window_secs: i64,
+    /// Attachments larger than this are listed but not served.
+    pub max_attachment_bytes: u64,
 }
 
-impl Default for ThreadingSettings {
+impl Default for DeriveSettings {
     fn default() -> Self {
-        ThreadingSettings {
+        DeriveSettings {
             subject_fallback: true,
             subject_window_secs: 30 * 86_400,
+            max_attachment_bytes: 25 << 20,
         }
     }
 }
@@ -98,17 +106,23 @@ impl Default for ThreadingSettings {
 pub struct Store {
     conn: Connection,
     path: PathBuf,
-    threading: ThreadingSettings,
+    threading: DeriveSettings,
     migration: MigrationReport,
 }
 
 impl Store {
     /// Opens (creating if needed) the database at `path` and brings its schema up to date.
-    pub fn open(path: &Path, threading: ThreadingSettings) -> Result<Store, StoreError> {
+    pub fn open(path: &Path, threading: DeriveSettings) -> Result<Store, StoreError> {
         let conn = Connection::open(path).map_err(|source| StoreError::Open {
             path: path.to_owned(),
             source,
         })?;
+        // Another process (the daemon, an import) may hold the lock for a moment: wait for it.
+        conn.busy_timeout(std::time::Duration::from_secs(10))
+            .map_err(|source| StoreError::Open {
+                path: path.to_owned(),
+                source,
+            })?;
         // WAL lets readers (the web) work during an import; NORMAL is durable at each commit's
         // checkpoint and safe against corruption, which is what a crash-resumable import needs.
         conn.execute_batch(
@@ -122,7 +136,6 @@ impl Store {
             path: path.to_owned(),
             source,
         })?;
-        conn.busy_timeout(std::time::Duration::from_secs(10))?;
         let migration = migrate(&conn, path)?;
         Ok(Store {
             conn,
@@ -158,6 +171,17 @@ impl Store {
             .optional()?
             .map(ListId)
             .ok_or_else(|| StoreError::NoSuchList(name.to_owned()))
+    }
+
+    /// Every list in the archive.
+    pub fn lists(&self) -> Result<Vec<(ListId, String)>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT id, name FROM lists ORDER BY id")?;
+        let lists = stmt
+            .query_map([], |r| Ok((ListId(r.get(0)?), r.get(1)?)))?
+            .collect::<Result<_, _>>()?;
+        Ok(lists)
     }
 
     /// Records the start of an import, fetch or reindex.
@@ -230,6 +254,11 @@ fn migrate(conn: &Connection, path: &Path) -> Result<MigrationReport, StoreError
         let version = index as u32 + 1;
         let apply = || -> rusqlite::Result<()> {
             conn.execute_batch("BEGIN IMMEDIATE")?;
+            // Another process may have applied it while we waited for the lock.
+            let now: u32 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+            if now >= version {
+                return conn.execute_batch("COMMIT");
+            }
             conn.execute_batch(sql)?;
             conn.execute_batch(&format!("PRAGMA user_version = {version}; COMMIT"))
         };
@@ -266,12 +295,12 @@ mod tests {
     fn refuses_a_newer_schema() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("a.db");
-        drop(Store::open(&path, ThreadingSettings::default()).unwrap());
+        drop(Store::open(&path, DeriveSettings::default()).unwrap());
         let conn = Connection::open(&path).unwrap();
         conn.execute_batch(&format!("PRAGMA user_version = {}", SCHEMA_VERSION + 1))
             .unwrap();
         drop(conn);
-        let err = Store::open(&path, ThreadingSettings::default())
+        let err = Store::open(&path, DeriveSettings::default())
             .err()
             .expect("a newer schema must be refused");
         assert!(matches!(err, StoreError::TooNew { .. }), "{err}");
@@ -279,10 +308,27 @@ mod tests {
     }
 
     #[test]
+    fn concurrent_openers_migrate_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.db");
+        let handles: Vec<_> = (0..4)
+            .map(|_| {
+                let path = path.clone();
+                std::thread::spawn(move || {
+                    Store::open(&path, DeriveSettings::default()).map(|_| ())
+                })
+            })
+            .collect();
+        for h in handles {
+            h.join().unwrap().expect("every concurrent opener succeeds");
+        }
+    }
+
+    #[test]
     fn migrates_once_and_reopens() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("a.db");
-        let first = Store::open(&path, ThreadingSettings::default()).unwrap();
+        let first = Store::open(&path, DeriveSettings::default()).unwrap();
         assert_eq!(
             first.migration(),
             MigrationReport {
@@ -291,7 +337,7 @@ mod tests {
             }
         );
         drop(first);
-        let again = Store::open(&path, ThreadingSettings::default()).unwrap();
+        let again = Store::open(&path, DeriveSettings::default()).unwrap();
         assert_eq!(again.migration().from, SCHEMA_VERSION);
     }
 }

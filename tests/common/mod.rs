@@ -22,3 +22,6 @@ pub fn corpora_dir() -> PathBuf {
 pub fn fixtures_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures")
 }
+
+#[cfg(feature = "rig")]
+pub mod rig;

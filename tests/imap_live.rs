@@ -1,0 +1,627 @@
+//! The bridge daemon against the real servers of scripts/mailrig (Dovecot over IMAP, Postfix
+//! over SMTP): initial sync, IDLE delivery, faults (server restart, cut connections, SIGKILL),
+//! a UIDVALIDITY change and a wrong password. Each test uses its own mailbox.
+#![cfg(feature = "rig")]
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::rig::{self, Account, Rig};
+use futures::TryStreamExt;
+use listbridge::store::{ArchiveCounts, DeriveSettings, Store};
+use serde_json::Value;
+
+/// A source as written into the daemon's config.
+struct Source<'a> {
+    name: &'a str,
+    account: &'a Account,
+    password: &'a str,
+    mailbox: &'a str,
+    port: u16,
+    tls: &'a str,
+}
+
+fn write_config(dir: &Path, rig: &Rig, sources: &[Source<'_>]) -> PathBuf {
+    let mut text = String::from("[web]\nlisten = \"127.0.0.1:0\"\n");
+    for s in sources {
+        text.push_str(&format!(
+            "[[sources]]\nname = \"{}\"\nhost = \"127.0.0.1\"\nport = {}\ntls = \"{}\"\nuser = \"{}\"\n\
+             password = \"{}\"\nmailbox = \"{}\"\nca_file = \"{}\"\npoll_seconds = 3600\n",
+            s.name,
+            s.port,
+            s.tls,
+            s.account.user,
+            s.password,
+            s.mailbox,
+            rig.ca_file.display()
+        ));
+    }
+    let file = dir.join("config.toml");
+    std::fs::write(&file, text).unwrap();
+    file
+}
+
+/// `listbridge serve`, killed when dropped.
+struct Daemon {
+    child: Child,
+    log: PathBuf,
+}
+
+impl Daemon {
+    fn start(db: &Path, config: &Path) -> Daemon {
+        let log = db.with_extension("log");
+        let child = Command::new(env!("CARGO_BIN_EXE_listbridge"))
+            .arg("--db")
+            .arg(db)
+            .arg("--config")
+            .arg(config)
+            .arg("serve")
+            .env_remove("LISTBRIDGE_DB")
+            .env("LISTBRIDGE_LOG", "listbridge=debug,warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap();
+        Daemon { child, log }
+    }
+
+    /// SIGTERM, and the exit code.
+    fn stop(mut self) -> Option<i32> {
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status.code();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the daemon did not stop on SIGTERM"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn kill(mut self) {
+        let _ = self.child.kill(); // SIGKILL
+        let _ = self.child.wait();
+    }
+
+    /// Waits until `check` holds; on a timeout, fails with the daemon's log.
+    fn wait_until(&self, timeout: Duration, what: &str, mut check: impl FnMut() -> bool) {
+        let deadline = Instant::now() + timeout;
+        while !check() {
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting: {what}\ndaemon log:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn daemon_log_of(db: &Path) -> String {
+    std::fs::read_to_string(db.with_extension("log")).unwrap_or_default()
+}
+
+fn counts(db: &Path) -> ArchiveCounts {
+    Store::open(db, DeriveSettings::default())
+        .unwrap()
+        .counts()
+        .unwrap()
+}
+
+fn status(db: &Path, source: &str) -> Value {
+    let out = Command::new(env!("CARGO_BIN_EXE_listbridge"))
+        .args(["--db", db.to_str().unwrap(), "status", "--json"])
+        .output()
+        .unwrap();
+    let all: Value = serde_json::from_slice(&out.stdout).unwrap();
+    all["sources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["source"] == source)
+        .cloned()
+        .unwrap_or(Value::Null)
+}
+
+fn synced_since(db: &Path, source: &str, since: i64) -> bool {
+    status(db, source)["last_sync"]
+        .as_i64()
+        .is_some_and(|t| t >= since)
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// A fresh folder in `account`'s mailbox holding `messages`, in order.
+fn fill_folder(rig: &Rig, account: &Account, tag: &str, messages: &[Vec<u8>]) -> String {
+    let folder = format!(
+        "{tag}-{}",
+        rig::unique_message_id("f")
+            .trim_matches(['<', '>'])
+            .replace(['@', '.'], "-")
+    );
+    runtime().block_on(async {
+        let mut session = rig.imap_login(account).await;
+        session.create(&folder).await.unwrap();
+        for m in messages {
+            session.append(&folder, None, None, m).await.unwrap();
+        }
+        session.logout().await.unwrap();
+    });
+    folder
+}
+
+fn crlf(bytes: &[u8]) -> Vec<u8> {
+    let lf: Vec<u8> = bytes.iter().copied().filter(|&b| b != b'\r').collect();
+    let mut out = Vec::with_capacity(lf.len() + lf.len() / 16);
+    for b in lf {
+        if b == b'\n' {
+            out.push(b'\r');
+        }
+        out.push(b);
+    }
+    out
+}
+
+fn sample_messages() -> Vec<Vec<u8>> {
+    listbridge::ingest::readers::read_paths(&[common::fixtures_dir().join("sample/snug-2024.mbox")])
+        .unwrap()
+        .map(|m| crlf(&m.unwrap().bytes))
+        .collect()
+}
+
+fn threads_json(db: &Path) -> Value {
+    let out = Command::new(env!("CARGO_BIN_EXE_listbridge"))
+        .args(["--db", db.to_str().unwrap(), "export", "threads", "--json"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[test]
+fn initial_sync_gives_the_archive_a_file_import_gives() {
+    let rig = rig::env();
+    let dir = tempfile::tempdir().unwrap();
+    // Mail only: a file import skips (and reports) a stray non-mail file in a folder, while a
+    // mailbox stores it raw; that case has its own checks.
+    let messages: Vec<Vec<u8>> = sample_messages()
+        .into_iter()
+        .filter(|m| !m.starts_with(b"this is not a mail"))
+        .collect();
+    let folder = fill_folder(rig, &rig.alice, "initial", &messages);
+
+    // The same messages, as IMAP serves them (CRLF), imported from files.
+    let files = dir.path().join("files");
+    std::fs::create_dir(&files).unwrap();
+    for (i, m) in messages.iter().enumerate() {
+        std::fs::write(files.join(format!("{i:03}.eml")), m).unwrap();
+    }
+    let from_files = dir.path().join("files.db");
+    let out = Command::new(env!("CARGO_BIN_EXE_listbridge"))
+        .args([
+            "--db",
+            from_files.to_str().unwrap(),
+            "import",
+            files.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let db = dir.path().join("imap.db");
+    let config = write_config(
+        dir.path(),
+        rig,
+        &[Source {
+            name: "initial",
+            account: &rig.alice,
+            password: &rig.alice.password,
+            mailbox: &folder,
+            port: rig.imaps_port,
+            tls: "implicit",
+        }],
+    );
+    let daemon = Daemon::start(&db, &config);
+    let want = counts(&from_files);
+    daemon.wait_until(Duration::from_secs(30), "the initial sync", || {
+        db.exists() && counts(&db).raw == want.raw
+    });
+    assert_eq!(daemon.stop(), Some(0), "a clean stop on SIGTERM");
+    assert_eq!(counts(&db), want);
+    assert_eq!(threads_json(&db), threads_json(&from_files));
+}
+
+#[test]
+fn a_mail_sent_through_postfix_arrives_through_idle() {
+    let rig = rig::env();
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("idle.db");
+    // STARTTLS on the plain port, to exercise that path too.
+    let config = write_config(
+        dir.path(),
+        rig,
+        &[Source {
+            name: "list",
+            account: &rig.list,
+            password: &rig.list.password,
+            mailbox: "INBOX",
+            port: rig.imap_port,
+            tls: "starttls",
+        }],
+    );
+    let daemon = Daemon::start(&db, &config);
+    let started = now();
+    daemon.wait_until(
+        Duration::from_secs(60),
+        "the first sync of the list's INBOX",
+        || {
+            db.exists()
+                && status(&db, "list")["state"] == "idle"
+                && synced_since(&db, "list", started)
+        },
+    );
+
+    let message_id = rig::unique_message_id("idle");
+    let sent = Instant::now();
+    runtime().block_on(async {
+        use lettre::AsyncTransport;
+        let email = lettre::Message::builder()
+            .from("Alice <alice@lists.test>".parse().unwrap())
+            .to("list@lists.test".parse().unwrap())
+            .subject("Asthma clinic rota")
+            .message_id(Some(message_id.clone()))
+            .body("Who can cover Thursday?".to_owned())
+            .unwrap();
+        rig.smtp().send(email).await.unwrap();
+    });
+    let id = message_id.trim_matches(['<', '>']).to_owned();
+    daemon.wait_until(Duration::from_secs(20), "the mail in the archive", || {
+        Store::open(&db, DeriveSettings::default())
+            .unwrap()
+            .search("rota", 5)
+            .unwrap()
+            .is_ok_and(|r| r.results.iter().any(|h| h.message_id == id))
+    });
+    println!(
+        "from SMTP to the archive through IDLE: {:?}",
+        sent.elapsed()
+    );
+    assert_eq!(daemon.stop(), Some(0));
+}
+
+/// A TCP relay to Dovecot whose connections can be cut under the client.
+struct Relay {
+    port: u16,
+    links: Arc<Mutex<Vec<tokio::task::JoinHandle<()>>>>,
+    _runtime: tokio::runtime::Runtime,
+}
+
+impl Relay {
+    fn to(upstream: u16) -> Relay {
+        let runtime = runtime();
+        let links: Arc<Mutex<Vec<tokio::task::JoinHandle<()>>>> = Arc::default();
+        let listener = runtime
+            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+            .unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let registry = Arc::clone(&links);
+        runtime.spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                let link = tokio::spawn(async move {
+                    if let Ok(mut outbound) =
+                        tokio::net::TcpStream::connect(("127.0.0.1", upstream)).await
+                    {
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                    }
+                });
+                registry.lock().unwrap().push(link);
+            }
+        });
+        Relay {
+            port,
+            links,
+            _runtime: runtime,
+        }
+    }
+
+    /// Drops every open connection: the network cut under the client.
+    fn cut(&self) {
+        for link in self.links.lock().unwrap().drain(..) {
+            link.abort();
+        }
+    }
+}
+
+#[test]
+fn every_message_exactly_once_through_restarts_cuts_and_kills() {
+    let rig = rig::env();
+    let dir = tempfile::tempdir().unwrap();
+    // A mailbox big enough that faults land mid-sync.
+    let messages: Vec<Vec<u8>> = (0..3000)
+        .map(|i| {
+            let parent = if i % 4 == 0 { String::new() } else { format!("In-Reply-To: <faults-{}@rig.test>\r\n", i - 1) };
+            crlf(format!(
+                "From: Member {m} <member{m}@example.org>\nSubject: Faults thread {t}\nDate: Mon, 4 Mar 2024 10:{mm:02}:00 +0000\n\
+                 Message-ID: <faults-{i}@rig.test>\n{parent}\nMessage {i} of the fault test, about spirometry and peak flow.\n",
+                m = i % 50,
+                t = i / 4,
+                mm = i % 60,
+            ).as_bytes())
+        })
+        .collect();
+    let folder = fill_folder(rig, &rig.bob, "faults", &messages);
+    let relay = Relay::to(rig.imaps_port);
+    let db = dir.path().join("faults.db");
+    // Through the relay with implicit TLS: the relay passes bytes, TLS is end to end.
+    let config = write_config(
+        dir.path(),
+        rig,
+        &[Source {
+            name: "faults",
+            account: &rig.bob,
+            password: &rig.bob.password,
+            mailbox: &folder,
+            port: relay.port,
+            tls: "implicit",
+        }],
+    );
+
+    let mut seed: u64 = 0xfa017;
+    let mut random = |n: u64| {
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (seed >> 33) % n
+    };
+    let mut progress = Vec::new();
+    for round in 0..20 {
+        let daemon = Daemon::start(&db, &config);
+        std::thread::sleep(Duration::from_millis(100 + random(400)));
+        match round {
+            5 => {
+                rig.restart_dovecot();
+                std::thread::sleep(Duration::from_millis(200 + random(300)));
+            }
+            10 | 15 => {
+                relay.cut();
+                std::thread::sleep(Duration::from_millis(200 + random(300)));
+            }
+            _ => {}
+        }
+        daemon.kill();
+        progress.push(if db.exists() { counts(&db).raw } else { 0 });
+    }
+    println!("stored after each kill: {progress:?}");
+
+    let daemon = Daemon::start(&db, &config);
+    daemon.wait_until(
+        Duration::from_secs(120),
+        "the sync to complete after the faults",
+        || db.exists() && counts(&db).messages == 3000,
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    let log = daemon.log();
+    assert_eq!(daemon.stop(), Some(0), "{log}");
+    let c = counts(&db);
+    assert_eq!(
+        (c.raw, c.messages, c.copies, c.unparseable),
+        (3000, 3000, 0, 0),
+        "every message exactly once"
+    );
+    let threads = threads_json(&db);
+    let ids: std::collections::HashSet<&str> = threads["threads"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|t| {
+            t["messages"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|m| m["message_id"].as_str().unwrap())
+        })
+        .collect();
+    assert_eq!(ids.len(), 3000);
+    assert_eq!(threads["threads"].as_array().unwrap().len(), 750);
+}
+
+#[test]
+fn a_new_uidvalidity_resyncs_without_duplicates() {
+    let rig = rig::env();
+    let dir = tempfile::tempdir().unwrap();
+    let messages = sample_messages();
+    let folder = fill_folder(rig, &rig.alice, "uidvalidity", &messages);
+    let db = dir.path().join("uv.db");
+    let config = write_config(
+        dir.path(),
+        rig,
+        &[Source {
+            name: "uv",
+            account: &rig.alice,
+            password: &rig.alice.password,
+            mailbox: &folder,
+            port: rig.imaps_port,
+            tls: "implicit",
+        }],
+    );
+    let daemon = Daemon::start(&db, &config);
+    daemon.wait_until(Duration::from_secs(30), "the first sync", || {
+        db.exists() && counts(&db).raw == messages.len() as u64
+    });
+    assert_eq!(daemon.stop(), Some(0));
+    let before = counts(&db);
+
+    // The mailbox deleted and made again with the same mail: a new UIDVALIDITY.
+    runtime().block_on(async {
+        let mut session = rig.imap_login(&rig.alice).await;
+        let old = session.examine(&folder).await.unwrap().uid_validity;
+        session.close().await.unwrap();
+        session.delete(&folder).await.unwrap();
+        session.create(&folder).await.unwrap();
+        for m in &messages {
+            session.append(&folder, None, None, m).await.unwrap();
+        }
+        let new = session.examine(&folder).await.unwrap().uid_validity;
+        assert_ne!(old, new, "Dovecot gave the new mailbox a new UIDVALIDITY");
+        session.logout().await.unwrap();
+    });
+    let restarted = now();
+    let daemon = Daemon::start(&db, &config);
+    daemon.wait_until(Duration::from_secs(30), "the resync", || {
+        daemon.log().contains("UIDVALIDITY changed")
+            && status(&db, "uv")["state"] == "idle"
+            && synced_since(&db, "uv", restarted)
+    });
+    assert_eq!(daemon.stop(), Some(0));
+    let log = std::fs::read_to_string(db.with_extension("log")).unwrap_or_default();
+    let after = counts(&db);
+    assert_eq!(
+        after,
+        before,
+        "the resync added something\n{}",
+        daemon_log_of(&db)
+    );
+    assert!(log.contains("UIDVALIDITY changed"), "{log}");
+}
+
+#[test]
+fn a_wrong_password_is_reported_and_other_sources_keep_working() {
+    let rig = rig::env();
+    let dir = tempfile::tempdir().unwrap();
+    let messages = sample_messages();
+    let folder = fill_folder(rig, &rig.alice, "good", &messages[..5]);
+    let db = dir.path().join("pw.db");
+    let config = write_config(
+        dir.path(),
+        rig,
+        &[
+            Source {
+                name: "bad",
+                account: &rig.list,
+                password: "not-the-password",
+                mailbox: "INBOX",
+                port: rig.imaps_port,
+                tls: "implicit",
+            },
+            Source {
+                name: "good",
+                account: &rig.alice,
+                password: &rig.alice.password,
+                mailbox: &folder,
+                port: rig.imaps_port,
+                tls: "implicit",
+            },
+        ],
+    );
+    let daemon = Daemon::start(&db, &config);
+    daemon.wait_until(
+        Duration::from_secs(30),
+        "the good source to sync and the bad one to fail",
+        || db.exists() && counts(&db).raw == 5 && status(&db, "bad")["state"] == "failing",
+    );
+    let bad = status(&db, "bad");
+    assert_eq!(bad["permanent"], true, "{bad}");
+    let error = bad["last_error"].as_str().unwrap();
+    assert!(
+        error.contains("refused the login") && error.contains(&rig.list.user),
+        "{error}"
+    );
+    assert!(
+        !error.contains("not-the-password"),
+        "a password in the status: {error}"
+    );
+    let log = daemon.log();
+    assert!(
+        log.contains("bad") && log.contains("refused the login"),
+        "{log}"
+    );
+    assert!(!log.contains("not-the-password"), "a password in the log");
+    assert_eq!(status(&db, "good")["state"], "idle");
+    assert_eq!(daemon.stop(), Some(0));
+}
+
+#[test]
+fn imap_fetch_is_read_only_by_default() {
+    let rig = rig::env();
+    let dir = tempfile::tempdir().unwrap();
+    let messages = sample_messages();
+    let folder = fill_folder(rig, &rig.alice, "readonly", &messages[..3]);
+    let db = dir.path().join("ro.db");
+    let config = write_config(
+        dir.path(),
+        rig,
+        &[Source {
+            name: "ro",
+            account: &rig.alice,
+            password: &rig.alice.password,
+            mailbox: &folder,
+            port: rig.imaps_port,
+            tls: "implicit",
+        }],
+    );
+    let daemon = Daemon::start(&db, &config);
+    daemon.wait_until(Duration::from_secs(30), "the sync", || {
+        db.exists() && counts(&db).raw == 3
+    });
+    assert_eq!(daemon.stop(), Some(0));
+    runtime().block_on(async {
+        let mut session = rig.imap_login(&rig.alice).await;
+        let mailbox = session.examine(&folder).await.unwrap();
+        assert_eq!(mailbox.exists, 3, "nothing deleted");
+        let flags: Vec<_> = session
+            .fetch("1:*", "FLAGS")
+            .await
+            .unwrap()
+            .try_collect()
+            .await
+            .unwrap();
+        for f in &flags {
+            assert!(
+                !f.flags().any(|fl| matches!(
+                    fl,
+                    async_imap::types::Flag::Seen | async_imap::types::Flag::Deleted
+                )),
+                "the bridge changed a flag"
+            );
+        }
+        session.logout().await.unwrap();
+    });
+}
