@@ -376,3 +376,63 @@ fn the_checker_catches_what_it_should() {
         .is_ok()
     );
 }
+
+#[test]
+fn vectors_imported_as_mail_render_with_nothing_executable() {
+    // Each vector as the HTML body of a mail (and header vectors as subjects and names), through
+    // the real import into a database, back out of the raw store, and rendered as a page would.
+    let body = load("vectors.txt");
+    let headers = load("headers.txt");
+    let dir = tempfile::tempdir().unwrap();
+    let mail = dir.path().join("mail");
+    std::fs::create_dir(&mail).unwrap();
+    for (i, (line, vector)) in body.iter().enumerate() {
+        let header = &headers[i % headers.len()].1.replace(['\r', '\n'], " ");
+        let text = format!(
+            "From: \"{}\" <xss@example.org>\r\nSubject: {header}\r\nMessage-ID: <xss-{line}@example.org>\r\n\
+             MIME-Version: 1.0\r\nContent-Type: text/html; charset=utf-8\r\n\r\n{vector}\r\n",
+            header.replace('"', "'")
+        );
+        std::fs::write(mail.join(format!("{i:04}.eml")), text).unwrap();
+    }
+    let db = dir.path().join("x.db");
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_listbridge"))
+            .arg("--db")
+            .arg(&db)
+            .args(args)
+            .env_remove("LISTBRIDGE_CONFIG")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        out.stdout
+    };
+    run(&["import", mail.to_str().unwrap()]);
+    let exported = dir.path().join("all.mbox");
+    std::fs::write(&exported, run(&["export", "mbox"])).unwrap();
+
+    let mut rendered = 0;
+    let mut failures = Vec::new();
+    for raw in listbridge::ingest::readers::read_paths(&[exported]).unwrap() {
+        let raw = raw.unwrap();
+        let message = mail_parser::MessageParser::default().parse(&raw.bytes).unwrap();
+        let page = listbridge::mail::render::render_message(
+            &message,
+            &listbridge::mail::render::RenderOptions::default(),
+            &|_| Some("/att/x".to_owned()),
+        );
+        let html = page.html.clone().unwrap_or_default();
+        if let Err(why) = check_output(&html, false) {
+            failures.push(format!("{:?}: {why}\n  out: {html}", page.message_id));
+        }
+        // Headers and text stay text: the templates escape them; here they must at least
+        // carry no markup that our own rendering added.
+        for text in [page.subject.as_deref().unwrap_or(""), &page.from, &page.body] {
+            let escaped = ammonia::clean_text(text);
+            assert!(!escaped.contains('<'), "{escaped}");
+        }
+        rendered += 1;
+    }
+    assert_eq!(rendered, body.len(), "every vector was imported and rendered");
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}

@@ -55,6 +55,8 @@ pub struct ImportSummary {
     pub unparseable: Vec<Problem>,
     /// Files or parts of files that could not be read.
     pub read_errors: Vec<String>,
+    /// Files in the given folders that are not mail (an index.html, a README), left alone.
+    pub skipped_files: u64,
     /// Threads in the archive after the import.
     pub threads: u64,
     pub seconds: f64,
@@ -191,12 +193,13 @@ pub fn import(
                 break; // the storing side stopped on an error
             }
         }
+        reader.files_skipped()
     });
 
     let mut summary = ImportSummary::default();
     let result = store_all(store, run, list, rx, &progress, &mut summary);
     // The reading thread ends by itself once the channel is gone (on error) or the input is.
-    let _ = producer.join();
+    summary.skipped_files = producer.join().unwrap_or(0);
     result?;
     progress.finish();
     if summary.imported > 0 {
