@@ -350,7 +350,11 @@ fn print_summary(verb: &str, s: &ImportSummary) -> Result<()> {
         }
     }
     if s.skipped_files > 0 {
-        writeln!(out, "  skipped: {} files in the folders that are not mail", s.skipped_files)?;
+        writeln!(
+            out,
+            "  skipped: {} files in the folders that are not mail",
+            s.skipped_files
+        )?;
     }
     writeln!(out, "  threads in the archive: {}", s.threads)?;
     Ok(())

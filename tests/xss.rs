@@ -404,7 +404,11 @@ fn vectors_imported_as_mail_render_with_nothing_executable() {
             .env_remove("LISTBRIDGE_CONFIG")
             .output()
             .unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         out.stdout
     };
     run(&["import", mail.to_str().unwrap()]);
@@ -415,7 +419,9 @@ fn vectors_imported_as_mail_render_with_nothing_executable() {
     let mut failures = Vec::new();
     for raw in listbridge::ingest::readers::read_paths(&[exported]).unwrap() {
         let raw = raw.unwrap();
-        let message = mail_parser::MessageParser::default().parse(&raw.bytes).unwrap();
+        let message = mail_parser::MessageParser::default()
+            .parse(&raw.bytes)
+            .unwrap();
         let page = listbridge::mail::render::render_message(
             &message,
             &listbridge::mail::render::RenderOptions::default(),
@@ -427,12 +433,20 @@ fn vectors_imported_as_mail_render_with_nothing_executable() {
         }
         // Headers and text stay text: the templates escape them; here they must at least
         // carry no markup that our own rendering added.
-        for text in [page.subject.as_deref().unwrap_or(""), &page.from, &page.body] {
+        for text in [
+            page.subject.as_deref().unwrap_or(""),
+            &page.from,
+            &page.body,
+        ] {
             let escaped = ammonia::clean_text(text);
             assert!(!escaped.contains('<'), "{escaped}");
         }
         rendered += 1;
     }
-    assert_eq!(rendered, body.len(), "every vector was imported and rendered");
+    assert_eq!(
+        rendered,
+        body.len(),
+        "every vector was imported and rendered"
+    );
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
