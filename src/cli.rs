@@ -47,6 +47,13 @@ pub enum Command {
     /// The daemon: keeps the archive in step with the configured IMAP sources (IDLE, or polling
     /// where the server has no IDLE) and answers /healthz. Stops cleanly on SIGTERM or Ctrl-C.
     Serve,
+    /// A working forum with the bundled sample archive, in a temporary database, on
+    /// http://127.0.0.1:8080 (nothing else needed). Ctrl-C stops it and removes the database.
+    Demo {
+        /// Where to listen.
+        #[arg(long, default_value = "127.0.0.1:8080", value_name = "ADDRESS:PORT")]
+        listen: std::net::SocketAddr,
+    },
     /// How each IMAP source is doing: state, last sync, messages today, lag, last error.
     Status {
         /// Write the statuses as JSON to stdout.

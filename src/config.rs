@@ -26,6 +26,8 @@ pub struct Config {
 pub struct WebConfig {
     /// `[web] listen`: the address `serve` answers HTTP on.
     pub listen: std::net::SocketAddr,
+    /// `[web] site_name`: the forum's name in page titles and feeds.
+    pub site_name: String,
 }
 
 /// `[[sources]]`: an IMAP mailbox the daemon keeps the archive in step with.
@@ -142,6 +144,7 @@ impl Default for Config {
             sources: Vec::new(),
             web: WebConfig {
                 listen: std::net::SocketAddr::from(([127, 0, 0, 1], 8080)),
+                site_name: "listbridge".to_owned(),
             },
         }
     }
@@ -292,7 +295,22 @@ impl Config {
                                         }
                                     }
                                 }
-                                _ => v.unknown(&path, &["listen"]),
+                                "site_name" => {
+                                    if let Some(s) =
+                                        v.string(&path, val, "a name such as \"SNUG forum\"")
+                                    {
+                                        if s.trim().is_empty() {
+                                            v.problem(
+                                                &path,
+                                                "is empty".to_owned(),
+                                                "give the forum a name, such as \"SNUG forum\"",
+                                            );
+                                        } else {
+                                            config.web.site_name = s.trim().to_owned();
+                                        }
+                                    }
+                                }
+                                _ => v.unknown(&path, &["listen", "site_name"]),
                             }
                         }
                     }
@@ -986,6 +1004,7 @@ mod tests {
             "max_size_mb =",
             "[web]",
             "listen =",
+            "site_name =",
             "[[sources]]",
         ] {
             assert!(

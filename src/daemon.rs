@@ -1,15 +1,10 @@
-//! `listbridge serve`: starts the long-running tasks (one per IMAP source, and the HTTP server
+//! `listbridge serve`: starts the long-running tasks (one per IMAP source, and the web forum
 //! with /healthz) and stops them together on SIGTERM or Ctrl-C, letting in-flight work finish:
 //! a batch being stored commits or rolls back whole, never half.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
-use axum::extract::State;
-use axum::http::StatusCode;
-use axum::response::IntoResponse;
-use axum::routing::get;
-use axum::{Json, Router};
 use tokio::sync::watch;
 
 use crate::config::Config;
@@ -19,14 +14,9 @@ use crate::store::{DeriveSettings, Store};
 /// How long stopping waits for tasks to finish their current step.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(20);
 
-#[derive(Clone)]
-struct WebState {
-    db: PathBuf,
-    settings: DeriveSettings,
-}
-
 /// Runs until SIGTERM or Ctrl-C.
 pub async fn serve(config: Config, db: PathBuf, settings: DeriveSettings) -> anyhow::Result<()> {
+    let listen = config.web.listen;
     // Signals are caught from the first moment, so a stop never cuts a half-started daemon.
     let signal = shutdown_signal();
     // Create or migrate the database before anything runs on it.
@@ -44,18 +34,15 @@ pub async fn serve(config: Config, db: PathBuf, settings: DeriveSettings) -> any
         tracing::info!(source = %source.name, host = %source.host, mailbox = %source.mailbox, "source started");
     }
 
-    let listener = tokio::net::TcpListener::bind(config.web.listen)
+    let listener = tokio::net::TcpListener::bind(listen)
         .await
-        .map_err(|e| {
-            anyhow::anyhow!("cannot listen on {} ([web] listen): {e}", config.web.listen)
-        })?;
+        .map_err(|e| anyhow::anyhow!("cannot listen on {listen} ([web] listen): {e}"))?;
     tracing::info!(address = %listener.local_addr()?, "listening");
-    let app = Router::new()
-        .route("/healthz", get(healthz))
-        .with_state(WebState {
-            db: db.clone(),
-            settings,
-        });
+    let app = crate::web::router(crate::web::AppState::new(
+        config.clone(),
+        db.clone(),
+        settings,
+    ));
     let mut web_stop = stop_rx.clone();
     tasks.spawn(async move {
         let shutdown = async move {
@@ -93,37 +80,5 @@ fn shutdown_signal() -> impl std::future::Future<Output = ()> {
             _ = interrupt.recv() => {}
             _ = term.recv() => {}
         }
-    }
-}
-
-/// For monitors: 200 with the sources' states when every source is working, 503 when one
-/// is failing; never a body or an address.
-async fn healthz(State(state): State<WebState>) -> impl IntoResponse {
-    let result = tokio::task::spawn_blocking(move || {
-        let store = Store::open(&state.db, state.settings)?;
-        store.source_statuses(chrono::Utc::now().timestamp())
-    })
-    .await;
-    match result {
-        Ok(Ok(statuses)) => {
-            let failing = statuses.iter().any(|s| s.state == "failing");
-            let body = serde_json::json!({
-                "status": if failing { "degraded" } else { "ok" },
-                "sources": statuses.iter().map(|s| serde_json::json!({
-                    "source": s.source, "state": s.state, "last_sync": s.last_sync,
-                    "permanent_error": s.permanent,
-                })).collect::<Vec<_>>(),
-            });
-            let code = if failing {
-                StatusCode::SERVICE_UNAVAILABLE
-            } else {
-                StatusCode::OK
-            };
-            (code, Json(body))
-        }
-        _ => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            Json(serde_json::json!({"status": "down", "error": "the database cannot be read"})),
-        ),
     }
 }

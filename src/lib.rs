@@ -11,3 +11,4 @@ pub mod ingest;
 pub mod mail;
 pub mod store;
 pub mod thread;
+pub mod web;

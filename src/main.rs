@@ -90,6 +90,56 @@ fn open_store(cli: &Cli, config: &Config) -> Result<Store> {
     Ok(Store::open(&db_path(cli, config), derive_settings(config))?)
 }
 
+/// The bundled sample archive, served from a temporary database.
+fn demo(listen: std::net::SocketAddr) -> Result<()> {
+    let dir = tempfile_dir()?;
+    let archive = dir.join("sample.mbox");
+    std::fs::write(
+        &archive,
+        include_bytes!("../fixtures/sample/snug-2024.mbox"),
+    )?;
+    let mut config = Config::parse(
+        "[web]\nsite_name = \"SNUG forum (demo)\"\n\
+         [[lists]]\nname = \"snug\"\ndescription = \"Primary care clinicians and practice staff\"\nsubject_tag = \"[SNUG]\"\n",
+    )
+    .map_err(|p| anyhow::anyhow!("the demo config is invalid: {p:?}"))?;
+    config.web.listen = listen;
+    config.store.path = dir.join("demo.db");
+    let settings = derive_settings(&config);
+    let mut store = Store::open(&config.store.path, settings)?;
+    let summary = pipeline::import(
+        &mut store,
+        &[archive],
+        "snug",
+        &config.render_options("snug"),
+        now_unix(),
+    )?;
+    drop(store);
+    eprintln!(
+        "listbridge demo: {} messages in {} threads; open http://{listen}/ (Ctrl-C to stop)",
+        summary.imported, summary.threads
+    );
+    let db = config.store.path.clone();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let result = runtime.block_on(listbridge::daemon::serve(config, db, settings));
+    let _ = std::fs::remove_dir_all(&dir);
+    result
+}
+
+/// A fresh private folder under the system's temporary directory.
+fn tempfile_dir() -> Result<PathBuf> {
+    let base = std::env::temp_dir();
+    for attempt in 0..100u32 {
+        let dir = base.join(format!("listbridge-demo-{}-{attempt}", std::process::id()));
+        if std::fs::create_dir(&dir).is_ok() {
+            return Ok(dir);
+        }
+    }
+    bail!("cannot create a temporary folder in {}", base.display())
+}
+
 /// `listbridge show FILE`: what the archive would show for one mail.
 fn show(config: &Config, file: &std::path::Path, json: bool, list: Option<&str>) -> Result<()> {
     let mut messages = listbridge::ingest::readers::read_paths(&[file.to_owned()])?;
@@ -272,6 +322,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 }
             }
         }
+        Command::Demo { listen } => demo(*listen)?,
         Command::Show { file, json, list } => show(&config, file, *json, list.as_deref())?,
         Command::CheckConfig => unreachable!("handled above"),
     }

@@ -4,12 +4,14 @@
 
 mod archive;
 mod export;
+mod read;
 mod search;
 mod sources;
 
 pub use archive::{Derived, RawOutcome, StoredRaw, Writer};
 pub use export::{ThreadExport, ThreadMessageExport};
-pub use search::{SearchHit, SearchResults};
+pub use read::{Page, StoredAttachment, ThreadFilter, ThreadPost, ThreadSummary};
+pub use search::{QueryError, SearchHit, SearchOrder, SearchResults, fts_query};
 pub use sources::{Cursor, SourceState, SourceStatus};
 
 use std::path::{Path, PathBuf};

@@ -1,0 +1,261 @@
+//! What the web reads: thread lists (latest first, per list, per author), one thread's posts
+//! with their raw mail for rendering, where a Message-ID lives, and attachments by hash.
+
+use rusqlite::OptionalExtension;
+use serde::Serialize;
+
+use super::export::display_author;
+use super::{ListId, StoreError, ThreadId};
+
+/// A thread as lists of threads show it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ThreadSummary {
+    pub thread: i64,
+    pub subject: Option<String>,
+    pub list: String,
+    pub first_date: Option<i64>,
+    pub last_date: Option<i64>,
+    pub messages: u64,
+    /// Distinct author names, earliest first (a few).
+    pub participants: Vec<String>,
+    pub participant_count: u64,
+    /// The opening post's first words.
+    pub preview: String,
+}
+
+/// One post of a thread, with its raw mail for rendering.
+#[derive(Debug, Clone)]
+pub struct ThreadPost {
+    pub key: i64,
+    pub message_id: String,
+    pub references: Vec<String>,
+    pub in_reply_to: Option<String>,
+    pub fallback_parent: Option<String>,
+    pub date: Option<i64>,
+    pub from_name: Option<String>,
+    pub from_addr: Option<String>,
+    pub subject: Option<String>,
+    pub raw: Vec<u8>,
+}
+
+/// id, subject, list, first date, last date, message count.
+type ThreadRow = (i64, Option<String>, String, Option<i64>, Option<i64>, i64);
+
+/// An attachment as stored: in the raw message (decompressed) that first carried it.
+#[derive(Debug, Clone)]
+pub struct StoredAttachment {
+    pub content_type: String,
+    /// Over `[attachments] max_size_mb`: listed, not served.
+    pub too_large: bool,
+    pub raw: Vec<u8>,
+    /// The MIME part number inside `raw`.
+    pub part: u32,
+}
+
+/// A page of results and whether more follow.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub total: u64,
+}
+
+/// Which threads a list shows.
+#[derive(Debug, Clone, Copy)]
+pub enum ThreadFilter<'a> {
+    All,
+    List(ListId),
+    Author(&'a str),
+}
+
+impl super::Store {
+    /// Threads by last activity, newest first.
+    pub fn latest_threads(
+        &self,
+        filter: ThreadFilter<'_>,
+        offset: usize,
+        limit: usize,
+    ) -> Result<Page<ThreadSummary>, StoreError> {
+        let (clause, arg): (&str, rusqlite::types::Value) = match filter {
+            ThreadFilter::All => (":f IS NULL", rusqlite::types::Value::Null),
+            ThreadFilter::List(l) => ("t.list_id = :f", l.0.into()),
+            ThreadFilter::Author(a) => (
+                "t.id IN (SELECT thread_id FROM messages WHERE from_addr = :f COLLATE NOCASE)",
+                a.to_owned().into(),
+            ),
+        };
+        let total: i64 = self
+            .conn
+            .prepare_cached(&format!("SELECT count(*) FROM threads t WHERE {clause}"))?
+            .query_row(rusqlite::named_params! {":f": arg}, |r| r.get(0))?;
+        let sql = format!(
+            "SELECT t.id, t.subject, l.name, t.first_date, t.last_date, t.message_count
+             FROM threads t JOIN lists l ON l.id = t.list_id
+             WHERE {clause}
+             ORDER BY t.last_date IS NULL, t.last_date DESC, t.id DESC
+             LIMIT :limit OFFSET :offset"
+        );
+        let mut stmt = self.conn.prepare_cached(&sql)?;
+        let rows: Vec<ThreadRow> = stmt
+            .query_map(
+                rusqlite::named_params! {":limit": limit as i64, ":offset": offset as i64, ":f": arg},
+                |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?))
+            },
+            )?
+            .collect::<Result<_, _>>()?;
+        let mut items = Vec::with_capacity(rows.len());
+        for (thread, subject, list, first_date, last_date, messages) in rows {
+            let mut people = self.conn.prepare_cached(
+                "SELECT coalesce(from_name, from_addr, '') FROM messages WHERE thread_id = ?1
+                 GROUP BY coalesce(from_addr, from_name) ORDER BY min(date), min(id)",
+            )?;
+            let names: Vec<String> = people
+                .query_map([thread], |r| r.get(0))?
+                .collect::<Result<_, _>>()?;
+            let preview: String = self
+                .conn
+                .prepare_cached(
+                    "SELECT preview FROM messages WHERE thread_id = ?1 ORDER BY date IS NULL, date, id LIMIT 1",
+                )?
+                .query_row([thread], |r| r.get(0))
+                .optional()?
+                .unwrap_or_default();
+            items.push(ThreadSummary {
+                thread,
+                subject,
+                list,
+                first_date,
+                last_date,
+                messages: messages as u64,
+                participant_count: names.len() as u64,
+                participants: names.into_iter().take(4).collect(),
+                preview,
+            });
+        }
+        Ok(Page {
+            items,
+            total: total as u64,
+        })
+    }
+
+    /// A thread's subject and list, if it exists.
+    pub fn thread_info(
+        &self,
+        thread: ThreadId,
+    ) -> Result<Option<(Option<String>, String)>, StoreError> {
+        Ok(self
+            .conn
+            .prepare_cached(
+                "SELECT t.subject, l.name FROM threads t JOIN lists l ON l.id = t.list_id WHERE t.id = ?1",
+            )?
+            .query_row([thread.0], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?)
+    }
+
+    /// Every post of a thread with its raw mail, in storage order (the threader orders them).
+    pub fn thread_posts(&self, thread: ThreadId) -> Result<Vec<ThreadPost>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT m.id, m.message_id, m.refs, m.in_reply_to, m.fallback_parent, m.date,
+                    m.from_name, m.from_addr, m.subject, r.id, r.size, r.data
+             FROM messages m JOIN raw_messages r ON r.id = m.raw_id
+             WHERE m.thread_id = ?1 ORDER BY m.id",
+        )?;
+        let mut rows = stmt.query([thread.0])?;
+        let mut posts = Vec::new();
+        while let Some(r) = rows.next()? {
+            let refs: String = r.get(2)?;
+            let raw_id = super::RawId(r.get(9)?);
+            let size: i64 = r.get(10)?;
+            let data: Vec<u8> = r.get(11)?;
+            posts.push(ThreadPost {
+                key: r.get(0)?,
+                message_id: r.get(1)?,
+                references: refs.split_whitespace().map(str::to_owned).collect(),
+                in_reply_to: r.get(3)?,
+                fallback_parent: r.get(4)?,
+                date: r.get(5)?,
+                from_name: r.get(6)?,
+                from_addr: r.get(7)?,
+                subject: r.get(8)?,
+                raw: super::decompress(raw_id, &data, size as usize)?,
+            });
+        }
+        Ok(posts)
+    }
+
+    /// The thread and message key of a Message-ID (also a derived one).
+    pub fn locate(&self, message_id: &str) -> Result<Option<(ThreadId, i64)>, StoreError> {
+        Ok(self
+            .conn
+            .prepare_cached("SELECT thread_id, id FROM messages WHERE message_id = ?1")?
+            .query_row([message_id], |r| Ok((ThreadId(r.get(0)?), r.get(1)?)))
+            .optional()?)
+    }
+
+    /// An attachment by content hash.
+    pub fn attachment(&self, sha256: &str) -> Result<Option<StoredAttachment>, StoreError> {
+        let found: Option<(String, bool, i64, u32)> = self
+            .conn
+            .prepare_cached(
+                "SELECT content_type, too_large, raw_id, part FROM attachments WHERE sha256 = ?1",
+            )?
+            .query_row([sha256], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+            })
+            .optional()?;
+        let Some((content_type, too_large, raw_id, part)) = found else {
+            return Ok(None);
+        };
+        let (size, data): (i64, Vec<u8>) = self.conn.query_row(
+            "SELECT size, data FROM raw_messages WHERE id = ?1",
+            [raw_id],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
+        let raw = super::decompress(super::RawId(raw_id), &data, size as usize)?;
+        Ok(Some(StoredAttachment {
+            content_type,
+            too_large,
+            raw,
+            part,
+        }))
+    }
+
+    /// A message's raw mail and its list's name.
+    pub fn message_raw(&self, message_id: &str) -> Result<Option<(Vec<u8>, String)>, StoreError> {
+        let found: Option<(i64, i64, Vec<u8>, String)> = self
+            .conn
+            .prepare_cached(
+                "SELECT r.id, r.size, r.data, l.name FROM messages m
+                 JOIN raw_messages r ON r.id = m.raw_id JOIN lists l ON l.id = m.list_id
+                 WHERE m.message_id = ?1",
+            )?
+            .query_row([message_id], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+            })
+            .optional()?;
+        found
+            .map(|(id, size, data, list)| {
+                Ok((
+                    super::decompress(super::RawId(id), &data, size as usize)?,
+                    list,
+                ))
+            })
+            .transpose()
+    }
+
+    /// An author's display name from their address, if they wrote anything.
+    pub fn author_name(&self, address: &str) -> Result<Option<String>, StoreError> {
+        Ok(self
+            .conn
+            .prepare_cached(
+                "SELECT from_name, from_addr FROM messages WHERE from_addr = ?1 COLLATE NOCASE
+                 ORDER BY date DESC LIMIT 1",
+            )?
+            .query_row([address], |r| {
+                let name: Option<String> = r.get(0)?;
+                let addr: Option<String> = r.get(1)?;
+                Ok(display_author(name.as_deref(), addr.as_deref()))
+            })
+            .optional()?)
+    }
+}

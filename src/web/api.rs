@@ -1,0 +1,407 @@
+//! Everything that is not an HTML page: Atom feeds, a thread as mbox, the JSON API (same
+//! access rules as the pages), attachment downloads, and /healthz for monitors.
+
+use std::collections::HashMap;
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+
+use super::view::{self, PAGE_SIZE};
+use super::{AppState, WebError};
+use crate::ingest::readers::{export_envelope, write_mboxrd};
+use crate::mail::render::{render_message, safe_delivery};
+use crate::store::{SearchOrder, ThreadFilter, ThreadId, ThreadSummary};
+
+fn thread_id(raw: &str) -> Result<ThreadId, WebError> {
+    raw.parse()
+        .map(ThreadId)
+        .map_err(|_| WebError::NotFound("thread"))
+}
+
+pub async fn thread_mbox(
+    State(state): State<AppState>,
+    Path(thread): Path<String>,
+) -> Result<Response, WebError> {
+    let id = thread_id(&thread)?;
+    let bytes = state
+        .read(move |s| {
+            if !s.thread_exists(id)? {
+                return Ok(None);
+            }
+            let mut out = Vec::new();
+            s.for_each_raw(None, Some(id), |raw| {
+                let envelope = export_envelope(raw.envelope.as_deref());
+                Ok(write_mboxrd(&mut out, Some(&envelope), &raw.bytes)?)
+            })?;
+            Ok(Some(out))
+        })
+        .await?
+        .ok_or(WebError::NotFound("thread"))?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/mbox".to_owned()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"thread-{}.mbox\"", id.0),
+            ),
+        ],
+        bytes,
+    )
+        .into_response())
+}
+
+fn xml(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            c if c.is_control() && c != '\n' && c != '\t' => {}
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+struct Entry {
+    id: String,
+    title: String,
+    link: String,
+    updated: Option<i64>,
+    author: String,
+    summary: String,
+}
+
+fn atom(title: &str, self_link: &str, entries: &[Entry]) -> Response {
+    let updated = entries.iter().filter_map(|e| e.updated).max();
+    let mut out = format!(
+        "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<feed xmlns=\"http://www.w3.org/2005/Atom\">\n\
+         <title>{}</title>\n<id>{}</id>\n<link rel=\"self\" href=\"{}\"/>\n<updated>{}</updated>\n",
+        xml(title),
+        xml(self_link),
+        xml(self_link),
+        view::iso(updated.or(Some(0)))
+    );
+    for e in entries {
+        out.push_str(&format!(
+            "<entry>\n<id>{}</id>\n<title>{}</title>\n<link href=\"{}\"/>\n<updated>{}</updated>\n\
+             <author><name>{}</name></author>\n<summary>{}</summary>\n</entry>\n",
+            xml(&e.id),
+            xml(&e.title),
+            xml(&e.link),
+            view::iso(e.updated.or(Some(0))),
+            xml(&e.author),
+            xml(&e.summary)
+        ));
+    }
+    out.push_str("</feed>\n");
+    (
+        [(header::CONTENT_TYPE, "application/atom+xml; charset=utf-8")],
+        out,
+    )
+        .into_response()
+}
+
+fn thread_entries(threads: Vec<ThreadSummary>) -> Vec<Entry> {
+    threads
+        .into_iter()
+        .map(|t| Entry {
+            id: format!("/t/{}", t.thread),
+            title: t.subject.unwrap_or_else(|| "(no subject)".into()),
+            link: format!("/t/{}", t.thread),
+            updated: t.last_date,
+            author: t.participants.first().cloned().unwrap_or_default(),
+            summary: t.preview,
+        })
+        .collect()
+}
+
+pub async fn site_feed(State(state): State<AppState>) -> Result<Response, WebError> {
+    let page = state
+        .read(|s| s.latest_threads(ThreadFilter::All, 0, 30))
+        .await?;
+    Ok(atom(
+        &state.config.web.site_name,
+        "/feed.atom",
+        &thread_entries(page.items),
+    ))
+}
+
+pub async fn list_feed(
+    State(state): State<AppState>,
+    Path(list): Path<String>,
+) -> Result<Response, WebError> {
+    let name = list.clone();
+    let page = state
+        .read(move |s| match s.find_list(&name) {
+            Ok(id) => s.latest_threads(ThreadFilter::List(id), 0, 30).map(Some),
+            Err(_) => Ok(None),
+        })
+        .await?
+        .ok_or(WebError::NotFound("list"))?;
+    let title = format!("{}: {list}", state.config.web.site_name);
+    Ok(atom(
+        &title,
+        &format!("/l/{list}/feed.atom"),
+        &thread_entries(page.items),
+    ))
+}
+
+pub async fn thread_feed(
+    State(state): State<AppState>,
+    Path(thread): Path<String>,
+) -> Result<Response, WebError> {
+    let id = thread_id(&thread)?;
+    let (info, posts) = state
+        .read(move |s| {
+            let Some(info) = s.thread_info(id)? else {
+                return Ok(None);
+            };
+            Ok(Some((info, s.thread_posts(id)?)))
+        })
+        .await?
+        .ok_or(WebError::NotFound("thread"))?;
+    let options = state.config.render_options(&info.1);
+    let entries: Vec<Entry> = posts
+        .iter()
+        .map(|p| {
+            let body = mail_parser::MessageParser::default()
+                .parse(&p.raw)
+                .map(|m| render_message(&m, &options, &|_| None).body)
+                .unwrap_or_default();
+            Entry {
+                id: view::permalink(&p.message_id),
+                title: p.subject.clone().unwrap_or_default(),
+                link: view::permalink(&p.message_id),
+                updated: p.date,
+                author: p
+                    .from_name
+                    .clone()
+                    .or_else(|| p.from_addr.clone())
+                    .unwrap_or_default(),
+                summary: body,
+            }
+        })
+        .collect();
+    let title = info.0.unwrap_or_else(|| "(no subject)".into());
+    Ok(atom(&title, &format!("/t/{}/feed.atom", id.0), &entries))
+}
+
+pub async fn attachment(
+    State(state): State<AppState>,
+    Path((sha, _name)): Path<(String, String)>,
+) -> Result<Response, WebError> {
+    if sha.len() != 64 || !sha.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(WebError::NotFound("attachment"));
+    }
+    let lookup = sha.clone();
+    let crate::store::StoredAttachment {
+        content_type,
+        too_large,
+        raw,
+        part,
+    } = state
+        .read(move |s| s.attachment(&lookup))
+        .await?
+        .ok_or(WebError::NotFound("attachment"))?;
+    if too_large {
+        return Err(WebError::BadRequest(
+            "This attachment is larger than the archive serves; it is kept in the original mail."
+                .into(),
+        ));
+    }
+    let message = mail_parser::MessageParser::default()
+        .parse(&raw)
+        .ok_or(WebError::Internal)?;
+    let bytes = message
+        .parts
+        .get(part as usize)
+        .map(|p| p.contents().to_vec())
+        .ok_or(WebError::NotFound("attachment"))?;
+    let (served_type, download) = safe_delivery(&content_type);
+    Ok((
+        [
+            (header::CONTENT_TYPE, served_type.to_owned()),
+            (
+                header::CONTENT_DISPOSITION,
+                if download {
+                    "attachment".to_owned()
+                } else {
+                    "inline".to_owned()
+                },
+            ),
+            // Whatever the bytes are, they run nothing in our origin.
+            (
+                header::CONTENT_SECURITY_POLICY,
+                "default-src 'none'; sandbox".to_owned(),
+            ),
+            (
+                header::CACHE_CONTROL,
+                "public, max-age=31536000, immutable".to_owned(),
+            ),
+        ],
+        bytes,
+    )
+        .into_response())
+}
+
+#[derive(Debug, Deserialize, Default)]
+pub struct ApiPage {
+    page: Option<String>,
+}
+
+pub async fn threads(
+    State(state): State<AppState>,
+    Query(q): Query<ApiPage>,
+) -> Result<Response, WebError> {
+    let page = q
+        .page
+        .as_deref()
+        .and_then(|p| p.parse::<usize>().ok())
+        .filter(|&p| (1..=100_000).contains(&p))
+        .unwrap_or(1);
+    let found = state
+        .read(move |s| s.latest_threads(ThreadFilter::All, (page - 1) * PAGE_SIZE, PAGE_SIZE))
+        .await?;
+    Ok(
+        Json(serde_json::json!({"page": page, "total": found.total, "threads": found.items}))
+            .into_response(),
+    )
+}
+
+pub async fn thread(
+    State(state): State<AppState>,
+    Path(thread): Path<String>,
+) -> Result<Response, WebError> {
+    let id = thread_id(&thread)?;
+    let (info, arranged, posts) = state
+        .read(move |s| {
+            let Some(info) = s.thread_info(id)? else {
+                return Ok(None);
+            };
+            Ok(Some((
+                info.clone(),
+                s.arranged_thread(id, info.0)?,
+                s.thread_posts(id)?,
+            )))
+        })
+        .await?
+        .ok_or(WebError::NotFound("thread"))?;
+    let options = state.config.render_options(&info.1);
+    let bodies: HashMap<&str, (String, String)> = posts
+        .iter()
+        .map(|p| {
+            let r = mail_parser::MessageParser::default()
+                .parse(&p.raw)
+                .map(|m| render_message(&m, &options, &|_| None));
+            let (body, elided) = r.map(|r| (r.body, r.elided)).unwrap_or_default();
+            (p.message_id.as_str(), (body, elided))
+        })
+        .collect();
+    let messages: Vec<serde_json::Value> = arranged
+        .messages
+        .iter()
+        .map(|m| {
+            let (body, elided) = bodies
+                .get(m.message_id.as_str())
+                .cloned()
+                .unwrap_or_default();
+            serde_json::json!({
+                "message_id": m.message_id, "parent": m.parent, "depth": m.depth, "date": m.date,
+                "from": m.from, "body": body, "elided": elided,
+            })
+        })
+        .collect();
+    Ok(Json(serde_json::json!({
+        "thread": id.0, "subject": arranged.subject, "list": info.1, "messages": messages,
+    }))
+    .into_response())
+}
+
+pub async fn message(
+    State(state): State<AppState>,
+    Path(message_id): Path<String>,
+) -> Result<Response, WebError> {
+    let id = message_id
+        .trim_start_matches('<')
+        .trim_end_matches('>')
+        .to_owned();
+    let (raw, list) = state
+        .read(move |s| s.message_raw(&id))
+        .await?
+        .ok_or(WebError::NotFound("message"))?;
+    let options = state.config.render_options(&list);
+    let message = mail_parser::MessageParser::default()
+        .parse(&raw)
+        .ok_or(WebError::NotFound("message"))?;
+    Ok(Json(render_message(&message, &options, &|_| None)).into_response())
+}
+
+#[derive(Debug, Deserialize, Default)]
+pub struct ApiSearch {
+    q: Option<String>,
+    page: Option<String>,
+    sort: Option<String>,
+}
+
+pub async fn search(
+    State(state): State<AppState>,
+    Query(q): Query<ApiSearch>,
+) -> Result<Response, WebError> {
+    let query = q.q.unwrap_or_default();
+    let page = q
+        .page
+        .as_deref()
+        .and_then(|p| p.parse::<usize>().ok())
+        .filter(|&p| (1..=100_000).contains(&p))
+        .unwrap_or(1);
+    let order = if q.sort.as_deref() == Some("date") {
+        SearchOrder::Date
+    } else {
+        SearchOrder::Relevance
+    };
+    let found = state
+        .read(move |s| s.search_page(&query, (page - 1) * PAGE_SIZE, PAGE_SIZE, order))
+        .await?;
+    Ok(match found {
+        Ok(results) => Json(serde_json::json!({"page": page, "total": results.total, "query": results.query, "results": results.results})).into_response(),
+        Err(problem) => (StatusCode::BAD_REQUEST, Json(serde_json::json!({"error": problem.to_string()}))).into_response(),
+    })
+}
+
+/// For monitors: 200 with the sources' states when every source is working, 503 when one is
+/// failing; never a body or an address.
+pub async fn healthz(State(state): State<AppState>) -> Response {
+    let result = state
+        .read(|s| s.source_statuses(chrono::Utc::now().timestamp()))
+        .await;
+    match result {
+        Ok(statuses) => {
+            let failing = statuses.iter().any(|s| s.state == "failing");
+            let body = serde_json::json!({
+                "status": if failing { "degraded" } else { "ok" },
+                "sources": statuses.iter().map(|s| serde_json::json!({
+                    "source": s.source, "state": s.state, "last_sync": s.last_sync,
+                    "permanent_error": s.permanent,
+                })).collect::<Vec<_>>(),
+            });
+            let code = if failing {
+                StatusCode::SERVICE_UNAVAILABLE
+            } else {
+                StatusCode::OK
+            };
+            (code, Json(body)).into_response()
+        }
+        Err(_) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(serde_json::json!({"status": "down", "error": "the database cannot be read"})),
+        )
+            .into_response(),
+    }
+}

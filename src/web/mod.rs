@@ -1,0 +1,188 @@
+//! The web forum (axum): server-rendered pages that work without JavaScript, Atom feeds, a JSON
+//! API and attachment downloads, over the store. Handlers only read the store (and, later,
+//! write the outbox): they never speak IMAP or SMTP. Every response carries the security
+//! headers (a CSP with no inline script, no framing, nosniff, a strict referrer policy).
+
+mod api;
+mod pages;
+mod view;
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use axum::Router;
+use axum::http::{HeaderName, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use tower_http::set_header::SetResponseHeaderLayer;
+
+use crate::config::Config;
+use crate::store::{DeriveSettings, Store, StoreError};
+
+/// What every handler shares.
+#[derive(Clone)]
+pub struct AppState {
+    pool: Arc<Pool>,
+    config: Arc<Config>,
+}
+
+impl AppState {
+    pub fn new(config: Config, db: PathBuf, settings: DeriveSettings) -> AppState {
+        AppState {
+            pool: Arc::new(Pool {
+                db,
+                settings,
+                idle: Mutex::new(Vec::new()),
+            }),
+            config: Arc::new(config),
+        }
+    }
+
+    /// A subject as titles show it: without the list's tag (`[SNUG]`).
+    fn subject(&self, subject: Option<&str>, list: &str) -> String {
+        let subject = subject.unwrap_or("").trim();
+        let tag = self
+            .config
+            .lists
+            .iter()
+            .find(|l| l.name == list)
+            .and_then(|l| l.subject_tag.as_deref());
+        let shown = match tag {
+            Some(tag) => subject
+                .replacen(tag, "", 1)
+                .split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" "),
+            None => subject.to_owned(),
+        };
+        if shown.is_empty() {
+            "(no subject)".to_owned()
+        } else {
+            shown
+        }
+    }
+
+    /// Runs `f` on a pooled store connection, off the async threads.
+    async fn read<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Store) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, WebError> {
+        let pool = Arc::clone(&self.pool);
+        tokio::task::spawn_blocking(move || pool.with(f))
+            .await
+            .map_err(|_| WebError::Internal)?
+            .map_err(|e| {
+                tracing::error!(error = %e, "store error");
+                WebError::Internal
+            })
+    }
+}
+
+/// A few open connections, reused: opening SQLite per request would cost more than most pages.
+struct Pool {
+    db: PathBuf,
+    settings: DeriveSettings,
+    idle: Mutex<Vec<Store>>,
+}
+
+impl Pool {
+    fn with<T>(&self, f: impl FnOnce(&Store) -> Result<T, StoreError>) -> Result<T, StoreError> {
+        let pooled = self.idle.lock().expect("pool lock").pop();
+        let store = match pooled {
+            Some(s) => s,
+            None => Store::open(&self.db, self.settings)?,
+        };
+        let result = f(&store);
+        let mut idle = self.idle.lock().expect("pool lock");
+        if idle.len() < 16 {
+            idle.push(store);
+        }
+        result
+    }
+}
+
+/// What can go wrong in a handler, as a page a reader understands.
+#[derive(Debug)]
+pub enum WebError {
+    NotFound(&'static str),
+    BadRequest(String),
+    Internal,
+}
+
+impl IntoResponse for WebError {
+    fn into_response(self) -> Response {
+        let (status, heading, message) = match self {
+            WebError::NotFound(what) => (
+                StatusCode::NOT_FOUND,
+                "Not found",
+                format!("There is no {what} at this address. It may have been mistyped."),
+            ),
+            WebError::BadRequest(why) => (StatusCode::BAD_REQUEST, "That did not work", why),
+            WebError::Internal => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Something went wrong",
+                "The archive could not answer just now. Please try again in a moment.".to_owned(),
+            ),
+        };
+        let page = view::ErrorPage {
+            site: "listbridge".to_owned(),
+            query: String::new(),
+            heading,
+            message,
+        };
+        (status, view::render(&page)).into_response()
+    }
+}
+
+/// The router with every route of the forum.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/", get(pages::latest))
+        .route("/t/{thread}", get(pages::thread))
+        .route("/t/{thread}/mbox", get(api::thread_mbox))
+        .route("/t/{thread}/feed.atom", get(api::thread_feed))
+        .route("/m/{*message_id}", get(pages::permalink))
+        .route("/l/{list}", get(pages::list))
+        .route("/l/{list}/feed.atom", get(api::list_feed))
+        .route("/a/{address}", get(pages::author))
+        .route("/search", get(pages::search))
+        .route("/feed.atom", get(api::site_feed))
+        .route("/att/{sha}/{name}", get(api::attachment))
+        .route("/api/threads", get(api::threads))
+        .route("/api/threads/{thread}", get(api::thread))
+        .route("/api/messages/{*message_id}", get(api::message))
+        .route("/api/search", get(api::search))
+        .route("/static/style.css", get(stylesheet))
+        .route("/healthz", get(api::healthz))
+        .fallback(|| async { WebError::NotFound("page") })
+        .with_state(state)
+        .layer(SetResponseHeaderLayer::overriding(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(
+                "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; \
+                 base-uri 'none'; frame-ancestors 'none'",
+            ),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("same-origin"),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            HeaderName::from_static("x-frame-options"),
+            HeaderValue::from_static("DENY"),
+        ))
+}
+
+async fn stylesheet() -> impl IntoResponse {
+    (
+        [
+            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        include_str!("../../static/style.css"),
+    )
+}

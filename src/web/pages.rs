@@ -1,0 +1,542 @@
+//! The HTML pages: latest threads, a thread, permalinks, a list's and an author's threads, and
+//! search with highlighted snippets.
+
+use std::collections::HashMap;
+
+use axum::extract::{Path, Query, State};
+use axum::response::{IntoResponse, Redirect, Response};
+use serde::Deserialize;
+
+use super::view::{self, PAGE_SIZE, Pager, PostView, ResultView, ThreadRow};
+use super::{AppState, WebError};
+use crate::mail::render::{RenderOptions, Rendered, render_message};
+use crate::store::{QueryError, SearchOrder, ThreadFilter, ThreadId, ThreadSummary};
+use crate::thread::{ThreadMessage, arrange};
+
+#[derive(Debug, Deserialize, Default)]
+pub struct PageQuery {
+    page: Option<String>,
+    view: Option<String>,
+}
+
+/// A page number from the query; anything odd is page 1 (a hostile query string is no error).
+fn page_number(raw: Option<&str>) -> usize {
+    raw.and_then(|p| p.parse::<usize>().ok())
+        .filter(|&p| (1..=100_000).contains(&p))
+        .unwrap_or(1)
+}
+
+fn rows(state: &AppState, threads: Vec<ThreadSummary>) -> Vec<ThreadRow> {
+    threads
+        .into_iter()
+        .map(|t| {
+            let names = t.participants.join(", ");
+            let others = t
+                .participant_count
+                .saturating_sub(t.participants.len() as u64);
+            ThreadRow {
+                thread: t.thread,
+                subject: state.subject(t.subject.as_deref(), &t.list),
+                list: t.list,
+                replies: t.messages.saturating_sub(1),
+                participants: if others > 0 {
+                    format!("{names} and {others} more")
+                } else {
+                    names
+                },
+                last_iso: view::iso(t.last_date),
+                last_human: view::human(t.last_date),
+                preview: t.preview,
+            }
+        })
+        .collect()
+}
+
+async fn thread_list(
+    state: &AppState,
+    filter: OwnedFilter,
+    page: usize,
+    heading: String,
+    base: String,
+    feed: Option<String>,
+) -> Result<Response, WebError> {
+    let offset = (page - 1) * PAGE_SIZE;
+    let found = state
+        .read(move |s| {
+            let filter = match &filter {
+                OwnedFilter::All => ThreadFilter::All,
+                OwnedFilter::List(name) => match s.find_list(name) {
+                    Ok(id) => ThreadFilter::List(id),
+                    Err(_) => return Ok(None),
+                },
+                OwnedFilter::Author(a) => ThreadFilter::Author(a),
+            };
+            s.latest_threads(filter, offset, PAGE_SIZE).map(Some)
+        })
+        .await?
+        .ok_or(WebError::NotFound("list"))?;
+    let pager = Pager::new(page, found.total, |p| format!("{base}?page={p}"));
+    let page = view::ThreadsPage {
+        site: state.config.web.site_name.clone(),
+        query: String::new(),
+        heading,
+        feed,
+        threads: rows(state, found.items),
+        total: found.total,
+        page: pager.page,
+        pages: pager.pages,
+        prev: pager.prev,
+        next: pager.next,
+    };
+    Ok(view::render(&page).into_response())
+}
+
+enum OwnedFilter {
+    All,
+    List(String),
+    Author(String),
+}
+
+pub async fn latest(
+    State(state): State<AppState>,
+    Query(q): Query<PageQuery>,
+) -> Result<Response, WebError> {
+    let heading = "Latest threads".to_owned();
+    thread_list(
+        &state,
+        OwnedFilter::All,
+        page_number(q.page.as_deref()),
+        heading,
+        "/".into(),
+        None,
+    )
+    .await
+}
+
+pub async fn list(
+    State(state): State<AppState>,
+    Path(list): Path<String>,
+    Query(q): Query<PageQuery>,
+) -> Result<Response, WebError> {
+    let description = state
+        .config
+        .lists
+        .iter()
+        .find(|l| l.name == list)
+        .and_then(|l| l.description.clone());
+    let heading = match description {
+        Some(d) => format!("{list}: {d}"),
+        None => format!("The {list} list"),
+    };
+    let base = format!("/l/{list}");
+    let feed = Some(format!("{base}/feed.atom"));
+    thread_list(
+        &state,
+        OwnedFilter::List(list),
+        page_number(q.page.as_deref()),
+        heading,
+        base,
+        feed,
+    )
+    .await
+}
+
+pub async fn author(
+    State(state): State<AppState>,
+    Path(address): Path<String>,
+    Query(q): Query<PageQuery>,
+) -> Result<Response, WebError> {
+    let lookup = address.clone();
+    let name = state
+        .read(move |s| s.author_name(&lookup))
+        .await?
+        .ok_or(WebError::NotFound("author"))?;
+    let base = view::author_link(&address);
+    let heading = format!(
+        "Threads with posts by {}",
+        name.split(" <").next().unwrap_or(&name)
+    );
+    thread_list(
+        &state,
+        OwnedFilter::Author(address),
+        page_number(q.page.as_deref()),
+        heading,
+        base,
+        None,
+    )
+    .await
+}
+
+pub async fn permalink(
+    State(state): State<AppState>,
+    Path(message_id): Path<String>,
+) -> Result<Response, WebError> {
+    let id = message_id
+        .trim_start_matches('<')
+        .trim_end_matches('>')
+        .to_owned();
+    let (thread, key) = state
+        .read(move |s| s.locate(&id))
+        .await?
+        .ok_or(WebError::NotFound("message"))?;
+    Ok(Redirect::to(&format!("/t/{}#m-{key}", thread.0)).into_response())
+}
+
+fn render_options(state: &AppState, list: &str) -> RenderOptions {
+    state.config.render_options(list)
+}
+
+fn rendered(
+    raw: &[u8],
+    options: &RenderOptions,
+    attachment_base: &HashMap<String, String>,
+) -> Option<Rendered> {
+    let message = mail_parser::MessageParser::default().parse(raw)?;
+    let cid = |cid: &str| attachment_base.get(cid).cloned();
+    Some(render_message(&message, options, &cid))
+}
+
+pub async fn thread(
+    State(state): State<AppState>,
+    Path(thread): Path<String>,
+    Query(q): Query<PageQuery>,
+) -> Result<Response, WebError> {
+    let id: i64 = thread.parse().map_err(|_| WebError::NotFound("thread"))?;
+    let nested = q.view.as_deref() == Some("nested");
+    let (info, posts) = state
+        .read(move |s| {
+            let Some(info) = s.thread_info(ThreadId(id))? else {
+                return Ok(None);
+            };
+            Ok(Some((info, s.thread_posts(ThreadId(id))?)))
+        })
+        .await?
+        .ok_or(WebError::NotFound("thread"))?;
+    let (subject, list) = info;
+    let options = render_options(&state, &list);
+
+    let inputs: Vec<ThreadMessage<'_>> = posts
+        .iter()
+        .map(|p| ThreadMessage {
+            id: &p.message_id,
+            references: &p.references,
+            in_reply_to: p.in_reply_to.as_deref(),
+            fallback_parent: p.fallback_parent.as_deref(),
+            date: p.date.unwrap_or(0),
+        })
+        .collect();
+    let mut placements = arrange(&inputs);
+    if !nested {
+        // Date order reads best on a phone; the tree is one click away.
+        placements.sort_by_key(|p| (posts[p.index].date.unwrap_or(0), posts[p.index].key));
+    }
+    let mut views = Vec::with_capacity(posts.len());
+    for placement in &placements {
+        let post = &posts[placement.index];
+        let author = match (&post.from_name, &post.from_addr) {
+            (Some(n), _) => n.clone(),
+            (None, Some(a)) => a.clone(),
+            (None, None) => "(unknown sender)".to_owned(),
+        };
+        let mut by_cid = HashMap::new();
+        let r = rendered(&post.raw, &options, &HashMap::new());
+        if let Some(r) = &r {
+            for a in r.attachments.iter().filter(|a| a.content_id.is_some()) {
+                by_cid.insert(a.content_id.clone().unwrap_or_default(), attachment_href(a));
+            }
+        }
+        let r = if by_cid.is_empty() {
+            r
+        } else {
+            rendered(&post.raw, &options, &by_cid)
+        };
+        let r = r.unwrap_or_else(|| Rendered {
+            subject: post.subject.clone(),
+            from: author.clone(),
+            date: None,
+            message_id: Some(post.message_id.clone()),
+            body: String::from_utf8_lossy(&post.raw).into_owned(),
+            elided: String::new(),
+            html: None,
+            attachments: Vec::new(),
+            forwarded: Vec::new(),
+            tags: Vec::new(),
+        });
+        let parent = placement.parent.map(|i| {
+            let p = &posts[i];
+            (
+                p.key,
+                p.from_name
+                    .clone()
+                    .or_else(|| p.from_addr.clone())
+                    .unwrap_or_default(),
+            )
+        });
+        views.push(PostView {
+            key: post.key,
+            author,
+            author_link: post.from_addr.as_deref().map(view::author_link),
+            permalink: view::permalink(&post.message_id),
+            date_iso: view::iso(post.date),
+            date_human: view::human(post.date),
+            parent,
+            indent: if nested { placement.depth.min(8) } else { 0 },
+            body: r.body,
+            elided: r.elided,
+            html: r.html,
+            attachments: r
+                .attachments
+                .iter()
+                .filter(|a| !a.inline)
+                .map(|a| view::AttachmentLink {
+                    name: a
+                        .filename
+                        .clone()
+                        .unwrap_or_else(|| "attachment".to_owned()),
+                    href: attachment_href(a),
+                    kind: a.content_type.clone(),
+                    size: view::size(a.size),
+                    servable: (a.size as u64)
+                        <= u64::from(state.config.attachments.max_size_mb) << 20,
+                })
+                .collect(),
+        });
+    }
+    let page = view::ThreadPage {
+        site: state.config.web.site_name.clone(),
+        query: String::new(),
+        thread: id,
+        subject: state.subject(subject.as_deref(), &list),
+        list,
+        nested,
+        posts: views,
+    };
+    Ok(view::render(&page).into_response())
+}
+
+fn attachment_href(a: &crate::mail::render::Attachment) -> String {
+    let name = a.filename.as_deref().unwrap_or("attachment");
+    let safe: String = name
+        .chars()
+        .map(|c| {
+            if c.is_alphanumeric() || ".-_".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    format!(
+        "/att/{}/{}",
+        a.sha256,
+        if safe.is_empty() {
+            "attachment".into()
+        } else {
+            safe
+        }
+    )
+}
+
+#[derive(Debug, Deserialize, Default)]
+pub struct SearchQuery {
+    q: Option<String>,
+    page: Option<String>,
+    sort: Option<String>,
+}
+
+pub async fn search(
+    State(state): State<AppState>,
+    Query(q): Query<SearchQuery>,
+) -> Result<Response, WebError> {
+    let query =
+        q.q.unwrap_or_default()
+            .chars()
+            .take(500)
+            .collect::<String>();
+    let page = page_number(q.page.as_deref());
+    let by_date = q.sort.as_deref() == Some("date");
+    let order = if by_date {
+        SearchOrder::Date
+    } else {
+        SearchOrder::Relevance
+    };
+    let encoded = percent_encoding::utf8_percent_encode(&query, percent_encoding::NON_ALPHANUMERIC)
+        .to_string();
+    let link = move |p: usize, date: bool| {
+        format!(
+            "/search?q={encoded}{}{}",
+            if date { "&sort=date" } else { "" },
+            if p > 1 {
+                format!("&page={p}")
+            } else {
+                String::new()
+            }
+        )
+    };
+    let text = query.clone();
+    let found = state
+        .read(move |s| {
+            let results = match s.search_page(&text, (page - 1) * PAGE_SIZE, PAGE_SIZE, order)? {
+                Ok(r) => r,
+                Err(e) => return Ok(Err(e)),
+            };
+            // Snippets come from each hit's rendered text (the index keeps no text).
+            let mut snippets = Vec::with_capacity(results.results.len());
+            for hit in &results.results {
+                snippets.push(match s.message_raw(&hit.message_id)? {
+                    Some((raw, _)) => rendered(&raw, &RenderOptions::default(), &HashMap::new())
+                        .map(|r| r.body)
+                        .unwrap_or_default(),
+                    None => String::new(),
+                });
+            }
+            Ok(Ok((results, snippets)))
+        })
+        .await?;
+    let site = state.config.web.site_name.clone();
+    let page_view = match found {
+        Ok((results, bodies)) => {
+            let terms = highlight_terms(&query);
+            let pager = Pager::new(page, results.total, |p| link(p, by_date));
+            view::SearchPage {
+                site,
+                query: query.clone(),
+                problem: None,
+                total: results.total,
+                by_date,
+                date_link: link(1, true),
+                relevance_link: link(1, false),
+                results: results
+                    .results
+                    .iter()
+                    .zip(bodies)
+                    .map(|(hit, body)| ResultView {
+                        permalink: view::permalink(&hit.message_id),
+                        subject: hit
+                            .subject
+                            .clone()
+                            .unwrap_or_else(|| "(no subject)".to_owned()),
+                        from: hit.from.split(" <").next().unwrap_or_default().to_owned(),
+                        date_iso: hit.date.clone().unwrap_or_default(),
+                        date_human: hit
+                            .date
+                            .as_deref()
+                            .map(|d| d.get(..10).unwrap_or(d).to_owned())
+                            .unwrap_or_default(),
+                        snippet: snippet(&body, &terms),
+                    })
+                    .collect(),
+                page: pager.page,
+                pages: pager.pages,
+                prev: pager.prev,
+                next: pager.next,
+            }
+        }
+        Err(problem) => view::SearchPage {
+            site,
+            query: query.clone(),
+            problem: Some(match problem {
+                QueryError::Empty if query.trim().is_empty() => {
+                    "Type a few words to search the archive.".to_owned()
+                }
+                other => format!("{}.", capitalise(&other.to_string())),
+            }),
+            total: 0,
+            by_date,
+            date_link: String::new(),
+            relevance_link: String::new(),
+            results: Vec::new(),
+            page: 1,
+            pages: 1,
+            prev: None,
+            next: None,
+        },
+    };
+    Ok(view::render(&page_view).into_response())
+}
+
+fn capitalise(s: &str) -> String {
+    let mut chars = s.chars();
+    chars
+        .next()
+        .map(|c| c.to_uppercase().chain(chars).collect())
+        .unwrap_or_default()
+}
+
+/// The words of a query worth highlighting (not the excluded ones), lowercased.
+fn highlight_terms(query: &str) -> Vec<String> {
+    query
+        .split(|c: char| c.is_whitespace() || c == '"')
+        .filter(|w| !w.starts_with('-'))
+        .map(|w| {
+            w.trim_matches(|c: char| !c.is_alphanumeric())
+                .to_lowercase()
+        })
+        .filter(|w| w.chars().count() >= 2)
+        .collect()
+}
+
+/// About 30 words around the first matching word, escaped, with the matches in `<mark>`.
+fn snippet(body: &str, terms: &[String]) -> String {
+    let words: Vec<&str> = body.split_whitespace().collect();
+    let hit = |w: &str| {
+        let w = w
+            .trim_matches(|c: char| !c.is_alphanumeric())
+            .to_lowercase();
+        terms.iter().any(|t| w.starts_with(t.as_str()))
+    };
+    let first = words.iter().position(|w| hit(w)).unwrap_or(0);
+    let start = first.saturating_sub(10);
+    let end = (start + 30).min(words.len());
+    let mut out = String::new();
+    if start > 0 {
+        out.push_str("… ");
+    }
+    for (i, w) in words[start..end].iter().enumerate() {
+        if i > 0 {
+            out.push(' ');
+        }
+        let escaped = ammonia::clean_text(w);
+        if hit(w) {
+            out.push_str("<mark>");
+            out.push_str(&escaped);
+            out.push_str("</mark>");
+        } else {
+            out.push_str(&escaped);
+        }
+    }
+    if end < words.len() {
+        out.push_str(" …");
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn snippets_escape_and_mark() {
+        let s = snippet(
+            "Use a <b>spacer</b> with the inhaler, always.",
+            &["inhaler".into()],
+        );
+        assert!(s.contains("<mark>inhaler,</mark>"), "{s}");
+        assert!(!s.contains("<b>"), "{s}");
+    }
+
+    #[test]
+    fn odd_page_numbers_are_page_one() {
+        for raw in [
+            None,
+            Some(""),
+            Some("0"),
+            Some("-1"),
+            Some("abc"),
+            Some("99999999999999999999"),
+        ] {
+            assert_eq!(page_number(raw), 1, "{raw:?}");
+        }
+        assert_eq!(page_number(Some("3")), 3);
+    }
+}

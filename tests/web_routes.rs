@@ -1,0 +1,232 @@
+//! Every route of the forum, without a socket: the routes are read from the router's source,
+//! so a new route cannot be left untested; each is called with good, missing and hostile
+//! parameters, and must answer without a server error, with the security headers.
+
+mod common;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
+use http_body_util::BodyExt;
+use listbridge::config::Config;
+use listbridge::store::{DeriveSettings, Store};
+use listbridge::web::{AppState, router};
+use tower::ServiceExt;
+
+/// The route patterns as the router declares them.
+fn declared_routes() -> Vec<String> {
+    let source = include_str!("../src/web/mod.rs");
+    source
+        .split(".route(\"")
+        .skip(1)
+        .filter_map(|rest| rest.split('"').next())
+        .map(str::to_owned)
+        .collect()
+}
+
+fn app() -> (axum::Router, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("w.db");
+    let config = Config::parse(
+        "[web]\nsite_name = \"Test forum\"\n[[lists]]\nname = \"snug\"\nsubject_tag = \"[SNUG]\"\n",
+    )
+    .unwrap();
+    let mut store = Store::open(&db, DeriveSettings::default()).unwrap();
+    listbridge::ingest::pipeline::import(
+        &mut store,
+        &[common::fixtures_dir().join("sample/snug-2024.mbox")],
+        "snug",
+        &config.render_options("snug"),
+        0,
+    )
+    .unwrap();
+    drop(store);
+    (
+        router(AppState::new(config, db, DeriveSettings::default())),
+        dir,
+    )
+}
+
+async fn get(app: &axum::Router, uri: &str) -> (StatusCode, axum::http::HeaderMap, String) {
+    let response = app
+        .clone()
+        .oneshot(Request::get(uri).body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    let status = response.status();
+    let headers = response.headers().clone();
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    (status, headers, String::from_utf8_lossy(&body).into_owned())
+}
+
+/// Concrete addresses for a pattern: a good one first, then bad and hostile ones.
+fn examples(pattern: &str) -> Vec<(String, Option<StatusCode>)> {
+    let ok = Some(StatusCode::OK);
+    let missing = Some(StatusCode::NOT_FOUND);
+    let fill = |thread: &str, message: &str, list: &str, address: &str, sha: &str| {
+        pattern
+            .replace("{thread}", thread)
+            .replace("{*message_id}", message)
+            .replace("{list}", list)
+            .replace("{address}", address)
+            .replace("{sha}", sha)
+            .replace("{name}", "audit.pdf")
+    };
+    let good = fill(
+        "1",
+        "asthma-1@example.org",
+        "snug",
+        "amira.khan@example.org",
+        "0".repeat(64).as_str(),
+    );
+    let mut cases = vec![(
+        good.clone(),
+        if pattern.contains("{sha}") {
+            missing
+        } else {
+            ok
+        },
+    )];
+    if pattern.contains('{') {
+        cases.push((
+            fill(
+                "999999",
+                "no-such@example.org",
+                "nolist",
+                "nobody@example.org",
+                &"f".repeat(64),
+            ),
+            missing,
+        ));
+        cases.push((
+            fill("abc", "%00%ff", "..%2f..", "%3Cscript%3E", "not-hex"),
+            None,
+        ));
+        cases.push((fill("-1", "%3C%3E", "%20", "%20", "%2e%2e"), None));
+    }
+    for hostile in [
+        "?page=-1",
+        "?page=abc",
+        "?page=99999999999999999999",
+        "?q=%22",
+        "?q=NEAR(",
+        "?q=*",
+        "?q=-",
+        "?q=%00",
+        "?sort=drop%20table",
+        "?view=%3Cscript%3E",
+        "?q=",
+    ] {
+        cases.push((format!("{good}{hostile}"), None));
+    }
+    if pattern == "/m/{*message_id}" {
+        cases[0].1 = Some(StatusCode::SEE_OTHER);
+    }
+    if pattern == "/api/search" {
+        // An empty or operator-only query is the reader's to correct: 400 with a message.
+        cases[0] = ("/api/search?q=spacer".to_owned(), ok);
+    }
+    cases
+}
+
+#[tokio::test]
+async fn every_route_answers_without_a_server_error() {
+    let (app, _dir) = app();
+    let routes = declared_routes();
+    assert!(routes.len() >= 15, "routes found: {routes:?}");
+    let mut checked = 0;
+    for pattern in &routes {
+        for (uri, want) in examples(pattern) {
+            let (status, headers, body) = get(&app, &uri).await;
+            assert!(!status.is_server_error(), "{uri} answered {status}: {body}");
+            if let Some(want) = want {
+                assert_eq!(status, want, "{uri}: {body}");
+            }
+            assert_eq!(
+                headers
+                    .get(header::X_CONTENT_TYPE_OPTIONS)
+                    .map(|v| v.to_str().unwrap()),
+                Some("nosniff"),
+                "{uri}"
+            );
+            let csp = headers
+                .get(header::CONTENT_SECURITY_POLICY)
+                .map(|v| v.to_str().unwrap().to_owned())
+                .unwrap_or_default();
+            assert!(csp.contains("default-src 'none'"), "{uri}: CSP {csp:?}");
+            assert!(
+                !csp.contains("unsafe-inline") && !csp.contains("script-src"),
+                "{uri}: CSP allows script: {csp}"
+            );
+            if status == StatusCode::OK
+                && headers
+                    .get(header::CONTENT_TYPE)
+                    .is_some_and(|t| t.to_str().unwrap().starts_with("text/html"))
+            {
+                assert!(!body.contains("<script"), "{uri} has a script tag");
+                assert!(
+                    body.contains("<main id=\"main\""),
+                    "{uri} has no main landmark"
+                );
+            }
+            checked += 1;
+        }
+    }
+    println!("{} routes, {checked} requests", routes.len());
+    let (status, _, _) = get(&app, "/no/such/page").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn pages_show_the_archive() {
+    let (app, _dir) = app();
+    let (_, _, home) = get(&app, "/").await;
+    assert!(
+        home.contains("Asthma inhaler technique in the over-80s"),
+        "{home}"
+    );
+    assert!(
+        !home.contains("[SNUG] Asthma"),
+        "the list tag is hidden in titles"
+    );
+    let (_, _, thread) = get(&app, "/t/1").await;
+    assert!(thread.contains("In-Check dial"));
+    assert!(
+        thread.contains("<details class=\"elided\">"),
+        "quoted text is folded away"
+    );
+    let (status, headers, _) = get(&app, "/m/asthma-2@example.net").await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert!(
+        headers[header::LOCATION]
+            .to_str()
+            .unwrap()
+            .starts_with("/t/1#m-")
+    );
+    let (_, _, search) = get(&app, "/search?q=%22In-Check+dial%22").await;
+    assert!(search.contains("2 messages match"), "{search}");
+    assert!(search.contains("<mark>"), "{search}");
+    let (_, _, empty) = get(&app, "/search?q=").await;
+    assert!(empty.contains("Type a few words"), "{empty}");
+    let (status, _, feed) = get(&app, "/feed.atom").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        feed.starts_with("<?xml") && feed.contains("<feed xmlns=\"http://www.w3.org/2005/Atom\">")
+    );
+    let (_, headers, mbox) = get(&app, "/t/1/mbox").await;
+    assert!(
+        headers[header::CONTENT_DISPOSITION]
+            .to_str()
+            .unwrap()
+            .contains("attachment")
+    );
+    assert!(mbox.starts_with("From mboxrd@z "));
+    let (_, _, api) = get(&app, "/api/threads/1").await;
+    let json: serde_json::Value = serde_json::from_str(&api).unwrap();
+    assert_eq!(json["messages"].as_array().unwrap().len(), 4);
+    assert!(
+        json["messages"][1]["body"]
+            .as_str()
+            .unwrap()
+            .contains("In-Check")
+    );
+}
