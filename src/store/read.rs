@@ -152,6 +152,20 @@ impl super::Store {
             .optional()?)
     }
 
+    /// What changes whenever a thread gains, loses or reorders a message: for caching pages.
+    pub fn thread_version(&self, thread: ThreadId) -> Result<Option<(i64, i64)>, StoreError> {
+        Ok(self
+            .conn
+            .prepare_cached(
+                "SELECT count(*), coalesce(max(id), 0) FROM messages WHERE thread_id = ?1",
+            )?
+            .query_row([thread.0], |r| {
+                Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?))
+            })
+            .optional()?
+            .filter(|(n, _)| *n > 0))
+    }
+
     /// Every post of a thread with its raw mail, in storage order (the threader orders them).
     pub fn thread_posts(&self, thread: ThreadId) -> Result<Vec<ThreadPost>, StoreError> {
         let mut stmt = self.conn.prepare_cached(

@@ -24,6 +24,32 @@ use crate::store::{DeriveSettings, Store, StoreError};
 pub struct AppState {
     pool: Arc<Pool>,
     config: Arc<Config>,
+    pages: Arc<PageCache>,
+}
+
+/// Rendered thread pages, keyed by thread, view and the thread's version (message count and
+/// newest message): rendering fifty mails per request would cost more than serving them, and a
+/// changed thread has a new key, so a cached page is never stale.
+#[derive(Default)]
+pub struct PageCache {
+    pages: Mutex<std::collections::HashMap<(i64, bool, i64, i64), axum::body::Bytes>>,
+}
+
+impl PageCache {
+    const CAPACITY: usize = 512;
+
+    fn get(&self, key: &(i64, bool, i64, i64)) -> Option<axum::body::Bytes> {
+        self.pages.lock().expect("cache lock").get(key).cloned()
+    }
+
+    fn put(&self, key: (i64, bool, i64, i64), page: axum::body::Bytes) {
+        let mut pages = self.pages.lock().expect("cache lock");
+        if pages.len() >= Self::CAPACITY {
+            // Simple and bounded: start again rather than track recency.
+            pages.clear();
+        }
+        pages.insert(key, page);
+    }
 }
 
 impl AppState {
@@ -35,6 +61,7 @@ impl AppState {
                 idle: Mutex::new(Vec::new()),
             }),
             config: Arc::new(config),
+            pages: Arc::default(),
         }
     }
 

@@ -203,6 +203,14 @@ pub async fn thread(
 ) -> Result<Response, WebError> {
     let id: i64 = thread.parse().map_err(|_| WebError::NotFound("thread"))?;
     let nested = q.view.as_deref() == Some("nested");
+    let (count, newest) = state
+        .read(move |s| s.thread_version(ThreadId(id)))
+        .await?
+        .ok_or(WebError::NotFound("thread"))?;
+    let key = (id, nested, count, newest);
+    if let Some(page) = state.pages.get(&key) {
+        return Ok(axum::response::Html(page).into_response());
+    }
     let (info, posts) = state
         .read(move |s| {
             let Some(info) = s.thread_info(ThreadId(id))? else {
@@ -311,7 +319,9 @@ pub async fn thread(
         nested,
         posts: views,
     };
-    Ok(view::render(&page).into_response())
+    let html = axum::body::Bytes::from(view::render(&page).0);
+    state.pages.put(key, html.clone());
+    Ok(axum::response::Html(html).into_response())
 }
 
 fn attachment_href(a: &crate::mail::render::Attachment) -> String {
