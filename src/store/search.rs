@@ -83,7 +83,7 @@ pub enum QueryError {
         expected: &'static str,
     },
     #[error(
-        "interest:{0} cannot be searched yet: this archive has no interests so far; \
+        "interest:{0} cannot be used yet: interests are not available in this archive yet; \
          search for the word itself instead"
     )]
     InterestsUnavailable(String),
@@ -230,6 +230,9 @@ fn pieces(query: &str) -> Result<Vec<Piece<'_>>, QueryError> {
                 Some(r) => until_quote(r),
                 None => until_space(r),
             };
+            if key == Key::Interest {
+                return Err(QueryError::InterestsUnavailable(shown(value.trim())));
+            }
             if value.trim().is_empty() {
                 return Err(QueryError::MissingValue {
                     filter: key.name(),
