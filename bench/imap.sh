@@ -139,13 +139,23 @@ Create Near
 Sync Pull
 SyncState *
 EOF
-say "1a. mbsync pulling $N messages over IMAPS into a fresh Maildir"
-t0=$(now)
-timeout 300 mbsync -c "$work/mbsyncrc" bench >"$work/mbsync.log" 2>&1 || fail "mbsync"
-mbsync_secs=$(elapsed "$t0" "$(now)")
-got=$(find "$work/mbsync-maildir/INBOX" -type f -path '*/cur/*' -o -type f -path '*/new/*' | wc -l)
-[ "$got" -eq "$N" ] || fail "mbsync fetched $got messages, not $N"
-say "    mbsync: ${mbsync_secs} s"
+# run_mbsync NAME FSYNC: a fresh Maildir, mbsync's defaults but for FSync; prints the seconds.
+run_mbsync() {
+  local name=$1 fsync=$2 t0 secs got
+  mkdir -p "$work/$name"
+  { echo "FSync $fsync"; echo; sed "s#$work/mbsync-maildir#$work/$name#" "$work/mbsyncrc"; } >"$work/$name.rc"
+  t0=$(now)
+  timeout 300 mbsync -c "$work/$name.rc" bench >"$work/mbsync.log" 2>&1 || fail "mbsync ($name)"
+  secs=$(elapsed "$t0" "$(now)")
+  got=$(find "$work/$name/INBOX" -type f \( -path '*/cur/*' -o -path '*/new/*' \) | wc -l)
+  [ "$got" -eq "$N" ] || fail "mbsync ($name) fetched $got messages, not $N"
+  echo "$secs"
+}
+say "1a. mbsync pulling $N messages over IMAPS into a fresh Maildir (its default, FSync yes)"
+mbsync_secs=$(run_mbsync mbsync-maildir yes)
+say "    mbsync: ${mbsync_secs} s; again with FSync no (no fsync per message, like SQLite's WAL + NORMAL)"
+mbsync_nofsync_secs=$(run_mbsync mbsync-nofsync no)
+say "    mbsync (FSync no): ${mbsync_nofsync_secs} s"
 
 # ---------------------------------------------------------------- 1b. listbridge
 
@@ -185,6 +195,7 @@ start_daemon "$work/one.toml" "$db1" "$work/daemon1.log"
 read -r t1 raw_count msg_count < <(WATCH_PID=$daemon_pid "$py" "$helper" wait-sync "$db1" list-inbox "$N" 300 || echo FAIL) || true
 [ "${t1:-FAIL}" != FAIL ] || fail "listbridge initial sync (see above)"
 lb_secs=$(elapsed "$t0" "$t1")
+sync_cpu=$(awk -v t="$(proc_ticks "$daemon_pid")" -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.2f", t / hz }')
 sync_rss_kib=$(vm_kib "$daemon_pid" VmRSS)
 sync_hwm_kib=$(vm_kib "$daemon_pid" VmHWM)
 say "    listbridge: ${lb_secs} s ($raw_count raw messages, $msg_count messages)"
@@ -192,6 +203,8 @@ say "    listbridge: ${lb_secs} s ($raw_count raw messages, $msg_count messages)
 mbsync_rate=$(rate "$N" "$mbsync_secs")
 lb_rate=$(rate "$N" "$lb_secs")
 ratio=$(awk -v a="$mbsync_secs" -v b="$lb_secs" 'BEGIN { printf "%.2f", a / b }')
+mbsync_nofsync_rate=$(rate "$N" "$mbsync_nofsync_secs")
+ratio_nofsync=$(awk -v a="$mbsync_nofsync_secs" -v b="$lb_secs" 'BEGIN { printf "%.2f", a / b }')
 
 # ---------------------------------------------------------------- 2. latency
 
@@ -209,13 +222,17 @@ stop_daemon
 say "3. idle cost: seeding $EXTRA messages each for $ALICE_USER and $BOB_USER"
 scripts/mailrig deliver "$rig" "$ALICE_USER" "$work/alice" >>"$work/deliver.log" 2>&1 || fail "mailrig deliver (alice)"
 scripts/mailrig deliver "$rig" "$BOB_USER" "$work/bob" >>"$work/deliver.log" 2>&1 || fail "mailrig deliver (bob)"
-write_config "$work/three.toml" "$db1" "list-inbox:$LIST_USER:$LIST_PASSWORD" \
+db3="$work/three.db"
+write_config "$work/three.toml" "$db3" "list-inbox:$LIST_USER:$LIST_PASSWORD" \
   "alice-inbox:$ALICE_USER:$ALICE_PASSWORD" "bob-inbox:$BOB_USER:$BOB_PASSWORD"
-start_daemon "$work/three.toml" "$db1" "$work/daemon3.log"
-WATCH_PID=$daemon_pid "$py" "$helper" wait-idle "$db1" 120 list-inbox alice-inbox bob-inbox >/dev/null ||
+say "    a fresh database and three sources: initial sync of $((N + PROBES)) + $EXTRA + $EXTRA messages"
+t0=$(now)
+start_daemon "$work/three.toml" "$db3" "$work/daemon3.log"
+t1=$(WATCH_PID=$daemon_pid "$py" "$helper" wait-idle "$db3" 300 list-inbox alice-inbox bob-inbox) ||
   fail "three sources did not reach idle"
+sync3_secs=$(elapsed "$t0" "$(now)")
 sleep 2 # let the last sync's work settle
-say "    three sources idle; measuring for ${IDLE_SECONDS} s"
+say "    three sources idle after ${sync3_secs} s; measuring for ${IDLE_SECONDS} s"
 hz=$(getconf CLK_TCK)
 ticks0=$(proc_ticks "$daemon_pid") || fail "the daemon is gone"
 i0=$(now)
@@ -224,9 +241,17 @@ ticks1=$(proc_ticks "$daemon_pid") || fail "the daemon died while idle"
 i1=$(now)
 idle_rss_kib=$(vm_kib "$daemon_pid" VmRSS)
 idle_hwm_kib=$(vm_kib "$daemon_pid" VmHWM)
+idle_anon_kib=$(vm_kib "$daemon_pid" RssAnon)
 threads=$(awk '$1 == "Threads:" { print $2 }' "/proc/$daemon_pid/status")
 cpu_pct=$(awk -v a="$ticks0" -v b="$ticks1" -v hz="$hz" -v s="$(elapsed "$i0" "$i1")" 'BEGIN { printf "%.2f", (b - a) / hz / s * 100 }')
-states=$("$bin" --db "$db1" status --json 2>/dev/null | "$py" -c 'import json,sys; print(" ".join(s["source"] + "=" + s["state"] for s in json.load(sys.stdin)["sources"]))') || states="?"
+states=$("$bin" --db "$db3" status --json 2>/dev/null | "$py" -c 'import json,sys; print(" ".join(s["source"] + "=" + s["state"] for s in json.load(sys.stdin)["sources"]))') || states="?"
+stop_daemon
+say "    restarting the daemon on that database (nothing new to sync): memory once idle"
+start_daemon "$work/three.toml" "$db3" "$work/daemon3b.log"
+WATCH_PID=$daemon_pid "$py" "$helper" wait-idle "$db3" 120 list-inbox alice-inbox bob-inbox >/dev/null ||
+  fail "three sources did not reach idle after a restart"
+sleep 3
+restart_rss_kib=$(vm_kib "$daemon_pid" VmRSS)
 stop_daemon
 
 # ---------------------------------------------------------------- summary
@@ -241,17 +266,21 @@ cat <<EOF
 ==================== listbridge IMAP benchmark ($(date -u +%FT%TZ), $(nproc) cores) ====================
 mailbox: $N messages ($(mb $((mail_bytes / 1024))) MB), Dovecot on loopback, IMAPS (seeded by doveadm import in ${seed_secs} s)
 1. initial sync
-   mbsync (isync)      ${mbsync_secs} s   ${mbsync_rate} msg/s
-   listbridge serve    ${lb_secs} s   ${lb_rate} msg/s   ($raw_count raw / $msg_count messages stored)
+   mbsync (isync, defaults)    ${mbsync_secs} s   ${mbsync_rate} msg/s
+   mbsync with FSync no        ${mbsync_nofsync_secs} s   ${mbsync_nofsync_rate} msg/s
+   listbridge serve            ${lb_secs} s   ${lb_rate} msg/s   ($raw_count raw / $msg_count messages stored)
    ratio listbridge/mbsync throughput: ${ratio}   (target >= 0.8: $(verdict "$ratio >= 0.8"))
+   ratio listbridge/mbsync (FSync no): ${ratio_nofsync}   (same bar: $(verdict "$ratio_nofsync >= 0.8"))
+   daemon CPU during the sync: ${sync_cpu} s over ${lb_secs} s wall (2 cores available)
    daemon after the sync: RSS $(mb "$sync_rss_kib") MB, peak $(mb "$sync_hwm_kib") MB
 2. latency, Postfix 250 -> in the archive ($PROBES mails, one per 100 ms)
 $(sed 's/^/   /' <<<"$latency_report")
    (LAT: the bridge's figure; DLV: Postfix -> Dovecot Maildir, the rig's own share; AFT: the rest)
    median < 1000 ms: $(verdict "${lat_med:-99999} < 1000"), p99 < 2000 ms: $(verdict "${lat_p99:-99999} < 2000")
    daemon RSS after the probes: $(mb "$after_rss_kib") MB
-3. idle, three sources in IDLE for ${IDLE_SECONDS} s ($states)
+3. idle, three sources in IDLE for ${IDLE_SECONDS} s after their initial sync (${sync3_secs} s) ($states)
    CPU ${cpu_pct} %   (target < 1 %: $(verdict "$cpu_pct < 1"))
-   RSS $(mb "$idle_rss_kib") MB, peak $(mb "$idle_hwm_kib") MB, $threads threads   (target < 50 MB: $(verdict "$idle_rss_kib < 51200"))
+   RSS $(mb "$idle_rss_kib") MB (anonymous $(mb "$idle_anon_kib") MB), peak $(mb "$idle_hwm_kib") MB, $threads threads   (target < 50 MB: $(verdict "$idle_rss_kib < 51200"))
+   the same daemon restarted, idle with nothing to sync: RSS $(mb "$restart_rss_kib") MB   ($(verdict "$restart_rss_kib < 51200"))
 ======================================================================================================
 EOF

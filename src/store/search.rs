@@ -321,6 +321,11 @@ fn period_start(value: &str) -> Option<i64> {
 
 /// Parses a reader's query (see the module documentation for the syntax).
 pub fn parse_query(query: &str) -> Result<ParsedQuery, QueryError> {
+    // Control characters separate words (FTS5 would read a NUL as the end of the expression).
+    let query: String = query
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
     let mut include = Vec::new();
     let mut exclude = Vec::new();
     let mut filters = Filters::default();
@@ -337,7 +342,7 @@ pub fn parse_query(query: &str) -> Result<ParsedQuery, QueryError> {
             }
         }
     };
-    for piece in pieces(query)? {
+    for piece in pieces(&query)? {
         match piece {
             Piece::Text { negative, term } => {
                 if !indexable(term) {
@@ -653,5 +658,651 @@ impl super::Store {
             terms: parsed.terms,
             results,
         }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ingest::pipeline::{Incoming, store_batch};
+    use crate::mail::render::RenderOptions;
+    use crate::store::{DeriveSettings, Store};
+
+    /// Unix seconds at midnight UTC.
+    fn day(y: i32, m: u32, d: u32) -> i64 {
+        chrono::NaiveDate::from_ymd_opt(y, m, d)
+            .unwrap()
+            .and_hms_opt(0, 0, 0)
+            .unwrap()
+            .and_utc()
+            .timestamp()
+    }
+
+    fn words(w: &str) -> Author {
+        Author::Words(w.to_owned())
+    }
+
+    #[test]
+    fn builds_safe_fts_expressions() {
+        let cases = [
+            ("asthma", Ok("\"asthma\"")),
+            ("  asthma   inhaler ", Ok("\"asthma\" AND \"inhaler\"")),
+            (
+                "\"peak flow\" -child",
+                Ok("(\"peak flow\") NOT (\"child\")"),
+            ),
+            ("a -b -\"c d\"", Ok("(\"a\") NOT (\"b\" OR \"c d\")")),
+            ("NEAR( OR *", Ok("\"NEAR(\" AND \"OR\"")),
+            ("AND OR NOT", Ok("\"AND\" AND \"OR\" AND \"NOT\"")),
+            ("NEAR(a b, 3)", Ok("\"NEAR(a\" AND \"b,\" AND \"3)\"")),
+            (
+                "a* ^b {subject}:x col:y",
+                Ok("\"a*\" AND \"^b\" AND \"{subject}:x\" AND \"col:y\""),
+            ),
+            ("say \"hi", Ok("\"say\" AND \"hi\"")),
+            ("quote\"inside", Ok("\"quote\"\"inside\"")),
+            ("it's", Ok("\"it's\"")),
+            // Unknown keys and times are text, not errors.
+            ("re: asthma", Ok("\"re:\" AND \"asthma\"")),
+            ("Re:asthma", Ok("\"Re:asthma\"")),
+            ("clinic 10:30", Ok("\"clinic\" AND \"10:30\"")),
+            (
+                "http://example.org/a?b=c",
+                Ok("\"http://example.org/a?b=c\""),
+            ),
+            ("interest rates", Ok("\"interest\" AND \"rates\"")),
+            ("Zoë 哮喘 ß", Ok("\"Zoë\" AND \"哮喘\" AND \"ß\"")),
+            (
+                "'; DROP TABLE messages; --",
+                Ok("\"DROP\" AND \"TABLE\" AND \"messages;\""),
+            ),
+            ("x --verbose", Ok("(\"x\") NOT (\"-verbose\")")),
+            (
+                "asthma\0copd\u{7}x",
+                Ok("\"asthma\" AND \"copd\" AND \"x\""),
+            ),
+            ("subject:asthma", Ok("subject : \"asthma\"")),
+            (
+                "Subject:\"peak flow\" -subject:re",
+                Ok("(subject : \"peak flow\") NOT (subject : \"re\")"),
+            ),
+            (
+                "subject:\"a\"\"b\" x",
+                Ok("subject : \"a\" AND \"b\" AND \"x\""),
+            ),
+            ("", Err(QueryError::Empty)),
+            ("  - ", Err(QueryError::Empty)),
+            ("-", Err(QueryError::Empty)),
+            (":::", Err(QueryError::Empty)),
+            ("\"", Err(QueryError::Empty)),
+            ("\"\" \"", Err(QueryError::Empty)),
+            ("* ^ ( ) {} :", Err(QueryError::Empty)),
+            ("🙂", Err(QueryError::Empty)),
+            ("-spam", Err(QueryError::OnlyExclusions)),
+            ("-spam -\"junk mail\"", Err(QueryError::OnlyExclusions)),
+            // A query of filters has no text expression: `parse_query` gives the rest.
+            ("from:jane", Err(QueryError::Empty)),
+            ("-spam list:snug", Err(QueryError::OnlyExclusions)),
+        ];
+        for (query, want) in cases {
+            assert_eq!(fts_query(query), want.map(str::to_owned), "query {query:?}");
+        }
+    }
+
+    #[test]
+    fn parses_filters() {
+        let none = Filters::default;
+        let cases: Vec<(&str, Option<&str>, Filters)> = vec![
+            (
+                "from:jane",
+                None,
+                Filters {
+                    from: vec![words("\"jane\"*")],
+                    ..none()
+                },
+            ),
+            (
+                "From:\"Jane Doe\" asthma",
+                Some("\"asthma\""),
+                Filters {
+                    from: vec![words("\"Jane Doe\"*")],
+                    ..none()
+                },
+            ),
+            (
+                "from:Jane.Doe@NHS.net",
+                None,
+                Filters {
+                    from: vec![Author::Address("Jane.Doe@NHS.net".into())],
+                    ..none()
+                },
+            ),
+            (
+                "from:<jane@x.org> from:@nhs.net",
+                None,
+                Filters {
+                    from: vec![Author::Address("jane@x.org".into()), words("\"@nhs.net\"*")],
+                    ..none()
+                },
+            ),
+            (
+                "from:jane from:tom from:jane -from:spam@x.org",
+                None,
+                Filters {
+                    from: vec![words("\"jane\"*"), words("\"tom\"*")],
+                    not_from: vec![Author::Address("spam@x.org".into())],
+                    ..none()
+                },
+            ),
+            (
+                "from:\"O\"Brien\"",
+                Some("\"Brien\"\"\""),
+                Filters {
+                    from: vec![words("\"O\"*")],
+                    ..none()
+                },
+            ),
+            (
+                "list:snug LIST:Snug -list:test",
+                None,
+                Filters {
+                    lists: vec!["snug".into()],
+                    not_lists: vec!["test".into()],
+                    ..none()
+                },
+            ),
+            (
+                "list:\"gp managers\" x",
+                Some("\"x\""),
+                Filters {
+                    lists: vec!["gp managers".into()],
+                    ..none()
+                },
+            ),
+            (
+                "after:2024-03",
+                None,
+                Filters {
+                    after: Some(day(2024, 3, 1)),
+                    ..none()
+                },
+            ),
+            (
+                "before:2024",
+                None,
+                Filters {
+                    before: Some(day(2024, 1, 1)),
+                    ..none()
+                },
+            ),
+            (
+                "after:2024-03-05 before:2024/04 copd",
+                Some("\"copd\""),
+                Filters {
+                    after: Some(day(2024, 3, 5)),
+                    before: Some(day(2024, 4, 1)),
+                    ..none()
+                },
+            ),
+            (
+                "after:2024-2-9 before:2024-02-29",
+                None,
+                Filters {
+                    after: Some(day(2024, 2, 9)),
+                    before: Some(day(2024, 2, 29)),
+                    ..none()
+                },
+            ),
+            (
+                "after:2023 after:2024-06 before:2025 before:2024-12-25",
+                None,
+                Filters {
+                    after: Some(day(2024, 6, 1)),
+                    before: Some(day(2024, 12, 25)),
+                    ..none()
+                },
+            ),
+            (
+                "from:jane list:snug after:2020 subject:asthma -\"peak flow\"",
+                Some("(subject : \"asthma\") NOT (\"peak flow\")"),
+                Filters {
+                    from: vec![words("\"jane\"*")],
+                    lists: vec!["snug".into()],
+                    after: Some(day(2020, 1, 1)),
+                    ..none()
+                },
+            ),
+        ];
+        for (query, text, filters) in cases {
+            let parsed = parse_query(query).unwrap_or_else(|e| panic!("{query:?}: {e}"));
+            assert_eq!(parsed.text.as_deref(), text, "query {query:?}");
+            assert_eq!(parsed.filters, filters, "query {query:?}");
+        }
+        // Filters and exclusions without a word: the exclusions are kept apart.
+        let parsed = parse_query("-spam -\"junk mail\" list:snug").unwrap();
+        assert_eq!(parsed.text, None);
+        assert_eq!(parsed.exclude.as_deref(), Some("\"spam\" OR \"junk mail\""));
+        // Highlight terms: words and subject words, not exclusions or filter values.
+        let parsed =
+            parse_query("Asthma \"peak flow\" subject:COPD -spacer from:jane asthma").unwrap();
+        assert_eq!(parsed.terms, ["asthma", "peak", "flow", "copd"]);
+    }
+
+    #[test]
+    fn refuses_malformed_filters_saying_what_to_write() {
+        let long = "a ".repeat(5000);
+        let cases: Vec<(&str, &str)> = vec![
+            (
+                "before:yesterday",
+                "before:yesterday is not understood: before: takes a date written 2024-03-15",
+            ),
+            (
+                "after:2024-13-45",
+                "after:2024-13-45 is not understood: after: takes a date",
+            ),
+            ("after:2024-02-30", "after:2024-02-30 is not understood"),
+            ("after:24", "after:24 is not understood"),
+            ("after:20240305", "after:20240305 is not understood"),
+            (
+                "after:2024-03-05-01",
+                "after:2024-03-05-01 is not understood",
+            ),
+            ("before:-2024", "before:-2024 is not understood"),
+            ("before:2024-003", "before:2024-003 is not understood"),
+            ("before:２０２４", "before:２０２４ is not understood"),
+            (
+                "from:",
+                "from: needs a value straight after the colon, with no space: from:jane",
+            ),
+            ("asthma from: jane", "from: needs a value"),
+            ("list:\"\"", "list: needs a value"),
+            ("subject:", "subject: needs a value"),
+            ("before: 2024", "before: needs a value"),
+            ("from:***", "from:*** is not understood: from: takes a name"),
+            (
+                "subject:\"* ^\"",
+                "subject:* ^ is not understood: subject: takes a word",
+            ),
+            (
+                "interest:asthma",
+                "interest:asthma cannot be used yet: interests are not available",
+            ),
+            ("copd -interest:x", "interest:x cannot be used yet"),
+            ("interest:", "interest: cannot be used yet"),
+            ("-before:2024", "-before: cannot be excluded: use after:"),
+            ("-after:2024", "-after: cannot be excluded: use before:"),
+            (
+                "after:2024 before:2024",
+                "after:2024 is not earlier than before:2024",
+            ),
+            (
+                "after:2024-06 before:2024-03-01",
+                "after:2024-06 is not earlier than before:2024-03-01",
+            ),
+            (&long, "more than 64 words"),
+        ];
+        for (query, want) in cases {
+            let err = parse_query(query).expect_err(query).to_string();
+            assert!(err.contains(want), "query {query:?}: {err}");
+            assert!(!err.ends_with('.'), "the web adds the full stop: {err}");
+        }
+        // A reader's pasted page is not echoed back whole.
+        let err = parse_query(&format!("before:{}", "x".repeat(10_000))).unwrap_err();
+        assert!(err.to_string().len() < 200, "{err}");
+        // Exactly the limit is fine; one long word is fine.
+        assert!(parse_query(&"a ".repeat(MAX_TERMS)).is_ok());
+        assert!(parse_query(&"a".repeat(100_000)).is_ok());
+    }
+
+    /// A message for the test archive: list, id, From, subject, Date, body.
+    type Mail<'a> = (&'a str, &'a str, &'a str, &'a str, Option<&'a str>, &'a str);
+
+    fn archive(mails: &[Mail<'_>]) -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(&dir.path().join("a.db"), DeriveSettings::default()).unwrap();
+        let run = store.begin_run("test", 0).unwrap();
+        for (list, id, from, subject, date, body) in mails {
+            let list = store.list_id(list).unwrap();
+            let date = date.map(|d| format!("Date: {d}\r\n")).unwrap_or_default();
+            let bytes = format!(
+                "From: {from}\r\nMessage-ID: <{id}>\r\nSubject: {subject}\r\n{date}\
+                 MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n{body}\r\n"
+            );
+            let item = Incoming {
+                bytes: bytes.into_bytes(),
+                envelope: None,
+                origin: format!("test:{id}"),
+            };
+            store_batch(
+                &mut store,
+                run,
+                list,
+                &RenderOptions::default(),
+                vec![item],
+                None,
+            )
+            .unwrap();
+        }
+        (dir, store)
+    }
+
+    fn sample() -> (tempfile::TempDir, Store) {
+        archive(&[
+            (
+                "snug",
+                "m1@x",
+                "\"Jane Doe\" <jane.doe@nhs.net>",
+                "Asthma inhaler technique",
+                Some("Mon, 4 Mar 2024 09:12:00 +0000"),
+                "Peak flow readings in the over-80s, with a spacer.",
+            ),
+            (
+                "snug",
+                "m2@x",
+                "\"Tom Okafor\" <t.okafor@example.net>",
+                "Re: Asthma inhaler technique",
+                Some("Thu, 29 Feb 2024 23:30:00 +0000"),
+                "A spacer helps with asthma; see the pharmacy leaflet.",
+            ),
+            (
+                "snug",
+                "m3@x",
+                "\"Zoë Brennan\" <zoe.b@example.org>",
+                "COPD rescue packs",
+                Some("Sun, 31 Dec 2023 23:59:59 +0000"),
+                "Rescue packs for COPD; asthma is different.",
+            ),
+            (
+                "snug",
+                "m4@x",
+                "\"J Doe\" <Jane.Doe@NHS.net>",
+                "Flu clinic 10:30",
+                None,
+                "Flu clinic at 10:30 on Saturday.",
+            ),
+            (
+                "gp-managers",
+                "m5@x",
+                "\"Practice Manager\" <pm@example.nhs.uk>",
+                "Locum rates",
+                Some("Fri, 1 Mar 2024 00:00:00 +0000"),
+                "Asthma review clinics and locum rates.",
+            ),
+            (
+                "gp-managers",
+                "m6@x",
+                "\"Jane Smith\" <jane.smith@example.org>",
+                "Asthma",
+                Some("Thu, 1 May 2014 12:00:00 +0000"),
+                "Asthma asthma.",
+            ),
+        ])
+    }
+
+    fn found(store: &Store, query: &str, order: SearchOrder) -> Vec<String> {
+        let results = store
+            .search_page(query, 0, 100, order)
+            .unwrap()
+            .unwrap_or_else(|e| panic!("{query:?}: {e}"));
+        assert_eq!(results.total as usize, results.results.len(), "{query:?}");
+        results.results.into_iter().map(|h| h.message_id).collect()
+    }
+
+    /// The ids matching `query`, sorted (for filters, where order is not the point).
+    fn matching(store: &Store, query: &str) -> Vec<String> {
+        let mut ids = found(store, query, SearchOrder::Relevance);
+        ids.sort();
+        ids
+    }
+
+    #[test]
+    fn each_filter_narrows_the_results() {
+        let (_dir, store) = sample();
+        let cases: &[(&str, &[&str])] = &[
+            ("asthma", &["m1@x", "m2@x", "m3@x", "m5@x", "m6@x"]),
+            // from: a word or prefix of the author, diacritics and case folded ...
+            ("from:jane", &["m1@x", "m4@x", "m6@x"]),
+            ("from:JAN", &["m1@x", "m4@x", "m6@x"]),
+            ("from:\"jane doe\"", &["m1@x", "m4@x"]),
+            ("from:\"Jane S\"", &["m6@x"]),
+            ("from:zoe", &["m3@x"]),
+            ("from:ZOË", &["m3@x"]),
+            ("from:okafor asthma", &["m2@x"]),
+            ("from:nhs.uk", &["m5@x"]),
+            // ... or an address, exactly, ASCII case ignored.
+            ("from:jane.doe@nhs.net", &["m1@x", "m4@x"]),
+            ("from:JANE.DOE@nhs.NET", &["m1@x", "m4@x"]),
+            ("from:jane@nhs.net", &[]),
+            ("from:jane.doe@nhs.ne", &[]),
+            ("from:jane.smith@example.org from:zoe", &["m3@x", "m6@x"]),
+            ("asthma -from:jane", &["m2@x", "m3@x", "m5@x"]),
+            ("-from:jane.doe@nhs.net list:snug", &["m2@x", "m3@x"]),
+            ("list:gp-managers", &["m5@x", "m6@x"]),
+            ("list:GP-Managers asthma", &["m5@x", "m6@x"]),
+            ("list:snug list:gp-managers locum", &["m5@x"]),
+            ("asthma -list:snug", &["m5@x", "m6@x"]),
+            // Dates: after: from the first second of the period, before: up to it.
+            ("after:2024-03", &["m1@x", "m5@x"]),
+            ("after:2024-03-01", &["m1@x", "m5@x"]),
+            ("after:2024-03-02", &["m1@x"]),
+            ("after:2024-02-29", &["m1@x", "m2@x", "m5@x"]),
+            ("before:2024-03", &["m2@x", "m3@x", "m6@x"]),
+            ("before:2024", &["m3@x", "m6@x"]),
+            ("after:2024", &["m1@x", "m2@x", "m5@x"]),
+            ("after:2023-12-31 before:2024-03", &["m2@x", "m3@x"]),
+            ("asthma before:2015", &["m6@x"]),
+            // subject: the subject column only.
+            ("subject:asthma", &["m1@x", "m2@x", "m6@x"]),
+            ("asthma -subject:asthma", &["m3@x", "m5@x"]),
+            ("asthma subject:copd", &["m3@x"]),
+            ("subject:\"inhaler technique\" -subject:re", &["m1@x"]),
+            ("subject:spacer", &[]),
+            // Text that looks like a filter.
+            ("10:30", &["m4@x"]),
+            ("re: asthma", &["m2@x"]),
+            // Exclusions with filters and no word.
+            ("list:snug -asthma", &["m4@x"]),
+            ("-spacer -clinic after:2014", &["m3@x", "m5@x", "m6@x"]),
+            // All together.
+            (
+                "asthma from:jane list:snug after:2024 subject:inhaler -leaflet",
+                &["m1@x"],
+            ),
+        ];
+        for (query, want) in cases {
+            assert_eq!(matching(&store, query), *want, "query {query:?}");
+        }
+    }
+
+    #[test]
+    fn filters_alone_list_by_date_newest_first_undated_last() {
+        let (_dir, store) = sample();
+        for order in [SearchOrder::Relevance, SearchOrder::Date] {
+            assert_eq!(
+                found(&store, "list:snug", order),
+                ["m1@x", "m2@x", "m3@x", "m4@x"]
+            );
+        }
+        let results = store.search("from:jane", 10).unwrap().unwrap();
+        assert!(results.results.iter().all(|h| h.score == 0.0));
+        assert_eq!(results.terms, Vec::<String>::new());
+        assert_eq!(results.results[0].list, "snug");
+        assert_eq!(results.results[0].from, "Jane Doe <jane.doe@nhs.net>");
+        assert_eq!(
+            results.results[0].date.as_deref(),
+            Some("2024-03-04T09:12:00Z")
+        );
+    }
+
+    #[test]
+    fn totals_are_exact_and_pages_cover_every_hit_once() {
+        let (_dir, store) = sample();
+        for query in [
+            "asthma",
+            "list:snug",
+            "asthma -list:gp-managers",
+            "from:jane",
+        ] {
+            for order in [SearchOrder::Relevance, SearchOrder::Date] {
+                let all = found(&store, query, order);
+                let mut paged = Vec::new();
+                for offset in 0..all.len() + 1 {
+                    let page = store.search_page(query, offset, 1, order).unwrap().unwrap();
+                    assert_eq!(page.total as usize, all.len(), "{query:?}");
+                    paged.extend(page.results.into_iter().map(|h| h.message_id));
+                }
+                assert_eq!(paged, all, "{query:?} {order:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn unknown_lists_and_malformed_queries_are_reader_errors() {
+        let (_dir, store) = sample();
+        let err = |q: &str| store.search(q, 10).unwrap().unwrap_err();
+        assert_eq!(err("list:nope"), QueryError::NoSuchList("nope".into()));
+        assert_eq!(
+            err("asthma -list:nope"),
+            QueryError::NoSuchList("nope".into())
+        );
+        assert!(matches!(
+            err("before:yesterday"),
+            QueryError::BadValue {
+                filter: "before",
+                ..
+            }
+        ));
+        assert!(matches!(
+            err("interest:asthma"),
+            QueryError::InterestsUnavailable(_)
+        ));
+        assert_eq!(err("-asthma"), QueryError::OnlyExclusions);
+    }
+
+    #[test]
+    fn hostile_queries_never_reach_sqlite_as_syntax() {
+        let (_dir, store) = sample();
+        let long = "asthma ".repeat(MAX_TERMS);
+        let huge_word = "x".repeat(50_000);
+        let hostile = [
+            "\"",
+            "-",
+            ":::",
+            "a:b:c",
+            "from:\"",
+            "from:\"\"\"",
+            "from:'",
+            "from:jane\"",
+            "from:a\"b@c",
+            "list:'; DROP TABLE messages; --",
+            "list:snug' OR '1'='1",
+            "subject:\"\"\"\"",
+            "subject:a\" OR \"b",
+            "* ^ NEAR( ) AND OR NOT {} :",
+            "asthma NEAR(asthma spacer, 2)",
+            "{subject body}: asthma",
+            "subject:asthma*",
+            "^asthma",
+            "asthma OR copd",
+            "asthma AND NOT copd",
+            "(asthma",
+            "asthma)",
+            "\"asthma",
+            "-\"",
+            "--",
+            "- - -asthma",
+            "%",
+            "from:%",
+            "from:_@_",
+            "from:%@%",
+            "\\",
+            "\0",
+            "asthma\0copd",
+            "Zoë 哮喘 ß ﬁ İ",
+            "🙂 asthma 🙂",
+            "a\u{301}sthma",
+            "\u{202e}amhtsa",
+            &long,
+            &huge_word,
+        ];
+        for query in hostile {
+            match store.search(query, 5) {
+                Ok(_) => {}
+                Err(e) => panic!("{query:?} reached SQLite as an error: {e}"),
+            }
+        }
+        // LIKE wildcards and quotes in values are data, not patterns.
+        assert_eq!(matching(&store, "from:%@%"), Vec::<String>::new());
+        assert_eq!(
+            store.search("list:%", 5).unwrap().unwrap_err(),
+            QueryError::NoSuchList("%".into())
+        );
+    }
+
+    #[test]
+    fn relevance_leads_with_recent_mail_and_date_orders_newest_first() {
+        let (_dir, store) = archive(&[
+            (
+                "snug",
+                "old-subject@x",
+                "A <a@x.org>",
+                "Spacer spacer",
+                Some("Wed, 1 Jan 2020 12:00:00 +0000"),
+                "The spacer device: a spacer for every inhaler.",
+            ),
+            (
+                "snug",
+                "new-body@x",
+                "B <b@x.org>",
+                "Clinic notes",
+                Some("Mon, 1 Jan 2024 12:00:00 +0000"),
+                "A long note about the clinic, rotas, leave, audits, the car park, the coffee \
+                 machine, the new printer, the waiting room, and in passing a spacer.",
+            ),
+            (
+                "snug",
+                "twin-old@x",
+                "C <c@x.org>",
+                "Nebuliser cleaning",
+                Some("Thu, 1 Jan 2015 12:00:00 +0000"),
+                "How to clean a nebuliser.",
+            ),
+            (
+                "snug",
+                "twin-new@x",
+                "C <c@x.org>",
+                "Nebuliser cleaning",
+                Some("Fri, 1 Jan 2021 12:00:00 +0000"),
+                "How to clean a nebuliser.",
+            ),
+            (
+                "snug",
+                "twin-undated@x",
+                "C <c@x.org>",
+                "Nebuliser cleaning",
+                None,
+                "How to clean a nebuliser.",
+            ),
+        ]);
+        assert_eq!(
+            found(&store, "spacer", SearchOrder::Relevance),
+            ["old-subject@x", "new-body@x"]
+        );
+        assert_eq!(
+            found(&store, "spacer", SearchOrder::Date),
+            ["new-body@x", "old-subject@x"]
+        );
+        // Equal text: the recency boost decides, undated mail counts as old.
+        assert_eq!(
+            found(&store, "nebuliser", SearchOrder::Relevance),
+            ["twin-new@x", "twin-old@x", "twin-undated@x"]
+        );
+        assert_eq!(
+            found(&store, "nebuliser", SearchOrder::Date),
+            ["twin-new@x", "twin-old@x", "twin-undated@x"]
+        );
+        let hits = store.search("nebuliser", 10).unwrap().unwrap();
+        assert!(hits.results.iter().all(|h| h.score < 0.0));
+        assert_eq!(hits.terms, ["nebuliser"]);
     }
 }

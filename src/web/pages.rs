@@ -406,7 +406,7 @@ pub async fn search(
     let site = state.config.web.site_name.clone();
     let page_view = match found {
         Ok((results, bodies)) => {
-            let terms = highlight_terms(&query);
+            let terms = results.terms.clone();
             let pager = Pager::new(page, results.total, |p| link(p, by_date));
             view::SearchPage {
                 site,
@@ -471,19 +471,6 @@ fn capitalise(s: &str) -> String {
         .next()
         .map(|c| c.to_uppercase().chain(chars).collect())
         .unwrap_or_default()
-}
-
-/// The words of a query worth highlighting (not the excluded ones), lowercased.
-fn highlight_terms(query: &str) -> Vec<String> {
-    query
-        .split(|c: char| c.is_whitespace() || c == '"')
-        .filter(|w| !w.starts_with('-'))
-        .map(|w| {
-            w.trim_matches(|c: char| !c.is_alphanumeric())
-                .to_lowercase()
-        })
-        .filter(|w| w.chars().count() >= 2)
-        .collect()
 }
 
 /// About 30 words around the first matching word, escaped, with the matches in `<mark>`.

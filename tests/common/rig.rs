@@ -224,6 +224,7 @@ impl Rig {
     }
 
     /// Stops and starts Dovecot on the same ports: a server restart under a connected client.
+    /// On the shared rig that breaks every test running beside it: use a [`PrivateRig`].
     pub fn restart_dovecot(&self) {
         self.mailrig(&["restart-dovecot"]);
     }
@@ -244,6 +245,45 @@ impl Rig {
         let mut all: Vec<&OsStr> = vec![OsStr::new(args[0]), self.dir.as_os_str()];
         all.extend(args[1..].iter().map(OsStr::new));
         run_mailrig(&all);
+    }
+}
+
+/// A rig of one's own, for tests that stop or restart a server (on the shared rig that would
+/// break every test running beside them): started in a fresh folder, stopped when dropped.
+pub struct PrivateRig {
+    rig: Rig,
+    _dir: tempfile::TempDir,
+}
+
+impl PrivateRig {
+    pub fn start() -> PrivateRig {
+        // Short and under /tmp: Dovecot's socket paths must stay short, and its users must
+        // be able to enter the folder.
+        let dir = tempfile::Builder::new()
+            .prefix("rig")
+            .tempdir_in("/tmp")
+            .expect("a temporary folder");
+        run_mailrig(&[OsStr::new("start"), dir.path().as_os_str()]);
+        let file = dir.path().join("rig.env");
+        let text =
+            std::fs::read_to_string(&file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+        let rig = parse(&text).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+        PrivateRig { rig, _dir: dir }
+    }
+}
+
+impl std::ops::Deref for PrivateRig {
+    type Target = Rig;
+    fn deref(&self) -> &Rig {
+        &self.rig
+    }
+}
+
+impl Drop for PrivateRig {
+    fn drop(&mut self) {
+        // No panic here: this may run while a failed test unwinds.
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/mailrig");
+        let _ = Command::new(script).arg("stop").arg(&self.rig.dir).output();
     }
 }
 

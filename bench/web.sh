@@ -1,0 +1,339 @@
+#!/usr/bin/env bash
+# Web benchmark (issue 5, "Speed"): the forum's thread page and search under wrk, against
+# notmuch search and nginx serving the same page, on the linux-man archive.
+#
+#   bench/web.sh
+#
+# In one go: builds the release binary; imports linux-man.mbox.gz (from
+# $LISTBRIDGE_CORPORA, default ../shared/corpora) into a fresh database; picks the thread
+# nearest 50 messages; serves the archive (a config with only [web] listen, on a free loopback
+# port); warms up; then wrk on loopback (32 connections, 2 threads, DURATION s each, every
+# measurement run twice and the better kept, as other work may share the CPU):
+#   1. the thread page /t/ID: requests/s, p50/p99;
+#   2. search over the queries of bench/web_queries.tsv (words, phrases, exclusions, from:,
+#      list:, after:/before:, subject:) rotated by a wrk script: requests/s and p50/p99 at 32
+#      connections; the server time per query as wrk's p95 at 1 connection;
+#   3. notmuch search --limit=20 of the same queries (notmuch syntax) on a notmuch database of
+#      the same messages, timed as whole processes (p50/p95), and `listbridge search` likewise;
+#   4. nginx serving the rendered thread page as a static file, wrk'd as in (1): the ratio.
+# Then a per-query breakdown (/search with snippets against /api/search without; DIAG=0 skips
+# it) and a summary with the targets. Installs wrk, nginx and notmuch when missing.
+#
+# Environment: DURATION (seconds per wrk run, default 10), KEEP=1 keeps the work folder,
+# STRICT=1 exits 1 when a target is missed, LISTBRIDGE_CORPORA.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root="$PWD"
+DURATION="${DURATION:-10}"
+CONNS=32
+THREADS=2
+helper=(python3 "$root/bench/web_helper.py")
+queries="$root/bench/web_queries.tsv"
+report_lua="$root/bench/web_report.lua"
+
+say() { echo "[web $(date +%T)] $*"; }
+die() {
+  echo "bench/web.sh: $*" >&2
+  exit 1
+}
+load() { cut -d' ' -f1-3 /proc/loadavg; }
+started=$(date +%s)
+
+corpora="${LISTBRIDGE_CORPORA:-$root/../shared/corpora}"
+archive="$corpora/archives/linux-man.mbox.gz"
+[ -f "$archive" ] || die "the test corpora are missing: no $archive (set LISTBRIDGE_CORPORA to the folder holding archives/linux-man.mbox.gz)"
+archive="$(realpath "$archive")"
+
+# --- tools ---------------------------------------------------------------------------------
+PATH="$PATH:/usr/sbin:/sbin"
+missing=()
+command -v wrk >/dev/null || missing+=(wrk)
+command -v nginx >/dev/null || missing+=(nginx-light)
+command -v notmuch >/dev/null || missing+=(notmuch)
+command -v curl >/dev/null || missing+=(curl)
+command -v python3 >/dev/null || missing+=(python3)
+if [ ${#missing[@]} -gt 0 ]; then
+  say "installing ${missing[*]}"
+  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"; } \
+    >/tmp/listbridge-web-apt.log 2>&1 || {
+    tail -20 /tmp/listbridge-web-apt.log >&2
+    die "could not install ${missing[*]}"
+  }
+fi
+
+# --- work folder and cleanup ---------------------------------------------------------------
+work="$(mktemp -d "${TMPDIR:-/tmp}/listbridge-web.XXXXXX")"
+chmod 755 "$work" # nginx's workers (nobody) read the page from here
+serve_pid=""
+nginx_pid=""
+
+# stop_pid PID: TERM, up to 5 s, then KILL.
+stop_pid() {
+  local pid="$1"
+  [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || return 0
+  kill -TERM "$pid" 2>/dev/null || true
+  for _ in $(seq 50); do
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  kill -KILL "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+}
+
+cleanup() {
+  local rc=$?
+  trap - EXIT
+  stop_pid "$serve_pid"
+  if [ -n "$nginx_pid" ]; then
+    if [ -f "$work/nginx/nginx.pid" ]; then kill -QUIT "$(cat "$work/nginx/nginx.pid")" 2>/dev/null || true; fi
+    stop_pid "$nginx_pid"
+  fi
+  if [ "${KEEP:-0}" = 1 ]; then
+    echo "work folder kept: $work" >&2
+  else
+    rm -rf "$work"
+  fi
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# fail_with LOG MESSAGE: the message and the log's tail.
+fail_with() {
+  echo "--- last lines of $1:" >&2
+  tail -25 "$1" >&2 || true
+  die "$2"
+}
+
+# wait_http URL PID LOG [SECONDS]: until URL answers (anything but a refused connection),
+# while PID lives.
+wait_http() {
+  local url="$1" pid="$2" log="$3" limit="${4:-30}"
+  for _ in $(seq $((limit * 10))); do
+    kill -0 "$pid" 2>/dev/null || fail_with "$log" "the server exited before answering $url"
+    curl -s -o /dev/null --max-time 2 "$url" && return 0
+    sleep 0.1
+  done
+  fail_with "$log" "no answer from $url within ${limit} s"
+}
+
+# wrk_best NAME MODE WRK-ARGS...: runs wrk twice; prints each run; sets BEST to
+# "rps p50 p95 p99 max socket_errors non_2xx load" (ms) of the better run: the one with more
+# requests/s (MODE rps) or the lower p95 (MODE p95).
+wrk_best() {
+  local name="$1" mode="$2"
+  shift 2
+  local runs="$work/wrk-$name.runs"
+  : >"$runs"
+  for i in 1 2; do
+    local out="$work/wrk-$name-$i.txt" before
+    before="$(load)"
+    timeout $((DURATION + 60)) wrk "$@" >"$out" 2>&1 || fail_with "$out" "wrk ($name) failed"
+    local line
+    line="$(grep '^WRKRESULT' "$out")" || fail_with "$out" "wrk ($name) printed no result"
+    echo "$line" | awk -v l="$before" '{ printf "%.1f %.2f %.2f %.2f %.2f %d %d %s\n",
+      $2 / ($3 / 1e6), $4 / 1000, $5 / 1000, $6 / 1000, $7 / 1000, $8, $9, l }' >>"$runs"
+    awk -v n="$name" -v i="$i" 'NR == '"$i"' { printf "  %-14s run %d: %9.1f req/s  p50 %6.2f ms  p95 %6.2f ms  p99 %6.2f ms  max %7.2f ms  errors %d  non-2xx %d  (load %s %s %s)\n",
+      n, i, $1, $2, $3, $4, $5, $6, $7, $8, $9, $10 }' "$runs"
+  done
+  if [ "$mode" = rps ]; then
+    BEST="$(sort -k1,1gr "$runs" | head -1)"
+  else
+    BEST="$(sort -k3,3g "$runs" | head -1)"
+  fi
+}
+
+echo "== listbridge web benchmark  ($(nproc) cores, load average at start: $(load))"
+echo "busiest processes at start (CPU % over 1 s):"
+top -b -n 2 -d 1 -w 200 2>/dev/null | awk '/^ *PID/ { n++; next } n == 2 && NF >= 12 && $9 + 0 > 0.5 { printf "  %5.1f%%  %s\n", $9, $12 }' | head -6 || true
+
+# --- build and import ----------------------------------------------------------------------
+say "building the release binary"
+timeout 1200 cargo build --release --quiet >"$work/build.log" 2>&1 || fail_with "$work/build.log" "cargo build failed"
+bin="$root/target/release/listbridge"
+db="$work/lb.db"
+say "importing $(basename "$archive")"
+t0=$EPOCHREALTIME
+timeout 600 "$bin" --db "$db" import "$archive" >"$work/import.out" 2>"$work/import.err" ||
+  fail_with "$work/import.err" "the import failed"
+import_secs=$(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f", b - a }')
+grep -q "imported" "$work/import.out" || fail_with "$work/import.out" "the import printed no summary"
+say "imported in $import_secs s:"
+sed 's/^/  /' "$work/import.out"
+read -r thread thread_msgs <<<"$("${helper[@]}" thread "$db")"
+[ -n "${thread_msgs:-}" ] || die "could not pick a thread from $db"
+say "thread $thread has $thread_msgs messages"
+
+# --- notmuch database of the same messages ------------------------------------------------
+say "writing the messages as a Maildir and indexing them with notmuch new"
+nm_msgs=$("${helper[@]}" maildir "$archive" "$work/maildir") || die "could not write the Maildir"
+cat >"$work/notmuch-config" <<CFG
+[database]
+path=$work/maildir
+[user]
+name=Bench
+primary_email=bench@example.org
+[new]
+tags=inbox;
+[search]
+exclude_tags=
+[maildir]
+synchronize_flags=false
+CFG
+export NOTMUCH_CONFIG="$work/notmuch-config"
+timeout 900 notmuch new >"$work/notmuch-new.log" 2>&1 || fail_with "$work/notmuch-new.log" "notmuch new failed"
+say "notmuch indexed $(notmuch count '*') of $nm_msgs messages"
+
+# --- listbridge serve ----------------------------------------------------------------------
+port="$("${helper[@]}" freeport)"
+printf '[web]\nlisten = "127.0.0.1:%s"\n' "$port" >"$work/config.toml"
+"$bin" --db "$db" --config "$work/config.toml" serve >"$work/serve.log" 2>&1 &
+serve_pid=$!
+base="http://127.0.0.1:$port"
+wait_http "$base/healthz" "$serve_pid" "$work/serve.log" 30
+say "listbridge serve is up on $base (pid $serve_pid)"
+
+# The thread page: first request (renders, fills the page cache), then cached ones.
+timing() { curl -s -o "${2:-/dev/null}" -w '%{http_code} %{time_total}\n' --max-time 30 "$1"; }
+read -r code cold <<<"$(timing "$base/t/$thread")"
+[ "$code" = 200 ] || fail_with "$work/serve.log" "/t/$thread answered $code"
+warm=$(for _ in 1 2 3 4 5; do timing "$base/t/$thread"; done | sort -k2,2g | sed -n 3p | cut -d' ' -f2)
+read -r _ nested_cold <<<"$(timing "$base/t/$thread?view=nested")"
+read -r _ health <<<"$(timing "$base/healthz")"
+mkdir -p "$work/nginx/www"
+timing "$base/t/$thread" "$work/nginx/www/thread.html" >/dev/null
+page_bytes=$(stat -c %s "$work/nginx/www/thread.html")
+awk -v c="$cold" -v w="$warm" -v n="$nested_cold" -v h="$health" -v b="$page_bytes" 'BEGIN {
+  printf "  thread page: %d bytes; first request %.1f ms (render), then %.2f ms (page cache); nested view first %.1f ms; /healthz %.2f ms\n",
+    b, c * 1000, w * 1000, n * 1000, h * 1000 }'
+
+# Search: every query must answer 200 (a refused query would measure an error page).
+"${helper[@]}" lua "$queries" "$work/search-gen.lua"
+cat "$work/search-gen.lua" "$report_lua" >"$work/search.lua"
+nq=$(grep -c . <(grep -v '^#' "$queries"))
+"${helper[@]}" check "$port" "$queries" >"$work/check.txt" 2>&1 ||
+  fail_with "$work/check.txt" "a search query did not answer 200 (query, status, hits above)"
+say "$nq search queries answer 200"
+
+say "warming up (3 s each)"
+timeout 30 wrk -t "$THREADS" -c "$CONNS" -d 3s "$base/t/$thread" >/dev/null 2>&1 || true
+timeout 30 wrk -t "$THREADS" -c "$CONNS" -d 3s -s "$work/search.lua" "$base" >/dev/null 2>&1 || true
+
+echo
+echo "== measurements (each run twice, the better kept; $DURATION s, wrk -t$THREADS -c$CONNS unless said)"
+wrk_best thread rps -t "$THREADS" -c "$CONNS" -d "${DURATION}s" --latency -s "$report_lua" "$base/t/$thread"
+read -r th_rps th_p50 _ th_p99 _ th_err th_non2xx th_load <<<"$BEST"
+wrk_best search rps -t "$THREADS" -c "$CONNS" -d "${DURATION}s" --latency -s "$work/search.lua" "$base"
+read -r se_rps se_p50 _ se_p99 _ se_err se_non2xx se_load <<<"$BEST"
+wrk_best search-c1 p95 -t 1 -c 1 -d "${DURATION}s" --latency -s "$work/search.lua" "$base"
+read -r s1_rps s1_p50 s1_p95 _ _ s1_err s1_non2xx s1_load <<<"$BEST"
+
+# Whole processes: notmuch search and listbridge search, 5 times per query, twice.
+proc_best() { # NAME COL CMD...
+  local name="$1" col="$2"
+  shift 2
+  local a b
+  a="$(timeout 600 "${helper[@]}" proctimes "$work/$name-1.tsv" "$queries" 5 "$col" "$@")" || die "$name timing failed"
+  b="$(timeout 600 "${helper[@]}" proctimes "$work/$name-2.tsv" "$queries" 5 "$col" "$@")" || die "$name timing failed"
+  echo "  $name (whole process, p50 p95 ms): run 1: $a   run 2: $b   (load $(load))" >&2
+  if awk -v a="${a#* }" -v b="${b#* }" 'BEGIN { exit !(a <= b) }'; then
+    cp "$work/$name-1.tsv" "$work/$name.tsv"
+    echo "$a"
+  else
+    cp "$work/$name-2.tsv" "$work/$name.tsv"
+    echo "$b"
+  fi
+}
+read -r nm_p50 nm_p95 <<<"$(proc_best notmuch 1 notmuch search --limit=20)"
+read -r cli_p50 cli_p95 <<<"$(proc_best listbridge-cli 0 "$bin" --db "$db" search --json --limit 20 --)"
+
+# --- nginx serving the same page -----------------------------------------------------------
+nport="$("${helper[@]}" freeport)"
+nd="$work/nginx"
+cat >"$nd/nginx.conf" <<CONF
+worker_processes 2;
+daemon off;
+pid $nd/nginx.pid;
+error_log $nd/error.log;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  sendfile on;
+  tcp_nopush on;
+  keepalive_requests 1000000;
+  keepalive_timeout 60s;
+  client_body_temp_path $nd/client_body;
+  proxy_temp_path $nd/proxy;
+  fastcgi_temp_path $nd/fastcgi;
+  uwsgi_temp_path $nd/uwsgi;
+  scgi_temp_path $nd/scgi;
+  types { text/html html; }
+  server {
+    listen 127.0.0.1:$nport;
+    root $nd/www;
+    location / { }
+  }
+}
+CONF
+chmod -R a+rX "$nd"
+nginx -c "$nd/nginx.conf" -p "$nd" >"$nd/stdout.log" 2>&1 &
+nginx_pid=$!
+wait_http "http://127.0.0.1:$nport/thread.html" "$nginx_pid" "$nd/error.log" 15
+ncode=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$nport/thread.html")
+[ "$ncode" = 200 ] || fail_with "$nd/error.log" "nginx answered $ncode for the page"
+timeout 30 wrk -t "$THREADS" -c "$CONNS" -d 2s "http://127.0.0.1:$nport/thread.html" >/dev/null 2>&1 || true
+wrk_best nginx rps -t "$THREADS" -c "$CONNS" -d "${DURATION}s" --latency -s "$report_lua" "http://127.0.0.1:$nport/thread.html"
+read -r ng_rps ng_p50 _ ng_p99 _ _ _ ng_load <<<"$BEST"
+if [ -f "$nd/nginx.pid" ]; then kill -QUIT "$(cat "$nd/nginx.pid")" 2>/dev/null || true; fi
+stop_pid "$nginx_pid"
+nginx_pid=""
+
+# --- per-query breakdown -------------------------------------------------------------------
+if [ "${DIAG:-1}" != 0 ]; then
+  echo
+  echo "== per query: median ms on one keep-alive connection (/search renders snippets, /api/search does not), hits, notmuch process"
+  "${helper[@]}" probe "$port" "$queries" 10 >"$work/probe.tsv"
+  python3 - "$work/probe.tsv" "$work/check.txt" "$work/notmuch.tsv" <<'PY'
+import sys
+probe = [l.rstrip("\n").split("\t") for l in open(sys.argv[1])]
+hits = {l.split("\t")[0]: l.rstrip("\n").split("\t")[2] for l in open(sys.argv[2])}
+nm = [l.rstrip("\n").split("\t")[1] for l in open(sys.argv[3])]
+print(f"  {'query':34} {'/search':>8} {'/api':>7} {'snippets':>8} {'hits':>6} {'notmuch':>8}")
+for (q, html, api), n in zip(probe, nm):
+    print(f"  {q:34} {float(html):8.2f} {float(api):7.2f} {float(html)-float(api):8.2f} {hits.get(q, '?'):>6} {float(n):8.2f}")
+PY
+fi
+
+# --- summary -------------------------------------------------------------------------------
+elapsed=$(($(date +%s) - started))
+echo
+echo "== summary ($(basename "$archive"), thread $thread of $thread_msgs messages, $nq queries; load average now $(load); ${elapsed} s)"
+summary="$(awk \
+  -v th_rps="$th_rps" -v th_p50="$th_p50" -v th_p99="$th_p99" -v th_load="$th_load" -v th_bad="$((th_err + th_non2xx))" \
+  -v se_rps="$se_rps" -v se_p50="$se_p50" -v se_p99="$se_p99" -v se_load="$se_load" -v se_bad="$((se_err + se_non2xx + s1_err + s1_non2xx))" \
+  -v s1_p50="$s1_p50" -v s1_p95="$s1_p95" -v s1_rps="$s1_rps" -v s1_load="$s1_load" \
+  -v nm_p50="$nm_p50" -v nm_p95="$nm_p95" -v cli_p50="$cli_p50" -v cli_p95="$cli_p95" \
+  -v ng_rps="$ng_rps" -v ng_p50="$ng_p50" -v ng_p99="$ng_p99" -v ng_load="$ng_load" \
+  -v bytes="$page_bytes" 'BEGIN {
+  ok = "MET"; no = "MISSED"; missed = 0
+  printf "thread page   %8.0f req/s  p50 %6.2f ms  p99 %6.2f ms  (%d bytes; errors %d; load %s)\n", th_rps, th_p50, th_p99, bytes, th_bad, th_load
+  printf "nginx static  %8.0f req/s  p50 %6.2f ms  p99 %6.2f ms  (load %s)\n", ng_rps, ng_p50, ng_p99, ng_load
+  printf "  listbridge/nginx: %.2f of the static ceiling\n", th_rps / ng_rps
+  printf "search (32c)  %8.0f req/s  p50 %6.2f ms  p99 %6.2f ms  (errors %d; load %s)\n", se_rps, se_p50, se_p99, se_bad, se_load
+  printf "search (1c)   server time p50 %.2f ms, p95 %.2f ms (%.0f req/s; load %s)\n", s1_p50, s1_p95, s1_rps, s1_load
+  printf "notmuch search --limit=20, whole process: p50 %.2f ms, p95 %.2f ms\n", nm_p50, nm_p95
+  printf "listbridge search --json --limit 20, whole process: p50 %.2f ms, p95 %.2f ms\n", cli_p50, cli_p95
+  printf "targets:\n"
+  t = th_rps >= 3000; missed += !t; printf "  thread page >= 3000 req/s           %-6s (%.0f)\n", t ? ok : no, th_rps
+  t = th_p99 < 50; missed += !t;    printf "  thread page p99 < 50 ms             %-6s (%.2f ms)\n", t ? ok : no, th_p99
+  t = s1_p95 < 10; missed += !t;    printf "  search p95 server time < 10 ms      %-6s (%.2f ms)\n", t ? ok : no, s1_p95
+  t = se_rps >= 1000; missed += !t; printf "  search >= 1000 req/s                %-6s (%.0f)\n", t ? ok : no, se_rps
+  t = s1_p95 <= nm_p95; missed += !t; printf "  search p95 no slower than notmuch   %-6s (%.2f ms vs %.2f ms)\n", t ? ok : no, s1_p95, nm_p95
+  t = th_bad + se_bad == 0; missed += !t; printf "  no errors under load                %-6s\n", t ? ok : no
+  printf "MISSED_COUNT %d\n", missed
+}')"
+echo "$summary" | grep -v '^MISSED_COUNT'
+missed=$(echo "$summary" | awk '/^MISSED_COUNT/ { print $2 }')
+if [ "${STRICT:-0}" = 1 ] && [ "$missed" -gt 0 ]; then
+  exit 1
+fi

@@ -1,0 +1,189 @@
+#!/usr/bin/env python3
+"""Helpers for bench/web.sh (standard library only).
+
+  freeport                          a free loopback TCP port
+  thread DB                         "ID COUNT": the thread nearest 50 messages
+  maildir ARCHIVE.mbox.gz DEST      the archive's messages as a Maildir (for notmuch)
+  lua QUERIES.tsv OUT.lua           a wrk script rotating /search?q=... over the queries
+  check PORT QUERIES.tsv            every query answers 200 on /search; prints the hit counts
+  probe PORT QUERIES.tsv N          per query: median latency of /search and /api/search
+                                    (N requests each, one keep-alive connection)
+  proctimes OUT QUERIES.tsv N COL CMD...
+                                    runs CMD QUERY (whole process) N times per query,
+                                    interleaved; writes per-query medians to OUT and prints
+                                    "p50 p95" (ms) over all runs. COL: 0 listbridge, 1 notmuch
+"""
+
+import gzip
+import http.client
+import os
+import socket
+import sqlite3
+import statistics
+import subprocess
+import sys
+import time
+import urllib.parse
+
+
+def queries(path):
+    out = []
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            line = line.rstrip("\n")
+            if not line or line.startswith("#"):
+                continue
+            lb, nm = line.split("\t")
+            out.append((lb, nm))
+    return out
+
+
+def percentile(values, p):
+    values = sorted(values)
+    k = max(0, min(len(values) - 1, round(p / 100 * len(values) + 0.5) - 1))
+    return values[k]
+
+
+def freeport():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        print(s.getsockname()[1])
+
+
+def thread(db):
+    c = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    row = c.execute(
+        "SELECT thread_id, count(*) FROM messages GROUP BY thread_id "
+        "ORDER BY abs(count(*)-50) LIMIT 1"
+    ).fetchone()
+    print(*row)
+
+
+def maildir(src, dest):
+    for sub in ("cur", "new", "tmp"):
+        os.makedirs(os.path.join(dest, sub), exist_ok=True)
+    n, msg = 0, []
+
+    def flush():
+        nonlocal n
+        if msg:
+            body = b"".join(msg)
+            if body.endswith(b"\n\n"):
+                body = body[:-1]
+            with open(os.path.join(dest, "cur", f"{n:07d}.bench:2,S"), "wb") as f:
+                f.write(body)
+            n += 1
+
+    with gzip.open(src, "rb") as f:
+        for line in f:
+            if line.startswith(b"From "):
+                flush()
+                msg = []
+                continue
+            if line.startswith(b">") and line.lstrip(b">").startswith(b"From "):
+                line = line[1:]
+            msg.append(line)
+    flush()
+    print(n)
+
+
+def path_for(q, api=False):
+    return ("/api/search?q=" if api else "/search?q=") + urllib.parse.quote(q, safe="")
+
+
+def lua(tsv, out):
+    paths = [path_for(lb) for lb, _ in queries(tsv)]
+    with open(out, "w") as f:
+        f.write("local paths = {\n")
+        for p in paths:
+            f.write(f'  "{p}",\n')
+        f.write("}\n")
+        f.write(
+            """local i = 0
+init = function(args)
+  -- each wrk thread starts at another query
+  i = math.random(#paths) - 1
+end
+request = function()
+  i = i % #paths + 1
+  return wrk.format("GET", paths[i])
+end
+"""
+        )
+
+
+def get(conn, path):
+    conn.request("GET", path)
+    r = conn.getresponse()
+    return r.status, r.read()
+
+
+def check(port, tsv):
+    import json
+
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    bad = 0
+    for lb, _ in queries(tsv):
+        status, _ = get(conn, path_for(lb))
+        astatus, body = get(conn, path_for(lb, api=True))
+        total = json.loads(body).get("total") if astatus == 200 else None
+        print(f"{lb}\t{status}\t{total}")
+        bad += status != 200
+    sys.exit(1 if bad else 0)
+
+
+def probe(port, tsv, n):
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    for lb, _ in queries(tsv):
+        row = []
+        for api in (False, True):
+            times = []
+            for _ in range(n):
+                t = time.perf_counter()
+                get(conn, path_for(lb, api))
+                times.append((time.perf_counter() - t) * 1000)
+            row.append(statistics.median(times))
+        print(f"{lb}\t{row[0]:.2f}\t{row[1]:.2f}")
+
+
+def proctimes(out, tsv, n, col, cmd):
+    qs = [q[col] for q in queries(tsv)]
+    per = {q: [] for q in qs}
+    for q in qs:  # warm the page cache
+        subprocess.run(cmd + [q], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    for _ in range(n):
+        for q in qs:
+            t = time.perf_counter()
+            r = subprocess.run(cmd + [q], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            per[q].append((time.perf_counter() - t) * 1000)
+            if r.returncode != 0:
+                sys.exit(f"{cmd[0]} failed on {q!r}: {r.stderr.decode(errors='replace')[-500:]}")
+    with open(out, "w") as f:
+        for q in qs:
+            f.write(f"{q}\t{statistics.median(per[q]):.2f}\n")
+    every = [t for ts in per.values() for t in ts]
+    print(f"{percentile(every, 50):.2f} {percentile(every, 95):.2f}")
+
+
+def main():
+    cmd, args = sys.argv[1], sys.argv[2:]
+    if cmd == "freeport":
+        freeport()
+    elif cmd == "thread":
+        thread(args[0])
+    elif cmd == "maildir":
+        maildir(args[0], args[1])
+    elif cmd == "lua":
+        lua(args[0], args[1])
+    elif cmd == "check":
+        check(int(args[0]), args[1])
+    elif cmd == "probe":
+        probe(int(args[0]), args[1], int(args[2]))
+    elif cmd == "proctimes":
+        proctimes(args[0], args[1], int(args[2]), int(args[3]), args[4:])
+    else:
+        sys.exit(f"unknown command {cmd}")
+
+
+if __name__ == "__main__":
+    main()

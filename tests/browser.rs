@@ -1,0 +1,959 @@
+//! The web forum in a real headless Chromium, driven over WebDriver (chromedriver) with
+//! fantoccini: open the bundled demo, search by typing in the search box, land on a post through
+//! its permalink, unfold quoted text, follow permalinks, page through results, use the keyboard,
+//! read the browser console for errors (CSP violations are reported there), and do it all again
+//! with JavaScript turned off. Every page visited is saved as a PNG in `target/screenshots/` for
+//! a person to look at. Needs Debian's chromium and chromium-driver; fails, never skips, when
+//! they are missing (`scripts/test` installs them). Run with `--features browser`.
+#![cfg(feature = "browser")]
+
+use std::collections::{HashSet, VecDeque};
+use std::fs::File;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, anyhow, bail, ensure};
+use axum::http::{Method, Request};
+use base64::Engine;
+use fantoccini::actions::{InputSource, KeyAction, KeyActions};
+use fantoccini::key::Key;
+use fantoccini::{Client, ClientBuilder, Locator};
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use serde_json::{Value, json};
+
+/// The flags Chromium needs here: headless as root in a container, and quiet on the network
+/// (without the background-networking flags it keeps dialling out and the closed network
+/// refuses it, many connections at a time).
+const CHROMIUM_FLAGS: &[&str] = &[
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--window-size=1280,900",
+];
+
+/// How long a server or a page may take to appear before the test gives up.
+const PATIENCE: Duration = Duration::from_secs(30);
+
+/// Reading the demo: home, keyboard, search, permalink, quoted text, nested view, author and
+/// list pages, a phone-width thread; and no error in the browser console throughout.
+#[tokio::test]
+async fn demo_can_be_searched_and_read_in_chromium() -> Result<()> {
+    let started = Instant::now();
+    let tools = Tools::find();
+    let work = tempfile::tempdir()?;
+    let driver = Driver::start(&tools, work.path()).await?;
+    let (_demo, base) = start_demo(work.path()).await?;
+    let browser = Browser::open(&tools, &driver, true).await?;
+    eprintln!(
+        "[demo] chromedriver, demo and Chromium up in {:?}",
+        started.elapsed()
+    );
+
+    // Home: the latest threads.
+    browser.go(&base, "/").await?;
+    ensure!(
+        browser.client.title().await?.contains("SNUG forum (demo)"),
+        "home page title"
+    );
+    let threads = browser
+        .client
+        .find_all(Locator::Css("ol.threads > li"))
+        .await?;
+    ensure!(!threads.is_empty(), "the home page lists no thread");
+    browser.shoot("home").await?;
+
+    // Keyboard: the first Tab from the top reaches the skip link, which then shows on screen,
+    // and Enter on it moves focus to the main content.
+    browser.press(Key::Tab).await?;
+    let focused = browser.client.active_element().await?;
+    ensure!(
+        focused.attr("class").await?.as_deref() == Some("skip"),
+        "the first Tab should focus the skip link, not {:?}",
+        focused.html(false).await?
+    );
+    ensure!(focused.text().await? == "Skip to content", "skip link text");
+    let (x, y, _, _) = focused.rectangle().await?;
+    ensure!(
+        x >= 0.0 && y >= 0.0,
+        "the focused skip link is off screen at ({x}, {y})"
+    );
+    browser.shoot("home-skip-link-focused").await?;
+    browser.press(Key::Enter).await?;
+    ensure!(
+        browser.here().await?.fragment.as_deref() == Some("main"),
+        "skip link target"
+    );
+    let focused = browser.client.active_element().await?;
+    ensure!(
+        focused.attr("id").await?.as_deref() == Some("main"),
+        "after Enter on the skip link, focus should be on <main>, not {:?}",
+        focused.html(false).await?
+    );
+
+    // Search: typed into the search box and submitted with the button, as a reader does.
+    let phrase = "\"inspiratory flow\"";
+    browser
+        .client
+        .find(Locator::Id("q"))
+        .await?
+        .send_keys(phrase)
+        .await?;
+    browser
+        .client
+        .find(Locator::Css("form.search button[type=submit]"))
+        .await?
+        .click()
+        .await?;
+    browser.wait_for_path("/search").await?;
+    let count = browser
+        .client
+        .find(Locator::Css("p.count"))
+        .await?
+        .text()
+        .await?;
+    ensure!(
+        count.starts_with("1 message ") && count.contains(phrase),
+        "result count text: {count:?}"
+    );
+    let marks = browser
+        .client
+        .find_all(Locator::Css("ol.results .snippet mark"))
+        .await?;
+    ensure!(!marks.is_empty(), "no <mark> in the search snippets");
+    ensure!(
+        marks[0]
+            .text()
+            .await?
+            .to_lowercase()
+            .starts_with("inspiratory"),
+        "marked word"
+    );
+    ensure!(
+        browser
+            .client
+            .find_all(Locator::Css("nav.pager"))
+            .await?
+            .is_empty(),
+        "one page of results should have no pager"
+    );
+    browser.shoot("search").await?;
+
+    // The result is a permalink: /m/{id} answers 303 to the thread, on the post itself.
+    let result = browser
+        .client
+        .find(Locator::Css("ol.results > li h2 a"))
+        .await?;
+    let permalink = result.attr("href").await?.context("result link")?;
+    ensure!(
+        permalink.starts_with("/m/"),
+        "a result should link to its permalink: {permalink}"
+    );
+    result.click().await?;
+    browser.wait_for_path("/t/").await?;
+    let landed = browser.target().await?;
+    let post = browser.client.find(Locator::Css(":target")).await?;
+    ensure!(
+        post.text().await?.contains("inspiratory flow"),
+        "the post landed on is another one"
+    );
+    let top = browser
+        .js("return document.querySelector(':target').getBoundingClientRect().top")
+        .await?;
+    let height = browser.js("return window.innerHeight").await?;
+    ensure!(
+        top.as_f64()
+            .zip(height.as_f64())
+            .is_some_and(|(t, h)| (0.0..h).contains(&t)),
+        "the post landed on is not in view (top {top}, viewport {height})"
+    );
+    browser.shoot("thread-permalink").await?;
+
+    // Quoted text is folded away and unfolds with a click on its summary.
+    let details = post.find(Locator::Css("details.elided")).await?;
+    let quoted = details.find(Locator::Css(".body")).await?;
+    ensure!(
+        details.prop("open").await?.as_deref() == Some("false"),
+        "quoted text starts folded"
+    );
+    ensure!(
+        !quoted.is_displayed().await?,
+        "folded quoted text should not be visible"
+    );
+    details.find(Locator::Css("summary")).await?.click().await?;
+    ensure!(
+        details.prop("open").await?.as_deref() == Some("true"),
+        "details did not open"
+    );
+    ensure!(
+        quoted.is_displayed().await?,
+        "unfolded quoted text is not visible"
+    );
+    ensure!(
+        !quoted.text().await?.trim().is_empty(),
+        "unfolded quoted text is empty"
+    );
+    browser.shoot("thread-quoted-text").await?;
+
+    // Following another post's permalink lands on that post, in the same thread.
+    let thread_path = browser.here().await?.path;
+    let links = browser
+        .client
+        .find_all(Locator::Css("a[title='Permanent link']"))
+        .await?;
+    let other = links.last().context("no permalink in the thread")?;
+    let other_href = other.attr("href").await?.context("permalink href")?;
+    ensure!(
+        other_href != permalink,
+        "the last post is the one landed on"
+    );
+    other.click().await?;
+    browser
+        .wait_for(|here| here.fragment.as_ref().is_some_and(|f| *f != landed))
+        .await?;
+    ensure!(browser.here().await?.path == thread_path, "left the thread");
+    let other_post = browser.target().await?;
+    let own_link = browser
+        .client
+        .find(Locator::Css(":target a[title='Permanent link']"))
+        .await?
+        .attr("href")
+        .await?;
+    ensure!(
+        own_link.as_deref() == Some(other_href.as_str()),
+        "landed on {other_post}, not {other_href}"
+    );
+    browser.shoot("thread-followed-permalink").await?;
+
+    // The nested view indents replies.
+    browser
+        .client
+        .find(Locator::LinkText("Show as a tree"))
+        .await?
+        .click()
+        .await?;
+    browser
+        .wait_for(|here| here.query.as_deref() == Some("view=nested"))
+        .await?;
+    ensure!(
+        !browser
+            .client
+            .find_all(Locator::Css("li.post.depth-1"))
+            .await?
+            .is_empty(),
+        "the nested view indents no reply"
+    );
+    browser.shoot("thread-nested").await?;
+
+    // Author and list pages, reached by their links.
+    browser
+        .client
+        .find(Locator::Css("li.post h2.author a"))
+        .await?
+        .click()
+        .await?;
+    browser.wait_for_path("/a/").await?;
+    ensure!(
+        !browser
+            .client
+            .find_all(Locator::Css("main li"))
+            .await?
+            .is_empty(),
+        "author page is empty"
+    );
+    browser.shoot("author").await?;
+    browser.go(&base, &thread_path).await?;
+    browser
+        .client
+        .find(Locator::Css("main p.meta a[href^='/l/']"))
+        .await?
+        .click()
+        .await?;
+    browser.wait_for_path("/l/").await?;
+    browser.shoot("list").await?;
+
+    // A phone: 375 × 812 CSS pixels; the thread must not scroll sideways.
+    browser.go(&base, &thread_path).await?;
+    browser
+        .cdp(
+            "Emulation.setDeviceMetricsOverride",
+            json!({"width": 375, "height": 812, "deviceScaleFactor": 2, "mobile": true}),
+        )
+        .await?;
+    browser.client.refresh().await?;
+    let widths = browser
+        .js("return [window.innerWidth, document.documentElement.scrollWidth]")
+        .await?;
+    ensure!(
+        widths[0] == 375,
+        "the phone emulation did not apply: {widths}"
+    );
+    ensure!(
+        widths[1].as_u64() <= widths[0].as_u64(),
+        "the thread overflows sideways on a phone: {widths}"
+    );
+    browser.shoot_viewport("thread-phone").await?;
+    browser
+        .cdp("Emulation.clearDeviceMetricsOverride", json!({}))
+        .await?;
+
+    // Nothing went wrong in the console along the way (this includes CSP violations).
+    let errors = browser.console_errors().await?;
+    ensure!(
+        errors.is_empty(),
+        "errors in the browser console:\n{}",
+        errors.join("\n")
+    );
+
+    browser.close().await;
+    eprintln!("[demo] done in {:?}", started.elapsed());
+    Ok(())
+}
+
+/// Paging through search results: 60 generated messages give three pages of 25, 25 and 10,
+/// walked with the rel=next / rel=prev links, every result seen exactly once.
+#[tokio::test]
+async fn search_results_page_through() -> Result<()> {
+    let started = Instant::now();
+    let tools = Tools::find();
+    let work = tempfile::tempdir()?;
+    let driver = Driver::start(&tools, work.path()).await?;
+
+    let port = free_port();
+    let config = work.path().join("config.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[store]\npath = {db:?}\n[web]\nlisten = \"127.0.0.1:{port}\"\nsite_name = \"Spirometry forum\"\n\
+             [[lists]]\nname = \"resp\"\n",
+            db = work.path().join("archive.db").display().to_string()
+        ),
+    )?;
+    let mbox = work.path().join("spirometry.mbox");
+    std::fs::write(&mbox, spirometry_mbox(60))?;
+    let import = Command::new(env!("CARGO_BIN_EXE_listbridge"))
+        .arg("--config")
+        .arg(&config)
+        .arg("import")
+        .arg(&mbox)
+        .output()?;
+    ensure!(
+        import.status.success(),
+        "import failed: {}",
+        String::from_utf8_lossy(&import.stderr)
+    );
+    let mut serve = Proc::spawn(
+        "listbridge serve",
+        {
+            let mut cmd = Command::new(env!("CARGO_BIN_EXE_listbridge"));
+            cmd.arg("--config").arg(&config).arg("serve");
+            cmd
+        },
+        &work.path().join("serve.log"),
+    )?;
+    let base = format!("http://127.0.0.1:{port}");
+    serve.wait_until_answers(&format!("{base}/healthz")).await?;
+    let browser = Browser::open(&tools, &driver, true).await?;
+    eprintln!(
+        "[pager] 60 messages imported, servers up in {:?}",
+        started.elapsed()
+    );
+
+    browser.go(&base, "/").await?;
+    browser
+        .client
+        .find(Locator::Id("q"))
+        .await?
+        .send_keys("spirometry")
+        .await?;
+    browser.press(Key::Enter).await?;
+    browser.wait_for_path("/search").await?;
+    let count = browser
+        .client
+        .find(Locator::Css("p.count"))
+        .await?
+        .text()
+        .await?;
+    ensure!(
+        count.starts_with("60 messages match"),
+        "result count text: {count:?}"
+    );
+
+    let mut seen = HashSet::new();
+    for (page, expected) in [(1, 25), (2, 25), (3, 10)] {
+        let status = browser
+            .client
+            .find(Locator::Css("nav.pager span"))
+            .await?
+            .text()
+            .await?;
+        ensure!(
+            status == format!("Page {page} of 3"),
+            "pager says {status:?} on page {page}"
+        );
+        let links = browser
+            .client
+            .find_all(Locator::Css("ol.results > li h2 a"))
+            .await?;
+        ensure!(
+            links.len() == expected,
+            "{} results on page {page}, not {expected}",
+            links.len()
+        );
+        for link in links {
+            let href = link.attr("href").await?.context("result href")?;
+            ensure!(seen.insert(href.clone()), "{href} shown on two pages");
+        }
+        let prev = browser
+            .client
+            .find_all(Locator::Css("nav.pager a[rel=prev]"))
+            .await?;
+        let next = browser
+            .client
+            .find_all(Locator::Css("nav.pager a[rel=next]"))
+            .await?;
+        ensure!(
+            prev.is_empty() == (page == 1),
+            "rel=prev link on page {page}"
+        );
+        ensure!(
+            next.is_empty() == (page == 3),
+            "rel=next link on page {page}"
+        );
+        browser.shoot(&format!("search-page-{page}")).await?;
+        if let Some(next) = next.first() {
+            let before = browser.here().await?.full;
+            next.click().await?;
+            browser.wait_for(|here| here.full != before).await?;
+        }
+    }
+    ensure!(
+        seen.len() == 60,
+        "{} distinct results over three pages",
+        seen.len()
+    );
+    // And back again.
+    browser
+        .client
+        .find(Locator::Css("nav.pager a[rel=prev]"))
+        .await?
+        .click()
+        .await?;
+    browser
+        .wait_for_text("nav.pager span", "Page 2 of 3")
+        .await?;
+
+    let errors = browser.console_errors().await?;
+    ensure!(
+        errors.is_empty(),
+        "errors in the browser console:\n{}",
+        errors.join("\n")
+    );
+    browser.close().await;
+    eprintln!("[pager] done in {:?}", started.elapsed());
+    Ok(())
+}
+
+/// With JavaScript off, search (a plain GET form), permalinks and quoted text still work.
+#[tokio::test]
+async fn demo_works_without_javascript() -> Result<()> {
+    let started = Instant::now();
+    let tools = Tools::find();
+    let work = tempfile::tempdir()?;
+    let driver = Driver::start(&tools, work.path()).await?;
+    let (_demo, base) = start_demo(work.path()).await?;
+    let browser = Browser::open(&tools, &driver, false).await?;
+    eprintln!("[no-js] servers up in {:?}", started.elapsed());
+
+    // Make sure scripts really are off: a page whose script would rename it keeps its title.
+    browser
+        .client
+        .goto("data:text/html,<title>off</title><script>document.title='on'</script>")
+        .await?;
+    ensure!(
+        browser.client.title().await? == "off",
+        "JavaScript is still on in this session"
+    );
+
+    browser.go(&base, "/").await?;
+    browser
+        .client
+        .find(Locator::Id("q"))
+        .await?
+        .send_keys("rescue packs")
+        .await?;
+    browser.press(Key::Enter).await?;
+    browser.wait_for_path("/search").await?;
+    let count = browser
+        .client
+        .find(Locator::Css("p.count"))
+        .await?
+        .text()
+        .await?;
+    ensure!(
+        count.contains("messages match"),
+        "result count text: {count:?}"
+    );
+    ensure!(
+        !browser
+            .client
+            .find_all(Locator::Css("ol.results mark"))
+            .await?
+            .is_empty(),
+        "no <mark> in the results"
+    );
+    browser.shoot("nojs-search").await?;
+
+    browser
+        .client
+        .find(Locator::Css("ol.results > li h2 a"))
+        .await?
+        .click()
+        .await?;
+    browser.wait_for_path("/t/").await?;
+    browser.target().await?;
+    browser.shoot("nojs-thread").await?;
+    // <details> needs no script: any folded quote on the page opens with a click.
+    let details = browser
+        .client
+        .find_all(Locator::Css("details.elided"))
+        .await?;
+    if let Some(details) = details.first() {
+        details.find(Locator::Css("summary")).await?.click().await?;
+        ensure!(
+            details.prop("open").await?.as_deref() == Some("true"),
+            "details did not open"
+        );
+    }
+
+    let errors = browser.console_errors().await?;
+    ensure!(
+        errors.is_empty(),
+        "errors in the browser console:\n{}",
+        errors.join("\n")
+    );
+    browser.close().await;
+    eprintln!("[no-js] done in {:?}", started.elapsed());
+    Ok(())
+}
+
+/// `count` messages about spirometry, each its own thread, a day apart.
+fn spirometry_mbox(count: usize) -> String {
+    let mut out = String::new();
+    for i in 0..count {
+        let day = 1 + i % 28;
+        let month = ["Jan", "Feb", "Mar"][i / 28];
+        out.push_str(&format!(
+            "From c{i}@example.org Mon Jan  1 00:00:00 2024\n\
+             From: Clinician {i} <c{i}@example.org>\n\
+             To: resp@lists.example.org\n\
+             Subject: Spirometry question {i}\n\
+             Date: {day:02} {month} 2024 09:{i:02}:00 +0000\n\
+             Message-ID: <spiro-{i}@example.org>\n\
+             Content-Type: text/plain; charset=utf-8\n\
+             \n\
+             Case {i}: how do you read this spirometry result? The FEV1/FVC ratio is borderline\n\
+             and we would value a second opinion on the spirometry before referral.\n\
+             \n"
+        ));
+    }
+    out
+}
+
+/// Chromium and chromedriver from the PATH; a clear failure when either is missing.
+struct Tools {
+    chromium: PathBuf,
+    chromedriver: PathBuf,
+}
+
+impl Tools {
+    fn find() -> Tools {
+        let which = |name: &str| {
+            std::env::var_os("PATH").and_then(|paths| {
+                std::env::split_paths(&paths)
+                    .map(|dir| dir.join(name))
+                    .find(|path| path.is_file())
+            })
+        };
+        match (which("chromium"), which("chromedriver")) {
+            (Some(chromium), Some(chromedriver)) => Tools {
+                chromium,
+                chromedriver,
+            },
+            _ => panic!(
+                "chromium or chromedriver is not on the PATH: install chromium and chromium-driver \
+                 (scripts/test does)"
+            ),
+        }
+    }
+}
+
+/// A loopback port nobody listens on just now.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free loopback port")
+        .port()
+}
+
+/// A child process in its own process group, stopped with everything it started (Chromium's
+/// many processes under chromedriver) when dropped, also when a test fails half-way.
+struct Proc {
+    name: &'static str,
+    child: Child,
+    log: PathBuf,
+}
+
+impl Proc {
+    fn spawn(name: &'static str, mut cmd: Command, log: &Path) -> Result<Proc> {
+        let out = File::create(log)?;
+        cmd.stdin(Stdio::null())
+            .stdout(out.try_clone()?)
+            .stderr(out)
+            .process_group(0);
+        let child = cmd
+            .spawn()
+            .with_context(|| format!("cannot start {name}"))?;
+        Ok(Proc {
+            name,
+            child,
+            log: log.to_owned(),
+        })
+    }
+
+    /// The end of what the process printed, for failure messages.
+    fn log_tail(&self) -> String {
+        let log = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let start = log.len().saturating_sub(3000);
+        let start = (start..log.len())
+            .find(|&i| log.is_char_boundary(i))
+            .unwrap_or(0);
+        log[start..].to_owned()
+    }
+
+    /// Polls `url` until it answers 200; fails at once when the process has died.
+    async fn wait_until_answers(&mut self, url: &str) -> Result<()> {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            if let Ok((200, _)) = http(Method::GET, url, None).await {
+                return Ok(());
+            }
+            if let Some(status) = self.child.try_wait()? {
+                bail!("{} exited ({status}):\n{}", self.name, self.log_tail());
+            }
+            if Instant::now() > deadline {
+                bail!(
+                    "{} did not answer at {url} within {PATIENCE:?}:\n{}",
+                    self.name,
+                    self.log_tail()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    fn signal_group(&self, signal: &str) {
+        let _ = Command::new("kill")
+            .args([signal, "--", &format!("-{}", self.child.id())])
+            .stderr(Stdio::null())
+            .status();
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        // SIGTERM first: the demo removes its temporary database, Chromium exits cleanly.
+        self.signal_group("-TERM");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline && matches!(self.child.try_wait(), Ok(None)) {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        // Whatever is left of the group (the leader, or a Chromium helper) goes now.
+        self.signal_group("-KILL");
+        let _ = self.child.wait();
+    }
+}
+
+/// `listbridge demo` on a free port, once it answers; its base URL.
+async fn start_demo(dir: &Path) -> Result<(Proc, String)> {
+    let listen = format!("127.0.0.1:{}", free_port());
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_listbridge"));
+    cmd.args(["demo", "--listen", &listen]);
+    let mut demo = Proc::spawn("listbridge demo", cmd, &dir.join("demo.log"))?;
+    let base = format!("http://{listen}");
+    demo.wait_until_answers(&format!("{base}/healthz")).await?;
+    Ok((demo, base))
+}
+
+/// chromedriver on a free port; it starts a Chromium per session.
+struct Driver {
+    _proc: Proc,
+    url: String,
+    dir: PathBuf,
+}
+
+impl Driver {
+    async fn start(tools: &Tools, dir: &Path) -> Result<Driver> {
+        let port = free_port();
+        let mut cmd = Command::new(&tools.chromedriver);
+        cmd.arg(format!("--port={port}"));
+        let mut proc = Proc::spawn("chromedriver", cmd, &dir.join("chromedriver.log"))?;
+        let url = format!("http://127.0.0.1:{port}");
+        proc.wait_until_answers(&format!("{url}/status")).await?;
+        Ok(Driver {
+            _proc: proc,
+            url,
+            dir: dir.to_owned(),
+        })
+    }
+}
+
+/// Where the page is: the parts of the current URL the tests look at.
+struct Here {
+    full: String,
+    path: String,
+    query: Option<String>,
+    fragment: Option<String>,
+}
+
+/// One Chromium session.
+struct Browser {
+    client: Client,
+    driver: String,
+    session: String,
+}
+
+impl Browser {
+    async fn open(tools: &Tools, driver: &Driver, javascript: bool) -> Result<Browser> {
+        let mut args: Vec<String> = CHROMIUM_FLAGS.iter().map(|f| (*f).to_owned()).collect();
+        // A fresh profile per session, inside the test's folder so it goes when the test ends
+        // (after chromedriver and its Chromium are stopped).
+        let profile = driver.dir.join(if javascript {
+            "profile"
+        } else {
+            "profile-nojs"
+        });
+        args.push(format!("--user-data-dir={}", profile.display()));
+        if !javascript {
+            args.push("--blink-settings=scriptEnabled=false".to_owned());
+        }
+        let capabilities = json!({
+            "browserName": "chrome",
+            "goog:chromeOptions": { "binary": tools.chromium, "args": args },
+            // The console, CSP violations included, read back through chromedriver's log.
+            "goog:loggingPrefs": { "browser": "ALL" },
+        });
+        let Value::Object(capabilities) = capabilities else {
+            unreachable!("a JSON object")
+        };
+        // fantoccini is built without TLS: a plain HTTP connector reaches the local driver.
+        let client = ClientBuilder::new(HttpConnector::new())
+            .capabilities(capabilities)
+            .connect(&driver.url)
+            .await
+            .context("chromedriver could not start a Chromium session")?;
+        let session = client
+            .session_id()
+            .await?
+            .context("no WebDriver session id")?;
+        Ok(Browser {
+            client,
+            driver: driver.url.clone(),
+            session,
+        })
+    }
+
+    async fn go(&self, base: &str, path: &str) -> Result<()> {
+        Ok(self.client.goto(&format!("{base}{path}")).await?)
+    }
+
+    async fn here(&self) -> Result<Here> {
+        let url = self.client.current_url().await?;
+        Ok(Here {
+            full: url.to_string(),
+            path: url.path().to_owned(),
+            query: url.query().map(str::to_owned),
+            fragment: url.fragment().map(str::to_owned),
+        })
+    }
+
+    /// Waits until the current URL satisfies `ready` (a click's navigation may still be on
+    /// its way).
+    async fn wait_for(&self, ready: impl Fn(&Here) -> bool) -> Result<()> {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            let here = self.here().await?;
+            if ready(&here) {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                bail!("still at {} after {PATIENCE:?}", here.full);
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    async fn wait_for_path(&self, prefix: &str) -> Result<()> {
+        self.wait_for(|here| here.path.starts_with(prefix)).await
+    }
+
+    async fn wait_for_text(&self, css: &str, text: &str) -> Result<()> {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            if let Ok(element) = self.client.find(Locator::Css(css)).await
+                && element.text().await.is_ok_and(|t| t == text)
+            {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                bail!("{css} does not say {text:?} at {}", self.here().await?.full);
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// A key pressed and released on whatever has focus.
+    async fn press(&self, key: Key) -> Result<()> {
+        let keys = KeyActions::new("keyboard".to_owned())
+            .then(KeyAction::Down { value: key.into() })
+            .then(KeyAction::Up { value: key.into() });
+        Ok(self.client.perform_actions(keys).await?)
+    }
+
+    /// The post the URL points at: the fragment names it and it is the CSS :target. Returns
+    /// the fragment.
+    async fn target(&self) -> Result<String> {
+        let here = self.here().await?;
+        let fragment = here
+            .fragment
+            .with_context(|| format!("no #fragment in {}", here.full))?;
+        ensure!(
+            fragment.starts_with("m-"),
+            "{} does not point at a post",
+            here.full
+        );
+        let target = self
+            .client
+            .find(Locator::Css(":target"))
+            .await
+            .with_context(|| format!("nothing is the :target at {}", here.full))?;
+        let id = target.attr("id").await?;
+        ensure!(
+            id.as_deref() == Some(fragment.as_str()),
+            "the :target is {id:?}, not #{fragment}"
+        );
+        Ok(fragment)
+    }
+
+    async fn js(&self, script: &str) -> Result<Value> {
+        Ok(self.client.execute(script, Vec::new()).await?)
+    }
+
+    /// A raw Chrome DevTools command, through chromedriver.
+    async fn cdp(&self, cmd: &str, params: Value) -> Result<Value> {
+        let url = format!("{}/session/{}/goog/cdp/execute", self.driver, self.session);
+        let body = json!({ "cmd": cmd, "params": params });
+        let (status, answer) = http(Method::POST, &url, Some(&body)).await?;
+        let mut answer: Value = serde_json::from_slice(&answer)?;
+        ensure!(status == 200, "{cmd} failed: {answer}");
+        Ok(answer["value"].take())
+    }
+
+    /// The whole page, beyond the window, as target/screenshots/NAME.png.
+    async fn shoot(&self, name: &str) -> Result<()> {
+        let metrics = self.cdp("Page.getLayoutMetrics", json!({})).await?;
+        let size = &metrics["cssContentSize"];
+        let (width, height) = (size["width"].as_f64(), size["height"].as_f64());
+        let (Some(width), Some(height)) = (width, height) else {
+            bail!("no page size in {metrics}");
+        };
+        let shot = self
+            .cdp(
+                "Page.captureScreenshot",
+                json!({
+                    "format": "png",
+                    "captureBeyondViewport": true,
+                    "clip": { "x": 0, "y": 0, "width": width, "height": height.min(8000.0), "scale": 1 },
+                }),
+            )
+            .await?;
+        let data = shot["data"].as_str().context("no screenshot data")?;
+        save_screenshot(
+            name,
+            &base64::engine::general_purpose::STANDARD.decode(data)?,
+        )
+    }
+
+    /// What the window shows, as target/screenshots/NAME.png.
+    async fn shoot_viewport(&self, name: &str) -> Result<()> {
+        save_screenshot(name, &self.client.screenshot().await?)
+    }
+
+    /// The console's errors since the last call (they are printed, warnings too).
+    async fn console_errors(&self) -> Result<Vec<String>> {
+        let url = format!("{}/session/{}/se/log", self.driver, self.session);
+        let (status, answer) =
+            http(Method::POST, &url, Some(&json!({ "type": "browser" }))).await?;
+        let answer: Value = serde_json::from_slice(&answer)?;
+        ensure!(status == 200, "reading the browser log failed: {answer}");
+        let entries = answer["value"].as_array().cloned().unwrap_or_default();
+        let mut errors = Vec::new();
+        for entry in entries {
+            let line = format!(
+                "{} {}: {}",
+                entry["level"], entry["source"], entry["message"]
+            );
+            eprintln!("console: {line}");
+            if entry["level"] == "SEVERE" {
+                errors.push(line);
+            }
+        }
+        Ok(errors)
+    }
+
+    async fn close(self) {
+        let _ = self.client.close().await;
+    }
+}
+
+fn save_screenshot(name: &str, png: &[u8]) -> Result<()> {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target"));
+    let dir = target.join("screenshots");
+    std::fs::create_dir_all(&dir)?;
+    let path = dir.join(format!("{name}.png"));
+    std::fs::write(&path, png).with_context(|| format!("cannot write {}", path.display()))?;
+    eprintln!("screenshot: {}", path.display());
+    Ok(())
+}
+
+/// One HTTP/1.1 request over plain TCP; the status and body.
+async fn http(method: Method, url: &str, body: Option<&Value>) -> Result<(u16, Vec<u8>)> {
+    let client = hyper_util::client::legacy::Client::builder(TokioExecutor::new())
+        .build_http::<Full<VecDeque<u8>>>();
+    let bytes = body
+        .map(serde_json::to_vec)
+        .transpose()?
+        .unwrap_or_default();
+    let request = Request::builder()
+        .method(method)
+        .uri(url)
+        .header("content-type", "application/json")
+        .body(Full::new(VecDeque::from(bytes)))?;
+    let response = tokio::time::timeout(PATIENCE, client.request(request))
+        .await
+        .map_err(|_| anyhow!("{url} did not answer within {PATIENCE:?}"))??;
+    let status = response.status().as_u16();
+    let body = response.into_body().collect().await?.to_bytes().to_vec();
+    Ok((status, body))
+}
