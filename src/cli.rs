@@ -78,7 +78,8 @@ pub enum Command {
         #[command(subcommand)]
         what: ExportCommand,
     },
-    /// Search the archive: words, "exact phrases", -excluded words.
+    /// Search the archive: words, "exact phrases", -excluded words, from:, list:, subject:,
+    /// after:YYYY[-MM[-DD]], before:YYYY[-MM[-DD]].
     Search {
         /// The query. Quote a query with exclusions so they are not taken for flags:
         /// listbridge search 'inhaler -spacer'.
