@@ -173,7 +173,7 @@ async fn demo_can_be_searched_and_read_in_chromium() -> Result<()> {
     ensure!(
         top.as_f64()
             .zip(height.as_f64())
-            .is_some_and(|(t, h)| (0.0..h).contains(&t)),
+            .is_some_and(|(t, h)| (-1.0..h).contains(&t)),
         "the post landed on is not in view (top {top}, viewport {height})"
     );
     browser.shoot("thread-permalink").await?;
@@ -312,6 +312,22 @@ async fn demo_can_be_searched_and_read_in_chromium() -> Result<()> {
         errors.is_empty(),
         "errors in the browser console:\n{}",
         errors.join("\n")
+    );
+    // And that check is not blind: an inline style, which the CSP forbids, shows up in it.
+    browser
+        .js("document.body.insertAdjacentHTML('beforeend', '<p style=\"color: red\">x</p>')")
+        .await?;
+    let mut seen = Vec::new();
+    for _ in 0..50 {
+        seen.extend(browser.console_errors().await?);
+        if seen.iter().any(|e| e.contains("Content Security Policy")) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    ensure!(
+        seen.iter().any(|e| e.contains("Content Security Policy")),
+        "a CSP violation did not reach the console log: {seen:?}"
     );
 
     browser.close().await;

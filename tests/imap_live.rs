@@ -372,7 +372,9 @@ impl Relay {
 
 #[test]
 fn every_message_exactly_once_through_restarts_cuts_and_kills() {
-    let rig = rig::env();
+    // Its own servers: restarting Dovecot must not disturb the other tests running meanwhile.
+    let private = rig::PrivateRig::start();
+    let rig: &Rig = &private;
     let dir = tempfile::tempdir().unwrap();
     // A mailbox big enough that faults land mid-sync.
     let messages: Vec<Vec<u8>> = (0..3000)

@@ -65,6 +65,27 @@ impl AppState {
         }
     }
 
+    /// A thread's title: its subject without the list's tag and without "Re:" prefixes (a
+    /// thread whose first message we have is a reply still has a topic, not a reply).
+    fn thread_title(&self, subject: Option<&str>, list: &str) -> String {
+        let mut title = self.subject(subject, list);
+        loop {
+            let lower = title.to_lowercase();
+            let Some(prefix) = ["re:", "aw:", "sv:", "vs:", "antw:"]
+                .iter()
+                .find(|p| lower.starts_with(*p))
+            else {
+                break;
+            };
+            title = title[prefix.len()..].trim_start().to_owned();
+        }
+        if title.is_empty() {
+            "(no subject)".to_owned()
+        } else {
+            title
+        }
+    }
+
     /// A subject as titles show it: without the list's tag (`[SNUG]`).
     fn subject(&self, subject: Option<&str>, list: &str) -> String {
         let subject = subject.unwrap_or("").trim();
@@ -180,6 +201,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/messages/{*message_id}", get(api::message))
         .route("/api/search", get(api::search))
         .route("/static/style.css", get(stylesheet))
+        .route("/favicon.ico", get(|| async { StatusCode::NO_CONTENT }))
         .route("/healthz", get(api::healthz))
         .fallback(|| async { WebError::NotFound("page") })
         .with_state(state)

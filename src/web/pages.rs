@@ -36,7 +36,7 @@ fn rows(state: &AppState, threads: Vec<ThreadSummary>) -> Vec<ThreadRow> {
                 .saturating_sub(t.participants.len() as u64);
             ThreadRow {
                 thread: t.thread,
-                subject: state.subject(t.subject.as_deref(), &t.list),
+                subject: state.thread_title(t.subject.as_deref(), &t.list),
                 list: t.list,
                 replies: t.messages.saturating_sub(1),
                 participants: if others > 0 {
@@ -314,7 +314,7 @@ pub async fn thread(
         site: state.config.web.site_name.clone(),
         query: String::new(),
         thread: id,
-        subject: state.subject(subject.as_deref(), &list),
+        subject: state.thread_title(subject.as_deref(), &list),
         list,
         nested,
         posts: views,
@@ -493,13 +493,19 @@ fn snippet(body: &str, terms: &[String]) -> String {
         if i > 0 {
             out.push(' ');
         }
-        let escaped = ammonia::clean_text(w);
         if hit(w) {
+            // Mark the word, not the punctuation around it.
+            let core_start = w.find(|c: char| c.is_alphanumeric()).unwrap_or(0);
+            let core_end = w.rfind(|c: char| c.is_alphanumeric()).map_or(w.len(), |i| {
+                i + w[i..].chars().next().map_or(1, char::len_utf8)
+            });
+            out.push_str(&ammonia::clean_text(&w[..core_start]));
             out.push_str("<mark>");
-            out.push_str(&escaped);
+            out.push_str(&ammonia::clean_text(&w[core_start..core_end]));
             out.push_str("</mark>");
+            out.push_str(&ammonia::clean_text(&w[core_end..]));
         } else {
-            out.push_str(&escaped);
+            out.push_str(&ammonia::clean_text(w));
         }
     }
     if end < words.len() {
@@ -518,7 +524,7 @@ mod tests {
             "Use a <b>spacer</b> with the inhaler, always.",
             &["inhaler".into()],
         );
-        assert!(s.contains("<mark>inhaler,</mark>"), "{s}");
+        assert!(s.contains("<mark>inhaler</mark>,"), "{s}");
         assert!(!s.contains("<b>"), "{s}");
     }
 
