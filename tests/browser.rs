@@ -973,3 +973,78 @@ async fn http(method: Method, url: &str, body: Option<&Value>) -> Result<(u16, V
     let body = response.into_body().collect().await?.to_bytes().to_vec();
     Ok((status, body))
 }
+
+/// axe-core, from the npm registry (`scripts/test` installs it into `target/axe`).
+fn axe_source() -> Result<String> {
+    let path = std::env::var_os("LISTBRIDGE_AXE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                .join("target/axe/node_modules/axe-core/axe.min.js")
+        });
+    std::fs::read_to_string(&path).with_context(|| {
+        format!(
+            "axe-core is missing at {}: run `npm install --prefix target/axe axe-core@4` (scripts/test does)",
+            path.display()
+        )
+    })
+}
+
+#[tokio::test]
+async fn axe_finds_no_serious_accessibility_violation() -> Result<()> {
+    let axe = axe_source()?;
+    let tools = Tools::find();
+    let work = tempfile::tempdir()?;
+    let driver = Driver::start(&tools, work.path()).await?;
+    let (_demo, base) = start_demo(work.path()).await?;
+    let browser = Browser::open(&tools, &driver, true).await?;
+    let mut found = Vec::new();
+    // Home, a thread, search results and an author's page (the profile of someone who writes).
+    for path in [
+        "/",
+        "/t/1",
+        "/t/1?view=nested",
+        "/search?q=inhaler",
+        "/a/amira.khan@example.org",
+    ] {
+        browser.go(&base, path).await?;
+        // WebDriver runs this outside the page's CSP, which would (rightly) refuse it.
+        browser.js(&format!("{axe}\n;return true;")).await?;
+        let violations = browser
+            .client
+            .execute_async(
+                "const done = arguments[arguments.length - 1];
+                 axe.run(document, { resultTypes: ['violations'] }).then(r => done(
+                   r.violations.filter(v => v.impact === 'serious' || v.impact === 'critical')
+                     .map(v => v.impact + ' ' + v.id + ': ' + v.help + ' at ' +
+                          v.nodes.map(n => n.target.join(' ')).slice(0, 3).join(', '))));",
+                Vec::new(),
+            )
+            .await?;
+        let list: Vec<String> = serde_json::from_value(violations)?;
+        eprintln!("axe {path}: {} serious or critical", list.len());
+        found.extend(list.into_iter().map(|v| format!("{path}: {v}")));
+    }
+    // The check is not blind: an image without a text alternative is a critical violation.
+    browser
+        .js("const i = document.createElement('img'); i.src = '/favicon.ico'; document.body.appendChild(i); return true;")
+        .await?;
+    let planted: Vec<String> = serde_json::from_value(
+        browser
+            .client
+            .execute_async(
+                "const done = arguments[arguments.length - 1];
+                 axe.run(document, { resultTypes: ['violations'] }).then(r => done(
+                   r.violations.filter(v => v.impact === 'critical').map(v => v.id)));",
+                Vec::new(),
+            )
+            .await?,
+    )?;
+    ensure!(
+        planted.iter().any(|v| v == "image-alt"),
+        "axe missed a planted violation: {planted:?}"
+    );
+    browser.close().await;
+    ensure!(found.is_empty(), "axe-core found:\n{}", found.join("\n"));
+    Ok(())
+}
