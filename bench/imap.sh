@@ -42,6 +42,7 @@ say "building the release binary"
 cargo build --release --quiet
 bin="$root/target/release/listbridge"
 
+load_start=$(cut -d' ' -f1-3 /proc/loadavg)
 work=$(mktemp -d "${TMPDIR:-/tmp}/listbridge-imapbench.XXXXXX")
 chmod 755 "$work" # the rig's servers (users mail and postfix) must reach the rig under it
 rig="$work/rig"
@@ -77,7 +78,7 @@ fail() {
   echo "bench: FAILED: $*" >&2
   local f
   for f in "$daemon_log" "$work/mbsync.log" "$work/deliver.log" "${DOVECOT_LOG:-}" "${POSTFIX_LOG:-}"; do
-    [ -n "$f" ] && [ -s "$f" ] || continue
+    if [ -z "$f" ] || [ ! -s "$f" ]; then continue; fi
     echo "---- tail of $f" >&2
     tail -n 25 "$f" >&2
   done
@@ -264,6 +265,7 @@ lat_p99=$(awk '/^LAT/ { for (i = 1; i <= NF; i++) if ($i ~ /^p99=/) { sub("p99="
 cat <<EOF
 
 ==================== listbridge IMAP benchmark ($(date -u +%FT%TZ), $(nproc) cores) ====================
+load average: $load_start at the start, $(cut -d' ' -f1-3 /proc/loadavg) at the end (other work on the machine skews every figure)
 mailbox: $N messages ($(mb $((mail_bytes / 1024))) MB), Dovecot on loopback, IMAPS (seeded by doveadm import in ${seed_secs} s)
 1. initial sync
    mbsync (isync, defaults)    ${mbsync_secs} s   ${mbsync_rate} msg/s

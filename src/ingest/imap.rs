@@ -193,6 +193,8 @@ impl SourceRunner {
             {
                 let s = store.lock().expect("store lock");
                 s.set_source_synced(&c.name, now())?;
+                // An idle daemon gives back the page cache a large sync filled.
+                s.release_memory();
             }
             *backoff = BACKOFF_FIRST; // a good sync resets the backoff
             if *shutdown.borrow() {
@@ -242,6 +244,7 @@ impl SourceRunner {
         let c = &self.config;
         let mut total = ImportSummary::default();
         let mut stored_uids: Vec<u32> = Vec::new();
+        let mut pending: Option<(StoreTask, Cursor)> = None;
         {
             let mut fetches =
                 timed(session.uid_fetch(format!("{}:*", cursor.last_uid + 1), "(UID BODY.PEEK[])"))
@@ -274,16 +277,25 @@ impl SourceRunner {
                         ..cursor.clone()
                     };
                     let items = std::mem::take(&mut batch);
-                    let summary = self
-                        .store(store, run, list, items, new_cursor.clone())
-                        .await?;
-                    total.add(&summary);
-                    *cursor = new_cursor;
+                    // One batch is parsed and stored while the next is read from the server:
+                    // the two halves run on the two cores instead of taking turns.
+                    if let Some((previous, covered)) = pending.take() {
+                        total.add(&finish(previous).await?);
+                        *cursor = covered;
+                    }
+                    pending = Some((
+                        self.spawn_store(store, run, list, items, new_cursor.clone()),
+                        new_cursor,
+                    ));
                 }
                 if done {
                     break;
                 }
             }
+        }
+        if let Some((previous, covered)) = pending.take() {
+            total.add(&finish(previous).await?);
+            *cursor = covered;
         }
         if c.delete_after_import && !stored_uids.is_empty() {
             let set = stored_uids
@@ -303,14 +315,15 @@ impl SourceRunner {
         Ok(total)
     }
 
-    async fn store(
+    /// Parses and stores a batch with its cursor, off the async threads.
+    fn spawn_store(
         &self,
         store: &Arc<Mutex<Store>>,
         run: crate::store::RunId,
         list: crate::store::ListId,
         items: Vec<Incoming>,
         cursor: Cursor,
-    ) -> Result<ImportSummary, ImapError> {
+    ) -> StoreTask {
         let store = Arc::clone(store);
         let render = self.render.clone();
         let source = self.config.name.clone();
@@ -318,10 +331,15 @@ impl SourceRunner {
             let mut s = store.lock().expect("store lock");
             store_batch(&mut s, run, list, &render, items, Some((&source, &cursor)))
         })
-        .await
+    }
+}
+
+type StoreTask = tokio::task::JoinHandle<Result<ImportSummary, StoreError>>;
+
+async fn finish(task: StoreTask) -> Result<ImportSummary, ImapError> {
+    task.await
         .expect("the storing task does not panic")
         .map_err(ImapError::Store)
-    }
 }
 
 fn set_state(
