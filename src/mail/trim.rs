@@ -104,7 +104,7 @@ pub fn trim(body: &str, options: &TrimOptions) -> Trimmed {
         };
     }
 
-    let mut text = String::new();
+    let mut text = String::with_capacity(body.len());
     for &i in &kept {
         for raw_line in &raw[lines[i].first..=lines[i].last] {
             text.push_str(raw_line);
@@ -115,7 +115,7 @@ pub fn trim(body: &str, options: &TrimOptions) -> Trimmed {
     for &i in &kept {
         in_text[i] = true;
     }
-    let mut elided = String::new();
+    let mut elided = String::with_capacity(body.len());
     for (line, _) in lines.iter().zip(&in_text).filter(|(_, kept)| !**kept) {
         elided.push_str(&line.norm);
         elided.push('\n');
@@ -151,11 +151,11 @@ pub fn extract_embedded(body: &str) -> Option<(String, String)> {
 }
 
 /// CRLF (and a lone CR, as old Macs wrote) become LF.
-fn normalize_newlines(body: &str) -> String {
+fn normalize_newlines(body: &str) -> Cow<'_, str> {
     if body.contains('\r') {
-        body.replace("\r\n", "\n").replace('\r', "\n")
+        Cow::Owned(body.replace("\r\n", "\n").replace('\r', "\n"))
     } else {
-        body.to_string()
+        Cow::Borrowed(body)
     }
 }
 
@@ -200,7 +200,9 @@ fn prepare<'a>(raw: &[&'a str]) -> Vec<Line<'a>> {
             Some((end, marks)) => (marks.as_str(), &line[*end..]),
             None => ("", line),
         };
-        if let Some((last, joined)) = join_attribution(raw, &code, i, content) {
+        // Almost every line is none of the forms below; one search tells so.
+        let ordinary = content.len() <= MAX_PATTERN_LINE && !ANY_FORM.is_match(content);
+        if !ordinary && let Some((last, joined)) = join_attribution(raw, &code, i, content) {
             lines.push(Line {
                 first: i,
                 last,
@@ -216,12 +218,12 @@ fn prepare<'a>(raw: &[&'a str]) -> Vec<Line<'a>> {
             first: i,
             last: i,
             norm: match &prefix {
-                Some(_) => Cow::Owned(format!("{marks}{content}")),
+                Some(_) => Cow::Owned([marks, content].concat()),
                 None => Cow::Borrowed(line),
             },
             quoted: prefix.is_some(),
             code: false,
-            kind: classify(line, content, prefix.is_some()),
+            kind: classify(line, content, prefix.is_some(), ordinary),
         });
         i += 1;
     }
@@ -308,16 +310,20 @@ fn named_marker(s: &str) -> usize {
     }
 }
 
-/// The class of one unjoined line; `content` is the line after its quote markers.
-fn classify(line: &str, content: &str, quoted: bool) -> Kind {
+/// The class of one unjoined line; `content` is the line after its quote markers. `ordinary`:
+/// [`ANY_FORM`] found nothing in `content`, so only blank and separator lines remain possible.
+fn classify(line: &str, content: &str, quoted: bool, ordinary: bool) -> Kind {
     if content.trim().is_empty() {
         return if quoted { Kind::Quote } else { Kind::Empty };
     }
     let short = content.len() <= MAX_PATTERN_LINE;
+    if !quoted && is_delimiter(line) {
+        return Kind::Delimiter;
+    }
+    if ordinary {
+        return if quoted { Kind::Quote } else { Kind::Text };
+    }
     if !quoted {
-        if is_delimiter(line) {
-            return Kind::Delimiter;
-        }
         if short && is_signature(content) {
             return Kind::Signature;
         }
@@ -343,12 +349,19 @@ fn is_underline(line: &str) -> bool {
     t.len() >= 3 && t.chars().all(|c| c == '=')
 }
 
+/// One regex matching where any of `patterns` matches (each keeps its own flags): one search
+/// per line instead of one per pattern, which was most of the cost on ordinary lines.
+fn any_of(patterns: &[&str]) -> Regex {
+    let alternation: Vec<String> = patterns.iter().map(|p| format!("(?:{p})")).collect();
+    Regex::new(&alternation.join("|")).expect("valid regex")
+}
+
 static MARKDOWN_LINK: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"\[([^\]\n]+)\]\([^)\n]+\)").expect("valid regex"));
 static URL: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"<[^>\n]*>|https?://\S+").expect("valid regex"));
-static SIGNATURES: LazyLock<Vec<Regex>> = LazyLock::new(|| {
-    [
+static SIGNATURES: LazyLock<Regex> = LazyLock::new(|| {
+    any_of(&[
         // English
         r"(?i)^\s*\w+ from mobile",
         r"(?i)^\s*[(<]*Sent (?:from|via|with|by|using) \S",
@@ -369,19 +382,18 @@ static SIGNATURES: LazyLock<Vec<Regex>> = LazyLock::new(|| {
         // Japanese, Chinese
         r"^\s*\S+から送信",
         r"^\s*(?:从|從)我的.{1,20}(?:发送|傳送)",
-    ]
-    .iter()
-    .map(|p| Regex::new(p).expect("valid regex"))
-    .collect()
+    ])
 });
 
 /// A mobile-client footer: short, and in one of the known forms.
 fn is_signature(content: &str) -> bool {
-    let plain = MARKDOWN_LINK.replace_all(content, "$1");
-    if URL.replace_all(&plain, "").trim().chars().count() > MAX_SIGNATURE_CHARS {
-        return false;
-    }
-    SIGNATURES.iter().any(|re| re.is_match(&plain))
+    // The cheap tests first: almost no line has a link or is a footer.
+    let plain = match content.contains('[') {
+        true => MARKDOWN_LINK.replace_all(content, "$1"),
+        false => Cow::Borrowed(content),
+    };
+    SIGNATURES.is_match(&plain)
+        && URL.replace_all(&plain, "").trim().chars().count() <= MAX_SIGNATURE_CHARS
 }
 
 static DATE_HEADER: LazyLock<Regex> = LazyLock::new(|| {
@@ -467,24 +479,19 @@ static DATE_SOMEONE_EMAIL: LazyLock<Regex> = LazyLock::new(|| {
 });
 /// Single-line forms never wrapped: "2016-03-03 17:21 GMT+01:00 Some One",
 /// "Posted by X on 01/21/2016".
-static FIXED_ATTRIBUTIONS: LazyLock<Vec<Regex>> = LazyLock::new(|| {
-    [
+static FIXED_ATTRIBUTIONS: LazyLock<Regex> = LazyLock::new(|| {
+    any_of(&[
         r"^\s*(?:19|20)\d\d-\d\d-\d\d \d\d?:\d\d GMT[+\-]\d\d:\d\d [\w\s]+$",
-        r"(?i)^\s*Posted by .+ on \d{2}/\d{2}/\d{4}$",
-    ]
-    .iter()
-    .map(|p| Regex::new(p).expect("valid regex"))
-    .collect()
+        // `\s*$`: tested on trimmed lines, and by ANY_FORM on untrimmed ones.
+        r"(?i)^\s*Posted by .+ on \d{2}/\d{2}/\d{4}\s*$",
+    ])
 });
-static FORWARDS: LazyLock<Vec<Regex>> = LazyLock::new(|| {
-    [
+static FORWARDS: LazyLock<Regex> = LazyLock::new(|| {
+    any_of(&[
         r"(?i)^[\s>*]*(?:Begin forwarded message|Début du message transféré|Anfang der weitergeleiteten Nachricht|Inicio del mensaje reenviado|Inizio messaggio inoltrato|Início da mensagem reencaminhada|Begin doorgestuurd bericht)\s*:",
         r"(?i)^[\s>*]*-{2,}\s*(?:Forwarded|Original|Reply) Message\s*-{2,}",
         r"(?i)^[\s>*]*-{2,}\s*(?:Message transféré|Message d'origine|Ursprüngliche Nachricht|Weitergeleitete Nachricht|Mensaje original|Mensaje reenviado|Messaggio originale|Messaggio inoltrato|Mensagem original|Mensagem encaminhada|Oorspronkelijk bericht|Doorgestuurd bericht|Ursprungligt meddelande|Vidarebefordrat meddelande|Oprindelig meddelelse|Videresendt meddelelse|Opprinnelig melding|Videresendt melding|Wiadomość oryginalna|Przekazana wiadomość|Исходное сообщение|Пересылаемое сообщение|Пересланное сообщение|原始邮件|転送されたメッセージ|元のメッセージ)\s*-{2,}",
-    ]
-    .iter()
-    .map(|p| Regex::new(p).expect("valid regex"))
-    .collect()
+    ])
 });
 /// The verbs of the attribution forms, as plain literals (a fast first test).
 static VERB: LazyLock<Regex> = LazyLock::new(|| {
@@ -493,12 +500,31 @@ static VERB: LazyLock<Regex> = LazyLock::new(|| {
     )
     .expect("valid regex")
 });
-/// A line ending in its verb (trailing punctuation already removed).
+/// A line ending in its verb (trailing punctuation is removed before, and allowed after the verb
+/// only so that [`ANY_FORM`] can use this pattern on untrimmed lines).
 static VERB_END: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(
-        r"(?i)(?:wrote|writes|écrit|nous a dit|schrieb|geschrieben|schrieben Sie|scritto|napisał|napisał\(a\)|escreveu|escribió|写道)$",
+        r"(?i)(?:wrote|writes|écrit|nous a dit|schrieb|geschrieben|schrieben Sie|scritto|napisał|napisał\(a\)|escreveu|escribió|写道)[\s.:：>\-]*$",
     )
     .expect("valid regex")
+});
+/// A superset of the line forms: where none of it matches, a line is no signature, header,
+/// marker or start of a wrapped attribution. The forms tested on trimmed text allow trailing
+/// blanks before their `$`; a colon or `>` ending the line stands for the forms that must end
+/// so (an attribution, "DATE X <x@y>").
+static ANY_FORM: LazyLock<Regex> = LazyLock::new(|| {
+    any_of(&[
+        JOIN_HINT.as_str(),
+        SIGNATURES.as_str(),
+        DATE_HEADER.as_str(),
+        TEXT_HEADER.as_str(),
+        FORWARDS.as_str(),
+        FIXED_ATTRIBUTIONS.as_str(),
+        VERB_END.as_str(),
+        r"[:：>]\s*$",
+        // A Markdown link: the footer forms are tested with links made plain.
+        r"\[",
+    ])
 });
 /// A second verb inside `mid` means the pattern spanned two attributions or a sentence.
 static WROTE_WORD: LazyLock<Regex> = LazyLock::new(|| {
@@ -558,12 +584,9 @@ fn is_email_attribution(c: &str) -> bool {
 
 fn marker_kind(content: &str) -> Option<Kind> {
     let c = content.trim();
-    if FORWARDS.iter().any(|re| re.is_match(c)) {
+    if FORWARDS.is_match(c) {
         Some(Kind::Forward)
-    } else if is_wrote_attribution(c)
-        || is_email_attribution(c)
-        || FIXED_ATTRIBUTIONS.iter().any(|re| re.is_match(c))
-    {
+    } else if is_wrote_attribution(c) || is_email_attribution(c) || FIXED_ATTRIBUTIONS.is_match(c) {
         Some(Kind::Attribution)
     } else {
         None
@@ -578,11 +601,12 @@ fn join_attribution(
     i: usize,
     content: &str,
 ) -> Option<(usize, String)> {
+    // The hint first: one search that rules out almost every line.
     if content.trim().is_empty()
         || content.len() > MAX_JOIN_LINE
+        || !JOIN_HINT.is_match(content)
         || is_header(content)
         || ends_sentence(content)
-        || !JOIN_HINT.is_match(content)
         || is_wrote_attribution(content)
     {
         return None;
