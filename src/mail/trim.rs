@@ -760,6 +760,38 @@ fn select(lines: &[Line], options: &TrimOptions) -> Vec<usize> {
         }
     }
 
+    // A short sign-off after the quoted history ("Tom", "Thanks, Jane") does not make that
+    // quote an interleaved answer: the quote goes, the sign-off stays.
+    if let Some(last) = kept.iter().rposition(|&i| kind(i) == Kind::Text) {
+        let mut start = last;
+        while start > 0 && matches!(kind(kept[start - 1]), Kind::Text | Kind::Empty) {
+            start -= 1;
+        }
+        let sign_off: Vec<usize> = kept[start..=last]
+            .iter()
+            .copied()
+            .filter(|&i| kind(i) == Kind::Text)
+            .collect();
+        if start > 0
+            && kind(kept[start - 1]) == Kind::Quote
+            && sign_off.len() <= 2
+            && sign_off.iter().all(|&i| is_sign_off(&lines[i].norm))
+        {
+            let mut quote = start;
+            while quote > 0
+                && matches!(
+                    kind(kept[quote - 1]),
+                    Kind::Quote | Kind::Attribution | Kind::Forward | Kind::Empty
+                )
+            {
+                quote -= 1;
+            }
+            if kept[..quote].iter().any(|&i| kind(i) == Kind::Text) {
+                kept.drain(quote..start);
+            }
+        }
+    }
+
     // The quoted history at the end of the post, after the author's text.
     let mut tail = kept.len();
     while tail > 0
@@ -903,6 +935,17 @@ fn remove_header_blocks(lines: &[Line], kept: &mut Vec<usize>) {
         p += 1;
         !drop[p - 1]
     });
+}
+
+/// A line that can only be a sign-off: a name or a closing word or two ("Tom", "Thanks,
+/// Jane", "Best wishes"), not an answer ("Yes, from Monday.").
+fn is_sign_off(line: &str) -> bool {
+    let line = line.trim();
+    !line.is_empty()
+        && line.chars().count() <= 30
+        && line.split_whitespace().count() <= 3
+        && !line.ends_with(['.', '?', '!', ':'])
+        && !line.chars().any(|c| c.is_ascii_digit())
 }
 
 /// Quotes and blank lines ending the post go, once there is some text of the author's.
@@ -1443,5 +1486,18 @@ mod tests {
             trimmed("-- \nOnly a signature").text,
             "-- \nOnly a signature"
         );
+    }
+
+    #[test]
+    fn a_sign_off_after_the_quote_keeps_the_quote_folded() {
+        let body =
+            "Use a spacer.\n\nOn Mon, 4 Mar 2024, Amira wrote:\n> How do you check?\n\nTom\n";
+        let t = trim(body, &TrimOptions::default());
+        assert_eq!(t.text, "Use a spacer.\n\nTom");
+        assert!(t.elided.contains("> How do you check?"), "{t:?}");
+        // An answer after the quote is an interleaved reply: the quote stays.
+        let body = "Hi Jane,\n\n> Can you cover Monday?\n\nYes, from Monday.\n";
+        let t = trim(body, &TrimOptions::default());
+        assert!(t.text.contains("> Can you cover Monday?"), "{t:?}");
     }
 }
