@@ -66,6 +66,7 @@ work="$(mktemp -d "${TMPDIR:-/tmp}/listbridge-web.XXXXXX")"
 chmod 755 "$work" # nginx's workers (nobody) read the page from here
 serve_pid=""
 nginx_pid=""
+nm_job=""
 
 # stop_pid PID: TERM, up to 5 s, then KILL.
 stop_pid() {
@@ -84,6 +85,10 @@ cleanup() {
   local rc=$?
   trap - EXIT
   stop_pid "$serve_pid"
+  if [ -n "$nm_job" ] && kill -0 "$nm_job" 2>/dev/null; then
+    pkill -TERM -P "$nm_job" 2>/dev/null || true
+    stop_pid "$nm_job"
+  fi
   if [ -n "$nginx_pid" ]; then
     if [ -f "$work/nginx/nginx.pid" ]; then kill -QUIT "$(cat "$work/nginx/nginx.pid")" 2>/dev/null || true; fi
     stop_pid "$nginx_pid"
@@ -118,23 +123,26 @@ wait_http() {
 }
 
 # wrk_best NAME MODE WRK-ARGS...: runs wrk twice; prints each run; sets BEST to
-# "rps p50 p95 p99 max socket_errors non_2xx load" (ms) of the better run: the one with more
-# requests/s (MODE rps) or the lower p95 (MODE p95).
+# "rps p50 p95 p99 max socket_errors non_2xx cpu_ms_per_request load" (ms) of the better run:
+# the one with more requests/s (MODE rps) or the lower p95 (MODE p95). The server's CPU time
+# per request (of CPU_PID and its children) does not depend on how loaded the machine is.
 wrk_best() {
   local name="$1" mode="$2"
   shift 2
   local runs="$work/wrk-$name.runs"
   : >"$runs"
   for i in 1 2; do
-    local out="$work/wrk-$name-$i.txt" before
+    local out="$work/wrk-$name-$i.txt" before cpu0 cpu1
     before="$(load)"
+    cpu0="$("${helper[@]}" cpums "$CPU_PID")"
     timeout $((DURATION + 60)) wrk "$@" >"$out" 2>&1 || fail_with "$out" "wrk ($name) failed"
     local line
+    cpu1="$("${helper[@]}" cpums "$CPU_PID")"
     line="$(grep '^WRKRESULT' "$out")" || fail_with "$out" "wrk ($name) printed no result"
-    echo "$line" | awk -v l="$before" '{ printf "%.1f %.2f %.2f %.2f %.2f %d %d %s\n",
-      $2 / ($3 / 1e6), $4 / 1000, $5 / 1000, $6 / 1000, $7 / 1000, $8, $9, l }' >>"$runs"
-    awk -v n="$name" -v i="$i" 'NR == '"$i"' { printf "  %-14s run %d: %9.1f req/s  p50 %6.2f ms  p95 %6.2f ms  p99 %6.2f ms  max %7.2f ms  errors %d  non-2xx %d  (load %s %s %s)\n",
-      n, i, $1, $2, $3, $4, $5, $6, $7, $8, $9, $10 }' "$runs"
+    echo "$line" | awk -v l="$before" -v cpu=$((cpu1 - cpu0)) '{ printf "%.1f %.2f %.2f %.2f %.2f %d %d %.3f %s\n",
+      $2 / ($3 / 1e6), $4 / 1000, $5 / 1000, $6 / 1000, $7 / 1000, $8, $9, cpu / ($2 > 0 ? $2 : 1), l }' >>"$runs"
+    awk -v n="$name" -v i="$i" 'NR == '"$i"' { printf "  %-9s run %d: %8.1f req/s  p50 %6.2f  p95 %6.2f  p99 %6.2f  max %7.2f ms  err %d/%d  CPU %.3f ms/req  (load %s %s %s)\n",
+      n, i, $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11 }' "$runs"
   done
   if [ "$mode" = rps ]; then
     BEST="$(sort -k1,1gr "$runs" | head -1)"
@@ -146,6 +154,28 @@ wrk_best() {
 echo "== listbridge web benchmark  ($(nproc) cores, load average at start: $(load))"
 echo "busiest processes at start (CPU % over 1 s):"
 top -b -n 2 -d 1 -w 200 2>/dev/null | awk '/^ *PID/ { n++; next } n == 2 && NF >= 12 && $9 + 0 > 0.5 { printf "  %5.1f%%  %s\n", $9, $12 }' | head -6 || true
+
+# --- notmuch database of the same messages (in the background, during the build and import) --
+cat >"$work/notmuch-config" <<CFG
+[database]
+path=$work/maildir
+[user]
+name=Bench
+primary_email=bench@example.org
+[new]
+tags=inbox;
+[search]
+exclude_tags=
+[maildir]
+synchronize_flags=false
+CFG
+export NOTMUCH_CONFIG="$work/notmuch-config"
+say "writing the messages as a Maildir and indexing them with notmuch new (in the background)"
+(
+  "${helper[@]}" maildir "$archive" "$work/maildir" >"$work/maildir.count" &&
+    exec timeout 900 notmuch new
+) >"$work/notmuch-new.log" 2>&1 &
+nm_job=$!
 
 # --- build and import ----------------------------------------------------------------------
 say "building the release binary"
@@ -164,25 +194,12 @@ read -r thread thread_msgs <<<"$("${helper[@]}" thread "$db")"
 [ -n "${thread_msgs:-}" ] || die "could not pick a thread from $db"
 say "thread $thread has $thread_msgs messages"
 
-# --- notmuch database of the same messages ------------------------------------------------
-say "writing the messages as a Maildir and indexing them with notmuch new"
-nm_msgs=$("${helper[@]}" maildir "$archive" "$work/maildir") || die "could not write the Maildir"
-cat >"$work/notmuch-config" <<CFG
-[database]
-path=$work/maildir
-[user]
-name=Bench
-primary_email=bench@example.org
-[new]
-tags=inbox;
-[search]
-exclude_tags=
-[maildir]
-synchronize_flags=false
-CFG
-export NOTMUCH_CONFIG="$work/notmuch-config"
-timeout 900 notmuch new >"$work/notmuch-new.log" 2>&1 || fail_with "$work/notmuch-new.log" "notmuch new failed"
-say "notmuch indexed $(notmuch count '*') of $nm_msgs messages"
+if ! wait "$nm_job"; then
+  nm_job=""
+  fail_with "$work/notmuch-new.log" "writing the Maildir or notmuch new failed"
+fi
+nm_job=""
+say "notmuch new done: $(notmuch count '*') of $(cat "$work/maildir.count") messages indexed"
 
 # --- listbridge serve ----------------------------------------------------------------------
 port="$("${helper[@]}" freeport)"
@@ -221,12 +238,13 @@ timeout 30 wrk -t "$THREADS" -c "$CONNS" -d 3s -s "$work/search.lua" "$base" >/d
 
 echo
 echo "== measurements (each run twice, the better kept; $DURATION s, wrk -t$THREADS -c$CONNS unless said)"
+CPU_PID="$serve_pid"
 wrk_best thread rps -t "$THREADS" -c "$CONNS" -d "${DURATION}s" --latency -s "$report_lua" "$base/t/$thread"
-read -r th_rps th_p50 _ th_p99 _ th_err th_non2xx th_load <<<"$BEST"
+read -r th_rps th_p50 _ th_p99 _ th_err th_non2xx th_cpu th_load <<<"$BEST"
 wrk_best search rps -t "$THREADS" -c "$CONNS" -d "${DURATION}s" --latency -s "$work/search.lua" "$base"
-read -r se_rps se_p50 _ se_p99 _ se_err se_non2xx se_load <<<"$BEST"
+read -r se_rps se_p50 _ se_p99 _ se_err se_non2xx se_cpu se_load <<<"$BEST"
 wrk_best search-c1 p95 -t 1 -c 1 -d "${DURATION}s" --latency -s "$work/search.lua" "$base"
-read -r s1_rps s1_p50 s1_p95 _ _ s1_err s1_non2xx s1_load <<<"$BEST"
+read -r s1_rps s1_p50 s1_p95 _ _ s1_err s1_non2xx s1_cpu s1_load <<<"$BEST"
 
 # Whole processes: notmuch search and listbridge search, 5 times per query, twice.
 proc_best() { # NAME COL CMD...
@@ -282,8 +300,9 @@ wait_http "http://127.0.0.1:$nport/thread.html" "$nginx_pid" "$nd/error.log" 15
 ncode=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$nport/thread.html")
 [ "$ncode" = 200 ] || fail_with "$nd/error.log" "nginx answered $ncode for the page"
 timeout 30 wrk -t "$THREADS" -c "$CONNS" -d 2s "http://127.0.0.1:$nport/thread.html" >/dev/null 2>&1 || true
+CPU_PID="$nginx_pid"
 wrk_best nginx rps -t "$THREADS" -c "$CONNS" -d "${DURATION}s" --latency -s "$report_lua" "http://127.0.0.1:$nport/thread.html"
-read -r ng_rps ng_p50 _ ng_p99 _ _ _ ng_load <<<"$BEST"
+read -r ng_rps ng_p50 _ ng_p99 _ _ _ ng_cpu ng_load <<<"$BEST"
 if [ -f "$nd/nginx.pid" ]; then kill -QUIT "$(cat "$nd/nginx.pid")" 2>/dev/null || true; fi
 stop_pid "$nginx_pid"
 nginx_pid=""
@@ -293,15 +312,33 @@ if [ "${DIAG:-1}" != 0 ]; then
   echo
   echo "== per query: median ms on one keep-alive connection (/search renders snippets, /api/search does not), hits, notmuch process"
   "${helper[@]}" probe "$port" "$queries" 10 >"$work/probe.tsv"
+  # The same rotation on /api/search (the query alone, no snippets), for the CPU split.
+  sed 's#"/search?q=#"/api/search?q=#' "$work/search.lua" >"$work/api.lua"
+  cpu_split=""
+  for c in 1 32; do
+    a="$("${helper[@]}" cpums "$serve_pid")"
+    timeout 60 wrk -t "$((c < THREADS ? c : THREADS))" -c "$c" -d 5s -s "$work/api.lua" "$base" >"$work/wrk-api-c$c.txt" 2>&1 ||
+      fail_with "$work/wrk-api-c$c.txt" "wrk on /api/search failed"
+    b="$("${helper[@]}" cpums "$serve_pid")"
+    cpu_split+="$(awk -v cpu=$((b - a)) '/^WRKRESULT/ { printf "%.3f ", cpu / $2 }' "$work/wrk-api-c$c.txt")"
+  done
   python3 - "$work/probe.tsv" "$work/check.txt" "$work/notmuch.tsv" <<'PY'
-import sys
+import subprocess, sys
 probe = [l.rstrip("\n").split("\t") for l in open(sys.argv[1])]
 hits = {l.split("\t")[0]: l.rstrip("\n").split("\t")[2] for l in open(sys.argv[2])}
-nm = [l.rstrip("\n").split("\t")[1] for l in open(sys.argv[3])]
-print(f"  {'query':34} {'/search':>8} {'/api':>7} {'snippets':>8} {'hits':>6} {'notmuch':>8}")
-for (q, html, api), n in zip(probe, nm):
-    print(f"  {q:34} {float(html):8.2f} {float(api):7.2f} {float(html)-float(api):8.2f} {hits.get(q, '?'):>6} {float(n):8.2f}")
+nm = [l.rstrip("\n").split("\t") for l in open(sys.argv[3])]
+print(f"  {'query':34} {'/search':>8} {'/api':>7} {'snippets':>8} {'hits':>6} {'notmuch':>8} {'nm hits':>7}")
+for (q, html, api), (nq, n) in zip(probe, nm):
+    c = subprocess.run(["notmuch", "count", nq], capture_output=True, text=True).stdout.strip()
+    print(f"  {q:34} {float(html):8.2f} {float(api):7.2f} {float(html)-float(api):8.2f} {hits.get(q, '?'):>6} {float(n):8.2f} {c:>7}")
 PY
+fi
+
+if [ -n "${cpu_split:-}" ]; then
+  read -r api1_cpu api32_cpu <<<"$cpu_split"
+  awk -v a1="$api1_cpu" -v a32="$api32_cpu" -v s1="$s1_cpu" -v s32="$se_cpu" 'BEGIN {
+    printf "  server CPU per search: the query alone (/api/search) %.2f ms at 1 connection, %.2f ms at 32;\n", a1, a32
+    printf "  with snippets (/search) %.2f ms at 1, %.2f ms at 32: snippets %.2f ms (%.0f%%), concurrency +%.0f%%\n", s1, s32, s1 - a1, 100 * (s1 - a1) / s1, 100 * (s32 - s1) / s1 }'
 fi
 
 # --- summary -------------------------------------------------------------------------------
@@ -314,6 +351,7 @@ summary="$(awk \
   -v s1_p50="$s1_p50" -v s1_p95="$s1_p95" -v s1_rps="$s1_rps" -v s1_load="$s1_load" \
   -v nm_p50="$nm_p50" -v nm_p95="$nm_p95" -v cli_p50="$cli_p50" -v cli_p95="$cli_p95" \
   -v ng_rps="$ng_rps" -v ng_p50="$ng_p50" -v ng_p99="$ng_p99" -v ng_load="$ng_load" \
+  -v th_cpu="$th_cpu" -v se_cpu="$se_cpu" -v s1_cpu="$s1_cpu" -v ng_cpu="$ng_cpu" -v cores="$(nproc)" \
   -v bytes="$page_bytes" 'BEGIN {
   ok = "MET"; no = "MISSED"; missed = 0
   printf "thread page   %8.0f req/s  p50 %6.2f ms  p99 %6.2f ms  (%d bytes; errors %d; load %s)\n", th_rps, th_p50, th_p99, bytes, th_bad, th_load
@@ -323,6 +361,9 @@ summary="$(awk \
   printf "search (1c)   server time p50 %.2f ms, p95 %.2f ms (%.0f req/s; load %s)\n", s1_p50, s1_p95, s1_rps, s1_load
   printf "notmuch search --limit=20, whole process: p50 %.2f ms, p95 %.2f ms\n", nm_p50, nm_p95
   printf "listbridge search --json --limit 20, whole process: p50 %.2f ms, p95 %.2f ms\n", cli_p50, cli_p95
+  printf "server CPU per request (independent of the load; %d cores give %d ms of CPU per ms):\n", cores, cores
+  printf "  thread page %.3f ms, nginx %.3f ms, search %.3f ms (32c) / %.3f ms (1c)\n", th_cpu, ng_cpu, se_cpu, s1_cpu
+  printf "  so on an idle machine at most ~%.0f thread pages/s and ~%.0f searches/s\n", cores * 1000 / th_cpu, cores * 1000 / se_cpu
   printf "targets:\n"
   t = th_rps >= 3000; missed += !t; printf "  thread page >= 3000 req/s           %-6s (%.0f)\n", t ? ok : no, th_rps
   t = th_p99 < 50; missed += !t;    printf "  thread page p99 < 50 ms             %-6s (%.2f ms)\n", t ? ok : no, th_p99

@@ -8,6 +8,7 @@
   check PORT QUERIES.tsv            every query answers 200 on /search; prints the hit counts
   probe PORT QUERIES.tsv N          per query: median latency of /search and /api/search
                                     (N requests each, one keep-alive connection)
+  cpums PID                         CPU time (user + system, ms) of PID and its children
   proctimes OUT QUERIES.tsv N COL CMD...
                                     runs CMD QUERY (whole process) N times per query,
                                     interleaved; writes per-query medians to OUT and prints
@@ -146,6 +147,23 @@ def probe(port, tsv, n):
         print(f"{lb}\t{row[0]:.2f}\t{row[1]:.2f}")
 
 
+def cpums(pid):
+    hz = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        # after the command: state ppid ... utime (14th field overall) stime (15th)
+        if entry == str(pid) or fields[1] == str(pid):
+            total += int(fields[11]) + int(fields[12])
+    print(total * 1000 // hz)
+
+
 def proctimes(out, tsv, n, col, cmd):
     qs = [q[col] for q in queries(tsv)]
     per = {q: [] for q in qs}
@@ -179,6 +197,8 @@ def main():
         check(int(args[0]), args[1])
     elif cmd == "probe":
         probe(int(args[0]), args[1], int(args[2]))
+    elif cmd == "cpums":
+        cpums(int(args[0]))
     elif cmd == "proctimes":
         proctimes(args[0], args[1], int(args[2]), int(args[3]), args[4:])
     else:

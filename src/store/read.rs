@@ -152,6 +152,14 @@ impl super::Store {
             .optional()?)
     }
 
+    /// What changes whenever the archive gains or loses a message: for caching search pages.
+    pub fn archive_version(&self) -> Result<(i64, i64), StoreError> {
+        Ok(self
+            .conn
+            .prepare_cached("SELECT coalesce(max(id), 0), count(*) FROM messages")?
+            .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))?)
+    }
+
     /// What changes whenever a thread gains, loses or reorders a message: for caching pages.
     pub fn thread_version(&self, thread: ThreadId) -> Result<Option<(i64, i64)>, StoreError> {
         Ok(self

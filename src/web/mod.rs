@@ -24,31 +24,39 @@ use crate::store::{DeriveSettings, Store, StoreError};
 pub struct AppState {
     pool: Arc<Pool>,
     config: Arc<Config>,
-    pages: Arc<PageCache>,
+    /// Rendered thread pages, keyed by thread, view and the thread's version (message count and
+    /// newest message): rendering fifty mails per request would cost more than serving them,
+    /// and a changed thread has a new key, so a cached page is never stale.
+    pages: Arc<Bounded<(i64, bool, i64, i64), axum::body::Bytes>>,
+    searches: Arc<Bounded<(String, usize, bool, i64, i64), axum::body::Bytes>>,
+    bodies: Arc<Bounded<String, Arc<str>>>,
 }
 
-/// Rendered thread pages, keyed by thread, view and the thread's version (message count and
-/// newest message): rendering fifty mails per request would cost more than serving them, and a
-/// changed thread has a new key, so a cached page is never stale.
-#[derive(Default)]
-pub struct PageCache {
-    pages: Mutex<std::collections::HashMap<(i64, bool, i64, i64), axum::body::Bytes>>,
+/// A bounded in-memory map. Its keys carry whatever makes an entry stale (an archive version),
+/// so entries never need invalidating; when full it simply starts again rather than track use.
+pub struct Bounded<K, V> {
+    map: Mutex<std::collections::HashMap<K, V>>,
+    capacity: usize,
 }
 
-impl PageCache {
-    const CAPACITY: usize = 512;
-
-    fn get(&self, key: &(i64, bool, i64, i64)) -> Option<axum::body::Bytes> {
-        self.pages.lock().expect("cache lock").get(key).cloned()
+impl<K: std::hash::Hash + Eq, V: Clone> Bounded<K, V> {
+    fn new(capacity: usize) -> Self {
+        Bounded {
+            map: Mutex::default(),
+            capacity,
+        }
     }
 
-    fn put(&self, key: (i64, bool, i64, i64), page: axum::body::Bytes) {
-        let mut pages = self.pages.lock().expect("cache lock");
-        if pages.len() >= Self::CAPACITY {
-            // Simple and bounded: start again rather than track recency.
-            pages.clear();
+    fn get(&self, key: &K) -> Option<V> {
+        self.map.lock().expect("cache lock").get(key).cloned()
+    }
+
+    fn put(&self, key: K, value: V) {
+        let mut map = self.map.lock().expect("cache lock");
+        if map.len() >= self.capacity {
+            map.clear();
         }
-        pages.insert(key, page);
+        map.insert(key, value);
     }
 }
 
@@ -61,7 +69,11 @@ impl AppState {
                 idle: Mutex::new(Vec::new()),
             }),
             config: Arc::new(config),
-            pages: Arc::default(),
+            pages: Arc::new(Bounded::new(512)),
+            // Search pages for repeated queries; a message's rendered text for snippets (a
+            // message never changes, and rendering it is most of a search's cost).
+            searches: Arc::new(Bounded::new(1024)),
+            bodies: Arc::new(Bounded::new(8192)),
         }
     }
 

@@ -2,6 +2,7 @@
 //! search with highlighted snippets.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -383,7 +384,14 @@ pub async fn search(
             }
         )
     };
+    let version = state.read(|s| s.archive_version()).await?;
+    let key = (query.clone(), page, by_date, version.0, version.1);
+    if let Some(cached) = state.searches.get(&key) {
+        return Ok(axum::response::Html(cached).into_response());
+    }
     let text = query.clone();
+    let bodies = Arc::clone(&state.bodies);
+    let config = Arc::clone(&state.config);
     let found = state
         .read(move |s| {
             let results = match s.search_page(&text, (page - 1) * PAGE_SIZE, PAGE_SIZE, order)? {
@@ -393,12 +401,21 @@ pub async fn search(
             // Snippets come from each hit's rendered text (the index keeps no text).
             let mut snippets = Vec::with_capacity(results.results.len());
             for hit in &results.results {
-                snippets.push(match s.message_raw(&hit.message_id)? {
-                    Some((raw, _)) => rendered(&raw, &RenderOptions::default(), &HashMap::new())
-                        .map(|r| r.body)
-                        .unwrap_or_default(),
-                    None => String::new(),
-                });
+                if let Some(body) = bodies.get(&hit.message_id) {
+                    snippets.push(body);
+                    continue;
+                }
+                let body: Arc<str> = match s.message_raw(&hit.message_id)? {
+                    Some((raw, list)) => {
+                        rendered(&raw, &config.render_options(&list), &HashMap::new())
+                            .map(|r| r.body)
+                            .unwrap_or_default()
+                            .into()
+                    }
+                    None => "".into(),
+                };
+                bodies.put(hit.message_id.clone(), Arc::clone(&body));
+                snippets.push(body);
             }
             Ok(Ok((results, snippets)))
         })
@@ -462,7 +479,9 @@ pub async fn search(
             next: None,
         },
     };
-    Ok(view::render(&page_view).into_response())
+    let html = axum::body::Bytes::from(view::render(&page_view).0);
+    state.searches.put(key, html.clone());
+    Ok(axum::response::Html(html).into_response())
 }
 
 fn capitalise(s: &str) -> String {
