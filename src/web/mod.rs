@@ -28,9 +28,12 @@ pub struct AppState {
     /// newest message): rendering fifty mails per request would cost more than serving them,
     /// and a changed thread has a new key, so a cached page is never stale.
     pages: Arc<Bounded<(i64, bool, i64, i64), axum::body::Bytes>>,
-    searches: Arc<Bounded<(String, usize, bool, i64, i64), axum::body::Bytes>>,
+    searches: Arc<Bounded<SearchKey, axum::body::Bytes>>,
     bodies: Arc<Bounded<String, Arc<str>>>,
 }
+
+/// A search page: query, page, by date, and the archive's version (newest message, count).
+type SearchKey = (String, usize, bool, i64, i64);
 
 /// A bounded in-memory map. Its keys carry whatever makes an entry stale (an archive version),
 /// so entries never need invalidating; when full it simply starts again rather than track use.
