@@ -233,3 +233,48 @@ async fn pages_show_the_archive() {
             .contains("In-Check")
     );
 }
+
+#[tokio::test]
+async fn forwarded_mail_is_shown_nested_in_the_post() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("f.db");
+    let mail = dir.path().join("fwd.eml");
+    std::fs::write(
+        &mail,
+        "From: Nadia <nadia@example.org>\r\nSubject: Fwd: Flu vaccine delivery dates\r\nMessage-ID: <fwd-1@example.org>\r\n\
+         Date: Tue, 1 Oct 2024 09:00:00 +0000\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n\
+         --b\r\nContent-Type: text/plain\r\n\r\nSee the supplier's note below.\r\n--b\r\nContent-Type: message/rfc822\r\n\r\n\
+         From: Supplier <orders@supplier.example>\r\nSubject: Delivery dates\r\nDate: Mon, 30 Sep 2024 15:00:00 +0000\r\n\r\n\
+         Vaccines arrive on 7 October.\r\n--b--\r\n",
+    )
+    .unwrap();
+    let config = Config::parse("").unwrap();
+    let mut store = Store::open(&db, DeriveSettings::default()).unwrap();
+    listbridge::ingest::pipeline::import(
+        &mut store,
+        &[mail],
+        "main",
+        &config.render_options("main"),
+        0,
+    )
+    .unwrap();
+    drop(store);
+    let app = router(AppState::new(config, db, DeriveSettings::default()));
+    let (status, headers, _) = get(&app, "/m/fwd-1@example.org").await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let thread = headers[header::LOCATION]
+        .to_str()
+        .unwrap()
+        .split('#')
+        .next()
+        .unwrap()
+        .to_owned();
+    let (_, _, page) = get(&app, &thread).await;
+    assert!(page.contains("Forwarded message: Delivery dates"), "{page}");
+    assert!(page.contains("Vaccines arrive on 7 October."), "{page}");
+    assert!(
+        page.contains("See the supplier&#39;s note below.")
+            || page.contains("See the supplier's note below."),
+        "{page}"
+    );
+}

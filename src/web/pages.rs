@@ -290,6 +290,23 @@ pub async fn thread(
             date_human: view::human(post.date),
             parent,
             indent: if nested { placement.depth.min(8) } else { 0 },
+            forwarded: r
+                .forwarded
+                .iter()
+                .map(|f| view::ForwardedView {
+                    subject: f
+                        .subject
+                        .clone()
+                        .unwrap_or_else(|| "(no subject)".to_owned()),
+                    from: f.from.clone(),
+                    date: f
+                        .date
+                        .as_deref()
+                        .map(|d| d.replace('T', " ").trim_end_matches('Z').to_owned())
+                        .unwrap_or_default(),
+                    body: f.body.clone(),
+                })
+                .collect(),
             body: r.body,
             elided: r.elided,
             html: r.html,

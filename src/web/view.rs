@@ -119,6 +119,16 @@ pub struct PostView {
     pub elided: String,
     pub html: Option<String>,
     pub attachments: Vec<AttachmentLink>,
+    /// Messages forwarded inside this one, shown nested.
+    pub forwarded: Vec<ForwardedView>,
+}
+
+/// A forwarded message (message/rfc822) inside a post.
+pub struct ForwardedView {
+    pub subject: String,
+    pub from: String,
+    pub date: String,
+    pub body: String,
 }
 
 #[derive(Template)]
