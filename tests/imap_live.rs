@@ -336,6 +336,16 @@ struct Relay {
 
 impl Relay {
     fn to(upstream: u16) -> Relay {
+        Relay::start(upstream, false)
+    }
+
+    /// A relay that hides IDLE from the server's capabilities (plain IMAP only): a server
+    /// without IDLE, to exercise the polling fallback.
+    fn without_idle(upstream: u16) -> Relay {
+        Relay::start(upstream, true)
+    }
+
+    fn start(upstream: u16, hide_idle: bool) -> Relay {
         let runtime = runtime();
         let links: Arc<Mutex<Vec<tokio::task::JoinHandle<()>>>> = Arc::default();
         let listener = runtime
@@ -346,11 +356,33 @@ impl Relay {
         runtime.spawn(async move {
             while let Ok((mut inbound, _)) = listener.accept().await {
                 let link = tokio::spawn(async move {
-                    if let Ok(mut outbound) =
+                    let Ok(mut outbound) =
                         tokio::net::TcpStream::connect(("127.0.0.1", upstream)).await
-                    {
+                    else {
+                        return;
+                    };
+                    if !hide_idle {
                         let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                        return;
                     }
+                    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+                    let (mut client_read, mut client_write) = inbound.into_split();
+                    let (mut server_read, mut server_write) = outbound.into_split();
+                    let up = tokio::spawn(async move {
+                        let _ = tokio::io::copy(&mut client_read, &mut server_write).await;
+                    });
+                    let mut buf = vec![0u8; 65536];
+                    while let Ok(n) = server_read.read(&mut buf).await {
+                        if n == 0 {
+                            break;
+                        }
+                        // Same length, another name: the capability list no longer offers IDLE.
+                        let text = String::from_utf8_lossy(&buf[..n]).replace(" IDLE", " XDLE");
+                        if client_write.write_all(text.as_bytes()).await.is_err() {
+                            break;
+                        }
+                    }
+                    up.abort();
                 });
                 registry.lock().unwrap().push(link);
             }
@@ -463,6 +495,56 @@ fn every_message_exactly_once_through_restarts_cuts_and_kills() {
         .collect();
     assert_eq!(ids.len(), 3000);
     assert_eq!(threads["threads"].as_array().unwrap().len(), 750);
+}
+
+#[test]
+fn a_server_without_idle_is_polled() {
+    let rig = rig::env();
+    let dir = tempfile::tempdir().unwrap();
+    let messages: Vec<Vec<u8>> = sample_messages()
+        .into_iter()
+        .filter(|m| !m.starts_with(b"this is not a mail"))
+        .collect();
+    let folder = fill_folder(rig, &rig.alice, "polling", &messages[..3]);
+    let relay = Relay::without_idle(rig.imap_port);
+    let db = dir.path().join("poll.db");
+    let config = write_config(
+        dir.path(),
+        rig,
+        &[Source {
+            name: "poll",
+            account: &rig.alice,
+            password: &rig.alice.password,
+            mailbox: &folder,
+            port: relay.port,
+            tls: "plain",
+        }],
+    );
+    // Poll often enough for a test (the config's minimum is 5 seconds).
+    let text = std::fs::read_to_string(&config)
+        .unwrap()
+        .replace("poll_seconds = 3600", "poll_seconds = 5");
+    std::fs::write(&config, text).unwrap();
+    let daemon = Daemon::start(&db, &config);
+    daemon.wait_until(
+        Duration::from_secs(30),
+        "the first sync, then polling",
+        || db.exists() && counts(&db).raw == 3 && status(&db, "poll")["state"] == "polling",
+    );
+    runtime().block_on(async {
+        let mut session = rig.imap_login(&rig.alice).await;
+        session
+            .append(&folder, None, None, &messages[3])
+            .await
+            .unwrap();
+        session.logout().await.unwrap();
+    });
+    daemon.wait_until(
+        Duration::from_secs(30),
+        "the new mail, found by polling",
+        || counts(&db).raw == 4,
+    );
+    assert_eq!(daemon.stop(), Some(0));
 }
 
 #[test]
@@ -624,6 +706,44 @@ fn imap_fetch_is_read_only_by_default() {
                 "the bridge changed a flag"
             );
         }
+        session.logout().await.unwrap();
+    });
+}
+
+#[test]
+fn delete_after_import_empties_the_mailbox_only_once_archived() {
+    let rig = rig::env();
+    let dir = tempfile::tempdir().unwrap();
+    let messages = sample_messages();
+    let folder = fill_folder(rig, &rig.alice, "delete", &messages[..4]);
+    let db = dir.path().join("del.db");
+    let config = write_config(
+        dir.path(),
+        rig,
+        &[Source {
+            name: "del",
+            account: &rig.alice,
+            password: &rig.alice.password,
+            mailbox: &folder,
+            port: rig.imaps_port,
+            tls: "implicit",
+        }],
+    );
+    let mut text = std::fs::read_to_string(&config).unwrap();
+    text.push_str("delete_after_import = true\n");
+    std::fs::write(&config, text).unwrap();
+    let daemon = Daemon::start(&db, &config);
+    daemon.wait_until(Duration::from_secs(30), "the sync", || {
+        db.exists() && counts(&db).raw == 4 && status(&db, "del")["state"] == "idle"
+    });
+    assert_eq!(daemon.stop(), Some(0));
+    runtime().block_on(async {
+        let mut session = rig.imap_login(&rig.alice).await;
+        let mailbox = session.examine(&folder).await.unwrap();
+        assert_eq!(
+            mailbox.exists, 0,
+            "archived mail is deleted from the mailbox"
+        );
         session.logout().await.unwrap();
     });
 }

@@ -157,6 +157,7 @@ impl SourceRunner {
             .uid_validity
             .ok_or_else(|| ImapError::NoUidValidity(c.mailbox.clone()))?;
         let can_idle = timed(session.capabilities()).await??.has_str("IDLE");
+        tracing::debug!(source = %c.name, idle = can_idle, uidvalidity, "mailbox opened");
         let run = {
             let mut s = store.lock().expect("store lock");
             s.begin_run(&format!("imap {}", c.name), now())?
