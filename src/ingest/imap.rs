@@ -89,7 +89,11 @@ impl SourceRunner {
         let name = self.config.name.clone();
         let mut backoff = BACKOFF_FIRST;
         let store = match Store::open(&self.db, self.threading) {
-            Ok(s) => Arc::new(Mutex::new(s)),
+            Ok(s) => {
+                // A source writes batches; a small cache keeps an idle daemon small.
+                s.set_cache_kib(4096);
+                Arc::new(Mutex::new(s))
+            }
             Err(e) => {
                 tracing::error!(source = %name, error = %e, "cannot open the database; this source stops");
                 return;

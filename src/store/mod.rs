@@ -219,6 +219,20 @@ impl Store {
     /// Gives back the memory SQLite holds for this connection's cache (after a large sync).
     pub fn release_memory(&self) {
         let _ = self.conn.execute_batch("PRAGMA shrink_memory;");
+        // glibc keeps freed memory in its arenas; an idle daemon should hand it back.
+        #[cfg(all(target_os = "linux", target_env = "gnu"))]
+        // SAFETY: malloc_trim only releases free memory at the top of the heap; it touches no
+        // live allocation.
+        unsafe {
+            libc::malloc_trim(0);
+        }
+    }
+
+    /// Caps this connection's page cache (a long-running source needs little).
+    pub fn set_cache_kib(&self, kib: u32) {
+        let _ = self
+            .conn
+            .execute_batch(&format!("PRAGMA cache_size = -{kib};"));
     }
 
     /// Reclaims space and refreshes the planner's statistics after a large change.

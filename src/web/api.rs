@@ -260,12 +260,7 @@ pub async fn threads(
     State(state): State<AppState>,
     Query(q): Query<ApiPage>,
 ) -> Result<Response, WebError> {
-    let page = q
-        .page
-        .as_deref()
-        .and_then(|p| p.parse::<usize>().ok())
-        .filter(|&p| (1..=100_000).contains(&p))
-        .unwrap_or(1);
+    let page = super::pages::page_number(q.page.as_deref());
     let found = state
         .read(move |s| s.latest_threads(ThreadFilter::All, (page - 1) * PAGE_SIZE, PAGE_SIZE))
         .await?;
@@ -328,10 +323,7 @@ pub async fn message(
     State(state): State<AppState>,
     Path(message_id): Path<String>,
 ) -> Result<Response, WebError> {
-    let id = message_id
-        .trim_start_matches('<')
-        .trim_end_matches('>')
-        .to_owned();
+    let id = super::pages::bare_message_id(&message_id);
     let (raw, list) = state
         .read(move |s| s.message_raw(&id))
         .await?
@@ -355,12 +347,7 @@ pub async fn search(
     Query(q): Query<ApiSearch>,
 ) -> Result<Response, WebError> {
     let query = q.q.unwrap_or_default();
-    let page = q
-        .page
-        .as_deref()
-        .and_then(|p| p.parse::<usize>().ok())
-        .filter(|&p| (1..=100_000).contains(&p))
-        .unwrap_or(1);
+    let page = super::pages::page_number(q.page.as_deref());
     let order = if q.sort.as_deref() == Some("date") {
         SearchOrder::Date
     } else {

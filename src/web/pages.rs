@@ -21,7 +21,7 @@ pub struct PageQuery {
 }
 
 /// A page number from the query; anything odd is page 1 (a hostile query string is no error).
-fn page_number(raw: Option<&str>) -> usize {
+pub(super) fn page_number(raw: Option<&str>) -> usize {
     raw.and_then(|p| p.parse::<usize>().ok())
         .filter(|&p| (1..=100_000).contains(&p))
         .unwrap_or(1)
@@ -172,15 +172,17 @@ pub async fn permalink(
     State(state): State<AppState>,
     Path(message_id): Path<String>,
 ) -> Result<Response, WebError> {
-    let id = message_id
-        .trim_start_matches('<')
-        .trim_end_matches('>')
-        .to_owned();
+    let id = bare_message_id(&message_id);
     let (thread, key) = state
         .read(move |s| s.locate(&id))
         .await?
         .ok_or(WebError::NotFound("message"))?;
     Ok(Redirect::to(&format!("/t/{}#m-{key}", thread.0)).into_response())
+}
+
+/// A Message-ID from an address, with or without its angle brackets.
+pub(super) fn bare_message_id(raw: &str) -> String {
+    raw.trim_start_matches('<').trim_end_matches('>').to_owned()
 }
 
 fn render_options(state: &AppState, list: &str) -> RenderOptions {
