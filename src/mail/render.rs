@@ -68,9 +68,9 @@ pub struct Attachment {
 pub fn render_message(
     message: &Message<'_>,
     options: &RenderOptions,
-    cid_url: &dyn Fn(&str) -> Option<String>,
+    part_url: &dyn Fn(&Attachment) -> Option<String>,
 ) -> Rendered {
-    let mut root = render_one(message, options, cid_url);
+    let mut root = render_one(message, options, part_url);
     // Forwarded messages, breadth first and bounded, never by recursion on mail data.
     let mut queue: Vec<(Vec<usize>, &Message<'_>, usize)> = nested_messages(message)
         .into_iter()
@@ -78,7 +78,7 @@ pub fn render_message(
         .map(|(i, m)| (vec![i], m, 1))
         .collect();
     while let Some((path, nested, depth)) = (!queue.is_empty()).then(|| queue.remove(0)) {
-        let rendered = render_one(nested, options, cid_url);
+        let rendered = render_one(nested, options, part_url);
         let mut slot = &mut root.forwarded;
         for &i in &path[..path.len() - 1] {
             slot = &mut slot[i].forwarded;
@@ -109,8 +109,16 @@ fn nested_messages<'m>(message: &'m Message<'m>) -> Vec<&'m Message<'m>> {
 fn render_one(
     message: &Message<'_>,
     options: &RenderOptions,
-    cid_url: &dyn Fn(&str) -> Option<String>,
+    part_url: &dyn Fn(&Attachment) -> Option<String>,
 ) -> Rendered {
+    let attachments = attachments(message);
+    // `cid:` images point at the message's own parts, served wherever the caller serves them.
+    let cid_url = |cid: &str| {
+        attachments
+            .iter()
+            .find(|a| a.content_id.as_deref() == Some(cid))
+            .and_then(part_url)
+    };
     let chosen = chosen_text(message);
     let trimmed = trim(&chosen.text, &options.trim);
     let html = chosen.html_only.then(|| {
@@ -123,7 +131,7 @@ fn render_one(
                     &part_text(message, part),
                     &SanitizeOptions {
                         allow_remote_images: options.allow_remote_images,
-                        cid_url,
+                        cid_url: &cid_url,
                     },
                 )
             })
@@ -143,7 +151,7 @@ fn render_one(
         body: trimmed.text,
         elided: trimmed.elided,
         html,
-        attachments: attachments(message),
+        attachments,
         forwarded: Vec::new(),
         tags: Vec::new(),
     }
@@ -428,7 +436,12 @@ fn attachments(message: &Message<'_>) -> Vec<Attachment> {
                     .trim_end_matches('>')
                     .to_owned()
             });
-            let inline = matches!(part.body, PartType::InlineBinary(_)) && content_id.is_some();
+            // A part with a Content-ID that is not explicitly an attachment is there to be
+            // referenced from the HTML (multipart/related), not listed.
+            let explicit_attachment = part
+                .content_disposition()
+                .is_some_and(|d| d.ctype().eq_ignore_ascii_case("attachment"));
+            let inline = content_id.is_some() && !explicit_attachment;
             Some(Attachment {
                 part: index,
                 filename: part.attachment_name().map(str::to_owned),
@@ -589,6 +602,28 @@ mod tests {
         assert_eq!(r.forwarded.len(), 1);
         assert_eq!(r.forwarded[0].subject.as_deref(), Some("Original"));
         assert_eq!(r.forwarded[0].body, "The original text.");
+    }
+
+    #[test]
+    fn cid_images_point_at_the_served_part() {
+        let message = MessageParser::default()
+            .parse(
+                b"From: a@b\nSubject: x\nContent-Type: multipart/related; boundary=r\n\n--r\n\
+                  Content-Type: text/html\n\n<p>Chart: <img src=\"cid:chart@x\" alt=\"chart\"></p>\n--r\n\
+                  Content-Type: image/png\nContent-ID: <chart@x>\nContent-Disposition: inline\n\
+                  Content-Transfer-Encoding: base64\n\niVBORw0KGgo=\n--r--\n",
+            )
+            .unwrap();
+        let r = render_message(&message, &RenderOptions::default(), &|a| {
+            Some(format!("/att/{}", a.sha256))
+        });
+        let sha = &r
+            .attachments
+            .iter()
+            .find(|a| a.inline)
+            .expect("the inline image")
+            .sha256;
+        assert!(r.html.unwrap().contains(&format!("src=\"/att/{sha}\"")));
     }
 
     #[test]

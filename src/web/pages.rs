@@ -1,7 +1,6 @@
 //! The HTML pages: latest threads, a thread, permalinks, a list's and an author's threads, and
 //! search with highlighted snippets.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::extract::{Path, Query, State};
@@ -189,14 +188,12 @@ fn render_options(state: &AppState, list: &str) -> RenderOptions {
     state.config.render_options(list)
 }
 
-fn rendered(
-    raw: &[u8],
-    options: &RenderOptions,
-    attachment_base: &HashMap<String, String>,
-) -> Option<Rendered> {
+/// A stored mail as the page shows it, its parts linked to our attachment addresses.
+fn rendered(raw: &[u8], options: &RenderOptions) -> Option<Rendered> {
     let message = mail_parser::MessageParser::default().parse(raw)?;
-    let cid = |cid: &str| attachment_base.get(cid).cloned();
-    Some(render_message(&message, options, &cid))
+    Some(render_message(&message, options, &|a| {
+        Some(attachment_href(a))
+    }))
 }
 
 pub async fn thread(
@@ -249,19 +246,7 @@ pub async fn thread(
             (None, Some(a)) => a.clone(),
             (None, None) => "(unknown sender)".to_owned(),
         };
-        let mut by_cid = HashMap::new();
-        let r = rendered(&post.raw, &options, &HashMap::new());
-        if let Some(r) = &r {
-            for a in r.attachments.iter().filter(|a| a.content_id.is_some()) {
-                by_cid.insert(a.content_id.clone().unwrap_or_default(), attachment_href(a));
-            }
-        }
-        let r = if by_cid.is_empty() {
-            r
-        } else {
-            rendered(&post.raw, &options, &by_cid)
-        };
-        let r = r.unwrap_or_else(|| Rendered {
+        let r = rendered(&post.raw, &options).unwrap_or_else(|| Rendered {
             subject: post.subject.clone(),
             from: author.clone(),
             date: None,
@@ -425,12 +410,10 @@ pub async fn search(
                     continue;
                 }
                 let body: Arc<str> = match s.message_raw(&hit.message_id)? {
-                    Some((raw, list)) => {
-                        rendered(&raw, &config.render_options(&list), &HashMap::new())
-                            .map(|r| r.body)
-                            .unwrap_or_default()
-                            .into()
-                    }
+                    Some((raw, list)) => rendered(&raw, &config.render_options(&list))
+                        .map(|r| r.body)
+                        .unwrap_or_default()
+                        .into(),
                     None => "".into(),
                 };
                 bodies.put(hit.message_id.clone(), Arc::clone(&body));
