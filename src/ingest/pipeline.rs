@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
 
-use super::readers::{RawMessage, ReadError, read_paths};
+use super::readers::{ReadError, read_paths};
 use crate::mail::parse::{ParsedMessage, Unparseable, parse_message, raw_sha256};
 use crate::mail::render::RenderOptions;
 use crate::store::{Derived, ListId, RawOutcome, Store, StoreError};
@@ -99,12 +99,12 @@ impl ImportSummary {
     }
 }
 
-/// A message fetched from a live source.
+/// A raw message on its way in, from an archive file or a live source.
 #[derive(Debug, Clone)]
 pub struct Incoming {
     pub bytes: Vec<u8>,
     pub envelope: Option<String>,
-    /// Where it came from (`imap:SOURCE:UIDVALIDITY:UID`).
+    /// Where it came from (`FILE#N`, or `imap:SOURCE:UIDVALIDITY:UID`).
     pub origin: String,
 }
 
@@ -122,22 +122,8 @@ pub fn store_batch(
     let writer = store.writer(run)?;
     for item in items {
         summary.read += 1;
-        let sha = raw_sha256(&item.bytes);
-        let parsed = parse_message(&item.bytes, item.envelope.as_deref(), render);
-        let prepared = Prepared {
-            raw: RawMessage {
-                bytes: item.bytes,
-                envelope: item.envelope,
-                origin: super::readers::Origin {
-                    path: PathBuf::new(),
-                    index: 0,
-                },
-            },
-            sha,
-            parsed,
-            bytes_read: 0,
-        };
-        store_one(&writer, list, &prepared, &item.origin, &mut summary)?;
+        let prepared = Prepared::new(item, render, 0);
+        store_one(&writer, list, &prepared, &mut summary)?;
     }
     if let Some((source, cursor)) = cursor {
         writer.set_cursor(source, cursor)?;
@@ -146,12 +132,26 @@ pub fn store_batch(
     Ok(summary)
 }
 
-/// One message on its way from the reading thread to the storing thread.
+/// One message hashed and parsed, ready to store (parsing happens off the storing thread).
 struct Prepared {
-    raw: RawMessage,
+    item: Incoming,
     sha: [u8; 32],
     parsed: Result<ParsedMessage, Unparseable>,
+    /// Input bytes consumed when it was read, for the progress bar.
     bytes_read: u64,
+}
+
+impl Prepared {
+    fn new(item: Incoming, render: &RenderOptions, bytes_read: u64) -> Prepared {
+        let sha = raw_sha256(&item.bytes);
+        let parsed = parse_message(&item.bytes, item.envelope.as_deref(), render);
+        Prepared {
+            item,
+            sha,
+            parsed,
+            bytes_read,
+        }
+    }
 }
 
 /// Imports every message under `paths` into `list`.
@@ -175,20 +175,14 @@ pub fn import(
         while let Some(item) = reader.next() {
             let prepared = item
                 .map(|raw| {
-                    let sha = raw_sha256(&raw.bytes);
-                    let parsed = parse_message(&raw.bytes, raw.envelope.as_deref(), &render);
-                    Prepared {
-                        raw,
-                        sha,
-                        parsed,
-                        bytes_read: 0,
-                    }
+                    let incoming = Incoming {
+                        origin: format!("{}#{}", raw.origin.path.display(), raw.origin.index),
+                        bytes: raw.bytes,
+                        envelope: raw.envelope,
+                    };
+                    Prepared::new(incoming, &render, reader.bytes_read())
                 })
                 .map_err(|e| e.to_string());
-            let prepared = prepared.map(|mut p| {
-                p.bytes_read = reader.bytes_read();
-                p
-            });
             if tx.send(prepared).is_err() {
                 break; // the storing side stopped on an error
             }
@@ -231,8 +225,7 @@ fn store_all(
             }
         };
         summary.read += 1;
-        let origin = format!("{}#{}", p.raw.origin.path.display(), p.raw.origin.index);
-        store_one(&writer, list, &p, &origin, summary)?;
+        store_one(&writer, list, &p, summary)?;
         in_batch += 1;
         if in_batch >= BATCH {
             writer.commit()?;
@@ -249,13 +242,13 @@ fn store_one(
     writer: &crate::store::Writer<'_>,
     list: ListId,
     p: &Prepared,
-    origin: &str,
     summary: &mut ImportSummary,
 ) -> Result<(), StoreError> {
+    let origin = p.item.origin.as_str();
     let raw_id = match writer.store_raw(
         &p.sha,
-        &p.raw.bytes,
-        p.raw.envelope.as_deref(),
+        &p.item.bytes,
+        p.item.envelope.as_deref(),
         list,
         origin,
     )? {
