@@ -505,6 +505,15 @@ impl Config {
         }
     }
 
+    /// What the store derives by: threading rules and the attachment size limit.
+    pub fn derive_settings(&self) -> crate::store::DeriveSettings {
+        crate::store::DeriveSettings {
+            subject_fallback: self.threading.subject_fallback,
+            subject_window_secs: i64::from(self.threading.subject_window_days) * 86_400,
+            max_attachment_bytes: u64::from(self.attachments.max_size_mb) << 20,
+        }
+    }
+
     /// How a list's mail is rendered: its subject tag and footer patterns.
     pub fn render_options(&self, list: &str) -> crate::mail::render::RenderOptions {
         let configured = self.lists.iter().find(|l| l.name == list);

@@ -1,4 +1,4 @@
-//! `listbridge serve`: starts the long-running tasks (one per IMAP source, and the web forum
+//! `listbridge serve` (and `listbridge demo`, the same over a temporary sample archive): starts the long-running tasks (one per IMAP source, and the web forum
 //! with /healthz) and stops them together on SIGTERM or Ctrl-C, letting in-flight work finish:
 //! a batch being stored commits or rolls back whole, never half.
 
@@ -34,7 +34,7 @@ pub async fn serve(config: Config, db: PathBuf, settings: DeriveSettings) -> any
         let runner = SourceRunner {
             config: source.clone(),
             db: db.clone(),
-            threading: settings,
+            settings,
             render: config.render_options(&source.list),
         };
         tasks.spawn(runner.run(stop_rx.clone()));
@@ -88,4 +88,55 @@ fn shutdown_signal() -> impl std::future::Future<Output = ()> {
             _ = term.recv() => {}
         }
     }
+}
+
+/// `listbridge demo`: the bundled sample archive imported into a temporary database and served
+/// until Ctrl-C, then removed.
+pub async fn demo(listen: std::net::SocketAddr) -> anyhow::Result<()> {
+    let dir = private_temp_dir()?;
+    let archive = dir.join("sample.mbox");
+    std::fs::write(
+        &archive,
+        include_bytes!("../fixtures/sample/snug-2024.mbox"),
+    )?;
+    let mut config = Config::parse(
+        "[web]\nsite_name = \"SNUG forum (demo)\"\n\
+         [[lists]]\nname = \"snug\"\ndescription = \"Primary care clinicians and practice staff\"\nsubject_tag = \"[SNUG]\"\n",
+    )
+    .map_err(|p| anyhow::anyhow!("the demo config is invalid: {p:?}"))?;
+    config.web.listen = listen;
+    config.store.path = dir.join("demo.db");
+    let settings = config.derive_settings();
+    let (db, render) = (config.store.path.clone(), config.render_options("snug"));
+    let summary = tokio::task::spawn_blocking(move || {
+        let mut store = Store::open(&db, settings)?;
+        crate::ingest::pipeline::import(
+            &mut store,
+            &[archive],
+            "snug",
+            &render,
+            chrono::Utc::now().timestamp(),
+        )
+    })
+    .await??;
+    eprintln!(
+        "listbridge demo: {} messages in {} threads; open http://{listen}/ (Ctrl-C to stop)",
+        summary.imported, summary.threads
+    );
+    let db = config.store.path.clone();
+    let result = serve(config, db, settings).await;
+    let _ = std::fs::remove_dir_all(&dir);
+    result
+}
+
+/// A fresh private folder under the system's temporary directory.
+fn private_temp_dir() -> anyhow::Result<PathBuf> {
+    let base = std::env::temp_dir();
+    for attempt in 0..100u32 {
+        let dir = base.join(format!("listbridge-demo-{}-{attempt}", std::process::id()));
+        if std::fs::create_dir(&dir).is_ok() {
+            return Ok(dir);
+        }
+    }
+    anyhow::bail!("cannot create a temporary folder in {}", base.display())
 }

@@ -12,7 +12,7 @@ use listbridge::cli::{Cli, Command, ExportCommand};
 use listbridge::config::{Config, DEFAULT_DB};
 use listbridge::ingest::pipeline::{self, ImportSummary};
 use listbridge::ingest::readers::{export_envelope, write_mboxrd};
-use listbridge::store::{DeriveSettings, Store, ThreadId};
+use listbridge::store::{Store, ThreadId};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -78,66 +78,11 @@ fn db_path(cli: &Cli, config: &Config) -> PathBuf {
         })
 }
 
-fn derive_settings(config: &Config) -> DeriveSettings {
-    DeriveSettings {
-        subject_fallback: config.threading.subject_fallback,
-        subject_window_secs: i64::from(config.threading.subject_window_days) * 86_400,
-        max_attachment_bytes: u64::from(config.attachments.max_size_mb) << 20,
-    }
-}
-
 fn open_store(cli: &Cli, config: &Config) -> Result<Store> {
-    Ok(Store::open(&db_path(cli, config), derive_settings(config))?)
-}
-
-/// The bundled sample archive, served from a temporary database.
-fn demo(listen: std::net::SocketAddr) -> Result<()> {
-    let dir = tempfile_dir()?;
-    let archive = dir.join("sample.mbox");
-    std::fs::write(
-        &archive,
-        include_bytes!("../fixtures/sample/snug-2024.mbox"),
-    )?;
-    let mut config = Config::parse(
-        "[web]\nsite_name = \"SNUG forum (demo)\"\n\
-         [[lists]]\nname = \"snug\"\ndescription = \"Primary care clinicians and practice staff\"\nsubject_tag = \"[SNUG]\"\n",
-    )
-    .map_err(|p| anyhow::anyhow!("the demo config is invalid: {p:?}"))?;
-    config.web.listen = listen;
-    config.store.path = dir.join("demo.db");
-    let settings = derive_settings(&config);
-    let mut store = Store::open(&config.store.path, settings)?;
-    let summary = pipeline::import(
-        &mut store,
-        &[archive],
-        "snug",
-        &config.render_options("snug"),
-        now_unix(),
-    )?;
-    drop(store);
-    eprintln!(
-        "listbridge demo: {} messages in {} threads; open http://{listen}/ (Ctrl-C to stop)",
-        summary.imported, summary.threads
-    );
-    let db = config.store.path.clone();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
-    let result = runtime.block_on(listbridge::daemon::serve(config, db, settings));
-    let _ = std::fs::remove_dir_all(&dir);
-    result
-}
-
-/// A fresh private folder under the system's temporary directory.
-fn tempfile_dir() -> Result<PathBuf> {
-    let base = std::env::temp_dir();
-    for attempt in 0..100u32 {
-        let dir = base.join(format!("listbridge-demo-{}-{attempt}", std::process::id()));
-        if std::fs::create_dir(&dir).is_ok() {
-            return Ok(dir);
-        }
-    }
-    bail!("cannot create a temporary folder in {}", base.display())
+    Ok(Store::open(
+        &db_path(cli, config),
+        config.derive_settings(),
+    )?)
 }
 
 /// `listbridge show FILE`: what the archive would show for one mail.
@@ -274,7 +219,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             export(&store, what)?;
         }
         Command::Serve => {
-            let settings = derive_settings(&config);
+            let settings = config.derive_settings();
             let db = db_path(&cli, &config);
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
@@ -322,7 +267,12 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 }
             }
         }
-        Command::Demo { listen } => demo(*listen)?,
+        Command::Demo { listen } => {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?;
+            runtime.block_on(listbridge::daemon::demo(*listen))?;
+        }
         Command::Show { file, json, list } => show(&config, file, *json, list.as_deref())?,
         Command::CheckConfig => unreachable!("handled above"),
     }

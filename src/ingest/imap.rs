@@ -78,7 +78,7 @@ impl ImapError {
 pub struct SourceRunner {
     pub config: SourceConfig,
     pub db: PathBuf,
-    pub threading: DeriveSettings,
+    pub settings: DeriveSettings,
     pub render: RenderOptions,
 }
 
@@ -88,7 +88,7 @@ impl SourceRunner {
     pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
         let name = self.config.name.clone();
         let mut backoff = BACKOFF_FIRST;
-        let store = match Store::open(&self.db, self.threading) {
+        let store = match Store::open(&self.db, self.settings) {
             Ok(s) => {
                 // A source writes batches; a small cache keeps an idle daemon small.
                 s.set_cache_kib(4096);

@@ -1,5 +1,6 @@
 //! Getting mail in: archive readers (mbox, pipermail, Maildir, single files) that stream raw
-//! messages, and the pipeline that stores, threads and indexes them.
+//! messages, the live IMAP source, and the pipeline both feed, which stores, threads and
+//! indexes them.
 
 pub mod imap;
 pub mod pipeline;

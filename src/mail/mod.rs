@@ -1,5 +1,6 @@
-//! The pure mail layer: parsing and normalising what a message says about itself (ids, subjects,
-//! addresses). No I/O, no clock, no database: everything here is a function of its inputs.
+//! The pure mail layer: what a message says about itself (ids, subjects, addresses, thread
+//! signals) and what a reader sees of it (the chosen text, trimmed; sanitised HTML;
+//! attachments). No I/O, no clock, no database: everything here is a function of its inputs.
 
 pub mod address;
 pub mod ids;

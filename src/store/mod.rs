@@ -1,5 +1,7 @@
 //! The archive's storage: one SQLite database (WAL) holding the raw store, the derived tables
-//! (messages, threads, ids, the full-text index) and the bookkeeping of imports. Migrations are
+//! (messages, threads, ids, attachments, the full-text index), the IMAP sources' cursors and
+//! states, and the bookkeeping of imports; the read side serves exports, search and the web.
+//! Migrations are
 //! embedded and forward-only; a database written by a newer listbridge is refused, not touched.
 
 mod archive;
