@@ -332,19 +332,15 @@ pub async fn message(
     let message = mail_parser::MessageParser::default()
         .parse(&raw)
         .ok_or(WebError::NotFound("message"))?;
-    Ok(Json(render_message(&message, &options, &|_| None)).into_response())
-}
-
-#[derive(Debug, Deserialize, Default)]
-pub struct ApiSearch {
-    q: Option<String>,
-    page: Option<String>,
-    sort: Option<String>,
+    Ok(Json(render_message(&message, &options, &|a| {
+        Some(super::pages::attachment_href(a))
+    }))
+    .into_response())
 }
 
 pub async fn search(
     State(state): State<AppState>,
-    Query(q): Query<ApiSearch>,
+    Query(q): Query<super::pages::SearchQuery>,
 ) -> Result<Response, WebError> {
     let query = q.q.unwrap_or_default();
     let page = super::pages::page_number(q.page.as_deref());

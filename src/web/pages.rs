@@ -329,7 +329,7 @@ pub async fn thread(
     Ok(axum::response::Html(html).into_response())
 }
 
-fn attachment_href(a: &crate::mail::render::Attachment) -> String {
+pub(super) fn attachment_href(a: &crate::mail::render::Attachment) -> String {
     let name = a.filename.as_deref().unwrap_or("attachment");
     let safe: String = name
         .chars()
@@ -352,11 +352,12 @@ fn attachment_href(a: &crate::mail::render::Attachment) -> String {
     )
 }
 
+/// The search form's (and the search API's) query string.
 #[derive(Debug, Deserialize, Default)]
 pub struct SearchQuery {
-    q: Option<String>,
-    page: Option<String>,
-    sort: Option<String>,
+    pub(super) q: Option<String>,
+    pub(super) page: Option<String>,
+    pub(super) sort: Option<String>,
 }
 
 pub async fn search(
