@@ -25,6 +25,20 @@ struct Source<'a> {
     tls: &'a str,
 }
 
+impl<'a> Source<'a> {
+    /// The usual source: implicit TLS to the rig's IMAPS port, with the account's password.
+    fn imaps(name: &'a str, account: &'a Account, mailbox: &'a str, rig: &Rig) -> Source<'a> {
+        Source {
+            name,
+            account,
+            password: &account.password,
+            mailbox,
+            port: rig.imaps_port,
+            tls: "implicit",
+        }
+    }
+}
+
 fn write_config(dir: &Path, rig: &Rig, sources: &[Source<'_>]) -> PathBuf {
     let mut text = String::from("[web]\nlisten = \"127.0.0.1:0\"\n");
     for s in sources {
@@ -250,14 +264,7 @@ fn initial_sync_gives_the_archive_a_file_import_gives() {
     let config = write_config(
         dir.path(),
         rig,
-        &[Source {
-            name: "initial",
-            account: &rig.alice,
-            password: &rig.alice.password,
-            mailbox: &folder,
-            port: rig.imaps_port,
-            tls: "implicit",
-        }],
+        &[Source::imaps("initial", &rig.alice, &folder, rig)],
     );
     let daemon = Daemon::start(&db, &config);
     let want = counts(&from_files);
@@ -557,14 +564,7 @@ fn a_new_uidvalidity_resyncs_without_duplicates() {
     let config = write_config(
         dir.path(),
         rig,
-        &[Source {
-            name: "uv",
-            account: &rig.alice,
-            password: &rig.alice.password,
-            mailbox: &folder,
-            port: rig.imaps_port,
-            tls: "implicit",
-        }],
+        &[Source::imaps("uv", &rig.alice, &folder, rig)],
     );
     let daemon = Daemon::start(&db, &config);
     daemon.wait_until(Duration::from_secs(30), "the first sync", || {
@@ -625,14 +625,7 @@ fn a_wrong_password_is_reported_and_other_sources_keep_working() {
                 port: rig.imaps_port,
                 tls: "implicit",
             },
-            Source {
-                name: "good",
-                account: &rig.alice,
-                password: &rig.alice.password,
-                mailbox: &folder,
-                port: rig.imaps_port,
-                tls: "implicit",
-            },
+            Source::imaps("good", &rig.alice, &folder, rig),
         ],
     );
     let daemon = Daemon::start(&db, &config);
@@ -672,14 +665,7 @@ fn imap_fetch_is_read_only_by_default() {
     let config = write_config(
         dir.path(),
         rig,
-        &[Source {
-            name: "ro",
-            account: &rig.alice,
-            password: &rig.alice.password,
-            mailbox: &folder,
-            port: rig.imaps_port,
-            tls: "implicit",
-        }],
+        &[Source::imaps("ro", &rig.alice, &folder, rig)],
     );
     let daemon = Daemon::start(&db, &config);
     daemon.wait_until(Duration::from_secs(30), "the sync", || {
@@ -720,14 +706,7 @@ fn delete_after_import_empties_the_mailbox_only_once_archived() {
     let config = write_config(
         dir.path(),
         rig,
-        &[Source {
-            name: "del",
-            account: &rig.alice,
-            password: &rig.alice.password,
-            mailbox: &folder,
-            port: rig.imaps_port,
-            tls: "implicit",
-        }],
+        &[Source::imaps("del", &rig.alice, &folder, rig)],
     );
     let mut text = std::fs::read_to_string(&config).unwrap();
     text.push_str("delete_after_import = true\n");
