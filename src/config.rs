@@ -20,6 +20,54 @@ pub struct Config {
     pub lists: Vec<ListConfig>,
     pub sources: Vec<SourceConfig>,
     pub web: WebConfig,
+    /// `[outbound]`: how the bridge sends mail; None when the section is absent (then nothing
+    /// can be posted from the web, and sign-in links cannot be mailed).
+    pub outbound: Option<OutboundConfig>,
+}
+
+/// `[outbound]`: the SMTP server the outbox hands mail to, and the bridge's own addresses.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutboundConfig {
+    pub host: String,
+    pub port: u16,
+    pub tls: TlsMode,
+    /// SMTP AUTH, when the server wants it.
+    pub user: Option<String>,
+    pub password: Option<Secret>,
+    pub ca_file: Option<PathBuf>,
+    /// The bridge's own address: From "Jane Doe via SITE" <from_address>, and notices.
+    pub from_address: String,
+    /// Host mode: each member's copy asks for replies at this address; `{key}` is replaced by a
+    /// key that proves who replies to what.
+    pub reply_address: String,
+    /// The envelope sender of outgoing mail; `{recipient}` becomes the recipient (VERP), so a
+    /// bounce tells which address failed.
+    pub bounce_address: String,
+    /// How long a reply key stays valid, in days.
+    pub reply_key_days: u32,
+    /// Hard bounces after which delivery to an address is paused.
+    pub hard_bounce_limit: u32,
+    /// Inbound mail larger than this is refused (host mode).
+    pub max_message_mb: u32,
+}
+
+impl OutboundConfig {
+    /// The domain of the bridge's address: our Message-IDs end in it.
+    pub fn domain(&self) -> &str {
+        self.from_address
+            .rsplit_once('@')
+            .map_or("localhost", |(_, d)| d)
+    }
+}
+
+/// How the bridge relates to a list (DESIGN.md, "two operating modes").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ListMode {
+    /// The legacy list keeps running; web posts are mailed to it and come back over IMAP.
+    #[default]
+    Mirror,
+    /// The bridge is the list: it fans posts out to members and accepts their replies.
+    Host,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -28,6 +76,9 @@ pub struct WebConfig {
     pub listen: std::net::SocketAddr,
     /// `[web] site_name`: the forum's name in page titles and feeds.
     pub site_name: String,
+    /// `[web] base_url`: the forum's public address, for links in mail (sign-in links,
+    /// permalinks). Cookies are marked Secure when it is https.
+    pub base_url: String,
 }
 
 /// `[[sources]]`: an IMAP mailbox the daemon keeps the archive in step with.
@@ -105,6 +156,8 @@ pub struct ListConfig {
     pub subject_tag: Option<String>,
     /// `[[lists]] footer_patterns`: regexes for the first line of the legacy list's footer.
     pub footer_patterns: Vec<regex::Regex>,
+    /// `[[lists]] mode`: mirror (default) or host.
+    pub mode: ListMode,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -125,6 +178,7 @@ impl PartialEq for ListConfig {
             && self.address == other.address
             && self.description == other.description
             && self.subject_tag == other.subject_tag
+            && self.mode == other.mode
             && patterns(self) == patterns(other)
     }
 }
@@ -145,7 +199,9 @@ impl Default for Config {
             web: WebConfig {
                 listen: std::net::SocketAddr::from(([127, 0, 0, 1], 8080)),
                 site_name: "listbridge".to_owned(),
+                base_url: "http://127.0.0.1:8080".to_owned(),
             },
+            outbound: None,
         }
     }
 }
@@ -310,9 +366,34 @@ impl Config {
                                         }
                                     }
                                 }
-                                _ => v.unknown(&path, &["listen", "site_name"]),
+                                "base_url" => {
+                                    if let Some(s) = v.string(
+                                        &path,
+                                        val,
+                                        "the forum's public address such as \"https://forum.example.org\"",
+                                    ) {
+                                        let s = s.trim().trim_end_matches('/');
+                                        if (s.starts_with("http://") || s.starts_with("https://"))
+                                            && !s.contains(char::is_whitespace)
+                                        {
+                                            config.web.base_url = s.to_owned();
+                                        } else {
+                                            v.problem(
+                                                &path,
+                                                format!("{s:?} is not an http(s) address"),
+                                                "write the address readers use, such as \"https://forum.example.org\"",
+                                            );
+                                        }
+                                    }
+                                }
+                                _ => v.unknown(&path, &["listen", "site_name", "base_url"]),
                             }
                         }
+                    }
+                }
+                "outbound" => {
+                    if let Some(t) = v.table("outbound", value) {
+                        config.outbound = parse_outbound(&mut v, t);
                     }
                 }
                 "attachments" => {
@@ -382,6 +463,7 @@ impl Config {
                             description: None,
                             subject_tag: None,
                             footer_patterns: Vec::new(),
+                            mode: ListMode::Mirror,
                         };
                         for (k, val) in t {
                             let path = format!("{at}.{k}");
@@ -444,6 +526,12 @@ impl Config {
                                         }
                                     }
                                 }
+                                "mode" => match v.string(&path, val, "\"mirror\" or \"host\"") {
+                                    Some("mirror") => list.mode = ListMode::Mirror,
+                                    Some("host") => list.mode = ListMode::Host,
+                                    Some(other) => v.problem(&path, format!("{other:?} is not a mode"), "use \"mirror\" (the legacy list keeps running) or \"host\" (the bridge is the list)"),
+                                    None => {}
+                                },
                                 _ => v.unknown(
                                     &path,
                                     &[
@@ -452,6 +540,7 @@ impl Config {
                                         "description",
                                         "subject_tag",
                                         "footer_patterns",
+                                        "mode",
                                     ],
                                 ),
                             }
@@ -482,10 +571,33 @@ impl Config {
                         "web",
                         "threading",
                         "attachments",
+                        "outbound",
                         "lists",
                         "sources",
                     ],
                 ),
+            }
+        }
+        if !table
+            .get("web")
+            .and_then(Value::as_table)
+            .is_some_and(|t| t.contains_key("base_url"))
+        {
+            config.web.base_url = format!("http://{}", config.web.listen);
+        }
+        // A host-mode list is the list: it needs a posting address and a way to send.
+        for (i, list) in config.lists.iter().enumerate() {
+            if list.mode == ListMode::Host {
+                if list.address.is_none() {
+                    v.problem(
+                        &format!("lists[{i}].address"),
+                        "is missing for a host-mode list".to_owned(),
+                        "give the address members post to, such as \"snug@lists.example.org\"",
+                    );
+                }
+                if config.outbound.is_none() && !table.contains_key("outbound") {
+                    v.problem(&format!("lists[{i}].mode"), "is \"host\" but there is no [outbound] section".to_owned(), "add an [outbound] section (config.toml.example shows one), or use mode = \"mirror\"");
+                }
             }
         }
         // Sources name lists; when lists are configured, a source must name one of them.
@@ -638,45 +750,9 @@ fn parse_source(v: &mut Validator, at: &str, t: &Table) -> Option<SourceConfig> 
     {
         v.problem(&key("tls"), format!("\"plain\" sends the password unencrypted to {host}"), "use \"implicit\" or \"starttls\"; \"plain\" is only for a server on this machine (127.0.0.1, ::1, localhost)");
     }
-    let given: Vec<&str> = ["password", "password_env", "password_file"]
-        .into_iter()
-        .filter(|k| t.contains_key(*k))
-        .collect();
-    let password = match given.as_slice() {
-        ["password"] => v
-            .string(&key("password"), &t["password"], "the password, in quotes")
-            .map(|p| Secret::new(p.to_owned())),
-        ["password_env"] => v
-            .string(
-                &key("password_env"),
-                &t["password_env"],
-                "an environment variable name",
-            )
-            .and_then(|var| match std::env::var(var) {
-                Ok(p) => Some(Secret::new(p)),
-                Err(_) => {
-                    v.problem(
-                        &key("password_env"),
-                        format!("the environment variable {var} is not set"),
-                        &format!("set {var} before starting listbridge, or use password_file"),
-                    );
-                    None
-                }
-            }),
-        ["password_file"] => v
-            .string(&key("password_file"), &t["password_file"], "a file path")
-            .and_then(|file| match std::fs::read_to_string(file) {
-                Ok(p) => Some(Secret::new(p.trim_end_matches(['\r', '\n']).to_owned())),
-                Err(e) => {
-                    v.problem(
-                        &key("password_file"),
-                        format!("{file} cannot be read: {e}"),
-                        "check the path and that listbridge may read it",
-                    );
-                    None
-                }
-            }),
-        [] => {
+    let password = match secret(v, at, t) {
+        Some(Some(p)) => Some(p),
+        Some(None) => {
             v.problem(
                 &key("password"),
                 "is missing".to_owned(),
@@ -684,33 +760,9 @@ fn parse_source(v: &mut Validator, at: &str, t: &Table) -> Option<SourceConfig> 
             );
             None
         }
-        _ => {
-            v.problem(
-                &key(given[1]),
-                format!("is given together with {}", given[0]),
-                "keep only one of password, password_env and password_file",
-            );
-            None
-        }
+        None => None,
     };
-    let ca_file = match t.get("ca_file") {
-        Some(val) => v
-            .string(&key("ca_file"), val, "a PEM file path")
-            .and_then(|f| {
-                let path = PathBuf::from(f);
-                if path.is_file() {
-                    Some(Some(path))
-                } else {
-                    v.problem(
-                        &key("ca_file"),
-                        format!("{f} is not a file"),
-                        "give the path of the CA certificate in PEM form, or remove the key",
-                    );
-                    None
-                }
-            }),
-        None => Some(None),
-    };
+    let ca_file = ca_file(v, at, t);
     let poll_seconds = match t.get("poll_seconds") {
         Some(val) => v
             .integer(
@@ -742,6 +794,242 @@ fn parse_source(v: &mut Validator, at: &str, t: &Table) -> Option<SourceConfig> 
         ca_file: ca_file?,
         poll_seconds: poll_seconds?,
         delete_after_import: delete_after_import?,
+    })
+}
+
+/// The password of a section: exactly one of `password`, `password_env`, `password_file`.
+/// `Some(None)` when none is given, `None` when what is given has a problem (reported).
+fn secret(v: &mut Validator, at: &str, t: &Table) -> Option<Option<Secret>> {
+    let key = |k: &str| format!("{at}.{k}");
+    let given: Vec<&str> = ["password", "password_env", "password_file"]
+        .into_iter()
+        .filter(|k| t.contains_key(*k))
+        .collect();
+    match given.as_slice() {
+        ["password"] => v
+            .string(&key("password"), &t["password"], "the password, in quotes")
+            .map(|p| Some(Secret::new(p.to_owned()))),
+        ["password_env"] => v
+            .string(
+                &key("password_env"),
+                &t["password_env"],
+                "an environment variable name",
+            )
+            .and_then(|var| match std::env::var(var) {
+                Ok(p) => Some(Some(Secret::new(p))),
+                Err(_) => {
+                    v.problem(
+                        &key("password_env"),
+                        format!("the environment variable {var} is not set"),
+                        &format!("set {var} before starting listbridge, or use password_file"),
+                    );
+                    None
+                }
+            }),
+        ["password_file"] => v
+            .string(&key("password_file"), &t["password_file"], "a file path")
+            .and_then(|file| match std::fs::read_to_string(file) {
+                Ok(p) => Some(Some(Secret::new(
+                    p.trim_end_matches(['\r', '\n']).to_owned(),
+                ))),
+                Err(e) => {
+                    v.problem(
+                        &key("password_file"),
+                        format!("{file} cannot be read: {e}"),
+                        "check the path and that listbridge may read it",
+                    );
+                    None
+                }
+            }),
+        [] => Some(None),
+        _ => {
+            v.problem(
+                &key(given[1]),
+                format!("is given together with {}", given[0]),
+                "keep only one of password, password_env and password_file",
+            );
+            None
+        }
+    }
+}
+
+/// A section's `ca_file`: `Some(None)` when absent, `None` when it names no file (reported).
+fn ca_file(v: &mut Validator, at: &str, t: &Table) -> Option<Option<PathBuf>> {
+    match t.get("ca_file") {
+        Some(val) => v
+            .string(&format!("{at}.ca_file"), val, "a PEM file path")
+            .and_then(|f| {
+                let path = PathBuf::from(f);
+                if path.is_file() {
+                    Some(Some(path))
+                } else {
+                    v.problem(
+                        &format!("{at}.ca_file"),
+                        format!("{f} is not a file"),
+                        "give the path of the CA certificate in PEM form, or remove the key",
+                    );
+                    None
+                }
+            }),
+        None => Some(None),
+    }
+}
+
+const OUTBOUND_KEYS: &[&str] = &[
+    "host",
+    "port",
+    "tls",
+    "user",
+    "password",
+    "password_env",
+    "password_file",
+    "ca_file",
+    "from_address",
+    "reply_address",
+    "bounce_address",
+    "reply_key_days",
+    "hard_bounce_limit",
+    "max_message_mb",
+];
+
+/// The `[outbound]` table; None when it has problems (all of them reported).
+fn parse_outbound(v: &mut Validator, t: &Table) -> Option<OutboundConfig> {
+    let before = v.problems.len();
+    let at = "outbound";
+    let key = |k: &str| format!("{at}.{k}");
+    for k in t.keys() {
+        if !OUTBOUND_KEYS.contains(&k.as_str()) {
+            v.unknown(&key(k), OUTBOUND_KEYS);
+        }
+    }
+    let text = |v: &mut Validator, k: &str, example: &str| -> Option<String> {
+        t.get(k)
+            .and_then(|val| v.string(&key(k), val, example))
+            .map(|s| s.trim().to_owned())
+    };
+    let address = |v: &mut Validator, k: &str, s: Option<String>, placeholder: Option<&str>| {
+        let s = s?;
+        let ok = s.contains('@') && !s.contains(char::is_whitespace);
+        if !ok {
+            v.problem(
+                &key(k),
+                format!("{s:?} is not an email address"),
+                "write an address such as \"forum@lists.example.org\"",
+            );
+            return None;
+        }
+        if let Some(p) = placeholder
+            && !s.split('@').next().unwrap_or_default().contains(p)
+        {
+            v.problem(&key(k), format!("{s:?} has no {p} in its local part"), &format!("write it as \"name+{p}@your.domain\", an address whose mail reaches the bridge's mailbox"));
+            return None;
+        }
+        Some(s)
+    };
+    let host = text(v, "host", "\"smtp.example.org\"").unwrap_or_else(|| "127.0.0.1".to_owned());
+    let tls = match t.get("tls") {
+        None => Some(if is_loopback(&host) {
+            TlsMode::Plain
+        } else {
+            TlsMode::StartTls
+        }),
+        Some(val) => match v.string(&key("tls"), val, "\"implicit\", \"starttls\" or \"plain\"") {
+            Some("implicit") => Some(TlsMode::Implicit),
+            Some("starttls") => Some(TlsMode::StartTls),
+            Some("plain") => Some(TlsMode::Plain),
+            Some(other) => {
+                v.problem(&key("tls"), format!("{other:?} is not a TLS mode"), "use \"implicit\" (port 465), \"starttls\" (port 587) or \"plain\" (loopback only)");
+                None
+            }
+            None => None,
+        },
+    };
+    if tls == Some(TlsMode::Plain) && !is_loopback(&host) {
+        v.problem(&key("tls"), format!("\"plain\" sends mail unencrypted to {host}"), "use \"implicit\" or \"starttls\"; \"plain\" is only for a server on this machine (127.0.0.1, ::1, localhost)");
+    }
+    let port = match t.get("port") {
+        Some(val) => v
+            .integer(&key("port"), val, 1, 65535, "a port such as 587")
+            .map(|p| p as u16),
+        None => Some(match tls {
+            Some(TlsMode::Implicit) => 465,
+            Some(TlsMode::StartTls) => 587,
+            _ => 25,
+        }),
+    };
+    let user = text(v, "user", "\"bridge@example.org\"");
+    let password = secret(v, at, t);
+    if user.is_some() && matches!(password, Some(None)) {
+        v.problem(
+            &key("password"),
+            "is missing while user is given".to_owned(),
+            "give one of password, password_env or password_file, or remove user",
+        );
+    }
+    let ca_file = ca_file(v, at, t);
+    let from_address = match text(v, "from_address", "\"forum@lists.example.org\"") {
+        Some(s) => address(v, "from_address", Some(s), None),
+        None => {
+            v.problem(&key("from_address"), "is missing".to_owned(), "add from_address = \"forum@lists.example.org\", an address at your own domain whose mail reaches the bridge's mailbox");
+            None
+        }
+    };
+    let domain = from_address
+        .as_deref()
+        .and_then(|a| a.rsplit_once('@'))
+        .map(|(_, d)| d.to_owned());
+    let derived = |local: &str| domain.as_ref().map(|d| format!("{local}@{d}"));
+    let reply_address = match text(v, "reply_address", "\"reply+{key}@lists.example.org\"") {
+        Some(s) => address(v, "reply_address", Some(s), Some("{key}")),
+        None => derived("reply+{key}"),
+    };
+    let bounce_address = match text(
+        v,
+        "bounce_address",
+        "\"bounces+{recipient}@lists.example.org\"",
+    ) {
+        Some(s) => address(v, "bounce_address", Some(s), Some("{recipient}")),
+        None => derived("bounces+{recipient}"),
+    };
+    let number = |v: &mut Validator, k: &str, min: i64, max: i64, example: &str, default: u32| {
+        match t.get(k) {
+            Some(val) => v.integer(&key(k), val, min, max, example).map(|n| n as u32),
+            None => Some(default),
+        }
+    };
+    let reply_key_days = number(
+        v,
+        "reply_key_days",
+        1,
+        3650,
+        "a number of days such as 365",
+        365,
+    );
+    let hard_bounce_limit = number(v, "hard_bounce_limit", 1, 100, "a count such as 3", 3);
+    let max_message_mb = number(
+        v,
+        "max_message_mb",
+        1,
+        1024,
+        "a size in megabytes such as 25",
+        25,
+    );
+    if v.problems.len() > before {
+        return None;
+    }
+    Some(OutboundConfig {
+        host,
+        port: port?,
+        tls: tls?,
+        user,
+        password: password?,
+        ca_file: ca_file?,
+        from_address: from_address?,
+        reply_address: reply_address?,
+        bounce_address: bounce_address?,
+        reply_key_days: reply_key_days?,
+        hard_bounce_limit: hard_bounce_limit?,
+        max_message_mb: max_message_mb?,
     })
 }
 
@@ -991,12 +1279,15 @@ mod tests {
                     .starts_with(key)
             })
         };
-        for key in SOURCE_KEYS {
+        for key in SOURCE_KEYS.iter().chain(OUTBOUND_KEYS) {
             assert!(
                 shown(&format!("{key} =")),
-                "config.toml.example does not show sources' {key}"
+                "config.toml.example does not show {key}"
             );
         }
+        let outbound = config.outbound.expect("the example shows [outbound]");
+        assert_eq!(outbound.domain(), "lists.example.org");
+        assert_eq!(config.lists[0].mode, ListMode::Mirror);
         for key in [
             "[store]",
             "path =",
@@ -1014,6 +1305,9 @@ mod tests {
             "[web]",
             "listen =",
             "site_name =",
+            "base_url =",
+            "mode =",
+            "[outbound]",
             "[[sources]]",
         ] {
             assert!(
@@ -1022,5 +1316,40 @@ mod tests {
             );
         }
         assert!(shown("name ="));
+    }
+
+    #[test]
+    fn outbound_defaults_follow_the_from_address_and_problems_name_their_key() {
+        let config = Config::parse(
+            "[outbound]\nfrom_address = \"forum@lists.test\"\n[[lists]]\nname = \"snug\"\naddress = \"snug@lists.test\"\nmode = \"host\"\n",
+        )
+        .unwrap();
+        let outbound = config.outbound.unwrap();
+        assert_eq!(outbound.host, "127.0.0.1");
+        assert_eq!((outbound.port, outbound.tls), (25, TlsMode::Plain));
+        assert_eq!(outbound.reply_address, "reply+{key}@lists.test");
+        assert_eq!(outbound.bounce_address, "bounces+{recipient}@lists.test");
+        assert_eq!(config.lists[0].mode, ListMode::Host);
+        assert_eq!(config.web.base_url, "http://127.0.0.1:8080");
+
+        let problems = Config::parse(
+            "[outbound]\nhost = \"smtp.example.org\"\ntls = \"plain\"\nreply_address = \"reply@x.org\"\nuser = \"u\"\n[[lists]]\nname = \"a\"\nmode = \"host\"\n[[lists]]\nname = \"b\"\nmode = \"hosted\"\n",
+        )
+        .unwrap_err();
+        let keys: Vec<&str> = problems.iter().map(|p| p.key.as_str()).collect();
+        for key in [
+            "outbound.tls",
+            "outbound.reply_address",
+            "outbound.password",
+            "outbound.from_address",
+            "lists[0].address",
+            "lists[1].mode",
+        ] {
+            assert!(keys.contains(&key), "{key} not reported: {problems:#?}");
+        }
+        let problems =
+            Config::parse("[[lists]]\nname = \"a\"\naddress = \"a@b.c\"\nmode = \"host\"\n")
+                .unwrap_err();
+        assert_eq!(problems[0].key, "lists[0].mode", "{problems:#?}");
     }
 }
