@@ -98,6 +98,36 @@ pub enum Command {
     Migrate,
     /// Check a config file and report every problem at once, each with its key and the fix.
     CheckConfig,
+    /// Administer accounts.
+    #[command(subcommand)]
+    Admin(AdminCommand),
+    /// Manage the members a host-mode list sends to.
+    #[command(subcommand)]
+    Members(MembersCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AdminCommand {
+    /// Create an admin account (or make an existing member admin) and print a one-time sign-in
+    /// link for it, valid for an hour: the way in before the forum can send mail.
+    Create {
+        /// The admin's email address.
+        email: String,
+        /// The name shown beside their posts.
+        #[arg(long, default_value = "Admin")]
+        name: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MembersCommand {
+    /// Add members from the old list's roster: a file with one member per line,
+    /// "Jane Doe <jane@example.org>" or a bare address ("-" reads stdin). Addresses already
+    /// known are left alone; blank lines and lines starting with # are skipped.
+    Import {
+        /// The roster file.
+        file: PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -637,6 +637,8 @@ impl Config {
             },
             subject_tag: configured.and_then(|l| l.subject_tag.clone()),
             allow_remote_images: false,
+            // Posts written on the web carry light formatting, shown as such.
+            own_domain: self.outbound.as_ref().map(|o| o.domain().to_owned()),
         }
     }
 

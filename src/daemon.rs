@@ -1,14 +1,18 @@
-//! `listbridge serve` (and `listbridge demo`, the same over a temporary sample archive): starts the long-running tasks (one per IMAP source, and the web forum
-//! with /healthz) and stops them together on SIGTERM or Ctrl-C, letting in-flight work finish:
+//! `listbridge serve` (and `listbridge demo`, the same over a temporary sample archive): starts
+//! the long-running tasks (one per IMAP source, the outbox worker, and the web forum with
+//! /healthz) and stops them together on SIGTERM or Ctrl-C, letting in-flight work finish:
 //! a batch being stored commits or rolls back whole, never half.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
-use tokio::sync::watch;
+use std::sync::Arc;
+
+use tokio::sync::{Notify, watch};
 
 use crate::config::Config;
 use crate::ingest::imap::SourceRunner;
+use crate::outbound::worker::Transport;
 use crate::store::{DeriveSettings, Store};
 
 /// How long stopping waits for tasks to finish their current step.
@@ -16,6 +20,20 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(20);
 
 /// Runs until SIGTERM or Ctrl-C.
 pub async fn serve(config: Config, db: PathBuf, settings: DeriveSettings) -> anyhow::Result<()> {
+    let transport = match &config.outbound {
+        Some(out) => Some(Transport::smtp(out)?),
+        None => None,
+    };
+    serve_with(config, db, settings, transport).await
+}
+
+/// `serve`, handing outbound mail to `transport` (none: nothing is sent, mail waits queued).
+async fn serve_with(
+    config: Config,
+    db: PathBuf,
+    settings: DeriveSettings,
+    transport: Option<Transport>,
+) -> anyhow::Result<()> {
     let listen = config.web.listen;
     // Signals are caught from the first moment, so a stop never cuts a half-started daemon.
     let signal = shutdown_signal();
@@ -30,12 +48,30 @@ pub async fn serve(config: Config, db: PathBuf, settings: DeriveSettings) -> any
     drop(Store::open(&db, settings)?);
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut tasks = tokio::task::JoinSet::new();
+    let wake = Arc::new(Notify::new());
+    match (&config.outbound, transport) {
+        (Some(out), Some(transport)) => {
+            tasks.spawn(crate::outbound::worker::run(
+                db.clone(),
+                settings,
+                out.clone(),
+                transport,
+                Arc::clone(&wake),
+                stop_rx.clone(),
+            ));
+            tracing::info!(host = %out.host, port = out.port, "outbox worker started");
+        }
+        _ => tracing::info!("no [outbound] section: nothing can be posted or mailed"),
+    }
+    let shared = Arc::new(config.clone());
     for source in &config.sources {
         let runner = SourceRunner {
             config: source.clone(),
             db: db.clone(),
             settings,
             render: config.render_options(&source.list),
+            gate: crate::ingest::gate::Gate::new(Arc::clone(&shared), &source.list).map(Arc::new),
+            wake: Some(Arc::clone(&wake)),
         };
         tasks.spawn(runner.run(stop_rx.clone()));
         tracing::info!(source = %source.name, host = %source.host, mailbox = %source.mailbox, "source started");
@@ -49,6 +85,7 @@ pub async fn serve(config: Config, db: PathBuf, settings: DeriveSettings) -> any
         config.clone(),
         db.clone(),
         settings,
+        Arc::clone(&wake),
     ));
     let mut web_stop = stop_rx.clone();
     tasks.spawn(async move {
@@ -101,10 +138,13 @@ pub async fn demo(listen: std::net::SocketAddr) -> anyhow::Result<()> {
     )?;
     let mut config = Config::parse(
         "[web]\nsite_name = \"SNUG forum (demo)\"\n\
-         [[lists]]\nname = \"snug\"\ndescription = \"Primary care clinicians and practice staff\"\nsubject_tag = \"[SNUG]\"\n",
+         [outbound]\nfrom_address = \"forum@demo.invalid\"\n\
+         [[lists]]\nname = \"snug\"\naddress = \"snug@demo.invalid\"\n\
+         description = \"Primary care clinicians and practice staff\"\nsubject_tag = \"[SNUG]\"\n",
     )
     .map_err(|p| anyhow::anyhow!("the demo config is invalid: {p:?}"))?;
     config.web.listen = listen;
+    config.web.base_url = format!("http://{listen}");
     config.store.path = dir.join("demo.db");
     let settings = config.derive_settings();
     let (db, render) = (config.store.path.clone(), config.render_options("snug"));
@@ -120,11 +160,12 @@ pub async fn demo(listen: std::net::SocketAddr) -> anyhow::Result<()> {
     })
     .await??;
     eprintln!(
-        "listbridge demo: {} messages in {} threads; open http://{listen}/ (Ctrl-C to stop)",
+        "listbridge demo: {} messages in {} threads; open http://{listen}/ (Ctrl-C to stop).\n\
+         Demo mail is not sent: it is printed here, sign-in links included.",
         summary.imported, summary.threads
     );
     let db = config.store.path.clone();
-    let result = serve(config, db, settings).await;
+    let result = serve_with(config, db, settings, Some(Transport::Print)).await;
     let _ = std::fs::remove_dir_all(&dir);
     result
 }

@@ -9,6 +9,8 @@ pub mod config;
 pub mod daemon;
 pub mod ingest;
 pub mod mail;
+pub mod outbound;
 pub mod store;
 pub mod thread;
+pub mod tokens;
 pub mod web;

@@ -8,11 +8,11 @@ use std::process::ExitCode;
 use anyhow::{Context, Result, bail};
 use clap::Parser;
 
-use listbridge::cli::{Cli, Command, ExportCommand};
+use listbridge::cli::{AdminCommand, Cli, Command, ExportCommand, MembersCommand};
 use listbridge::config::{Config, DEFAULT_DB};
 use listbridge::ingest::pipeline::{self, ImportSummary};
 use listbridge::ingest::readers::{export_envelope, write_mboxrd};
-use listbridge::store::{Store, ThreadId};
+use listbridge::store::{Role, Store, ThreadId};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -229,11 +229,12 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Status { json } => {
             let store = open_store(&cli, &config)?;
             let statuses = store.source_statuses(now_unix())?;
+            let outbox = store.outbox_counts()?;
             let mut out = std::io::stdout().lock();
             if *json {
                 serde_json::to_writer_pretty(
                     &mut out,
-                    &serde_json::json!({ "sources": statuses }),
+                    &serde_json::json!({ "sources": statuses, "outbox": outbox }),
                 )?;
                 writeln!(out)?;
             } else if statuses.is_empty() {
@@ -266,6 +267,13 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     )?;
                 }
             }
+            if !*json {
+                writeln!(
+                    out,
+                    "outbox: {} queued, {} sending, {} sent, {} failed, {} paused (bouncing addresses)",
+                    outbox.queued, outbox.sending, outbox.sent, outbox.failed, outbox.paused
+                )?;
+            }
         }
         Command::Demo { listen } => {
             let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -274,6 +282,66 @@ fn run(cli: Cli) -> Result<ExitCode> {
             runtime.block_on(listbridge::daemon::demo(*listen))?;
         }
         Command::Show { file, json, list } => show(&config, file, *json, list.as_deref())?,
+        Command::Admin(AdminCommand::Create { email, name }) => {
+            let email = email.trim().to_lowercase();
+            if !email.contains('@') || email.contains(char::is_whitespace) {
+                bail!(
+                    "{email:?} is not an email address: give the admin's address, such as jane.doe@nhs.net"
+                );
+            }
+            let mut store = open_store(&cli, &config)?;
+            let now = now_unix();
+            let (user, created) = store.create_user(name, &email, Role::Admin, now)?;
+            store.set_role(user, Role::Admin)?;
+            let token = listbridge::tokens::new_token();
+            store.create_sign_in_link(
+                &listbridge::tokens::hash(&token),
+                &email,
+                None,
+                now,
+                now + 3600,
+            )?;
+            println!(
+                "{} {email} (member {}) is an admin.\nSign in within an hour at:\n{}/signin/{token}",
+                if created { "created:" } else { "updated:" },
+                user.0,
+                config.web.base_url
+            );
+        }
+        Command::Members(MembersCommand::Import { file }) => {
+            let text = if file.as_os_str() == "-" {
+                std::io::read_to_string(std::io::stdin())?
+            } else {
+                std::fs::read_to_string(file)
+                    .with_context(|| format!("cannot read the roster {}", file.display()))?
+            };
+            let mut entries = Vec::new();
+            let mut problems = Vec::new();
+            for (n, line) in text.lines().enumerate() {
+                let line = line.trim();
+                if line.is_empty() || line.starts_with('#') {
+                    continue;
+                }
+                match listbridge::mail::address::parse_roster_line(line) {
+                    Some(entry) => entries.push(entry),
+                    None => {
+                        problems.push(format!("line {}: {line:?} has no usable address", n + 1))
+                    }
+                }
+            }
+            if !problems.is_empty() {
+                bail!(
+                    "the roster has problems (nothing was added):\n  {}",
+                    problems.join("\n  ")
+                );
+            }
+            let mut store = open_store(&cli, &config)?;
+            let added = store.import_members(&entries, now_unix())?;
+            println!(
+                "{added} members added, {} already known",
+                entries.len() - added
+            );
+        }
         Command::CheckConfig => unreachable!("handled above"),
     }
     Ok(ExitCode::SUCCESS)

@@ -16,8 +16,9 @@ use async_imap::extensions::idle::IdleResponse;
 use futures::TryStreamExt;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
-use tokio::sync::watch;
+use tokio::sync::{Notify, watch};
 
+use super::gate::Gate;
 use super::pipeline::{ImportSummary, Incoming, store_batch};
 use crate::config::{SourceConfig, TlsMode};
 use crate::mail::render::RenderOptions;
@@ -80,6 +81,10 @@ pub struct SourceRunner {
     pub db: PathBuf,
     pub settings: DeriveSettings,
     pub render: RenderOptions,
+    /// What passes into the archive (None: everything, when the bridge sends no mail).
+    pub gate: Option<Arc<Gate>>,
+    /// Woken after each batch: the gate may have queued mail.
+    pub wake: Option<Arc<Notify>>,
 }
 
 impl SourceRunner {
@@ -332,9 +337,25 @@ impl SourceRunner {
         let store = Arc::clone(store);
         let render = self.render.clone();
         let source = self.config.name.clone();
+        let gate = self.gate.clone();
+        let wake = self.wake.clone();
         tokio::task::spawn_blocking(move || {
             let mut s = store.lock().expect("store lock");
-            store_batch(&mut s, run, list, &render, items, Some((&source, &cursor)))
+            let now = chrono::Utc::now().timestamp();
+            let summary = store_batch(
+                &mut s,
+                run,
+                list,
+                &render,
+                items,
+                Some((&source, &cursor)),
+                gate.as_deref(),
+                now,
+            );
+            if let Some(wake) = wake {
+                wake.notify_one();
+            }
+            summary
         })
     }
 }

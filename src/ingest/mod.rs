@@ -2,6 +2,7 @@
 //! messages, the live IMAP source, and the pipeline both feed, which stores, threads and
 //! indexes them.
 
+pub mod gate;
 pub mod imap;
 pub mod pipeline;
 pub mod readers;

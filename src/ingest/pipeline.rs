@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
 
+use super::gate::Verdict;
 use super::readers::{ReadError, read_paths};
 use crate::mail::parse::{ParsedMessage, Unparseable, parse_message, raw_sha256};
 use crate::mail::render::RenderOptions;
@@ -57,6 +58,9 @@ pub struct ImportSummary {
     pub read_errors: Vec<String>,
     /// Files in the given folders that are not mail (an index.html, a README), left alone.
     pub skipped_files: u64,
+    /// Live sources: mail kept in the inbound log instead of the archive (refused in host
+    /// mode, auto-replies, bounces).
+    pub not_archived: u64,
     /// Threads in the archive after the import.
     pub threads: u64,
     pub seconds: f64,
@@ -70,6 +74,7 @@ impl ImportSummary {
         self.duplicates += other.duplicates;
         self.already_archived += other.already_archived;
         self.renamed += other.renamed;
+        self.not_archived += other.not_archived;
         self.unparseable.extend(other.unparseable.iter().cloned());
         self.read_errors.extend(other.read_errors.iter().cloned());
     }
@@ -110,6 +115,9 @@ pub struct Incoming {
 
 /// Stores a batch of fetched messages in one transaction, advancing the source's cursor in the
 /// same transaction when one is given: the batch and the cursor land together or not at all.
+/// With a gate (the bridge sends mail), each message passes it first: host-mode posts are
+/// fanned out, refused mail, auto-replies and bounces go to the inbound log.
+#[allow(clippy::too_many_arguments)]
 pub fn store_batch(
     store: &mut Store,
     run: crate::store::RunId,
@@ -117,13 +125,35 @@ pub fn store_batch(
     render: &RenderOptions,
     items: Vec<Incoming>,
     cursor: Option<(&str, &crate::store::Cursor)>,
+    gate: Option<&super::gate::Gate>,
+    now: i64,
 ) -> Result<ImportSummary, StoreError> {
     let mut summary = ImportSummary::default();
+    let members = match gate {
+        Some(g) if g.is_host() => store.fanout_recipients()?,
+        _ => Vec::new(),
+    };
     let writer = store.writer(run)?;
     for item in items {
         summary.read += 1;
         let prepared = Prepared::new(item, render, 0);
-        store_one(&writer, list, &prepared, &mut summary)?;
+        let verdict = match gate {
+            Some(g) => g.admit(&writer, list, &prepared, now)?,
+            None => Verdict::Archive,
+        };
+        match verdict {
+            Verdict::Logged => summary.not_archived += 1,
+            Verdict::Archive => {
+                store_one(&writer, list, &prepared, &mut summary)?;
+            }
+            Verdict::Publish { author } => {
+                if let Some(key) = store_one(&writer, list, &prepared, &mut summary)?
+                    && let Some(g) = gate
+                {
+                    g.publish(&writer, list, &prepared, key, author, &members, now)?;
+                }
+            }
+        }
     }
     if let Some((source, cursor)) = cursor {
         writer.set_cursor(source, cursor)?;
@@ -133,10 +163,10 @@ pub fn store_batch(
 }
 
 /// One message hashed and parsed, ready to store (parsing happens off the storing thread).
-struct Prepared {
-    item: Incoming,
-    sha: [u8; 32],
-    parsed: Result<ParsedMessage, Unparseable>,
+pub(super) struct Prepared {
+    pub(super) item: Incoming,
+    pub(super) sha: [u8; 32],
+    pub(super) parsed: Result<ParsedMessage, Unparseable>,
     /// Input bytes consumed when it was read, for the progress bar.
     bytes_read: u64,
 }
@@ -243,7 +273,7 @@ fn store_one(
     list: ListId,
     p: &Prepared,
     summary: &mut ImportSummary,
-) -> Result<(), StoreError> {
+) -> Result<Option<crate::store::MessageKey>, StoreError> {
     let origin = p.item.origin.as_str();
     let raw_id = match writer.store_raw(
         &p.sha,
@@ -255,16 +285,22 @@ fn store_one(
         RawOutcome::Stored(id) => id,
         RawOutcome::DuplicateInRun => {
             summary.duplicates += 1;
-            return Ok(());
+            return Ok(None);
         }
         RawOutcome::AlreadyArchived => {
             summary.already_archived += 1;
-            return Ok(());
+            return Ok(None);
         }
     };
     let derived = writer.derive(raw_id, &p.sha, list, p.parsed.as_ref())?;
+    let key = match &derived {
+        crate::store::Derived::Message(k) | crate::store::Derived::Renamed { key: k, .. } => {
+            Some(*k)
+        }
+        _ => None,
+    };
     summary.tally(derived, origin);
-    Ok(())
+    Ok(key)
 }
 
 /// Rebuilds every derived table from the raw store, in storage order, as an import would,

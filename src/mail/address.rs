@@ -55,6 +55,40 @@ pub struct Obfuscated {
     pub mangled: Option<String>,
 }
 
+/// One line of a list roster: `Jane Doe <jane@example.org>`, `"Doe, Jane" <jane@example.org>`,
+/// `jane@example.org (Jane Doe)` or a bare address. Gives (name, lowercased address); the name
+/// falls back to the address's local part.
+pub fn parse_roster_line(line: &str) -> Option<(String, String)> {
+    let line = line.trim();
+    let (name, address) = if let Some((before, rest)) = line.rsplit_once('<') {
+        (
+            before.trim().trim_matches('"').trim().to_owned(),
+            rest.split('>').next()?.trim(),
+        )
+    } else if let Some((address, comment)) = line.split_once('(') {
+        (
+            comment.trim_end_matches(')').trim().to_owned(),
+            address.trim(),
+        )
+    } else {
+        (String::new(), line)
+    };
+    let (local, domain) = address.split_once('@')?;
+    if local.is_empty()
+        || !domain.contains('.')
+        || address.contains(|c: char| c.is_whitespace() || c == ',' || c == '<' || c == '>')
+        || address.matches('@').count() != 1
+    {
+        return None;
+    }
+    let name = if name.is_empty() {
+        local.to_owned()
+    } else {
+        name
+    };
+    Some((name, address.to_lowercase()))
+}
+
 /// Reads an obfuscated pipermail author (`From:` value or separator sender); `None` when the
 /// value is not obfuscated.
 pub fn parse_obfuscated(value: &str) -> Option<Obfuscated> {
@@ -418,6 +452,36 @@ mod tests {
                 want,
                 "{mangled} ~ {address}"
             );
+        }
+    }
+
+    #[test]
+    fn roster_lines() {
+        let line = super::parse_roster_line;
+        assert_eq!(
+            line("Jane Doe <Jane@NHS.net>"),
+            Some(("Jane Doe".into(), "jane@nhs.net".into()))
+        );
+        assert_eq!(
+            line("\"Doe, Jane\" <jane@nhs.net>"),
+            Some(("Doe, Jane".into(), "jane@nhs.net".into()))
+        );
+        assert_eq!(
+            line("jane@nhs.net (Jane Doe)"),
+            Some(("Jane Doe".into(), "jane@nhs.net".into()))
+        );
+        assert_eq!(
+            line("jane@nhs.net"),
+            Some(("jane".into(), "jane@nhs.net".into()))
+        );
+        for bad in [
+            "jane",
+            "Jane <jane>",
+            "a b@nhs.net",
+            "@nhs.net",
+            "x@y@nhs.net",
+        ] {
+            assert_eq!(line(bad), None, "{bad}");
         }
     }
 }

@@ -2,8 +2,11 @@
 //! signals) and what a reader sees of it (the chosen text, trimmed; sanitised HTML;
 //! attachments). No I/O, no clock, no database: everything here is a function of its inputs.
 
+pub mod accept;
 pub mod address;
+pub mod compose;
 pub mod ids;
+pub mod markup;
 pub mod parse;
 pub mod render;
 pub mod sanitize;

@@ -9,6 +9,7 @@ use mail_parser::{Encoding, Message, MessagePart, MimeHeaders, PartType};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
+use super::markup;
 use super::parse::hex;
 use super::sanitize::{SanitizeOptions, sanitize_html};
 use super::trim::{TrimOptions, trim};
@@ -26,6 +27,10 @@ pub struct RenderOptions {
     pub subject_tag: Option<String>,
     /// Whether remote images load (a reader's consent); never during import.
     pub allow_remote_images: bool,
+    /// The domain of our own Message-IDs. A post written on our web pages (marked
+    /// `X-Listbridge-Markup: light` and carrying a Message-ID at this domain) shows its light
+    /// formatting; the same header on anyone else's mail means nothing, so it is not trusted.
+    pub own_domain: Option<String>,
 }
 
 /// A message as the archive shows it (`listbridge show --json`).
@@ -121,21 +126,26 @@ fn render_one(
     };
     let chosen = chosen_text(message);
     let trimmed = trim(&chosen.text, &options.trim);
-    let html = chosen.html_only.then(|| {
-        message
-            .html_body
-            .first()
-            .and_then(|&i| message.parts.get(i as usize))
-            .map(|part| {
-                sanitize_html(
-                    &part_text(message, part),
-                    &SanitizeOptions {
-                        allow_remote_images: options.allow_remote_images,
-                        cid_url: &cid_url,
-                    },
-                )
-            })
-            .unwrap_or_default()
+    let ours_in_markup = !chosen.html_only && written_on_our_pages(message, options);
+    // From the trimmed text, so the formatted view folds away what the plain one does.
+    let html = ours_in_markup.then(|| markup::to_html(&trimmed.text));
+    let html = html.or_else(|| {
+        chosen.html_only.then(|| {
+            message
+                .html_body
+                .first()
+                .and_then(|&i| message.parts.get(i as usize))
+                .map(|part| {
+                    sanitize_html(
+                        &part_text(message, part),
+                        &SanitizeOptions {
+                            allow_remote_images: options.allow_remote_images,
+                            cid_url: &cid_url,
+                        },
+                    )
+                })
+                .unwrap_or_default()
+        })
     });
     Rendered {
         subject: display_subject(message, options.subject_tag.as_deref()),
@@ -155,6 +165,23 @@ fn render_one(
         forwarded: Vec::new(),
         tags: Vec::new(),
     }
+}
+
+/// Whether the message is one of our own web posts in light formatting: the markup header and
+/// a Message-ID at our own domain (see [`RenderOptions::own_domain`]).
+fn written_on_our_pages(message: &Message<'_>, options: &RenderOptions) -> bool {
+    let Some(own_domain) = options.own_domain.as_deref() else {
+        return false;
+    };
+    let light = message
+        .header_raw("X-Listbridge-Markup")
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("light"));
+    light
+        && message
+            .header_raw("Message-ID")
+            .and_then(super::ids::parse_message_id)
+            .and_then(|id| id.rsplit_once('@').map(|(_, d)| d.to_string()))
+            .is_some_and(|d| d.eq_ignore_ascii_case(own_domain.trim()))
 }
 
 /// The text a message is read by, before trimming.
@@ -624,6 +651,77 @@ mod tests {
             .expect("the inline image")
             .sha256;
         assert!(r.html.unwrap().contains(&format!("src=\"/att/{sha}\"")));
+    }
+
+    #[test]
+    fn our_light_formatted_posts_show_their_formatting() {
+        use crate::mail::compose::{Identity, ListInfo, Post, compose_post};
+        let composed = |message_id: &str| {
+            compose_post(
+                &Post {
+                    message_id,
+                    date: 1_700_000_000,
+                    author_name: "Jane",
+                    subject: "Spacers",
+                    in_reply_to: None,
+                    references: &[],
+                    text: "Use a **spacer**.\n\n- one\n- two",
+                    permalink: Some("https://forum.test/t/1"),
+                },
+                &ListInfo {
+                    name: "snug",
+                    description: None,
+                    address: "snug@lists.test",
+                    archive_url: "https://forum.test/l/snug".into(),
+                    unsubscribe_url: None,
+                },
+                &Identity {
+                    site_name: "Forum",
+                    from_address: "forum@lists.test",
+                    base_url: "https://forum.test",
+                },
+            )
+            .unwrap()
+        };
+        let ours = composed("lb.1@lists.test");
+        let theirs = composed("x1@elsewhere.test");
+        let plain = b"Message-ID: <p@lists.test>\nX-Listbridge-Markup: light-ish\n\n**x**\n";
+        let cases: &[(&[u8], Option<&str>, Option<&str>)] = &[
+            (
+                &ours,
+                Some("lists.test"),
+                Some(
+                    "<p>Use a <strong>spacer</strong>.</p>\n<ul>\n<li>one</li>\n<li>two</li>\n</ul>\n",
+                ),
+            ),
+            (
+                &ours,
+                Some("LISTS.TEST"),
+                Some(
+                    "<p>Use a <strong>spacer</strong>.</p>\n<ul>\n<li>one</li>\n<li>two</li>\n</ul>\n",
+                ),
+            ),
+            (&ours, None, None),
+            (&ours, Some("other.test"), None),
+            (&theirs, Some("lists.test"), None),
+            (plain, Some("lists.test"), None),
+        ];
+        for (raw, own_domain, want) in cases {
+            let message = MessageParser::default().parse(raw).unwrap();
+            let options = RenderOptions {
+                own_domain: own_domain.map(str::to_string),
+                ..Default::default()
+            };
+            let rendered = render_message(&message, &options, &|_| None);
+            assert_eq!(rendered.html.as_deref(), *want, "own domain {own_domain:?}");
+            // The plain body is the same either way, the footer folded away.
+            assert!(rendered.body.starts_with("Use a **spacer**.") || *raw == plain);
+            assert!(
+                !rendered.body.contains("Read and reply"),
+                "{}",
+                rendered.body
+            );
+        }
     }
 
     #[test]

@@ -45,7 +45,7 @@ pub fn is_reply_subject(s: &str) -> bool {
 }
 
 /// `[TAG]` at the start of `t` (no whitespace inside, bounded length): the text after it.
-fn strip_list_tag(t: &str) -> Option<&str> {
+pub(super) fn strip_list_tag(t: &str) -> Option<&str> {
     let inner = t.strip_prefix('[')?;
     let close = inner.find(']')?;
     let tag = &inner[..close];
@@ -58,7 +58,7 @@ fn strip_list_tag(t: &str) -> Option<&str> {
 /// A reply prefix at the start of `t`: one of [`REPLY_WORDS`] (any case), an optional count
 /// (`[2]`, `(2)`, `^2`), optional spaces (French typography puts one before the colon), then
 /// `:` or a full-width `：`. `Réf.`/`Ref.` may end with the period alone.
-fn strip_reply_prefix(t: &str) -> Option<&str> {
+pub(super) fn strip_reply_prefix(t: &str) -> Option<&str> {
     let word_len = t
         .char_indices()
         .find(|(_, c)| !c.is_alphabetic())

@@ -119,7 +119,18 @@ impl<'c> Writer<'c> {
             .unwrap_or_else(|| generated_message_id(raw_sha));
         let mut taken = None;
         if let Some((key, content_sha)) = self.message_by_id(&message_id)? {
-            if content_sha == parsed.content_sha256 {
+            // A post written through the bridge comes back from the list with the list's
+            // footer or subject tag added: it is the same post, delivered.
+            let own_echo = self.is_own_post(&message_id)?;
+            if own_echo {
+                self.tx
+                    .prepare_cached(
+                        "UPDATE posts SET delivered_at = unixepoch()
+                         WHERE message_id = ?1 AND delivered_at IS NULL",
+                    )?
+                    .execute([&message_id])?;
+            }
+            if own_echo || content_sha == parsed.content_sha256 {
                 self.tx
                     .prepare_cached("INSERT INTO message_copies(raw_id, message) VALUES (?1, ?2)")?
                     .execute(params![raw.0, key.0])?;
@@ -146,6 +157,21 @@ impl<'c> Writer<'c> {
         linked.extend(fallback_parent.as_deref());
 
         let thread = self.join_threads(&message_id, &linked, list)?;
+        // A post written through the bridge went out From "Name via SITE" at the bridge's
+        // address; the archive keeps its real author.
+        let author: Option<(String, Option<String>)> = self
+            .tx
+            .prepare_cached(
+                "SELECT u.display_name, (SELECT address FROM user_emails e WHERE e.user_id = u.id
+                        AND e.verified_at IS NOT NULL ORDER BY e.is_primary DESC LIMIT 1)
+                 FROM posts p JOIN users u ON u.id = p.user_id WHERE p.message_id = ?1",
+            )?
+            .query_row([&message_id], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?;
+        let (from_name, from_addr) = match author {
+            Some((name, address)) => (Some(name), address),
+            None => (parsed.from_name.clone(), parsed.from_addr.clone()),
+        };
         let norm_subject = parsed
             .subject
             .as_deref()
@@ -166,8 +192,8 @@ impl<'c> Writer<'c> {
                 thread.0,
                 list.0,
                 parsed.date,
-                parsed.from_name,
-                parsed.from_addr,
+                from_name,
+                from_addr,
                 parsed.subject,
                 norm_subject,
                 is_reply,
@@ -198,7 +224,7 @@ impl<'c> Writer<'c> {
         self.update_thread_stats(thread, parsed)?;
         self.adopt_orphans(&message_id, parsed, &norm_subject, list)?;
 
-        let author = match (&parsed.from_name, &parsed.from_addr) {
+        let author = match (&from_name, &from_addr) {
             (Some(n), Some(a)) => format!("{n} {a}"),
             (Some(n), None) => n.clone(),
             (None, Some(a)) => a.clone(),

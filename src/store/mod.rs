@@ -6,12 +6,16 @@
 
 mod archive;
 mod export;
+mod members;
+mod outbox;
 mod read;
 mod search;
 mod sources;
 
 pub use archive::{Derived, RawOutcome, StoredRaw, Writer};
 pub use export::{ThreadExport, ThreadMessageExport};
+pub use members::{MemberPost, ProfileUpdate, Role, SESSION_SECONDS, Session, User, UserId};
+pub use outbox::*;
 pub use read::{Page, StoredAttachment, ThreadFilter, ThreadPost, ThreadSummary};
 pub use search::{QueryError, SearchHit, SearchOrder, SearchResults, fts_query};
 pub use sources::{Cursor, SourceState, SourceStatus};
@@ -25,6 +29,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
     ("archive core", include_str!("migrations/0001_archive.sql")),
     ("reading mail", include_str!("migrations/0002_reading.sql")),
     ("live sources", include_str!("migrations/0003_sources.sql")),
+    (
+        "members and posting",
+        include_str!("migrations/0004_members.sql"),
+    ),
 ];
 
 /// The schema version this binary writes.

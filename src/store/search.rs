@@ -980,6 +980,8 @@ mod tests {
                 &RenderOptions::default(),
                 vec![item],
                 None,
+                None,
+                0,
             )
             .unwrap();
         }

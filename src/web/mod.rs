@@ -3,9 +3,12 @@
 //! write the outbox): they never speak IMAP or SMTP. Every response carries the security
 //! headers (a CSP with no inline script, no framing, nosniff, a strict referrer policy).
 
+mod account;
 mod api;
+mod auth;
 mod pages;
 mod view;
+mod write;
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -13,7 +16,8 @@ use std::sync::{Arc, Mutex};
 use axum::Router;
 use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
+use tokio::sync::Notify;
 use tower_http::set_header::SetResponseHeaderLayer;
 
 use crate::config::Config;
@@ -30,6 +34,9 @@ pub struct AppState {
     pages: Arc<Bounded<(i64, bool, i64, i64), axum::body::Bytes>>,
     searches: Arc<Bounded<SearchKey, axum::body::Bytes>>,
     bodies: Arc<Bounded<String, Arc<str>>>,
+    limits: Arc<auth::Limits>,
+    /// Wakes the outbox worker when a handler has queued mail.
+    wake: Arc<Notify>,
 }
 
 /// A search page: query, page, by date, and the archive's version (newest message, count).
@@ -64,7 +71,12 @@ impl<K: std::hash::Hash + Eq, V: Clone> Bounded<K, V> {
 }
 
 impl AppState {
-    pub fn new(config: Config, db: PathBuf, settings: DeriveSettings) -> AppState {
+    pub fn new(
+        config: Config,
+        db: PathBuf,
+        settings: DeriveSettings,
+        wake: Arc<Notify>,
+    ) -> AppState {
         AppState {
             pool: Arc::new(Pool {
                 db,
@@ -77,6 +89,8 @@ impl AppState {
             // message never changes, and rendering it is most of a search's cost).
             searches: Arc::new(Bounded::new(1024)),
             bodies: Arc::new(Bounded::new(8192)),
+            limits: Arc::new(auth::Limits::new()),
+            wake,
         }
     }
 
@@ -141,6 +155,23 @@ impl AppState {
     }
 }
 
+impl AppState {
+    /// Runs `f` with write access on a pooled store connection, off the async threads.
+    async fn write<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Store) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, WebError> {
+        let pool = Arc::clone(&self.pool);
+        tokio::task::spawn_blocking(move || pool.with_mut(f))
+            .await
+            .map_err(|_| WebError::Internal)?
+            .map_err(|e| {
+                tracing::error!(error = %e, "store error");
+                WebError::Internal
+            })
+    }
+}
+
 /// A few open connections, reused: opening SQLite per request would cost more than most pages.
 struct Pool {
     db: PathBuf,
@@ -150,12 +181,19 @@ struct Pool {
 
 impl Pool {
     fn with<T>(&self, f: impl FnOnce(&Store) -> Result<T, StoreError>) -> Result<T, StoreError> {
+        self.with_mut(|s| f(s))
+    }
+
+    fn with_mut<T>(
+        &self,
+        f: impl FnOnce(&mut Store) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
         let pooled = self.idle.lock().expect("pool lock").pop();
-        let store = match pooled {
+        let mut store = match pooled {
             Some(s) => s,
             None => Store::open(&self.db, self.settings)?,
         };
-        let result = f(&store);
+        let result = f(&mut store);
         let mut idle = self.idle.lock().expect("pool lock");
         if idle.len() < 16 {
             idle.push(store);
@@ -169,6 +207,12 @@ impl Pool {
 pub enum WebError {
     NotFound(&'static str),
     BadRequest(String),
+    /// A form without its valid token (a forged or stale form), or a page above one's role.
+    Forbidden,
+    /// A one-time link already used or expired.
+    Gone(&'static str),
+    /// A rate limit: what there were too many of.
+    TooMany(&'static str),
     Internal,
 }
 
@@ -181,6 +225,17 @@ impl IntoResponse for WebError {
                 format!("There is no {what} at this address. It may have been mistyped."),
             ),
             WebError::BadRequest(why) => (StatusCode::BAD_REQUEST, "That did not work", why),
+            WebError::Forbidden => (
+                StatusCode::FORBIDDEN,
+                "That did not work",
+                "This form has expired or did not come from this site, or the page is not open to your account. Go back, reload the page and try again.".to_owned(),
+            ),
+            WebError::Gone(why) => (StatusCode::GONE, "This link no longer works", why.to_owned()),
+            WebError::TooMany(what) => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "Please wait a moment",
+                format!("There have been too many {what}. Wait a few minutes, then try again."),
+            ),
             WebError::Internal => (
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "Something went wrong",
@@ -190,6 +245,7 @@ impl IntoResponse for WebError {
         let page = view::ErrorPage {
             site: "listbridge".to_owned(),
             query: String::new(),
+            me: None,
             heading,
             message,
         };
@@ -207,6 +263,29 @@ pub fn router(state: AppState) -> Router {
         .route("/m/{*message_id}", get(pages::permalink))
         .route("/l/{list}", get(pages::list))
         .route("/l/{list}/feed.atom", get(api::list_feed))
+        .route(
+            "/l/{list}/new",
+            get(write::new_thread_form).post(write::post_new_thread),
+        )
+        .route(
+            "/t/{thread}/reply",
+            get(write::reply_form).post(write::post_reply),
+        )
+        .route("/signin", get(auth::sign_in_page))
+        .route("/signin/link", post(auth::send_link))
+        .route("/signin/password", post(auth::sign_in_password))
+        .route("/signin/{token}", get(auth::link_page).post(auth::use_link))
+        .route("/signout", post(auth::sign_out))
+        .route("/signout/everywhere", post(auth::sign_out_everywhere))
+        .route(
+            "/account",
+            get(account::account).post(account::save_profile),
+        )
+        .route("/account/password", post(account::set_password))
+        .route("/account/avatar", post(account::upload_avatar))
+        .route("/u/{id}", get(account::profile))
+        .route("/u/{id}/avatar", get(account::avatar))
+        .route("/admin/inbound", get(write::inbound_log))
         .route("/a/{address}", get(pages::author))
         .route("/search", get(pages::search))
         .route("/feed.atom", get(api::site_feed))
@@ -216,14 +295,20 @@ pub fn router(state: AppState) -> Router {
         .route("/api/messages/{*message_id}", get(api::message))
         .route("/api/search", get(api::search))
         .route("/static/style.css", get(stylesheet))
+        .route("/static/compose.js", get(script))
         .route("/favicon.ico", get(|| async { StatusCode::NO_CONTENT }))
         .route("/healthz", get(api::healthz))
         .fallback(|| async { WebError::NotFound("page") })
         .with_state(state)
+        // Forms are small; only the avatar upload needs more (its own limit is checked too).
+        .layer(axum::extract::DefaultBodyLimit::max(
+            account::AVATAR_MAX_BYTES + 64 * 1024,
+        ))
         .layer(SetResponseHeaderLayer::overriding(
             header::CONTENT_SECURITY_POLICY,
             HeaderValue::from_static(
-                "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; \
+                "default-src 'none'; style-src 'self'; img-src 'self'; script-src 'self'; \
+                 form-action 'self'; \
                  base-uri 'none'; frame-ancestors 'none'",
             ),
         ))
@@ -248,5 +333,15 @@ async fn stylesheet() -> impl IntoResponse {
             (header::CACHE_CONTROL, "public, max-age=3600"),
         ],
         include_str!("../../static/style.css"),
+    )
+}
+
+async fn script() -> impl IntoResponse {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        include_str!("../../static/compose.js"),
     )
 }

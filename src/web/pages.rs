@@ -5,7 +5,10 @@ use std::sync::Arc;
 
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Redirect, Response};
+use axum_extra::extract::cookie::CookieJar;
 use serde::Deserialize;
+
+use super::auth;
 
 use super::view::{self, PAGE_SIZE, Pager, PostView, ResultView, ThreadRow};
 use super::{AppState, WebError};
@@ -52,8 +55,11 @@ fn rows(state: &AppState, threads: Vec<ThreadSummary>) -> Vec<ThreadRow> {
         .collect()
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn thread_list(
     state: &AppState,
+    me: Option<view::Me>,
+    new_thread: Option<String>,
     filter: OwnedFilter,
     page: usize,
     heading: String,
@@ -79,6 +85,8 @@ async fn thread_list(
     let page = view::ThreadsPage {
         site: state.config.web.site_name.clone(),
         query: String::new(),
+        me,
+        new_thread,
         heading,
         feed,
         threads: rows(state, found.items),
@@ -99,11 +107,15 @@ enum OwnedFilter {
 
 pub async fn latest(
     State(state): State<AppState>,
+    jar: CookieJar,
     Query(q): Query<PageQuery>,
 ) -> Result<Response, WebError> {
     let heading = "Latest threads".to_owned();
+    let me = auth::me(&state.viewer(&jar).await?);
     thread_list(
         &state,
+        me,
+        None,
         OwnedFilter::All,
         page_number(q.page.as_deref()),
         heading,
@@ -115,6 +127,7 @@ pub async fn latest(
 
 pub async fn list(
     State(state): State<AppState>,
+    jar: CookieJar,
     Path(list): Path<String>,
     Query(q): Query<PageQuery>,
 ) -> Result<Response, WebError> {
@@ -130,8 +143,17 @@ pub async fn list(
     };
     let base = format!("/l/{list}");
     let feed = Some(format!("{base}/feed.atom"));
+    let me = auth::me(&state.viewer(&jar).await?);
+    let new_thread = state
+        .config
+        .lists
+        .iter()
+        .any(|l| l.name == list && l.address.is_some())
+        .then(|| format!("/l/{list}/new"));
     thread_list(
         &state,
+        me,
+        new_thread,
         OwnedFilter::List(list),
         page_number(q.page.as_deref()),
         heading,
@@ -143,6 +165,7 @@ pub async fn list(
 
 pub async fn author(
     State(state): State<AppState>,
+    jar: CookieJar,
     Path(address): Path<String>,
     Query(q): Query<PageQuery>,
 ) -> Result<Response, WebError> {
@@ -156,8 +179,11 @@ pub async fn author(
         "Threads with posts by {}",
         name.split(" <").next().unwrap_or(&name)
     );
+    let me = auth::me(&state.viewer(&jar).await?);
     thread_list(
         &state,
+        me,
+        None,
         OwnedFilter::Author(address),
         page_number(q.page.as_deref()),
         heading,
@@ -198,6 +224,7 @@ fn rendered(raw: &[u8], options: &RenderOptions) -> Option<Rendered> {
 
 pub async fn thread(
     State(state): State<AppState>,
+    jar: CookieJar,
     Path(thread): Path<String>,
     Query(q): Query<PageQuery>,
 ) -> Result<Response, WebError> {
@@ -208,15 +235,32 @@ pub async fn thread(
         .await?
         .ok_or(WebError::NotFound("thread"))?;
     let key = (id, nested, count, newest);
-    if let Some(page) = state.pages.get(&key) {
+    // Pages for readers who are not signed in are the same for all of them, so they are
+    // cached; a member's page shows their own posts' delivery state.
+    let viewer = state.viewer(&jar).await?;
+    if viewer.is_none()
+        && let Some(page) = state.pages.get(&key)
+    {
         return Ok(axum::response::Html(page).into_response());
     }
-    let (info, posts) = state
+    let me_id = viewer.as_ref().map(|v| v.user.id);
+    let (info, posts, states) = state
         .read(move |s| {
             let Some(info) = s.thread_info(ThreadId(id))? else {
                 return Ok(None);
             };
-            Ok(Some((info, s.thread_posts(ThreadId(id))?)))
+            let posts = s.thread_posts(ThreadId(id))?;
+            let mut states = std::collections::HashMap::new();
+            if let Some(me) = me_id {
+                for p in &posts {
+                    if let Some((author, state)) = s.post_state(&p.message_id)?
+                        && author == me
+                    {
+                        states.insert(p.message_id.clone(), state);
+                    }
+                }
+            }
+            Ok(Some((info, posts, states)))
         })
         .await?
         .ok_or(WebError::NotFound("thread"))?;
@@ -269,6 +313,8 @@ pub async fn thread(
             )
         });
         views.push(PostView {
+            reply: Some(format!("/t/{id}/reply?to={}", post.key)),
+            state: states.get(&post.message_id).map(state_label),
             key: post.key,
             author,
             author_link: post.from_addr.as_deref().map(view::author_link),
@@ -315,9 +361,11 @@ pub async fn thread(
                 .collect(),
         });
     }
+    let signed_in = viewer.is_some();
     let page = view::ThreadPage {
         site: state.config.web.site_name.clone(),
         query: String::new(),
+        me: auth::me(&viewer),
         thread: id,
         subject: state.thread_title(subject.as_deref(), &list),
         list,
@@ -325,8 +373,25 @@ pub async fn thread(
         posts: views,
     };
     let html = axum::body::Bytes::from(view::render(&page).0);
-    state.pages.put(key, html.clone());
+    if !signed_in {
+        state.pages.put(key, html.clone());
+    }
     Ok(axum::response::Html(html).into_response())
+}
+
+/// A post's delivery state as its author sees it: a class and words.
+fn state_label(state: &crate::store::PostState) -> (String, String) {
+    use crate::store::PostState;
+    match state {
+        PostState::Queued { error: None } => ("queued".into(), "Queued to be sent".into()),
+        PostState::Queued { error: Some(e) } => (
+            "queued".into(),
+            format!("Queued; the mail server could not be reached yet ({e}); trying again"),
+        ),
+        PostState::Sent => ("sent".into(), "Sent to the list".into()),
+        PostState::Delivered => ("delivered".into(), "Delivered".into()),
+        PostState::Failed { error } => ("failed".into(), format!("Not sent: {error}")),
+    }
 }
 
 pub(super) fn attachment_href(a: &crate::mail::render::Attachment) -> String {
@@ -362,6 +427,7 @@ pub struct SearchQuery {
 
 pub async fn search(
     State(state): State<AppState>,
+    jar: CookieJar,
     Query(q): Query<SearchQuery>,
 ) -> Result<Response, WebError> {
     let query =
@@ -391,7 +457,9 @@ pub async fn search(
     };
     let version = state.read(|s| s.archive_version()).await?;
     let key = (query.clone(), page, by_date, version.0, version.1);
-    if let Some(cached) = state.searches.get(&key) {
+    let me = auth::me(&state.viewer(&jar).await?);
+    let signed_in = me.is_some();
+    if !signed_in && let Some(cached) = state.searches.get(&key) {
         return Ok(axum::response::Html(cached).into_response());
     }
     let text = query.clone();
@@ -431,6 +499,7 @@ pub async fn search(
             view::SearchPage {
                 site,
                 query: query.clone(),
+                me,
                 problem: None,
                 total: results.total,
                 by_date,
@@ -465,6 +534,7 @@ pub async fn search(
         Err(problem) => view::SearchPage {
             site,
             query: query.clone(),
+            me,
             problem: Some(match problem {
                 QueryError::Empty if query.trim().is_empty() => {
                     "Type a few words to search the archive.".to_owned()
@@ -483,7 +553,9 @@ pub async fn search(
         },
     };
     let html = axum::body::Bytes::from(view::render(&page_view).0);
-    state.searches.put(key, html.clone());
+    if !signed_in {
+        state.searches.put(key, html.clone());
+    }
     Ok(axum::response::Html(html).into_response())
 }
 

@@ -87,6 +87,9 @@ pub struct ThreadRow {
 pub struct ThreadsPage {
     pub site: String,
     pub query: String,
+    pub me: Option<Me>,
+    /// Where to start a new thread, on a list's page.
+    pub new_thread: Option<String>,
     pub heading: String,
     pub feed: Option<String>,
     pub threads: Vec<ThreadRow>,
@@ -106,6 +109,10 @@ pub struct AttachmentLink {
 }
 
 pub struct PostView {
+    /// The reply form's address, for a signed-in reader.
+    pub reply: Option<String>,
+    /// The delivery state of the reader's own post (queued, sent, delivered, failed).
+    pub state: Option<(String, String)>,
     pub key: i64,
     pub author: String,
     pub author_link: Option<String>,
@@ -136,6 +143,7 @@ pub struct ForwardedView {
 pub struct ThreadPage {
     pub site: String,
     pub query: String,
+    pub me: Option<Me>,
     pub thread: i64,
     pub subject: String,
     pub list: String,
@@ -158,6 +166,7 @@ pub struct ResultView {
 pub struct SearchPage {
     pub site: String,
     pub query: String,
+    pub me: Option<Me>,
     pub problem: Option<String>,
     pub total: u64,
     pub by_date: bool,
@@ -175,6 +184,135 @@ pub struct SearchPage {
 pub struct ErrorPage {
     pub site: String,
     pub query: String,
+    pub me: Option<Me>,
     pub heading: &'static str,
     pub message: String,
+}
+
+/// The signed-in member, as the page header shows them.
+#[derive(Debug, Clone)]
+pub struct Me {
+    pub id: i64,
+    pub name: String,
+    /// Every form of the page carries it.
+    pub csrf: String,
+    pub moderator: bool,
+}
+
+#[derive(Template)]
+#[template(path = "signin.html")]
+pub struct SignInPage {
+    pub site: String,
+    pub query: String,
+    pub me: Option<Me>,
+    pub form_token: String,
+    pub next: String,
+    pub email: String,
+    pub name: String,
+    pub problem: Option<String>,
+    pub can_mail: bool,
+}
+
+#[derive(Template)]
+#[template(path = "confirm_signin.html")]
+pub struct ConfirmSignInPage {
+    pub site: String,
+    pub query: String,
+    pub me: Option<Me>,
+    pub form_token: String,
+    pub token: String,
+    pub address: String,
+    pub next: String,
+}
+
+#[derive(Template)]
+#[template(path = "message.html")]
+pub struct MessagePage {
+    pub site: String,
+    pub query: String,
+    pub me: Option<Me>,
+    pub heading: String,
+    pub message: String,
+}
+
+#[derive(Template)]
+#[template(path = "account.html")]
+pub struct AccountPage {
+    pub site: String,
+    pub query: String,
+    pub me: Option<Me>,
+    pub id: i64,
+    pub display_name: String,
+    pub organisation: String,
+    pub job_title: String,
+    pub bio: String,
+    pub has_password: bool,
+    pub emails: Vec<String>,
+    pub notice: Option<String>,
+    pub problem: Option<String>,
+}
+
+pub struct ProfilePost {
+    pub permalink: String,
+    pub subject: String,
+    pub list: String,
+    pub date_iso: String,
+    pub date_human: String,
+}
+
+#[derive(Template)]
+#[template(path = "profile.html")]
+pub struct ProfilePage {
+    pub site: String,
+    pub query: String,
+    pub me: Option<Me>,
+    pub id: i64,
+    pub display_name: String,
+    pub organisation: Option<String>,
+    pub job_title: Option<String>,
+    pub bio: Option<String>,
+    pub role: Option<&'static str>,
+    pub joined: String,
+    pub total: u64,
+    pub posts: Vec<ProfilePost>,
+}
+
+#[derive(Template)]
+#[template(path = "compose.html")]
+pub struct ComposePage {
+    pub site: String,
+    pub query: String,
+    pub me: Option<Me>,
+    pub heading: String,
+    pub action: String,
+    pub back: String,
+    pub parent_id: String,
+    pub parent_author: String,
+    pub parent_text: String,
+    pub is_reply: bool,
+    pub subject: String,
+    pub text: String,
+    /// Sanitised HTML of the draft.
+    pub preview: Option<String>,
+    pub problem: Option<String>,
+    pub can_post: bool,
+}
+
+pub struct InboundRow {
+    pub when_iso: String,
+    pub when_human: String,
+    pub sender: String,
+    pub subject: String,
+    pub action: String,
+    pub reason: String,
+    pub explained: bool,
+}
+
+#[derive(Template)]
+#[template(path = "inbound.html")]
+pub struct InboundPage {
+    pub site: String,
+    pub query: String,
+    pub me: Option<Me>,
+    pub entries: Vec<InboundRow>,
 }

@@ -1,0 +1,337 @@
+//! The gate between the mailbox and the archive: what each fetched mail is (the pure
+//! `mail::accept` classifier) and what the bridge does with it. In host mode the bridge is the
+//! list: a member's new thread or reply (proved by their `reply+KEY` address and sender) is
+//! archived and fanned out to the other members; anything else is kept raw in the inbound log
+//! for moderators, and its sender gets one polite explanation per reason and day (never an
+//! auto-generated sender). In both modes bounces are counted against the address that failed
+//! and auto-replies are logged, not published. All of it happens in the batch's transaction, so
+//! the IMAP cursor, the archive, the log and the queued copies land together or not at all.
+
+use crate::config::{Config, ListMode};
+use crate::mail::accept::{self, Inbound, Inbox, Mode, Refusal};
+use crate::store::{InboundAction, ListId, StoreError, UserId, Writer};
+
+use super::pipeline::Prepared;
+
+/// What the gate decided for one message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// Archive it as list mail.
+    Archive,
+    /// Host mode: archive it and send it to the other members.
+    Publish { author: UserId },
+    /// Kept in the inbound log, not archived (already done by the gate).
+    Logged,
+}
+
+/// The gate of one list.
+pub struct Gate {
+    config: std::sync::Arc<Config>,
+    list: String,
+    mode: ListMode,
+}
+
+impl Gate {
+    /// The gate of `list`, when the bridge sends mail (without `[outbound]` every fetched mail
+    /// is list mail, as before).
+    pub fn new(config: std::sync::Arc<Config>, list: &str) -> Option<Gate> {
+        config.outbound.as_ref()?;
+        let mode = config
+            .lists
+            .iter()
+            .find(|l| l.name == list)
+            .map_or(ListMode::Mirror, |l| l.mode);
+        Some(Gate {
+            config,
+            list: list.to_owned(),
+            mode,
+        })
+    }
+
+    pub fn is_host(&self) -> bool {
+        self.mode == ListMode::Host
+    }
+
+    /// Decides for one stored-to-be message; logging, bounce counting and explanations are done
+    /// here on `writer`.
+    pub(super) fn admit(
+        &self,
+        writer: &Writer<'_>,
+        list: ListId,
+        p: &Prepared,
+        now: i64,
+    ) -> Result<Verdict, StoreError> {
+        let out = self
+            .config
+            .outbound
+            .as_ref()
+            .expect("a gate has [outbound]");
+        let list_config = self.config.lists.iter().find(|l| l.name == self.list);
+        let list_address = list_config.and_then(|l| l.address.as_deref()).unwrap_or("");
+        let own = [out.from_address.as_str()];
+        let inbox = Inbox {
+            mode: match self.mode {
+                ListMode::Mirror => Mode::Mirror,
+                ListMode::Host => Mode::Host,
+            },
+            own_domain: out.domain(),
+            own_addresses: &own,
+            list_address,
+            reply_address: &out.reply_address,
+            bounce_address: &out.bounce_address,
+            max_bytes: (out.max_message_mb as usize) << 20,
+        };
+        let bytes = &p.item.bytes;
+        let sender = accept::sender(bytes);
+        let parsed = p.parsed.as_ref().ok();
+        let subject = parsed.and_then(|m| m.subject.clone());
+        let log = |action, reason: &str| {
+            writer.log_inbound(
+                &p.sha,
+                bytes,
+                list,
+                &p.item.origin,
+                sender.as_deref(),
+                subject.as_deref(),
+                action,
+                reason,
+                now,
+            )
+        };
+        let host = self.mode == ListMode::Host;
+        match accept::classify(bytes, &inbox) {
+            Inbound::OwnEcho => {
+                let ours = parsed
+                    .and_then(|m| m.message_id.as_deref())
+                    .map(|id| writer.is_own_post(id))
+                    .transpose()?
+                    .unwrap_or(false);
+                if ours {
+                    // The list's copy of a web post: derive marks it delivered.
+                    Ok(Verdict::Archive)
+                } else {
+                    log(
+                        InboundAction::Dropped,
+                        "loop: the bridge's own mail came back",
+                    )?;
+                    Ok(Verdict::Logged)
+                }
+            }
+            Inbound::Bounce {
+                recipient,
+                permanent,
+            } => {
+                if let Some(address) = &recipient {
+                    let paused =
+                        writer.record_bounce(address, permanent, out.hard_bounce_limit, now)?;
+                    if paused {
+                        tracing::warn!(
+                            "delivery to an address is paused after repeated hard bounces"
+                        );
+                    }
+                }
+                log(
+                    InboundAction::Bounce,
+                    if permanent {
+                        "bounce (permanent)"
+                    } else {
+                        "bounce (temporary)"
+                    },
+                )?;
+                Ok(Verdict::Logged)
+            }
+            Inbound::Automatic(why) => {
+                log(InboundAction::Dropped, &format!("auto-generated: {why}"))?;
+                Ok(Verdict::Logged)
+            }
+            Inbound::TooLarge if host => {
+                self.refuse(writer, p, sender.as_deref(), Refusal::TooLarge, &log, now)
+            }
+            Inbound::Reply { key } if host => {
+                let found = writer.reply_key(&crate::tokens::hash(&key))?;
+                let Some((user, _post, _thread, expires)) = found else {
+                    return self.refuse(
+                        writer,
+                        p,
+                        sender.as_deref(),
+                        Refusal::KeyMismatch,
+                        &log,
+                        now,
+                    );
+                };
+                let sender_user = match &sender {
+                    Some(s) => writer.member_of(s)?,
+                    None => None,
+                };
+                if sender_user != Some(user) {
+                    return self.refuse(
+                        writer,
+                        p,
+                        sender.as_deref(),
+                        Refusal::KeyMismatch,
+                        &log,
+                        now,
+                    );
+                }
+                if expires <= now {
+                    return self.refuse(
+                        writer,
+                        p,
+                        sender.as_deref(),
+                        Refusal::KeyExpired,
+                        &log,
+                        now,
+                    );
+                }
+                self.accept_post(writer, p, sender.as_deref(), user, &log, now)
+            }
+            Inbound::Post | Inbound::Reply { .. } | Inbound::TooLarge if host => {
+                let member = match &sender {
+                    Some(s) => writer.member_of(s)?,
+                    None => None,
+                };
+                match member {
+                    Some(user) => self.accept_post(writer, p, sender.as_deref(), user, &log, now),
+                    None => self.refuse(
+                        writer,
+                        p,
+                        sender.as_deref(),
+                        Refusal::UnknownSender,
+                        &log,
+                        now,
+                    ),
+                }
+            }
+            // Mirror mode: the legacy list decided; its traffic is archived as it comes.
+            Inbound::Post | Inbound::Reply { .. } | Inbound::TooLarge => Ok(Verdict::Archive),
+        }
+    }
+
+    fn accept_post(
+        &self,
+        writer: &Writer<'_>,
+        p: &Prepared,
+        sender: Option<&str>,
+        user: UserId,
+        log: &dyn Fn(InboundAction, &str) -> Result<bool, StoreError>,
+        now: i64,
+    ) -> Result<Verdict, StoreError> {
+        let empty = p
+            .parsed
+            .as_ref()
+            .map_or(true, |m| m.body_text.trim().is_empty());
+        if empty {
+            return self.refuse(writer, p, sender, Refusal::Empty, log, now);
+        }
+        Ok(Verdict::Publish { author: user })
+    }
+
+    fn refuse(
+        &self,
+        writer: &Writer<'_>,
+        p: &Prepared,
+        sender: Option<&str>,
+        refusal: Refusal,
+        log: &dyn Fn(InboundAction, &str) -> Result<bool, StoreError>,
+        now: i64,
+    ) -> Result<Verdict, StoreError> {
+        let first_time = log(InboundAction::Refused, refusal.code())?;
+        if first_time
+            && refusal.explained()
+            && let Some(sender) = sender
+            && writer.explanation_due(sender, refusal.code(), now)?
+        {
+            let list_address = self
+                .config
+                .lists
+                .iter()
+                .find(|l| l.name == self.list)
+                .and_then(|l| l.address.clone())
+                .unwrap_or_default();
+            let subject = p
+                .parsed
+                .as_ref()
+                .ok()
+                .and_then(|m| m.subject.clone())
+                .unwrap_or_default();
+            let text = refusal.explanation(&self.config.web.site_name, &list_address);
+            let in_reply_to = p.parsed.as_ref().ok().and_then(|m| m.message_id.clone());
+            match crate::outbound::queue_notice(
+                writer,
+                &self.config,
+                sender,
+                &format!("Not published: {}", subject.trim()),
+                &text,
+                in_reply_to.as_deref(),
+                now,
+            ) {
+                Ok(_) => writer.mark_explained(&p.sha)?,
+                Err(crate::outbound::PostError::Store(e)) => return Err(e),
+                Err(e) => tracing::warn!(error = %e, "no explanation could be queued"),
+            }
+        }
+        Ok(Verdict::Logged)
+    }
+
+    /// Host mode: the members' copies of an accepted post.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn publish(
+        &self,
+        writer: &Writer<'_>,
+        list: ListId,
+        p: &Prepared,
+        key: crate::store::MessageKey,
+        author: UserId,
+        members: &[(UserId, String)],
+        now: i64,
+    ) -> Result<(), StoreError> {
+        let out = self
+            .config
+            .outbound
+            .as_ref()
+            .expect("a gate has [outbound]");
+        let Some(list_config) = self.config.lists.iter().find(|l| l.name == self.list) else {
+            return Ok(());
+        };
+        let Some(address) = list_config.address.as_deref() else {
+            return Ok(());
+        };
+        let Ok(parsed) = p.parsed.as_ref() else {
+            return Ok(());
+        };
+        let Some(message_id) = parsed.message_id.as_deref() else {
+            return Ok(());
+        };
+        let name = writer
+            .member_name(author)?
+            .or(parsed.from_name.clone())
+            .unwrap_or_else(|| "A member".to_owned());
+        let bytes = match crate::mail::compose::redistribute(
+            &p.item.bytes,
+            &name,
+            &crate::outbound::list_info(&self.config, list_config, address),
+            &crate::outbound::identity(&self.config, out),
+        ) {
+            Ok(b) => b,
+            Err(e) => {
+                tracing::warn!(error = %e, "an accepted post could not be prepared for the members");
+                return Ok(());
+            }
+        };
+        let thread = writer.thread_of_key(key)?;
+        writer.record_post(message_id, author, "mail", None, now)?;
+        let outbox = crate::outbound::fan_out(
+            writer,
+            out,
+            list,
+            message_id,
+            thread,
+            &bytes,
+            Some(author),
+            members,
+            now,
+        )?;
+        writer.set_post_outbox(message_id, outbox)?;
+        Ok(())
+    }
+}

@@ -1,0 +1,309 @@
+//! Outbound mail: what the bridge sends and how. Posting (a web post stored in the archive and
+//! queued for the list or, in host mode, for every member with their own reply address),
+//! notices (sign-in links, explanations), and the worker that hands the outbox to SMTP.
+//! Nothing here but the worker speaks SMTP; web handlers call the posting functions, which only
+//! write the store (DESIGN.md invariant 6).
+
+pub mod worker;
+
+use crate::config::{Config, ListConfig, ListMode, OutboundConfig};
+use crate::mail::compose::{self, Identity, ListInfo, Notice};
+use crate::mail::parse::{parse_message, raw_sha256};
+use crate::store::{
+    Derived, ListId, NewRecipient, OutboxId, OutboxKind, RawOutcome, Store, StoreError, ThreadId,
+    UserId, Writer,
+};
+
+#[derive(Debug, thiserror::Error)]
+pub enum PostError {
+    #[error("posting is not set up: the config has no [outbound] section")]
+    NotConfigured,
+    #[error("there is no list named {0:?} to post to")]
+    NoSuchList(String),
+    #[error("the list {0:?} has no address in the config, so nothing can be sent to it")]
+    NoAddress(String),
+    #[error("the message you are replying to is not in the archive")]
+    NoSuchParent,
+    #[error("the post is empty: write something first")]
+    Empty,
+    #[error("the mail could not be written: {0}")]
+    Compose(#[from] crate::mail::compose::ComposeError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// A post written on the web.
+#[derive(Debug, Clone)]
+pub struct Draft {
+    pub user: UserId,
+    pub author_name: String,
+    /// The list of a new thread (a reply goes to its parent's list).
+    pub list: String,
+    /// The Message-ID replied to, for a reply.
+    pub parent: Option<String>,
+    /// A new thread's subject.
+    pub subject: String,
+    /// The text, in light formatting.
+    pub text: String,
+}
+
+/// The bridge's identity in mail.
+pub fn identity<'a>(config: &'a Config, out: &'a OutboundConfig) -> Identity<'a> {
+    Identity {
+        site_name: &config.web.site_name,
+        from_address: &out.from_address,
+        base_url: &config.web.base_url,
+    }
+}
+
+/// The List-* headers' facts of a list.
+pub fn list_info<'a>(config: &'a Config, list: &'a ListConfig, address: &'a str) -> ListInfo<'a> {
+    ListInfo {
+        name: &list.name,
+        description: list.description.as_deref(),
+        address,
+        archive_url: format!("{}/l/{}", config.web.base_url, list.name),
+        unsubscribe_url: Some(format!("{}/settings", config.web.base_url)),
+    }
+}
+
+/// Stores a web post in the archive (it shows at once) and queues it: to the list's address in
+/// mirror mode, to every other member in host mode. One transaction: the post is either
+/// archived and queued, or neither. Returns its Message-ID.
+pub fn post_from_web(
+    store: &mut Store,
+    config: &Config,
+    draft: &Draft,
+    now: i64,
+) -> Result<String, PostError> {
+    let out = config.outbound.as_ref().ok_or(PostError::NotConfigured)?;
+    if draft.text.trim().is_empty() {
+        return Err(PostError::Empty);
+    }
+    let parent = match &draft.parent {
+        Some(id) => Some(store.reply_target(id)?.ok_or(PostError::NoSuchParent)?),
+        None => None,
+    };
+    let list_name = parent
+        .as_ref()
+        .map_or(draft.list.as_str(), |p| p.list.as_str());
+    let list = config
+        .lists
+        .iter()
+        .find(|l| l.name == list_name)
+        .ok_or_else(|| PostError::NoSuchList(list_name.to_owned()))?;
+    let address = list
+        .address
+        .as_deref()
+        .ok_or_else(|| PostError::NoAddress(list.name.clone()))?;
+    let message_id = compose::new_message_id(&crate::tokens::random_bytes(), out.domain());
+    let subject = match &parent {
+        Some(p) => compose::reply_subject(p.subject.as_deref().unwrap_or("")),
+        None => draft.subject.trim().to_owned(),
+    };
+    let references = parent
+        .as_ref()
+        .map(|p| compose::references_for(&p.message_id, &p.references))
+        .unwrap_or_default();
+    let permalink = format!("{}/m/{}", config.web.base_url, message_id);
+    let bytes = compose::compose_post(
+        &compose::Post {
+            message_id: &message_id,
+            date: now,
+            author_name: &draft.author_name,
+            subject: &subject,
+            in_reply_to: parent.as_ref().map(|p| p.message_id.as_str()),
+            references: &references,
+            text: &draft.text,
+            permalink: Some(&permalink),
+        },
+        &list_info(config, list, address),
+        &identity(config, out),
+    )?;
+    let recipients = match list.mode {
+        ListMode::Host => store.fanout_recipients()?,
+        ListMode::Mirror => Vec::new(),
+    };
+    let list_id = store.list_id(&list.name)?;
+    let run = store.begin_run("web post", now)?;
+    let writer = store.writer(run)?;
+    // The post row first: deriving then files it under its real author.
+    writer.record_post(&message_id, draft.user, "web", None, now)?;
+    let thread = archive(
+        &writer,
+        list_id,
+        &bytes,
+        &format!("web:{}", draft.user.0),
+        config,
+        &list.name,
+    )?;
+    let outbox = match list.mode {
+        ListMode::Mirror => writer.enqueue(
+            OutboxKind::Post,
+            &message_id,
+            Some(list_id),
+            &bytes,
+            &[NewRecipient {
+                address: address.to_owned(),
+                reply_to: None,
+            }],
+            now,
+        )?,
+        ListMode::Host => fan_out(
+            &writer,
+            out,
+            list_id,
+            &message_id,
+            thread,
+            &bytes,
+            Some(draft.user),
+            &recipients,
+            now,
+        )?,
+    };
+    writer.set_post_outbox(&message_id, outbox)?;
+    writer.commit()?;
+    Ok(message_id)
+}
+
+/// Stores composed bytes in the archive and derives them; the thread they joined.
+fn archive(
+    writer: &Writer<'_>,
+    list: ListId,
+    bytes: &[u8],
+    origin: &str,
+    config: &Config,
+    list_name: &str,
+) -> Result<ThreadId, StoreError> {
+    let sha = raw_sha256(bytes);
+    let parsed = parse_message(bytes, None, &config.render_options(list_name));
+    let raw = match writer.store_raw(&sha, bytes, None, list, origin)? {
+        RawOutcome::Stored(raw) => raw,
+        // A fresh Message-ID and Date make these bytes new; equal bytes would be a bug upstream.
+        RawOutcome::DuplicateInRun | RawOutcome::AlreadyArchived => {
+            unreachable!("a composed post is always new")
+        }
+    };
+    match writer.derive(raw, &sha, list, parsed.as_ref())? {
+        Derived::Message(key) | Derived::Copy(key) | Derived::Renamed { key, .. } => {
+            writer.thread_of_key(key)
+        }
+        Derived::Unparseable(reason) => unreachable!("a composed post parses: {reason}"),
+    }
+}
+
+/// Host mode: queues one copy of a post per member (but its author), each with a reply address
+/// whose key proves, when a reply comes back, which member answers which thread.
+#[allow(clippy::too_many_arguments)]
+pub fn fan_out(
+    writer: &Writer<'_>,
+    out: &OutboundConfig,
+    list: ListId,
+    message_id: &str,
+    thread: ThreadId,
+    bytes: &[u8],
+    author: Option<UserId>,
+    members: &[(UserId, String)],
+    now: i64,
+) -> Result<OutboxId, StoreError> {
+    let expires = now + i64::from(out.reply_key_days) * 86_400;
+    let mut recipients = Vec::with_capacity(members.len());
+    for (user, address) in members {
+        if Some(*user) == author {
+            continue;
+        }
+        let key = crate::tokens::new_reply_key();
+        writer.add_reply_key(
+            &crate::tokens::hash(&key),
+            *user,
+            message_id,
+            thread,
+            expires,
+        )?;
+        recipients.push(NewRecipient {
+            address: address.clone(),
+            reply_to: Some(out.reply_address.replace("{key}", &key)),
+        });
+    }
+    writer.enqueue(
+        OutboxKind::Copy,
+        message_id,
+        Some(list),
+        bytes,
+        &recipients,
+        now,
+    )
+}
+
+/// Queues a notice from the bridge (a sign-in link, an explanation) to one address.
+pub fn queue_notice(
+    writer: &Writer<'_>,
+    config: &Config,
+    to: &str,
+    subject: &str,
+    text: &str,
+    in_reply_to: Option<&str>,
+    now: i64,
+) -> Result<OutboxId, PostError> {
+    let out = config.outbound.as_ref().ok_or(PostError::NotConfigured)?;
+    let message_id = compose::new_message_id(&crate::tokens::random_bytes(), out.domain());
+    let bytes = compose::compose_notice(
+        &Notice {
+            to,
+            subject,
+            text,
+            message_id: &message_id,
+            date: now,
+            in_reply_to,
+            auto_submitted: if in_reply_to.is_some() {
+                "auto-replied"
+            } else {
+                "auto-generated"
+            },
+        },
+        &identity(config, out),
+    )?;
+    Ok(writer.enqueue(
+        OutboxKind::Notice,
+        &message_id,
+        None,
+        &bytes,
+        &[NewRecipient {
+            address: to.to_owned(),
+            reply_to: None,
+        }],
+        now,
+    )?)
+}
+
+/// Mails a one-time sign-in link.
+pub fn send_sign_in_link(
+    store: &mut Store,
+    config: &Config,
+    address: &str,
+    link: &str,
+    new_account: bool,
+    now: i64,
+) -> Result<(), PostError> {
+    let site = &config.web.site_name;
+    let text = format!(
+        "Hello,\n\nSomeone (we hope you) asked to {} {site} with this address.\n\
+         Open this link within an hour to continue:\n\n{link}\n\n\
+         The link works once. If you did not ask for it, ignore this mail: nothing happens.\n\n\
+         -- \n{site}\n",
+        if new_account { "join" } else { "sign in to" },
+    );
+    let run = store.begin_run("notice", now)?;
+    let writer = store.writer(run)?;
+    queue_notice(
+        &writer,
+        config,
+        address,
+        &format!("Your sign-in link for {site}"),
+        &text,
+        None,
+        now,
+    )?;
+    writer.commit()?;
+    Ok(())
+}

@@ -1,0 +1,362 @@
+//! A member's own pages: their account (profile, avatar, password, sign-out everywhere) and
+//! their public profile with everything they wrote, including the archive's mail from their
+//! verified addresses, years before they joined.
+
+use std::io::Cursor;
+
+use axum::Form;
+use axum::extract::{Multipart, Path, Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum_extra::extract::cookie::CookieJar;
+use serde::Deserialize;
+
+use super::auth::{self, check_csrf};
+use super::view;
+use super::{AppState, WebError};
+use crate::store::{ProfileUpdate, UserId};
+
+/// Uploads larger than this are refused before decoding.
+pub const AVATAR_MAX_BYTES: usize = 5 << 20;
+/// Avatars are stored as PNG squares of this size.
+const AVATAR_PIXELS: u32 = 256;
+
+#[derive(Debug, Deserialize, Default)]
+pub struct AccountQuery {
+    welcome: Option<String>,
+    saved: Option<String>,
+}
+
+pub async fn account(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    Query(q): Query<AccountQuery>,
+) -> Result<Response, WebError> {
+    let session = match state.member(&jar, "/account").await {
+        Ok(s) => s,
+        Err(r) => return Ok(r),
+    };
+    let id = session.user.id;
+    let emails = state.read(move |s| s.user_emails(id)).await?;
+    let notice = if q.welcome.is_some() {
+        Some("Welcome! Your address is verified. Tell other members who you are: your name, organisation and role appear beside your posts.".to_owned())
+    } else {
+        q.saved.map(|what| format!("Your {what} is saved."))
+    };
+    Ok(account_page(&state, &session, emails, notice, None).into_response())
+}
+
+fn account_page(
+    state: &AppState,
+    session: &crate::store::Session,
+    emails: Vec<String>,
+    notice: Option<String>,
+    problem: Option<String>,
+) -> axum::response::Html<String> {
+    let u = &session.user;
+    view::render(&view::AccountPage {
+        site: state.config.web.site_name.clone(),
+        query: String::new(),
+        me: auth::me(&Some(session.clone())),
+        id: u.id.0,
+        display_name: u.display_name.clone(),
+        organisation: u.organisation.clone().unwrap_or_default(),
+        job_title: u.job_title.clone().unwrap_or_default(),
+        bio: u.bio.clone().unwrap_or_default(),
+        has_password: u.has_password,
+        emails,
+        notice,
+        problem,
+    })
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ProfileForm {
+    csrf: String,
+    display_name: String,
+    #[serde(default)]
+    organisation: String,
+    #[serde(default)]
+    job_title: String,
+    #[serde(default)]
+    bio: String,
+}
+
+pub async fn save_profile(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    Form(form): Form<ProfileForm>,
+) -> Result<Response, WebError> {
+    let session = match state.member(&jar, "/account").await {
+        Ok(s) => s,
+        Err(r) => return Ok(r),
+    };
+    check_csrf(&session, &form.csrf)?;
+    let mut problems = Vec::new();
+    let name = form.display_name.trim();
+    if name.is_empty() || name.chars().count() > 80 {
+        problems.push("Your name must be 1 to 80 characters.");
+    }
+    if form.organisation.chars().count() > 120 || form.job_title.chars().count() > 120 {
+        problems.push("Organisation and role must be at most 120 characters each.");
+    }
+    if form.bio.chars().count() > 1000 {
+        problems.push("The short bio must be at most 1,000 characters.");
+    }
+    let id = session.user.id;
+    if !problems.is_empty() {
+        let emails = state.read(move |s| s.user_emails(id)).await?;
+        let mut shown = session.clone();
+        shown.user.display_name = form.display_name.clone();
+        shown.user.organisation = Some(form.organisation.clone());
+        shown.user.job_title = Some(form.job_title.clone());
+        shown.user.bio = Some(form.bio.clone());
+        let page = account_page(&state, &shown, emails, None, Some(problems.join(" ")));
+        return Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response());
+    }
+    let update = ProfileUpdate {
+        display_name: name.to_owned(),
+        organisation: Some(form.organisation),
+        job_title: Some(form.job_title),
+        bio: Some(form.bio),
+    };
+    state.write(move |s| s.update_profile(id, &update)).await?;
+    Ok(Redirect::to("/account?saved=profile").into_response())
+}
+
+#[derive(Debug, Deserialize)]
+pub struct NewPasswordForm {
+    csrf: String,
+    password: String,
+    confirm: String,
+}
+
+pub async fn set_password(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    Form(form): Form<NewPasswordForm>,
+) -> Result<Response, WebError> {
+    let session = match state.member(&jar, "/account").await {
+        Ok(s) => s,
+        Err(r) => return Ok(r),
+    };
+    check_csrf(&session, &form.csrf)?;
+    let id = session.user.id;
+    let problem = if form.password.chars().count() < 12 {
+        Some("Choose a password of at least 12 characters (a few words make a good one).")
+    } else if form.password != form.confirm {
+        Some("The two passwords differ: type the same password twice.")
+    } else {
+        None
+    };
+    if let Some(problem) = problem {
+        let emails = state.read(move |s| s.user_emails(id)).await?;
+        let page = account_page(&state, &session, emails, None, Some(problem.to_owned()));
+        return Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response());
+    }
+    let hash = auth::hash_password(form.password).await?;
+    state
+        .write(move |s| s.set_password_hash(id, Some(&hash)))
+        .await?;
+    Ok(Redirect::to("/account?saved=password").into_response())
+}
+
+/// The avatar upload: any common image, cropped to a square and stored as a small PNG.
+pub async fn upload_avatar(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    mut multipart: Multipart,
+) -> Result<Response, WebError> {
+    let session = match state.member(&jar, "/account").await {
+        Ok(s) => s,
+        Err(r) => return Ok(r),
+    };
+    let (mut csrf, mut image, mut remove) = (String::new(), Vec::new(), false);
+    while let Some(field) = multipart
+        .next_field()
+        .await
+        .map_err(|e| WebError::BadRequest(format!("The upload could not be read: {e}")))?
+    {
+        match field.name() {
+            Some("csrf") => csrf = field.text().await.unwrap_or_default(),
+            Some("remove") => remove = true,
+            Some("avatar") => {
+                let bytes = field.bytes().await.map_err(|_| {
+                    WebError::BadRequest(
+                        "The picture is larger than 5 MB: choose a smaller one.".into(),
+                    )
+                })?;
+                image = bytes.to_vec();
+            }
+            _ => {}
+        }
+    }
+    check_csrf(&session, &csrf)?;
+    let id = session.user.id;
+    if remove {
+        state.write(move |s| s.set_avatar(id, None)).await?;
+        return Ok(Redirect::to("/account?saved=picture").into_response());
+    }
+    if image.is_empty() {
+        return Err(WebError::BadRequest(
+            "Choose a picture to upload first.".into(),
+        ));
+    }
+    let png = tokio::task::spawn_blocking(move || resize_avatar(&image))
+        .await
+        .map_err(|_| WebError::Internal)?
+        .map_err(WebError::BadRequest)?;
+    state.write(move |s| s.set_avatar(id, Some(&png))).await?;
+    Ok(Redirect::to("/account?saved=picture").into_response())
+}
+
+/// Decodes an uploaded picture (with limits, so a crafted file cannot exhaust memory), crops it
+/// to a centred square and encodes it as PNG.
+pub fn resize_avatar(bytes: &[u8]) -> Result<Vec<u8>, String> {
+    let unreadable =
+        || "That file is not a picture we can read: upload a JPEG, PNG, GIF or WebP.".to_owned();
+    let mut reader = image::ImageReader::new(Cursor::new(bytes))
+        .with_guessed_format()
+        .map_err(|_| unreadable())?;
+    let mut limits = image::Limits::default();
+    limits.max_image_width = Some(8000);
+    limits.max_image_height = Some(8000);
+    limits.max_alloc = Some(256 << 20);
+    reader.limits(limits);
+    let decoded = reader.decode().map_err(|_| unreadable())?;
+    let square = decoded.resize_to_fill(
+        AVATAR_PIXELS,
+        AVATAR_PIXELS,
+        image::imageops::FilterType::Lanczos3,
+    );
+    let mut png = Vec::new();
+    square
+        .write_to(&mut Cursor::new(&mut png), image::ImageFormat::Png)
+        .map_err(|e| format!("The picture could not be converted: {e}"))?;
+    Ok(png)
+}
+
+/// Initials on a coloured disc, for members without a picture.
+pub fn initials_svg(name: &str, id: i64) -> String {
+    let initials: String = name
+        .split_whitespace()
+        .filter_map(|w| w.chars().find(|c| c.is_alphanumeric()))
+        .take(2)
+        .flat_map(char::to_uppercase)
+        .collect();
+    // Dark enough for white text at WCAG AA.
+    const COLOURS: [&str; 6] = [
+        "#005eb8", "#006747", "#7c2855", "#330072", "#8a1538", "#00566b",
+    ];
+    let colour = COLOURS[id.rem_euclid(COLOURS.len() as i64) as usize];
+    format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 64 64\" role=\"img\"><circle cx=\"32\" cy=\"32\" r=\"32\" fill=\"{colour}\"/><text x=\"32\" y=\"41\" font-family=\"Arial,sans-serif\" font-size=\"26\" text-anchor=\"middle\" fill=\"#fff\">{}</text></svg>",
+        // Letters and digits only (filtered above): nothing to escape.
+        initials
+    )
+}
+
+pub async fn avatar(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, WebError> {
+    let id: i64 = id.parse().map_err(|_| WebError::NotFound("member"))?;
+    let found = state
+        .read(move |s| Ok(s.user(UserId(id))?.map(|u| (u.display_name, u.has_avatar))))
+        .await?
+        .ok_or(WebError::NotFound("member"))?;
+    let cache = (header::CACHE_CONTROL, "private, max-age=300");
+    if found.1 {
+        let png = state
+            .read(move |s| s.avatar(UserId(id)))
+            .await?
+            .unwrap_or_default();
+        return Ok(([(header::CONTENT_TYPE, "image/png"), cache], png).into_response());
+    }
+    Ok((
+        [(header::CONTENT_TYPE, "image/svg+xml"), cache],
+        initials_svg(&found.0, id),
+    )
+        .into_response())
+}
+
+pub async fn profile(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    Path(id): Path<String>,
+) -> Result<Response, WebError> {
+    let id: i64 = id.parse().map_err(|_| WebError::NotFound("member"))?;
+    let viewer = state.viewer(&jar).await?;
+    let (user, (posts, total)) = state
+        .read(move |s| {
+            let Some(user) = s.user(UserId(id))? else {
+                return Ok(None);
+            };
+            Ok(Some((user, s.member_posts(UserId(id), 50)?)))
+        })
+        .await?
+        .ok_or(WebError::NotFound("member"))?;
+    let page = view::ProfilePage {
+        site: state.config.web.site_name.clone(),
+        query: String::new(),
+        me: auth::me(&viewer),
+        id,
+        display_name: user.display_name,
+        organisation: user.organisation,
+        job_title: user.job_title,
+        bio: user.bio,
+        role: match user.role {
+            crate::store::Role::Member => None,
+            crate::store::Role::Moderator => Some("Moderator"),
+            crate::store::Role::Admin => Some("Admin"),
+        },
+        joined: view::human(Some(user.created)),
+        total,
+        posts: posts
+            .into_iter()
+            .map(|p| view::ProfilePost {
+                permalink: view::permalink(&p.message_id),
+                subject: state.subject(p.subject.as_deref(), &p.list),
+                list: p.list,
+                date_iso: view::iso(p.date),
+                date_human: view::human(p.date),
+            })
+            .collect(),
+    };
+    Ok(view::render(&page).into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn initials_are_escaped_and_short() {
+        let svg = initials_svg("jane <b>doe", 3);
+        assert!(
+            svg.contains(">JB<") || svg.contains(">J&lt;<") || svg.contains(">JD<"),
+            "{svg}"
+        );
+        assert!(!svg.contains("<b>"));
+        assert!(initials_svg("", 1).contains("</text>"));
+    }
+
+    #[test]
+    fn avatars_are_squared_and_bad_files_refused() {
+        let mut png = Vec::new();
+        image::DynamicImage::new_rgb8(640, 320)
+            .write_to(&mut Cursor::new(&mut png), image::ImageFormat::Png)
+            .unwrap();
+        let out = resize_avatar(&png).unwrap();
+        let back = image::load_from_memory(&out).unwrap();
+        assert_eq!(
+            (back.width(), back.height()),
+            (AVATAR_PIXELS, AVATAR_PIXELS)
+        );
+        assert!(
+            resize_avatar(b"<html>not a picture</html>")
+                .unwrap_err()
+                .contains("not a picture")
+        );
+    }
+}

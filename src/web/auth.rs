@@ -1,0 +1,509 @@
+//! Accounts on the web: sign-up and sign-in by a one-time link mailed through the outbox, or by
+//! a password the member chose (argon2id); sessions kept in the store (only hashes of their
+//! tokens) behind an HttpOnly, SameSite=Lax cookie, Secure when the forum is served over https;
+//! CSRF tokens on every form (the session's own, or a double-submit cookie before sign-in);
+//! sign-out here or everywhere; rate limits on sign-in and posting.
+
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::time::Duration;
+
+use argon2::Argon2;
+use argon2::password_hash::phc::PasswordHash;
+use argon2::password_hash::{PasswordHasher, PasswordVerifier};
+use axum::Form;
+use axum::extract::{Path, Query, State};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use serde::Deserialize;
+
+use super::view::{self, Me};
+use super::{AppState, WebError};
+use crate::store::{Role, Session};
+
+pub const SESSION_COOKIE: &str = "lb_session";
+/// The double-submit token of forms shown before sign-in.
+pub const FORM_COOKIE: &str = "lb_form";
+/// How long a mailed sign-in link works.
+const LINK_SECONDS: i64 = 3600;
+
+/// Per-key rate limits, kept in memory (a restart forgets them, which only ever lets a
+/// little more through).
+pub struct Limits {
+    /// Sign-in links and password tries per address.
+    sign_in: DefaultKeyedRateLimiter<String>,
+    /// Posts per member.
+    posting: DefaultKeyedRateLimiter<i64>,
+}
+
+impl Limits {
+    pub fn new() -> Limits {
+        let quota = |per: Duration, burst: u32| {
+            Quota::with_period(per)
+                .expect("a non-zero period")
+                .allow_burst(NonZeroU32::new(burst).expect("a non-zero burst"))
+        };
+        Limits {
+            // Five at once, then one every three minutes.
+            sign_in: RateLimiter::keyed(quota(Duration::from_secs(180), 5)),
+            // Ten at once, then one every twenty seconds.
+            posting: RateLimiter::keyed(quota(Duration::from_secs(20), 10)),
+        }
+    }
+
+    pub fn sign_in(&self, address: &str) -> Result<(), WebError> {
+        self.sign_in
+            .check_key(&address.to_lowercase())
+            .map_err(|_| WebError::TooMany("sign-in attempts for this address"))
+    }
+
+    pub fn posting(&self, user: i64) -> Result<(), WebError> {
+        self.posting
+            .check_key(&user)
+            .map_err(|_| WebError::TooMany("posts in a short time"))
+    }
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits::new()
+    }
+}
+
+/// Compares secrets without leaking where they differ through timing.
+fn same(a: &str, b: &str) -> bool {
+    a.len() == b.len()
+        && a.bytes()
+            .zip(b.bytes())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+            == 0
+}
+
+impl AppState {
+    /// The signed-in member of a request, if any.
+    pub(super) async fn viewer(&self, jar: &CookieJar) -> Result<Option<Session>, WebError> {
+        let Some(token) = jar.get(SESSION_COOKIE).map(|c| c.value().to_owned()) else {
+            return Ok(None);
+        };
+        let now = chrono::Utc::now().timestamp();
+        self.read(move |s| s.session(&crate::tokens::hash(&token), now))
+            .await
+    }
+
+    /// The signed-in member, or a redirect to the sign-in page that comes back here.
+    pub(super) async fn member(&self, jar: &CookieJar, back: &str) -> Result<Session, Response> {
+        match self.viewer(jar).await {
+            Ok(Some(session)) => Ok(session),
+            Ok(None) => Err(Redirect::to(&format!(
+                "/signin?next={}",
+                percent_encoding::utf8_percent_encode(back, percent_encoding::NON_ALPHANUMERIC)
+            ))
+            .into_response()),
+            Err(e) => Err(e.into_response()),
+        }
+    }
+
+    fn secure_cookies(&self) -> bool {
+        self.config.web.base_url.starts_with("https://")
+    }
+
+    fn cookie(&self, name: &'static str, value: String, max_age: Duration) -> Cookie<'static> {
+        Cookie::build((name, value))
+            .path("/")
+            .http_only(true)
+            .same_site(SameSite::Lax)
+            .secure(self.secure_cookies())
+            .max_age(cookie::time::Duration::seconds(max_age.as_secs() as i64))
+            .build()
+    }
+}
+
+/// Checks a signed-in form's CSRF token.
+pub(super) fn check_csrf(session: &Session, given: &str) -> Result<(), WebError> {
+    if same(&session.csrf, given) {
+        Ok(())
+    } else {
+        Err(WebError::Forbidden)
+    }
+}
+
+/// The form token of a visitor not signed in: the one in their cookie, or a new one to set.
+pub(super) fn form_token(state: &AppState, jar: CookieJar) -> (CookieJar, String) {
+    match jar.get(FORM_COOKIE).map(|c| c.value().to_owned()) {
+        Some(token) if token.len() == 43 => (jar, token),
+        _ => {
+            let token = crate::tokens::new_token();
+            let jar =
+                jar.add(state.cookie(FORM_COOKIE, token.clone(), Duration::from_secs(86_400)));
+            (jar, token)
+        }
+    }
+}
+
+fn check_form_token(jar: &CookieJar, given: &str) -> Result<(), WebError> {
+    match jar.get(FORM_COOKIE) {
+        Some(c) if same(c.value(), given) => Ok(()),
+        _ => Err(WebError::Forbidden),
+    }
+}
+
+/// Only our own paths are followed after sign-in (no open redirect).
+fn safe_next(next: Option<&str>) -> String {
+    match next {
+        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') => n.to_owned(),
+        _ => "/".to_owned(),
+    }
+}
+
+/// A plausible address: one @, a dot in the domain, no spaces, not absurdly long.
+pub(super) fn valid_address(address: &str) -> bool {
+    let address = address.trim();
+    address.len() <= 254
+        && address.split('@').count() == 2
+        && address.split_once('@').is_some_and(|(l, d)| {
+            !l.is_empty() && d.contains('.') && !d.starts_with('.') && !d.ends_with('.')
+        })
+        && !address.contains(|c: char| c.is_whitespace() || c == '<' || c == '>' || c == ',')
+}
+
+#[derive(Debug, Deserialize, Default)]
+pub struct NextQuery {
+    next: Option<String>,
+}
+
+pub async fn sign_in_page(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    Query(q): Query<NextQuery>,
+) -> Response {
+    let (jar, token) = form_token(&state, jar);
+    let page = view::SignInPage {
+        site: state.config.web.site_name.clone(),
+        query: String::new(),
+        me: None,
+        form_token: token,
+        next: safe_next(q.next.as_deref()),
+        email: String::new(),
+        name: String::new(),
+        problem: None,
+        can_mail: state.config.outbound.is_some(),
+    };
+    (jar, view::render(&page)).into_response()
+}
+
+#[derive(Debug, Deserialize)]
+pub struct LinkForm {
+    form_token: String,
+    email: String,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    next: String,
+}
+
+/// Mails a sign-in link. The answer is the same whether or not the address has an account, so
+/// the form tells nobody who is a member.
+pub async fn send_link(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    Form(form): Form<LinkForm>,
+) -> Result<Response, WebError> {
+    check_form_token(&jar, &form.form_token)?;
+    let email = form.email.trim().to_lowercase();
+    let name = form.name.trim().chars().take(80).collect::<String>();
+    if !valid_address(&email) {
+        let page = view::SignInPage {
+            site: state.config.web.site_name.clone(),
+            query: String::new(),
+            me: None,
+            form_token: form.form_token,
+            next: safe_next(Some(&form.next)),
+            email: form.email,
+            name,
+            problem: Some("Enter your email address in full, such as jane.doe@nhs.net.".into()),
+            can_mail: state.config.outbound.is_some(),
+        };
+        return Ok((
+            axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+            view::render(&page),
+        )
+            .into_response());
+    }
+    if state.config.outbound.is_none() {
+        return Err(WebError::BadRequest(
+            "This forum cannot send mail yet (its config has no [outbound] section), so sign-in links cannot be sent. Ask the forum's admin.".into(),
+        ));
+    }
+    state.limits.sign_in(&email)?;
+    let token = crate::tokens::new_token();
+    let next = safe_next(Some(&form.next));
+    let link = format!(
+        "{}/signin/{token}?next={}",
+        state.config.web.base_url,
+        percent_encoding::utf8_percent_encode(&next, percent_encoding::NON_ALPHANUMERIC)
+    );
+    let config = Arc::clone(&state.config);
+    let now = chrono::Utc::now().timestamp();
+    let to = email.clone();
+    state
+        .write(move |s| {
+            let known = s.user_by_email(&to)?.is_some();
+            s.create_sign_in_link(
+                &crate::tokens::hash(&token),
+                &to,
+                (!name.is_empty()).then_some(name.as_str()),
+                now,
+                now + LINK_SECONDS,
+            )?;
+            crate::outbound::send_sign_in_link(s, &config, &to, &link, !known, now).map_err(|e| {
+                match e {
+                    crate::outbound::PostError::Store(e) => e,
+                    other => {
+                        crate::store::StoreError::Output(std::io::Error::other(other.to_string()))
+                    }
+                }
+            })
+        })
+        .await?;
+    state.wake.notify_one();
+    let page = view::MessagePage {
+        site: state.config.web.site_name.clone(),
+        query: String::new(),
+        me: None,
+        heading: "Check your mail".into(),
+        message: format!(
+            "We have sent a sign-in link to {email}. It works once, for an hour. \
+             If nothing arrives within a few minutes, look in your spam folder or ask for another."
+        ),
+    };
+    Ok(view::render(&page).into_response())
+}
+
+#[derive(Debug, Deserialize)]
+pub struct PasswordForm {
+    form_token: String,
+    email: String,
+    password: String,
+    #[serde(default)]
+    next: String,
+}
+
+pub async fn sign_in_password(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    Form(form): Form<PasswordForm>,
+) -> Result<Response, WebError> {
+    check_form_token(&jar, &form.form_token)?;
+    let email = form.email.trim().to_lowercase();
+    state.limits.sign_in(&email)?;
+    let lookup = email.clone();
+    let found = state.read(move |s| s.password_hash(&lookup)).await?;
+    let password = form.password;
+    let user = tokio::task::spawn_blocking(move || {
+        let (user, hash) = found?;
+        let parsed = PasswordHash::new(&hash).ok()?;
+        Argon2::default()
+            .verify_password(password.as_bytes(), &parsed)
+            .ok()
+            .map(|()| user)
+    })
+    .await
+    .map_err(|_| WebError::Internal)?;
+    let Some(user) = user else {
+        let page = view::SignInPage {
+            site: state.config.web.site_name.clone(),
+            query: String::new(),
+            me: None,
+            form_token: form.form_token,
+            next: safe_next(Some(&form.next)),
+            email: form.email,
+            name: String::new(),
+            problem: Some(
+                "That address and password do not match. Check them, or have a sign-in link mailed to you instead.".into(),
+            ),
+            can_mail: state.config.outbound.is_some(),
+        };
+        return Ok((axum::http::StatusCode::UNAUTHORIZED, view::render(&page)).into_response());
+    };
+    start_session(&state, jar, user, &safe_next(Some(&form.next))).await
+}
+
+async fn start_session(
+    state: &AppState,
+    jar: CookieJar,
+    user: crate::store::UserId,
+    next: &str,
+) -> Result<Response, WebError> {
+    let token = crate::tokens::new_token();
+    let csrf = crate::tokens::new_token();
+    let hash = crate::tokens::hash(&token);
+    let now = chrono::Utc::now().timestamp();
+    state
+        .write(move |s| s.create_session(&hash, user, &csrf, now))
+        .await?;
+    let jar = jar.add(state.cookie(
+        SESSION_COOKIE,
+        token,
+        Duration::from_secs(crate::store::SESSION_SECONDS as u64),
+    ));
+    Ok((jar, Redirect::to(next)).into_response())
+}
+
+/// A mailed link opens a page with one button: mail scanners that follow links must not use
+/// up the link, so signing in takes a POST.
+pub async fn link_page(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    Path(token): Path<String>,
+    Query(q): Query<NextQuery>,
+) -> Result<Response, WebError> {
+    let now = chrono::Utc::now().timestamp();
+    let hash = crate::tokens::hash(&token);
+    let address = state.read(move |s| s.sign_in_link(&hash, now)).await?;
+    let Some(address) = address else {
+        return Err(WebError::Gone(
+            "This sign-in link has been used or has expired. Ask for a new one on the sign-in page.",
+        ));
+    };
+    let (jar, form_token) = form_token(&state, jar);
+    let page = view::ConfirmSignInPage {
+        site: state.config.web.site_name.clone(),
+        query: String::new(),
+        me: None,
+        form_token,
+        token,
+        address,
+        next: safe_next(q.next.as_deref()),
+    };
+    Ok((jar, view::render(&page)).into_response())
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ConfirmForm {
+    form_token: String,
+    #[serde(default)]
+    next: String,
+}
+
+pub async fn use_link(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    Path(token): Path<String>,
+    Form(form): Form<ConfirmForm>,
+) -> Result<Response, WebError> {
+    check_form_token(&jar, &form.form_token)?;
+    let now = chrono::Utc::now().timestamp();
+    let hash = crate::tokens::hash(&token);
+    let used = state.write(move |s| s.use_sign_in_link(&hash, now)).await?;
+    let Some((user, new)) = used else {
+        return Err(WebError::Gone(
+            "This sign-in link has been used or has expired. Ask for a new one on the sign-in page.",
+        ));
+    };
+    let next = if new {
+        "/account?welcome=1".to_owned()
+    } else {
+        safe_next(Some(&form.next))
+    };
+    start_session(&state, jar, user, &next).await
+}
+
+#[derive(Debug, Deserialize)]
+pub struct CsrfForm {
+    pub csrf: String,
+}
+
+pub async fn sign_out(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    Form(form): Form<CsrfForm>,
+) -> Result<Response, WebError> {
+    if let Some(session) = state.viewer(&jar).await? {
+        check_csrf(&session, &form.csrf)?;
+        let token = jar
+            .get(SESSION_COOKIE)
+            .map(|c| c.value().to_owned())
+            .unwrap_or_default();
+        let hash = crate::tokens::hash(&token);
+        state.write(move |s| s.end_session(&hash)).await?;
+    }
+    let jar = jar.remove(Cookie::build(SESSION_COOKIE).path("/"));
+    Ok((jar, Redirect::to("/")).into_response())
+}
+
+pub async fn sign_out_everywhere(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    Form(form): Form<CsrfForm>,
+) -> Result<Response, WebError> {
+    let session = match state.member(&jar, "/account").await {
+        Ok(s) => s,
+        Err(r) => return Ok(r),
+    };
+    check_csrf(&session, &form.csrf)?;
+    let user = session.user.id;
+    state.write(move |s| s.end_all_sessions(user)).await?;
+    let jar = jar.remove(Cookie::build(SESSION_COOKIE).path("/"));
+    Ok((jar, Redirect::to("/signin")).into_response())
+}
+
+/// A password's hash (argon2id with a random salt), on a blocking thread: it is slow on purpose.
+pub(super) async fn hash_password(password: String) -> Result<String, WebError> {
+    tokio::task::spawn_blocking(move || {
+        Argon2::default()
+            .hash_password(password.as_bytes())
+            .map(|h| h.to_string())
+            .map_err(|_| WebError::Internal)
+    })
+    .await
+    .map_err(|_| WebError::Internal)?
+}
+
+/// What the page header shows of the signed-in member.
+pub(super) fn me(session: &Option<Session>) -> Option<Me> {
+    session.as_ref().map(|s| Me {
+        id: s.user.id.0,
+        name: s.user.display_name.clone(),
+        csrf: s.csrf.clone(),
+        moderator: s.user.role >= Role::Moderator,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn next_paths_stay_on_the_site() {
+        assert_eq!(safe_next(Some("/t/5")), "/t/5");
+        assert_eq!(safe_next(Some("//evil.example")), "/");
+        assert_eq!(safe_next(Some("https://evil.example")), "/");
+        assert_eq!(safe_next(Some("/\\evil")), "/");
+        assert_eq!(safe_next(None), "/");
+    }
+
+    #[test]
+    fn addresses_are_checked_for_shape() {
+        assert!(valid_address("jane.doe@nhs.net"));
+        for bad in [
+            "",
+            "jane",
+            "jane@",
+            "@nhs.net",
+            "a@b",
+            "a b@nhs.net",
+            "a@@nhs.net",
+            "<a@nhs.net>",
+        ] {
+            assert!(!valid_address(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn secrets_compare_whole() {
+        assert!(same("abc", "abc"));
+        assert!(!same("abc", "abd"));
+        assert!(!same("abc", "ab"));
+    }
+}

@@ -1,0 +1,409 @@
+//! Writing on the web: replying to a post (optionally quoting it) and starting a thread, with a
+//! preview, light formatting rendered safely, and form problems said in words. A post is
+//! archived and queued in the outbox in one step (`outbound::post_from_web`); the handler
+//! never speaks SMTP. Moderators also read here what inbound mail was refused.
+
+use std::sync::Arc;
+
+use axum::Form;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum_extra::extract::cookie::CookieJar;
+use serde::Deserialize;
+
+use super::auth::{self, check_csrf};
+use super::view;
+use super::{AppState, WebError};
+use crate::mail::markup;
+use crate::outbound::{Draft, PostError};
+use crate::store::{Role, Session, ThreadId};
+
+/// Longest post accepted from the web, in characters.
+pub const MAX_POST_CHARS: usize = 50_000;
+
+#[derive(Debug, Deserialize, Default)]
+pub struct ReplyQuery {
+    to: Option<String>,
+    quote: Option<String>,
+}
+
+/// The post a reply answers: its Message-ID, author and text.
+struct Parent {
+    message_id: String,
+    author: String,
+    text: String,
+}
+
+async fn parent(
+    state: &AppState,
+    thread: i64,
+    key: Option<&str>,
+) -> Result<(String, String, Parent), WebError> {
+    let key: Option<i64> = key.and_then(|k| k.parse().ok());
+    let found = state
+        .read(move |s| {
+            let Some((subject, list)) = s.thread_info(ThreadId(thread))? else {
+                return Ok(None);
+            };
+            let posts = s.thread_posts(ThreadId(thread))?;
+            let post = match key {
+                Some(k) => posts.into_iter().find(|p| p.key == k),
+                None => posts.into_iter().next_back(),
+            };
+            Ok(post.map(|p| (subject, list, p)))
+        })
+        .await?
+        .ok_or(WebError::NotFound("post"))?;
+    let (subject, list, post) = found;
+    let options = state.config.render_options(&list);
+    let text = mail_parser::MessageParser::default()
+        .parse(&post.raw)
+        .map(|m| crate::mail::render::render_message(&m, &options, &|_| None).body)
+        .unwrap_or_default();
+    let author = post
+        .from_name
+        .clone()
+        .or(post.from_addr.clone())
+        .unwrap_or_else(|| "someone".to_owned());
+    Ok((
+        state.thread_title(subject.as_deref(), &list),
+        list,
+        Parent {
+            message_id: post.message_id,
+            author,
+            text,
+        },
+    ))
+}
+
+#[allow(clippy::too_many_arguments)]
+fn reply_page(
+    state: &AppState,
+    session: &Session,
+    thread: i64,
+    subject: String,
+    parent: &Parent,
+    text: String,
+    preview: Option<String>,
+    problem: Option<String>,
+) -> axum::response::Html<String> {
+    view::render(&view::ComposePage {
+        site: state.config.web.site_name.clone(),
+        query: String::new(),
+        me: auth::me(&Some(session.clone())),
+        heading: format!("Reply: {subject}"),
+        action: format!("/t/{thread}/reply"),
+        back: format!("/t/{thread}"),
+        parent_id: parent.message_id.clone(),
+        parent_author: parent.author.clone(),
+        parent_text: parent.text.clone(),
+        is_reply: true,
+        subject: String::new(),
+        text,
+        preview,
+        problem,
+        can_post: state.config.outbound.is_some(),
+    })
+}
+
+pub async fn reply_form(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    Path(thread): Path<String>,
+    Query(q): Query<ReplyQuery>,
+) -> Result<Response, WebError> {
+    let id: i64 = thread.parse().map_err(|_| WebError::NotFound("thread"))?;
+    let back = format!("/t/{id}/reply?to={}", q.to.as_deref().unwrap_or(""));
+    let session = match state.member(&jar, &back).await {
+        Ok(s) => s,
+        Err(r) => return Ok(r),
+    };
+    let (subject, _, parent) = parent(&state, id, q.to.as_deref()).await?;
+    let text = if q.quote.is_some() {
+        markup::quote(&parent.text, &parent.author)
+    } else {
+        String::new()
+    };
+    Ok(reply_page(&state, &session, id, subject, &parent, text, None, None).into_response())
+}
+
+#[derive(Debug, Deserialize)]
+pub struct PostForm {
+    csrf: String,
+    #[serde(default)]
+    parent: String,
+    #[serde(default)]
+    subject: String,
+    #[serde(default)]
+    text: String,
+    /// "preview" or "post".
+    #[serde(default)]
+    action: String,
+}
+
+/// What is wrong with a draft, in words, or None.
+fn draft_problem(text: &str, subject: Option<&str>) -> Option<String> {
+    let mut problems = Vec::new();
+    if let Some(s) = subject {
+        if s.trim().is_empty() {
+            problems.push("Give the thread a subject.".to_owned());
+        } else if s.chars().count() > 200 {
+            problems.push("Shorten the subject to at most 200 characters.".to_owned());
+        }
+    }
+    if text.trim().is_empty() {
+        problems.push("Write something before posting.".to_owned());
+    } else if text.chars().count() > MAX_POST_CHARS {
+        problems.push(format!(
+            "Shorten the post: it has {} characters, at most {MAX_POST_CHARS} are accepted.",
+            text.chars().count()
+        ));
+    }
+    (!problems.is_empty()).then(|| problems.join(" "))
+}
+
+pub async fn post_reply(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    Path(thread): Path<String>,
+    Form(form): Form<PostForm>,
+) -> Result<Response, WebError> {
+    let id: i64 = thread.parse().map_err(|_| WebError::NotFound("thread"))?;
+    let session = match state.member(&jar, &format!("/t/{id}")).await {
+        Ok(s) => s,
+        Err(r) => return Ok(r),
+    };
+    check_csrf(&session, &form.csrf)?;
+    let parent_key = {
+        let wanted = form.parent.clone();
+        state
+            .read(move |s| Ok(s.locate(&wanted)?.map(|(_, key)| key)))
+            .await?
+            .ok_or(WebError::NotFound("post"))?
+    };
+    let (subject, _, parent) = parent(&state, id, Some(&parent_key.to_string())).await?;
+    let problem = draft_problem(&form.text, None);
+    if form.action == "preview" || problem.is_some() {
+        let status = if problem.is_some() {
+            StatusCode::UNPROCESSABLE_ENTITY
+        } else {
+            StatusCode::OK
+        };
+        let preview = problem.is_none().then(|| markup::to_html(&form.text));
+        let page = reply_page(
+            &state, &session, id, subject, &parent, form.text, preview, problem,
+        );
+        return Ok((status, page).into_response());
+    }
+    state.limits.posting(session.user.id.0)?;
+    let draft = Draft {
+        user: session.user.id,
+        author_name: session.user.display_name.clone(),
+        list: String::new(),
+        parent: Some(parent.message_id.clone()),
+        subject: String::new(),
+        text: form.text.clone(),
+    };
+    match submit(&state, draft).await? {
+        Ok(message_id) => Ok(Redirect::to(&view::permalink(&message_id)).into_response()),
+        Err(problem) => {
+            let page = reply_page(
+                &state,
+                &session,
+                id,
+                subject,
+                &parent,
+                form.text,
+                None,
+                Some(problem),
+            );
+            Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response())
+        }
+    }
+}
+
+/// Archives and queues a draft; Err(words) for what the member can fix.
+async fn submit(state: &AppState, draft: Draft) -> Result<Result<String, String>, WebError> {
+    let config = Arc::clone(&state.config);
+    let now = chrono::Utc::now().timestamp();
+    let result = state
+        .write(move |s| Ok(crate::outbound::post_from_web(s, &config, &draft, now)))
+        .await?;
+    match result {
+        Ok(id) => {
+            state.wake.notify_one();
+            Ok(Ok(id))
+        }
+        Err(PostError::Store(e)) => {
+            tracing::error!(error = %e, "a web post could not be stored");
+            Err(WebError::Internal)
+        }
+        Err(e) => Ok(Err(e.to_string())),
+    }
+}
+
+fn new_thread_page(
+    state: &AppState,
+    session: &Session,
+    list: &str,
+    subject: String,
+    text: String,
+    preview: Option<String>,
+    problem: Option<String>,
+) -> axum::response::Html<String> {
+    view::render(&view::ComposePage {
+        site: state.config.web.site_name.clone(),
+        query: String::new(),
+        me: auth::me(&Some(session.clone())),
+        heading: format!("New thread in {list}"),
+        action: format!("/l/{list}/new"),
+        back: format!("/l/{list}"),
+        parent_id: String::new(),
+        parent_author: String::new(),
+        parent_text: String::new(),
+        is_reply: false,
+        subject,
+        text,
+        preview,
+        problem,
+        can_post: state.config.outbound.is_some(),
+    })
+}
+
+fn known_list(state: &AppState, list: &str) -> Result<(), WebError> {
+    if state.config.lists.iter().any(|l| l.name == list) {
+        Ok(())
+    } else {
+        Err(WebError::NotFound("list"))
+    }
+}
+
+pub async fn new_thread_form(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    Path(list): Path<String>,
+) -> Result<Response, WebError> {
+    known_list(&state, &list)?;
+    let session = match state.member(&jar, &format!("/l/{list}/new")).await {
+        Ok(s) => s,
+        Err(r) => return Ok(r),
+    };
+    Ok(new_thread_page(
+        &state,
+        &session,
+        &list,
+        String::new(),
+        String::new(),
+        None,
+        None,
+    )
+    .into_response())
+}
+
+pub async fn post_new_thread(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    Path(list): Path<String>,
+    Form(form): Form<PostForm>,
+) -> Result<Response, WebError> {
+    known_list(&state, &list)?;
+    let session = match state.member(&jar, &format!("/l/{list}/new")).await {
+        Ok(s) => s,
+        Err(r) => return Ok(r),
+    };
+    check_csrf(&session, &form.csrf)?;
+    let problem = draft_problem(&form.text, Some(&form.subject));
+    if form.action == "preview" || problem.is_some() {
+        let status = if problem.is_some() {
+            StatusCode::UNPROCESSABLE_ENTITY
+        } else {
+            StatusCode::OK
+        };
+        let preview = problem.is_none().then(|| markup::to_html(&form.text));
+        let page = new_thread_page(
+            &state,
+            &session,
+            &list,
+            form.subject,
+            form.text,
+            preview,
+            problem,
+        );
+        return Ok((status, page).into_response());
+    }
+    state.limits.posting(session.user.id.0)?;
+    let draft = Draft {
+        user: session.user.id,
+        author_name: session.user.display_name.clone(),
+        list: list.clone(),
+        parent: None,
+        subject: form.subject.clone(),
+        text: form.text.clone(),
+    };
+    match submit(&state, draft).await? {
+        Ok(message_id) => Ok(Redirect::to(&view::permalink(&message_id)).into_response()),
+        Err(problem) => {
+            let page = new_thread_page(
+                &state,
+                &session,
+                &list,
+                form.subject,
+                form.text,
+                None,
+                Some(problem),
+            );
+            Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response())
+        }
+    }
+}
+
+/// Moderators: inbound mail that was refused, dropped or bounced, newest first.
+pub async fn inbound_log(
+    State(state): State<AppState>,
+    jar: CookieJar,
+) -> Result<Response, WebError> {
+    let session = match state.member(&jar, "/admin/inbound").await {
+        Ok(s) => s,
+        Err(r) => return Ok(r),
+    };
+    if session.user.role < Role::Moderator {
+        return Err(WebError::Forbidden);
+    }
+    let entries = state.read(|s| s.inbound_log(200)).await?;
+    let page = view::InboundPage {
+        site: state.config.web.site_name.clone(),
+        query: String::new(),
+        me: auth::me(&Some(session)),
+        entries: entries
+            .into_iter()
+            .map(|e| view::InboundRow {
+                when_iso: view::iso(Some(e.received)),
+                when_human: view::human(Some(e.received)),
+                sender: e.sender.unwrap_or_else(|| "(none)".to_owned()),
+                subject: e.subject.unwrap_or_default(),
+                action: e.action,
+                reason: e.reason,
+                explained: e.explained,
+            })
+            .collect(),
+    };
+    Ok(view::render(&page).into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn drafts_say_what_to_fix() {
+        assert!(draft_problem("", None).unwrap().contains("Write something"));
+        assert!(draft_problem("hi", Some(" ")).unwrap().contains("subject"));
+        assert!(
+            draft_problem(&"x".repeat(MAX_POST_CHARS + 1), None)
+                .unwrap()
+                .contains("Shorten")
+        );
+        assert_eq!(draft_problem("hello", Some("Asthma")), None);
+    }
+}
