@@ -6,10 +6,11 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use common::daemon::Daemon;
 use common::rig::{self, Account, Rig};
 use futures::TryStreamExt;
 use listbridge::store::{ArchiveCounts, DeriveSettings, Store};
@@ -57,80 +58,6 @@ fn write_config(dir: &Path, rig: &Rig, sources: &[Source<'_>]) -> PathBuf {
     let file = dir.join("config.toml");
     std::fs::write(&file, text).unwrap();
     file
-}
-
-/// `listbridge serve`, killed when dropped.
-struct Daemon {
-    child: Child,
-    log: PathBuf,
-}
-
-impl Daemon {
-    fn start(db: &Path, config: &Path) -> Daemon {
-        let log = db.with_extension("log");
-        let child = Command::new(env!("CARGO_BIN_EXE_listbridge"))
-            .arg("--db")
-            .arg(db)
-            .arg("--config")
-            .arg(config)
-            .arg("serve")
-            .env_remove("LISTBRIDGE_DB")
-            .env("LISTBRIDGE_LOG", "listbridge=debug,warn")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .unwrap();
-        Daemon { child, log }
-    }
-
-    /// SIGTERM, and the exit code.
-    fn stop(mut self) -> Option<i32> {
-        let _ = Command::new("kill")
-            .arg("-TERM")
-            .arg(self.child.id().to_string())
-            .status();
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status.code();
-            }
-            assert!(
-                Instant::now() < deadline,
-                "the daemon did not stop on SIGTERM"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    fn kill(mut self) {
-        let _ = self.child.kill(); // SIGKILL
-        let _ = self.child.wait();
-    }
-
-    /// Waits until `check` holds; on a timeout, fails with the daemon's log.
-    fn wait_until(&self, timeout: Duration, what: &str, mut check: impl FnMut() -> bool) {
-        let deadline = Instant::now() + timeout;
-        while !check() {
-            assert!(
-                Instant::now() < deadline,
-                "timed out waiting: {what}\ndaemon log:\n{}",
-                self.log()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 fn daemon_log_of(db: &Path) -> String {

@@ -25,3 +25,9 @@ pub fn fixtures_dir() -> PathBuf {
 
 #[cfg(feature = "rig")]
 pub mod rig;
+
+#[cfg(any(feature = "rig", feature = "browser"))]
+pub mod daemon;
+
+#[cfg(any(feature = "rig", feature = "browser"))]
+pub mod web;
