@@ -4,8 +4,12 @@
 //!
 //! Postfix (plain SMTP, STARTTLS offered, no AUTH) accepts mail for the rig's domain only
 //! (`user+detail@` included) and delivers it into Dovecot over LMTP; other domains get
-//! 554 "Relay access denied", unknown users 550. Dovecot serves IMAP (STARTTLS) and IMAPS with a
-//! certificate for `localhost` / `127.0.0.1` signed by the rig's own CA (`ca_file`).
+//! 554 "Relay access denied", unknown users 550. The bridge's own addresses
+//! ([`Rig::forum_address`], [`Rig::reply_address`], [`Rig::bounce_address`]) land in the list's
+//! INBOX; every message delivered over SMTP starts with a `Delivered-To:` header holding its
+//! envelope recipient as sent (see [`header`]). Mail for the discard domain
+//! ([`Rig::member_address`]) is accepted and thrown away. Dovecot serves IMAP (STARTTLS) and
+//! IMAPS with a certificate for `localhost` / `127.0.0.1` signed by the rig's own CA (`ca_file`).
 #![allow(dead_code)]
 
 use std::collections::HashMap;
@@ -16,7 +20,9 @@ use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use futures::TryStreamExt;
-use lettre::{AsyncSmtpTransport, Tokio1Executor};
+use lettre::address::Envelope;
+use lettre::transport::smtp::response::Response;
+use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
@@ -59,6 +65,10 @@ pub struct Rig {
     pub mail_root: PathBuf,
     pub dovecot_log: PathBuf,
     pub postfix_log: PathBuf,
+    /// Postfix's configuration folder (`sendmail -C` takes it).
+    pub postfix_config_dir: PathBuf,
+    /// The domain whose mail Postfix accepts and discards (`members.test`).
+    pub discard_domain: String,
 }
 
 const NOT_RUNNING: &str = "the mail rig is not running: start it with scripts/mailrig start DIR \
@@ -113,6 +123,8 @@ fn parse(text: &str) -> Result<Rig, String> {
         mail_root: get("MAIL_ROOT")?.into(),
         dovecot_log: get("DOVECOT_LOG")?.into(),
         postfix_log: get("POSTFIX_LOG")?.into(),
+        postfix_config_dir: get("POSTFIX_CONFIG_DIR")?.into(),
+        discard_domain: get("DISCARD_DOMAIN")?,
     })
 }
 
@@ -223,10 +235,189 @@ impl Rig {
             .build()
     }
 
+    /// Sends `raw` as it is (no header added or changed) with this envelope. Panics when
+    /// Postfix refuses it or cannot be reached; its answer (`250 ... queued as ID`) otherwise.
+    pub async fn send_raw(&self, from: &str, to: &[&str], raw: &[u8]) -> Response {
+        let parse = |a: &str| {
+            a.parse()
+                .unwrap_or_else(|e| panic!("{a:?} is no address: {e}"))
+        };
+        let envelope = Envelope::new(Some(parse(from)), to.iter().map(|a| parse(a)).collect())
+            .expect("an envelope");
+        let response = self
+            .smtp()
+            .send_raw(&envelope, raw)
+            .await
+            .unwrap_or_else(|e| panic!("Postfix did not take the mail to {to:?}: {e}"));
+        assert!(response.is_positive(), "SMTP answer: {response:?}");
+        response
+    }
+
+    /// Hands a message to Postfix's `sendmail`, which drops it into the queue folder without
+    /// the daemons: the way to queue mail while Postfix is stopped.
+    pub fn enqueue(&self, from: &str, to: &str, raw: &[u8]) {
+        use std::io::Write;
+        let mut child = Command::new("/usr/sbin/sendmail")
+            .arg("-C")
+            .arg(&self.postfix_config_dir)
+            .args(["-f", from, "--", to])
+            .stdin(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("run Postfix's sendmail");
+        child.stdin.take().unwrap().write_all(raw).unwrap();
+        let out = child.wait_with_output().unwrap();
+        // Without a running Postfix it warns that pickup is unreachable; the mail is queued.
+        assert!(
+            out.status.success(),
+            "sendmail failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// The bridge's own From address: lands in the list's INBOX.
+    pub fn forum_address(&self) -> String {
+        format!("forum@{}", self.domain)
+    }
+
+    /// A per-recipient reply address: lands in the list's INBOX, `key` kept in Delivered-To.
+    pub fn reply_address(&self, key: &str) -> String {
+        format!("reply+{key}@{}", self.domain)
+    }
+
+    /// A VERP bounce address: lands in the list's INBOX, `key` kept in Delivered-To.
+    pub fn bounce_address(&self, key: &str) -> String {
+        format!("bounces+{key}@{}", self.domain)
+    }
+
+    /// The `n`th member of a fan-out (`m0042@members.test`): accepted, never delivered.
+    pub fn member_address(&self, n: u32) -> String {
+        format!("m{n:04}@{}", self.discard_domain)
+    }
+
     /// Stops and starts Dovecot on the same ports: a server restart under a connected client.
     /// On the shared rig that breaks every test running beside it: use a [`PrivateRig`].
     pub fn restart_dovecot(&self) {
         self.mailrig(&["restart-dovecot"]);
+    }
+
+    /// Stops Postfix alone; returns once its SMTP port refuses connections. Its queue stays on
+    /// disk for [`Rig::start_postfix`]. On the shared rig that breaks every test running beside
+    /// it: use a [`PrivateRig`].
+    pub fn stop_postfix(&self) {
+        self.mailrig(&["stop-postfix"]);
+    }
+
+    /// Starts a stopped Postfix again on the same port; returns once it greets. It then
+    /// delivers what it had queued.
+    pub fn start_postfix(&self) {
+        self.mailrig(&["start-postfix"]);
+    }
+
+    /// Waits until `account`'s INBOX holds at least `count` messages; how many it holds then.
+    /// Panics after `timeout`. (On the shared rig other tests add to INBOXes too: exact counts
+    /// need a [`PrivateRig`].)
+    pub async fn wait_for_inbox_count(
+        &self,
+        account: &Account,
+        count: usize,
+        timeout: Duration,
+    ) -> usize {
+        let mut session = self.imap_login(account).await;
+        session.examine("INBOX").await.expect("EXAMINE INBOX");
+        let deadline = Instant::now() + timeout;
+        let held = loop {
+            // NOOP lets Dovecot see mail delivered since the last command.
+            session.noop().await.expect("IMAP NOOP");
+            let held = session.uid_search("ALL").await.expect("UID SEARCH").len();
+            if held >= count {
+                break held;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{}'s INBOX holds {held} messages, not {count}, after {timeout:?}",
+                account.user
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
+        session.logout().await.expect("LOGOUT");
+        held
+    }
+
+    /// Every message of `account`'s INBOX, raw, in UID order (none marked \Seen).
+    pub async fn fetch_inbox(&self, account: &Account) -> Vec<Vec<u8>> {
+        let mut session = self.imap_login(account).await;
+        let mailbox = session.examine("INBOX").await.expect("EXAMINE INBOX");
+        let mut messages = Vec::new();
+        if mailbox.exists > 0 {
+            let fetches: Vec<_> = session
+                .uid_fetch("1:*", "(UID BODY.PEEK[])")
+                .await
+                .expect("IMAP UID FETCH")
+                .try_collect()
+                .await
+                .expect("IMAP UID FETCH responses");
+            let mut by_uid: Vec<(u32, Vec<u8>)> = fetches
+                .iter()
+                .filter_map(|f| Some((f.uid?, f.body()?.to_vec())))
+                .collect();
+            by_uid.sort_by_key(|(uid, _)| *uid);
+            messages = by_uid.into_iter().map(|(_, raw)| raw).collect();
+        }
+        session.logout().await.expect("LOGOUT");
+        messages
+    }
+
+    /// Waits until Postfix has logged the outcome for `recipient` of the message it queued as
+    /// `queue_id` (see [`queue_id`]); that log line (`... to=<...>, relay=..., status=sent
+    /// (...)`). Panics after `timeout`.
+    pub async fn wait_for_postfix_outcome(
+        &self,
+        queue_id: &str,
+        recipient: &str,
+        timeout: Duration,
+    ) -> String {
+        let needle = format!(" {queue_id}: to=<{recipient}>,");
+        let deadline = Instant::now() + timeout;
+        loop {
+            let log = std::fs::read_to_string(&self.postfix_log).unwrap_or_default();
+            if let Some(line) = log.lines().find(|l| l.contains(&needle)) {
+                return line.to_string();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "Postfix logged no outcome for {recipient} of {queue_id} in {timeout:?} ({})",
+                self.postfix_log.display()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// The message files in any user's Maildir (any folder) that contain `needle`: where a
+    /// message was delivered, found on disk without knowing the user.
+    pub fn delivered_files_containing(&self, needle: &str) -> Vec<PathBuf> {
+        fn walk(dir: &Path, needle: &[u8], found: &mut Vec<PathBuf>) {
+            let Ok(entries) = std::fs::read_dir(dir) else {
+                return;
+            };
+            for entry in entries.flatten() {
+                let path = entry.path();
+                if path.is_dir() {
+                    walk(&path, needle, found);
+                } else if path
+                    .parent()
+                    .and_then(Path::file_name)
+                    .is_some_and(|d| d == "new" || d == "cur")
+                    && std::fs::read(&path)
+                        .is_ok_and(|b| b.windows(needle.len()).any(|w| w == needle))
+                {
+                    found.push(path);
+                }
+            }
+        }
+        let mut found = Vec::new();
+        walk(&self.mail_root, needle.as_bytes(), &mut found);
+        found
     }
 
     /// Puts message files (or every file of a folder, in name order) straight into `user`'s
@@ -338,4 +529,41 @@ pub async fn fetch_raw(session: &mut ImapSession, uid: u32) -> Vec<u8> {
         .find_map(|f| f.body())
         .unwrap_or_else(|| panic!("no body for UID {uid}"))
         .to_vec()
+}
+
+/// The queue ID in Postfix's answer to a sent message (`250 2.0.0 Ok: queued as 4B1F19B60FE`).
+pub fn queue_id(response: &Response) -> String {
+    response
+        .message()
+        .find_map(|l| l.split_once("queued as "))
+        .map(|(_, id)| id.trim().to_string())
+        .unwrap_or_else(|| panic!("no queue ID in Postfix's answer: {response:?}"))
+}
+
+/// The value of the first header `name` (any case) of a raw message, unfolded and trimmed; the
+/// first is the one the last server added (Dovecot puts its Delivered-To on top).
+pub fn header(raw: &[u8], name: &str) -> Option<String> {
+    let text = String::from_utf8_lossy(raw);
+    let mut value: Option<String> = None;
+    for line in text.split('\n').map(|l| l.trim_end_matches('\r')) {
+        if line.is_empty() {
+            break;
+        }
+        if line.starts_with([' ', '\t']) {
+            if let Some(v) = value.as_mut() {
+                v.push(' ');
+                v.push_str(line.trim());
+            }
+            continue;
+        }
+        if value.is_some() {
+            break;
+        }
+        if let Some((key, rest)) = line.split_once(':')
+            && key.eq_ignore_ascii_case(name)
+        {
+            value = Some(rest.trim().to_string());
+        }
+    }
+    value
 }
