@@ -59,8 +59,11 @@ impl Web {
         };
         let response = tokio::time::timeout(
             std::time::Duration::from_secs(30),
-            self.client
-                .request(request.body(Full::new(axum::body::Bytes::from(body))).unwrap()),
+            self.client.request(
+                request
+                    .body(Full::new(axum::body::Bytes::from(body)))
+                    .unwrap(),
+            ),
         )
         .await
         .unwrap_or_else(|_| panic!("{url} did not answer in 30 s"))
@@ -107,11 +110,20 @@ impl Web {
         let page = self.get(link).await;
         assert_eq!(page.status, 200, "{link}: {}", page.body);
         let token = hidden(&page.body, "form_token");
-        let path = link.split("://").nth(1).and_then(|r| r.find('/').map(|i| &r[i..])).unwrap_or(link);
+        let path = link
+            .split("://")
+            .nth(1)
+            .and_then(|r| r.find('/').map(|i| &r[i..]))
+            .unwrap_or(link);
         let path = path.split('?').next().unwrap().to_owned();
-        let answer = self.post(&path, &[("form_token", &token), ("next", "/")]).await;
+        let answer = self
+            .post(&path, &[("form_token", &token), ("next", "/")])
+            .await;
         assert_eq!(answer.status, 303, "signing in: {}", answer.body);
-        assert!(self.has_cookie("lb_session"), "no session cookie after signing in");
+        assert!(
+            self.has_cookie("lb_session"),
+            "no session cookie after signing in"
+        );
         answer
     }
 }

@@ -1,0 +1,514 @@
+//! Two-way posting through the real servers of scripts/mailrig: a web reply mailed to the list
+//! through Postfix, back over IMAP from Dovecot and shown once, delivered (mirror mode); host
+//! mode's copies to members with their own reply addresses, replies by mail accepted from the
+//! right member only, auto-replies dropped; web posts waiting while Postfix is down and each
+//! delivered once when it returns. Each test has a rig of its own (its own mailboxes).
+#![cfg(feature = "rig")]
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use common::daemon::{Daemon, free_port};
+use common::rig::{self, PrivateRig, Rig};
+use common::web::{Web, hidden};
+use listbridge::store::{DeriveSettings, Store};
+use serde_json::Value;
+
+const PATIENCE: Duration = Duration::from_secs(120);
+
+fn write_config(dir: &Path, rig: &Rig, port: u16, mode: &str) -> PathBuf {
+    let text = format!(
+        "[web]\nlisten = \"127.0.0.1:{port}\"\nbase_url = \"http://127.0.0.1:{port}\"\nsite_name = \"SNUG forum\"\n\
+         [outbound]\nhost = \"127.0.0.1\"\nport = {smtp}\ntls = \"plain\"\nfrom_address = \"{forum}\"\n\
+         reply_address = \"reply+{{key}}@{domain}\"\nbounce_address = \"bounces+{{recipient}}@{domain}\"\n\
+         [[lists]]\nname = \"snug\"\naddress = \"{list}\"\nsubject_tag = \"[SNUG]\"\nmode = \"{mode}\"\n\
+         [[sources]]\nname = \"inbox\"\nlist = \"snug\"\nhost = \"127.0.0.1\"\nport = {imaps}\ntls = \"implicit\"\n\
+         user = \"{list}\"\npassword = \"{password}\"\nmailbox = \"INBOX\"\nca_file = \"{ca}\"\npoll_seconds = 3600\n",
+        smtp = rig.smtp_port,
+        forum = rig.forum_address(),
+        domain = rig.domain,
+        list = rig.list.user,
+        password = rig.list.password,
+        imaps = rig.imaps_port,
+        ca = rig.ca_file.display(),
+    );
+    let file = dir.join("config.toml");
+    std::fs::write(&file, text).unwrap();
+    file
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+fn cli(db: &Path, config: &Path, args: &[&str]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_listbridge"))
+        .arg("--db")
+        .arg(db)
+        .arg("--config")
+        .arg(config)
+        .args(args)
+        .env_remove("LISTBRIDGE_DB")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "listbridge {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// The sign-in link `admin create` prints.
+fn admin_link(db: &Path, config: &Path, email: &str, name: &str) -> String {
+    let out = cli(db, config, &["admin", "create", email, "--name", name]);
+    out.lines()
+        .find(|l| l.contains("/signin/"))
+        .unwrap_or_else(|| panic!("no link in: {out}"))
+        .trim()
+        .to_owned()
+}
+
+fn store(db: &Path) -> Store {
+    Store::open(db, DeriveSettings::default()).unwrap()
+}
+
+/// Parent of each archived message by `export threads --json`.
+fn parents(db: &Path, config: &Path) -> std::collections::HashMap<String, Option<String>> {
+    let json: Value =
+        serde_json::from_str(&cli(db, config, &["export", "threads", "--json"])).unwrap();
+    let mut found = std::collections::HashMap::new();
+    for t in json["threads"].as_array().unwrap() {
+        for m in t["messages"].as_array().unwrap() {
+            found.insert(
+                m["message_id"].as_str().unwrap().to_owned(),
+                m["parent"].as_str().map(str::to_owned),
+            );
+        }
+    }
+    found
+}
+
+fn bare(id: &str) -> String {
+    id.trim_matches(['<', '>']).to_owned()
+}
+
+fn mail(from: &str, to: &str, id: &str, subject: &str, extra: &str, body: &str) -> Vec<u8> {
+    format!(
+        "From: {from}\r\nTo: {to}\r\nSubject: {subject}\r\nMessage-ID: {id}\r\n\
+         Date: Wed, 25 Nov 2026 09:00:00 +0000\r\n{extra}MIME-Version: 1.0\r\n\
+         Content-Type: text/plain; charset=utf-8\r\n\r\n{body}\r\n"
+    )
+    .into_bytes()
+}
+
+struct Forum {
+    rig: PrivateRig,
+    _dir: tempfile::TempDir,
+    db: PathBuf,
+    config: PathBuf,
+    base: String,
+    daemon: Daemon,
+}
+
+impl Forum {
+    fn start(mode: &str) -> Forum {
+        let rig = PrivateRig::start();
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let config = write_config(dir.path(), &rig, port, mode);
+        let db = dir.path().join("forum.db");
+        let daemon = Daemon::start(&db, &config);
+        let base = format!("http://127.0.0.1:{port}");
+        let probe = format!("127.0.0.1:{port}");
+        daemon.wait_until(Duration::from_secs(30), "the web server answers", || {
+            std::net::TcpStream::connect(&probe).is_ok()
+        });
+        Forum {
+            rig,
+            _dir: dir,
+            db,
+            config,
+            base,
+            daemon,
+        }
+    }
+
+    /// Mails a first post to the list and waits until it is archived: (thread, post key).
+    async fn seed_thread(&self, subject: &str) -> (i64, i64, String) {
+        let id = rig::unique_message_id("seed");
+        let list = self.rig.list.user.clone();
+        let alice = self.rig.alice.user.clone();
+        let raw = mail(
+            &format!("Alice Adams <{alice}>"),
+            &list,
+            &id,
+            subject,
+            "",
+            "Which spacer do you give patients who cannot manage a mask?",
+        );
+        self.rig.send_raw(&alice, &[&list], &raw).await;
+        let (db, wanted) = (self.db.clone(), bare(&id));
+        let mut found = None;
+        self.daemon
+            .wait_until(PATIENCE, "the first post is archived", || {
+                found = store(&db).locate(&wanted).unwrap();
+                found.is_some()
+            });
+        let (thread, key) = found.unwrap();
+        (thread.0, key, bare(&id))
+    }
+
+    fn state_of(&self, message_id: &str) -> Option<String> {
+        store(&self.db)
+            .post_state(message_id)
+            .unwrap()
+            .map(|(_, s)| format!("{s:?}"))
+    }
+}
+
+/// Posts a reply on the web; its Message-ID.
+async fn web_reply(web: &mut Web, thread: i64, key: i64, text: &str) -> String {
+    let form = web.get(&format!("/t/{thread}/reply?to={key}")).await;
+    assert_eq!(form.status, 200, "{}", form.body);
+    let csrf = hidden(&form.body, "csrf");
+    let parent = hidden(&form.body, "parent");
+    let answer = web
+        .post(
+            &format!("/t/{thread}/reply"),
+            &[
+                ("csrf", &csrf),
+                ("parent", &parent),
+                ("text", text),
+                ("action", "post"),
+            ],
+        )
+        .await;
+    assert_eq!(answer.status, 303, "posting: {}", answer.body);
+    let location = answer.location.unwrap();
+    let id = location.trim_start_matches("/m/");
+    percent_encoding::percent_decode_str(id)
+        .decode_utf8()
+        .unwrap()
+        .into_owned()
+}
+
+#[test]
+fn a_web_reply_goes_through_the_list_and_shows_once_delivered() {
+    let forum = Forum::start("mirror");
+    runtime().block_on(async {
+        let (thread, key, seed) = forum.seed_thread("[SNUG] Spacers for the over-80s").await;
+        let link = admin_link(&forum.db, &forum.config, "alice@lists.test", "Alice Adams");
+        let mut web = Web::new(&forum.base);
+        web.sign_in_with_link(&link).await;
+        let id = web_reply(
+            &mut web,
+            thread,
+            key,
+            "We use the *Volumatic* with a mask.\n\n> quoted",
+        )
+        .await;
+
+        // Shown at once, and its author sees it travel: queued or sent, then delivered when
+        // the list's copy comes back over IMAP.
+        let page = web.get(&format!("/t/{thread}")).await;
+        assert!(page.body.contains("Volumatic"), "{}", page.body);
+        let (db, wanted) = (forum.db.clone(), id.clone());
+        forum
+            .daemon
+            .wait_until(PATIENCE, "the post is marked delivered", || {
+                store(&db)
+                    .post_state(&wanted)
+                    .unwrap()
+                    .is_some_and(|(_, s)| s == listbridge::store::PostState::Delivered)
+            });
+        let page = web.get(&format!("/t/{thread}")).await;
+        assert!(
+            page.body.contains("data-state=\"delivered\""),
+            "{}",
+            page.body
+        );
+
+        // Exactly once on the web and in the archive, the echo kept raw as a copy.
+        assert_eq!(page.body.matches("Volumatic").count(), 1, "{}", page.body);
+        let parents = parents(&forum.db, &forum.config);
+        assert_eq!(parents.get(&id), Some(&Some(seed.clone())), "{parents:?}");
+        let mbox = cli(
+            &forum.db,
+            &forum.config,
+            &["export", "mbox", "--thread", &thread.to_string()],
+        );
+        assert_eq!(
+            mbox.matches(&format!("Message-ID: <{id}>")).count()
+                + mbox.matches(&format!("Message-Id: <{id}>")).count(),
+            2,
+            "the post and its echo are both kept raw"
+        );
+
+        // What the list got threads in any References-based client.
+        let inbox = forum.rig.fetch_inbox(&forum.rig.list).await;
+        let echo: Vec<&Vec<u8>> = inbox
+            .iter()
+            .filter(|m| rig::header(m, "Message-ID").is_some_and(|h| bare(&h) == id))
+            .collect();
+        assert_eq!(echo.len(), 1, "one copy reached the list");
+        let echo = echo[0];
+        assert_eq!(
+            rig::header(echo, "In-Reply-To").map(|h| bare(&h)),
+            Some(seed.clone())
+        );
+        let refs = rig::header(echo, "References").unwrap();
+        assert_eq!(refs.split_whitespace().last().map(bare), Some(seed.clone()));
+        assert_eq!(
+            rig::header(echo, "Subject").as_deref(),
+            Some("Re: [SNUG] Spacers for the over-80s")
+        );
+        let from = rig::header(echo, "From").unwrap();
+        assert!(
+            from.contains("via SNUG forum") && from.contains("forum@lists.test"),
+            "{from}"
+        );
+        assert!(rig::header(echo, "List-Id").is_some_and(|h| h.contains("snug.lists.test")));
+        assert!(rig::header(echo, "List-Unsubscribe").is_some());
+        // The archive keeps the real author.
+        let author = store(&forum.db).author_name("alice@lists.test").unwrap();
+        assert!(author.is_some_and(|a| a.contains("Alice")));
+    });
+}
+
+#[test]
+fn host_mode_fans_out_and_accepts_replies_only_from_the_right_member() {
+    let forum = Forum::start("host");
+    runtime().block_on(async {
+        let rig = &forum.rig;
+        let roster = forum._dir.path().join("roster.txt");
+        std::fs::write(&roster, "# old list\nBob Baker <bob@lists.test>\n").unwrap();
+        let out = cli(
+            &forum.db,
+            &forum.config,
+            &["members", "import", roster.to_str().unwrap()],
+        );
+        assert!(out.starts_with("1 members added"), "{out}");
+        let link = admin_link(&forum.db, &forum.config, "alice@lists.test", "Alice Adams");
+        let mut web = Web::new(&forum.base);
+        web.sign_in_with_link(&link).await;
+
+        // Alice starts a thread on the web: Bob gets a copy with his own reply address.
+        let form = web.get("/l/snug/new").await;
+        assert_eq!(form.status, 200, "{}", form.body);
+        let csrf = hidden(&form.body, "csrf");
+        let answer = web
+            .post(
+                "/l/snug/new",
+                &[
+                    ("csrf", &csrf),
+                    ("subject", "Flu clinic rota"),
+                    ("text", "Who can cover Saturday?"),
+                    ("action", "post"),
+                ],
+            )
+            .await;
+        assert_eq!(answer.status, 303, "{}", answer.body);
+        let post = percent_encoding::percent_decode_str(
+            answer.location.unwrap().trim_start_matches("/m/"),
+        )
+        .decode_utf8()
+        .unwrap()
+        .into_owned();
+        rig.wait_for_inbox_count(&rig.bob, 1, PATIENCE).await;
+        let bobs = rig.fetch_inbox(&rig.bob).await;
+        let copy = bobs
+            .iter()
+            .find(|m| rig::header(m, "Message-ID").is_some_and(|h| bare(&h) == post))
+            .expect("Bob's copy of the post");
+        let reply_to = bare(&rig::header(copy, "Reply-To").expect("a Reply-To"));
+        assert!(
+            reply_to.starts_with("reply+") && reply_to.ends_with("@lists.test"),
+            "{reply_to}"
+        );
+        let (db, wanted) = (forum.db.clone(), post.clone());
+        forum
+            .daemon
+            .wait_until(PATIENCE, "the post is delivered to every member", || {
+                store(&db)
+                    .post_state(&wanted)
+                    .unwrap()
+                    .is_some_and(|(_, s)| s == listbridge::store::PostState::Delivered)
+            });
+        assert!(
+            rig.fetch_inbox(&rig.alice)
+                .await
+                .iter()
+                .all(|m| rig::header(m, "Message-ID").is_none_or(|h| bare(&h) != post)),
+            "the author gets no copy of her own post"
+        );
+
+        // Bob answers by mail: on the web under Alice's post, and Alice gets it.
+        let reply = rig::unique_message_id("bob-reply");
+        let refs = format!("In-Reply-To: <{post}>\r\nReferences: <{post}>\r\n");
+        let raw = mail(
+            "Bob Baker <bob@lists.test>",
+            &reply_to,
+            &reply,
+            "Re: Flu clinic rota",
+            &refs,
+            "I can do Saturday morning.",
+        );
+        rig.send_raw("bob@lists.test", &[&reply_to], &raw).await;
+        let (db, wanted) = (forum.db.clone(), bare(&reply));
+        forum
+            .daemon
+            .wait_until(PATIENCE, "Bob's reply is archived", || {
+                store(&db).locate(&wanted).unwrap().is_some()
+            });
+        assert_eq!(
+            parents(&forum.db, &forum.config).get(&bare(&reply)),
+            Some(&Some(post.clone()))
+        );
+        rig.wait_for_inbox_count(&rig.alice, 1, PATIENCE).await;
+        let alices = rig.fetch_inbox(&rig.alice).await;
+        let got = alices
+            .iter()
+            .find(|m| rig::header(m, "Message-ID").is_some_and(|h| bare(&h) == bare(&reply)))
+            .expect("Alice's copy of Bob's reply");
+        assert!(
+            rig::header(got, "From")
+                .unwrap()
+                .contains("Bob Baker via SNUG forum")
+        );
+
+        // The same mail from another address: refused, explained once, not published.
+        let forged = rig::unique_message_id("forged");
+        let raw = mail(
+            "Alice Adams <alice@lists.test>",
+            &reply_to,
+            &forged,
+            "Re: Flu clinic rota",
+            &refs,
+            "Pretending to be Bob.",
+        );
+        rig.send_raw("alice@lists.test", &[&reply_to], &raw).await;
+        rig.wait_for_inbox_count(&rig.alice, 2, PATIENCE).await;
+        let alices = rig.fetch_inbox(&rig.alice).await;
+        let notice = alices
+            .iter()
+            .find(|m| rig::header(m, "In-Reply-To").is_some_and(|h| bare(&h) == bare(&forged)))
+            .expect("an explanation to the sender");
+        assert_eq!(
+            rig::header(notice, "Auto-Submitted").as_deref(),
+            Some("auto-replied")
+        );
+        assert!(
+            store(&forum.db).locate(&bare(&forged)).unwrap().is_none(),
+            "not published"
+        );
+
+        // An auto-reply to Bob's copy: dropped silently, logged.
+        let auto = rig::unique_message_id("ooo");
+        let raw = mail(
+            "Bob Baker <bob@lists.test>",
+            &reply_to,
+            &auto,
+            "Automatic reply: Flu clinic rota",
+            "Auto-Submitted: auto-replied\r\n",
+            "I am out of the office.",
+        );
+        rig.send_raw("bob@lists.test", &[&reply_to], &raw).await;
+        let db = forum.db.clone();
+        forum
+            .daemon
+            .wait_until(PATIENCE, "the auto-reply is logged", || {
+                store(&db).inbound_log(50).unwrap().iter().any(|e| {
+                    e.action == "dropped"
+                        && e.subject.as_deref() == Some("Automatic reply: Flu clinic rota")
+                })
+            });
+        let log = store(&forum.db).inbound_log(50).unwrap();
+        let refused = log
+            .iter()
+            .find(|e| e.action == "refused")
+            .expect("the forged reply is logged");
+        assert_eq!(refused.reason, "key-mismatch");
+        assert!(refused.explained);
+        assert!(store(&forum.db).locate(&bare(&auto)).unwrap().is_none());
+        // Give the outbox a moment: nothing may go to Bob about his auto-reply.
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let bobs = rig.fetch_inbox(&rig.bob).await;
+        assert!(
+            bobs.iter()
+                .all(|m| rig::header(m, "In-Reply-To").is_none_or(|h| bare(&h) != bare(&auto))),
+            "an auto-reply gets no answer"
+        );
+    });
+}
+
+#[test]
+fn web_posts_wait_while_postfix_is_down_and_go_once_when_it_returns() {
+    let forum = Forum::start("mirror");
+    runtime().block_on(async {
+        let (thread, key, _) = forum.seed_thread("[SNUG] Travel vaccines").await;
+        let link = admin_link(&forum.db, &forum.config, "alice@lists.test", "Alice Adams");
+        let mut web = Web::new(&forum.base);
+        web.sign_in_with_link(&link).await;
+        forum.rig.stop_postfix();
+        let mut ids = Vec::new();
+        for n in 1..=3 {
+            ids.push(
+                web_reply(
+                    &mut web,
+                    thread,
+                    key,
+                    &format!("Reply number {n} while the server is down."),
+                )
+                .await,
+            );
+        }
+        forum.daemon.wait_until(PATIENCE, "a failed attempt", || {
+            forum.daemon.log().contains("will try again")
+        });
+        for id in &ids {
+            let state = forum.state_of(id).unwrap();
+            assert!(state.starts_with("Queued"), "{id}: {state}");
+        }
+        let page = web.get(&format!("/t/{thread}")).await;
+        assert_eq!(
+            page.body.matches("data-state=\"queued\"").count(),
+            3,
+            "{}",
+            page.body
+        );
+
+        forum.rig.start_postfix();
+        for id in &ids {
+            let (db, wanted) = (forum.db.clone(), id.clone());
+            forum
+                .daemon
+                .wait_until(Duration::from_secs(240), "each post is delivered", || {
+                    store(&db)
+                        .post_state(&wanted)
+                        .unwrap()
+                        .is_some_and(|(_, s)| s == listbridge::store::PostState::Delivered)
+                });
+        }
+        let inbox = forum.rig.fetch_inbox(&forum.rig.list).await;
+        for id in &ids {
+            let copies = inbox
+                .iter()
+                .filter(|m| rig::header(m, "Message-ID").is_some_and(|h| bare(&h) == *id))
+                .count();
+            assert_eq!(copies, 1, "{id} reached the list {copies} times");
+        }
+        let counts = store(&forum.db).outbox_counts().unwrap();
+        assert_eq!(
+            (counts.sent, counts.failed, counts.queued),
+            (3, 0, 0),
+            "{counts:?}"
+        );
+    });
+}
