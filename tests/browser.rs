@@ -7,6 +7,8 @@
 //! they are missing (`scripts/test` installs them). Run with `--features browser`.
 #![cfg(feature = "browser")]
 
+mod common;
+
 use std::collections::{HashSet, VecDeque};
 use std::fs::File;
 use std::os::unix::process::CommandExt;
@@ -1008,22 +1010,7 @@ async fn axe_finds_no_serious_accessibility_violation() -> Result<()> {
         "/a/amira.khan@example.org",
     ] {
         browser.go(&base, path).await?;
-        // WebDriver runs this outside the page's CSP, which would (rightly) refuse it.
-        browser.js(&format!("{axe}\n;return true;")).await?;
-        let violations = browser
-            .client
-            .execute_async(
-                "const done = arguments[arguments.length - 1];
-                 axe.run(document, { resultTypes: ['violations'] }).then(r => done(
-                   r.violations.filter(v => v.impact === 'serious' || v.impact === 'critical')
-                     .map(v => v.impact + ' ' + v.id + ': ' + v.help + ' at ' +
-                          v.nodes.map(n => n.target.join(' ')).slice(0, 3).join(', '))));",
-                Vec::new(),
-            )
-            .await?;
-        let list: Vec<String> = serde_json::from_value(violations)?;
-        eprintln!("axe {path}: {} serious or critical", list.len());
-        found.extend(list.into_iter().map(|v| format!("{path}: {v}")));
+        found.extend(serious_violations(&browser, &axe, path).await?);
     }
     // The check is not blind: an image without a text alternative is a critical violation.
     browser
@@ -1046,5 +1033,239 @@ async fn axe_finds_no_serious_accessibility_violation() -> Result<()> {
     );
     browser.close().await;
     ensure!(found.is_empty(), "axe-core found:\n{}", found.join("\n"));
+    Ok(())
+}
+
+/// The serious and critical accessibility violations axe-core finds on the page shown.
+async fn serious_violations(browser: &Browser, axe: &str, label: &str) -> Result<Vec<String>> {
+    // WebDriver runs this outside the page's CSP, which would (rightly) refuse it.
+    browser.js(&format!("{axe}\n;return true;")).await?;
+    let violations = browser
+        .client
+        .execute_async(
+            "const done = arguments[arguments.length - 1];
+             axe.run(document, { resultTypes: ['violations'] }).then(r => done(
+               r.violations.filter(v => v.impact === 'serious' || v.impact === 'critical')
+                 .map(v => v.impact + ' ' + v.id + ': ' + v.help + ' at ' +
+                      v.nodes.map(n => n.target.join(' ')).slice(0, 3).join(', '))));",
+            Vec::new(),
+        )
+        .await?;
+    let list: Vec<String> = serde_json::from_value(violations)?;
+    eprintln!("axe {label}: {} serious or critical", list.len());
+    Ok(list.into_iter().map(|v| format!("{label}: {v}")).collect())
+}
+
+/// A member's way in, through the real mail servers: sign up with the link mailed through
+/// Postfix (read back from Dovecot), fill in the profile, reply with a quoted passage, and
+/// watch the reply's state turn to delivered when the list's copy comes back. The new pages
+/// pass axe-core too.
+#[cfg(feature = "rig")]
+#[tokio::test(flavor = "multi_thread")]
+async fn a_member_signs_up_by_mail_replies_and_sees_it_delivered() -> Result<()> {
+    use common::forum::Forum;
+    let axe = axe_source()?;
+    let forum = tokio::task::spawn_blocking(|| Forum::start("mirror")).await?;
+    let (thread, key, _) = forum.seed_thread("[SNUG] Spirometry training").await;
+    let tools = Tools::find();
+    let work = tempfile::tempdir()?;
+    let driver = Driver::start(&tools, work.path()).await?;
+    let browser = Browser::open(&tools, &driver, true).await?;
+    let base = forum.base.clone();
+    let mut violations = Vec::new();
+
+    // Sign up: address and name, then the link from the mail.
+    browser.go(&base, "/signin").await?;
+    violations.extend(serious_violations(&browser, &axe, "/signin").await?);
+    browser
+        .client
+        .find(Locator::Id("email"))
+        .await?
+        .send_keys("alice@lists.test")
+        .await?;
+    browser
+        .client
+        .find(Locator::Id("name"))
+        .await?
+        .send_keys("Alice Adams")
+        .await?;
+    browser
+        .client
+        .find(Locator::XPath(
+            "//button[contains(., 'Email me a sign-in link')]",
+        ))
+        .await?
+        .click()
+        .await?;
+    browser.wait_for_text("main h1", "Check your mail").await?;
+    browser.shoot("member-check-mail").await?;
+    let rig = &forum.rig;
+    rig.wait_for_inbox_count(&rig.alice, 1, common::forum::PATIENCE)
+        .await;
+    let mails = rig.fetch_inbox(&rig.alice).await;
+    let text = mails
+        .iter()
+        .filter_map(|m| mail_parser::MessageParser::default().parse(m))
+        .filter_map(|m| m.body_text(0).map(|t| t.into_owned()))
+        .find(|t| t.contains("/signin/"))
+        .context("no sign-in link in Alice's mail")?;
+    let link = text
+        .split_whitespace()
+        .find(|w| w.starts_with("http") && w.contains("/signin/"))
+        .context("no link in the mail's text")?
+        .to_owned();
+    browser.client.goto(&link).await?;
+    browser
+        .client
+        .find(Locator::XPath("//main//button[contains(., 'Sign in')]"))
+        .await?
+        .click()
+        .await?;
+    browser.wait_for_path("/account").await?;
+    violations.extend(serious_violations(&browser, &axe, "/account").await?);
+
+    // The profile.
+    let name = browser.client.find(Locator::Id("display_name")).await?;
+    ensure!(
+        name.prop("value").await?.as_deref() == Some("Alice Adams"),
+        "the name given at sign-up"
+    );
+    browser
+        .client
+        .find(Locator::Id("job_title"))
+        .await?
+        .send_keys("Practice Manager")
+        .await?;
+    browser
+        .client
+        .find(Locator::Id("organisation"))
+        .await?
+        .send_keys("Hammersmith Medical Centre")
+        .await?;
+    browser
+        .client
+        .find(Locator::Id("bio"))
+        .await?
+        .send_keys("Runs the asthma clinic.")
+        .await?;
+    browser
+        .client
+        .find(Locator::XPath("//button[contains(., 'Save profile')]"))
+        .await?
+        .click()
+        .await?;
+    browser
+        .wait_for(|h| {
+            h.query
+                .as_deref()
+                .is_some_and(|q| q.contains("saved=profile"))
+        })
+        .await?;
+    browser.shoot("member-account").await?;
+    browser
+        .client
+        .find(Locator::Css("nav.account a"))
+        .await?
+        .click()
+        .await?;
+    browser.wait_for_path("/u/").await?;
+    let profile = browser
+        .client
+        .find(Locator::Css("main"))
+        .await?
+        .text()
+        .await?;
+    ensure!(
+        profile.contains("Practice Manager, Hammersmith Medical Centre"),
+        "profile: {profile}"
+    );
+    // Her mail to the list before she joined is hers now.
+    ensure!(
+        profile.contains("Spirometry training"),
+        "earlier post missing from the profile: {profile}"
+    );
+    browser.shoot("member-profile").await?;
+
+    // Reply, quoting a passage of the post.
+    browser.go(&base, &format!("/t/{thread}")).await?;
+    browser
+        .client
+        .find(Locator::Css(&format!("#m-{key} p.actions a")))
+        .await?
+        .click()
+        .await?;
+    browser.wait_for_path(&format!("/t/{thread}/reply")).await?;
+    violations.extend(serious_violations(&browser, &axe, "reply form").await?);
+    browser
+        .js("const p = document.getElementById('parent-text'); const r = document.createRange(); r.selectNodeContents(p); const s = window.getSelection(); s.removeAllRanges(); s.addRange(r); return true;")
+        .await?;
+    browser
+        .client
+        .find(Locator::Id("quote-selection"))
+        .await?
+        .click()
+        .await?;
+    let textarea = browser.client.find(Locator::Id("text")).await?;
+    textarea
+        .send_keys("We book **two** sessions a year.")
+        .await?;
+    let draft = textarea.prop("value").await?.unwrap_or_default();
+    ensure!(
+        draft.starts_with("Alice Adams wrote:\n> Which spacer"),
+        "quoted draft: {draft:?}"
+    );
+    browser.shoot("member-reply").await?;
+    browser
+        .client
+        .find(Locator::XPath("//button[@value='post']"))
+        .await?
+        .click()
+        .await?;
+    browser.wait_for_path(&format!("/t/{thread}")).await?;
+
+    // Its state, as the author sees it, until the list's copy is back.
+    let deadline = Instant::now() + common::forum::PATIENCE;
+    loop {
+        let states = browser.client.find_all(Locator::Css("span.state")).await?;
+        let mut delivered = false;
+        for s in states {
+            if s.attr("data-state").await?.as_deref() == Some("delivered") {
+                delivered = true;
+            }
+        }
+        if delivered {
+            break;
+        }
+        ensure!(
+            Instant::now() < deadline,
+            "the reply never showed as delivered:\n{}",
+            forum.daemon.log()
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        browser.client.refresh().await?;
+    }
+    let page = browser
+        .client
+        .find(Locator::Css("main"))
+        .await?
+        .text()
+        .await?;
+    ensure!(
+        page.matches("We book two sessions a year.").count() == 1,
+        "shown once: {page}"
+    );
+    browser.shoot("member-delivered").await?;
+    let errors = browser.console_errors().await?;
+    browser.close().await;
+    ensure!(
+        errors.is_empty(),
+        "errors in the browser console:\n{}",
+        errors.join("\n")
+    );
+    ensure!(
+        violations.is_empty(),
+        "axe-core found:\n{}",
+        violations.join("\n")
+    );
     Ok(())
 }

@@ -7,171 +7,11 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Duration;
 
-use common::daemon::{Daemon, free_port};
-use common::rig::{self, PrivateRig, Rig};
+use common::forum::{Forum, PATIENCE, admin_link, bare, cli, mail, parents, store};
+use common::rig;
 use common::web::{Web, hidden};
-use listbridge::store::{DeriveSettings, Store};
-use serde_json::Value;
-
-const PATIENCE: Duration = Duration::from_secs(120);
-
-fn write_config(dir: &Path, rig: &Rig, port: u16, mode: &str) -> PathBuf {
-    let text = format!(
-        "[web]\nlisten = \"127.0.0.1:{port}\"\nbase_url = \"http://127.0.0.1:{port}\"\nsite_name = \"SNUG forum\"\n\
-         [outbound]\nhost = \"127.0.0.1\"\nport = {smtp}\ntls = \"plain\"\nfrom_address = \"{forum}\"\n\
-         reply_address = \"reply+{{key}}@{domain}\"\nbounce_address = \"bounces+{{recipient}}@{domain}\"\n\
-         [[lists]]\nname = \"snug\"\naddress = \"{list}\"\nsubject_tag = \"[SNUG]\"\nmode = \"{mode}\"\n\
-         [[sources]]\nname = \"inbox\"\nlist = \"snug\"\nhost = \"127.0.0.1\"\nport = {imaps}\ntls = \"implicit\"\n\
-         user = \"{list}\"\npassword = \"{password}\"\nmailbox = \"INBOX\"\nca_file = \"{ca}\"\npoll_seconds = 3600\n",
-        smtp = rig.smtp_port,
-        forum = rig.forum_address(),
-        domain = rig.domain,
-        list = rig.list.user,
-        password = rig.list.password,
-        imaps = rig.imaps_port,
-        ca = rig.ca_file.display(),
-    );
-    let file = dir.join("config.toml");
-    std::fs::write(&file, text).unwrap();
-    file
-}
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-}
-
-fn cli(db: &Path, config: &Path, args: &[&str]) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_listbridge"))
-        .arg("--db")
-        .arg(db)
-        .arg("--config")
-        .arg(config)
-        .args(args)
-        .env_remove("LISTBRIDGE_DB")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "listbridge {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
-
-/// The sign-in link `admin create` prints.
-fn admin_link(db: &Path, config: &Path, email: &str, name: &str) -> String {
-    let out = cli(db, config, &["admin", "create", email, "--name", name]);
-    out.lines()
-        .find(|l| l.contains("/signin/"))
-        .unwrap_or_else(|| panic!("no link in: {out}"))
-        .trim()
-        .to_owned()
-}
-
-fn store(db: &Path) -> Store {
-    Store::open(db, DeriveSettings::default()).unwrap()
-}
-
-/// Parent of each archived message by `export threads --json`.
-fn parents(db: &Path, config: &Path) -> std::collections::HashMap<String, Option<String>> {
-    let json: Value =
-        serde_json::from_str(&cli(db, config, &["export", "threads", "--json"])).unwrap();
-    let mut found = std::collections::HashMap::new();
-    for t in json["threads"].as_array().unwrap() {
-        for m in t["messages"].as_array().unwrap() {
-            found.insert(
-                m["message_id"].as_str().unwrap().to_owned(),
-                m["parent"].as_str().map(str::to_owned),
-            );
-        }
-    }
-    found
-}
-
-fn bare(id: &str) -> String {
-    id.trim_matches(['<', '>']).to_owned()
-}
-
-fn mail(from: &str, to: &str, id: &str, subject: &str, extra: &str, body: &str) -> Vec<u8> {
-    format!(
-        "From: {from}\r\nTo: {to}\r\nSubject: {subject}\r\nMessage-ID: {id}\r\n\
-         Date: Wed, 25 Nov 2026 09:00:00 +0000\r\n{extra}MIME-Version: 1.0\r\n\
-         Content-Type: text/plain; charset=utf-8\r\n\r\n{body}\r\n"
-    )
-    .into_bytes()
-}
-
-struct Forum {
-    rig: PrivateRig,
-    _dir: tempfile::TempDir,
-    db: PathBuf,
-    config: PathBuf,
-    base: String,
-    daemon: Daemon,
-}
-
-impl Forum {
-    fn start(mode: &str) -> Forum {
-        let rig = PrivateRig::start();
-        let dir = tempfile::tempdir().unwrap();
-        let port = free_port();
-        let config = write_config(dir.path(), &rig, port, mode);
-        let db = dir.path().join("forum.db");
-        let daemon = Daemon::start(&db, &config);
-        let base = format!("http://127.0.0.1:{port}");
-        let probe = format!("127.0.0.1:{port}");
-        daemon.wait_until(Duration::from_secs(30), "the web server answers", || {
-            std::net::TcpStream::connect(&probe).is_ok()
-        });
-        Forum {
-            rig,
-            _dir: dir,
-            db,
-            config,
-            base,
-            daemon,
-        }
-    }
-
-    /// Mails a first post to the list and waits until it is archived: (thread, post key).
-    async fn seed_thread(&self, subject: &str) -> (i64, i64, String) {
-        let id = rig::unique_message_id("seed");
-        let list = self.rig.list.user.clone();
-        let alice = self.rig.alice.user.clone();
-        let raw = mail(
-            &format!("Alice Adams <{alice}>"),
-            &list,
-            &id,
-            subject,
-            "",
-            "Which spacer do you give patients who cannot manage a mask?",
-        );
-        self.rig.send_raw(&alice, &[&list], &raw).await;
-        let (db, wanted) = (self.db.clone(), bare(&id));
-        let mut found = None;
-        self.daemon
-            .wait_until(PATIENCE, "the first post is archived", || {
-                found = store(&db).locate(&wanted).unwrap();
-                found.is_some()
-            });
-        let (thread, key) = found.unwrap();
-        (thread.0, key, bare(&id))
-    }
-
-    fn state_of(&self, message_id: &str) -> Option<String> {
-        store(&self.db)
-            .post_state(message_id)
-            .unwrap()
-            .map(|(_, s)| format!("{s:?}"))
-    }
-}
 
 /// Posts a reply on the web; its Message-ID.
 async fn web_reply(web: &mut Web, thread: i64, key: i64, text: &str) -> String {
@@ -202,7 +42,7 @@ async fn web_reply(web: &mut Web, thread: i64, key: i64, text: &str) -> String {
 #[test]
 fn a_web_reply_goes_through_the_list_and_shows_once_delivered() {
     let forum = Forum::start("mirror");
-    runtime().block_on(async {
+    common::forum::runtime().block_on(async {
         let (thread, key, seed) = forum.seed_thread("[SNUG] Spacers for the over-80s").await;
         let link = admin_link(&forum.db, &forum.config, "alice@lists.test", "Alice Adams");
         let mut web = Web::new(&forum.base);
@@ -285,9 +125,9 @@ fn a_web_reply_goes_through_the_list_and_shows_once_delivered() {
 #[test]
 fn host_mode_fans_out_and_accepts_replies_only_from_the_right_member() {
     let forum = Forum::start("host");
-    runtime().block_on(async {
+    common::forum::runtime().block_on(async {
         let rig = &forum.rig;
-        let roster = forum._dir.path().join("roster.txt");
+        let roster = forum.dir.path().join("roster.txt");
         std::fs::write(&roster, "# old list\nBob Baker <bob@lists.test>\n").unwrap();
         let out = cli(
             &forum.db,
@@ -451,7 +291,7 @@ fn host_mode_fans_out_and_accepts_replies_only_from_the_right_member() {
 #[test]
 fn web_posts_wait_while_postfix_is_down_and_go_once_when_it_returns() {
     let forum = Forum::start("mirror");
-    runtime().block_on(async {
+    common::forum::runtime().block_on(async {
         let (thread, key, _) = forum.seed_thread("[SNUG] Travel vaccines").await;
         let link = admin_link(&forum.db, &forum.config, "alice@lists.test", "Alice Adams");
         let mut web = Web::new(&forum.base);

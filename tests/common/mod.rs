@@ -31,3 +31,6 @@ pub mod daemon;
 
 #[cfg(any(feature = "rig", feature = "browser"))]
 pub mod web;
+
+#[cfg(feature = "rig")]
+pub mod forum;
