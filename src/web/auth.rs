@@ -428,7 +428,7 @@ pub async fn sign_out(
         let hash = crate::tokens::hash(&token);
         state.write(move |s| s.end_session(&hash)).await?;
     }
-    let jar = jar.remove(Cookie::build(SESSION_COOKIE).path("/"));
+    let jar = jar.remove(state.cookie(SESSION_COOKIE, String::new(), Duration::ZERO));
     Ok((jar, Redirect::to("/")).into_response())
 }
 
@@ -444,7 +444,7 @@ pub async fn sign_out_everywhere(
     check_csrf(&session, &form.csrf)?;
     let user = session.user.id;
     state.write(move |s| s.end_all_sessions(user)).await?;
-    let jar = jar.remove(Cookie::build(SESSION_COOKIE).path("/"));
+    let jar = jar.remove(state.cookie(SESSION_COOKIE, String::new(), Duration::ZERO));
     Ok((jar, Redirect::to("/signin")).into_response())
 }
 

@@ -96,7 +96,7 @@ pub fn bare(id: &str) -> String {
 pub fn mail(from: &str, to: &str, id: &str, subject: &str, extra: &str, body: &str) -> Vec<u8> {
     format!(
         "From: {from}\r\nTo: {to}\r\nSubject: {subject}\r\nMessage-ID: {id}\r\n\
-         Date: Wed, 25 Nov 2026 09:00:00 +0000\r\n{extra}MIME-Version: 1.0\r\n\
+         Date: Tue, 24 Nov 2026 09:00:00 +0000\r\n{extra}MIME-Version: 1.0\r\n\
          Content-Type: text/plain; charset=utf-8\r\n\r\n{body}\r\n"
     )
     .into_bytes()

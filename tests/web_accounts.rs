@@ -1,0 +1,568 @@
+//! Accounts and posting on the web, without a socket or a mail server: sign-up by a mailed link
+//! (the mail is read back from the outbox), one-time links, password sign-in, CSRF on every
+//! form, forged session cookies, rate limits, profile problems said in words, and a reply that
+//! lands in the archive and the outbox in one step.
+
+mod common;
+
+use std::collections::HashMap;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
+use http_body_util::BodyExt;
+use listbridge::config::Config;
+use listbridge::store::{DeriveSettings, Store};
+use listbridge::web::{AppState, router};
+use tower::ServiceExt;
+
+struct Site {
+    app: axum::Router,
+    db: std::path::PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+/// A visitor: their cookies.
+#[derive(Default, Clone)]
+struct Visitor {
+    cookies: HashMap<String, String>,
+}
+
+struct Answer {
+    status: StatusCode,
+    location: String,
+    body: String,
+}
+
+impl Site {
+    fn new() -> Site {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("w.db");
+        let config = Config::parse(
+            "[web]\nsite_name = \"Test forum\"\nbase_url = \"https://forum.test\"\n\
+             [outbound]\nfrom_address = \"forum@lists.test\"\n\
+             [[lists]]\nname = \"snug\"\naddress = \"snug@lists.test\"\nsubject_tag = \"[SNUG]\"\n",
+        )
+        .unwrap();
+        let mut store = Store::open(&db, DeriveSettings::default()).unwrap();
+        listbridge::ingest::pipeline::import(
+            &mut store,
+            &[common::fixtures_dir().join("sample/snug-2024.mbox")],
+            "snug",
+            &config.render_options("snug"),
+            0,
+        )
+        .unwrap();
+        drop(store);
+        let app = router(AppState::new(
+            config,
+            db.clone(),
+            DeriveSettings::default(),
+            Default::default(),
+        ));
+        Site { app, db, _dir: dir }
+    }
+
+    async fn send(
+        &self,
+        who: &mut Visitor,
+        method: &str,
+        uri: &str,
+        form: &[(&str, &str)],
+    ) -> Answer {
+        let mut request = Request::builder().method(method).uri(uri);
+        if !who.cookies.is_empty() {
+            let cookie: Vec<String> = who
+                .cookies
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect();
+            request = request.header(header::COOKIE, cookie.join("; "));
+        }
+        let body = if method == "POST" {
+            request = request.header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
+            form.iter()
+                .map(|(k, v)| {
+                    format!(
+                        "{k}={}",
+                        percent_encoding::utf8_percent_encode(
+                            v,
+                            percent_encoding::NON_ALPHANUMERIC
+                        )
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join("&")
+        } else {
+            String::new()
+        };
+        let response = self
+            .app
+            .clone()
+            .oneshot(request.body(Body::from(body)).unwrap())
+            .await
+            .unwrap();
+        for value in response.headers().get_all(header::SET_COOKIE) {
+            let text = value.to_str().unwrap();
+            if text.starts_with("lb_session=") {
+                assert!(
+                    text.contains("HttpOnly") && text.contains("SameSite=Lax"),
+                    "{text}"
+                );
+                assert!(
+                    text.contains("Secure"),
+                    "an https forum marks its cookies Secure: {text}"
+                );
+            }
+            let (k, v) = text.split(';').next().unwrap().split_once('=').unwrap();
+            if v.is_empty() {
+                who.cookies.remove(k);
+            } else {
+                who.cookies.insert(k.to_owned(), v.to_owned());
+            }
+        }
+        let status = response.status();
+        let location = response
+            .headers()
+            .get(header::LOCATION)
+            .map(|l| l.to_str().unwrap().to_owned())
+            .unwrap_or_default();
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        Answer {
+            status,
+            location,
+            body: String::from_utf8_lossy(&body).into_owned(),
+        }
+    }
+
+    /// The sign-in link of the newest notice queued to `address`.
+    fn mailed_link(&self, address: &str) -> String {
+        let mut store = Store::open(&self.db, DeriveSettings::default()).unwrap();
+        let due = store.claim_due(i64::MAX, 1000).unwrap();
+        let due = due
+            .iter()
+            .rev()
+            .find(|d| d.address.eq_ignore_ascii_case(address))
+            .expect("a mail to the address");
+        let raw = store.outbox_message(due.outbox).unwrap().unwrap();
+        let message = mail_parser::MessageParser::default().parse(&raw).unwrap();
+        store.recover_outbox().unwrap();
+        let text = message.body_text(0).unwrap().into_owned();
+        let link = text
+            .split_whitespace()
+            .find(|w| w.starts_with("https://forum.test/signin/"))
+            .unwrap_or_else(|| panic!("no link in {text}"));
+        link.trim_start_matches("https://forum.test").to_owned()
+    }
+
+    /// Signs `address` up (or in) through a mailed link.
+    async fn sign_in(&self, who: &mut Visitor, address: &str, name: &str) -> Answer {
+        let page = self.send(who, "GET", "/signin", &[]).await;
+        let token = hidden(&page.body, "form_token");
+        let sent = self
+            .send(
+                who,
+                "POST",
+                "/signin/link",
+                &[
+                    ("form_token", &token),
+                    ("email", address),
+                    ("name", name),
+                    ("next", "/t/1"),
+                ],
+            )
+            .await;
+        assert_eq!(sent.status, StatusCode::OK, "{}", sent.body);
+        assert!(sent.body.contains("Check your mail"));
+        let link = self.mailed_link(address);
+        let confirm = self.send(who, "GET", &link, &[]).await;
+        assert_eq!(confirm.status, StatusCode::OK, "{}", confirm.body);
+        let token = hidden(&confirm.body, "form_token");
+        let path = link.split('?').next().unwrap().to_owned();
+        self.send(
+            who,
+            "POST",
+            &path,
+            &[("form_token", &token), ("next", "/t/1")],
+        )
+        .await
+    }
+}
+
+fn hidden(page: &str, name: &str) -> String {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = page
+        .find(&marker)
+        .unwrap_or_else(|| panic!("no {name} in {page}"))
+        + marker.len();
+    page[start..].split('"').next().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn sign_up_by_link_then_post_a_reply_that_is_archived_and_queued() {
+    let site = Site::new();
+    let mut jane = Visitor::default();
+    let done = site
+        .sign_in(&mut jane, "Jane.Doe@NHS.net", "Jane Doe")
+        .await;
+    assert_eq!(done.status, StatusCode::SEE_OTHER);
+    assert_eq!(
+        done.location, "/account?welcome=1",
+        "a new member is shown her account first"
+    );
+    let account = site.send(&mut jane, "GET", "/account", &[]).await;
+    assert!(
+        account.body.contains("value=\"Jane Doe\""),
+        "{}",
+        account.body
+    );
+    assert!(account.body.contains("jane.doe@nhs.net"));
+
+    // A link works once.
+    let mut other = Visitor::default();
+    let page = site.send(&mut other, "GET", "/signin", &[]).await;
+    let token = hidden(&page.body, "form_token");
+    site.send(
+        &mut other,
+        "POST",
+        "/signin/link",
+        &[("form_token", &token), ("email", "jane.doe@nhs.net")],
+    )
+    .await;
+    let link = site.mailed_link("jane.doe@nhs.net");
+    let path = link.split('?').next().unwrap().to_owned();
+    let confirm = site.send(&mut other, "GET", &link, &[]).await;
+    let token = hidden(&confirm.body, "form_token");
+    let first = site
+        .send(&mut other, "POST", &path, &[("form_token", &token)])
+        .await;
+    assert_eq!(first.status, StatusCode::SEE_OTHER);
+    assert_eq!(
+        first.location, "/",
+        "a known member goes where she was going"
+    );
+    let again = site
+        .send(&mut other, "POST", &path, &[("form_token", &token)])
+        .await;
+    assert_eq!(again.status, StatusCode::GONE, "{}", again.body);
+
+    // Profile problems are said in words.
+    let csrf = hidden(&account.body, "csrf");
+    let bad = site
+        .send(
+            &mut jane,
+            "POST",
+            "/account",
+            &[("csrf", &csrf), ("display_name", " ")],
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(bad.body.contains("Your name must be 1 to 80 characters"));
+    let good = site
+        .send(
+            &mut jane,
+            "POST",
+            "/account",
+            &[
+                ("csrf", &csrf),
+                ("display_name", "Dr Jane Doe"),
+                ("job_title", "GP partner"),
+                ("organisation", "Hammersmith"),
+            ],
+        )
+        .await;
+    assert_eq!(
+        (good.status, good.location.as_str()),
+        (StatusCode::SEE_OTHER, "/account?saved=profile")
+    );
+
+    // A reply: preview first, then post; archived at once under its real author, and queued.
+    let form = site.send(&mut jane, "GET", "/t/1/reply?to=1", &[]).await;
+    assert_eq!(form.status, StatusCode::OK, "{}", form.body);
+    let parent = hidden(&form.body, "parent");
+    let preview = site
+        .send(
+            &mut jane,
+            "POST",
+            "/t/1/reply",
+            &[
+                ("csrf", &csrf),
+                ("parent", &parent),
+                ("text", "Use **two** puffs <script>x</script>"),
+                ("action", "preview"),
+            ],
+        )
+        .await;
+    assert_eq!(preview.status, StatusCode::OK);
+    assert!(
+        preview.body.contains("<strong>two</strong>"),
+        "{}",
+        preview.body
+    );
+    assert!(
+        !preview.body.contains("<script>x"),
+        "raw HTML is shown as text"
+    );
+    let empty = site
+        .send(
+            &mut jane,
+            "POST",
+            "/t/1/reply",
+            &[
+                ("csrf", &csrf),
+                ("parent", &parent),
+                ("text", "  "),
+                ("action", "post"),
+            ],
+        )
+        .await;
+    assert_eq!(empty.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(empty.body.contains("Write something before posting"));
+    let posted = site
+        .send(
+            &mut jane,
+            "POST",
+            "/t/1/reply",
+            &[
+                ("csrf", &csrf),
+                ("parent", &parent),
+                ("text", "Use two puffs and a spacer."),
+                ("action", "post"),
+            ],
+        )
+        .await;
+    assert_eq!(posted.status, StatusCode::SEE_OTHER, "{}", posted.body);
+    let id = percent_encoding::percent_decode_str(posted.location.trim_start_matches("/m/"))
+        .decode_utf8()
+        .unwrap()
+        .into_owned();
+    let store = Store::open(&site.db, DeriveSettings::default()).unwrap();
+    let (thread, _) = store.locate(&id).unwrap().expect("archived at once");
+    assert_eq!(thread.0, 1, "in the thread it answers");
+    let (user, state) = store.post_state(&id).unwrap().unwrap();
+    assert_eq!(state, listbridge::store::PostState::Queued { error: None });
+    assert_eq!(
+        store.user(user).unwrap().unwrap().display_name,
+        "Dr Jane Doe"
+    );
+    assert_eq!(
+        store.author_name("jane.doe@nhs.net").unwrap().as_deref(),
+        Some("Dr Jane Doe <jane.doe@nhs.net>")
+    );
+    let page = site.send(&mut jane, "GET", "/t/1", &[]).await;
+    assert!(
+        page.body.contains("data-state=\"queued\""),
+        "the author sees her post queued"
+    );
+    let anonymous = site.send(&mut Visitor::default(), "GET", "/t/1", &[]).await;
+    assert!(anonymous.body.contains("Use two puffs and a spacer."));
+    assert!(
+        !anonymous.body.contains("data-state"),
+        "only the author sees the state"
+    );
+
+    // Sign out everywhere ends every session of hers.
+    let out = site
+        .send(&mut jane, "POST", "/signout/everywhere", &[("csrf", &csrf)])
+        .await;
+    assert_eq!(out.status, StatusCode::SEE_OTHER);
+    let account = site.send(&mut other, "GET", "/account", &[]).await;
+    assert_eq!(
+        account.status,
+        StatusCode::SEE_OTHER,
+        "the other device is signed out too"
+    );
+}
+
+#[tokio::test]
+async fn forms_refuse_forged_tokens_and_cookies() {
+    let site = Site::new();
+    let mut jane = Visitor::default();
+    site.sign_in(&mut jane, "jane@nhs.net", "Jane").await;
+    let account = site.send(&mut jane, "GET", "/account", &[]).await;
+    let csrf = hidden(&account.body, "csrf");
+    let form = site.send(&mut jane, "GET", "/t/1/reply?to=1", &[]).await;
+    let parent = hidden(&form.body, "parent");
+
+    // Every signed-in form refuses a missing or wrong token.
+    for (path, fields) in [
+        ("/account", vec![("display_name", "Mallory")]),
+        (
+            "/account/password",
+            vec![
+                ("password", "correct horse battery"),
+                ("confirm", "correct horse battery"),
+            ],
+        ),
+        (
+            "/t/1/reply",
+            vec![
+                ("parent", parent.as_str()),
+                ("text", "forged"),
+                ("action", "post"),
+            ],
+        ),
+        (
+            "/l/snug/new",
+            vec![
+                ("subject", "forged"),
+                ("text", "forged"),
+                ("action", "post"),
+            ],
+        ),
+        ("/signout/everywhere", vec![]),
+    ] {
+        for token in ["", "forged-token"] {
+            let mut with = fields.clone();
+            with.push(("csrf", token));
+            let answer = site.send(&mut jane, "POST", path, &with).await;
+            assert!(
+                answer.status == StatusCode::FORBIDDEN
+                    || answer.status == StatusCode::UNPROCESSABLE_ENTITY,
+                "{path} with csrf {token:?}: {}",
+                answer.status
+            );
+        }
+    }
+    let store = Store::open(&site.db, DeriveSettings::default()).unwrap();
+    assert!(
+        store
+            .search("forged", 10)
+            .unwrap()
+            .unwrap()
+            .results
+            .is_empty(),
+        "nothing forged was posted"
+    );
+    assert_eq!(
+        store.outbox_counts().unwrap().queued,
+        1,
+        "only the sign-in mail is queued"
+    );
+
+    // Forms before sign-in want their double-submit token.
+    let mut stranger = Visitor::default();
+    let answer = site
+        .send(
+            &mut stranger,
+            "POST",
+            "/signin/link",
+            &[("form_token", "x"), ("email", "a@b.org")],
+        )
+        .await;
+    assert_eq!(answer.status, StatusCode::FORBIDDEN);
+
+    // A made-up session cookie is nobody.
+    let mut forger = Visitor::default();
+    forger.cookies.insert("lb_session".into(), "A".repeat(43));
+    let answer = site.send(&mut forger, "GET", "/account", &[]).await;
+    assert_eq!(answer.status, StatusCode::SEE_OTHER);
+    assert!(answer.location.starts_with("/signin"));
+    let answer = site
+        .send(
+            &mut forger,
+            "POST",
+            "/t/1/reply",
+            &[("csrf", "x"), ("parent", &parent), ("text", "x")],
+        )
+        .await;
+    assert_eq!(
+        answer.status,
+        StatusCode::SEE_OTHER,
+        "no post without a session"
+    );
+}
+
+#[tokio::test]
+async fn passwords_sign_in_and_guessing_is_limited() {
+    let site = Site::new();
+    let mut jane = Visitor::default();
+    site.sign_in(&mut jane, "jane@nhs.net", "Jane").await;
+    let account = site.send(&mut jane, "GET", "/account", &[]).await;
+    let csrf = hidden(&account.body, "csrf");
+    let short = site
+        .send(
+            &mut jane,
+            "POST",
+            "/account/password",
+            &[("csrf", &csrf), ("password", "short"), ("confirm", "short")],
+        )
+        .await;
+    assert_eq!(short.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(short.body.contains("at least 12 characters"));
+    let set = site
+        .send(
+            &mut jane,
+            "POST",
+            "/account/password",
+            &[
+                ("csrf", &csrf),
+                ("password", "correct horse battery"),
+                ("confirm", "correct horse battery"),
+            ],
+        )
+        .await;
+    assert_eq!(set.status, StatusCode::SEE_OTHER);
+    let stored = Store::open(&site.db, DeriveSettings::default())
+        .unwrap()
+        .password_hash("jane@nhs.net")
+        .unwrap()
+        .unwrap()
+        .1;
+    assert!(stored.starts_with("$argon2id$"), "{stored}");
+
+    let mut laptop = Visitor::default();
+    let page = site.send(&mut laptop, "GET", "/signin", &[]).await;
+    let token = hidden(&page.body, "form_token");
+    let wrong = site
+        .send(
+            &mut laptop,
+            "POST",
+            "/signin/password",
+            &[
+                ("form_token", &token),
+                ("email", "jane@nhs.net"),
+                ("password", "wrong guess here"),
+            ],
+        )
+        .await;
+    assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
+    assert!(wrong.body.contains("do not match"));
+    let right = site
+        .send(
+            &mut laptop,
+            "POST",
+            "/signin/password",
+            &[
+                ("form_token", &token),
+                ("email", "jane@nhs.net"),
+                ("password", "correct horse battery"),
+            ],
+        )
+        .await;
+    assert_eq!(right.status, StatusCode::SEE_OTHER);
+    assert!(laptop.cookies.contains_key("lb_session"));
+
+    // Guessing: after a few tries on one address, the form says to wait.
+    let mut guesser = Visitor::default();
+    let page = site.send(&mut guesser, "GET", "/signin", &[]).await;
+    let token = hidden(&page.body, "form_token");
+    let mut statuses = Vec::new();
+    for n in 0..8 {
+        let guess = format!("guess number {n}");
+        let answer = site
+            .send(
+                &mut guesser,
+                "POST",
+                "/signin/password",
+                &[
+                    ("form_token", &token),
+                    ("email", "victim@nhs.net"),
+                    ("password", &guess),
+                ],
+            )
+            .await;
+        statuses.push(answer.status.as_u16());
+    }
+    assert!(statuses[..5].iter().all(|s| *s == 401), "{statuses:?}");
+    assert!(statuses[5..].iter().all(|s| *s == 429), "{statuses:?}");
+}
