@@ -439,6 +439,17 @@ async fn forms_refuse_forged_tokens_and_cookies() {
         "only the sign-in mail is queued"
     );
 
+    // The real token works: the refusals above were the tokens' doing.
+    let real = site
+        .send(
+            &mut jane,
+            "POST",
+            "/account",
+            &[("csrf", &csrf), ("display_name", "Jane")],
+        )
+        .await;
+    assert_eq!(real.status, StatusCode::SEE_OTHER);
+
     // Forms before sign-in want their double-submit token.
     let mut stranger = Visitor::default();
     let answer = site
