@@ -285,6 +285,53 @@ fn host_mode_fans_out_and_accepts_replies_only_from_the_right_member() {
                 .all(|m| rig::header(m, "In-Reply-To").is_none_or(|h| bare(&h) != bare(&auto))),
             "an auto-reply gets no answer"
         );
+
+        // A new thread mailed to the list by a member: published and sent to the others.
+        let fresh = rig::unique_message_id("bob-new");
+        let raw = mail("Bob Baker <bob@lists.test>", "list@lists.test", &fresh, "Covid booster schedule", "", "Has anyone seen the new schedule?");
+        rig.send_raw("bob@lists.test", &["list@lists.test"], &raw).await;
+        let (db, wanted) = (forum.db.clone(), bare(&fresh));
+        forum.daemon.wait_until(PATIENCE, "Bob's new thread is archived", || store(&db).locate(&wanted).unwrap().is_some());
+        let deadline = std::time::Instant::now() + PATIENCE;
+        while !rig.fetch_inbox(&rig.alice).await.iter().any(|m| rig::header(m, "Message-ID").is_some_and(|h| bare(&h) == bare(&fresh))) {
+            assert!(std::time::Instant::now() < deadline, "Alice never got Bob's new thread");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+
+        // From someone who is not a member: refused and logged, not published.
+        let stranger = rig::unique_message_id("stranger");
+        let raw = mail("Mallory <mallory@elsewhere.test>", "list@lists.test", &stranger, "Cheap pharmacy", "", "Buy now.");
+        rig.send_raw("mallory@elsewhere.test", &["list@lists.test"], &raw).await;
+        let db = forum.db.clone();
+        forum.daemon.wait_until(PATIENCE, "the stranger's mail is refused", || {
+            store(&db).inbound_log(50).unwrap().iter().any(|e| e.reason == "unknown-sender")
+        });
+        assert!(store(&forum.db).locate(&bare(&stranger)).unwrap().is_none());
+
+        // Bounces: after three hard ones, delivery to Bob pauses.
+        for n in 0..3 {
+            let dsn = format!(
+                "From: Mail Delivery System <MAILER-DAEMON@lists.test>\r\nTo: bounces+bob=lists.test@lists.test\r\n\
+                 Subject: Undelivered Mail Returned to Sender\r\nMessage-ID: <dsn-{n}-{stamp}>\r\n\
+                 Auto-Submitted: auto-replied\r\nMIME-Version: 1.0\r\n\
+                 Content-Type: multipart/report; report-type=delivery-status; boundary=\"b\"\r\n\r\n\
+                 --b\r\nContent-Type: text/plain\r\n\r\nYour message could not be delivered.\r\n\
+                 --b\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; lists.test\r\n\r\n\
+                 Final-Recipient: rfc822; bob@lists.test\r\nAction: failed\r\nStatus: 5.1.1\r\n\r\n--b--\r\n",
+                stamp = bare(&fresh)
+            );
+            rig.send_raw("mailer-daemon@lists.test", &["bounces+bob=lists.test@lists.test"], dsn.as_bytes()).await;
+        }
+        let db = forum.db.clone();
+        forum.daemon.wait_until(PATIENCE, "three bounces are counted", || {
+            store(&db).inbound_log(100).unwrap().iter().filter(|e| e.action == "bounce").count() == 3
+        });
+        let members = store(&forum.db).fanout_recipients().unwrap();
+        assert!(
+            members.iter().all(|(_, a)| a != "bob@lists.test"),
+            "delivery to a bouncing address is paused: {members:?}"
+        );
+        assert!(members.iter().any(|(_, a)| a == "alice@lists.test"));
     });
 }
 
