@@ -63,7 +63,9 @@ pub fn list_info<'a>(config: &'a Config, list: &'a ListConfig, address: &'a str)
         description: list.description.as_deref(),
         address,
         archive_url: format!("{}/l/{}", config.web.base_url, list.name),
-        unsubscribe_url: Some(format!("{}/settings", config.web.base_url)),
+        // One-click unsubscribe (RFC 8058) needs a per-member signed link; until members have
+        // delivery preferences there is nothing for it to change, so no List-Unsubscribe yet.
+        unsubscribe_url: None,
     }
 }
 
