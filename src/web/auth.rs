@@ -167,6 +167,28 @@ pub(super) fn valid_address(address: &str) -> bool {
         && !address.contains(|c: char| c.is_whitespace() || c == '<' || c == '>' || c == ',')
 }
 
+/// The sign-in page, with what was typed and what to correct.
+fn sign_in_view(
+    state: &AppState,
+    form_token: String,
+    next: String,
+    email: String,
+    name: String,
+    problem: Option<String>,
+) -> view::SignInPage {
+    view::SignInPage {
+        site: state.config.web.site_name.clone(),
+        query: String::new(),
+        me: None,
+        form_token,
+        next,
+        email,
+        name,
+        problem,
+        can_mail: state.config.outbound.is_some(),
+    }
+}
+
 #[derive(Debug, Deserialize, Default)]
 pub struct NextQuery {
     next: Option<String>,
@@ -178,17 +200,14 @@ pub async fn sign_in_page(
     Query(q): Query<NextQuery>,
 ) -> Response {
     let (jar, token) = form_token(&state, jar);
-    let page = view::SignInPage {
-        site: state.config.web.site_name.clone(),
-        query: String::new(),
-        me: None,
-        form_token: token,
-        next: safe_next(q.next.as_deref()),
-        email: String::new(),
-        name: String::new(),
-        problem: None,
-        can_mail: state.config.outbound.is_some(),
-    };
+    let page = sign_in_view(
+        &state,
+        token,
+        safe_next(q.next.as_deref()),
+        String::new(),
+        String::new(),
+        None,
+    );
     (jar, view::render(&page)).into_response()
 }
 
@@ -213,17 +232,14 @@ pub async fn send_link(
     let email = form.email.trim().to_lowercase();
     let name = form.name.trim().chars().take(80).collect::<String>();
     if !valid_address(&email) {
-        let page = view::SignInPage {
-            site: state.config.web.site_name.clone(),
-            query: String::new(),
-            me: None,
-            form_token: form.form_token,
-            next: safe_next(Some(&form.next)),
-            email: form.email,
+        let page = sign_in_view(
+            &state,
+            form.form_token,
+            safe_next(Some(&form.next)),
+            form.email,
             name,
-            problem: Some("Enter your email address in full, such as jane.doe@nhs.net.".into()),
-            can_mail: state.config.outbound.is_some(),
-        };
+            Some("Enter your email address in full, such as jane.doe@nhs.net.".into()),
+        );
         return Ok((
             axum::http::StatusCode::UNPROCESSABLE_ENTITY,
             view::render(&page),
@@ -311,19 +327,14 @@ pub async fn sign_in_password(
     .await
     .map_err(|_| WebError::Internal)?;
     let Some(user) = user else {
-        let page = view::SignInPage {
-            site: state.config.web.site_name.clone(),
-            query: String::new(),
-            me: None,
-            form_token: form.form_token,
-            next: safe_next(Some(&form.next)),
-            email: form.email,
-            name: String::new(),
-            problem: Some(
-                "That address and password do not match. Check them, or have a sign-in link mailed to you instead.".into(),
-            ),
-            can_mail: state.config.outbound.is_some(),
-        };
+        let page = sign_in_view(
+            &state,
+            form.form_token,
+            safe_next(Some(&form.next)),
+            form.email,
+            String::new(),
+            Some("That address and password do not match. Check them, or have a sign-in link mailed to you instead.".into()),
+        );
         return Ok((axum::http::StatusCode::UNAUTHORIZED, view::render(&page)).into_response());
     };
     start_session(&state, jar, user, &safe_next(Some(&form.next))).await

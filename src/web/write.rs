@@ -77,29 +77,58 @@ async fn parent(
     ))
 }
 
-#[allow(clippy::too_many_arguments)]
-fn reply_page(
+/// Where a compose form posts: a reply in a thread, or a new thread in a list.
+enum Target<'a> {
+    Reply {
+        thread: i64,
+        subject: &'a str,
+        parent: &'a Parent,
+    },
+    NewThread {
+        list: &'a str,
+    },
+}
+
+/// The compose form, with what was typed, a preview or what to correct.
+fn compose_page(
     state: &AppState,
     session: &Session,
-    thread: i64,
+    target: Target<'_>,
     subject: String,
-    parent: &Parent,
     text: String,
     preview: Option<String>,
     problem: Option<String>,
 ) -> axum::response::Html<String> {
+    let (heading, action, back, parent) = match &target {
+        Target::Reply {
+            thread,
+            subject,
+            parent,
+        } => (
+            format!("Reply: {subject}"),
+            format!("/t/{thread}/reply"),
+            format!("/t/{thread}"),
+            Some(*parent),
+        ),
+        Target::NewThread { list } => (
+            format!("New thread in {list}"),
+            format!("/l/{list}/new"),
+            format!("/l/{list}"),
+            None,
+        ),
+    };
     view::render(&view::ComposePage {
         site: state.config.web.site_name.clone(),
         query: String::new(),
         me: auth::me(&Some(session.clone())),
-        heading: format!("Reply: {subject}"),
-        action: format!("/t/{thread}/reply"),
-        back: format!("/t/{thread}"),
-        parent_id: parent.message_id.clone(),
-        parent_author: parent.author.clone(),
-        parent_text: parent.text.clone(),
-        is_reply: true,
-        subject: String::new(),
+        heading,
+        action,
+        back,
+        parent_id: parent.map(|p| p.message_id.clone()).unwrap_or_default(),
+        parent_author: parent.map(|p| p.author.clone()).unwrap_or_default(),
+        parent_text: parent.map(|p| p.text.clone()).unwrap_or_default(),
+        is_reply: parent.is_some(),
+        subject,
         text,
         preview,
         problem,
@@ -125,7 +154,20 @@ pub async fn reply_form(
     } else {
         String::new()
     };
-    Ok(reply_page(&state, &session, id, subject, &parent, text, None, None).into_response())
+    Ok(compose_page(
+        &state,
+        &session,
+        Target::Reply {
+            thread: id,
+            subject: &subject,
+            parent: &parent,
+        },
+        String::new(),
+        text,
+        None,
+        None,
+    )
+    .into_response())
 }
 
 #[derive(Debug, Deserialize)]
@@ -191,8 +233,18 @@ pub async fn post_reply(
             StatusCode::OK
         };
         let preview = problem.is_none().then(|| markup::to_html(&form.text));
-        let page = reply_page(
-            &state, &session, id, subject, &parent, form.text, preview, problem,
+        let page = compose_page(
+            &state,
+            &session,
+            Target::Reply {
+                thread: id,
+                subject: &subject,
+                parent: &parent,
+            },
+            String::new(),
+            form.text,
+            preview,
+            problem,
         );
         return Ok((status, page).into_response());
     }
@@ -208,12 +260,15 @@ pub async fn post_reply(
     match submit(&state, draft).await? {
         Ok(message_id) => Ok(Redirect::to(&view::permalink(&message_id)).into_response()),
         Err(problem) => {
-            let page = reply_page(
+            let page = compose_page(
                 &state,
                 &session,
-                id,
-                subject,
-                &parent,
+                Target::Reply {
+                    thread: id,
+                    subject: &subject,
+                    parent: &parent,
+                },
+                String::new(),
                 form.text,
                 None,
                 Some(problem),
@@ -243,34 +298,6 @@ async fn submit(state: &AppState, draft: Draft) -> Result<Result<String, String>
     }
 }
 
-fn new_thread_page(
-    state: &AppState,
-    session: &Session,
-    list: &str,
-    subject: String,
-    text: String,
-    preview: Option<String>,
-    problem: Option<String>,
-) -> axum::response::Html<String> {
-    view::render(&view::ComposePage {
-        site: state.config.web.site_name.clone(),
-        query: String::new(),
-        me: auth::me(&Some(session.clone())),
-        heading: format!("New thread in {list}"),
-        action: format!("/l/{list}/new"),
-        back: format!("/l/{list}"),
-        parent_id: String::new(),
-        parent_author: String::new(),
-        parent_text: String::new(),
-        is_reply: false,
-        subject,
-        text,
-        preview,
-        problem,
-        can_post: state.config.outbound.is_some(),
-    })
-}
-
 fn known_list(state: &AppState, list: &str) -> Result<(), WebError> {
     if state.config.lists.iter().any(|l| l.name == list) {
         Ok(())
@@ -289,10 +316,10 @@ pub async fn new_thread_form(
         Ok(s) => s,
         Err(r) => return Ok(r),
     };
-    Ok(new_thread_page(
+    Ok(compose_page(
         &state,
         &session,
-        &list,
+        Target::NewThread { list: &list },
         String::new(),
         String::new(),
         None,
@@ -321,10 +348,10 @@ pub async fn post_new_thread(
             StatusCode::OK
         };
         let preview = problem.is_none().then(|| markup::to_html(&form.text));
-        let page = new_thread_page(
+        let page = compose_page(
             &state,
             &session,
-            &list,
+            Target::NewThread { list: &list },
             form.subject,
             form.text,
             preview,
@@ -344,10 +371,10 @@ pub async fn post_new_thread(
     match submit(&state, draft).await? {
         Ok(message_id) => Ok(Redirect::to(&view::permalink(&message_id)).into_response()),
         Err(problem) => {
-            let page = new_thread_page(
+            let page = compose_page(
                 &state,
                 &session,
-                &list,
+                Target::NewThread { list: &list },
                 form.subject,
                 form.text,
                 None,
