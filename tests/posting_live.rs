@@ -115,10 +115,42 @@ fn a_web_reply_goes_through_the_list_and_shows_once_delivered() {
             "{from}"
         );
         assert!(rig::header(echo, "List-Id").is_some_and(|h| h.contains("snug.lists.test")));
-        assert!(rig::header(echo, "List-Post").is_some_and(|h| h.contains("mailto:list@lists.test")));
+        assert!(
+            rig::header(echo, "List-Post").is_some_and(|h| h.contains("mailto:list@lists.test"))
+        );
         // The archive keeps the real author.
         let author = store(&forum.db).author_name("alice@lists.test").unwrap();
         assert!(author.is_some_and(|a| a.contains("Alice")));
+
+        // A private answer to "Alice Adams via SNUG forum" reaches the bridge's own address:
+        // it is kept for moderators, never published.
+        let private = rig::unique_message_id("private");
+        let raw = mail(
+            "Bob Baker <bob@lists.test>",
+            &forum.rig.forum_address(),
+            &private,
+            "Re: Spacers",
+            "",
+            "Just between us.",
+        );
+        forum
+            .rig
+            .send_raw("bob@lists.test", &[&forum.rig.forum_address()], &raw)
+            .await;
+        let db = forum.db.clone();
+        forum
+            .daemon
+            .wait_until(PATIENCE, "the private mail is logged", || {
+                store(&db)
+                    .inbound_log(10)
+                    .unwrap()
+                    .iter()
+                    .any(|e| e.subject.as_deref() == Some("Re: Spacers") && e.action == "dropped")
+            });
+        assert!(
+            store(&forum.db).locate(&bare(&private)).unwrap().is_none(),
+            "private mail is not published"
+        );
     });
 }
 

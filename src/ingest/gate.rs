@@ -99,6 +99,21 @@ impl Gate {
             )
         };
         let host = self.mode == ListMode::Host;
+        let (recipients, trusted) = accept::recipients(bytes);
+        let to_bridge = |address: &str| {
+            recipients[..trusted]
+                .iter()
+                .any(|r| r.eq_ignore_ascii_case(address))
+        };
+        let to_list = recipients
+            .iter()
+            .any(|r| r.eq_ignore_ascii_case(list_address));
+        // Whatever a list distributed says so (RFC 2919): that is list traffic even when the
+        // bridge's own address is the one subscribed.
+        let from_a_list = mail_parser::MessageParser::default()
+            .parse_headers(bytes.as_slice())
+            .is_some_and(|m| m.header("List-Id").is_some());
+        let private = !to_list && !from_a_list && to_bridge(&out.from_address);
         match accept::classify(bytes, &inbox) {
             Inbound::OwnEcho => {
                 let ours = parsed
@@ -184,6 +199,15 @@ impl Gate {
                     );
                 }
                 self.accept_post(writer, p, sender.as_deref(), user, &log, now)
+            }
+            // Mail to the bridge's own address (a reply to "Jane via SITE" meant for Jane, an
+            // answer to a notice) is private: never published, in either mode.
+            Inbound::Post if private || (host && !to_list) => {
+                log(
+                    InboundAction::Dropped,
+                    "sent to the bridge's own address, not to the list",
+                )?;
+                Ok(Verdict::Logged)
             }
             Inbound::Post | Inbound::Reply { .. } | Inbound::TooLarge if host => {
                 let member = match &sender {

@@ -477,6 +477,20 @@ fn automatic(message: &Message<'_>, mode: Mode) -> Option<&'static str> {
     None
 }
 
+/// The addresses a mail was delivered to (lowercased), most trustworthy first; the first
+/// `trusted` of them come from our receiving server (Delivered-To, X-Original-To).
+pub fn recipients(raw: &[u8]) -> (Vec<String>, usize) {
+    let Some(message) = MessageParser::default().parse_headers(raw) else {
+        return (Vec::new(), 0);
+    };
+    let all = addressed_to(&message);
+    let trusted = ["Delivered-To", "X-Original-To"]
+        .iter()
+        .map(|h| raw_values(&message, h).len())
+        .sum();
+    (all, trusted)
+}
+
 /// The addresses a mail was delivered to, most trustworthy first: Delivered-To and
 /// X-Original-To are written by our own receiving server from the envelope; To and Cc are
 /// whatever the sender wrote.
