@@ -12,5 +12,6 @@ pub mod mail;
 pub mod outbound;
 pub mod store;
 pub mod thread;
+pub mod tls;
 pub mod tokens;
 pub mod web;

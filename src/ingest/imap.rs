@@ -465,28 +465,10 @@ async fn tls_handshake(
         host: c.host.clone(),
         reason,
     };
-    let mut roots = tokio_rustls::rustls::RootCertStore::empty();
-    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-    if let Some(file) = &c.ca_file {
-        let pem = std::fs::read(file)
-            .map_err(|e| fail(format!("cannot read ca_file {}: {e}", file.display())))?;
-        for cert in rustls_pemfile::certs(&mut pem.as_slice()) {
-            let cert =
-                cert.map_err(|e| fail(format!("ca_file {} is not PEM: {e}", file.display())))?;
-            roots
-                .add(cert)
-                .map_err(|e| fail(format!("ca_file {}: {e}", file.display())))?;
-        }
-    }
-    let provider = Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());
-    let config = tokio_rustls::rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| fail(e.to_string()))?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
+    let config = crate::tls::client_config(c.ca_file.as_deref()).map_err(fail)?;
     let name = tokio_rustls::rustls::pki_types::ServerName::try_from(c.host.clone())
         .map_err(|e| fail(format!("{:?} is not a valid server name: {e}", c.host)))?;
-    timed(tokio_rustls::TlsConnector::from(Arc::new(config)).connect(name, tcp))
+    timed(tokio_rustls::TlsConnector::from(config).connect(name, tcp))
         .await?
         .map_err(|e| fail(e.to_string()))
 }

@@ -244,12 +244,17 @@ pub async fn thread(
         return Ok(axum::response::Html(page).into_response());
     }
     let me_id = viewer.as_ref().map(|v| v.user.id);
-    let (info, posts, states) = state
+    let (info, posts, states, members) = state
         .read(move |s| {
             let Some(info) = s.thread_info(ThreadId(id))? else {
                 return Ok(None);
             };
             let posts = s.thread_posts(ThreadId(id))?;
+            let addresses: Vec<&str> = posts
+                .iter()
+                .filter_map(|p| p.from_addr.as_deref())
+                .collect();
+            let members = s.members_by_address(&addresses)?;
             let mut states = std::collections::HashMap::new();
             if let Some(me) = me_id {
                 for p in &posts {
@@ -260,7 +265,7 @@ pub async fn thread(
                     }
                 }
             }
-            Ok(Some((info, posts, states)))
+            Ok(Some((info, posts, states, members)))
         })
         .await?
         .ok_or(WebError::NotFound("thread"))?;
@@ -317,7 +322,15 @@ pub async fn thread(
             state: states.get(&post.message_id).map(state_label),
             key: post.key,
             author,
-            author_link: post.from_addr.as_deref().map(view::author_link),
+            // A member's posts lead to their profile; other authors to their threads.
+            author_link: match post
+                .from_addr
+                .as_deref()
+                .and_then(|a| members.get(&a.to_lowercase()))
+            {
+                Some(member) => Some(format!("/u/{}", member.0)),
+                None => post.from_addr.as_deref().map(view::author_link),
+            },
             permalink: view::permalink(&post.message_id),
             date_iso: view::iso(post.date),
             date_human: view::human(post.date),
