@@ -98,6 +98,13 @@ pub enum Command {
     Migrate,
     /// Check a config file and report every problem at once, each with its key and the fix.
     CheckConfig,
+    /// Apply the interests' current rules to the whole archive (after editing them) and say,
+    /// per interest, how many threads gained and lost it. Hand-set tags stay as they are.
+    Retag {
+        /// Write the report as JSON to stdout.
+        #[arg(long)]
+        json: bool,
+    },
     /// Administer accounts.
     #[command(subcommand)]
     Admin(AdminCommand),

@@ -23,6 +23,31 @@ pub struct Config {
     /// `[outbound]`: how the bridge sends mail; None when the section is absent (then nothing
     /// can be posted from the web, and sign-in links cannot be mailed).
     pub outbound: Option<OutboundConfig>,
+    /// `[[interests]]`: seeds the interests; once in the database, admins edit them on the web.
+    pub interests: Vec<InterestConfig>,
+}
+
+/// `[[interests]]`: an interest and the rules that tag threads with it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InterestConfig {
+    pub slug: String,
+    pub name: String,
+    pub description: Option<String>,
+    /// Words and phrases, synonyms and abbreviations; any of them tags a thread.
+    pub keywords: Vec<String>,
+    /// Regular expressions, for the rare case keywords cannot say.
+    pub patterns: Vec<String>,
+}
+
+impl InterestConfig {
+    pub fn rules(&self) -> crate::tags::InterestRules {
+        crate::tags::InterestRules {
+            slug: self.slug.clone(),
+            name: self.name.clone(),
+            keywords: self.keywords.clone(),
+            patterns: self.patterns.clone(),
+        }
+    }
 }
 
 /// `[outbound]`: the SMTP server the outbox hands mail to, and the bridge's own addresses.
@@ -202,6 +227,7 @@ impl Default for Config {
                 base_url: "http://127.0.0.1:8080".to_owned(),
             },
             outbound: None,
+            interests: Vec::new(),
         }
     }
 }
@@ -443,6 +469,32 @@ impl Config {
                         }
                     }
                 }
+                "interests" => {
+                    let Some(items) = value.as_array() else {
+                        v.problem(
+                            "interests",
+                            format!("is {}, not a list of tables", kind(value)),
+                            "write each interest as an [[interests]] section",
+                        );
+                        continue;
+                    };
+                    for (i, item) in items.iter().enumerate() {
+                        let at = format!("interests[{i}]");
+                        if let Some(t) = v.table(&at, item)
+                            && let Some(interest) = parse_interest(&mut v, &at, t)
+                        {
+                            if config.interests.iter().any(|x| x.slug == interest.slug) {
+                                v.problem(
+                                    &format!("{at}.slug"),
+                                    format!("{:?} is used by an earlier interest", interest.slug),
+                                    "give each interest its own slug",
+                                );
+                            } else {
+                                config.interests.push(interest);
+                            }
+                        }
+                    }
+                }
                 "lists" => {
                     let Some(items) = value.as_array() else {
                         v.problem(
@@ -574,6 +626,7 @@ impl Config {
                         "outbound",
                         "lists",
                         "sources",
+                        "interests",
                     ],
                 ),
             }
@@ -624,6 +677,29 @@ impl Config {
             subject_window_secs: i64::from(self.threading.subject_window_days) * 86_400,
             max_attachment_bytes: u64::from(self.attachments.max_size_mb) << 20,
         }
+    }
+
+    /// Adds the config's interests that the database lacks: the config seeds them, admins edit
+    /// them on the web afterwards.
+    pub fn seed_interests(
+        &self,
+        store: &crate::store::Store,
+        now: i64,
+    ) -> Result<usize, crate::store::StoreError> {
+        if self.interests.is_empty() {
+            return Ok(0);
+        }
+        let rules: Vec<_> = self.interests.iter().map(InterestConfig::rules).collect();
+        store.seed_interests(
+            &rules,
+            &|slug| {
+                self.interests
+                    .iter()
+                    .find(|i| i.slug == slug)
+                    .and_then(|i| i.description.clone())
+            },
+            now,
+        )
     }
 
     /// How a list's mail is rendered: its subject tag and footer patterns.
@@ -875,6 +951,99 @@ fn ca_file(v: &mut Validator, at: &str, t: &Table) -> Option<Option<PathBuf>> {
             }),
         None => Some(None),
     }
+}
+
+const INTEREST_KEYS: &[&str] = &["slug", "name", "description", "keywords", "patterns"];
+
+/// One `[[interests]]` table; None when it has problems (all of them reported).
+fn parse_interest(v: &mut Validator, at: &str, t: &Table) -> Option<InterestConfig> {
+    let before = v.problems.len();
+    let key = |k: &str| format!("{at}.{k}");
+    for k in t.keys() {
+        if !INTEREST_KEYS.contains(&k.as_str()) {
+            v.unknown(&key(k), INTEREST_KEYS);
+        }
+    }
+    let slug = match t.get("slug") {
+        Some(val) => v.string(&key("slug"), val, "a short name such as \"asthma\"").and_then(|s| {
+            if valid_list_name(s) {
+                Some(s.to_owned())
+            } else {
+                v.problem(&key("slug"), format!("{s:?} is not a usable slug"), "use 1 to 64 lowercase letters, digits, '-' or '_' (it appears in web addresses: /i/asthma)");
+                None
+            }
+        }),
+        None => {
+            v.problem(&key("slug"), "is missing".to_owned(), "add slug = \"asthma\"");
+            None
+        }
+    };
+    let name = match t.get("name") {
+        Some(val) => v
+            .string(&key("name"), val, "a name such as \"Asthma\"")
+            .map(|s| s.trim().to_owned())
+            .filter(|s| !s.is_empty()),
+        None => {
+            v.problem(
+                &key("name"),
+                "is missing".to_owned(),
+                "add name = \"Asthma\"",
+            );
+            None
+        }
+    };
+    let description = t
+        .get("description")
+        .and_then(|val| v.string(&key("description"), val, "a sentence"))
+        .map(str::to_owned);
+    let strings = |v: &mut Validator, k: &str, example: &str| -> Vec<String> {
+        let Some(val) = t.get(k) else {
+            return Vec::new();
+        };
+        let Some(items) = val.as_array() else {
+            v.problem(
+                &key(k),
+                format!("is {}, not a list", kind(val)),
+                &format!("write a list such as {example}"),
+            );
+            return Vec::new();
+        };
+        items
+            .iter()
+            .enumerate()
+            .filter_map(|(j, item)| {
+                v.string(&format!("{}[{j}]", key(k)), item, "a word or phrase")
+                    .map(str::to_owned)
+            })
+            .collect()
+    };
+    let keywords = strings(v, "keywords", "[\"asthma\", \"inhaler\"]");
+    let patterns = strings(v, "patterns", "[\"\\\\bpeak flow\\\\b\"]");
+    for (j, p) in patterns.iter().enumerate() {
+        if let Err(e) = regex::Regex::new(p) {
+            v.problem(
+                &format!("{}[{j}]", key("patterns")),
+                format!(
+                    "is not a valid regular expression: {}",
+                    e.to_string().lines().last().unwrap_or_default()
+                ),
+                "correct the pattern (Rust regex syntax), or use keywords instead",
+            );
+        }
+    }
+    if keywords.is_empty() && patterns.is_empty() {
+        v.problem(&key("keywords"), "is empty, and there are no patterns".to_owned(), "give the words and phrases that mean this interest, such as keywords = [\"asthma\", \"inhaler\"]");
+    }
+    if v.problems.len() > before {
+        return None;
+    }
+    Some(InterestConfig {
+        slug: slug?,
+        name: name?,
+        description,
+        keywords,
+        patterns,
+    })
 }
 
 const OUTBOUND_KEYS: &[&str] = &[
@@ -1281,7 +1450,7 @@ mod tests {
                     .starts_with(key)
             })
         };
-        for key in SOURCE_KEYS.iter().chain(OUTBOUND_KEYS) {
+        for key in SOURCE_KEYS.iter().chain(OUTBOUND_KEYS).chain(INTEREST_KEYS) {
             assert!(
                 shown(&format!("{key} =")),
                 "config.toml.example does not show {key}"
@@ -1311,6 +1480,7 @@ mod tests {
             "mode =",
             "[outbound]",
             "[[sources]]",
+            "[[interests]]",
         ] {
             assert!(
                 text.lines().any(|l| l.trim_start().starts_with(key)),

@@ -44,8 +44,8 @@ async fn serve_with(
     unsafe {
         libc::mallopt(libc::M_ARENA_MAX, 2);
     }
-    // Create or migrate the database before anything runs on it.
-    drop(Store::open(&db, settings)?);
+    // Create or migrate the database before anything runs on it, with the config's interests.
+    config.seed_interests(&Store::open(&db, settings)?, chrono::Utc::now().timestamp())?;
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut tasks = tokio::task::JoinSet::new();
     let wake = Arc::new(Notify::new());
@@ -143,13 +143,18 @@ pub async fn demo(listen: std::net::SocketAddr) -> anyhow::Result<()> {
          description = \"Primary care clinicians and practice staff\"\nsubject_tag = \"[SNUG]\"\n",
     )
     .map_err(|p| anyhow::anyhow!("the demo config is invalid: {p:?}"))?;
+    config.interests = Config::parse(include_str!("../fixtures/sample/interests.toml"))
+        .map_err(|p| anyhow::anyhow!("the demo's interests are invalid: {p:?}"))?
+        .interests;
     config.web.listen = listen;
     config.web.base_url = format!("http://{listen}");
     config.store.path = dir.join("demo.db");
     let settings = config.derive_settings();
     let (db, render) = (config.store.path.clone(), config.render_options("snug"));
+    let interests = config.clone();
     let summary = tokio::task::spawn_blocking(move || {
         let mut store = Store::open(&db, settings)?;
+        interests.seed_interests(&store, chrono::Utc::now().timestamp())?;
         crate::ingest::pipeline::import(
             &mut store,
             &[archive],

@@ -11,6 +11,7 @@ pub mod ingest;
 pub mod mail;
 pub mod outbound;
 pub mod store;
+pub mod tags;
 pub mod thread;
 pub mod tls;
 pub mod tokens;

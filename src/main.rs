@@ -79,10 +79,9 @@ fn db_path(cli: &Cli, config: &Config) -> PathBuf {
 }
 
 fn open_store(cli: &Cli, config: &Config) -> Result<Store> {
-    Ok(Store::open(
-        &db_path(cli, config),
-        config.derive_settings(),
-    )?)
+    let store = Store::open(&db_path(cli, config), config.derive_settings())?;
+    config.seed_interests(&store, now_unix())?;
+    Ok(store)
 }
 
 /// `listbridge show FILE`: what the archive would show for one mail.
@@ -341,6 +340,33 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 "{added} members added, {} already known",
                 entries.len() - added
             );
+        }
+        Command::Retag { json } => {
+            let mut store = open_store(&cli, &config)?;
+            let tagger = store.tagger()?;
+            let report = store.retag(&tagger, &|raw, list| {
+                let message = mail_parser::MessageParser::default().parse(raw)?;
+                let rendered = listbridge::mail::render::render_message(
+                    &message,
+                    &config.render_options(list),
+                    &|_| None,
+                );
+                Some((rendered.subject.unwrap_or_default(), rendered.body))
+            })?;
+            let mut out = std::io::stdout().lock();
+            if *json {
+                serde_json::to_writer_pretty(&mut out, &report)?;
+                writeln!(out)?;
+            } else {
+                writeln!(out, "retagged {} messages", report.messages)?;
+                for c in &report.interests {
+                    writeln!(
+                        out,
+                        "  {}: {} threads (was {}; +{} -{})",
+                        c.interest, c.threads_after, c.threads_before, c.gained, c.lost
+                    )?;
+                }
+            }
         }
         Command::CheckConfig => unreachable!("handled above"),
     }

@@ -26,11 +26,15 @@ fn declared_routes() -> Vec<String> {
 fn app() -> (axum::Router, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("w.db");
-    let config = Config::parse(
+    let mut config = Config::parse(
         "[web]\nsite_name = \"Test forum\"\n[[lists]]\nname = \"snug\"\nsubject_tag = \"[SNUG]\"\n",
     )
     .unwrap();
+    config.interests = Config::parse(include_str!("../fixtures/sample/interests.toml"))
+        .unwrap()
+        .interests;
     let mut store = Store::open(&db, DeriveSettings::default()).unwrap();
+    config.seed_interests(&store, 0).unwrap();
     listbridge::ingest::pipeline::import(
         &mut store,
         &[common::fixtures_dir().join("sample/snug-2024.mbox")],
@@ -68,7 +72,13 @@ fn examples(pattern: &str) -> Vec<(String, Option<StatusCode>)> {
     let ok = Some(StatusCode::OK);
     let missing = Some(StatusCode::NOT_FOUND);
     let fill = |thread: &str, message: &str, list: &str, address: &str, sha: &str| {
+        let interest = if thread == "1" {
+            "asthma"
+        } else {
+            "no-such-interest"
+        };
         pattern
+            .replace("{slug}", interest)
             .replace("{thread}", thread)
             .replace("{*message_id}", message)
             .replace("{list}", list)
@@ -150,12 +160,18 @@ fn examples(pattern: &str) -> Vec<(String, Option<StatusCode>)> {
         "/signout/everywhere",
         "/account/password",
         "/account/avatar",
+        "/t/{thread}/tags",
+        "/t/{thread}/watch",
+        "/like",
     ]
     .contains(&pattern)
     {
-        cases[0].1 = Some(StatusCode::METHOD_NOT_ALLOWED);
+        // A GET is refused before the address is looked at.
+        for case in cases.iter_mut().filter(|c| c.1.is_some()) {
+            case.1 = Some(StatusCode::METHOD_NOT_ALLOWED);
+        }
     }
-    if pattern == "/signin/{token}" {
+    if pattern == "/signin/{token}" || pattern == "/preferences/{token}" {
         // An unknown link reads as a used or expired one.
         cases[0].1 = Some(StatusCode::GONE);
         cases[1].1 = Some(StatusCode::GONE);

@@ -164,7 +164,7 @@ impl Gate {
             }
             Inbound::Reply { key } if host => {
                 let found = writer.reply_key(&crate::tokens::hash(&key))?;
-                let Some((user, _post, _thread, expires)) = found else {
+                let Some((user, post, _thread, expires)) = found else {
                     return self.refuse(
                         writer,
                         p,
@@ -198,7 +198,7 @@ impl Gate {
                         now,
                     );
                 }
-                self.accept_post(writer, p, sender.as_deref(), user, &log, now)
+                self.accept_post(writer, p, sender.as_deref(), user, Some(&post), &log, now)
             }
             // Mail to the bridge's own address (a reply to "Jane via SITE" meant for Jane, an
             // answer to a notice) is private: never published, in either mode.
@@ -215,7 +215,9 @@ impl Gate {
                     None => None,
                 };
                 match member {
-                    Some(user) => self.accept_post(writer, p, sender.as_deref(), user, &log, now),
+                    Some(user) => {
+                        self.accept_post(writer, p, sender.as_deref(), user, None, &log, now)
+                    }
                     None => self.refuse(
                         writer,
                         p,
@@ -231,12 +233,14 @@ impl Gate {
         }
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn accept_post(
         &self,
         writer: &Writer<'_>,
         p: &Prepared,
         sender: Option<&str>,
         user: UserId,
+        replying_to: Option<&str>,
         log: &dyn Fn(InboundAction, &str) -> Result<bool, StoreError>,
         now: i64,
     ) -> Result<Verdict, StoreError> {
@@ -246,6 +250,19 @@ impl Gate {
             .map_or(true, |m| m.body_text.trim().is_empty());
         if empty {
             return self.refuse(writer, p, sender, Refusal::Empty, log, now);
+        }
+        // A reply whose whole new text is "+1" or "like" is a like of the post it answers.
+        if let Ok(m) = &p.parsed
+            && accept::is_like(&m.body_text)
+            && let Some(parent) = m.in_reply_to.as_deref().or(replying_to)
+            && writer.message_exists(parent)?
+        {
+            writer.add_like(user, parent, now)?;
+            log(
+                InboundAction::Dropped,
+                "a like (+1) by mail, counted on the post",
+            )?;
+            return Ok(Verdict::Logged);
         }
         Ok(Verdict::Publish { author: user })
     }
@@ -297,16 +314,16 @@ impl Gate {
         Ok(Verdict::Logged)
     }
 
-    /// Host mode: the members' copies of an accepted post.
-    #[allow(clippy::too_many_arguments)]
-    pub(super) fn publish(
+    /// The members' copies of a newly archived post: in host mode everyone who wants it (the
+    /// post is published through the bridge: recorded as the member's), in mirror mode those
+    /// who watch its thread or interests (the list itself sends it to the others).
+    pub(super) fn copies(
         &self,
         writer: &Writer<'_>,
         list: ListId,
         p: &Prepared,
         key: crate::store::MessageKey,
-        author: UserId,
-        members: &[(UserId, String)],
+        author: Option<UserId>,
         now: i64,
     ) -> Result<(), StoreError> {
         let out = self
@@ -326,10 +343,13 @@ impl Gate {
         let Some(message_id) = parsed.message_id.as_deref() else {
             return Ok(());
         };
-        let name = writer
-            .member_name(author)?
-            .or(parsed.from_name.clone())
-            .unwrap_or_else(|| "A member".to_owned());
+        let name = match author {
+            Some(a) => writer.member_name(a)?,
+            None => None,
+        }
+        .or(parsed.from_name.clone())
+        .or(parsed.from_addr.clone())
+        .unwrap_or_else(|| "A member".to_owned());
         let bytes = match crate::mail::compose::redistribute(
             &p.item.bytes,
             &name,
@@ -338,24 +358,31 @@ impl Gate {
         ) {
             Ok(b) => b,
             Err(e) => {
-                tracing::warn!(error = %e, "an accepted post could not be prepared for the members");
+                tracing::warn!(error = %e, "a post could not be prepared for the members");
                 return Ok(());
             }
         };
         let thread = writer.thread_of_key(key)?;
-        writer.record_post(message_id, author, "mail", None, now)?;
-        let outbox = crate::outbound::fan_out(
+        let host = self.is_host();
+        if host && let Some(author) = author {
+            writer.record_post(message_id, author, "mail", None, now)?;
+            writer.watch_own_thread(author, message_id, thread)?;
+        }
+        let outbox = crate::outbound::send_copies(
             writer,
-            out,
+            &self.config,
             list,
+            address,
             message_id,
             thread,
             &bytes,
-            Some(author),
-            members,
+            author,
+            host,
             now,
         )?;
-        writer.set_post_outbox(message_id, outbox)?;
+        if host && author.is_some() {
+            writer.set_post_outbox(message_id, outbox)?;
+        }
         Ok(())
     }
 }

@@ -129,10 +129,7 @@ pub fn store_batch(
     now: i64,
 ) -> Result<ImportSummary, StoreError> {
     let mut summary = ImportSummary::default();
-    let members = match gate {
-        Some(g) if g.is_host() => store.fanout_recipients()?,
-        _ => Vec::new(),
-    };
+    let tagger = store.tagger()?;
     let writer = store.writer(run)?;
     for item in items {
         summary.read += 1;
@@ -143,14 +140,16 @@ pub fn store_batch(
         };
         match verdict {
             Verdict::Logged => summary.not_archived += 1,
-            Verdict::Archive => {
-                store_one(&writer, list, &prepared, &mut summary)?;
-            }
-            Verdict::Publish { author } => {
-                if let Some(key) = store_one(&writer, list, &prepared, &mut summary)?
+            Verdict::Archive | Verdict::Publish { .. } => {
+                let author = match verdict {
+                    Verdict::Publish { author } => Some(author),
+                    _ => None,
+                };
+                if let Some(key) = store_one(&writer, list, &prepared, &mut summary, &tagger)?
                     && let Some(g) = gate
+                    && (author.is_some() || !g.is_host())
                 {
-                    g.publish(&writer, list, &prepared, key, author, &members, now)?;
+                    g.copies(&writer, list, &prepared, key, author, now)?;
                 }
             }
         }
@@ -243,6 +242,7 @@ fn store_all(
     progress: &Progress,
     summary: &mut ImportSummary,
 ) -> Result<(), IngestError> {
+    let tagger = store.tagger()?;
     let mut writer = store.writer(run)?;
     let mut in_batch = 0;
     for item in rx {
@@ -255,7 +255,7 @@ fn store_all(
             }
         };
         summary.read += 1;
-        store_one(&writer, list, &p, summary)?;
+        store_one(&writer, list, &p, summary, &tagger)?;
         in_batch += 1;
         if in_batch >= BATCH {
             writer.commit()?;
@@ -273,6 +273,7 @@ fn store_one(
     list: ListId,
     p: &Prepared,
     summary: &mut ImportSummary,
+    tagger: &crate::store::InterestTagger,
 ) -> Result<Option<crate::store::MessageKey>, StoreError> {
     let origin = p.item.origin.as_str();
     let raw_id = match writer.store_raw(
@@ -299,6 +300,10 @@ fn store_one(
         }
         _ => None,
     };
+    if let (Some(k), Ok(parsed)) = (key, &p.parsed) {
+        let subject = parsed.subject.as_deref().unwrap_or("");
+        writer.tag_message(k, &tagger.tag(subject, &parsed.body_text))?;
+    }
     summary.tally(derived, origin);
     Ok(key)
 }
@@ -318,6 +323,7 @@ pub fn reindex(
     let started = Instant::now();
     let total = store.counts()?.raw;
     store.clear_derived()?;
+    let tagger = store.tagger()?;
     let run = store.begin_run("reindex", now_unix)?;
     let progress = Progress::new(total);
     let mut summary = ImportSummary::default();
@@ -332,6 +338,16 @@ pub fn reindex(
             let options = render.get(&raw.list).cloned().unwrap_or_default();
             let parsed = parse_message(&raw.bytes, raw.envelope.as_deref(), &options);
             let derived = writer.derive(raw.id, &raw.sha256, raw.list, parsed.as_ref())?;
+            if let (
+                crate::store::Derived::Message(k) | crate::store::Derived::Renamed { key: k, .. },
+                Ok(p),
+            ) = (&derived, &parsed)
+            {
+                writer.tag_message(
+                    *k,
+                    &tagger.tag(p.subject.as_deref().unwrap_or(""), &p.body_text),
+                )?;
+            }
             summary.tally(derived, &format!("raw message {}", raw.id.0));
         }
         writer.commit()?;

@@ -258,20 +258,48 @@ pub fn redistribute(
 /// The per-recipient copy of a composed message: `Reply-To: <reply_to>` first (host mode's
 /// `reply+KEY@domain`), replacing any Reply-To the message had, the rest unchanged.
 pub fn with_reply_to(message: &[u8], reply_to: &str) -> Result<Vec<u8>, ComposeError> {
+    with_recipient_headers(message, Some(reply_to), None)
+}
+
+/// One recipient's copy: their Reply-To (host mode's `reply+KEY`) and their own one-click
+/// List-Unsubscribe (RFC 2369, RFC 8058) put first, replacing any the message had; the other
+/// bytes stay exactly as composed.
+pub fn with_recipient_headers(
+    message: &[u8],
+    reply_to: Option<&str>,
+    unsubscribe: Option<&str>,
+) -> Result<Vec<u8>, ComposeError> {
     let mut headers = Headers::new();
-    headers.set(header::ReplyTo::from(Mailboxes::from(mailbox(
-        None, reply_to,
-    )?)));
+    if let Some(reply_to) = reply_to {
+        headers.set(header::ReplyTo::from(Mailboxes::from(mailbox(
+            None, reply_to,
+        )?)));
+    }
+    let mut replaced: Vec<&str> = Vec::new();
+    if reply_to.is_some() {
+        replaced.push("reply-to");
+    }
+    if let Some(url) = unsubscribe {
+        if url.contains(['\r', '\n', '<', '>']) {
+            return Err(ComposeError::Address(url.to_owned()));
+        }
+        headers.insert_raw(custom("List-Unsubscribe", &format!("<{url}>")));
+        headers.insert_raw(custom(
+            "List-Unsubscribe-Post",
+            "List-Unsubscribe=One-Click",
+        ));
+        replaced.extend(["list-unsubscribe", "list-unsubscribe-post"]);
+    }
     let mut out = headers.to_string().into_bytes();
     match split_header(message) {
         Some((fields, body))
             if fields
                 .iter()
-                .any(|f| f.name.eq_ignore_ascii_case("reply-to")) =>
+                .any(|f| replaced.iter().any(|r| f.name.eq_ignore_ascii_case(r))) =>
         {
             for field in fields
                 .iter()
-                .filter(|f| !f.name.eq_ignore_ascii_case("reply-to"))
+                .filter(|f| !replaced.iter().any(|r| f.name.eq_ignore_ascii_case(r)))
             {
                 for line in &field.lines {
                     out.extend_from_slice(line);

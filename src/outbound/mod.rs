@@ -4,14 +4,15 @@
 //! Nothing here but the worker speaks SMTP; web handlers call the posting functions, which only
 //! write the store (DESIGN.md invariant 6).
 
+pub mod notify;
 pub mod worker;
 
 use crate::config::{Config, ListConfig, ListMode, OutboundConfig};
 use crate::mail::compose::{self, Identity, ListInfo, Notice};
 use crate::mail::parse::{parse_message, raw_sha256};
 use crate::store::{
-    Derived, ListId, NewRecipient, OutboxId, OutboxKind, RawOutcome, Store, StoreError, ThreadId,
-    UserId, Writer,
+    Derived, InterestTagger, ListId, NewRecipient, OutboxId, OutboxKind, RawOutcome, Store,
+    StoreError, ThreadId, UserId, Writer,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -122,11 +123,8 @@ pub fn post_from_web(
         &list_info(config, list, address),
         &identity(config, out),
     )?;
-    let recipients = match list.mode {
-        ListMode::Host => store.fanout_recipients()?,
-        ListMode::Mirror => Vec::new(),
-    };
     let list_id = store.list_id(&list.name)?;
+    let tagger = store.tagger()?;
     let run = store.begin_run("web post", now)?;
     let writer = store.writer(run)?;
     // The post row first: deriving then files it under its real author.
@@ -138,6 +136,23 @@ pub fn post_from_web(
         &format!("web:{}", draft.user.0),
         config,
         &list.name,
+        &tagger,
+    )?;
+    writer.watch_own_thread(draft.user, &message_id, thread)?;
+    let host = list.mode == ListMode::Host;
+    // Members who want it by mail: in host mode the post's only way to them; in mirror mode
+    // the list sends it, and watchers get their own copy with a reply address.
+    let copies = send_copies(
+        &writer,
+        config,
+        list_id,
+        address,
+        &message_id,
+        thread,
+        &bytes,
+        Some(draft.user),
+        host,
+        now,
     )?;
     let outbox = match list.mode {
         ListMode::Mirror => writer.enqueue(
@@ -148,20 +163,11 @@ pub fn post_from_web(
             &[NewRecipient {
                 address: address.to_owned(),
                 reply_to: None,
+                unsubscribe: None,
             }],
             now,
         )?,
-        ListMode::Host => fan_out(
-            &writer,
-            out,
-            list_id,
-            &message_id,
-            thread,
-            &bytes,
-            Some(draft.user),
-            &recipients,
-            now,
-        )?,
+        ListMode::Host => copies,
     };
     writer.set_post_outbox(&message_id, outbox)?;
     writer.commit()?;
@@ -176,6 +182,7 @@ fn archive(
     origin: &str,
     config: &Config,
     list_name: &str,
+    tagger: &InterestTagger,
 ) -> Result<ThreadId, StoreError> {
     let sha = raw_sha256(bytes);
     let parsed = parse_message(bytes, None, &config.render_options(list_name));
@@ -188,45 +195,73 @@ fn archive(
     };
     match writer.derive(raw, &sha, list, parsed.as_ref())? {
         Derived::Message(key) | Derived::Copy(key) | Derived::Renamed { key, .. } => {
+            if let Ok(p) = &parsed {
+                writer.tag_message(
+                    key,
+                    &tagger.tag(p.subject.as_deref().unwrap_or(""), &p.body_text),
+                )?;
+            }
             writer.thread_of_key(key)
         }
         Derived::Unparseable(reason) => unreachable!("a composed post parses: {reason}"),
     }
 }
 
-/// Host mode: queues one copy of a post per member (but its author), each with a reply address
-/// whose key proves, when a reply comes back, which member answers which thread.
+/// Queues the copies of a post for the members who want it by mail (their interests and
+/// threads, their delivery setting and daily cap; its author never), each with their own
+/// one-click unsubscribe link, and records what each was sent, for digests. In host mode each
+/// copy's reply address carries a key that proves, when a reply comes back, which member
+/// answers which thread; in mirror mode replies go to the list itself, as the old list's own
+/// copies would have them.
 #[allow(clippy::too_many_arguments)]
-pub fn fan_out(
+pub fn send_copies(
     writer: &Writer<'_>,
-    out: &OutboundConfig,
+    config: &Config,
     list: ListId,
+    list_address: &str,
     message_id: &str,
     thread: ThreadId,
     bytes: &[u8],
     author: Option<UserId>,
-    members: &[(UserId, String)],
+    host: bool,
     now: i64,
 ) -> Result<OutboxId, StoreError> {
+    let Some(out) = config.outbound.as_ref() else {
+        return writer.enqueue(OutboxKind::Copy, message_id, Some(list), bytes, &[], now);
+    };
+    let interests = writer.thread_interest_ids(thread)?;
+    let audience = writer.audience(thread, &interests, now)?;
+    let members = notify::recipients(&audience, &interests, host, author);
+    let secret = writer.site_secret()?;
     let expires = now + i64::from(out.reply_key_days) * 86_400;
     let mut recipients = Vec::with_capacity(members.len());
-    for (user, address) in members {
-        if Some(*user) == author {
-            continue;
-        }
-        let key = crate::tokens::new_reply_key();
-        writer.add_reply_key(
-            &crate::tokens::hash(&key),
-            *user,
-            message_id,
-            thread,
-            expires,
-        )?;
+    for (user, address) in &members {
+        let reply_to = if host {
+            let key = crate::tokens::new_reply_key();
+            writer.add_reply_key(
+                &crate::tokens::hash(&key),
+                *user,
+                message_id,
+                thread,
+                expires,
+            )?;
+            out.reply_address.replace("{key}", &key)
+        } else {
+            list_address.to_owned()
+        };
         recipients.push(NewRecipient {
             address: address.clone(),
-            reply_to: Some(out.reply_address.replace("{key}", &key)),
+            reply_to: Some(reply_to),
+            unsubscribe: Some(notify::preferences_link(
+                &config.web.base_url,
+                &secret,
+                *user,
+                now,
+            )),
         });
     }
+    let users: Vec<UserId> = members.iter().map(|(u, _)| *u).collect();
+    writer.record_notifications(&users, message_id, "post", now)?;
     writer.enqueue(
         OutboxKind::Copy,
         message_id,
@@ -273,6 +308,7 @@ pub fn queue_notice(
         &[NewRecipient {
             address: to.to_owned(),
             reply_to: None,
+            unsubscribe: None,
         }],
         now,
     )?)
@@ -308,4 +344,55 @@ pub fn send_sign_in_link(
     )?;
     writer.commit()?;
     Ok(())
+}
+
+/// Tells a post's author that a member liked it, when they asked to hear of likes.
+pub fn tell_author_of_like(
+    store: &mut Store,
+    config: &Config,
+    liker: UserId,
+    message_id: &str,
+    now: i64,
+) -> Result<(), StoreError> {
+    if config.outbound.is_none() {
+        return Ok(());
+    }
+    let Some((author, address, subject)) = store.like_audience(message_id)? else {
+        return Ok(());
+    };
+    if author == liker {
+        return Ok(());
+    }
+    let name = store
+        .user(liker)?
+        .map_or_else(|| "A member".to_owned(), |u| u.display_name);
+    let link = format!("{}/m/{}", config.web.base_url, message_id);
+    let text = format!(
+        "{name} liked your post \"{}\":\n{link}\n\nYou get these because you asked to hear of likes; \
+         change that under \"Your mail\" on {}.\n",
+        subject.trim(),
+        config.web.site_name
+    );
+    let run = store.begin_run("notice", now)?;
+    let writer = store.writer(run)?;
+    writer.record_notifications(
+        &[author],
+        &format!("{message_id}#like-{}", liker.0),
+        "like",
+        now,
+    )?;
+    match queue_notice(
+        &writer,
+        config,
+        &address,
+        &format!("{name} liked your post"),
+        &text,
+        None,
+        now,
+    ) {
+        Ok(_) | Err(PostError::NotConfigured) => {}
+        Err(PostError::Store(e)) => return Err(e),
+        Err(e) => tracing::warn!(error = %e, "no like notice could be queued"),
+    }
+    writer.commit()
 }

@@ -303,11 +303,15 @@ fn prepare(config: &OutboundConfig, job: &Job) -> Result<(Envelope, Vec<u8>), St
         vec![parse(&due.address)?],
     )
     .map_err(|e| e.to_string())?;
-    let bytes = match &due.reply_to {
-        Some(reply_to) => {
-            crate::mail::compose::with_reply_to(&job.bytes, reply_to).map_err(|e| e.to_string())?
-        }
-        None => job.bytes.to_vec(),
+    let bytes = if due.reply_to.is_some() || due.unsubscribe.is_some() {
+        crate::mail::compose::with_recipient_headers(
+            &job.bytes,
+            due.reply_to.as_deref(),
+            due.unsubscribe.as_deref(),
+        )
+        .map_err(|e| e.to_string())?
+    } else {
+        job.bytes.to_vec()
     };
     Ok((envelope, bytes))
 }

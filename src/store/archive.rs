@@ -495,6 +495,7 @@ impl super::Store {
         self.conn.execute_batch(
             "BEGIN IMMEDIATE;
              DELETE FROM search;
+             DELETE FROM message_tags;
              DELETE FROM message_attachments;
              DELETE FROM attachments;
              DELETE FROM thread_ids;

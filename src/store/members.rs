@@ -462,7 +462,7 @@ impl super::Store {
         {
             let mut known = tx.prepare_cached("SELECT 1 FROM user_emails WHERE address = ?1")?;
             let mut user = tx.prepare_cached(
-                "INSERT INTO users(display_name, role, created) VALUES (?1, 'member', ?2)",
+                "INSERT INTO users(display_name, role, created, delivery) VALUES (?1, 'member', ?2, 'all')",
             )?;
             let mut email = tx.prepare_cached(
                 "INSERT INTO user_emails(address, user_id, verified_at, is_primary) VALUES (?1, ?2, ?3, 1)",

@@ -6,6 +6,7 @@
 
 mod archive;
 mod export;
+mod interests;
 mod members;
 mod outbox;
 mod read;
@@ -14,6 +15,10 @@ mod sources;
 
 pub use archive::{Derived, RawOutcome, StoredRaw, Writer};
 pub use export::{ThreadExport, ThreadMessageExport};
+pub use interests::{
+    Audience, Interest, InterestId, InterestMode, InterestTagger, Preferences, RetagChange,
+    RetagReport,
+};
 pub use members::{MemberPost, ProfileUpdate, Role, SESSION_SECONDS, Session, User, UserId};
 pub use outbox::*;
 pub use read::{Page, StoredAttachment, ThreadFilter, ThreadPost, ThreadSummary};
@@ -33,6 +38,7 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "members and posting",
         include_str!("migrations/0004_members.sql"),
     ),
+    ("interests", include_str!("migrations/0005_interests.sql")),
 ];
 
 /// The schema version this binary writes.

@@ -43,6 +43,8 @@ pub struct NewRecipient {
     pub address: String,
     /// Host mode: the reply address put in this recipient's copy.
     pub reply_to: Option<String>,
+    /// This recipient's one-click unsubscribe link.
+    pub unsubscribe: Option<String>,
 }
 
 /// A recipient the worker should send to now.
@@ -52,6 +54,7 @@ pub struct Due {
     pub outbox: OutboxId,
     pub address: String,
     pub reply_to: Option<String>,
+    pub unsubscribe: Option<String>,
     pub attempts: u32,
 }
 
@@ -125,11 +128,11 @@ impl Writer<'_> {
         ])?;
         let id = tx.last_insert_rowid();
         let mut insert = tx.prepare_cached(
-            "INSERT INTO outbox_recipients(outbox_id, address, reply_to, next_attempt)
-             VALUES (?1, ?2, ?3, ?4)",
+            "INSERT INTO outbox_recipients(outbox_id, address, reply_to, unsubscribe, next_attempt)
+             VALUES (?1, ?2, ?3, ?4, ?5)",
         )?;
         for r in recipients {
-            insert.execute(params![id, r.address, r.reply_to, now])?;
+            insert.execute(params![id, r.address, r.reply_to, r.unsubscribe, now])?;
         }
         Ok(OutboxId(id))
     }
@@ -338,7 +341,7 @@ impl super::Store {
                  WHERE id IN (SELECT id FROM outbox_recipients
                               WHERE state = 'queued' AND next_attempt <= ?1
                               ORDER BY next_attempt, id LIMIT ?2)
-                 RETURNING id, outbox_id, address, reply_to, attempts",
+                 RETURNING id, outbox_id, address, reply_to, unsubscribe, attempts",
             )?;
             let rows = stmt.query_map(params![now, limit as i64], |r| {
                 Ok(Due {
@@ -346,7 +349,8 @@ impl super::Store {
                     outbox: OutboxId(r.get(1)?),
                     address: r.get(2)?,
                     reply_to: r.get(3)?,
-                    attempts: r.get(4)?,
+                    unsubscribe: r.get(4)?,
+                    attempts: r.get(5)?,
                 })
             })?;
             rows.collect::<Result<Vec<_>, _>>()?
@@ -570,5 +574,14 @@ impl Writer<'_> {
                 .prepare_cached("SELECT thread_id FROM messages WHERE id = ?1")?
                 .query_row([key.0], |r| r.get(0))?,
         ))
+    }
+}
+
+impl Writer<'_> {
+    pub fn message_exists(&self, message_id: &str) -> Result<bool, StoreError> {
+        Ok(self
+            .tx()
+            .prepare_cached("SELECT 1 FROM messages WHERE message_id = ?1")?
+            .exists([message_id])?)
     }
 }

@@ -65,6 +65,7 @@ pub enum ThreadFilter<'a> {
     All,
     List(ListId),
     Author(&'a str),
+    Interest(super::InterestId),
 }
 
 impl super::Store {
@@ -81,6 +82,16 @@ impl super::Store {
             ThreadFilter::Author(a) => (
                 "t.id IN (SELECT thread_id FROM messages WHERE from_addr = :f COLLATE NOCASE)",
                 a.to_owned().into(),
+            ),
+            // The rules' tags and hand-set ones, less the hand-removed (as thread_interests).
+            ThreadFilter::Interest(i) => (
+                "(t.id IN (SELECT m.thread_id FROM message_tags g JOIN messages m ON m.id = g.message
+                           WHERE g.interest = :f)
+                  OR t.id IN (SELECT m.thread_id FROM manual_tags g JOIN messages m
+                              ON m.message_id = g.message_id WHERE g.interest = :f AND g.present = 1))
+                 AND t.id NOT IN (SELECT m.thread_id FROM manual_tags g JOIN messages m
+                                  ON m.message_id = g.message_id WHERE g.interest = :f AND g.present = 0)",
+                i.0.into(),
             ),
         };
         let total: i64 = self
@@ -172,6 +183,17 @@ impl super::Store {
             })
             .optional()?
             .filter(|(n, _)| *n > 0))
+    }
+
+    /// What else changes a thread's page besides new mail: its likes and hand-set tags.
+    pub fn thread_extras_version(&self, thread: ThreadId) -> Result<(i64, i64), StoreError> {
+        Ok(self.conn.prepare_cached(
+            "SELECT (SELECT count(*) FROM likes l JOIN messages m ON m.message_id = l.message_id
+                     WHERE m.thread_id = ?1),
+                    (SELECT coalesce(max(set_at), 0) + count(*) FROM manual_tags t
+                     JOIN messages m ON m.message_id = t.message_id WHERE m.thread_id = ?1)",
+        )?
+        .query_row([thread.0], |r| Ok((r.get(0)?, r.get(1)?)))?)
     }
 
     /// Every post of a thread with its raw mail, in storage order (the threader orders them).

@@ -17,8 +17,9 @@
 //!   `after:2024 before:2025`. `/` may stand for `-` (`2024/03/15`). Messages without a date
 //!   never match a date filter.
 //! - `subject:word`, `subject:"a phrase"`: the word or phrase in the subject only.
-//! - `interest:NAME`: recognised, but interests do not exist yet: the query is refused with a
-//!   message saying so rather than the filter being silently dropped.
+//! - `interest:NAME` (its slug or name, case-insensitive): messages in threads carrying the
+//!   interest (the rules' tags and moderators' hand-set ones); `-interest:` leaves them out;
+//!   an unknown interest is refused with a message rather than matching nothing.
 //! - Filter names are case-insensitive (`From:`). Repeated `from:` or `list:` values are
 //!   alternatives (`from:jane from:tom` is mail from either); different filters all apply;
 //!   repeated `after:`/`before:` keep the narrowest. `-from:`, `-list:` and `-subject:` exclude;
@@ -82,11 +83,8 @@ pub enum QueryError {
         value: String,
         expected: &'static str,
     },
-    #[error(
-        "interest:{0} cannot be used yet: interests are not available in this archive yet; \
-         search for the word itself instead"
-    )]
-    InterestsUnavailable(String),
+    #[error("there is no interest called \"{0}\": check the name on the interests page")]
+    NoSuchInterest(String),
     #[error("-{0}: cannot be excluded: use {1}: for the other side of a date")]
     CannotExclude(&'static str, &'static str),
     #[error("after:{after} is not earlier than before:{before}: no message can match both")]
@@ -111,6 +109,10 @@ pub struct Filters {
     pub lists: Vec<String>,
     /// `-list:` names.
     pub not_lists: Vec<String>,
+    /// `interest:` slugs or names (any one).
+    pub interests: Vec<String>,
+    /// `-interest:` slugs or names.
+    pub not_interests: Vec<String>,
     /// `after:`: date >= this (unix seconds, UTC).
     pub after: Option<i64>,
     /// `before:`: date < this (unix seconds, UTC).
@@ -230,9 +232,6 @@ fn pieces(query: &str) -> Result<Vec<Piece<'_>>, QueryError> {
                 Some(r) => until_quote(r),
                 None => until_space(r),
             };
-            if key == Key::Interest {
-                return Err(QueryError::InterestsUnavailable(shown(value.trim())));
-            }
             if value.trim().is_empty() {
                 return Err(QueryError::MissingValue {
                     filter: key.name(),
@@ -370,7 +369,16 @@ pub fn parse_query(query: &str) -> Result<ParsedQuery, QueryError> {
                     },
                 };
                 match key {
-                    Key::Interest => return Err(QueryError::InterestsUnavailable(shown(value))),
+                    Key::Interest => {
+                        let into = if negative {
+                            &mut filters.not_interests
+                        } else {
+                            &mut filters.interests
+                        };
+                        if !into.iter().any(|l| l.eq_ignore_ascii_case(value)) {
+                            into.push(value.to_owned());
+                        }
+                    }
                     Key::Subject => {
                         if !indexable(value) {
                             return Err(bad());
@@ -544,6 +552,39 @@ fn filter_sql(parsed: &ParsedQuery, sql: &mut String, args: &mut Vec<Value>) {
         sql.push_str(" AND NOT ");
         lists(&f.not_lists, sql, args);
     }
+    // A thread carries an interest by the rules' tags on any of its messages or a hand-set tag,
+    // less a hand-removed one (as the thread page shows it).
+    let interests = |names: &[String], sql: &mut String, args: &mut Vec<Value>| {
+        let alternatives = vec!["slug = ? COLLATE NOCASE OR name = ? COLLATE NOCASE"; names.len()];
+        let chosen = format!(
+            "(SELECT id FROM interests WHERE {})",
+            alternatives.join(" OR ")
+        );
+        sql.push_str(&format!(
+            "((m.thread_id IN (SELECT m2.thread_id FROM message_tags g JOIN messages m2
+                               ON m2.id = g.message WHERE g.interest IN {chosen})
+               OR m.thread_id IN (SELECT m2.thread_id FROM manual_tags g JOIN messages m2
+                                  ON m2.message_id = g.message_id
+                                  WHERE g.present = 1 AND g.interest IN {chosen}))
+              AND m.thread_id NOT IN (SELECT m2.thread_id FROM manual_tags g JOIN messages m2
+                                      ON m2.message_id = g.message_id
+                                      WHERE g.present = 0 AND g.interest IN {chosen}))"
+        ));
+        for _ in 0..3 {
+            for n in names {
+                args.push(Value::Text(n.clone()));
+                args.push(Value::Text(n.clone()));
+            }
+        }
+    };
+    if !f.interests.is_empty() {
+        sql.push_str(" AND ");
+        interests(&f.interests, sql, args);
+    }
+    if !f.not_interests.is_empty() {
+        sql.push_str(" AND NOT ");
+        interests(&f.not_interests, sql, args);
+    }
     if let Some(after) = f.after {
         sql.push_str(" AND m.date >= ?");
         args.push(Value::Integer(after));
@@ -588,6 +629,22 @@ impl super::Store {
             )?;
             if !known {
                 return Ok(Err(QueryError::NoSuchList(shown(name))));
+            }
+        }
+        for name in parsed
+            .filters
+            .interests
+            .iter()
+            .chain(&parsed.filters.not_interests)
+        {
+            let known: bool = self.conn.query_row(
+                "SELECT EXISTS (SELECT 1 FROM interests WHERE slug = ?1 COLLATE NOCASE
+                                OR name = ?1 COLLATE NOCASE)",
+                [name],
+                |r| r.get(0),
+            )?;
+            if !known {
+                return Ok(Err(QueryError::NoSuchInterest(shown(name))));
             }
         }
 
@@ -923,12 +980,7 @@ mod tests {
                 "subject:\"* ^\"",
                 "subject:* ^ is not understood: subject: takes a word",
             ),
-            (
-                "interest:asthma",
-                "interest:asthma cannot be used yet: interests are not available",
-            ),
-            ("copd -interest:x", "interest:x cannot be used yet"),
-            ("interest:", "interest: cannot be used yet"),
+            ("interest:", "interest: needs a value"),
             ("-before:2024", "-before: cannot be excluded: use after:"),
             ("-after:2024", "-after: cannot be excluded: use before:"),
             (
@@ -1174,10 +1226,11 @@ mod tests {
                 ..
             }
         ));
-        assert!(matches!(
+        assert_eq!(
             err("interest:asthma"),
-            QueryError::InterestsUnavailable(_)
-        ));
+            QueryError::NoSuchInterest("asthma".into()),
+            "the sample archive has no interests"
+        );
         assert_eq!(err("-asthma"), QueryError::OnlyExclusions);
     }
 

@@ -69,7 +69,7 @@ fn xml(text: &str) -> String {
     out
 }
 
-struct Entry {
+pub(super) struct Entry {
     id: String,
     title: String,
     link: String,
@@ -78,7 +78,7 @@ struct Entry {
     summary: String,
 }
 
-fn atom(title: &str, self_link: &str, entries: &[Entry]) -> Response {
+pub(super) fn atom(title: &str, self_link: &str, entries: &[Entry]) -> Response {
     let updated = entries.iter().filter_map(|e| e.updated).max();
     let mut out = format!(
         "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<feed xmlns=\"http://www.w3.org/2005/Atom\">\n\
@@ -108,7 +108,7 @@ fn atom(title: &str, self_link: &str, entries: &[Entry]) -> Response {
         .into_response()
 }
 
-fn thread_entries(threads: Vec<ThreadSummary>) -> Vec<Entry> {
+pub(super) fn thread_entries(threads: Vec<ThreadSummary>) -> Vec<Entry> {
     threads
         .into_iter()
         .map(|t| Entry {

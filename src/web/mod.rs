@@ -6,6 +6,7 @@
 mod account;
 mod api;
 mod auth;
+mod interests;
 mod pages;
 mod view;
 mod write;
@@ -31,13 +32,16 @@ pub struct AppState {
     /// Rendered thread pages, keyed by thread, view and the thread's version (message count and
     /// newest message): rendering fifty mails per request would cost more than serving them,
     /// and a changed thread has a new key, so a cached page is never stale.
-    pages: Arc<Bounded<(i64, bool, i64, i64), axum::body::Bytes>>,
+    pages: Arc<Bounded<PageKey, axum::body::Bytes>>,
     searches: Arc<Bounded<SearchKey, axum::body::Bytes>>,
     bodies: Arc<Bounded<String, Arc<str>>>,
     limits: Arc<auth::Limits>,
     /// Wakes the outbox worker when a handler has queued mail.
     wake: Arc<Notify>,
 }
+
+/// A thread page: thread, view, and its versions (messages, newest, likes and hand-set tags).
+type PageKey = (i64, bool, i64, i64, (i64, i64));
 
 /// A search page: query, page, by date, and the archive's version (newest message, count).
 type SearchKey = (String, usize, bool, i64, i64);
@@ -286,6 +290,24 @@ pub fn router(state: AppState) -> Router {
         .route("/u/{id}", get(account::profile))
         .route("/u/{id}/avatar", get(account::avatar))
         .route("/admin/inbound", get(write::inbound_log))
+        .route("/interests", get(interests::index))
+        .route("/i/{slug}", get(interests::interest))
+        .route("/i/{slug}/feed.atom", get(interests::feed))
+        .route("/t/{thread}/tags", post(interests::tag))
+        .route("/t/{thread}/watch", post(interests::watch))
+        .route("/like", post(interests::like))
+        .route(
+            "/account/preferences",
+            get(interests::my_preferences).post(interests::save_my_preferences),
+        )
+        .route(
+            "/preferences/{token}",
+            get(interests::link_preferences).post(interests::link_save),
+        )
+        .route(
+            "/admin/interests",
+            get(interests::admin).post(interests::admin_save),
+        )
         .route("/a/{address}", get(pages::author))
         .route("/search", get(pages::search))
         .route("/feed.atom", get(api::site_feed))

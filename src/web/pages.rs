@@ -76,6 +76,7 @@ async fn thread_list(
                     Err(_) => return Ok(None),
                 },
                 OwnedFilter::Author(a) => ThreadFilter::Author(a),
+                OwnedFilter::Interest(i) => ThreadFilter::Interest(*i),
             };
             s.latest_threads(filter, offset, PAGE_SIZE).map(Some)
         })
@@ -103,6 +104,30 @@ enum OwnedFilter {
     All,
     List(String),
     Author(String),
+    Interest(crate::store::InterestId),
+}
+
+/// An interest's threads, as the other thread lists.
+pub(super) async fn interest_threads(
+    state: &AppState,
+    me: Option<view::Me>,
+    interest: crate::store::InterestId,
+    page: usize,
+    heading: String,
+    base: String,
+    feed: Option<String>,
+) -> Result<Response, WebError> {
+    thread_list(
+        state,
+        me,
+        None,
+        OwnedFilter::Interest(interest),
+        page,
+        heading,
+        base,
+        feed,
+    )
+    .await
 }
 
 pub async fn latest(
@@ -230,11 +255,16 @@ pub async fn thread(
 ) -> Result<Response, WebError> {
     let id: i64 = thread.parse().map_err(|_| WebError::NotFound("thread"))?;
     let nested = q.view.as_deref() == Some("nested");
-    let (count, newest) = state
-        .read(move |s| s.thread_version(ThreadId(id)))
+    let ((count, newest), extras) = state
+        .read(move |s| {
+            let Some(version) = s.thread_version(ThreadId(id))? else {
+                return Ok(None);
+            };
+            Ok(Some((version, s.thread_extras_version(ThreadId(id))?)))
+        })
         .await?
         .ok_or(WebError::NotFound("thread"))?;
-    let key = (id, nested, count, newest);
+    let key = (id, nested, count, newest, extras);
     // Pages for readers who are not signed in are the same for all of them, so they are
     // cached; a member's page shows their own posts' delivery state.
     let viewer = state.viewer(&jar).await?;
@@ -244,7 +274,7 @@ pub async fn thread(
         return Ok(axum::response::Html(page).into_response());
     }
     let me_id = viewer.as_ref().map(|v| v.user.id);
-    let (info, posts, states, members) = state
+    let (info, posts, states, members, (likes, interests, all_interests, watching)) = state
         .read(move |s| {
             let Some(info) = s.thread_info(ThreadId(id))? else {
                 return Ok(None);
@@ -255,6 +285,14 @@ pub async fn thread(
                 .filter_map(|p| p.from_addr.as_deref())
                 .collect();
             let members = s.members_by_address(&addresses)?;
+            let ids: Vec<&str> = posts.iter().map(|p| p.message_id.as_str()).collect();
+            let likes = s.likes(&ids, me_id)?;
+            let interests = s.thread_interests(ThreadId(id))?;
+            let all_interests = s.interests()?;
+            let watching = match me_id {
+                Some(me) => s.thread_pref(me, ThreadId(id))?,
+                None => None,
+            };
             let mut states = std::collections::HashMap::new();
             if let Some(me) = me_id {
                 for p in &posts {
@@ -265,7 +303,13 @@ pub async fn thread(
                     }
                 }
             }
-            Ok(Some((info, posts, states, members)))
+            Ok(Some((
+                info,
+                posts,
+                states,
+                members,
+                (likes, interests, all_interests, watching),
+            )))
         })
         .await?
         .ok_or(WebError::NotFound("thread"))?;
@@ -317,7 +361,11 @@ pub async fn thread(
                     .unwrap_or_default(),
             )
         });
+        let (like_count, liked) = likes.get(&post.message_id).copied().unwrap_or((0, false));
         views.push(PostView {
+            message_id: post.message_id.clone(),
+            likes: like_count,
+            liked,
             reply: Some(format!("/t/{id}/reply?to={}", post.key)),
             state: states.get(&post.message_id).map(state_label),
             key: post.key,
@@ -375,10 +423,29 @@ pub async fn thread(
         });
     }
     let signed_in = viewer.is_some();
+    let moderator = viewer
+        .as_ref()
+        .is_some_and(|v| v.user.role >= crate::store::Role::Moderator);
     let page = view::ThreadPage {
         site: state.config.web.site_name.clone(),
         query: String::new(),
         me: auth::me(&viewer),
+        interests: interests
+            .iter()
+            .map(|i| (i.slug.clone(), i.name.clone()))
+            .collect(),
+        // Moderators add any interest the thread lacks, or remove one it has.
+        taggable: if moderator {
+            all_interests
+                .iter()
+                .filter(|i| !interests.iter().any(|t| t.id == i.id))
+                .map(|i| (i.slug.clone(), i.name.clone()))
+                .collect()
+        } else {
+            Vec::new()
+        },
+        moderator,
+        watching: watching.unwrap_or_default(),
         thread: id,
         subject: state.thread_title(subject.as_deref(), &list),
         list,

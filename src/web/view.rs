@@ -109,6 +109,10 @@ pub struct AttachmentLink {
 }
 
 pub struct PostView {
+    pub message_id: String,
+    pub likes: u64,
+    /// The signed-in reader likes it.
+    pub liked: bool,
     /// The reply form's address, for a signed-in reader.
     pub reply: Option<String>,
     /// The delivery state of the reader's own post (queued, sent, delivered, failed).
@@ -144,6 +148,13 @@ pub struct ThreadPage {
     pub site: String,
     pub query: String,
     pub me: Option<Me>,
+    /// (slug, name) of the thread's interests.
+    pub interests: Vec<(String, String)>,
+    /// Interests a moderator may add.
+    pub taggable: Vec<(String, String)>,
+    pub moderator: bool,
+    /// The signed-in reader's choice for the thread: "watch", "mute" or "".
+    pub watching: String,
     pub thread: i64,
     pub subject: String,
     pub list: String,
@@ -315,4 +326,58 @@ pub struct InboundPage {
     pub query: String,
     pub me: Option<Me>,
     pub entries: Vec<InboundRow>,
+}
+
+#[derive(Template)]
+#[template(path = "interests.html")]
+pub struct InterestsPage {
+    pub site: String,
+    pub query: String,
+    pub me: Option<Me>,
+    /// (slug, name, description)
+    pub interests: Vec<(String, String, String)>,
+}
+
+#[derive(Template)]
+#[template(path = "preferences.html")]
+pub struct PreferencesPage {
+    pub site: String,
+    pub query: String,
+    pub me: Option<Me>,
+    /// Where the form posts: the member's own page, or a signed link.
+    pub action: String,
+    /// The session's token; empty on a signed link (the link is the proof).
+    pub csrf: String,
+    /// (slug, name, mode)
+    pub interests: Vec<(String, String, String)>,
+    pub delivery: String,
+    pub digest: String,
+    pub digest_hour: u32,
+    pub digest_weekday: u32,
+    pub daily_cap: u32,
+    pub hear_of_likes: bool,
+    pub notice: Option<String>,
+}
+
+/// An interest as the admin form shows it.
+#[derive(Debug, Clone, Default)]
+pub struct InterestForm {
+    pub slug: String,
+    pub name: String,
+    pub description: String,
+    /// Comma-separated.
+    pub keywords: String,
+    /// One per line.
+    pub patterns: String,
+}
+
+#[derive(Template)]
+#[template(path = "admin_interests.html")]
+pub struct AdminInterestsPage {
+    pub site: String,
+    pub query: String,
+    pub me: Option<Me>,
+    pub interests: Vec<InterestForm>,
+    pub draft: InterestForm,
+    pub problem: Option<String>,
 }
