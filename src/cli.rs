@@ -105,6 +105,12 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Queue the digests that are due now (`serve` does this every minute); with --all, every
+    /// member's digest of what they have not seen since their last one, due or not.
+    Digests {
+        #[arg(long)]
+        all: bool,
+    },
     /// Administer accounts.
     #[command(subcommand)]
     Admin(AdminCommand),

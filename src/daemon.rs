@@ -63,6 +63,15 @@ async fn serve_with(
         }
         _ => tracing::info!("no [outbound] section: nothing can be posted or mailed"),
     }
+    if config.outbound.is_some() {
+        tasks.spawn(digests(
+            Arc::new(config.clone()),
+            db.clone(),
+            settings,
+            Arc::clone(&wake),
+            stop_rx.clone(),
+        ));
+    }
     let shared = Arc::new(config.clone());
     for source in &config.sources {
         let runner = SourceRunner {
@@ -111,6 +120,42 @@ async fn serve_with(
         tracing::warn!("some tasks did not stop in time; their open transactions roll back");
     }
     Ok(())
+}
+
+/// Every minute, queues the digests that have fallen due.
+async fn digests(
+    config: Arc<Config>,
+    db: PathBuf,
+    settings: DeriveSettings,
+    wake: Arc<Notify>,
+    mut stop: watch::Receiver<bool>,
+) {
+    loop {
+        let (config, db) = (Arc::clone(&config), db.clone());
+        let sent = tokio::task::spawn_blocking(move || {
+            let mut store = Store::open(&db, settings)?;
+            crate::outbound::digest::send_due(
+                &mut store,
+                &config,
+                chrono::Utc::now().timestamp(),
+                false,
+            )
+        })
+        .await;
+        match sent {
+            Ok(Ok(0)) => {}
+            Ok(Ok(n)) => {
+                tracing::info!(digests = n, "digests queued");
+                wake.notify_one();
+            }
+            Ok(Err(e)) => tracing::error!(error = %e, "digests could not be made"),
+            Err(e) => tracing::error!(error = %e, "the digest task failed"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(60)) => {}
+            _ = stop.changed() => return,
+        }
+    }
 }
 
 /// Registers for SIGTERM and Ctrl-C now; the returned future ends at the first of them.

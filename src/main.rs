@@ -368,6 +368,20 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 }
             }
         }
+        Command::Digests { all } => {
+            if config.outbound.is_none() {
+                bail!(
+                    "digests are mail: the config needs an [outbound] section (see config.toml.example)"
+                );
+            }
+            let mut store = open_store(&cli, &config)?;
+            let started = std::time::Instant::now();
+            let n = listbridge::outbound::digest::send_due(&mut store, &config, now_unix(), *all)?;
+            println!(
+                "{n} digests queued in {:.2} s (`listbridge serve` sends them)",
+                started.elapsed().as_secs_f64()
+            );
+        }
         Command::CheckConfig => unreachable!("handled above"),
     }
     Ok(ExitCode::SUCCESS)

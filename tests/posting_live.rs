@@ -170,6 +170,17 @@ fn host_mode_fans_out_and_accepts_replies_only_from_the_right_member() {
         let link = admin_link(&forum.db, &forum.config, "alice@lists.test", "Alice Adams");
         let mut web = Web::new(&forum.base);
         web.sign_in_with_link(&link).await;
+        // Alice asks for every post by mail (members who join on the web start with what they
+        // watch, the rest in a digest).
+        let prefs = web.get("/account/preferences").await;
+        let csrf = hidden(&prefs.body, "csrf");
+        let saved = web
+            .post(
+                "/account/preferences",
+                &[("csrf", &csrf), ("delivery", "all"), ("digest", "daily")],
+            )
+            .await;
+        assert_eq!(saved.status, 303, "{}", saved.body);
 
         // Alice starts a thread on the web: Bob gets a copy with his own reply address.
         let form = web.get("/l/snug/new").await;

@@ -345,6 +345,32 @@ pub fn compose_notice(notice: &Notice, identity: &Identity) -> Result<Vec<u8>, C
     Ok(message.formatted())
 }
 
+/// A digest: text plus an HTML alternative, from the site, marked as automatic (RFC 3834).
+/// The HTML is built by the caller from escaped parts.
+pub fn compose_digest(
+    notice: &Notice,
+    html: &str,
+    identity: &Identity,
+) -> Result<Vec<u8>, ComposeError> {
+    let builder = Message::builder()
+        .from(mailbox(Some(identity.site_name), identity.from_address)?)
+        .to(mailbox(None, notice.to)?)
+        .subject(notice.subject)
+        .date(UNIX_EPOCH + since_epoch(notice.date))
+        .message_id(Some(bracket(notice.message_id)));
+    let mut text = notice.text.trim_end().replace("\r\n", "\n");
+    text.push('\n');
+    let html = format!("<!DOCTYPE html>\n<html><body>\n{html}\n</body></html>\n");
+    let mut message = builder
+        .multipart(MultiPart::alternative_plain_html(text, html))
+        .map_err(|_| ComposeError::Address(notice.to.to_string()))?;
+    let headers = message.headers_mut();
+    headers.insert_raw(custom("Auto-Submitted", "auto-generated"));
+    headers.insert_raw(custom("X-Auto-Response-Suppress", "All"));
+    headers.insert_raw(custom("X-Loop", identity.from_address));
+    Ok(message.formatted())
+}
+
 /// The list headers every mail to the list carries, and X-Loop with our address.
 fn list_headers(list: &ListInfo, identity: &Identity) -> Vec<HeaderValue> {
     let mut values = vec![

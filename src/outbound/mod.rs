@@ -4,6 +4,7 @@
 //! Nothing here but the worker speaks SMTP; web handlers call the posting functions, which only
 //! write the store (DESIGN.md invariant 6).
 
+pub mod digest;
 pub mod notify;
 pub mod worker;
 

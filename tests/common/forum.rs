@@ -30,6 +30,8 @@ pub fn write_config(dir: &Path, rig: &Rig, port: u16, mode: &str) -> PathBuf {
         ca = rig.ca_file.display(),
     );
     let file = dir.join("config.toml");
+    // Every forum here has the sample archive's interests.
+    let text = text + include_str!("../../fixtures/sample/interests.toml");
     std::fs::write(&file, text).unwrap();
     file
 }
