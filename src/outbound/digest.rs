@@ -193,6 +193,83 @@ fn render(
     (text, html)
 }
 
+/// A member's digest ready to queue (None: nothing for them this time).
+type Queued = (
+    crate::store::UserId,
+    Option<(String, Vec<u8>, String, Vec<String>, String)>,
+);
+
+/// One member's digest: chosen, rendered and composed.
+#[allow(clippy::too_many_arguments)]
+fn build(
+    config: &Config,
+    out: &crate::config::OutboundConfig,
+    member: &DigestMember,
+    since: i64,
+    filter: &DigestFilter,
+    posts: &[DigestPost],
+    interests: &crate::store::ThreadInterests,
+    names: &std::collections::HashMap<crate::store::InterestId, String>,
+    secret: &[u8],
+    now: i64,
+) -> Queued {
+    let window: Vec<DigestPost> = posts.iter().filter(|p| p.date > since).cloned().collect();
+    let groups = choose(&window, interests, names, filter);
+    if groups.is_empty() {
+        return (member.user, None);
+    }
+    let preferences =
+        super::notify::preferences_link(&config.web.base_url, secret, member.user, now);
+    let period = if member.digest == "weekly" {
+        "weekly"
+    } else {
+        "daily"
+    };
+    let (text, html) = render(config, &groups, period, &preferences);
+    let threads: HashSet<ThreadId> = groups.values().flatten().map(|i| i.thread).collect();
+    let message_id = compose::new_message_id(&crate::tokens::random_bytes(), out.domain());
+    let subject = format!(
+        "{} {period} digest: {} thread{}",
+        config.web.site_name,
+        threads.len(),
+        if threads.len() == 1 { "" } else { "s" }
+    );
+    let bytes = match compose::compose_digest(
+        &Notice {
+            to: &member.address,
+            subject: &subject,
+            text: &text,
+            message_id: &message_id,
+            date: now,
+            in_reply_to: None,
+            auto_submitted: "auto-generated",
+        },
+        &html,
+        &super::identity(config, out),
+    ) {
+        Ok(b) => b,
+        Err(e) => {
+            tracing::warn!(error = %e, "a digest could not be written");
+            return (member.user, None);
+        }
+    };
+    let items: Vec<String> = groups
+        .values()
+        .flatten()
+        .flat_map(|i| i.posts.iter().map(|p| p.message_id.clone()))
+        .collect();
+    (
+        member.user,
+        Some((
+            message_id,
+            bytes,
+            preferences,
+            items,
+            member.address.clone(),
+        )),
+    )
+}
+
 /// Queues the digests due at `now` (every member's, when `all`). Returns how many.
 pub fn send_due(
     store: &mut Store,
@@ -226,66 +303,38 @@ pub fn send_due(
         .map(|i| (i.id, i.name))
         .collect();
     let secret = store.site_secret()?;
-    let mut queued = Vec::new();
+    let mut work = Vec::with_capacity(due.len());
     for (member, since) in &due {
-        let filter = store.digest_filter(member.user, *since)?;
-        let window: Vec<DigestPost> = posts.iter().filter(|p| p.date > *since).cloned().collect();
-        let groups = choose(&window, &interests, &names, &filter);
-        if groups.is_empty() {
-            queued.push((member.user, None));
-            continue;
-        }
-        let preferences =
-            super::notify::preferences_link(&config.web.base_url, &secret, member.user, now);
-        let period = if member.digest == "weekly" {
-            "weekly"
-        } else {
-            "daily"
-        };
-        let (text, html) = render(config, &groups, period, &preferences);
-        let threads: HashSet<ThreadId> = groups.values().flatten().map(|i| i.thread).collect();
-        let message_id = compose::new_message_id(&crate::tokens::random_bytes(), out.domain());
-        let subject = format!(
-            "{} {period} digest: {} thread{}",
-            config.web.site_name,
-            threads.len(),
-            if threads.len() == 1 { "" } else { "s" }
-        );
-        let bytes = match compose::compose_digest(
-            &Notice {
-                to: &member.address,
-                subject: &subject,
-                text: &text,
-                message_id: &message_id,
-                date: now,
-                in_reply_to: None,
-                auto_submitted: "auto-generated",
-            },
-            &html,
-            &super::identity(config, out),
-        ) {
-            Ok(b) => b,
-            Err(e) => {
-                tracing::warn!(error = %e, "a digest could not be written");
-                continue;
-            }
-        };
-        let items: Vec<String> = groups
-            .values()
-            .flatten()
-            .flat_map(|i| i.posts.iter().map(|p| p.message_id.clone()))
-            .collect();
-        queued.push((
-            member.user,
-            Some((
-                message_id,
-                bytes,
-                preferences,
-                items,
-                member.address.clone(),
-            )),
-        ));
+        work.push((member, *since, store.digest_filter(member.user, *since)?));
     }
+    // Choosing, rendering and composing is most of the work and touches no database: it is
+    // shared among the cores.
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .clamp(1, 8);
+    let chunk = work.len().div_ceil(threads).max(1);
+    let queued: Vec<Queued> = std::thread::scope(|scope| {
+        let handles: Vec<_> = work
+            .chunks(chunk)
+            .map(|part| {
+                let (posts, interests, names, secret) = (&posts, &interests, &names, &secret);
+                scope.spawn(move || {
+                    part.iter()
+                        .map(|(member, since, filter)| {
+                            build(
+                                config, out, member, *since, filter, posts, interests, names,
+                                secret, now,
+                            )
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().expect("a digest builder does not panic"))
+            .collect()
+    });
     let run = store.begin_run("digests", now)?;
     let writer = store.writer(run)?;
     let mut sent = 0;

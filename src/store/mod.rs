@@ -15,7 +15,7 @@ mod search;
 mod sources;
 
 pub use archive::{Derived, RawOutcome, StoredRaw, Writer};
-pub use digest::{DigestFilter, DigestMember, DigestPost};
+pub use digest::{DigestFilter, DigestMember, DigestPost, ThreadInterests};
 pub use export::{ThreadExport, ThreadMessageExport};
 pub use interests::{
     Audience, Interest, InterestId, InterestMode, InterestTagger, Preferences, RetagChange,
