@@ -5,6 +5,7 @@
 //! embedded and forward-only; a database written by a newer listbridge is refused, not touched.
 
 mod archive;
+mod engagement;
 mod export;
 mod interests;
 mod members;
@@ -14,6 +15,7 @@ mod search;
 mod sources;
 
 pub use archive::{Derived, RawOutcome, StoredRaw, Writer};
+pub use engagement::{Engagement, InterestActivity, LikedPost, Period, Unanswered};
 pub use export::{ThreadExport, ThreadMessageExport};
 pub use interests::{
     Audience, Interest, InterestId, InterestMode, InterestTagger, Preferences, RetagChange,
