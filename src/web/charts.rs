@@ -152,7 +152,7 @@ pub fn bar_chart(title: &str, bars: &[(String, u64)], width: u32, height: u32) -
             );
         }
         // Counted from the end, so the last bar (today, this week) is always labelled.
-        if (bars.len() - 1 - i) % every == 0 {
+        if (bars.len() - 1 - i).is_multiple_of(every) {
             let _ = write!(
                 svg,
                 "<text class=\"axis\" x=\"{cx:.1}\" y=\"{:.1}\" text-anchor=\"middle\" \
