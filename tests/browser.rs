@@ -976,6 +976,29 @@ async fn http(method: Method, url: &str, body: Option<&Value>) -> Result<(u16, V
     Ok((status, body))
 }
 
+/// A GET with the browser's cookies (what a download would send): status, type and body.
+#[cfg(feature = "rig")]
+async fn get_with_cookies(url: &str, cookies: &str) -> Result<(u16, String, Vec<u8>)> {
+    let client = hyper_util::client::legacy::Client::builder(TokioExecutor::new())
+        .build_http::<Full<VecDeque<u8>>>();
+    let request = Request::builder()
+        .uri(url)
+        .header("cookie", cookies)
+        .body(Full::new(VecDeque::new()))?;
+    let response = tokio::time::timeout(PATIENCE, client.request(request))
+        .await
+        .map_err(|_| anyhow!("{url} did not answer within {PATIENCE:?}"))??;
+    let status = response.status().as_u16();
+    let kind = response
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    let body = response.into_body().collect().await?.to_bytes().to_vec();
+    Ok((status, kind, body))
+}
+
 /// axe-core, from the npm registry (`scripts/test` installs it into `target/axe`).
 fn axe_source() -> Result<String> {
     let path = std::env::var_os("LISTBRIDGE_AXE")
@@ -1190,7 +1213,7 @@ async fn a_member_signs_up_by_mail_replies_and_sees_it_delivered() -> Result<()>
     browser.go(&base, &format!("/t/{thread}")).await?;
     browser
         .client
-        .find(Locator::Css(&format!("#m-{key} p.actions a")))
+        .find(Locator::Css(&format!("#m-{key} .actions a")))
         .await?
         .click()
         .await?;
@@ -1255,6 +1278,88 @@ async fn a_member_signs_up_by_mail_replies_and_sees_it_delivered() -> Result<()>
         "shown once: {page}"
     );
     browser.shoot("member-delivered").await?;
+
+    // An organiser, made on the command line, reads the engagement page in the same browser.
+    let (db, config) = (forum.db.clone(), forum.config.clone());
+    let link = tokio::task::spawn_blocking(move || {
+        common::forum::admin_link(&db, &config, "olive@lists.test", "Olive Organiser")
+    })
+    .await?;
+    browser.client.goto(&link).await?;
+    browser
+        .client
+        .find(Locator::XPath("//main//button[contains(., 'Sign in')]"))
+        .await?
+        .click()
+        .await?;
+    browser.wait_for(|h| !h.path.starts_with("/signin")).await?;
+    browser.go(&base, "/admin/engagement").await?;
+    browser.wait_for_text("main h1", "Engagement").await?;
+    let charts = browser
+        .client
+        .find_all(Locator::Css("main svg[role=img] rect.bar"))
+        .await?;
+    ensure!(
+        charts.len() >= 30 + 12,
+        "the day and week charts draw {} bars",
+        charts.len()
+    );
+    let posts: u64 = browser
+        .client
+        .find(Locator::Css("dl.figures dd"))
+        .await?
+        .text()
+        .await?
+        .trim()
+        .parse()?;
+    // The reply is today's; the seed mail carries a fixed date and counts while it is within
+    // the last 30 days.
+    let seeded = common::forum::store(&forum.db)
+        .thread_posts(listbridge::store::ThreadId(thread))?
+        .first()
+        .and_then(|p| p.date)
+        .context("the seed post has a date")?;
+    let expected = if std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_secs() as i64
+        - seeded
+        < 29 * 86_400
+    {
+        2
+    } else {
+        1
+    };
+    ensure!(
+        posts >= expected,
+        "the engagement page counts {posts} posts in the last 30 days"
+    );
+    browser.shoot("engagement").await?;
+    violations.extend(serious_violations(&browser, &axe, "/admin/engagement").await?);
+    let href = browser
+        .client
+        .find(Locator::Css("a[href$='engagement.csv']"))
+        .await?
+        .attr("href")
+        .await?
+        .context("the CSV link has an address")?;
+    let cookies = browser
+        .client
+        .get_all_cookies()
+        .await?
+        .iter()
+        .map(|c| format!("{}={}", c.name(), c.value()))
+        .collect::<Vec<_>>()
+        .join("; ");
+    let (status, kind, csv) = get_with_cookies(&format!("{base}{href}"), &cookies).await?;
+    ensure!(
+        status == 200 && kind == "text/csv; charset=utf-8",
+        "{status} {kind}"
+    );
+    let csv = String::from_utf8(csv)?;
+    ensure!(
+        csv.starts_with("figure,key,value,note\r\nposts_per_day,"),
+        "the CSV: {csv}"
+    );
     let errors = browser.console_errors().await?;
     browser.close().await;
     ensure!(

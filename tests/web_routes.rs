@@ -147,6 +147,8 @@ fn examples(pattern: &str) -> Vec<(String, Option<StatusCode>)> {
         "/t/{thread}/reply",
         "/account",
         "/admin/inbound",
+        "/admin/engagement",
+        "/admin/engagement.csv",
     ]
     .contains(&pattern)
     {

@@ -114,7 +114,7 @@ const INTEREST_COLUMNS: &str = "id, slug, name, description, keywords, patterns"
 
 /// The SQL of a thread's interests: the rules' tags on any of its messages, plus hand-set
 /// tags, minus hand-removed ones. `?1` is the thread.
-const THREAD_INTERESTS: &str = "
+pub(super) const THREAD_INTERESTS: &str = "
     SELECT interest FROM (
         SELECT DISTINCT t.interest FROM message_tags t JOIN messages m ON m.id = t.message
         WHERE m.thread_id = ?1

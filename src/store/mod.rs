@@ -6,6 +6,7 @@
 
 mod archive;
 mod digest;
+mod engagement;
 mod export;
 mod interests;
 mod members;
@@ -16,6 +17,7 @@ mod sources;
 
 pub use archive::{Derived, RawOutcome, StoredRaw, Writer};
 pub use digest::{DigestFilter, DigestMember, DigestPost, ThreadInterests};
+pub use engagement::{Engagement, InterestActivity, LikedPost, Period, Unanswered};
 pub use export::{ThreadExport, ThreadMessageExport};
 pub use interests::{
     Audience, Interest, InterestId, InterestMode, InterestTagger, Preferences, RetagChange,

@@ -6,6 +6,8 @@
 mod account;
 mod api;
 mod auth;
+mod charts;
+mod engagement;
 mod interests;
 mod pages;
 mod view;
@@ -290,6 +292,8 @@ pub fn router(state: AppState) -> Router {
         .route("/u/{id}", get(account::profile))
         .route("/u/{id}/avatar", get(account::avatar))
         .route("/admin/inbound", get(write::inbound_log))
+        .route("/admin/engagement", get(engagement::page))
+        .route("/admin/engagement.csv", get(engagement::csv_file))
         .route("/interests", get(interests::index))
         .route("/i/{slug}", get(interests::interest))
         .route("/i/{slug}/feed.atom", get(interests::feed))

@@ -381,3 +381,55 @@ pub struct AdminInterestsPage {
     pub draft: InterestForm,
     pub problem: Option<String>,
 }
+
+pub struct InterestRow {
+    pub href: String,
+    pub name: String,
+    pub recent: u64,
+    pub previous: u64,
+    /// The change against the previous 30 days, with the ratio when there was any before.
+    pub change: String,
+}
+
+pub struct LikedRow {
+    pub href: String,
+    pub subject: String,
+    pub author: String,
+    pub when_iso: String,
+    pub when_human: String,
+    pub likes: u64,
+}
+
+pub struct UnansweredRow {
+    pub href: String,
+    pub subject: String,
+    pub when_iso: String,
+    pub when_human: String,
+}
+
+#[derive(Template)]
+#[template(path = "engagement.html")]
+pub struct EngagementPage {
+    pub site: String,
+    pub query: String,
+    pub me: Option<Me>,
+    pub as_of_iso: String,
+    pub as_of_human: String,
+    pub posts: u64,
+    pub active_members: u64,
+    pub active_with_accounts: u64,
+    pub web_posts: u64,
+    pub mail_posts: u64,
+    pub web_share: String,
+    pub median_reply: String,
+    pub replied_threads: u64,
+    pub unanswered_total: u64,
+    /// Inline SVG drawn by `charts`, its text escaped there.
+    pub daily_chart: String,
+    pub weekly_chart: String,
+    pub interests_chart: Option<String>,
+    pub busiest: Vec<InterestRow>,
+    pub growing: Vec<InterestRow>,
+    pub liked: Vec<LikedRow>,
+    pub unanswered: Vec<UnansweredRow>,
+}
