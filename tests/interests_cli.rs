@@ -1,0 +1,128 @@
+//! Interests from the command line and the store: tags given at import, `interest:` in search,
+//! `retag` after a rule changes (and its report), and a moderator's hand-set tag outliving
+//! `reindex`.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+
+use listbridge::store::{DeriveSettings, Store, UserId};
+use serde_json::Value;
+
+fn run(db: &Path, config: &Path, args: &[&str]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_listbridge"))
+        .arg("--db")
+        .arg(db)
+        .arg("--config")
+        .arg(config)
+        .args(args)
+        .env_remove("LISTBRIDGE_DB")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "listbridge {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn subjects(json: &str) -> Vec<String> {
+    let v: Value = serde_json::from_str(json).unwrap();
+    v["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["subject"].as_str().unwrap_or_default().to_owned())
+        .collect()
+}
+
+#[test]
+fn interests_tag_on_import_filter_search_retag_and_keep_hand_set_tags() {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, config) = (dir.path().join("a.db"), dir.path().join("config.toml"));
+    let text = format!(
+        "[[lists]]\nname = \"snug\"\nsubject_tag = \"[SNUG]\"\n{}",
+        include_str!("../fixtures/sample/interests.toml")
+    );
+    std::fs::write(&config, text).unwrap();
+    let sample = common::fixtures_dir().join("sample/snug-2024.mbox");
+    run(&db, &config, &["import", sample.to_str().unwrap()]);
+
+    let asthma = subjects(&run(&db, &config, &["search", "interest:asthma", "--json"]));
+    assert!(
+        !asthma.is_empty() && asthma.iter().all(|s| s.contains("Asthma")),
+        "{asthma:?}"
+    );
+    let not_asthma = subjects(&run(
+        &db,
+        &config,
+        &["search", "rescue -interest:asthma", "--json"],
+    ));
+    assert!(
+        not_asthma.iter().any(|s| s.contains("COPD")),
+        "{not_asthma:?}"
+    );
+
+    // Retag after a rule changes: the report says what moved.
+    let store = Store::open(&db, DeriveSettings::default()).unwrap();
+    let mut pm = store
+        .interest_by_slug("practice-management")
+        .unwrap()
+        .unwrap();
+    let before = store.interest_threads(pm.id, 0, 100).unwrap().total;
+    pm.keywords.push("vitamin D".into());
+    store.save_interest(&pm, 0).unwrap();
+    drop(store);
+    let report: Value = serde_json::from_str(&run(&db, &config, &["retag", "--json"])).unwrap();
+    let change = report["interests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["interest"] == "practice-management")
+        .unwrap()
+        .clone();
+    assert_eq!(change["threads_before"].as_u64(), Some(before));
+    assert_eq!(change["gained"].as_u64(), Some(1), "{report}");
+    assert_eq!(change["lost"].as_u64(), Some(0));
+    assert!(report["messages"].as_u64().unwrap() >= 19);
+
+    // A moderator removes "asthma" from a thread by hand: it stays removed through reindex.
+    let store = Store::open(&db, DeriveSettings::default()).unwrap();
+    let asthma_interest = store.interest_by_slug("asthma").unwrap().unwrap();
+    let thread = store
+        .interest_threads(asthma_interest.id, 0, 10)
+        .unwrap()
+        .items[0]
+        .thread;
+    let thread = listbridge::store::ThreadId(thread);
+    store
+        .set_manual_tag(thread, asthma_interest.id, false, UserId(0), 1)
+        .unwrap();
+    assert!(
+        !store
+            .thread_interest_ids(thread)
+            .unwrap()
+            .contains(&asthma_interest.id)
+    );
+    drop(store);
+    run(&db, &config, &["reindex"]);
+    let store = Store::open(&db, DeriveSettings::default()).unwrap();
+    let (thread, _) = store.locate(&member).unwrap().unwrap();
+    let tags = store.thread_interest_ids(thread).unwrap();
+    assert!(
+        !tags.contains(&asthma_interest.id),
+        "the hand-removed tag came back after reindex"
+    );
+    assert!(
+        store
+            .interest_threads(asthma_interest.id, 0, 10)
+            .unwrap()
+            .items
+            .iter()
+            .all(|t| t.thread != thread.0)
+    );
+    let again = subjects(&run(&db, &config, &["search", "interest:asthma", "--json"]));
+    assert!(again.len() < asthma.len(), "{again:?} vs {asthma:?}");
+}
