@@ -25,7 +25,9 @@ pub fn slot(member: &DigestMember, now: i64) -> (i64, i64) {
         .map_or(now, |d| d.and_utc().timestamp());
     let daily = if today <= now { today } else { today - 86_400 };
     if member.digest == "weekly" {
-        let weekday = i64::from(now_dt.weekday().number_from_monday());
+        // Counted back from the latest daily slot, whose day may be yesterday.
+        let slot_day = Utc.timestamp_opt(daily, 0).single().unwrap_or_default();
+        let weekday = i64::from(slot_day.weekday().number_from_monday());
         let wanted = i64::from(member.weekday.clamp(1, 7));
         let mut at = daily - ((weekday - wanted).rem_euclid(7)) * 86_400;
         if at > now {
@@ -111,12 +113,7 @@ fn choose<'a>(
     groups
 }
 
-fn escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-}
+use crate::mail::sanitize::escape_markup as escape;
 
 /// The digest's text and HTML.
 fn render(

@@ -12,21 +12,7 @@ const TOP: f64 = 16.0;
 const BOTTOM: f64 = 28.0;
 const FONT: f64 = 12.0;
 
-/// Escapes text for SVG content and attribute values.
-fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
+use crate::mail::sanitize::escape_markup as escape;
 
 /// An id for the chart's title and description, from its title (a page's charts have
 /// different titles).
