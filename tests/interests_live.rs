@@ -133,6 +133,19 @@ fn a_member_gets_what_they_watch_a_digest_of_the_rest_and_can_unsubscribe_in_one
             )
             .await;
         assert_eq!(saved.status, 303, "{}", saved.body);
+        // His profile shows what he follows.
+        let bob_id = store(&forum.db)
+            .user_by_email("bob@lists.test")
+            .unwrap()
+            .unwrap()
+            .0;
+        let profile = bob.get(&format!("/u/{bob_id}")).await;
+        assert!(
+            profile.body.contains("href=\"/i/asthma\""),
+            "{}",
+            profile.body
+        );
+        assert!(!profile.body.contains("href=\"/i/x-rays\""));
 
         let asthma = new_thread(
             &mut alice,

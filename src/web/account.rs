@@ -287,12 +287,20 @@ pub async fn profile(
 ) -> Result<Response, WebError> {
     let id: i64 = id.parse().map_err(|_| WebError::NotFound("member"))?;
     let viewer = state.viewer(&jar).await?;
-    let (user, (posts, total)) = state
+    let (user, (posts, total), interests) = state
         .read(move |s| {
             let Some(user) = s.user(UserId(id))? else {
                 return Ok(None);
             };
-            Ok(Some((user, s.member_posts(UserId(id), 50)?)))
+            // The interests a member follows: those they get every post of.
+            let prefs = s.interest_prefs(UserId(id))?;
+            let interests: Vec<(String, String)> = s
+                .interests()?
+                .into_iter()
+                .filter(|i| prefs.get(&i.id) == Some(&crate::store::InterestMode::Watch))
+                .map(|i| (i.slug, i.name))
+                .collect();
+            Ok(Some((user, s.member_posts(UserId(id), 50)?, interests)))
         })
         .await?
         .ok_or(WebError::NotFound("member"))?;
@@ -311,6 +319,7 @@ pub async fn profile(
             crate::store::Role::Admin => Some("Admin"),
         },
         joined: view::human(Some(user.created)),
+        interests,
         total,
         posts: posts
             .into_iter()

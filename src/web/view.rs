@@ -284,6 +284,8 @@ pub struct ProfilePage {
     pub bio: Option<String>,
     pub role: Option<&'static str>,
     pub joined: String,
+    /// (slug, name) of the interests they follow.
+    pub interests: Vec<(String, String)>,
     pub total: u64,
     pub posts: Vec<ProfilePost>,
 }
