@@ -32,10 +32,7 @@ pub async fn account(
     jar: CookieJar,
     Query(q): Query<AccountQuery>,
 ) -> Result<Response, WebError> {
-    let session = match state.member(&jar, "/account").await {
-        Ok(s) => s,
-        Err(r) => return Ok(r),
-    };
+    let session = state.member(&jar, "/account").await?;
     let id = session.user.id;
     let emails = state.read(move |s| s.user_emails(id)).await?;
     let notice = if q.welcome.is_some() {
@@ -87,10 +84,7 @@ pub async fn save_profile(
     jar: CookieJar,
     Form(form): Form<ProfileForm>,
 ) -> Result<Response, WebError> {
-    let session = match state.member(&jar, "/account").await {
-        Ok(s) => s,
-        Err(r) => return Ok(r),
-    };
+    let session = state.member(&jar, "/account").await?;
     check_csrf(&session, &form.csrf)?;
     let mut problems = Vec::new();
     let name = form.display_name.trim();
@@ -136,10 +130,7 @@ pub async fn set_password(
     jar: CookieJar,
     Form(form): Form<NewPasswordForm>,
 ) -> Result<Response, WebError> {
-    let session = match state.member(&jar, "/account").await {
-        Ok(s) => s,
-        Err(r) => return Ok(r),
-    };
+    let session = state.member(&jar, "/account").await?;
     check_csrf(&session, &form.csrf)?;
     let id = session.user.id;
     let problem = if form.password.chars().count() < 12 {
@@ -167,10 +158,7 @@ pub async fn upload_avatar(
     jar: CookieJar,
     mut multipart: Multipart,
 ) -> Result<Response, WebError> {
-    let session = match state.member(&jar, "/account").await {
-        Ok(s) => s,
-        Err(r) => return Ok(r),
-    };
+    let session = state.member(&jar, "/account").await?;
     let (mut csrf, mut image, mut remove) = (String::new(), Vec::new(), false);
     while let Some(field) = multipart
         .next_field()

@@ -92,16 +92,25 @@ impl AppState {
     }
 
     /// The signed-in member, or a redirect to the sign-in page that comes back here.
-    pub(super) async fn member(&self, jar: &CookieJar, back: &str) -> Result<Session, Response> {
-        match self.viewer(jar).await {
-            Ok(Some(session)) => Ok(session),
-            Ok(None) => Err(Redirect::to(&format!(
-                "/signin?next={}",
-                percent_encoding::utf8_percent_encode(back, percent_encoding::NON_ALPHANUMERIC)
-            ))
-            .into_response()),
-            Err(e) => Err(e.into_response()),
+    pub(super) async fn member(&self, jar: &CookieJar, back: &str) -> Result<Session, WebError> {
+        self.viewer(jar)
+            .await?
+            .ok_or_else(|| WebError::SignIn(back.to_owned()))
+    }
+
+    /// The signed-in member when their role is at least `role`; a reader not signed in goes to
+    /// the sign-in page, a member below the role is refused.
+    pub(super) async fn staff(
+        &self,
+        jar: &CookieJar,
+        back: &str,
+        role: Role,
+    ) -> Result<Session, WebError> {
+        let session = self.member(jar, back).await?;
+        if session.user.role < role {
+            return Err(WebError::Forbidden);
         }
+        Ok(session)
     }
 
     fn secure_cookies(&self) -> bool {
@@ -448,10 +457,7 @@ pub async fn sign_out_everywhere(
     jar: CookieJar,
     Form(form): Form<CsrfForm>,
 ) -> Result<Response, WebError> {
-    let session = match state.member(&jar, "/account").await {
-        Ok(s) => s,
-        Err(r) => return Ok(r),
-    };
+    let session = state.member(&jar, "/account").await?;
     check_csrf(&session, &form.csrf)?;
     let user = session.user.id;
     state.write(move |s| s.end_all_sessions(user)).await?;

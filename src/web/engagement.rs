@@ -10,7 +10,7 @@ use axum_extra::extract::cookie::CookieJar;
 use super::charts::bar_chart;
 use super::view;
 use super::{AppState, WebError, auth};
-use crate::store::{Engagement, Role, Session};
+use crate::store::{Engagement, Role};
 
 /// The chart box: as wide as the page's column, scaled down on a phone.
 const CHART_W: u32 = 800;
@@ -18,15 +18,6 @@ const CHART_H: u32 = 220;
 
 /// How many interests the chart shows (the table lists them all).
 const CHART_INTERESTS: usize = 8;
-
-/// The signed-in moderator or admin, or where to send anyone else.
-async fn organiser(state: &AppState, jar: &CookieJar, path: &str) -> Result<Session, Response> {
-    let session = state.member(jar, path).await?;
-    if session.user.role < Role::Moderator {
-        return Err(WebError::Forbidden.into_response());
-    }
-    Ok(session)
-}
 
 async fn figures(state: &AppState) -> Result<Engagement, WebError> {
     let now = chrono::Utc::now().timestamp();
@@ -57,10 +48,9 @@ fn duration(hours: f64) -> String {
 }
 
 pub async fn page(State(state): State<AppState>, jar: CookieJar) -> Result<Response, WebError> {
-    let session = match organiser(&state, &jar, "/admin/engagement").await {
-        Ok(s) => s,
-        Err(r) => return Ok(r),
-    };
+    let session = state
+        .staff(&jar, "/admin/engagement", Role::Moderator)
+        .await?;
     let e = figures(&state).await?;
     let daily: Vec<(String, u64)> = e
         .days
@@ -272,9 +262,9 @@ pub fn csv(e: &Engagement) -> String {
 }
 
 pub async fn csv_file(State(state): State<AppState>, jar: CookieJar) -> Result<Response, WebError> {
-    if let Err(r) = organiser(&state, &jar, "/admin/engagement.csv").await {
-        return Ok(r);
-    }
+    state
+        .staff(&jar, "/admin/engagement.csv", Role::Moderator)
+        .await?;
     let e = figures(&state).await?;
     Ok((
         [

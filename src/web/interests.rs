@@ -103,14 +103,10 @@ pub async fn tag(
     Form(form): Form<TagForm>,
 ) -> Result<Response, WebError> {
     let id: i64 = thread.parse().map_err(|_| WebError::NotFound("thread"))?;
-    let session = match state.member(&jar, &format!("/t/{id}")).await {
-        Ok(s) => s,
-        Err(r) => return Ok(r),
-    };
+    let session = state
+        .staff(&jar, &format!("/t/{id}"), Role::Moderator)
+        .await?;
     check_csrf(&session, &form.csrf)?;
-    if session.user.role < Role::Moderator {
-        return Err(WebError::Forbidden);
-    }
     let present = match form.action.as_str() {
         "add" => true,
         "remove" => false,
@@ -151,10 +147,7 @@ pub async fn watch(
     Form(form): Form<WatchForm>,
 ) -> Result<Response, WebError> {
     let id: i64 = thread.parse().map_err(|_| WebError::NotFound("thread"))?;
-    let session = match state.member(&jar, &format!("/t/{id}")).await {
-        Ok(s) => s,
-        Err(r) => return Ok(r),
-    };
+    let session = state.member(&jar, &format!("/t/{id}")).await?;
     check_csrf(&session, &form.csrf)?;
     let mode = match form.mode.as_str() {
         "watch" => Some("watch"),
@@ -179,10 +172,7 @@ pub async fn like(
     jar: CookieJar,
     Form(form): Form<LikeForm>,
 ) -> Result<Response, WebError> {
-    let session = match state.member(&jar, "/").await {
-        Ok(s) => s,
-        Err(r) => return Ok(r),
-    };
+    let session = state.member(&jar, "/").await?;
     check_csrf(&session, &form.csrf)?;
     state.limits.posting(session.user.id.0)?;
     let (user, id) = (session.user.id, form.message_id.clone());
@@ -249,10 +239,7 @@ pub async fn my_preferences(
     jar: CookieJar,
     Query(q): Query<SavedQuery>,
 ) -> Result<Response, WebError> {
-    let session = match state.member(&jar, "/account/preferences").await {
-        Ok(s) => s,
-        Err(r) => return Ok(r),
-    };
+    let session = state.member(&jar, "/account/preferences").await?;
     let user = session.user.id;
     let (interests, prefs) = state
         .read(move |s| Ok((s.interests()?, s.preferences(user)?)))
@@ -366,10 +353,7 @@ pub async fn save_my_preferences(
     jar: CookieJar,
     Form(form): Form<Vec<(String, String)>>,
 ) -> Result<Response, WebError> {
-    let session = match state.member(&jar, "/account/preferences").await {
-        Ok(s) => s,
-        Err(r) => return Ok(r),
-    };
+    let session = state.member(&jar, "/account/preferences").await?;
     let csrf = form
         .iter()
         .find(|(k, _)| k == "csrf")
@@ -476,13 +460,8 @@ pub async fn link_save(
 
 /// Admins: the interests and their rules.
 pub async fn admin(State(state): State<AppState>, jar: CookieJar) -> Result<Response, WebError> {
-    let session = match state.member(&jar, "/admin/interests").await {
-        Ok(s) => s,
-        Err(r) => return Ok(r),
-    };
-    if session.user.role < Role::Admin {
-        return Err(WebError::Forbidden);
-    }
+    let session = state.staff(&jar, "/admin/interests", Role::Admin).await?;
+
     let interests = state.read(|s| s.interests()).await?;
     Ok(admin_page(&state, &session, interests, None, None).into_response())
 }
@@ -534,14 +513,8 @@ pub async fn admin_save(
     jar: CookieJar,
     Form(form): Form<InterestPost>,
 ) -> Result<Response, WebError> {
-    let session = match state.member(&jar, "/admin/interests").await {
-        Ok(s) => s,
-        Err(r) => return Ok(r),
-    };
+    let session = state.staff(&jar, "/admin/interests", Role::Admin).await?;
     check_csrf(&session, &form.csrf)?;
-    if session.user.role < Role::Admin {
-        return Err(WebError::Forbidden);
-    }
     let slug = form.slug.trim().to_lowercase();
     if form.action == "delete" {
         let lookup = slug.clone();

@@ -219,12 +219,22 @@ pub enum WebError {
     Gone(&'static str),
     /// A rate limit: what there were too many of.
     TooMany(&'static str),
+    /// A page for members, asked for by a reader not signed in: to the sign-in page, and back
+    /// to this address afterwards.
+    SignIn(String),
     Internal,
 }
 
 impl IntoResponse for WebError {
     fn into_response(self) -> Response {
         let (status, heading, message) = match self {
+            WebError::SignIn(back) => {
+                return axum::response::Redirect::to(&format!(
+                    "/signin?next={}",
+                    percent_encoding::utf8_percent_encode(&back, percent_encoding::NON_ALPHANUMERIC)
+                ))
+                .into_response();
+            }
             WebError::NotFound(what) => (
                 StatusCode::NOT_FOUND,
                 "Not found",

@@ -144,10 +144,7 @@ pub async fn reply_form(
 ) -> Result<Response, WebError> {
     let id: i64 = thread.parse().map_err(|_| WebError::NotFound("thread"))?;
     let back = format!("/t/{id}/reply?to={}", q.to.as_deref().unwrap_or(""));
-    let session = match state.member(&jar, &back).await {
-        Ok(s) => s,
-        Err(r) => return Ok(r),
-    };
+    let session = state.member(&jar, &back).await?;
     let (subject, _, parent) = parent(&state, id, q.to.as_deref()).await?;
     let text = if q.quote.is_some() {
         markup::quote(&parent.text, &parent.author)
@@ -212,10 +209,7 @@ pub async fn post_reply(
     Form(form): Form<PostForm>,
 ) -> Result<Response, WebError> {
     let id: i64 = thread.parse().map_err(|_| WebError::NotFound("thread"))?;
-    let session = match state.member(&jar, &format!("/t/{id}")).await {
-        Ok(s) => s,
-        Err(r) => return Ok(r),
-    };
+    let session = state.member(&jar, &format!("/t/{id}")).await?;
     check_csrf(&session, &form.csrf)?;
     let parent_key = {
         let wanted = form.parent.clone();
@@ -312,10 +306,7 @@ pub async fn new_thread_form(
     Path(list): Path<String>,
 ) -> Result<Response, WebError> {
     known_list(&state, &list)?;
-    let session = match state.member(&jar, &format!("/l/{list}/new")).await {
-        Ok(s) => s,
-        Err(r) => return Ok(r),
-    };
+    let session = state.member(&jar, &format!("/l/{list}/new")).await?;
     Ok(compose_page(
         &state,
         &session,
@@ -335,10 +326,7 @@ pub async fn post_new_thread(
     Form(form): Form<PostForm>,
 ) -> Result<Response, WebError> {
     known_list(&state, &list)?;
-    let session = match state.member(&jar, &format!("/l/{list}/new")).await {
-        Ok(s) => s,
-        Err(r) => return Ok(r),
-    };
+    let session = state.member(&jar, &format!("/l/{list}/new")).await?;
     check_csrf(&session, &form.csrf)?;
     let problem = draft_problem(&form.text, Some(&form.subject));
     if form.action == "preview" || problem.is_some() {
@@ -390,13 +378,8 @@ pub async fn inbound_log(
     State(state): State<AppState>,
     jar: CookieJar,
 ) -> Result<Response, WebError> {
-    let session = match state.member(&jar, "/admin/inbound").await {
-        Ok(s) => s,
-        Err(r) => return Ok(r),
-    };
-    if session.user.role < Role::Moderator {
-        return Err(WebError::Forbidden);
-    }
+    let session = state.staff(&jar, "/admin/inbound", Role::Moderator).await?;
+
     let entries = state.read(|s| s.inbound_log(200)).await?;
     let page = view::InboundPage {
         site: state.config.web.site_name.clone(),
