@@ -444,71 +444,27 @@ impl Config {
                     }
                 }
                 "sources" => {
-                    let Some(items) = value.as_array() else {
-                        v.problem(
-                            "sources",
-                            format!("is {}, not a list of tables", kind(value)),
-                            "write each source as a [[sources]] section",
-                        );
-                        continue;
-                    };
-                    for (i, item) in items.iter().enumerate() {
-                        let at = format!("sources[{i}]");
-                        if let Some(t) = v.table(&at, item)
-                            && let Some(source) = parse_source(&mut v, &at, t)
-                        {
-                            if config.sources.iter().any(|s| s.name == source.name) {
-                                v.problem(
-                                    &format!("{at}.name"),
-                                    format!("{:?} is used by an earlier source", source.name),
-                                    "give each source its own name",
-                                );
-                            } else {
+                    for (at, t) in v.sections("sources", value, "source") {
+                        if let Some(source) = parse_source(&mut v, &at, t) {
+                            let taken = config.sources.iter().any(|s| s.name == source.name);
+                            if v.unique(&at, "name", &source.name, taken, "source") {
                                 config.sources.push(source);
                             }
                         }
                     }
                 }
                 "interests" => {
-                    let Some(items) = value.as_array() else {
-                        v.problem(
-                            "interests",
-                            format!("is {}, not a list of tables", kind(value)),
-                            "write each interest as an [[interests]] section",
-                        );
-                        continue;
-                    };
-                    for (i, item) in items.iter().enumerate() {
-                        let at = format!("interests[{i}]");
-                        if let Some(t) = v.table(&at, item)
-                            && let Some(interest) = parse_interest(&mut v, &at, t)
-                        {
-                            if config.interests.iter().any(|x| x.slug == interest.slug) {
-                                v.problem(
-                                    &format!("{at}.slug"),
-                                    format!("{:?} is used by an earlier interest", interest.slug),
-                                    "give each interest its own slug",
-                                );
-                            } else {
+                    for (at, t) in v.sections("interests", value, "interest") {
+                        if let Some(interest) = parse_interest(&mut v, &at, t) {
+                            let taken = config.interests.iter().any(|x| x.slug == interest.slug);
+                            if v.unique(&at, "slug", &interest.slug, taken, "interest") {
                                 config.interests.push(interest);
                             }
                         }
                     }
                 }
                 "lists" => {
-                    let Some(items) = value.as_array() else {
-                        v.problem(
-                            "lists",
-                            format!("is {}, not a list of tables", kind(value)),
-                            "write each list as a [[lists]] section",
-                        );
-                        continue;
-                    };
-                    for (i, item) in items.iter().enumerate() {
-                        let at = format!("lists[{i}]");
-                        let Some(t) = v.table(&at, item) else {
-                            continue;
-                        };
+                    for (at, t) in v.sections("lists", value, "list") {
                         let mut list = ListConfig {
                             name: String::new(),
                             address: None,
@@ -604,13 +560,8 @@ impl Config {
                                 "give every [[lists]] a name, such as name = \"snug\"",
                             );
                         } else if !list.name.is_empty() {
-                            if config.lists.iter().any(|l| l.name == list.name) {
-                                v.problem(
-                                    &format!("{at}.name"),
-                                    format!("{:?} is used by an earlier list", list.name),
-                                    "give each list its own name",
-                                );
-                            } else {
+                            let taken = config.lists.iter().any(|l| l.name == list.name);
+                            if v.unique(&at, "name", &list.name, taken, "list") {
                                 config.lists.push(list);
                             }
                         }
@@ -1245,6 +1196,44 @@ struct Validator {
 }
 
 impl Validator {
+    /// The tables of a `[[key]]` array with their dotted paths (`lists[1]`); anything else is
+    /// reported.
+    fn sections<'v>(
+        &mut self,
+        key: &str,
+        value: &'v Value,
+        what: &str,
+    ) -> Vec<(String, &'v Table)> {
+        let Some(items) = value.as_array() else {
+            self.problem(
+                key,
+                format!("is {}, not a list of tables", kind(value)),
+                &format!("write each {what} as a [[{key}]] section"),
+            );
+            return Vec::new();
+        };
+        items
+            .iter()
+            .enumerate()
+            .filter_map(|(i, item)| {
+                let at = format!("{key}[{i}]");
+                self.table(&at, item).map(|t| (at, t))
+            })
+            .collect()
+    }
+
+    /// Reports a name an earlier section of the same kind already uses; true when it is free.
+    fn unique(&mut self, at: &str, key: &str, name: &str, taken: bool, what: &str) -> bool {
+        if taken {
+            self.problem(
+                &format!("{at}.{key}"),
+                format!("{name:?} is used by an earlier {what}"),
+                &format!("give each {what} its own {key}"),
+            );
+        }
+        !taken
+    }
+
     fn problem(&mut self, key: &str, problem: String, fix: &str) {
         self.problems.push(ConfigProblem {
             key: key.to_owned(),
