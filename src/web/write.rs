@@ -219,54 +219,57 @@ pub async fn post_reply(
             .ok_or(WebError::NotFound("post"))?
     };
     let (subject, _, parent) = parent(&state, id, Some(&parent_key.to_string())).await?;
-    let problem = draft_problem(&form.text, None);
-    if form.action == "preview" || problem.is_some() {
-        let status = if problem.is_some() {
-            StatusCode::UNPROCESSABLE_ENTITY
-        } else {
-            StatusCode::OK
-        };
-        let preview = problem.is_none().then(|| markup::to_html(&form.text));
-        let page = compose_page(
-            &state,
-            &session,
-            Target::Reply {
-                thread: id,
-                subject: &subject,
-                parent: &parent,
-            },
-            String::new(),
-            form.text,
-            preview,
-            problem,
-        );
-        return Ok((status, page).into_response());
-    }
-    state.limits.posting(session.user.id.0)?;
     let draft = Draft {
         user: session.user.id,
         author_name: session.user.display_name.clone(),
         list: String::new(),
         parent: Some(parent.message_id.clone()),
         subject: String::new(),
-        text: form.text.clone(),
+        text: form.text,
     };
-    match submit(&state, draft).await? {
+    let target = Target::Reply {
+        thread: id,
+        subject: &subject,
+        parent: &parent,
+    };
+    preview_or_post(&state, &session, target, draft, &form.action).await
+}
+
+/// A filled-in compose form: shown again with a preview or what to correct, or posted and the
+/// member sent to their post.
+async fn preview_or_post(
+    state: &AppState,
+    session: &Session,
+    target: Target<'_>,
+    draft: Draft,
+    action: &str,
+) -> Result<Response, WebError> {
+    let subject = matches!(target, Target::NewThread { .. }).then_some(draft.subject.as_str());
+    let problem = draft_problem(&draft.text, subject);
+    if action == "preview" || problem.is_some() {
+        let status = if problem.is_some() {
+            StatusCode::UNPROCESSABLE_ENTITY
+        } else {
+            StatusCode::OK
+        };
+        let preview = problem.is_none().then(|| markup::to_html(&draft.text));
+        let page = compose_page(
+            state,
+            session,
+            target,
+            draft.subject,
+            draft.text,
+            preview,
+            problem,
+        );
+        return Ok((status, page).into_response());
+    }
+    state.limits.posting(session.user.id.0)?;
+    let (subject, text) = (draft.subject.clone(), draft.text.clone());
+    match submit(state, draft).await? {
         Ok(message_id) => Ok(Redirect::to(&view::permalink(&message_id)).into_response()),
         Err(problem) => {
-            let page = compose_page(
-                &state,
-                &session,
-                Target::Reply {
-                    thread: id,
-                    subject: &subject,
-                    parent: &parent,
-                },
-                String::new(),
-                form.text,
-                None,
-                Some(problem),
-            );
+            let page = compose_page(state, session, target, subject, text, None, Some(problem));
             Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response())
         }
     }
@@ -328,49 +331,22 @@ pub async fn post_new_thread(
     known_list(&state, &list)?;
     let session = state.member(&jar, &format!("/l/{list}/new")).await?;
     check_csrf(&session, &form.csrf)?;
-    let problem = draft_problem(&form.text, Some(&form.subject));
-    if form.action == "preview" || problem.is_some() {
-        let status = if problem.is_some() {
-            StatusCode::UNPROCESSABLE_ENTITY
-        } else {
-            StatusCode::OK
-        };
-        let preview = problem.is_none().then(|| markup::to_html(&form.text));
-        let page = compose_page(
-            &state,
-            &session,
-            Target::NewThread { list: &list },
-            form.subject,
-            form.text,
-            preview,
-            problem,
-        );
-        return Ok((status, page).into_response());
-    }
-    state.limits.posting(session.user.id.0)?;
     let draft = Draft {
         user: session.user.id,
         author_name: session.user.display_name.clone(),
         list: list.clone(),
         parent: None,
-        subject: form.subject.clone(),
-        text: form.text.clone(),
+        subject: form.subject,
+        text: form.text,
     };
-    match submit(&state, draft).await? {
-        Ok(message_id) => Ok(Redirect::to(&view::permalink(&message_id)).into_response()),
-        Err(problem) => {
-            let page = compose_page(
-                &state,
-                &session,
-                Target::NewThread { list: &list },
-                form.subject,
-                form.text,
-                None,
-                Some(problem),
-            );
-            Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response())
-        }
-    }
+    preview_or_post(
+        &state,
+        &session,
+        Target::NewThread { list: &list },
+        draft,
+        &form.action,
+    )
+    .await
 }
 
 /// Moderators: inbound mail that was refused, dropped or bounced, newest first.
