@@ -2,7 +2,8 @@
 //! from anyone. The library holds everything; `main.rs` only dispatches the command line.
 //!
 //! Dependency rule: `mail/`, `thread` and `tags` are pure (no tokio, rusqlite, network or
-//! clock they are not handed); `store/` and `ingest/` do the I/O around them.
+//! clock they are not handed); `store/`, `ingest/` and `outbound/` do the I/O around them, and
+//! `web/` only reads the store and writes the outbox.
 
 pub mod cli;
 pub mod config;

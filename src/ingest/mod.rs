@@ -1,6 +1,7 @@
 //! Getting mail in: archive readers (mbox, pipermail, Maildir, single files) that stream raw
-//! messages, the live IMAP source, and the pipeline both feed, which stores, threads and
-//! indexes them.
+//! messages, the live IMAP source, the gate that decides what fetched mail becomes (list mail,
+//! a member's post to send on, or a log entry), and the pipeline both feed, which stores,
+//! threads, tags and indexes them.
 
 pub mod gate;
 pub mod imap;

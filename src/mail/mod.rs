@@ -1,6 +1,8 @@
 //! The pure mail layer: what a message says about itself (ids, subjects, addresses, thread
 //! signals) and what a reader sees of it (the chosen text, trimmed; sanitised HTML;
-//! attachments). No I/O, no clock, no database: everything here is a function of its inputs.
+//! attachments), what goes out (`compose`: posts, copies, notices, digests; `markup`: light
+//! formatting) and what incoming mail is (`accept`: echoes, bounces, auto-replies, reply keys).
+//! No I/O, no clock, no database: everything here is a function of its inputs.
 
 pub mod accept;
 pub mod address;

@@ -75,10 +75,6 @@ impl InterestTagger {
             None => Vec::new(),
         }
     }
-
-    pub fn is_empty(&self) -> bool {
-        self.ids.is_empty()
-    }
 }
 
 /// What `retag` changed: per interest, threads that gained and lost it.

@@ -5,7 +5,7 @@
 use rusqlite::{OptionalExtension, params};
 use serde::Serialize;
 
-use super::{StoreError, ThreadId};
+use super::StoreError;
 
 /// A row of `users`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
@@ -244,12 +244,6 @@ impl super::Store {
         Ok(())
     }
 
-    pub fn user_count(&self) -> Result<u64, StoreError> {
-        Ok(self
-            .conn
-            .query_row("SELECT count(*) FROM users", [], |r| r.get(0))?)
-    }
-
     /// Remembers a one-time sign-in link (its token's hash).
     pub fn create_sign_in_link(
         &self,
@@ -437,19 +431,6 @@ impl super::Store {
         Ok(found)
     }
 
-    /// Every member with a verified address, for host-mode fan-out (everyone, for now).
-    pub fn fanout_recipients(&self) -> Result<Vec<(UserId, String)>, StoreError> {
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT e.user_id, e.address FROM user_emails e
-             WHERE e.verified_at IS NOT NULL AND e.is_primary = 1
-               AND NOT EXISTS (SELECT 1 FROM bounces b WHERE b.address = e.address
-                               AND b.paused_at IS NOT NULL)
-             ORDER BY e.user_id",
-        )?;
-        let rows = stmt.query_map([], |r| Ok((UserId(r.get(0)?), r.get(1)?)))?;
-        Ok(rows.collect::<Result<_, _>>()?)
-    }
-
     /// Adds members from a roster of the old list ("Name <address>" or a bare address per
     /// entry); addresses already known are left as they are. Returns how many were new.
     pub fn import_members(
@@ -479,18 +460,5 @@ impl super::Store {
         }
         tx.commit()?;
         Ok(added)
-    }
-
-    /// A thread's id, for checking a reply's target.
-    pub fn thread_of(&self, message_id: &str) -> Result<Option<ThreadId>, StoreError> {
-        Ok(self
-            .conn
-            .query_row(
-                "SELECT thread_id FROM messages WHERE message_id = ?1",
-                [message_id],
-                |r| r.get(0),
-            )
-            .optional()?
-            .map(ThreadId))
     }
 }

@@ -1,8 +1,9 @@
 //! The archive's storage: one SQLite database (WAL) holding the raw store, the derived tables
 //! (messages, threads, ids, attachments, the full-text index), the IMAP sources' cursors and
-//! states, and the bookkeeping of imports; the read side serves exports, search and the web.
-//! Migrations are
-//! embedded and forward-only; a database written by a newer listbridge is refused, not touched.
+//! states, and the bookkeeping of imports; members and sessions, the outbox and the inbound log,
+//! interests, preferences, likes and what digests are made of; the read side serves exports,
+//! search, the web and the engagement figures. Migrations are embedded and forward-only; a
+//! database written by a newer listbridge is refused, not touched.
 
 mod archive;
 mod digest;

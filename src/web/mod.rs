@@ -1,7 +1,9 @@
 //! The web forum (axum): server-rendered pages that work without JavaScript, Atom feeds, a JSON
-//! API and attachment downloads, over the store. Handlers only read the store (and, later,
-//! write the outbox): they never speak IMAP or SMTP. Every response carries the security
-//! headers (a CSP with no inline script, no framing, nosniff, a strict referrer policy).
+//! API and attachment downloads over the store; accounts and sessions (`auth`, `account`),
+//! writing (`write`), interests, preferences and likes (`interests`), and organisers' pages
+//! (`engagement`). Handlers read the store and write the outbox (through `outbound`'s posting
+//! functions): they never speak IMAP or SMTP. Every response carries the security headers (a
+//! CSP allowing only the site's own script, no framing, nosniff, a strict referrer policy).
 
 mod account;
 mod api;
