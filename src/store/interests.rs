@@ -200,27 +200,42 @@ impl super::Store {
     /// The compiled rules of every interest. An interest whose rules do not compile (a bad
     /// pattern typed on the web) is left out with a warning rather than stopping ingest.
     pub fn tagger(&self) -> Result<InterestTagger, StoreError> {
-        let mut rules = Vec::new();
-        let mut ids = Vec::new();
-        for i in self.interests()? {
-            let r = InterestRules {
-                slug: i.slug.clone(),
-                name: i.name.clone(),
-                keywords: i.keywords.clone(),
-                patterns: i.patterns.clone(),
-            };
-            if let Err(e) = Tagger::new(std::slice::from_ref(&r)) {
-                tracing::warn!(interest = %i.slug, error = %e, "an interest's rules do not compile; left out");
-                continue;
-            }
-            rules.push(r);
-            ids.push(i.id);
+        let (rules, ids): (Vec<InterestRules>, Vec<InterestId>) = self
+            .interests()?
+            .into_iter()
+            .map(|i| {
+                let r = InterestRules {
+                    slug: i.slug,
+                    name: i.name,
+                    keywords: i.keywords,
+                    patterns: i.patterns,
+                };
+                (r, i.id)
+            })
+            .unzip();
+        if rules.is_empty() {
+            return Ok(InterestTagger { tagger: None, ids });
         }
-        let tagger = if rules.is_empty() {
-            None
-        } else {
-            Tagger::new(&rules).ok()
-        };
+        // One compile for all: only when it fails is each interest tried alone, to find and
+        // leave out the one at fault.
+        if let Ok(tagger) = Tagger::new(&rules) {
+            return Ok(InterestTagger {
+                tagger: Some(tagger),
+                ids,
+            });
+        }
+        let (rules, ids): (Vec<InterestRules>, Vec<InterestId>) = rules
+            .into_iter()
+            .zip(ids)
+            .filter(|(r, _)| match Tagger::new(std::slice::from_ref(r)) {
+                Ok(_) => true,
+                Err(e) => {
+                    tracing::warn!(interest = %r.slug, error = %e, "an interest's rules do not compile; left out");
+                    false
+                }
+            })
+            .unzip();
+        let tagger = Tagger::new(&rules).ok();
         Ok(InterestTagger { tagger, ids })
     }
 
