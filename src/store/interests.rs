@@ -572,16 +572,7 @@ impl Writer<'_> {
 impl super::Store {
     /// This installation's key for signing links (made once, kept in the database).
     pub fn site_secret(&self) -> Result<Vec<u8>, StoreError> {
-        let fresh = crate::tokens::random_bytes::<32>();
-        self.conn.execute(
-            "INSERT OR IGNORE INTO site_secrets(name, value) VALUES ('links', ?1)",
-            [&fresh[..]],
-        )?;
-        Ok(self.conn.query_row(
-            "SELECT value FROM site_secrets WHERE name = 'links'",
-            [],
-            |r| r.get(0),
-        )?)
+        site_secret(&self.conn)
     }
 }
 
@@ -689,16 +680,7 @@ impl Writer<'_> {
     }
 
     pub fn site_secret(&self) -> Result<Vec<u8>, StoreError> {
-        let fresh = crate::tokens::random_bytes::<32>();
-        self.tx().execute(
-            "INSERT OR IGNORE INTO site_secrets(name, value) VALUES ('links', ?1)",
-            [&fresh[..]],
-        )?;
-        Ok(self.tx().query_row(
-            "SELECT value FROM site_secrets WHERE name = 'links'",
-            [],
-            |r| r.get(0),
-        )?)
+        site_secret(self.tx())
     }
 
     /// Likes a post on behalf of a member (a "+1" by mail); false when they already did.
@@ -751,4 +733,18 @@ impl super::Store {
             )
             .optional()?)
     }
+}
+
+/// The link-signing key, made on first use.
+fn site_secret(conn: &rusqlite::Connection) -> Result<Vec<u8>, StoreError> {
+    let fresh = crate::tokens::random_bytes::<32>();
+    conn.execute(
+        "INSERT OR IGNORE INTO site_secrets(name, value) VALUES ('links', ?1)",
+        [&fresh[..]],
+    )?;
+    Ok(conn.query_row(
+        "SELECT value FROM site_secrets WHERE name = 'links'",
+        [],
+        |r| r.get(0),
+    )?)
 }
