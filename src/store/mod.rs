@@ -148,13 +148,27 @@ impl Store {
             })?;
         // WAL lets readers (the web) work during an import; NORMAL is durable at each commit's
         // checkpoint and safe against corruption, which is what a crash-resumable import needs.
-        conn.execute_batch(
-            "PRAGMA journal_mode = WAL;
-             PRAGMA synchronous = NORMAL;
-             PRAGMA foreign_keys = ON;
-             PRAGMA cache_size = -32768;
-             PRAGMA temp_store = MEMORY;",
-        )
+        // Switching a new database to WAL takes a lock SQLite does not wait for: when several
+        // processes open it at once, the losers are told "busy" at once and try again.
+        let mut tries = 0;
+        loop {
+            let done = conn.execute_batch(
+                "PRAGMA journal_mode = WAL;
+                 PRAGMA synchronous = NORMAL;
+                 PRAGMA foreign_keys = ON;
+                 PRAGMA cache_size = -32768;
+                 PRAGMA temp_store = MEMORY;",
+            );
+            match done {
+                Err(rusqlite::Error::SqliteFailure(e, _))
+                    if e.code == rusqlite::ErrorCode::DatabaseBusy && tries < 200 =>
+                {
+                    tries += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(10));
+                }
+                other => break other,
+            }
+        }
         .map_err(|source| StoreError::Open {
             path: path.to_owned(),
             source,
