@@ -6,6 +6,7 @@
 
 pub mod accept;
 pub mod address;
+pub mod calendar;
 pub mod compose;
 pub mod ids;
 pub mod markup;
