@@ -25,6 +25,26 @@ pub struct Config {
     pub outbound: Option<OutboundConfig>,
     /// `[[interests]]`: seeds the interests; once in the database, admins edit them on the web.
     pub interests: Vec<InterestConfig>,
+    pub events: EventsConfig,
+}
+
+/// `[events]`: announcements with registration.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EventsConfig {
+    /// `[events] time_zone`: the zone events created on the web are written in (IANA name).
+    pub time_zone: String,
+    /// `[events] reminder_hours`: how long before an event its confirmed members are reminded
+    /// (0: no reminders).
+    pub reminder_hours: u32,
+    /// `[events] organisers`: who may announce events on the web: "moderators" (moderators and
+    /// admins) or "members" (any signed-in member).
+    pub organisers: Organisers,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Organisers {
+    Moderators,
+    Members,
 }
 
 /// `[[interests]]`: an interest and the rules that tag threads with it.
@@ -228,6 +248,11 @@ impl Default for Config {
             },
             outbound: None,
             interests: Vec::new(),
+            events: EventsConfig {
+                time_zone: "Europe/London".to_owned(),
+                reminder_hours: 24,
+                organisers: Organisers::Moderators,
+            },
         }
     }
 }
@@ -417,6 +442,54 @@ impl Config {
                         }
                     }
                 }
+                "events" => {
+                    if let Some(t) = v.table("events", value) {
+                        for (k, val) in t {
+                            let path = format!("events.{k}");
+                            match k.as_str() {
+                                "time_zone" => {
+                                    if let Some(s) =
+                                        v.string(&path, val, "a zone name such as \"Europe/London\"")
+                                    {
+                                        match s.trim().parse::<chrono_tz::Tz>() {
+                                            Ok(tz) => config.events.time_zone = tz.name().to_owned(),
+                                            Err(_) => v.problem(
+                                                &path,
+                                                format!("{s:?} is not a known time zone"),
+                                                "use an IANA zone name such as \"Europe/London\" or \"UTC\"",
+                                            ),
+                                        }
+                                    }
+                                }
+                                "reminder_hours" => {
+                                    if let Some(n) =
+                                        v.integer(&path, val, 0, 24 * 14, "a number of hours such as 24")
+                                    {
+                                        config.events.reminder_hours = n as u32;
+                                    }
+                                }
+                                "organisers" => {
+                                    if let Some(s) =
+                                        v.string(&path, val, "\"moderators\" or \"members\"")
+                                    {
+                                        match s {
+                                            "moderators" => {
+                                                config.events.organisers = Organisers::Moderators
+                                            }
+                                            "members" => config.events.organisers = Organisers::Members,
+                                            _ => v.problem(
+                                                &path,
+                                                format!("{s:?} is not a choice here"),
+                                                "write \"moderators\" (moderators and admins announce events) or \"members\" (any member)",
+                                            ),
+                                        }
+                                    }
+                                }
+                                _ => v.unknown(&path, &["time_zone", "reminder_hours", "organisers"]),
+                            }
+                        }
+                    }
+                }
                 "outbound" => {
                     if let Some(t) = v.table("outbound", value) {
                         config.outbound = parse_outbound(&mut v, t);
@@ -578,6 +651,7 @@ impl Config {
                         "lists",
                         "sources",
                         "interests",
+                        "events",
                     ],
                 ),
             }
@@ -1470,6 +1544,10 @@ mod tests {
             "[outbound]",
             "[[sources]]",
             "[[interests]]",
+            "[events]",
+            "time_zone =",
+            "reminder_hours =",
+            "organisers =",
         ] {
             assert!(
                 text.lines().any(|l| l.trim_start().starts_with(key)),
@@ -1477,6 +1555,29 @@ mod tests {
             );
         }
         assert!(shown("name ="));
+    }
+
+    #[test]
+    fn events_settings_are_checked_and_named() {
+        let config = Config::parse(
+            "[events]\ntime_zone = \"America/New_York\"\nreminder_hours = 2\norganisers = \"members\"\n",
+        )
+        .expect("valid");
+        assert_eq!(config.events.time_zone, "America/New_York");
+        assert_eq!(config.events.reminder_hours, 2);
+        assert_eq!(config.events.organisers, Organisers::Members);
+        let problems = Config::parse(
+            "[events]\ntime_zone = \"Mars/Olympus\"\nreminder_hours = -1\norganisers = \"everyone\"\n",
+        )
+        .unwrap_err()
+        .iter()
+        .map(|p| p.to_string())
+        .collect::<Vec<_>>()
+        .join("\n");
+        for key in ["events.time_zone", "events.reminder_hours", "events.organisers"] {
+            assert!(problems.contains(key), "{key} not named in: {problems}");
+        }
+        assert!(problems.contains("IANA"), "{problems}");
     }
 
     #[test]

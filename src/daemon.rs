@@ -122,7 +122,7 @@ async fn serve_with(
     Ok(())
 }
 
-/// Every minute, queues the digests that have fallen due.
+/// Every minute, queues the digests and event reminders that have fallen due.
 async fn digests(
     config: Arc<Config>,
     db: PathBuf,
@@ -133,22 +133,22 @@ async fn digests(
     loop {
         let (config, db) = (Arc::clone(&config), db.clone());
         let sent = tokio::task::spawn_blocking(move || {
-            let mut store = Store::open(&db, settings)?;
-            crate::outbound::digest::send_due(
-                &mut store,
-                &config,
-                chrono::Utc::now().timestamp(),
-                false,
-            )
+            let mut store = Store::open(&db, settings).map_err(|e| e.to_string())?;
+            let now = chrono::Utc::now().timestamp();
+            let digests = crate::outbound::digest::send_due(&mut store, &config, now, false)
+                .map_err(|e| format!("digests could not be made: {e}"))?;
+            let reminders = crate::outbound::events::send_reminders(&mut store, &config, now)
+                .map_err(|e| format!("event reminders could not be made: {e}"))?;
+            Ok::<_, String>((digests, reminders))
         })
         .await;
         match sent {
-            Ok(Ok(0)) => {}
-            Ok(Ok(n)) => {
-                tracing::info!(digests = n, "digests queued");
+            Ok(Ok((0, 0))) => {}
+            Ok(Ok((digests, reminders))) => {
+                tracing::info!(digests, reminders, "digests and reminders queued");
                 wake.notify_one();
             }
-            Ok(Err(e)) => tracing::error!(error = %e, "digests could not be made"),
+            Ok(Err(e)) => tracing::error!(error = %e, "scheduled mail failed"),
             Err(e) => tracing::error!(error = %e, "the digest task failed"),
         }
         tokio::select! {
@@ -199,14 +199,12 @@ pub async fn demo(listen: std::net::SocketAddr) -> anyhow::Result<()> {
     let interests = config.clone();
     let summary = tokio::task::spawn_blocking(move || {
         let mut store = Store::open(&db, settings)?;
-        interests.seed_interests(&store, chrono::Utc::now().timestamp())?;
-        crate::ingest::pipeline::import(
-            &mut store,
-            &[archive],
-            "snug",
-            &render,
-            chrono::Utc::now().timestamp(),
-        )
+        let now = chrono::Utc::now().timestamp();
+        interests.seed_interests(&store, now)?;
+        let summary =
+            crate::ingest::pipeline::import(&mut store, &[archive], "snug", &render, now)?;
+        sample_event(&mut store, &interests, now)?;
+        Ok::<_, anyhow::Error>(summary)
     })
     .await??;
     eprintln!(
@@ -218,6 +216,82 @@ pub async fn demo(listen: std::net::SocketAddr) -> anyhow::Result<()> {
     let result = serve_with(config, db, settings, Some(Transport::Print)).await;
     let _ = std::fs::remove_dir_all(&dir);
     result
+}
+
+/// The demo's upcoming event: a study day four weeks ahead, announced by a sample organiser.
+fn sample_event(store: &mut Store, config: &Config, now: i64) -> anyhow::Result<()> {
+    use chrono::TimeZone;
+    let (organiser, _) = store.create_user(
+        "Dr Priya Shah",
+        "priya.shah@demo.invalid",
+        crate::store::Role::Moderator,
+        now,
+    )?;
+    let day = chrono::Utc
+        .timestamp_opt(now + 28 * 86_400, 0)
+        .single()
+        .map(|t| t.date_naive())
+        .ok_or_else(|| anyhow::anyhow!("no date four weeks from now"))?;
+    let london = chrono_tz::Europe::London;
+    let at = |hour, minute| {
+        day.and_hms_opt(hour, minute, 0)
+            .and_then(|t| london.from_local_datetime(&t).earliest())
+            .map(|t| t.timestamp())
+            .ok_or_else(|| anyhow::anyhow!("no such local time"))
+    };
+    let asthma = store
+        .interest_by_slug("asthma")?
+        .map(|i| vec![i.id])
+        .unwrap_or_default();
+    let description = "A day on asthma in primary care: the new BTS/NICE/SIGN guideline, \
+                       inhaler technique with **hands-on spacer practice**, and running a \
+                       nurse-led review clinic. For GPs, practice nurses and pharmacists.";
+    let (starts_at, ends_at) = (at(9, 30)?, at(16, 30)?);
+    let draft = crate::outbound::Draft {
+        user: organiser,
+        author_name: "Dr Priya Shah".to_owned(),
+        list: "snug".to_owned(),
+        parent: None,
+        subject: "Asthma study day".to_owned(),
+        text: crate::outbound::events::announcement_text(
+            description,
+            &[
+                (
+                    "When",
+                    crate::outbound::events::when_span(starts_at, ends_at, "Europe/London", false),
+                ),
+                ("Where", "Education Centre, St James's Hospital, Leeds".to_owned()),
+                ("Places", "60".to_owned()),
+            ],
+        ),
+    };
+    let event = crate::store::NewEvent {
+        uid: format!("event-demo-{now}@demo.invalid"),
+        sequence: 0,
+        message_id: String::new(),
+        list: crate::store::ListId(0),
+        title: "Asthma study day".to_owned(),
+        description: description.to_owned(),
+        starts_at,
+        ends_at,
+        time_zone: "Europe/London".to_owned(),
+        all_day: false,
+        place: Some("Education Centre, St James's Hospital, Leeds".to_owned()),
+        online_url: None,
+        capacity: Some(60),
+        deadline: Some(starts_at - 7 * 86_400),
+        payment_url: None,
+        organiser: Some(organiser),
+        organiser_email: None,
+        source: "web",
+        tickets: vec![
+            ("Member".to_owned(), "£40".to_owned()),
+            ("Non-member".to_owned(), "£60".to_owned()),
+        ],
+        interests: asthma,
+    };
+    crate::outbound::events::announce(store, config, &draft, event, now)?;
+    Ok(())
 }
 
 /// A fresh private folder under the system's temporary directory.

@@ -1374,3 +1374,173 @@ async fn a_member_signs_up_by_mail_replies_and_sees_it_delivered() -> Result<()>
     );
     Ok(())
 }
+
+/// An organiser announces an event in the browser with one place, takes it, and a member who
+/// registers after her joins the waiting list; when she cancels, the member moves up, and her
+/// attendee list says so. The event pages pass axe-core.
+#[cfg(feature = "rig")]
+#[tokio::test(flavor = "multi_thread")]
+async fn an_event_is_announced_and_its_waiting_list_moves_up() -> Result<()> {
+    use common::forum::Forum;
+    let axe = axe_source()?;
+    let forum = tokio::task::spawn_blocking(|| Forum::start("mirror")).await?;
+    let (db, config) = (forum.db.clone(), forum.config.clone());
+    let link = tokio::task::spawn_blocking(move || {
+        common::forum::admin_link(&db, &config, "olive@lists.test", "Olive Organiser")
+    })
+    .await?;
+    let tools = Tools::find();
+    let work = tempfile::tempdir()?;
+    let driver = Driver::start(&tools, work.path()).await?;
+    let browser = Browser::open(&tools, &driver, true).await?;
+    let base = forum.base.clone();
+    let mut violations = Vec::new();
+    browser.client.goto(&link).await?;
+    browser
+        .client
+        .find(Locator::XPath("//main//button[contains(., 'Sign in')]"))
+        .await?
+        .click()
+        .await?;
+    browser.wait_for(|h| !h.path.starts_with("/signin")).await?;
+
+    // Announce: from the events page, through the form.
+    browser.go(&base, "/events").await?;
+    browser
+        .client
+        .find(Locator::LinkText("Announce an event"))
+        .await?
+        .click()
+        .await?;
+    browser.wait_for_path("/events/new").await?;
+    violations.extend(serious_violations(&browser, &axe, "/events/new").await?);
+    for (id, text) in [
+        ("title", "Inhaler technique workshop"),
+        ("description", "A hands-on hour on **spacers** and dry-powder inhalers."),
+        ("place", "Room 2, Leeds General Infirmary"),
+        ("capacity", "1"),
+    ] {
+        browser.client.find(Locator::Id(id)).await?.send_keys(text).await?;
+    }
+    // Typing into a datetime-local field goes segment by segment in each locale; the value
+    // is set as the browser's own picker would.
+    browser
+        .js("document.getElementById('starts').value = '2027-05-20T14:00'; document.getElementById('ends').value = '2027-05-20T15:00'; return true;")
+        .await?;
+    browser.shoot("event-form").await?;
+    browser
+        .client
+        .find(Locator::XPath("//button[contains(., 'Announce')]"))
+        .await?
+        .click()
+        .await?;
+    browser
+        .wait_for(|h| h.path.starts_with("/events/") && h.path != "/events/new")
+        .await?;
+    let event_path = browser.here().await?.path;
+    browser
+        .wait_for_text("main h1", "Inhaler technique workshop")
+        .await?;
+    let facts = browser.client.find(Locator::Css("dl.facts")).await?.text().await?;
+    ensure!(
+        facts.contains("Thursday 20 May 2027, 14:00–15:00 (BST)"),
+        "facts: {facts}"
+    );
+
+    // She takes the one place.
+    browser
+        .client
+        .find(Locator::XPath("//button[contains(., 'Register')]"))
+        .await?
+        .click()
+        .await?;
+    browser.wait_for_text("#my-place", "You have a place.").await?;
+    violations.extend(serious_violations(&browser, &axe, "event page").await?);
+
+    // Bob, a member, registers after her: the waiting list.
+    let (db, roster) = (forum.db.clone(), forum.dir.path().join("roster.txt"));
+    let config = forum.config.clone();
+    let (bob, token, csrf) = tokio::task::spawn_blocking(move || {
+        std::fs::write(&roster, "Bob Baker <bob@lists.test>\n").unwrap();
+        common::forum::cli(&db, &config, &["members", "import", roster.to_str().unwrap()]);
+        let s = common::forum::store(&db);
+        let bob = s.user_by_email("bob@lists.test").unwrap().unwrap();
+        let (token, csrf) = (listbridge::tokens::new_token(), listbridge::tokens::new_token());
+        s.create_session(
+            &listbridge::tokens::hash(&token),
+            bob,
+            &csrf,
+            chrono::Utc::now().timestamp(),
+        )
+        .unwrap();
+        (bob, token, csrf)
+    })
+    .await?;
+    let mut bobs = common::web::Web::new(&base);
+    bobs.set_cookie("lb_session", &token);
+    let answer = bobs
+        .post(&format!("{event_path}/register"), &[("csrf", &csrf)])
+        .await;
+    ensure!(
+        answer.status == 200 && answer.body.contains("number 1 on the waiting list"),
+        "Bob's registration: {} {}",
+        answer.status,
+        answer.body
+    );
+    browser.client.refresh().await?;
+    browser
+        .wait_for_text("#places", "Full · 1 on the waiting list (1 confirmed, 1 waiting)")
+        .await?;
+    browser.shoot("event-full").await?;
+
+    // She cancels: Bob moves up, and her attendee list shows it.
+    browser
+        .client
+        .find(Locator::XPath("//button[contains(., 'Cancel my place')]"))
+        .await?
+        .click()
+        .await?;
+    browser.wait_for_text("#my-place", "You have no place yet.").await?;
+    browser
+        .wait_for_text("#places", "Full · waiting list open (1 confirmed)")
+        .await?;
+    browser
+        .client
+        .find(Locator::LinkText("Attendees"))
+        .await?
+        .click()
+        .await?;
+    browser.wait_for_path(&format!("{event_path}/attendees")).await?;
+    violations.extend(serious_violations(&browser, &axe, "attendees").await?);
+    let rows = browser
+        .client
+        .find(Locator::Css("table.data tbody"))
+        .await?
+        .text()
+        .await?;
+    let lines: Vec<&str> = rows.lines().collect();
+    ensure!(
+        lines.len() == 2
+            && lines[0].starts_with("Bob Baker")
+            && lines[0].contains("Confirmed")
+            && lines[1].starts_with("Olive Organiser")
+            && lines[1].contains("Cancelled"),
+        "attendees: {rows}"
+    );
+    browser.shoot("event-attendees").await?;
+    let page = bobs.get(&event_path).await;
+    ensure!(page.body.contains("You have a place."), "Bob's page: {}", page.body);
+    let place = tokio::task::spawn_blocking({
+        let db = forum.db.clone();
+        let id: i64 = event_path.trim_start_matches("/events/").parse()?;
+        move || common::forum::store(&db).place(listbridge::store::EventId(id), bob)
+    })
+    .await??;
+    ensure!(place == Some(listbridge::store::Place::Confirmed), "{place:?}");
+
+    let errors = browser.console_errors().await?;
+    browser.close().await;
+    ensure!(errors.is_empty(), "errors in the browser console:\n{}", errors.join("\n"));
+    ensure!(violations.is_empty(), "axe-core found:\n{}", violations.join("\n"));
+    Ok(())
+}

@@ -43,6 +43,41 @@ fn app() -> (axum::Router, tempfile::TempDir) {
         0,
     )
     .unwrap();
+    // An event, announced by the archive's first message.
+    let list = store.list_id("snug").unwrap();
+    let first = store
+        .thread_posts(listbridge::store::ThreadId(1))
+        .unwrap();
+    let run = store.begin_run("test", 0).unwrap();
+    let writer = store.writer(run).unwrap();
+    writer
+        .create_event(
+            &listbridge::store::NewEvent {
+                uid: "event-1@test".to_owned(),
+                sequence: 0,
+                message_id: first[0].message_id.clone(),
+                list,
+                title: "Asthma study day".to_owned(),
+                description: "Talks and **workshops**.".to_owned(),
+                starts_at: 4_000_000_000,
+                ends_at: 4_000_003_600,
+                time_zone: "Europe/London".to_owned(),
+                all_day: false,
+                place: Some("Leeds".to_owned()),
+                online_url: None,
+                capacity: Some(40),
+                deadline: None,
+                payment_url: None,
+                organiser: None,
+                organiser_email: None,
+                source: "web",
+                tickets: Vec::new(),
+                interests: Vec::new(),
+            },
+            0,
+        )
+        .unwrap();
+    writer.commit().unwrap();
     drop(store);
     (
         router(AppState::new(
@@ -149,6 +184,9 @@ fn examples(pattern: &str) -> Vec<(String, Option<StatusCode>)> {
         "/admin/inbound",
         "/admin/engagement",
         "/admin/engagement.csv",
+        "/events/new",
+        "/events/{id}/attendees",
+        "/events/{id}/attendees.csv",
     ]
     .contains(&pattern)
     {
@@ -165,6 +203,8 @@ fn examples(pattern: &str) -> Vec<(String, Option<StatusCode>)> {
         "/t/{thread}/tags",
         "/t/{thread}/watch",
         "/like",
+        "/events/{id}/register",
+        "/events/{id}/cancel",
     ]
     .contains(&pattern)
     {

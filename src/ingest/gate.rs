@@ -114,7 +114,35 @@ impl Gate {
             .parse_headers(bytes.as_slice())
             .is_some_and(|m| m.header("List-Id").is_some());
         let private = !to_list && !from_a_list && to_bridge(&out.from_address);
-        match accept::classify(bytes, &inbox) {
+        let class = accept::classify(bytes, &inbox);
+        // A member's answer from their calendar takes or gives up their place; it is not a
+        // post (and never a bounce's quoted original or an auto-reply).
+        if !matches!(
+            class,
+            Inbound::OwnEcho | Inbound::Bounce { .. } | Inbound::Automatic(_)
+        ) {
+            let replies = super::events::replies(bytes);
+            if !replies.is_empty() {
+                let member = match &sender {
+                    Some(s) => writer.member_of(s)?,
+                    None => None,
+                };
+                let (Some(user), Some(address)) = (member, sender.as_deref()) else {
+                    return self.refuse(
+                        writer,
+                        p,
+                        sender.as_deref(),
+                        Refusal::UnknownSender,
+                        &log,
+                        now,
+                    );
+                };
+                let done = super::events::answer(writer, &self.config, user, address, &replies, now)?;
+                log(InboundAction::Dropped, &done)?;
+                return Ok(Verdict::Logged);
+            }
+        }
+        match class {
             Inbound::OwnEcho => {
                 let ours = parsed
                     .and_then(|m| m.message_id.as_deref())
@@ -312,6 +340,25 @@ impl Gate {
             }
         }
         Ok(Verdict::Logged)
+    }
+
+    /// Tells the members with a place that their event changed or was cancelled.
+    pub(super) fn event_changed(
+        &self,
+        writer: &Writer<'_>,
+        event: crate::store::EventId,
+        cancelled: bool,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        match crate::outbound::events::tell_registrants(writer, &self.config, event, cancelled, now)
+        {
+            Ok(()) => Ok(()),
+            Err(crate::outbound::PostError::Store(e)) => Err(e),
+            Err(e) => {
+                tracing::warn!(error = %e, "members could not be told of an event's change");
+                Ok(())
+            }
+        }
     }
 
     /// The members' copies of a newly archived post: in host mode everyone who wants it (the

@@ -145,11 +145,20 @@ pub fn store_batch(
                     Verdict::Publish { author } => Some(author),
                     _ => None,
                 };
-                if let Some(key) = store_one(&writer, list, &prepared, &mut summary, &tagger)?
+                let key = store_one(&writer, list, &prepared, &mut summary, &tagger)?;
+                if let Some(key) = key
                     && let Some(g) = gate
-                    && (author.is_some() || !g.is_host())
                 {
-                    g.copies(&writer, list, &prepared, key, author, now)?;
+                    if author.is_some() || !g.is_host() {
+                        g.copies(&writer, list, &prepared, key, author, now)?;
+                    }
+                    for (event, cancelled) in
+                        super::events::recognise(&writer, list, key, &prepared)?
+                    {
+                        g.event_changed(&writer, event, cancelled, now)?;
+                    }
+                } else if let Some(key) = key {
+                    super::events::recognise(&writer, list, key, &prepared)?;
                 }
             }
         }
@@ -255,7 +264,10 @@ fn store_all(
             }
         };
         summary.read += 1;
-        store_one(&writer, list, &p, summary, &tagger)?;
+        if let Some(key) = store_one(&writer, list, &p, summary, &tagger)? {
+            // An old invitation in an imported archive is a past event: nobody to tell.
+            super::events::recognise(&writer, list, key, &p)?;
+        }
         in_batch += 1;
         if in_batch >= BATCH {
             writer.commit()?;

@@ -50,6 +50,14 @@ pub struct ListInfo<'a> {
     pub unsubscribe_url: Option<String>,
 }
 
+/// An iCalendar object a mail carries (RFC 6047); `method` (REQUEST, CANCEL, PUBLISH) says
+/// what it asks of the reader's calendar.
+#[derive(Debug, Clone, Copy)]
+pub struct CalendarPart<'a> {
+    pub method: &'a str,
+    pub ics: &'a str,
+}
+
 /// A post written on the web.
 #[derive(Debug, Clone)]
 pub struct Post<'a> {
@@ -66,6 +74,9 @@ pub struct Post<'a> {
     pub text: &'a str,
     /// The post on the web, linked in a short footer.
     pub permalink: Option<&'a str>,
+    /// An event's invitation, as a third alternative that calendar-aware readers show with
+    /// accept and decline buttons (the form Outlook sends).
+    pub calendar: Option<CalendarPart<'a>>,
 }
 
 /// A system mail to one person (sign-in link, why a mail was not accepted).
@@ -81,6 +92,8 @@ pub struct Notice<'a> {
     /// `auto-generated` or `auto-replied` (RFC 3834); anything else is sent as
     /// `auto-generated`.
     pub auto_submitted: &'a str,
+    /// A calendar update for this person (a confirmed place, a cancellation).
+    pub calendar: Option<CalendarPart<'a>>,
 }
 
 /// A web post as a multipart/alternative mail to the list.
@@ -113,8 +126,12 @@ pub fn compose_post(
     }
     plain.push('\n');
     let html = format!("<!DOCTYPE html>\n<html><body>\n{html}</body></html>\n");
+    let mut body = MultiPart::alternative_plain_html(plain, html);
+    if let Some(calendar) = post.calendar {
+        body = body.singlepart(calendar_part(calendar));
+    }
     let mut message = builder
-        .multipart(MultiPart::alternative_plain_html(plain, html))
+        .multipart(body)
         .map_err(|_| ComposeError::Address(list.address.to_string()))?;
     let headers = message.headers_mut();
     for value in list_headers(list, identity) {
@@ -331,9 +348,27 @@ pub fn compose_notice(notice: &Notice, identity: &Identity) -> Result<Vec<u8>, C
     }
     let mut text = notice.text.trim_end().replace("\r\n", "\n");
     text.push('\n');
-    let mut message = builder
-        .singlepart(SinglePart::plain(text))
-        .map_err(|_| ComposeError::Address(notice.to.to_string()))?;
+    let built = match notice.calendar {
+        // Google Calendar's form, which every calendar reader recognises: the text and the
+        // calendar as alternatives, and the same calendar as an `invite.ics` attachment.
+        Some(calendar) => builder.multipart(
+            MultiPart::mixed()
+                .multipart(
+                    MultiPart::alternative()
+                        .singlepart(SinglePart::plain(text))
+                        .singlepart(calendar_part(calendar)),
+                )
+                .singlepart(
+                    lettre::message::Attachment::new("invite.ics".to_owned()).body(
+                        calendar.ics.to_owned(),
+                        header::ContentType::parse("application/ics")
+                            .expect("a valid content type"),
+                    ),
+                ),
+        ),
+        None => builder.singlepart(SinglePart::plain(text)),
+    };
+    let mut message = built.map_err(|_| ComposeError::Address(notice.to.to_string()))?;
     let auto = match notice.auto_submitted {
         "auto-replied" => "auto-replied",
         _ => "auto-generated",
@@ -369,6 +404,25 @@ pub fn compose_digest(
     headers.insert_raw(custom("X-Auto-Response-Suppress", "All"));
     headers.insert_raw(custom("X-Loop", identity.from_address));
     Ok(message.formatted())
+}
+
+/// A `text/calendar` part with its method (RFC 6047 §2.4).
+fn calendar_part(calendar: CalendarPart) -> SinglePart {
+    let method = if calendar
+        .method
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || c == '-')
+    {
+        calendar.method
+    } else {
+        "PUBLISH"
+    };
+    SinglePart::builder()
+        .header(
+            header::ContentType::parse(&format!("text/calendar; charset=utf-8; method={method}"))
+                .expect("a valid content type"),
+        )
+        .body(calendar.ics.to_owned())
 }
 
 /// The list headers every mail to the list carries, and X-Loop with our address.
@@ -637,6 +691,7 @@ mod tests {
             references: refs,
             text: "Thanks, **very** useful.\n\n- one\n- two\n\n<script>x</script>",
             permalink,
+            calendar: None,
         }
     }
 
@@ -932,6 +987,7 @@ Body line\n\
                 date: 1_700_000_000,
                 in_reply_to: Some("m1@gp.test"),
                 auto_submitted: "auto-replied",
+                calendar: None,
             },
             &IDENTITY,
         )
@@ -971,6 +1027,7 @@ Body line\n\
                 date: 0,
                 in_reply_to: None,
                 auto_submitted: "no",
+                calendar: None,
             },
             &IDENTITY,
         )
@@ -990,6 +1047,7 @@ Body line\n\
                     date: 0,
                     in_reply_to: None,
                     auto_submitted: "auto-generated",
+                    calendar: None,
                 },
                 &IDENTITY
             )

@@ -667,6 +667,7 @@ mod tests {
                     references: &[],
                     text: "Use a **spacer**.\n\n- one\n- two",
                     permalink: Some("https://forum.test/t/1"),
+                    calendar: None,
                 },
                 &ListInfo {
                     name: "snug",

@@ -240,6 +240,7 @@ fn build(
             date: now,
             in_reply_to: None,
             auto_submitted: "auto-generated",
+            calendar: None,
         },
         &html,
         &super::identity(config, out),

@@ -6,6 +6,7 @@
 //! write the store (DESIGN.md invariant 6).
 
 pub mod digest;
+pub mod events;
 pub mod notify;
 pub mod worker;
 
@@ -81,6 +82,20 @@ pub fn post_from_web(
     draft: &Draft,
     now: i64,
 ) -> Result<String, PostError> {
+    post_with(store, config, draft, None, now, |_, _, _| Ok(())).map(|(id, ())| id)
+}
+
+/// [`post_from_web`], carrying `calendar` in the mail, with `also` done in the same
+/// transaction once the post is archived (given the list and the post's Message-ID): an
+/// event is created with the thread that announces it, or not at all.
+pub fn post_with<T>(
+    store: &mut Store,
+    config: &Config,
+    draft: &Draft,
+    calendar: Option<compose::CalendarPart<'_>>,
+    now: i64,
+    also: impl FnOnce(&Writer<'_>, ListId, &str) -> Result<T, StoreError>,
+) -> Result<(String, T), PostError> {
     let out = config.outbound.as_ref().ok_or(PostError::NotConfigured)?;
     if draft.text.trim().is_empty() {
         return Err(PostError::Empty);
@@ -121,6 +136,7 @@ pub fn post_from_web(
             references: &references,
             text: &draft.text,
             permalink: Some(&permalink),
+            calendar,
         },
         &list_info(config, list, address),
         &identity(config, out),
@@ -141,6 +157,7 @@ pub fn post_from_web(
         &tagger,
     )?;
     writer.watch_own_thread(draft.user, &message_id, thread)?;
+    let extra = also(&writer, list_id, &message_id)?;
     let host = list.mode == ListMode::Host;
     // Members who want it by mail: in host mode the post's only way to them; in mirror mode
     // the list sends it, and watchers get their own copy with a reply address.
@@ -173,7 +190,7 @@ pub fn post_from_web(
     };
     writer.set_post_outbox(&message_id, outbox)?;
     writer.commit()?;
-    Ok(message_id)
+    Ok((message_id, extra))
 }
 
 /// Stores composed bytes in the archive and derives them; the thread they joined.
@@ -284,6 +301,21 @@ pub fn queue_notice(
     in_reply_to: Option<&str>,
     now: i64,
 ) -> Result<OutboxId, PostError> {
+    queue_mail(writer, config, to, subject, text, in_reply_to, None, now)
+}
+
+/// Queues a mail from the bridge to one person, with a calendar update when given.
+#[allow(clippy::too_many_arguments)]
+pub fn queue_mail(
+    writer: &Writer<'_>,
+    config: &Config,
+    to: &str,
+    subject: &str,
+    text: &str,
+    in_reply_to: Option<&str>,
+    calendar: Option<compose::CalendarPart<'_>>,
+    now: i64,
+) -> Result<OutboxId, PostError> {
     let out = config.outbound.as_ref().ok_or(PostError::NotConfigured)?;
     let message_id = compose::new_message_id(&crate::tokens::random_bytes(), out.domain());
     let bytes = compose::compose_notice(
@@ -299,6 +331,7 @@ pub fn queue_notice(
             } else {
                 "auto-generated"
             },
+            calendar,
         },
         &identity(config, out),
     )?;

@@ -8,6 +8,7 @@
 mod archive;
 mod digest;
 mod engagement;
+mod events;
 mod export;
 mod interests;
 mod members;
@@ -19,6 +20,9 @@ mod sources;
 pub use archive::{Derived, RawOutcome, StoredRaw, Writer};
 pub use digest::{DigestFilter, DigestMember, DigestPost, ThreadInterests};
 pub use engagement::{Engagement, InterestActivity, LikedPost, Period, Unanswered};
+pub use events::{
+    Attendee, Cancelled, DueReminder, Event, EventId, NewEvent, Place, Registered, Ticket, TicketId,
+};
 pub use export::{ThreadExport, ThreadMessageExport};
 pub use interests::{
     Audience, Interest, InterestId, InterestMode, InterestTagger, Preferences, RetagChange,
@@ -44,6 +48,7 @@ const MIGRATIONS: &[(&str, &str)] = &[
         include_str!("migrations/0004_members.sql"),
     ),
     ("interests", include_str!("migrations/0005_interests.sql")),
+    ("events", include_str!("migrations/0006_events.sql")),
 ];
 
 /// The schema version this binary writes.
@@ -232,7 +237,12 @@ impl Store {
 
     /// A write transaction for storing and deriving messages.
     pub fn writer(&mut self, run: RunId) -> Result<Writer<'_>, StoreError> {
-        let tx = self.conn.transaction()?;
+        // IMMEDIATE: a writer takes the write lock at once (waiting its turn), so what it reads
+        // before writing (places left in an event, a reply key) cannot change under it, and it
+        // never fails half-way on a lock it could not upgrade.
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         Ok(Writer::new(tx, run, self.threading))
     }
 

@@ -1,8 +1,8 @@
 //! The web forum (axum): server-rendered pages that work without JavaScript, Atom feeds, a JSON
 //! API and attachment downloads over the store; accounts and sessions (`auth`, `account`),
-//! writing (`write`), interests, preferences and likes (`interests`), and organisers' pages
-//! (`engagement`). Handlers read the store and write the outbox (through `outbound`'s posting
-//! functions): they never speak IMAP or SMTP. Every response carries the security headers (a
+//! writing (`write`), interests, preferences and likes (`interests`), events with registration
+//! (`events`), and organisers' pages (`engagement`). Handlers read the store and write the
+//! outbox (through `outbound`'s posting functions): they never speak IMAP or SMTP. Every response carries the security headers (a
 //! CSP allowing only the site's own script, no framing, nosniff, a strict referrer policy).
 
 mod account;
@@ -10,6 +10,7 @@ mod api;
 mod auth;
 mod charts;
 mod engagement;
+mod events;
 mod interests;
 mod pages;
 mod view;
@@ -306,6 +307,17 @@ pub fn router(state: AppState) -> Router {
         .route("/admin/inbound", get(write::inbound_log))
         .route("/admin/engagement", get(engagement::page))
         .route("/admin/engagement.csv", get(engagement::csv_file))
+        .route("/events", get(events::upcoming))
+        .route("/events/past", get(events::past))
+        .route("/events.ics", get(events::feed))
+        .route("/events/new", get(events::new_form).post(events::create))
+        .route("/events/{id}", get(events::page))
+        .route("/events/{id}/event.ics", get(events::ics))
+        .route("/events/{id}/register", post(events::register))
+        .route("/events/{id}/cancel", post(events::cancel))
+        .route("/events/{id}/attendees", get(events::attendees))
+        .route("/events/{id}/attendees.csv", get(events::attendees_csv))
+        .route("/i/{slug}/events.ics", get(events::interest_feed))
         .route("/interests", get(interests::index))
         .route("/i/{slug}", get(interests::interest))
         .route("/i/{slug}/feed.atom", get(interests::feed))

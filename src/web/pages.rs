@@ -274,7 +274,7 @@ pub async fn thread(
         return Ok(axum::response::Html(page).into_response());
     }
     let me_id = viewer.as_ref().map(|v| v.user.id);
-    let (info, posts, states, members, (likes, interests, all_interests, watching)) = state
+    let (info, posts, states, members, (likes, interests, all_interests, watching, event)) = state
         .read(move |s| {
             let Some(info) = s.thread_info(ThreadId(id))? else {
                 return Ok(None);
@@ -289,6 +289,10 @@ pub async fn thread(
             let likes = s.likes(&ids, me_id)?;
             let interests = s.thread_interests(ThreadId(id))?;
             let all_interests = s.interests()?;
+            let event = match s.event_of_thread(ThreadId(id))? {
+                Some(e) => s.event(e)?,
+                None => None,
+            };
             let watching = match me_id {
                 Some(me) => s.thread_pref(me, ThreadId(id))?,
                 None => None,
@@ -308,7 +312,7 @@ pub async fn thread(
                 posts,
                 states,
                 members,
-                (likes, interests, all_interests, watching),
+                (likes, interests, all_interests, watching, event),
             )))
         })
         .await?
@@ -446,6 +450,7 @@ pub async fn thread(
         },
         moderator,
         watching: watching.unwrap_or_default(),
+        event: event.map(|e| (e.id.0, e.title.clone(), crate::outbound::events::when(&e))),
         thread: id,
         subject: state.thread_title(subject.as_deref(), &list),
         list,

@@ -155,6 +155,8 @@ pub struct ThreadPage {
     pub moderator: bool,
     /// The signed-in reader's choice for the thread: "watch", "mute" or "".
     pub watching: String,
+    /// The event the thread announces: (id, title, when).
+    pub event: Option<(i64, String, String)>,
     pub thread: i64,
     pub subject: String,
     pub list: String,
@@ -434,4 +436,107 @@ pub struct EngagementPage {
     pub growing: Vec<InterestRow>,
     pub liked: Vec<LikedRow>,
     pub unanswered: Vec<UnansweredRow>,
+}
+
+/// An event in a list of events.
+pub struct EventRow {
+    pub id: i64,
+    pub title: String,
+    pub when: String,
+    pub start_iso: String,
+    pub place: String,
+    pub places: String,
+    pub cancelled: bool,
+}
+
+#[derive(Template)]
+#[template(path = "events.html")]
+pub struct EventsPage {
+    pub site: String,
+    pub query: String,
+    pub me: Option<Me>,
+    pub upcoming: bool,
+    pub events: Vec<EventRow>,
+    pub can_announce: bool,
+}
+
+#[derive(Template)]
+#[template(path = "event.html")]
+pub struct EventPage {
+    pub site: String,
+    pub query: String,
+    pub me: Option<Me>,
+    pub id: i64,
+    pub title: String,
+    pub when: String,
+    pub start_iso: String,
+    pub place: String,
+    pub online_url: String,
+    /// Sanitised HTML.
+    pub description: String,
+    /// The discussion thread; 0 before its message is archived.
+    pub thread: i64,
+    pub capacity: String,
+    pub confirmed: u32,
+    pub waiting: u32,
+    pub places: String,
+    pub full: bool,
+    pub open: bool,
+    pub deadline: String,
+    pub cancelled: bool,
+    /// (id, name, price)
+    pub tickets: Vec<(i64, String, String)>,
+    pub payment_url: String,
+    /// "confirmed", "waiting" or "none".
+    pub my_state: &'static str,
+    pub my_position: u32,
+    pub organiser_view: bool,
+    pub notice: String,
+}
+
+pub struct AttendeeRow {
+    pub user: i64,
+    pub name: String,
+    pub address: String,
+    pub organisation: String,
+    pub state: String,
+    pub ticket: String,
+    pub registered: String,
+    pub via: String,
+}
+
+#[derive(Template)]
+#[template(path = "attendees.html")]
+pub struct AttendeesPage {
+    pub site: String,
+    pub query: String,
+    pub me: Option<Me>,
+    pub id: i64,
+    pub title: String,
+    pub places: String,
+    pub rows: Vec<AttendeeRow>,
+}
+
+#[derive(Template)]
+#[template(path = "event_form.html")]
+pub struct EventFormPage {
+    pub site: String,
+    pub query: String,
+    pub me: Option<Me>,
+    pub lists: Vec<String>,
+    pub list: String,
+    pub title: String,
+    pub description: String,
+    pub starts: String,
+    pub ends: String,
+    pub time_zone: String,
+    pub place: String,
+    pub online_url: String,
+    pub capacity: String,
+    pub deadline: String,
+    pub payment_url: String,
+    pub tickets: String,
+    /// (slug, name, ticked)
+    pub interests: Vec<(String, String, bool)>,
+    pub problems: Vec<String>,
 }

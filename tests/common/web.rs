@@ -100,6 +100,11 @@ impl Web {
         self.send("POST", path, Some(fields)).await
     }
 
+    /// Sets a cookie as a server would have (a session made outside the browser flow).
+    pub fn set_cookie(&mut self, name: &str, value: &str) {
+        self.cookies.insert(name.to_owned(), value.to_owned());
+    }
+
     pub fn has_cookie(&self, name: &str) -> bool {
         self.cookies.contains_key(name)
     }

@@ -1,0 +1,438 @@
+//! Events by mail: the announcement of an event created on the web (a new thread carrying the
+//! invitation), and each member's own mail about their place: a confirmation with the event
+//! for their calendar, a waiting-list notice, a cancellation that takes it out of their
+//! calendar again, the news that a place came free, and a reminder before it starts. Every
+//! calendar the bridge sends uses the event's one UID, with a SEQUENCE that only grows for a
+//! member, so calendars update their entry instead of adding another.
+
+use crate::config::Config;
+use crate::mail::calendar::{self, Attendee, CalEvent, Method, Organizer, PartStat};
+use crate::mail::compose::CalendarPart;
+use crate::store::{
+    Cancelled, Event, EventId, NewEvent, Place, Registered, Store, TicketId, UserId,
+    Writer,
+};
+
+use super::{Draft, PostError};
+
+/// An event's address on the web.
+pub fn event_url(config: &Config, event: EventId) -> String {
+    format!("{}/events/{}", config.web.base_url, event.0)
+}
+
+/// The bridge as organiser: calendar apps send their REPLY to its address.
+fn organizer(config: &Config) -> Option<Organizer<'_>> {
+    let out = config.outbound.as_ref()?;
+    Some(Organizer {
+        name: &config.web.site_name,
+        address: &out.from_address,
+    })
+}
+
+/// The calendar facts of a stored event; `revision` raises the SEQUENCE for one member's copy.
+pub fn cal_event(config: &Config, event: &Event, revision: u32) -> CalEvent {
+    let url = event_url(config, event.id);
+    let mut description = event.description.trim().to_owned();
+    if !description.is_empty() {
+        description.push_str("\n\n");
+    }
+    description.push_str(&format!("Details and registration: {url}"));
+    CalEvent {
+        uid: event.uid.clone(),
+        sequence: event.sequence + revision,
+        summary: event.title.clone(),
+        description,
+        start: event.starts_at,
+        end: event.ends_at,
+        time_zone: event.time_zone.clone(),
+        all_day: event.all_day,
+        location: event
+            .place
+            .clone()
+            .or_else(|| event.online_url.clone()),
+        url: Some(url),
+        organizer: config.outbound.as_ref().map(|o| o.from_address.clone()),
+        cancelled: event.cancelled,
+    }
+}
+
+/// When an event happens, as people say it: "Friday 12 March 2027, 09:30–16:30 (GMT)".
+pub fn when(event: &Event) -> String {
+    when_span(
+        event.starts_at,
+        event.ends_at,
+        &event.time_zone,
+        event.all_day,
+    )
+}
+
+/// [`when`] from its parts, in the zone `time_zone`.
+pub fn when_span(starts_at: i64, ends_at: i64, time_zone: &str, all_day: bool) -> String {
+    use chrono::TimeZone;
+    let tz: chrono_tz::Tz = time_zone.parse().unwrap_or(chrono_tz::UTC);
+    let (Some(start), Some(end)) = (
+        tz.timestamp_opt(starts_at, 0).single(),
+        tz.timestamp_opt(ends_at, 0).single(),
+    ) else {
+        return String::new();
+    };
+    if all_day {
+        let last = tz
+            .timestamp_opt(ends_at - 1, 0)
+            .single()
+            .unwrap_or(end);
+        return if last.date_naive() == start.date_naive() {
+            start.format("%A %-d %B %Y").to_string()
+        } else {
+            format!(
+                "{} to {}",
+                start.format("%A %-d %B %Y"),
+                last.format("%A %-d %B %Y")
+            )
+        };
+    }
+    if start.date_naive() == end.date_naive() {
+        format!(
+            "{}, {}–{} ({})",
+            start.format("%A %-d %B %Y"),
+            start.format("%H:%M"),
+            end.format("%H:%M"),
+            start.format("%Z")
+        )
+    } else {
+        format!(
+            "{}, {} to {}, {} ({})",
+            start.format("%A %-d %B %Y"),
+            start.format("%H:%M"),
+            end.format("%A %-d %B %Y"),
+            end.format("%H:%M"),
+            start.format("%Z")
+        )
+    }
+}
+
+/// The text of an announcement: the organiser's description, then the facts.
+pub fn announcement_text(description: &str, facts: &[(&str, String)]) -> String {
+    let mut text = description.trim().to_owned();
+    text.push_str("\n\n");
+    for (label, value) in facts {
+        if !value.is_empty() {
+            text.push_str(&format!("- **{label}:** {value}\n"));
+        }
+    }
+    text
+}
+
+/// Announces an event created on the web: a new thread on its list whose mail carries the
+/// invitation, and the event tied to it, in one transaction.
+pub fn announce(
+    store: &mut Store,
+    config: &Config,
+    draft: &Draft,
+    event: NewEvent,
+    now: i64,
+) -> Result<(String, EventId), PostError> {
+    let organizer = organizer(config).ok_or(PostError::NotConfigured)?;
+    let cal = CalEvent {
+        uid: event.uid.clone(),
+        sequence: 0,
+        summary: event.title.clone(),
+        description: event.description.clone(),
+        start: event.starts_at,
+        end: event.ends_at,
+        time_zone: event.time_zone.clone(),
+        all_day: event.all_day,
+        location: event.place.clone().or_else(|| event.online_url.clone()),
+        url: None,
+        organizer: Some(organizer.address.to_owned()),
+        cancelled: false,
+    };
+    let ics = calendar::write_event(&Method::Request, &cal, organizer, None, now);
+    let (message_id, id) = super::post_with(
+        store,
+        config,
+        draft,
+        Some(CalendarPart {
+            method: "REQUEST",
+            ics: &ics,
+        }),
+        now,
+        |writer, list, message_id| {
+            writer.create_event(
+                &NewEvent {
+                    message_id: message_id.to_owned(),
+                    list,
+                    ..event
+                },
+                now,
+            )
+        },
+    )?;
+    Ok((message_id, id))
+}
+
+/// Registers a member (web or mail) and queues their mail about it, in one transaction.
+pub fn register(
+    store: &mut Store,
+    config: &Config,
+    event: EventId,
+    user: UserId,
+    ticket: Option<TicketId>,
+    via: &str,
+    now: i64,
+) -> Result<Registered, PostError> {
+    let run = store.begin_run("registration", now)?;
+    let writer = store.writer(run)?;
+    let outcome = register_in(&writer, config, event, user, ticket, via, now)?;
+    writer.commit()?;
+    Ok(outcome)
+}
+
+/// [`register`] inside a caller's transaction (the mail gate's).
+pub fn register_in(
+    writer: &Writer<'_>,
+    config: &Config,
+    event: EventId,
+    user: UserId,
+    ticket: Option<TicketId>,
+    via: &str,
+    now: i64,
+) -> Result<Registered, PostError> {
+    let outcome = writer.register(event, user, ticket, via, now)?;
+    if let Registered::Now { place, revision } = outcome {
+        tell(writer, config, event, user, place, revision, Change::Registered, now)?;
+    }
+    Ok(outcome)
+}
+
+/// Cancels a member's place and queues the mails: theirs, and the next on the waiting list's
+/// when a place came free.
+pub fn cancel(
+    store: &mut Store,
+    config: &Config,
+    event: EventId,
+    user: UserId,
+    now: i64,
+) -> Result<Option<Cancelled>, PostError> {
+    let run = store.begin_run("cancellation", now)?;
+    let writer = store.writer(run)?;
+    let outcome = cancel_in(&writer, config, event, user, now)?;
+    writer.commit()?;
+    Ok(outcome)
+}
+
+/// [`cancel`] inside a caller's transaction.
+pub fn cancel_in(
+    writer: &Writer<'_>,
+    config: &Config,
+    event: EventId,
+    user: UserId,
+    now: i64,
+) -> Result<Option<Cancelled>, PostError> {
+    let outcome = writer.cancel_registration(event, user, now)?;
+    if let Some(c) = outcome {
+        tell(
+            writer,
+            config,
+            event,
+            user,
+            Place::Cancelled,
+            c.revision,
+            Change::Cancelled,
+            now,
+        )?;
+        if let Some((next, revision)) = c.promoted {
+            tell(
+                writer,
+                config,
+                event,
+                next,
+                Place::Confirmed,
+                revision,
+                Change::Promoted,
+                now,
+            )?;
+        }
+    }
+    Ok(outcome)
+}
+
+/// Queues the reminders due now; how many.
+pub fn send_reminders(store: &mut Store, config: &Config, now: i64) -> Result<usize, PostError> {
+    if config.events.reminder_hours == 0 || config.outbound.is_none() {
+        return Ok(0);
+    }
+    let ahead = i64::from(config.events.reminder_hours) * 3600;
+    let run = store.begin_run("event reminders", now)?;
+    let writer = store.writer(run)?;
+    let due = writer.due_reminders(now, ahead)?;
+    for reminder in &due {
+        tell(
+            &writer,
+            config,
+            reminder.event,
+            reminder.user,
+            Place::Confirmed,
+            reminder.revision,
+            Change::Reminder,
+            now,
+        )?;
+        writer.mark_reminded(reminder.event, reminder.user, now)?;
+    }
+    writer.commit()?;
+    Ok(due.len())
+}
+
+/// Tells every member with a place that the organiser changed the event (their calendar
+/// entry is updated) or cancelled it (their calendar entry is removed).
+pub fn tell_registrants(
+    writer: &Writer<'_>,
+    config: &Config,
+    event: EventId,
+    cancelled: bool,
+    now: i64,
+) -> Result<(), PostError> {
+    for (user, place, revision) in writer.registered_members(event)? {
+        let change = if cancelled {
+            Change::EventCancelled
+        } else if place == Place::Confirmed {
+            Change::Updated
+        } else {
+            continue;
+        };
+        tell(writer, config, event, user, place, revision, change, now)?;
+    }
+    Ok(())
+}
+
+/// Why a member is mailed about their place.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Change {
+    Registered,
+    Cancelled,
+    Promoted,
+    Reminder,
+    Updated,
+    EventCancelled,
+}
+
+/// Queues one member's mail about their place in an event.
+#[allow(clippy::too_many_arguments)]
+fn tell(
+    writer: &Writer<'_>,
+    config: &Config,
+    event: EventId,
+    user: UserId,
+    place: Place,
+    revision: u32,
+    change: Change,
+    now: i64,
+) -> Result<(), PostError> {
+    let (Some(organizer), Some(event), Some(address)) = (
+        organizer(config),
+        writer.event(event)?,
+        writer.mail_address(user)?,
+    ) else {
+        // No way to mail (no [outbound], or a member without a verified address): the place
+        // itself is recorded all the same and shows on the web.
+        return Ok(());
+    };
+    let url = event_url(config, event.id);
+    let when = when(&event);
+    let site = &config.web.site_name;
+    let title = &event.title;
+    let (subject, lead, method, partstat) = match (change, place) {
+        (Change::EventCancelled, _) => (
+            format!("Event cancelled: {title}"),
+            format!(
+                "The organiser has cancelled \"{title}\". The attached update takes it out of your calendar."
+            ),
+            Some(Method::Cancel),
+            PartStat::Declined,
+        ),
+        (Change::Updated, _) => (
+            format!("Event updated: {title}"),
+            format!(
+                "The organiser has changed \"{title}\"; your place stands. The attached update brings your calendar up to date."
+            ),
+            Some(Method::Request),
+            PartStat::Accepted,
+        ),
+        (Change::Reminder, _) => (
+            format!("Reminder: {title}"),
+            format!("A reminder that you have a place at \"{title}\"."),
+            Some(Method::Request),
+            PartStat::Accepted,
+        ),
+        (Change::Promoted, _) => (
+            format!("A place is yours: {title}"),
+            format!(
+                "A place came free at \"{title}\" and it is now yours: you were next on the waiting list. It is in the attached invitation for your calendar.\nIf you can no longer come, cancel on the event's page so that the next person can have it."
+            ),
+            Some(Method::Request),
+            PartStat::Accepted,
+        ),
+        (Change::Registered, Place::Confirmed) => (
+            format!("Registered: {title}"),
+            format!(
+                "You have a place at \"{title}\". The attached invitation puts it in your calendar.\nIf you cannot come after all, cancel on the event's page so that someone else can have it."
+            ),
+            Some(Method::Request),
+            PartStat::Accepted,
+        ),
+        (Change::Registered, Place::Waiting(position)) => (
+            format!("Waiting list: {title}"),
+            format!(
+                "\"{title}\" is full, so you are on its waiting list (number {position}). If a place comes free it goes to the next person on the list, and we will mail you at once."
+            ),
+            None,
+            PartStat::Tentative,
+        ),
+        (Change::Registered | Change::Cancelled, _) => (
+            format!("Cancelled: your place at {title}"),
+            format!(
+                "Your place at \"{title}\" is cancelled, as you asked. The attached update takes it out of your calendar. You can register again on the event's page while places are open."
+            ),
+            Some(Method::Cancel),
+            PartStat::Declined,
+        ),
+    };
+    let mut text = format!("Hello,\n\n{lead}\n\n{title}\n{when}\n");
+    if let Some(place) = &event.place {
+        text.push_str(&format!("{place}\n"));
+    }
+    if let Some(link) = &event.online_url {
+        text.push_str(&format!("Online: {link}\n"));
+    }
+    if matches!(change, Change::Registered | Change::Promoted)
+        && place == Place::Confirmed
+        && let Some(pay) = &event.payment_url
+    {
+        text.push_str(&format!(
+            "\nPayment is taken by the organiser: pay for your ticket at {pay}\n"
+        ));
+    }
+    text.push_str(&format!("\nThe event's page: {url}\n\n-- \n{site}\n"));
+    let name = writer.member_name(user)?;
+    let ics = method.map(|method| {
+        let attendee = Attendee {
+            address: address.to_lowercase(),
+            name,
+            partstat,
+        };
+        let cal = cal_event(config, &event, revision);
+        (
+            method.clone(),
+            calendar::write_event(&method, &cal, organizer, Some(&attendee), now),
+        )
+    });
+    let part = ics.as_ref().map(|(method, ics)| CalendarPart {
+        method: match method {
+            Method::Cancel => "CANCEL",
+            _ => "REQUEST",
+        },
+        ics,
+    });
+    super::queue_mail(writer, config, &address, &subject, &text, None, part, now)?;
+    Ok(())
+}

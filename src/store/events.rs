@@ -1,0 +1,843 @@
+//! Events and registrations: an event tied to the thread that announced it, its ticket types
+//! and interests, and each member's place (confirmed, waiting, cancelled). Every change to
+//! places happens inside a writer's transaction, which SQLite runs one at a time (writers
+//! begin IMMEDIATE), so two members taking the last place at once never both get it; the
+//! same transaction queues the mails that tell them.
+
+use rusqlite::{Connection, OptionalExtension, params};
+
+use super::interests::InterestId;
+use super::members::UserId;
+use super::{ListId, StoreError, ThreadId, Writer};
+
+/// A row of `events`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct EventId(pub i64);
+
+/// A row of `event_tickets`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct TicketId(pub i64);
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ticket {
+    pub id: TicketId,
+    pub name: String,
+    pub price: String,
+}
+
+/// An event as pages and mails show it.
+#[derive(Debug, Clone)]
+pub struct Event {
+    pub id: EventId,
+    pub uid: String,
+    pub sequence: u32,
+    pub message_id: String,
+    pub list: String,
+    /// The announcing thread, once its message is archived.
+    pub thread: Option<ThreadId>,
+    pub title: String,
+    pub description: String,
+    pub starts_at: i64,
+    pub ends_at: i64,
+    pub time_zone: String,
+    pub all_day: bool,
+    pub place: Option<String>,
+    pub online_url: Option<String>,
+    pub capacity: Option<u32>,
+    pub deadline: Option<i64>,
+    pub payment_url: Option<String>,
+    pub organiser: Option<UserId>,
+    pub organiser_email: Option<String>,
+    pub cancelled: bool,
+    pub source: String,
+    pub confirmed: u32,
+    pub waiting: u32,
+    pub tickets: Vec<Ticket>,
+}
+
+impl Event {
+    /// Places still free; `None` without a limit.
+    pub fn places_left(&self) -> Option<u32> {
+        self.capacity.map(|c| c.saturating_sub(self.confirmed))
+    }
+
+    /// Whether registration is open at `now` (not cancelled, before the deadline, or before
+    /// the start when there is none).
+    pub fn open_at(&self, now: i64) -> bool {
+        !self.cancelled && now < self.deadline.unwrap_or(self.starts_at)
+    }
+}
+
+/// What a new event is made of.
+#[derive(Debug, Clone)]
+pub struct NewEvent {
+    pub uid: String,
+    pub sequence: u32,
+    pub message_id: String,
+    pub list: ListId,
+    pub title: String,
+    pub description: String,
+    pub starts_at: i64,
+    pub ends_at: i64,
+    pub time_zone: String,
+    pub all_day: bool,
+    pub place: Option<String>,
+    pub online_url: Option<String>,
+    pub capacity: Option<u32>,
+    pub deadline: Option<i64>,
+    pub payment_url: Option<String>,
+    pub organiser: Option<UserId>,
+    pub organiser_email: Option<String>,
+    /// "web" or "mail".
+    pub source: &'static str,
+    /// (name, price) in order.
+    pub tickets: Vec<(String, String)>,
+    pub interests: Vec<InterestId>,
+}
+
+/// A member's place in an event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Place {
+    Confirmed,
+    /// On the waiting list, at this position (1 = next).
+    Waiting(u32),
+    Cancelled,
+}
+
+impl Place {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Place::Confirmed => "confirmed",
+            Place::Waiting(_) => "waiting",
+            Place::Cancelled => "cancelled",
+        }
+    }
+}
+
+/// What registering did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Registered {
+    /// A new place (or a cancelled one taken again), with the registration's new revision.
+    Now { place: Place, revision: u32 },
+    /// Nothing changed: the member already had this place.
+    Already(Place),
+    /// Registration is closed (past the deadline, started, or cancelled).
+    Closed,
+}
+
+/// What cancelling did: the member's revision, and who moved up from the waiting list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cancelled {
+    pub was: Place,
+    pub revision: u32,
+    pub promoted: Option<(UserId, u32)>,
+}
+
+/// One line of an attendee list.
+#[derive(Debug, Clone)]
+pub struct Attendee {
+    pub user: UserId,
+    pub name: String,
+    pub address: Option<String>,
+    pub organisation: Option<String>,
+    pub place: Place,
+    pub ticket: Option<String>,
+    pub registered: i64,
+    pub via: String,
+}
+
+/// A confirmed member due a reminder.
+#[derive(Debug, Clone)]
+pub struct DueReminder {
+    pub event: EventId,
+    pub user: UserId,
+    pub revision: u32,
+}
+
+const EVENT_COLUMNS: &str = "e.id, e.uid, e.sequence, e.message_id, l.name, m.thread_id, e.title, \
+     e.description, e.starts_at, e.ends_at, e.time_zone, e.all_day, e.place, e.online_url, \
+     e.capacity, e.deadline, e.payment_url, e.organiser, e.organiser_email, e.cancelled, e.source, \
+     (SELECT count(*) FROM registrations r WHERE r.event_id = e.id AND r.state = 'confirmed'), \
+     (SELECT count(*) FROM registrations r WHERE r.event_id = e.id AND r.state = 'waiting')";
+
+const EVENT_FROM: &str = "FROM events e JOIN lists l ON l.id = e.list_id \
+     LEFT JOIN messages m ON m.message_id = e.message_id";
+
+fn event_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Event> {
+    Ok(Event {
+        id: EventId(r.get(0)?),
+        uid: r.get(1)?,
+        sequence: r.get(2)?,
+        message_id: r.get(3)?,
+        list: r.get(4)?,
+        thread: r.get::<_, Option<i64>>(5)?.map(ThreadId),
+        title: r.get(6)?,
+        description: r.get(7)?,
+        starts_at: r.get(8)?,
+        ends_at: r.get(9)?,
+        time_zone: r.get(10)?,
+        all_day: r.get(11)?,
+        place: r.get(12)?,
+        online_url: r.get(13)?,
+        capacity: r.get(14)?,
+        deadline: r.get(15)?,
+        payment_url: r.get(16)?,
+        organiser: r.get::<_, Option<i64>>(17)?.map(UserId),
+        organiser_email: r.get(18)?,
+        cancelled: r.get(19)?,
+        source: r.get(20)?,
+        confirmed: r.get(21)?,
+        waiting: r.get(22)?,
+        tickets: Vec::new(),
+    })
+}
+
+fn load_event(conn: &Connection, id: EventId) -> Result<Option<Event>, StoreError> {
+    let sql = format!("SELECT {EVENT_COLUMNS} {EVENT_FROM} WHERE e.id = ?1");
+    let Some(mut event) = conn.query_row(&sql, [id.0], event_row).optional()? else {
+        return Ok(None);
+    };
+    event.tickets = tickets(conn, id)?;
+    Ok(Some(event))
+}
+
+fn tickets(conn: &Connection, id: EventId) -> Result<Vec<Ticket>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, name, price FROM event_tickets WHERE event_id = ?1 ORDER BY position",
+    )?;
+    let rows = stmt.query_map([id.0], |r| {
+        Ok(Ticket {
+            id: TicketId(r.get(0)?),
+            name: r.get(1)?,
+            price: r.get(2)?,
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// A member's place, with their position when waiting.
+fn place_of(conn: &Connection, event: EventId, user: UserId) -> Result<Option<Place>, StoreError> {
+    let row: Option<(i64, String, i64)> = conn
+        .query_row(
+            "SELECT id, state, queued FROM registrations WHERE event_id = ?1 AND user_id = ?2",
+            params![event.0, user.0],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .optional()?;
+    let Some((id, state, queued)) = row else {
+        return Ok(None);
+    };
+    Ok(Some(match state.as_str() {
+        "confirmed" => Place::Confirmed,
+        "waiting" => {
+            let ahead: u32 = conn.query_row(
+                "SELECT count(*) FROM registrations WHERE event_id = ?1 AND state = 'waiting'
+                   AND (queued < ?2 OR (queued = ?2 AND id < ?3))",
+                params![event.0, queued, id],
+                |r| r.get(0),
+            )?;
+            Place::Waiting(ahead + 1)
+        }
+        _ => Place::Cancelled,
+    }))
+}
+
+impl super::Store {
+    pub fn event(&self, id: EventId) -> Result<Option<Event>, StoreError> {
+        load_event(&self.conn, id)
+    }
+
+    /// The event a thread announces, if any.
+    pub fn event_of_thread(&self, thread: ThreadId) -> Result<Option<EventId>, StoreError> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT e.id FROM events e JOIN messages m ON m.message_id = e.message_id
+                  WHERE m.thread_id = ?1 ORDER BY e.id LIMIT 1",
+                [thread.0],
+                |r| r.get(0),
+            )
+            .optional()?
+            .map(EventId))
+    }
+
+    /// Upcoming events (not yet ended at `now`, soonest first) or past ones (latest first),
+    /// optionally only those filed under `interest` (by the organiser or by their thread's
+    /// tags).
+    pub fn events(
+        &self,
+        upcoming: bool,
+        now: i64,
+        interest: Option<InterestId>,
+        limit: usize,
+    ) -> Result<Vec<Event>, StoreError> {
+        let (when, order) = if upcoming {
+            ("e.ends_at >= ?1", "e.starts_at ASC")
+        } else {
+            ("e.ends_at < ?1", "e.starts_at DESC")
+        };
+        let filter = if interest.is_some() {
+            "AND (e.id IN (SELECT event_id FROM event_interests WHERE interest = ?2)
+                  OR m.thread_id IN (SELECT m2.thread_id FROM message_tags t
+                                       JOIN messages m2 ON m2.id = t.message
+                                      WHERE t.interest = ?2))"
+        } else {
+            "AND ?2 IS NULL"
+        };
+        let sql = format!(
+            "SELECT {EVENT_COLUMNS} {EVENT_FROM} WHERE {when} {filter} ORDER BY {order}, e.id LIMIT ?3"
+        );
+        let mut stmt = self.conn.prepare(&sql)?;
+        let rows = stmt.query_map(
+            params![now, interest.map(|i| i.0), limit as i64],
+            event_row,
+        )?;
+        let mut events: Vec<Event> = rows.collect::<Result<_, _>>()?;
+        for event in &mut events {
+            event.tickets = tickets(&self.conn, event.id)?;
+        }
+        Ok(events)
+    }
+
+    /// The interests an event was filed under by its organiser.
+    pub fn event_interest_ids(&self, event: EventId) -> Result<Vec<InterestId>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT interest FROM event_interests WHERE event_id = ?1")?;
+        let rows = stmt.query_map([event.0], |r| Ok(InterestId(r.get(0)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// A member's place in an event.
+    pub fn place(&self, event: EventId, user: UserId) -> Result<Option<Place>, StoreError> {
+        place_of(&self.conn, event, user)
+    }
+
+    /// Everyone registered (confirmed first, then the waiting list in order, then those who
+    /// cancelled), for organisers.
+    pub fn attendees(&self, event: EventId) -> Result<Vec<Attendee>, StoreError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT r.user_id, u.display_name, u.organisation, r.state, t.name, r.queued, r.via,
+                    (SELECT address FROM user_emails a WHERE a.user_id = r.user_id
+                       AND a.verified_at IS NOT NULL ORDER BY a.is_primary DESC, a.address LIMIT 1)
+               FROM registrations r JOIN users u ON u.id = r.user_id
+               LEFT JOIN event_tickets t ON t.id = r.ticket
+              WHERE r.event_id = ?1
+              ORDER BY CASE r.state WHEN 'confirmed' THEN 0 WHEN 'waiting' THEN 1 ELSE 2 END,
+                       r.queued, r.id",
+        )?;
+        let rows = stmt.query_map([event.0], |r| {
+            Ok((
+                UserId(r.get(0)?),
+                r.get::<_, String>(1)?,
+                r.get::<_, Option<String>>(2)?,
+                r.get::<_, String>(3)?,
+                r.get::<_, Option<String>>(4)?,
+                r.get::<_, i64>(5)?,
+                r.get::<_, String>(6)?,
+                r.get::<_, Option<String>>(7)?,
+            ))
+        })?;
+        let mut waiting = 0;
+        let mut out = Vec::new();
+        for row in rows {
+            let (user, name, organisation, state, ticket, registered, via, address) = row?;
+            let place = match state.as_str() {
+                "confirmed" => Place::Confirmed,
+                "waiting" => {
+                    waiting += 1;
+                    Place::Waiting(waiting)
+                }
+                _ => Place::Cancelled,
+            };
+            out.push(Attendee {
+                user,
+                name,
+                address,
+                organisation,
+                place,
+                ticket,
+                registered,
+                via,
+            });
+        }
+        Ok(out)
+    }
+}
+
+impl Writer<'_> {
+    pub fn event(&self, id: EventId) -> Result<Option<Event>, StoreError> {
+        load_event(self.tx(), id)
+    }
+
+    /// The Message-ID of an archived message.
+    pub fn message_id_of(&self, key: super::MessageKey) -> Result<Option<String>, StoreError> {
+        Ok(self
+            .tx()
+            .query_row("SELECT message_id FROM messages WHERE id = ?1", [key.0], |r| r.get(0))
+            .optional()?)
+    }
+
+    pub fn event_by_uid(&self, uid: &str) -> Result<Option<EventId>, StoreError> {
+        Ok(self
+            .tx()
+            .query_row("SELECT id FROM events WHERE uid = ?1", [uid], |r| r.get(0))
+            .optional()?
+            .map(EventId))
+    }
+
+    pub fn create_event(&self, new: &NewEvent, now: i64) -> Result<EventId, StoreError> {
+        self.tx().execute(
+            "INSERT INTO events(uid, sequence, message_id, list_id, title, description, starts_at,
+                                ends_at, time_zone, all_day, place, online_url, capacity, deadline,
+                                payment_url, organiser, organiser_email, source, created, updated)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17,
+                     ?18, ?19, ?19)",
+            params![
+                new.uid,
+                new.sequence,
+                new.message_id,
+                new.list.0,
+                new.title,
+                new.description,
+                new.starts_at,
+                new.ends_at,
+                new.time_zone,
+                new.all_day,
+                new.place,
+                new.online_url,
+                new.capacity,
+                new.deadline,
+                new.payment_url,
+                new.organiser.map(|u| u.0),
+                new.organiser_email,
+                new.source,
+                now
+            ],
+        )?;
+        let id = EventId(self.tx().last_insert_rowid());
+        for (position, (name, price)) in new.tickets.iter().enumerate() {
+            self.tx().execute(
+                "INSERT INTO event_tickets(event_id, name, price, position) VALUES (?1, ?2, ?3, ?4)",
+                params![id.0, name, price, position as i64],
+            )?;
+        }
+        for interest in &new.interests {
+            self.tx().execute(
+                "INSERT OR IGNORE INTO event_interests(event_id, interest) VALUES (?1, ?2)",
+                params![id.0, interest.0],
+            )?;
+            // The announcing thread carries them too, as a hand-set tag on its first message,
+            // so members who follow those interests hear of it.
+            self.tx().execute(
+                "INSERT OR REPLACE INTO manual_tags(message_id, interest, present, set_by, set_at)
+                 VALUES (?1, ?2, 1, ?3, ?4)",
+                params![new.message_id, interest.0, new.organiser.map(|u| u.0), now],
+            )?;
+        }
+        Ok(id)
+    }
+
+    /// An organiser's update of an event that came by mail (a new SEQUENCE of the same UID):
+    /// its calendar facts change, its places stay. Older or equal sequences are ignored (a
+    /// re-delivery). True when it changed.
+    #[allow(clippy::too_many_arguments)]
+    pub fn update_event_from_calendar(
+        &self,
+        id: EventId,
+        sequence: u32,
+        title: &str,
+        description: &str,
+        starts_at: i64,
+        ends_at: i64,
+        time_zone: &str,
+        all_day: bool,
+        place: Option<&str>,
+        online_url: Option<&str>,
+        cancelled: bool,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        let changed = self.tx().execute(
+            "UPDATE events SET sequence = ?2, title = ?3, description = ?4, starts_at = ?5,
+                    ends_at = ?6, time_zone = ?7, all_day = ?8, place = ?9, online_url = ?10,
+                    cancelled = ?11, updated = ?12
+              WHERE id = ?1 AND sequence < ?2",
+            params![
+                id.0,
+                sequence,
+                title,
+                description,
+                starts_at,
+                ends_at,
+                time_zone,
+                all_day,
+                place,
+                online_url,
+                cancelled,
+                now
+            ],
+        )?;
+        Ok(changed > 0)
+    }
+
+    /// Takes a place for `user`: confirmed while places are left, else on the waiting list.
+    /// A member already confirmed or waiting keeps their place (their ticket type may change).
+    pub fn register(
+        &self,
+        event: EventId,
+        user: UserId,
+        ticket: Option<TicketId>,
+        via: &str,
+        now: i64,
+    ) -> Result<Registered, StoreError> {
+        let Some(e) = load_event(self.tx(), event)? else {
+            return Ok(Registered::Closed);
+        };
+        if let Some(place @ (Place::Confirmed | Place::Waiting(_))) =
+            place_of(self.tx(), event, user)?
+        {
+            if ticket.is_some() {
+                self.tx().execute(
+                    "UPDATE registrations SET ticket = ?3 WHERE event_id = ?1 AND user_id = ?2",
+                    params![event.0, user.0, ticket.map(|t| t.0)],
+                )?;
+            }
+            return Ok(Registered::Already(place));
+        }
+        if !e.open_at(now) {
+            return Ok(Registered::Closed);
+        }
+        // Nobody jumps the queue: while anyone waits, a newcomer waits behind them.
+        let full = e.places_left() == Some(0) || e.waiting > 0;
+        let state = if full { "waiting" } else { "confirmed" };
+        self.tx().execute(
+            "INSERT INTO registrations(event_id, user_id, ticket, state, queued, updated, via)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?6)
+             ON CONFLICT(event_id, user_id) DO UPDATE SET
+                 ticket = excluded.ticket, state = excluded.state, queued = excluded.queued,
+                 updated = excluded.updated, via = excluded.via, revision = revision + 1,
+                 reminded = NULL",
+            params![event.0, user.0, ticket.map(|t| t.0), state, now, via],
+        )?;
+        let place = place_of(self.tx(), event, user)?.unwrap_or(Place::Cancelled);
+        Ok(Registered::Now {
+            place,
+            revision: self.revision(event, user)?,
+        })
+    }
+
+    /// Gives up a member's place; the first on the waiting list takes a freed confirmed place.
+    /// `None` when they had none.
+    pub fn cancel_registration(
+        &self,
+        event: EventId,
+        user: UserId,
+        now: i64,
+    ) -> Result<Option<Cancelled>, StoreError> {
+        let was = match place_of(self.tx(), event, user)? {
+            Some(p @ (Place::Confirmed | Place::Waiting(_))) => p,
+            _ => return Ok(None),
+        };
+        self.tx().execute(
+            "UPDATE registrations SET state = 'cancelled', updated = ?3, revision = revision + 1
+              WHERE event_id = ?1 AND user_id = ?2",
+            params![event.0, user.0, now],
+        )?;
+        let revision = self.revision(event, user)?;
+        let promoted = if was == Place::Confirmed {
+            self.promote(event, now)?
+        } else {
+            None
+        };
+        Ok(Some(Cancelled {
+            was,
+            revision,
+            promoted,
+        }))
+    }
+
+    /// Moves the first waiting member up when a place is free.
+    fn promote(&self, event: EventId, now: i64) -> Result<Option<(UserId, u32)>, StoreError> {
+        let Some(e) = load_event(self.tx(), event)? else {
+            return Ok(None);
+        };
+        if e.places_left() == Some(0) || e.cancelled {
+            return Ok(None);
+        }
+        let next: Option<i64> = self
+            .tx()
+            .query_row(
+                "SELECT user_id FROM registrations WHERE event_id = ?1 AND state = 'waiting'
+                  ORDER BY queued, id LIMIT 1",
+                [event.0],
+                |r| r.get(0),
+            )
+            .optional()?;
+        let Some(user) = next.map(UserId) else {
+            return Ok(None);
+        };
+        self.tx().execute(
+            "UPDATE registrations SET state = 'confirmed', updated = ?3, revision = revision + 1
+              WHERE event_id = ?1 AND user_id = ?2",
+            params![event.0, user.0, now],
+        )?;
+        Ok(Some((user, self.revision(event, user)?)))
+    }
+
+    fn revision(&self, event: EventId, user: UserId) -> Result<u32, StoreError> {
+        Ok(self.tx().query_row(
+            "SELECT revision FROM registrations WHERE event_id = ?1 AND user_id = ?2",
+            params![event.0, user.0],
+            |r| r.get(0),
+        )?)
+    }
+
+    /// Confirmed places in events starting within `ahead` seconds of `now` whose members have
+    /// not been reminded yet.
+    pub fn due_reminders(&self, now: i64, ahead: i64) -> Result<Vec<DueReminder>, StoreError> {
+        let mut stmt = self.tx().prepare(
+            "SELECT r.event_id, r.user_id, r.revision FROM registrations r
+               JOIN events e ON e.id = r.event_id
+              WHERE r.state = 'confirmed' AND r.reminded IS NULL AND e.cancelled = 0
+                AND e.starts_at > ?1 AND e.starts_at <= ?1 + ?2
+              ORDER BY e.starts_at, r.id",
+        )?;
+        let rows = stmt.query_map(params![now, ahead], |r| {
+            Ok(DueReminder {
+                event: EventId(r.get(0)?),
+                user: UserId(r.get(1)?),
+                revision: r.get(2)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    pub fn mark_reminded(&self, event: EventId, user: UserId, now: i64) -> Result<(), StoreError> {
+        self.tx().execute(
+            "UPDATE registrations SET reminded = ?3 WHERE event_id = ?1 AND user_id = ?2",
+            params![event.0, user.0, now],
+        )?;
+        Ok(())
+    }
+
+    /// The members with a place (confirmed or waiting) in an event, for telling them of a
+    /// change or a cancellation.
+    pub fn registered_members(
+        &self,
+        event: EventId,
+    ) -> Result<Vec<(UserId, Place, u32)>, StoreError> {
+        let mut stmt = self.tx().prepare(
+            "SELECT user_id, state, revision FROM registrations
+              WHERE event_id = ?1 AND state != 'cancelled' ORDER BY id",
+        )?;
+        let rows = stmt.query_map([event.0], |r| {
+            Ok((
+                UserId(r.get(0)?),
+                r.get::<_, String>(1)?,
+                r.get::<_, u32>(2)?,
+            ))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (user, state, revision) = row?;
+            let place = if state == "confirmed" {
+                Place::Confirmed
+            } else {
+                Place::Waiting(0)
+            };
+            out.push((user, place, revision));
+        }
+        Ok(out)
+    }
+
+    /// Where mail to a member goes: their primary verified address.
+    pub fn mail_address(&self, user: UserId) -> Result<Option<String>, StoreError> {
+        Ok(self
+            .tx()
+            .query_row(
+                "SELECT address FROM user_emails WHERE user_id = ?1 AND verified_at IS NOT NULL
+                  ORDER BY is_primary DESC, address LIMIT 1",
+                [user.0],
+                |r| r.get(0),
+            )
+            .optional()?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{DeriveSettings, Role, Store};
+
+    const NOW: i64 = 1_800_000_000;
+
+    fn event(store: &mut Store, capacity: Option<u32>, deadline: Option<i64>) -> EventId {
+        let list = store.list_id("snug").unwrap();
+        let run = store.begin_run("test", NOW).unwrap();
+        let writer = store.writer(run).unwrap();
+        let id = writer
+            .create_event(
+                &NewEvent {
+                    uid: format!("uid-{capacity:?}-{deadline:?}@test"),
+                    sequence: 0,
+                    message_id: "announce@test".to_owned(),
+                    list,
+                    title: "Study day".to_owned(),
+                    description: String::new(),
+                    starts_at: NOW + 86_400 * 30,
+                    ends_at: NOW + 86_400 * 30 + 3600,
+                    time_zone: "Europe/London".to_owned(),
+                    all_day: false,
+                    place: Some("Leeds".to_owned()),
+                    online_url: None,
+                    capacity,
+                    deadline,
+                    payment_url: None,
+                    organiser: None,
+                    organiser_email: None,
+                    source: "web",
+                    tickets: vec![("Member".to_owned(), "£40".to_owned())],
+                    interests: Vec::new(),
+                },
+                NOW,
+            )
+            .unwrap();
+        writer.commit().unwrap();
+        id
+    }
+
+    fn members(store: &mut Store, n: usize) -> Vec<UserId> {
+        (0..n)
+            .map(|i| {
+                store
+                    .create_user(&format!("M{i}"), &format!("m{i}@test"), Role::Member, NOW)
+                    .unwrap()
+                    .0
+            })
+            .collect()
+    }
+
+    fn register(store: &mut Store, e: EventId, u: UserId, at: i64) -> Registered {
+        let run = store.begin_run("test", at).unwrap();
+        let writer = store.writer(run).unwrap();
+        let r = writer.register(e, u, None, "web", at).unwrap();
+        writer.commit().unwrap();
+        r
+    }
+
+    fn cancel(store: &mut Store, e: EventId, u: UserId) -> Option<Cancelled> {
+        let run = store.begin_run("test", NOW).unwrap();
+        let writer = store.writer(run).unwrap();
+        let c = writer.cancel_registration(e, u, NOW + 5).unwrap();
+        writer.commit().unwrap();
+        c
+    }
+
+    #[test]
+    fn places_fill_then_the_waiting_list_moves_up_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(&dir.path().join("e.db"), DeriveSettings::default()).unwrap();
+        let e = event(&mut store, Some(2), None);
+        let m = members(&mut store, 4);
+        let placed: Vec<Registered> = m.iter().map(|u| register(&mut store, e, *u, NOW)).collect();
+        assert!(matches!(placed[0], Registered::Now { place: Place::Confirmed, revision: 0 }));
+        assert!(matches!(placed[1], Registered::Now { place: Place::Confirmed, .. }));
+        assert!(matches!(placed[2], Registered::Now { place: Place::Waiting(1), .. }));
+        assert!(matches!(placed[3], Registered::Now { place: Place::Waiting(2), .. }));
+        assert_eq!(
+            register(&mut store, e, m[0], NOW),
+            Registered::Already(Place::Confirmed)
+        );
+        let shown = store.event(e).unwrap().unwrap();
+        assert_eq!((shown.confirmed, shown.waiting, shown.places_left()), (2, 2, Some(0)));
+
+        // The second confirmed member cancels: the first waiting one moves up, told by revision.
+        let c = cancel(&mut store, e, m[1]).unwrap();
+        assert_eq!(c.was, Place::Confirmed);
+        assert_eq!(c.promoted.map(|(u, _)| u), Some(m[2]));
+        assert_eq!(store.place(e, m[2]).unwrap(), Some(Place::Confirmed));
+        assert_eq!(store.place(e, m[3]).unwrap(), Some(Place::Waiting(1)));
+        assert_eq!(store.place(e, m[1]).unwrap(), Some(Place::Cancelled));
+        // Cancelling twice does nothing; leaving the waiting list promotes nobody.
+        assert_eq!(cancel(&mut store, e, m[1]), None);
+        let c = cancel(&mut store, e, m[3]).unwrap();
+        assert_eq!((c.was, c.promoted), (Place::Waiting(1), None));
+        // Coming back after cancelling: a new place at the back, with a higher revision.
+        match register(&mut store, e, m[1], NOW + 10) {
+            Registered::Now { place: Place::Waiting(1), revision } => assert!(revision >= 2),
+            other => panic!("{other:?}"),
+        }
+        let list = store.attendees(e).unwrap();
+        let order: Vec<(UserId, Place)> = list.iter().map(|a| (a.user, a.place)).collect();
+        assert_eq!(
+            order,
+            vec![
+                (m[0], Place::Confirmed),
+                (m[2], Place::Confirmed),
+                (m[1], Place::Waiting(1)),
+                (m[3], Place::Cancelled),
+            ]
+        );
+        assert_eq!(list[0].address.as_deref(), Some("m0@test"));
+    }
+
+    #[test]
+    fn registration_closes_at_the_deadline_and_an_unlimited_event_never_fills() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(&dir.path().join("e.db"), DeriveSettings::default()).unwrap();
+        let closing = event(&mut store, Some(10), Some(NOW + 100));
+        let open = event(&mut store, None, None);
+        let m = members(&mut store, 30);
+        assert!(matches!(
+            register(&mut store, closing, m[0], NOW + 99),
+            Registered::Now { place: Place::Confirmed, .. }
+        ));
+        assert_eq!(register(&mut store, closing, m[1], NOW + 100), Registered::Closed);
+        for u in &m {
+            assert!(matches!(
+                register(&mut store, open, *u, NOW),
+                Registered::Now { place: Place::Confirmed, .. }
+            ));
+        }
+        let shown = store.event(open).unwrap().unwrap();
+        assert_eq!((shown.confirmed, shown.waiting, shown.places_left()), (30, 0, None));
+    }
+
+    #[test]
+    fn concurrent_registrations_never_oversell_the_last_places() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("e.db");
+        let mut store = Store::open(&path, DeriveSettings::default()).unwrap();
+        let e = event(&mut store, Some(25), None);
+        let m = members(&mut store, 60);
+        drop(store);
+        let handles: Vec<_> = m
+            .into_iter()
+            .map(|u| {
+                let path = path.clone();
+                std::thread::spawn(move || {
+                    let mut store = Store::open(&path, DeriveSettings::default()).unwrap();
+                    register(&mut store, e, u, NOW)
+                })
+            })
+            .collect();
+        let outcomes: Vec<Registered> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+        let confirmed = outcomes
+            .iter()
+            .filter(|o| matches!(o, Registered::Now { place: Place::Confirmed, .. }))
+            .count();
+        let mut positions: Vec<u32> = outcomes
+            .iter()
+            .filter_map(|o| match o {
+                Registered::Now { place: Place::Waiting(n), .. } => Some(*n),
+                _ => None,
+            })
+            .collect();
+        positions.sort_unstable();
+        assert_eq!(confirmed, 25);
+        assert_eq!(positions, (1..=35).collect::<Vec<u32>>());
+        let store = Store::open(&path, DeriveSettings::default()).unwrap();
+        let shown = store.event(e).unwrap().unwrap();
+        assert_eq!((shown.confirmed, shown.waiting), (25, 35));
+    }
+}
