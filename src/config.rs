@@ -448,9 +448,11 @@ impl Config {
                             let path = format!("events.{k}");
                             match k.as_str() {
                                 "time_zone" => {
-                                    if let Some(s) =
-                                        v.string(&path, val, "a zone name such as \"Europe/London\"")
-                                    {
+                                    if let Some(s) = v.string(
+                                        &path,
+                                        val,
+                                        "a zone name such as \"Europe/London\"",
+                                    ) {
                                         match s.trim().parse::<chrono_tz::Tz>() {
                                             Ok(tz) => config.events.time_zone = tz.name().to_owned(),
                                             Err(_) => v.problem(
@@ -462,9 +464,13 @@ impl Config {
                                     }
                                 }
                                 "reminder_hours" => {
-                                    if let Some(n) =
-                                        v.integer(&path, val, 0, 24 * 14, "a number of hours such as 24")
-                                    {
+                                    if let Some(n) = v.integer(
+                                        &path,
+                                        val,
+                                        0,
+                                        24 * 14,
+                                        "a number of hours such as 24",
+                                    ) {
                                         config.events.reminder_hours = n as u32;
                                     }
                                 }
@@ -485,7 +491,9 @@ impl Config {
                                         }
                                     }
                                 }
-                                _ => v.unknown(&path, &["time_zone", "reminder_hours", "organisers"]),
+                                _ => {
+                                    v.unknown(&path, &["time_zone", "reminder_hours", "organisers"])
+                                }
                             }
                         }
                     }
@@ -1574,7 +1582,11 @@ mod tests {
         .map(|p| p.to_string())
         .collect::<Vec<_>>()
         .join("\n");
-        for key in ["events.time_zone", "events.reminder_hours", "events.organisers"] {
+        for key in [
+            "events.time_zone",
+            "events.reminder_hours",
+            "events.organisers",
+        ] {
             assert!(problems.contains(key), "{key} not named in: {problems}");
         }
         assert!(problems.contains("IANA"), "{problems}");

@@ -260,7 +260,10 @@ fn sample_event(store: &mut Store, config: &Config, now: i64) -> anyhow::Result<
                     "When",
                     crate::outbound::events::when_span(starts_at, ends_at, "Europe/London", false),
                 ),
-                ("Where", "Education Centre, St James's Hospital, Leeds".to_owned()),
+                (
+                    "Where",
+                    "Education Centre, St James's Hospital, Leeds".to_owned(),
+                ),
                 ("Places", "60".to_owned()),
             ],
         ),

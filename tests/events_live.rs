@@ -116,7 +116,11 @@ fn calendar_invitations_and_replies_by_mail_register_members() {
         let rig = &forum.rig;
         let roster = forum.dir.path().join("roster.txt");
         std::fs::write(&roster, "Bob Baker <bob@lists.test>\n").unwrap();
-        cli(&forum.db, &forum.config, &["members", "import", roster.to_str().unwrap()]);
+        cli(
+            &forum.db,
+            &forum.config,
+            &["members", "import", roster.to_str().unwrap()],
+        );
         let bob = store(&forum.db)
             .user_by_email("bob@lists.test")
             .unwrap()
@@ -127,8 +131,12 @@ fn calendar_invitations_and_replies_by_mail_register_members() {
         let outlook = fixture("outlook-invitation.eml");
         let google = fixture("google-invitation.eml");
         let (outlook_uid, google_uid) = (uid_of(&outlook), uid_of(&google));
-        assert!(outlook_uid.starts_with("040000008200E00074C5B7101A82E008"), "Outlook's UID form");
-        rig.send_raw("asha.patel@nhs.test", &[&list], &outlook).await;
+        assert!(
+            outlook_uid.starts_with("040000008200E00074C5B7101A82E008"),
+            "Outlook's UID form"
+        );
+        rig.send_raw("asha.patel@nhs.test", &[&list], &outlook)
+            .await;
         rig.send_raw("ben.okafor@nhs.test", &[&list], &google).await;
         let mut found = (None, None);
         forum
@@ -147,7 +155,9 @@ fn calendar_invitations_and_replies_by_mail_register_members() {
         // 09:30 GMT on 12 March 2027 (winter: GMT is UTC).
         assert_eq!(event.starts_at, 1_804_843_800);
         assert_eq!(event.source, "mail");
-        let thread = event.thread.expect("the invitation is archived as the event's thread");
+        let thread = event
+            .thread
+            .expect("the invitation is archived as the event's thread");
         // Google's twin parts (alternative and invite.ics) made one event, not two.
         assert_eq!(
             store(&forum.db)
@@ -165,12 +175,18 @@ fn calendar_invitations_and_replies_by_mail_register_members() {
         let mut web = Web::new(&forum.base);
         let page = web.get(&format!("/events/{}", outlook_event.0)).await;
         assert_eq!(page.status, 200);
-        assert!(page.body.contains("Regional asthma study day"), "{}", page.body);
+        assert!(
+            page.body.contains("Regional asthma study day"),
+            "{}",
+            page.body
+        );
         assert!(page.body.contains("09:30–16:30 (GMT)"), "{}", page.body);
         assert!(page.body.contains(&format!("href=\"/t/{}\"", thread.0)));
         let thread_page = web.get(&format!("/t/{}", thread.0)).await;
         assert!(
-            thread_page.body.contains(&format!("/events/{}", outlook_event.0)),
+            thread_page
+                .body
+                .contains(&format!("/events/{}", outlook_event.0)),
             "the thread links its event"
         );
         let feed = web.get("/events.ics").await;
@@ -220,8 +236,9 @@ fn calendar_invitations_and_replies_by_mail_register_members() {
         );
         let log = store(&forum.db).inbound_log(50).unwrap();
         assert!(
-            log.iter().any(|e| e.reason.contains("calendar reply")
-                && e.reason.contains("place confirmed")),
+            log.iter().any(
+                |e| e.reason.contains("calendar reply") && e.reason.contains("place confirmed")
+            ),
             "{log:?}"
         );
 
@@ -251,7 +268,9 @@ fn calendar_invitations_and_replies_by_mail_register_members() {
         assert_eq!(read["status"], "CANCELLED");
         assert!(read["sequence"].as_i64().unwrap() > first_sequence);
         // The event's own file parses too.
-        let ics = web.get(&format!("/events/{}/event.ics", outlook_event.0)).await;
+        let ics = web
+            .get(&format!("/events/{}/event.ics", outlook_event.0))
+            .await;
         assert_eq!(python_reads(&ics.body)["uid"], outlook_uid.as_str());
     });
 }
@@ -267,7 +286,11 @@ fn two_hundred_members_registering_at_once_fill_exactly_one_hundred_places() {
             .map(|n| format!("Member {n} <{}>\n", rig.member_address(n)))
             .collect();
         std::fs::write(&roster, lines).unwrap();
-        cli(&forum.db, &forum.config, &["members", "import", roster.to_str().unwrap()]);
+        cli(
+            &forum.db,
+            &forum.config,
+            &["members", "import", roster.to_str().unwrap()],
+        );
 
         // The organiser announces it on the web.
         let link = admin_link(&forum.db, &forum.config, "alice@lists.test", "Alice Adams");
@@ -375,15 +398,28 @@ fn two_hundred_members_registering_at_once_fill_exactly_one_hundred_places() {
         assert_eq!(csv.status, 200);
         let rows: Vec<&str> = csv.body.lines().collect();
         assert_eq!(rows.len(), 201, "a header and 200 rows");
-        assert_eq!(rows.iter().filter(|r| r.contains(",confirmed,")).count(), 100);
+        assert_eq!(
+            rows.iter().filter(|r| r.contains(",confirmed,")).count(),
+            100
+        );
         assert_eq!(rows.iter().filter(|r| r.contains(",waiting,")).count(), 100);
-        assert!(rows[1..].iter().all(|r| r.contains(",Member,")), "{}", rows[1]);
+        assert!(
+            rows[1..].iter().all(|r| r.contains(",Member,")),
+            "{}",
+            rows[1]
+        );
         // A member cannot see the attendee list.
         let mut someone = Web::new(&forum.base);
-        assert_eq!(someone.get(&format!("{path}/attendees.csv")).await.status, 303);
+        assert_eq!(
+            someone.get(&format!("{path}/attendees.csv")).await.status,
+            303
+        );
 
         // Every confirmation and waiting-list mail is queued: 200 mails to members.
         let c = store(&forum.db).outbox_counts().unwrap();
-        assert!(c.queued + c.sending + c.sent + c.failed + c.paused >= 200, "{c:?}");
+        assert!(
+            c.queued + c.sending + c.sent + c.failed + c.paused >= 200,
+            "{c:?}"
+        );
     });
 }

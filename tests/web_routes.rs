@@ -45,9 +45,7 @@ fn app() -> (axum::Router, tempfile::TempDir) {
     .unwrap();
     // An event, announced by the archive's first message.
     let list = store.list_id("snug").unwrap();
-    let first = store
-        .thread_posts(listbridge::store::ThreadId(1))
-        .unwrap();
+    let first = store.thread_posts(listbridge::store::ThreadId(1)).unwrap();
     let run = store.begin_run("test", 0).unwrap();
     let writer = store.writer(run).unwrap();
     writer

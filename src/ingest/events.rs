@@ -45,6 +45,11 @@ fn calendars(bytes: &[u8]) -> Vec<Calendar> {
         .collect()
 }
 
+/// Whether a mail carries a calendar that can be read.
+pub(super) fn carries_calendar(bytes: &[u8]) -> bool {
+    !calendars(bytes).is_empty()
+}
+
 /// The calendar answers (REPLY) a mail carries.
 pub(super) fn replies(bytes: &[u8]) -> Vec<Calendar> {
     calendars(bytes)
@@ -103,7 +108,10 @@ pub(super) fn recognise(
                     // The organiser is the member whose calendar sent it, or who mailed it.
                     let organiser_email = event.organizer.clone().or_else(|| from.clone());
                     let mut organiser = None;
-                    for address in [event.organizer.as_deref(), from.as_deref()].into_iter().flatten() {
+                    for address in [event.organizer.as_deref(), from.as_deref()]
+                        .into_iter()
+                        .flatten()
+                    {
                         if organiser.is_none() {
                             organiser = writer.member_of(address)?;
                         }
@@ -172,7 +180,9 @@ pub(super) fn answer(
                 .map_or(PartStat::NeedsAction, |a| a.partstat);
             let outcome = match partstat {
                 PartStat::Accepted => {
-                    match crate::outbound::events::register_in(writer, config, id, member, None, "mail", now) {
+                    match crate::outbound::events::register_in(
+                        writer, config, id, member, None, "mail", now,
+                    ) {
                         Ok(r) => described(r),
                         Err(crate::outbound::PostError::Store(e)) => return Err(e),
                         Err(e) => format!("registered, but no mail could be queued: {e}"),

@@ -114,13 +114,15 @@ impl Gate {
             .parse_headers(bytes.as_slice())
             .is_some_and(|m| m.header("List-Id").is_some());
         let private = !to_list && !from_a_list && to_bridge(&out.from_address);
-        let class = accept::classify(bytes, &inbox);
+        let class = match accept::classify(bytes, &inbox) {
+            // Calendar services mark their invitations and answers as automatic (Google's
+            // carry Auto-Submitted), but they are a person's invitation or answer.
+            Inbound::Automatic(_) if super::events::carries_calendar(bytes) => Inbound::Post,
+            class => class,
+        };
         // A member's answer from their calendar takes or gives up their place; it is not a
-        // post (and never a bounce's quoted original or an auto-reply).
-        if !matches!(
-            class,
-            Inbound::OwnEcho | Inbound::Bounce { .. } | Inbound::Automatic(_)
-        ) {
+        // post (and never a bounce's quoted original).
+        if !matches!(class, Inbound::OwnEcho | Inbound::Bounce { .. }) {
             let replies = super::events::replies(bytes);
             if !replies.is_empty() {
                 let member = match &sender {
@@ -137,7 +139,8 @@ impl Gate {
                         now,
                     );
                 };
-                let done = super::events::answer(writer, &self.config, user, address, &replies, now)?;
+                let done =
+                    super::events::answer(writer, &self.config, user, address, &replies, now)?;
                 log(InboundAction::Dropped, &done)?;
                 return Ok(Verdict::Logged);
             }

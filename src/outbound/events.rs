@@ -9,8 +9,7 @@ use crate::config::Config;
 use crate::mail::calendar::{self, Attendee, CalEvent, Method, Organizer, PartStat};
 use crate::mail::compose::CalendarPart;
 use crate::store::{
-    Cancelled, Event, EventId, NewEvent, Place, Registered, Store, TicketId, UserId,
-    Writer,
+    Cancelled, Event, EventId, NewEvent, Place, Registered, Store, TicketId, UserId, Writer,
 };
 
 use super::{Draft, PostError};
@@ -46,10 +45,7 @@ pub fn cal_event(config: &Config, event: &Event, revision: u32) -> CalEvent {
         end: event.ends_at,
         time_zone: event.time_zone.clone(),
         all_day: event.all_day,
-        location: event
-            .place
-            .clone()
-            .or_else(|| event.online_url.clone()),
+        location: event.place.clone().or_else(|| event.online_url.clone()),
         url: Some(url),
         organizer: config.outbound.as_ref().map(|o| o.from_address.clone()),
         cancelled: event.cancelled,
@@ -77,10 +73,7 @@ pub fn when_span(starts_at: i64, ends_at: i64, time_zone: &str, all_day: bool) -
         return String::new();
     };
     if all_day {
-        let last = tz
-            .timestamp_opt(ends_at - 1, 0)
-            .single()
-            .unwrap_or(end);
+        let last = tz.timestamp_opt(ends_at - 1, 0).single().unwrap_or(end);
         return if last.date_naive() == start.date_naive() {
             start.format("%A %-d %B %Y").to_string()
         } else {
@@ -200,7 +193,16 @@ pub fn register_in(
 ) -> Result<Registered, PostError> {
     let outcome = writer.register(event, user, ticket, via, now)?;
     if let Registered::Now { place, revision } = outcome {
-        tell(writer, config, event, user, place, revision, Change::Registered, now)?;
+        tell(
+            writer,
+            config,
+            event,
+            user,
+            place,
+            revision,
+            Change::Registered,
+            now,
+        )?;
     }
     Ok(outcome)
 }

@@ -288,10 +288,7 @@ impl super::Store {
             "SELECT {EVENT_COLUMNS} {EVENT_FROM} WHERE {when} {filter} ORDER BY {order}, e.id LIMIT ?3"
         );
         let mut stmt = self.conn.prepare(&sql)?;
-        let rows = stmt.query_map(
-            params![now, interest.map(|i| i.0), limit as i64],
-            event_row,
-        )?;
+        let rows = stmt.query_map(params![now, interest.map(|i| i.0), limit as i64], event_row)?;
         let mut events: Vec<Event> = rows.collect::<Result<_, _>>()?;
         for event in &mut events {
             event.tickets = tickets(&self.conn, event.id)?;
@@ -374,7 +371,11 @@ impl Writer<'_> {
     pub fn message_id_of(&self, key: super::MessageKey) -> Result<Option<String>, StoreError> {
         Ok(self
             .tx()
-            .query_row("SELECT message_id FROM messages WHERE id = ?1", [key.0], |r| r.get(0))
+            .query_row(
+                "SELECT message_id FROM messages WHERE id = ?1",
+                [key.0],
+                |r| r.get(0),
+            )
             .optional()?)
     }
 
@@ -740,16 +741,43 @@ mod tests {
         let e = event(&mut store, Some(2), None);
         let m = members(&mut store, 4);
         let placed: Vec<Registered> = m.iter().map(|u| register(&mut store, e, *u, NOW)).collect();
-        assert!(matches!(placed[0], Registered::Now { place: Place::Confirmed, revision: 0 }));
-        assert!(matches!(placed[1], Registered::Now { place: Place::Confirmed, .. }));
-        assert!(matches!(placed[2], Registered::Now { place: Place::Waiting(1), .. }));
-        assert!(matches!(placed[3], Registered::Now { place: Place::Waiting(2), .. }));
+        assert!(matches!(
+            placed[0],
+            Registered::Now {
+                place: Place::Confirmed,
+                revision: 0
+            }
+        ));
+        assert!(matches!(
+            placed[1],
+            Registered::Now {
+                place: Place::Confirmed,
+                ..
+            }
+        ));
+        assert!(matches!(
+            placed[2],
+            Registered::Now {
+                place: Place::Waiting(1),
+                ..
+            }
+        ));
+        assert!(matches!(
+            placed[3],
+            Registered::Now {
+                place: Place::Waiting(2),
+                ..
+            }
+        ));
         assert_eq!(
             register(&mut store, e, m[0], NOW),
             Registered::Already(Place::Confirmed)
         );
         let shown = store.event(e).unwrap().unwrap();
-        assert_eq!((shown.confirmed, shown.waiting, shown.places_left()), (2, 2, Some(0)));
+        assert_eq!(
+            (shown.confirmed, shown.waiting, shown.places_left()),
+            (2, 2, Some(0))
+        );
 
         // The second confirmed member cancels: the first waiting one moves up, told by revision.
         let c = cancel(&mut store, e, m[1]).unwrap();
@@ -764,7 +792,10 @@ mod tests {
         assert_eq!((c.was, c.promoted), (Place::Waiting(1), None));
         // Coming back after cancelling: a new place at the back, with a higher revision.
         match register(&mut store, e, m[1], NOW + 10) {
-            Registered::Now { place: Place::Waiting(1), revision } => assert!(revision >= 2),
+            Registered::Now {
+                place: Place::Waiting(1),
+                revision,
+            } => assert!(revision >= 2),
             other => panic!("{other:?}"),
         }
         let list = store.attendees(e).unwrap();
@@ -790,17 +821,29 @@ mod tests {
         let m = members(&mut store, 30);
         assert!(matches!(
             register(&mut store, closing, m[0], NOW + 99),
-            Registered::Now { place: Place::Confirmed, .. }
+            Registered::Now {
+                place: Place::Confirmed,
+                ..
+            }
         ));
-        assert_eq!(register(&mut store, closing, m[1], NOW + 100), Registered::Closed);
+        assert_eq!(
+            register(&mut store, closing, m[1], NOW + 100),
+            Registered::Closed
+        );
         for u in &m {
             assert!(matches!(
                 register(&mut store, open, *u, NOW),
-                Registered::Now { place: Place::Confirmed, .. }
+                Registered::Now {
+                    place: Place::Confirmed,
+                    ..
+                }
             ));
         }
         let shown = store.event(open).unwrap().unwrap();
-        assert_eq!((shown.confirmed, shown.waiting, shown.places_left()), (30, 0, None));
+        assert_eq!(
+            (shown.confirmed, shown.waiting, shown.places_left()),
+            (30, 0, None)
+        );
     }
 
     #[test]
@@ -824,12 +867,23 @@ mod tests {
         let outcomes: Vec<Registered> = handles.into_iter().map(|h| h.join().unwrap()).collect();
         let confirmed = outcomes
             .iter()
-            .filter(|o| matches!(o, Registered::Now { place: Place::Confirmed, .. }))
+            .filter(|o| {
+                matches!(
+                    o,
+                    Registered::Now {
+                        place: Place::Confirmed,
+                        ..
+                    }
+                )
+            })
             .count();
         let mut positions: Vec<u32> = outcomes
             .iter()
             .filter_map(|o| match o {
-                Registered::Now { place: Place::Waiting(n), .. } => Some(*n),
+                Registered::Now {
+                    place: Place::Waiting(n),
+                    ..
+                } => Some(*n),
                 _ => None,
             })
             .collect();

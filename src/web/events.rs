@@ -241,13 +241,7 @@ pub async fn register(
     let outcome = state
         .write(move |s| {
             Ok(out_events::register(
-                s,
-                &config,
-                id,
-                user,
-                ticket,
-                "web",
-                at,
+                s, &config, id, user, ticket, "web", at,
             ))
         })
         .await?
@@ -306,16 +300,28 @@ pub async fn cancel(
         .map_err(internal)?;
     state.wake.notify_one();
     let notice = match outcome {
-        Some(_) => "Your place is cancelled. A mail with the update for your calendar is on its way.",
+        Some(_) => {
+            "Your place is cancelled. A mail with the update for your calendar is on its way."
+        }
         None => "You had no place to cancel.",
     };
     let event = load(&state, id).await?;
     let mine = state.read(move |s| s.place(id, user)).await?;
-    Ok(event_page(&state, &Some(session), &event, mine, Some(notice.to_owned())).into_response())
+    Ok(event_page(
+        &state,
+        &Some(session),
+        &event,
+        mine,
+        Some(notice.to_owned()),
+    )
+    .into_response())
 }
 
 /// One event as an iCalendar file (to add to a calendar by hand).
-pub async fn ics(State(state): State<AppState>, Path(id): Path<String>) -> Result<Response, WebError> {
+pub async fn ics(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, WebError> {
     let id = event_id(id.trim_end_matches(".ics"))?;
     let event = load(&state, id).await?;
     let body = calendar::write_feed(
@@ -341,7 +347,10 @@ fn organizer(state: &AppState) -> Organizer<'_> {
 fn calendar_response(body: String, name: &str) -> Response {
     (
         [
-            (header::CONTENT_TYPE, "text/calendar; charset=utf-8".to_owned()),
+            (
+                header::CONTENT_TYPE,
+                "text/calendar; charset=utf-8".to_owned(),
+            ),
             (
                 header::CONTENT_DISPOSITION,
                 format!("inline; filename=\"{name}\""),
@@ -406,10 +415,10 @@ pub async fn attendees(
     Path(id): Path<String>,
 ) -> Result<Response, WebError> {
     let id = event_id(&id)?;
+    let event = load(&state, id).await?;
     let session = state
         .member(&jar, &format!("/events/{}/attendees", id.0))
         .await?;
-    let event = load(&state, id).await?;
     if !runs(&session, &event) {
         return Err(WebError::Forbidden);
     }
@@ -452,10 +461,10 @@ pub async fn attendees_csv(
     Path(id): Path<String>,
 ) -> Result<Response, WebError> {
     let id = event_id(&id)?;
+    let event = load(&state, id).await?;
     let session = state
         .member(&jar, &format!("/events/{}/attendees", id.0))
         .await?;
-    let event = load(&state, id).await?;
     if !runs(&session, &event) {
         return Err(WebError::Forbidden);
     }
@@ -477,7 +486,10 @@ pub async fn attendees_csv(
             view::iso(Some(a.registered)),
             a.via,
         ];
-        let line: Vec<String> = cells.iter().map(|c| super::engagement::csv_field(c)).collect();
+        let line: Vec<String> = cells
+            .iter()
+            .map(|c| super::engagement::csv_field(c))
+            .collect();
         csv.push_str(&line.join(","));
         csv.push_str("\r\n");
     }
@@ -504,7 +516,9 @@ pub async fn new_form(State(state): State<AppState>, jar: CookieJar) -> Result<R
         time_zone: state.config.events.time_zone.clone(),
         ..EventForm::default()
     };
-    Ok(form_page(&state, &session, &form, Vec::new()).await?.into_response())
+    Ok(form_page(&state, &session, &form, Vec::new())
+        .await?
+        .into_response())
 }
 
 /// The announce form as sent (read from its fields by hand: the interest checkboxes send one
@@ -597,7 +611,13 @@ async fn form_page(
         tickets: form.tickets.clone(),
         interests: interests
             .iter()
-            .map(|i| (i.slug.clone(), i.name.clone(), chosen.contains(&i.slug.as_str())))
+            .map(|i| {
+                (
+                    i.slug.clone(),
+                    i.name.clone(),
+                    chosen.contains(&i.slug.as_str()),
+                )
+            })
             .collect(),
         problems,
     }))
@@ -737,7 +757,12 @@ pub async fn create(
         problems.push("Say where it happens: a place, or an online link.".to_owned());
     }
     let mut tickets = Vec::new();
-    for line in form.tickets.lines().map(str::trim).filter(|l| !l.is_empty()) {
+    for line in form
+        .tickets
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+    {
         let (name, price) = line.split_once('|').unwrap_or((line, ""));
         let (name, price) = (name.trim(), price.trim());
         if name.is_empty() || name.chars().count() > 100 || price.chars().count() > 50 {
@@ -784,7 +809,13 @@ pub async fn create(
             "Tickets",
             tickets
                 .iter()
-                .map(|(n, p)| if p.is_empty() { n.clone() } else { format!("{n} ({p})") })
+                .map(|(n, p)| {
+                    if p.is_empty() {
+                        n.clone()
+                    } else {
+                        format!("{n} ({p})")
+                    }
+                })
                 .collect::<Vec<_>>()
                 .join(", "),
         ),
