@@ -340,6 +340,18 @@ fn two_hundred_members_registering_at_once_fill_exactly_one_hundred_places() {
                 clients.push((user, web, csrf));
             }
         }
+        // A forged form takes no place.
+        {
+            let (user, web, _) = &mut clients[0];
+            let forged = web
+                .post(
+                    &format!("{path}/register"),
+                    &[("csrf", "forged"), ("ticket", &ticket)],
+                )
+                .await;
+            assert_eq!(forged.status, 403);
+            assert_eq!(store(&forum.db).place(event, *user).unwrap(), None);
+        }
         let started = std::time::Instant::now();
         let tasks: Vec<_> = clients
             .into_iter()
@@ -414,6 +426,41 @@ fn two_hundred_members_registering_at_once_fill_exactly_one_hundred_places() {
             someone.get(&format!("{path}/attendees.csv")).await.status,
             303
         );
+
+        // Ten more places: the first ten on the waiting list move up, in order.
+        let attendees = alice.get(&format!("{path}/attendees")).await;
+        let csrf = hidden(&attendees.body, "csrf");
+        let first_ten: Vec<UserId> = {
+            let s = store(&forum.db);
+            answers
+                .iter()
+                .map(|(u, _, _)| *u)
+                .filter(
+                    |u| matches!(s.place(event, *u).unwrap(), Some(Place::Waiting(n)) if n <= 10),
+                )
+                .collect()
+        };
+        assert_eq!(first_ten.len(), 10);
+        let saved = alice
+            .post(
+                &format!("{path}/settings"),
+                &[
+                    ("csrf", &csrf),
+                    ("capacity", "110"),
+                    ("deadline", ""),
+                    ("payment_url", ""),
+                ],
+            )
+            .await;
+        assert_eq!(saved.status, 303, "{}", saved.body);
+        let s = store(&forum.db);
+        assert!(
+            first_ten
+                .iter()
+                .all(|u| s.place(event, *u).unwrap() == Some(Place::Confirmed))
+        );
+        let shown = s.event(event).unwrap().unwrap();
+        assert_eq!((shown.confirmed, shown.waiting), (110, 90));
 
         // Every confirmation and waiting-list mail is queued: 200 mails to members.
         let c = store(&forum.db).outbox_counts().unwrap();

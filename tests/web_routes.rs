@@ -203,6 +203,7 @@ fn examples(pattern: &str) -> Vec<(String, Option<StatusCode>)> {
         "/like",
         "/events/{id}/register",
         "/events/{id}/cancel",
+        "/events/{id}/settings",
     ]
     .contains(&pattern)
     {

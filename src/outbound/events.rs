@@ -259,6 +259,36 @@ pub fn cancel_in(
     Ok(outcome)
 }
 
+/// The organiser's new limits for an event; the members moved up from the waiting list are
+/// told. Returns how many moved up.
+pub fn set_limits(
+    store: &mut Store,
+    config: &Config,
+    event: EventId,
+    capacity: Option<u32>,
+    deadline: Option<i64>,
+    payment_url: Option<&str>,
+    now: i64,
+) -> Result<usize, PostError> {
+    let run = store.begin_run("event limits", now)?;
+    let writer = store.writer(run)?;
+    let promoted = writer.set_event_limits(event, capacity, deadline, payment_url, now)?;
+    for (user, revision) in &promoted {
+        tell(
+            &writer,
+            config,
+            event,
+            *user,
+            Place::Confirmed,
+            *revision,
+            Change::Promoted,
+            now,
+        )?;
+    }
+    writer.commit()?;
+    Ok(promoted.len())
+}
+
 /// Queues the reminders due now; how many.
 pub fn send_reminders(store: &mut Store, config: &Config, now: i64) -> Result<usize, PostError> {
     if config.events.reminder_hours == 0 || config.outbound.is_none() {
@@ -437,4 +467,95 @@ fn tell(
     });
     super::queue_mail(writer, config, &address, &subject, &text, None, part, now)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{DeriveSettings, Role};
+
+    const NOW: i64 = 1_800_000_000;
+
+    #[test]
+    fn confirmed_members_are_reminded_once_when_the_event_is_near() {
+        let config = Config::parse(
+            "[outbound]\nfrom_address = \"forum@lists.test\"\n[events]\nreminder_hours = 24\n\
+             [[lists]]\nname = \"snug\"\naddress = \"snug@lists.test\"\n",
+        )
+        .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(&dir.path().join("r.db"), DeriveSettings::default()).unwrap();
+        let list = store.list_id("snug").unwrap();
+        let (jane, _) = store
+            .create_user("Jane", "jane@nhs.test", Role::Member, NOW)
+            .unwrap();
+        let run = store.begin_run("test", NOW).unwrap();
+        let writer = store.writer(run).unwrap();
+        let starts = NOW + 30 * 3600;
+        let event = writer
+            .create_event(
+                &NewEvent {
+                    uid: "soon@test".to_owned(),
+                    sequence: 0,
+                    message_id: "soon@test".to_owned(),
+                    list,
+                    title: "Journal club".to_owned(),
+                    description: String::new(),
+                    starts_at: starts,
+                    ends_at: starts + 3600,
+                    time_zone: "Europe/London".to_owned(),
+                    all_day: false,
+                    place: Some("Library".to_owned()),
+                    online_url: None,
+                    capacity: Some(10),
+                    deadline: None,
+                    payment_url: None,
+                    organiser: None,
+                    organiser_email: None,
+                    source: "web",
+                    tickets: Vec::new(),
+                    interests: Vec::new(),
+                },
+                NOW,
+            )
+            .unwrap();
+        writer.commit().unwrap();
+        register(&mut store, &config, event, jane, None, "web", NOW).unwrap();
+        assert_eq!(store.outbox_counts().unwrap().queued, 1, "the confirmation");
+        // 30 hours ahead: not yet; 23 hours ahead: once.
+        assert_eq!(send_reminders(&mut store, &config, NOW).unwrap(), 0);
+        assert_eq!(
+            send_reminders(&mut store, &config, starts - 23 * 3600).unwrap(),
+            1
+        );
+        assert_eq!(
+            send_reminders(&mut store, &config, starts - 22 * 3600).unwrap(),
+            0
+        );
+        assert_eq!(store.outbox_counts().unwrap().queued, 2);
+        let mut due = store.claim_due(starts, 10).unwrap();
+        due.sort_by_key(|d| d.outbox.0);
+        let reminder = store.outbox_message(due[1].outbox).unwrap().unwrap();
+        let text = String::from_utf8_lossy(&reminder);
+        assert!(text.contains("Subject: Reminder: Journal club"), "{text}");
+        assert!(text.contains("METHOD:REQUEST"), "{text}");
+        assert_eq!(due[1].address, "jane@nhs.test");
+    }
+
+    #[test]
+    fn times_read_as_people_say_them_in_the_event_zone() {
+        // 12 March 2027 09:30 UTC is 09:30 GMT; 20 May 2027 13:00 UTC is 14:00 BST.
+        assert_eq!(
+            when_span(1_804_843_800, 1_804_869_000, "Europe/London", false),
+            "Friday 12 March 2027, 09:30–16:30 (GMT)"
+        );
+        assert_eq!(
+            when_span(1_810_818_000, 1_810_821_600, "Europe/London", false),
+            "Thursday 20 May 2027, 14:00–15:00 (BST)"
+        );
+        assert_eq!(
+            when_span(1_804_809_600, 1_804_896_000, "UTC", true),
+            "Friday 12 March 2027"
+        );
+    }
 }

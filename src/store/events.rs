@@ -557,6 +557,30 @@ impl Writer<'_> {
         }))
     }
 
+    /// The organiser changes the places, the deadline or the payment page. More places go to
+    /// the waiting list in order: the members who moved up, with their revisions. Fewer places
+    /// than are taken leave the confirmed members their places (nobody loses one), and newcomers
+    /// wait.
+    pub fn set_event_limits(
+        &self,
+        event: EventId,
+        capacity: Option<u32>,
+        deadline: Option<i64>,
+        payment_url: Option<&str>,
+        now: i64,
+    ) -> Result<Vec<(UserId, u32)>, StoreError> {
+        self.tx().execute(
+            "UPDATE events SET capacity = ?2, deadline = ?3, payment_url = ?4, updated = ?5
+              WHERE id = ?1",
+            params![event.0, capacity, deadline, payment_url, now],
+        )?;
+        let mut promoted = Vec::new();
+        while let Some(next) = self.promote(event, now)? {
+            promoted.push(next);
+        }
+        Ok(promoted)
+    }
+
     /// Moves the first waiting member up when a place is free.
     fn promote(&self, event: EventId, now: i64) -> Result<Option<(UserId, u32)>, StoreError> {
         let Some(e) = load_event(self.tx(), event)? else {
@@ -810,6 +834,43 @@ mod tests {
             ]
         );
         assert_eq!(list[0].address.as_deref(), Some("m0@test"));
+    }
+
+    #[test]
+    fn more_places_go_to_the_waiting_list_in_order_and_fewer_take_none_away() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(&dir.path().join("e.db"), DeriveSettings::default()).unwrap();
+        let e = event(&mut store, Some(1), None);
+        let m = members(&mut store, 4);
+        for u in &m {
+            register(&mut store, e, *u, NOW);
+        }
+        let run = store.begin_run("test", NOW).unwrap();
+        let writer = store.writer(run).unwrap();
+        let promoted = writer
+            .set_event_limits(e, Some(3), None, Some("https://pay.example"), NOW)
+            .unwrap();
+        writer.commit().unwrap();
+        assert_eq!(
+            promoted.iter().map(|(u, _)| *u).collect::<Vec<_>>(),
+            vec![m[1], m[2]]
+        );
+        assert_eq!(store.place(e, m[3]).unwrap(), Some(Place::Waiting(1)));
+        let run = store.begin_run("test", NOW).unwrap();
+        let writer = store.writer(run).unwrap();
+        assert!(
+            writer
+                .set_event_limits(e, Some(1), None, None, NOW)
+                .unwrap()
+                .is_empty()
+        );
+        writer.commit().unwrap();
+        let shown = store.event(e).unwrap().unwrap();
+        assert_eq!(
+            (shown.confirmed, shown.waiting, shown.places_left()),
+            (3, 1, Some(0))
+        );
+        assert_eq!(shown.payment_url, None);
     }
 
     #[test]

@@ -430,6 +430,19 @@ pub async fn attendees(
         id: id.0,
         title: event.title.clone(),
         places: places_text(&event),
+        capacity: event.capacity.map_or(String::new(), |c| c.to_string()),
+        deadline: event
+            .deadline
+            .map(|d| {
+                let tz: chrono_tz::Tz = event.time_zone.parse().unwrap_or(chrono_tz::UTC);
+                tz.timestamp_opt(d, 0)
+                    .single()
+                    .map(|t| t.format("%Y-%m-%dT%H:%M").to_string())
+                    .unwrap_or_default()
+            })
+            .unwrap_or_default(),
+        payment_url: event.payment_url.clone().unwrap_or_default(),
+        time_zone: event.time_zone.clone(),
         rows: rows
             .into_iter()
             .map(|a| view::AttendeeRow {
@@ -445,6 +458,80 @@ pub async fn attendees(
             .collect(),
     })
     .into_response())
+}
+
+#[derive(Debug, Deserialize)]
+pub struct LimitsForm {
+    csrf: String,
+    #[serde(default)]
+    capacity: String,
+    #[serde(default)]
+    deadline: String,
+    #[serde(default)]
+    payment_url: String,
+}
+
+/// The organiser changes the places, the registration deadline or the payment page (an event
+/// that came by mail has none of them until then).
+pub async fn save_limits(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    Path(id): Path<String>,
+    Form(form): Form<LimitsForm>,
+) -> Result<Response, WebError> {
+    let id = event_id(&id)?;
+    let event = load(&state, id).await?;
+    let session = state
+        .member(&jar, &format!("/events/{}/attendees", id.0))
+        .await?;
+    check_csrf(&session, &form.csrf)?;
+    if !runs(&session, &event) {
+        return Err(WebError::Forbidden);
+    }
+    let mut problems = Vec::new();
+    let capacity = match form.capacity.trim() {
+        "" => None,
+        c => match c.parse::<u32>() {
+            Ok(n) if n <= 1_000_000 => Some(n),
+            _ => {
+                problems.push(
+                    "Places must be a whole number (leave it empty for no limit).".to_owned(),
+                );
+                None
+            }
+        },
+    };
+    let tz: chrono_tz::Tz = event.time_zone.parse().unwrap_or(chrono_tz::UTC);
+    let deadline = if form.deadline.trim().is_empty() {
+        None
+    } else {
+        local_time(&form.deadline, tz, "registration deadline", &mut problems)
+    };
+    if deadline.is_some_and(|d| d > event.starts_at) {
+        problems.push("The registration deadline must be before the event starts.".to_owned());
+    }
+    let payment_url = web_link(&form.payment_url, "payment page", &mut problems);
+    if !problems.is_empty() {
+        return Err(WebError::BadRequest(problems.join(" ")));
+    }
+    let config = Arc::clone(&state.config);
+    let at = now();
+    state
+        .write(move |s| {
+            Ok(out_events::set_limits(
+                s,
+                &config,
+                id,
+                capacity,
+                deadline,
+                payment_url.as_deref(),
+                at,
+            ))
+        })
+        .await?
+        .map_err(internal)?;
+    state.wake.notify_one();
+    Ok(Redirect::to(&format!("/events/{}/attendees?saved=1", id.0)).into_response())
 }
 
 fn place_words(place: Place) -> String {

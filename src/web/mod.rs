@@ -317,6 +317,7 @@ pub fn router(state: AppState) -> Router {
         .route("/events/{id}/cancel", post(events::cancel))
         .route("/events/{id}/attendees", get(events::attendees))
         .route("/events/{id}/attendees.csv", get(events::attendees_csv))
+        .route("/events/{id}/settings", post(events::save_limits))
         .route("/i/{slug}/events.ics", get(events::interest_feed))
         .route("/interests", get(interests::index))
         .route("/i/{slug}", get(interests::interest))

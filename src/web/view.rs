@@ -514,6 +514,11 @@ pub struct AttendeesPage {
     pub id: i64,
     pub title: String,
     pub places: String,
+    /// The limits' form, filled in.
+    pub capacity: String,
+    pub deadline: String,
+    pub payment_url: String,
+    pub time_zone: String,
     pub rows: Vec<AttendeeRow>,
 }
 
