@@ -790,6 +790,17 @@ impl Browser {
         })
     }
 
+    /// Opens a one-time sign-in link and presses its button.
+    async fn sign_in_with_link(&self, link: &str) -> Result<()> {
+        self.client.goto(link).await?;
+        self.client
+            .find(Locator::XPath("//main//button[contains(., 'Sign in')]"))
+            .await?
+            .click()
+            .await?;
+        self.wait_for(|h| !h.path.starts_with("/signin")).await
+    }
+
     async fn go(&self, base: &str, path: &str) -> Result<()> {
         Ok(self.client.goto(&format!("{base}{path}")).await?)
     }
@@ -1059,6 +1070,23 @@ async fn axe_finds_no_serious_accessibility_violation() -> Result<()> {
     Ok(())
 }
 
+/// Closes the browser; an error if its console showed errors or axe-core found violations.
+async fn finish(browser: Browser, violations: &[String]) -> Result<()> {
+    let errors = browser.console_errors().await?;
+    browser.close().await;
+    ensure!(
+        errors.is_empty(),
+        "errors in the browser console:\n{}",
+        errors.join("\n")
+    );
+    ensure!(
+        violations.is_empty(),
+        "axe-core found:\n{}",
+        violations.join("\n")
+    );
+    Ok(())
+}
+
 /// The serious and critical accessibility violations axe-core finds on the page shown.
 async fn serious_violations(browser: &Browser, axe: &str, label: &str) -> Result<Vec<String>> {
     // WebDriver runs this outside the page's CSP, which would (rightly) refuse it.
@@ -1285,14 +1313,7 @@ async fn a_member_signs_up_by_mail_replies_and_sees_it_delivered() -> Result<()>
         common::forum::admin_link(&db, &config, "olive@lists.test", "Olive Organiser")
     })
     .await?;
-    browser.client.goto(&link).await?;
-    browser
-        .client
-        .find(Locator::XPath("//main//button[contains(., 'Sign in')]"))
-        .await?
-        .click()
-        .await?;
-    browser.wait_for(|h| !h.path.starts_with("/signin")).await?;
+    browser.sign_in_with_link(&link).await?;
     browser.go(&base, "/admin/engagement").await?;
     browser.wait_for_text("main h1", "Engagement").await?;
     let charts = browser
@@ -1360,19 +1381,7 @@ async fn a_member_signs_up_by_mail_replies_and_sees_it_delivered() -> Result<()>
         csv.starts_with("figure,key,value,note\r\nposts_per_day,"),
         "the CSV: {csv}"
     );
-    let errors = browser.console_errors().await?;
-    browser.close().await;
-    ensure!(
-        errors.is_empty(),
-        "errors in the browser console:\n{}",
-        errors.join("\n")
-    );
-    ensure!(
-        violations.is_empty(),
-        "axe-core found:\n{}",
-        violations.join("\n")
-    );
-    Ok(())
+    finish(browser, &violations).await
 }
 
 /// An organiser announces an event in the browser with one place, takes it, and a member who
@@ -1395,14 +1404,7 @@ async fn an_event_is_announced_and_its_waiting_list_moves_up() -> Result<()> {
     let browser = Browser::open(&tools, &driver, true).await?;
     let base = forum.base.clone();
     let mut violations = Vec::new();
-    browser.client.goto(&link).await?;
-    browser
-        .client
-        .find(Locator::XPath("//main//button[contains(., 'Sign in')]"))
-        .await?
-        .click()
-        .await?;
-    browser.wait_for(|h| !h.path.starts_with("/signin")).await?;
+    browser.sign_in_with_link(&link).await?;
 
     // Announce: from the events page, through the form.
     browser.go(&base, "/events").await?;
@@ -1586,17 +1588,5 @@ async fn an_event_is_announced_and_its_waiting_list_moves_up() -> Result<()> {
         "{place:?}"
     );
 
-    let errors = browser.console_errors().await?;
-    browser.close().await;
-    ensure!(
-        errors.is_empty(),
-        "errors in the browser console:\n{}",
-        errors.join("\n")
-    );
-    ensure!(
-        violations.is_empty(),
-        "axe-core found:\n{}",
-        violations.join("\n")
-    );
-    Ok(())
+    finish(browser, &violations).await
 }

@@ -368,15 +368,7 @@ pub async fn feed(State(state): State<AppState>) -> Result<Response, WebError> {
     let events = state
         .read(move |s| s.events(true, at, None, LIST_LIMIT))
         .await?;
-    let cal: Vec<_> = events
-        .iter()
-        .map(|e| out_events::cal_event(&state.config, e, 0))
-        .collect();
-    let name = format!("{}: events", state.config.web.site_name);
-    Ok(calendar_response(
-        calendar::write_feed(&name, &cal, organizer(&state), at),
-        "events.ics",
-    ))
+    Ok(feed_response(&state, "events", &events, at))
 }
 
 /// Upcoming events of one interest, as a feed.
@@ -397,15 +389,41 @@ pub async fn interest_feed(
         })
         .await?;
     let (name, events) = found.ok_or(WebError::NotFound("interest"))?;
+    Ok(feed_response(
+        &state,
+        &format!("{name} events"),
+        &events,
+        at,
+    ))
+}
+
+/// A feed of `events`, named "SITE: what".
+fn feed_response(state: &AppState, what: &str, events: &[Event], at: i64) -> Response {
     let cal: Vec<_> = events
         .iter()
         .map(|e| out_events::cal_event(&state.config, e, 0))
         .collect();
-    let name = format!("{}: {name} events", state.config.web.site_name);
-    Ok(calendar_response(
-        calendar::write_feed(&name, &cal, organizer(&state), at),
+    let name = format!("{}: {what}", state.config.web.site_name);
+    calendar_response(
+        calendar::write_feed(&name, &cal, organizer(state), at),
         "events.ics",
-    ))
+    )
+}
+
+/// The event and its organiser's (or a moderator's) session; anyone else is refused.
+async fn run_by(
+    state: &AppState,
+    jar: &CookieJar,
+    id: EventId,
+) -> Result<(Event, Session), WebError> {
+    let event = load(state, id).await?;
+    let session = state
+        .member(jar, &format!("/events/{}/attendees", id.0))
+        .await?;
+    if !runs(&session, &event) {
+        return Err(WebError::Forbidden);
+    }
+    Ok((event, session))
 }
 
 /// The organiser's view: everyone registered, in order.
@@ -415,13 +433,7 @@ pub async fn attendees(
     Path(id): Path<String>,
 ) -> Result<Response, WebError> {
     let id = event_id(&id)?;
-    let event = load(&state, id).await?;
-    let session = state
-        .member(&jar, &format!("/events/{}/attendees", id.0))
-        .await?;
-    if !runs(&session, &event) {
-        return Err(WebError::Forbidden);
-    }
+    let (event, session) = run_by(&state, &jar, id).await?;
     let rows = state.read(move |s| s.attendees(id)).await?;
     Ok(view::render(&view::AttendeesPage {
         site: state.config.web.site_name.clone(),
@@ -480,14 +492,8 @@ pub async fn save_limits(
     Form(form): Form<LimitsForm>,
 ) -> Result<Response, WebError> {
     let id = event_id(&id)?;
-    let event = load(&state, id).await?;
-    let session = state
-        .member(&jar, &format!("/events/{}/attendees", id.0))
-        .await?;
+    let (event, session) = run_by(&state, &jar, id).await?;
     check_csrf(&session, &form.csrf)?;
-    if !runs(&session, &event) {
-        return Err(WebError::Forbidden);
-    }
     let mut problems = Vec::new();
     let capacity = match form.capacity.trim() {
         "" => None,
@@ -548,13 +554,7 @@ pub async fn attendees_csv(
     Path(id): Path<String>,
 ) -> Result<Response, WebError> {
     let id = event_id(&id)?;
-    let event = load(&state, id).await?;
-    let session = state
-        .member(&jar, &format!("/events/{}/attendees", id.0))
-        .await?;
-    if !runs(&session, &event) {
-        return Err(WebError::Forbidden);
-    }
+    run_by(&state, &jar, id).await?;
     let rows = state.read(move |s| s.attendees(id)).await?;
     let mut csv = String::from("name,email,organisation,state,position,ticket,registered,via\r\n");
     for a in rows {
