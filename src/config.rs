@@ -26,6 +26,15 @@ pub struct Config {
     /// `[[interests]]`: seeds the interests; once in the database, admins edit them on the web.
     pub interests: Vec<InterestConfig>,
     pub events: EventsConfig,
+    pub privacy: PrivacyConfig,
+}
+
+/// `[privacy]`: what holds a post for a moderator before it is published.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct PrivacyConfig {
+    /// `[privacy] hold_patterns`: regular expressions of patient identifiers beyond NHS
+    /// numbers (which are always held), such as a hospital's record numbers.
+    pub hold_patterns: Vec<String>,
 }
 
 /// `[events]`: announcements with registration.
@@ -253,6 +262,7 @@ impl Default for Config {
                 reminder_hours: 24,
                 organisers: Organisers::Moderators,
             },
+            privacy: PrivacyConfig::default(),
         }
     }
 }
@@ -296,6 +306,14 @@ impl fmt::Display for ConfigErrors {
 }
 
 impl Config {
+    /// What holds a post for a moderator (NHS numbers, and the configured patterns, which
+    /// the validator has compiled already).
+    pub fn privacy_screen(&self) -> crate::mail::privacy::Screen {
+        crate::mail::privacy::Screen::new(&self.privacy.hold_patterns)
+            .or_else(|_| crate::mail::privacy::Screen::new(&[]))
+            .expect("the built-in NHS number pattern compiles")
+    }
+
     /// Reads and validates a config file.
     pub fn load(file: &Path) -> Result<Config, ConfigErrors> {
         let fail = |key: &str, problem: String, fix: &str| ConfigErrors {
@@ -438,6 +456,40 @@ impl Config {
                                     }
                                 }
                                 _ => v.unknown(&path, &["listen", "site_name", "base_url"]),
+                            }
+                        }
+                    }
+                }
+                "privacy" => {
+                    if let Some(t) = v.table("privacy", value) {
+                        for (k, val) in t {
+                            let path = format!("privacy.{k}");
+                            match k.as_str() {
+                                "hold_patterns" => {
+                                    let Some(items) = val.as_array() else {
+                                        v.problem(
+                                            &path,
+                                            format!("is {}, not a list", kind(val)),
+                                            "write a list of regular expressions, such as [\"(?i)\\\\bMRN:? ?[0-9]{7}\\\\b\"]",
+                                        );
+                                        continue;
+                                    };
+                                    for (i, item) in items.iter().enumerate() {
+                                        let at = format!("{path}[{i}]");
+                                        if let Some(p) = v.string(&at, item, "a regular expression")
+                                        {
+                                            match regex::Regex::new(p) {
+                                                Ok(_) => config.privacy.hold_patterns.push(p.to_owned()),
+                                                Err(e) => v.problem(
+                                                    &at,
+                                                    format!("is not a valid regular expression: {e}"),
+                                                    "correct the pattern (Rust regex syntax; escape backslashes as \\\\ in TOML strings)",
+                                                ),
+                                            }
+                                        }
+                                    }
+                                }
+                                _ => v.unknown(&path, &["hold_patterns"]),
                             }
                         }
                     }
@@ -660,6 +712,7 @@ impl Config {
                         "sources",
                         "interests",
                         "events",
+                        "privacy",
                     ],
                 ),
             }
@@ -1556,6 +1609,8 @@ mod tests {
             "time_zone =",
             "reminder_hours =",
             "organisers =",
+            "[privacy]",
+            "hold_patterns =",
         ] {
             assert!(
                 text.lines().any(|l| l.trim_start().starts_with(key)),
@@ -1563,6 +1618,21 @@ mod tests {
             );
         }
         assert!(shown("name ="));
+    }
+
+    #[test]
+    fn privacy_patterns_must_compile() {
+        let config =
+            Config::parse("[privacy]\nhold_patterns = [\"MRN ?[0-9]{7}\"]\n").expect("valid");
+        assert_eq!(
+            config.privacy.hold_patterns,
+            vec!["MRN ?[0-9]{7}".to_owned()]
+        );
+        let problems = Config::parse("[privacy]\nhold_patterns = [\"MRN (\"]\n").unwrap_err();
+        assert_eq!(
+            problems.iter().next().unwrap().key,
+            "privacy.hold_patterns[0]"
+        );
     }
 
     #[test]

@@ -267,6 +267,7 @@ fn sample_event(store: &mut Store, config: &Config, now: i64) -> anyhow::Result<
                 ("Places", "60".to_owned()),
             ],
         ),
+        approved: false,
     };
     let event = crate::store::NewEvent {
         uid: format!("event-demo-{now}@demo.invalid"),

@@ -183,6 +183,7 @@ fn examples(pattern: &str) -> Vec<(String, Option<StatusCode>)> {
         "/admin/engagement",
         "/admin/engagement.csv",
         "/events/new",
+        "/admin/held",
         "/events/{id}/attendees",
         "/events/{id}/attendees.csv",
     ]
@@ -204,6 +205,7 @@ fn examples(pattern: &str) -> Vec<(String, Option<StatusCode>)> {
         "/events/{id}/register",
         "/events/{id}/cancel",
         "/events/{id}/settings",
+        "/admin/held/{id}",
     ]
     .contains(&pattern)
     {

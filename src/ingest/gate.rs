@@ -29,6 +29,8 @@ pub struct Gate {
     config: std::sync::Arc<Config>,
     list: String,
     mode: ListMode,
+    /// What holds a post for a moderator; None when a moderator released it.
+    screen: Option<crate::mail::privacy::Screen>,
 }
 
 impl Gate {
@@ -42,10 +44,92 @@ impl Gate {
             .find(|l| l.name == list)
             .map_or(ListMode::Mirror, |l| l.mode);
         Some(Gate {
+            screen: Some(config.privacy_screen()),
             config,
             list: list.to_owned(),
             mode,
         })
+    }
+
+    /// The gate a moderator's approved mail passes: as any other, but not held again.
+    pub fn releasing(config: std::sync::Arc<Config>, list: &str) -> Option<Gate> {
+        Gate::new(config, list).map(|g| Gate { screen: None, ..g })
+    }
+
+    /// Holds an admitted post that carries patient-identifiable data for a moderator (kept raw,
+    /// nothing archived or sent) and tells its author why. True when held.
+    pub(super) fn hold_if_identifying(
+        &self,
+        writer: &Writer<'_>,
+        list: ListId,
+        p: &Prepared,
+        author: Option<UserId>,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        let (Some(screen), Ok(parsed)) = (&self.screen, &p.parsed) else {
+            return Ok(false);
+        };
+        // The list's copy of a web post was checked (or approved) when it was written.
+        if let Some(id) = &parsed.message_id
+            && writer.is_own_post(id)?
+        {
+            return Ok(false);
+        }
+        let subject = parsed.subject.as_deref().unwrap_or("");
+        let Some(finding) = screen.check(subject, &parsed.body_text) else {
+            return Ok(false);
+        };
+        let sender = accept::sender(&p.item.bytes);
+        writer.hold(
+            &crate::store::NewHeld {
+                kind: crate::store::HeldKind::Mail {
+                    raw: p.item.bytes.clone(),
+                    origin: p.item.origin.clone(),
+                },
+                list,
+                user: author,
+                author_name: parsed.from_name.as_deref(),
+                sender: sender.as_deref(),
+                subject,
+                body: &parsed.body_text,
+                reason: &finding.reason,
+            },
+            now,
+        )?;
+        tracing::info!("a post with patient-identifiable data is held for a moderator");
+        if let Some(sender) = &sender
+            && !accept::is_automatic(&p.item.bytes)
+        {
+            let fate = if self.is_host() {
+                "was not published or sent to anyone"
+            } else {
+                "was delivered by the list but is not published in the web archive"
+            };
+            let text = format!(
+                "Hello,\n\nYour message \"{}\" to {} {fate}, because {}.\n\n\
+                 A moderator will review it and publish it, or tell you why not. If it does \
+                 contain a patient's details, you need do nothing: a moderator will reject \
+                 it.\n\n-- \n{}\n",
+                subject.trim(),
+                self.list,
+                finding.reason,
+                self.config.web.site_name
+            );
+            match crate::outbound::queue_notice(
+                writer,
+                &self.config,
+                sender,
+                &format!("Held for a moderator: {}", subject.trim()),
+                &text,
+                parsed.message_id.as_deref(),
+                now,
+            ) {
+                Ok(_) => {}
+                Err(crate::outbound::PostError::Store(e)) => return Err(e),
+                Err(e) => tracing::warn!(error = %e, "the author of a held post could not be told"),
+            }
+        }
+        Ok(true)
     }
 
     pub fn is_host(&self) -> bool {

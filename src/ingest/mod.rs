@@ -5,6 +5,7 @@
 
 mod events;
 pub mod gate;
+pub mod held;
 pub mod imap;
 pub mod pipeline;
 pub mod readers;

@@ -145,6 +145,12 @@ pub fn store_batch(
                     Verdict::Publish { author } => Some(author),
                     _ => None,
                 };
+                if let Some(g) = gate
+                    && g.hold_if_identifying(&writer, list, &prepared, author, now)?
+                {
+                    summary.not_archived += 1;
+                    continue;
+                }
                 let key = store_one(&writer, list, &prepared, &mut summary, &tagger)?;
                 if let Some(key) = key
                     && let Some(g) = gate

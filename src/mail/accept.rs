@@ -429,6 +429,14 @@ const AUTOMATIC_SUBJECTS: &[&str] = &[
     "autosvar",
 ];
 
+/// Whether a mail (as a mirrored list delivers it) was sent by a machine, which is never
+/// answered.
+pub fn is_automatic(raw: &[u8]) -> bool {
+    mail_parser::MessageParser::default()
+        .parse_headers(raw)
+        .is_some_and(|m| automatic(&m, Mode::Mirror).is_some())
+}
+
 /// The signal that marks a mail as sent by a machine, if any.
 fn automatic(message: &Message<'_>, mode: Mode) -> Option<&'static str> {
     let first = |name: &str| raw_values(message, name).into_iter().next();

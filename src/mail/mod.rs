@@ -11,6 +11,7 @@ pub mod compose;
 pub mod ids;
 pub mod markup;
 pub mod parse;
+pub mod privacy;
 pub mod render;
 pub mod sanitize;
 pub mod subject;

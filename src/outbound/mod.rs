@@ -32,6 +32,11 @@ pub enum PostError {
     Empty,
     #[error("the mail could not be written: {0}")]
     Compose(#[from] crate::mail::compose::ComposeError),
+    /// Not an error of the post: it is held for a moderator (nothing published or sent).
+    #[error(
+        "your post is held for a moderator: {0}. It has not been published or sent to anyone; a moderator will review it"
+    )]
+    Held(String),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -49,6 +54,8 @@ pub struct Draft {
     pub subject: String,
     /// The text, in light formatting.
     pub text: String,
+    /// A moderator approved it after it was held: it is not checked again.
+    pub approved: bool,
 }
 
 /// The bridge's identity in mail.
@@ -99,6 +106,12 @@ pub fn post_with<T>(
     let out = config.outbound.as_ref().ok_or(PostError::NotConfigured)?;
     if draft.text.trim().is_empty() {
         return Err(PostError::Empty);
+    }
+    if !draft.approved
+        && let Some(finding) = config.privacy_screen().check(&draft.subject, &draft.text)
+    {
+        hold_draft(store, config, draft, &finding.reason, now)?;
+        return Err(PostError::Held(finding.reason));
     }
     let parent = match &draft.parent {
         Some(id) => Some(store.reply_target(id)?.ok_or(PostError::NoSuchParent)?),
@@ -191,6 +204,43 @@ pub fn post_with<T>(
     writer.set_post_outbox(&message_id, outbox)?;
     writer.commit()?;
     Ok((message_id, extra))
+}
+
+/// Keeps a web post for a moderator instead of posting it.
+fn hold_draft(
+    store: &mut Store,
+    config: &Config,
+    draft: &Draft,
+    reason: &str,
+    now: i64,
+) -> Result<(), PostError> {
+    let list_name = match &draft.parent {
+        Some(id) => store.reply_target(id)?.ok_or(PostError::NoSuchParent)?.list,
+        None => draft.list.clone(),
+    };
+    if !config.lists.iter().any(|l| l.name == list_name) {
+        return Err(PostError::NoSuchList(list_name));
+    }
+    let list = store.list_id(&list_name)?;
+    let run = store.begin_run("held post", now)?;
+    let writer = store.writer(run)?;
+    writer.hold(
+        &crate::store::NewHeld {
+            kind: crate::store::HeldKind::Web {
+                parent: draft.parent.clone(),
+            },
+            list,
+            user: Some(draft.user),
+            author_name: Some(&draft.author_name),
+            sender: None,
+            subject: &draft.subject,
+            body: &draft.text,
+            reason,
+        },
+        now,
+    )?;
+    writer.commit()?;
+    Ok(())
 }
 
 /// Stores composed bytes in the archive and derives them; the thread they joined.

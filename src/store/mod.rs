@@ -1,15 +1,17 @@
 //! The archive's storage: one SQLite database (WAL) holding the raw store, the derived tables
 //! (messages, threads, ids, attachments, the full-text index), the IMAP sources' cursors and
 //! states, and the bookkeeping of imports; members and sessions, the outbox and the inbound log,
-//! interests, preferences, likes and what digests are made of; the read side serves exports,
-//! search, the web and the engagement figures. Migrations are embedded and forward-only; a
-//! database written by a newer listbridge is refused, not touched.
+//! interests, preferences, likes and what digests are made of; events and registrations; posts
+//! held for moderators. The read side serves exports, search, the web and the engagement
+//! figures. Migrations are embedded and forward-only; a database written by a newer listbridge
+//! is refused, not touched.
 
 mod archive;
 mod digest;
 mod engagement;
 mod events;
 mod export;
+mod held;
 mod interests;
 mod members;
 mod outbox;
@@ -24,6 +26,7 @@ pub use events::{
     Attendee, Cancelled, DueReminder, Event, EventId, NewEvent, Place, Registered, Ticket, TicketId,
 };
 pub use export::{ThreadExport, ThreadMessageExport};
+pub use held::{Held, HeldId, HeldKind, NewHeld};
 pub use interests::{
     Audience, Interest, InterestId, InterestMode, InterestTagger, Preferences, RetagChange,
     RetagReport,
@@ -49,6 +52,7 @@ const MIGRATIONS: &[(&str, &str)] = &[
     ),
     ("interests", include_str!("migrations/0005_interests.sql")),
     ("events", include_str!("migrations/0006_events.sql")),
+    ("held posts", include_str!("migrations/0007_held.sql")),
 ];
 
 /// The schema version this binary writes.

@@ -866,6 +866,17 @@ pub async fn create(
         .iter()
         .filter_map(|slug| all_interests.iter().find(|i| &i.slug == slug).map(|i| i.id))
         .collect();
+    // An announcement with a patient's identifier is corrected on the form, not held: the
+    // event's facts are in the form, not in a post a moderator could publish.
+    if let Some(finding) = state.config.privacy_screen().check(
+        &title,
+        &format!("{}\n{}\n{}", form.description, form.place, form.tickets),
+    ) {
+        problems.push(format!(
+            "This cannot be announced because {}: remove it and try again.",
+            finding.reason
+        ));
+    }
     let (Some(list), Some(starts), Some(ends), Some(tz), true) =
         (list, starts, ends, tz, problems.is_empty())
     else {
@@ -918,6 +929,7 @@ pub async fn create(
         parent: None,
         subject: title.clone(),
         text,
+        approved: false,
     };
     let new = NewEvent {
         uid,

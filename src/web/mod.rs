@@ -1,8 +1,9 @@
 //! The web forum (axum): server-rendered pages that work without JavaScript, Atom feeds, a JSON
 //! API and attachment downloads over the store; accounts and sessions (`auth`, `account`),
 //! writing (`write`), interests, preferences and likes (`interests`), events with registration
-//! (`events`), and organisers' pages (`engagement`). Handlers read the store and write the
-//! outbox (through `outbound`'s posting functions): they never speak IMAP or SMTP. Every response carries the security headers (a
+//! (`events`), the moderators' queue of held posts (`moderation`), and organisers' pages
+//! (`engagement`). Handlers read the store and write the outbox (through `outbound`'s posting
+//! functions): they never speak IMAP or SMTP. Every response carries the security headers (a
 //! CSP allowing only the site's own script, no framing, nosniff, a strict referrer policy).
 
 mod account;
@@ -12,6 +13,7 @@ mod charts;
 mod engagement;
 mod events;
 mod interests;
+mod moderation;
 mod pages;
 mod view;
 mod write;
@@ -305,6 +307,8 @@ pub fn router(state: AppState) -> Router {
         .route("/u/{id}", get(account::profile))
         .route("/u/{id}/avatar", get(account::avatar))
         .route("/admin/inbound", get(write::inbound_log))
+        .route("/admin/held", get(moderation::queue))
+        .route("/admin/held/{id}", post(moderation::decide))
         .route("/admin/engagement", get(engagement::page))
         .route("/admin/engagement.csv", get(engagement::csv_file))
         .route("/events", get(events::upcoming))

@@ -545,3 +545,28 @@ pub struct EventFormPage {
     pub interests: Vec<(String, String, bool)>,
     pub problems: Vec<String>,
 }
+
+pub struct HeldRow {
+    pub id: i64,
+    pub subject: String,
+    pub author: String,
+    pub list: String,
+    /// "web post" or "mail".
+    pub kind: &'static str,
+    pub when_iso: String,
+    pub when_human: String,
+    pub reason: String,
+    pub body: String,
+    /// A web post's text can be corrected before it is published.
+    pub editable: bool,
+}
+
+#[derive(Template)]
+#[template(path = "held.html")]
+pub struct HeldPage {
+    pub site: String,
+    pub query: String,
+    pub me: Option<Me>,
+    pub posts: Vec<HeldRow>,
+    pub notice: String,
+}

@@ -226,6 +226,7 @@ pub async fn post_reply(
         parent: Some(parent.message_id.clone()),
         subject: String::new(),
         text: form.text,
+        approved: false,
     };
     let target = Target::Reply {
         thread: id,
@@ -268,15 +269,43 @@ async fn preview_or_post(
     let (subject, text) = (draft.subject.clone(), draft.text.clone());
     match submit(state, draft).await? {
         Ok(message_id) => Ok(Redirect::to(&view::permalink(&message_id)).into_response()),
+        Err(PostError::Held(reason)) => Ok(held_page(state, session, &reason)),
         Err(problem) => {
-            let page = compose_page(state, session, target, subject, text, None, Some(problem));
+            let page = compose_page(
+                state,
+                session,
+                target,
+                subject,
+                text,
+                None,
+                Some(problem.to_string()),
+            );
             Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response())
         }
     }
 }
 
-/// Archives and queues a draft; Err(words) for what the member can fix.
-async fn submit(state: &AppState, draft: Draft) -> Result<Result<String, String>, WebError> {
+/// What the author of a held post reads: why, and what happens next.
+pub(super) fn held_page(state: &AppState, session: &Session, reason: &str) -> Response {
+    (
+        StatusCode::ACCEPTED,
+        view::render(&view::ErrorPage {
+            site: state.config.web.site_name.clone(),
+            query: String::new(),
+            me: auth::me(&Some(session.clone())),
+            heading: "Your post is held for a moderator",
+            message: format!(
+                "It was not published or sent to anyone, because {reason}. A moderator will \
+                 review it and publish it or tell you why not. If it does contain a patient's \
+                 details, you need do nothing: a moderator will reject it."
+            ),
+        }),
+    )
+        .into_response()
+}
+
+/// Archives and queues a draft; Err for what the member can fix, or a hold.
+async fn submit(state: &AppState, draft: Draft) -> Result<Result<String, PostError>, WebError> {
     let config = Arc::clone(&state.config);
     let now = chrono::Utc::now().timestamp();
     let result = state
@@ -291,7 +320,7 @@ async fn submit(state: &AppState, draft: Draft) -> Result<Result<String, String>
             tracing::error!(error = %e, "a web post could not be stored");
             Err(WebError::Internal)
         }
-        Err(e) => Ok(Err(e.to_string())),
+        Err(e) => Ok(Err(e)),
     }
 }
 
@@ -338,6 +367,7 @@ pub async fn post_new_thread(
         parent: None,
         subject: form.subject,
         text: form.text,
+        approved: false,
     };
     preview_or_post(
         &state,

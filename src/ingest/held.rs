@@ -1,0 +1,135 @@
+//! A moderator's decision on a held post. Approving publishes it as it would have been, once:
+//! a web post is posted (with the moderator's edits) in the same transaction that records the
+//! decision; a mail goes through the gate again (not held this time), and the raw store's
+//! de-duplication makes a second approval a no-op. Rejecting records the reason and tells the
+//! author.
+
+use std::sync::Arc;
+
+use crate::config::Config;
+use crate::outbound::{Draft, PostError};
+use crate::store::{HeldId, HeldKind, Store, UserId};
+
+use super::gate::Gate;
+use super::pipeline::{Incoming, store_batch};
+
+/// What a moderator decided.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    /// Publish it; a web post's text may be edited first.
+    Approve {
+        text: Option<String>,
+    },
+    Reject {
+        reason: String,
+    },
+}
+
+/// What came of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decided {
+    /// Published: the web post's Message-ID, or None for a mail.
+    Published(Option<String>),
+    Rejected,
+    /// Another moderator decided first, or there is no such post.
+    Gone,
+}
+
+pub fn decide(
+    store: &mut Store,
+    config: &Arc<Config>,
+    id: HeldId,
+    moderator: UserId,
+    decision: Decision,
+    now: i64,
+) -> Result<Decided, PostError> {
+    let Some(held) = store.held_post(id)? else {
+        return Ok(Decided::Gone);
+    };
+    if held.state != "held" {
+        return Ok(Decided::Gone);
+    }
+    match decision {
+        Decision::Reject { reason } => {
+            let run = store.begin_run("held post rejected", now)?;
+            let writer = store.writer(run)?;
+            if !writer.decide_held(id, false, moderator, Some(&reason), now)? {
+                return Ok(Decided::Gone);
+            }
+            let address = match held.user {
+                Some(user) => writer.mail_address(user)?,
+                None => held.sender.clone(),
+            };
+            if let Some(address) = address {
+                let text = format!(
+                    "Hello,\n\nYour post \"{}\" to {} was held for a moderator, who decided not to \
+                     publish it:\n\n{}\n\nNothing of it was published.\n\n-- \n{}\n",
+                    held.subject.trim(),
+                    held.list_name,
+                    reason.trim(),
+                    config.web.site_name
+                );
+                crate::outbound::queue_notice(
+                    &writer,
+                    config,
+                    &address,
+                    &format!("Not published: {}", held.subject.trim()),
+                    &text,
+                    None,
+                    now,
+                )?;
+            }
+            writer.commit()?;
+            Ok(Decided::Rejected)
+        }
+        Decision::Approve { text } => match &held.kind {
+            HeldKind::Web { parent } => {
+                let Some(user) = held.user else {
+                    return Ok(Decided::Gone);
+                };
+                let draft = Draft {
+                    user,
+                    author_name: held.author_name.clone().unwrap_or_default(),
+                    list: held.list_name.clone(),
+                    parent: parent.clone(),
+                    subject: held.subject.clone(),
+                    text: text.unwrap_or(held.body.clone()),
+                    approved: true,
+                };
+                let (message_id, decided) =
+                    crate::outbound::post_with(store, config, &draft, None, now, |w, _, _| {
+                        w.decide_held(id, true, moderator, None, now)
+                    })?;
+                // Decided in the same transaction: a lost race rolled the post back too.
+                Ok(if decided {
+                    Decided::Published(Some(message_id))
+                } else {
+                    Decided::Gone
+                })
+            }
+            HeldKind::Mail { raw, origin } => {
+                let gate = Gate::releasing(Arc::clone(config), &held.list_name);
+                let run = store.begin_run("held mail approved", now)?;
+                store_batch(
+                    store,
+                    run,
+                    held.list,
+                    &config.render_options(&held.list_name),
+                    vec![Incoming {
+                        bytes: raw.clone(),
+                        envelope: None,
+                        origin: origin.clone(),
+                    }],
+                    None,
+                    gate.as_ref(),
+                    now,
+                )?;
+                let run = store.begin_run("held mail approved", now)?;
+                let writer = store.writer(run)?;
+                writer.decide_held(id, true, moderator, None, now)?;
+                writer.commit()?;
+                Ok(Decided::Published(None))
+            }
+        },
+    }
+}

@@ -1,0 +1,158 @@
+//! Posts held for a moderator (patient-identifiable data found in them): kept until a
+//! moderator approves, edits or rejects them, with the decision and who made it.
+
+use rusqlite::{OptionalExtension, params};
+
+use super::members::UserId;
+use super::{ListId, StoreError, Writer};
+
+/// A row of `held_posts`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct HeldId(pub i64);
+
+/// What is being held.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HeldKind {
+    /// A web post's draft: replying to `parent`, or a new thread.
+    Web { parent: Option<String> },
+    /// A mail, exactly as received.
+    Mail { raw: Vec<u8>, origin: String },
+}
+
+#[derive(Debug, Clone)]
+pub struct Held {
+    pub id: HeldId,
+    pub kind: HeldKind,
+    pub list: ListId,
+    pub list_name: String,
+    pub user: Option<UserId>,
+    pub author_name: Option<String>,
+    pub sender: Option<String>,
+    pub subject: String,
+    pub body: String,
+    pub reason: String,
+    pub state: String,
+    pub created: i64,
+    pub note: Option<String>,
+}
+
+/// A post to hold.
+#[derive(Debug, Clone)]
+pub struct NewHeld<'a> {
+    pub kind: HeldKind,
+    pub list: ListId,
+    pub user: Option<UserId>,
+    pub author_name: Option<&'a str>,
+    pub sender: Option<&'a str>,
+    pub subject: &'a str,
+    pub body: &'a str,
+    pub reason: &'a str,
+}
+
+const COLUMNS: &str = "h.id, h.kind, h.list_id, l.name, h.user_id, h.author_name, h.sender, \
+     h.subject, h.body, h.parent, h.raw, h.origin, h.reason, h.state, h.created, h.note";
+
+fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Held> {
+    let kind = match r.get::<_, String>(1)?.as_str() {
+        "mail" => HeldKind::Mail {
+            raw: r.get::<_, Option<Vec<u8>>>(10)?.unwrap_or_default(),
+            origin: r.get::<_, Option<String>>(11)?.unwrap_or_default(),
+        },
+        _ => HeldKind::Web { parent: r.get(9)? },
+    };
+    Ok(Held {
+        id: HeldId(r.get(0)?),
+        kind,
+        list: ListId(r.get(2)?),
+        list_name: r.get(3)?,
+        user: r.get::<_, Option<i64>>(4)?.map(UserId),
+        author_name: r.get(5)?,
+        sender: r.get(6)?,
+        subject: r.get(7)?,
+        body: r.get(8)?,
+        reason: r.get(12)?,
+        state: r.get(13)?,
+        created: r.get(14)?,
+        note: r.get(15)?,
+    })
+}
+
+impl super::Store {
+    /// Posts still waiting for a decision, oldest first.
+    pub fn held_posts(&self, limit: usize) -> Result<Vec<Held>, StoreError> {
+        let mut stmt = self.conn.prepare(&format!(
+            "SELECT {COLUMNS} FROM held_posts h JOIN lists l ON l.id = h.list_id
+              WHERE h.state = 'held' ORDER BY h.created, h.id LIMIT ?1"
+        ))?;
+        let rows = stmt.query_map([limit as i64], row)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    pub fn held_post(&self, id: HeldId) -> Result<Option<Held>, StoreError> {
+        Ok(self
+            .conn
+            .query_row(
+                &format!(
+                    "SELECT {COLUMNS} FROM held_posts h JOIN lists l ON l.id = h.list_id
+                      WHERE h.id = ?1"
+                ),
+                [id.0],
+                row,
+            )
+            .optional()?)
+    }
+}
+
+impl Writer<'_> {
+    pub fn hold(&self, held: &NewHeld<'_>, now: i64) -> Result<HeldId, StoreError> {
+        let (kind, parent, raw, origin) = match &held.kind {
+            HeldKind::Web { parent } => ("web", parent.as_deref(), None, None),
+            HeldKind::Mail { raw, origin } => {
+                ("mail", None, Some(raw.as_slice()), Some(origin.as_str()))
+            }
+        };
+        self.tx().execute(
+            "INSERT INTO held_posts(kind, list_id, user_id, sender, subject, body, parent,
+                                    author_name, raw, origin, reason, created)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+            params![
+                kind,
+                held.list.0,
+                held.user.map(|u| u.0),
+                held.sender,
+                held.subject,
+                held.body,
+                parent,
+                held.author_name,
+                raw,
+                origin,
+                held.reason,
+                now
+            ],
+        )?;
+        Ok(HeldId(self.tx().last_insert_rowid()))
+    }
+
+    /// Records a moderator's decision; false when it was already decided (a second click).
+    pub fn decide_held(
+        &self,
+        id: HeldId,
+        approved: bool,
+        by: UserId,
+        note: Option<&str>,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        let changed = self.tx().execute(
+            "UPDATE held_posts SET state = ?2, decided_by = ?3, decided_at = ?4, note = ?5
+              WHERE id = ?1 AND state = 'held'",
+            params![
+                id.0,
+                if approved { "approved" } else { "rejected" },
+                by.0,
+                now,
+                note
+            ],
+        )?;
+        Ok(changed == 1)
+    }
+}

@@ -1,0 +1,177 @@
+//! Patient-identifiable data through the real servers of scripts/mailrig (host mode): a web
+//! post and a member's mail that contain an NHS number are held before anything is archived or
+//! sent, their authors are told why (on the web, and by mail through Postfix to Dovecot), and
+//! a moderator publishes one (corrected) and rejects the other with a reason the author reads.
+#![cfg(feature = "rig")]
+
+mod common;
+
+use common::forum::{Forum, PATIENCE, admin_link, cli, mail, store};
+use common::rig;
+use common::web::{Web, hidden};
+
+/// The subjects in a mailbox.
+async fn subjects(rig: &rig::PrivateRig, account: &rig::Account) -> Vec<String> {
+    rig.fetch_inbox(account)
+        .await
+        .iter()
+        .filter_map(|m| rig::header(m, "Subject"))
+        .collect()
+}
+
+#[test]
+fn posts_with_an_nhs_number_are_held_until_a_moderator_decides() {
+    let forum = Forum::start("host");
+    common::forum::runtime().block_on(async {
+        let rig = &forum.rig;
+        let roster = forum.dir.path().join("roster.txt");
+        std::fs::write(&roster, "Bob Baker <bob@lists.test>\n").unwrap();
+        cli(
+            &forum.db,
+            &forum.config,
+            &["members", "import", roster.to_str().unwrap()],
+        );
+        let link = admin_link(&forum.db, &forum.config, "alice@lists.test", "Alice Adams");
+        let mut alice = Web::new(&forum.base);
+        alice.sign_in_with_link(&link).await;
+        let archived = || store(&forum.db).counts().unwrap().messages;
+        let queued = || {
+            let c = store(&forum.db).outbox_counts().unwrap();
+            c.queued + c.sending + c.sent + c.failed + c.paused
+        };
+        let (messages_before, queued_before) = (archived(), queued());
+
+        // A web post naming a patient's NHS number is held: nothing archived, nothing queued.
+        let form = alice.get("/l/snug/new").await;
+        let csrf = hidden(&form.body, "csrf");
+        let held = alice
+            .post(
+                "/l/snug/new",
+                &[
+                    ("csrf", &csrf),
+                    ("subject", "Referral question"),
+                    (
+                        "text",
+                        "Mrs K, NHS number 943 476 5919, was referred twice.",
+                    ),
+                    ("action", "post"),
+                ],
+            )
+            .await;
+        assert_eq!(held.status, 202, "{}", held.body);
+        assert!(held.body.contains("held for a moderator"), "{}", held.body);
+        assert!(held.body.contains("*** *** *919") && !held.body.contains("943 476 5919"));
+        assert_eq!((archived(), queued()), (messages_before, queued_before));
+
+        // Bob's mail with one is held too, and he is told by mail.
+        let list = rig.list.user.clone();
+        let id = rig::unique_message_id("bob-nhs");
+        let raw = mail(
+            "Bob Baker <bob@lists.test>",
+            &list,
+            &id,
+            "Discharge summary",
+            "",
+            "The summary for 9434765919 never arrived.",
+        );
+        rig.send_raw("bob@lists.test", &[&list], &raw).await;
+        let db = forum.db.clone();
+        forum.daemon.wait_until(PATIENCE, "Bob's mail is held", || {
+            store(&db).held_posts(10).unwrap().len() == 2
+        });
+        assert_eq!(archived(), messages_before, "nothing of it is archived");
+        rig.wait_for_inbox_count(&rig.bob, 1, PATIENCE).await;
+        assert!(
+            subjects(rig, &rig.bob)
+                .await
+                .iter()
+                .any(|s| s == "Held for a moderator: Discharge summary"),
+            "Bob is told"
+        );
+
+        // The moderator's queue shows both, and why.
+        let page = alice.get("/admin/held").await;
+        assert_eq!(page.status, 200);
+        assert!(page.body.contains("Referral question") && page.body.contains("Discharge summary"));
+        let held = store(&forum.db).held_posts(10).unwrap();
+        let (web_post, bobs) = (held[0].id.0, held[1].id.0);
+        let csrf = hidden(&page.body, "csrf");
+
+        // Rejecting needs a reason; with one, Bob is told it.
+        let no_reason = alice
+            .post(
+                &format!("/admin/held/{bobs}"),
+                &[("csrf", &csrf), ("action", "reject"), ("reason", " ")],
+            )
+            .await;
+        assert_eq!(no_reason.status, 400);
+        let rejected = alice
+            .post(
+                &format!("/admin/held/{bobs}"),
+                &[
+                    ("csrf", &csrf),
+                    ("action", "reject"),
+                    (
+                        "reason",
+                        "Please send it again without the patient's number.",
+                    ),
+                ],
+            )
+            .await;
+        assert_eq!(rejected.status, 303, "{}", rejected.body);
+        rig.wait_for_inbox_count(&rig.bob, 2, PATIENCE).await;
+        let bob_mail = rig.fetch_inbox(&rig.bob).await;
+        let refusal = bob_mail
+            .iter()
+            .find(|m| {
+                rig::header(m, "Subject").as_deref() == Some("Not published: Discharge summary")
+            })
+            .expect("Bob's rejection mail");
+        assert!(String::from_utf8_lossy(refusal).contains("without the patient's number"));
+        assert_eq!(archived(), messages_before);
+
+        // Publishing the web post with the number taken out: archived and sent to Bob.
+        let published = alice
+            .post(
+                &format!("/admin/held/{web_post}"),
+                &[
+                    ("csrf", &csrf),
+                    ("action", "approve"),
+                    ("text", "Mrs K was referred twice."),
+                ],
+            )
+            .await;
+        assert_eq!(published.status, 303, "{}", published.body);
+        assert_eq!(archived(), messages_before + 1);
+        let hits = store(&forum.db)
+            .search("referred twice", 10)
+            .unwrap()
+            .unwrap();
+        assert_eq!(hits.results.len(), 1);
+        assert!(
+            store(&forum.db)
+                .search("9434765919", 10)
+                .unwrap()
+                .unwrap()
+                .results
+                .is_empty()
+        );
+        rig.wait_for_inbox_count(&rig.bob, 3, PATIENCE).await;
+        assert!(
+            subjects(rig, &rig.bob)
+                .await
+                .iter()
+                .any(|s| s == "Referral question")
+        );
+        // A second click on the same decision does nothing.
+        let again = alice
+            .post(
+                &format!("/admin/held/{web_post}"),
+                &[("csrf", &csrf), ("action", "approve")],
+            )
+            .await;
+        assert_eq!(again.location.as_deref(), Some("/admin/held?done=gone"));
+        assert_eq!(archived(), messages_before + 1);
+        assert!(store(&forum.db).held_posts(10).unwrap().is_empty());
+    });
+}
