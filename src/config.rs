@@ -1629,10 +1629,7 @@ mod tests {
             vec!["MRN ?[0-9]{7}".to_owned()]
         );
         let problems = Config::parse("[privacy]\nhold_patterns = [\"MRN (\"]\n").unwrap_err();
-        assert_eq!(
-            problems.iter().next().unwrap().key,
-            "privacy.hold_patterns[0]"
-        );
+        assert_eq!(problems.first().unwrap().key, "privacy.hold_patterns[0]");
     }
 
     #[test]
