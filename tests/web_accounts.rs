@@ -780,3 +780,48 @@ fn assert_inert(body: &str) {
         }
     }
 }
+
+/// A member downloads what is held about them: their profile, addresses and posts as JSON, and
+/// the raw mail from their addresses as an mbox; a reader not signed in gets neither.
+#[tokio::test]
+async fn a_member_downloads_what_is_held_about_them() {
+    let site = Site::new();
+    // Amira wrote to the sample list before she joined: her mail is hers.
+    let mut amira = Visitor::default();
+    site.sign_in(&mut amira, "amira.khan@example.org", "Amira Khan")
+        .await;
+    let json = site.send(&mut amira, "GET", "/account/export", &[]).await;
+    assert_eq!(json.status, StatusCode::OK);
+    let data: serde_json::Value = serde_json::from_str(&json.body).unwrap();
+    assert_eq!(data["profile"]["display_name"], "Amira Khan");
+    assert_eq!(data["addresses"][0], "amira.khan@example.org");
+    let posts = data["posts"].as_array().unwrap();
+    assert!(!posts.is_empty(), "her archived posts");
+    let mbox = site
+        .send(&mut amira, "GET", "/account/export.mbox", &[])
+        .await;
+    assert_eq!(mbox.status, StatusCode::OK);
+    let messages =
+        mbox.body.matches("\nFrom ").count() + usize::from(mbox.body.starts_with("From "));
+    // Every post's raw mail, and any re-delivered copy of it kept raw.
+    assert!(
+        messages >= posts.len(),
+        "{messages} mails for {} posts",
+        posts.len()
+    );
+    for p in posts {
+        let id = p["message_id"].as_str().unwrap();
+        assert!(mbox.body.contains(id), "{id} missing from the mbox");
+    }
+    assert!(
+        mbox.body
+            .lines()
+            .filter(|l| l.starts_with("From:"))
+            .all(|l| l.to_lowercase().contains("amira.khan@example.org")),
+        "only her own mail"
+    );
+    for path in ["/account/export", "/account/export.mbox"] {
+        let anonymous = site.send(&mut Visitor::default(), "GET", path, &[]).await;
+        assert_eq!(anonymous.status, StatusCode::SEE_OTHER, "{path}");
+    }
+}

@@ -184,6 +184,8 @@ fn examples(pattern: &str) -> Vec<(String, Option<StatusCode>)> {
         "/admin/engagement.csv",
         "/events/new",
         "/admin/held",
+        "/account/export",
+        "/account/export.mbox",
         "/events/{id}/attendees",
         "/events/{id}/attendees.csv",
     ]

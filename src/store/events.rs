@@ -310,6 +310,22 @@ impl super::Store {
         place_of(&self.conn, event, user)
     }
 
+    /// A member's registrations, for their copy of what is held about them: (event, title,
+    /// start, state).
+    pub fn member_registrations(
+        &self,
+        user: UserId,
+    ) -> Result<Vec<(EventId, String, i64, String)>, StoreError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT e.id, e.title, e.starts_at, r.state FROM registrations r
+               JOIN events e ON e.id = r.event_id WHERE r.user_id = ?1 ORDER BY e.starts_at",
+        )?;
+        let rows = stmt.query_map([user.0], |r| {
+            Ok((EventId(r.get(0)?), r.get(1)?, r.get(2)?, r.get(3)?))
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
     /// Everyone registered (confirmed first, then the waiting list in order, then those who
     /// cancelled), for organisers.
     pub fn attendees(&self, event: EventId) -> Result<Vec<Attendee>, StoreError> {

@@ -64,6 +64,30 @@ impl super::Store {
         Ok(())
     }
 
+    /// Calls `each` with every raw message sent from one of `addresses` (a member's own mail,
+    /// for their copy of what is held about them), oldest first.
+    pub fn for_each_raw_from(
+        &self,
+        addresses: &[String],
+        mut each: impl FnMut(StoredRaw) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT id, sha256, list_id, envelope, size, data FROM raw_messages r
+              WHERE id IN (SELECT raw_id FROM messages WHERE from_addr = ?1 COLLATE NOCASE
+                           UNION
+                           SELECT c.raw_id FROM message_copies c JOIN messages m ON m.id = c.message
+                            WHERE m.from_addr = ?1 COLLATE NOCASE)
+              ORDER BY id",
+        )?;
+        for address in addresses {
+            let mut rows = stmt.query([address])?;
+            while let Some(row) = rows.next()? {
+                each(StoredRaw::from_row(row)?)?;
+            }
+        }
+        Ok(())
+    }
+
     /// Whether a thread with this id exists.
     pub fn thread_exists(&self, thread: ThreadId) -> Result<bool, StoreError> {
         Ok(self.conn.query_row(

@@ -323,6 +323,122 @@ pub async fn profile(
     Ok(view::render(&page).into_response())
 }
 
+/// Everything held about the signed-in member, as JSON (their raw mail is the mbox beside it):
+/// profile, addresses, mail preferences, posts, event registrations.
+pub async fn export_json(
+    State(state): State<AppState>,
+    jar: CookieJar,
+) -> Result<Response, WebError> {
+    let session = state.member(&jar, "/account").await?;
+    let user = session.user.id;
+    let data = state
+        .read(move |s| {
+            let Some(profile) = s.user(user)? else {
+                return Ok(None);
+            };
+            let addresses = s.user_emails(user)?;
+            let preferences = s.preferences(user)?;
+            let interests = s.interests()?;
+            let (posts, _) = s.member_posts(user, usize::MAX >> 1)?;
+            let registrations = s.member_registrations(user)?;
+            Ok(Some(serde_json::json!({
+                "profile": {
+                    "id": profile.id.0,
+                    "display_name": profile.display_name,
+                    "organisation": profile.organisation,
+                    "job_title": profile.job_title,
+                    "bio": profile.bio,
+                    "role": profile.role.as_str(),
+                    "has_password": profile.has_password,
+                    "has_picture": profile.has_avatar,
+                    "joined": view::iso(Some(profile.created)),
+                },
+                "addresses": addresses,
+                "mail": {
+                    "delivery": preferences.delivery,
+                    "digest": preferences.digest,
+                    "digest_hour_utc": preferences.digest_hour,
+                    "digest_weekday": preferences.digest_weekday,
+                    "daily_cap": preferences.daily_cap,
+                    "hear_of_likes": preferences.hear_of_likes,
+                    "interests": interests
+                        .iter()
+                        .filter_map(|i| preferences.interests.get(&i.id).map(|m| (i.slug.clone(), m.as_str())))
+                        .collect::<std::collections::BTreeMap<_, _>>(),
+                },
+                "posts": posts
+                    .iter()
+                    .map(|p| serde_json::json!({
+                        "message_id": p.message_id,
+                        "list": p.list,
+                        "subject": p.subject,
+                        "date": view::iso(p.date),
+                    }))
+                    .collect::<Vec<_>>(),
+                "event_registrations": registrations
+                    .iter()
+                    .map(|(id, title, starts, state)| serde_json::json!({
+                        "event": id.0,
+                        "title": title,
+                        "starts": view::iso(Some(*starts)),
+                        "state": state,
+                    }))
+                    .collect::<Vec<_>>(),
+                "raw_mail": "/account/export.mbox",
+            })))
+        })
+        .await?
+        .ok_or(WebError::NotFound("account"))?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/json"),
+            (
+                header::CONTENT_DISPOSITION,
+                "attachment; filename=\"my-data.json\"",
+            ),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        serde_json::to_string_pretty(&data).unwrap_or_default(),
+    )
+        .into_response())
+}
+
+/// Every archived mail sent from the member's verified addresses, as an mbox.
+pub async fn export_mbox(
+    State(state): State<AppState>,
+    jar: CookieJar,
+) -> Result<Response, WebError> {
+    let session = state.member(&jar, "/account").await?;
+    let user = session.user.id;
+    let bytes = state
+        .read(move |s| {
+            let addresses = s.user_emails(user)?;
+            let mut out = Vec::new();
+            s.for_each_raw_from(&addresses, |raw| {
+                let envelope = crate::ingest::readers::export_envelope(raw.envelope.as_deref());
+                Ok(crate::ingest::readers::write_mboxrd(
+                    &mut out,
+                    Some(&envelope),
+                    &raw.bytes,
+                )?)
+            })?;
+            Ok(out)
+        })
+        .await?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/mbox"),
+            (
+                header::CONTENT_DISPOSITION,
+                "attachment; filename=\"my-mail.mbox\"",
+            ),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        bytes,
+    )
+        .into_response())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

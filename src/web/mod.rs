@@ -304,6 +304,8 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/account/password", post(account::set_password))
         .route("/account/avatar", post(account::upload_avatar))
+        .route("/account/export", get(account::export_json))
+        .route("/account/export.mbox", get(account::export_mbox))
         .route("/u/{id}", get(account::profile))
         .route("/u/{id}/avatar", get(account::avatar))
         .route("/admin/inbound", get(write::inbound_log))
