@@ -61,7 +61,8 @@ fn posts_with_an_nhs_number_are_held_until_a_moderator_decides() {
         assert_eq!(held.status, 202, "{}", held.body);
         assert!(held.body.contains("held for a moderator"), "{}", held.body);
         assert!(held.body.contains("*** *** *919") && !held.body.contains("943 476 5919"));
-        assert_eq!((archived(), queued()), (messages_before, queued_before));
+        // Only the moderators' mail about it is queued (Alice is the one moderator).
+        assert_eq!((archived(), queued()), (messages_before, queued_before + 1));
 
         // Bob's mail with one is held too, and he is told by mail.
         let list = rig.list.user.clone();
@@ -173,5 +174,55 @@ fn posts_with_an_nhs_number_are_held_until_a_moderator_decides() {
         assert_eq!(again.location.as_deref(), Some("/admin/held?done=gone"));
         assert_eq!(archived(), messages_before + 1);
         assert!(store(&forum.db).held_posts(10).unwrap().is_empty());
+
+        // A moderator who lives in mail: Alice is told of each held post, the number masked,
+        // and answers Bob's next one with "approve".
+        let id = rig::unique_message_id("bob-nhs-2");
+        let raw = mail(
+            "Bob Baker <bob@lists.test>",
+            &list,
+            &id,
+            "Clinic letter",
+            "",
+            "Letter for 943-476-5919 is ready; please collect it.",
+        );
+        rig.send_raw("bob@lists.test", &[&list], &raw).await;
+        let mut request = None;
+        for _ in 0..240 {
+            let mails = rig.fetch_inbox(&rig.alice).await;
+            request = mails.into_iter().find(|m| {
+                rig::header(m, "Subject").as_deref() == Some("Held for moderation: Clinic letter")
+            });
+            if request.is_some() {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        }
+        let request = request.expect("Alice's moderation mail");
+        let text = String::from_utf8_lossy(&request).into_owned();
+        assert!(
+            text.contains("*** *** *919") && !text.contains("943-476-5919"),
+            "{text}"
+        );
+        let reply_to = common::forum::bare(&rig::header(&request, "Reply-To").expect("a Reply-To"));
+        assert!(reply_to.starts_with("reply+"), "{reply_to}");
+        let answer = mail(
+            "Alice Adams <alice@lists.test>",
+            &reply_to,
+            &rig::unique_message_id("alice-approve"),
+            "Re: Held for moderation: Clinic letter",
+            "",
+            "Approve\n\n> A post to snug by Bob Baker is held",
+        );
+        rig.send_raw("alice@lists.test", &[&reply_to], &answer)
+            .await;
+        let wanted = common::forum::bare(&id);
+        forum
+            .daemon
+            .wait_until(PATIENCE, "Alice's answer publishes Bob's mail", || {
+                store(&db).locate(&wanted).unwrap().is_some()
+            });
+        assert!(store(&forum.db).held_posts(10).unwrap().is_empty());
+        assert_eq!(archived(), messages_before + 2);
     });
 }

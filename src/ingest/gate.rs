@@ -31,6 +31,9 @@ pub struct Gate {
     mode: ListMode,
     /// What holds a post for a moderator; None when a moderator released it.
     screen: Option<crate::mail::privacy::Screen>,
+    /// Moderators' decisions read from their replies in this batch, carried out once the
+    /// batch is committed (publishing one is a transaction of its own).
+    decisions: std::sync::Mutex<Vec<(crate::store::HeldId, UserId, crate::ingest::held::Decision)>>,
 }
 
 impl Gate {
@@ -44,6 +47,7 @@ impl Gate {
             .find(|l| l.name == list)
             .map_or(ListMode::Mirror, |l| l.mode);
         Some(Gate {
+            decisions: std::sync::Mutex::default(),
             screen: Some(config.privacy_screen()),
             config,
             list: list.to_owned(),
@@ -54,6 +58,17 @@ impl Gate {
     /// The gate a moderator's approved mail passes: as any other, but not held again.
     pub fn releasing(config: std::sync::Arc<Config>, list: &str) -> Option<Gate> {
         Gate::new(config, list).map(|g| Gate { screen: None, ..g })
+    }
+
+    /// The moderators' decisions read so far, to carry out now.
+    pub(super) fn take_decisions(
+        &self,
+    ) -> Vec<(crate::store::HeldId, UserId, crate::ingest::held::Decision)> {
+        std::mem::take(&mut *self.decisions.lock().expect("decisions lock"))
+    }
+
+    pub(super) fn config(&self) -> &std::sync::Arc<Config> {
+        &self.config
     }
 
     /// Holds an admitted post that carries patient-identifiable data for a moderator (kept raw,
@@ -80,7 +95,7 @@ impl Gate {
             return Ok(false);
         };
         let sender = accept::sender(&p.item.bytes);
-        writer.hold(
+        let id = writer.hold(
             &crate::store::NewHeld {
                 kind: crate::store::HeldKind::Mail {
                     raw: p.item.bytes.clone(),
@@ -97,6 +112,28 @@ impl Gate {
             now,
         )?;
         tracing::info!("a post with patient-identifiable data is held for a moderator");
+        let author_name = parsed
+            .from_name
+            .clone()
+            .or(sender.clone())
+            .unwrap_or_else(|| "someone".to_owned());
+        match crate::outbound::moderation::tell_moderators(
+            writer,
+            &self.config,
+            &crate::outbound::moderation::HeldNews {
+                id,
+                list: &self.list,
+                author: &author_name,
+                subject,
+                text: &parsed.body_text,
+                reason: &finding.reason,
+            },
+            now,
+        ) {
+            Ok(()) => {}
+            Err(crate::outbound::PostError::Store(e)) => return Err(e),
+            Err(e) => tracing::warn!(error = %e, "the moderators could not be told of a held post"),
+        }
         if let Some(sender) = &sender
             && !accept::is_automatic(&p.item.bytes)
         {
@@ -204,6 +241,47 @@ impl Gate {
             Inbound::Automatic(_) if super::events::carries_calendar(bytes) => Inbound::Post,
             class => class,
         };
+        // A moderator's answer to the mail about a held post decides it.
+        if let Inbound::Reply { key } = &class
+            && let Some(held) = writer.held_by_moderation_key(&crate::tokens::hash(key))?
+        {
+            let moderator = match &sender {
+                Some(s) => writer.member_of(s)?,
+                None => None,
+            };
+            let Some(moderator) = moderator.filter(|m| writer.is_moderator(*m).unwrap_or(false))
+            else {
+                log(
+                    InboundAction::Refused,
+                    "an answer about a held post from someone who is not a moderator",
+                )?;
+                return Ok(Verdict::Logged);
+            };
+            let text = parsed.map_or("", |m| m.body_text.as_str());
+            match crate::outbound::moderation::decision_in(text) {
+                Some(decision) => {
+                    let what = match &decision {
+                        crate::ingest::held::Decision::Approve { .. } => "approve",
+                        crate::ingest::held::Decision::Reject { .. } => "reject",
+                    };
+                    self.decisions
+                        .lock()
+                        .expect("decisions lock")
+                        .push((held, moderator, decision));
+                    log(
+                        InboundAction::Dropped,
+                        &format!("a moderator's answer: {what} held post {}", held.0),
+                    )?;
+                }
+                None => {
+                    log(
+                        InboundAction::Dropped,
+                        "a moderator's answer without \"approve\" or \"reject\" first: nothing done",
+                    )?;
+                }
+            }
+            return Ok(Verdict::Logged);
+        }
         // A member's answer from their calendar takes or gives up their place; it is not a
         // post (and never a bounce's quoted original).
         if !matches!(class, Inbound::OwnEcho | Inbound::Bounce { .. }) {

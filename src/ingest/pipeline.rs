@@ -173,6 +173,15 @@ pub fn store_batch(
         writer.set_cursor(source, cursor)?;
     }
     writer.commit()?;
+    if let Some(g) = gate {
+        for (held, moderator, decision) in g.take_decisions() {
+            match super::held::decide(store, g.config(), held, moderator, decision, now) {
+                Ok(_) => {}
+                Err(crate::outbound::PostError::Store(e)) => return Err(e),
+                Err(e) => tracing::warn!(error = %e, "a moderator's decision by mail failed"),
+            }
+        }
+    }
     Ok(summary)
 }
 

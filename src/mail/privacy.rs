@@ -53,6 +53,31 @@ impl Screen {
         None
     }
 
+    /// `text` with every NHS number masked and whatever a configured pattern matches replaced,
+    /// for mail to moderators (which should not carry the identifier about).
+    pub fn masked(&self, text: &str, extra: &[regex::Regex]) -> String {
+        let mut out = text.to_owned();
+        while let Some(number) = self.nhs_number(&out) {
+            let Some(c) = self.candidates.captures_iter(&out).find(|c| {
+                (1..=3)
+                    .filter_map(|i| c.get(i))
+                    .map(|m| m.as_str())
+                    .collect::<String>()
+                    == number
+            }) else {
+                break;
+            };
+            let (Some(first), Some(last)) = (c.get(1), c.get(3)) else {
+                break;
+            };
+            out.replace_range(first.start()..last.end(), &mask(&number));
+        }
+        for pattern in extra {
+            out = pattern.replace_all(&out, "[withheld]").into_owned();
+        }
+        out
+    }
+
     /// The first valid NHS number in `text`, as its ten digits.
     fn nhs_number(&self, text: &str) -> Option<String> {
         // Overlapping candidates ("1234567890 123") need each start tried: step by hand.
@@ -162,6 +187,22 @@ mod tests {
         // "1234567890" is invalid; the valid number starts inside the same run of text.
         assert!(screen().check("", "ref 123 9434765919").is_some());
         assert!(screen().check("", "12 943 476 5919").is_some());
+    }
+
+    #[test]
+    fn identifiers_are_masked_for_the_moderators_mail() {
+        let extra = [regex::Regex::new(r"MRN ?[0-9]{7}").unwrap()];
+        assert_eq!(
+            screen().masked(
+                "Mrs K (943 476 5919, also 9434765919), MRN 1234567.",
+                &extra
+            ),
+            "Mrs K (*** *** *919, also *** *** *919), [withheld]."
+        );
+        assert_eq!(
+            screen().masked("call 0113 243 2799", &extra),
+            "call 0113 243 2799"
+        );
     }
 
     #[test]

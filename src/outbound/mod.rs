@@ -7,6 +7,7 @@
 
 pub mod digest;
 pub mod events;
+pub mod moderation;
 pub mod notify;
 pub mod worker;
 
@@ -224,7 +225,7 @@ fn hold_draft(
     let list = store.list_id(&list_name)?;
     let run = store.begin_run("held post", now)?;
     let writer = store.writer(run)?;
-    writer.hold(
+    let id = writer.hold(
         &crate::store::NewHeld {
             kind: crate::store::HeldKind::Web {
                 parent: draft.parent.clone(),
@@ -235,6 +236,19 @@ fn hold_draft(
             sender: None,
             subject: &draft.subject,
             body: &draft.text,
+            reason,
+        },
+        now,
+    )?;
+    moderation::tell_moderators(
+        &writer,
+        config,
+        &moderation::HeldNews {
+            id,
+            list: &list_name,
+            author: &draft.author_name,
+            subject: &draft.subject,
+            text: &draft.text,
             reason,
         },
         now,

@@ -133,6 +133,57 @@ impl Writer<'_> {
         Ok(HeldId(self.tx().last_insert_rowid()))
     }
 
+    /// Sets the hash of the key moderators reply to about a held post.
+    pub fn set_moderation_key(&self, id: HeldId, key_hash: &[u8]) -> Result<(), StoreError> {
+        self.tx().execute(
+            "UPDATE held_posts SET mod_key_hash = ?2 WHERE id = ?1",
+            params![id.0, key_hash],
+        )?;
+        Ok(())
+    }
+
+    /// The held post a moderation key belongs to.
+    pub fn held_by_moderation_key(&self, key_hash: &[u8]) -> Result<Option<HeldId>, StoreError> {
+        Ok(self
+            .tx()
+            .query_row(
+                "SELECT id FROM held_posts WHERE mod_key_hash = ?1",
+                [key_hash],
+                |r| r.get(0),
+            )
+            .optional()?
+            .map(HeldId))
+    }
+
+    /// Moderators and admins with an address to mail.
+    pub fn moderators(&self) -> Result<Vec<(UserId, String)>, StoreError> {
+        let mut stmt = self.tx().prepare(
+            "SELECT u.id, (SELECT address FROM user_emails a WHERE a.user_id = u.id
+                             AND a.verified_at IS NOT NULL
+                           ORDER BY a.is_primary DESC, a.address LIMIT 1)
+               FROM users u WHERE u.role IN ('moderator', 'admin') ORDER BY u.id",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok((UserId(r.get(0)?), r.get::<_, Option<String>>(1)?))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            if let (user, Some(address)) = row? {
+                out.push((user, address));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Whether a member is a moderator or admin.
+    pub fn is_moderator(&self, user: UserId) -> Result<bool, StoreError> {
+        Ok(self.tx().query_row(
+            "SELECT count(*) FROM users WHERE id = ?1 AND role IN ('moderator', 'admin')",
+            [user.0],
+            |r| r.get::<_, i64>(0),
+        )? > 0)
+    }
+
     /// Records a moderator's decision; false when it was already decided (a second click).
     pub fn decide_held(
         &self,

@@ -21,6 +21,10 @@ CREATE TABLE held_posts (
     created      INTEGER NOT NULL,
     decided_by   INTEGER REFERENCES users(id),
     decided_at   INTEGER,
-    note         TEXT
+    note         TEXT,
+    -- The hash of the key in the Reply-To of the moderators' mail about it: a moderator's
+    -- reply ("approve", "reject: why") decides it.
+    mod_key_hash BLOB
 );
 CREATE INDEX held_posts_state ON held_posts(state, created);
+CREATE UNIQUE INDEX held_posts_mod_key ON held_posts(mod_key_hash) WHERE mod_key_hash IS NOT NULL;
