@@ -212,6 +212,9 @@ pub struct ListConfig {
     pub footer_patterns: Vec<regex::Regex>,
     /// `[[lists]] mode`: mirror (default) or host.
     pub mode: ListMode,
+    /// `[[lists]] unknown_senders`: in host mode, what happens to a post from an address no
+    /// member has: refused with an explanation (default), or held for a moderator.
+    pub hold_unknown_senders: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -233,6 +236,7 @@ impl PartialEq for ListConfig {
             && self.description == other.description
             && self.subject_tag == other.subject_tag
             && self.mode == other.mode
+            && self.hold_unknown_senders == other.hold_unknown_senders
             && patterns(self) == patterns(other)
     }
 }
@@ -605,6 +609,7 @@ impl Config {
                             subject_tag: None,
                             footer_patterns: Vec::new(),
                             mode: ListMode::Mirror,
+                            hold_unknown_senders: false,
                         };
                         for (k, val) in t {
                             let path = format!("{at}.{k}");
@@ -673,6 +678,12 @@ impl Config {
                                     Some(other) => v.problem(&path, format!("{other:?} is not a mode"), "use \"mirror\" (the legacy list keeps running) or \"host\" (the bridge is the list)"),
                                     None => {}
                                 },
+                                "unknown_senders" => match v.string(&path, val, "\"refuse\" or \"hold\"") {
+                                    Some("refuse") => list.hold_unknown_senders = false,
+                                    Some("hold") => list.hold_unknown_senders = true,
+                                    Some(other) => v.problem(&path, format!("{other:?} is not a choice here"), "use \"refuse\" (the sender is told how to join) or \"hold\" (a moderator decides)"),
+                                    None => {}
+                                },
                                 _ => v.unknown(
                                     &path,
                                     &[
@@ -682,6 +693,7 @@ impl Config {
                                         "subject_tag",
                                         "footer_patterns",
                                         "mode",
+                                        "unknown_senders",
                                     ],
                                 ),
                             }
@@ -1602,6 +1614,7 @@ mod tests {
             "site_name =",
             "base_url =",
             "mode =",
+            "unknown_senders =",
             "[outbound]",
             "[[sources]]",
             "[[interests]]",

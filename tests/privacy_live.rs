@@ -226,3 +226,71 @@ fn posts_with_an_nhs_number_are_held_until_a_moderator_decides() {
         assert_eq!(archived(), messages_before + 2);
     });
 }
+
+/// Host mode with `unknown_senders = "hold"`: a stranger's post waits for a moderator instead
+/// of being refused, and once published it reaches the members as any post does.
+#[test]
+fn a_strangers_post_is_held_and_published_by_a_moderator() {
+    let forum = Forum::start_with("host", "unknown_senders = \"hold\"\n");
+    common::forum::runtime().block_on(async {
+        let rig = &forum.rig;
+        let roster = forum.dir.path().join("roster.txt");
+        std::fs::write(&roster, "Bob Baker <bob@lists.test>\n").unwrap();
+        cli(
+            &forum.db,
+            &forum.config,
+            &["members", "import", roster.to_str().unwrap()],
+        );
+        let link = admin_link(&forum.db, &forum.config, "alice@lists.test", "Alice Adams");
+        let mut alice = Web::new(&forum.base);
+        alice.sign_in_with_link(&link).await;
+        let list = rig.list.user.clone();
+        let id = rig::unique_message_id("stranger");
+        let raw = mail(
+            "Dr Sam Stranger <sam@elsewhere.test>",
+            &list,
+            &id,
+            "Locum cover in March",
+            "",
+            "Is anyone on this list looking for locum sessions in March?",
+        );
+        rig.send_raw("sam@elsewhere.test", &[&list], &raw).await;
+        let db = forum.db.clone();
+        forum
+            .daemon
+            .wait_until(PATIENCE, "the stranger's post is held", || {
+                store(&db).held_posts(10).unwrap().len() == 1
+            });
+        let held = store(&forum.db).held_posts(10).unwrap().remove(0);
+        assert!(held.reason.contains("not a member"), "{}", held.reason);
+        let wanted = common::forum::bare(&id);
+        assert!(store(&forum.db).locate(&wanted).unwrap().is_none());
+
+        let page = alice.get("/admin/held").await;
+        let csrf = hidden(&page.body, "csrf");
+        let published = alice
+            .post(
+                &format!("/admin/held/{}", held.id.0),
+                &[("csrf", &csrf), ("action", "approve")],
+            )
+            .await;
+        assert_eq!(published.status, 303, "{}", published.body);
+        assert!(
+            store(&forum.db).locate(&wanted).unwrap().is_some(),
+            "published"
+        );
+        // Bob, a member who gets every post, receives it.
+        let mut got = false;
+        for _ in 0..240 {
+            got = subjects(rig, &rig.bob)
+                .await
+                .iter()
+                .any(|s| s == "Locum cover in March");
+            if got {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        }
+        assert!(got, "Bob's copy of the published post");
+    });
+}

@@ -18,8 +18,9 @@ use super::pipeline::Prepared;
 pub enum Verdict {
     /// Archive it as list mail.
     Archive,
-    /// Host mode: archive it and send it to the other members.
-    Publish { author: UserId },
+    /// Host mode: archive it and send it to the other members (as a member's, or, approved by
+    /// a moderator, as a non-member's).
+    Publish { author: Option<UserId> },
     /// Kept in the inbound log, not archived (already done by the gate).
     Logged,
 }
@@ -31,6 +32,8 @@ pub struct Gate {
     mode: ListMode,
     /// What holds a post for a moderator; None when a moderator released it.
     screen: Option<crate::mail::privacy::Screen>,
+    /// A moderator approved the mail passing: it is published even from a non-member.
+    released: bool,
     /// Moderators' decisions read from their replies in this batch, carried out once the
     /// batch is committed (publishing one is a transaction of its own).
     decisions: std::sync::Mutex<Vec<(crate::store::HeldId, UserId, crate::ingest::held::Decision)>>,
@@ -49,6 +52,7 @@ impl Gate {
         Some(Gate {
             decisions: std::sync::Mutex::default(),
             screen: Some(config.privacy_screen()),
+            released: false,
             config,
             list: list.to_owned(),
             mode,
@@ -57,7 +61,11 @@ impl Gate {
 
     /// The gate a moderator's approved mail passes: as any other, but not held again.
     pub fn releasing(config: std::sync::Arc<Config>, list: &str) -> Option<Gate> {
-        Gate::new(config, list).map(|g| Gate { screen: None, ..g })
+        Gate::new(config, list).map(|g| Gate {
+            screen: None,
+            released: true,
+            ..g
+        })
     }
 
     /// The moderators' decisions read so far, to carry out now.
@@ -94,6 +102,40 @@ impl Gate {
         let Some(finding) = screen.check(subject, &parsed.body_text) else {
             return Ok(false);
         };
+        tracing::info!("a post with patient-identifiable data is held for a moderator");
+        self.hold_mail(
+            writer,
+            list,
+            p,
+            author,
+            &finding.reason,
+            "If it does contain a patient's details, you need do nothing: a moderator will \
+             reject it.",
+            now,
+        )?;
+        Ok(true)
+    }
+
+    /// Keeps a mail for a moderator (raw, nothing archived or sent) and tells its sender and
+    /// the moderators why (`advice` ends the sender's mail).
+    #[allow(clippy::too_many_arguments)]
+    fn hold_mail(
+        &self,
+        writer: &Writer<'_>,
+        list: ListId,
+        p: &Prepared,
+        author: Option<UserId>,
+        reason: &str,
+        advice: &str,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        let Ok(parsed) = &p.parsed else {
+            return Ok(());
+        };
+        let subject = parsed.subject.as_deref().unwrap_or("");
+        let finding = crate::mail::privacy::Finding {
+            reason: reason.to_owned(),
+        };
         let sender = accept::sender(&p.item.bytes);
         let id = writer.hold(
             &crate::store::NewHeld {
@@ -111,7 +153,6 @@ impl Gate {
             },
             now,
         )?;
-        tracing::info!("a post with patient-identifiable data is held for a moderator");
         let author_name = parsed
             .from_name
             .clone()
@@ -144,9 +185,8 @@ impl Gate {
             };
             let text = format!(
                 "Hello,\n\nYour message \"{}\" to {} {fate}, because {}.\n\n\
-                 A moderator will review it and publish it, or tell you why not. If it does \
-                 contain a patient's details, you need do nothing: a moderator will reject \
-                 it.\n\n-- \n{}\n",
+                 A moderator will review it and publish it, or tell you why not. {advice}\n\n\
+                 -- \n{}\n",
                 subject.trim(),
                 self.list,
                 finding.reason,
@@ -166,7 +206,7 @@ impl Gate {
                 Err(e) => tracing::warn!(error = %e, "the author of a held post could not be told"),
             }
         }
-        Ok(true)
+        Ok(())
     }
 
     pub fn is_host(&self) -> bool {
@@ -407,9 +447,31 @@ impl Gate {
                     Some(s) => writer.member_of(s)?,
                     None => None,
                 };
+                let hold_strangers = self
+                    .config
+                    .lists
+                    .iter()
+                    .any(|l| l.name == self.list && l.hold_unknown_senders);
                 match member {
                     Some(user) => {
                         self.accept_post(writer, p, sender.as_deref(), user, None, &log, now)
+                    }
+                    None if self.released => Ok(Verdict::Publish { author: None }),
+                    None if hold_strangers && p.parsed.is_ok() => {
+                        let join = format!(
+                            "To post without waiting in future, join at {}/signin with this address.",
+                            self.config.web.base_url
+                        );
+                        self.hold_mail(
+                            writer,
+                            list,
+                            p,
+                            None,
+                            "it comes from an address that is not a member's",
+                            &join,
+                            now,
+                        )?;
+                        Ok(Verdict::Logged)
                     }
                     None => self.refuse(
                         writer,
@@ -457,7 +519,7 @@ impl Gate {
             )?;
             return Ok(Verdict::Logged);
         }
-        Ok(Verdict::Publish { author: user })
+        Ok(Verdict::Publish { author: Some(user) })
     }
 
     fn refuse(

@@ -141,9 +141,9 @@ pub fn store_batch(
         match verdict {
             Verdict::Logged => summary.not_archived += 1,
             Verdict::Archive | Verdict::Publish { .. } => {
-                let author = match verdict {
-                    Verdict::Publish { author } => Some(author),
-                    _ => None,
+                let (author, publish) = match verdict {
+                    Verdict::Publish { author } => (author, true),
+                    _ => (None, false),
                 };
                 if let Some(g) = gate
                     && g.hold_if_identifying(&writer, list, &prepared, author, now)?
@@ -155,7 +155,7 @@ pub fn store_batch(
                 if let Some(key) = key
                     && let Some(g) = gate
                 {
-                    if author.is_some() || !g.is_host() {
+                    if publish || !g.is_host() {
                         g.copies(&writer, list, &prepared, key, author, now)?;
                     }
                     for (event, cancelled) in

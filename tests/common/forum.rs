@@ -14,11 +14,22 @@ use super::rig::{self, PrivateRig, Rig};
 pub const PATIENCE: Duration = Duration::from_secs(120);
 
 pub fn write_config(dir: &Path, rig: &Rig, port: u16, mode: &str) -> PathBuf {
+    write_config_with(dir, rig, port, mode, "")
+}
+
+/// [`write_config`] with more settings for the list (`key = value` lines).
+pub fn write_config_with(
+    dir: &Path,
+    rig: &Rig,
+    port: u16,
+    mode: &str,
+    list_extra: &str,
+) -> PathBuf {
     let text = format!(
         "[web]\nlisten = \"127.0.0.1:{port}\"\nbase_url = \"http://127.0.0.1:{port}\"\nsite_name = \"SNUG forum\"\n\
          [outbound]\nhost = \"127.0.0.1\"\nport = {smtp}\ntls = \"plain\"\nfrom_address = \"{forum}\"\n\
          reply_address = \"reply+{{key}}@{domain}\"\nbounce_address = \"bounces+{{recipient}}@{domain}\"\n\
-         [[lists]]\nname = \"snug\"\naddress = \"{list}\"\nsubject_tag = \"[SNUG]\"\nmode = \"{mode}\"\n\
+         [[lists]]\nname = \"snug\"\naddress = \"{list}\"\nsubject_tag = \"[SNUG]\"\nmode = \"{mode}\"\n{list_extra}\
          [[sources]]\nname = \"inbox\"\nlist = \"snug\"\nhost = \"127.0.0.1\"\nport = {imaps}\ntls = \"implicit\"\n\
          user = \"{list}\"\npassword = \"{password}\"\nmailbox = \"INBOX\"\nca_file = \"{ca}\"\npoll_seconds = 3600\n",
         smtp = rig.smtp_port,
@@ -115,10 +126,15 @@ pub struct Forum {
 
 impl Forum {
     pub fn start(mode: &str) -> Forum {
+        Forum::start_with(mode, "")
+    }
+
+    /// A forum whose list has more settings (`key = value` lines).
+    pub fn start_with(mode: &str, list_extra: &str) -> Forum {
         let rig = PrivateRig::start();
         let dir = tempfile::tempdir().unwrap();
         let port = free_port();
-        let config = write_config(dir.path(), &rig, port, mode);
+        let config = write_config_with(dir.path(), &rig, port, mode, list_extra);
         let db = dir.path().join("forum.db");
         let daemon = Daemon::start(&db, &config);
         let base = format!("http://127.0.0.1:{port}");
