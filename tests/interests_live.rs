@@ -8,7 +8,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::forum::{Forum, PATIENCE, admin_link, bare, cli, mail, store};
+use common::forum::{Forum, PATIENCE, bare, cli, mail, store};
 use common::rig;
 use common::web::{Web, hidden};
 
@@ -82,16 +82,7 @@ fn a_member_gets_what_they_watch_a_digest_of_the_rest_and_can_unsubscribe_in_one
     let forum = Forum::start("host");
     common::forum::runtime().block_on(async {
         let rig = &forum.rig;
-        let roster = forum.dir.path().join("roster.txt");
-        std::fs::write(&roster, "Bob Baker <bob@lists.test>\n").unwrap();
-        cli(
-            &forum.db,
-            &forum.config,
-            &["members", "import", roster.to_str().unwrap()],
-        );
-        let link = admin_link(&forum.db, &forum.config, "alice@lists.test", "Alice Adams");
-        let mut alice = Web::new(&forum.base);
-        alice.sign_in_with_link(&link).await;
+        let mut alice = forum.alice_and_bob().await;
 
         // Bob came from the old list: he gets every post, with his own preferences link.
         let first = new_thread(

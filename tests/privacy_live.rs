@@ -6,9 +6,9 @@
 
 mod common;
 
-use common::forum::{Forum, PATIENCE, admin_link, cli, mail, store};
+use common::forum::{Forum, PATIENCE, mail, store};
 use common::rig;
-use common::web::{Web, hidden};
+use common::web::hidden;
 
 /// The subjects in a mailbox.
 async fn subjects(rig: &rig::PrivateRig, account: &rig::Account) -> Vec<String> {
@@ -24,16 +24,7 @@ fn posts_with_an_nhs_number_are_held_until_a_moderator_decides() {
     let forum = Forum::start("host");
     common::forum::runtime().block_on(async {
         let rig = &forum.rig;
-        let roster = forum.dir.path().join("roster.txt");
-        std::fs::write(&roster, "Bob Baker <bob@lists.test>\n").unwrap();
-        cli(
-            &forum.db,
-            &forum.config,
-            &["members", "import", roster.to_str().unwrap()],
-        );
-        let link = admin_link(&forum.db, &forum.config, "alice@lists.test", "Alice Adams");
-        let mut alice = Web::new(&forum.base);
-        alice.sign_in_with_link(&link).await;
+        let mut alice = forum.alice_and_bob().await;
         let archived = || store(&forum.db).counts().unwrap().messages;
         let queued = || {
             let c = store(&forum.db).outbox_counts().unwrap();
@@ -234,16 +225,7 @@ fn a_strangers_post_is_held_and_published_by_a_moderator() {
     let forum = Forum::start_with("host", "unknown_senders = \"hold\"\n");
     common::forum::runtime().block_on(async {
         let rig = &forum.rig;
-        let roster = forum.dir.path().join("roster.txt");
-        std::fs::write(&roster, "Bob Baker <bob@lists.test>\n").unwrap();
-        cli(
-            &forum.db,
-            &forum.config,
-            &["members", "import", roster.to_str().unwrap()],
-        );
-        let link = admin_link(&forum.db, &forum.config, "alice@lists.test", "Alice Adams");
-        let mut alice = Web::new(&forum.base);
-        alice.sign_in_with_link(&link).await;
+        let mut alice = forum.alice_and_bob().await;
         let list = rig.list.user.clone();
         let id = rig::unique_message_id("stranger");
         let raw = mail(

@@ -177,6 +177,22 @@ impl Forum {
         (thread.0, key, bare(&id))
     }
 
+    /// The usual cast: Bob (bob@lists.test) imported from the old list's roster, and Alice
+    /// (alice@lists.test) an admin, signed in: her web client.
+    pub async fn alice_and_bob(&self) -> super::web::Web {
+        let roster = self.dir.path().join("roster.txt");
+        std::fs::write(&roster, "Bob Baker <bob@lists.test>\n").unwrap();
+        cli(
+            &self.db,
+            &self.config,
+            &["members", "import", roster.to_str().unwrap()],
+        );
+        let link = admin_link(&self.db, &self.config, "alice@lists.test", "Alice Adams");
+        let mut alice = super::web::Web::new(&self.base);
+        alice.sign_in_with_link(&link).await;
+        alice
+    }
+
     pub fn state_of(&self, message_id: &str) -> Option<String> {
         store(&self.db)
             .post_state(message_id)
