@@ -215,6 +215,9 @@ pub struct ListConfig {
     /// `[[lists]] unknown_senders`: in host mode, what happens to a post from an address no
     /// member has: refused with an explanation (default), or held for a moderator.
     pub hold_unknown_senders: bool,
+    /// `[[lists]] posts_per_hour`: in host mode, the most posts taken from one address in an
+    /// hour (0: no limit); more are refused with an explanation.
+    pub posts_per_hour: u32,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -237,6 +240,7 @@ impl PartialEq for ListConfig {
             && self.subject_tag == other.subject_tag
             && self.mode == other.mode
             && self.hold_unknown_senders == other.hold_unknown_senders
+            && self.posts_per_hour == other.posts_per_hour
             && patterns(self) == patterns(other)
     }
 }
@@ -610,6 +614,7 @@ impl Config {
                             footer_patterns: Vec::new(),
                             mode: ListMode::Mirror,
                             hold_unknown_senders: false,
+                            posts_per_hour: 30,
                         };
                         for (k, val) in t {
                             let path = format!("{at}.{k}");
@@ -678,6 +683,11 @@ impl Config {
                                     Some(other) => v.problem(&path, format!("{other:?} is not a mode"), "use \"mirror\" (the legacy list keeps running) or \"host\" (the bridge is the list)"),
                                     None => {}
                                 },
+                                "posts_per_hour" => {
+                                    if let Some(n) = v.integer(&path, val, 0, 100_000, "a number such as 30") {
+                                        list.posts_per_hour = n as u32;
+                                    }
+                                }
                                 "unknown_senders" => match v.string(&path, val, "\"refuse\" or \"hold\"") {
                                     Some("refuse") => list.hold_unknown_senders = false,
                                     Some("hold") => list.hold_unknown_senders = true,
@@ -694,6 +704,7 @@ impl Config {
                                         "footer_patterns",
                                         "mode",
                                         "unknown_senders",
+                                        "posts_per_hour",
                                     ],
                                 ),
                             }
@@ -1615,6 +1626,7 @@ mod tests {
             "base_url =",
             "mode =",
             "unknown_senders =",
+            "posts_per_hour =",
             "[outbound]",
             "[[sources]]",
             "[[interests]]",

@@ -457,6 +457,11 @@ impl Gate {
                         self.accept_post(writer, p, sender.as_deref(), user, None, &log, now)
                     }
                     None if self.released => Ok(Verdict::Publish { author: None }),
+                    None if hold_strangers
+                        && let Some(refusal) = self.too_many(writer, sender.as_deref(), now)? =>
+                    {
+                        self.refuse(writer, p, sender.as_deref(), refusal, &log, now)
+                    }
                     None if hold_strangers && p.parsed.is_ok() => {
                         let join = format!(
                             "To post without waiting in future, join at {}/signin with this address.",
@@ -506,6 +511,9 @@ impl Gate {
         if empty {
             return self.refuse(writer, p, sender, Refusal::Empty, log, now);
         }
+        if let Some(refusal) = self.too_many(writer, sender, now)? {
+            return self.refuse(writer, p, sender, refusal, log, now);
+        }
         // A reply whose whole new text is "+1" or "like" is a like of the post it answers.
         if let Ok(m) = &p.parsed
             && accept::is_like(&m.body_text)
@@ -520,6 +528,26 @@ impl Gate {
             return Ok(Verdict::Logged);
         }
         Ok(Verdict::Publish { author: Some(user) })
+    }
+
+    /// The refusal due when an address has sent the list more than it takes in an hour.
+    fn too_many(
+        &self,
+        writer: &Writer<'_>,
+        sender: Option<&str>,
+        now: i64,
+    ) -> Result<Option<Refusal>, StoreError> {
+        let per_hour = self
+            .config
+            .lists
+            .iter()
+            .find(|l| l.name == self.list)
+            .map_or(0, |l| l.posts_per_hour);
+        let Some(sender) = sender.filter(|_| per_hour > 0 && !self.released) else {
+            return Ok(None);
+        };
+        let recent = writer.posts_from_since(sender, now - 3600)?;
+        Ok((recent >= per_hour).then_some(Refusal::TooMany { per_hour }))
     }
 
     fn refuse(

@@ -131,6 +131,10 @@ pub enum Refusal {
     Automatic,
     Bounce,
     Loop,
+    /// More posts from the address in the last hour than the list takes.
+    TooMany {
+        per_hour: u32,
+    },
 }
 
 impl Refusal {
@@ -145,6 +149,7 @@ impl Refusal {
             Refusal::Automatic => "automatic",
             Refusal::Bounce => "bounce",
             Refusal::Loop => "loop",
+            Refusal::TooMany { .. } => "too-many",
         }
     }
 
@@ -195,6 +200,12 @@ impl Refusal {
             ),
             Refusal::Loop => format!(
                 "This message was not posted, because it had already passed through {site}."
+            ),
+            Refusal::TooMany { per_hour } => format!(
+                "Your message was not posted, because {site} takes at most {per_hour} messages \
+                 an hour from one address, and more than that came from yours in the last \
+                 hour.\n\nPlease send it again in an hour. If you did not send them, your \
+                 address may be misused: please tell the administrators of {site}."
             ),
         };
         format!("{body}\n\nThank you, and sorry for the trouble.\n{site}\n")

@@ -175,6 +175,20 @@ impl Writer<'_> {
         Ok(out)
     }
 
+    /// Posts from an address since `since`: archived (by when they were fetched) or held.
+    pub fn posts_from_since(&self, address: &str, since: i64) -> Result<u32, StoreError> {
+        Ok(self.tx().query_row(
+            "SELECT (SELECT count(*) FROM messages m
+                       JOIN raw_messages r ON r.id = m.raw_id
+                       JOIN import_runs i ON i.id = r.import_run
+                      WHERE m.from_addr = ?1 COLLATE NOCASE AND i.started_at >= ?2)
+                  + (SELECT count(*) FROM held_posts
+                      WHERE sender = ?1 COLLATE NOCASE AND created >= ?2)",
+            params![address, since],
+            |r| r.get(0),
+        )?)
+    }
+
     /// Whether a member is a moderator or admin.
     pub fn is_moderator(&self, user: UserId) -> Result<bool, StoreError> {
         Ok(self.tx().query_row(

@@ -1,0 +1,107 @@
+//! Abuse resistance of mail coming in (host mode): an address that sends the list more than
+//! `posts_per_hour` posts in an hour has the rest refused with an explanation, and nothing of
+//! them archived or sent on; other members are not affected.
+
+mod common;
+
+use std::sync::Arc;
+
+use listbridge::config::Config;
+use listbridge::ingest::gate::Gate;
+use listbridge::ingest::pipeline::{Incoming, store_batch};
+use listbridge::store::{DeriveSettings, Role, Store};
+
+fn post(from: &str, n: usize) -> Incoming {
+    Incoming {
+        bytes: format!(
+            "From: {from}\r\nTo: snug@lists.test\r\nSubject: Post {n}\r\n\
+             Message-ID: <flood-{n}-{}@mail.test>\r\nDate: Tue, 24 Nov 2026 09:00:00 +0000\r\n\
+             Content-Type: text/plain; charset=utf-8\r\n\r\nPost number {n} from {from}.\r\n",
+            from.replace('@', ".")
+        )
+        .into_bytes(),
+        envelope: None,
+        origin: format!("test#{n}"),
+    }
+}
+
+#[test]
+fn an_address_over_the_hourly_limit_is_refused_and_others_are_not() {
+    let config = Arc::new(
+        Config::parse(
+            "[outbound]\nfrom_address = \"forum@lists.test\"\n\
+             [[lists]]\nname = \"snug\"\naddress = \"snug@lists.test\"\nmode = \"host\"\n\
+             posts_per_hour = 3\n",
+        )
+        .unwrap(),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(&dir.path().join("l.db"), DeriveSettings::default()).unwrap();
+    let now = 1_800_000_000;
+    for (name, address) in [("Bob", "bob@nhs.test"), ("Carol", "carol@nhs.test")] {
+        store.create_user(name, address, Role::Member, now).unwrap();
+    }
+    let list = store.list_id("snug").unwrap();
+    let gate = Gate::new(Arc::clone(&config), "snug").unwrap();
+    // Bob sends five in one fetch, then Carol one.
+    let mut items: Vec<Incoming> = (0..5).map(|n| post("bob@nhs.test", n)).collect();
+    items.push(post("carol@nhs.test", 9));
+    let run = store.begin_run("fetch", now).unwrap();
+    let summary = store_batch(
+        &mut store,
+        run,
+        list,
+        &config.render_options("snug"),
+        items,
+        None,
+        Some(&gate),
+        now,
+    )
+    .unwrap();
+    assert_eq!(
+        summary.imported,
+        4,
+        "three of Bob's and Carol's: {summary:?} {:?}",
+        store.inbound_log(10).unwrap()
+    );
+    assert_eq!(summary.not_archived, 2);
+    let log = store.inbound_log(10).unwrap();
+    let refused: Vec<_> = log.iter().filter(|e| e.reason == "too-many").collect();
+    assert_eq!(refused.len(), 2, "{log:?}");
+    assert!(
+        refused
+            .iter()
+            .all(|e| e.sender.as_deref() == Some("bob@nhs.test"))
+    );
+    // One explanation (one a day per reason), saying what to do.
+    let due = store.claim_due(i64::MAX, 100).unwrap();
+    let explanations: Vec<String> = due
+        .iter()
+        .filter(|d| d.address == "bob@nhs.test")
+        .map(|d| {
+            String::from_utf8_lossy(&store.outbox_message(d.outbox).unwrap().unwrap()).into_owned()
+        })
+        .filter(|m| m.contains("Subject: Not published"))
+        .collect();
+    assert_eq!(explanations.len(), 1);
+    assert!(
+        explanations[0].contains("at most 3 messages"),
+        "{}",
+        explanations[0]
+    );
+
+    // An hour later Bob may post again.
+    let run = store.begin_run("fetch", now + 3601).unwrap();
+    let later = store_batch(
+        &mut store,
+        run,
+        list,
+        &config.render_options("snug"),
+        vec![post("bob@nhs.test", 7)],
+        None,
+        Some(&gate),
+        now + 3601,
+    )
+    .unwrap();
+    assert_eq!(later.imported, 1);
+}
