@@ -133,9 +133,6 @@ impl Gate {
             return Ok(());
         };
         let subject = parsed.subject.as_deref().unwrap_or("");
-        let finding = crate::mail::privacy::Finding {
-            reason: reason.to_owned(),
-        };
         let sender = accept::sender(&p.item.bytes);
         let id = writer.hold(
             &crate::store::NewHeld {
@@ -149,7 +146,7 @@ impl Gate {
                 sender: sender.as_deref(),
                 subject,
                 body: &parsed.body_text,
-                reason: &finding.reason,
+                reason,
             },
             now,
         )?;
@@ -167,7 +164,7 @@ impl Gate {
                 author: &author_name,
                 subject,
                 text: &parsed.body_text,
-                reason: &finding.reason,
+                reason,
             },
             now,
         ) {
@@ -189,7 +186,7 @@ impl Gate {
                  -- \n{}\n",
                 subject.trim(),
                 self.list,
-                finding.reason,
+                reason,
                 self.config.web.site_name
             );
             match crate::outbound::queue_notice(

@@ -1,7 +1,9 @@
 //! Outbound mail: what the bridge sends and how. Posting (a web post stored in the archive and
 //! queued for the list and for the members who want it, each copy with their own reply and
-//! unsubscribe addresses), who wants what (`notify`), digests (`digest`), notices (sign-in
-//! links, explanations, likes), and the worker that hands the outbox to SMTP.
+//! unsubscribe addresses; a post with a patient identifier is held instead), who wants what
+//! (`notify`), digests (`digest`), events' mail (`events`), the moderators' mail about held
+//! posts (`moderation`), notices (sign-in links, explanations, likes), and the worker that
+//! hands the outbox to SMTP.
 //! Nothing here but the worker speaks SMTP; web handlers call the posting functions, which only
 //! write the store (DESIGN.md invariant 6).
 

@@ -35,12 +35,6 @@ pub fn tell_moderators(
     let key = crate::tokens::new_reply_key();
     writer.set_moderation_key(held.id, &crate::tokens::hash(&key))?;
     let screen = config.privacy_screen();
-    let extra: Vec<regex::Regex> = config
-        .privacy
-        .hold_patterns
-        .iter()
-        .filter_map(|p| regex::Regex::new(p).ok())
-        .collect();
     let site = &config.web.site_name;
     let text = format!(
         "A post to {list} by {author} is held, because {reason}.\n\n\
@@ -52,13 +46,13 @@ pub fn tell_moderators(
         list = held.list,
         author = held.author,
         reason = held.reason,
-        subject = screen.masked(held.subject, &extra),
-        body = screen.masked(held.text.trim(), &extra),
+        subject = screen.masked(held.subject),
+        body = screen.masked(held.text.trim()),
         base = config.web.base_url,
     );
     let subject = format!(
         "Held for moderation: {}",
-        screen.masked(held.subject.trim(), &extra)
+        screen.masked(held.subject.trim())
     );
     let reply_to = out.reply_address.replace("{key}", &key);
     for (_, address) in moderators {

@@ -1,6 +1,6 @@
-//! A member's own pages: their account (profile, avatar, password, sign-out everywhere) and
-//! their public profile with everything they wrote, including the archive's mail from their
-//! verified addresses, years before they joined.
+//! A member's own pages: their account (profile, avatar, password, sign-out everywhere, the
+//! download of what is held about them) and their public profile with everything they wrote,
+//! including the archive's mail from their verified addresses, years before they joined.
 
 use std::io::Cursor;
 
