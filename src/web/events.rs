@@ -168,7 +168,7 @@ fn event_page(
         open: event.open_at(at),
         deadline: event
             .deadline
-            .map(|d| when_local(event, d))
+            .map(|d| when_local(event, d, "%A %-d %B %Y, %H:%M (%Z)"))
             .unwrap_or_default(),
         cancelled: event.cancelled,
         tickets: event
@@ -188,12 +188,12 @@ fn event_page(
     })
 }
 
-/// A moment in the event's own zone, as a date and time.
-fn when_local(event: &Event, at: i64) -> String {
+/// A moment in the event's own zone, written with `format` (chrono's strftime).
+fn when_local(event: &Event, at: i64, format: &str) -> String {
     let tz: chrono_tz::Tz = event.time_zone.parse().unwrap_or(chrono_tz::UTC);
     tz.timestamp_opt(at, 0)
         .single()
-        .map(|t| t.format("%A %-d %B %Y, %H:%M (%Z)").to_string())
+        .map(|t| t.format(format).to_string())
         .unwrap_or_default()
 }
 
@@ -445,13 +445,8 @@ pub async fn attendees(
         capacity: event.capacity.map_or(String::new(), |c| c.to_string()),
         deadline: event
             .deadline
-            .map(|d| {
-                let tz: chrono_tz::Tz = event.time_zone.parse().unwrap_or(chrono_tz::UTC);
-                tz.timestamp_opt(d, 0)
-                    .single()
-                    .map(|t| t.format("%Y-%m-%dT%H:%M").to_string())
-                    .unwrap_or_default()
-            })
+            // As the form's datetime-local field takes it.
+            .map(|d| when_local(&event, d, "%Y-%m-%dT%H:%M"))
             .unwrap_or_default(),
         payment_url: event.payment_url.clone().unwrap_or_default(),
         time_zone: event.time_zone.clone(),
