@@ -6,6 +6,7 @@
 //! figures. Migrations are embedded and forward-only; a database written by a newer listbridge
 //! is refused, not touched.
 
+mod access;
 mod archive;
 mod digest;
 mod engagement;
@@ -53,6 +54,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
     ("interests", include_str!("migrations/0005_interests.sql")),
     ("events", include_str!("migrations/0006_events.sql")),
     ("held posts", include_str!("migrations/0007_held.sql")),
+    (
+        "private lists",
+        include_str!("migrations/0008_private_lists.sql"),
+    ),
 ];
 
 /// The schema version this binary writes.
