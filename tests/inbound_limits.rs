@@ -141,7 +141,7 @@ fn reply_keys_guessed_expired_or_used_by_another_are_refused() {
         .unwrap();
     let list = store.list_id("snug").unwrap();
     let gate = Gate::new(Arc::clone(&config), "snug").unwrap();
-    let mut fetch = |store: &mut Store, items: Vec<Incoming>| {
+    let fetch = |store: &mut Store, items: Vec<Incoming>| {
         let run = store.begin_run("fetch", now).unwrap();
         store_batch(
             store,
