@@ -54,31 +54,46 @@ type PageKey = (i64, bool, i64, i64, (i64, i64));
 /// A search page: query, page, by date, and the archive's version (newest message, count).
 type SearchKey = (String, usize, bool, i64, i64);
 
-/// A bounded in-memory map. Its keys carry whatever makes an entry stale (an archive version),
-/// so entries never need invalidating; when full it simply starts again rather than track use.
+/// A bounded in-memory map, by entries and by bytes. Its keys carry whatever makes an entry
+/// stale (an archive version), so entries never need invalidating; when full it simply starts
+/// again rather than track use. The byte bound keeps the server's memory flat however large
+/// the pages it caches.
 pub struct Bounded<K, V> {
-    map: Mutex<std::collections::HashMap<K, V>>,
+    map: Mutex<(std::collections::HashMap<K, V>, usize)>,
     capacity: usize,
+    max_bytes: usize,
+    weigh: fn(&V) -> usize,
 }
 
 impl<K: std::hash::Hash + Eq, V: Clone> Bounded<K, V> {
-    fn new(capacity: usize) -> Self {
+    fn new(capacity: usize, max_bytes: usize, weigh: fn(&V) -> usize) -> Self {
         Bounded {
             map: Mutex::default(),
             capacity,
+            max_bytes,
+            weigh,
         }
     }
 
     fn get(&self, key: &K) -> Option<V> {
-        self.map.lock().expect("cache lock").get(key).cloned()
+        self.map.lock().expect("cache lock").0.get(key).cloned()
     }
 
     fn put(&self, key: K, value: V) {
-        let mut map = self.map.lock().expect("cache lock");
-        if map.len() >= self.capacity {
-            map.clear();
+        let weight = (self.weigh)(&value);
+        if weight > self.max_bytes / 4 {
+            return;
         }
-        map.insert(key, value);
+        let mut guard = self.map.lock().expect("cache lock");
+        let (map, bytes) = &mut *guard;
+        if map.len() >= self.capacity || *bytes + weight > self.max_bytes {
+            map.clear();
+            *bytes = 0;
+        }
+        if let Some(old) = map.insert(key, value) {
+            *bytes -= (self.weigh)(&old);
+        }
+        *bytes += weight;
     }
 }
 
@@ -98,11 +113,11 @@ impl AppState {
                 writers: Mutex::new(Vec::new()),
             }),
             config: Arc::new(config),
-            pages: Arc::new(Bounded::new(512)),
+            pages: Arc::new(Bounded::new(512, 16 << 20, |b| b.len())),
             // Search pages for repeated queries; a message's rendered text for snippets (a
             // message never changes, and rendering it is most of a search's cost).
-            searches: Arc::new(Bounded::new(1024)),
-            bodies: Arc::new(Bounded::new(8192)),
+            searches: Arc::new(Bounded::new(1024, 8 << 20, |b| b.len())),
+            bodies: Arc::new(Bounded::new(8192, 16 << 20, |b| b.len())),
             limits: Arc::new(auth::Limits::new()),
             wake,
         }
@@ -222,6 +237,9 @@ async fn identify(
     VIEWER.scope(viewer, next.run(request)).await
 }
 
+/// SQLite's page cache per pooled connection.
+const CONNECTION_CACHE_KIB: u32 = 2048;
+
 /// A few open connections, reused: opening SQLite per request would cost more than most pages.
 /// Readers' connections are confined (`Store::confine`) to the viewer's lists; writers' are
 /// not, so a handler that writes checks what it writes about with a read first.
@@ -245,6 +263,9 @@ impl Pool {
             Some(s) => s,
             None => {
                 let store = Store::open(&self.db, self.settings)?;
+                // Many small reads: the OS caches the file; SQLite's own cache stays small,
+                // so that the server's memory does not grow with the archive.
+                store.set_cache_kib(CONNECTION_CACHE_KIB);
                 store.confine(&self.private)?;
                 store
             }
@@ -265,7 +286,11 @@ impl Pool {
         let pooled = self.writers.lock().expect("pool lock").pop();
         let mut store = match pooled {
             Some(s) => s,
-            None => Store::open(&self.db, self.settings)?,
+            None => {
+                let store = Store::open(&self.db, self.settings)?;
+                store.set_cache_kib(CONNECTION_CACHE_KIB);
+                store
+            }
         };
         let result = f(&mut store);
         let mut idle = self.writers.lock().expect("pool lock");
