@@ -53,6 +53,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
     ("interests", include_str!("migrations/0005_interests.sql")),
     ("events", include_str!("migrations/0006_events.sql")),
     ("held posts", include_str!("migrations/0007_held.sql")),
+    (
+        "outbox: posts in doubt",
+        include_str!("migrations/0008_outbox_handed.sql"),
+    ),
 ];
 
 /// The schema version this binary writes.
