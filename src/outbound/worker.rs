@@ -531,12 +531,14 @@ pub async fn run(
         });
     }
     drop(done_tx);
+    let mut pending = Pending::default();
     loop {
         let echo_wait = config.echo_wait_seconds.into();
         match dispatch(
             &db,
             settings,
             echo_wait,
+            &mut pending,
             &jobs_tx,
             &mut done_rx,
             &wake,
@@ -571,17 +573,60 @@ async fn blocking<T: Send + 'static>(
     .expect("the outbox's store task does not panic")
 }
 
+/// What the dispatcher handed to the senders and has not recorded yet. It outlives a dispatcher
+/// stopped by a database error, so that the next one records those outcomes rather than take
+/// the rows for unsent and send them again.
+#[derive(Default)]
+struct Pending {
+    in_flight: usize,
+    finished: Vec<(RecipientId, SendOutcome)>,
+}
+
+/// Records the outcomes waiting; kept for the next try when the database fails.
+async fn flush(store: Store, pending: &mut Pending) -> Result<Store, WorkerError> {
+    for (_, outcome) in &pending.finished {
+        match outcome {
+            SendOutcome::Sent => {}
+            SendOutcome::Retry { error, .. } => {
+                tracing::warn!(%error, "sending failed; will try again")
+            }
+            SendOutcome::Failed { error } => {
+                tracing::error!(%error, "sending failed for good")
+            }
+        }
+    }
+    let batch = pending.finished.clone();
+    let now = chrono::Utc::now().timestamp();
+    let (store, ()) = blocking(store, move |s| s.finish_sends(&batch, now)).await?;
+    pending.finished.clear();
+    Ok(store)
+}
+
 /// Claims rows ahead of the senders, hands them out, and records outcomes as they come.
+#[allow(clippy::too_many_arguments)]
 async fn dispatch(
     db: &std::path::Path,
     settings: DeriveSettings,
     echo_wait: i64,
+    pending: &mut Pending,
     jobs: &mpsc::Sender<Job>,
     done: &mut mpsc::UnboundedReceiver<(RecipientId, SendOutcome)>,
     wake: &Notify,
     stop: &mut watch::Receiver<bool>,
 ) -> Result<(), WorkerError> {
+    // After a database error, what was handed out is still being sent: its outcomes are
+    // recorded before anything is taken for unsent (a crash leaves none in flight).
+    while pending.in_flight > 0 {
+        let Some(result) = done.recv().await else {
+            break;
+        };
+        pending.finished.push(result);
+        pending.in_flight -= 1;
+    }
     let mut store = Store::open(db, settings)?;
+    if !pending.finished.is_empty() {
+        store = flush(store, pending).await?;
+    }
     let recovered = store.recover_outbox(chrono::Utc::now().timestamp(), echo_wait)?;
     if recovered != Recovered::default() {
         tracing::warn!(
@@ -593,18 +638,16 @@ async fn dispatch(
         );
     }
     let mut messages: HashMap<OutboxId, Arc<Vec<u8>>> = HashMap::new();
-    let mut in_flight = 0usize;
-    let mut finished: Vec<(RecipientId, SendOutcome)> = Vec::new();
     let mut last_flush = Instant::now();
     loop {
         let stopping = *stop.borrow();
-        if stopping && in_flight == 0 && finished.is_empty() {
+        if stopping && pending.in_flight == 0 && pending.finished.is_empty() {
             return Ok(());
         }
         // Keep the senders supplied: claim more once half of what is ahead has gone.
-        if !stopping && in_flight <= AHEAD / 2 {
+        if !stopping && pending.in_flight <= AHEAD / 2 {
             let now = chrono::Utc::now().timestamp();
-            let want = AHEAD - in_flight;
+            let want = AHEAD - pending.in_flight;
             let (s, due) = blocking(store, move |s| s.claim_due(now, want)).await?;
             store = s;
             if messages.len() > 256 {
@@ -622,13 +665,13 @@ async fn dispatch(
                         bytes
                     }
                 };
-                in_flight += 1;
+                pending.in_flight += 1;
                 if jobs.send(Job { due: d, bytes }).await.is_err() {
                     return Ok(());
                 }
             }
         }
-        if in_flight == 0 && finished.is_empty() {
+        if pending.in_flight == 0 && pending.finished.is_empty() {
             let (s, next) = blocking(store, |s| s.next_due()).await?;
             store = s;
             let now = chrono::Utc::now().timestamp();
@@ -640,37 +683,25 @@ async fn dispatch(
             }
             continue;
         }
-        if in_flight > 0 {
+        if pending.in_flight > 0 {
             tokio::select! {
                 Some(result) = done.recv() => {
-                    finished.push(result);
-                    in_flight -= 1;
+                    pending.finished.push(result);
+                    pending.in_flight -= 1;
                 }
                 _ = tokio::time::sleep(FLUSH) => {}
             }
             while let Ok(result) = done.try_recv() {
-                finished.push(result);
-                in_flight -= 1;
+                pending.finished.push(result);
+                pending.in_flight -= 1;
             }
         }
-        if !finished.is_empty()
-            && (in_flight == 0 || finished.len() >= AHEAD / 2 || last_flush.elapsed() >= FLUSH)
+        if !pending.finished.is_empty()
+            && (pending.in_flight == 0
+                || pending.finished.len() >= AHEAD / 2
+                || last_flush.elapsed() >= FLUSH)
         {
-            for (_, outcome) in &finished {
-                match outcome {
-                    SendOutcome::Sent => {}
-                    SendOutcome::Retry { error, .. } => {
-                        tracing::warn!(%error, "sending failed; will try again")
-                    }
-                    SendOutcome::Failed { error } => {
-                        tracing::error!(%error, "sending failed for good")
-                    }
-                }
-            }
-            let batch = std::mem::take(&mut finished);
-            let now = chrono::Utc::now().timestamp();
-            let (s, ()) = blocking(store, move |s| s.finish_sends(&batch, now)).await?;
-            store = s;
+            store = flush(store, pending).await?;
             last_flush = Instant::now();
         }
     }
@@ -847,28 +878,46 @@ mod tests {
         assert_eq!(store.outbox_counts().unwrap().sent, 1);
     }
 
-    /// An SMTP server that takes everything up to the final dot of a message, then closes the
-    /// connection without answering: the answer lost, as when the connection fails at that
-    /// moment. Keeps the messages it was given.
-    async fn server_losing_the_answer() -> (u16, Arc<std::sync::Mutex<Vec<String>>>) {
+    /// What the test server does at a message's final dot.
+    enum Dot {
+        /// Closes the connection without answering: the answer lost, as when the connection
+        /// fails at that moment.
+        Lose,
+        /// Answers that it took the message, once the flag turns true.
+        AnswerWhen(watch::Receiver<bool>),
+    }
+
+    /// An SMTP server that takes everything up to the final dot of a message, then does what
+    /// `dot` says. Keeps the messages it was given.
+    async fn server(dot: Dot) -> (u16, Arc<std::sync::Mutex<Vec<String>>>) {
+        let dot = Arc::new(dot);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
         let received = Arc::new(std::sync::Mutex::new(Vec::new()));
         let kept = Arc::clone(&received);
         tokio::spawn(async move {
             while let Ok((socket, _)) = listener.accept().await {
-                let kept = Arc::clone(&kept);
+                let (kept, dot) = (Arc::clone(&kept), Arc::clone(&dot));
                 tokio::spawn(async move {
                     let (read, mut write) = socket.into_split();
                     let mut lines = tokio::io::BufReader::new(read).lines();
                     write.write_all(b"220 fake ESMTP\r\n").await?;
                     let mut message: Option<String> = None;
                     while let Some(line) = lines.next_line().await? {
-                        if let Some(m) = message.as_mut() {
-                            if line == "." {
-                                kept.lock().unwrap().push(std::mem::take(m));
-                                return Ok(());
+                        if line == "."
+                            && let Some(m) = message.take()
+                        {
+                            kept.lock().unwrap().push(m);
+                            match &*dot {
+                                Dot::Lose => return Ok(()),
+                                Dot::AnswerWhen(answer) => {
+                                    let _ = answer.clone().wait_for(|a| *a).await;
+                                    write.write_all(b"250 2.0.0 queued\r\n").await?;
+                                }
                             }
+                            continue;
+                        }
+                        if let Some(m) = message.as_mut() {
                             m.push_str(&line);
                             m.push_str("\r\n");
                             continue;
@@ -894,7 +943,7 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread")]
     async fn a_post_whose_answer_is_lost_is_not_sent_again_before_the_wait() {
-        let (port, received) = server_losing_the_answer().await;
+        let (port, received) = server(Dot::Lose).await;
         let config = mirror_config(port);
         let dir = tempfile::tempdir().unwrap();
         let db = dir.path().join("w.db");
@@ -944,6 +993,80 @@ mod tests {
             PostState::Delivered
         );
         assert_eq!(store.outbox_counts().unwrap().queued, 0);
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_database_error_mid_send_loses_no_outcome_and_sends_nothing_twice() {
+        let (answer, answering) = watch::channel(false);
+        let (port, received) = server(Dot::AnswerWhen(answering)).await;
+        let config = mirror_config(port);
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("w.db");
+        let mut store = Store::open(&db, DeriveSettings::default()).unwrap();
+        let now = chrono::Utc::now().timestamp();
+        let batch = store.begin_run("test", now).unwrap();
+        let writer = store.writer(batch).unwrap();
+        for n in 0..8 {
+            let recipient = NewRecipient {
+                address: "jane@nhs.test".to_owned(),
+                reply_to: None,
+                unsubscribe: None,
+            };
+            let bytes = format!("Subject: Notice {n}\r\n\r\nNotice {n}.\r\n");
+            writer
+                .enqueue(
+                    OutboxKind::Notice,
+                    &format!("notice-{n}@lists.test"),
+                    None,
+                    bytes.as_bytes(),
+                    &[recipient],
+                    now,
+                )
+                .unwrap();
+        }
+        writer.commit().unwrap();
+        let out = config.outbound.clone().unwrap();
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let worker = tokio::spawn(run(
+            db.clone(),
+            DeriveSettings::default(),
+            out.clone(),
+            Transport::smtp(&out).unwrap(),
+            Arc::new(Notify::new()),
+            stop_rx,
+        ));
+        let wait_for = async |what: &str, check: &dyn Fn() -> bool| {
+            let deadline = Instant::now() + Duration::from_secs(60);
+            while !check() {
+                assert!(Instant::now() < deadline, "timed out waiting: {what}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        };
+        let taken = || received.lock().unwrap().len();
+        wait_for("a message on every connection", &|| taken() == CONNECTIONS).await;
+
+        // Another writer (a long import, say) holds the database past its busy timeout while
+        // the server takes the messages: recording what was sent fails.
+        let lock = rusqlite::Connection::open(&db).unwrap();
+        lock.execute_batch("BEGIN IMMEDIATE").unwrap();
+        answer.send(true).unwrap();
+        wait_for("every message sent", &|| taken() == 8).await;
+        tokio::time::sleep(Duration::from_secs(12)).await;
+        lock.execute_batch("ROLLBACK").unwrap();
+
+        // The worker starts again after its error and records what was sent: nothing twice.
+        wait_for("the outcomes recorded", &|| {
+            store.outbox_counts().unwrap().sent == 8
+        })
+        .await;
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        assert_eq!(taken(), 8, "messages sent again after the database error");
+        stop_tx.send(true).unwrap();
+        tokio::time::timeout(Duration::from_secs(30), worker)
+            .await
+            .expect("the worker stops")
+            .unwrap();
+        assert_eq!(store.outbox_counts().unwrap().sent, 8);
     }
 
     #[test]
