@@ -58,6 +58,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "private lists",
         include_str!("migrations/0008_private_lists.sql"),
     ),
+    (
+        "outbox: posts in doubt",
+        include_str!("migrations/0009_outbox_handed.sql"),
+    ),
 ];
 
 /// The schema version this binary writes.
