@@ -182,7 +182,9 @@ pub async fn demo(listen: std::net::SocketAddr) -> anyhow::Result<()> {
         include_bytes!("../fixtures/sample/snug-2024.mbox"),
     )?;
     let mut config = Config::parse(
-        "[web]\nsite_name = \"SNUG forum (demo)\"\n\
+        // The sample's members are made up: their addresses are shown, so that every page
+        // (authors' too) can be tried without signing in.
+        "[web]\nsite_name = \"SNUG forum (demo)\"\nhide_addresses = false\n\
          [outbound]\nfrom_address = \"forum@demo.invalid\"\n\
          [[lists]]\nname = \"snug\"\naddress = \"snug@demo.invalid\"\n\
          description = \"Primary care clinicians and practice staff\"\nsubject_tag = \"[SNUG]\"\n",

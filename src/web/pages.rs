@@ -325,6 +325,7 @@ pub async fn thread(
         .ok_or(WebError::NotFound("thread"))?;
     let (subject, list) = info;
     let options = render_options(&state, &list);
+    let hide_addresses = state.config.web.hide_addresses && me_id.is_none();
 
     let inputs: Vec<ThreadMessage<'_>> = posts
         .iter()
@@ -387,6 +388,8 @@ pub async fn thread(
                 .and_then(|a| members.get(&a.to_lowercase()))
             {
                 Some(member) => Some(format!("/u/{}", member.0)),
+                // An author page is named by the address: not for readers who may not see it.
+                None if hide_addresses => None,
                 None => post.from_addr.as_deref().map(view::author_link),
             },
             permalink: view::permalink(&post.message_id),
