@@ -19,6 +19,8 @@ use crate::store::{
 pub const PSEUDONYM_NAME: &str = "Former member";
 /// The body of an erased member's message.
 pub const ERASED_NOTICE: &str = "This message was erased at its author's request.";
+/// The subject of a purged message, unless the admin keeps the original.
+pub const PURGED_SUBJECT: &str = "(removed)";
 /// The body of a purged message.
 pub const PURGED_NOTICE: &str = "This message was removed by the forum's administrators.";
 
@@ -145,7 +147,11 @@ pub fn erase(
         let token = crate::mail::parse::hex(&crate::tokens::random_bytes::<4>());
         let pseudonym = format!("erased-{token}@erased.invalid");
         let mut counts = ErasureCounts::default();
-        for key in writer.messages_from(&verified, user)? {
+        let keys = writer.messages_from(&verified, user)?;
+        // The account goes first: a web post's author is looked up through the account when
+        // its stand-in is derived, and must not be found.
+        counts.other_rows += writer.erase_account_rows(user, &all)?;
+        for key in keys {
             let Some(m) = writer.erasable(key)? else {
                 continue;
             };
@@ -161,7 +167,6 @@ pub fn erase(
                 &writer, config, &tagger, &m, policy, &how, erasure,
             )?);
         }
-        counts.other_rows += writer.erase_account_rows(user, &all)?;
         writer.finish_erasure(erasure, counts)?;
         writer.commit()?;
         Ok(Erased {
@@ -219,7 +224,10 @@ pub fn purge(
         let how = Redaction {
             author_name: &name,
             author_address: &address,
-            subject: m.subject.as_deref().filter(|_| keep_subject),
+            subject: Some(match &m.subject {
+                Some(subject) if keep_subject => subject,
+                _ => PURGED_SUBJECT,
+            }),
             notice: PURGED_NOTICE,
             kind: "message",
             envelope: m.envelope.clone(),
