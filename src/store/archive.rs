@@ -124,7 +124,7 @@ impl<'c> Writer<'c> {
             .message_id
             .clone()
             .unwrap_or_else(|| generated_message_id(raw_sha));
-        if self.refuse_erased(raw, raw_sha, &message_id)? {
+        if self.refuse_erased(raw, raw_sha, &message_id, parsed)? {
             return Ok(Derived::Erased);
         }
         let mut taken = None;

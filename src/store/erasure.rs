@@ -148,6 +148,8 @@ pub struct ErasableMessage {
     pub key: MessageKey,
     pub raw: RawId,
     pub raw_sha: Vec<u8>,
+    /// What a reader sees, hashed (`messages.content_sha256`): tells a copy of the message.
+    pub content_sha: Vec<u8>,
     pub message_id: String,
     pub thread: ThreadId,
     pub list: ListId,
@@ -186,6 +188,11 @@ pub struct MessageSummary {
     pub date: Option<i64>,
 }
 
+/// What a tombstone keeps of an erased message's author.
+fn author_hash(address: &str) -> [u8; 32] {
+    Sha256::digest(address.trim().to_lowercase().as_bytes()).into()
+}
+
 /// What the tombstone of a Message-ID is keyed by.
 fn id_hash(message_id: &str) -> [u8; 32] {
     Sha256::digest(message_id.as_bytes()).into()
@@ -200,23 +207,41 @@ impl Writer<'_> {
             .exists([&sha256[..]])?)
     }
 
-    /// Whether a message with this id was erased and `raw_sha` is not its stand-in. Such a
-    /// message (another copy of erased mail) is deleted again at once, and its bytes remembered.
+    /// Whether a message is another copy of erased mail: its id was erased, it is not the
+    /// stand-in, and it has the erased message's content or author (a different message that
+    /// merely claims the id is archived as any other). Such a copy is deleted again at once,
+    /// and its bytes remembered.
     pub(super) fn refuse_erased(
         &self,
         raw: RawId,
         raw_sha: &[u8; 32],
         message_id: &str,
+        parsed: &ParsedMessage,
     ) -> Result<bool, StoreError> {
-        let found: Option<Option<Vec<u8>>> = self
+        type Tombstone = (Vec<u8>, Option<Vec<u8>>, Option<Vec<u8>>);
+        let found: Option<Tombstone> = self
             .tx()
-            .prepare_cached("SELECT replacement FROM erased_ids WHERE id_hash = ?1")?
-            .query_row([&id_hash(message_id)[..]], |r| r.get(0))
+            .prepare_cached(
+                "SELECT content, author, replacement FROM erased_ids WHERE id_hash = ?1",
+            )?
+            .query_row([&id_hash(message_id)[..]], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            })
             .optional()?;
-        match found {
-            None => Ok(false),
-            Some(Some(stand_in)) if stand_in == raw_sha[..] => Ok(false),
-            Some(_) => {
+        let Some((content, author, stand_in)) = found else {
+            return Ok(false);
+        };
+        let same = content == parsed.content_sha256[..]
+            || author.is_some_and(|a| {
+                parsed
+                    .from_addr
+                    .as_deref()
+                    .is_some_and(|f| a == author_hash(f)[..])
+            });
+        match stand_in {
+            Some(stand_in) if stand_in == raw_sha[..] => Ok(false),
+            _ if !same => Ok(false),
+            _ => {
                 self.tx()
                     .prepare_cached("INSERT OR IGNORE INTO erased_raw(sha256) VALUES (?1)")?
                     .execute([&raw_sha[..]])?;
@@ -308,7 +333,7 @@ impl Writer<'_> {
         let mut stmt = self.tx().prepare_cached(
             "SELECT m.id, m.raw_id, r.sha256, m.message_id, m.thread_id, m.list_id, l.name, m.date,
                     m.subject, m.from_name, m.from_addr, m.in_reply_to, m.refs, m.fallback_parent,
-                    r.envelope, r.size, r.data
+                    r.envelope, r.size, r.data, m.content_sha256
              FROM messages m JOIN raw_messages r ON r.id = m.raw_id JOIN lists l ON l.id = m.list_id
              WHERE m.id = ?1",
         )?;
@@ -324,6 +349,7 @@ impl Writer<'_> {
             key: MessageKey(r.get(0)?),
             raw,
             raw_sha: r.get(2)?,
+            content_sha: r.get(17)?,
             message_id: r.get(3)?,
             thread: ThreadId(r.get(4)?),
             list: ListId(r.get(5)?),
@@ -585,16 +611,20 @@ impl Writer<'_> {
             .execute([&m.raw_sha])?;
         self.tx()
             .prepare_cached(
-                "INSERT INTO erased_ids(id_hash, replacement, erasure) VALUES (?1, ?2, ?3)
+                "INSERT INTO erased_ids(id_hash, content, author, replacement, erasure)
+                 VALUES (?1, ?2, ?3, ?4, ?5)
                  ON CONFLICT(id_hash) DO UPDATE SET replacement = excluded.replacement,
                                                     erasure = excluded.erasure",
             )?
             .execute(params![
                 &id_hash(&m.message_id)[..],
+                &m.content_sha,
+                m.from_addr.as_deref().map(|a| author_hash(a).to_vec()),
                 stand_in.map(|s| &s[..]),
                 erasure.0
             ])?;
-        // A stand-in redacted again is erased as well: its bytes are not to come back either.
+        // Redacted again (a purged message whose author is erased later), the tombstone keeps
+        // the original's content and author: those are what a copy would bring back.
         Ok(())
     }
 
@@ -1105,6 +1135,34 @@ mod tests {
         assert_eq!(store.counts().unwrap().raw, raw_count);
         assert!(!raw_text(&store).contains("Zebrafinch"));
         assert_eq!(hits(&store, "zebrafinch"), 0);
+
+        // A different message that merely claims the erased id (another author, other text)
+        // is archived as any other, under a derived id, and survives a rebuild.
+        add(
+            &mut store,
+            mail(
+                "j1@x",
+                "Sam <sam@example.net>",
+                "Clash",
+                None,
+                "Marmosetgrid",
+                None,
+            ),
+            "f#9",
+        );
+        assert_eq!(store.counts().unwrap().raw, raw_count + 1);
+        assert_eq!(hits(&store, "marmosetgrid"), 1);
+        reindex(&mut store, &|_| RenderOptions::default(), 0).unwrap();
+        assert_eq!(hits(&store, "marmosetgrid"), 1);
+        assert_eq!(hits(&store, "zebrafinch"), 0);
+        assert!(
+            store
+                .message_raw("j1@x")
+                .unwrap()
+                .unwrap()
+                .0
+                .starts_with(b"Message-ID")
+        );
     }
 
     #[test]

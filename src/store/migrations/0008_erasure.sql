@@ -29,11 +29,14 @@ CREATE TABLE erased_raw (
 ) WITHOUT ROWID;
 
 -- The SHA-256 of each erased message's Message-ID, so another copy of it (other transport
--- headers, another archive file) is not archived again. `replacement` is the SHA-256 of the
--- redacted message stored in its place (the only raw message allowed to carry that id), NULL
--- when the message was removed.
+-- headers, another archive file) is not archived again. A copy is told from a different message
+-- that merely claims the same id by its content hash (messages.content_sha256) or its author
+-- (the SHA-256 of the address). `replacement` is the SHA-256 of the redacted message stored in
+-- its place (the only raw message allowed to carry that id), NULL when the message was removed.
 CREATE TABLE erased_ids (
     id_hash      BLOB PRIMARY KEY,
+    content      BLOB NOT NULL,
+    author       BLOB,
     replacement  BLOB,
     erasure      INTEGER NOT NULL REFERENCES erasures(id)
 ) WITHOUT ROWID;
