@@ -188,6 +188,8 @@ fn examples(pattern: &str) -> Vec<(String, Option<StatusCode>)> {
         "/account/export.mbox",
         "/events/{id}/attendees",
         "/events/{id}/attendees.csv",
+        "/account/erase",
+        "/admin/erasures",
     ]
     .contains(&pattern)
     {
@@ -208,6 +210,7 @@ fn examples(pattern: &str) -> Vec<(String, Option<StatusCode>)> {
         "/events/{id}/cancel",
         "/events/{id}/settings",
         "/admin/held/{id}",
+        "/admin/purge",
     ]
     .contains(&pattern)
     {
