@@ -111,10 +111,12 @@ pub enum Command {
         #[arg(long)]
         all: bool,
     },
-    /// Erase a member's account and their archived mail (or, for an address no member has,
-    /// the mail sent from it), by the config's [privacy] erasure policy: "redact" (default)
-    /// leaves each message in its thread as a short notice under a pseudonym, "remove" takes it
-    /// out entirely. Raw mail, search index, attachments no other message carries, sessions,
+    /// Erase a member's account and their archived mail, or an address's mail.
+    ///
+    /// For an address no member has verified: the mail sent from it and what the forum logged
+    /// about it. By the config's [privacy] erasure policy: "redact" (default) leaves each
+    /// message in its thread as a short notice under a pseudonym, "remove" takes it out
+    /// entirely. Raw mail, search index, attachments no other message carries, sessions,
     /// preferences, likes, queued mail and logs go too; an audit entry (without the content or
     /// the address) records it. Erased mail is not archived again by a later import or fetch.
     #[command(group(clap::ArgGroup::new("whom").required(true).args(["address", "member"])))]
@@ -129,10 +131,12 @@ pub enum Command {
         #[arg(long, value_name = "TEXT")]
         reason: Option<String>,
     },
-    /// Purge one message by the config's [privacy] erasure policy: its text, attachments and
-    /// raw mail are replaced by a short notice ("redact", the default; its author and place in
-    /// the thread stay) or it is removed entirely ("remove"). The audit log records the
-    /// Message-ID, who and why, never the content.
+    /// Purge one message from the archive, with a reason for the audit log.
+    ///
+    /// By the config's [privacy] erasure policy: its text, attachments and raw mail are
+    /// replaced by a short notice ("redact", the default; its author and place in the thread
+    /// stay) or it is removed entirely ("remove"). The audit log records the Message-ID, who
+    /// and why, never the content.
     Purge {
         /// The Message-ID (with or without angle brackets), or the message's permanent link.
         #[arg(value_name = "MESSAGE-ID")]
