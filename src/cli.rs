@@ -161,7 +161,7 @@ pub enum Command {
     /// Administer accounts.
     #[command(subcommand)]
     Admin(AdminCommand),
-    /// Manage the members a host-mode list sends to.
+    /// Manage the members: accounts for the old list's roster, and who may read a private list.
     #[command(subcommand)]
     Members(MembersCommand),
 }
@@ -187,6 +187,25 @@ pub enum MembersCommand {
     Import {
         /// The roster file.
         file: PathBuf,
+        /// Also put everyone in the file on this list's roster: the members who may read it
+        /// when it is private (`[[lists]] private = true`).
+        #[arg(long)]
+        list: Option<String>,
+    },
+    /// Take addresses off a list's roster: they no longer read it when it is private.
+    Remove {
+        /// The list.
+        #[arg(long)]
+        list: String,
+        /// The addresses to take off.
+        #[arg(required = true)]
+        addresses: Vec<String>,
+    },
+    /// Print a list's roster, one address per line.
+    List {
+        /// The list.
+        #[arg(long)]
+        list: String,
     },
 }
 

@@ -138,6 +138,9 @@ pub struct WebConfig {
     /// `[web] base_url`: the forum's public address, for links in mail (sign-in links,
     /// permalinks). Cookies are marked Secure when it is https.
     pub base_url: String,
+    /// `[web] hide_addresses`: readers not signed in see no email address anywhere (author
+    /// links by name, addresses in mail text masked, raw mail downloads for members only).
+    pub hide_addresses: bool,
 }
 
 /// `[[sources]]`: an IMAP mailbox the daemon keeps the archive in step with.
@@ -223,6 +226,9 @@ pub struct ListConfig {
     /// `[[lists]] posts_per_hour`: in host mode, the most posts taken from one address in an
     /// hour (0: no limit); more are refused with an explanation.
     pub posts_per_hour: u32,
+    /// `[[lists]] private`: only signed-in members of the list (its roster, `listbridge members
+    /// import --list`) and moderators see anything of it, on every page, feed and API answer.
+    pub private: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -246,6 +252,7 @@ impl PartialEq for ListConfig {
             && self.mode == other.mode
             && self.hold_unknown_senders == other.hold_unknown_senders
             && self.posts_per_hour == other.posts_per_hour
+            && self.private == other.private
             && patterns(self) == patterns(other)
     }
 }
@@ -267,6 +274,7 @@ impl Default for Config {
                 listen: std::net::SocketAddr::from(([127, 0, 0, 1], 8080)),
                 site_name: "listbridge".to_owned(),
                 base_url: "http://127.0.0.1:8080".to_owned(),
+                hide_addresses: true,
             },
             outbound: None,
             interests: Vec::new(),
@@ -319,6 +327,15 @@ impl fmt::Display for ConfigErrors {
 }
 
 impl Config {
+    /// The names of the private lists.
+    pub fn private_lists(&self) -> Vec<String> {
+        self.lists
+            .iter()
+            .filter(|l| l.private)
+            .map(|l| l.name.clone())
+            .collect()
+    }
+
     /// What holds a post for a moderator (NHS numbers, and the configured patterns, which
     /// the validator has compiled already).
     pub fn privacy_screen(&self) -> crate::mail::privacy::Screen {
@@ -468,7 +485,15 @@ impl Config {
                                         }
                                     }
                                 }
-                                _ => v.unknown(&path, &["listen", "site_name", "base_url"]),
+                                "hide_addresses" => {
+                                    if let Some(b) = v.boolean(&path, val) {
+                                        config.web.hide_addresses = b;
+                                    }
+                                }
+                                _ => v.unknown(
+                                    &path,
+                                    &["listen", "site_name", "base_url", "hide_addresses"],
+                                ),
                             }
                         }
                     }
@@ -634,6 +659,7 @@ impl Config {
                             mode: ListMode::Mirror,
                             hold_unknown_senders: false,
                             posts_per_hour: 30,
+                            private: false,
                         };
                         for (k, val) in t {
                             let path = format!("{at}.{k}");
@@ -707,6 +733,11 @@ impl Config {
                                         list.posts_per_hour = n as u32;
                                     }
                                 }
+                                "private" => {
+                                    if let Some(b) = v.boolean(&path, val) {
+                                        list.private = b;
+                                    }
+                                }
                                 "unknown_senders" => match v.string(&path, val, "\"refuse\" or \"hold\"") {
                                     Some("refuse") => list.hold_unknown_senders = false,
                                     Some("hold") => list.hold_unknown_senders = true,
@@ -724,6 +755,7 @@ impl Config {
                                         "mode",
                                         "unknown_senders",
                                         "posts_per_hour",
+                                        "private",
                                     ],
                                 ),
                             }
@@ -1646,6 +1678,8 @@ mod tests {
             "mode =",
             "unknown_senders =",
             "posts_per_hour =",
+            "private =",
+            "hide_addresses =",
             "[outbound]",
             "[[sources]]",
             "[[interests]]",

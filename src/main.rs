@@ -307,7 +307,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 config.web.base_url
             );
         }
-        Command::Members(MembersCommand::Import { file }) => {
+        Command::Members(MembersCommand::Import { file, list }) => {
             let text = if file.as_os_str() == "-" {
                 std::io::read_to_string(std::io::stdin())?
             } else {
@@ -340,6 +340,28 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 "{added} members added, {} already known",
                 entries.len() - added
             );
+            if let Some(list) = list {
+                let addresses: Vec<String> = entries.iter().map(|(_, a)| a.clone()).collect();
+                let on = store.add_list_members(list, &addresses, now_unix())?;
+                println!(
+                    "{on} addresses put on the roster of {list}, {} were on it",
+                    addresses.len() - on
+                );
+            }
+        }
+        Command::Members(MembersCommand::Remove { list, addresses }) => {
+            let mut store = open_store(&cli, &config)?;
+            let removed = store.remove_list_members(list, addresses)?;
+            println!(
+                "{removed} addresses taken off the roster of {list}, {} were not on it",
+                addresses.len() - removed
+            );
+        }
+        Command::Members(MembersCommand::List { list }) => {
+            let store = open_store(&cli, &config)?;
+            for address in store.list_members(list)? {
+                println!("{address}");
+            }
         }
         Command::Retag { json } => {
             let mut store = open_store(&cli, &config)?;

@@ -1,4 +1,5 @@
-//! Abuse resistance of mail coming in (host mode): an address that sends the list more than
+//! Abuse resistance of mail coming in (host mode): reply keys guessed, expired or used from
+//! another address are refused; an address that sends the list more than
 //! `posts_per_hour` posts in an hour has the rest refused with an explanation, and nothing of
 //! them archived or sent on; other members are not affected.
 
@@ -104,4 +105,123 @@ fn an_address_over_the_hourly_limit_is_refused_and_others_are_not() {
     )
     .unwrap();
     assert_eq!(later.imported, 1);
+}
+
+/// A reply to `to` from `from`, numbered `n`.
+fn reply(from: &str, to: &str, n: usize) -> Incoming {
+    Incoming {
+        bytes: format!(
+            "From: {from}\r\nTo: {to}\r\nSubject: Re: Post 0\r\n\
+             Message-ID: <reply-{n}@mail.test>\r\nDate: Tue, 24 Nov 2026 10:00:00 +0000\r\n\
+             Content-Type: text/plain; charset=utf-8\r\n\r\nReply number {n}.\r\n"
+        )
+        .into_bytes(),
+        envelope: None,
+        origin: format!("test#r{n}"),
+    }
+}
+
+#[test]
+fn reply_keys_guessed_expired_or_used_by_another_are_refused() {
+    let config = Arc::new(
+        Config::parse(
+            "[outbound]\nfrom_address = \"forum@lists.test\"\n\
+             [[lists]]\nname = \"snug\"\naddress = \"snug@lists.test\"\nmode = \"host\"\n",
+        )
+        .unwrap(),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(&dir.path().join("k.db"), DeriveSettings::default()).unwrap();
+    let now = 1_800_000_000;
+    let (bob, _) = store
+        .create_user("Bob", "bob@nhs.test", Role::Member, now)
+        .unwrap();
+    store
+        .create_user("Carol", "carol@nhs.test", Role::Member, now)
+        .unwrap();
+    let list = store.list_id("snug").unwrap();
+    let gate = Gate::new(Arc::clone(&config), "snug").unwrap();
+    let fetch = |store: &mut Store, items: Vec<Incoming>| {
+        let run = store.begin_run("fetch", now).unwrap();
+        store_batch(
+            store,
+            run,
+            list,
+            &config.render_options("snug"),
+            items,
+            None,
+            Some(&gate),
+            now,
+        )
+        .unwrap()
+    };
+    // Carol starts a thread; Bob's copy carried a key, and an older copy's key has expired.
+    assert_eq!(
+        fetch(&mut store, vec![post("carol@nhs.test", 0)]).imported,
+        1
+    );
+    let first = "flood-0-carol.nhs.test@mail.test";
+    let (thread, _) = store.locate(first).unwrap().unwrap();
+    let (valid, expired) = (
+        listbridge::tokens::new_reply_key(),
+        listbridge::tokens::new_reply_key(),
+    );
+    let (valid, expired) = (valid.as_str(), expired.as_str());
+    let run = store.begin_run("keys", now).unwrap();
+    let writer = store.writer(run).unwrap();
+    for (key, expires) in [(valid, now + 86_400), (expired, now - 1)] {
+        writer
+            .add_reply_key(&listbridge::tokens::hash(key), bob, first, thread, expires)
+            .unwrap();
+    }
+    writer.commit().unwrap();
+    let to = |key: &str| format!("reply+{key}@lists.test");
+
+    let summary = fetch(
+        &mut store,
+        vec![
+            // A key of the right form that nobody was given.
+            reply("bob@nhs.test", &to(&listbridge::tokens::new_reply_key()), 1),
+            reply("carol@nhs.test", &to(valid), 2),
+            reply("bob@nhs.test", &to(expired), 3),
+        ],
+    );
+    assert_eq!(summary.imported, 0, "{summary:?}");
+    let reasons: Vec<(Option<String>, String)> = store
+        .inbound_log(10)
+        .unwrap()
+        .into_iter()
+        .map(|e| (e.sender, e.reason))
+        .collect();
+    for (sender, reason) in [
+        ("bob@nhs.test", "key-mismatch"),
+        ("carol@nhs.test", "key-mismatch"),
+        ("bob@nhs.test", "key-expired"),
+    ] {
+        assert!(
+            reasons.contains(&(Some(sender.to_owned()), reason.to_owned())),
+            "{sender} {reason} not in {reasons:?}"
+        );
+    }
+    for n in 1..=3 {
+        assert!(
+            store
+                .locate(&format!("reply-{n}@mail.test"))
+                .unwrap()
+                .is_none()
+        );
+    }
+    // Bob's own key works, and keeps working for his next reply in the thread.
+    let summary = fetch(
+        &mut store,
+        vec![
+            reply("bob@nhs.test", &to(valid), 4),
+            reply("bob@nhs.test", &to(valid), 5),
+        ],
+    );
+    assert_eq!(summary.imported, 2, "{summary:?}");
+    assert_eq!(
+        store.locate("reply-4@mail.test").unwrap().map(|(t, _)| t),
+        Some(thread)
+    );
 }

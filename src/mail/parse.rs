@@ -11,6 +11,8 @@ use crate::thread::{ThreadIndex, decode_thread_index};
 
 /// The most body text indexed per message: enough for any real post, bounded for a runaway one.
 const MAX_INDEXED_BODY: usize = 256 * 1024;
+/// The longest subject kept for pages and the index (the raw mail keeps all of it).
+const MAX_SUBJECT: usize = 998;
 
 /// What the archive derives from one message.
 #[derive(Debug, Clone, PartialEq)]
@@ -137,6 +139,15 @@ pub fn parse_message(
     truncate_at_char(&mut full_text, MAX_INDEXED_BODY);
     let subject = message.subject().map(|s| s.trim().to_owned());
     let content_sha256 = content_hash(&from_addr, &subject, &full_text, raw);
+    // A subject is one line of a header (998 characters by RFC 5322); a longer one would be
+    // repeated in every title, list and feed that shows it. The raw mail keeps it whole.
+    let subject = subject.map(|mut s| {
+        if s.len() > MAX_SUBJECT {
+            truncate_at_char(&mut s, MAX_SUBJECT);
+            s.push('…');
+        }
+        s
+    });
     let rendered = render_message(&message, render, &|_| None);
     let mut body_text = rendered.body;
     truncate_at_char(&mut body_text, MAX_INDEXED_BODY);

@@ -386,7 +386,16 @@ fn display_subject(message: &Message<'_>, tag: Option<&str>) -> Option<String> {
         Some(tag) if !tag.is_empty() => subject.replacen(tag, "", 1),
         _ => subject,
     };
-    let collapsed = subject.split_whitespace().collect::<Vec<_>>().join(" ");
+    let mut collapsed = subject.split_whitespace().collect::<Vec<_>>().join(" ");
+    // As the archive keeps it (`parse`): one header line's worth, the raw mail has the rest.
+    if collapsed.len() > 998 {
+        let mut cut = 998;
+        while !collapsed.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        collapsed.truncate(cut);
+        collapsed.push('…');
+    }
     Some(collapsed)
 }
 

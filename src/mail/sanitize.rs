@@ -45,8 +45,17 @@ pub struct SanitizeOptions<'a> {
     pub cid_url: &'a dyn Fn(&str) -> Option<String>,
 }
 
+/// Deeper element nesting than this is no real mail. html5ever's work per element grows with
+/// the number of elements open, so HTML nested 100,000 deep would take minutes to parse: such
+/// HTML is shown as its text instead.
+const MAX_NESTING: usize = 1_000;
+
 /// Sanitises mail HTML into a fragment safe to put inside our page (not a document).
 pub fn sanitize_html(html: &str, options: &SanitizeOptions) -> String {
+    if nests_deeper_than(html, MAX_NESTING) {
+        // Flat text: ammonia parses it in one pass and escapes what needs it.
+        return format!("<p>{}</p>", ammonia::clean(&tags_removed(html)));
+    }
     // Pass 1 applies the whole policy but keeps image sources, so that images can be judged
     // with the reader's consent and the message's parts in hand.
     let first = policy(Pass::First).clean(html).to_string();
@@ -59,6 +68,71 @@ pub fn sanitize_html(html: &str, options: &SanitizeOptions) -> String {
     })
     .clean(&rewritten)
     .to_string()
+}
+
+/// Elements whose end tag may be left out (or that have none): not counted as nesting, so that
+/// old mail's unclosed paragraphs and list items are not taken for depth.
+const NOT_NESTING: &[&str] = &[
+    "p", "li", "td", "th", "tr", "dt", "dd", "option", "optgroup", "tbody", "thead", "tfoot",
+    "colgroup", "caption", "rb", "rt", "rp", "html", "head", "body", "br", "img", "hr", "meta",
+    "link", "input", "col", "area", "base", "embed", "source", "track", "wbr", "param",
+];
+
+/// Whether the start tags in `html` nest more than `max` deep, by one linear scan that only
+/// counts (no parse): start tags of other elements open a level, end tags close one.
+fn nests_deeper_than(html: &str, max: usize) -> bool {
+    let bytes = html.as_bytes();
+    let mut depth = 0usize;
+    let mut i = 0;
+    while let Some(offset) = bytes[i..].iter().position(|&b| b == b'<') {
+        i += offset + 1;
+        let closing = bytes.get(i) == Some(&b'/');
+        let start = if closing { i + 1 } else { i };
+        let name_len = bytes[start..]
+            .iter()
+            .take_while(|b| b.is_ascii_alphanumeric())
+            .count();
+        if name_len == 0 {
+            continue;
+        }
+        let name = html[start..start + name_len].to_ascii_lowercase();
+        if NOT_NESTING.contains(&name.as_str()) {
+            continue;
+        }
+        if closing {
+            depth = depth.saturating_sub(1);
+        } else {
+            let end = bytes[start..]
+                .iter()
+                .position(|&b| b == b'>')
+                .map_or(bytes.len(), |e| start + e);
+            if end > 0 && bytes[end - 1] != b'/' {
+                depth += 1;
+                if depth > max {
+                    return true;
+                }
+            }
+        }
+    }
+    false
+}
+
+/// The text of HTML with every tag removed (one linear pass): for HTML too deep to parse.
+fn tags_removed(html: &str) -> String {
+    let mut text = String::with_capacity(html.len() / 2);
+    let mut in_tag = false;
+    for c in html.chars() {
+        match c {
+            '<' => in_tag = true,
+            '>' if in_tag => {
+                in_tag = false;
+                text.push(' ');
+            }
+            c if !in_tag => text.push(c),
+            _ => {}
+        }
+    }
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 /// Relative URLs are resolved against this to tell same-origin paths from `//host` ones.
@@ -630,5 +704,23 @@ mod tests {
                 assert_eq!(clean(&once, consent), once, "input: {html}");
             }
         }
+    }
+
+    #[test]
+    fn html_nested_beyond_reason_is_shown_as_text() {
+        let deep = format!(
+            "<p>top</p>{}bottom{}",
+            "<div><b>".repeat(600),
+            "</b></div>".repeat(600)
+        );
+        let shown = clean(&deep, false);
+        assert_eq!(shown, "<p>top bottom</p>");
+        // Ordinary mail, unclosed paragraphs and all, is not affected.
+        let old_mail = format!("{}<div><i>x</i></div>", "<p>para<br>".repeat(5_000));
+        assert!(!nests_deeper_than(&old_mail, MAX_NESTING));
+        assert!(clean(&old_mail, false).contains("<i>x</i>"));
+        // A script's text is no more than text there.
+        let hostile = format!("{}<script>alert(1)</script>", "<span>".repeat(2_000));
+        assert!(!clean(&hostile, false).contains("<script"));
     }
 }

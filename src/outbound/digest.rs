@@ -67,6 +67,7 @@ fn choose<'a>(
     for p in posts {
         if filter.mailed.contains(&p.message_id)
             || filter.muted_threads.contains(&p.thread)
+            || filter.hidden_lists.contains(&p.list)
             || p.from_addr
                 .as_deref()
                 .is_some_and(|a| filter.own_addresses.contains(&a.to_lowercase()))
@@ -301,9 +302,14 @@ pub fn send_due(
         .map(|i| (i.id, i.name))
         .collect();
     let secret = store.site_secret()?;
+    let private = config.private_lists();
     let mut work = Vec::with_capacity(due.len());
     for (member, since) in &due {
-        work.push((member, *since, store.digest_filter(member.user, *since)?));
+        work.push((
+            member,
+            *since,
+            store.digest_filter(member.user, *since, &private)?,
+        ));
     }
     // Choosing, rendering and composing is most of the work and touches no database: it is
     // shared among the cores.

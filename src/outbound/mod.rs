@@ -317,7 +317,7 @@ pub fn send_copies(
         return writer.enqueue(OutboxKind::Copy, message_id, Some(list), bytes, &[], now);
     };
     let interests = writer.thread_interest_ids(thread)?;
-    let audience = writer.audience(thread, &interests, now)?;
+    let audience = writer.audience(thread, &interests, &config.private_lists(), now)?;
     let members = notify::recipients(&audience, &interests, host, author);
     let secret = writer.site_secret()?;
     let expires = now + i64::from(out.reply_key_days) * 86_400;

@@ -398,6 +398,8 @@ async fn dispatch(
     stop: &mut watch::Receiver<bool>,
 ) -> Result<(), WorkerError> {
     let mut store = Store::open(db, settings)?;
+    // The worker reads one queue: a small page cache keeps the daemon's memory flat.
+    store.set_cache_kib(4096);
     let recovered = store.recover_outbox()?;
     if recovered > 0 {
         tracing::warn!(recovered, "outbox rows caught mid-send are due again");

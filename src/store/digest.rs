@@ -45,6 +45,8 @@ pub struct DigestFilter {
     pub own_addresses: HashSet<String>,
     pub interests: HashMap<InterestId, InterestMode>,
     pub muted_threads: HashSet<ThreadId>,
+    /// Private lists the member is not on (by name): nothing of them goes in their digest.
+    pub hidden_lists: HashSet<String>,
 }
 
 impl super::Store {
@@ -109,8 +111,17 @@ impl super::Store {
     }
 
     /// What shapes one member's digest.
-    pub fn digest_filter(&self, user: UserId, since: i64) -> Result<DigestFilter, StoreError> {
+    pub fn digest_filter(
+        &self,
+        user: UserId,
+        since: i64,
+        private_lists: &[String],
+    ) -> Result<DigestFilter, StoreError> {
         let mut filter = DigestFilter {
+            hidden_lists: self
+                .hidden_lists(Some(user), private_lists)?
+                .into_iter()
+                .collect(),
             interests: self.interest_prefs(user)?,
             own_addresses: self.user_emails(user)?.into_iter().collect(),
             ..DigestFilter::default()

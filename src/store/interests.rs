@@ -593,15 +593,28 @@ pub struct Audience {
 }
 
 impl Writer<'_> {
-    /// Every member with a deliverable address, with their choices that bear on a post in
-    /// `thread` carrying `interests`.
+    /// Every member with a deliverable address who may read `thread` (a private list's thread:
+    /// its roster and the moderators; `private_lists` names the private lists), with their
+    /// choices that bear on a post in it carrying `interests`.
     pub fn audience(
         &self,
         thread: ThreadId,
         interests: &BTreeSet<InterestId>,
+        private_lists: &[String],
         now: i64,
     ) -> Result<Vec<Audience>, StoreError> {
         let tx = self.tx();
+        let list: Option<(i64, String)> = tx
+            .query_row(
+                "SELECT l.id, l.name FROM threads t JOIN lists l ON l.id = t.list_id WHERE t.id = ?1",
+                [thread.0],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?;
+        let roster_only = list
+            .as_ref()
+            .filter(|(_, name)| private_lists.contains(name))
+            .map(|(id, _)| *id);
         let mut members: Vec<Audience> = {
             let mut stmt = tx.prepare_cached(
                 "SELECT u.id, e.address, u.delivery, u.daily_cap,
@@ -611,9 +624,14 @@ impl Writer<'_> {
                  WHERE e.is_primary = 1 AND e.verified_at IS NOT NULL
                    AND NOT EXISTS (SELECT 1 FROM bounces b WHERE b.address = e.address
                                    AND b.paused_at IS NOT NULL)
+                   AND (?2 IS NULL OR u.role IN ('moderator', 'admin')
+                        OR EXISTS (SELECT 1 FROM list_members lm
+                                   JOIN user_emails v ON v.address = lm.address
+                                   WHERE lm.list_id = ?2 AND v.user_id = u.id
+                                     AND v.verified_at IS NOT NULL))
                  ORDER BY u.id",
             )?;
-            let rows = stmt.query_map([now - 86_400], |r| {
+            let rows = stmt.query_map(rusqlite::params![now - 86_400, roster_only], |r| {
                 Ok(Audience {
                     user: UserId(r.get(0)?),
                     address: r.get(1)?,

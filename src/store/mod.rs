@@ -3,9 +3,10 @@
 //! states, and the bookkeeping of imports; members and sessions, the outbox and the inbound log,
 //! interests, preferences, likes and what digests are made of; events and registrations; posts
 //! held for moderators; erasure and purge, with their audit log and tombstones. The read side
-//! serves exports, search, the web and the engagement figures. Migrations are embedded and forward-only; a database written by a newer listbridge
-//! is refused, not touched.
+//! serves exports, search, the web and the engagement figures. Migrations are embedded and
+//! forward-only; a database written by a newer listbridge is refused, not touched.
 
+mod access;
 mod archive;
 mod digest;
 mod engagement;
@@ -58,7 +59,11 @@ const MIGRATIONS: &[(&str, &str)] = &[
     ("interests", include_str!("migrations/0005_interests.sql")),
     ("events", include_str!("migrations/0006_events.sql")),
     ("held posts", include_str!("migrations/0007_held.sql")),
-    ("erasure", include_str!("migrations/0008_erasure.sql")),
+    (
+        "private lists",
+        include_str!("migrations/0008_private_lists.sql"),
+    ),
+    ("erasure", include_str!("migrations/0009_erasure.sql")),
 ];
 
 /// The schema version this binary writes.

@@ -234,6 +234,15 @@ impl super::Store {
     }
 
     /// The thread and message key of a Message-ID (also a derived one).
+    /// Whether the archive knows `token` as a Message-ID (of a message or one referenced).
+    pub fn is_message_id(&self, token: &str) -> Result<bool, StoreError> {
+        Ok(self.conn.query_row(
+            "SELECT EXISTS (SELECT 1 FROM thread_ids WHERE msgid = ?1)",
+            [token],
+            |r| r.get(0),
+        )?)
+    }
+
     pub fn locate(&self, message_id: &str) -> Result<Option<(ThreadId, i64)>, StoreError> {
         Ok(self
             .conn

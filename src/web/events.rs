@@ -292,6 +292,7 @@ pub async fn cancel(
     let id = event_id(&id)?;
     let session = state.member(&jar, &format!("/events/{}", id.0)).await?;
     check_csrf(&session, &form.csrf)?;
+    load(&state, id).await?;
     let (config, user) = (Arc::clone(&state.config), session.user.id);
     let at = now();
     let outcome = state

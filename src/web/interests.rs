@@ -178,6 +178,11 @@ pub async fn like(
     let (user, id) = (session.user.id, form.message_id.clone());
     let now = chrono::Utc::now().timestamp();
     let config = Arc::clone(&state.config);
+    // Looked up as the viewer (a private list's post is not theirs to like unless a member).
+    let wanted = id.clone();
+    if state.read(move |s| s.locate(&wanted)).await?.is_none() {
+        return Err(WebError::NotFound("post"));
+    }
     let found = state
         .write(move |s| {
             if s.locate(&id)?.is_none() {

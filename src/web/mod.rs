@@ -8,6 +8,7 @@
 //! CSP allowing only the site's own script, no framing, nosniff, a strict referrer policy).
 
 mod account;
+mod addresses;
 mod api;
 mod auth;
 mod charts;
@@ -26,7 +27,7 @@ use std::sync::{Arc, Mutex};
 use axum::Router;
 use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{MethodRouter, get, post};
 use tokio::sync::Notify;
 use tower_http::set_header::SetResponseHeaderLayer;
 
@@ -58,31 +59,46 @@ type PageKey = (i64, bool, i64, i64, (i64, i64, i64));
 /// erasures).
 type SearchKey = (String, usize, bool, i64, i64, i64);
 
-/// A bounded in-memory map. Its keys carry whatever makes an entry stale (an archive version),
-/// so entries never need invalidating; when full it simply starts again rather than track use.
+/// A bounded in-memory map, by entries and by bytes. Its keys carry whatever makes an entry
+/// stale (an archive version), so entries never need invalidating; when full it simply starts
+/// again rather than track use. The byte bound keeps the server's memory flat however large
+/// the pages it caches.
 pub struct Bounded<K, V> {
-    map: Mutex<std::collections::HashMap<K, V>>,
+    map: Mutex<(std::collections::HashMap<K, V>, usize)>,
     capacity: usize,
+    max_bytes: usize,
+    weigh: fn(&V) -> usize,
 }
 
 impl<K: std::hash::Hash + Eq, V: Clone> Bounded<K, V> {
-    fn new(capacity: usize) -> Self {
+    fn new(capacity: usize, max_bytes: usize, weigh: fn(&V) -> usize) -> Self {
         Bounded {
             map: Mutex::default(),
             capacity,
+            max_bytes,
+            weigh,
         }
     }
 
     fn get(&self, key: &K) -> Option<V> {
-        self.map.lock().expect("cache lock").get(key).cloned()
+        self.map.lock().expect("cache lock").0.get(key).cloned()
     }
 
     fn put(&self, key: K, value: V) {
-        let mut map = self.map.lock().expect("cache lock");
-        if map.len() >= self.capacity {
-            map.clear();
+        let weight = (self.weigh)(&value);
+        if weight > self.max_bytes / 4 {
+            return;
         }
-        map.insert(key, value);
+        let mut guard = self.map.lock().expect("cache lock");
+        let (map, bytes) = &mut *guard;
+        if map.len() >= self.capacity || *bytes + weight > self.max_bytes {
+            map.clear();
+            *bytes = 0;
+        }
+        if let Some(old) = map.insert(key, value) {
+            *bytes -= (self.weigh)(&old);
+        }
+        *bytes += weight;
     }
 }
 
@@ -97,15 +113,17 @@ impl AppState {
             pool: Arc::new(Pool {
                 db,
                 settings,
-                idle: Mutex::new(Vec::new()),
+                private: config.private_lists(),
+                readers: Mutex::new(Vec::new()),
+                writers: Mutex::new(Vec::new()),
             }),
             config: Arc::new(config),
-            pages: Arc::new(Bounded::new(512)),
+            pages: Arc::new(Bounded::new(512, 16 << 20, |b| b.len())),
             // Search pages for repeated queries; a message's rendered text for snippets (a
             // message changes only when erased, which its key counts; rendering it is most of
             // a search's cost).
-            searches: Arc::new(Bounded::new(1024)),
-            bodies: Arc::new(Bounded::new(8192)),
+            searches: Arc::new(Bounded::new(1024, 8 << 20, |b| b.len())),
+            bodies: Arc::new(Bounded::new(8192, 16 << 20, |b| b.len())),
             limits: Arc::new(auth::Limits::new()),
             wake,
         }
@@ -156,13 +174,15 @@ impl AppState {
         }
     }
 
-    /// Runs `f` on a pooled store connection, off the async threads.
+    /// Runs `f` on a pooled reader's connection, off the async threads, confined to what the
+    /// request's viewer may see (see `identify`; outside a request: a reader not signed in).
     async fn read<T: Send + 'static>(
         &self,
         f: impl FnOnce(&Store) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, WebError> {
         let pool = Arc::clone(&self.pool);
-        tokio::task::spawn_blocking(move || pool.with(f))
+        let viewer = VIEWER.try_with(|v| *v).ok().flatten();
+        tokio::task::spawn_blocking(move || pool.read_as(viewer, f))
             .await
             .map_err(|_| WebError::Internal)?
             .map_err(|e| {
@@ -173,6 +193,17 @@ impl AppState {
 }
 
 impl AppState {
+    /// A list the viewer may read (a private list only for its members and moderators), or
+    /// "not found": a private list's name is not confirmed to anyone else.
+    async fn readable_list(&self, name: &str) -> Result<(), WebError> {
+        let name = name.to_owned();
+        if self.read(move |s| s.can_read_list(&name)).await? {
+            Ok(())
+        } else {
+            Err(WebError::NotFound("list"))
+        }
+    }
+
     /// Runs `f` with write access on a pooled store connection, off the async threads.
     async fn write<T: Send + 'static>(
         &self,
@@ -189,30 +220,87 @@ impl AppState {
     }
 }
 
+tokio::task_local! {
+    /// The member a request is answered for (None: not signed in), set once per request by
+    /// `identify` and read by `AppState::read`: the reader's identity travels with the request,
+    /// so no handler can forget to pass it, and a read outside a request sees only what a
+    /// reader not signed in sees.
+    static VIEWER: Option<crate::store::UserId>;
+}
+
+/// Middleware: finds the request's signed-in member (by the session cookie) and answers the
+/// request with every store read confined to what they may see.
+async fn identify(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    jar: axum_extra::extract::CookieJar,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let viewer = match state.viewer(&jar).await {
+        Ok(session) => session.map(|s| s.user.id),
+        Err(e) => return e.into_response(),
+    };
+    VIEWER.scope(viewer, next.run(request)).await
+}
+
+/// SQLite's page cache per pooled connection.
+const CONNECTION_CACHE_KIB: u32 = 2048;
+
 /// A few open connections, reused: opening SQLite per request would cost more than most pages.
+/// Readers' connections are confined (`Store::confine`) to the viewer's lists; writers' are
+/// not, so a handler that writes checks what it writes about with a read first.
 struct Pool {
     db: PathBuf,
     settings: DeriveSettings,
-    idle: Mutex<Vec<Store>>,
+    /// The private lists' names, from the config.
+    private: Vec<String>,
+    readers: Mutex<Vec<Store>>,
+    writers: Mutex<Vec<Store>>,
 }
 
 impl Pool {
-    fn with<T>(&self, f: impl FnOnce(&Store) -> Result<T, StoreError>) -> Result<T, StoreError> {
-        self.with_mut(|s| f(s))
+    fn read_as<T>(
+        &self,
+        viewer: Option<crate::store::UserId>,
+        f: impl FnOnce(&Store) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let pooled = self.readers.lock().expect("pool lock").pop();
+        let store = match pooled {
+            Some(s) => s,
+            None => {
+                let store = Store::open(&self.db, self.settings)?;
+                // Many small reads: the OS caches the file; SQLite's own cache stays small,
+                // so that the server's memory does not grow with the archive.
+                store.set_cache_kib(CONNECTION_CACHE_KIB);
+                store.confine(&self.private)?;
+                store
+            }
+        };
+        store.set_viewer(viewer)?;
+        let result = f(&store);
+        let mut idle = self.readers.lock().expect("pool lock");
+        if idle.len() < 16 {
+            idle.push(store);
+        }
+        result
     }
 
     fn with_mut<T>(
         &self,
         f: impl FnOnce(&mut Store) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        let pooled = self.idle.lock().expect("pool lock").pop();
+        let pooled = self.writers.lock().expect("pool lock").pop();
         let mut store = match pooled {
             Some(s) => s,
-            None => Store::open(&self.db, self.settings)?,
+            None => {
+                let store = Store::open(&self.db, self.settings)?;
+                store.set_cache_kib(CONNECTION_CACHE_KIB);
+                store
+            }
         };
         let result = f(&mut store);
-        let mut idle = self.idle.lock().expect("pool lock");
-        if idle.len() < 16 {
+        let mut idle = self.writers.lock().expect("pool lock");
+        if idle.len() < 8 {
             idle.push(store);
         }
         result
@@ -280,94 +368,116 @@ impl IntoResponse for WebError {
     }
 }
 
-/// The router with every route of the forum.
-pub fn router(state: AppState) -> Router {
-    Router::new()
-        .route("/", get(pages::latest))
-        .route("/t/{thread}", get(pages::thread))
-        .route("/t/{thread}/mbox", get(api::thread_mbox))
-        .route("/t/{thread}/feed.atom", get(api::thread_feed))
-        .route("/m/{*message_id}", get(pages::permalink))
-        .route("/l/{list}", get(pages::list))
-        .route("/l/{list}/feed.atom", get(api::list_feed))
-        .route(
+/// Every route of the forum, pattern and handlers. The router is built from this list and the
+/// tests walk the same list (`route_patterns`), so a new route cannot escape them.
+fn routes() -> Vec<(&'static str, MethodRouter<AppState>)> {
+    vec![
+        ("/", get(pages::latest)),
+        ("/t/{thread}", get(pages::thread)),
+        ("/t/{thread}/mbox", get(api::thread_mbox)),
+        ("/t/{thread}/feed.atom", get(api::thread_feed)),
+        ("/m/{*message_id}", get(pages::permalink)),
+        ("/l/{list}", get(pages::list)),
+        ("/l/{list}/feed.atom", get(api::list_feed)),
+        (
             "/l/{list}/new",
             get(write::new_thread_form).post(write::post_new_thread),
-        )
-        .route(
+        ),
+        (
             "/t/{thread}/reply",
             get(write::reply_form).post(write::post_reply),
-        )
-        .route("/signin", get(auth::sign_in_page))
-        .route("/signin/link", post(auth::send_link))
-        .route("/signin/password", post(auth::sign_in_password))
-        .route("/signin/{token}", get(auth::link_page).post(auth::use_link))
-        .route("/signout", post(auth::sign_out))
-        .route("/signout/everywhere", post(auth::sign_out_everywhere))
-        .route(
+        ),
+        ("/signin", get(auth::sign_in_page)),
+        ("/signin/link", post(auth::send_link)),
+        ("/signin/password", post(auth::sign_in_password)),
+        ("/signin/{token}", get(auth::link_page).post(auth::use_link)),
+        ("/signout", post(auth::sign_out)),
+        ("/signout/everywhere", post(auth::sign_out_everywhere)),
+        (
             "/account",
             get(account::account).post(account::save_profile),
-        )
-        .route("/account/password", post(account::set_password))
-        .route("/account/avatar", post(account::upload_avatar))
-        .route("/account/export", get(account::export_json))
-        .route("/account/export.mbox", get(account::export_mbox))
-        .route(
+        ),
+        ("/account/password", post(account::set_password)),
+        ("/account/avatar", post(account::upload_avatar)),
+        ("/account/export", get(account::export_json)),
+        ("/account/export.mbox", get(account::export_mbox)),
+        (
             "/account/erase",
             get(erasure::erase_page).post(erasure::erase_account),
-        )
-        .route("/u/{id}", get(account::profile))
-        .route("/u/{id}/avatar", get(account::avatar))
-        .route("/admin/inbound", get(write::inbound_log))
-        .route("/admin/held", get(moderation::queue))
-        .route("/admin/held/{id}", post(moderation::decide))
-        .route("/admin/engagement", get(engagement::page))
-        .route("/admin/engagement.csv", get(engagement::csv_file))
-        .route("/admin/erasures", get(erasure::admin_page))
-        .route("/admin/purge", post(erasure::purge))
-        .route("/events", get(events::upcoming))
-        .route("/events/past", get(events::past))
-        .route("/events.ics", get(events::feed))
-        .route("/events/new", get(events::new_form).post(events::create))
-        .route("/events/{id}", get(events::page))
-        .route("/events/{id}/event.ics", get(events::ics))
-        .route("/events/{id}/register", post(events::register))
-        .route("/events/{id}/cancel", post(events::cancel))
-        .route("/events/{id}/attendees", get(events::attendees))
-        .route("/events/{id}/attendees.csv", get(events::attendees_csv))
-        .route("/events/{id}/settings", post(events::save_limits))
-        .route("/i/{slug}/events.ics", get(events::interest_feed))
-        .route("/interests", get(interests::index))
-        .route("/i/{slug}", get(interests::interest))
-        .route("/i/{slug}/feed.atom", get(interests::feed))
-        .route("/t/{thread}/tags", post(interests::tag))
-        .route("/t/{thread}/watch", post(interests::watch))
-        .route("/like", post(interests::like))
-        .route(
+        ),
+        ("/u/{id}", get(account::profile)),
+        ("/u/{id}/avatar", get(account::avatar)),
+        ("/admin/inbound", get(write::inbound_log)),
+        ("/admin/held", get(moderation::queue)),
+        ("/admin/held/{id}", post(moderation::decide)),
+        ("/admin/engagement", get(engagement::page)),
+        ("/admin/engagement.csv", get(engagement::csv_file)),
+        ("/admin/erasures", get(erasure::admin_page)),
+        ("/admin/purge", post(erasure::purge)),
+        ("/events", get(events::upcoming)),
+        ("/events/past", get(events::past)),
+        ("/events.ics", get(events::feed)),
+        ("/events/new", get(events::new_form).post(events::create)),
+        ("/events/{id}", get(events::page)),
+        ("/events/{id}/event.ics", get(events::ics)),
+        ("/events/{id}/register", post(events::register)),
+        ("/events/{id}/cancel", post(events::cancel)),
+        ("/events/{id}/attendees", get(events::attendees)),
+        ("/events/{id}/attendees.csv", get(events::attendees_csv)),
+        ("/events/{id}/settings", post(events::save_limits)),
+        ("/i/{slug}/events.ics", get(events::interest_feed)),
+        ("/interests", get(interests::index)),
+        ("/i/{slug}", get(interests::interest)),
+        ("/i/{slug}/feed.atom", get(interests::feed)),
+        ("/t/{thread}/tags", post(interests::tag)),
+        ("/t/{thread}/watch", post(interests::watch)),
+        ("/like", post(interests::like)),
+        (
             "/account/preferences",
             get(interests::my_preferences).post(interests::save_my_preferences),
-        )
-        .route(
+        ),
+        (
             "/preferences/{token}",
             get(interests::link_preferences).post(interests::link_save),
-        )
-        .route(
+        ),
+        (
             "/admin/interests",
             get(interests::admin).post(interests::admin_save),
-        )
-        .route("/a/{address}", get(pages::author))
-        .route("/search", get(pages::search))
-        .route("/feed.atom", get(api::site_feed))
-        .route("/att/{sha}/{name}", get(api::attachment))
-        .route("/api/threads", get(api::threads))
-        .route("/api/threads/{thread}", get(api::thread))
-        .route("/api/messages/{*message_id}", get(api::message))
-        .route("/api/search", get(api::search))
-        .route("/static/style.css", get(stylesheet))
-        .route("/static/compose.js", get(script))
-        .route("/favicon.ico", get(|| async { StatusCode::NO_CONTENT }))
-        .route("/healthz", get(api::healthz))
+        ),
+        ("/a/{address}", get(pages::author)),
+        ("/search", get(pages::search)),
+        ("/feed.atom", get(api::site_feed)),
+        ("/att/{sha}/{name}", get(api::attachment)),
+        ("/api/threads", get(api::threads)),
+        ("/api/threads/{thread}", get(api::thread)),
+        ("/api/messages/{*message_id}", get(api::message)),
+        ("/api/search", get(api::search)),
+        ("/static/style.css", get(stylesheet)),
+        ("/static/compose.js", get(script)),
+        ("/favicon.ico", get(|| async { StatusCode::NO_CONTENT })),
+        ("/healthz", get(api::healthz)),
+    ]
+}
+
+/// The pattern of every route, as the router declares them.
+pub fn route_patterns() -> Vec<&'static str> {
+    routes().into_iter().map(|(pattern, _)| pattern).collect()
+}
+
+/// The router with every route of the forum.
+pub fn router(state: AppState) -> Router {
+    let identified = axum::middleware::from_fn_with_state(state.clone(), identify);
+    let addresses_hidden =
+        axum::middleware::from_fn_with_state(state.clone(), addresses::hide_from_anonymous);
+    routes()
+        .into_iter()
+        .fold(Router::new(), |router, (pattern, handlers)| {
+            router.route(pattern, handlers)
+        })
         .fallback(|| async { WebError::NotFound("page") })
+        // Inside `identify`'s scope, so that it knows who is reading.
+        .layer(addresses_hidden)
+        .layer(identified)
         .with_state(state)
         // Forms are small; only the avatar upload needs more (its own limit is checked too).
         .layer(axum::extract::DefaultBodyLimit::max(

@@ -156,6 +156,7 @@ pub async fn list(
     Path(list): Path<String>,
     Query(q): Query<PageQuery>,
 ) -> Result<Response, WebError> {
+    state.readable_list(&list).await?;
     let description = state
         .config
         .lists
@@ -194,6 +195,11 @@ pub async fn author(
     Path(address): Path<String>,
     Query(q): Query<PageQuery>,
 ) -> Result<Response, WebError> {
+    let viewer = state.viewer(&jar).await?;
+    if viewer.is_none() && state.config.web.hide_addresses {
+        // The page is named by the address: it is for members.
+        return Err(WebError::SignIn(view::author_link(&address)));
+    }
     let lookup = address.clone();
     let name = state
         .read(move |s| s.author_name(&lookup))
@@ -204,7 +210,7 @@ pub async fn author(
         "Threads with posts by {}",
         name.split(" <").next().unwrap_or(&name)
     );
-    let me = auth::me(&state.viewer(&jar).await?);
+    let me = auth::me(&viewer);
     thread_list(
         &state,
         me,

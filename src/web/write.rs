@@ -324,9 +324,9 @@ async fn submit(state: &AppState, draft: Draft) -> Result<Result<String, PostErr
     }
 }
 
-fn known_list(state: &AppState, list: &str) -> Result<(), WebError> {
+async fn known_list(state: &AppState, list: &str) -> Result<(), WebError> {
     if state.config.lists.iter().any(|l| l.name == list) {
-        Ok(())
+        state.readable_list(list).await
     } else {
         Err(WebError::NotFound("list"))
     }
@@ -337,7 +337,7 @@ pub async fn new_thread_form(
     jar: CookieJar,
     Path(list): Path<String>,
 ) -> Result<Response, WebError> {
-    known_list(&state, &list)?;
+    known_list(&state, &list).await?;
     let session = state.member(&jar, &format!("/l/{list}/new")).await?;
     Ok(compose_page(
         &state,
@@ -357,7 +357,7 @@ pub async fn post_new_thread(
     Path(list): Path<String>,
     Form(form): Form<PostForm>,
 ) -> Result<Response, WebError> {
-    known_list(&state, &list)?;
+    known_list(&state, &list).await?;
     let session = state.member(&jar, &format!("/l/{list}/new")).await?;
     check_csrf(&session, &form.csrf)?;
     let draft = Draft {
