@@ -487,6 +487,18 @@ async fn a_member_erases_her_account_on_the_web_and_an_admin_purges_a_message() 
         .unwrap()
         .unwrap();
 
+    // Another member, who stays.
+    let mut member = Visitor::default();
+    site.sign_up(&mut member, "dan@nhs.net", "Dan").await;
+    let page = site
+        .send(&mut member, "GET", &format!("/t/{nebuliser}"), &[])
+        .await;
+    assert_present(
+        &page.body,
+        &["Wombatclinic", "Erin Example"],
+        "a member's view",
+    );
+
     // Before: everything is there (so the checks below can fail), and pages, searches and
     // snippets are cached for readers who are not signed in.
     let before = site.everything(&threads, &ids, &words).await;
@@ -559,10 +571,22 @@ async fn a_member_erases_her_account_on_the_web_and_an_admin_purges_a_message() 
         site.get(&format!("/u/{}", erin_user.0)).await.status,
         StatusCode::NOT_FOUND
     );
+    // A member (who sees addresses) finds nothing of Erin, and is still signed in.
     assert_eq!(
-        site.get("/a/erin.example@nhs.net").await.status,
+        site.send(&mut member, "GET", "/a/erin.example@nhs.net", &[])
+            .await
+            .status,
         StatusCode::NOT_FOUND
     );
+    for t in threads {
+        let page = site.send(&mut member, "GET", &format!("/t/{t}"), &[]).await;
+        assert_eq!(page.status, StatusCode::OK);
+        assert_absent(
+            &page.body,
+            &["erin", "Wombatclinic", "Capybaraweb"],
+            "a member's view",
+        );
+    }
 
     let after = site.everything(&threads, &ids, &words).await;
     let erased: Vec<&str> = ERIN_WORDS
@@ -615,8 +639,6 @@ async fn a_member_erases_her_account_on_the_web_and_an_admin_purges_a_message() 
     assert_eq!(arrangement(&site), arranged_with_post(&arranged, &site));
 
     // An admin purges Carol's letter; a member may not.
-    let mut member = Visitor::default();
-    site.sign_up(&mut member, "dan@nhs.net", "Dan").await;
     let dan = site.send(&mut member, "GET", "/account", &[]).await;
     let dan_csrf = hidden(&dan.body, "csrf");
     assert_eq!(
