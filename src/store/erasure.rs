@@ -631,7 +631,7 @@ impl Writer<'_> {
     /// Deletes a member's own rows (when `user` is given) and every row kept about their
     /// addresses: addresses, sessions, sign-in links, reply keys, likes, preferences,
     /// notifications, event registrations, held posts, the outbox's mail to them and their
-    /// posts' mail, the inbound log, bounces and explanations. Events they organised and
+    /// posts' mail, the inbound log, bounces, explanations and private lists' rosters. Events they organised and
     /// decisions they took as a moderator stay, without their name on them. Returns how many
     /// rows were deleted.
     pub fn erase_account_rows(
@@ -707,6 +707,8 @@ impl Writer<'_> {
                 "DELETE FROM inbound_log WHERE lower(sender) = ?1",
                 "DELETE FROM explanations WHERE lower(address) = ?1",
                 "DELETE FROM bounces WHERE lower(address) = ?1",
+                // Private lists' rosters: who may read them, by address.
+                "DELETE FROM list_members WHERE address = ?1",
             ] {
                 n += tx.execute(sql, [address])? as u64;
             }
@@ -761,7 +763,8 @@ impl super::Store {
                  OR EXISTS (SELECT 1 FROM inbound_log WHERE lower(sender) = ?1)
                  OR EXISTS (SELECT 1 FROM outbox_recipients WHERE lower(address) = ?1)
                  OR EXISTS (SELECT 1 FROM sign_in_links WHERE lower(address) = ?1)
-                 OR EXISTS (SELECT 1 FROM bounces WHERE lower(address) = ?1)",
+                 OR EXISTS (SELECT 1 FROM bounces WHERE lower(address) = ?1)
+                 OR EXISTS (SELECT 1 FROM list_members WHERE address = ?1)",
         )?;
         for address in addresses {
             if stmt.query_row([address.trim().to_lowercase()], |r| r.get::<_, bool>(0))? {
@@ -1224,6 +1227,8 @@ mod tests {
         store
             .create_sign_in_link(b"link", "Jane.Doe@nhs.net", None, 0, 10)
             .unwrap();
+        let roster = ["Jane.Doe@nhs.net".to_owned(), "tom@example.net".to_owned()];
+        store.add_list_members("snug", &roster, 0).unwrap();
         let run = store.begin_run("likes", 0).unwrap();
         let w = store.writer(run).unwrap();
         w.add_like(jane, "t1@x", 0).unwrap();
@@ -1250,6 +1255,11 @@ mod tests {
         assert!(
             store.session(b"b", 1).unwrap().is_some(),
             "Tom is still signed in"
+        );
+        assert_eq!(
+            store.list_members("snug").unwrap(),
+            vec!["tom@example.net".to_owned()],
+            "off the private list's roster"
         );
         let likes = store.likes(&["j1@x", "t1@x"], None).unwrap();
         assert_eq!(likes.get("j1@x").map(|l| l.0), Some(1), "Tom's like stays");
