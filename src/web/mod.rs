@@ -4,8 +4,8 @@
 //! (`events`), the moderators' queue of held posts (`moderation`), organisers' pages
 //! (`engagement`), and erasing an account or purging a message (`erasure`). Handlers read the
 //! store and write the outbox (through `outbound`'s posting functions): they never speak IMAP
-//! or SMTP. Every response carries the security headers (a
-//! CSP allowing only the site's own script, no framing, nosniff, a strict referrer policy).
+//! or SMTP. Every response carries the security headers (a CSP allowing only the site's own
+//! script, no framing, nosniff, a strict referrer policy).
 
 mod account;
 mod addresses;
