@@ -108,6 +108,10 @@ pub struct OutboundConfig {
     pub hard_bounce_limit: u32,
     /// Inbound mail larger than this is refused (host mode).
     pub max_message_mb: u32,
+    /// A post to a mirrored list that may have reached it (the bridge stopped, or the
+    /// connection failed, after its bytes went and before the server's answer was recorded)
+    /// waits this many seconds for the list's copy before it is sent again.
+    pub echo_wait_seconds: u32,
 }
 
 impl OutboundConfig {
@@ -1221,6 +1225,7 @@ const OUTBOUND_KEYS: &[&str] = &[
     "reply_key_days",
     "hard_bounce_limit",
     "max_message_mb",
+    "echo_wait_seconds",
 ];
 
 /// The `[outbound]` table; None when it has problems (all of them reported).
@@ -1345,6 +1350,14 @@ fn parse_outbound(v: &mut Validator, t: &Table) -> Option<OutboundConfig> {
         "a size in megabytes such as 25",
         25,
     );
+    let echo_wait_seconds = number(
+        v,
+        "echo_wait_seconds",
+        1,
+        7 * 86_400,
+        "a number of seconds such as 1800",
+        1800,
+    );
     if v.problems.len() > before {
         return None;
     }
@@ -1361,6 +1374,7 @@ fn parse_outbound(v: &mut Validator, t: &Table) -> Option<OutboundConfig> {
         reply_key_days: reply_key_days?,
         hard_bounce_limit: hard_bounce_limit?,
         max_message_mb: max_message_mb?,
+        echo_wait_seconds: echo_wait_seconds?,
     })
 }
 

@@ -145,7 +145,7 @@ impl Site {
             .expect("a mail to the address");
         let raw = store.outbox_message(due.outbox).unwrap().unwrap();
         let message = mail_parser::MessageParser::default().parse(&raw).unwrap();
-        store.recover_outbox().unwrap();
+        store.recover_outbox(0, 1800).unwrap();
         let text = message.body_text(0).unwrap().into_owned();
         let link = text
             .split_whitespace()

@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use async_imap::Session;
 use async_imap::extensions::idle::IdleResponse;
+use async_imap::types::UnsolicitedResponse;
 use futures::TryStreamExt;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
@@ -210,6 +211,19 @@ impl SourceRunner {
             if *shutdown.borrow() {
                 let _ = timed(session.logout()).await;
                 return Ok(());
+            }
+            // Mail that arrived during the fetch was announced then (EXISTS), and a server does
+            // not announce it again when IDLE starts: such news means another sync first, or
+            // the last mail of a burst would wait for the next one.
+            let mut news = false;
+            while let Ok(response) = session.unsolicited_responses.try_recv() {
+                news |= matches!(
+                    response,
+                    UnsolicitedResponse::Exists(_) | UnsolicitedResponse::Recent(_)
+                );
+            }
+            if news {
+                continue;
             }
             if can_idle {
                 set_state(store, &c.name, SourceState::Idle, None);

@@ -139,6 +139,16 @@ impl<'c> Writer<'c> {
                          WHERE message_id = ?1 AND delivered_at IS NULL",
                     )?
                     .execute([&message_id])?;
+                // It reached the list: a copy of it still waiting to go (in doubt after a
+                // crash) is not sent again.
+                self.tx
+                    .prepare_cached(
+                        "UPDATE outbox_recipients SET state = 'sent', sent_at = unixepoch(),
+                             last_error = NULL
+                         WHERE state = 'queued' AND outbox_id IN (
+                             SELECT id FROM outbox WHERE message_id = ?1 AND kind = 'post')",
+                    )?
+                    .execute([&message_id])?;
             }
             if own_echo || content_sha == parsed.content_sha256 {
                 self.tx

@@ -63,7 +63,11 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "private lists",
         include_str!("migrations/0008_private_lists.sql"),
     ),
-    ("erasure", include_str!("migrations/0009_erasure.sql")),
+    (
+        "outbox: posts in doubt",
+        include_str!("migrations/0009_outbox_handed.sql"),
+    ),
+    ("erasure", include_str!("migrations/0010_erasure.sql")),
 ];
 
 /// The schema version this binary writes.

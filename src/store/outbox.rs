@@ -56,6 +56,20 @@ pub struct Due {
     pub reply_to: Option<String>,
     pub unsubscribe: Option<String>,
     pub attempts: u32,
+    /// A post to a mirrored list: the list's copy coming back over IMAP confirms that it
+    /// arrived, so when that is in doubt it waits for the copy rather than go out again.
+    pub confirmed_by_echo: bool,
+}
+
+/// What `recover_outbox` found of the rows a stopped worker had claimed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Recovered {
+    /// Due again at once.
+    pub again: usize,
+    /// Posts that may have reached their list, waiting for its copy.
+    pub waiting: usize,
+    /// Posts whose list copy has come back meanwhile: sent.
+    pub confirmed: usize,
 }
 
 /// How far a post has got, as its author sees it.
@@ -315,14 +329,51 @@ impl Writer<'_> {
 }
 
 impl super::Store {
-    /// After a crash, rows caught mid-send are due again. The same bytes with the same
-    /// Message-ID go out, so a copy the server had already taken is shown once by every client
-    /// and by our own archive.
-    pub fn recover_outbox(&self) -> Result<usize, StoreError> {
-        Ok(self.conn.execute(
-            "UPDATE outbox_recipients SET state = 'queued' WHERE state = 'sending'",
+    /// After a crash, the rows that were being sent. A message whose bytes had not started
+    /// going cannot have reached the server (it discards a transaction cut before the final
+    /// dot): due again at once. A post to a mirrored list that was handed over may have reached
+    /// the list: marked sent if the list's copy is already archived, else it waits
+    /// `echo_wait` seconds for that copy (see `claim_due`) before going out again, with the
+    /// same Message-ID. Other mail (host-mode copies, notices) has no such confirmation and is
+    /// due again at once: a copy the server had taken just before the crash, its answer not
+    /// yet recorded, arrives twice, with one Message-ID.
+    pub fn recover_outbox(&mut self, now: i64, echo_wait: i64) -> Result<Recovered, StoreError> {
+        let tx = self.conn.transaction()?;
+        let confirmed = tx.execute(
+            "UPDATE outbox_recipients SET state = 'sent', sent_at = ?1, handed_at = NULL,
+                 last_error = NULL
+             WHERE state = 'sending' AND outbox_id IN (
+                 SELECT o.id FROM outbox o JOIN posts p ON p.message_id = o.message_id
+                 WHERE o.kind = 'post' AND p.delivered_at IS NOT NULL)",
+            [now],
+        )?;
+        let waiting = tx.execute(
+            "UPDATE outbox_recipients SET state = 'queued', handed_at = NULL,
+                 next_attempt = max(next_attempt, ?1 + ?2),
+                 last_error = 'may have reached the list: waiting for its copy before sending again'
+             WHERE state = 'sending' AND handed_at IS NOT NULL
+               AND outbox_id IN (SELECT id FROM outbox WHERE kind = 'post')",
+            [now, echo_wait],
+        )?;
+        let again = tx.execute(
+            "UPDATE outbox_recipients SET state = 'queued', handed_at = NULL WHERE state = 'sending'",
             [],
-        )?)
+        )?;
+        tx.commit()?;
+        Ok(Recovered {
+            again,
+            waiting,
+            confirmed,
+        })
+    }
+
+    /// Records that a post's bytes start going to the server: from now until its outcome is
+    /// recorded, whether the list has it is in doubt.
+    pub fn mark_handed(&self, id: RecipientId, now: i64) -> Result<(), StoreError> {
+        self.conn
+            .prepare_cached("UPDATE outbox_recipients SET handed_at = ?2 WHERE id = ?1")?
+            .execute(params![id.0, now])?;
+        Ok(())
     }
 
     /// Claims up to `limit` due rows (marking them `sending`); rows to paused addresses are
@@ -335,13 +386,25 @@ impl super::Store {
                AND address IN (SELECT address FROM bounces WHERE paused_at IS NOT NULL)",
             [now],
         )?;
+        // A post whose list copy has come back reached the list: it is never sent again (a
+        // retry after a connection lost at the final dot, a post in doubt after a crash).
+        tx.execute(
+            "UPDATE outbox_recipients SET state = 'sent', sent_at = ?1, last_error = NULL
+             WHERE state = 'queued' AND next_attempt <= ?1 AND EXISTS (
+                 SELECT 1 FROM outbox o JOIN posts p ON p.message_id = o.message_id
+                 WHERE o.id = outbox_recipients.outbox_id AND o.kind = 'post'
+                   AND p.delivered_at IS NOT NULL)",
+            [now],
+        )?;
         let due = {
             let mut stmt = tx.prepare_cached(
                 "UPDATE outbox_recipients SET state = 'sending'
                  WHERE id IN (SELECT id FROM outbox_recipients
                               WHERE state = 'queued' AND next_attempt <= ?1
                               ORDER BY next_attempt, id LIMIT ?2)
-                 RETURNING id, outbox_id, address, reply_to, unsubscribe, attempts",
+                 RETURNING id, outbox_id, address, reply_to, unsubscribe, attempts,
+                     (SELECT kind = 'post' FROM outbox
+                      WHERE outbox.id = outbox_recipients.outbox_id)",
             )?;
             let rows = stmt.query_map(params![now, limit as i64], |r| {
                 Ok(Due {
@@ -351,6 +414,7 @@ impl super::Store {
                     reply_to: r.get(3)?,
                     unsubscribe: r.get(4)?,
                     attempts: r.get(5)?,
+                    confirmed_by_echo: r.get::<_, Option<bool>>(6)?.unwrap_or(false),
                 })
             })?;
             rows.collect::<Result<Vec<_>, _>>()?
@@ -390,15 +454,15 @@ impl super::Store {
         {
             let mut sent = tx.prepare_cached(
                 "UPDATE outbox_recipients SET state = 'sent', sent_at = ?2, attempts = attempts + 1,
-                    last_error = NULL WHERE id = ?1",
+                    last_error = NULL, handed_at = NULL WHERE id = ?1",
             )?;
             let mut retry = tx.prepare_cached(
                 "UPDATE outbox_recipients SET state = 'queued', attempts = attempts + 1,
-                    next_attempt = ?2, last_error = ?3 WHERE id = ?1",
+                    next_attempt = ?2, last_error = ?3, handed_at = NULL WHERE id = ?1",
             )?;
             let mut failed = tx.prepare_cached(
                 "UPDATE outbox_recipients SET state = 'failed', attempts = attempts + 1,
-                    last_error = ?2 WHERE id = ?1",
+                    last_error = ?2, handed_at = NULL WHERE id = ?1",
             )?;
             for (id, outcome) in outcomes {
                 match outcome {

@@ -234,10 +234,12 @@ impl super::Store {
     }
 
     /// The thread and message key of a Message-ID (also a derived one).
-    /// Whether the archive knows `token` as a Message-ID (of a message or one referenced).
-    pub fn is_message_id(&self, token: &str) -> Result<bool, StoreError> {
+    /// Whether the archive knows `token` as an identifier that looks like an address: a
+    /// Message-ID (of a message or one referenced) or an event's calendar UID.
+    pub fn is_identifier(&self, token: &str) -> Result<bool, StoreError> {
         Ok(self.conn.query_row(
-            "SELECT EXISTS (SELECT 1 FROM thread_ids WHERE msgid = ?1)",
+            "SELECT EXISTS (SELECT 1 FROM thread_ids WHERE msgid = ?1)
+                 OR EXISTS (SELECT 1 FROM events WHERE uid = ?1)",
             [token],
             |r| r.get(0),
         )?)

@@ -2,8 +2,9 @@
 //! a layer over every route shortens each email address in the text it answers (pages, feeds,
 //! JSON) to its first letters and domain, as Google Groups does ("ja…@nhs.net"), and sends
 //! raw mail downloads (mbox), which are full of addresses, to the sign-in page. One layer, so
-//! that no page, feed or API answer can forget it. Message-IDs look like addresses and are
-//! what permalinks are made of: a token the archive knows as a Message-ID is left alone.
+//! that no page, feed or API answer can forget it. Message-IDs and calendar UIDs look like
+//! addresses and are what permalinks and calendar entries are made of: a token the archive
+//! knows as one of them is left alone.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::LazyLock;
@@ -101,7 +102,7 @@ pub async fn hide_from_anonymous(
         .read(move |s| {
             let mut known = HashMap::new();
             for token in tokens {
-                let is_id = s.is_message_id(&token)?;
+                let is_id = s.is_identifier(&token)?;
                 known.insert(token, is_id);
             }
             Ok(known)

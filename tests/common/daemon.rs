@@ -48,6 +48,11 @@ impl Daemon {
         }
     }
 
+    /// Whether the process is still running (it has not exited by itself).
+    pub fn running(&mut self) -> bool {
+        self.child.try_wait().unwrap().is_none()
+    }
+
     pub fn kill(mut self) {
         let _ = self.child.kill(); // SIGKILL
         let _ = self.child.wait();

@@ -31,6 +31,18 @@ impl Web {
     }
 
     async fn send(&mut self, method: &str, path: &str, form: Option<&[(&str, &str)]>) -> Answer {
+        self.try_send(method, path, form)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// A request that may fail (no server, connection cut): the error, said with the URL.
+    async fn try_send(
+        &mut self,
+        method: &str,
+        path: &str,
+        form: Option<&[(&str, &str)]>,
+    ) -> Result<Answer, String> {
         let url = if path.starts_with("http") {
             path.to_owned()
         } else {
@@ -66,8 +78,8 @@ impl Web {
             ),
         )
         .await
-        .unwrap_or_else(|_| panic!("{url} did not answer in 30 s"))
-        .unwrap_or_else(|e| panic!("{url}: {e}"));
+        .map_err(|_| format!("{url} did not answer in 30 s"))?
+        .map_err(|e| format!("{url}: {e}"))?;
         for value in response.headers().get_all("set-cookie") {
             let text = value.to_str().unwrap();
             let pair = text.split(';').next().unwrap();
@@ -84,12 +96,17 @@ impl Web {
             .headers()
             .get("location")
             .map(|l| l.to_str().unwrap().to_owned());
-        let body = response.into_body().collect().await.unwrap().to_bytes();
-        Answer {
+        let body = response
+            .into_body()
+            .collect()
+            .await
+            .map_err(|e| format!("{url}: {e}"))?
+            .to_bytes();
+        Ok(Answer {
             status,
             location,
             body: String::from_utf8_lossy(&body).into_owned(),
-        }
+        })
     }
 
     pub async fn get(&mut self, path: &str) -> Answer {
@@ -98,6 +115,20 @@ impl Web {
 
     pub async fn post(&mut self, path: &str, fields: &[(&str, &str)]) -> Answer {
         self.send("POST", path, Some(fields)).await
+    }
+
+    /// [`Web::get`] against a server that may be down or stopping: the error instead of a panic.
+    pub async fn try_get(&mut self, path: &str) -> Result<Answer, String> {
+        self.try_send("GET", path, None).await
+    }
+
+    /// [`Web::post`] against a server that may be down or stopping.
+    pub async fn try_post(
+        &mut self,
+        path: &str,
+        fields: &[(&str, &str)],
+    ) -> Result<Answer, String> {
+        self.try_send("POST", path, Some(fields)).await
     }
 
     /// Sets a cookie as a server would have (a session made outside the browser flow).
