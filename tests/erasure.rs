@@ -167,7 +167,7 @@ impl Site {
             .find(|d| d.address.eq_ignore_ascii_case(address))
             .expect("a mail to the address");
         let raw = store.outbox_message(due.outbox).unwrap().unwrap();
-        store.recover_outbox().unwrap();
+        store.recover_outbox(0, 1800).unwrap();
         let message = mail_parser::MessageParser::default().parse(&raw).unwrap();
         let text = message.body_text(0).unwrap().into_owned();
         let link = text
