@@ -111,6 +111,53 @@ pub enum Command {
         #[arg(long)]
         all: bool,
     },
+    /// Erase a member's account and their archived mail, or an address's mail.
+    ///
+    /// For an address no member has verified: the mail sent from it and what the forum logged
+    /// about it. By the config's [privacy] erasure policy: "redact" (default) leaves each
+    /// message in its thread as a short notice under a pseudonym, "remove" takes it out
+    /// entirely. Raw mail, search index, attachments no other message carries, sessions,
+    /// preferences, likes, queued mail and logs go too; an audit entry (without the content or
+    /// the address) records it. Erased mail is not archived again by a later import or fetch.
+    #[command(group(clap::ArgGroup::new("whom").required(true).args(["address", "member"])))]
+    Erase {
+        /// The address: its member's whole account when one has verified it.
+        #[arg(long, value_name = "ADDRESS")]
+        address: Option<String>,
+        /// The member's number (as in their profile's address, /u/NUMBER).
+        #[arg(long, value_name = "NUMBER")]
+        member: Option<i64>,
+        /// Why, for the audit log (do not write the person's name or address here).
+        #[arg(long, value_name = "TEXT")]
+        reason: Option<String>,
+    },
+    /// Purge one message from the archive, with a reason for the audit log.
+    ///
+    /// By the config's [privacy] erasure policy: its text, attachments and raw mail are
+    /// replaced by a short notice ("redact", the default; its author and place in the thread
+    /// stay) or it is removed entirely ("remove"). The audit log records the Message-ID, who
+    /// and why, never the content.
+    Purge {
+        /// The Message-ID (with or without angle brackets), or the message's permanent link.
+        #[arg(value_name = "MESSAGE-ID")]
+        message_id: String,
+        /// Why it is purged, for the audit log.
+        #[arg(long, required = true, value_name = "TEXT")]
+        reason: String,
+        /// Keep the subject (by default it goes with the text, as it may hold what had to go).
+        #[arg(long)]
+        keep_subject: bool,
+    },
+    /// The audit log of erasures and purges, newest first: when, who, what, the policy and
+    /// counts, never the content (addresses only as SHA-256 hashes).
+    Erasures {
+        /// Write {"erasures": [...]} as JSON to stdout.
+        #[arg(long)]
+        json: bool,
+        /// The most entries to show.
+        #[arg(long, default_value_t = 50, value_name = "N")]
+        limit: usize,
+    },
     /// Administer accounts.
     #[command(subcommand)]
     Admin(AdminCommand),

@@ -29,12 +29,17 @@ pub struct Config {
     pub privacy: PrivacyConfig,
 }
 
-/// `[privacy]`: what holds a post for a moderator before it is published.
+/// `[privacy]`: what holds a post for a moderator before it is published, and what erasing an
+/// account or purging a message does to the archived mail.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct PrivacyConfig {
     /// `[privacy] hold_patterns`: regular expressions of patient identifiers beyond NHS
     /// numbers (which are always held), such as a hospital's record numbers.
     pub hold_patterns: Vec<String>,
+    /// `[privacy] erasure`: "redact" (the default: an erased member's messages stay in their
+    /// threads as short notices under a pseudonym; a purged message as a notice) or "remove"
+    /// (they go entirely).
+    pub erasure: crate::store::ErasurePolicy,
 }
 
 /// `[events]`: announcements with registration.
@@ -526,7 +531,21 @@ impl Config {
                                         }
                                     }
                                 }
-                                _ => v.unknown(&path, &["hold_patterns"]),
+                                "erasure" => {
+                                    if let Some(s) =
+                                        v.string(&path, val, "\"redact\" or \"remove\"")
+                                    {
+                                        match crate::store::ErasurePolicy::parse(s) {
+                                            Some(policy) => config.privacy.erasure = policy,
+                                            None => v.problem(
+                                                &path,
+                                                format!("{s:?} is not a choice here"),
+                                                "write \"redact\" (erased messages stay in their threads as a short notice, without text, attachments or author) or \"remove\" (they go entirely)",
+                                            ),
+                                        }
+                                    }
+                                }
+                                _ => v.unknown(&path, &["hold_patterns", "erasure"]),
                             }
                         }
                     }
@@ -1684,6 +1703,7 @@ mod tests {
             "organisers =",
             "[privacy]",
             "hold_patterns =",
+            "erasure =",
         ] {
             assert!(
                 text.lines().any(|l| l.trim_start().starts_with(key)),
@@ -1703,6 +1723,25 @@ mod tests {
         );
         let problems = Config::parse("[privacy]\nhold_patterns = [\"MRN (\"]\n").unwrap_err();
         assert_eq!(problems.first().unwrap().key, "privacy.hold_patterns[0]");
+    }
+
+    #[test]
+    fn erasure_policy_defaults_to_redact_and_a_bad_one_is_named() {
+        use crate::store::ErasurePolicy;
+        assert_eq!(Config::default().privacy.erasure, ErasurePolicy::Redact);
+        assert_eq!(
+            Config::parse("[privacy]\nerasure = \"remove\"\n")
+                .unwrap()
+                .privacy
+                .erasure,
+            ErasurePolicy::Remove
+        );
+        for bad in ["\"delete\"", "true"] {
+            let problems = Config::parse(&format!("[privacy]\nerasure = {bad}\n")).unwrap_err();
+            let first = problems.first().unwrap();
+            assert_eq!(first.key, "privacy.erasure", "{bad}");
+            assert!(first.to_string().contains("\"redact\""), "{first}");
+        }
     }
 
     #[test]

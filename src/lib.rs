@@ -8,6 +8,7 @@
 pub mod cli;
 pub mod config;
 pub mod daemon;
+pub mod erasure;
 pub mod ingest;
 pub mod mail;
 pub mod outbound;

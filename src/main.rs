@@ -12,7 +12,7 @@ use listbridge::cli::{AdminCommand, Cli, Command, ExportCommand, MembersCommand}
 use listbridge::config::{Config, DEFAULT_DB};
 use listbridge::ingest::pipeline::{self, ImportSummary};
 use listbridge::ingest::readers::{export_envelope, write_mboxrd};
-use listbridge::store::{Role, Store, ThreadId};
+use listbridge::store::{Actor, ErasurePolicy, Role, Store, ThreadId, UserId};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -404,6 +404,117 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 started.elapsed().as_secs_f64()
             );
         }
+        Command::Erase {
+            address,
+            member,
+            reason,
+        } => {
+            let target = match (address, member) {
+                (Some(address), _) => listbridge::erasure::Target::Address(address.clone()),
+                (None, Some(id)) => listbridge::erasure::Target::Member(UserId(*id)),
+                (None, None) => unreachable!("clap requires one of them"),
+            };
+            let mut store = open_store(&cli, &config)?;
+            let done = listbridge::erasure::erase(
+                &mut store,
+                &config,
+                &target,
+                Actor::Cli,
+                reason.as_deref(),
+                now_unix(),
+            )?;
+            println!(
+                "erased (audit entry {}, policy {}): {} messages {}, {} further copies and {} attachments deleted, {} other rows deleted",
+                done.erasure.0,
+                done.policy.as_str(),
+                done.counts.messages,
+                match done.policy {
+                    ErasurePolicy::Redact => "redacted",
+                    ErasurePolicy::Remove => "removed",
+                },
+                done.counts.copies,
+                done.counts.attachments,
+                done.counts.other_rows
+            );
+        }
+        Command::Purge {
+            message_id,
+            reason,
+            keep_subject,
+        } => {
+            let Some(id) = listbridge::erasure::message_id_from(message_id) else {
+                bail!(
+                    "{message_id:?} is not a Message-ID: give it as in the message's permanent link (/m/ID)"
+                );
+            };
+            if reason.trim().is_empty() {
+                bail!("give a reason with --reason, for the audit log");
+            }
+            let mut store = open_store(&cli, &config)?;
+            let done = listbridge::erasure::purge(
+                &mut store,
+                &config,
+                &id,
+                *keep_subject,
+                Actor::Cli,
+                reason,
+                now_unix(),
+            )?;
+            println!(
+                "purged <{id}> (audit entry {}, policy {}): {} further copies and {} attachments deleted",
+                done.erasure.0,
+                done.policy.as_str(),
+                done.counts.copies,
+                done.counts.attachments
+            );
+        }
+        Command::Erasures { json, limit } => {
+            let store = open_store(&cli, &config)?;
+            let entries = store.erasures(*limit)?;
+            let mut out = std::io::stdout().lock();
+            if *json {
+                serde_json::to_writer_pretty(
+                    &mut out,
+                    &serde_json::json!({ "erasures": entries }),
+                )?;
+                writeln!(out)?;
+            } else if entries.is_empty() {
+                writeln!(out, "no erasures or purges yet")?;
+            }
+            for e in entries.iter().filter(|_| !*json) {
+                let when = chrono::DateTime::from_timestamp(e.at, 0)
+                    .map(|d| d.format("%Y-%m-%d %H:%M UTC").to_string())
+                    .unwrap_or_default();
+                let who = match (e.actor.as_str(), e.actor_user) {
+                    ("admin", Some(id)) => format!("admin (member {id})"),
+                    (actor, _) => actor.to_owned(),
+                };
+                writeln!(
+                    out,
+                    "#{} {when}  {} by {who}, policy {}: {} messages, {} copies, {} attachments, {} other rows",
+                    e.id.0,
+                    e.kind,
+                    e.policy,
+                    e.counts.messages,
+                    e.counts.copies,
+                    e.counts.attachments,
+                    e.counts.other_rows
+                )?;
+                writeln!(
+                    out,
+                    "    {}: {}",
+                    if e.kind == "message" {
+                        "message"
+                    } else {
+                        "addresses (SHA-256)"
+                    },
+                    e.target
+                )?;
+                if let Some(reason) = &e.reason {
+                    writeln!(out, "    reason: {reason}")?;
+                }
+            }
+        }
         Command::CheckConfig => unreachable!("handled above"),
     }
     Ok(ExitCode::SUCCESS)
@@ -458,6 +569,9 @@ fn print_summary(verb: &str, s: &ImportSummary) -> Result<()> {
     writeln!(out, "  duplicates:       {}", s.duplicates)?;
     if s.already_archived > 0 {
         writeln!(out, "  already archived: {}", s.already_archived)?;
+    }
+    if s.erased > 0 {
+        writeln!(out, "  erased earlier, not stored again: {}", s.erased)?;
     }
     if s.renamed > 0 {
         writeln!(

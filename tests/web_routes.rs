@@ -189,6 +189,8 @@ fn examples(pattern: &str) -> Vec<(String, Option<StatusCode>)> {
         "/t/{thread}/reply",
         "/account/preferences",
         "/admin/interests",
+        "/account/erase",
+        "/admin/erasures",
     ]
     .contains(&pattern)
     {
@@ -211,6 +213,7 @@ fn examples(pattern: &str) -> Vec<(String, Option<StatusCode>)> {
         "/events/{id}/cancel",
         "/events/{id}/settings",
         "/admin/held/{id}",
+        "/admin/purge",
     ]
     .contains(&pattern)
     {

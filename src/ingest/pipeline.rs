@@ -50,6 +50,9 @@ pub struct ImportSummary {
     pub duplicates: u64,
     /// Messages an earlier import had already stored: nothing to do.
     pub already_archived: u64,
+    /// Copies of mail erased from the archive (an account erased, a message purged): not
+    /// stored again.
+    pub erased: u64,
     /// Different messages claiming a Message-ID already taken, kept under a derived id.
     pub renamed: u64,
     /// Stored raw, nothing derived, with the reason.
@@ -73,6 +76,7 @@ impl ImportSummary {
         self.imported += other.imported;
         self.duplicates += other.duplicates;
         self.already_archived += other.already_archived;
+        self.erased += other.erased;
         self.renamed += other.renamed;
         self.not_archived += other.not_archived;
         self.unparseable.extend(other.unparseable.iter().cloned());
@@ -93,6 +97,7 @@ impl ImportSummary {
                 self.imported += 1;
                 self.renamed += 1;
             }
+            Derived::Erased => self.erased += 1,
             Derived::Unparseable(reason) => {
                 tracing::warn!(origin, %reason, "stored raw, nothing derived");
                 self.unparseable.push(Problem {
@@ -317,6 +322,10 @@ fn store_one(
         }
         RawOutcome::AlreadyArchived => {
             summary.already_archived += 1;
+            return Ok(None);
+        }
+        RawOutcome::Erased => {
+            summary.erased += 1;
             return Ok(None);
         }
     };

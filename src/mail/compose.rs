@@ -483,7 +483,7 @@ fn phrase(name: &str) -> String {
     }
 }
 
-fn custom(name: &'static str, value: &str) -> HeaderValue {
+pub(super) fn custom(name: &'static str, value: &str) -> HeaderValue {
     // A CR or LF in a value is RFC 2047-encoded by lettre, so no header can be injected.
     HeaderValue::new(HeaderName::new_from_ascii_str(name), value.to_string())
 }
@@ -499,7 +499,7 @@ fn via(author: &str, identity: &Identity) -> Result<Mailbox, ComposeError> {
     mailbox(Some(&name), identity.from_address)
 }
 
-fn mailbox(name: Option<&str>, address: &str) -> Result<Mailbox, ComposeError> {
+pub(super) fn mailbox(name: Option<&str>, address: &str) -> Result<Mailbox, ComposeError> {
     let email = address
         .trim()
         .parse()
@@ -509,7 +509,7 @@ fn mailbox(name: Option<&str>, address: &str) -> Result<Mailbox, ComposeError> {
 
 /// The handed-in date for lettre, which takes a point in time (never the clock's here). Dates
 /// before 1970 cannot be written by lettre; they do not occur for mail we compose now.
-fn since_epoch(seconds: i64) -> Duration {
+pub(super) fn since_epoch(seconds: i64) -> Duration {
     Duration::from_secs(seconds.max(0).unsigned_abs())
 }
 
@@ -531,7 +531,7 @@ fn bare(id: &str) -> String {
         .collect()
 }
 
-fn bracket(id: &str) -> String {
+pub(super) fn bracket(id: &str) -> String {
     format!("<{}>", bare(id))
 }
 

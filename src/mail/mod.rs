@@ -1,7 +1,8 @@
 //! The pure mail layer: what a message says about itself (ids, subjects, addresses, thread
 //! signals) and what a reader sees of it (the chosen text, trimmed; sanitised HTML;
 //! attachments), what goes out (`compose`: posts, copies, notices, digests; `markup`: light
-//! formatting) and what incoming mail is (`accept`: echoes, bounces, auto-replies, reply keys).
+//! formatting), what incoming mail is (`accept`: echoes, bounces, auto-replies, reply keys), and
+//! what stands in for erased mail (`redact`).
 //! No I/O, no clock, no database: everything here is a function of its inputs.
 
 pub mod accept;
@@ -12,6 +13,7 @@ pub mod ids;
 pub mod markup;
 pub mod parse;
 pub mod privacy;
+pub mod redact;
 pub mod render;
 pub mod sanitize;
 pub mod subject;

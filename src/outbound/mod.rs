@@ -274,7 +274,7 @@ fn archive(
     let raw = match writer.store_raw(&sha, bytes, None, list, origin)? {
         RawOutcome::Stored(raw) => raw,
         // A fresh Message-ID and Date make these bytes new; equal bytes would be a bug upstream.
-        RawOutcome::DuplicateInRun | RawOutcome::AlreadyArchived => {
+        RawOutcome::DuplicateInRun | RawOutcome::AlreadyArchived | RawOutcome::Erased => {
             unreachable!("a composed post is always new")
         }
     };
@@ -289,6 +289,8 @@ fn archive(
             writer.thread_of_key(key)
         }
         Derived::Unparseable(reason) => unreachable!("a composed post parses: {reason}"),
+        // Its Message-ID is fresh: no erasure can have named it.
+        Derived::Erased => unreachable!("a composed post is never erased mail"),
     }
 }
 

@@ -22,6 +22,8 @@ pub enum RawOutcome {
     DuplicateInRun,
     /// These exact bytes were stored by an earlier run: nothing to do.
     AlreadyArchived,
+    /// These exact bytes were erased from the archive: not stored again.
+    Erased,
 }
 
 /// What deriving a stored message gave.
@@ -35,6 +37,8 @@ pub enum Derived {
     Renamed { key: MessageKey, taken: String },
     /// Nothing could be parsed; kept raw with the reason.
     Unparseable(String),
+    /// Another copy of a message erased from the archive: deleted again, nothing derived.
+    Erased,
 }
 
 /// A write transaction on the archive.
@@ -78,6 +82,9 @@ impl<'c> Writer<'c> {
                 RawOutcome::AlreadyArchived
             });
         }
+        if self.raw_erased(sha256)? {
+            return Ok(RawOutcome::Erased);
+        }
         self.tx
             .prepare_cached(
                 "INSERT INTO raw_messages(sha256, size, envelope, list_id, origin, import_run, data, stored_at)
@@ -117,6 +124,9 @@ impl<'c> Writer<'c> {
             .message_id
             .clone()
             .unwrap_or_else(|| generated_message_id(raw_sha));
+        if self.refuse_erased(raw, raw_sha, &message_id, parsed)? {
+            return Ok(Derived::Erased);
+        }
         let mut taken = None;
         if let Some((key, content_sha)) = self.message_by_id(&message_id)? {
             // A post written through the bridge comes back from the list with the list's
@@ -482,8 +492,9 @@ impl<'c> Writer<'c> {
         Ok(())
     }
 
-    /// Recomputes a thread's totals from its messages (after threads were joined).
-    fn recount_thread(&self, thread: ThreadId) -> Result<(), StoreError> {
+    /// Recomputes a thread's totals from its messages (after threads were joined, or a message
+    /// was erased).
+    pub(super) fn recount_thread(&self, thread: ThreadId) -> Result<(), StoreError> {
         self.tx
             .prepare_cached(
                 "UPDATE threads SET

@@ -2,14 +2,15 @@
 //! (messages, threads, ids, attachments, the full-text index), the IMAP sources' cursors and
 //! states, and the bookkeeping of imports; members and sessions, the outbox and the inbound log,
 //! interests, preferences, likes and what digests are made of; events and registrations; posts
-//! held for moderators. The read side serves exports, search, the web and the engagement
-//! figures. Migrations are embedded and forward-only; a database written by a newer listbridge
-//! is refused, not touched.
+//! held for moderators; erasure and purge, with their audit log and tombstones. The read side
+//! serves exports, search, the web and the engagement figures. Migrations are embedded and
+//! forward-only; a database written by a newer listbridge is refused, not touched.
 
 mod access;
 mod archive;
 mod digest;
 mod engagement;
+mod erasure;
 mod events;
 mod export;
 mod held;
@@ -23,6 +24,10 @@ mod sources;
 pub use archive::{Derived, RawOutcome, StoredRaw, Writer};
 pub use digest::{DigestFilter, DigestMember, DigestPost, ThreadInterests};
 pub use engagement::{Engagement, InterestActivity, LikedPost, Period, Unanswered};
+pub use erasure::{
+    Actor, ErasableMessage, ErasureCounts, ErasureEntry, ErasureId, ErasureKind, ErasurePolicy,
+    MessageSummary, NewErasure, address_hashes,
+};
 pub use events::{
     Attendee, Cancelled, DueReminder, Event, EventId, NewEvent, Place, Registered, Ticket, TicketId,
 };
@@ -62,6 +67,7 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "outbox: posts in doubt",
         include_str!("migrations/0009_outbox_handed.sql"),
     ),
+    ("erasure", include_str!("migrations/0010_erasure.sql")),
 ];
 
 /// The schema version this binary writes.

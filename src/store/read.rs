@@ -164,11 +164,15 @@ impl super::Store {
     }
 
     /// What changes whenever the archive gains or loses a message: for caching search pages.
-    pub fn archive_version(&self) -> Result<(i64, i64), StoreError> {
+    /// The third part counts erasures, after which nothing cached may be served again.
+    pub fn archive_version(&self) -> Result<(i64, i64, i64), StoreError> {
         Ok(self
             .conn
-            .prepare_cached("SELECT coalesce(max(id), 0), count(*) FROM messages")?
-            .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))?)
+            .prepare_cached(
+                "SELECT coalesce(max(id), 0), count(*),
+                        (SELECT coalesce(max(id), 0) FROM erasures) FROM messages",
+            )?
+            .query_row([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?)
     }
 
     /// What changes whenever a thread gains, loses or reorders a message: for caching pages.
@@ -185,15 +189,17 @@ impl super::Store {
             .filter(|(n, _)| *n > 0))
     }
 
-    /// What else changes a thread's page besides new mail: its likes and hand-set tags.
-    pub fn thread_extras_version(&self, thread: ThreadId) -> Result<(i64, i64), StoreError> {
+    /// What else changes a thread's page besides new mail: its likes, hand-set tags, and
+    /// erasures (a redacted message may leave the count and newest message as they were).
+    pub fn thread_extras_version(&self, thread: ThreadId) -> Result<(i64, i64, i64), StoreError> {
         Ok(self.conn.prepare_cached(
             "SELECT (SELECT count(*) FROM likes l JOIN messages m ON m.message_id = l.message_id
                      WHERE m.thread_id = ?1),
                     (SELECT coalesce(max(set_at), 0) + count(*) FROM manual_tags t
-                     JOIN messages m ON m.message_id = t.message_id WHERE m.thread_id = ?1)",
+                     JOIN messages m ON m.message_id = t.message_id WHERE m.thread_id = ?1),
+                    (SELECT coalesce(max(id), 0) FROM erasures)",
         )?
-        .query_row([thread.0], |r| Ok((r.get(0)?, r.get(1)?)))?)
+        .query_row([thread.0], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?)
     }
 
     /// Every post of a thread with its raw mail, in storage order (the threader orders them).

@@ -113,6 +113,11 @@ impl AppState {
         Ok(session)
     }
 
+    /// The visitor's cookies without the session cookie (their session has ended).
+    pub(super) fn forget_session(&self, jar: CookieJar) -> CookieJar {
+        jar.remove(self.cookie(SESSION_COOKIE, String::new(), Duration::ZERO))
+    }
+
     fn secure_cookies(&self) -> bool {
         self.config.web.base_url.starts_with("https://")
     }
@@ -484,6 +489,7 @@ pub(super) fn me(session: &Option<Session>) -> Option<Me> {
         name: s.user.display_name.clone(),
         csrf: s.csrf.clone(),
         moderator: s.user.role >= Role::Moderator,
+        admin: s.user.role >= Role::Admin,
     })
 }
 

@@ -1,10 +1,11 @@
 //! The web forum (axum): server-rendered pages that work without JavaScript, Atom feeds, a JSON
 //! API and attachment downloads over the store; accounts and sessions (`auth`, `account`),
 //! writing (`write`), interests, preferences and likes (`interests`), events with registration
-//! (`events`), the moderators' queue of held posts (`moderation`), and organisers' pages
-//! (`engagement`). Handlers read the store and write the outbox (through `outbound`'s posting
-//! functions): they never speak IMAP or SMTP. Every response carries the security headers (a
-//! CSP allowing only the site's own script, no framing, nosniff, a strict referrer policy).
+//! (`events`), the moderators' queue of held posts (`moderation`), organisers' pages
+//! (`engagement`), and erasing an account or purging a message (`erasure`). Handlers read the
+//! store and write the outbox (through `outbound`'s posting functions): they never speak IMAP
+//! or SMTP. Every response carries the security headers (a CSP allowing only the site's own
+//! script, no framing, nosniff, a strict referrer policy).
 
 mod account;
 mod addresses;
@@ -12,6 +13,7 @@ mod api;
 mod auth;
 mod charts;
 mod engagement;
+mod erasure;
 mod events;
 mod interests;
 mod moderation;
@@ -42,17 +44,20 @@ pub struct AppState {
     /// and a changed thread has a new key, so a cached page is never stale.
     pages: Arc<Bounded<PageKey, axum::body::Bytes>>,
     searches: Arc<Bounded<SearchKey, axum::body::Bytes>>,
-    bodies: Arc<Bounded<String, Arc<str>>>,
+    /// A message's rendered text, by the archive's erasure count and Message-ID.
+    bodies: Arc<Bounded<(i64, String), Arc<str>>>,
     limits: Arc<auth::Limits>,
     /// Wakes the outbox worker when a handler has queued mail.
     wake: Arc<Notify>,
 }
 
-/// A thread page: thread, view, and its versions (messages, newest, likes and hand-set tags).
-type PageKey = (i64, bool, i64, i64, (i64, i64));
+/// A thread page: thread, view, and its versions (messages, newest, likes, hand-set tags and
+/// erasures).
+type PageKey = (i64, bool, i64, i64, (i64, i64, i64));
 
-/// A search page: query, page, by date, and the archive's version (newest message, count).
-type SearchKey = (String, usize, bool, i64, i64);
+/// A search page: query, page, by date, and the archive's version (newest message, count,
+/// erasures).
+type SearchKey = (String, usize, bool, i64, i64, i64);
 
 /// A bounded in-memory map, by entries and by bytes. Its keys carry whatever makes an entry
 /// stale (an archive version), so entries never need invalidating; when full it simply starts
@@ -115,7 +120,8 @@ impl AppState {
             config: Arc::new(config),
             pages: Arc::new(Bounded::new(512, 16 << 20, |b| b.len())),
             // Search pages for repeated queries; a message's rendered text for snippets (a
-            // message never changes, and rendering it is most of a search's cost).
+            // message changes only when erased, which its key counts; rendering it is most of
+            // a search's cost).
             searches: Arc::new(Bounded::new(1024, 8 << 20, |b| b.len())),
             bodies: Arc::new(Bounded::new(8192, 16 << 20, |b| b.len())),
             limits: Arc::new(auth::Limits::new()),
@@ -395,6 +401,10 @@ fn routes() -> Vec<(&'static str, MethodRouter<AppState>)> {
         ("/account/avatar", post(account::upload_avatar)),
         ("/account/export", get(account::export_json)),
         ("/account/export.mbox", get(account::export_mbox)),
+        (
+            "/account/erase",
+            get(erasure::erase_page).post(erasure::erase_account),
+        ),
         ("/u/{id}", get(account::profile)),
         ("/u/{id}/avatar", get(account::avatar)),
         ("/admin/inbound", get(write::inbound_log)),
@@ -402,6 +412,8 @@ fn routes() -> Vec<(&'static str, MethodRouter<AppState>)> {
         ("/admin/held/{id}", post(moderation::decide)),
         ("/admin/engagement", get(engagement::page)),
         ("/admin/engagement.csv", get(engagement::csv_file)),
+        ("/admin/erasures", get(erasure::admin_page)),
+        ("/admin/purge", post(erasure::purge)),
         ("/events", get(events::upcoming)),
         ("/events/past", get(events::past)),
         ("/events.ics", get(events::feed)),

@@ -550,7 +550,14 @@ pub async fn search(
         )
     };
     let version = state.read(|s| s.archive_version()).await?;
-    let key = (query.clone(), page, by_date, version.0, version.1);
+    let key = (
+        query.clone(),
+        page,
+        by_date,
+        version.0,
+        version.1,
+        version.2,
+    );
     let me = auth::me(&state.viewer(&jar).await?);
     let signed_in = me.is_some();
     if !signed_in && let Some(cached) = state.searches.get(&key) {
@@ -568,7 +575,7 @@ pub async fn search(
             // Snippets come from each hit's rendered text (the index keeps no text).
             let mut snippets = Vec::with_capacity(results.results.len());
             for hit in &results.results {
-                if let Some(body) = bodies.get(&hit.message_id) {
+                if let Some(body) = bodies.get(&(version.2, hit.message_id.clone())) {
                     snippets.push(body);
                     continue;
                 }
@@ -579,7 +586,7 @@ pub async fn search(
                         .into(),
                     None => "".into(),
                 };
-                bodies.put(hit.message_id.clone(), Arc::clone(&body));
+                bodies.put((version.2, hit.message_id.clone()), Arc::clone(&body));
                 snippets.push(body);
             }
             Ok(Ok((results, snippets)))

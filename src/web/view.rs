@@ -210,6 +210,7 @@ pub struct Me {
     /// Every form of the page carries it.
     pub csrf: String,
     pub moderator: bool,
+    pub admin: bool,
 }
 
 #[derive(Template)]
@@ -569,4 +570,61 @@ pub struct HeldPage {
     pub me: Option<Me>,
     pub posts: Vec<HeldRow>,
     pub notice: String,
+}
+
+/// A member's confirmation before erasing their account.
+#[derive(Template)]
+#[template(path = "erase.html")]
+pub struct ErasePage {
+    pub site: String,
+    pub query: String,
+    pub me: Option<Me>,
+    /// Archived messages from the member's addresses.
+    pub messages: u64,
+    /// The policy: redact (else remove).
+    pub redact: bool,
+    pub problem: Option<String>,
+}
+
+/// One entry of the erasure audit log.
+pub struct ErasureRow {
+    pub id: i64,
+    pub when_iso: String,
+    pub when_human: String,
+    pub what: &'static str,
+    pub who: String,
+    pub policy: String,
+    pub target: String,
+    pub messages: u64,
+    pub copies: u64,
+    pub attachments: u64,
+    pub other_rows: u64,
+    pub reason: String,
+}
+
+/// The message a purge is about to take out, shown for the admin to check.
+pub struct PurgeConfirm {
+    pub message_id: String,
+    pub permalink: String,
+    pub subject: String,
+    pub author: String,
+    pub date_iso: String,
+    pub date_human: String,
+}
+
+/// Admins: purge a message, and the audit log of erasures and purges.
+#[derive(Template)]
+#[template(path = "erasures.html")]
+pub struct ErasuresPage {
+    pub site: String,
+    pub query: String,
+    pub me: Option<Me>,
+    pub redact: bool,
+    pub message_id: String,
+    pub reason: String,
+    pub keep_subject: bool,
+    pub confirm: Option<PurgeConfirm>,
+    pub notice: String,
+    pub problem: Option<String>,
+    pub entries: Vec<ErasureRow>,
 }

@@ -1,0 +1,885 @@
+//! Erasure and purge end to end, without a socket or a mail server: a member whose address
+//! wrote part of an imported archive (and who posted on the web) erases her account through
+//! the web; an admin purges one message through the web; another archive erases by the command
+//! line with the "remove" policy. Each time the erased text must be gone from the pages, search
+//! (web, API and `listbridge search`), feeds, attachments, `export mbox` and the raw store,
+//! and stay gone after `listbridge reindex` and a second import; other members' mail stays, and
+//! replies still thread; the audit log says what was done without saying what was erased.
+
+mod common;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
+use http_body_util::BodyExt;
+use listbridge::config::Config;
+use listbridge::store::{DeriveSettings, Store};
+use listbridge::web::{AppState, router};
+use tower::ServiceExt;
+
+const CONFIG: &str = "[web]\nsite_name = \"Test forum\"\nbase_url = \"https://forum.test\"\n\
+     [outbound]\nfrom_address = \"forum@lists.test\"\n\
+     [[lists]]\nname = \"snug\"\naddress = \"snug@lists.example.org\"\nsubject_tag = \"[SNUG]\"\n";
+
+/// Words that appear only in Erin's mail, and in the message the admin purges.
+const ERIN_WORDS: &[&str] = &["Wombatclinic", "Pangolinroster", "07700 900123"];
+const PURGED_WORDS: &[&str] = &["Ocelotpatient", "wrong list"];
+/// Other members' words, which must stay.
+const OTHERS_WORDS: &[&str] = &["Bobsreply", "Carolsreply", "Bobsanswer"];
+
+struct Site {
+    app: axum::Router,
+    db: PathBuf,
+    config_file: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+#[derive(Default, Clone)]
+struct Visitor {
+    cookies: HashMap<String, String>,
+}
+
+struct Answer {
+    status: StatusCode,
+    location: String,
+    body: String,
+}
+
+fn archive_file() -> PathBuf {
+    common::fixtures_dir().join("erasure/archive.mbox")
+}
+
+impl Site {
+    fn new(extra_config: &str) -> Site {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("e.db");
+        let text = format!("{CONFIG}{extra_config}");
+        let config_file = dir.path().join("config.toml");
+        std::fs::write(&config_file, &text).unwrap();
+        let site = Site {
+            app: router(AppState::new(
+                Config::parse(&text).unwrap(),
+                db.clone(),
+                DeriveSettings::default(),
+                Default::default(),
+            )),
+            db,
+            config_file,
+            _dir: dir,
+        };
+        let out = site.cli(&["import", archive_file().to_str().unwrap(), "--list", "snug"]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        site
+    }
+
+    /// `listbridge ARGS` on this site's database and config.
+    fn cli(&self, args: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_listbridge"))
+            .arg("--db")
+            .arg(&self.db)
+            .arg("--config")
+            .arg(&self.config_file)
+            .args(args)
+            .env_remove("LISTBRIDGE_DB")
+            .env_remove("LISTBRIDGE_CONFIG")
+            .output()
+            .unwrap()
+    }
+
+    fn cli_ok(&self, args: &[&str]) -> String {
+        let out = self.cli(args);
+        assert!(out.status.success(), "{args:?}: {}", stderr(&out));
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    fn store(&self) -> Store {
+        Store::open(&self.db, DeriveSettings::default()).unwrap()
+    }
+
+    async fn send(
+        &self,
+        who: &mut Visitor,
+        method: &str,
+        uri: &str,
+        form: &[(&str, &str)],
+    ) -> Answer {
+        let mut request = Request::builder().method(method).uri(uri);
+        if !who.cookies.is_empty() {
+            let cookie: Vec<String> = who
+                .cookies
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect();
+            request = request.header(header::COOKIE, cookie.join("; "));
+        }
+        let body = if method == "POST" {
+            request = request.header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
+            form.iter()
+                .map(|(k, v)| format!("{k}={}", encode(v)))
+                .collect::<Vec<_>>()
+                .join("&")
+        } else {
+            String::new()
+        };
+        let response = self
+            .app
+            .clone()
+            .oneshot(request.body(Body::from(body)).unwrap())
+            .await
+            .unwrap();
+        for value in response.headers().get_all(header::SET_COOKIE) {
+            let text = value.to_str().unwrap();
+            let (k, v) = text.split(';').next().unwrap().split_once('=').unwrap();
+            if v.is_empty() || text.contains("Max-Age=0") {
+                who.cookies.remove(k);
+            } else {
+                who.cookies.insert(k.to_owned(), v.to_owned());
+            }
+        }
+        let status = response.status();
+        let location = response
+            .headers()
+            .get(header::LOCATION)
+            .map(|l| l.to_str().unwrap().to_owned())
+            .unwrap_or_default();
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        Answer {
+            status,
+            location,
+            body: String::from_utf8_lossy(&body).into_owned(),
+        }
+    }
+
+    async fn get(&self, uri: &str) -> Answer {
+        self.send(&mut Visitor::default(), "GET", uri, &[]).await
+    }
+
+    /// The sign-in link of the newest mail queued to `address`.
+    fn mailed_link(&self, address: &str) -> String {
+        let mut store = self.store();
+        let due = store.claim_due(i64::MAX, 1000).unwrap();
+        let due = due
+            .iter()
+            .rev()
+            .find(|d| d.address.eq_ignore_ascii_case(address))
+            .expect("a mail to the address");
+        let raw = store.outbox_message(due.outbox).unwrap().unwrap();
+        store.recover_outbox(0, 1800).unwrap();
+        let message = mail_parser::MessageParser::default().parse(&raw).unwrap();
+        let text = message.body_text(0).unwrap().into_owned();
+        let link = text
+            .split_whitespace()
+            .find(|w| w.starts_with("https://forum.test/signin/"))
+            .unwrap_or_else(|| panic!("no link in {text}"));
+        link.trim_start_matches("https://forum.test").to_owned()
+    }
+
+    /// Opens a one-time sign-in link and presses its button.
+    async fn use_link(&self, who: &mut Visitor, link: &str) {
+        let confirm = self.send(who, "GET", link, &[]).await;
+        assert_eq!(confirm.status, StatusCode::OK, "{}", confirm.body);
+        let token = hidden(&confirm.body, "form_token");
+        let path = link.split('?').next().unwrap().to_owned();
+        let done = self
+            .send(who, "POST", &path, &[("form_token", &token), ("next", "/")])
+            .await;
+        assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.body);
+        assert!(who.cookies.contains_key("lb_session"));
+    }
+
+    /// Signs `address` up through a mailed link.
+    async fn sign_up(&self, who: &mut Visitor, address: &str, name: &str) {
+        let page = self.send(who, "GET", "/signin", &[]).await;
+        let token = hidden(&page.body, "form_token");
+        let sent = self
+            .send(
+                who,
+                "POST",
+                "/signin/link",
+                &[("form_token", &token), ("email", address), ("name", name)],
+            )
+            .await;
+        assert_eq!(sent.status, StatusCode::OK, "{}", sent.body);
+        let link = self.mailed_link(address);
+        self.use_link(who, &link).await;
+    }
+
+    /// An admin made with `listbridge admin create`, signed in with the printed link.
+    async fn admin(&self) -> Visitor {
+        let printed = self.cli_ok(&["admin", "create", "admin@forum.test", "--name", "Ada"]);
+        let link = printed
+            .split_whitespace()
+            .find(|w| w.starts_with("https://forum.test/signin/"))
+            .expect("a sign-in link")
+            .trim_start_matches("https://forum.test")
+            .to_owned();
+        let mut admin = Visitor::default();
+        self.use_link(&mut admin, &link).await;
+        admin
+    }
+
+    fn thread_of(&self, message_id: &str) -> i64 {
+        self.store()
+            .locate(message_id)
+            .unwrap()
+            .expect(message_id)
+            .0
+            .0
+    }
+
+    /// The web address of each attachment of a message.
+    fn attachment_urls(&self, message_id: &str) -> Vec<String> {
+        let (raw, _) = self.store().message_raw(message_id).unwrap().unwrap();
+        let parsed = listbridge::mail::parse::parse_message(
+            &raw,
+            None,
+            &listbridge::mail::render::RenderOptions::default(),
+        )
+        .unwrap();
+        parsed
+            .attachments
+            .iter()
+            .map(|a| {
+                format!(
+                    "/att/{}/{}",
+                    a.sha256,
+                    a.filename.as_deref().unwrap_or("attachment")
+                )
+            })
+            .collect()
+    }
+
+    /// Every raw message of the store, decompressed, as text.
+    fn raw_store(&self) -> String {
+        let mut all = String::new();
+        self.store()
+            .for_each_raw(None, None, |raw| {
+                all.push_str(&String::from_utf8_lossy(&raw.bytes));
+                all.push('\n');
+                Ok(())
+            })
+            .unwrap();
+        all
+    }
+
+    /// What every public view of the archive shows: the thread pages, the latest threads,
+    /// searches (web and API) for each word, feeds, the threads' mbox, the API's threads and
+    /// messages, `listbridge search` and `export mbox`, and the raw store; each with where it
+    /// came from.
+    async fn everything(&self, threads: &[i64], message_ids: &[&str], words: &[&str]) -> Seen {
+        let mut seen = Vec::new();
+        let mut pages = vec![
+            "/".to_owned(),
+            "/feed.atom".to_owned(),
+            "/l/snug".to_owned(),
+            "/api/threads".to_owned(),
+        ];
+        for t in threads {
+            for page in ["", "?view=nested", "/feed.atom", "/mbox"] {
+                pages.push(format!("/t/{t}{page}"));
+            }
+            pages.push(format!("/api/threads/{t}"));
+        }
+        for id in message_ids {
+            pages.push(format!("/api/messages/{id}"));
+        }
+        for page in pages {
+            let answer = self.get(&page).await;
+            if answer.status == StatusCode::OK {
+                seen.push((page, answer.body, None));
+            }
+        }
+        // A search shows its own query: that word is looked for in the results only.
+        for word in words {
+            for page in [
+                format!("/search?q={}", encode(word)),
+                format!("/api/search?q={}", encode(word)),
+            ] {
+                let answer = self.get(&page).await;
+                assert_eq!(answer.status, StatusCode::OK, "{page}");
+                seen.push((page, answer.body, Some(word.to_string())));
+            }
+            seen.push((
+                format!("listbridge search {word}"),
+                self.cli_ok(&["search", word, "--json"]),
+                Some(word.to_string()),
+            ));
+        }
+        seen.push((
+            "export mbox".to_owned(),
+            self.cli_ok(&["export", "mbox"]),
+            None,
+        ));
+        seen.push(("the raw store".to_owned(), self.raw_store(), None));
+        Seen(seen)
+    }
+}
+
+/// Views of the archive: where each came from, what it showed, and the word it searched for.
+struct Seen(Vec<(String, String, Option<String>)>);
+
+impl Seen {
+    fn assert_absent(&self, words: &[&str], when: &str) {
+        for (source, text, query) in &self.0 {
+            let lower = text.to_lowercase();
+            for word in words {
+                // A search shows its query: searching for what is gone must find nothing.
+                if query
+                    .as_deref()
+                    .is_some_and(|q| q.eq_ignore_ascii_case(word))
+                {
+                    let none = text.contains("role=\"status\">0 messages match")
+                        || text.contains("\"total\": 0")
+                        || text.contains("\"total\":0");
+                    assert!(none, "{when}: {source} still finds something: {text}");
+                    continue;
+                }
+                if let Some(at) = lower.find(&word.to_lowercase()) {
+                    let from = lower[..at]
+                        .char_indices()
+                        .rev()
+                        .nth(80)
+                        .map_or(0, |(i, _)| i);
+                    let to = (at + 80).min(text.len());
+                    panic!(
+                        "{when}: {word:?} is still in {source}: ...{}...",
+                        text.get(from..to).unwrap_or(text)
+                    );
+                }
+            }
+        }
+    }
+
+    fn assert_present(&self, words: &[&str], when: &str) {
+        for word in words {
+            assert!(
+                self.0.iter().any(|(_, text, _)| text.contains(word)),
+                "{when}: {word:?} is missing everywhere"
+            );
+        }
+    }
+}
+
+fn hidden(page: &str, name: &str) -> String {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = page
+        .find(&marker)
+        .unwrap_or_else(|| panic!("no {name} in {page}"))
+        + marker.len();
+    page[start..].split('"').next().unwrap().to_owned()
+}
+
+fn encode(s: &str) -> String {
+    percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn assert_absent(text: &str, words: &[&str], when: &str) {
+    Seen(vec![(String::new(), text.to_owned(), None)]).assert_absent(words, when);
+}
+
+fn assert_present(text: &str, words: &[&str], when: &str) {
+    Seen(vec![(String::new(), text.to_owned(), None)]).assert_present(words, when);
+}
+
+/// `export threads --json`: each real message's parent and thread.
+fn arrangement(site: &Site) -> HashMap<String, (i64, Option<String>)> {
+    let json: serde_json::Value =
+        serde_json::from_str(&site.cli_ok(&["export", "threads", "--json"])).unwrap();
+    let mut found = HashMap::new();
+    for thread in json["threads"].as_array().unwrap() {
+        for m in thread["messages"].as_array().unwrap() {
+            found.insert(
+                m["message_id"].as_str().unwrap().to_owned(),
+                (
+                    thread["thread"].as_i64().unwrap(),
+                    m["parent"].as_str().map(str::to_owned),
+                ),
+            );
+        }
+    }
+    found
+}
+
+fn search_total(site: &Site, word: &str) -> u64 {
+    let json: serde_json::Value =
+        serde_json::from_str(&site.cli_ok(&["search", word, "--json"])).unwrap();
+    json["total"].as_u64().unwrap()
+}
+
+fn audit_log(site: &Site) -> Vec<serde_json::Value> {
+    let json: serde_json::Value =
+        serde_json::from_str(&site.cli_ok(&["erasures", "--json"])).unwrap();
+    json["erasures"].as_array().unwrap().clone()
+}
+
+#[tokio::test]
+async fn a_member_erases_her_account_on_the_web_and_an_admin_purges_a_message() {
+    let site = Site::new("");
+    let nebuliser = site.thread_of("e1.nebuliser@nhs.net");
+    let rota = site.thread_of("b1.rota@nhs.net");
+    let letter = site.thread_of("c2.letter@nhs.net");
+    let threads = [nebuliser, rota, letter];
+    let ids = [
+        "e1.nebuliser@nhs.net",
+        "b2.nebuliser@nhs.net",
+        "e2.rota@nhs.net",
+        "c1.rota@nhs.net",
+        "c2.letter@nhs.net",
+        "b3.letter@nhs.net",
+    ];
+    let words: Vec<&str> = ERIN_WORDS
+        .iter()
+        .chain(PURGED_WORDS)
+        .chain(OTHERS_WORDS)
+        .chain(&["Capybaraweb", "Nebuliser", "Erin"])
+        .copied()
+        .collect();
+    let erin_attachments = site.attachment_urls("e1.nebuliser@nhs.net");
+    let letter_attachments = site.attachment_urls("c2.letter@nhs.net");
+    assert_eq!((erin_attachments.len(), letter_attachments.len()), (1, 1));
+    let arranged = arrangement(&site);
+
+    // Erin joins (her archived mail becomes hers) and replies on the web.
+    let mut erin = Visitor::default();
+    site.sign_up(&mut erin, "Erin.Example@nhs.net", "Erin Example")
+        .await;
+    let account = site.send(&mut erin, "GET", "/account", &[]).await;
+    assert!(
+        account.body.contains("href=\"/account/erase\""),
+        "{}",
+        account.body
+    );
+    let csrf = hidden(&account.body, "csrf");
+    let (_, bob_key) = site.store().locate("b1.rota@nhs.net").unwrap().unwrap();
+    let form = site
+        .send(
+            &mut erin,
+            "GET",
+            &format!("/t/{rota}/reply?to={bob_key}"),
+            &[],
+        )
+        .await;
+    let parent = hidden(&form.body, "parent");
+    let posted = site
+        .send(
+            &mut erin,
+            "POST",
+            &format!("/t/{rota}/reply"),
+            &[
+                ("csrf", &csrf),
+                ("parent", &parent),
+                ("text", "Capybaraweb: I can do the first weekend too."),
+                ("action", "post"),
+            ],
+        )
+        .await;
+    assert_eq!(posted.status, StatusCode::SEE_OTHER, "{}", posted.body);
+    let erin_user = site
+        .store()
+        .user_by_email("erin.example@nhs.net")
+        .unwrap()
+        .unwrap();
+
+    // Another member, who stays.
+    let mut member = Visitor::default();
+    site.sign_up(&mut member, "dan@nhs.net", "Dan").await;
+    let page = site
+        .send(&mut member, "GET", &format!("/t/{nebuliser}"), &[])
+        .await;
+    assert_present(
+        &page.body,
+        &["Wombatclinic", "Erin Example"],
+        "a member's view",
+    );
+
+    // Before: everything is there (so the checks below can fail), and pages, searches and
+    // snippets are cached for readers who are not signed in.
+    let before = site.everything(&threads, &ids, &words).await;
+    before.assert_present(&["Wombatclinic", "Pangolinroster", "Capybaraweb"], "before");
+    before.assert_present(PURGED_WORDS, "before");
+    before.assert_present(OTHERS_WORDS, "before");
+    for url in erin_attachments.iter().chain(&letter_attachments) {
+        assert_eq!(site.get(url).await.status, StatusCode::OK, "{url}");
+    }
+    assert_eq!(search_total(&site, "wombatclinic"), 1);
+
+    // A wrong confirmation erases nothing; a forged form is refused.
+    let page = site.send(&mut erin, "GET", "/account/erase", &[]).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains("3 archived messages"), "{}", page.body);
+    let wrong = site
+        .send(
+            &mut erin,
+            "POST",
+            "/account/erase",
+            &[("csrf", &csrf), ("confirm", "yes")],
+        )
+        .await;
+    assert_eq!(wrong.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(wrong.body.contains("nothing has been erased"));
+    let forged = site
+        .send(
+            &mut erin,
+            "POST",
+            "/account/erase",
+            &[("csrf", "forged"), ("confirm", "erase my account")],
+        )
+        .await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN);
+    assert!(site.store().user(erin_user).unwrap().is_some());
+
+    // Erased.
+    let mut old_cookies = erin.clone();
+    let done = site
+        .send(
+            &mut erin,
+            "POST",
+            "/account/erase",
+            &[("csrf", &csrf), ("confirm", " Erase my  account ")],
+        )
+        .await;
+    assert_eq!(done.status, StatusCode::OK, "{}", done.body);
+    assert!(
+        done.body.contains("Your account is erased"),
+        "{}",
+        done.body
+    );
+    assert!(!erin.cookies.contains_key("lb_session"), "signed out");
+    let again = site.send(&mut old_cookies, "GET", "/account", &[]).await;
+    assert_eq!(
+        again.status,
+        StatusCode::SEE_OTHER,
+        "the old session is gone"
+    );
+    let store = site.store();
+    assert!(store.user(erin_user).unwrap().is_none());
+    assert!(
+        store
+            .user_by_email("erin.example@nhs.net")
+            .unwrap()
+            .is_none()
+    );
+    drop(store);
+    assert_eq!(
+        site.get(&format!("/u/{}", erin_user.0)).await.status,
+        StatusCode::NOT_FOUND
+    );
+    // A member (who sees addresses) finds nothing of Erin, and is still signed in.
+    assert_eq!(
+        site.send(&mut member, "GET", "/a/erin.example@nhs.net", &[])
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+    for t in threads {
+        let page = site.send(&mut member, "GET", &format!("/t/{t}"), &[]).await;
+        assert_eq!(page.status, StatusCode::OK);
+        assert_absent(
+            &page.body,
+            &["erin", "Wombatclinic", "Capybaraweb"],
+            "a member's view",
+        );
+    }
+
+    let after = site.everything(&threads, &ids, &words).await;
+    let erased: Vec<&str> = ERIN_WORDS
+        .iter()
+        .chain(&["Capybaraweb", "erin.example", "Erin Example"])
+        .copied()
+        .collect();
+    after.assert_absent(&erased, "after erasure");
+    after.assert_present(OTHERS_WORDS, "after erasure");
+    after.assert_present(PURGED_WORDS, "after erasure (not purged yet)");
+    after.assert_present(&["erased at its author", "Former member"], "after erasure");
+    for url in &erin_attachments {
+        assert_eq!(site.get(url).await.status, StatusCode::NOT_FOUND, "{url}");
+    }
+    // Replies still hang together; the subject stays.
+    assert_eq!(arrangement(&site), arranged_with_post(&arranged, &site));
+    let thread = site.get(&format!("/t/{nebuliser}")).await;
+    assert!(
+        thread.body.contains("Nebuliser servicing"),
+        "{}",
+        thread.body
+    );
+
+    // The audit entry says what, who and how much, and nothing of Erin.
+    let log = audit_log(&site);
+    assert_eq!(log.len(), 1);
+    let entry = &log[0];
+    assert_eq!(entry["kind"], "account");
+    assert_eq!(entry["actor"], "member");
+    assert_eq!(entry["policy"], "redact");
+    assert_eq!(entry["messages"], 3, "two archived mails and the web post");
+    assert_eq!(entry["attachments"], 1);
+    assert_absent(
+        &entry.to_string(),
+        &["erin", "example@", "Wombat"],
+        "the audit log",
+    );
+
+    // A rebuild from the raw store, and the same archive imported again, bring nothing back.
+    site.cli_ok(&["reindex"]);
+    let imported = site.cli_ok(&["import", archive_file().to_str().unwrap(), "--list", "snug"]);
+    assert!(
+        imported.contains("erased earlier, not stored again: 2"),
+        "{imported}"
+    );
+    let rebuilt = site.everything(&threads, &ids, &words).await;
+    rebuilt.assert_absent(&erased, "after reindex and import");
+    rebuilt.assert_present(OTHERS_WORDS, "after reindex and import");
+    assert_eq!(search_total(&site, "wombatclinic"), 0);
+    assert_eq!(arrangement(&site), arranged_with_post(&arranged, &site));
+
+    // An admin purges Carol's letter; a member may not.
+    let dan = site.send(&mut member, "GET", "/account", &[]).await;
+    let dan_csrf = hidden(&dan.body, "csrf");
+    assert_eq!(
+        site.send(&mut member, "GET", "/admin/erasures", &[])
+            .await
+            .status,
+        StatusCode::FORBIDDEN
+    );
+    let refused = site
+        .send(
+            &mut member,
+            "POST",
+            "/admin/purge",
+            &[
+                ("csrf", &dan_csrf),
+                ("message_id", "c2.letter@nhs.net"),
+                ("reason", "x"),
+                ("confirm", "yes"),
+            ],
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+
+    let mut admin = site.admin().await;
+    let page = site.send(&mut admin, "GET", "/admin/erasures", &[]).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    assert!(page.body.contains("account erased"), "{}", page.body);
+    let admin_csrf = hidden(&page.body, "csrf");
+    let no_reason = site
+        .send(
+            &mut admin,
+            "POST",
+            "/admin/purge",
+            &[("csrf", &admin_csrf), ("message_id", "c2.letter@nhs.net")],
+        )
+        .await;
+    assert_eq!(no_reason.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let link = "https://forum.test/m/c2.letter@nhs.net#m-1";
+    let review = site
+        .send(
+            &mut admin,
+            "POST",
+            "/admin/purge",
+            &[
+                ("csrf", &admin_csrf),
+                ("message_id", link),
+                ("reason", "patient-identifiable letter"),
+            ],
+        )
+        .await;
+    assert_eq!(review.status, StatusCode::OK, "{}", review.body);
+    assert!(
+        review.body.contains("Purge this message?"),
+        "{}",
+        review.body
+    );
+    assert!(review.body.contains("Carol Third"), "{}", review.body);
+    assert_present(&site.raw_store(), PURGED_WORDS, "after review only");
+    let purged = site
+        .send(
+            &mut admin,
+            "POST",
+            "/admin/purge",
+            &[
+                ("csrf", &admin_csrf),
+                ("message_id", &hidden(&review.body, "message_id")),
+                ("reason", &hidden(&review.body, "reason")),
+                ("confirm", "yes"),
+            ],
+        )
+        .await;
+    assert_eq!(purged.status, StatusCode::SEE_OTHER, "{}", purged.body);
+    assert!(purged.location.starts_with("/admin/erasures?done="));
+
+    let after = site.everything(&threads, &ids, &words).await;
+    after.assert_absent(PURGED_WORDS, "after the purge");
+    after.assert_absent(&erased, "after the purge");
+    after.assert_present(OTHERS_WORDS, "after the purge");
+    after.assert_present(&["removed by the forum"], "after the purge");
+    for url in &letter_attachments {
+        assert_eq!(site.get(url).await.status, StatusCode::NOT_FOUND, "{url}");
+    }
+    let (stand_in, _) = site
+        .store()
+        .message_raw("c2.letter@nhs.net")
+        .unwrap()
+        .unwrap();
+    let stand_in = String::from_utf8(stand_in).unwrap();
+    assert!(
+        stand_in.contains("Subject: (removed)") && !stand_in.contains("Clinic letter"),
+        "the subject goes too: {stand_in}"
+    );
+    assert!(
+        stand_in.contains("Carol Third"),
+        "the author stays: {stand_in}"
+    );
+    let arranged_now = arrangement(&site);
+    assert_eq!(
+        arranged_now["b3.letter@nhs.net"].1.as_deref(),
+        Some("c2.letter@nhs.net"),
+        "the reply still answers the purged message"
+    );
+
+    let log = audit_log(&site);
+    assert_eq!(log.len(), 2);
+    let entry = &log[0];
+    assert_eq!(entry["kind"], "message");
+    assert_eq!(entry["actor"], "admin");
+    assert_eq!(entry["target"], "c2.letter@nhs.net");
+    assert_eq!(entry["reason"], "patient-identifiable letter");
+    assert_eq!(entry["attachments"], 1);
+    let admin_id = site
+        .store()
+        .user_by_email("admin@forum.test")
+        .unwrap()
+        .unwrap();
+    assert_eq!(entry["actor_user"], admin_id.0);
+    let page = site.send(&mut admin, "GET", "/admin/erasures", &[]).await;
+    assert!(page.body.contains("patient-identifiable letter"));
+
+    site.cli_ok(&["reindex"]);
+    let rebuilt = site.everything(&threads, &ids, &words).await;
+    rebuilt.assert_absent(PURGED_WORDS, "after the purge and reindex");
+    rebuilt.assert_present(OTHERS_WORDS, "after the purge and reindex");
+    assert_eq!(arrangement(&site), arranged_now);
+}
+
+/// The archive's arrangement as it was, with Erin's web post added where it went.
+fn arranged_with_post(
+    before: &HashMap<String, (i64, Option<String>)>,
+    site: &Site,
+) -> HashMap<String, (i64, Option<String>)> {
+    let now = arrangement(site);
+    let mut expected = before.clone();
+    for (id, place) in &now {
+        if !before.contains_key(id) {
+            assert_eq!(
+                place.1.as_deref(),
+                Some("b1.rota@nhs.net"),
+                "only the web post is new: {id}"
+            );
+            expected.insert(id.clone(), place.clone());
+        }
+    }
+    assert_eq!(now.len(), before.len() + 1, "{now:?}");
+    expected
+}
+
+#[tokio::test]
+async fn the_command_line_removes_an_address_mail_and_purges_when_the_policy_is_remove() {
+    let site = Site::new("[privacy]\nerasure = \"remove\"\n");
+    let nebuliser = site.thread_of("e1.nebuliser@nhs.net");
+    let rota = site.thread_of("b1.rota@nhs.net");
+    let letter = site.thread_of("c2.letter@nhs.net");
+    let threads = [nebuliser, rota, letter];
+    let ids = [
+        "e1.nebuliser@nhs.net",
+        "e2.rota@nhs.net",
+        "c2.letter@nhs.net",
+    ];
+    let words: Vec<&str> = ERIN_WORDS
+        .iter()
+        .chain(PURGED_WORDS)
+        .chain(OTHERS_WORDS)
+        .copied()
+        .collect();
+    let erin_attachments = site.attachment_urls("e1.nebuliser@nhs.net");
+    site.everything(&threads, &ids, &words)
+        .await
+        .assert_present(&["Wombatclinic", "Ocelotpatient"], "before");
+
+    // Erin never joined: her address's mail is erased all the same.
+    let bad = site.cli(&["erase", "--address", "nobody@nowhere.test"]);
+    assert!(!bad.status.success());
+    assert!(stderr(&bad).contains("nothing is held"), "{}", stderr(&bad));
+    let said = site.cli_ok(&[
+        "erase",
+        "--address",
+        "ERIN.EXAMPLE@nhs.net",
+        "--reason",
+        "asked by letter",
+    ]);
+    assert!(said.contains("2 messages removed"), "{said}");
+    let out = site.cli_ok(&["purge", "<c2.letter@nhs.net>", "--reason", "patient letter"]);
+    assert!(out.contains("purged <c2.letter@nhs.net>"), "{out}");
+    let missing = site.cli(&["purge", "c2.letter@nhs.net", "--reason", "again"]);
+    assert!(!missing.status.success());
+    assert!(
+        stderr(&missing).contains("no message"),
+        "{}",
+        stderr(&missing)
+    );
+
+    for when in ["after removal", "after reindex"] {
+        let all = site.everything(&threads, &ids, &words).await;
+        all.assert_absent(ERIN_WORDS, when);
+        all.assert_absent(PURGED_WORDS, when);
+        all.assert_absent(&["erin.example", "Former member"], when);
+        all.assert_present(OTHERS_WORDS, when);
+        for url in &erin_attachments {
+            assert_eq!(
+                site.get(url).await.status,
+                StatusCode::NOT_FOUND,
+                "{when}: {url}"
+            );
+        }
+        let store = site.store();
+        for id in [
+            "e1.nebuliser@nhs.net",
+            "e2.rota@nhs.net",
+            "c2.letter@nhs.net",
+        ] {
+            assert!(store.locate(id).unwrap().is_none(), "{when}: {id}");
+        }
+        drop(store);
+        // Replies keep their threads through the placeholder of the message they answered.
+        let arranged = arrangement(&site);
+        assert_eq!(
+            arranged["c1.rota@nhs.net"].0, arranged["b1.rota@nhs.net"].0,
+            "{when}"
+        );
+        assert_eq!(
+            arranged["c1.rota@nhs.net"].1.as_deref(),
+            Some("b1.rota@nhs.net"),
+            "{when}: Carol's reply now hangs from Bob's post"
+        );
+        assert!(arranged.contains_key("b2.nebuliser@nhs.net"), "{when}");
+        assert!(arranged.contains_key("b3.letter@nhs.net"), "{when}");
+        site.cli_ok(&["reindex"]);
+    }
+
+    let log = audit_log(&site);
+    assert_eq!(log.len(), 2);
+    assert_eq!(log[1]["kind"], "address");
+    assert_eq!(log[1]["actor"], "cli");
+    assert_eq!(log[1]["policy"], "remove");
+    assert_eq!(log[1]["messages"], 2);
+    assert_eq!(log[1]["reason"], "asked by letter");
+    assert_eq!(log[0]["kind"], "message");
+    assert_absent(&log[1].to_string(), &["erin"], "the audit log");
+    let text = site.cli_ok(&["erasures"]);
+    assert!(text.contains("address by cli, policy remove"), "{text}");
+    assert!(text.contains("reason: patient letter"), "{text}");
+}
