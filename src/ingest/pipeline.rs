@@ -61,6 +61,8 @@ pub struct ImportSummary {
     /// Live sources: mail kept in the inbound log instead of the archive (refused in host
     /// mode, auto-replies, bounces).
     pub not_archived: u64,
+    /// Messages a moderator (or members' flags) hid: kept raw, not shown.
+    pub hidden: u64,
     /// Threads in the archive after the import.
     pub threads: u64,
     pub seconds: f64,
@@ -75,6 +77,7 @@ impl ImportSummary {
         self.already_archived += other.already_archived;
         self.renamed += other.renamed;
         self.not_archived += other.not_archived;
+        self.hidden += other.hidden;
         self.unparseable.extend(other.unparseable.iter().cloned());
         self.read_errors.extend(other.read_errors.iter().cloned());
     }
@@ -93,6 +96,7 @@ impl ImportSummary {
                 self.imported += 1;
                 self.renamed += 1;
             }
+            Derived::Hidden => self.hidden += 1,
             Derived::Unparseable(reason) => {
                 tracing::warn!(origin, %reason, "stored raw, nothing derived");
                 self.unparseable.push(Problem {

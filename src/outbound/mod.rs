@@ -289,6 +289,7 @@ fn archive(
             writer.thread_of_key(key)
         }
         Derived::Unparseable(reason) => unreachable!("a composed post parses: {reason}"),
+        Derived::Hidden => unreachable!("a new Message-ID is hidden by no one"),
     }
 }
 
