@@ -27,6 +27,23 @@ pub struct Config {
     pub interests: Vec<InterestConfig>,
     pub events: EventsConfig,
     pub privacy: PrivacyConfig,
+    pub moderation: ModerationConfig,
+}
+
+/// `[moderation]`: members' flags on published posts.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ModerationConfig {
+    /// `[moderation] hide_after_flags`: a post flagged by this many members is hidden until a
+    /// moderator decides (0: flags never hide a post by themselves).
+    pub hide_after_flags: u32,
+}
+
+impl Default for ModerationConfig {
+    fn default() -> Self {
+        ModerationConfig {
+            hide_after_flags: 3,
+        }
+    }
 }
 
 /// `[privacy]`: what holds a post for a moderator before it is published.
@@ -283,6 +300,7 @@ impl Default for Config {
                 organisers: Organisers::Moderators,
             },
             privacy: PrivacyConfig::default(),
+            moderation: ModerationConfig::default(),
         }
     }
 }
@@ -531,6 +549,27 @@ impl Config {
                         }
                     }
                 }
+                "moderation" => {
+                    if let Some(t) = v.table("moderation", value) {
+                        for (k, val) in t {
+                            let path = format!("moderation.{k}");
+                            match k.as_str() {
+                                "hide_after_flags" => {
+                                    if let Some(n) = v.integer(
+                                        &path,
+                                        val,
+                                        0,
+                                        1000,
+                                        "a number of members such as 3 (0: never)",
+                                    ) {
+                                        config.moderation.hide_after_flags = n as u32;
+                                    }
+                                }
+                                _ => v.unknown(&path, &["hide_after_flags"]),
+                            }
+                        }
+                    }
+                }
                 "events" => {
                     if let Some(t) = v.table("events", value) {
                         for (k, val) in t {
@@ -772,6 +811,7 @@ impl Config {
                         "interests",
                         "events",
                         "privacy",
+                        "moderation",
                     ],
                 ),
             }
@@ -1684,6 +1724,8 @@ mod tests {
             "organisers =",
             "[privacy]",
             "hold_patterns =",
+            "[moderation]",
+            "hide_after_flags =",
         ] {
             assert!(
                 text.lines().any(|l| l.trim_start().starts_with(key)),
@@ -1691,6 +1733,21 @@ mod tests {
             );
         }
         assert!(shown("name ="));
+    }
+
+    #[test]
+    fn flags_hide_after_a_number_of_members() {
+        assert_eq!(Config::parse("").unwrap().moderation.hide_after_flags, 3);
+        let config = Config::parse("[moderation]\nhide_after_flags = 0\n").expect("valid");
+        assert_eq!(config.moderation.hide_after_flags, 0);
+        let problems =
+            Config::parse("[moderation]\nhide_after_flags = -1\nhide = 2\n").unwrap_err();
+        let keys: Vec<&str> = problems.iter().map(|p| p.key.as_str()).collect();
+        assert_eq!(
+            keys,
+            ["moderation.hide", "moderation.hide_after_flags"],
+            "{problems:?}"
+        );
     }
 
     #[test]
