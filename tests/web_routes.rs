@@ -211,6 +211,12 @@ fn examples(pattern: &str) -> Vec<(String, Option<StatusCode>)> {
         "/events/{id}/cancel",
         "/events/{id}/settings",
         "/admin/held/{id}",
+        "/flag",
+        "/admin/flags",
+        "/t/{thread}/split",
+        "/t/{thread}/move",
+        "/t/{thread}/merge",
+        "/admin/fixes/{id}/undo",
     ]
     .contains(&pattern)
     {

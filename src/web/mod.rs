@@ -1,7 +1,8 @@
 //! The web forum (axum): server-rendered pages that work without JavaScript, Atom feeds, a JSON
 //! API and attachment downloads over the store; accounts and sessions (`auth`, `account`),
 //! writing (`write`), interests, preferences and likes (`interests`), events with registration
-//! (`events`), the moderators' queue of held posts (`moderation`), and organisers' pages
+//! (`events`), the moderators' page (`moderation`: held posts, members' flags and hidden posts,
+//! decided in `flags`; threading fixes, made in `fixes`), and organisers' pages
 //! (`engagement`). Handlers read the store and write the outbox (through `outbound`'s posting
 //! functions): they never speak IMAP or SMTP. Every response carries the security headers (a
 //! CSP allowing only the site's own script, no framing, nosniff, a strict referrer policy).
@@ -13,6 +14,8 @@ mod auth;
 mod charts;
 mod engagement;
 mod events;
+mod fixes;
+mod flags;
 mod interests;
 mod moderation;
 mod pages;
@@ -48,8 +51,9 @@ pub struct AppState {
     wake: Arc<Notify>,
 }
 
-/// A thread page: thread, view, and its versions (messages, newest, likes and hand-set tags).
-type PageKey = (i64, bool, i64, i64, (i64, i64));
+/// A thread page: thread, view, and its versions (messages, newest, likes and hand-set tags,
+/// moderators' last action).
+type PageKey = (i64, bool, i64, i64, (i64, i64), i64);
 
 /// A search page: query, page, by date, and the archive's version (newest message, count).
 type SearchKey = (String, usize, bool, i64, i64);
@@ -400,6 +404,12 @@ fn routes() -> Vec<(&'static str, MethodRouter<AppState>)> {
         ("/admin/inbound", get(write::inbound_log)),
         ("/admin/held", get(moderation::queue)),
         ("/admin/held/{id}", post(moderation::decide)),
+        ("/flag", post(flags::flag)),
+        ("/admin/flags", post(flags::decide)),
+        ("/t/{thread}/split", post(fixes::split)),
+        ("/t/{thread}/move", post(fixes::move_post)),
+        ("/t/{thread}/merge", post(fixes::merge)),
+        ("/admin/fixes/{id}/undo", post(fixes::undo)),
         ("/admin/engagement", get(engagement::page)),
         ("/admin/engagement.csv", get(engagement::csv_file)),
         ("/events", get(events::upcoming)),
