@@ -269,24 +269,6 @@ impl super::Store {
         Ok(posts)
     }
 
-    /// Whether a message is hidden.
-    pub fn is_hidden(&self, message_id: &str) -> Result<bool, StoreError> {
-        Ok(self
-            .conn
-            .prepare_cached("SELECT 1 FROM hidden_messages WHERE message_id = ?1")?
-            .exists([message_id])?)
-    }
-
-    /// Open flags on a message, and whether this member has flagged it.
-    pub fn flags_on(&self, message_id: &str, user: UserId) -> Result<(u32, bool), StoreError> {
-        Ok(self.conn.query_row(
-            "SELECT (SELECT count(*) FROM flags WHERE message_id = ?1 AND state = 'open'),
-                    EXISTS (SELECT 1 FROM flags WHERE message_id = ?1 AND user_id = ?2)",
-            params![message_id, user.0],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )?)
-    }
-
     /// The latest moderators' actions, newest first.
     pub fn moderation_log(&self, limit: usize) -> Result<Vec<LogEntry>, StoreError> {
         let rows = self

@@ -46,6 +46,11 @@ pub async fn flag(
         ));
     };
     state.limits.flagging(session.user.id.0)?;
+    // Looked up as the viewer: a private list's post is not theirs to flag unless a member.
+    let wanted = form.message_id.clone();
+    if state.read(move |s| s.locate(&wanted)).await?.is_none() {
+        return Err(WebError::NotFound("post"));
+    }
     let note: String = form.note.trim().chars().take(NOTE_CHARS).collect();
     let config = Arc::clone(&state.config);
     let (user, name, id) = (
