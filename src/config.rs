@@ -27,6 +27,23 @@ pub struct Config {
     pub interests: Vec<InterestConfig>,
     pub events: EventsConfig,
     pub privacy: PrivacyConfig,
+    pub moderation: ModerationConfig,
+}
+
+/// `[moderation]`: members' flags on published posts.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ModerationConfig {
+    /// `[moderation] hide_after_flags`: a post flagged by this many members is hidden until a
+    /// moderator decides (0: flags never hide a post by themselves).
+    pub hide_after_flags: u32,
+}
+
+impl Default for ModerationConfig {
+    fn default() -> Self {
+        ModerationConfig {
+            hide_after_flags: 3,
+        }
+    }
 }
 
 /// `[privacy]`: what holds a post for a moderator before it is published, and what erasing an
@@ -288,6 +305,7 @@ impl Default for Config {
                 organisers: Organisers::Moderators,
             },
             privacy: PrivacyConfig::default(),
+            moderation: ModerationConfig::default(),
         }
     }
 }
@@ -550,6 +568,27 @@ impl Config {
                         }
                     }
                 }
+                "moderation" => {
+                    if let Some(t) = v.table("moderation", value) {
+                        for (k, val) in t {
+                            let path = format!("moderation.{k}");
+                            match k.as_str() {
+                                "hide_after_flags" => {
+                                    if let Some(n) = v.integer(
+                                        &path,
+                                        val,
+                                        0,
+                                        1000,
+                                        "a number of members such as 3 (0: never)",
+                                    ) {
+                                        config.moderation.hide_after_flags = n as u32;
+                                    }
+                                }
+                                _ => v.unknown(&path, &["hide_after_flags"]),
+                            }
+                        }
+                    }
+                }
                 "events" => {
                     if let Some(t) = v.table("events", value) {
                         for (k, val) in t {
@@ -791,6 +830,7 @@ impl Config {
                         "interests",
                         "events",
                         "privacy",
+                        "moderation",
                     ],
                 ),
             }
@@ -1704,6 +1744,8 @@ mod tests {
             "[privacy]",
             "hold_patterns =",
             "erasure =",
+            "[moderation]",
+            "hide_after_flags =",
         ] {
             assert!(
                 text.lines().any(|l| l.trim_start().starts_with(key)),
@@ -1711,6 +1753,21 @@ mod tests {
             );
         }
         assert!(shown("name ="));
+    }
+
+    #[test]
+    fn flags_hide_after_a_number_of_members() {
+        assert_eq!(Config::parse("").unwrap().moderation.hide_after_flags, 3);
+        let config = Config::parse("[moderation]\nhide_after_flags = 0\n").expect("valid");
+        assert_eq!(config.moderation.hide_after_flags, 0);
+        let problems =
+            Config::parse("[moderation]\nhide_after_flags = -1\nhide = 2\n").unwrap_err();
+        let keys: Vec<&str> = problems.iter().map(|p| p.key.as_str()).collect();
+        assert_eq!(
+            keys,
+            ["moderation.hide", "moderation.hide_after_flags"],
+            "{problems:?}"
+        );
     }
 
     #[test]

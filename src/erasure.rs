@@ -295,10 +295,12 @@ fn erase_message(
             .expect("a stand-in is well-formed mail");
             let (key, counts) =
                 writer.replace_message(m, &bytes, how.envelope.as_deref(), &parsed, erasure)?;
-            writer.tag_message(
-                key,
-                &tagger.tag(parsed.subject.as_deref().unwrap_or(""), &parsed.body_text),
-            )?;
+            if let Some(key) = key {
+                writer.tag_message(
+                    key,
+                    &tagger.tag(parsed.subject.as_deref().unwrap_or(""), &parsed.body_text),
+                )?;
+            }
             counts
         }
     };

@@ -580,6 +580,13 @@ fn print_summary(verb: &str, s: &ImportSummary) -> Result<()> {
             s.renamed
         )?;
     }
+    if s.hidden > 0 {
+        writeln!(
+            out,
+            "  hidden by moderators: {} (stored raw, not shown)",
+            s.hidden
+        )?;
+    }
     writeln!(
         out,
         "  unparseable:      {} (stored raw)",

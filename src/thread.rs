@@ -6,11 +6,15 @@
 //! not depend on the input order. Everything is iterative (a mail's reply chain may be
 //! thousands deep) and pure: no I/O, no clock.
 //!
+//! Moderators' fixes (split a thread at a message, move a message to another thread, merge two
+//! threads) come in as data, by Message-ID: [`partition`] says which thread each message
+//! belongs to once they apply, [`arrange_fixed`] lays a fixed thread out.
+//!
 //! Outlook's `Thread-Index` header is decoded here too; the store turns it into a
 //! `fallback_parent` for mail that carries no References.
 
 use std::cmp::Ordering;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use base64::Engine as _;
 
@@ -111,12 +115,181 @@ pub fn group<'a>(messages: &[ThreadMessage<'a>]) -> Vec<usize> {
 ///   a root (notmuch's loop case);
 /// - ghosts are then dropped: a message's parent is its nearest real ancestor.
 pub fn arrange(messages: &[ThreadMessage]) -> Vec<Placement> {
+    linked(messages, &BTreeMap::new()).placements(messages)
+}
+
+/// A moderator's correction of the threading, by Message-ID (so it outlives thread numbers,
+/// which `reindex` may change). The store keeps them as primary data and hands them in here
+/// whenever threads are derived or arranged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fix<'a> {
+    /// The message and its replies become a thread of their own.
+    Split { message: &'a str },
+    /// The message and its replies join the thread holding `target`: as a reply to it, or as a
+    /// tree of their own in that thread.
+    Move {
+        message: &'a str,
+        target: &'a str,
+        as_reply: bool,
+    },
+    /// The thread holding `message` joins the thread holding `target`.
+    Merge { message: &'a str, target: &'a str },
+}
+
+impl<'a> Fix<'a> {
+    /// The message this fix cuts from its place in the tree (a split or a move).
+    pub fn cut(&self) -> Option<&'a str> {
+        match *self {
+            Fix::Split { message } | Fix::Move { message, .. } => Some(message),
+            Fix::Merge { .. } => None,
+        }
+    }
+}
+
+/// Where [`partition`] puts a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Part<'a> {
+    /// The natural thread of the component the caller labelled so.
+    Natural(i64),
+    /// The thread begun by this split (or moved) message.
+    Cut(&'a str),
+}
+
+/// [`arrange`] with moderators' fixes: a split or moved message gets the parent the fix says
+/// (none, or the message it was moved under) instead of its headers' (the later fix of a
+/// message wins); merges change no parent.
+pub fn arrange_fixed<'a>(messages: &[ThreadMessage<'a>], fixes: &[Fix<'a>]) -> Vec<Placement> {
+    let mut overrides = BTreeMap::new();
+    for fix in fixes {
+        match *fix {
+            Fix::Split { message } => overrides.insert(message, None),
+            Fix::Move {
+                message,
+                target,
+                as_reply,
+            } => overrides.insert(message, as_reply.then_some(target)),
+            Fix::Merge { .. } => None,
+        };
+    }
+    linked(messages, &overrides).placements(messages)
+}
+
+/// Which thread each message belongs to once `fixes` are applied, over messages of one or
+/// more natural threads (`labels[i]` is message i's). Membership follows the reply tree, not
+/// the headers alone: a split or moved message takes its whole subtree (replies whose
+/// References skip it, and those hanging under it as a missing message, included) while the
+/// rest stays put. Fixes apply in order: a move or merge points a part at the part holding its
+/// target; a later split of the same message takes it out again; a fix that would point a
+/// part at itself, or names a message not given, does nothing. The result does not depend on
+/// the input order.
+pub fn partition<'a>(
+    messages: &[ThreadMessage<'a>],
+    labels: &[i64],
+    fixes: &[Fix<'a>],
+) -> Vec<Part<'a>> {
+    debug_assert_eq!(messages.len(), labels.len());
+    let n = messages.len();
+    // Every cut message is a root here: a move's new parent may lie in another natural
+    // thread, and where it hangs changes no membership.
+    let overrides: BTreeMap<&'a str, Option<&'a str>> = fixes
+        .iter()
+        .filter_map(Fix::cut)
+        .map(|id| (id, None))
+        .collect();
+    let forest = linked(messages, &overrides);
+    let total = forest.parent.len();
+    let mut children: Vec<Vec<usize>> = vec![Vec::new(); total];
+    let mut roots = Vec::new();
+    for (c, p) in forest.parent.iter().enumerate() {
+        match p {
+            Some(p) => children[*p].push(c),
+            None => roots.push(c),
+        }
+    }
+    let mut preorder = Vec::with_capacity(total);
+    let mut stack = roots;
+    while let Some(c) = stack.pop() {
+        preorder.push(c);
+        stack.extend(&children[c]);
+    }
+    // A ghost's natural thread is that of the messages under it (children come after their
+    // parents in `preorder`, so a reverse pass folds labels upwards).
+    let mut label: Vec<Option<i64>> = (0..total).map(|c| labels.get(c).copied()).collect();
+    for &c in preorder.iter().rev() {
+        if label[c].is_none() {
+            label[c] = children[c].iter().find_map(|&k| label[k]);
+        }
+    }
+    let cut_at: HashMap<usize, &'a str> = overrides
+        .keys()
+        .filter_map(|id| forest.ids.get(id).map(|&c| (c, *id)))
+        .collect();
+    let mut owner: Vec<Option<Part<'a>>> = vec![None; total];
+    for &c in &preorder {
+        owner[c] = match (cut_at.get(&c), forest.parent[c]) {
+            (Some(id), _) => Some(Part::Cut(id)),
+            (None, Some(p)) => owner[p],
+            (None, None) => label[c].map(Part::Natural),
+        };
+    }
+    let part_of = |id: &str| forest.ids.get(id).and_then(|&c| owner[c]);
+
+    // Each part points at most at one other; a part's thread is the end of its chain. Every
+    // pointer is set only where it closes no loop, so the chains end.
+    let mut dest: HashMap<Part<'a>, Part<'a>> = HashMap::new();
+    fn end<'a>(dest: &HashMap<Part<'a>, Part<'a>>, mut part: Part<'a>) -> Part<'a> {
+        while let Some(&next) = dest.get(&part) {
+            part = next;
+        }
+        part
+    }
+    for fix in fixes {
+        match *fix {
+            Fix::Split { message } => {
+                dest.remove(&Part::Cut(message));
+            }
+            Fix::Move {
+                message, target, ..
+            } => {
+                let me = Part::Cut(message);
+                dest.remove(&me);
+                if let Some(there) = part_of(target)
+                    && end(&dest, there) != me
+                {
+                    dest.insert(me, there);
+                }
+            }
+            Fix::Merge { message, target } => {
+                if let (Some(from), Some(into)) = (part_of(message), part_of(target)) {
+                    let (from, into) = (end(&dest, from), end(&dest, into));
+                    if from != into {
+                        dest.insert(from, into);
+                    }
+                }
+            }
+        }
+    }
+    (0..n)
+        .map(|i| end(&dest, owner[i].unwrap_or(Part::Natural(labels[i]))))
+        .collect()
+}
+
+/// The links of JWZ over `messages`, with `overrides` replacing the own parent of the messages
+/// (or missing messages) they name.
+fn linked<'a>(
+    messages: &[ThreadMessage<'a>],
+    overrides: &BTreeMap<&'a str, Option<&'a str>>,
+) -> Forest<'a> {
     let n = messages.len();
     let mut forest = Forest::new(messages);
 
     // Strong links: every real message's own parent.
     for (i, m) in messages.iter().enumerate() {
-        if let Some(p) = direct_parent(m) {
+        let parent = match overrides.get(m.id) {
+            Some(fixed) => fixed.filter(|p| usable(p) && *p != m.id),
+            None => direct_parent(m),
+        };
+        if let Some(p) = parent {
             let c = forest.container(p);
             if c != i {
                 forest.link(i, c);
@@ -124,6 +297,20 @@ pub fn arrange(messages: &[ThreadMessage]) -> Vec<Placement> {
         }
     }
     forest.break_loops(messages);
+
+    // A missing message a moderator placed hangs where they said, before any chain speaks.
+    for (&id, &parent) in overrides {
+        let (Some(&c), Some(p)) = (forest.ids.get(id), parent) else {
+            continue;
+        };
+        if c < n || forest.parent[c].is_some() {
+            continue;
+        }
+        let p = forest.container(p);
+        if p != c && !forest.is_ancestor_or_self(c, p) {
+            forest.link(c, p);
+        }
+    }
 
     // Weak links: ghosts get parents from References chains, earliest message first.
     let mut by_date: Vec<usize> = (0..n).collect();
@@ -142,6 +329,10 @@ pub fn arrange(messages: &[ThreadMessage]) -> Vec<Placement> {
             chain.push(irt);
         }
         for pair in chain.windows(2) {
+            // A moderator's placement is not overruled by a chain.
+            if overrides.contains_key(pair[1]) {
+                continue;
+            }
             let child = forest.container(pair[1]);
             if child < n || forest.parent[child].is_some() {
                 continue;
@@ -156,8 +347,7 @@ pub fn arrange(messages: &[ThreadMessage]) -> Vec<Placement> {
             }
         }
     }
-
-    forest.placements(messages)
+    forest
 }
 
 /// Sibling order: date, then id, then input position (only duplicates get that far).
@@ -653,6 +843,283 @@ mod tests {
             let shuffled: Vec<Msg> = order.iter().map(|&i| msgs[i].clone()).collect();
             assert_eq!(layout(&shuffled), want, "order {order:?}");
         }
+    }
+
+    /// The parts of `msgs` (labelled by `labels`) under `fixes`, as (id, part) with parts
+    /// written "n1" for natural thread 1 and "cut:x" for the thread cut at x.
+    fn parts(msgs: &[Msg], labels: &[i64], fixes: &[Fix]) -> Vec<(String, String)> {
+        let got = partition(&view(msgs), labels, fixes);
+        msgs.iter()
+            .zip(got)
+            .map(|(m, p)| {
+                let part = match p {
+                    Part::Natural(l) => format!("n{l}"),
+                    Part::Cut(id) => format!("cut:{id}"),
+                };
+                (m.id.clone(), part)
+            })
+            .collect()
+    }
+
+    /// Checks `parts` in every input order, and returns the part of each id.
+    fn parts_in_every_order(
+        msgs: &[Msg],
+        labels: &[i64],
+        fixes: &[Fix],
+    ) -> HashMap<String, String> {
+        let want: HashMap<String, String> = parts(msgs, labels, fixes).into_iter().collect();
+        for order in permutations(msgs.len()) {
+            let shuffled: Vec<Msg> = order.iter().map(|&i| msgs[i].clone()).collect();
+            let relabelled: Vec<i64> = order.iter().map(|&i| labels[i]).collect();
+            let got: HashMap<String, String> =
+                parts(&shuffled, &relabelled, fixes).into_iter().collect();
+            assert_eq!(got, want, "order {order:?}");
+        }
+        want
+    }
+
+    /// A thread that went wrong: r, a answering r, x answering a (but really a new topic), d
+    /// answering x, and b answering r.
+    fn hijacked() -> Vec<Msg> {
+        vec![
+            msg("r", 1),
+            msg("a", 2).irt("r").refs(&["r"]),
+            msg("x", 3).irt("a").refs(&["r", "a"]),
+            msg("d", 4).irt("x").refs(&["r", "a", "x"]),
+            msg("b", 5).irt("r").refs(&["r"]),
+        ]
+    }
+
+    fn part_table(got: &HashMap<String, String>, want: &[(&str, &str)]) {
+        for (id, part) in want {
+            assert_eq!(got[*id], *part, "part of {id} in {got:?}");
+        }
+    }
+
+    #[test]
+    fn a_split_takes_the_subtree_and_leaves_the_rest() {
+        let msgs = hijacked();
+        let got = parts_in_every_order(&msgs, &[1; 5], &[Fix::Split { message: "x" }]);
+        part_table(
+            &got,
+            &[
+                ("r", "n1"),
+                ("a", "n1"),
+                ("b", "n1"),
+                ("x", "cut:x"),
+                ("d", "cut:x"),
+            ],
+        );
+        // Without fixes, everything stays in its natural thread.
+        let got = parts_in_every_order(&msgs, &[1; 5], &[]);
+        assert!(got.values().all(|p| p == "n1"), "{got:?}");
+        // And the split thread is laid out with x as its root.
+        let split: Vec<Msg> = msgs[2..4].to_vec();
+        let placed = arrange_fixed(&view(&split), &[Fix::Split { message: "x" }]);
+        assert_eq!(placed[0].parent, None);
+        assert_eq!(
+            (split[placed[1].index].id.as_str(), placed[1].depth),
+            ("d", 1)
+        );
+    }
+
+    #[test]
+    fn a_split_follows_the_tree_not_the_references() {
+        // A reply whose client kept only In-Reply-To, and one under a message that is not in
+        // the archive (hidden, or never arrived) below x: both go with x.
+        let mut msgs = hijacked();
+        msgs.push(msg("e", 6).irt("d").refs(&["r"]));
+        msgs.push(msg("f", 7).irt("gone").refs(&["r", "a", "x", "gone"]));
+        let got = parts_in_every_order(&msgs, &[1; 7], &[Fix::Split { message: "x" }]);
+        part_table(&got, &[("e", "cut:x"), ("f", "cut:x"), ("b", "n1")]);
+        // A split at a message that is missing itself still holds its replies.
+        let without_x: Vec<Msg> = msgs.iter().filter(|m| m.id != "x").cloned().collect();
+        let got = parts_in_every_order(&without_x, &[1; 6], &[Fix::Split { message: "x" }]);
+        part_table(&got, &[("d", "cut:x"), ("f", "cut:x"), ("a", "n1")]);
+    }
+
+    #[test]
+    fn moves_and_merges_point_parts_at_other_threads() {
+        let mut msgs = hijacked();
+        msgs.push(msg("s", 10));
+        msgs.push(msg("t", 11).irt("s").refs(&["s"]));
+        let labels = [1, 1, 1, 1, 1, 2, 2];
+        // x (with d) moved under t: natural thread 2.
+        let moved = [Fix::Move {
+            message: "x",
+            target: "t",
+            as_reply: true,
+        }];
+        let got = parts_in_every_order(&msgs, &labels, &moved);
+        part_table(&got, &[("x", "n2"), ("d", "n2"), ("a", "n1"), ("s", "n2")]);
+        // Laid out in thread 2, x answers t.
+        let there: Vec<Msg> = msgs[2..].iter().filter(|m| m.id != "b").cloned().collect();
+        let placed = layout_fixed(&there, &moved);
+        assert!(placed.contains(&row("x", Some("t"), 2)), "{placed:?}");
+        assert!(placed.contains(&row("d", Some("x"), 3)), "{placed:?}");
+        // Moved as a tree of its own, x is a root there.
+        let as_root = [Fix::Move {
+            message: "x",
+            target: "t",
+            as_reply: false,
+        }];
+        assert!(layout_fixed(&there, &as_root).contains(&row("x", None, 0)));
+
+        // Thread 2 merged into thread 1: one thread, nothing re-parented.
+        let merged = [Fix::Merge {
+            message: "t",
+            target: "b",
+        }];
+        let got = parts_in_every_order(&msgs, &labels, &merged);
+        assert!(got.values().all(|p| p == "n1"), "{got:?}");
+        // Merged the other way round, thread 2 survives.
+        let got = parts_in_every_order(
+            &msgs,
+            &labels,
+            &[Fix::Merge {
+                message: "r",
+                target: "s",
+            }],
+        );
+        assert!(got.values().all(|p| p == "n2"), "{got:?}");
+    }
+
+    #[test]
+    fn later_fixes_win_and_loops_are_refused() {
+        let mut msgs = hijacked();
+        msgs.push(msg("s", 10));
+        let labels = [1, 1, 1, 1, 1, 2];
+        // Thread 2 merged into 1, then its root split off again: the split wins.
+        let got = parts_in_every_order(
+            &msgs,
+            &labels,
+            &[
+                Fix::Merge {
+                    message: "s",
+                    target: "r",
+                },
+                Fix::Split { message: "s" },
+            ],
+        );
+        part_table(&got, &[("s", "cut:s"), ("r", "n1")]);
+        // A split part merged into another thread later goes with it.
+        let got = parts_in_every_order(
+            &msgs,
+            &labels,
+            &[
+                Fix::Split { message: "x" },
+                Fix::Merge {
+                    message: "d",
+                    target: "s",
+                },
+            ],
+        );
+        part_table(&got, &[("x", "n2"), ("d", "n2"), ("a", "n1")]);
+        // Moving x under its own reply would close a loop: x's subtree stays apart, as a split.
+        let got = parts_in_every_order(
+            &msgs,
+            &labels,
+            &[Fix::Move {
+                message: "x",
+                target: "d",
+                as_reply: true,
+            }],
+        );
+        part_table(&got, &[("x", "cut:x"), ("d", "cut:x"), ("a", "n1")]);
+        // Two merges that point both ways end in one thread.
+        let got = parts_in_every_order(
+            &msgs,
+            &labels,
+            &[
+                Fix::Merge {
+                    message: "s",
+                    target: "r",
+                },
+                Fix::Merge {
+                    message: "r",
+                    target: "s",
+                },
+            ],
+        );
+        assert!(got.values().all(|p| p == "n1"), "{got:?}");
+        // Fixes naming messages that are not here change nothing.
+        let got = parts_in_every_order(
+            &msgs,
+            &labels,
+            &[
+                Fix::Move {
+                    message: "a",
+                    target: "nowhere",
+                    as_reply: true,
+                },
+                Fix::Merge {
+                    message: "elsewhere",
+                    target: "r",
+                },
+            ],
+        );
+        part_table(
+            &got,
+            &[("a", "cut:a"), ("x", "cut:a"), ("r", "n1"), ("s", "n2")],
+        );
+    }
+
+    fn layout_fixed(msgs: &[Msg], fixes: &[Fix]) -> Vec<(String, Option<String>, u32)> {
+        arrange_fixed(&view(msgs), fixes)
+            .iter()
+            .map(|p| {
+                (
+                    msgs[p.index].id.clone(),
+                    p.parent.map(|q| msgs[q].id.clone()),
+                    p.depth,
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_missing_message_placed_by_a_moderator_hangs_there() {
+        // x is not in the archive; d answers it. Moved under b, d follows it there.
+        let msgs = [
+            msg("r", 1),
+            msg("b", 2).irt("r").refs(&["r"]),
+            msg("d", 4).irt("x").refs(&["r", "a", "x"]),
+        ];
+        let placed = layout_fixed(
+            &msgs,
+            &[Fix::Move {
+                message: "x",
+                target: "b",
+                as_reply: true,
+            }],
+        );
+        assert!(placed.contains(&row("d", Some("b"), 2)), "{placed:?}");
+        // Without the fix, d hangs under r through the References chain.
+        assert!(layout(&msgs).contains(&row("d", Some("r"), 1)));
+        // Split at the missing x (and merged back into one thread): d heads a tree of its own;
+        // the References chain does not hang x under a again.
+        let msgs = [
+            msg("r", 1),
+            msg("a", 2).irt("r").refs(&["r"]),
+            msg("d", 4).irt("x").refs(&["r", "a", "x"]),
+        ];
+        assert!(layout(&msgs).contains(&row("d", Some("a"), 2)));
+        let placed = layout_fixed(&msgs, &[Fix::Split { message: "x" }]);
+        assert!(placed.contains(&row("d", None, 0)), "{placed:?}");
+    }
+
+    #[test]
+    fn fixed_arrangement_breaks_a_loop_a_fix_makes() {
+        let msgs = hijacked();
+        let placed = layout_fixed(
+            &msgs,
+            &[Fix::Move {
+                message: "x",
+                target: "d",
+                as_reply: true,
+            }],
+        );
+        assert_eq!(placed.len(), msgs.len());
     }
 
     #[test]

@@ -1070,6 +1070,156 @@ async fn axe_finds_no_serious_accessibility_violation() -> Result<()> {
     Ok(())
 }
 
+/// The moderators' tools in Chromium: a forum (`listbridge serve`, no mail needed) over the
+/// archive with threading mistakes, an admin signed in with the link `admin create` prints. The
+/// thread page with every flag form and Moderate menu open, the moderation page with a flagged
+/// post, and the thread a split makes pass axe-core; flagging and splitting work by clicking.
+#[tokio::test]
+async fn moderators_tools_work_by_clicking_and_pass_axe() -> Result<()> {
+    let axe = axe_source()?;
+    let tools = Tools::find();
+    let work = tempfile::tempdir()?;
+    let listen = format!("127.0.0.1:{}", free_port());
+    let base = format!("http://{listen}");
+    let config = work.path().join("config.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[web]\nlisten = \"{listen}\"\nbase_url = \"{base}\"\n\
+             [[lists]]\nname = \"snug\"\nsubject_tag = \"[SNUG]\"\n"
+        ),
+    )?;
+    let db = work.path().join("forum.db");
+    let cli = |args: &[&str]| -> Result<String> {
+        let out = Command::new(env!("CARGO_BIN_EXE_listbridge"))
+            .arg("--db")
+            .arg(&db)
+            .arg("--config")
+            .arg(&config)
+            .args(args)
+            .output()?;
+        ensure!(
+            out.status.success(),
+            "listbridge {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Ok(String::from_utf8(out.stdout)?)
+    };
+    let mbox = common::fixtures_dir().join("moderation/mistakes.mbox");
+    cli(&[
+        "import",
+        mbox.to_str().context("a UTF-8 path")?,
+        "--list",
+        "snug",
+    ])?;
+    let printed = cli(&[
+        "admin",
+        "create",
+        "mo@example.org",
+        "--name",
+        "Mo Moderator",
+    ])?;
+    let link = printed
+        .split_whitespace()
+        .find(|w| w.contains("/signin/"))
+        .context("no link printed")?
+        .to_owned();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_listbridge"));
+    cmd.arg("--db")
+        .arg(&db)
+        .arg("--config")
+        .arg(&config)
+        .arg("serve");
+    let mut serve = Proc::spawn("listbridge serve", cmd, &work.path().join("serve.log"))?;
+    serve.wait_until_answers(&format!("{base}/healthz")).await?;
+    let driver = Driver::start(&tools, work.path()).await?;
+    let browser = Browser::open(&tools, &driver, true).await?;
+    browser.sign_in_with_link(&link).await?;
+    let mut violations = Vec::new();
+
+    // The thread with the hijacked conversation (the archive's first), every menu open.
+    browser.go(&base, "/t/1").await?;
+    browser
+        .js("document.querySelectorAll('details.tools').forEach(d => d.open = true); return true;")
+        .await?;
+    violations.extend(serious_violations(&browser, &axe, "thread with moderator tools").await?);
+    browser.shoot("moderator-thread").await?;
+
+    // Flag a post: open its menu, choose a reason by its label, send.
+    browser
+        .js("document.querySelectorAll('details.tools').forEach(d => d.open = false); return true;")
+        .await?;
+    let post = "spacer-3@snug.example";
+    let flag = browser
+        .client
+        .find(Locator::XPath(&format!(
+            "//form[@action='/flag'][input[@value='{post}']]"
+        )))
+        .await?;
+    browser
+        .client
+        .find(Locator::XPath(&format!(
+            "//form[@action='/flag'][input[@value='{post}']]/ancestor::details/summary"
+        )))
+        .await?
+        .click()
+        .await?;
+    flag.find(Locator::XPath(
+        ".//label[contains(., 'identifies a patient')]",
+    ))
+    .await?
+    .click()
+    .await?;
+    flag.find(Locator::Css("textarea"))
+        .await?
+        .send_keys("Names a patient")
+        .await?;
+    flag.find(Locator::Css("button[type=submit]"))
+        .await?
+        .click()
+        .await?;
+    browser.wait_for_text("main h1", "Thank you").await?;
+
+    // The moderation page shows it, and passes.
+    browser.go(&base, "/admin/held").await?;
+    let page = browser.client.source().await?;
+    ensure!(
+        page.contains("Names a patient") && page.contains("Mrs Quenby"),
+        "the flagged post is not on the moderation page"
+    );
+    violations.extend(serious_violations(&browser, &axe, "/admin/held").await?);
+    browser.shoot("moderation-page").await?;
+
+    // Split the thread at the hijacking post by clicking; the new thread passes too.
+    browser.go(&base, "/t/1").await?;
+    let split = "flu-1@snug.example";
+    browser
+        .client
+        .find(Locator::XPath(&format!(
+            "//form[contains(@action, '/split')][input[@value='{split}']]/ancestor::details/summary"
+        )))
+        .await?
+        .click()
+        .await?;
+    browser
+        .client
+        .find(Locator::XPath(&format!(
+            "//form[contains(@action, '/split')][input[@value='{split}']]/button"
+        )))
+        .await?
+        .click()
+        .await?;
+    browser
+        .wait_for(|h| h.path.starts_with("/t/") && h.path != "/t/1")
+        .await?;
+    browser
+        .wait_for_text("main h1", "Flu clinic rotas for October")
+        .await?;
+    violations.extend(serious_violations(&browser, &axe, "split thread").await?);
+    drop(serve);
+    finish(browser, &violations).await
+}
+
 /// Closes the browser; an error if its console showed errors or axe-core found violations.
 async fn finish(browser: Browser, violations: &[String]) -> Result<()> {
     let errors = browser.console_errors().await?;

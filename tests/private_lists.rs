@@ -217,7 +217,8 @@ impl Forum {
             body.push_str(
                 "message_id=kestrel-1%40closed.example&parent=kestrel-1%40closed.example\
                  &subject=Kestrel&text=Kestrel+reply&action=post&mode=watch&interest=asthma\
-                 &ticket=&capacity=20&deadline=&payment_url=&decision=publish",
+                 &ticket=&capacity=20&deadline=&payment_url=&decision=publish\
+                 &reason=patient&note=Kestrel&to=%2Ft%2F1&into=%2Ft%2F1",
             );
         }
         let response = self
@@ -247,6 +248,10 @@ impl Forum {
             "held_posts",
             "messages",
             "events",
+            "flags",
+            "hidden_messages",
+            "thread_fixes",
+            "moderation_log",
         ]
         .iter()
         .map(|t| {

@@ -214,6 +214,12 @@ fn examples(pattern: &str) -> Vec<(String, Option<StatusCode>)> {
         "/events/{id}/settings",
         "/admin/held/{id}",
         "/admin/purge",
+        "/flag",
+        "/admin/flags",
+        "/t/{thread}/split",
+        "/t/{thread}/move",
+        "/t/{thread}/merge",
+        "/admin/fixes/{id}/undo",
     ]
     .contains(&pattern)
     {

@@ -64,6 +64,8 @@ pub struct ImportSummary {
     /// Live sources: mail kept in the inbound log instead of the archive (refused in host
     /// mode, auto-replies, bounces).
     pub not_archived: u64,
+    /// Messages a moderator (or members' flags) hid: kept raw, not shown.
+    pub hidden: u64,
     /// Threads in the archive after the import.
     pub threads: u64,
     pub seconds: f64,
@@ -79,6 +81,7 @@ impl ImportSummary {
         self.erased += other.erased;
         self.renamed += other.renamed;
         self.not_archived += other.not_archived;
+        self.hidden += other.hidden;
         self.unparseable.extend(other.unparseable.iter().cloned());
         self.read_errors.extend(other.read_errors.iter().cloned());
     }
@@ -98,6 +101,7 @@ impl ImportSummary {
                 self.renamed += 1;
             }
             Derived::Erased => self.erased += 1,
+            Derived::Hidden => self.hidden += 1,
             Derived::Unparseable(reason) => {
                 tracing::warn!(origin, %reason, "stored raw, nothing derived");
                 self.unparseable.push(Problem {

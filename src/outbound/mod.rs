@@ -291,6 +291,7 @@ fn archive(
         Derived::Unparseable(reason) => unreachable!("a composed post parses: {reason}"),
         // Its Message-ID is fresh: no erasure can have named it.
         Derived::Erased => unreachable!("a composed post is never erased mail"),
+        Derived::Hidden => unreachable!("a new Message-ID is hidden by no one"),
     }
 }
 

@@ -1,6 +1,8 @@
 //! The moderators' mail about a held post: why it is held, its text with the identifier
 //! masked, and a reply address of its own, so that a moderator who lives in their mail can
-//! answer "approve" or "reject" and a reason, as Mailman's moderation requests work.
+//! answer "approve" or "reject" and a reason, as Mailman's moderation requests work. Also their
+//! mail about a post members flagged (or flags hid): who flagged it and why, and a link; never
+//! the post's text, which may be the very thing it was flagged for.
 
 use crate::config::Config;
 use crate::mail::compose::{self, Notice};
@@ -55,13 +57,108 @@ pub fn tell_moderators(
         screen.masked(held.subject.trim())
     );
     let reply_to = out.reply_address.replace("{key}", &key);
+    mail_moderators(
+        writer,
+        config,
+        &moderators,
+        &subject,
+        &text,
+        Some(&reply_to),
+        now,
+    )
+}
+
+/// What the moderators are told about a flagged post.
+pub struct FlagNews<'a> {
+    pub list: &'a str,
+    pub author: &'a str,
+    pub subject: &'a str,
+    /// The member who flagged it, their reason and note.
+    pub by: &'a str,
+    pub reason: &'a str,
+    pub note: Option<&'a str>,
+    /// How many members' flags are open on it.
+    pub open: u32,
+    /// The flags have just hidden it.
+    pub hidden: bool,
+    pub link: &'a str,
+}
+
+/// Mails every moderator that a post was flagged (once when it enters the queue, again when
+/// flags hide it): decided on the web.
+pub fn tell_moderators_of_flag(
+    writer: &Writer<'_>,
+    config: &Config,
+    news: &FlagNews<'_>,
+    now: i64,
+) -> Result<(), PostError> {
+    if config.outbound.is_none() {
+        return Ok(());
+    }
+    let moderators = writer.moderators()?;
+    if moderators.is_empty() {
+        return Ok(());
+    }
+    let screen = config.privacy_screen();
+    let site = &config.web.site_name;
+    let state = if news.hidden {
+        format!(
+            "{} members have flagged it, so it is hidden until a moderator decides.",
+            news.open
+        )
+    } else {
+        "It is still shown.".to_owned()
+    };
+    let note = news
+        .note
+        .map(|n| format!("Their note: {}\n\n", screen.masked(n.trim())))
+        .unwrap_or_default();
+    let text = format!(
+        "{by} flagged a post to {list} by {author} as {reason}.\n\n\
+         Subject: {subject}\n\n{note}{state}\n\n\
+         Read it and hide it, or dismiss the flags, on the web: {base}/admin/held\n\
+         The post: {base}{link}\n\n-- \n{site}\n",
+        by = news.by,
+        list = news.list,
+        author = news.author,
+        reason = news.reason,
+        subject = screen.masked(news.subject.trim()),
+        base = config.web.base_url,
+        link = news.link,
+    );
+    let subject = format!(
+        "{}: {}",
+        if news.hidden {
+            "Hidden by members' flags"
+        } else {
+            "Flagged"
+        },
+        screen.masked(news.subject.trim())
+    );
+    mail_moderators(writer, config, &moderators, &subject, &text, None, now)
+}
+
+/// One notice to each moderator.
+fn mail_moderators(
+    writer: &Writer<'_>,
+    config: &Config,
+    moderators: &[(crate::store::UserId, String)],
+    subject: &str,
+    text: &str,
+    reply_to: Option<&str>,
+    now: i64,
+) -> Result<(), PostError> {
+    let Some(out) = config.outbound.as_ref() else {
+        return Ok(());
+    };
     for (_, address) in moderators {
+        let address = address.clone();
         let message_id = compose::new_message_id(&crate::tokens::random_bytes(), out.domain());
         let bytes = compose::compose_notice(
             &Notice {
                 to: &address,
-                subject: &subject,
-                text: &text,
+                subject,
+                text,
                 message_id: &message_id,
                 date: now,
                 in_reply_to: None,
@@ -77,7 +174,7 @@ pub fn tell_moderators(
             &bytes,
             &[NewRecipient {
                 address,
-                reply_to: Some(reply_to.clone()),
+                reply_to: reply_to.map(str::to_owned),
                 unsubscribe: None,
             }],
             now,

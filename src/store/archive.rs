@@ -39,6 +39,9 @@ pub enum Derived {
     Unparseable(String),
     /// Another copy of a message erased from the archive: deleted again, nothing derived.
     Erased,
+    /// A message a moderator (or members' flags) hid: kept raw, its links still hold its
+    /// thread together, nothing else derived.
+    Hidden,
 }
 
 /// A write transaction on the archive.
@@ -46,11 +49,19 @@ pub struct Writer<'c> {
     tx: Transaction<'c>,
     run: RunId,
     settings: DeriveSettings,
+    /// Threads (components) this transaction joined or changed: moderators' fixes touching
+    /// them are applied again before it commits.
+    pub(super) touched: std::cell::RefCell<std::collections::HashSet<i64>>,
 }
 
 impl<'c> Writer<'c> {
     pub(super) fn new(tx: Transaction<'c>, run: RunId, settings: DeriveSettings) -> Self {
-        Writer { tx, run, settings }
+        Writer {
+            tx,
+            run,
+            settings,
+            touched: Default::default(),
+        }
     }
 
     pub(super) fn tx(&self) -> &Transaction<'c> {
@@ -58,6 +69,8 @@ impl<'c> Writer<'c> {
     }
 
     pub fn commit(self) -> Result<(), StoreError> {
+        // New mail in a fixed thread is placed by the fixes before anyone can read it.
+        self.settle_thread_fixes()?;
         Ok(self.tx.commit()?)
     }
 
@@ -159,6 +172,16 @@ impl<'c> Writer<'c> {
             taken = Some(message_id.clone());
             message_id = derived_message_id(&message_id, raw_sha);
         }
+        let hidden = match self.hidden_content(&message_id)? {
+            None => false,
+            Some(sha) if sha == parsed.content_sha256 || self.is_own_post(&message_id)? => true,
+            // A different message claiming a hidden one's id: kept apart, as any such clash.
+            Some(_) => {
+                taken = Some(message_id.clone());
+                message_id = derived_message_id(&message_id, raw_sha);
+                self.hidden_content(&message_id)?.is_some()
+            }
+        };
 
         // Every id this message links to, in header order, itself excluded.
         let mut linked: Vec<&str> = parsed
@@ -177,6 +200,15 @@ impl<'c> Writer<'c> {
         linked.extend(fallback_parent.as_deref());
 
         let thread = self.join_threads(&message_id, &linked, list)?;
+        if hidden {
+            let mut ghost = self.tx.prepare_cached(
+                "INSERT OR IGNORE INTO thread_ids(msgid, thread_id, message) VALUES (?1, ?2, NULL)",
+            )?;
+            for id in std::iter::once(message_id.as_str()).chain(linked.iter().copied()) {
+                ghost.execute(params![id, thread.0])?;
+            }
+            return Ok(Derived::Hidden);
+        }
         // A post written through the bridge went out From "Name via SITE" at the bridge's
         // address; the archive keeps its real author.
         let author: Option<(String, Option<String>)> = self
@@ -452,8 +484,11 @@ impl<'c> Writer<'c> {
             self.tx
                 .prepare_cached("INSERT INTO threads(list_id, message_count) VALUES (?1, 0)")?
                 .execute([list.0])?;
-            return Ok(ThreadId(self.tx.last_insert_rowid()));
+            let new = self.tx.last_insert_rowid();
+            self.touched.borrow_mut().insert(new);
+            return Ok(ThreadId(new));
         };
+        self.touched.borrow_mut().insert(keep);
         for other in others {
             self.tx
                 .prepare_cached("UPDATE thread_ids SET thread_id = ?1 WHERE thread_id = ?2")?
@@ -520,6 +555,7 @@ impl super::Store {
              DELETE FROM message_attachments;
              DELETE FROM attachments;
              DELETE FROM thread_ids;
+             DELETE FROM thread_fix_threads;
              DELETE FROM message_copies;
              DELETE FROM unparseable;
              DELETE FROM messages;

@@ -368,7 +368,8 @@ impl Writer<'_> {
 
     /// Replaces a message by its stand-in: the raw row keeps its place (so `reindex` derives
     /// the archive in the same order) but holds the stand-in's bytes; everything derived from
-    /// the original goes, and the stand-in is derived in its place. Returns the stand-in's key.
+    /// the original goes, and the stand-in is derived in its place. Returns the stand-in's key
+    /// (none when a moderator has hidden the message: it stays hidden, only its raw changes).
     pub fn replace_message(
         &self,
         m: &ErasableMessage,
@@ -376,7 +377,7 @@ impl Writer<'_> {
         envelope: Option<&str>,
         parsed: &ParsedMessage,
         erasure: ErasureId,
-    ) -> Result<(MessageKey, ErasureCounts), StoreError> {
+    ) -> Result<(Option<MessageKey>, ErasureCounts), StoreError> {
         let mut counts = self.detach(m)?;
         let sha = crate::mail::parse::raw_sha256(bytes);
         self.remember_erased(m, Some(&sha), erasure)?;
@@ -391,7 +392,8 @@ impl Writer<'_> {
             ],
         )?;
         let key = match self.derive(m.raw, &sha, m.list, Ok(parsed))? {
-            Derived::Message(k) | Derived::Renamed { key: k, .. } | Derived::Copy(k) => k,
+            Derived::Message(k) | Derived::Renamed { key: k, .. } | Derived::Copy(k) => Some(k),
+            Derived::Hidden => None,
             Derived::Unparseable(_) | Derived::Erased => {
                 unreachable!("a stand-in is parseable and allowed its id")
             }
@@ -1004,7 +1006,7 @@ mod tests {
             .unwrap();
         w.finish_erasure(erasure, counts).unwrap();
         w.commit().unwrap();
-        key
+        key.expect("a message not hidden gets its stand-in derived")
     }
 
     fn remove(store: &mut Store, message_id: &str) -> ErasureCounts {

@@ -1,11 +1,11 @@
 //! Reading the archive back out: raw messages for a lossless mbox export, and threads arranged
-//! by the pure threader for `export threads --json`.
+//! by the pure threader (moderators' fixes applied) for `export threads --json`.
 
 use rusqlite::params;
 use serde::Serialize;
 
 use super::{ListId, StoreError, StoredRaw, ThreadId};
-use crate::thread::{ThreadMessage, arrange};
+use crate::thread::{ThreadMessage, arrange_fixed};
 
 /// One thread as `listbridge export threads --json` writes it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -104,7 +104,7 @@ impl super::Store {
         mut each: impl FnMut(ThreadExport) -> Result<(), StoreError>,
     ) -> Result<(), StoreError> {
         let mut threads = self.conn.prepare(
-            "SELECT id, subject FROM threads WHERE (?1 IS NULL OR list_id = ?1)
+            "SELECT id, subject FROM threads WHERE (?1 IS NULL OR list_id = ?1) AND message_count > 0
              ORDER BY first_date IS NULL, first_date, id",
         )?;
         let mut rows = threads.query([list.map(|l| l.0)])?;
@@ -151,7 +151,9 @@ impl super::Store {
                 date: m.date.unwrap_or(0),
             })
             .collect();
-        let messages = arrange(&inputs)
+        let fixes = self.thread_fixes_in(thread)?;
+        let fixes: Vec<_> = fixes.iter().map(super::ThreadFix::as_fix).collect();
+        let messages = arrange_fixed(&inputs, &fixes)
             .into_iter()
             .map(|p| {
                 let m = &rows[p.index];

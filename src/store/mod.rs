@@ -2,7 +2,8 @@
 //! (messages, threads, ids, attachments, the full-text index), the IMAP sources' cursors and
 //! states, and the bookkeeping of imports; members and sessions, the outbox and the inbound log,
 //! interests, preferences, likes and what digests are made of; events and registrations; posts
-//! held for moderators; erasure and purge, with their audit log and tombstones. The read side
+//! held for moderators; erasure and purge, with their audit log and tombstones; moderators'
+//! threading fixes, members' flags, hidden messages and the moderation log. The read side
 //! serves exports, search, the web and the engagement figures. Migrations are embedded and
 //! forward-only; a database written by a newer listbridge is refused, not touched.
 
@@ -13,9 +14,11 @@ mod engagement;
 mod erasure;
 mod events;
 mod export;
+mod fixes;
 mod held;
 mod interests;
 mod members;
+mod moderation;
 mod outbox;
 mod read;
 mod search;
@@ -32,12 +35,16 @@ pub use events::{
     Attendee, Cancelled, DueReminder, Event, EventId, NewEvent, Place, Registered, Ticket, TicketId,
 };
 pub use export::{ThreadExport, ThreadMessageExport};
+pub use fixes::{FixId, FixKind, ThreadFix};
 pub use held::{Held, HeldId, HeldKind, NewHeld};
 pub use interests::{
     Audience, Interest, InterestId, InterestMode, InterestTagger, Preferences, RetagChange,
     RetagReport,
 };
 pub use members::{MemberPost, ProfileUpdate, Role, SESSION_SECONDS, Session, User, UserId};
+pub use moderation::{
+    FlagEntry, FlagReason, Flagged, FlaggedPost, Hid, HiddenPost, HideWhy, LogEntry,
+};
 pub use outbox::*;
 pub use read::{Page, StoredAttachment, ThreadFilter, ThreadPost, ThreadSummary};
 pub use search::{QueryError, SearchHit, SearchOrder, SearchResults, fts_query};
@@ -68,6 +75,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         include_str!("migrations/0009_outbox_handed.sql"),
     ),
     ("erasure", include_str!("migrations/0010_erasure.sql")),
+    (
+        "thread fixes, flags and hidden messages",
+        include_str!("migrations/0011_thread_fixes.sql"),
+    ),
 ];
 
 /// The schema version this binary writes.
@@ -275,7 +286,8 @@ impl Store {
             messages: count("SELECT count(*) FROM messages")?,
             copies: count("SELECT count(*) FROM message_copies")?,
             unparseable: count("SELECT count(*) FROM unparseable")?,
-            threads: count("SELECT count(*) FROM threads")?,
+            // A thread a moderator's fix emptied keeps its row (to redirect), uncounted.
+            threads: count("SELECT count(*) FROM threads WHERE message_count > 0")?,
             ghosts: count("SELECT count(*) FROM thread_ids WHERE message IS NULL")?,
         })
     }

@@ -633,6 +633,8 @@ impl Writer<'_> {
     }
 
     pub fn thread_of_key(&self, key: super::MessageKey) -> Result<ThreadId, StoreError> {
+        // A new message in a fixed thread is where the fixes put it, not where headers did.
+        self.settle_thread_fixes()?;
         Ok(ThreadId(
             self.tx()
                 .prepare_cached("SELECT thread_id FROM messages WHERE id = ?1")?

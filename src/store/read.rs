@@ -96,12 +96,14 @@ impl super::Store {
         };
         let total: i64 = self
             .conn
-            .prepare_cached(&format!("SELECT count(*) FROM threads t WHERE {clause}"))?
+            .prepare_cached(&format!(
+                "SELECT count(*) FROM threads t WHERE {clause} AND t.message_count > 0"
+            ))?
             .query_row(rusqlite::named_params! {":f": arg}, |r| r.get(0))?;
         let sql = format!(
             "SELECT t.id, t.subject, l.name, t.first_date, t.last_date, t.message_count
              FROM threads t JOIN lists l ON l.id = t.list_id
-             WHERE {clause}
+             WHERE {clause} AND t.message_count > 0
              ORDER BY t.last_date IS NULL, t.last_date DESC, t.id DESC
              LIMIT :limit OFFSET :offset"
         );
@@ -157,7 +159,8 @@ impl super::Store {
         Ok(self
             .conn
             .prepare_cached(
-                "SELECT t.subject, l.name FROM threads t JOIN lists l ON l.id = t.list_id WHERE t.id = ?1",
+                "SELECT t.subject, l.name FROM threads t JOIN lists l ON l.id = t.list_id
+                  WHERE t.id = ?1 AND t.message_count > 0",
             )?
             .query_row([thread.0], |r| Ok((r.get(0)?, r.get(1)?)))
             .optional()?)

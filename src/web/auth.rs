@@ -2,7 +2,7 @@
 //! a password the member chose (argon2id); sessions kept in the store (only hashes of their
 //! tokens) behind an HttpOnly, SameSite=Lax cookie, Secure when the forum is served over https;
 //! CSRF tokens on every form (the session's own, or a double-submit cookie before sign-in);
-//! sign-out here or everywhere; rate limits on sign-in and posting.
+//! sign-out here or everywhere; rate limits on sign-in, posting and flagging.
 
 use std::num::NonZeroU32;
 use std::sync::Arc;
@@ -35,6 +35,8 @@ pub struct Limits {
     sign_in: DefaultKeyedRateLimiter<String>,
     /// Posts per member.
     posting: DefaultKeyedRateLimiter<i64>,
+    /// Flags per member: enough for a bad thread, not for flagging the archive.
+    flagging: DefaultKeyedRateLimiter<i64>,
 }
 
 impl Limits {
@@ -49,6 +51,8 @@ impl Limits {
             sign_in: RateLimiter::keyed(quota(Duration::from_secs(180), 5)),
             // Ten at once, then one every twenty seconds.
             posting: RateLimiter::keyed(quota(Duration::from_secs(20), 10)),
+            // Ten at once, then one every two minutes.
+            flagging: RateLimiter::keyed(quota(Duration::from_secs(120), 10)),
         }
     }
 
@@ -62,6 +66,12 @@ impl Limits {
         self.posting
             .check_key(&user)
             .map_err(|_| WebError::TooMany("posts in a short time"))
+    }
+
+    pub fn flagging(&self, user: i64) -> Result<(), WebError> {
+        self.flagging
+            .check_key(&user)
+            .map_err(|_| WebError::TooMany("flags in a short time"))
     }
 }
 

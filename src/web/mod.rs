@@ -1,11 +1,12 @@
 //! The web forum (axum): server-rendered pages that work without JavaScript, Atom feeds, a JSON
 //! API and attachment downloads over the store; accounts and sessions (`auth`, `account`),
 //! writing (`write`), interests, preferences and likes (`interests`), events with registration
-//! (`events`), the moderators' queue of held posts (`moderation`), organisers' pages
-//! (`engagement`), and erasing an account or purging a message (`erasure`). Handlers read the
-//! store and write the outbox (through `outbound`'s posting functions): they never speak IMAP
-//! or SMTP. Every response carries the security headers (a CSP allowing only the site's own
-//! script, no framing, nosniff, a strict referrer policy).
+//! (`events`), the moderators' page (`moderation`: held posts, members' flags and hidden posts,
+//! decided in `flags`; threading fixes, made in `fixes`), organisers' pages (`engagement`), and
+//! erasing an account or purging a message (`erasure`). Handlers read the store and write the
+//! outbox (through `outbound`'s posting functions): they never speak IMAP or SMTP. Every
+//! response carries the security headers (a CSP allowing only the site's own script, no
+//! framing, nosniff, a strict referrer policy).
 
 mod account;
 mod addresses;
@@ -15,6 +16,8 @@ mod charts;
 mod engagement;
 mod erasure;
 mod events;
+mod fixes;
+mod flags;
 mod interests;
 mod moderation;
 mod pages;
@@ -52,8 +55,8 @@ pub struct AppState {
 }
 
 /// A thread page: thread, view, and its versions (messages, newest, likes, hand-set tags and
-/// erasures).
-type PageKey = (i64, bool, i64, i64, (i64, i64, i64));
+/// erasures; moderators' last action).
+type PageKey = (i64, bool, i64, i64, (i64, i64, i64), i64);
 
 /// A search page: query, page, by date, and the archive's version (newest message, count,
 /// erasures).
@@ -410,6 +413,12 @@ fn routes() -> Vec<(&'static str, MethodRouter<AppState>)> {
         ("/admin/inbound", get(write::inbound_log)),
         ("/admin/held", get(moderation::queue)),
         ("/admin/held/{id}", post(moderation::decide)),
+        ("/flag", post(flags::flag)),
+        ("/admin/flags", post(flags::decide)),
+        ("/t/{thread}/split", post(fixes::split)),
+        ("/t/{thread}/move", post(fixes::move_post)),
+        ("/t/{thread}/merge", post(fixes::merge)),
+        ("/admin/fixes/{id}/undo", post(fixes::undo)),
         ("/admin/engagement", get(engagement::page)),
         ("/admin/engagement.csv", get(engagement::csv_file)),
         ("/admin/erasures", get(erasure::admin_page)),

@@ -1,6 +1,8 @@
-//! Moderators' queue of held posts (patient-identifiable data found before publishing): read
-//! each with why it was held, publish it (a web post's text corrected first if need be) or
-//! reject it with a reason its author is told.
+//! The moderators' page: one queue of what needs them. Held posts (patient-identifiable data
+//! found before publishing): read each with why it was held, publish it (a web post's text
+//! corrected first if need be) or reject it with a reason its author is told. Posts members
+//! flagged (decided in `flags`), hidden posts, the threading fixes in force (taken back in
+//! `fixes`), and the log of who did what.
 
 use std::sync::Arc;
 
@@ -15,7 +17,7 @@ use super::auth::{self, check_csrf};
 use super::view;
 use super::{AppState, WebError};
 use crate::ingest::held::{Decided, Decision};
-use crate::store::{HeldId, HeldKind, Role};
+use crate::store::{FixKind, HeldId, HeldKind, HideWhy, Role};
 
 #[derive(Debug, Deserialize, Default)]
 pub struct Done {
@@ -28,13 +30,130 @@ pub async fn queue(
     Query(done): Query<Done>,
 ) -> Result<Response, WebError> {
     let session = state.staff(&jar, "/admin/held", Role::Moderator).await?;
-    let held = state.read(|s| s.held_posts(200)).await?;
+    let (held, flagged, hidden, fixes, log) = state
+        .read(|s| {
+            Ok((
+                s.held_posts(200)?,
+                s.flag_queue(200)?,
+                s.hidden_posts(200)?,
+                s.thread_fixes()?,
+                s.moderation_log(100)?,
+            ))
+        })
+        .await?;
     let notice = match done.done.as_deref() {
         Some("published") => "Published.",
         Some("rejected") => "Rejected; the author is told why.",
         Some("gone") => "Another moderator had already decided on that post.",
+        Some("hidden") => {
+            "Hidden. Its mail stays in the archive's raw store; Show again brings it back."
+        }
+        Some("dismissed") => "The flags are dismissed; the post is shown.",
+        Some("shown") => "The post is shown again.",
         _ => "",
     };
+    let read = |raw: &[u8], list: &str| {
+        let options = state.config.render_options(list);
+        mail_parser::MessageParser::default()
+            .parse(raw)
+            .map(|m| crate::mail::render::render_message(&m, &options, &|_| None))
+    };
+    let flagged = flagged
+        .into_iter()
+        .map(|f| {
+            let r = read(&f.raw, &f.list);
+            view::FlaggedRow {
+                permalink: view::permalink(&f.message_id),
+                subject: state.subject(r.as_ref().and_then(|r| r.subject.as_deref()), &f.list),
+                author: r.as_ref().map(|r| r.from.clone()).unwrap_or_default(),
+                body: r.map(|r| r.body).unwrap_or_default(),
+                message_id: f.message_id,
+                list: f.list,
+                hidden: f.hidden,
+                flags: f
+                    .flags
+                    .into_iter()
+                    .map(|e| {
+                        (
+                            e.reason.label().to_owned(),
+                            e.note.unwrap_or_default(),
+                            e.by,
+                            view::iso(Some(e.at)),
+                            view::human(Some(e.at)),
+                        )
+                    })
+                    .collect(),
+            }
+        })
+        .collect();
+    let hidden = hidden
+        .into_iter()
+        .map(|h| {
+            let r = read(&h.raw, &h.list);
+            view::HiddenRow {
+                subject: state.subject(r.as_ref().and_then(|r| r.subject.as_deref()), &h.list),
+                author: r.map(|r| r.from).unwrap_or_default(),
+                message_id: h.message_id,
+                by: match (h.why, h.by) {
+                    (HideWhy::Flags, _) => "members' flags (waiting for a moderator)".to_owned(),
+                    (HideWhy::Moderator, Some(name)) => name,
+                    (HideWhy::Moderator, None) => "a moderator".to_owned(),
+                },
+                when_iso: view::iso(Some(h.at)),
+                when_human: view::human(Some(h.at)),
+                note: h.note.unwrap_or_default(),
+            }
+        })
+        .collect();
+    let fixes = fixes
+        .into_iter()
+        .rev()
+        .map(|f| {
+            let (before, middle, target) = match &f.kind {
+                FixKind::Split => ("Split the thread at", "", None),
+                FixKind::Move {
+                    target,
+                    as_reply: true,
+                } => ("Moved", "with its replies, as a reply to", Some(target)),
+                FixKind::Move { target, .. } => (
+                    "Moved",
+                    "with its replies, into the thread of",
+                    Some(target),
+                ),
+                FixKind::Merge { target } => {
+                    ("Merged the thread of", "into the thread of", Some(target))
+                }
+            };
+            view::FixRow {
+                id: f.id.0,
+                before: before.to_owned(),
+                middle: middle.to_owned(),
+                message: view::permalink(&f.message_id),
+                target: target.map(|t| view::permalink(t)),
+                by: f.by.unwrap_or_else(|| "a former moderator".to_owned()),
+                when_iso: view::iso(Some(f.at)),
+                when_human: view::human(Some(f.at)),
+            }
+        })
+        .collect();
+    let log = log
+        .into_iter()
+        .map(|e| view::LogRow {
+            who: e.moderator.unwrap_or_else(|| {
+                if e.action == "hidden by flags" {
+                    "Members' flags".to_owned()
+                } else {
+                    "A former moderator".to_owned()
+                }
+            }),
+            action: e.action,
+            message: e.message_id.as_deref().map(view::permalink),
+            target: e.target.as_deref().map(view::permalink),
+            detail: e.detail.unwrap_or_default(),
+            when_iso: view::iso(Some(e.at)),
+            when_human: view::human(Some(e.at)),
+        })
+        .collect();
     Ok(view::render(&view::HeldPage {
         site: state.config.web.site_name.clone(),
         query: String::new(),
@@ -60,6 +179,10 @@ pub async fn queue(
                 body: h.body,
             })
             .collect(),
+        flagged,
+        hidden,
+        fixes,
+        log,
         notice: notice.to_owned(),
     })
     .into_response())

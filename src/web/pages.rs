@@ -14,7 +14,7 @@ use super::view::{self, PAGE_SIZE, Pager, PostView, ResultView, ThreadRow};
 use super::{AppState, WebError};
 use crate::mail::render::{RenderOptions, Rendered, render_message};
 use crate::store::{QueryError, SearchOrder, ThreadFilter, ThreadId, ThreadSummary};
-use crate::thread::{ThreadMessage, arrange};
+use crate::thread::{ThreadMessage, arrange_fixed};
 
 #[derive(Debug, Deserialize, Default)]
 pub struct PageQuery {
@@ -261,16 +261,27 @@ pub async fn thread(
 ) -> Result<Response, WebError> {
     let id: i64 = thread.parse().map_err(|_| WebError::NotFound("thread"))?;
     let nested = q.view.as_deref() == Some("nested");
-    let ((count, newest), extras) = state
+    let found = state
         .read(move |s| {
             let Some(version) = s.thread_version(ThreadId(id))? else {
-                return Ok(None);
+                // A thread a moderator merged (or moved) away: its posts are elsewhere now.
+                return Ok(Err(s.thread_moved(ThreadId(id))?));
             };
-            Ok(Some((version, s.thread_extras_version(ThreadId(id))?)))
+            Ok(Ok((
+                version,
+                s.thread_extras_version(ThreadId(id))?,
+                s.moderation_version()?,
+            )))
         })
-        .await?
-        .ok_or(WebError::NotFound("thread"))?;
-    let key = (id, nested, count, newest, extras);
+        .await?;
+    let ((count, newest), extras, moderated) = match found {
+        Ok(versions) => versions,
+        Err(Some(moved)) => {
+            return Ok(Redirect::to(&format!("/t/{}", moved.0)).into_response());
+        }
+        Err(None) => return Err(WebError::NotFound("thread")),
+    };
+    let key = (id, nested, count, newest, extras, moderated);
     // Pages for readers who are not signed in are the same for all of them, so they are
     // cached; a member's page shows their own posts' delivery state.
     let viewer = state.viewer(&jar).await?;
@@ -337,7 +348,10 @@ pub async fn thread(
             date: p.date.unwrap_or(0),
         })
         .collect();
-    let mut placements = arrange(&inputs);
+    // Moderators' splits and moves place some posts where their headers do not.
+    let fixes = state.read(move |s| s.thread_fixes_in(ThreadId(id))).await?;
+    let fixes: Vec<_> = fixes.iter().map(crate::store::ThreadFix::as_fix).collect();
+    let mut placements = arrange_fixed(&inputs, &fixes);
     if !nested {
         // Date order reads best on a phone; the tree is one click away.
         placements.sort_by_key(|p| (posts[p.index].date.unwrap_or(0), posts[p.index].key));

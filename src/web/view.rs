@@ -562,6 +562,56 @@ pub struct HeldRow {
     pub editable: bool,
 }
 
+/// A post members flagged, as the moderators' queue shows it.
+pub struct FlaggedRow {
+    pub message_id: String,
+    pub permalink: String,
+    pub subject: String,
+    pub author: String,
+    pub list: String,
+    /// Hidden by the flags (or a moderator) already.
+    pub hidden: bool,
+    pub body: String,
+    /// Each flag: (reason, note, who, when ISO, when for people).
+    pub flags: Vec<(String, String, String, String, String)>,
+}
+
+/// A hidden post, to be shown again if need be.
+pub struct HiddenRow {
+    pub message_id: String,
+    pub subject: String,
+    pub author: String,
+    /// "a moderator (Alice)" or "members' flags".
+    pub by: String,
+    pub when_iso: String,
+    pub when_human: String,
+    pub note: String,
+}
+
+/// A threading fix in force: what it does, in words, with links to the posts it names.
+pub struct FixRow {
+    pub id: i64,
+    /// The words before the fixed post's link, and between it and the target's.
+    pub before: String,
+    pub middle: String,
+    pub message: String,
+    pub target: Option<String>,
+    pub by: String,
+    pub when_iso: String,
+    pub when_human: String,
+}
+
+/// A line of the moderation log.
+pub struct LogRow {
+    pub who: String,
+    pub action: String,
+    pub message: Option<String>,
+    pub target: Option<String>,
+    pub detail: String,
+    pub when_iso: String,
+    pub when_human: String,
+}
+
 #[derive(Template)]
 #[template(path = "held.html")]
 pub struct HeldPage {
@@ -569,6 +619,10 @@ pub struct HeldPage {
     pub query: String,
     pub me: Option<Me>,
     pub posts: Vec<HeldRow>,
+    pub flagged: Vec<FlaggedRow>,
+    pub hidden: Vec<HiddenRow>,
+    pub fixes: Vec<FixRow>,
+    pub log: Vec<LogRow>,
     pub notice: String,
 }
 

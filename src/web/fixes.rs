@@ -1,0 +1,207 @@
+//! Moderators' threading fixes from a thread's page: split the thread at a post, move a post
+//! (with its replies) to another thread or under another post, merge the thread into another;
+//! and taking a fix back from the moderation page. The store keeps each by Message-ID and
+//! applies it whenever threads are derived, so it survives `reindex`.
+
+use axum::Form;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum_extra::extract::cookie::CookieJar;
+use serde::Deserialize;
+
+use super::auth::check_csrf;
+use super::{AppState, WebError};
+use crate::ingest::moderation::{FixOutcome, FixRequest, Target};
+use crate::store::{FixId, Role, ThreadId};
+
+/// A thread or post named the way a moderator would paste it: a thread's address or number
+/// (`https://forum/t/123`, `/t/123#m-4`, `123`), or a post's permalink or Message-ID
+/// (`/m/abc%40example.org`, `<abc@example.org>`).
+pub(super) fn target(text: &str) -> Option<Target> {
+    let text = text.trim();
+    if let Some(at) = text.find("/m/") {
+        let rest = text[at + 3..].split(['?', '#']).next().unwrap_or_default();
+        let id = percent_encoding::percent_decode_str(rest)
+            .decode_utf8()
+            .ok()?
+            .to_string();
+        let id = super::pages::bare_message_id(id.trim());
+        return (!id.is_empty()).then_some(Target::Message(id));
+    }
+    let number = match text.find("/t/") {
+        Some(at) => text[at + 3..]
+            .split(['/', '?', '#'])
+            .next()
+            .unwrap_or_default(),
+        None => text,
+    };
+    if let Ok(n) = number.parse::<i64>() {
+        return (n > 0).then_some(Target::Thread(ThreadId(n)));
+    }
+    let id = super::pages::bare_message_id(text);
+    (id.contains('@') && !id.contains(char::is_whitespace)).then_some(Target::Message(id))
+}
+
+fn thread_number(raw: &str) -> Result<ThreadId, WebError> {
+    raw.parse()
+        .map(ThreadId)
+        .map_err(|_| WebError::NotFound("thread"))
+}
+
+fn unclear(what: &str) -> WebError {
+    WebError::BadRequest(format!(
+        "Say where {what} should go: paste the address of a thread (/t/123) or of a post \
+         (the link on its date, /m/...)."
+    ))
+}
+
+/// Carries out a fix and shows the thread it leads to, or says why it was not done.
+async fn apply(
+    state: &AppState,
+    jar: &CookieJar,
+    thread: ThreadId,
+    csrf: &str,
+    request: FixRequest,
+) -> Result<Response, WebError> {
+    let back = format!("/t/{}", thread.0);
+    let session = state.staff(jar, &back, Role::Moderator).await?;
+    check_csrf(&session, csrf)?;
+    let moderator = session.user.id;
+    let now = chrono::Utc::now().timestamp();
+    let outcome = state
+        .write(move |s| crate::ingest::moderation::fix_thread(s, &request, moderator, now))
+        .await?;
+    match outcome {
+        FixOutcome::Done(to) => {
+            Ok((StatusCode::SEE_OTHER, Redirect::to(&format!("/t/{}", to.0))).into_response())
+        }
+        FixOutcome::Refused(why) => Err(WebError::BadRequest(why)),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct PostForm {
+    csrf: String,
+    message_id: String,
+    #[serde(default)]
+    to: String,
+}
+
+pub async fn split(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    Path(thread): Path<String>,
+    Form(form): Form<PostForm>,
+) -> Result<Response, WebError> {
+    let thread = thread_number(&thread)?;
+    let request = FixRequest::Split {
+        thread,
+        message_id: form.message_id,
+    };
+    apply(&state, &jar, thread, &form.csrf, request).await
+}
+
+pub async fn move_post(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    Path(thread): Path<String>,
+    Form(form): Form<PostForm>,
+) -> Result<Response, WebError> {
+    let thread = thread_number(&thread)?;
+    let to = target(&form.to);
+    // The role is checked before the form is judged: a member learns nothing from it.
+    state
+        .staff(&jar, &format!("/t/{}", thread.0), Role::Moderator)
+        .await?;
+    let to = to.ok_or_else(|| unclear("the post"))?;
+    let request = FixRequest::Move {
+        thread,
+        message_id: form.message_id,
+        to,
+    };
+    apply(&state, &jar, thread, &form.csrf, request).await
+}
+
+#[derive(Debug, Deserialize)]
+pub struct MergeForm {
+    csrf: String,
+    #[serde(default)]
+    into: String,
+}
+
+pub async fn merge(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    Path(thread): Path<String>,
+    Form(form): Form<MergeForm>,
+) -> Result<Response, WebError> {
+    let thread = thread_number(&thread)?;
+    state
+        .staff(&jar, &format!("/t/{}", thread.0), Role::Moderator)
+        .await?;
+    let into = target(&form.into).ok_or_else(|| unclear("the thread"))?;
+    let request = FixRequest::Merge { thread, into };
+    apply(&state, &jar, thread, &form.csrf, request).await
+}
+
+#[derive(Debug, Deserialize)]
+pub struct UndoForm {
+    csrf: String,
+}
+
+pub async fn undo(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    Path(id): Path<String>,
+    Form(form): Form<UndoForm>,
+) -> Result<Response, WebError> {
+    let id = FixId(id.parse().map_err(|_| WebError::NotFound("fix"))?);
+    let session = state.staff(&jar, "/admin/held", Role::Moderator).await?;
+    check_csrf(&session, &form.csrf)?;
+    let moderator = session.user.id;
+    let now = chrono::Utc::now().timestamp();
+    let thread = state
+        .write(move |s| crate::ingest::moderation::undo_fix(s, id, moderator, now))
+        .await?;
+    let to = match thread {
+        Some(t) => format!("/t/{}", t.0),
+        None => "/admin/held?done=gone".to_owned(),
+    };
+    Ok((StatusCode::SEE_OTHER, Redirect::to(&to)).into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn targets_are_read_as_moderators_paste_them() {
+        let thread = |n| Some(Target::Thread(ThreadId(n)));
+        let message = |m: &str| Some(Target::Message(m.to_owned()));
+        for (text, want) in [
+            ("12", thread(12)),
+            (" /t/12 ", thread(12)),
+            (
+                "https://forum.example.org/t/12?view=nested#m-40",
+                thread(12),
+            ),
+            ("/t/12/reply?to=3", thread(12)),
+            ("/m/abc%40example.org", message("abc@example.org")),
+            (
+                "https://forum.example.org/m/%3Cabc%40example.org%3E",
+                message("abc@example.org"),
+            ),
+            ("<abc@example.org>", message("abc@example.org")),
+            ("abc@example.org", message("abc@example.org")),
+            ("", None),
+            ("0", None),
+            ("-3", None),
+            ("/t/abc", None),
+            ("the asthma thread", None),
+            ("/m/", None),
+        ] {
+            assert_eq!(target(text), want, "{text:?}");
+        }
+    }
+}
