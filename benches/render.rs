@@ -9,7 +9,7 @@ use std::hint::black_box;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use listbridge::ingest::readers::read_paths;
+use listbridge::archive::readers::read_paths;
 use listbridge::mail::render::{RenderOptions, chosen_text, render_message};
 use listbridge::mail::sanitize::{SanitizeOptions, sanitize_html};
 use listbridge::mail::trim::trim;

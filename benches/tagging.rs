@@ -9,7 +9,7 @@ use std::hint::black_box;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use listbridge::ingest::readers::read_paths;
+use listbridge::archive::readers::read_paths;
 use listbridge::mail::parse::parse_message;
 use listbridge::mail::render::RenderOptions;
 use listbridge::tags::{InterestRules, Tagger, parse_rules_toml};

@@ -79,7 +79,7 @@ async fn serve_with(
             db: db.clone(),
             settings,
             render: config.render_options(&source.list),
-            gate: crate::ingest::gate::Gate::new(Arc::clone(&shared), &source.list).map(Arc::new),
+            gate: crate::forum::gate::Gate::new(Arc::clone(&shared), &source.list).map(Arc::new),
             wake: Some(Arc::clone(&wake)),
         };
         tasks.spawn(runner.run(stop_rx.clone()));
@@ -137,7 +137,7 @@ async fn digests(
             let now = chrono::Utc::now().timestamp();
             let digests = crate::outbound::digest::send_due(&mut store, &config, now, false)
                 .map_err(|e| format!("digests could not be made: {e}"))?;
-            let reminders = crate::outbound::events::send_reminders(&mut store, &config, now)
+            let reminders = crate::forum::events::send_reminders(&mut store, &config, now)
                 .map_err(|e| format!("event reminders could not be made: {e}"))?;
             Ok::<_, String>((digests, reminders))
         })
@@ -204,7 +204,7 @@ pub async fn demo(listen: std::net::SocketAddr) -> anyhow::Result<()> {
         let now = chrono::Utc::now().timestamp();
         interests.seed_interests(&store, now)?;
         let summary =
-            crate::ingest::pipeline::import(&mut store, &[archive], "snug", &render, now)?;
+            crate::archive::pipeline::import(&mut store, &[archive], "snug", &render, now)?;
         sample_event(&mut store, &interests, now)?;
         Ok::<_, anyhow::Error>(summary)
     })
@@ -249,18 +249,18 @@ fn sample_event(store: &mut Store, config: &Config, now: i64) -> anyhow::Result<
                        inhaler technique with **hands-on spacer practice**, and running a \
                        nurse-led review clinic. For GPs, practice nurses and pharmacists.";
     let (starts_at, ends_at) = (at(9, 30)?, at(16, 30)?);
-    let draft = crate::outbound::Draft {
+    let draft = crate::forum::Draft {
         user: organiser,
         author_name: "Dr Priya Shah".to_owned(),
         list: "snug".to_owned(),
         parent: None,
         subject: "Asthma study day".to_owned(),
-        text: crate::outbound::events::announcement_text(
+        text: crate::forum::events::announcement_text(
             description,
             &[
                 (
                     "When",
-                    crate::outbound::events::when_span(starts_at, ends_at, "Europe/London", false),
+                    crate::forum::events::when_span(starts_at, ends_at, "Europe/London", false),
                 ),
                 (
                     "Where",
@@ -296,7 +296,7 @@ fn sample_event(store: &mut Store, config: &Config, now: i64) -> anyhow::Result<
         ],
         interests: asthma,
     };
-    crate::outbound::events::announce(store, config, &draft, event, now)?;
+    crate::forum::events::announce(store, config, &draft, event, now)?;
     Ok(())
 }
 

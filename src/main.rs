@@ -8,10 +8,10 @@ use std::process::ExitCode;
 use anyhow::{Context, Result, bail};
 use clap::Parser;
 
+use listbridge::archive::pipeline::{self, ImportSummary};
 use listbridge::cli::{AdminCommand, Cli, Command, ExportCommand, MembersCommand};
 use listbridge::config::{Config, DEFAULT_DB};
-use listbridge::ingest::pipeline::{self, ImportSummary};
-use listbridge::ingest::readers::{export_envelope, write_mboxrd};
+use listbridge::mail::mbox::{export_envelope, write_mboxrd};
 use listbridge::store::{Actor, ErasurePolicy, Role, Store, ThreadId, UserId};
 
 fn main() -> ExitCode {
@@ -86,7 +86,7 @@ fn open_store(cli: &Cli, config: &Config) -> Result<Store> {
 
 /// `listbridge show FILE`: what the archive would show for one mail.
 fn show(config: &Config, file: &std::path::Path, json: bool, list: Option<&str>) -> Result<()> {
-    let mut messages = listbridge::ingest::readers::read_paths(&[file.to_owned()])?;
+    let mut messages = listbridge::archive::readers::read_paths(&[file.to_owned()])?;
     let first = match messages.next() {
         Some(m) => m?,
         None => bail!("{} holds no message", file.display()),
@@ -99,7 +99,7 @@ fn show(config: &Config, file: &std::path::Path, json: bool, list: Option<&str>)
     }
     let list = config.import_list(list).map_err(anyhow::Error::msg)?;
     let options = config.render_options(&list);
-    let Some(message) = mail_parser::MessageParser::default().parse(&first.bytes) else {
+    let Some(message) = listbridge::mail::parse::mime(&first.bytes) else {
         bail!(
             "{} cannot be parsed as mail (an import would store it raw and report it)",
             file.display()
@@ -367,7 +367,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let mut store = open_store(&cli, &config)?;
             let tagger = store.tagger()?;
             let report = store.retag(&tagger, &|raw, list| {
-                let message = mail_parser::MessageParser::default().parse(raw)?;
+                let message = listbridge::mail::parse::mime(raw)?;
                 let rendered = listbridge::mail::render::render_message(
                     &message,
                     &config.render_options(list),
@@ -410,12 +410,12 @@ fn run(cli: Cli) -> Result<ExitCode> {
             reason,
         } => {
             let target = match (address, member) {
-                (Some(address), _) => listbridge::erasure::Target::Address(address.clone()),
-                (None, Some(id)) => listbridge::erasure::Target::Member(UserId(*id)),
+                (Some(address), _) => listbridge::forum::erasure::Target::Address(address.clone()),
+                (None, Some(id)) => listbridge::forum::erasure::Target::Member(UserId(*id)),
                 (None, None) => unreachable!("clap requires one of them"),
             };
             let mut store = open_store(&cli, &config)?;
-            let done = listbridge::erasure::erase(
+            let done = listbridge::forum::erasure::erase(
                 &mut store,
                 &config,
                 &target,
@@ -442,7 +442,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             reason,
             keep_subject,
         } => {
-            let Some(id) = listbridge::erasure::message_id_from(message_id) else {
+            let Some(id) = listbridge::forum::erasure::message_id_from(message_id) else {
                 bail!(
                     "{message_id:?} is not a Message-ID: give it as in the message's permanent link (/m/ID)"
                 );
@@ -451,7 +451,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 bail!("give a reason with --reason, for the audit log");
             }
             let mut store = open_store(&cli, &config)?;
-            let done = listbridge::erasure::purge(
+            let done = listbridge::forum::erasure::purge(
                 &mut store,
                 &config,
                 &id,

@@ -231,7 +231,7 @@ fn export_round_trips_byte_for_byte_and_reindex_rebuilds_the_same_archive() {
 }
 
 fn raw_messages(path: &Path) -> Vec<Vec<u8>> {
-    listbridge::ingest::readers::read_paths(&[path.to_owned()])
+    listbridge::archive::readers::read_paths(&[path.to_owned()])
         .unwrap()
         .map(|m| m.unwrap().bytes)
         .collect()

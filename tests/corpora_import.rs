@@ -8,8 +8,9 @@ mod common;
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
-use listbridge::ingest::pipeline::{ImportSummary, import};
-use listbridge::ingest::readers::{export_envelope, read_paths, write_mboxrd};
+use listbridge::archive::pipeline::{ImportSummary, import};
+use listbridge::archive::readers::read_paths;
+use listbridge::mail::mbox::{export_envelope, write_mboxrd};
 use listbridge::mail::parse::parse_message;
 use listbridge::mail::render::RenderOptions;
 use listbridge::store::{DeriveSettings, Store, ThreadExport};

@@ -12,7 +12,7 @@ mod common;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use listbridge::ingest::readers::read_paths;
+use listbridge::archive::readers::read_paths;
 use listbridge::mail::render::{RenderOptions, Rendered, chosen_text, render_message, unflow};
 use mail_parser::{Encoding, Message, MessageParser, MessagePart, MimeHeaders, PartType};
 use serde_json::Value;

@@ -123,7 +123,7 @@ async fn mail_built_to_exhaust_the_bridge_is_stored_shown_and_found() {
         .collect();
     let mut store = Store::open(&db, DeriveSettings::default()).unwrap();
     let started = std::time::Instant::now();
-    let summary = listbridge::ingest::pipeline::import(
+    let summary = listbridge::archive::pipeline::import(
         &mut store,
         &files,
         "snug",

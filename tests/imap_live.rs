@@ -138,10 +138,12 @@ fn crlf(bytes: &[u8]) -> Vec<u8> {
 }
 
 fn sample_messages() -> Vec<Vec<u8>> {
-    listbridge::ingest::readers::read_paths(&[common::fixtures_dir().join("sample/snug-2024.mbox")])
-        .unwrap()
-        .map(|m| crlf(&m.unwrap().bytes))
-        .collect()
+    listbridge::archive::readers::read_paths(
+        &[common::fixtures_dir().join("sample/snug-2024.mbox")],
+    )
+    .unwrap()
+    .map(|m| crlf(&m.unwrap().bytes))
+    .collect()
 }
 
 fn threads_json(db: &Path) -> Value {

@@ -7,9 +7,10 @@ mod common;
 
 use std::sync::Arc;
 
+use listbridge::archive::Incoming;
 use listbridge::config::Config;
-use listbridge::ingest::gate::Gate;
-use listbridge::ingest::pipeline::{Incoming, store_batch};
+use listbridge::forum::gate::Gate;
+use listbridge::forum::held::take_in;
 use listbridge::store::{DeriveSettings, Role, Store};
 
 fn post(from: &str, n: usize) -> Incoming {
@@ -48,14 +49,14 @@ fn an_address_over_the_hourly_limit_is_refused_and_others_are_not() {
     let mut items: Vec<Incoming> = (0..5).map(|n| post("bob@nhs.test", n)).collect();
     items.push(post("carol@nhs.test", 9));
     let run = store.begin_run("fetch", now).unwrap();
-    let summary = store_batch(
+    let summary = take_in(
+        &gate,
         &mut store,
         run,
         list,
         &config.render_options("snug"),
         items,
         None,
-        Some(&gate),
         now,
     )
     .unwrap();
@@ -93,14 +94,14 @@ fn an_address_over_the_hourly_limit_is_refused_and_others_are_not() {
 
     // An hour later Bob may post again.
     let run = store.begin_run("fetch", now + 3601).unwrap();
-    let later = store_batch(
+    let later = take_in(
+        &gate,
         &mut store,
         run,
         list,
         &config.render_options("snug"),
         vec![post("bob@nhs.test", 7)],
         None,
-        Some(&gate),
         now + 3601,
     )
     .unwrap();
@@ -143,14 +144,14 @@ fn reply_keys_guessed_expired_or_used_by_another_are_refused() {
     let gate = Gate::new(Arc::clone(&config), "snug").unwrap();
     let fetch = |store: &mut Store, items: Vec<Incoming>| {
         let run = store.begin_run("fetch", now).unwrap();
-        store_batch(
+        take_in(
+            &gate,
             store,
             run,
             list,
             &config.render_options("snug"),
             items,
             None,
-            Some(&gate),
             now,
         )
         .unwrap()

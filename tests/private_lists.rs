@@ -76,7 +76,7 @@ fn forum(hide_addresses: bool) -> Forum {
         ("sample/snug-2024.mbox", "snug"),
         ("private/closed.mbox", "closed"),
     ] {
-        listbridge::ingest::pipeline::import(
+        listbridge::archive::pipeline::import(
             &mut store,
             &[common::fixtures_dir().join(file)],
             list,

@@ -9,7 +9,8 @@ mod common;
 use std::path::PathBuf;
 use std::time::Instant;
 
-use listbridge::ingest::readers::{Format, RawMessage, read_paths, write_mboxrd};
+use listbridge::archive::readers::{Format, RawMessage, read_paths};
+use listbridge::mail::mbox::write_mboxrd;
 
 fn archive(name: &str) -> PathBuf {
     common::corpora_dir().join("archives").join(name)

@@ -44,7 +44,7 @@ impl Site {
         )
         .unwrap();
         let mut store = Store::open(&db, DeriveSettings::default()).unwrap();
-        listbridge::ingest::pipeline::import(
+        listbridge::archive::pipeline::import(
             &mut store,
             &[common::fixtures_dir().join("sample/snug-2024.mbox")],
             "snug",

@@ -33,7 +33,7 @@ fn app() -> (axum::Router, tempfile::TempDir) {
         .interests;
     let mut store = Store::open(&db, DeriveSettings::default()).unwrap();
     config.seed_interests(&store, 0).unwrap();
-    listbridge::ingest::pipeline::import(
+    listbridge::archive::pipeline::import(
         &mut store,
         &[common::fixtures_dir().join("sample/snug-2024.mbox")],
         "snug",
@@ -374,7 +374,7 @@ async fn forwarded_mail_is_shown_nested_in_the_post() {
     .unwrap();
     let config = Config::parse("").unwrap();
     let mut store = Store::open(&db, DeriveSettings::default()).unwrap();
-    listbridge::ingest::pipeline::import(
+    listbridge::archive::pipeline::import(
         &mut store,
         &[mail],
         "main",

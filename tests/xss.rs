@@ -417,7 +417,7 @@ fn vectors_imported_as_mail_render_with_nothing_executable() {
 
     let mut rendered = 0;
     let mut failures = Vec::new();
-    for raw in listbridge::ingest::readers::read_paths(&[exported]).unwrap() {
+    for raw in listbridge::archive::readers::read_paths(&[exported]).unwrap() {
         let raw = raw.unwrap();
         let message = mail_parser::MessageParser::default()
             .parse(&raw.bytes)

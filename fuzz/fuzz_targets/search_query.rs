@@ -26,7 +26,7 @@ fn store() -> &'static Mutex<Store> {
                 Store::open(&dir.path().join("f.db"), DeriveSettings::default()).expect("store");
             config.seed_interests(&store, 0).expect("interests seeded");
             let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures");
-            listbridge::ingest::pipeline::import(
+            listbridge::archive::pipeline::import(
                 &mut store,
                 &[fixtures.join("sample/snug-2024.mbox")],
                 "snug",
@@ -34,7 +34,7 @@ fn store() -> &'static Mutex<Store> {
                 0,
             )
             .expect("import");
-            listbridge::ingest::pipeline::import(
+            listbridge::archive::pipeline::import(
                 &mut store,
                 &[fixtures.join("archives/single/asthma-plan.eml")],
                 "other",

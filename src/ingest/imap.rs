@@ -19,9 +19,11 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::sync::{Notify, watch};
 
-use super::gate::Gate;
-use super::pipeline::{ImportSummary, Incoming, store_batch};
+use crate::archive::Incoming;
+use crate::archive::pipeline::{ImportSummary, store_batch};
 use crate::config::{SourceConfig, TlsMode};
+use crate::forum::gate::Gate;
+use crate::forum::held::take_in;
 use crate::mail::render::RenderOptions;
 use crate::store::{Cursor, DeriveSettings, SourceState, Store, StoreError};
 
@@ -356,16 +358,12 @@ impl SourceRunner {
         tokio::task::spawn_blocking(move || {
             let mut s = store.lock().expect("store lock");
             let now = chrono::Utc::now().timestamp();
-            let summary = store_batch(
-                &mut s,
-                run,
-                list,
-                &render,
-                items,
-                Some((&source, &cursor)),
-                gate.as_deref(),
-                now,
-            );
+            let cursor = Some((source.as_str(), &cursor));
+            let summary = match gate.as_deref() {
+                Some(gate) => take_in(gate, &mut s, run, list, &render, items, cursor, now),
+                None => store_batch(&mut s, run, list, &render, items, cursor, None, now)
+                    .map(|batch| batch.summary),
+            };
             if let Some(wake) = wake {
                 wake.notify_one();
             }

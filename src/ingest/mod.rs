@@ -1,14 +1,5 @@
-//! Getting mail in: archive readers (mbox, pipermail, Maildir, single files) that stream raw
-//! messages, the live IMAP source, the gate that decides what fetched mail becomes (list mail,
-//! a member's post to send on, a post held for a moderator, or a log entry), and the pipeline
-//! both feed, which stores, threads, tags and indexes them, and recognises the events that mail
-//! announces (`events`); a moderator's decision on a held post is carried out in `held`, and
-//! moderators' work on published mail (flags, hiding, threading fixes) in `moderation`.
+//! Doors that bring mail: the live IMAP source (IDLE, with a polling fallback), which fetches
+//! new mail and hands each batch to the archive's pipeline with the forum's gate, advancing its
+//! cursor in the batch's transaction.
 
-mod events;
-pub mod gate;
-pub mod held;
 pub mod imap;
-pub mod moderation;
-pub mod pipeline;
-pub mod readers;

@@ -7,7 +7,7 @@
 //! Only the raw bytes and the inbox settings decide; nothing is looked up here. The checks run
 //! from the most certain to the least (see [`classify`]).
 
-use mail_parser::{Addr, Message, MessageParser, MimeHeaders};
+use mail_parser::{Addr, Message, MimeHeaders};
 
 /// Which side of the list the bridge is on (see DESIGN "The flow").
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,34 +58,34 @@ pub enum Inbound {
     Post,
 }
 
-/// Classifies a raw mail. Order: TooLarge, OwnEcho, Bounce, Automatic, Reply, Post. Size comes
-/// first so nothing larger than the limit is parsed; our own echo before the rest because our
-/// notices carry automatic headers themselves.
-pub fn classify(raw: &[u8], inbox: &Inbox) -> Inbound {
-    if raw.len() > inbox.max_bytes {
-        return Inbound::TooLarge;
-    }
-    let Some(message) = MessageParser::default().parse_headers(raw) else {
+/// Classifies a mail, parsed once by the caller (`mail::parse::mime`; None when it could not
+/// be parsed at all, which makes it a plain post). Order: TooLarge, OwnEcho, Bounce, Automatic,
+/// Reply, Post: our own echo before the rest because our notices carry automatic headers
+/// themselves.
+pub fn classify(message: Option<&Message<'_>>, inbox: &Inbox) -> Inbound {
+    let Some(message) = message else {
         return Inbound::Post;
     };
-    if is_own_echo(&message, inbox) {
+    if message.raw_message().len() > inbox.max_bytes {
+        return Inbound::TooLarge;
+    }
+    if is_own_echo(message, inbox) {
         return Inbound::OwnEcho;
     }
-    if let Some(bounce) = bounce(raw, &message, inbox) {
+    if let Some(bounce) = bounce(message, inbox) {
         return bounce;
     }
-    if let Some(signal) = automatic(&message, inbox.mode) {
+    if let Some(signal) = automatic(message, inbox.mode) {
         return Inbound::Automatic(signal);
     }
-    if let Some(key) = reply_key(&message, inbox.reply_address) {
+    if let Some(key) = reply_key(message, inbox.reply_address) {
         return Inbound::Reply { key };
     }
     Inbound::Post
 }
 
 /// The From address, lowercased.
-pub fn sender(raw: &[u8]) -> Option<String> {
-    let message = MessageParser::default().parse_headers(raw)?;
+pub fn sender(message: &Message<'_>) -> Option<String> {
     message
         .from()?
         .first()?
@@ -271,7 +271,7 @@ fn bare_address(value: &str) -> String {
     inner.trim().to_lowercase()
 }
 
-fn bounce(raw: &[u8], message: &Message<'_>, inbox: &Inbox) -> Option<Inbound> {
+fn bounce(message: &Message<'_>, inbox: &Inbox) -> Option<Inbound> {
     let verp = verp_recipient(message, inbox.bounce_address);
     let is_report = message.content_type().is_some_and(|ct| {
         ct.ctype().eq_ignore_ascii_case("multipart")
@@ -283,7 +283,7 @@ fn bounce(raw: &[u8], message: &Message<'_>, inbox: &Inbox) -> Option<Inbound> {
                 .is_some_and(|t| t.eq_ignore_ascii_case("delivery-status"))
     });
     if is_report {
-        let report = delivery_status(raw);
+        let report = delivery_status(message);
         if let Some(report) = &report
             && report.delivered
         {
@@ -363,8 +363,7 @@ struct DeliveryStatus {
 
 /// Reads the message/delivery-status part (RFC 3464): the first recipient block that failed
 /// (else the first one), its Final-Recipient and Status.
-fn delivery_status(raw: &[u8]) -> Option<DeliveryStatus> {
-    let message = MessageParser::default().parse(raw)?;
+fn delivery_status(message: &Message<'_>) -> Option<DeliveryStatus> {
     let part = message.parts.iter().find(|p| {
         p.content_type().is_some_and(|ct| {
             ct.ctype().eq_ignore_ascii_case("message")
@@ -442,10 +441,8 @@ const AUTOMATIC_SUBJECTS: &[&str] = &[
 
 /// Whether a mail (as a mirrored list delivers it) was sent by a machine, which is never
 /// answered.
-pub fn is_automatic(raw: &[u8]) -> bool {
-    mail_parser::MessageParser::default()
-        .parse_headers(raw)
-        .is_some_and(|m| automatic(&m, Mode::Mirror).is_some())
+pub fn is_automatic(message: &Message<'_>) -> bool {
+    automatic(message, Mode::Mirror).is_some()
 }
 
 /// The signal that marks a mail as sent by a machine, if any.
@@ -498,14 +495,11 @@ fn automatic(message: &Message<'_>, mode: Mode) -> Option<&'static str> {
 
 /// The addresses a mail was delivered to (lowercased), most trustworthy first; the first
 /// `trusted` of them come from our receiving server (Delivered-To, X-Original-To).
-pub fn recipients(raw: &[u8]) -> (Vec<String>, usize) {
-    let Some(message) = MessageParser::default().parse_headers(raw) else {
-        return (Vec::new(), 0);
-    };
-    let all = addressed_to(&message);
+pub fn recipients(message: &Message<'_>) -> (Vec<String>, usize) {
+    let all = addressed_to(message);
     let trusted = ["Delivered-To", "X-Original-To"]
         .iter()
-        .map(|h| raw_values(&message, h).len())
+        .map(|h| raw_values(message, h).len())
         .sum();
     (all, trusted)
 }
@@ -548,6 +542,7 @@ fn reply_key(message: &Message<'_>, template: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::mail::parse::mime;
 
     const OWN: &[&str] = &["forum@lists.test"];
 
@@ -818,7 +813,11 @@ Question.\n";
             ("empty input", "", Host, Post),
         ];
         for (name, raw, mode, want) in cases {
-            assert_eq!(classify(raw.as_bytes(), &inbox(mode)), want, "case {name}");
+            assert_eq!(
+                classify(mime(raw.as_bytes()).as_ref(), &inbox(mode)),
+                want,
+                "case {name}"
+            );
         }
     }
 
@@ -831,7 +830,7 @@ Question.\n";
             "To: reply+other@lists.test",
         );
         assert_eq!(
-            classify(raw.as_bytes(), &inbox(Mode::Host)),
+            classify(mime(raw.as_bytes()).as_ref(), &inbox(Mode::Host)),
             Inbound::Reply {
                 key: "abc123".into()
             }
@@ -847,7 +846,11 @@ Question.\n";
             ("To: a@b\n\nx", None),
         ];
         for (raw, want) in cases {
-            assert_eq!(sender(raw.as_bytes()).as_deref(), *want, "{raw:?}");
+            assert_eq!(
+                mime(raw.as_bytes()).as_ref().and_then(sender).as_deref(),
+                *want,
+                "{raw:?}"
+            );
         }
     }
 

@@ -105,10 +105,15 @@ pub fn calendar_parts(message: &[u8]) -> Vec<String> {
     if !mentions(message, b"calendar") && !mentions(message, b"ics") {
         return Vec::new();
     }
-    let Some(parsed) = mail_parser::MessageParser::default().parse(message) else {
-        return Vec::new();
-    };
-    parsed
+    match crate::mail::parse::mime(message) {
+        Some(parsed) => calendar_parts_of(&parsed),
+        None => Vec::new(),
+    }
+}
+
+/// [`calendar_parts`] of a mail already parsed.
+pub fn calendar_parts_of(message: &mail_parser::Message<'_>) -> Vec<String> {
+    message
         .parts
         .iter()
         .filter(|part| is_calendar_part(part))

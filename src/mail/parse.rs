@@ -2,7 +2,7 @@
 //! thread signals and the text to index. Pure: the same bytes always give the same result, and
 //! nothing here can fail on bad mail except by saying what is wrong with it.
 
-use mail_parser::MessageParser;
+use mail_parser::{Message, MessageParser};
 use sha2::{Digest, Sha256};
 
 use super::render::{Attachment, RenderOptions, chosen_text, preview, render_message};
@@ -76,10 +76,27 @@ pub fn hex(bytes: &[u8]) -> String {
         })
 }
 
+/// The MIME parse of a raw message, done once per message on its way in: what the archive
+/// derives (`read_message`), what the gate asks (`mail::accept`) and the calendars it carries
+/// all read this one parse. None when the parser finds nothing to read.
+pub fn mime(raw: &[u8]) -> Option<Message<'_>> {
+    MessageParser::default().parse(raw)
+}
+
 /// Parses a raw message. `envelope` is the mbox separator line (without `From `), used for the
 /// date when the mail has no usable Date header.
 pub fn parse_message(
     raw: &[u8],
+    envelope: Option<&str>,
+    render: &RenderOptions,
+) -> Result<ParsedMessage, Unparseable> {
+    read_message(raw, mime(raw).as_ref(), envelope, render)
+}
+
+/// [`parse_message`] on a message already parsed by [`mime`] (`message` is `mime(raw)`).
+pub fn read_message(
+    raw: &[u8],
+    message: Option<&Message<'_>>,
     envelope: Option<&str>,
     render: &RenderOptions,
 ) -> Result<ParsedMessage, Unparseable> {
@@ -89,9 +106,7 @@ pub fn parse_message(
     if !starts_with_header(raw) {
         return Err(Unparseable::NoHeaders);
     }
-    let message = MessageParser::default()
-        .parse(raw)
-        .ok_or(Unparseable::Parser)?;
+    let message = message.ok_or(Unparseable::Parser)?;
     let mut problems = Vec::new();
 
     let message_id = match message.header_raw("Message-ID") {
@@ -118,7 +133,7 @@ pub fn parse_message(
         .header_raw("Thread-Index")
         .and_then(|v| decode_thread_index(v.trim()));
 
-    let (from_name, from_addr) = author(&message);
+    let (from_name, from_addr) = author(message);
 
     let date = match message.date().filter(|d| d.is_valid()) {
         Some(d) => Some(d.to_timestamp()),
@@ -135,7 +150,7 @@ pub fn parse_message(
 
     // The hash covers the whole chosen text, so that changing trimming rules later does not
     // change which messages count as the same.
-    let mut full_text = chosen_text(&message).text;
+    let mut full_text = chosen_text(message).text;
     truncate_at_char(&mut full_text, MAX_INDEXED_BODY);
     let subject = message.subject().map(|s| s.trim().to_owned());
     let content_sha256 = content_hash(&from_addr, &subject, &full_text, raw);
@@ -148,7 +163,7 @@ pub fn parse_message(
         }
         s
     });
-    let rendered = render_message(&message, render, &|_| None);
+    let rendered = render_message(message, render, &|_| None);
     let mut body_text = rendered.body;
     truncate_at_char(&mut body_text, MAX_INDEXED_BODY);
 

@@ -217,7 +217,7 @@ fn build(
         return (member.user, None);
     }
     let preferences =
-        super::notify::preferences_link(&config.web.base_url, secret, member.user, now);
+        crate::forum::notify::preferences_link(&config.web.base_url, secret, member.user, now);
     let period = if member.digest == "weekly" {
         "weekly"
     } else {
@@ -244,7 +244,7 @@ fn build(
             calendar: None,
         },
         &html,
-        &super::identity(config, out),
+        &crate::forum::identity(config, out),
     ) {
         Ok(b) => b,
         Err(e) => {

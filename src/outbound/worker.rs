@@ -394,7 +394,7 @@ impl Sender {
 
 /// Prints a message decoded, so a link in a quoted-printable body can be followed as printed.
 fn print_mail(envelope: &Envelope, bytes: &[u8]) {
-    let message = mail_parser::MessageParser::default().parse(bytes);
+    let message = crate::mail::parse::mime(bytes);
     let subject = message.as_ref().and_then(|m| m.subject()).unwrap_or("");
     let text = message
         .as_ref()
@@ -750,7 +750,7 @@ mod tests {
                     .0
             }
         };
-        let draft = crate::outbound::Draft {
+        let draft = crate::forum::Draft {
             user: jane,
             author_name: "Jane".to_owned(),
             list: "snug".to_owned(),
@@ -759,7 +759,7 @@ mod tests {
             text: "Which spacer do you give?".to_owned(),
             approved: false,
         };
-        crate::outbound::post_from_web(store, config, &draft, now).unwrap()
+        crate::forum::post_from_web(store, config, &draft, now).unwrap()
     }
 
     /// The list's copy of a message coming back over IMAP.
@@ -768,12 +768,12 @@ mod tests {
         let list = store.list_id("snug").unwrap();
         let mut copy = b"Delivered-To: snug@lists.test\r\n".to_vec();
         copy.extend_from_slice(bytes);
-        let item = crate::ingest::pipeline::Incoming {
+        let item = crate::archive::Incoming {
             bytes: copy,
             envelope: None,
             origin: "imap:test".to_owned(),
         };
-        crate::ingest::pipeline::store_batch(
+        crate::archive::pipeline::store_batch(
             store,
             run,
             list,

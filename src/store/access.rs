@@ -194,7 +194,8 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ingest::pipeline::{Incoming, store_batch};
+    use crate::archive::Incoming;
+    use crate::archive::pipeline::store_batch;
     use crate::mail::render::RenderOptions;
     use crate::store::{DeriveSettings, Role};
 

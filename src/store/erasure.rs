@@ -850,7 +850,8 @@ impl super::Store {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ingest::pipeline::{Incoming, reindex, store_batch};
+    use crate::archive::Incoming;
+    use crate::archive::pipeline::{reindex, store_batch};
     use crate::mail::redact::{StandIn, stand_in};
     use crate::store::{DeriveSettings, RawOutcome, Role, Store};
     use base64::Engine;

@@ -461,7 +461,7 @@ mod tests {
         let mut store = Store::open(&dir.path().join("a.db"), DeriveSettings::default()).unwrap();
         let mbox = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("fixtures/moderation/mistakes.mbox");
-        crate::ingest::pipeline::import(&mut store, &[mbox], "snug", &Default::default(), 0)
+        crate::archive::pipeline::import(&mut store, &[mbox], "snug", &Default::default(), 0)
             .unwrap();
         let (mo, _) = store
             .create_user("Mo", "mo@example.org", Role::Moderator, 0)

@@ -721,7 +721,8 @@ impl super::Store {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ingest::pipeline::{Incoming, store_batch};
+    use crate::archive::Incoming;
+    use crate::archive::pipeline::store_batch;
     use crate::mail::render::RenderOptions;
     use crate::store::{DeriveSettings, Store};
 

@@ -415,8 +415,8 @@ pub async fn export_mbox(
             let addresses = s.user_emails(user)?;
             let mut out = Vec::new();
             s.for_each_raw_from(&addresses, |raw| {
-                let envelope = crate::ingest::readers::export_envelope(raw.envelope.as_deref());
-                Ok(crate::ingest::readers::write_mboxrd(
+                let envelope = crate::mail::mbox::export_envelope(raw.envelope.as_deref());
+                Ok(crate::mail::mbox::write_mboxrd(
                     &mut out,
                     Some(&envelope),
                     &raw.bytes,

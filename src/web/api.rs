@@ -11,7 +11,7 @@ use serde::Deserialize;
 
 use super::view::{self, PAGE_SIZE};
 use super::{AppState, WebError};
-use crate::ingest::readers::{export_envelope, write_mboxrd};
+use crate::mail::mbox::{export_envelope, write_mboxrd};
 use crate::mail::render::{render_message, safe_delivery};
 use crate::store::{SearchOrder, ThreadFilter, ThreadId, ThreadSummary};
 

@@ -296,14 +296,14 @@ pub async fn send_link(
                 now,
                 now + LINK_SECONDS,
             )?;
-            crate::outbound::send_sign_in_link(s, &config, &to, &link, !known, now).map_err(|e| {
-                match e {
-                    crate::outbound::PostError::Store(e) => e,
+            crate::forum::send_sign_in_link(s, &config, &to, &link, !known, now).map_err(
+                |e| match e {
+                    crate::forum::PostError::Store(e) => e,
                     other => {
                         crate::store::StoreError::Output(std::io::Error::other(other.to_string()))
                     }
-                }
-            })
+                },
+            )
         })
         .await?;
     state.wake.notify_one();

@@ -1,6 +1,6 @@
 //! Erasure on the web: a member erases their own account (after a confirmation they type), and
 //! admins purge a message (after checking what it is) and read the audit log of erasures and
-//! purges. The work itself is `crate::erasure`'s; these pages ask, confirm and report.
+//! purges. The work itself is `crate::forum::erasure`'s; these pages ask, confirm and report.
 
 use std::sync::Arc;
 
@@ -14,7 +14,7 @@ use serde::Deserialize;
 use super::auth::{self, check_csrf};
 use super::view;
 use super::{AppState, WebError};
-use crate::erasure::{ErasureError, Target, message_id_from};
+use crate::forum::erasure::{ErasureError, Target, message_id_from};
 use crate::store::{Actor, ErasureEntry, ErasurePolicy, Role};
 
 /// What a member types to confirm.
@@ -79,7 +79,7 @@ pub async fn erase_account(
     let now = chrono::Utc::now().timestamp();
     let done = state
         .write(move |s| {
-            Ok(crate::erasure::erase(
+            Ok(crate::forum::erasure::erase(
                 s,
                 &config,
                 &Target::Member(user),
@@ -211,7 +211,7 @@ pub async fn purge(
     let now = chrono::Utc::now().timestamp();
     let done = state
         .write(move |s| {
-            Ok(crate::erasure::purge(
+            Ok(crate::forum::erasure::purge(
                 s,
                 &config,
                 &message_id,

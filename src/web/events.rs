@@ -1,7 +1,7 @@
 //! Events on the web: upcoming and past events, each event's page with its places and the
 //! buttons to register or cancel, the form organisers announce an event with, the attendee
 //! list and its CSV export, and iCalendar files: one per event and subscribable feeds of
-//! upcoming events (all, or per interest). Places change through `outbound::events`, which
+//! upcoming events (all, or per interest). Places change through `forum::events`, which
 //! records them and queues the mails in one transaction.
 
 use std::sync::Arc;
@@ -18,10 +18,10 @@ use super::auth::{self, check_csrf};
 use super::view;
 use super::{AppState, WebError};
 use crate::config::Organisers;
+use crate::forum::events as out_events;
+use crate::forum::{Draft, PostError};
 use crate::mail::calendar::{self, Organizer};
 use crate::mail::markup;
-use crate::outbound::events as out_events;
-use crate::outbound::{Draft, PostError};
 use crate::store::{Event, EventId, InterestId, NewEvent, Place, Registered, Role, Session};
 
 /// Most events a list or feed shows.

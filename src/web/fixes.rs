@@ -12,7 +12,7 @@ use serde::Deserialize;
 
 use super::auth::check_csrf;
 use super::{AppState, WebError};
-use crate::ingest::moderation::{FixOutcome, FixRequest, Target};
+use crate::forum::moderation::{FixOutcome, FixRequest, Target};
 use crate::store::{FixId, Role, ThreadId};
 
 /// A thread or post named the way a moderator would paste it: a thread's address or number
@@ -70,7 +70,7 @@ async fn apply(
     let moderator = session.user.id;
     let now = chrono::Utc::now().timestamp();
     let outcome = state
-        .write(move |s| crate::ingest::moderation::fix_thread(s, &request, moderator, now))
+        .write(move |s| crate::forum::moderation::fix_thread(s, &request, moderator, now))
         .await?;
     match outcome {
         FixOutcome::Done(to) => {
@@ -162,7 +162,7 @@ pub async fn undo(
     let moderator = session.user.id;
     let now = chrono::Utc::now().timestamp();
     let thread = state
-        .write(move |s| crate::ingest::moderation::undo_fix(s, id, moderator, now))
+        .write(move |s| crate::forum::moderation::undo_fix(s, id, moderator, now))
         .await?;
     let to = match thread {
         Some(t) => format!("/t/{}", t.0),

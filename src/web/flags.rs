@@ -15,7 +15,7 @@ use serde::Deserialize;
 use super::auth::{self, check_csrf};
 use super::view;
 use super::{AppState, WebError};
-use crate::ingest::moderation::{Decided, Decision, FlagRequest};
+use crate::forum::moderation::{Decided, Decision, FlagRequest};
 use crate::store::{FlagReason, Flagged, Role, StoreError};
 
 /// The longest note a flag keeps.
@@ -68,8 +68,8 @@ pub async fn flag(
                 reason,
                 note: (!note.is_empty()).then_some(note.as_str()),
             };
-            crate::ingest::moderation::flag(s, &config, &request, now).map_err(|e| match e {
-                crate::outbound::PostError::Store(e) => e,
+            crate::forum::moderation::flag(s, &config, &request, now).map_err(|e| match e {
+                crate::forum::PostError::Store(e) => e,
                 other => StoreError::Output(std::io::Error::other(other.to_string())),
             })
         })
@@ -143,7 +143,7 @@ pub async fn decide(
     let now = chrono::Utc::now().timestamp();
     let decided = state
         .write(move |s| {
-            crate::ingest::moderation::decide(s, &config, &id, moderator, &decision, now)
+            crate::forum::moderation::decide(s, &config, &id, moderator, &decision, now)
         })
         .await?;
     let done = match decided {

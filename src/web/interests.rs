@@ -190,7 +190,7 @@ pub async fn like(
             }
             let liked = s.toggle_like(user, &id, now)?;
             if liked {
-                crate::outbound::tell_author_of_like(s, &config, user, &id, now)?;
+                crate::forum::tell_author_of_like(s, &config, user, &id, now)?;
             }
             Ok(true)
         })

@@ -16,7 +16,7 @@ use serde::Deserialize;
 use super::auth::{self, check_csrf};
 use super::view;
 use super::{AppState, WebError};
-use crate::ingest::held::{Decided, Decision};
+use crate::forum::held::{Decided, Decision};
 use crate::store::{FixKind, HeldId, HeldKind, HideWhy, Role};
 
 #[derive(Debug, Deserialize, Default)]
@@ -226,7 +226,7 @@ pub async fn decide(
     let now = chrono::Utc::now().timestamp();
     let decided = state
         .write(move |s| {
-            Ok(crate::ingest::held::decide(
+            Ok(crate::forum::held::decide(
                 s, &config, id, moderator, decision, now,
             ))
         })

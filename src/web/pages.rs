@@ -473,7 +473,7 @@ pub async fn thread(
         },
         moderator,
         watching: watching.unwrap_or_default(),
-        event: event.map(|e| (e.id.0, e.title.clone(), crate::outbound::events::when(&e))),
+        event: event.map(|e| (e.id.0, e.title.clone(), crate::forum::events::when(&e))),
         thread: id,
         subject: state.thread_title(subject.as_deref(), &list),
         list,

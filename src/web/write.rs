@@ -1,6 +1,6 @@
 //! Writing on the web: replying to a post (optionally quoting it) and starting a thread, with a
 //! preview, light formatting rendered safely, and form problems said in words. A post is
-//! archived and queued in the outbox in one step (`outbound::post_from_web`); the handler
+//! archived and queued in the outbox in one step (`forum::post_from_web`); the handler
 //! never speaks SMTP. Moderators also read here what inbound mail was refused.
 
 use std::sync::Arc;
@@ -15,8 +15,8 @@ use serde::Deserialize;
 use super::auth::{self, check_csrf};
 use super::view;
 use super::{AppState, WebError};
+use crate::forum::{Draft, PostError};
 use crate::mail::markup;
-use crate::outbound::{Draft, PostError};
 use crate::store::{Role, Session, ThreadId};
 
 /// Longest post accepted from the web, in characters.
@@ -309,7 +309,7 @@ async fn submit(state: &AppState, draft: Draft) -> Result<Result<String, PostErr
     let config = Arc::clone(&state.config);
     let now = chrono::Utc::now().timestamp();
     let result = state
-        .write(move |s| Ok(crate::outbound::post_from_web(s, &config, &draft, now)))
+        .write(move |s| Ok(crate::forum::post_from_web(s, &config, &draft, now)))
         .await?;
     match result {
         Ok(id) => {

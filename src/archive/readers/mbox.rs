@@ -1,38 +1,14 @@
-//! Splitting one mbox-like stream (mboxo, mboxrd, pipermail) into messages, one at a time, and
-//! writing messages back as mboxrd. Memory is one message plus one look-ahead line: lines are
+//! Splitting one mbox-like stream (mboxo, mboxrd, pipermail) into messages, one at a time
+//! (writing them back as mboxrd is `mail::mbox`'s). Memory is one message plus one look-ahead line: lines are
 //! appended straight into the message buffer, and a separator is only confirmed once the line
 //! after it has been seen.
 
-use std::io::{self, BufRead, Write};
+use std::io::{self, BufRead};
 
 use super::Format;
 use super::lines::{
-    is_blank, is_escaped_from, is_header_line, is_mbox_separator, needs_escape, pipermail_sender,
-    trim_eol,
+    is_blank, is_escaped_from, is_header_line, is_mbox_separator, pipermail_sender, trim_eol,
 };
-
-/// The envelope written when a message has none (mail that came in over IMAP, say).
-pub const DEFAULT_ENVELOPE: &str = "MAILER-DAEMON Thu Jan  1 00:00:00 1970";
-
-/// The envelope listbridge's own export writes: the sender `mboxrd@z` marks the file as mboxrd
-/// for any reader (public-inbox's convention), and the original envelope's date is kept, since
-/// it dates mail that has no Date header.
-pub fn export_envelope(original: Option<&str>) -> String {
-    let date = original
-        .map(|env| {
-            let fields: Vec<&str> = env.split_whitespace().collect();
-            if fields.len() >= 6 {
-                let d = &fields[fields.len() - 5..];
-                // asctime pads the day to two columns.
-                format!("{} {} {:>2} {} {}", d[0], d[1], d[2], d[3], d[4])
-            } else {
-                String::new()
-            }
-        })
-        .filter(|d| !d.is_empty())
-        .unwrap_or_else(|| "Thu Jan  1 00:00:00 1970".to_owned());
-    format!("mboxrd@z {date}")
-}
 
 /// Longest piece read as one "line": a longer line (a base64 blob with no line breaks) is read in
 /// pieces so that one line cannot take unbounded memory before the message size limit sees it.
@@ -217,32 +193,6 @@ impl<R: BufRead> Splitter<R> {
     }
 }
 
-/// Writes one message as mboxrd: `From ` + envelope (or [`DEFAULT_ENVELOPE`]) + `\n`, the bytes
-/// with every line matching `^>*From ` given one more `>`, a final `\n` if the bytes do not end
-/// with one (mbox cannot say "no final newline", so that one case reads back with a `\n` more),
-/// then one empty line. Empty bytes get no added `\n`, so they read back empty. Line breaks in
-/// the envelope become spaces: the separator must stay one line.
-pub fn write_mboxrd<W: Write>(w: &mut W, envelope: Option<&str>, bytes: &[u8]) -> io::Result<()> {
-    let envelope = envelope.unwrap_or(DEFAULT_ENVELOPE);
-    w.write_all(b"From ")?;
-    if envelope.contains(['\r', '\n']) {
-        w.write_all(envelope.replace(['\r', '\n'], " ").as_bytes())?;
-    } else {
-        w.write_all(envelope.as_bytes())?;
-    }
-    w.write_all(b"\n")?;
-    for line in bytes.split_inclusive(|&b| b == b'\n') {
-        if needs_escape(line) {
-            w.write_all(b">")?;
-        }
-        w.write_all(line)?;
-    }
-    if !bytes.is_empty() && !bytes.ends_with(b"\n") {
-        w.write_all(b"\n")?;
-    }
-    w.write_all(b"\n")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -372,16 +322,5 @@ mod tests {
         let got = split(&input, Format::Mboxrd);
         assert_eq!(got.len(), 1);
         assert_eq!(got[0].1.as_bytes(), [&b"A: 1\n\n"[..], &body].concat());
-    }
-
-    #[test]
-    fn write_escapes_and_terminates() {
-        let mut out = Vec::new();
-        write_mboxrd(&mut out, None, b"A: 1\n\nFrom x\n>From y\n> From z\nlast").unwrap();
-        write_mboxrd(&mut out, Some("e Thu Jan  1 00:00:00 1970"), b"").unwrap();
-        assert_eq!(
-            String::from_utf8(out).unwrap(),
-            "From MAILER-DAEMON Thu Jan  1 00:00:00 1970\nA: 1\n\n>From x\n>>From y\n> From z\nlast\n\nFrom e Thu Jan  1 00:00:00 1970\n\n"
-        );
     }
 }

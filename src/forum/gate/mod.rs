@@ -6,24 +6,16 @@
 //! auto-generated sender). In both modes bounces are counted against the address that failed
 //! and auto-replies are logged, not published. All of it happens in the batch's transaction, so
 //! the IMAP cursor, the archive, the log and the queued copies land together or not at all.
+//! Holding a post for a moderator is `hold`'s.
 
+mod hold;
+
+use crate::archive::{Admit, HeldDecision, Prepared, Verdict};
 use crate::config::{Config, ListMode};
 use crate::mail::accept::{self, Inbound, Inbox, Mode, Refusal};
-use crate::store::{InboundAction, ListId, StoreError, UserId, Writer};
-
-use super::pipeline::Prepared;
-
-/// What the gate decided for one message.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Verdict {
-    /// Archive it as list mail.
-    Archive,
-    /// Host mode: archive it and send it to the other members (as a member's, or, approved by
-    /// a moderator, as a non-member's).
-    Publish { author: Option<UserId> },
-    /// Kept in the inbound log, not archived (already done by the gate).
-    Logged,
-}
+use crate::mail::calendar::Method;
+use crate::mail::decision::{Decision, decision_in};
+use crate::store::{EventId, InboundAction, ListId, MessageKey, StoreError, UserId, Writer};
 
 /// The gate of one list.
 pub struct Gate {
@@ -34,9 +26,6 @@ pub struct Gate {
     screen: Option<crate::mail::privacy::Screen>,
     /// A moderator approved the mail passing: it is published even from a non-member.
     released: bool,
-    /// Moderators' decisions read from their replies in this batch, carried out once the
-    /// batch is committed (publishing one is a transaction of its own).
-    decisions: std::sync::Mutex<Vec<(crate::store::HeldId, UserId, crate::ingest::held::Decision)>>,
 }
 
 impl Gate {
@@ -50,7 +39,6 @@ impl Gate {
             .find(|l| l.name == list)
             .map_or(ListMode::Mirror, |l| l.mode);
         Some(Gate {
-            decisions: std::sync::Mutex::default(),
             screen: Some(config.privacy_screen()),
             released: false,
             config,
@@ -68,151 +56,17 @@ impl Gate {
         })
     }
 
-    /// The moderators' decisions read so far, to carry out now.
-    pub(super) fn take_decisions(
-        &self,
-    ) -> Vec<(crate::store::HeldId, UserId, crate::ingest::held::Decision)> {
-        std::mem::take(&mut *self.decisions.lock().expect("decisions lock"))
-    }
-
-    pub(super) fn config(&self) -> &std::sync::Arc<Config> {
+    /// The configuration this gate decides by.
+    pub fn config(&self) -> &std::sync::Arc<Config> {
         &self.config
-    }
-
-    /// Holds an admitted post that carries patient-identifiable data for a moderator (kept raw,
-    /// nothing archived or sent) and tells its author why. True when held.
-    pub(super) fn hold_if_identifying(
-        &self,
-        writer: &Writer<'_>,
-        list: ListId,
-        p: &Prepared,
-        author: Option<UserId>,
-        now: i64,
-    ) -> Result<bool, StoreError> {
-        let (Some(screen), Ok(parsed)) = (&self.screen, &p.parsed) else {
-            return Ok(false);
-        };
-        // The list's copy of a web post was checked (or approved) when it was written.
-        if let Some(id) = &parsed.message_id
-            && writer.is_own_post(id)?
-        {
-            return Ok(false);
-        }
-        let subject = parsed.subject.as_deref().unwrap_or("");
-        let Some(finding) = screen.check(subject, &parsed.body_text) else {
-            return Ok(false);
-        };
-        tracing::info!("a post with patient-identifiable data is held for a moderator");
-        self.hold_mail(
-            writer,
-            list,
-            p,
-            author,
-            &finding.reason,
-            "If it does contain a patient's details, you need do nothing: a moderator will \
-             reject it.",
-            now,
-        )?;
-        Ok(true)
-    }
-
-    /// Keeps a mail for a moderator (raw, nothing archived or sent) and tells its sender and
-    /// the moderators why (`advice` ends the sender's mail).
-    #[allow(clippy::too_many_arguments)]
-    fn hold_mail(
-        &self,
-        writer: &Writer<'_>,
-        list: ListId,
-        p: &Prepared,
-        author: Option<UserId>,
-        reason: &str,
-        advice: &str,
-        now: i64,
-    ) -> Result<(), StoreError> {
-        let Ok(parsed) = &p.parsed else {
-            return Ok(());
-        };
-        let subject = parsed.subject.as_deref().unwrap_or("");
-        let sender = accept::sender(&p.item.bytes);
-        let id = writer.hold(
-            &crate::store::NewHeld {
-                kind: crate::store::HeldKind::Mail {
-                    raw: p.item.bytes.clone(),
-                    origin: p.item.origin.clone(),
-                },
-                list,
-                user: author,
-                author_name: parsed.from_name.as_deref(),
-                sender: sender.as_deref(),
-                subject,
-                body: &parsed.body_text,
-                reason,
-            },
-            now,
-        )?;
-        let author_name = parsed
-            .from_name
-            .clone()
-            .or(sender.clone())
-            .unwrap_or_else(|| "someone".to_owned());
-        match crate::outbound::moderation::tell_moderators(
-            writer,
-            &self.config,
-            &crate::outbound::moderation::HeldNews {
-                id,
-                list: &self.list,
-                author: &author_name,
-                subject,
-                text: &parsed.body_text,
-                reason,
-            },
-            now,
-        ) {
-            Ok(()) => {}
-            Err(crate::outbound::PostError::Store(e)) => return Err(e),
-            Err(e) => tracing::warn!(error = %e, "the moderators could not be told of a held post"),
-        }
-        if let Some(sender) = &sender
-            && !accept::is_automatic(&p.item.bytes)
-        {
-            let fate = if self.is_host() {
-                "was not published or sent to anyone"
-            } else {
-                "was delivered by the list but is not published in the web archive"
-            };
-            let text = format!(
-                "Hello,\n\nYour message \"{}\" to {} {fate}, because {}.\n\n\
-                 A moderator will review it and publish it, or tell you why not. {advice}\n\n\
-                 -- \n{}\n",
-                subject.trim(),
-                self.list,
-                reason,
-                self.config.web.site_name
-            );
-            match crate::outbound::queue_notice(
-                writer,
-                &self.config,
-                sender,
-                &format!("Held for a moderator: {}", subject.trim()),
-                &text,
-                parsed.message_id.as_deref(),
-                now,
-            ) {
-                Ok(_) => {}
-                Err(crate::outbound::PostError::Store(e)) => return Err(e),
-                Err(e) => tracing::warn!(error = %e, "the author of a held post could not be told"),
-            }
-        }
-        Ok(())
     }
 
     pub fn is_host(&self) -> bool {
         self.mode == ListMode::Host
     }
 
-    /// Decides for one stored-to-be message; logging, bounce counting and explanations are done
-    /// here on `writer`.
-    pub(super) fn admit(
+    /// What a fetched mail is and what becomes of it, before the privacy screen.
+    fn classify(
         &self,
         writer: &Writer<'_>,
         list: ListId,
@@ -240,7 +94,8 @@ impl Gate {
             max_bytes: (out.max_message_mb as usize) << 20,
         };
         let bytes = &p.item.bytes;
-        let sender = accept::sender(bytes);
+        let message = p.message.as_ref();
+        let sender = message.and_then(accept::sender);
         let parsed = p.parsed.as_ref().ok();
         let subject = parsed.and_then(|m| m.subject.clone());
         let log = |action, reason: &str| {
@@ -257,7 +112,7 @@ impl Gate {
             )
         };
         let host = self.mode == ListMode::Host;
-        let (recipients, trusted) = accept::recipients(bytes);
+        let (recipients, trusted) = message.map(accept::recipients).unwrap_or_default();
         let to_bridge = |address: &str| {
             recipients[..trusted]
                 .iter()
@@ -268,14 +123,12 @@ impl Gate {
             .any(|r| r.eq_ignore_ascii_case(list_address));
         // Whatever a list distributed says so (RFC 2919): that is list traffic even when the
         // bridge's own address is the one subscribed.
-        let from_a_list = mail_parser::MessageParser::default()
-            .parse_headers(bytes.as_slice())
-            .is_some_and(|m| m.header("List-Id").is_some());
+        let from_a_list = message.is_some_and(|m| m.header("List-Id").is_some());
         let private = !to_list && !from_a_list && to_bridge(&out.from_address);
-        let class = match accept::classify(bytes, &inbox) {
+        let class = match accept::classify(message, &inbox) {
             // Calendar services mark their invitations and answers as automatic (Google's
             // carry Auto-Submitted), but they are a person's invitation or answer.
-            Inbound::Automatic(_) if super::events::carries_calendar(bytes) => Inbound::Post,
+            Inbound::Automatic(_) if !p.calendars.is_empty() => Inbound::Post,
             class => class,
         };
         // A moderator's answer to the mail about a held post decides it.
@@ -295,34 +148,36 @@ impl Gate {
                 return Ok(Verdict::Logged);
             };
             let text = parsed.map_or("", |m| m.body_text.as_str());
-            match crate::outbound::moderation::decision_in(text) {
-                Some(decision) => {
-                    let what = match &decision {
-                        crate::ingest::held::Decision::Approve { .. } => "approve",
-                        crate::ingest::held::Decision::Reject { .. } => "reject",
-                    };
-                    self.decisions
-                        .lock()
-                        .expect("decisions lock")
-                        .push((held, moderator, decision));
-                    log(
-                        InboundAction::Dropped,
-                        &format!("a moderator's answer: {what} held post {}", held.0),
-                    )?;
-                }
-                None => {
-                    log(
-                        InboundAction::Dropped,
-                        "a moderator's answer without \"approve\" or \"reject\" first: nothing done",
-                    )?;
-                }
-            }
-            return Ok(Verdict::Logged);
+            let Some(decision) = decision_in(text) else {
+                log(
+                    InboundAction::Dropped,
+                    "a moderator's answer without \"approve\" or \"reject\" first: nothing done",
+                )?;
+                return Ok(Verdict::Logged);
+            };
+            let what = match &decision {
+                Decision::Approve { .. } => "approve",
+                Decision::Reject { .. } => "reject",
+            };
+            log(
+                InboundAction::Dropped,
+                &format!("a moderator's answer: {what} held post {}", held.0),
+            )?;
+            return Ok(Verdict::Decided(HeldDecision {
+                held,
+                moderator,
+                decision,
+            }));
         }
         // A member's answer from their calendar takes or gives up their place; it is not a
         // post (and never a bounce's quoted original).
         if !matches!(class, Inbound::OwnEcho | Inbound::Bounce { .. }) {
-            let replies = super::events::replies(bytes);
+            let replies: Vec<_> = p
+                .calendars
+                .iter()
+                .filter(|c| c.method == Method::Reply)
+                .cloned()
+                .collect();
             if !replies.is_empty() {
                 let member = match &sender {
                     Some(s) => writer.member_of(s)?,
@@ -577,7 +432,7 @@ impl Gate {
                 .unwrap_or_default();
             let text = refusal.explanation(&self.config.web.site_name, &list_address);
             let in_reply_to = p.parsed.as_ref().ok().and_then(|m| m.message_id.clone());
-            match crate::outbound::queue_notice(
+            match super::queue_notice(
                 writer,
                 &self.config,
                 sender,
@@ -587,7 +442,7 @@ impl Gate {
                 now,
             ) {
                 Ok(_) => writer.mark_explained(&p.sha)?,
-                Err(crate::outbound::PostError::Store(e)) => return Err(e),
+                Err(super::PostError::Store(e)) => return Err(e),
                 Err(e) => tracing::warn!(error = %e, "no explanation could be queued"),
             }
         }
@@ -595,17 +450,16 @@ impl Gate {
     }
 
     /// Tells the members with a place that their event changed or was cancelled.
-    pub(super) fn event_changed(
+    fn event_changed(
         &self,
         writer: &Writer<'_>,
-        event: crate::store::EventId,
+        event: EventId,
         cancelled: bool,
         now: i64,
     ) -> Result<(), StoreError> {
-        match crate::outbound::events::tell_registrants(writer, &self.config, event, cancelled, now)
-        {
+        match super::events::tell_registrants(writer, &self.config, event, cancelled, now) {
             Ok(()) => Ok(()),
-            Err(crate::outbound::PostError::Store(e)) => Err(e),
+            Err(super::PostError::Store(e)) => Err(e),
             Err(e) => {
                 tracing::warn!(error = %e, "members could not be told of an event's change");
                 Ok(())
@@ -616,12 +470,12 @@ impl Gate {
     /// The members' copies of a newly archived post: in host mode everyone who wants it (the
     /// post is published through the bridge: recorded as the member's), in mirror mode those
     /// who watch its thread or interests (the list itself sends it to the others).
-    pub(super) fn copies(
+    fn copies(
         &self,
         writer: &Writer<'_>,
         list: ListId,
         p: &Prepared,
-        key: crate::store::MessageKey,
+        key: MessageKey,
         author: Option<UserId>,
         now: i64,
     ) -> Result<(), StoreError> {
@@ -652,8 +506,8 @@ impl Gate {
         let bytes = match crate::mail::compose::redistribute(
             &p.item.bytes,
             &name,
-            &crate::outbound::list_info(&self.config, list_config, address),
-            &crate::outbound::identity(&self.config, out),
+            &super::list_info(&self.config, list_config, address),
+            &super::identity(&self.config, out),
         ) {
             Ok(b) => b,
             Err(e) => {
@@ -667,7 +521,7 @@ impl Gate {
             writer.record_post(message_id, author, "mail", None, now)?;
             writer.watch_own_thread(author, message_id, thread)?;
         }
-        let outbox = crate::outbound::send_copies(
+        let outbox = super::send_copies(
             writer,
             &self.config,
             list,
@@ -681,6 +535,50 @@ impl Gate {
         )?;
         if host && author.is_some() {
             writer.set_post_outbox(message_id, outbox)?;
+        }
+        Ok(())
+    }
+}
+
+impl Admit for Gate {
+    fn admit(
+        &self,
+        writer: &Writer<'_>,
+        list: ListId,
+        mail: &Prepared,
+        now: i64,
+    ) -> Result<Verdict, StoreError> {
+        let verdict = self.classify(writer, list, mail, now)?;
+        let author = match &verdict {
+            Verdict::Archive => None,
+            Verdict::Publish { author } => *author,
+            Verdict::Logged | Verdict::Decided(_) => return Ok(verdict),
+        };
+        if self.hold_if_identifying(writer, list, mail, author, now)? {
+            return Ok(Verdict::Logged);
+        }
+        Ok(verdict)
+    }
+
+    fn archived(
+        &self,
+        writer: &Writer<'_>,
+        list: ListId,
+        mail: &Prepared,
+        key: MessageKey,
+        verdict: &Verdict,
+        events_changed: &[(EventId, bool)],
+        now: i64,
+    ) -> Result<(), StoreError> {
+        let (author, publish) = match verdict {
+            Verdict::Publish { author } => (*author, true),
+            _ => (None, false),
+        };
+        if publish || !self.is_host() {
+            self.copies(writer, list, mail, key, author, now)?;
+        }
+        for &(event, cancelled) in events_changed {
+            self.event_changed(writer, event, cancelled, now)?;
         }
         Ok(())
     }

@@ -11,11 +11,11 @@ use std::time::{Duration, Instant};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
 
-use super::gate::Verdict;
 use super::readers::{ReadError, read_paths};
-use crate::mail::parse::{ParsedMessage, Unparseable, parse_message, raw_sha256};
+use super::{Admit, Archived, HeldDecision, Incoming, Prepared, Verdict, archive_one, derive_one};
+use crate::mail::parse::parse_message;
 use crate::mail::render::RenderOptions;
-use crate::store::{Derived, ListId, RawOutcome, Store, StoreError};
+use crate::store::{Derived, InterestTagger, ListId, RawOutcome, Store, StoreError, Writer};
 
 /// Messages per transaction: large enough that commits cost little, small enough that an
 /// interrupted import loses only seconds of work.
@@ -86,6 +86,19 @@ impl ImportSummary {
         self.read_errors.extend(other.read_errors.iter().cloned());
     }
 
+    /// Counts what archiving one message gave.
+    fn tally_archived(&mut self, archived: Archived, origin: &str) {
+        match archived {
+            Archived::Stored(derived) => self.tally(derived, origin),
+            Archived::NotStored(RawOutcome::DuplicateInRun) => self.duplicates += 1,
+            Archived::NotStored(RawOutcome::AlreadyArchived) => self.already_archived += 1,
+            Archived::NotStored(RawOutcome::Erased) => self.erased += 1,
+            Archived::NotStored(RawOutcome::Stored(_)) => {
+                unreachable!("a stored message is derived")
+            }
+        }
+    }
+
     /// Counts what deriving one stored message gave.
     fn tally(&mut self, derived: Derived, origin: &str) {
         match derived {
@@ -113,13 +126,12 @@ impl ImportSummary {
     }
 }
 
-/// A raw message on its way in, from an archive file or a live source.
-#[derive(Debug, Clone)]
-pub struct Incoming {
-    pub bytes: Vec<u8>,
-    pub envelope: Option<String>,
-    /// Where it came from (`FILE#N`, or `imap:SOURCE:UIDVALIDITY:UID`).
-    pub origin: String,
+/// What storing a fetched batch did, and the moderators' decisions its mail carried, for the
+/// caller to carry out now that the batch is committed.
+#[derive(Debug, Default)]
+pub struct Batch {
+    pub summary: ImportSummary,
+    pub decisions: Vec<HeldDecision>,
 }
 
 /// Stores a batch of fetched messages in one transaction, advancing the source's cursor in the
@@ -134,46 +146,36 @@ pub fn store_batch(
     render: &RenderOptions,
     items: Vec<Incoming>,
     cursor: Option<(&str, &crate::store::Cursor)>,
-    gate: Option<&super::gate::Gate>,
+    gate: Option<&dyn Admit>,
     now: i64,
-) -> Result<ImportSummary, StoreError> {
-    let mut summary = ImportSummary::default();
+) -> Result<Batch, StoreError> {
+    let mut batch = Batch::default();
+    let summary = &mut batch.summary;
     let tagger = store.tagger()?;
     let writer = store.writer(run)?;
     for item in items {
         summary.read += 1;
-        let prepared = Prepared::new(item, render, 0);
+        let mail = match gate {
+            Some(_) => Prepared::for_gate(item, render),
+            None => Prepared::new(item, render, 0),
+        };
         let verdict = match gate {
-            Some(g) => g.admit(&writer, list, &prepared, now)?,
+            Some(g) => g.admit(&writer, list, &mail, now)?,
             None => Verdict::Archive,
         };
         match verdict {
             Verdict::Logged => summary.not_archived += 1,
+            Verdict::Decided(decision) => {
+                summary.not_archived += 1;
+                batch.decisions.push(decision);
+            }
             Verdict::Archive | Verdict::Publish { .. } => {
-                let (author, publish) = match verdict {
-                    Verdict::Publish { author } => (author, true),
-                    _ => (None, false),
-                };
-                if let Some(g) = gate
-                    && g.hold_if_identifying(&writer, list, &prepared, author, now)?
-                {
-                    summary.not_archived += 1;
+                let Some(key) = store_one(&writer, list, &mail, summary, &tagger)? else {
                     continue;
-                }
-                let key = store_one(&writer, list, &prepared, &mut summary, &tagger)?;
-                if let Some(key) = key
-                    && let Some(g) = gate
-                {
-                    if publish || !g.is_host() {
-                        g.copies(&writer, list, &prepared, key, author, now)?;
-                    }
-                    for (event, cancelled) in
-                        super::events::recognise(&writer, list, key, &prepared)?
-                    {
-                        g.event_changed(&writer, event, cancelled, now)?;
-                    }
-                } else if let Some(key) = key {
-                    super::events::recognise(&writer, list, key, &prepared)?;
+                };
+                let changed = super::events::recognise(&writer, list, key, &mail)?;
+                if let Some(g) = gate {
+                    g.archived(&writer, list, &mail, key, &verdict, &changed, now)?;
                 }
             }
         }
@@ -182,38 +184,7 @@ pub fn store_batch(
         writer.set_cursor(source, cursor)?;
     }
     writer.commit()?;
-    if let Some(g) = gate {
-        for (held, moderator, decision) in g.take_decisions() {
-            match super::held::decide(store, g.config(), held, moderator, decision, now) {
-                Ok(_) => {}
-                Err(crate::outbound::PostError::Store(e)) => return Err(e),
-                Err(e) => tracing::warn!(error = %e, "a moderator's decision by mail failed"),
-            }
-        }
-    }
-    Ok(summary)
-}
-
-/// One message hashed and parsed, ready to store (parsing happens off the storing thread).
-pub(super) struct Prepared {
-    pub(super) item: Incoming,
-    pub(super) sha: [u8; 32],
-    pub(super) parsed: Result<ParsedMessage, Unparseable>,
-    /// Input bytes consumed when it was read, for the progress bar.
-    bytes_read: u64,
-}
-
-impl Prepared {
-    fn new(item: Incoming, render: &RenderOptions, bytes_read: u64) -> Prepared {
-        let sha = raw_sha256(&item.bytes);
-        let parsed = parse_message(&item.bytes, item.envelope.as_deref(), render);
-        Prepared {
-            item,
-            sha,
-            parsed,
-            bytes_read,
-        }
-    }
+    Ok(batch)
 }
 
 /// Imports every message under `paths` into `list`.
@@ -305,46 +276,15 @@ fn store_all(
 }
 
 fn store_one(
-    writer: &crate::store::Writer<'_>,
+    writer: &Writer<'_>,
     list: ListId,
-    p: &Prepared,
+    mail: &Prepared,
     summary: &mut ImportSummary,
-    tagger: &crate::store::InterestTagger,
+    tagger: &InterestTagger,
 ) -> Result<Option<crate::store::MessageKey>, StoreError> {
-    let origin = p.item.origin.as_str();
-    let raw_id = match writer.store_raw(
-        &p.sha,
-        &p.item.bytes,
-        p.item.envelope.as_deref(),
-        list,
-        origin,
-    )? {
-        RawOutcome::Stored(id) => id,
-        RawOutcome::DuplicateInRun => {
-            summary.duplicates += 1;
-            return Ok(None);
-        }
-        RawOutcome::AlreadyArchived => {
-            summary.already_archived += 1;
-            return Ok(None);
-        }
-        RawOutcome::Erased => {
-            summary.erased += 1;
-            return Ok(None);
-        }
-    };
-    let derived = writer.derive(raw_id, &p.sha, list, p.parsed.as_ref())?;
-    let key = match &derived {
-        crate::store::Derived::Message(k) | crate::store::Derived::Renamed { key: k, .. } => {
-            Some(*k)
-        }
-        _ => None,
-    };
-    if let (Some(k), Ok(parsed)) = (key, &p.parsed) {
-        let subject = parsed.subject.as_deref().unwrap_or("");
-        writer.tag_message(k, &tagger.tag(subject, &parsed.body_text))?;
-    }
-    summary.tally(derived, origin);
+    let archived = archive_one(writer, list, mail, tagger)?;
+    let key = archived.key();
+    summary.tally_archived(archived, &mail.item.origin);
     Ok(key)
 }
 
@@ -377,17 +317,14 @@ pub fn reindex(
             summary.read += 1;
             let options = render.get(&raw.list).cloned().unwrap_or_default();
             let parsed = parse_message(&raw.bytes, raw.envelope.as_deref(), &options);
-            let derived = writer.derive(raw.id, &raw.sha256, raw.list, parsed.as_ref())?;
-            if let (
-                crate::store::Derived::Message(k) | crate::store::Derived::Renamed { key: k, .. },
-                Ok(p),
-            ) = (&derived, &parsed)
-            {
-                writer.tag_message(
-                    *k,
-                    &tagger.tag(p.subject.as_deref().unwrap_or(""), &p.body_text),
-                )?;
-            }
+            let derived = derive_one(
+                &writer,
+                raw.id,
+                &raw.sha256,
+                raw.list,
+                parsed.as_ref(),
+                &tagger,
+            )?;
             summary.tally(derived, &format!("raw message {}", raw.id.0));
         }
         writer.commit()?;

@@ -6,24 +6,16 @@
 
 use std::sync::Arc;
 
+use crate::archive::pipeline::{ImportSummary, store_batch};
+use crate::archive::{HeldDecision, Incoming};
 use crate::config::Config;
-use crate::outbound::{Draft, PostError};
-use crate::store::{HeldId, HeldKind, Store, UserId};
+use crate::mail::render::RenderOptions;
+use crate::store::{Cursor, HeldId, HeldKind, ListId, RunId, Store, StoreError, UserId};
+
+pub use crate::mail::decision::Decision;
 
 use super::gate::Gate;
-use super::pipeline::{Incoming, store_batch};
-
-/// What a moderator decided.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Decision {
-    /// Publish it; a web post's text may be edited first.
-    Approve {
-        text: Option<String>,
-    },
-    Reject {
-        reason: String,
-    },
-}
+use super::{Draft, PostError};
 
 /// What came of it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,6 +27,43 @@ pub enum Decided {
     Gone,
 }
 
+/// Stores a fetched batch through `gate` (see `archive::pipeline::store_batch`), then carries
+/// out the moderators' decisions its mail carried, each a transaction of its own.
+#[allow(clippy::too_many_arguments)]
+pub fn take_in(
+    gate: &Gate,
+    store: &mut Store,
+    run: RunId,
+    list: ListId,
+    render: &RenderOptions,
+    items: Vec<Incoming>,
+    cursor: Option<(&str, &Cursor)>,
+    now: i64,
+) -> Result<ImportSummary, StoreError> {
+    let batch = store_batch(store, run, list, render, items, cursor, Some(gate), now)?;
+    carry_out(store, gate.config(), batch.decisions, now)?;
+    Ok(batch.summary)
+}
+
+/// Carries out the moderators' decisions read from their mail, once the batch that carried
+/// them is committed; a decision that fails for any reason but the store's is logged and left.
+pub fn carry_out(
+    store: &mut Store,
+    config: &Arc<Config>,
+    decisions: Vec<HeldDecision>,
+    now: i64,
+) -> Result<(), StoreError> {
+    for d in decisions {
+        match decide(store, config, d.held, d.moderator, d.decision, now) {
+            Ok(_) => {}
+            Err(PostError::Store(e)) => return Err(e),
+            Err(e) => tracing::warn!(error = %e, "a moderator's decision by mail failed"),
+        }
+    }
+    Ok(())
+}
+
+/// Carries out a moderator's decision on a held post.
 pub fn decide(
     store: &mut Store,
     config: &Arc<Config>,
@@ -69,7 +98,7 @@ pub fn decide(
                     reason.trim(),
                     config.web.site_name
                 );
-                crate::outbound::queue_notice(
+                crate::forum::queue_notice(
                     &writer,
                     config,
                     &address,
@@ -97,7 +126,7 @@ pub fn decide(
                     approved: true,
                 };
                 let (message_id, decided) =
-                    crate::outbound::post_with(store, config, &draft, None, now, |w, _, _| {
+                    crate::forum::post_with(store, config, &draft, None, now, |w, _, _| {
                         w.decide_held(id, true, moderator, None, now)
                     })?;
                 // Decided in the same transaction: a lost race rolled the post back too.
@@ -108,22 +137,21 @@ pub fn decide(
                 })
             }
             HeldKind::Mail { raw, origin } => {
-                let gate = Gate::releasing(Arc::clone(config), &held.list_name);
                 let run = store.begin_run("held mail approved", now)?;
-                store_batch(
-                    store,
-                    run,
-                    held.list,
-                    &config.render_options(&held.list_name),
-                    vec![Incoming {
-                        bytes: raw.clone(),
-                        envelope: None,
-                        origin: origin.clone(),
-                    }],
-                    None,
-                    gate.as_ref(),
-                    now,
-                )?;
+                let render = config.render_options(&held.list_name);
+                let mail = vec![Incoming {
+                    bytes: raw.clone(),
+                    envelope: None,
+                    origin: origin.clone(),
+                }];
+                match Gate::releasing(Arc::clone(config), &held.list_name) {
+                    Some(gate) => {
+                        take_in(&gate, store, run, held.list, &render, mail, None, now)?;
+                    }
+                    None => {
+                        store_batch(store, run, held.list, &render, mail, None, None, now)?;
+                    }
+                }
                 let run = store.begin_run("held mail approved", now)?;
                 let writer = store.writer(run)?;
                 writer.decide_held(id, true, moderator, None, now)?;

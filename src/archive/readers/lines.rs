@@ -37,12 +37,6 @@ pub(crate) fn is_escaped_from(line: &[u8]) -> bool {
     quotes > 0 && line[quotes..].starts_with(b"From ")
 }
 
-/// `^>*From `: a line mboxrd must escape when writing.
-pub(crate) fn needs_escape(line: &[u8]) -> bool {
-    let quotes = line.iter().take_while(|&&b| b == b'>').count();
-    line[quotes..].starts_with(b"From ")
-}
-
 const WEEKDAYS: [&[u8]; 7] = [b"Mon", b"Tue", b"Wed", b"Thu", b"Fri", b"Sat", b"Sun"];
 const MONTHS: [&[u8]; 12] = [
     b"Jan", b"Feb", b"Mar", b"Apr", b"May", b"Jun", b"Jul", b"Aug", b"Sep", b"Oct", b"Nov", b"Dec",
@@ -214,9 +208,5 @@ mod tests {
         assert!(is_escaped_from(b">>>From here\n"));
         assert!(!is_escaped_from(b"From here\n"));
         assert!(!is_escaped_from(b"> From here\n"));
-        assert!(needs_escape(b"From here\n"));
-        assert!(needs_escape(b">>From here\n"));
-        assert!(!needs_escape(b">From: header-like\n"));
-        assert!(!needs_escape(b"Fromage\n"));
     }
 }

@@ -5,13 +5,14 @@
 //! threading fixes (recorded, applied at once, and refused when they would change nothing or
 //! cross lists).
 
+use crate::archive::derive_one;
 use crate::config::Config;
+use crate::forum::PostError;
+use crate::forum::moderators::{FlagNews, tell_moderators_of_flag};
 use crate::mail::parse::parse_message;
-use crate::outbound::PostError;
-use crate::outbound::moderation::{FlagNews, tell_moderators_of_flag};
 use crate::store::{
-    Derived, FixId, FixKind, FlagReason, Flagged, Hid, HideWhy, Store, StoreError, StoredRaw,
-    ThreadId, UserId, Writer,
+    FixId, FixKind, FlagReason, Flagged, Hid, HideWhy, Store, StoreError, StoredRaw, ThreadId,
+    UserId, Writer,
 };
 
 /// A member's flag on a post.
@@ -199,13 +200,7 @@ fn show_again(
     };
     let options = config.render_options(&writer.list_name(list)?);
     let parsed = parse_message(&bytes, envelope.as_deref(), &options);
-    let derived = writer.derive(id, &sha256, list, parsed.as_ref())?;
-    if let (Derived::Message(key) | Derived::Renamed { key, .. }, Ok(p)) = (&derived, &parsed) {
-        writer.tag_message(
-            *key,
-            &tagger.tag(p.subject.as_deref().unwrap_or(""), &p.body_text),
-        )?;
-    }
+    derive_one(writer, id, &sha256, list, parsed.as_ref(), tagger)?;
     Ok(true)
 }
 

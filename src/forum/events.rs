@@ -1,15 +1,18 @@
 //! Events by mail: the announcement of an event created on the web (a new thread carrying the
 //! invitation), and each member's own mail about their place: a confirmation with the event
 //! for their calendar, a waiting-list notice, a cancellation that takes it out of their
-//! calendar again, the news that a place came free, and a reminder before it starts. Every
+//! calendar again, the news that a place came free, and a reminder before it starts; and a
+//! member's answer from their calendar (Outlook, Gmail, Apple: a REPLY), which takes or gives up
+//! their place like the buttons on the event's page. Every
 //! calendar the bridge sends uses the event's one UID, with a SEQUENCE that only grows for a
 //! member, so calendars update their entry instead of adding another.
 
 use crate::config::Config;
-use crate::mail::calendar::{self, Attendee, CalEvent, Method, Organizer, PartStat};
+use crate::mail::calendar::{self, Attendee, CalEvent, Calendar, Method, Organizer, PartStat};
 use crate::mail::compose::CalendarPart;
 use crate::store::{
-    Cancelled, Event, EventId, NewEvent, Place, Registered, Store, TicketId, UserId, Writer,
+    Cancelled, Event, EventId, NewEvent, Place, Registered, Store, StoreError, TicketId, UserId,
+    Writer,
 };
 
 use super::{Draft, PostError};
@@ -467,6 +470,68 @@ fn tell(
     });
     super::queue_mail(writer, config, &address, &subject, &text, None, part, now)?;
     Ok(())
+}
+
+/// What a member's calendar answer did, for the inbound log.
+pub fn answer(
+    writer: &Writer<'_>,
+    config: &Config,
+    member: crate::store::UserId,
+    sender: &str,
+    replies: &[Calendar],
+    now: i64,
+) -> Result<String, StoreError> {
+    let mut done = Vec::new();
+    for cal in replies {
+        for (event, attendees) in &cal.events {
+            let Some(id) = writer.event_by_uid(&event.uid)? else {
+                done.push(format!("an answer about an unknown event ({})", event.uid));
+                continue;
+            };
+            // The answer is the sender's own ATTENDEE line, else the first one there.
+            let partstat = attendees
+                .iter()
+                .find(|a| a.address.eq_ignore_ascii_case(sender))
+                .or(attendees.first())
+                .map_or(PartStat::NeedsAction, |a| a.partstat);
+            let outcome = match partstat {
+                PartStat::Accepted => {
+                    match register_in(writer, config, id, member, None, "mail", now) {
+                        Ok(r) => described(r),
+                        Err(PostError::Store(e)) => return Err(e),
+                        Err(e) => format!("registered, but no mail could be queued: {e}"),
+                    }
+                }
+                PartStat::Declined => match cancel_in(writer, config, id, member, now) {
+                    Ok(Some(_)) => "place cancelled".to_owned(),
+                    Ok(None) => "declined, held no place".to_owned(),
+                    Err(PostError::Store(e)) => return Err(e),
+                    Err(e) => format!("cancelled, but no mail could be queued: {e}"),
+                },
+                PartStat::Tentative | PartStat::NeedsAction => {
+                    "a tentative answer: no place taken".to_owned()
+                }
+            };
+            done.push(format!("event {}: {outcome}", id.0));
+        }
+    }
+    Ok(format!("calendar reply: {}", done.join("; ")))
+}
+
+fn described(outcome: Registered) -> String {
+    match outcome {
+        Registered::Now {
+            place: Place::Confirmed,
+            ..
+        } => "registered, place confirmed".to_owned(),
+        Registered::Now {
+            place: Place::Waiting(n),
+            ..
+        } => format!("registered on the waiting list (number {n})"),
+        Registered::Now { .. } => "registered".to_owned(),
+        Registered::Already(_) => "already registered".to_owned(),
+        Registered::Closed => "registration is closed".to_owned(),
+    }
 }
 
 #[cfg(test)]

@@ -19,7 +19,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use flate2::bufread::MultiGzDecoder;
 
 use detect::Detected;
-pub use mbox::{DEFAULT_ENVELOPE, export_envelope, write_mboxrd};
 use mbox::{Split, Splitter};
 use walk::{Entry, Item, Kind, Walker};
 

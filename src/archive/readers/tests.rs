@@ -4,6 +4,8 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use crate::mail::mbox::{DEFAULT_ENVELOPE, write_mboxrd};
+
 use super::*;
 
 fn fixture(rel: &str) -> PathBuf {
@@ -393,7 +395,7 @@ fn reader_is_send() {
 
 #[test]
 fn export_envelopes_mark_mboxrd_and_keep_the_date() {
-    use super::export_envelope;
+    use crate::mail::mbox::export_envelope;
     assert_eq!(export_envelope(None), "mboxrd@z Thu Jan  1 00:00:00 1970");
     assert_eq!(
         export_envelope(Some("jdoe at example.org  Tue Jan  8 17:09:09 2019")),

@@ -1,21 +1,20 @@
 //! Events that arrive by mail. An archived message carrying an invitation (an iCalendar
 //! REQUEST or PUBLISH, or a plain `.ics` attachment) becomes an event tied to its thread; a
 //! later one with the same UID and a higher SEQUENCE updates it, and a CANCEL (or
-//! STATUS:CANCELLED) cancels it. A member's REPLY from their calendar (Outlook, Gmail, Apple)
-//! takes or gives up their place, like the buttons on the event's page; it is logged, not
-//! published, as those products treat "Accepted: …" answers.
+//! STATUS:CANCELLED) cancels it. (A member's REPLY from their calendar is the forum's to act
+//! on: `forum::events::answer`.)
 
 use std::sync::OnceLock;
 
 use aho_corasick::AhoCorasick;
+use mail_parser::Message;
 
-use crate::config::Config;
-use crate::mail::calendar::{self, Calendar, Method, PartStat};
-use crate::store::{EventId, ListId, MessageKey, NewEvent, Place, Registered, StoreError, Writer};
+use crate::mail::calendar::{self, Calendar, Method};
+use crate::store::{EventId, ListId, MessageKey, NewEvent, StoreError, Writer};
 
-use super::pipeline::Prepared;
+use super::Prepared;
 
-/// Whether a mail may carry a calendar at all: most do not, and this skips parsing them again.
+/// Whether a mail may carry a calendar at all: most do not, and this skips looking.
 fn may_carry_calendar(bytes: &[u8]) -> bool {
     static HINTS: OnceLock<AhoCorasick> = OnceLock::new();
     HINTS
@@ -28,12 +27,13 @@ fn may_carry_calendar(bytes: &[u8]) -> bool {
         .is_match(bytes)
 }
 
-/// The calendars of a mail that parse, each with the method it was sent with.
-fn calendars(bytes: &[u8]) -> Vec<Calendar> {
-    if !may_carry_calendar(bytes) {
+/// The calendars of a mail (`message` is its one parse) that can be read, each with the method
+/// it was sent with.
+pub(crate) fn calendars(message: Option<&Message<'_>>, raw: &[u8]) -> Vec<Calendar> {
+    let Some(message) = message.filter(|_| may_carry_calendar(raw)) else {
         return Vec::new();
-    }
-    calendar::calendar_parts(bytes)
+    };
+    calendar::calendar_parts_of(message)
         .iter()
         .filter_map(|part| match calendar::parse_calendar(part) {
             Ok(c) => Some(c),
@@ -45,29 +45,16 @@ fn calendars(bytes: &[u8]) -> Vec<Calendar> {
         .collect()
 }
 
-/// Whether a mail carries a calendar that can be read.
-pub(super) fn carries_calendar(bytes: &[u8]) -> bool {
-    !calendars(bytes).is_empty()
-}
-
-/// The calendar answers (REPLY) a mail carries.
-pub(super) fn replies(bytes: &[u8]) -> Vec<Calendar> {
-    calendars(bytes)
-        .into_iter()
-        .filter(|c| c.method == Method::Reply)
-        .collect()
-}
-
 /// Makes or updates the events an archived message announces. Returns the events it changed
 /// (true: cancelled), whose members are to be told.
-pub(super) fn recognise(
+pub fn recognise(
     writer: &Writer<'_>,
     list: ListId,
     key: MessageKey,
     p: &Prepared,
 ) -> Result<Vec<(EventId, bool)>, StoreError> {
     let mut changes = Vec::new();
-    let found = calendars(&p.item.bytes);
+    let found = &p.calendars;
     if found.is_empty() {
         return Ok(changes);
     }
@@ -82,7 +69,7 @@ pub(super) fn recognise(
             continue;
         }
         let cancel = cal.method == Method::Cancel;
-        for (event, _) in cal.events {
+        for (event, _) in &cal.events {
             let gone = cancel || event.cancelled;
             match writer.event_by_uid(&event.uid)? {
                 Some(id) => {
@@ -154,70 +141,4 @@ pub(super) fn recognise(
         }
     }
     Ok(changes)
-}
-
-/// What a member's calendar answer did, for the inbound log.
-pub(super) fn answer(
-    writer: &Writer<'_>,
-    config: &Config,
-    member: crate::store::UserId,
-    sender: &str,
-    replies: &[Calendar],
-    now: i64,
-) -> Result<String, StoreError> {
-    let mut done = Vec::new();
-    for cal in replies {
-        for (event, attendees) in &cal.events {
-            let Some(id) = writer.event_by_uid(&event.uid)? else {
-                done.push(format!("an answer about an unknown event ({})", event.uid));
-                continue;
-            };
-            // The answer is the sender's own ATTENDEE line, else the first one there.
-            let partstat = attendees
-                .iter()
-                .find(|a| a.address.eq_ignore_ascii_case(sender))
-                .or(attendees.first())
-                .map_or(PartStat::NeedsAction, |a| a.partstat);
-            let outcome = match partstat {
-                PartStat::Accepted => {
-                    match crate::outbound::events::register_in(
-                        writer, config, id, member, None, "mail", now,
-                    ) {
-                        Ok(r) => described(r),
-                        Err(crate::outbound::PostError::Store(e)) => return Err(e),
-                        Err(e) => format!("registered, but no mail could be queued: {e}"),
-                    }
-                }
-                PartStat::Declined => {
-                    match crate::outbound::events::cancel_in(writer, config, id, member, now) {
-                        Ok(Some(_)) => "place cancelled".to_owned(),
-                        Ok(None) => "declined, held no place".to_owned(),
-                        Err(crate::outbound::PostError::Store(e)) => return Err(e),
-                        Err(e) => format!("cancelled, but no mail could be queued: {e}"),
-                    }
-                }
-                PartStat::Tentative | PartStat::NeedsAction => {
-                    "a tentative answer: no place taken".to_owned()
-                }
-            };
-            done.push(format!("event {}: {outcome}", id.0));
-        }
-    }
-    Ok(format!("calendar reply: {}", done.join("; ")))
-}
-
-fn described(outcome: Registered) -> String {
-    match outcome {
-        Registered::Now {
-            place: Place::Confirmed,
-            ..
-        } => "registered, place confirmed".to_owned(),
-        Registered::Now {
-            place: Place::Waiting(n),
-            ..
-        } => format!("registered on the waiting list (number {n})"),
-        Registered::Now { .. } => "registered".to_owned(),
-        Registered::Already(_) => "already registered".to_owned(),
-        Registered::Closed => "registration is closed".to_owned(),
-    }
 }

@@ -126,7 +126,7 @@ pub fn erase(
         let writer = store.writer(run)?;
         if let Some(user) = user {
             for event in writer.open_places(user, now)? {
-                crate::outbound::events::cancel_in(&writer, config, event, user, now)
+                crate::forum::events::cancel_in(&writer, config, event, user, now)
                     .map_err(|e| ErasureError::Events(e.to_string()))?;
             }
         }
@@ -296,10 +296,7 @@ fn erase_message(
             let (key, counts) =
                 writer.replace_message(m, &bytes, how.envelope.as_deref(), &parsed, erasure)?;
             if let Some(key) = key {
-                writer.tag_message(
-                    key,
-                    &tagger.tag(parsed.subject.as_deref().unwrap_or(""), &parsed.body_text),
-                )?;
+                crate::archive::tag_one(writer, key, &parsed, tagger)?;
             }
             counts
         }
