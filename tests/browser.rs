@@ -20,6 +20,7 @@ use anyhow::{Context, Result, anyhow, bail, ensure};
 use axum::http::{Method, Request};
 use base64::Engine;
 use fantoccini::actions::{InputSource, KeyAction, KeyActions};
+use fantoccini::elements::Element;
 use fantoccini::key::Key;
 use fantoccini::{Client, ClientBuilder, Locator};
 use http_body_util::{BodyExt, Full};
@@ -64,20 +65,17 @@ async fn demo_can_be_searched_and_read_in_chromium() -> Result<()> {
     // Home: the latest threads.
     browser.go(&base, "/").await?;
     ensure!(
-        browser.client.title().await?.contains("SNUG forum (demo)"),
+        browser.title().await?.contains("SNUG forum (demo)"),
         "home page title"
     );
-    let threads = browser
-        .client
-        .find_all(Locator::Css("ol.threads > li"))
-        .await?;
+    let threads = browser.find_all("ol.threads > li").await?;
     ensure!(!threads.is_empty(), "the home page lists no thread");
     browser.shoot("home").await?;
 
     // Keyboard: the first Tab from the top reaches the skip link, which then shows on screen,
     // and Enter on it moves focus to the main content.
     browser.press(Key::Tab).await?;
-    let focused = browser.client.active_element().await?;
+    let focused = browser.focused().await?;
     ensure!(
         focused.attr("class").await?.as_deref() == Some("skip"),
         "the first Tab should focus the skip link, not {:?}",
@@ -95,7 +93,7 @@ async fn demo_can_be_searched_and_read_in_chromium() -> Result<()> {
         browser.here().await?.fragment.as_deref() == Some("main"),
         "skip link target"
     );
-    let focused = browser.client.active_element().await?;
+    let focused = browser.focused().await?;
     ensure!(
         focused.attr("id").await?.as_deref() == Some("main"),
         "after Enter on the skip link, focus should be on <main>, not {:?}",
@@ -104,33 +102,15 @@ async fn demo_can_be_searched_and_read_in_chromium() -> Result<()> {
 
     // Search: typed into the search box and submitted with the button, as a reader does.
     let phrase = "\"inspiratory flow\"";
-    browser
-        .client
-        .find(Locator::Id("q"))
-        .await?
-        .send_keys(phrase)
-        .await?;
-    browser
-        .client
-        .find(Locator::Css("form.search button[type=submit]"))
-        .await?
-        .click()
-        .await?;
+    browser.fill("q", phrase).await?;
+    browser.click("form.search button[type=submit]").await?;
     browser.wait_for_path("/search").await?;
-    let count = browser
-        .client
-        .find(Locator::Css("p.count"))
-        .await?
-        .text()
-        .await?;
+    let count = browser.text_of("p.count").await?;
     ensure!(
         count.starts_with("1 message ") && count.contains(phrase),
         "result count text: {count:?}"
     );
-    let marks = browser
-        .client
-        .find_all(Locator::Css("ol.results .snippet mark"))
-        .await?;
+    let marks = browser.find_all("ol.results .snippet mark").await?;
     ensure!(!marks.is_empty(), "no <mark> in the search snippets");
     ensure!(
         marks[0]
@@ -141,20 +121,13 @@ async fn demo_can_be_searched_and_read_in_chromium() -> Result<()> {
         "marked word"
     );
     ensure!(
-        browser
-            .client
-            .find_all(Locator::Css("nav.pager"))
-            .await?
-            .is_empty(),
+        !browser.has("nav.pager").await?,
         "one page of results should have no pager"
     );
     browser.shoot("search").await?;
 
     // The result is a permalink: /m/{id} answers 303 to the thread, on the post itself.
-    let result = browser
-        .client
-        .find(Locator::Css("ol.results > li h2 a"))
-        .await?;
+    let result = browser.find("ol.results > li h2 a").await?;
     let permalink = result.attr("href").await?.context("result link")?;
     ensure!(
         permalink.starts_with("/m/"),
@@ -163,7 +136,7 @@ async fn demo_can_be_searched_and_read_in_chromium() -> Result<()> {
     result.click().await?;
     browser.wait_for_path("/t/").await?;
     let landed = browser.target().await?;
-    let post = browser.client.find(Locator::Css(":target")).await?;
+    let post = browser.find(":target").await?;
     ensure!(
         post.text().await?.contains("inspiratory flow"),
         "the post landed on is another one"
@@ -208,10 +181,7 @@ async fn demo_can_be_searched_and_read_in_chromium() -> Result<()> {
 
     // Following another post's permalink lands on that post, in the same thread.
     let thread_path = browser.here().await?.path;
-    let links = browser
-        .client
-        .find_all(Locator::Css("a[title='Permanent link']"))
-        .await?;
+    let links = browser.find_all("a[title='Permanent link']").await?;
     let other = links.last().context("no permalink in the thread")?;
     let other_href = other.attr("href").await?.context("permalink href")?;
     ensure!(
@@ -225,10 +195,7 @@ async fn demo_can_be_searched_and_read_in_chromium() -> Result<()> {
     ensure!(browser.here().await?.path == thread_path, "left the thread");
     let other_post = browser.target().await?;
     let own_link = browser
-        .client
-        .find(Locator::Css(":target a[title='Permanent link']"))
-        .await?
-        .attr("href")
+        .attr_of(":target a[title='Permanent link']", "href")
         .await?;
     ensure!(
         own_link.as_deref() == Some(other_href.as_str()),
@@ -237,49 +204,23 @@ async fn demo_can_be_searched_and_read_in_chromium() -> Result<()> {
     browser.shoot("thread-followed-permalink").await?;
 
     // The nested view indents replies.
-    browser
-        .client
-        .find(Locator::LinkText("Show as a tree"))
-        .await?
-        .click()
-        .await?;
+    browser.click_link("Show as a tree").await?;
     browser
         .wait_for(|here| here.query.as_deref() == Some("view=nested"))
         .await?;
     ensure!(
-        !browser
-            .client
-            .find_all(Locator::Css("li.post.depth-1"))
-            .await?
-            .is_empty(),
+        browser.has("li.post.depth-1").await?,
         "the nested view indents no reply"
     );
     browser.shoot("thread-nested").await?;
 
     // Author and list pages, reached by their links.
-    browser
-        .client
-        .find(Locator::Css("li.post h2.author a"))
-        .await?
-        .click()
-        .await?;
+    browser.click("li.post h2.author a").await?;
     browser.wait_for_path("/a/").await?;
-    ensure!(
-        !browser
-            .client
-            .find_all(Locator::Css("main li"))
-            .await?
-            .is_empty(),
-        "author page is empty"
-    );
+    ensure!(browser.has("main li").await?, "author page is empty");
     browser.shoot("author").await?;
     browser.go(&base, &thread_path).await?;
-    browser
-        .client
-        .find(Locator::Css("main p.meta a[href^='/l/']"))
-        .await?
-        .click()
-        .await?;
+    browser.click("main p.meta a[href^='/l/']").await?;
     browser.wait_for_path("/l/").await?;
     browser.shoot("list").await?;
 
@@ -291,7 +232,7 @@ async fn demo_can_be_searched_and_read_in_chromium() -> Result<()> {
             json!({"width": 375, "height": 812, "deviceScaleFactor": 2, "mobile": true}),
         )
         .await?;
-    browser.client.refresh().await?;
+    browser.refresh().await?;
     let widths = browser
         .js("return [window.innerWidth, document.documentElement.scrollWidth]")
         .await?;
@@ -387,20 +328,10 @@ async fn search_results_page_through() -> Result<()> {
     );
 
     browser.go(&base, "/").await?;
-    browser
-        .client
-        .find(Locator::Id("q"))
-        .await?
-        .send_keys("spirometry")
-        .await?;
+    browser.fill("q", "spirometry").await?;
     browser.press(Key::Enter).await?;
     browser.wait_for_path("/search").await?;
-    let count = browser
-        .client
-        .find(Locator::Css("p.count"))
-        .await?
-        .text()
-        .await?;
+    let count = browser.text_of("p.count").await?;
     ensure!(
         count.starts_with("60 messages match"),
         "result count text: {count:?}"
@@ -408,20 +339,12 @@ async fn search_results_page_through() -> Result<()> {
 
     let mut seen = HashSet::new();
     for (page, expected) in [(1, 25), (2, 25), (3, 10)] {
-        let status = browser
-            .client
-            .find(Locator::Css("nav.pager span"))
-            .await?
-            .text()
-            .await?;
+        let status = browser.text_of("nav.pager span").await?;
         ensure!(
             status == format!("Page {page} of 3"),
             "pager says {status:?} on page {page}"
         );
-        let links = browser
-            .client
-            .find_all(Locator::Css("ol.results > li h2 a"))
-            .await?;
+        let links = browser.find_all("ol.results > li h2 a").await?;
         ensure!(
             links.len() == expected,
             "{} results on page {page}, not {expected}",
@@ -431,14 +354,8 @@ async fn search_results_page_through() -> Result<()> {
             let href = link.attr("href").await?.context("result href")?;
             ensure!(seen.insert(href.clone()), "{href} shown on two pages");
         }
-        let prev = browser
-            .client
-            .find_all(Locator::Css("nav.pager a[rel=prev]"))
-            .await?;
-        let next = browser
-            .client
-            .find_all(Locator::Css("nav.pager a[rel=next]"))
-            .await?;
+        let prev = browser.find_all("nav.pager a[rel=prev]").await?;
+        let next = browser.find_all("nav.pager a[rel=next]").await?;
         ensure!(
             prev.is_empty() == (page == 1),
             "rel=prev link on page {page}"
@@ -460,12 +377,7 @@ async fn search_results_page_through() -> Result<()> {
         seen.len()
     );
     // And back again.
-    browser
-        .client
-        .find(Locator::Css("nav.pager a[rel=prev]"))
-        .await?
-        .click()
-        .await?;
+    browser.click("nav.pager a[rel=prev]").await?;
     browser
         .wait_for_text("nav.pager span", "Page 2 of 3")
         .await?;
@@ -494,57 +406,34 @@ async fn demo_works_without_javascript() -> Result<()> {
 
     // Make sure scripts really are off: a page whose script would rename it keeps its title.
     browser
-        .client
-        .goto("data:text/html,<title>off</title><script>document.title='on'</script>")
+        .visit("data:text/html,<title>off</title><script>document.title='on'</script>")
         .await?;
     ensure!(
-        browser.client.title().await? == "off",
+        browser.title().await? == "off",
         "JavaScript is still on in this session"
     );
 
     browser.go(&base, "/").await?;
-    browser
-        .client
-        .find(Locator::Id("q"))
-        .await?
-        .send_keys("rescue packs")
-        .await?;
+    browser.fill("q", "rescue packs").await?;
     browser.press(Key::Enter).await?;
     browser.wait_for_path("/search").await?;
-    let count = browser
-        .client
-        .find(Locator::Css("p.count"))
-        .await?
-        .text()
-        .await?;
+    let count = browser.text_of("p.count").await?;
     ensure!(
         count.contains("messages match"),
         "result count text: {count:?}"
     );
     ensure!(
-        !browser
-            .client
-            .find_all(Locator::Css("ol.results mark"))
-            .await?
-            .is_empty(),
+        browser.has("ol.results mark").await?,
         "no <mark> in the results"
     );
     browser.shoot("nojs-search").await?;
 
-    browser
-        .client
-        .find(Locator::Css("ol.results > li h2 a"))
-        .await?
-        .click()
-        .await?;
+    browser.click("ol.results > li h2 a").await?;
     browser.wait_for_path("/t/").await?;
     browser.target().await?;
     browser.shoot("nojs-thread").await?;
     // <details> needs no script: any folded quote on the page opens with a click.
-    let details = browser
-        .client
-        .find_all(Locator::Css("details.elided"))
-        .await?;
+    let details = browser.find_all("details.elided").await?;
     if let Some(details) = details.first() {
         details.find(Locator::Css("summary")).await?.click().await?;
         ensure!(
@@ -792,17 +681,114 @@ impl Browser {
 
     /// Opens a one-time sign-in link and presses its button.
     async fn sign_in_with_link(&self, link: &str) -> Result<()> {
-        self.client.goto(link).await?;
-        self.client
-            .find(Locator::XPath("//main//button[contains(., 'Sign in')]"))
-            .await?
-            .click()
-            .await?;
+        self.visit(link).await?;
+        self.click_button("Sign in").await?;
         self.wait_for(|h| !h.path.starts_with("/signin")).await
     }
 
+    /// Opens a page by its full URL.
+    async fn visit(&self, url: &str) -> Result<()> {
+        Ok(self.client.goto(url).await?)
+    }
+
+    /// Opens a page of the forum at `base`.
     async fn go(&self, base: &str, path: &str) -> Result<()> {
-        Ok(self.client.goto(&format!("{base}{path}")).await?)
+        self.visit(&format!("{base}{path}")).await
+    }
+
+    /// Loads the page again.
+    async fn refresh(&self) -> Result<()> {
+        Ok(self.client.refresh().await?)
+    }
+
+    async fn title(&self) -> Result<String> {
+        Ok(self.client.title().await?)
+    }
+
+    /// The page's HTML as the browser has it now.
+    async fn source(&self) -> Result<String> {
+        Ok(self.client.source().await?)
+    }
+
+    /// The element that has focus.
+    async fn focused(&self) -> Result<Element> {
+        Ok(self.client.active_element().await?)
+    }
+
+    /// The first element a CSS selector matches; an error when there is none.
+    async fn find(&self, css: &str) -> Result<Element> {
+        self.client
+            .find(Locator::Css(css))
+            .await
+            .with_context(|| format!("no {css} on the page"))
+    }
+
+    /// Every element a CSS selector matches (none is not an error).
+    async fn find_all(&self, css: &str) -> Result<Vec<Element>> {
+        Ok(self.client.find_all(Locator::Css(css)).await?)
+    }
+
+    /// Whether a CSS selector matches anything.
+    async fn has(&self, css: &str) -> Result<bool> {
+        Ok(!self.find_all(css).await?.is_empty())
+    }
+
+    /// The element with this id.
+    async fn find_id(&self, id: &str) -> Result<Element> {
+        self.client
+            .find(Locator::Id(id))
+            .await
+            .with_context(|| format!("no #{id} on the page"))
+    }
+
+    /// The first element an XPath expression matches.
+    async fn find_xpath(&self, xpath: &str) -> Result<Element> {
+        self.client
+            .find(Locator::XPath(xpath))
+            .await
+            .with_context(|| format!("nothing on the page matches {xpath}"))
+    }
+
+    /// Clicks the first element a CSS selector matches.
+    async fn click(&self, css: &str) -> Result<()> {
+        Ok(self.find(css).await?.click().await?)
+    }
+
+    /// Clicks the first element an XPath expression matches.
+    async fn click_xpath(&self, xpath: &str) -> Result<()> {
+        Ok(self.find_xpath(xpath).await?.click().await?)
+    }
+
+    /// Clicks the link with this text.
+    async fn click_link(&self, text: &str) -> Result<()> {
+        self.client
+            .find(Locator::LinkText(text))
+            .await
+            .with_context(|| format!("no link {text:?} on the page"))?
+            .click()
+            .await?;
+        Ok(())
+    }
+
+    /// Clicks the first button of the page's main content whose text contains `label`.
+    async fn click_button(&self, label: &str) -> Result<()> {
+        self.click_xpath(&format!("//main//button[contains(., '{label}')]"))
+            .await
+    }
+
+    /// Types `text` into the field with this id.
+    async fn fill(&self, id: &str, text: &str) -> Result<()> {
+        Ok(self.find_id(id).await?.send_keys(text).await?)
+    }
+
+    /// The visible text of the first element a CSS selector matches.
+    async fn text_of(&self, css: &str) -> Result<String> {
+        Ok(self.find(css).await?.text().await?)
+    }
+
+    /// An attribute of the first element a CSS selector matches.
+    async fn attr_of(&self, css: &str, name: &str) -> Result<Option<String>> {
+        Ok(self.find(css).await?.attr(name).await?)
     }
 
     async fn here(&self) -> Result<Here> {
@@ -1150,19 +1136,10 @@ async fn moderators_tools_work_by_clicking_and_pass_axe() -> Result<()> {
         .js("document.querySelectorAll('details.tools').forEach(d => d.open = false); return true;")
         .await?;
     let post = "spacer-3@snug.example";
-    let flag = browser
-        .client
-        .find(Locator::XPath(&format!(
-            "//form[@action='/flag'][input[@value='{post}']]"
-        )))
-        .await?;
+    let flag_form = format!("//form[@action='/flag'][input[@value='{post}']]");
+    let flag = browser.find_xpath(&flag_form).await?;
     browser
-        .client
-        .find(Locator::XPath(&format!(
-            "//form[@action='/flag'][input[@value='{post}']]/ancestor::details/summary"
-        )))
-        .await?
-        .click()
+        .click_xpath(&format!("{flag_form}/ancestor::details/summary"))
         .await?;
     flag.find(Locator::XPath(
         ".//label[contains(., 'identifies a patient')]",
@@ -1182,7 +1159,7 @@ async fn moderators_tools_work_by_clicking_and_pass_axe() -> Result<()> {
 
     // The moderation page shows it, and passes.
     browser.go(&base, "/admin/held").await?;
-    let page = browser.client.source().await?;
+    let page = browser.source().await?;
     ensure!(
         page.contains("Names a patient") && page.contains("Mrs Quenby"),
         "the flagged post is not on the moderation page"
@@ -1193,22 +1170,11 @@ async fn moderators_tools_work_by_clicking_and_pass_axe() -> Result<()> {
     // Split the thread at the hijacking post by clicking; the new thread passes too.
     browser.go(&base, "/t/1").await?;
     let split = "flu-1@snug.example";
+    let split_form = format!("//form[contains(@action, '/split')][input[@value='{split}']]");
     browser
-        .client
-        .find(Locator::XPath(&format!(
-            "//form[contains(@action, '/split')][input[@value='{split}']]/ancestor::details/summary"
-        )))
-        .await?
-        .click()
+        .click_xpath(&format!("{split_form}/ancestor::details/summary"))
         .await?;
-    browser
-        .client
-        .find(Locator::XPath(&format!(
-            "//form[contains(@action, '/split')][input[@value='{split}']]/button"
-        )))
-        .await?
-        .click()
-        .await?;
+    browser.click_xpath(&format!("{split_form}/button")).await?;
     browser
         .wait_for(|h| h.path.starts_with("/t/") && h.path != "/t/1")
         .await?;
@@ -1278,26 +1244,9 @@ async fn a_member_signs_up_by_mail_replies_and_sees_it_delivered() -> Result<()>
     // Sign up: address and name, then the link from the mail.
     browser.go(&base, "/signin").await?;
     violations.extend(serious_violations(&browser, &axe, "/signin").await?);
-    browser
-        .client
-        .find(Locator::Id("email"))
-        .await?
-        .send_keys("alice@lists.test")
-        .await?;
-    browser
-        .client
-        .find(Locator::Id("name"))
-        .await?
-        .send_keys("Alice Adams")
-        .await?;
-    browser
-        .client
-        .find(Locator::XPath(
-            "//button[contains(., 'Email me a sign-in link')]",
-        ))
-        .await?
-        .click()
-        .await?;
+    browser.fill("email", "alice@lists.test").await?;
+    browser.fill("name", "Alice Adams").await?;
+    browser.click_button("Email me a sign-in link").await?;
     browser.wait_for_text("main h1", "Check your mail").await?;
     browser.shoot("member-check-mail").await?;
     let rig = &forum.rig;
@@ -1315,46 +1264,23 @@ async fn a_member_signs_up_by_mail_replies_and_sees_it_delivered() -> Result<()>
         .find(|w| w.starts_with("http") && w.contains("/signin/"))
         .context("no link in the mail's text")?
         .to_owned();
-    browser.client.goto(&link).await?;
-    browser
-        .client
-        .find(Locator::XPath("//main//button[contains(., 'Sign in')]"))
-        .await?
-        .click()
-        .await?;
+    browser.visit(&link).await?;
+    browser.click_button("Sign in").await?;
     browser.wait_for_path("/account").await?;
     violations.extend(serious_violations(&browser, &axe, "/account").await?);
 
     // The profile.
-    let name = browser.client.find(Locator::Id("display_name")).await?;
+    let name = browser.find_id("display_name").await?;
     ensure!(
         name.prop("value").await?.as_deref() == Some("Alice Adams"),
         "the name given at sign-up"
     );
+    browser.fill("job_title", "Practice Manager").await?;
     browser
-        .client
-        .find(Locator::Id("job_title"))
-        .await?
-        .send_keys("Practice Manager")
+        .fill("organisation", "Hammersmith Medical Centre")
         .await?;
-    browser
-        .client
-        .find(Locator::Id("organisation"))
-        .await?
-        .send_keys("Hammersmith Medical Centre")
-        .await?;
-    browser
-        .client
-        .find(Locator::Id("bio"))
-        .await?
-        .send_keys("Runs the asthma clinic.")
-        .await?;
-    browser
-        .client
-        .find(Locator::XPath("//button[contains(., 'Save profile')]"))
-        .await?
-        .click()
-        .await?;
+    browser.fill("bio", "Runs the asthma clinic.").await?;
+    browser.click_button("Save profile").await?;
     browser
         .wait_for(|h| {
             h.query
@@ -1363,19 +1289,9 @@ async fn a_member_signs_up_by_mail_replies_and_sees_it_delivered() -> Result<()>
         })
         .await?;
     browser.shoot("member-account").await?;
-    browser
-        .client
-        .find(Locator::Css("nav.account a"))
-        .await?
-        .click()
-        .await?;
+    browser.click("nav.account a").await?;
     browser.wait_for_path("/u/").await?;
-    let profile = browser
-        .client
-        .find(Locator::Css("main"))
-        .await?
-        .text()
-        .await?;
+    let profile = browser.text_of("main").await?;
     ensure!(
         profile.contains("Practice Manager, Hammersmith Medical Centre"),
         "profile: {profile}"
@@ -1389,24 +1305,14 @@ async fn a_member_signs_up_by_mail_replies_and_sees_it_delivered() -> Result<()>
 
     // Reply, quoting a passage of the post.
     browser.go(&base, &format!("/t/{thread}")).await?;
-    browser
-        .client
-        .find(Locator::Css(&format!("#m-{key} .actions a")))
-        .await?
-        .click()
-        .await?;
+    browser.click(&format!("#m-{key} .actions a")).await?;
     browser.wait_for_path(&format!("/t/{thread}/reply")).await?;
     violations.extend(serious_violations(&browser, &axe, "reply form").await?);
     browser
         .js("const p = document.getElementById('parent-text'); const r = document.createRange(); r.selectNodeContents(p); const s = window.getSelection(); s.removeAllRanges(); s.addRange(r); return true;")
         .await?;
-    browser
-        .client
-        .find(Locator::Id("quote-selection"))
-        .await?
-        .click()
-        .await?;
-    let textarea = browser.client.find(Locator::Id("text")).await?;
+    browser.click("#quote-selection").await?;
+    let textarea = browser.find_id("text").await?;
     textarea
         .send_keys("We book **two** sessions a year.")
         .await?;
@@ -1416,18 +1322,13 @@ async fn a_member_signs_up_by_mail_replies_and_sees_it_delivered() -> Result<()>
         "quoted draft: {draft:?}"
     );
     browser.shoot("member-reply").await?;
-    browser
-        .client
-        .find(Locator::XPath("//button[@value='post']"))
-        .await?
-        .click()
-        .await?;
+    browser.click("button[value=post]").await?;
     browser.wait_for_path(&format!("/t/{thread}")).await?;
 
     // Its state, as the author sees it, until the list's copy is back.
     let deadline = Instant::now() + common::forum::PATIENCE;
     loop {
-        let states = browser.client.find_all(Locator::Css("span.state")).await?;
+        let states = browser.find_all("span.state").await?;
         let mut delivered = false;
         for s in states {
             if s.attr("data-state").await?.as_deref() == Some("delivered") {
@@ -1443,14 +1344,9 @@ async fn a_member_signs_up_by_mail_replies_and_sees_it_delivered() -> Result<()>
             forum.daemon.log()
         );
         tokio::time::sleep(Duration::from_millis(500)).await;
-        browser.client.refresh().await?;
+        browser.refresh().await?;
     }
-    let page = browser
-        .client
-        .find(Locator::Css("main"))
-        .await?
-        .text()
-        .await?;
+    let page = browser.text_of("main").await?;
     ensure!(
         page.matches("We book two sessions a year.").count() == 1,
         "shown once: {page}"
@@ -1466,23 +1362,13 @@ async fn a_member_signs_up_by_mail_replies_and_sees_it_delivered() -> Result<()>
     browser.sign_in_with_link(&link).await?;
     browser.go(&base, "/admin/engagement").await?;
     browser.wait_for_text("main h1", "Engagement").await?;
-    let charts = browser
-        .client
-        .find_all(Locator::Css("main svg[role=img] rect.bar"))
-        .await?;
+    let charts = browser.find_all("main svg[role=img] rect.bar").await?;
     ensure!(
         charts.len() >= 30 + 12,
         "the day and week charts draw {} bars",
         charts.len()
     );
-    let posts: u64 = browser
-        .client
-        .find(Locator::Css("dl.figures dd"))
-        .await?
-        .text()
-        .await?
-        .trim()
-        .parse()?;
+    let posts: u64 = browser.text_of("dl.figures dd").await?.trim().parse()?;
     // The reply is today's; the seed mail carries a fixed date and counts while it is within
     // the last 30 days.
     let seeded = common::forum::store(&forum.db)
@@ -1507,10 +1393,7 @@ async fn a_member_signs_up_by_mail_replies_and_sees_it_delivered() -> Result<()>
     browser.shoot("engagement").await?;
     violations.extend(serious_violations(&browser, &axe, "/admin/engagement").await?);
     let href = browser
-        .client
-        .find(Locator::Css("a[href$='engagement.csv']"))
-        .await?
-        .attr("href")
+        .attr_of("a[href$='engagement.csv']", "href")
         .await?
         .context("the CSV link has an address")?;
     let cookies = browser
@@ -1558,12 +1441,7 @@ async fn an_event_is_announced_and_its_waiting_list_moves_up() -> Result<()> {
 
     // Announce: from the events page, through the form.
     browser.go(&base, "/events").await?;
-    browser
-        .client
-        .find(Locator::LinkText("Announce an event"))
-        .await?
-        .click()
-        .await?;
+    browser.click_link("Announce an event").await?;
     browser.wait_for_path("/events/new").await?;
     violations.extend(serious_violations(&browser, &axe, "/events/new").await?);
     for (id, text) in [
@@ -1575,12 +1453,7 @@ async fn an_event_is_announced_and_its_waiting_list_moves_up() -> Result<()> {
         ("place", "Room 2, Leeds General Infirmary"),
         ("capacity", "1"),
     ] {
-        browser
-            .client
-            .find(Locator::Id(id))
-            .await?
-            .send_keys(text)
-            .await?;
+        browser.fill(id, text).await?;
     }
     // Typing into a datetime-local field goes segment by segment in each locale; the value
     // is set as the browser's own picker would.
@@ -1591,46 +1464,26 @@ async fn an_event_is_announced_and_its_waiting_list_moves_up() -> Result<()> {
     // Leaving the last field first, as a person does: Chromium's suggestion list for it
     // would take the first click.
     browser.press(Key::Tab).await?;
-    browser
-        .client
-        .find(Locator::XPath("//main//button[contains(., 'Announce')]"))
-        .await?
-        .click()
-        .await?;
+    browser.click_button("Announce").await?;
     if let Err(e) = browser
         .wait_for(|h| h.path.starts_with("/events/") && h.path != "/events/new")
         .await
     {
-        let main = browser
-            .client
-            .find(Locator::Css("main"))
-            .await?
-            .text()
-            .await?;
+        let main = browser.text_of("main").await?;
         bail!("{e}; the page says: {main}");
     }
     let event_path = browser.here().await?.path;
     browser
         .wait_for_text("main h1", "Inhaler technique workshop")
         .await?;
-    let facts = browser
-        .client
-        .find(Locator::Css("dl.facts"))
-        .await?
-        .text()
-        .await?;
+    let facts = browser.text_of("dl.facts").await?;
     ensure!(
         facts.contains("Thursday 20 May 2027, 14:00–15:00 (BST)"),
         "facts: {facts}"
     );
 
     // She takes the one place.
-    browser
-        .client
-        .find(Locator::XPath("//button[contains(., 'Register')]"))
-        .await?
-        .click()
-        .await?;
+    browser.click_button("Register").await?;
     browser
         .wait_for_text("#my-place", "You have a place.")
         .await?;
@@ -1673,7 +1526,7 @@ async fn an_event_is_announced_and_its_waiting_list_moves_up() -> Result<()> {
         answer.status,
         answer.body
     );
-    browser.client.refresh().await?;
+    browser.refresh().await?;
     browser
         .wait_for_text(
             "#places",
@@ -1683,34 +1536,19 @@ async fn an_event_is_announced_and_its_waiting_list_moves_up() -> Result<()> {
     browser.shoot("event-full").await?;
 
     // She cancels: Bob moves up, and her attendee list shows it.
-    browser
-        .client
-        .find(Locator::XPath("//button[contains(., 'Cancel my place')]"))
-        .await?
-        .click()
-        .await?;
+    browser.click_button("Cancel my place").await?;
     browser
         .wait_for_text("#my-place", "You have no place yet.")
         .await?;
     browser
         .wait_for_text("#places", "Full · waiting list open (1 confirmed)")
         .await?;
-    browser
-        .client
-        .find(Locator::LinkText("Attendees"))
-        .await?
-        .click()
-        .await?;
+    browser.click_link("Attendees").await?;
     browser
         .wait_for_path(&format!("{event_path}/attendees"))
         .await?;
     violations.extend(serious_violations(&browser, &axe, "attendees").await?);
-    let rows = browser
-        .client
-        .find(Locator::Css("table.data tbody"))
-        .await?
-        .text()
-        .await?;
+    let rows = browser.text_of("table.data tbody").await?;
     let lines: Vec<&str> = rows.lines().collect();
     ensure!(
         lines.len() == 2

@@ -9,16 +9,12 @@
 mod common;
 
 use std::collections::HashMap;
+use std::ops::Deref;
 use std::path::PathBuf;
-use std::process::{Command, Output};
+use std::process::Output;
 
-use axum::body::Body;
-use axum::http::{Request, StatusCode, header};
-use http_body_util::BodyExt;
-use listbridge::config::Config;
-use listbridge::store::{DeriveSettings, Store};
-use listbridge::web::{AppState, router};
-use tower::ServiceExt;
+use axum::http::StatusCode;
+use common::app::{Visitor, encode, hidden};
 
 const CONFIG: &str = "[web]\nsite_name = \"Test forum\"\nbase_url = \"https://forum.test\"\n\
      [outbound]\nfrom_address = \"forum@lists.test\"\n\
@@ -30,22 +26,15 @@ const PURGED_WORDS: &[&str] = &["Ocelotpatient", "wrong list"];
 /// Other members' words, which must stay.
 const OTHERS_WORDS: &[&str] = &["Bobsreply", "Carolsreply", "Bobsanswer"];
 
-struct Site {
-    app: axum::Router,
-    db: PathBuf,
-    config_file: PathBuf,
-    _dir: tempfile::TempDir,
-}
+/// The forum over the erasure archive, imported by the command line.
+struct Site(common::app::Site);
 
-#[derive(Default, Clone)]
-struct Visitor {
-    cookies: HashMap<String, String>,
-}
+impl Deref for Site {
+    type Target = common::app::Site;
 
-struct Answer {
-    status: StatusCode,
-    location: String,
-    body: String,
+    fn deref(&self) -> &common::app::Site {
+        &self.0
+    }
 }
 
 fn archive_file() -> PathBuf {
@@ -54,138 +43,15 @@ fn archive_file() -> PathBuf {
 
 impl Site {
     fn new(extra_config: &str) -> Site {
-        let dir = tempfile::tempdir().unwrap();
-        let db = dir.path().join("e.db");
-        let text = format!("{CONFIG}{extra_config}");
-        let config_file = dir.path().join("config.toml");
-        std::fs::write(&config_file, &text).unwrap();
-        let site = Site {
-            app: router(AppState::new(
-                Config::parse(&text).unwrap(),
-                db.clone(),
-                DeriveSettings::default(),
-                Default::default(),
-            )),
-            db,
-            config_file,
-            _dir: dir,
-        };
+        let site = Site(common::app::Site::new(&format!("{CONFIG}{extra_config}")));
         let out = site.cli(&["import", archive_file().to_str().unwrap(), "--list", "snug"]);
         assert!(out.status.success(), "{}", stderr(&out));
         site
     }
 
-    /// `listbridge ARGS` on this site's database and config.
-    fn cli(&self, args: &[&str]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_listbridge"))
-            .arg("--db")
-            .arg(&self.db)
-            .arg("--config")
-            .arg(&self.config_file)
-            .args(args)
-            .env_remove("LISTBRIDGE_DB")
-            .env_remove("LISTBRIDGE_CONFIG")
-            .output()
-            .unwrap()
-    }
-
-    fn cli_ok(&self, args: &[&str]) -> String {
-        let out = self.cli(args);
-        assert!(out.status.success(), "{args:?}: {}", stderr(&out));
-        String::from_utf8(out.stdout).unwrap()
-    }
-
-    fn store(&self) -> Store {
-        Store::open(&self.db, DeriveSettings::default()).unwrap()
-    }
-
-    async fn send(
-        &self,
-        who: &mut Visitor,
-        method: &str,
-        uri: &str,
-        form: &[(&str, &str)],
-    ) -> Answer {
-        let mut request = Request::builder().method(method).uri(uri);
-        if !who.cookies.is_empty() {
-            let cookie: Vec<String> = who
-                .cookies
-                .iter()
-                .map(|(k, v)| format!("{k}={v}"))
-                .collect();
-            request = request.header(header::COOKIE, cookie.join("; "));
-        }
-        let body = if method == "POST" {
-            request = request.header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
-            form.iter()
-                .map(|(k, v)| format!("{k}={}", encode(v)))
-                .collect::<Vec<_>>()
-                .join("&")
-        } else {
-            String::new()
-        };
-        let response = self
-            .app
-            .clone()
-            .oneshot(request.body(Body::from(body)).unwrap())
-            .await
-            .unwrap();
-        for value in response.headers().get_all(header::SET_COOKIE) {
-            let text = value.to_str().unwrap();
-            let (k, v) = text.split(';').next().unwrap().split_once('=').unwrap();
-            if v.is_empty() || text.contains("Max-Age=0") {
-                who.cookies.remove(k);
-            } else {
-                who.cookies.insert(k.to_owned(), v.to_owned());
-            }
-        }
-        let status = response.status();
-        let location = response
-            .headers()
-            .get(header::LOCATION)
-            .map(|l| l.to_str().unwrap().to_owned())
-            .unwrap_or_default();
-        let body = response.into_body().collect().await.unwrap().to_bytes();
-        Answer {
-            status,
-            location,
-            body: String::from_utf8_lossy(&body).into_owned(),
-        }
-    }
-
-    async fn get(&self, uri: &str) -> Answer {
-        self.send(&mut Visitor::default(), "GET", uri, &[]).await
-    }
-
-    /// The sign-in link of the newest mail queued to `address`.
-    fn mailed_link(&self, address: &str) -> String {
-        let mut store = self.store();
-        let due = store.claim_due(i64::MAX, 1000).unwrap();
-        let due = due
-            .iter()
-            .rev()
-            .find(|d| d.address.eq_ignore_ascii_case(address))
-            .expect("a mail to the address");
-        let raw = store.outbox_message(due.outbox).unwrap().unwrap();
-        store.recover_outbox(0, 1800).unwrap();
-        let message = mail_parser::MessageParser::default().parse(&raw).unwrap();
-        let text = message.body_text(0).unwrap().into_owned();
-        let link = text
-            .split_whitespace()
-            .find(|w| w.starts_with("https://forum.test/signin/"))
-            .unwrap_or_else(|| panic!("no link in {text}"));
-        link.trim_start_matches("https://forum.test").to_owned()
-    }
-
     /// Opens a one-time sign-in link and presses its button.
     async fn use_link(&self, who: &mut Visitor, link: &str) {
-        let confirm = self.send(who, "GET", link, &[]).await;
-        assert_eq!(confirm.status, StatusCode::OK, "{}", confirm.body);
-        let token = hidden(&confirm.body, "form_token");
-        let path = link.split('?').next().unwrap().to_owned();
-        let done = self
-            .send(who, "POST", &path, &[("form_token", &token), ("next", "/")])
-            .await;
+        let done = self.press_link(who, link, Some("/")).await;
         assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.body);
         assert!(who.cookies.contains_key("lb_session"));
     }
@@ -287,7 +153,7 @@ impl Site {
             pages.push(format!("/api/messages/{id}"));
         }
         for page in pages {
-            let answer = self.get(&page).await;
+            let answer = self.get_anonymous(&page).await;
             if answer.status == StatusCode::OK {
                 seen.push((page, answer.body, None));
             }
@@ -298,7 +164,7 @@ impl Site {
                 format!("/search?q={}", encode(word)),
                 format!("/api/search?q={}", encode(word)),
             ] {
-                let answer = self.get(&page).await;
+                let answer = self.get_anonymous(&page).await;
                 assert_eq!(answer.status, StatusCode::OK, "{page}");
                 seen.push((page, answer.body, Some(word.to_string())));
             }
@@ -361,19 +227,6 @@ impl Seen {
             );
         }
     }
-}
-
-fn hidden(page: &str, name: &str) -> String {
-    let marker = format!("name=\"{name}\" value=\"");
-    let start = page
-        .find(&marker)
-        .unwrap_or_else(|| panic!("no {name} in {page}"))
-        + marker.len();
-    page[start..].split('"').next().unwrap().to_owned()
-}
-
-fn encode(s: &str) -> String {
-    percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
 }
 
 fn stderr(out: &Output) -> String {
@@ -506,7 +359,11 @@ async fn a_member_erases_her_account_on_the_web_and_an_admin_purges_a_message() 
     before.assert_present(PURGED_WORDS, "before");
     before.assert_present(OTHERS_WORDS, "before");
     for url in erin_attachments.iter().chain(&letter_attachments) {
-        assert_eq!(site.get(url).await.status, StatusCode::OK, "{url}");
+        assert_eq!(
+            site.get_anonymous(url).await.status,
+            StatusCode::OK,
+            "{url}"
+        );
     }
     assert_eq!(search_total(&site, "wombatclinic"), 1);
 
@@ -568,7 +425,9 @@ async fn a_member_erases_her_account_on_the_web_and_an_admin_purges_a_message() 
     );
     drop(store);
     assert_eq!(
-        site.get(&format!("/u/{}", erin_user.0)).await.status,
+        site.get_anonymous(&format!("/u/{}", erin_user.0))
+            .await
+            .status,
         StatusCode::NOT_FOUND
     );
     // A member (who sees addresses) finds nothing of Erin, and is still signed in.
@@ -599,11 +458,15 @@ async fn a_member_erases_her_account_on_the_web_and_an_admin_purges_a_message() 
     after.assert_present(PURGED_WORDS, "after erasure (not purged yet)");
     after.assert_present(&["erased at its author", "Former member"], "after erasure");
     for url in &erin_attachments {
-        assert_eq!(site.get(url).await.status, StatusCode::NOT_FOUND, "{url}");
+        assert_eq!(
+            site.get_anonymous(url).await.status,
+            StatusCode::NOT_FOUND,
+            "{url}"
+        );
     }
     // Replies still hang together; the subject stays.
     assert_eq!(arrangement(&site), arranged_with_post(&arranged, &site));
-    let thread = site.get(&format!("/t/{nebuliser}")).await;
+    let thread = site.get_anonymous(&format!("/t/{nebuliser}")).await;
     assert!(
         thread.body.contains("Nebuliser servicing"),
         "{}",
@@ -719,7 +582,11 @@ async fn a_member_erases_her_account_on_the_web_and_an_admin_purges_a_message() 
     after.assert_present(OTHERS_WORDS, "after the purge");
     after.assert_present(&["removed by the forum"], "after the purge");
     for url in &letter_attachments {
-        assert_eq!(site.get(url).await.status, StatusCode::NOT_FOUND, "{url}");
+        assert_eq!(
+            site.get_anonymous(url).await.status,
+            StatusCode::NOT_FOUND,
+            "{url}"
+        );
     }
     let (stand_in, _) = site
         .store()
@@ -840,7 +707,7 @@ async fn the_command_line_removes_an_address_mail_and_purges_when_the_policy_is_
         all.assert_present(OTHERS_WORDS, when);
         for url in &erin_attachments {
             assert_eq!(
-                site.get(url).await.status,
+                site.get_anonymous(url).await.status,
                 StatusCode::NOT_FOUND,
                 "{when}: {url}"
             );

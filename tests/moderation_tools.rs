@@ -8,89 +8,50 @@
 
 mod common;
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
+use std::ops::{Deref, DerefMut};
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
-use axum::body::Body;
-use axum::http::{Request, StatusCode, header};
-use http_body_util::BodyExt;
-use listbridge::config::Config;
+use axum::http::StatusCode;
+use common::app::{Site, Visitor};
 use listbridge::store::{DeriveSettings, Role, Store};
-use listbridge::web::{AppState, router};
 use serde_json::Value;
-use tower::ServiceExt;
 
 const CONFIG: &str = "[web]\nsite_name = \"SNUG forum\"\nbase_url = \"https://forum.test\"\n\
     [outbound]\nfrom_address = \"forum@lists.test\"\n\
     [moderation]\nhide_after_flags = 2\n\
     [[lists]]\nname = \"snug\"\naddress = \"snug@lists.test\"\nsubject_tag = \"[SNUG]\"\n";
 
-struct Forum {
-    app: axum::Router,
-    db: PathBuf,
-    config: PathBuf,
-    _dir: tempfile::TempDir,
+/// The forum over the archive with mistakes.
+struct Forum(Site);
+
+impl Deref for Forum {
+    type Target = Site;
+
+    fn deref(&self) -> &Site {
+        &self.0
+    }
 }
 
-/// A visitor: their cookies.
-#[derive(Default)]
-struct Visitor {
-    cookies: HashMap<String, String>,
-}
-
-struct Answer {
-    status: StatusCode,
-    location: String,
-    body: String,
+impl DerefMut for Forum {
+    fn deref_mut(&mut self) -> &mut Site {
+        &mut self.0
+    }
 }
 
 impl Forum {
     /// The forum over the archive with mistakes, imported by the command line.
     fn new() -> Forum {
-        let dir = tempfile::tempdir().unwrap();
-        let db = dir.path().join("forum.db");
-        let config = dir.path().join("config.toml");
-        std::fs::write(&config, CONFIG).unwrap();
+        let forum = Forum(Site::new(CONFIG));
         let mistakes = fixture("mistakes.mbox");
-        let forum = Forum {
-            app: app(&db),
-            db,
-            config,
-            _dir: dir,
-        };
-        forum.cli(&["import", mistakes.to_str().unwrap(), "--list", "snug"]);
+        forum.cli_ok(&["import", mistakes.to_str().unwrap(), "--list", "snug"]);
         forum
-    }
-
-    /// A fresh web server over the same database (as after a restart).
-    fn restart(&mut self) {
-        self.app = app(&self.db);
-    }
-
-    fn cli(&self, args: &[&str]) -> String {
-        let out = Command::new(env!("CARGO_BIN_EXE_listbridge"))
-            .arg("--db")
-            .arg(&self.db)
-            .arg("--config")
-            .arg(&self.config)
-            .args(args)
-            .env_remove("LISTBRIDGE_DB")
-            .env_remove("LISTBRIDGE_CONFIG")
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "listbridge {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
     }
 
     /// Each message's (thread, parent, depth) by `export threads --json`.
     fn placements(&self) -> BTreeMap<String, (i64, Option<String>, u64)> {
         let json: Value =
-            serde_json::from_str(&self.cli(&["export", "threads", "--json"])).unwrap();
+            serde_json::from_str(&self.cli_ok(&["export", "threads", "--json"])).unwrap();
         let mut found = BTreeMap::new();
         for t in json["threads"].as_array().unwrap() {
             let messages = t["messages"].as_array().unwrap();
@@ -131,121 +92,6 @@ impl Forum {
     fn thread_of(&self, name: &str) -> i64 {
         self.placements()[&full(name)].0
     }
-
-    async fn send(
-        &self,
-        who: &mut Visitor,
-        method: &str,
-        uri: &str,
-        form: &[(&str, &str)],
-    ) -> Answer {
-        let mut request = Request::builder().method(method).uri(uri);
-        if !who.cookies.is_empty() {
-            let cookie: Vec<String> = who
-                .cookies
-                .iter()
-                .map(|(k, v)| format!("{k}={v}"))
-                .collect();
-            request = request.header(header::COOKIE, cookie.join("; "));
-        }
-        let body = if method == "POST" {
-            request = request.header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
-            form.iter()
-                .map(|(k, v)| {
-                    format!(
-                        "{k}={}",
-                        percent_encoding::utf8_percent_encode(
-                            v,
-                            percent_encoding::NON_ALPHANUMERIC
-                        )
-                    )
-                })
-                .collect::<Vec<_>>()
-                .join("&")
-        } else {
-            String::new()
-        };
-        let response = self
-            .app
-            .clone()
-            .oneshot(request.body(Body::from(body)).unwrap())
-            .await
-            .unwrap();
-        for value in response.headers().get_all(header::SET_COOKIE) {
-            let text = value.to_str().unwrap();
-            let (k, v) = text.split(';').next().unwrap().split_once('=').unwrap();
-            if v.is_empty() {
-                who.cookies.remove(k);
-            } else {
-                who.cookies.insert(k.to_owned(), v.to_owned());
-            }
-        }
-        let status = response.status();
-        let location = response
-            .headers()
-            .get(header::LOCATION)
-            .map(|l| l.to_str().unwrap().to_owned())
-            .unwrap_or_default();
-        let body = response.into_body().collect().await.unwrap().to_bytes();
-        Answer {
-            status,
-            location,
-            body: String::from_utf8_lossy(&body).into_owned(),
-        }
-    }
-
-    async fn get(&self, who: &mut Visitor, uri: &str) -> Answer {
-        self.send(who, "GET", uri, &[]).await
-    }
-
-    async fn post(&self, who: &mut Visitor, uri: &str, form: &[(&str, &str)]) -> Answer {
-        self.send(who, "POST", uri, form).await
-    }
-
-    /// A member with this role, signed in through a one-time link as anyone would be; their
-    /// visitor and the CSRF token of their forms.
-    async fn member(&self, address: &str, name: &str, role: Role) -> (Visitor, String) {
-        let now = chrono::Utc::now().timestamp();
-        let token = listbridge::tokens::new_token();
-        {
-            let mut store = Store::open(&self.db, DeriveSettings::default()).unwrap();
-            let (user, _) = store.create_user(name, address, role, now).unwrap();
-            store.set_role(user, role).unwrap();
-            store
-                .create_sign_in_link(
-                    &listbridge::tokens::hash(&token),
-                    address,
-                    Some(name),
-                    now,
-                    now + 600,
-                )
-                .unwrap();
-        }
-        let mut who = Visitor::default();
-        let page = self.get(&mut who, &format!("/signin/{token}")).await;
-        assert_eq!(page.status, StatusCode::OK, "{}", page.body);
-        let form_token = hidden(&page.body, "form_token");
-        let done = self
-            .post(
-                &mut who,
-                &format!("/signin/{token}"),
-                &[("form_token", &form_token), ("next", "/")],
-            )
-            .await;
-        assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.body);
-        let home = self.get(&mut who, "/").await;
-        let csrf = hidden(&home.body, "csrf");
-        (who, csrf)
-    }
-}
-
-fn app(db: &Path) -> axum::Router {
-    router(AppState::new(
-        Config::parse(CONFIG).unwrap(),
-        db.to_owned(),
-        DeriveSettings::default(),
-        Default::default(),
-    ))
 }
 
 fn fixture(name: &str) -> PathBuf {
@@ -258,15 +104,6 @@ fn full(name: &str) -> String {
 
 fn short(id: &str) -> String {
     id.trim_end_matches("@snug.example").to_owned()
-}
-
-fn hidden(page: &str, name: &str) -> String {
-    let marker = format!("name=\"{name}\" value=\"");
-    let start = page
-        .find(&marker)
-        .unwrap_or_else(|| panic!("no {name} in {page}"))
-        + marker.len();
-    page[start..].split('"').next().unwrap().to_owned()
 }
 
 /// A thread's messages in `shape` form, from (name, parent) pairs.
@@ -530,7 +367,7 @@ async fn moderators_fix_threading_mistakes_and_the_fixes_survive_reindex() {
 
     // Mail that arrives later follows the fixes: a reply in the split-off conversation, whose
     // References still name the thread it was split from.
-    forum.cli(&[
+    forum.cli_ok(&[
         "import",
         fixture("late-reply.mbox").to_str().unwrap(),
         "--list",
@@ -573,7 +410,7 @@ async fn moderators_fix_threading_mistakes_and_the_fixes_survive_reindex() {
     assert!(queue.body.contains("Mo Moderator"));
 
     // Reindexing rebuilds every thread from the raw mail: the fixes are kept.
-    forum.cli(&["reindex"]);
+    forum.cli_ok(&["reindex"]);
     forum.restart();
     assert_eq!(forum.shape(), with_late);
     let flu = forum.thread_of("flu-1");
@@ -613,7 +450,7 @@ async fn moderators_fix_threading_mistakes_and_the_fixes_survive_reindex() {
     assert_eq!(forum.shape(), undone_shape);
     let queue = forum.get(&mut mo, "/admin/held").await;
     assert!(queue.body.contains("<strong>undo</strong>"));
-    forum.cli(&["reindex"]);
+    forum.cli_ok(&["reindex"]);
     assert_eq!(forum.shape(), undone_shape);
 }
 
@@ -733,14 +570,14 @@ async fn a_flagged_post_is_hidden_and_stays_hidden_through_reindex() {
 
     assert_hidden(&forum, spacer).await;
     // Still in the raw store: exported byte for byte.
-    let mbox = forum.cli(&["export", "mbox"]);
+    let mbox = forum.cli_ok(&["export", "mbox"]);
     assert!(mbox.contains("Message-ID: <spacer-3@snug.example>") && mbox.contains("Mrs Quenby"));
 
     // Reindexing keeps it hidden.
-    forum.cli(&["reindex"]);
+    forum.cli_ok(&["reindex"]);
     forum.restart();
     assert_hidden(&forum, spacer).await;
-    let mbox = forum.cli(&["export", "mbox"]);
+    let mbox = forum.cli_ok(&["export", "mbox"]);
     assert!(mbox.contains("Mrs Quenby"));
 
     // Two members' flags hide a post by themselves (hide_after_flags = 2) until a moderator

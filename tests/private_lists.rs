@@ -7,13 +7,9 @@
 
 mod common;
 
-use axum::body::Body;
-use axum::http::{Request, StatusCode, header};
-use http_body_util::BodyExt;
-use listbridge::config::Config;
-use listbridge::store::{DeriveSettings, Role, Store, ThreadId, UserId};
-use listbridge::web::{AppState, router};
-use tower::ServiceExt;
+use axum::http::StatusCode;
+use common::app::{Site, Visitor};
+use listbridge::store::{Role, Store, ThreadId, UserId};
 
 /// Words only the private list's mail holds (subject, body, attachment, addresses, event).
 const SECRETS: [&str; 3] = ["kestrel", "closed.example", "quillfeather"];
@@ -28,9 +24,7 @@ fn declared_routes() -> Vec<String> {
 
 /// What the walk points at.
 struct Forum {
-    app: axum::Router,
-    db: std::path::PathBuf,
-    _dir: tempfile::TempDir,
+    site: Site,
     thread: ThreadId,
     event: i64,
     sha: String,
@@ -58,19 +52,17 @@ fn now() -> i64 {
 }
 
 fn forum(hide_addresses: bool) -> Forum {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("p.db");
-    let mut config = Config::parse(
-        &format!("[web]\nsite_name = \"Test forum\"\nhide_addresses = {hide_addresses}\n\
+    // The sample archive's interests too.
+    let site = Site::new(&format!(
+        "[web]\nsite_name = \"Test forum\"\nhide_addresses = {hide_addresses}\n\
          [[lists]]\nname = \"snug\"\nsubject_tag = \"[SNUG]\"\naddress = \"snug@lists.example.org\"\n\
          [[lists]]\nname = \"closed\"\nprivate = true\nsubject_tag = \"[Closed]\"\naddress = \"closed@lists.example.org\"\n\
-         [[lists]]\nname = \"other\"\nprivate = true\n"),
-    )
-    .unwrap();
-    config.interests = Config::parse(include_str!("../fixtures/sample/interests.toml"))
-        .unwrap()
-        .interests;
-    let mut store = Store::open(&db, DeriveSettings::default()).unwrap();
+         [[lists]]\nname = \"other\"\nprivate = true\n{}",
+        include_str!("../fixtures/sample/interests.toml")
+    ));
+    let config = &site.config;
+    assert!(!config.interests.is_empty());
+    let mut store = site.store();
     config.seed_interests(&store, 0).unwrap();
     for (file, list) in [
         ("sample/snug-2024.mbox", "snug"),
@@ -86,7 +78,7 @@ fn forum(hide_addresses: bool) -> Forum {
         .unwrap();
     }
     let (thread, _) = store.locate("kestrel-1@closed.example").unwrap().unwrap();
-    let sha: String = rusqlite::Connection::open(&db)
+    let sha: String = rusqlite::Connection::open(&site.db)
         .unwrap()
         .query_row(
             "SELECT a.sha256 FROM message_attachments a JOIN messages m ON m.id = a.message
@@ -157,14 +149,7 @@ fn forum(hide_addresses: bool) -> Forum {
     let moderator = session(&store, moderator);
     drop(store);
     Forum {
-        app: router(AppState::new(
-            config,
-            db.clone(),
-            DeriveSettings::default(),
-            Default::default(),
-        )),
-        db,
-        _dir: dir,
+        site,
         thread,
         event: event.0,
         sha,
@@ -200,44 +185,47 @@ impl Forum {
         format!("{uri}?q=zephyrine&list=closed")
     }
 
+    /// A request as `who` (session cookie and form token), or as a reader not signed in.
+    /// A POST sends every field any form has, pointing at the private list's message.
     async fn send(
         &self,
         method: &str,
         uri: &str,
         who: Option<&(String, String)>,
     ) -> (StatusCode, String) {
-        let mut request = Request::builder().method(method).uri(uri);
-        let mut body = String::new();
+        let mut visitor = Visitor::default();
+        let mut form = Vec::new();
         if let Some((token, csrf)) = who {
-            request = request.header(header::COOKIE, format!("lb_session={token}"));
-            body = format!("csrf={csrf}&");
+            visitor = Visitor::with_session(token);
+            form.push(("csrf", csrf.as_str()));
         }
-        if method == "POST" {
-            request = request.header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
-            body.push_str(
-                "message_id=kestrel-1%40closed.example&parent=kestrel-1%40closed.example\
-                 &subject=Kestrel&text=Kestrel+reply&action=post&mode=watch&interest=asthma\
-                 &ticket=&capacity=20&deadline=&payment_url=&decision=publish\
-                 &reason=patient&note=Kestrel&to=%2Ft%2F1&into=%2Ft%2F1",
-            );
-        }
-        let response = self
-            .app
-            .clone()
-            .oneshot(request.body(Body::from(body)).unwrap())
-            .await
-            .unwrap();
-        let status = response.status();
+        form.extend([
+            ("message_id", "kestrel-1@closed.example"),
+            ("parent", "kestrel-1@closed.example"),
+            ("subject", "Kestrel"),
+            ("text", "Kestrel reply"),
+            ("action", "post"),
+            ("mode", "watch"),
+            ("interest", "asthma"),
+            ("ticket", ""),
+            ("capacity", "20"),
+            ("deadline", ""),
+            ("payment_url", ""),
+            ("decision", "publish"),
+            ("reason", "patient"),
+            ("note", "Kestrel"),
+            ("to", "/t/1"),
+            ("into", "/t/1"),
+        ]);
+        let answer = self.site.send(&mut visitor, method, uri, &form).await;
         // Headers count as much as the body (a redirect's Location, a file name).
-        let mut text = format!("{:?}\n", response.headers());
-        let bytes = response.into_body().collect().await.unwrap().to_bytes();
-        text.push_str(&String::from_utf8_lossy(&bytes));
-        (status, text)
+        let text = format!("{:?}\n{}", answer.headers, answer.body);
+        (answer.status, text)
     }
 
     /// What POSTs could have changed, to compare before and after.
     fn footprint(&self) -> Vec<i64> {
-        let conn = rusqlite::Connection::open(&self.db).unwrap();
+        let conn = rusqlite::Connection::open(&self.site.db).unwrap();
         [
             "likes",
             "registrations",
@@ -340,7 +328,7 @@ async fn no_route_shows_a_private_list_to_anyone_but_its_members() {
 async fn readers_not_signed_in_see_no_address() {
     let forum = forum(true);
     let addresses: Vec<String> = {
-        let conn = rusqlite::Connection::open(&forum.db).unwrap();
+        let conn = rusqlite::Connection::open(&forum.site.db).unwrap();
         let mut stmt = conn
             .prepare("SELECT DISTINCT lower(from_addr) FROM messages m JOIN lists l ON l.id = m.list_id WHERE l.name = 'snug'")
             .unwrap();

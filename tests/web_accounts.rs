@@ -5,153 +5,40 @@
 
 mod common;
 
-use std::collections::HashMap;
+use std::ops::Deref;
 
-use axum::body::Body;
-use axum::http::{Request, StatusCode, header};
-use http_body_util::BodyExt;
-use listbridge::config::Config;
+use axum::http::StatusCode;
+use common::app::{Answer, Visitor, hidden};
 use listbridge::store::{DeriveSettings, Store};
-use listbridge::web::{AppState, router};
-use tower::ServiceExt;
 
-struct Site {
-    app: axum::Router,
-    db: std::path::PathBuf,
-    _dir: tempfile::TempDir,
-}
+const CONFIG: &str = "[web]\nsite_name = \"Test forum\"\nbase_url = \"https://forum.test\"\n\
+     [outbound]\nfrom_address = \"forum@lists.test\"\n\
+     [[lists]]\nname = \"snug\"\naddress = \"snug@lists.test\"\nsubject_tag = \"[SNUG]\"\n";
 
-/// A visitor: their cookies.
-#[derive(Default, Clone)]
-struct Visitor {
-    cookies: HashMap<String, String>,
-}
+/// The forum over the sample archive.
+struct Site(common::app::Site);
 
-struct Answer {
-    status: StatusCode,
-    location: String,
-    body: String,
+impl Deref for Site {
+    type Target = common::app::Site;
+
+    fn deref(&self) -> &common::app::Site {
+        &self.0
+    }
 }
 
 impl Site {
     fn new() -> Site {
-        let dir = tempfile::tempdir().unwrap();
-        let db = dir.path().join("w.db");
-        let config = Config::parse(
-            "[web]\nsite_name = \"Test forum\"\nbase_url = \"https://forum.test\"\n\
-             [outbound]\nfrom_address = \"forum@lists.test\"\n\
-             [[lists]]\nname = \"snug\"\naddress = \"snug@lists.test\"\nsubject_tag = \"[SNUG]\"\n",
-        )
-        .unwrap();
-        let mut store = Store::open(&db, DeriveSettings::default()).unwrap();
+        let site = common::app::Site::new(CONFIG);
+        let mut store = site.store();
         listbridge::archive::pipeline::import(
             &mut store,
             &[common::fixtures_dir().join("sample/snug-2024.mbox")],
             "snug",
-            &config.render_options("snug"),
+            &site.config.render_options("snug"),
             0,
         )
         .unwrap();
-        drop(store);
-        let app = router(AppState::new(
-            config,
-            db.clone(),
-            DeriveSettings::default(),
-            Default::default(),
-        ));
-        Site { app, db, _dir: dir }
-    }
-
-    async fn send(
-        &self,
-        who: &mut Visitor,
-        method: &str,
-        uri: &str,
-        form: &[(&str, &str)],
-    ) -> Answer {
-        let mut request = Request::builder().method(method).uri(uri);
-        if !who.cookies.is_empty() {
-            let cookie: Vec<String> = who
-                .cookies
-                .iter()
-                .map(|(k, v)| format!("{k}={v}"))
-                .collect();
-            request = request.header(header::COOKIE, cookie.join("; "));
-        }
-        let body = if method == "POST" {
-            request = request.header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
-            form.iter()
-                .map(|(k, v)| {
-                    format!(
-                        "{k}={}",
-                        percent_encoding::utf8_percent_encode(
-                            v,
-                            percent_encoding::NON_ALPHANUMERIC
-                        )
-                    )
-                })
-                .collect::<Vec<_>>()
-                .join("&")
-        } else {
-            String::new()
-        };
-        let response = self
-            .app
-            .clone()
-            .oneshot(request.body(Body::from(body)).unwrap())
-            .await
-            .unwrap();
-        for value in response.headers().get_all(header::SET_COOKIE) {
-            let text = value.to_str().unwrap();
-            if text.starts_with("lb_session=") {
-                assert!(
-                    text.contains("HttpOnly") && text.contains("SameSite=Lax"),
-                    "{text}"
-                );
-                assert!(
-                    text.contains("Secure"),
-                    "an https forum marks its cookies Secure: {text}"
-                );
-            }
-            let (k, v) = text.split(';').next().unwrap().split_once('=').unwrap();
-            if v.is_empty() {
-                who.cookies.remove(k);
-            } else {
-                who.cookies.insert(k.to_owned(), v.to_owned());
-            }
-        }
-        let status = response.status();
-        let location = response
-            .headers()
-            .get(header::LOCATION)
-            .map(|l| l.to_str().unwrap().to_owned())
-            .unwrap_or_default();
-        let body = response.into_body().collect().await.unwrap().to_bytes();
-        Answer {
-            status,
-            location,
-            body: String::from_utf8_lossy(&body).into_owned(),
-        }
-    }
-
-    /// The sign-in link of the newest notice queued to `address`.
-    fn mailed_link(&self, address: &str) -> String {
-        let mut store = Store::open(&self.db, DeriveSettings::default()).unwrap();
-        let due = store.claim_due(i64::MAX, 1000).unwrap();
-        let due = due
-            .iter()
-            .rev()
-            .find(|d| d.address.eq_ignore_ascii_case(address))
-            .expect("a mail to the address");
-        let raw = store.outbox_message(due.outbox).unwrap().unwrap();
-        let message = mail_parser::MessageParser::default().parse(&raw).unwrap();
-        store.recover_outbox(0, 1800).unwrap();
-        let text = message.body_text(0).unwrap().into_owned();
-        let link = text
-            .split_whitespace()
-            .find(|w| w.starts_with("https://forum.test/signin/"))
-            .unwrap_or_else(|| panic!("no link in {text}"));
-        link.trim_start_matches("https://forum.test").to_owned()
+        Site(site)
     }
 
     /// Signs `address` up (or in) through a mailed link.
@@ -174,27 +61,8 @@ impl Site {
         assert_eq!(sent.status, StatusCode::OK, "{}", sent.body);
         assert!(sent.body.contains("Check your mail"));
         let link = self.mailed_link(address);
-        let confirm = self.send(who, "GET", &link, &[]).await;
-        assert_eq!(confirm.status, StatusCode::OK, "{}", confirm.body);
-        let token = hidden(&confirm.body, "form_token");
-        let path = link.split('?').next().unwrap().to_owned();
-        self.send(
-            who,
-            "POST",
-            &path,
-            &[("form_token", &token), ("next", "/t/1")],
-        )
-        .await
+        self.press_link(who, &link, Some("/t/1")).await
     }
-}
-
-fn hidden(page: &str, name: &str) -> String {
-    let marker = format!("name=\"{name}\" value=\"");
-    let start = page
-        .find(&marker)
-        .unwrap_or_else(|| panic!("no {name} in {page}"))
-        + marker.len();
-    page[start..].split('"').next().unwrap().to_owned()
 }
 
 #[tokio::test]

@@ -5,7 +5,8 @@
 //! held for moderators; erasure and purge, with their audit log and tombstones; moderators'
 //! threading fixes, members' flags, hidden messages and the moderation log. The read side
 //! serves exports, search, the web and the engagement figures. Migrations are embedded and
-//! forward-only; a database written by a newer listbridge is refused, not touched.
+//! forward-only; a database written by a newer listbridge is refused, not touched. Which
+//! tables are primary and which derived (rebuilt by `reindex`) is mapped in [`tables`].
 
 mod access;
 mod archive;
@@ -23,6 +24,7 @@ mod outbox;
 mod read;
 mod search;
 mod sources;
+pub mod tables;
 
 pub use archive::{Derived, RawOutcome, StoredRaw, Writer};
 pub use digest::{DigestFilter, DigestMember, DigestPost, ThreadInterests};

@@ -23,6 +23,8 @@ pub fn fixtures_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures")
 }
 
+pub mod app;
+
 #[cfg(feature = "rig")]
 pub mod rig;
 

@@ -1,17 +1,19 @@
-//! A small web client for tests that drive a running forum: keeps cookies, reads a form's
-//! hidden tokens out of a page, and follows nothing by itself (tests check each redirect).
-
-use std::collections::HashMap;
+//! A small web client for tests that drive a running forum over its socket: keeps cookies and
+//! sends forms as the in-process [`super::app`] visitor does, reads a form's hidden tokens out
+//! of a page, and follows nothing by itself (tests check each redirect).
 
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 
+pub use super::app::hidden;
+use super::app::{Visitor, form_body};
+
 pub struct Web {
     base: String,
     client: Client<HttpConnector, Full<axum::body::Bytes>>,
-    cookies: HashMap<String, String>,
+    visitor: Visitor,
 }
 
 /// A response: status, Location header (if any), body.
@@ -26,7 +28,7 @@ impl Web {
         Web {
             base: base.trim_end_matches('/').to_owned(),
             client: Client::builder(TokioExecutor::new()).build_http(),
-            cookies: HashMap::new(),
+            visitor: Visitor::default(),
         }
     }
 
@@ -49,23 +51,13 @@ impl Web {
             format!("{}{path}", self.base)
         };
         let mut request = axum::http::Request::builder().method(method).uri(&url);
-        if !self.cookies.is_empty() {
-            let cookie = self
-                .cookies
-                .iter()
-                .map(|(k, v)| format!("{k}={v}"))
-                .collect::<Vec<_>>()
-                .join("; ");
+        if let Some(cookie) = self.visitor.cookie_header() {
             request = request.header("cookie", cookie);
         }
         let body = match form {
             Some(fields) => {
                 request = request.header("content-type", "application/x-www-form-urlencoded");
-                fields
-                    .iter()
-                    .map(|(k, v)| format!("{}={}", encode(k), encode(v)))
-                    .collect::<Vec<_>>()
-                    .join("&")
+                form_body(fields)
             }
             None => String::new(),
         };
@@ -80,17 +72,7 @@ impl Web {
         .await
         .map_err(|_| format!("{url} did not answer in 30 s"))?
         .map_err(|e| format!("{url}: {e}"))?;
-        for value in response.headers().get_all("set-cookie") {
-            let text = value.to_str().unwrap();
-            let pair = text.split(';').next().unwrap();
-            if let Some((k, v)) = pair.split_once('=') {
-                if v.is_empty() || text.contains("Max-Age=0") {
-                    self.cookies.remove(k);
-                } else {
-                    self.cookies.insert(k.to_owned(), v.to_owned());
-                }
-            }
-        }
+        self.visitor.keep_cookies(response.headers());
         let status = response.status().as_u16();
         let location = response
             .headers()
@@ -133,11 +115,13 @@ impl Web {
 
     /// Sets a cookie as a server would have (a session made outside the browser flow).
     pub fn set_cookie(&mut self, name: &str, value: &str) {
-        self.cookies.insert(name.to_owned(), value.to_owned());
+        self.visitor
+            .cookies
+            .insert(name.to_owned(), value.to_owned());
     }
 
     pub fn has_cookie(&self, name: &str) -> bool {
-        self.cookies.contains_key(name)
+        self.visitor.cookies.contains_key(name)
     }
 
     /// Signs in with a one-time link (as printed by `admin create` or mailed): opens it, then
@@ -162,18 +146,4 @@ impl Web {
         );
         answer
     }
-}
-
-/// The value of a hidden input of a page.
-pub fn hidden(page: &str, name: &str) -> String {
-    let marker = format!("name=\"{name}\" value=\"");
-    let start = page
-        .find(&marker)
-        .unwrap_or_else(|| panic!("no {name} field in the page:\n{page}"))
-        + marker.len();
-    page[start..].split('"').next().unwrap().to_owned()
-}
-
-fn encode(s: &str) -> String {
-    percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
 }

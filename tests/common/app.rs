@@ -1,0 +1,301 @@
+//! The forum in-process, for web tests without a socket or a mail server: the router over a
+//! database in a temporary folder, called with `tower`'s `oneshot`; visitors who keep their
+//! cookies and send forms as a browser does (URL-encoded, with the page's hidden tokens); the
+//! command line on the same database and configuration; and the sign-in steps every such test
+//! takes. The socket client of the live tests (`web.rs`) keeps its cookies and encodes its
+//! forms with the same [`Visitor`] and [`form_body`].
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use axum::body::Body;
+use axum::http::{HeaderMap, Request, StatusCode, header};
+use http_body_util::BodyExt;
+use listbridge::config::Config;
+use listbridge::store::{DeriveSettings, Role, Store};
+use listbridge::web::{AppState, router};
+use tower::ServiceExt;
+
+/// A forum: its router, database and configuration file, in a folder removed when it goes.
+pub struct Site {
+    pub app: axum::Router,
+    pub db: PathBuf,
+    pub config_file: PathBuf,
+    pub config: Config,
+    dir: tempfile::TempDir,
+}
+
+/// A visitor: their cookies, sent with each request and kept from each answer.
+#[derive(Default, Clone)]
+pub struct Visitor {
+    pub cookies: HashMap<String, String>,
+}
+
+/// An answer: status, Location (empty when none), headers and body.
+pub struct Answer {
+    pub status: StatusCode,
+    pub location: String,
+    pub headers: HeaderMap,
+    pub body: String,
+}
+
+impl Site {
+    /// A forum with this configuration (also written to `config.toml` for the command line)
+    /// over an empty database.
+    pub fn new(config: &str) -> Site {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("forum.db");
+        let config_file = dir.path().join("config.toml");
+        std::fs::write(&config_file, config).unwrap();
+        let config = Config::parse(config).unwrap();
+        Site {
+            app: app(&config, &db),
+            db,
+            config_file,
+            config,
+            dir,
+        }
+    }
+
+    /// The forum's folder (its database and configuration are there).
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// A fresh web server over the same database (as after a restart: no cache kept).
+    pub fn restart(&mut self) {
+        self.app = app(&self.config, &self.db);
+    }
+
+    pub fn store(&self) -> Store {
+        Store::open(&self.db, DeriveSettings::default()).unwrap()
+    }
+
+    /// `listbridge ARGS` on this forum's database and configuration.
+    pub fn cli(&self, args: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_listbridge"))
+            .arg("--db")
+            .arg(&self.db)
+            .arg("--config")
+            .arg(&self.config_file)
+            .args(args)
+            .env_remove("LISTBRIDGE_DB")
+            .env_remove("LISTBRIDGE_CONFIG")
+            .output()
+            .unwrap()
+    }
+
+    /// [`Site::cli`] that must succeed: its standard output.
+    pub fn cli_ok(&self, args: &[&str]) -> String {
+        let out = self.cli(args);
+        assert!(
+            out.status.success(),
+            "listbridge {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    /// One request as `who`, whose cookies it sends and updates. A form is sent URL-encoded
+    /// with a POST (a GET has its parameters in `uri`). Every session cookie the forum sets
+    /// must be out of scripts' and other sites' reach, and Secure on an https forum.
+    pub async fn send(
+        &self,
+        who: &mut Visitor,
+        method: &str,
+        uri: &str,
+        form: &[(&str, &str)],
+    ) -> Answer {
+        let mut request = Request::builder().method(method).uri(uri);
+        if let Some(cookie) = who.cookie_header() {
+            request = request.header(header::COOKIE, cookie);
+        }
+        let body = if method == "POST" {
+            request = request.header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
+            form_body(form)
+        } else {
+            String::new()
+        };
+        let response = self
+            .app
+            .clone()
+            .oneshot(request.body(Body::from(body)).unwrap())
+            .await
+            .unwrap();
+        let secure = self.config.web.base_url.starts_with("https://");
+        for value in response.headers().get_all(header::SET_COOKIE) {
+            let text = value.to_str().unwrap();
+            if text.starts_with("lb_session=") {
+                assert!(
+                    text.contains("HttpOnly") && text.contains("SameSite=Lax"),
+                    "{text}"
+                );
+                assert!(
+                    !secure || text.contains("Secure"),
+                    "an https forum marks its cookies Secure: {text}"
+                );
+            }
+        }
+        who.keep_cookies(response.headers());
+        let status = response.status();
+        let headers = response.headers().clone();
+        let location = headers
+            .get(header::LOCATION)
+            .map(|l| l.to_str().unwrap().to_owned())
+            .unwrap_or_default();
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        Answer {
+            status,
+            location,
+            headers,
+            body: String::from_utf8_lossy(&body).into_owned(),
+        }
+    }
+
+    pub async fn get(&self, who: &mut Visitor, uri: &str) -> Answer {
+        self.send(who, "GET", uri, &[]).await
+    }
+
+    pub async fn post(&self, who: &mut Visitor, uri: &str, form: &[(&str, &str)]) -> Answer {
+        self.send(who, "POST", uri, form).await
+    }
+
+    /// A GET by a reader not signed in, with no cookie.
+    pub async fn get_anonymous(&self, uri: &str) -> Answer {
+        self.get(&mut Visitor::default(), uri).await
+    }
+
+    /// The sign-in link of the newest mail queued to `address` (a path on the forum, whose
+    /// base URL is `https://forum.test`); the queue is left as it was.
+    pub fn mailed_link(&self, address: &str) -> String {
+        let mut store = self.store();
+        let due = store.claim_due(i64::MAX, 1000).unwrap();
+        let due = due
+            .iter()
+            .rev()
+            .find(|d| d.address.eq_ignore_ascii_case(address))
+            .expect("a mail to the address");
+        let raw = store.outbox_message(due.outbox).unwrap().unwrap();
+        store.recover_outbox(0, 1800).unwrap();
+        let message = mail_parser::MessageParser::default().parse(&raw).unwrap();
+        let text = message.body_text(0).unwrap().into_owned();
+        let link = text
+            .split_whitespace()
+            .find(|w| w.starts_with("https://forum.test/signin/"))
+            .unwrap_or_else(|| panic!("no link in {text}"));
+        link.trim_start_matches("https://forum.test").to_owned()
+    }
+
+    /// Opens a one-time sign-in link (it must show its page) and presses its button, asking
+    /// to go to `next` (the form's own choice when `None`): the answer to the press.
+    pub async fn press_link(&self, who: &mut Visitor, link: &str, next: Option<&str>) -> Answer {
+        let page = self.get(who, link).await;
+        assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+        let token = hidden(&page.body, "form_token");
+        let path = link.split('?').next().unwrap().to_owned();
+        let mut form = vec![("form_token", token.as_str())];
+        form.extend(next.map(|next| ("next", next)));
+        self.post(who, &path, &form).await
+    }
+
+    /// A member with this role, signed in through a one-time link as anyone would be; their
+    /// visitor and the CSRF token of their forms.
+    pub async fn member(&self, address: &str, name: &str, role: Role) -> (Visitor, String) {
+        let now = chrono::Utc::now().timestamp();
+        let token = listbridge::tokens::new_token();
+        {
+            let mut store = self.store();
+            let (user, _) = store.create_user(name, address, role, now).unwrap();
+            store.set_role(user, role).unwrap();
+            store
+                .create_sign_in_link(
+                    &listbridge::tokens::hash(&token),
+                    address,
+                    Some(name),
+                    now,
+                    now + 600,
+                )
+                .unwrap();
+        }
+        let mut who = Visitor::default();
+        let done = self
+            .press_link(&mut who, &format!("/signin/{token}"), Some("/"))
+            .await;
+        assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.body);
+        let home = self.get(&mut who, "/").await;
+        let csrf = hidden(&home.body, "csrf");
+        (who, csrf)
+    }
+}
+
+impl Visitor {
+    /// A visitor holding a session made outside the sign-in pages.
+    pub fn with_session(token: &str) -> Visitor {
+        let mut who = Visitor::default();
+        who.cookies
+            .insert("lb_session".to_owned(), token.to_owned());
+        who
+    }
+
+    /// The Cookie header a browser would send, if any.
+    pub fn cookie_header(&self) -> Option<String> {
+        if self.cookies.is_empty() {
+            return None;
+        }
+        let pairs: Vec<String> = self
+            .cookies
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        Some(pairs.join("; "))
+    }
+
+    /// Keeps the cookies an answer sets, and forgets those it removes (emptied or expired).
+    pub fn keep_cookies(&mut self, headers: &HeaderMap) {
+        for value in headers.get_all(header::SET_COOKIE) {
+            let text = value.to_str().unwrap();
+            let pair = text.split(';').next().unwrap();
+            if let Some((k, v)) = pair.split_once('=') {
+                if v.is_empty() || text.contains("Max-Age=0") {
+                    self.cookies.remove(k);
+                } else {
+                    self.cookies.insert(k.to_owned(), v.to_owned());
+                }
+            }
+        }
+    }
+}
+
+fn app(config: &Config, db: &Path) -> axum::Router {
+    router(AppState::new(
+        config.clone(),
+        db.to_owned(),
+        DeriveSettings::default(),
+        Default::default(),
+    ))
+}
+
+/// A form's fields as `application/x-www-form-urlencoded`.
+pub fn form_body(fields: &[(&str, &str)]) -> String {
+    fields
+        .iter()
+        .map(|(k, v)| format!("{}={}", encode(k), encode(v)))
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+/// The value of a hidden input of a page.
+pub fn hidden(page: &str, name: &str) -> String {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = page
+        .find(&marker)
+        .unwrap_or_else(|| panic!("no {name} field in the page:\n{page}"))
+        + marker.len();
+    page[start..].split('"').next().unwrap().to_owned()
+}
+
+/// Percent-encodes everything but letters and digits (a query parameter or form field).
+pub fn encode(s: &str) -> String {
+    percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
+}
