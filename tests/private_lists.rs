@@ -71,7 +71,7 @@ fn forum(hide_addresses: bool) -> Forum {
         .unwrap()
         .interests;
     let mut store = Store::open(&db, DeriveSettings::default()).unwrap();
-    config.seed_interests(&store, 0).unwrap();
+    store.seed_interests(&config.interests, 0).unwrap();
     for (file, list) in [
         ("sample/snug-2024.mbox", "snug"),
         ("private/closed.mbox", "closed"),

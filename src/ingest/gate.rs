@@ -51,7 +51,7 @@ impl Gate {
             .map_or(ListMode::Mirror, |l| l.mode);
         Some(Gate {
             decisions: std::sync::Mutex::default(),
-            screen: Some(config.privacy_screen()),
+            screen: Some(config.privacy_screen().clone()),
             released: false,
             config,
             list: list.to_owned(),
