@@ -791,4 +791,35 @@ mod tests {
                 .unwrap_err();
         assert_eq!(problems[0].key, "lists[0].mode", "{problems:#?}");
     }
+
+    #[test]
+    fn problems_name_the_item_and_index_they_are_in() {
+        let problems = Config::parse(
+            "[[lists]]\nname = \"a\"\n[[sources]]\nname = \"s\"\nhost = \"h\"\nuser = \"u\"\n\
+             [[sources]]\nname = \"t\"\nlist = \"zz\"\nhost = \"h\"\nuser = \"u\"\npassword = \"p\"\n\
+             [[interests]]\nslug = \"d\"\nname = \"D\"\npatterns = [2, \"(\"]\n\
+             [[interests]]\nslug = \"e\"\nname = \"E\"\nkeywords = [\"e\"]\npassword = 1\n",
+        )
+        .unwrap_err();
+        let keys: Vec<&str> = problems.iter().map(|p| p.key.as_str()).collect();
+        for key in [
+            "sources[0].password",
+            "sources[1].list",
+            "interests[0].patterns[0]",
+            "interests[0].patterns[1]",
+            "interests[1].password",
+        ] {
+            assert!(keys.contains(&key), "{key} not reported: {problems:#?}");
+        }
+        let problems = Config::parse(
+            "[outbound]\nfrom_address = \"f@x.org\"\nuser = \"u\"\npassword = \"p\"\npassword_file = 5\n",
+        )
+        .unwrap_err();
+        assert!(
+            problems
+                .iter()
+                .any(|p| p.key == "outbound.password_file" && p.problem.contains("together")),
+            "{problems:#?}"
+        );
+    }
 }

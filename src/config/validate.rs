@@ -642,21 +642,25 @@ fn tls_mode(
 fn secret(p: &mut Problems, at: &str, given: [Option<String>; 3]) -> Option<Option<Secret>> {
     const KEYS: [&str; 3] = ["password", "password_env", "password_file"];
     let key = |k: &str| format!("{at}.{k}");
-    if KEYS.iter().any(|k| p.refused.contains(&key(k))) {
+    // A key whose value was refused still counts as given.
+    let refused = KEYS.map(|k| p.refused.contains(&key(k)));
+    let named: Vec<&str> = (0..3)
+        .filter(|&i| given[i].is_some() || refused[i])
+        .map(|i| KEYS[i])
+        .collect();
+    if let [first, second, ..] = named[..] {
+        p.problem(
+            &key(second),
+            format!("is given together with {first}"),
+            "keep only one of password, password_env and password_file",
+        );
         return None;
     }
-    let mut set = KEYS.iter().zip(given).filter_map(|(k, v)| Some((*k, v?)));
-    let (first, value) = match (set.next(), set.next()) {
-        (None, _) => return Some(None),
-        (Some(one), None) => one,
-        (Some((first, _)), Some((second, _))) => {
-            p.problem(
-                &key(second),
-                format!("is given together with {first}"),
-                "keep only one of password, password_env and password_file",
-            );
-            return None;
-        }
+    if refused.contains(&true) {
+        return None;
+    }
+    let Some((first, value)) = KEYS.into_iter().zip(given).find_map(|(k, v)| Some((k, v?))) else {
+        return Some(None);
     };
     match first {
         "password" => Some(Some(Secret::new(value))),
