@@ -9,6 +9,7 @@ use std::collections::HashMap;
 use toml::{Table, Value};
 
 use super::validate::Problems;
+use Kind::{Bool, Str};
 
 /// What a key holds.
 #[derive(Clone, Copy)]
@@ -99,269 +100,82 @@ const fn int(min: i64, max: i64, example: &'static str) -> Kind {
     Kind::Int { min, max, example }
 }
 
-const REGEXES: &str = "a regular expression";
-const TLS: Kind = Kind::Str("\"implicit\", \"starttls\" or \"plain\"");
-const PASSWORD: Kind = Kind::Str("the password, in quotes");
-const PASSWORD_ENV: Kind = Kind::Str("an environment variable name");
-const PASSWORD_FILE: Kind = Kind::Str("a file path");
-const CA_FILE: Kind = Kind::Str("a PEM file path");
+const fn strings(fix: &'static str, item: &'static str) -> Kind {
+    Kind::Strings { fix, item }
+}
 
-/// Every key, section by section, in the order a fix lists them.
+const REGEXES: &str = "a regular expression";
+const TLS: Kind = Str("\"implicit\", \"starttls\" or \"plain\"");
+const PASSWORD: Kind = Str("the password, in quotes");
+const PASSWORD_ENV: Kind = Str("an environment variable name");
+const PASSWORD_FILE: Kind = Str("a file path");
+const CA_FILE: Kind = Str("a PEM file path");
+
+/// Every key, section by section, in the order a fix lists them: one row each.
+#[rustfmt::skip]
 pub(super) const KEYS: &[Key] = &[
-    key(
-        "store",
-        "path",
-        Kind::Str("a file path such as \"/var/lib/listbridge/archive.db\""),
-        Some("\"listbridge.db\""),
-    ),
-    key(
-        "web",
-        "listen",
-        Kind::Str("an address and port such as \"127.0.0.1:8080\""),
-        Some("\"127.0.0.1:8080\""),
-    ),
-    key(
-        "web",
-        "site_name",
-        Kind::Str("a name such as \"SNUG forum\""),
-        Some("\"listbridge\""),
-    ),
+    key("store", "path", Str("a file path such as \"/var/lib/listbridge/archive.db\""), Some("\"listbridge.db\"")),
+    key("web", "listen", Str("an address and port such as \"127.0.0.1:8080\""), Some("\"127.0.0.1:8080\"")),
+    key("web", "site_name", Str("a name such as \"SNUG forum\""), Some("\"listbridge\"")),
     // Default: http://<listen>.
-    key(
-        "web",
-        "base_url",
-        Kind::Str("the forum's public address such as \"https://forum.example.org\""),
-        None,
-    ),
-    key("web", "hide_addresses", Kind::Bool, Some("true")),
-    key("threading", "subject_fallback", Kind::Bool, Some("true")),
-    key(
-        "threading",
-        "subject_window_days",
-        int(0, 3650, "a number of days such as 30"),
-        Some("30"),
-    ),
-    key(
-        "attachments",
-        "max_size_mb",
-        int(1, 1024, "a size in megabytes such as 25"),
-        Some("25"),
-    ),
-    key(
-        "outbound",
-        "host",
-        Kind::Str("\"smtp.example.org\""),
-        Some("\"127.0.0.1\""),
-    ),
+    key("web", "base_url", Str("the forum's public address such as \"https://forum.example.org\""), None),
+    key("web", "hide_addresses", Bool, Some("true")),
+    key("threading", "subject_fallback", Bool, Some("true")),
+    key("threading", "subject_window_days", int(0, 3650, "a number of days such as 30"), Some("30")),
+    key("attachments", "max_size_mb", int(1, 1024, "a size in megabytes such as 25"), Some("25")),
+    key("outbound", "host", Str("\"smtp.example.org\""), Some("\"127.0.0.1\"")),
     // Default: 465 for implicit TLS, 587 for STARTTLS, 25 for plain.
-    key(
-        "outbound",
-        "port",
-        int(1, 65535, "a port such as 587"),
-        None,
-    ),
+    key("outbound", "port", int(1, 65535, "a port such as 587"), None),
     // Default: plain to a loopback host, else STARTTLS.
     key("outbound", "tls", TLS, None),
-    key(
-        "outbound",
-        "user",
-        Kind::Str("\"bridge@example.org\""),
-        None,
-    ),
+    key("outbound", "user", Str("\"bridge@example.org\""), None),
     key("outbound", "password", PASSWORD, None),
     key("outbound", "password_env", PASSWORD_ENV, None),
     key("outbound", "password_file", PASSWORD_FILE, None),
     key("outbound", "ca_file", CA_FILE, None),
-    key(
-        "outbound",
-        "from_address",
-        Kind::Str("\"forum@lists.example.org\""),
-        None,
-    ),
+    key("outbound", "from_address", Str("\"forum@lists.example.org\""), None),
     // Default: reply+{key}@<from_address's domain>.
-    key(
-        "outbound",
-        "reply_address",
-        Kind::Str("\"reply+{key}@lists.example.org\""),
-        None,
-    ),
+    key("outbound", "reply_address", Str("\"reply+{key}@lists.example.org\""), None),
     // Default: bounces+{recipient}@<from_address's domain>.
-    key(
-        "outbound",
-        "bounce_address",
-        Kind::Str("\"bounces+{recipient}@lists.example.org\""),
-        None,
-    ),
-    key(
-        "outbound",
-        "reply_key_days",
-        int(1, 3650, "a number of days such as 365"),
-        Some("365"),
-    ),
-    key(
-        "outbound",
-        "hard_bounce_limit",
-        int(1, 100, "a count such as 3"),
-        Some("3"),
-    ),
-    key(
-        "outbound",
-        "max_message_mb",
-        int(1, 1024, "a size in megabytes such as 25"),
-        Some("25"),
-    ),
-    key(
-        "outbound",
-        "echo_wait_seconds",
-        int(1, 7 * 86_400, "a number of seconds such as 1800"),
-        Some("1800"),
-    ),
-    key(
-        "lists",
-        "name",
-        Kind::Str("a short name such as \"snug\""),
-        None,
-    ),
-    key(
-        "lists",
-        "address",
-        Kind::Str("an address such as \"snug@lists.example.org\""),
-        None,
-    ),
-    key("lists", "description", Kind::Str("a sentence"), None),
-    key(
-        "lists",
-        "subject_tag",
-        Kind::Str("the tag as it appears in subjects, such as \"[SNUG]\""),
-        None,
-    ),
-    key(
-        "lists",
-        "footer_patterns",
-        Kind::Strings {
-            fix: "write a list of regular expressions, such as [\"^To unsubscribe\"]",
-            item: REGEXES,
-        },
-        Some("[]"),
-    ),
-    key(
-        "lists",
-        "mode",
-        Kind::Str("\"mirror\" or \"host\""),
-        Some("\"mirror\""),
-    ),
-    key(
-        "lists",
-        "unknown_senders",
-        Kind::Str("\"refuse\" or \"hold\""),
-        Some("\"refuse\""),
-    ),
-    key(
-        "lists",
-        "posts_per_hour",
-        int(0, 100_000, "a number such as 30"),
-        Some("30"),
-    ),
-    key("lists", "private", Kind::Bool, Some("false")),
-    key("sources", "name", Kind::Str("\"snug-inbox\""), None),
-    key(
-        "sources",
-        "list",
-        Kind::Str("a list name such as \"snug\""),
-        Some("\"main\""),
-    ),
-    key("sources", "host", Kind::Str("\"imap.example.org\""), None),
+    key("outbound", "bounce_address", Str("\"bounces+{recipient}@lists.example.org\""), None),
+    key("outbound", "reply_key_days", int(1, 3650, "a number of days such as 365"), Some("365")),
+    key("outbound", "hard_bounce_limit", int(1, 100, "a count such as 3"), Some("3")),
+    key("outbound", "max_message_mb", int(1, 1024, "a size in megabytes such as 25"), Some("25")),
+    key("outbound", "echo_wait_seconds", int(1, 7 * 86_400, "a number of seconds such as 1800"), Some("1800")),
+    key("lists", "name", Str("a short name such as \"snug\""), None),
+    key("lists", "address", Str("an address such as \"snug@lists.example.org\""), None),
+    key("lists", "description", Str("a sentence"), None),
+    key("lists", "subject_tag", Str("the tag as it appears in subjects, such as \"[SNUG]\""), None),
+    key("lists", "footer_patterns", strings("write a list of regular expressions, such as [\"^To unsubscribe\"]", REGEXES), Some("[]")),
+    key("lists", "mode", Str("\"mirror\" or \"host\""), Some("\"mirror\"")),
+    key("lists", "unknown_senders", Str("\"refuse\" or \"hold\""), Some("\"refuse\"")),
+    key("lists", "posts_per_hour", int(0, 100_000, "a number such as 30"), Some("30")),
+    key("lists", "private", Bool, Some("false")),
+    key("sources", "name", Str("\"snug-inbox\""), None),
+    key("sources", "list", Str("a list name such as \"snug\""), Some("\"main\"")),
+    key("sources", "host", Str("\"imap.example.org\""), None),
     // Default: 993 for implicit TLS, else 143.
     key("sources", "port", int(1, 65535, "a port such as 993"), None),
     key("sources", "tls", TLS, Some("\"implicit\"")),
-    key("sources", "user", Kind::Str("\"bridge@example.org\""), None),
+    key("sources", "user", Str("\"bridge@example.org\""), None),
     key("sources", "password", PASSWORD, None),
     key("sources", "password_env", PASSWORD_ENV, None),
     key("sources", "password_file", PASSWORD_FILE, None),
-    key(
-        "sources",
-        "mailbox",
-        Kind::Str("a mailbox name such as \"INBOX\""),
-        Some("\"INBOX\""),
-    ),
+    key("sources", "mailbox", Str("a mailbox name such as \"INBOX\""), Some("\"INBOX\"")),
     key("sources", "ca_file", CA_FILE, None),
-    key(
-        "sources",
-        "poll_seconds",
-        int(5, 86_400, "a number of seconds such as 60"),
-        Some("60"),
-    ),
-    key("sources", "delete_after_import", Kind::Bool, Some("false")),
-    key(
-        "interests",
-        "slug",
-        Kind::Str("a short name such as \"asthma\""),
-        None,
-    ),
-    key(
-        "interests",
-        "name",
-        Kind::Str("a name such as \"Asthma\""),
-        None,
-    ),
-    key("interests", "description", Kind::Str("a sentence"), None),
-    key(
-        "interests",
-        "keywords",
-        Kind::Strings {
-            fix: "write a list such as [\"asthma\", \"inhaler\"]",
-            item: "a word or phrase",
-        },
-        Some("[]"),
-    ),
-    key(
-        "interests",
-        "patterns",
-        Kind::Strings {
-            fix: "write a list such as [\"\\\\bpeak flow\\\\b\"]",
-            item: "a word or phrase",
-        },
-        Some("[]"),
-    ),
-    key(
-        "events",
-        "time_zone",
-        Kind::Str("a zone name such as \"Europe/London\""),
-        Some("\"Europe/London\""),
-    ),
-    key(
-        "events",
-        "reminder_hours",
-        int(0, 24 * 14, "a number of hours such as 24"),
-        Some("24"),
-    ),
-    key(
-        "events",
-        "organisers",
-        Kind::Str("\"moderators\" or \"members\""),
-        Some("\"moderators\""),
-    ),
-    key(
-        "privacy",
-        "hold_patterns",
-        Kind::Strings {
-            fix: "write a list of regular expressions, such as [\"(?i)\\\\bMRN:? ?[0-9]{7}\\\\b\"]",
-            item: REGEXES,
-        },
-        Some("[]"),
-    ),
-    key(
-        "privacy",
-        "erasure",
-        Kind::Str("\"redact\" or \"remove\""),
-        Some("\"redact\""),
-    ),
-    key(
-        "moderation",
-        "hide_after_flags",
-        int(0, 1000, "a number of members such as 3 (0: never)"),
-        Some("3"),
-    ),
+    key("sources", "poll_seconds", int(5, 86_400, "a number of seconds such as 60"), Some("60")),
+    key("sources", "delete_after_import", Bool, Some("false")),
+    key("interests", "slug", Str("a short name such as \"asthma\""), None),
+    key("interests", "name", Str("a name such as \"Asthma\""), None),
+    key("interests", "description", Str("a sentence"), None),
+    key("interests", "keywords", strings("write a list such as [\"asthma\", \"inhaler\"]", "a word or phrase"), Some("[]")),
+    key("interests", "patterns", strings("write a list such as [\"\\\\bpeak flow\\\\b\"]", "a word or phrase"), Some("[]")),
+    key("events", "time_zone", Str("a zone name such as \"Europe/London\""), Some("\"Europe/London\"")),
+    key("events", "reminder_hours", int(0, 24 * 14, "a number of hours such as 24"), Some("24")),
+    key("events", "organisers", Str("\"moderators\" or \"members\""), Some("\"moderators\"")),
+    key("privacy", "hold_patterns", strings("write a list of regular expressions, such as [\"(?i)\\\\bMRN:? ?[0-9]{7}\\\\b\"]", REGEXES), Some("[]")),
+    key("privacy", "erasure", Str("\"redact\" or \"remove\""), Some("\"redact\"")),
+    key("moderation", "hide_after_flags", int(0, 1000, "a number of members such as 3 (0: never)"), Some("3")),
 ];
 
 /// The keys of one section.
@@ -458,8 +272,8 @@ fn section_keys(section: &str, at: &str, t: Table, p: &mut Problems) -> Table {
 /// The value when it is of the key's type; else None, with the problem reported.
 fn typed(kind_of: Kind, path: &str, value: Value, p: &mut Problems) -> Option<Value> {
     match (kind_of, &value) {
-        (Kind::Str(_), Value::String(_)) | (Kind::Bool, Value::Boolean(_)) => Some(value),
-        (Kind::Str(example), _) => {
+        (Str(_), Value::String(_)) | (Bool, Value::Boolean(_)) => Some(value),
+        (Str(example), _) => {
             p.refuse(
                 path,
                 format!("is {}, not a string", kind(&value)),
@@ -467,7 +281,7 @@ fn typed(kind_of: Kind, path: &str, value: Value, p: &mut Problems) -> Option<Va
             );
             None
         }
-        (Kind::Bool, _) => {
+        (Bool, _) => {
             p.refuse(
                 path,
                 format!("is {}, not true/false", kind(&value)),
@@ -499,7 +313,7 @@ fn typed(kind_of: Kind, path: &str, value: Value, p: &mut Problems) -> Option<Va
                 .iter()
                 .enumerate()
                 .map(|(j, v)| {
-                    typed(Kind::Str(item), &format!("{path}[{j}]"), v.clone(), p)
+                    typed(Str(item), &format!("{path}[{j}]"), v.clone(), p)
                         .unwrap_or_else(|| Value::String(String::new()))
                 })
                 .collect();
