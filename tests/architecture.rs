@@ -89,3 +89,25 @@ fn the_web_layer_never_speaks_imap_or_smtp() {
         found.join("\n")
     );
 }
+
+#[test]
+fn the_config_writes_nothing() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    assert!(src.join("config").is_dir(), "the config moved");
+    // Its types (ErasurePolicy, DeriveSettings) may come from the store; a Store may not.
+    let found = violations(
+        &["config"],
+        &[
+            "store::Store",
+            "&Store",
+            "Store::",
+            "rusqlite",
+            "seed_interests",
+        ],
+    );
+    assert!(
+        found.is_empty(),
+        "the config is read and validated, and writes to no store:\n{}",
+        found.join("\n")
+    );
+}
