@@ -388,18 +388,17 @@ fn events(p: &mut Problems, r: RawEvents) -> Option<EventsConfig> {
             None
         }
     };
-    let organisers = match r.organisers.as_str() {
-        "moderators" => Some(Organisers::Moderators),
-        "members" => Some(Organisers::Members),
-        other => {
-            p.problem(
-                "events.organisers",
-                format!("{other:?} is not a choice here"),
-                "write \"moderators\" (moderators and admins announce events) or \"members\" (any member)",
-            );
-            None
-        }
-    };
+    let organisers = choice(
+        p,
+        "events.organisers",
+        &r.organisers,
+        &[
+            ("moderators", Organisers::Moderators),
+            ("members", Organisers::Members),
+        ],
+        "a choice here",
+        "write \"moderators\" (moderators and admins announce events) or \"members\" (any member)",
+    );
     Some(EventsConfig {
         time_zone: time_zone?,
         reminder_hours: r.reminder_hours,
@@ -499,30 +498,22 @@ fn list(p: &mut Problems, at: &str, t: Table) -> Option<(String, ListConfig)> {
         &r.footer_patterns,
         "correct the pattern (Rust regex syntax; escape [ ] ( ) . with a backslash)",
     );
-    let mode = match r.mode.as_str() {
-        "host" => ListMode::Host,
-        "mirror" => ListMode::Mirror,
-        other => {
-            p.problem(
-                &key("mode"),
-                format!("{other:?} is not a mode"),
-                "use \"mirror\" (the legacy list keeps running) or \"host\" (the bridge is the list)",
-            );
-            ListMode::Mirror
-        }
-    };
-    let hold_unknown_senders = match r.unknown_senders.as_str() {
-        "hold" => true,
-        "refuse" => false,
-        other => {
-            p.problem(
-                &key("unknown_senders"),
-                format!("{other:?} is not a choice here"),
-                "use \"refuse\" (the sender is told how to join) or \"hold\" (a moderator decides)",
-            );
-            false
-        }
-    };
+    let mode = choice(
+        p,
+        &key("mode"),
+        &r.mode,
+        &[("mirror", ListMode::Mirror), ("host", ListMode::Host)],
+        "a mode",
+        "use \"mirror\" (the legacy list keeps running) or \"host\" (the bridge is the list)",
+    );
+    let hold_unknown_senders = choice(
+        p,
+        &key("unknown_senders"),
+        &r.unknown_senders,
+        &[("refuse", false), ("hold", true)],
+        "a choice here",
+        "use \"refuse\" (the sender is told how to join) or \"hold\" (a moderator decides)",
+    );
     let Some(name) = r.name else {
         p.missing(
             &key("name"),
@@ -544,8 +535,8 @@ fn list(p: &mut Problems, at: &str, t: Table) -> Option<(String, ListConfig)> {
         description: r.description,
         subject_tag,
         footer_patterns,
-        mode,
-        hold_unknown_senders,
+        mode: mode.unwrap_or_default(),
+        hold_unknown_senders: hold_unknown_senders.unwrap_or(false),
         posts_per_hour: r.posts_per_hour,
         private: r.private,
     };
@@ -565,7 +556,7 @@ fn source(p: &mut Problems, at: &str, t: Table) -> Option<(String, SourceConfig)
     let name = required("name", r.name, "\"snug-inbox\"");
     let host = required("host", r.host, "\"imap.example.org\"");
     let user = required("user", r.user, "\"bridge@example.org\"");
-    let tls = tls_mode(p, &key("tls"), &r.tls, "port 993", "port 143");
+    let tls = tls_mode(p, &key("tls"), &r.tls, ["port 993", "port 143"]);
     let port = r.port.unwrap_or(if tls == Some(TlsMode::Implicit) {
         993
     } else {
@@ -614,26 +605,39 @@ fn source(p: &mut Problems, at: &str, t: Table) -> Option<(String, SourceConfig)
     Some((name, source))
 }
 
-fn tls_mode(
+fn tls_mode(p: &mut Problems, key: &str, s: &str, ports: [&str; 2]) -> Option<TlsMode> {
+    let [implicit, starttls] = ports;
+    choice(
+        p,
+        key,
+        s,
+        &[
+            ("implicit", TlsMode::Implicit),
+            ("starttls", TlsMode::StartTls),
+            ("plain", TlsMode::Plain),
+        ],
+        "a TLS mode",
+        &format!(
+            "use \"implicit\" ({implicit}), \"starttls\" ({starttls}) or \"plain\" (loopback only)"
+        ),
+    )
+}
+
+/// The value of the word `s` among a key's `choices`; anything else is reported as not
+/// `what` (`a mode`), with `fix`.
+fn choice<T: Copy>(
     p: &mut Problems,
     key: &str,
     s: &str,
-    implicit: &str,
-    starttls: &str,
-) -> Option<TlsMode> {
-    match s {
-        "implicit" => Some(TlsMode::Implicit),
-        "starttls" => Some(TlsMode::StartTls),
-        "plain" => Some(TlsMode::Plain),
-        other => {
-            p.problem(
-                key,
-                format!("{other:?} is not a TLS mode"),
-                format!("use \"implicit\" ({implicit}), \"starttls\" ({starttls}) or \"plain\" (loopback only)"),
-            );
-            None
-        }
+    choices: &[(&str, T)],
+    what: &str,
+    fix: &str,
+) -> Option<T> {
+    let found = choices.iter().find(|(word, _)| *word == s).map(|(_, v)| *v);
+    if found.is_none() {
+        p.problem(key, format!("{s:?} is not {what}"), fix);
     }
+    found
 }
 
 /// The password of a section from exactly one of `password`, `password_env`,
@@ -768,7 +772,7 @@ fn outbound(p: &mut Problems, r: RawOutbound) -> Option<OutboundConfig> {
     let trimmed = |s: Option<String>| s.map(|s| s.trim().to_owned());
     let host = r.host.trim().to_owned();
     let tls = match r.tls {
-        Some(s) => tls_mode(p, &key("tls"), &s, "port 465", "port 587"),
+        Some(s) => tls_mode(p, &key("tls"), &s, ["port 465", "port 587"]),
         None if is_loopback(&host) => Some(TlsMode::Plain),
         None => Some(TlsMode::StartTls),
     };
