@@ -111,7 +111,7 @@ const BESIDE: &[(&str, &str)] = &[("web", "doors")];
 
 /// The part a `src/`-relative path or a `crate::` module name belongs to.
 fn part_of(path: &str) -> Option<&'static str> {
-    if path == "config.rs" || path == "config" {
+    if path == "config" || path.starts_with("config/") {
         return Some("config");
     }
     LAYERS.iter().find_map(|(part, paths)| {
@@ -215,4 +215,25 @@ fn the_layer_check_sees_an_upward_import() {
     assert!(rank(part_of("forum").unwrap()) > rank(part_of("store/archive.rs").unwrap()));
     assert_eq!(part_of("forum/gate/hold.rs"), Some("forum"));
     assert_eq!(part_of("thread.rs"), Some("core"));
+}
+#[test]
+fn the_config_writes_nothing() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    assert!(src.join("config").is_dir(), "the config moved");
+    // Its types (ErasurePolicy, DeriveSettings) may come from the store; a Store may not.
+    let found = violations(
+        &["config"],
+        &[
+            "store::Store",
+            "&Store",
+            "Store::",
+            "rusqlite",
+            "seed_interests",
+        ],
+    );
+    assert!(
+        found.is_empty(),
+        "the config is read and validated, and writes to no store:\n{}",
+        found.join("\n")
+    );
 }

@@ -144,21 +144,20 @@ impl super::Store {
     /// seeds, the web edits after. Returns how many were added.
     pub fn seed_interests(
         &self,
-        rules: &[InterestRules],
-        description: &dyn Fn(&str) -> Option<String>,
+        interests: &[crate::config::InterestConfig],
         now: i64,
     ) -> Result<usize, StoreError> {
         let mut added = 0;
-        for r in rules {
+        for i in interests {
             added += self.conn.execute(
                 "INSERT OR IGNORE INTO interests(slug, name, description, keywords, patterns, created)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                 params![
-                    r.slug,
-                    r.name,
-                    description(&r.slug),
-                    serde_json::to_string(&r.keywords).expect("strings serialise"),
-                    serde_json::to_string(&r.patterns).expect("strings serialise"),
+                    i.slug,
+                    i.name,
+                    i.description,
+                    serde_json::to_string(&i.keywords).expect("strings serialise"),
+                    serde_json::to_string(&i.patterns).expect("strings serialise"),
                     now
                 ],
             )?;

@@ -39,7 +39,7 @@ impl Gate {
             .find(|l| l.name == list)
             .map_or(ListMode::Mirror, |l| l.mode);
         Some(Gate {
-            screen: Some(config.privacy_screen()),
+            screen: Some(config.privacy_screen().clone()),
             released: false,
             config,
             list: list.to_owned(),
