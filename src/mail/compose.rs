@@ -119,7 +119,7 @@ pub fn compose_post(
     let mut html = markup::to_html(post.text);
     if let Some(link) = post.permalink {
         plain.push_str(&format!("\n\n-- \nRead and reply on the web: {link}"));
-        let href = escape_html(link);
+        let href = super::sanitize::escape_markup(link);
         html.push_str(&format!(
             "<hr>\n<p>Read and reply on the web: <a href=\"{href}\">{href}</a></p>\n"
         ));
@@ -511,15 +511,6 @@ pub(super) fn mailbox(name: Option<&str>, address: &str) -> Result<Mailbox, Comp
 /// before 1970 cannot be written by lettre; they do not occur for mail we compose now.
 pub(super) fn since_epoch(seconds: i64) -> Duration {
     Duration::from_secs(seconds.max(0).unsigned_abs())
-}
-
-/// Text for an HTML attribute or element: the five characters that could end either.
-fn escape_html(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-        .replace('\'', "&#39;")
 }
 
 fn bare(id: &str) -> String {

@@ -1,6 +1,7 @@
 //! The one HTML policy of the project (DESIGN invariant 4): mail HTML becomes a fragment that is
-//! safe to put inside our page. Everything goes through [`sanitize_html`]; plain text that a
-//! template must escape by hand goes through `ammonia::clean_text` (no escaper of our own).
+//! safe to put inside our page. Everything goes through [`sanitize_html`]; plain text written
+//! into markup by hand (feeds, charts, snippets, mail we compose, the image tags rewritten here)
+//! goes through [`escape_markup`], the project's one escaper (templates escape by themselves).
 //!
 //! The policy, in short:
 //! - Tags: the text formatting and structure mail uses (paragraphs, quotes, lists, tables,
@@ -377,14 +378,6 @@ fn unescape(value: &str) -> String {
         .replace("&amp;", "&")
 }
 
-fn escape(value: &str) -> String {
-    value
-        .replace('&', "&amp;")
-        .replace('"', "&quot;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-}
-
 fn image(
     attributes: &[(&str, String)],
     in_link: bool,
@@ -398,7 +391,8 @@ fn image(
             .map(|(_, v)| v.as_str())
     };
     let alt = get("alt").unwrap_or("").trim();
-    let alt_text = || escape(alt);
+    // Pass 2 re-parses what is written here, so its escaping is what finally shows.
+    let alt_text = || escape_markup(alt);
     let Some(src) = get("src") else {
         return alt_text();
     };
@@ -406,7 +400,7 @@ fn image(
         let mut tag = String::from("<img");
         for (name, value) in attributes {
             let value = if *name == "src" { src } else { value };
-            tag.push_str(&format!(" {name}=\"{}\"", escape(value)));
+            tag.push_str(&format!(" {name}=\"{}\"", escape_markup(value)));
         }
         tag.push('>');
         tag
@@ -435,14 +429,14 @@ fn image(
             } else {
                 alt.to_string()
             };
-            let text = escape(&format!("[image: {label}]"));
+            let text = escape_markup(&format!("[image: {label}]"));
             if in_link {
                 // A link inside a link is not allowed; the outer one already goes somewhere.
                 text
             } else {
                 format!(
                     "<a href=\"{}\" rel=\"{LINK_REL}\">{text}</a>",
-                    escape(url.as_str())
+                    escape_markup(url.as_str())
                 )
             }
         }
@@ -484,7 +478,7 @@ fn percent_decode(s: &str) -> String {
 
 /// Text made safe inside HTML, XML or SVG content and attribute values (the five markup
 /// characters escaped; control characters, which XML forbids, dropped). For text we write
-/// ourselves around escaped parts: Atom feeds, charts, digests.
+/// ourselves around escaped parts: Atom feeds, charts, digests, search snippets, composed mail.
 pub fn escape_markup(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {

@@ -4,17 +4,18 @@
 
 use std::io::Cursor;
 
-use axum::Form;
-use axum::extract::{Multipart, Path, Query, State};
+use axum::extract::{Multipart, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
-use axum_extra::extract::cookie::CookieJar;
 use serde::Deserialize;
 
 use super::auth::{self, check_csrf};
+use super::extract::{CsrfForm, Id, Member, ToAccount, Viewer, carries_csrf};
 use super::view;
 use super::{AppState, WebError};
 use crate::store::{ProfileUpdate, UserId};
+
+carries_csrf!(ProfileForm, NewPasswordForm);
 
 /// Uploads larger than this are refused before decoding.
 pub const AVATAR_MAX_BYTES: usize = 5 << 20;
@@ -29,10 +30,9 @@ pub struct AccountQuery {
 
 pub async fn account(
     State(state): State<AppState>,
-    jar: CookieJar,
     Query(q): Query<AccountQuery>,
+    Member(session, _): Member,
 ) -> Result<Response, WebError> {
-    let session = state.member(&jar, "/account").await?;
     let id = session.user.id;
     let emails = state.read(move |s| s.user_emails(id)).await?;
     let notice = if q.welcome.is_some() {
@@ -81,11 +81,8 @@ pub struct ProfileForm {
 
 pub async fn save_profile(
     State(state): State<AppState>,
-    jar: CookieJar,
-    Form(form): Form<ProfileForm>,
+    CsrfForm(Member(session, _), form): CsrfForm<ProfileForm>,
 ) -> Result<Response, WebError> {
-    let session = state.member(&jar, "/account").await?;
-    check_csrf(&session, &form.csrf)?;
     let mut problems = Vec::new();
     let name = form.display_name.trim();
     if name.is_empty() || name.chars().count() > 80 {
@@ -127,11 +124,8 @@ pub struct NewPasswordForm {
 
 pub async fn set_password(
     State(state): State<AppState>,
-    jar: CookieJar,
-    Form(form): Form<NewPasswordForm>,
+    CsrfForm(Member(session, _), form): CsrfForm<NewPasswordForm, Member<ToAccount>>,
 ) -> Result<Response, WebError> {
-    let session = state.member(&jar, "/account").await?;
-    check_csrf(&session, &form.csrf)?;
     let id = session.user.id;
     let problem = if form.password.chars().count() < 12 {
         Some("Choose a password of at least 12 characters (a few words make a good one).")
@@ -155,10 +149,10 @@ pub async fn set_password(
 /// The avatar upload: any common image, cropped to a square and stored as a small PNG.
 pub async fn upload_avatar(
     State(state): State<AppState>,
-    jar: CookieJar,
+    viewer: Viewer,
     mut multipart: Multipart,
 ) -> Result<Response, WebError> {
-    let session = state.member(&jar, "/account").await?;
+    let session = viewer.member("/account")?;
     let (mut csrf, mut image, mut remove) = (String::new(), Vec::new(), false);
     while let Some(field) = multipart
         .next_field()
@@ -191,8 +185,7 @@ pub async fn upload_avatar(
         ));
     }
     let png = tokio::task::spawn_blocking(move || resize_avatar(&image))
-        .await
-        .map_err(|_| WebError::Internal)?
+        .await?
         .map_err(WebError::BadRequest)?;
     state.write(move |s| s.set_avatar(id, Some(&png))).await?;
     Ok(Redirect::to("/account?saved=picture").into_response())
@@ -246,9 +239,8 @@ pub fn initials_svg(name: &str, id: i64) -> String {
 
 pub async fn avatar(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    Id(UserId(id)): Id<UserId>,
 ) -> Result<Response, WebError> {
-    let id: i64 = id.parse().map_err(|_| WebError::NotFound("member"))?;
     let found = state
         .read(move |s| Ok(s.user(UserId(id))?.map(|u| (u.display_name, u.has_avatar))))
         .await?
@@ -270,11 +262,9 @@ pub async fn avatar(
 
 pub async fn profile(
     State(state): State<AppState>,
-    jar: CookieJar,
-    Path(id): Path<String>,
+    Id(UserId(id)): Id<UserId>,
+    Viewer(viewer): Viewer,
 ) -> Result<Response, WebError> {
-    let id: i64 = id.parse().map_err(|_| WebError::NotFound("member"))?;
-    let viewer = state.viewer(&jar).await?;
     let (user, (posts, total), interests) = state
         .read(move |s| {
             let Some(user) = s.user(UserId(id))? else {
@@ -327,9 +317,8 @@ pub async fn profile(
 /// profile, addresses, mail preferences, posts, event registrations.
 pub async fn export_json(
     State(state): State<AppState>,
-    jar: CookieJar,
+    Member(session, _): Member<ToAccount>,
 ) -> Result<Response, WebError> {
-    let session = state.member(&jar, "/account").await?;
     let user = session.user.id;
     let data = state
         .read(move |s| {
@@ -406,9 +395,8 @@ pub async fn export_json(
 /// Every archived mail sent from the member's verified addresses, as an mbox.
 pub async fn export_mbox(
     State(state): State<AppState>,
-    jar: CookieJar,
+    Member(session, _): Member<ToAccount>,
 ) -> Result<Response, WebError> {
-    let session = state.member(&jar, "/account").await?;
     let user = session.user.id;
     let bytes = state
         .read(move |s| {

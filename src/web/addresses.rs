@@ -16,7 +16,8 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use regex::Regex;
 
-use super::{AppState, VIEWER, WebError};
+use super::access::VIEWER;
+use super::{AppState, WebError};
 
 /// An address as it appears in text, HTML or JSON: the usual characters only, so that a path
 /// (`/m/ID`) or markup around it is not taken for part of it.

@@ -9,23 +9,17 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
-use super::view::{self, PAGE_SIZE};
+use super::extract::Id;
+use super::view::{self, FeedEntry, PAGE_SIZE};
 use super::{AppState, WebError};
 use crate::mail::mbox::{export_envelope, write_mboxrd};
 use crate::mail::render::{render_message, safe_delivery};
 use crate::store::{SearchOrder, ThreadFilter, ThreadId, ThreadSummary};
 
-fn thread_id(raw: &str) -> Result<ThreadId, WebError> {
-    raw.parse()
-        .map(ThreadId)
-        .map_err(|_| WebError::NotFound("thread"))
-}
-
 pub async fn thread_mbox(
     State(state): State<AppState>,
-    Path(thread): Path<String>,
+    Id(id): Id<ThreadId>,
 ) -> Result<Response, WebError> {
-    let id = thread_id(&thread)?;
     let bytes = state
         .read(move |s| {
             if !s.thread_exists(id)? {
@@ -53,53 +47,25 @@ pub async fn thread_mbox(
         .into_response())
 }
 
-fn xml(text: &str) -> String {
-    crate::mail::sanitize::escape_markup(text)
-}
-
-pub(super) struct Entry {
-    id: String,
-    title: String,
-    link: String,
-    updated: Option<i64>,
-    author: String,
-    summary: String,
-}
-
-pub(super) fn atom(title: &str, self_link: &str, entries: &[Entry]) -> Response {
+pub(super) fn atom(title: &str, self_link: &str, entries: &[FeedEntry]) -> Response {
     let updated = entries.iter().filter_map(|e| e.updated).max();
-    let mut out = format!(
-        "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<feed xmlns=\"http://www.w3.org/2005/Atom\">\n\
-         <title>{}</title>\n<id>{}</id>\n<link rel=\"self\" href=\"{}\"/>\n<updated>{}</updated>\n",
-        xml(title),
-        xml(self_link),
-        xml(self_link),
-        view::iso(updated.or(Some(0)))
-    );
-    for e in entries {
-        out.push_str(&format!(
-            "<entry>\n<id>{}</id>\n<title>{}</title>\n<link href=\"{}\"/>\n<updated>{}</updated>\n\
-             <author><name>{}</name></author>\n<summary>{}</summary>\n</entry>\n",
-            xml(&e.id),
-            xml(&e.title),
-            xml(&e.link),
-            view::iso(e.updated.or(Some(0))),
-            xml(&e.author),
-            xml(&e.summary)
-        ));
-    }
-    out.push_str("</feed>\n");
+    let feed = view::Feed {
+        title,
+        self_link,
+        updated: view::iso(updated.or(Some(0))),
+        entries,
+    };
     (
         [(header::CONTENT_TYPE, "application/atom+xml; charset=utf-8")],
-        out,
+        view::render(&feed).0,
     )
         .into_response()
 }
 
-pub(super) fn thread_entries(threads: Vec<ThreadSummary>) -> Vec<Entry> {
+pub(super) fn thread_entries(threads: Vec<ThreadSummary>) -> Vec<FeedEntry> {
     threads
         .into_iter()
-        .map(|t| Entry {
+        .map(|t| FeedEntry {
             id: format!("/t/{}", t.thread),
             title: t.subject.unwrap_or_else(|| "(no subject)".into()),
             link: format!("/t/{}", t.thread),
@@ -143,9 +109,8 @@ pub async fn list_feed(
 
 pub async fn thread_feed(
     State(state): State<AppState>,
-    Path(thread): Path<String>,
+    Id(id): Id<ThreadId>,
 ) -> Result<Response, WebError> {
-    let id = thread_id(&thread)?;
     let (info, posts) = state
         .read(move |s| {
             let Some(info) = s.thread_info(id)? else {
@@ -156,14 +121,14 @@ pub async fn thread_feed(
         .await?
         .ok_or(WebError::NotFound("thread"))?;
     let options = state.config.render_options(&info.1);
-    let entries: Vec<Entry> = posts
+    let entries: Vec<FeedEntry> = posts
         .iter()
         .map(|p| {
             let body = mail_parser::MessageParser::default()
                 .parse(&p.raw)
                 .map(|m| render_message(&m, &options, &|_| None).body)
                 .unwrap_or_default();
-            Entry {
+            FeedEntry {
                 id: view::permalink(&p.message_id),
                 title: p.subject.clone().unwrap_or_default(),
                 link: view::permalink(&p.message_id),
@@ -260,9 +225,8 @@ pub async fn threads(
 
 pub async fn thread(
     State(state): State<AppState>,
-    Path(thread): Path<String>,
+    Id(id): Id<ThreadId>,
 ) -> Result<Response, WebError> {
-    let id = thread_id(&thread)?;
     let (info, arranged, posts) = state
         .read(move |s| {
             let Some(info) = s.thread_info(id)? else {
@@ -374,5 +338,62 @@ pub async fn healthz(State(state): State<AppState>) -> Response {
             Json(serde_json::json!({"status": "down", "error": "the database cannot be read"})),
         )
             .into_response(),
+    }
+}
+
+#[cfg(test)]
+mod feed_tests {
+    use super::*;
+
+    async fn body(response: Response) -> String {
+        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        String::from_utf8(bytes.to_vec()).unwrap()
+    }
+
+    #[tokio::test]
+    async fn feeds_are_escaped_and_well_formed() {
+        let entries = [FeedEntry {
+            id: "/t/1".into(),
+            title: "Q \"quoted\" 'x'\u{1}".into(),
+            link: "/t/1?a=1&b=2".into(),
+            updated: Some(86_400),
+            author: "Jane <j@x>".into(),
+            summary: "a\nb\tc".into(),
+        }];
+        let feed = atom("A & B <x>", "/feed.atom", &entries);
+        assert_eq!(
+            feed.headers()[header::CONTENT_TYPE],
+            "application/atom+xml; charset=utf-8"
+        );
+        assert_eq!(
+            body(feed).await,
+            "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n\
+             <feed xmlns=\"http://www.w3.org/2005/Atom\">\n\
+             <title>A &amp; B &lt;x&gt;</title>\n\
+             <id>/feed.atom</id>\n\
+             <link rel=\"self\" href=\"/feed.atom\"/>\n\
+             <updated>1970-01-02T00:00:00Z</updated>\n\
+             <entry>\n\
+             <id>/t/1</id>\n\
+             <title>Q &quot;quoted&quot; &#39;x&#39;</title>\n\
+             <link href=\"/t/1?a=1&amp;b=2\"/>\n\
+             <updated>1970-01-02T00:00:00Z</updated>\n\
+             <author><name>Jane &lt;j@x&gt;</name></author>\n\
+             <summary>a\nb\tc</summary>\n\
+             </entry>\n\
+             </feed>\n"
+        );
+        assert_eq!(
+            body(atom("Empty", "/e.atom", &[])).await,
+            "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n\
+             <feed xmlns=\"http://www.w3.org/2005/Atom\">\n\
+             <title>Empty</title>\n\
+             <id>/e.atom</id>\n\
+             <link rel=\"self\" href=\"/e.atom\"/>\n\
+             <updated>1970-01-01T00:00:00Z</updated>\n\
+             </feed>\n"
+        );
     }
 }

@@ -18,6 +18,7 @@ use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use serde::Deserialize;
 
+use super::extract::{CarriesCsrf, CsrfForm, Member, ToAccount, TokenOnly, Viewer};
 use super::view::{self, Me};
 use super::{AppState, WebError};
 use crate::store::{Role, Session};
@@ -91,7 +92,8 @@ fn same(a: &str, b: &str) -> bool {
 }
 
 impl AppState {
-    /// The signed-in member of a request, if any.
+    /// The signed-in member of a request, if any (`identify` asks once per request; handlers
+    /// take `extract::Viewer`).
     pub(super) async fn viewer(&self, jar: &CookieJar) -> Result<Option<Session>, WebError> {
         let Some(token) = jar.get(SESSION_COOKIE).map(|c| c.value().to_owned()) else {
             return Ok(None);
@@ -99,28 +101,6 @@ impl AppState {
         let now = chrono::Utc::now().timestamp();
         self.read(move |s| s.session(&crate::tokens::hash(&token), now))
             .await
-    }
-
-    /// The signed-in member, or a redirect to the sign-in page that comes back here.
-    pub(super) async fn member(&self, jar: &CookieJar, back: &str) -> Result<Session, WebError> {
-        self.viewer(jar)
-            .await?
-            .ok_or_else(|| WebError::SignIn(back.to_owned()))
-    }
-
-    /// The signed-in member when their role is at least `role`; a reader not signed in goes to
-    /// the sign-in page, a member below the role is refused.
-    pub(super) async fn staff(
-        &self,
-        jar: &CookieJar,
-        back: &str,
-        role: Role,
-    ) -> Result<Session, WebError> {
-        let session = self.member(jar, back).await?;
-        if session.user.role < role {
-            return Err(WebError::Forbidden);
-        }
-        Ok(session)
     }
 
     /// The visitor's cookies without the session cookie (their session has ended).
@@ -296,16 +276,11 @@ pub async fn send_link(
                 now,
                 now + LINK_SECONDS,
             )?;
-            crate::forum::send_sign_in_link(s, &config, &to, &link, !known, now).map_err(
-                |e| match e {
-                    crate::forum::PostError::Store(e) => e,
-                    other => {
-                        crate::store::StoreError::Output(std::io::Error::other(other.to_string()))
-                    }
-                },
-            )
+            Ok(crate::forum::send_sign_in_link(
+                s, &config, &to, &link, !known, now,
+            ))
         })
-        .await?;
+        .await??;
     state.wake.notify_one();
     let page = view::MessagePage {
         site: state.config.web.site_name.clone(),
@@ -348,8 +323,7 @@ pub async fn sign_in_password(
             .ok()
             .map(|()| user)
     })
-    .await
-    .map_err(|_| WebError::Internal)?;
+    .await?;
     let Some(user) = user else {
         let page = sign_in_view(
             &state,
@@ -444,18 +418,14 @@ pub async fn use_link(
     start_session(&state, jar, user, &next).await
 }
 
-#[derive(Debug, Deserialize)]
-pub struct CsrfForm {
-    pub csrf: String,
-}
-
 pub async fn sign_out(
     State(state): State<AppState>,
     jar: CookieJar,
-    Form(form): Form<CsrfForm>,
+    Viewer(viewer): Viewer,
+    Form(form): Form<TokenOnly>,
 ) -> Result<Response, WebError> {
-    if let Some(session) = state.viewer(&jar).await? {
-        check_csrf(&session, &form.csrf)?;
+    if let Some(session) = viewer {
+        check_csrf(&session, form.csrf())?;
         let token = jar
             .get(SESSION_COOKIE)
             .map(|c| c.value().to_owned())
@@ -470,10 +440,8 @@ pub async fn sign_out(
 pub async fn sign_out_everywhere(
     State(state): State<AppState>,
     jar: CookieJar,
-    Form(form): Form<CsrfForm>,
+    CsrfForm(Member(session, _), _): CsrfForm<TokenOnly, Member<ToAccount>>,
 ) -> Result<Response, WebError> {
-    let session = state.member(&jar, "/account").await?;
-    check_csrf(&session, &form.csrf)?;
     let user = session.user.id;
     state.write(move |s| s.end_all_sessions(user)).await?;
     let jar = jar.remove(state.cookie(SESSION_COOKIE, String::new(), Duration::ZERO));
@@ -488,8 +456,7 @@ pub(super) async fn hash_password(password: String) -> Result<String, WebError> 
             .map(|h| h.to_string())
             .map_err(|_| WebError::Internal)
     })
-    .await
-    .map_err(|_| WebError::Internal)?
+    .await?
 }
 
 /// What the page header shows of the signed-in member.

@@ -5,12 +5,12 @@
 use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
-use axum_extra::extract::cookie::CookieJar;
 
 use super::charts::bar_chart;
+use super::extract::Moderator;
 use super::view;
 use super::{AppState, WebError, auth};
-use crate::store::{Engagement, Role};
+use crate::store::Engagement;
 
 /// The chart box: as wide as the page's column, scaled down on a phone.
 const CHART_W: u32 = 800;
@@ -47,10 +47,10 @@ fn duration(hours: f64) -> String {
     }
 }
 
-pub async fn page(State(state): State<AppState>, jar: CookieJar) -> Result<Response, WebError> {
-    let session = state
-        .staff(&jar, "/admin/engagement", Role::Moderator)
-        .await?;
+pub async fn page(
+    State(state): State<AppState>,
+    Moderator(session, _): Moderator,
+) -> Result<Response, WebError> {
     let e = figures(&state).await?;
     let daily: Vec<(String, u64)> = e
         .days
@@ -261,10 +261,7 @@ pub fn csv(e: &Engagement) -> String {
     out
 }
 
-pub async fn csv_file(State(state): State<AppState>, jar: CookieJar) -> Result<Response, WebError> {
-    state
-        .staff(&jar, "/admin/engagement.csv", Role::Moderator)
-        .await?;
+pub async fn csv_file(State(state): State<AppState>, _: Moderator) -> Result<Response, WebError> {
     let e = figures(&state).await?;
     Ok((
         [

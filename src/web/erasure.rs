@@ -4,27 +4,28 @@
 
 use std::sync::Arc;
 
-use axum::Form;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::cookie::CookieJar;
 use serde::Deserialize;
 
-use super::auth::{self, check_csrf};
+use super::auth;
+use super::extract::{Admin, CsrfForm, Member, ToErasures, carries_csrf};
 use super::view;
 use super::{AppState, WebError};
 use crate::forum::erasure::{ErasureError, Target, message_id_from};
-use crate::store::{Actor, ErasureEntry, ErasurePolicy, Role};
+use crate::store::{Actor, ErasureEntry, ErasurePolicy};
+
+carries_csrf!(EraseForm, PurgeForm);
 
 /// What a member types to confirm.
 const CONFIRMATION: &str = "erase my account";
 
 pub async fn erase_page(
     State(state): State<AppState>,
-    jar: CookieJar,
+    Member(session, _): Member,
 ) -> Result<Response, WebError> {
-    let session = state.member(&jar, "/account/erase").await?;
     Ok(erase_form(&state, &session, None).await?.into_response())
 }
 
@@ -55,10 +56,8 @@ pub struct EraseForm {
 pub async fn erase_account(
     State(state): State<AppState>,
     jar: CookieJar,
-    Form(form): Form<EraseForm>,
+    CsrfForm(Member(session, _), form): CsrfForm<EraseForm>,
 ) -> Result<Response, WebError> {
-    let session = state.member(&jar, "/account/erase").await?;
-    check_csrf(&session, &form.csrf)?;
     let typed = form
         .confirm
         .split_whitespace()
@@ -88,11 +87,7 @@ pub async fn erase_account(
                 now,
             ))
         })
-        .await?
-        .map_err(|e| {
-            tracing::error!(error = %e, "an account erasure failed");
-            WebError::Internal
-        })?;
+        .await??;
     tracing::info!(erasure = done.erasure.0, "a member erased their account");
     // Giving up an event place may have moved someone up the waiting list: they are mailed.
     state.wake.notify_one();
@@ -124,10 +119,9 @@ pub struct ErasuresQuery {
 
 pub async fn admin_page(
     State(state): State<AppState>,
-    jar: CookieJar,
     Query(q): Query<ErasuresQuery>,
+    Admin(session, _): Admin,
 ) -> Result<Response, WebError> {
-    let session = state.staff(&jar, "/admin/erasures", Role::Admin).await?;
     let notice = q
         .done
         .map(|id| format!("Purged; audit entry {id}."))
@@ -158,11 +152,8 @@ pub struct PurgeForm {
 /// A purge in two steps: the form shows the message to be purged; its confirmation does it.
 pub async fn purge(
     State(state): State<AppState>,
-    jar: CookieJar,
-    Form(form): Form<PurgeForm>,
+    CsrfForm(Admin(session, _), form): CsrfForm<PurgeForm, Admin<ToErasures>>,
 ) -> Result<Response, WebError> {
-    let session = state.staff(&jar, "/admin/erasures", Role::Admin).await?;
-    check_csrf(&session, &form.csrf)?;
     let unprocessable = |page: axum::response::Html<String>| {
         Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response())
     };

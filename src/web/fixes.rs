@@ -4,16 +4,16 @@
 //! applies it whenever threads are derived, so it survives `reindex`.
 
 use axum::Form;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
-use axum_extra::extract::cookie::CookieJar;
 use serde::Deserialize;
 
 use super::auth::check_csrf;
+use super::extract::{CsrfForm, Id, Moderator, ToHeld, TokenOnly, Viewer};
 use super::{AppState, WebError};
 use crate::forum::moderation::{FixOutcome, FixRequest, Target};
-use crate::store::{FixId, Role, ThreadId};
+use crate::store::{FixId, Role, Session, ThreadId};
 
 /// A thread or post named the way a moderator would paste it: a thread's address or number
 /// (`https://forum/t/123`, `/t/123#m-4`, `123`), or a post's permalink or Message-ID
@@ -43,12 +43,6 @@ pub(super) fn target(text: &str) -> Option<Target> {
     (id.contains('@') && !id.contains(char::is_whitespace)).then_some(Target::Message(id))
 }
 
-fn thread_number(raw: &str) -> Result<ThreadId, WebError> {
-    raw.parse()
-        .map(ThreadId)
-        .map_err(|_| WebError::NotFound("thread"))
-}
-
 fn unclear(what: &str) -> WebError {
     WebError::BadRequest(format!(
         "Say where {what} should go: paste the address of a thread (/t/123) or of a post \
@@ -56,16 +50,19 @@ fn unclear(what: &str) -> WebError {
     ))
 }
 
+/// The moderator fixing a thread; anyone not signed in goes to the sign-in page and back to
+/// the thread.
+fn moderator(viewer: Viewer, thread: ThreadId) -> Result<Session, WebError> {
+    viewer.staff(&format!("/t/{}", thread.0), Role::Moderator)
+}
+
 /// Carries out a fix and shows the thread it leads to, or says why it was not done.
 async fn apply(
     state: &AppState,
-    jar: &CookieJar,
-    thread: ThreadId,
+    session: Session,
     csrf: &str,
     request: FixRequest,
 ) -> Result<Response, WebError> {
-    let back = format!("/t/{}", thread.0);
-    let session = state.staff(jar, &back, Role::Moderator).await?;
     check_csrf(&session, csrf)?;
     let moderator = session.user.id;
     let now = chrono::Utc::now().timestamp();
@@ -90,37 +87,33 @@ pub struct PostForm {
 
 pub async fn split(
     State(state): State<AppState>,
-    jar: CookieJar,
-    Path(thread): Path<String>,
+    Id(thread): Id<ThreadId>,
+    viewer: Viewer,
     Form(form): Form<PostForm>,
 ) -> Result<Response, WebError> {
-    let thread = thread_number(&thread)?;
+    let session = moderator(viewer, thread)?;
     let request = FixRequest::Split {
         thread,
         message_id: form.message_id,
     };
-    apply(&state, &jar, thread, &form.csrf, request).await
+    apply(&state, session, &form.csrf, request).await
 }
 
 pub async fn move_post(
     State(state): State<AppState>,
-    jar: CookieJar,
-    Path(thread): Path<String>,
+    Id(thread): Id<ThreadId>,
+    viewer: Viewer,
     Form(form): Form<PostForm>,
 ) -> Result<Response, WebError> {
-    let thread = thread_number(&thread)?;
-    let to = target(&form.to);
     // The role is checked before the form is judged: a member learns nothing from it.
-    state
-        .staff(&jar, &format!("/t/{}", thread.0), Role::Moderator)
-        .await?;
-    let to = to.ok_or_else(|| unclear("the post"))?;
+    let session = moderator(viewer, thread)?;
+    let to = target(&form.to).ok_or_else(|| unclear("the post"))?;
     let request = FixRequest::Move {
         thread,
         message_id: form.message_id,
         to,
     };
-    apply(&state, &jar, thread, &form.csrf, request).await
+    apply(&state, session, &form.csrf, request).await
 }
 
 #[derive(Debug, Deserialize)]
@@ -132,33 +125,21 @@ pub struct MergeForm {
 
 pub async fn merge(
     State(state): State<AppState>,
-    jar: CookieJar,
-    Path(thread): Path<String>,
+    Id(thread): Id<ThreadId>,
+    viewer: Viewer,
     Form(form): Form<MergeForm>,
 ) -> Result<Response, WebError> {
-    let thread = thread_number(&thread)?;
-    state
-        .staff(&jar, &format!("/t/{}", thread.0), Role::Moderator)
-        .await?;
+    let session = moderator(viewer, thread)?;
     let into = target(&form.into).ok_or_else(|| unclear("the thread"))?;
     let request = FixRequest::Merge { thread, into };
-    apply(&state, &jar, thread, &form.csrf, request).await
-}
-
-#[derive(Debug, Deserialize)]
-pub struct UndoForm {
-    csrf: String,
+    apply(&state, session, &form.csrf, request).await
 }
 
 pub async fn undo(
     State(state): State<AppState>,
-    jar: CookieJar,
-    Path(id): Path<String>,
-    Form(form): Form<UndoForm>,
+    Id(id): Id<FixId>,
+    CsrfForm(Moderator(session, _), _): CsrfForm<TokenOnly, Moderator<ToHeld>>,
 ) -> Result<Response, WebError> {
-    let id = FixId(id.parse().map_err(|_| WebError::NotFound("fix"))?);
-    let session = state.staff(&jar, "/admin/held", Role::Moderator).await?;
-    check_csrf(&session, &form.csrf)?;
     let moderator = session.user.id;
     let now = chrono::Utc::now().timestamp();
     let thread = state

@@ -9,14 +9,16 @@ use axum::Form;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
-use axum_extra::extract::cookie::CookieJar;
 use serde::Deserialize;
 
 use super::auth::{self, check_csrf};
+use super::extract::{CsrfForm, Moderator, ToHeld, Viewer, carries_csrf};
 use super::view;
 use super::{AppState, WebError};
 use crate::forum::moderation::{Decided, Decision, FlagRequest};
-use crate::store::{FlagReason, Flagged, Role, StoreError};
+use crate::store::{FlagReason, Flagged};
+
+carries_csrf!(DecisionForm);
 
 /// The longest note a flag keeps.
 const NOTE_CHARS: usize = 1000;
@@ -33,12 +35,11 @@ pub struct FlagForm {
 
 pub async fn flag(
     State(state): State<AppState>,
-    jar: CookieJar,
+    viewer: Viewer,
     Form(form): Form<FlagForm>,
 ) -> Result<Response, WebError> {
-    let session = state
-        .member(&jar, &view::permalink(&form.message_id))
-        .await?;
+    // Back to the flagged post after signing in.
+    let session = viewer.member(&view::permalink(&form.message_id))?;
     check_csrf(&session, &form.csrf)?;
     let Some(reason) = FlagReason::parse(&form.reason) else {
         return Err(WebError::BadRequest(
@@ -68,12 +69,9 @@ pub async fn flag(
                 reason,
                 note: (!note.is_empty()).then_some(note.as_str()),
             };
-            crate::forum::moderation::flag(s, &config, &request, now).map_err(|e| match e {
-                crate::forum::PostError::Store(e) => e,
-                other => StoreError::Output(std::io::Error::other(other.to_string())),
-            })
+            Ok(crate::forum::moderation::flag(s, &config, &request, now))
         })
-        .await?;
+        .await??;
     state.wake.notify_one();
     let me = auth::me(&Some(session));
     let page = |heading: &str, message: &str| view::MessagePage {
@@ -115,11 +113,8 @@ pub struct DecisionForm {
 
 pub async fn decide(
     State(state): State<AppState>,
-    jar: CookieJar,
-    Form(form): Form<DecisionForm>,
+    CsrfForm(Moderator(session, _), form): CsrfForm<DecisionForm, Moderator<ToHeld>>,
 ) -> Result<Response, WebError> {
-    let session = state.staff(&jar, "/admin/held", Role::Moderator).await?;
-    check_csrf(&session, &form.csrf)?;
     let note = form
         .note
         .trim()

@@ -9,16 +9,22 @@ use axum::Form;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
-use axum_extra::extract::cookie::CookieJar;
 use serde::Deserialize;
 
-use super::auth::{self, check_csrf};
+use super::auth;
+use super::extract::{
+    Admin, CsrfForm, Id, Member, Moderator, ToFront, ToItem, Viewer, carries_csrf,
+};
 use super::view;
 use super::{AppState, WebError};
-use crate::store::{Interest, InterestMode, Preferences, Role, ThreadId, UserId};
+use crate::store::{Interest, InterestMode, Preferences, ThreadId, UserId};
 
-pub async fn index(State(state): State<AppState>, jar: CookieJar) -> Result<Response, WebError> {
-    let viewer = state.viewer(&jar).await?;
+carries_csrf!(TagForm, WatchForm, LikeForm, InterestPost);
+
+pub async fn index(
+    State(state): State<AppState>,
+    Viewer(viewer): Viewer,
+) -> Result<Response, WebError> {
     let interests = state.read(|s| s.interests()).await?;
     let page = view::InterestsPage {
         site: state.config.web.site_name.clone(),
@@ -39,16 +45,16 @@ pub struct PageQuery {
 
 pub async fn interest(
     State(state): State<AppState>,
-    jar: CookieJar,
     Path(slug): Path<String>,
     Query(q): Query<PageQuery>,
+    Viewer(viewer): Viewer,
 ) -> Result<Response, WebError> {
     let lookup = slug.clone();
     let interest = state
         .read(move |s| s.interest_by_slug(&lookup))
         .await?
         .ok_or(WebError::NotFound("interest"))?;
-    let me = auth::me(&state.viewer(&jar).await?);
+    let me = auth::me(&viewer);
     let heading = match &interest.description {
         Some(d) => format!("{}: {d}", interest.name),
         None => interest.name.clone(),
@@ -98,15 +104,9 @@ pub struct TagForm {
 /// A moderator adds or removes an interest on a thread by hand.
 pub async fn tag(
     State(state): State<AppState>,
-    jar: CookieJar,
-    Path(thread): Path<String>,
-    Form(form): Form<TagForm>,
+    Id(ThreadId(id)): Id<ThreadId>,
+    CsrfForm(Moderator(session, _), form): CsrfForm<TagForm, Moderator<ToItem>>,
 ) -> Result<Response, WebError> {
-    let id: i64 = thread.parse().map_err(|_| WebError::NotFound("thread"))?;
-    let session = state
-        .staff(&jar, &format!("/t/{id}"), Role::Moderator)
-        .await?;
-    check_csrf(&session, &form.csrf)?;
     let present = match form.action.as_str() {
         "add" => true,
         "remove" => false,
@@ -142,13 +142,9 @@ pub struct WatchForm {
 /// A member watches or mutes a thread, or goes back to their interests' choices.
 pub async fn watch(
     State(state): State<AppState>,
-    jar: CookieJar,
-    Path(thread): Path<String>,
-    Form(form): Form<WatchForm>,
+    Id(ThreadId(id)): Id<ThreadId>,
+    CsrfForm(Member(session, _), form): CsrfForm<WatchForm, Member<ToItem>>,
 ) -> Result<Response, WebError> {
-    let id: i64 = thread.parse().map_err(|_| WebError::NotFound("thread"))?;
-    let session = state.member(&jar, &format!("/t/{id}")).await?;
-    check_csrf(&session, &form.csrf)?;
     let mode = match form.mode.as_str() {
         "watch" => Some("watch"),
         "mute" => Some("mute"),
@@ -169,11 +165,8 @@ pub struct LikeForm {
 
 pub async fn like(
     State(state): State<AppState>,
-    jar: CookieJar,
-    Form(form): Form<LikeForm>,
+    CsrfForm(Member(session, _), form): CsrfForm<LikeForm, Member<ToFront>>,
 ) -> Result<Response, WebError> {
-    let session = state.member(&jar, "/").await?;
-    check_csrf(&session, &form.csrf)?;
     state.limits.posting(session.user.id.0)?;
     let (user, id) = (session.user.id, form.message_id.clone());
     let now = chrono::Utc::now().timestamp();
@@ -241,10 +234,9 @@ fn preferences_page(
 
 pub async fn my_preferences(
     State(state): State<AppState>,
-    jar: CookieJar,
     Query(q): Query<SavedQuery>,
+    Member(session, _): Member,
 ) -> Result<Response, WebError> {
-    let session = state.member(&jar, "/account/preferences").await?;
     let user = session.user.id;
     let (interests, prefs) = state
         .read(move |s| Ok((s.interests()?, s.preferences(user)?)))
@@ -355,16 +347,8 @@ async fn save(
 
 pub async fn save_my_preferences(
     State(state): State<AppState>,
-    jar: CookieJar,
-    Form(form): Form<Vec<(String, String)>>,
+    CsrfForm(Member(session, _), form): CsrfForm<Vec<(String, String)>>,
 ) -> Result<Response, WebError> {
-    let session = state.member(&jar, "/account/preferences").await?;
-    let csrf = form
-        .iter()
-        .find(|(k, _)| k == "csrf")
-        .map(|(_, v)| v.clone())
-        .unwrap_or_default();
-    check_csrf(&session, &csrf)?;
     match save(&state, session.user.id, form).await? {
         Ok(()) => Ok(Redirect::to("/account/preferences?saved=1").into_response()),
         Err((interests, prefs, problem)) => Ok((
@@ -464,9 +448,10 @@ pub async fn link_save(
 }
 
 /// Admins: the interests and their rules.
-pub async fn admin(State(state): State<AppState>, jar: CookieJar) -> Result<Response, WebError> {
-    let session = state.staff(&jar, "/admin/interests", Role::Admin).await?;
-
+pub async fn admin(
+    State(state): State<AppState>,
+    Admin(session, _): Admin,
+) -> Result<Response, WebError> {
     let interests = state.read(|s| s.interests()).await?;
     Ok(admin_page(&state, &session, interests, None, None).into_response())
 }
@@ -515,11 +500,8 @@ pub struct InterestPost {
 
 pub async fn admin_save(
     State(state): State<AppState>,
-    jar: CookieJar,
-    Form(form): Form<InterestPost>,
+    CsrfForm(Admin(session, _), form): CsrfForm<InterestPost, Admin>,
 ) -> Result<Response, WebError> {
-    let session = state.staff(&jar, "/admin/interests", Role::Admin).await?;
-    check_csrf(&session, &form.csrf)?;
     let slug = form.slug.trim().to_lowercase();
     if form.action == "delete" {
         let lookup = slug.clone();

@@ -4,10 +4,13 @@
 //! (`events`), the moderators' page (`moderation`: held posts, members' flags and hidden posts,
 //! decided in `flags`; threading fixes, made in `fixes`), organisers' pages (`engagement`), and
 //! erasing an account or purging a message (`erasure`). Handlers read the store and write the
-//! outbox (through `outbound`'s posting functions): they never speak IMAP or SMTP. Every
-//! response carries the security headers (a CSP allowing only the site's own script, no
+//! outbox (through `outbound`'s posting functions): they never speak IMAP or SMTP. They reach
+//! the store through `access` (pooled connections, confined to the request's viewer) and name
+//! who may ask in their arguments (`extract`: the signed-in member, a role, a form's token).
+//! Every response carries the security headers (a CSP allowing only the site's own script, no
 //! framing, nosniff, a strict referrer policy).
 
+mod access;
 mod account;
 mod addresses;
 mod api;
@@ -16,6 +19,7 @@ mod charts;
 mod engagement;
 mod erasure;
 mod events;
+mod extract;
 mod fixes;
 mod flags;
 mod interests;
@@ -35,12 +39,12 @@ use tokio::sync::Notify;
 use tower_http::set_header::SetResponseHeaderLayer;
 
 use crate::config::Config;
-use crate::store::{DeriveSettings, Store, StoreError};
+use crate::store::{DeriveSettings, StoreError};
 
 /// What every handler shares.
 #[derive(Clone)]
 pub struct AppState {
-    pool: Arc<Pool>,
+    pool: Arc<access::Pool>,
     config: Arc<Config>,
     /// Rendered thread pages, keyed by thread, view and the thread's version (message count and
     /// newest message): rendering fifty mails per request would cost more than serving them,
@@ -48,19 +52,43 @@ pub struct AppState {
     pages: Arc<Bounded<PageKey, axum::body::Bytes>>,
     searches: Arc<Bounded<SearchKey, axum::body::Bytes>>,
     /// A message's rendered text, by the archive's erasure count and Message-ID.
-    bodies: Arc<Bounded<(i64, String), Arc<str>>>,
+    bodies: Arc<Bounded<BodyKey, Arc<str>>>,
     limits: Arc<auth::Limits>,
     /// Wakes the outbox worker when a handler has queued mail.
     wake: Arc<Notify>,
 }
 
-/// A thread page: thread, view, and its versions (messages, newest, likes, hand-set tags and
-/// erasures; moderators' last action).
-type PageKey = (i64, bool, i64, i64, (i64, i64, i64), i64);
+/// A thread page: the thread, its view, and its versions.
+#[derive(PartialEq, Eq, Hash)]
+struct PageKey {
+    thread: i64,
+    /// The nested view rather than date order.
+    nested: bool,
+    /// How many messages the thread has, and its newest.
+    messages: i64,
+    newest: i64,
+    /// Likes, hand-set tags and erasures (`Store::thread_extras_version`).
+    extras: (i64, i64, i64),
+    /// Moderators' last action.
+    moderated: i64,
+}
 
-/// A search page: query, page, by date, and the archive's version (newest message, count,
-/// erasures).
-type SearchKey = (String, usize, bool, i64, i64, i64);
+/// A search page: query, page, order, and the archive's version.
+#[derive(PartialEq, Eq, Hash)]
+struct SearchKey {
+    query: String,
+    page: usize,
+    by_date: bool,
+    /// Newest message, count, erasures (`Store::archive_version`).
+    archive: (i64, i64, i64),
+}
+
+/// A message's rendered text: the archive's erasure count and the Message-ID.
+#[derive(PartialEq, Eq, Hash)]
+struct BodyKey {
+    erasures: i64,
+    message_id: String,
+}
 
 /// A bounded in-memory map, by entries and by bytes. Its keys carry whatever makes an entry
 /// stale (an archive version), so entries never need invalidating; when full it simply starts
@@ -113,7 +141,7 @@ impl AppState {
         wake: Arc<Notify>,
     ) -> AppState {
         AppState {
-            pool: Arc::new(Pool {
+            pool: Arc::new(access::Pool {
                 db,
                 settings,
                 private: config.private_lists(),
@@ -176,23 +204,6 @@ impl AppState {
             shown
         }
     }
-
-    /// Runs `f` on a pooled reader's connection, off the async threads, confined to what the
-    /// request's viewer may see (see `identify`; outside a request: a reader not signed in).
-    async fn read<T: Send + 'static>(
-        &self,
-        f: impl FnOnce(&Store) -> Result<T, StoreError> + Send + 'static,
-    ) -> Result<T, WebError> {
-        let pool = Arc::clone(&self.pool);
-        let viewer = VIEWER.try_with(|v| *v).ok().flatten();
-        tokio::task::spawn_blocking(move || pool.read_as(viewer, f))
-            .await
-            .map_err(|_| WebError::Internal)?
-            .map_err(|e| {
-                tracing::error!(error = %e, "store error");
-                WebError::Internal
-            })
-    }
 }
 
 impl AppState {
@@ -205,108 +216,6 @@ impl AppState {
         } else {
             Err(WebError::NotFound("list"))
         }
-    }
-
-    /// Runs `f` with write access on a pooled store connection, off the async threads.
-    async fn write<T: Send + 'static>(
-        &self,
-        f: impl FnOnce(&mut Store) -> Result<T, StoreError> + Send + 'static,
-    ) -> Result<T, WebError> {
-        let pool = Arc::clone(&self.pool);
-        tokio::task::spawn_blocking(move || pool.with_mut(f))
-            .await
-            .map_err(|_| WebError::Internal)?
-            .map_err(|e| {
-                tracing::error!(error = %e, "store error");
-                WebError::Internal
-            })
-    }
-}
-
-tokio::task_local! {
-    /// The member a request is answered for (None: not signed in), set once per request by
-    /// `identify` and read by `AppState::read`: the reader's identity travels with the request,
-    /// so no handler can forget to pass it, and a read outside a request sees only what a
-    /// reader not signed in sees.
-    static VIEWER: Option<crate::store::UserId>;
-}
-
-/// Middleware: finds the request's signed-in member (by the session cookie) and answers the
-/// request with every store read confined to what they may see.
-async fn identify(
-    axum::extract::State(state): axum::extract::State<AppState>,
-    jar: axum_extra::extract::CookieJar,
-    request: axum::extract::Request,
-    next: axum::middleware::Next,
-) -> Response {
-    let viewer = match state.viewer(&jar).await {
-        Ok(session) => session.map(|s| s.user.id),
-        Err(e) => return e.into_response(),
-    };
-    VIEWER.scope(viewer, next.run(request)).await
-}
-
-/// SQLite's page cache per pooled connection.
-const CONNECTION_CACHE_KIB: u32 = 2048;
-
-/// A few open connections, reused: opening SQLite per request would cost more than most pages.
-/// Readers' connections are confined (`Store::confine`) to the viewer's lists; writers' are
-/// not, so a handler that writes checks what it writes about with a read first.
-struct Pool {
-    db: PathBuf,
-    settings: DeriveSettings,
-    /// The private lists' names, from the config.
-    private: Vec<String>,
-    readers: Mutex<Vec<Store>>,
-    writers: Mutex<Vec<Store>>,
-}
-
-impl Pool {
-    fn read_as<T>(
-        &self,
-        viewer: Option<crate::store::UserId>,
-        f: impl FnOnce(&Store) -> Result<T, StoreError>,
-    ) -> Result<T, StoreError> {
-        let pooled = self.readers.lock().expect("pool lock").pop();
-        let store = match pooled {
-            Some(s) => s,
-            None => {
-                let store = Store::open(&self.db, self.settings)?;
-                // Many small reads: the OS caches the file; SQLite's own cache stays small,
-                // so that the server's memory does not grow with the archive.
-                store.set_cache_kib(CONNECTION_CACHE_KIB);
-                store.confine(&self.private)?;
-                store
-            }
-        };
-        store.set_viewer(viewer)?;
-        let result = f(&store);
-        let mut idle = self.readers.lock().expect("pool lock");
-        if idle.len() < 16 {
-            idle.push(store);
-        }
-        result
-    }
-
-    fn with_mut<T>(
-        &self,
-        f: impl FnOnce(&mut Store) -> Result<T, StoreError>,
-    ) -> Result<T, StoreError> {
-        let pooled = self.writers.lock().expect("pool lock").pop();
-        let mut store = match pooled {
-            Some(s) => s,
-            None => {
-                let store = Store::open(&self.db, self.settings)?;
-                store.set_cache_kib(CONNECTION_CACHE_KIB);
-                store
-            }
-        };
-        let result = f(&mut store);
-        let mut idle = self.writers.lock().expect("pool lock");
-        if idle.len() < 8 {
-            idle.push(store);
-        }
-        result
     }
 }
 
@@ -325,6 +234,42 @@ pub enum WebError {
     /// to this address afterwards.
     SignIn(String),
     Internal,
+}
+
+impl WebError {
+    /// The one policy for failures the reader cannot correct: logged once, here, with what
+    /// failed; the reader is told only that something went wrong.
+    fn internal(error: &dyn std::fmt::Display, what: &'static str) -> WebError {
+        tracing::error!(error = %error, "{what}");
+        WebError::Internal
+    }
+}
+
+impl From<StoreError> for WebError {
+    fn from(e: StoreError) -> Self {
+        WebError::internal(&e, "store error")
+    }
+}
+
+/// A blocking task (a store call, a password hash, an image) that panicked or was cancelled.
+impl From<tokio::task::JoinError> for WebError {
+    fn from(e: tokio::task::JoinError) -> Self {
+        WebError::internal(&e, "a blocking task failed")
+    }
+}
+
+/// Posting, events, moderators' decisions and flags: what reaches a handler is what the form
+/// already ruled out, so it is a failure of ours.
+impl From<crate::forum::PostError> for WebError {
+    fn from(e: crate::forum::PostError) -> Self {
+        WebError::internal(&e, "a change could not be stored")
+    }
+}
+
+impl From<crate::forum::erasure::ErasureError> for WebError {
+    fn from(e: crate::forum::erasure::ErasureError) -> Self {
+        WebError::internal(&e, "an erasure failed")
+    }
 }
 
 impl IntoResponse for WebError {
@@ -475,7 +420,7 @@ pub fn route_patterns() -> Vec<&'static str> {
 
 /// The router with every route of the forum.
 pub fn router(state: AppState) -> Router {
-    let identified = axum::middleware::from_fn_with_state(state.clone(), identify);
+    let identified = axum::middleware::from_fn_with_state(state.clone(), access::identify);
     let addresses_hidden =
         axum::middleware::from_fn_with_state(state.clone(), addresses::hide_from_anonymous);
     routes()

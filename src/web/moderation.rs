@@ -6,18 +6,19 @@
 
 use std::sync::Arc;
 
-use axum::Form;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
-use axum_extra::extract::cookie::CookieJar;
 use serde::Deserialize;
 
-use super::auth::{self, check_csrf};
+use super::auth;
+use super::extract::{CsrfForm, Id, Moderator, ToHeld, carries_csrf};
 use super::view;
 use super::{AppState, WebError};
 use crate::forum::held::{Decided, Decision};
-use crate::store::{FixKind, HeldId, HeldKind, HideWhy, Role};
+use crate::store::{FixKind, HeldId, HeldKind, HideWhy};
+
+carries_csrf!(DecisionForm);
 
 #[derive(Debug, Deserialize, Default)]
 pub struct Done {
@@ -26,10 +27,9 @@ pub struct Done {
 
 pub async fn queue(
     State(state): State<AppState>,
-    jar: CookieJar,
     Query(done): Query<Done>,
+    Moderator(session, _): Moderator,
 ) -> Result<Response, WebError> {
-    let session = state.staff(&jar, "/admin/held", Role::Moderator).await?;
     let (held, flagged, hidden, fixes, log) = state
         .read(|s| {
             Ok((
@@ -200,13 +200,9 @@ pub struct DecisionForm {
 
 pub async fn decide(
     State(state): State<AppState>,
-    jar: CookieJar,
-    Path(id): Path<String>,
-    Form(form): Form<DecisionForm>,
+    Id(id): Id<HeldId>,
+    CsrfForm(Moderator(session, _), form): CsrfForm<DecisionForm, Moderator<ToHeld>>,
 ) -> Result<Response, WebError> {
-    let id = HeldId(id.parse().map_err(|_| WebError::NotFound("held post"))?);
-    let session = state.staff(&jar, "/admin/held", Role::Moderator).await?;
-    check_csrf(&session, &form.csrf)?;
     let decision = match form.action.as_str() {
         "approve" => Decision::Approve {
             text: form.text.filter(|t| !t.trim().is_empty()),
@@ -230,11 +226,7 @@ pub async fn decide(
                 s, &config, id, moderator, decision, now,
             ))
         })
-        .await?
-        .map_err(|e| {
-            tracing::error!(error = %e, "a decision on a held post failed");
-            WebError::Internal
-        })?;
+        .await??;
     state.wake.notify_one();
     let done = match decided {
         Decided::Published(_) => "published",

@@ -1,19 +1,23 @@
 //! The HTML pages: latest threads, a thread, permalinks, a list's and an author's threads, and
 //! search with highlighted snippets.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Redirect, Response};
-use axum_extra::extract::cookie::CookieJar;
 use serde::Deserialize;
 
 use super::auth;
-
+use super::extract::{Id, Viewer};
 use super::view::{self, PAGE_SIZE, Pager, PostView, ResultView, ThreadRow};
-use super::{AppState, WebError};
+use super::{AppState, BodyKey, PageKey, SearchKey, WebError};
 use crate::mail::render::{RenderOptions, Rendered, render_message};
-use crate::store::{QueryError, SearchOrder, ThreadFilter, ThreadId, ThreadSummary};
+use crate::mail::sanitize::escape_markup;
+use crate::store::{
+    Event, Interest, PostState, QueryError, SearchOrder, ThreadFilter, ThreadId, ThreadPost,
+    ThreadSummary, UserId,
+};
 use crate::thread::{ThreadMessage, arrange_fixed};
 
 #[derive(Debug, Deserialize, Default)]
@@ -132,11 +136,11 @@ pub(super) async fn interest_threads(
 
 pub async fn latest(
     State(state): State<AppState>,
-    jar: CookieJar,
     Query(q): Query<PageQuery>,
+    Viewer(viewer): Viewer,
 ) -> Result<Response, WebError> {
     let heading = "Latest threads".to_owned();
-    let me = auth::me(&state.viewer(&jar).await?);
+    let me = auth::me(&viewer);
     thread_list(
         &state,
         me,
@@ -152,9 +156,9 @@ pub async fn latest(
 
 pub async fn list(
     State(state): State<AppState>,
-    jar: CookieJar,
     Path(list): Path<String>,
     Query(q): Query<PageQuery>,
+    Viewer(viewer): Viewer,
 ) -> Result<Response, WebError> {
     state.readable_list(&list).await?;
     let description = state
@@ -169,7 +173,7 @@ pub async fn list(
     };
     let base = format!("/l/{list}");
     let feed = Some(format!("{base}/feed.atom"));
-    let me = auth::me(&state.viewer(&jar).await?);
+    let me = auth::me(&viewer);
     let new_thread = state
         .config
         .lists
@@ -191,11 +195,10 @@ pub async fn list(
 
 pub async fn author(
     State(state): State<AppState>,
-    jar: CookieJar,
     Path(address): Path<String>,
     Query(q): Query<PageQuery>,
+    Viewer(viewer): Viewer,
 ) -> Result<Response, WebError> {
-    let viewer = state.viewer(&jar).await?;
     if viewer.is_none() && state.config.web.hide_addresses {
         // The page is named by the address: it is for members.
         return Err(WebError::SignIn(view::author_link(&address)));
@@ -253,13 +256,27 @@ fn rendered(raw: &[u8], options: &RenderOptions) -> Option<Rendered> {
     }))
 }
 
+/// What a thread page shows, read in one go: the thread's subject and list, its posts, the
+/// viewer's own posts' delivery states, the members among the authors, likes, interests (the
+/// thread's and all), whether the viewer watches it, and the event it announces.
+struct ThreadData {
+    info: (Option<String>, String),
+    posts: Vec<ThreadPost>,
+    states: HashMap<String, PostState>,
+    members: HashMap<String, UserId>,
+    likes: HashMap<String, (u64, bool)>,
+    interests: Vec<Interest>,
+    all_interests: Vec<Interest>,
+    watching: Option<String>,
+    event: Option<Event>,
+}
+
 pub async fn thread(
     State(state): State<AppState>,
-    jar: CookieJar,
-    Path(thread): Path<String>,
     Query(q): Query<PageQuery>,
+    Id(ThreadId(id)): Id<ThreadId>,
+    Viewer(viewer): Viewer,
 ) -> Result<Response, WebError> {
-    let id: i64 = thread.parse().map_err(|_| WebError::NotFound("thread"))?;
     let nested = q.view.as_deref() == Some("nested");
     let found = state
         .read(move |s| {
@@ -281,17 +298,33 @@ pub async fn thread(
         }
         Err(None) => return Err(WebError::NotFound("thread")),
     };
-    let key = (id, nested, count, newest, extras, moderated);
+    let key = PageKey {
+        thread: id,
+        nested,
+        messages: count,
+        newest,
+        extras,
+        moderated,
+    };
     // Pages for readers who are not signed in are the same for all of them, so they are
     // cached; a member's page shows their own posts' delivery state.
-    let viewer = state.viewer(&jar).await?;
     if viewer.is_none()
         && let Some(page) = state.pages.get(&key)
     {
         return Ok(axum::response::Html(page).into_response());
     }
     let me_id = viewer.as_ref().map(|v| v.user.id);
-    let (info, posts, states, members, (likes, interests, all_interests, watching, event)) = state
+    let ThreadData {
+        info,
+        posts,
+        states,
+        members,
+        likes,
+        interests,
+        all_interests,
+        watching,
+        event,
+    } = state
         .read(move |s| {
             let Some(info) = s.thread_info(ThreadId(id))? else {
                 return Ok(None);
@@ -314,7 +347,7 @@ pub async fn thread(
                 Some(me) => s.thread_pref(me, ThreadId(id))?,
                 None => None,
             };
-            let mut states = std::collections::HashMap::new();
+            let mut states = HashMap::new();
             if let Some(me) = me_id {
                 for p in &posts {
                     if let Some((author, state)) = s.post_state(&p.message_id)?
@@ -324,13 +357,17 @@ pub async fn thread(
                     }
                 }
             }
-            Ok(Some((
+            Ok(Some(ThreadData {
                 info,
                 posts,
                 states,
                 members,
-                (likes, interests, all_interests, watching, event),
-            )))
+                likes,
+                interests,
+                all_interests,
+                watching,
+                event,
+            }))
         })
         .await?
         .ok_or(WebError::NotFound("thread"))?;
@@ -535,8 +572,8 @@ pub struct SearchQuery {
 
 pub async fn search(
     State(state): State<AppState>,
-    jar: CookieJar,
     Query(q): Query<SearchQuery>,
+    Viewer(viewer): Viewer,
 ) -> Result<Response, WebError> {
     let query =
         q.q.unwrap_or_default()
@@ -564,15 +601,13 @@ pub async fn search(
         )
     };
     let version = state.read(|s| s.archive_version()).await?;
-    let key = (
-        query.clone(),
+    let key = SearchKey {
+        query: query.clone(),
         page,
         by_date,
-        version.0,
-        version.1,
-        version.2,
-    );
-    let me = auth::me(&state.viewer(&jar).await?);
+        archive: version,
+    };
+    let me = auth::me(&viewer);
     let signed_in = me.is_some();
     if !signed_in && let Some(cached) = state.searches.get(&key) {
         return Ok(axum::response::Html(cached).into_response());
@@ -589,7 +624,10 @@ pub async fn search(
             // Snippets come from each hit's rendered text (the index keeps no text).
             let mut snippets = Vec::with_capacity(results.results.len());
             for hit in &results.results {
-                if let Some(body) = bodies.get(&(version.2, hit.message_id.clone())) {
+                if let Some(body) = bodies.get(&BodyKey {
+                    erasures: version.2,
+                    message_id: hit.message_id.clone(),
+                }) {
                     snippets.push(body);
                     continue;
                 }
@@ -600,7 +638,13 @@ pub async fn search(
                         .into(),
                     None => "".into(),
                 };
-                bodies.put((version.2, hit.message_id.clone()), Arc::clone(&body));
+                bodies.put(
+                    BodyKey {
+                        erasures: version.2,
+                        message_id: hit.message_id.clone(),
+                    },
+                    Arc::clone(&body),
+                );
                 snippets.push(body);
             }
             Ok(Ok((results, snippets)))
@@ -708,13 +752,13 @@ fn snippet(body: &str, terms: &[String]) -> String {
             let core_end = w.rfind(|c: char| c.is_alphanumeric()).map_or(w.len(), |i| {
                 i + w[i..].chars().next().map_or(1, char::len_utf8)
             });
-            out.push_str(&ammonia::clean_text(&w[..core_start]));
+            out.push_str(&escape_markup(&w[..core_start]));
             out.push_str("<mark>");
-            out.push_str(&ammonia::clean_text(&w[core_start..core_end]));
+            out.push_str(&escape_markup(&w[core_start..core_end]));
             out.push_str("</mark>");
-            out.push_str(&ammonia::clean_text(&w[core_end..]));
+            out.push_str(&escape_markup(&w[core_end..]));
         } else {
-            out.push_str(&ammonia::clean_text(w));
+            out.push_str(&escape_markup(w));
         }
     }
     if end < words.len() {

@@ -16,6 +16,42 @@ const PATH_SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
 
 pub const PAGE_SIZE: usize = 25;
 
+/// The escaper of feed templates (`*.atom`, see askama.toml): the project's one escaper.
+#[derive(Clone, Copy)]
+pub struct Markup;
+
+impl askama::filters::Escaper for Markup {
+    fn write_escaped_str<W: std::fmt::Write>(&self, mut dest: W, text: &str) -> std::fmt::Result {
+        dest.write_str(&crate::mail::sanitize::escape_markup(text))
+    }
+}
+
+/// An Atom feed: the site's, a list's, an interest's or a thread's.
+#[derive(Template)]
+#[template(path = "feed.atom")]
+pub struct Feed<'a> {
+    pub title: &'a str,
+    pub self_link: &'a str,
+    /// The newest entry's time.
+    pub updated: String,
+    pub entries: &'a [FeedEntry],
+}
+
+pub struct FeedEntry {
+    pub id: String,
+    pub title: String,
+    pub link: String,
+    pub updated: Option<i64>,
+    pub author: String,
+    pub summary: String,
+}
+
+impl FeedEntry {
+    fn updated_iso(&self) -> String {
+        iso(self.updated.or(Some(0)))
+    }
+}
+
 pub fn render(page: &impl Template) -> Html<String> {
     Html(page.render().unwrap_or_else(|e| {
         tracing::error!(error = %e, "template error");

@@ -9,15 +9,15 @@ use axum::Form;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
-use axum_extra::extract::cookie::CookieJar;
 use serde::Deserialize;
 
 use super::auth::{self, check_csrf};
+use super::extract::{CarriesCsrf, CsrfForm, Id, Member, Moderator, ToItem, Viewer, carries_csrf};
 use super::view;
 use super::{AppState, WebError};
-use crate::forum::{Draft, PostError};
 use crate::mail::markup;
-use crate::store::{Role, Session, ThreadId};
+use crate::forum::{Draft, PostError};
+use crate::store::{Session, ThreadId};
 
 /// Longest post accepted from the web, in characters.
 pub const MAX_POST_CHARS: usize = 50_000;
@@ -138,13 +138,12 @@ fn compose_page(
 
 pub async fn reply_form(
     State(state): State<AppState>,
-    jar: CookieJar,
-    Path(thread): Path<String>,
     Query(q): Query<ReplyQuery>,
+    Id(ThreadId(id)): Id<ThreadId>,
+    viewer: Viewer,
 ) -> Result<Response, WebError> {
-    let id: i64 = thread.parse().map_err(|_| WebError::NotFound("thread"))?;
     let back = format!("/t/{id}/reply?to={}", q.to.as_deref().unwrap_or(""));
-    let session = state.member(&jar, &back).await?;
+    let session = viewer.member(&back)?;
     let (subject, _, parent) = parent(&state, id, q.to.as_deref()).await?;
     let text = if q.quote.is_some() {
         markup::quote(&parent.text, &parent.author)
@@ -181,6 +180,8 @@ pub struct PostForm {
     action: String,
 }
 
+carries_csrf!(PostForm);
+
 /// What is wrong with a draft, in words, or None.
 fn draft_problem(text: &str, subject: Option<&str>) -> Option<String> {
     let mut problems = Vec::new();
@@ -204,13 +205,9 @@ fn draft_problem(text: &str, subject: Option<&str>) -> Option<String> {
 
 pub async fn post_reply(
     State(state): State<AppState>,
-    jar: CookieJar,
-    Path(thread): Path<String>,
-    Form(form): Form<PostForm>,
+    Id(ThreadId(id)): Id<ThreadId>,
+    CsrfForm(Member(session, _), form): CsrfForm<PostForm, Member<ToItem>>,
 ) -> Result<Response, WebError> {
-    let id: i64 = thread.parse().map_err(|_| WebError::NotFound("thread"))?;
-    let session = state.member(&jar, &format!("/t/{id}")).await?;
-    check_csrf(&session, &form.csrf)?;
     let parent_key = {
         let wanted = form.parent.clone();
         state
@@ -316,10 +313,7 @@ async fn submit(state: &AppState, draft: Draft) -> Result<Result<String, PostErr
             state.wake.notify_one();
             Ok(Ok(id))
         }
-        Err(PostError::Store(e)) => {
-            tracing::error!(error = %e, "a web post could not be stored");
-            Err(WebError::Internal)
-        }
+        Err(PostError::Store(e)) => Err(e.into()),
         Err(e) => Ok(Err(e)),
     }
 }
@@ -334,11 +328,11 @@ async fn known_list(state: &AppState, list: &str) -> Result<(), WebError> {
 
 pub async fn new_thread_form(
     State(state): State<AppState>,
-    jar: CookieJar,
     Path(list): Path<String>,
+    viewer: Viewer,
 ) -> Result<Response, WebError> {
     known_list(&state, &list).await?;
-    let session = state.member(&jar, &format!("/l/{list}/new")).await?;
+    let session = viewer.member(&format!("/l/{list}/new"))?;
     Ok(compose_page(
         &state,
         &session,
@@ -353,13 +347,13 @@ pub async fn new_thread_form(
 
 pub async fn post_new_thread(
     State(state): State<AppState>,
-    jar: CookieJar,
     Path(list): Path<String>,
+    viewer: Viewer,
     Form(form): Form<PostForm>,
 ) -> Result<Response, WebError> {
     known_list(&state, &list).await?;
-    let session = state.member(&jar, &format!("/l/{list}/new")).await?;
-    check_csrf(&session, &form.csrf)?;
+    let session = viewer.member(&format!("/l/{list}/new"))?;
+    check_csrf(&session, form.csrf())?;
     let draft = Draft {
         user: session.user.id,
         author_name: session.user.display_name.clone(),
@@ -382,10 +376,8 @@ pub async fn post_new_thread(
 /// Moderators: inbound mail that was refused, dropped or bounced, newest first.
 pub async fn inbound_log(
     State(state): State<AppState>,
-    jar: CookieJar,
+    Moderator(session, _): Moderator,
 ) -> Result<Response, WebError> {
-    let session = state.staff(&jar, "/admin/inbound", Role::Moderator).await?;
-
     let entries = state.read(|s| s.inbound_log(200)).await?;
     let page = view::InboundPage {
         site: state.config.web.site_name.clone(),

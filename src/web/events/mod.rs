@@ -1,8 +1,14 @@
 //! Events on the web: upcoming and past events, each event's page with its places and the
-//! buttons to register or cancel, the form organisers announce an event with, the attendee
-//! list and its CSV export, and iCalendar files: one per event and subscribable feeds of
-//! upcoming events (all, or per interest). Places change through `forum::events`, which
-//! records them and queues the mails in one transaction.
+//! buttons to register or cancel, the organiser's attendee list (with its CSV export and the
+//! places, deadline and payment page they may change), and iCalendar files: one per event and
+//! subscribable feeds of upcoming events (all, or per interest). Places change through
+//! `forum::events`, which records them and queues the mails in one transaction. The form
+//! organisers announce an event with is `announce`.
+
+mod announce;
+
+pub use announce::{create, new_form};
+use announce::{local_time, web_link};
 
 use std::sync::Arc;
 
@@ -10,19 +16,20 @@ use axum::Form;
 use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
-use axum_extra::extract::cookie::CookieJar;
 use chrono::TimeZone;
 use serde::Deserialize;
 
 use super::auth::{self, check_csrf};
+use super::extract::{CsrfForm, Id, Member, ToItem, TokenOnly, Viewer, carries_csrf};
 use super::view;
 use super::{AppState, WebError};
 use crate::config::Organisers;
-use crate::forum::events as out_events;
-use crate::forum::{Draft, PostError};
 use crate::mail::calendar::{self, Organizer};
 use crate::mail::markup;
-use crate::store::{Event, EventId, InterestId, NewEvent, Place, Registered, Role, Session};
+use crate::forum::events as out_events;
+use crate::store::{Event, EventId, Place, Registered, Role, Session};
+
+carries_csrf!(RegisterForm);
 
 /// Most events a list or feed shows.
 const LIST_LIMIT: usize = 200;
@@ -85,16 +92,25 @@ fn places_text(event: &Event) -> String {
     }
 }
 
-pub async fn upcoming(State(state): State<AppState>, jar: CookieJar) -> Result<Response, WebError> {
-    listing(state, jar, true).await
+pub async fn upcoming(
+    State(state): State<AppState>,
+    Viewer(session): Viewer,
+) -> Result<Response, WebError> {
+    listing(state, session, true).await
 }
 
-pub async fn past(State(state): State<AppState>, jar: CookieJar) -> Result<Response, WebError> {
-    listing(state, jar, false).await
+pub async fn past(
+    State(state): State<AppState>,
+    Viewer(session): Viewer,
+) -> Result<Response, WebError> {
+    listing(state, session, false).await
 }
 
-async fn listing(state: AppState, jar: CookieJar, upcoming: bool) -> Result<Response, WebError> {
-    let session = state.viewer(&jar).await?;
+async fn listing(
+    state: AppState,
+    session: Option<Session>,
+    upcoming: bool,
+) -> Result<Response, WebError> {
     let at = now();
     let events = state
         .read(move |s| s.events(upcoming, at, None, LIST_LIMIT))
@@ -115,11 +131,9 @@ async fn listing(state: AppState, jar: CookieJar, upcoming: bool) -> Result<Resp
 
 pub async fn page(
     State(state): State<AppState>,
-    jar: CookieJar,
-    Path(id): Path<String>,
+    Id(id): Id<EventId>,
+    Viewer(session): Viewer,
 ) -> Result<Response, WebError> {
-    let id = event_id(&id)?;
-    let session = state.viewer(&jar).await?;
     let event = load(&state, id).await?;
     let mine = match &session {
         Some(s) => {
@@ -206,13 +220,9 @@ pub struct RegisterForm {
 
 pub async fn register(
     State(state): State<AppState>,
-    jar: CookieJar,
-    Path(id): Path<String>,
-    Form(form): Form<RegisterForm>,
+    Id(id): Id<EventId>,
+    CsrfForm(Member(session, _), form): CsrfForm<RegisterForm, Member<ToItem>>,
 ) -> Result<Response, WebError> {
-    let id = event_id(&id)?;
-    let session = state.member(&jar, &format!("/events/{}", id.0)).await?;
-    check_csrf(&session, &form.csrf)?;
     state.limits.posting(session.user.id.0)?;
     let event = load(&state, id).await?;
     let ticket = match form.ticket.trim() {
@@ -244,8 +254,7 @@ pub async fn register(
                 s, &config, id, user, ticket, "web", at,
             ))
         })
-        .await?
-        .map_err(internal)?;
+        .await??;
     state.wake.notify_one();
     let notice = match outcome {
         Registered::Now {
@@ -273,32 +282,17 @@ pub async fn register(
         .into_response())
 }
 
-fn internal(e: PostError) -> WebError {
-    tracing::error!(error = %e, "an event change could not be stored");
-    WebError::Internal
-}
-
-#[derive(Debug, Deserialize)]
-pub struct CsrfForm {
-    csrf: String,
-}
-
 pub async fn cancel(
     State(state): State<AppState>,
-    jar: CookieJar,
-    Path(id): Path<String>,
-    Form(form): Form<CsrfForm>,
+    Id(id): Id<EventId>,
+    CsrfForm(Member(session, _), _): CsrfForm<TokenOnly, Member<ToItem>>,
 ) -> Result<Response, WebError> {
-    let id = event_id(&id)?;
-    let session = state.member(&jar, &format!("/events/{}", id.0)).await?;
-    check_csrf(&session, &form.csrf)?;
     load(&state, id).await?;
     let (config, user) = (Arc::clone(&state.config), session.user.id);
     let at = now();
     let outcome = state
         .write(move |s| Ok(out_events::cancel(s, &config, id, user, at)))
-        .await?
-        .map_err(internal)?;
+        .await??;
     state.wake.notify_one();
     let notice = match outcome {
         Some(_) => {
@@ -414,13 +408,11 @@ fn feed_response(state: &AppState, what: &str, events: &[Event], at: i64) -> Res
 /// The event and its organiser's (or a moderator's) session; anyone else is refused.
 async fn run_by(
     state: &AppState,
-    jar: &CookieJar,
+    viewer: Viewer,
     id: EventId,
 ) -> Result<(Event, Session), WebError> {
     let event = load(state, id).await?;
-    let session = state
-        .member(jar, &format!("/events/{}/attendees", id.0))
-        .await?;
+    let session = viewer.member(&format!("/events/{}/attendees", id.0))?;
     if !runs(&session, &event) {
         return Err(WebError::Forbidden);
     }
@@ -430,11 +422,10 @@ async fn run_by(
 /// The organiser's view: everyone registered, in order.
 pub async fn attendees(
     State(state): State<AppState>,
-    jar: CookieJar,
-    Path(id): Path<String>,
+    Id(id): Id<EventId>,
+    viewer: Viewer,
 ) -> Result<Response, WebError> {
-    let id = event_id(&id)?;
-    let (event, session) = run_by(&state, &jar, id).await?;
+    let (event, session) = run_by(&state, viewer, id).await?;
     let rows = state.read(move |s| s.attendees(id)).await?;
     Ok(view::render(&view::AttendeesPage {
         site: state.config.web.site_name.clone(),
@@ -483,12 +474,11 @@ pub struct LimitsForm {
 /// that came by mail has none of them until then).
 pub async fn save_limits(
     State(state): State<AppState>,
-    jar: CookieJar,
-    Path(id): Path<String>,
+    Id(id): Id<EventId>,
+    viewer: Viewer,
     Form(form): Form<LimitsForm>,
 ) -> Result<Response, WebError> {
-    let id = event_id(&id)?;
-    let (event, session) = run_by(&state, &jar, id).await?;
+    let (event, session) = run_by(&state, viewer, id).await?;
     check_csrf(&session, &form.csrf)?;
     let mut problems = Vec::new();
     let capacity = match form.capacity.trim() {
@@ -530,8 +520,7 @@ pub async fn save_limits(
                 at,
             ))
         })
-        .await?
-        .map_err(internal)?;
+        .await??;
     state.wake.notify_one();
     Ok(Redirect::to(&format!("/events/{}/attendees?saved=1", id.0)).into_response())
 }
@@ -546,11 +535,10 @@ fn place_words(place: Place) -> String {
 
 pub async fn attendees_csv(
     State(state): State<AppState>,
-    jar: CookieJar,
-    Path(id): Path<String>,
+    Id(id): Id<EventId>,
+    viewer: Viewer,
 ) -> Result<Response, WebError> {
-    let id = event_id(&id)?;
-    run_by(&state, &jar, id).await?;
+    run_by(&state, viewer, id).await?;
     let rows = state.read(move |s| s.attendees(id)).await?;
     let mut csv = String::from("name,email,organisation,state,position,ticket,registered,via\r\n");
     for a in rows {
@@ -587,385 +575,4 @@ pub async fn attendees_csv(
         csv,
     )
         .into_response())
-}
-
-/// The announce form, empty.
-pub async fn new_form(State(state): State<AppState>, jar: CookieJar) -> Result<Response, WebError> {
-    let session = state.member(&jar, "/events/new").await?;
-    if !may_announce(&state, &session) {
-        return Err(WebError::Forbidden);
-    }
-    let form = EventForm {
-        time_zone: state.config.events.time_zone.clone(),
-        ..EventForm::default()
-    };
-    Ok(form_page(&state, &session, &form, Vec::new())
-        .await?
-        .into_response())
-}
-
-/// The announce form as sent (read from its fields by hand: the interest checkboxes send one
-/// `interest` field each).
-#[derive(Debug, Default)]
-pub struct EventForm {
-    csrf: String,
-    list: String,
-    title: String,
-    description: String,
-    starts: String,
-    ends: String,
-    time_zone: String,
-    place: String,
-    online_url: String,
-    capacity: String,
-    deadline: String,
-    payment_url: String,
-    /// One ticket type a line: "Member | £40".
-    tickets: String,
-    /// The slugs of the interests ticked.
-    interests: Vec<String>,
-}
-
-impl EventForm {
-    fn from_fields(fields: Vec<(String, String)>) -> EventForm {
-        let mut form = EventForm::default();
-        for (name, value) in fields {
-            let slot = match name.as_str() {
-                "csrf" => &mut form.csrf,
-                "list" => &mut form.list,
-                "title" => &mut form.title,
-                "description" => &mut form.description,
-                "starts" => &mut form.starts,
-                "ends" => &mut form.ends,
-                "time_zone" => &mut form.time_zone,
-                "place" => &mut form.place,
-                "online_url" => &mut form.online_url,
-                "capacity" => &mut form.capacity,
-                "deadline" => &mut form.deadline,
-                "payment_url" => &mut form.payment_url,
-                "tickets" => &mut form.tickets,
-                "interest" => {
-                    form.interests.push(value);
-                    continue;
-                }
-                _ => continue,
-            };
-            *slot = value;
-        }
-        form
-    }
-}
-
-async fn form_page(
-    state: &AppState,
-    session: &Session,
-    form: &EventForm,
-    problems: Vec<String>,
-) -> Result<axum::response::Html<String>, WebError> {
-    let interests = state.read(|s| s.interests()).await?;
-    let chosen: Vec<&str> = form.interests.iter().map(String::as_str).collect();
-    let lists: Vec<String> = state
-        .config
-        .lists
-        .iter()
-        .filter(|l| l.address.is_some())
-        .map(|l| l.name.clone())
-        .collect();
-    Ok(view::render(&view::EventFormPage {
-        site: state.config.web.site_name.clone(),
-        query: String::new(),
-        me: auth::me(&Some(session.clone())),
-        list: if form.list.is_empty() {
-            lists.first().cloned().unwrap_or_default()
-        } else {
-            form.list.clone()
-        },
-        lists,
-        title: form.title.clone(),
-        description: form.description.clone(),
-        starts: form.starts.clone(),
-        ends: form.ends.clone(),
-        time_zone: form.time_zone.clone(),
-        place: form.place.clone(),
-        online_url: form.online_url.clone(),
-        capacity: form.capacity.clone(),
-        deadline: form.deadline.clone(),
-        payment_url: form.payment_url.clone(),
-        tickets: form.tickets.clone(),
-        interests: interests
-            .iter()
-            .map(|i| {
-                (
-                    i.slug.clone(),
-                    i.name.clone(),
-                    chosen.contains(&i.slug.as_str()),
-                )
-            })
-            .collect(),
-        problems,
-    }))
-}
-
-/// A local date and time from the form ("2027-03-12T09:30") in `tz`, as unix seconds.
-fn local_time(
-    value: &str,
-    tz: chrono_tz::Tz,
-    label: &str,
-    problems: &mut Vec<String>,
-) -> Option<i64> {
-    let value = value.trim();
-    if value.is_empty() {
-        problems.push(format!("Give the {label} date and time."));
-        return None;
-    }
-    let naive = chrono::NaiveDateTime::parse_from_str(value, "%Y-%m-%dT%H:%M")
-        .or_else(|_| chrono::NaiveDateTime::parse_from_str(value, "%Y-%m-%dT%H:%M:%S"))
-        .or_else(|_| chrono::NaiveDateTime::parse_from_str(value, "%Y-%m-%d %H:%M"));
-    let Ok(naive) = naive else {
-        problems.push(format!(
-            "The {label} time {value:?} is not a date and time: write it as 2027-03-12T09:30."
-        ));
-        return None;
-    };
-    match tz.from_local_datetime(&naive) {
-        chrono::LocalResult::Single(t) => Some(t.timestamp()),
-        // The hour the clocks go back happens twice: the first is meant.
-        chrono::LocalResult::Ambiguous(first, _) => Some(first.timestamp()),
-        chrono::LocalResult::None => {
-            problems.push(format!(
-                "The {label} time {value} does not exist in {} (the clocks go forward then): choose another.",
-                tz.name()
-            ));
-            None
-        }
-    }
-}
-
-fn web_link(value: &str, label: &str, problems: &mut Vec<String>) -> Option<String> {
-    let value = value.trim();
-    if value.is_empty() {
-        return None;
-    }
-    if (value.starts_with("https://") || value.starts_with("http://"))
-        && !value.contains(char::is_whitespace)
-        && value.len() <= 2000
-    {
-        Some(value.to_owned())
-    } else {
-        problems.push(format!(
-            "The {label} must be a web address starting with https://."
-        ));
-        None
-    }
-}
-
-pub async fn create(
-    State(state): State<AppState>,
-    jar: CookieJar,
-    Form(fields): Form<Vec<(String, String)>>,
-) -> Result<Response, WebError> {
-    let form = EventForm::from_fields(fields);
-    let session = state.member(&jar, "/events/new").await?;
-    check_csrf(&session, &form.csrf)?;
-    if !may_announce(&state, &session) {
-        return Err(WebError::Forbidden);
-    }
-    let mut problems = Vec::new();
-    let list = state
-        .config
-        .lists
-        .iter()
-        .find(|l| l.name == form.list && l.address.is_some());
-    if list.is_none() {
-        problems.push("Choose the list to announce it on.".to_owned());
-    }
-    let title = form.title.trim().to_owned();
-    if title.is_empty() {
-        problems.push("Give the event a title.".to_owned());
-    } else if title.chars().count() > 200 {
-        problems.push("Shorten the title to at most 200 characters.".to_owned());
-    }
-    if form.description.trim().is_empty() {
-        problems.push("Describe the event: what it is and who it is for.".to_owned());
-    } else if form.description.chars().count() > super::write::MAX_POST_CHARS {
-        problems.push(format!(
-            "Shorten the description to at most {} characters.",
-            super::write::MAX_POST_CHARS
-        ));
-    }
-    let tz = match form.time_zone.trim().parse::<chrono_tz::Tz>() {
-        Ok(tz) => Some(tz),
-        Err(_) => {
-            problems.push(format!(
-                "The time zone {:?} is not known: use a name such as Europe/London.",
-                form.time_zone.trim()
-            ));
-            None
-        }
-    };
-    let (mut starts, mut ends, mut deadline) = (None, None, None);
-    if let Some(tz) = tz {
-        starts = local_time(&form.starts, tz, "start", &mut problems);
-        ends = local_time(&form.ends, tz, "end", &mut problems);
-        if !form.deadline.trim().is_empty() {
-            deadline = local_time(&form.deadline, tz, "registration deadline", &mut problems);
-        }
-    }
-    if let (Some(s), Some(e)) = (starts, ends)
-        && e <= s
-    {
-        problems.push("The end must be after the start.".to_owned());
-    }
-    if let (Some(s), Some(d)) = (starts, deadline)
-        && d > s
-    {
-        problems.push("The registration deadline must be before the event starts.".to_owned());
-    }
-    let capacity = match form.capacity.trim() {
-        "" => None,
-        c => match c.parse::<u32>() {
-            Ok(n) if n <= 1_000_000 => Some(n),
-            _ => {
-                problems.push(
-                    "Places must be a whole number (leave it empty for no limit).".to_owned(),
-                );
-                None
-            }
-        },
-    };
-    let place = Some(form.place.trim().to_owned()).filter(|p| !p.is_empty());
-    let online_url = web_link(&form.online_url, "online link", &mut problems);
-    let payment_url = web_link(&form.payment_url, "payment page", &mut problems);
-    if place.is_none() && online_url.is_none() {
-        problems.push("Say where it happens: a place, or an online link.".to_owned());
-    }
-    let mut tickets = Vec::new();
-    for line in form
-        .tickets
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-    {
-        let (name, price) = line.split_once('|').unwrap_or((line, ""));
-        let (name, price) = (name.trim(), price.trim());
-        if name.is_empty() || name.chars().count() > 100 || price.chars().count() > 50 {
-            problems.push(format!(
-                "The ticket type {line:?} should read like \"Member | £40\"."
-            ));
-        } else {
-            tickets.push((name.to_owned(), price.to_owned()));
-        }
-    }
-    let all_interests = state.read(|s| s.interests()).await?;
-    let interests: Vec<InterestId> = form
-        .interests
-        .iter()
-        .filter_map(|slug| all_interests.iter().find(|i| &i.slug == slug).map(|i| i.id))
-        .collect();
-    // An announcement with a patient's identifier is corrected on the form, not held: the
-    // event's facts are in the form, not in a post a moderator could publish.
-    if let Some(finding) = state.config.privacy_screen().check(
-        &title,
-        &format!("{}\n{}\n{}", form.description, form.place, form.tickets),
-    ) {
-        problems.push(format!(
-            "This cannot be announced because {}: remove it and try again.",
-            finding.reason
-        ));
-    }
-    let (Some(list), Some(starts), Some(ends), Some(tz), true) =
-        (list, starts, ends, tz, problems.is_empty())
-    else {
-        let page = form_page(&state, &session, &form, problems).await?;
-        return Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response());
-    };
-    state.limits.posting(session.user.id.0)?;
-    let out = state.config.outbound.as_ref().ok_or_else(|| {
-        WebError::BadRequest("This forum does not send mail, so events cannot be announced.".into())
-    })?;
-    let uid = format!(
-        "event-{}@{}",
-        crate::tokens::new_reply_key().to_lowercase(),
-        out.domain()
-    );
-    let facts = [
-        (
-            "When",
-            out_events::when_span(starts, ends, tz.name(), false),
-        ),
-        ("Where", place.clone().unwrap_or_default()),
-        ("Online", online_url.clone().unwrap_or_default()),
-        (
-            "Places",
-            capacity.map_or("no limit".to_owned(), |c| c.to_string()),
-        ),
-        (
-            "Tickets",
-            tickets
-                .iter()
-                .map(|(n, p)| {
-                    if p.is_empty() {
-                        n.clone()
-                    } else {
-                        format!("{n} ({p})")
-                    }
-                })
-                .collect::<Vec<_>>()
-                .join(", "),
-        ),
-    ];
-    let text = format!(
-        "{}\nRegister on the event's page on the web, or accept the attached invitation in your calendar.\n",
-        out_events::announcement_text(&form.description, &facts)
-    );
-    let draft = Draft {
-        user: session.user.id,
-        author_name: session.user.display_name.clone(),
-        list: list.name.clone(),
-        parent: None,
-        subject: title.clone(),
-        text,
-        approved: false,
-    };
-    let new = NewEvent {
-        uid,
-        sequence: 0,
-        message_id: String::new(),
-        list: crate::store::ListId(0),
-        title,
-        description: form.description.trim().to_owned(),
-        starts_at: starts,
-        ends_at: ends,
-        time_zone: tz.name().to_owned(),
-        all_day: false,
-        place,
-        online_url,
-        capacity,
-        deadline,
-        payment_url,
-        organiser: Some(session.user.id),
-        organiser_email: None,
-        source: "web",
-        tickets,
-        interests,
-    };
-    let config = Arc::clone(&state.config);
-    let at = now();
-    let result = state
-        .write(move |s| Ok(out_events::announce(s, &config, &draft, new, at)))
-        .await?;
-    match result {
-        Ok((_, id)) => {
-            state.wake.notify_one();
-            Ok(Redirect::to(&format!("/events/{}", id.0)).into_response())
-        }
-        Err(PostError::Store(e)) => {
-            tracing::error!(error = %e, "an event could not be stored");
-            Err(WebError::Internal)
-        }
-        Err(e) => {
-            let page = form_page(&state, &session, &form, vec![e.to_string()]).await?;
-            Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response())
-        }
-    }
 }

@@ -1,0 +1,131 @@
+//! How handlers reach the store: a small pool of open connections (readers confined to what the
+//! request's viewer may see, writers not), lent off the async threads; and the `identify`
+//! middleware, which finds the request's signed-in member once and carries their identity to
+//! every read the request makes.
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use axum::response::{IntoResponse, Response};
+
+use super::{AppState, WebError, extract};
+use crate::store::{DeriveSettings, Store, StoreError, UserId};
+
+impl AppState {
+    /// Runs `f` on a pooled reader's connection, off the async threads, confined to what the
+    /// request's viewer may see (see `identify`; outside a request: a reader not signed in).
+    pub(super) async fn read<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Store) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, WebError> {
+        let pool = Arc::clone(&self.pool);
+        let viewer = VIEWER.try_with(|v| *v).ok().flatten();
+        Ok(tokio::task::spawn_blocking(move || pool.read_as(viewer, f)).await??)
+    }
+
+    /// Runs `f` with write access on a pooled store connection, off the async threads.
+    pub(super) async fn write<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Store) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, WebError> {
+        let pool = Arc::clone(&self.pool);
+        Ok(tokio::task::spawn_blocking(move || pool.with_mut(f)).await??)
+    }
+}
+
+tokio::task_local! {
+    /// The member a request is answered for (None: not signed in), set once per request by
+    /// `identify` and read by `AppState::read`: the reader's identity travels with the request,
+    /// so no handler can forget to pass it, and a read outside a request sees only what a
+    /// reader not signed in sees.
+    pub(super) static VIEWER: Option<UserId>;
+}
+
+/// Middleware: finds the request's signed-in member (by the session cookie) and answers the
+/// request with every store read confined to what they may see; handlers find the session in
+/// the request (`extract::Viewer`) rather than look it up again.
+pub(super) async fn identify(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    jar: axum_extra::extract::CookieJar,
+    mut request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let session = match state.viewer(&jar).await {
+        Ok(session) => session,
+        Err(e) => return e.into_response(),
+    };
+    let viewer = session.as_ref().map(|s| s.user.id);
+    request
+        .extensions_mut()
+        .insert(extract::Identified(session));
+    VIEWER.scope(viewer, next.run(request)).await
+}
+
+/// SQLite's page cache per pooled connection.
+const CONNECTION_CACHE_KIB: u32 = 2048;
+
+/// A few open connections, reused: opening SQLite per request would cost more than most pages.
+/// Readers' connections are confined (`Store::confine`) to the viewer's lists; writers' are
+/// not, so a handler that writes checks what it writes about with a read first.
+pub(super) struct Pool {
+    pub(super) db: PathBuf,
+    pub(super) settings: DeriveSettings,
+    /// The private lists' names, from the config.
+    pub(super) private: Vec<String>,
+    pub(super) readers: Mutex<Vec<Store>>,
+    pub(super) writers: Mutex<Vec<Store>>,
+}
+
+impl Pool {
+    fn read_as<T>(
+        &self,
+        viewer: Option<UserId>,
+        f: impl FnOnce(&Store) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        self.lend(
+            &self.readers,
+            16,
+            |store| store.confine(&self.private),
+            |store| store.set_viewer(viewer),
+            |store| f(store),
+        )
+    }
+
+    fn with_mut<T>(
+        &self,
+        f: impl FnOnce(&mut Store) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        self.lend(&self.writers, 8, |_| Ok(()), |_| Ok(()), f)
+    }
+
+    /// Lends a connection from `idle` (or a new one, made ready by `open`) to `f`, after
+    /// `prepare`, and keeps it for the next request unless `keep` are idle already.
+    fn lend<T>(
+        &self,
+        idle: &Mutex<Vec<Store>>,
+        keep: usize,
+        open: impl FnOnce(&Store) -> Result<(), StoreError>,
+        prepare: impl FnOnce(&Store) -> Result<(), StoreError>,
+        f: impl FnOnce(&mut Store) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let pooled = idle.lock().expect("pool lock").pop();
+        let mut store = match pooled {
+            Some(s) => s,
+            None => {
+                let store = Store::open(&self.db, self.settings)?;
+                // Many small reads: the OS caches the file; SQLite's own cache stays small,
+                // so that the server's memory does not grow with the archive.
+                store.set_cache_kib(CONNECTION_CACHE_KIB);
+                open(&store)?;
+                store
+            }
+        };
+        prepare(&store)?;
+        let result = f(&mut store);
+        let mut idle = idle.lock().expect("pool lock");
+        if idle.len() < keep {
+            idle.push(store);
+        }
+        result
+    }
+}

@@ -1,0 +1,298 @@
+//! Who is asking, as handler arguments: the signed-in member's session (`Viewer`, looked up
+//! once per request by `identify`), a member or a moderator or admin required (`Member`,
+//! `Moderator`, `Admin`: anyone not signed in goes to the sign-in page and comes back to the
+//! page their `Back` names; a member below the role is refused), and a form checked against
+//! the session's CSRF token (`CsrfForm`). A handler cannot forget a check its arguments name.
+
+use std::marker::PhantomData;
+
+use axum::Form;
+use axum::extract::{FromRequest, FromRequestParts, Path, Request};
+use axum::http::request::Parts;
+use axum::response::{IntoResponse, Response};
+use axum_extra::extract::cookie::CookieJar;
+use serde::de::DeserializeOwned;
+
+use super::auth::check_csrf;
+use super::{AppState, WebError};
+use crate::store::{Role, Session};
+
+/// The session `identify` found for the request (None: not signed in), kept in the request's
+/// extensions so that handlers do not look it up again.
+#[derive(Clone)]
+pub(super) struct Identified(pub Option<Session>);
+
+/// The signed-in member's session, if any.
+pub struct Viewer(pub Option<Session>);
+
+impl FromRequestParts<AppState> for Viewer {
+    type Rejection = WebError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, WebError> {
+        if let Some(Identified(session)) = parts.extensions.get::<Identified>() {
+            return Ok(Viewer(session.clone()));
+        }
+        let jar = CookieJar::from_headers(&parts.headers);
+        Ok(Viewer(state.viewer(&jar).await?))
+    }
+}
+
+impl Viewer {
+    /// The signed-in member, or a redirect to the sign-in page that comes back to `back`.
+    pub fn member(self, back: &str) -> Result<Session, WebError> {
+        self.0.ok_or_else(|| WebError::SignIn(back.to_owned()))
+    }
+
+    /// The signed-in member when their role is at least `role`; a reader not signed in goes to
+    /// the sign-in page, a member below the role is refused.
+    pub fn staff(self, back: &str, role: Role) -> Result<Session, WebError> {
+        let session = self.member(back)?;
+        if session.user.role < role {
+            return Err(WebError::Forbidden);
+        }
+        Ok(session)
+    }
+}
+
+/// Where the sign-in page sends a reader back to, from the request's path.
+pub trait Back {
+    fn back(path: &str) -> String;
+}
+
+/// The page asked for (its path, decoded as the router decodes it).
+pub struct Here;
+
+impl Back for Here {
+    fn back(path: &str) -> String {
+        percent_encoding::percent_decode_str(path)
+            .decode_utf8_lossy()
+            .into_owned()
+    }
+}
+
+/// The account page, whose forms post elsewhere.
+pub struct ToAccount;
+
+impl Back for ToAccount {
+    fn back(_: &str) -> String {
+        "/account".to_owned()
+    }
+}
+
+/// The moderators' page, whose forms post elsewhere.
+pub struct ToHeld;
+
+impl Back for ToHeld {
+    fn back(_: &str) -> String {
+        "/admin/held".to_owned()
+    }
+}
+
+/// The admins' erasure page, whose form posts elsewhere.
+pub struct ToErasures;
+
+impl Back for ToErasures {
+    fn back(_: &str) -> String {
+        "/admin/erasures".to_owned()
+    }
+}
+
+/// The front page (a like can come from any page).
+pub struct ToFront;
+
+impl Back for ToFront {
+    fn back(_: &str) -> String {
+        "/".to_owned()
+    }
+}
+
+/// The page of the thread or event a form was posted from (`/t/5/reply` to `/t/5`,
+/// `/events/5/cancel` to `/events/5`), its number written as a number.
+pub struct ToItem;
+
+impl Back for ToItem {
+    fn back(path: &str) -> String {
+        let path = Here::back(path);
+        let mut parts = path.split('/').skip(1);
+        match (
+            parts.next(),
+            parts.next().and_then(|n| n.parse::<i64>().ok()),
+        ) {
+            (Some(kind), Some(n)) => format!("/{kind}/{n}"),
+            _ => path,
+        }
+    }
+}
+
+/// The session of a signed-in member whose role is at least `role`.
+async fn signed_in(
+    parts: &mut Parts,
+    state: &AppState,
+    back: fn(&str) -> String,
+    role: Role,
+) -> Result<Session, WebError> {
+    let viewer = Viewer::from_request_parts(parts, state).await?;
+    viewer.staff(&back(parts.uri.path()), role)
+}
+
+/// A signed-in member; anyone else goes to the sign-in page, and back to `B` afterwards.
+pub struct Member<B = Here>(pub Session, pub PhantomData<B>);
+
+/// A signed-in moderator (or admin); a member below is refused.
+pub struct Moderator<B = Here>(pub Session, pub PhantomData<B>);
+
+/// A signed-in admin; a member below is refused.
+pub struct Admin<B = Here>(pub Session, pub PhantomData<B>);
+
+impl<B: Back> FromRequestParts<AppState> for Member<B> {
+    type Rejection = WebError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, WebError> {
+        let session = signed_in(parts, state, B::back, Role::Member).await?;
+        Ok(Member(session, PhantomData))
+    }
+}
+
+impl<B: Back> FromRequestParts<AppState> for Moderator<B> {
+    type Rejection = WebError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, WebError> {
+        let session = signed_in(parts, state, B::back, Role::Moderator).await?;
+        Ok(Moderator(session, PhantomData))
+    }
+}
+
+impl<B: Back> FromRequestParts<AppState> for Admin<B> {
+    type Rejection = WebError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, WebError> {
+        let session = signed_in(parts, state, B::back, Role::Admin).await?;
+        Ok(Admin(session, PhantomData))
+    }
+}
+
+/// The session behind a signed-in extractor.
+pub trait Signed {
+    fn session(&self) -> &Session;
+}
+
+impl<B> Signed for Member<B> {
+    fn session(&self) -> &Session {
+        &self.0
+    }
+}
+
+impl<B> Signed for Moderator<B> {
+    fn session(&self) -> &Session {
+        &self.0
+    }
+}
+
+impl<B> Signed for Admin<B> {
+    fn session(&self) -> &Session {
+        &self.0
+    }
+}
+
+/// A form that carries its session's CSRF token.
+pub trait CarriesCsrf {
+    fn csrf(&self) -> &str;
+}
+
+/// A form read as its fields in order (the preferences form, whose fields are named by the
+/// interests): its token is the `csrf` field, if any.
+impl CarriesCsrf for Vec<(String, String)> {
+    fn csrf(&self) -> &str {
+        self.iter()
+            .find(|(k, _)| k == "csrf")
+            .map_or("", |(_, v)| v.as_str())
+    }
+}
+
+/// Forms whose token is their `csrf` field.
+macro_rules! carries_csrf {
+    ($($form:ty),+ $(,)?) => {
+        $(impl $crate::web::extract::CarriesCsrf for $form {
+            fn csrf(&self) -> &str {
+                &self.csrf
+            }
+        })+
+    };
+}
+pub(super) use carries_csrf;
+
+/// A posted form from a signed-in member (`W`: `Member`, `Moderator` or `Admin`) with its
+/// session's token. Checked in the order the handlers always checked: the form's shape (as
+/// axum's `Form` judges it), then who sent it, then the token (a forged or stale form is
+/// refused).
+pub struct CsrfForm<T, W = Member>(pub W, pub T);
+
+impl<T, W> FromRequest<AppState> for CsrfForm<T, W>
+where
+    T: DeserializeOwned + CarriesCsrf + Send,
+    W: FromRequestParts<AppState, Rejection = WebError> + Signed + Send,
+{
+    type Rejection = Response;
+
+    async fn from_request(request: Request, state: &AppState) -> Result<Self, Response> {
+        let (mut parts, body) = request.into_parts();
+        // Finding who asks has no effect, so its answer can wait until the form is judged.
+        let who = W::from_request_parts(&mut parts, state).await;
+        let Form(form) = Form::<T>::from_request(Request::from_parts(parts, body), state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let who = who.map_err(IntoResponse::into_response)?;
+        check_csrf(who.session(), form.csrf()).map_err(IntoResponse::into_response)?;
+        Ok(CsrfForm(who, form))
+    }
+}
+
+/// A store key in the path (`/t/{thread}`, `/events/{id}`): a path that is not a number names
+/// nothing here, so it is "not found" (as a key that names no row).
+pub struct Id<K>(pub K);
+
+/// A store key that a path may name, and what it is called in "not found" pages.
+pub trait Key: Sized {
+    const WHAT: &'static str;
+    fn from_number(n: i64) -> Self;
+}
+
+impl<K: Key + Send> FromRequestParts<AppState> for Id<K> {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
+        let Path(raw) = Path::<String>::from_request_parts(parts, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        raw.parse()
+            .map(|n| Id(K::from_number(n)))
+            .map_err(|_| WebError::NotFound(K::WHAT).into_response())
+    }
+}
+
+macro_rules! keys {
+    ($($key:ident: $what:literal),+ $(,)?) => {
+        $(impl Key for crate::store::$key {
+            const WHAT: &'static str = $what;
+            fn from_number(n: i64) -> Self {
+                crate::store::$key(n)
+            }
+        })+
+    };
+}
+
+keys!(
+    ThreadId: "thread",
+    UserId: "member",
+    EventId: "event",
+    HeldId: "held post",
+    FixId: "fix",
+);
+
+/// A form with nothing but its token: a button.
+#[derive(Debug, serde::Deserialize)]
+pub struct TokenOnly {
+    csrf: String,
+}
+
+carries_csrf!(TokenOnly);
