@@ -124,8 +124,7 @@ pub async fn thread_feed(
     let entries: Vec<FeedEntry> = posts
         .iter()
         .map(|p| {
-            let body = mail_parser::MessageParser::default()
-                .parse(&p.raw)
+            let body = crate::mail::parse::mime(&p.raw)
                 .map(|m| render_message(&m, &options, &|_| None).body)
                 .unwrap_or_default();
             FeedEntry {
@@ -169,9 +168,7 @@ pub async fn attachment(
                 .into(),
         ));
     }
-    let message = mail_parser::MessageParser::default()
-        .parse(&raw)
-        .ok_or(WebError::Internal)?;
+    let message = crate::mail::parse::mime(&raw).ok_or(WebError::Internal)?;
     let bytes = message
         .parts
         .get(part as usize)
@@ -244,9 +241,8 @@ pub async fn thread(
     let bodies: HashMap<&str, (String, String)> = posts
         .iter()
         .map(|p| {
-            let r = mail_parser::MessageParser::default()
-                .parse(&p.raw)
-                .map(|m| render_message(&m, &options, &|_| None));
+            let r =
+                crate::mail::parse::mime(&p.raw).map(|m| render_message(&m, &options, &|_| None));
             let (body, elided) = r.map(|r| (r.body, r.elided)).unwrap_or_default();
             (p.message_id.as_str(), (body, elided))
         })
@@ -281,9 +277,7 @@ pub async fn message(
         .await?
         .ok_or(WebError::NotFound("message"))?;
     let options = state.config.render_options(&list);
-    let message = mail_parser::MessageParser::default()
-        .parse(&raw)
-        .ok_or(WebError::NotFound("message"))?;
+    let message = crate::mail::parse::mime(&raw).ok_or(WebError::NotFound("message"))?;
     Ok(Json(render_message(&message, &options, &|a| {
         Some(super::pages::attachment_href(a))
     }))

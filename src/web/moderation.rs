@@ -54,8 +54,7 @@ pub async fn queue(
     };
     let read = |raw: &[u8], list: &str| {
         let options = state.config.render_options(list);
-        mail_parser::MessageParser::default()
-            .parse(raw)
+        crate::mail::parse::mime(raw)
             .map(|m| crate::mail::render::render_message(&m, &options, &|_| None))
     };
     let flagged = flagged

@@ -250,7 +250,7 @@ fn render_options(state: &AppState, list: &str) -> RenderOptions {
 
 /// A stored mail as the page shows it, its parts linked to our attachment addresses.
 fn rendered(raw: &[u8], options: &RenderOptions) -> Option<Rendered> {
-    let message = mail_parser::MessageParser::default().parse(raw)?;
+    let message = crate::mail::parse::mime(raw)?;
     Some(render_message(&message, options, &|a| {
         Some(attachment_href(a))
     }))

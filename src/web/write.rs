@@ -15,8 +15,8 @@ use super::auth::{self, check_csrf};
 use super::extract::{CarriesCsrf, CsrfForm, Id, Member, Moderator, ToItem, Viewer, carries_csrf};
 use super::view;
 use super::{AppState, WebError};
-use crate::mail::markup;
 use crate::forum::{Draft, PostError};
+use crate::mail::markup;
 use crate::store::{Session, ThreadId};
 
 /// Longest post accepted from the web, in characters.
@@ -57,8 +57,7 @@ async fn parent(
         .ok_or(WebError::NotFound("post"))?;
     let (subject, list, post) = found;
     let options = state.config.render_options(&list);
-    let text = mail_parser::MessageParser::default()
-        .parse(&post.raw)
+    let text = crate::mail::parse::mime(&post.raw)
         .map(|m| crate::mail::render::render_message(&m, &options, &|_| None).body)
         .unwrap_or_default();
     let author = post

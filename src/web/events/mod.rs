@@ -24,9 +24,9 @@ use super::extract::{CsrfForm, Id, Member, ToItem, TokenOnly, Viewer, carries_cs
 use super::view;
 use super::{AppState, WebError};
 use crate::config::Organisers;
+use crate::forum::events as out_events;
 use crate::mail::calendar::{self, Organizer};
 use crate::mail::markup;
-use crate::forum::events as out_events;
 use crate::store::{Event, EventId, Place, Registered, Role, Session};
 
 carries_csrf!(RegisterForm);
