@@ -46,7 +46,7 @@ async fn serve_with(
     }
     // Create or migrate the database before anything runs on it, with the config's interests.
     Store::open(&db, settings)?
-        .seed_interests(&config.interests, chrono::Utc::now().timestamp())?;
+        .seed_interests(&config.new_interests(), chrono::Utc::now().timestamp())?;
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut tasks = tokio::task::JoinSet::new();
     let wake = Arc::new(Notify::new());
@@ -203,7 +203,7 @@ pub async fn demo(listen: std::net::SocketAddr) -> anyhow::Result<()> {
     let summary = tokio::task::spawn_blocking(move || {
         let mut store = Store::open(&db, settings)?;
         let now = chrono::Utc::now().timestamp();
-        store.seed_interests(&interests.interests, now)?;
+        store.seed_interests(&interests.new_interests(), now)?;
         let summary =
             crate::archive::pipeline::import(&mut store, &[archive], "snug", &render, now)?;
         sample_event(&mut store, &interests, now)?;

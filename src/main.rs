@@ -80,7 +80,7 @@ fn db_path(cli: &Cli, config: &Config) -> PathBuf {
 
 fn open_store(cli: &Cli, config: &Config) -> Result<Store> {
     let store = Store::open(&db_path(cli, config), config.derive_settings())?;
-    store.seed_interests(&config.interests, now_unix())?;
+    store.seed_interests(&config.new_interests(), now_unix())?;
     Ok(store)
 }
 

@@ -63,7 +63,7 @@ fn forum(hide_addresses: bool) -> Forum {
     let config = &site.config;
     assert!(!config.interests.is_empty());
     let mut store = site.store();
-    store.seed_interests(&config.interests, 0).unwrap();
+    store.seed_interests(&config.new_interests(), 0).unwrap();
     for (file, list) in [
         ("sample/snug-2024.mbox", "snug"),
         ("private/closed.mbox", "closed"),

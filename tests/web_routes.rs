@@ -32,7 +32,7 @@ fn app() -> (axum::Router, tempfile::TempDir) {
         .unwrap()
         .interests;
     let mut store = Store::open(&db, DeriveSettings::default()).unwrap();
-    store.seed_interests(&config.interests, 0).unwrap();
+    store.seed_interests(&config.new_interests(), 0).unwrap();
     listbridge::archive::pipeline::import(
         &mut store,
         &[common::fixtures_dir().join("sample/snug-2024.mbox")],

@@ -95,6 +95,17 @@ pub struct InterestConfig {
 }
 
 impl InterestConfig {
+    /// The interest as the store creates it.
+    pub fn as_new(&self) -> crate::store::NewInterest<'_> {
+        crate::store::NewInterest {
+            slug: &self.slug,
+            name: &self.name,
+            description: self.description.as_deref(),
+            keywords: &self.keywords,
+            patterns: &self.patterns,
+        }
+    }
+
     pub fn rules(&self) -> crate::tags::InterestRules {
         crate::tags::InterestRules {
             slug: self.slug.clone(),
@@ -372,6 +383,11 @@ impl Config {
     }
 
     /// What the store derives by: threading rules and the attachment size limit.
+    /// The configured interests, as the store seeds them.
+    pub fn new_interests(&self) -> Vec<crate::store::NewInterest<'_>> {
+        self.interests.iter().map(InterestConfig::as_new).collect()
+    }
+
     pub fn derive_settings(&self) -> crate::store::DeriveSettings {
         crate::store::DeriveSettings {
             subject_fallback: self.threading.subject_fallback,

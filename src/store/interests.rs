@@ -57,6 +57,16 @@ impl InterestMode {
     }
 }
 
+/// An interest to create when it is not there yet (from the configuration's `[[interests]]`).
+#[derive(Debug, Clone, Copy)]
+pub struct NewInterest<'a> {
+    pub slug: &'a str,
+    pub name: &'a str,
+    pub description: Option<&'a str>,
+    pub keywords: &'a [String],
+    pub patterns: &'a [String],
+}
+
 /// The compiled rules of every interest, for tagging messages.
 pub struct InterestTagger {
     tagger: Option<Tagger>,
@@ -144,7 +154,7 @@ impl super::Store {
     /// seeds, the web edits after. Returns how many were added.
     pub fn seed_interests(
         &self,
-        interests: &[crate::config::InterestConfig],
+        interests: &[NewInterest<'_>],
         now: i64,
     ) -> Result<usize, StoreError> {
         let mut added = 0;

@@ -40,8 +40,8 @@ pub use export::{ThreadExport, ThreadMessageExport};
 pub use fixes::{FixId, FixKind, ThreadFix};
 pub use held::{Held, HeldId, HeldKind, NewHeld};
 pub use interests::{
-    Audience, Interest, InterestId, InterestMode, InterestTagger, Preferences, RetagChange,
-    RetagReport,
+    Audience, Interest, InterestId, InterestMode, InterestTagger, NewInterest, Preferences,
+    RetagChange, RetagReport,
 };
 pub use members::{MemberPost, ProfileUpdate, Role, SESSION_SECONDS, Session, User, UserId};
 pub use moderation::{
