@@ -187,12 +187,13 @@ fn mail_moderators(
 pub fn decision_in(text: &str) -> Option<crate::ingest::held::Decision> {
     use crate::ingest::held::Decision;
     let trimmed = text.trim_start();
-    let word: String = trimmed
-        .chars()
-        .take_while(|c| c.is_alphabetic())
-        .collect::<String>()
-        .to_lowercase();
-    let rest = trimmed[word.len()..]
+    // The word's end is found in the text itself: lowercasing may change its length in bytes
+    // ('İ', 'ẞ', the Kelvin sign), so the lowercased word's length is no offset into `trimmed`.
+    let end = trimmed
+        .find(|c: char| !c.is_alphabetic())
+        .unwrap_or(trimmed.len());
+    let word = trimmed[..end].to_lowercase();
+    let rest = trimmed[end..]
         .trim_start_matches([':', '-', ',', '.', ' '])
         .trim();
     match word.as_str() {
@@ -231,5 +232,32 @@ mod tests {
         ));
         assert_eq!(decision_in("What is this?"), None);
         assert_eq!(decision_in(""), None);
+    }
+
+    #[test]
+    fn a_first_word_whose_length_changes_when_lowercased_is_no_offset() {
+        // Each of these once sliced the text at the lowercased word's length: past its end or
+        // at a wrong place ('İ' grows), or inside a character ('ẞ', the Kelvin and Ångström
+        // signs shrink).
+        for text in [
+            "İ",
+            "İİ",
+            "İx: no",
+            "ẞ",
+            "ẞ reject",
+            "\u{212A}",
+            "\u{212A}o",
+            "  \u{212A}: yes",
+            "\u{212B}",
+        ] {
+            assert_eq!(decision_in(text), None, "{text:?}");
+        }
+        // What follows the deciding word is kept as written.
+        assert_eq!(
+            decision_in("Reject: ẞ İ \u{212A}"),
+            Some(Decision::Reject {
+                reason: "ẞ İ \u{212A}".to_owned()
+            })
+        );
     }
 }
