@@ -5,7 +5,8 @@
 
 use libfuzzer_sys::fuzz_target;
 use listbridge::config::Config;
-use listbridge::store::{DeriveSettings, SearchOrder, Store, fts_query};
+use listbridge::search::{SearchOrder, fts_query};
+use listbridge::store::{DeriveSettings, Store};
 use std::path::Path;
 use std::sync::{Mutex, OnceLock};
 

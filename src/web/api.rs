@@ -13,7 +13,8 @@ use super::view::{self, PAGE_SIZE};
 use super::{AppState, WebError};
 use crate::ingest::readers::{export_envelope, write_mboxrd};
 use crate::mail::render::{render_message, safe_delivery};
-use crate::store::{SearchOrder, ThreadFilter, ThreadId, ThreadSummary};
+use crate::search::SearchOrder;
+use crate::store::{ThreadFilter, ThreadId, ThreadSummary};
 
 fn thread_id(raw: &str) -> Result<ThreadId, WebError> {
     raw.parse()

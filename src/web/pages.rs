@@ -13,7 +13,8 @@ use super::auth;
 use super::view::{self, PAGE_SIZE, Pager, PostView, ResultView, ThreadRow};
 use super::{AppState, WebError};
 use crate::mail::render::{RenderOptions, Rendered, render_message};
-use crate::store::{QueryError, SearchOrder, ThreadFilter, ThreadId, ThreadSummary};
+use crate::search::{QueryError, SearchOrder};
+use crate::store::{ThreadFilter, ThreadId, ThreadSummary};
 use crate::thread::{ThreadMessage, arrange_fixed};
 
 #[derive(Debug, Deserialize, Default)]
