@@ -56,7 +56,6 @@ fn rows(state: &AppState, threads: Vec<ThreadSummary>) -> Vec<ThreadRow> {
         .collect()
 }
 
-#[allow(clippy::too_many_arguments)]
 async fn thread_list(
     state: &AppState,
     me: Option<view::Me>,
