@@ -9,6 +9,7 @@ pub mod accept;
 pub mod address;
 pub mod calendar;
 pub mod compose;
+pub mod hex;
 pub mod ids;
 pub mod markup;
 pub mod parse;
