@@ -16,7 +16,8 @@ if [ ! -d "$corpora" ]; then
     echo "seed.sh: no corpora at $corpora (set LISTBRIDGE_CORPORA)" >&2
     exit 1
 fi
-mkdir -p "$out/mail_parse" "$out/render_markup" "$out/threading" "$out/search_query"
+mkdir -p "$out/mail_parse" "$out/render_markup" "$out/threading" "$out/search_query" \
+    "$out/moderation_reply"
 
 # Copies file $2 to folder $1 under a name made from its path (no collisions, re-runs idempotent).
 put() {
@@ -125,6 +126,15 @@ for s in 'bond' 'yield curve' '"exact phrase"' "' OR 1=1 --" '" OR 1=1 --' 'NEAR
 done
 printf 'a\0b' > "$out/search_query/query-nul.txt"
 
-for t in mail_parse render_markup threading search_query; do
+# --- moderation_reply: a moderator's answers, and first words that change length lowercased --
+r=0
+for s in 'Approve' 'approved, thanks' 'reject: please send it without the number' 'Rejected' \
+    'no.' 'YES' 'publish' '  - no' 'What is this?' 'İ' 'İx: no' 'ẞ reject' 'K: yes' 'Å' \
+    'Reject: Grüße ẞ İ' 'Σ' 'ǅ' '東京'; do
+    r=$((r + 1))
+    printf '%s' "$s" > "$out/moderation_reply/reply-$r.txt"
+done
+
+for t in mail_parse render_markup threading search_query moderation_reply; do
     echo "$t: $(find "$out/$t" -type f | wc -l) seeds"
 done

@@ -7,7 +7,7 @@
 //! - `forum/`: the actions of members, moderators and admins, one transaction each;
 //! - `archive/`: mail in (readers, the pipeline, `archive_one`);
 //! - `store/`: the storage interface and its engine;
-//! - the pure core, `mail/`, `thread`, `tags`, `tokens` (no tokio, database, network or clock
+//! - the pure core, `mail/`, `thread`, `tags`, `tokens`, `search/` (no tokio, database, network or clock
 //!   they are not handed).
 //!
 //! `config` is read by every layer and acts on none.
@@ -20,6 +20,7 @@ pub mod forum;
 pub mod ingest;
 pub mod mail;
 pub mod outbound;
+pub mod search;
 pub mod store;
 pub mod tags;
 pub mod thread;

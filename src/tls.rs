@@ -4,6 +4,8 @@
 use std::path::Path;
 use std::sync::Arc;
 
+use tokio_rustls::rustls::pki_types::CertificateDer;
+use tokio_rustls::rustls::pki_types::pem::PemObject;
 use tokio_rustls::rustls::{ClientConfig, RootCertStore};
 
 /// A rustls client config trusting the public roots and `ca_file` (PEM) when given.
@@ -13,7 +15,7 @@ pub fn client_config(ca_file: Option<&Path>) -> Result<Arc<ClientConfig>, String
     if let Some(file) = ca_file {
         let pem = std::fs::read(file)
             .map_err(|e| format!("cannot read ca_file {}: {e}", file.display()))?;
-        for cert in rustls_pemfile::certs(&mut pem.as_slice()) {
+        for cert in CertificateDer::pem_slice_iter(&pem) {
             let cert = cert.map_err(|e| format!("ca_file {} is not PEM: {e}", file.display()))?;
             roots
                 .add(cert)

@@ -53,5 +53,11 @@ fuzz_target!(|data: &[u8]| {
     for part in calendar_parts(data) {
         let _ = parse_calendar(&part);
     }
-    let _ = classify(data, &INBOX);
+    let message = listbridge::mail::parse::mime(data);
+    let _ = classify(message.as_ref(), &INBOX);
+    if let Some(message) = &message {
+        let _ = listbridge::mail::accept::sender(message);
+        let _ = listbridge::mail::accept::recipients(message);
+        let _ = listbridge::mail::accept::is_automatic(message);
+    }
 });

@@ -5,7 +5,8 @@
 
 use libfuzzer_sys::fuzz_target;
 use listbridge::config::Config;
-use listbridge::store::{DeriveSettings, SearchOrder, Store, fts_query};
+use listbridge::search::{SearchOrder, fts_query};
+use listbridge::store::{DeriveSettings, Store};
 use std::path::Path;
 use std::sync::{Mutex, OnceLock};
 
@@ -24,7 +25,9 @@ fn store() -> &'static Mutex<Store> {
                 .interests;
             let mut store =
                 Store::open(&dir.path().join("f.db"), DeriveSettings::default()).expect("store");
-            config.seed_interests(&store, 0).expect("interests seeded");
+            store
+                .seed_interests(&config.new_interests(), 0)
+                .expect("interests seeded");
             let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures");
             listbridge::archive::pipeline::import(
                 &mut store,

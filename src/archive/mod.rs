@@ -118,7 +118,6 @@ pub trait Admit {
 
     /// The message admitted as `verdict` is archived as `key`, and the events it announced
     /// changed (true: cancelled): the members' copies and the registrants' news are queued.
-    #[allow(clippy::too_many_arguments)]
     fn archived(
         &self,
         writer: &Writer<'_>,

@@ -138,7 +138,6 @@ pub struct Batch {
 /// same transaction when one is given: the batch and the cursor land together or not at all.
 /// With a gate (the bridge sends mail), each message passes it first: host-mode posts are
 /// fanned out, refused mail, auto-replies and bounces go to the inbound log.
-#[allow(clippy::too_many_arguments)]
 pub fn store_batch(
     store: &mut Store,
     run: crate::store::RunId,

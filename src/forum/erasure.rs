@@ -144,7 +144,7 @@ pub fn erase(
         })?;
         // One pseudonym per erasure, random (not derived from the address, which could then
         // be recognised): the member's messages stay recognisably one person's.
-        let token = crate::mail::parse::hex(&crate::tokens::random_bytes::<4>());
+        let token = crate::mail::hex::hex(&crate::tokens::random_bytes::<4>());
         let pseudonym = format!("erased-{token}@erased.invalid");
         let mut counts = ErasureCounts::default();
         let keys = writer.messages_from(&verified, user)?;

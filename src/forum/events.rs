@@ -352,7 +352,6 @@ enum Change {
 }
 
 /// Queues one member's mail about their place in an event.
-#[allow(clippy::too_many_arguments)]
 fn tell(
     writer: &Writer<'_>,
     config: &Config,

@@ -29,7 +29,6 @@ pub enum Decided {
 
 /// Stores a fetched batch through `gate` (see `archive::pipeline::store_batch`), then carries
 /// out the moderators' decisions its mail carried, each a transaction of its own.
-#[allow(clippy::too_many_arguments)]
 pub fn take_in(
     gate: &Gate,
     store: &mut Store,

@@ -270,7 +270,6 @@ fn archive(
 /// copy's reply address carries a key that proves, when a reply comes back, which member
 /// answers which thread; in mirror mode replies go to the list itself, as the old list's own
 /// copies would have them.
-#[allow(clippy::too_many_arguments)]
 pub fn send_copies(
     writer: &Writer<'_>,
     config: &Config,
@@ -343,7 +342,6 @@ pub fn queue_notice(
 }
 
 /// Queues a mail from the bridge to one person, with a calendar update when given.
-#[allow(clippy::too_many_arguments)]
 pub fn queue_mail(
     writer: &Writer<'_>,
     config: &Config,

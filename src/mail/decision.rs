@@ -65,7 +65,21 @@ mod tests {
 
     #[test]
     fn words_that_change_length_when_lowercased_do_not_panic() {
-        for text in ["İİİ ok", "ẞ: yes", "KKK", "ΣΑΣ reject", "İ"] {
+        // Each of these once sliced the text at the lowercased word's length: past its end or
+        // at a wrong place ('İ' grows), or inside a character ('ẞ', the Kelvin and Ångström
+        // signs shrink).
+        for text in [
+            "İİİ ok",
+            "ẞ: yes",
+            "KKK",
+            "ΣΑΣ reject",
+            "İ",
+            "İx: no",
+            "ẞ reject",
+            "\u{212A}o",
+            "  \u{212A}: yes",
+            "\u{212B}",
+        ] {
             assert_eq!(decision_in(text), None, "{text}");
         }
         assert_eq!(

@@ -10,6 +10,7 @@ pub mod address;
 pub mod calendar;
 pub mod compose;
 pub mod decision;
+pub mod hex;
 pub mod ids;
 pub mod markup;
 pub mod mbox;

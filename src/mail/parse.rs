@@ -5,14 +5,14 @@
 use mail_parser::{Message, MessageParser};
 use sha2::{Digest, Sha256};
 
+use super::hex::hex;
 use super::render::{Attachment, RenderOptions, chosen_text, preview, render_message};
+use super::subject::clip_subject;
 use super::{address, ids};
 use crate::thread::{ThreadIndex, decode_thread_index};
 
 /// The most body text indexed per message: enough for any real post, bounded for a runaway one.
 const MAX_INDEXED_BODY: usize = 256 * 1024;
-/// The longest subject kept for pages and the index (the raw mail keeps all of it).
-const MAX_SUBJECT: usize = 998;
 
 /// What the archive derives from one message.
 #[derive(Debug, Clone, PartialEq)]
@@ -64,16 +64,6 @@ pub fn generated_message_id(raw_sha: &[u8; 32]) -> String {
 /// The id under which a second, different message claiming an existing Message-ID is kept.
 pub fn derived_message_id(message_id: &str, raw_sha: &[u8; 32]) -> String {
     format!("{message_id}.dup-{}", hex(&raw_sha[..6]))
-}
-
-pub fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write;
-    bytes
-        .iter()
-        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
-            let _ = write!(s, "{b:02x}");
-            s
-        })
 }
 
 /// The MIME parse of a raw message, done once per message on its way in: what the archive
@@ -154,13 +144,8 @@ pub fn read_message(
     truncate_at_char(&mut full_text, MAX_INDEXED_BODY);
     let subject = message.subject().map(|s| s.trim().to_owned());
     let content_sha256 = content_hash(&from_addr, &subject, &full_text, raw);
-    // A subject is one line of a header (998 characters by RFC 5322); a longer one would be
-    // repeated in every title, list and feed that shows it. The raw mail keeps it whole.
     let subject = subject.map(|mut s| {
-        if s.len() > MAX_SUBJECT {
-            truncate_at_char(&mut s, MAX_SUBJECT);
-            s.push('…');
-        }
+        clip_subject(&mut s);
         s
     });
     let rendered = render_message(message, render, &|_| None);

@@ -9,9 +9,10 @@ use mail_parser::{Encoding, Message, MessagePart, MimeHeaders, PartType};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
+use super::hex::hex;
 use super::markup;
-use super::parse::hex;
 use super::sanitize::{SanitizeOptions, sanitize_html};
+use super::subject::clip_subject;
 use super::trim::{TrimOptions, trim};
 
 /// How deep forwarded messages inside forwarded messages are shown.
@@ -388,14 +389,7 @@ fn display_subject(message: &Message<'_>, tag: Option<&str>) -> Option<String> {
     };
     let mut collapsed = subject.split_whitespace().collect::<Vec<_>>().join(" ");
     // As the archive keeps it (`parse`): one header line's worth, the raw mail has the rest.
-    if collapsed.len() > 998 {
-        let mut cut = 998;
-        while !collapsed.is_char_boundary(cut) {
-            cut -= 1;
-        }
-        collapsed.truncate(cut);
-        collapsed.push('…');
-    }
+    clip_subject(&mut collapsed);
     Some(collapsed)
 }
 

@@ -17,6 +17,23 @@ const MAX_TAG_CHARS: usize = 64;
 
 /// The subject reduced for comparison: leading reply prefixes and list tags stripped (in any
 /// mix and number), whitespace collapsed, lowercased.
+/// The longest subject kept for pages and the index (the raw mail keeps all of it).
+const MAX_SUBJECT: usize = 998;
+
+/// A subject is one line of a header (998 characters by RFC 5322); a longer one would be
+/// repeated in every title, list and feed that shows it, so it is cut there (at a character
+/// boundary) and ends with "…". The raw mail keeps it whole.
+pub fn clip_subject(s: &mut String) {
+    if s.len() > MAX_SUBJECT {
+        let mut cut = MAX_SUBJECT;
+        while !s.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        s.truncate(cut);
+        s.push('…');
+    }
+}
+
 pub fn normalize_subject(s: &str) -> String {
     let mut rest = s;
     loop {

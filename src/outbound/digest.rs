@@ -198,7 +198,6 @@ type Queued = (
 );
 
 /// One member's digest: chosen, rendered and composed.
-#[allow(clippy::too_many_arguments)]
 fn build(
     config: &Config,
     out: &crate::config::OutboundConfig,

@@ -603,7 +603,6 @@ async fn flush(store: Store, pending: &mut Pending) -> Result<Store, WorkerError
 }
 
 /// Claims rows ahead of the senders, hands them out, and records outcomes as they come.
-#[allow(clippy::too_many_arguments)]
 async fn dispatch(
     db: &std::path::Path,
     settings: DeriveSettings,

@@ -13,7 +13,8 @@ use sha2::{Digest, Sha256};
 
 use super::members::UserId;
 use super::{Derived, ListId, MessageKey, RawId, StoreError, ThreadId, Writer};
-use crate::mail::parse::{ParsedMessage, hex, parse_message};
+use crate::mail::hex::hex;
+use crate::mail::parse::{ParsedMessage, parse_message};
 use crate::mail::render::RenderOptions;
 
 /// A row of `erasures`.

@@ -458,7 +458,6 @@ impl Writer<'_> {
     /// An organiser's update of an event that came by mail (a new SEQUENCE of the same UID):
     /// its calendar facts change, its places stay. Older or equal sequences are ignored (a
     /// re-delivery). True when it changed.
-    #[allow(clippy::too_many_arguments)]
     pub fn update_event_from_calendar(
         &self,
         id: EventId,

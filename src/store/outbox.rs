@@ -233,7 +233,6 @@ impl Writer<'_> {
     }
 
     /// Keeps inbound mail that was not archived, raw, with why. Logged once per content.
-    #[allow(clippy::too_many_arguments)]
     pub fn log_inbound(
         &self,
         sha256: &[u8; 32],

@@ -14,7 +14,8 @@ use super::view::{self, FeedEntry, PAGE_SIZE};
 use super::{AppState, WebError};
 use crate::mail::mbox::{export_envelope, write_mboxrd};
 use crate::mail::render::{render_message, safe_delivery};
-use crate::store::{SearchOrder, ThreadFilter, ThreadId, ThreadSummary};
+use crate::search::SearchOrder;
+use crate::store::{ThreadFilter, ThreadId, ThreadSummary};
 
 pub async fn thread_mbox(
     State(state): State<AppState>,

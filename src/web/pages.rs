@@ -14,9 +14,9 @@ use super::view::{self, PAGE_SIZE, Pager, PostView, ResultView, ThreadRow};
 use super::{AppState, BodyKey, PageKey, SearchKey, WebError};
 use crate::mail::render::{RenderOptions, Rendered, render_message};
 use crate::mail::sanitize::escape_markup;
+use crate::search::{QueryError, SearchOrder};
 use crate::store::{
-    Event, Interest, PostState, QueryError, SearchOrder, ThreadFilter, ThreadId, ThreadPost,
-    ThreadSummary, UserId,
+    Event, Interest, PostState, ThreadFilter, ThreadId, ThreadPost, ThreadSummary, UserId,
 };
 use crate::thread::{ThreadMessage, arrange_fixed};
 
@@ -59,7 +59,6 @@ fn rows(state: &AppState, threads: Vec<ThreadSummary>) -> Vec<ThreadRow> {
         .collect()
 }
 
-#[allow(clippy::too_many_arguments)]
 async fn thread_list(
     state: &AppState,
     me: Option<view::Me>,

@@ -26,7 +26,8 @@ use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
-use tokio_rustls::rustls::{self, ClientConfig, RootCertStore, pki_types::ServerName};
+use tokio_rustls::rustls::pki_types::{CertificateDer, ServerName, pem::PemObject};
+use tokio_rustls::rustls::{self, ClientConfig, RootCertStore};
 
 /// A TLS connection to the rig's Dovecot.
 pub type ImapTls = TlsStream<TcpStream>;
@@ -150,7 +151,7 @@ impl Rig {
         let pem = std::fs::read(&self.ca_file)
             .unwrap_or_else(|e| panic!("{}: {e}", self.ca_file.display()));
         let mut roots = RootCertStore::empty();
-        for cert in rustls_pemfile::certs(&mut pem.as_slice()) {
+        for cert in CertificateDer::pem_slice_iter(&pem) {
             roots
                 .add(cert.expect("a PEM certificate"))
                 .expect("a usable CA certificate");

@@ -48,7 +48,6 @@ impl Gate {
 
     /// Keeps a mail for a moderator (raw, nothing archived or sent) and tells its sender and
     /// the moderators why (`advice` ends the sender's mail).
-    #[allow(clippy::too_many_arguments)]
     pub(super) fn hold_mail(
         &self,
         writer: &Writer<'_>,

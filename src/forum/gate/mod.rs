@@ -345,7 +345,6 @@ impl Gate {
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
     fn accept_post(
         &self,
         writer: &Writer<'_>,
