@@ -2,7 +2,7 @@
 """What the benchmark helpers share (standard library only): imported by bench/*_helper.py.
 
 The web client (sign-in as a browser does, forms, no redirect following), read-only SQLite,
-free ports, process CPU time and memory, Postfix's queue, `listbridge status --json`, mbox
+a wrk script's rotation over paths, free ports, process CPU time and memory, Postfix's queue, `listbridge status --json`, mbox
 splitting and percentiles. Run as a script it offers one command of its own, for
 bench/import.sh:
 
@@ -89,6 +89,21 @@ def signin(base, link):
     if status != 303 or not cookie:
         die(f"POST {path} answered {status} (cookie: {bool(cookie)})")
     print(cookie)
+
+
+def wrk_rotation(paths):
+    """The part of a wrk script that GETs PATHS in turn, each wrk thread starting at another."""
+    return ("local paths = {\n" + "".join(f"  {json.dumps(p)},\n" for p in paths) + "}\n"
+            + """local i = 0
+init = function(args)
+  -- each wrk thread starts at another path
+  i = math.random(#paths) - 1
+end
+request = function()
+  i = i % #paths + 1
+  return wrk.format("GET", paths[i])
+end
+""")
 
 
 # --- the database and the processes ---------------------------------------------------------

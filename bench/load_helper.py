@@ -39,7 +39,7 @@ import urllib.parse
 from email.utils import format_datetime, localtime
 
 from benchlib import (die, freeport, hidden, opener, queue_left, request, ro, signin,
-                      status_json, status_kb)
+                      status_json, status_kb, wrk_rotation)
 
 
 def threads(db, n):
@@ -51,20 +51,9 @@ def threads(db, n):
 
 def readlua(out, pause, paths):
     with open(out, "w") as f:
-        f.write("local paths = {\n")
-        for p in paths:
-            f.write(f"  {json.dumps(p)},\n")
-        f.write("}\n")
+        f.write(wrk_rotation(paths))
         f.write(f"local pause = {int(pause)}\n")
-        f.write("""local i = 0
-init = function(args)
-  i = math.random(#paths) - 1
-end
-request = function()
-  i = i % #paths + 1
-  return wrk.format("GET", paths[i])
-end
-if pause > 0 then
+        f.write("""if pause > 0 then
   delay = function() return pause end
 end
 -- WRKRESULT requests duration_us p50_us p90_us p99_us max_us connect read write timeout non_2xx_3xx

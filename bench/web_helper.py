@@ -22,7 +22,7 @@ import sys
 import time
 import urllib.parse
 
-from benchlib import cpu_ms, freeport, maildir, pct_nearest, ro
+from benchlib import cpu_ms, freeport, maildir, pct_nearest, ro, wrk_rotation
 
 
 def queries(path):
@@ -51,24 +51,8 @@ def path_for(q, api=False):
 
 
 def lua(tsv, out):
-    paths = [path_for(lb) for lb, _ in queries(tsv)]
     with open(out, "w") as f:
-        f.write("local paths = {\n")
-        for p in paths:
-            f.write(f'  "{p}",\n')
-        f.write("}\n")
-        f.write(
-            """local i = 0
-init = function(args)
-  -- each wrk thread starts at another query
-  i = math.random(#paths) - 1
-end
-request = function()
-  i = i % #paths + 1
-  return wrk.format("GET", paths[i])
-end
-"""
-        )
+        f.write(wrk_rotation([path_for(lb) for lb, _ in queries(tsv)]))
 
 
 def get(conn, path):
