@@ -10,6 +10,7 @@
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 root="$PWD"
 PATH="$PATH:/usr/sbin:/sbin" # postconf, nginx
+export PYTHONDONTWRITEBYTECODE=1 # the helpers import bench/benchlib.py: no __pycache__ in bench/
 bench_name="${0##*/}"         # load.sh
 bench_tag="${bench_name%.sh}" # load
 keep="${KEEP:-0}"             # 1: keep the work folder (a script may set it when a check fails)
