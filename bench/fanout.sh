@@ -161,7 +161,7 @@ print("%.3f %.0f %s %.2f %s" % (j["seconds"], j["post_ms"], j["thread"], j["read
 
   # The copy as mailed, for the baseline; then stop serve so that its pooled SMTP connections
   # close and Postfix logs what each carried.
-  "${helper[@]}" sample "$base" "$thread" "$work/sample.eml" || fail_with "$r/serve.log" "could not fetch the post's mbox"
+  "${helper[@]}" sample "$base" "$thread" "$work/sample.eml" "$session" || fail_with "$r/serve.log" "could not fetch the post's mbox"
   stop_pid "$serve_pid"
   serve_pid=""
   qwait

@@ -19,8 +19,9 @@
       background; poll `listbridge status --json` every 100 ms until N copies are sent (fail
       when one failed); stop the wrk runs with SIGINT (wrk then prints its results); write
       the timings and the queued post's size to OUT.json
-  fanout_helper.py sample BASE THREAD OUT
-      the new thread's message as mailed (from /t/THREAD/mbox), for the baseline to send
+  fanout_helper.py sample BASE THREAD OUT SESSION
+      the new thread's message as mailed (from /t/THREAD/mbox, signed in: a host-mode list's
+      archive is for its members), for the baseline to send
   fanout_helper.py baseline HOST PORT N SAMPLE
       Python's smtplib on one reused connection: N messages (SAMPLE with a per-recipient
       Reply-To, as listbridge's copies have) to m0001@members.test ...; print the seconds and
@@ -34,7 +35,6 @@ import smtplib
 import subprocess
 import sys
 import time
-import urllib.request
 
 from benchlib import cpu_ms, die, freeport, hidden, opener, queue_left, request, ro, signin
 from benchlib import status_json
@@ -152,8 +152,9 @@ def fanout(base, session, bin_, db, config, n, out, wrk_cmds):
         }, f)
 
 
-def sample(base, thread, path):
-    with urllib.request.urlopen(f"{base}/t/{thread}/mbox", timeout=30) as r:
+def sample(base, thread, path, session):
+    _, op = opener(session)
+    with op.open(f"{base}/t/{thread}/mbox", timeout=30) as r:
         mbox = r.read()
     lines = mbox.split(b"\n")
     if not lines[0].startswith(b"From "):
@@ -216,7 +217,7 @@ def main():
         base, session, bin_, db, config, n, out = fixed
         fanout(base, session, bin_, db, config, int(n), out, [c for c in cmds if c])
     elif cmd == "sample":
-        sample(rest[0], rest[1], rest[2])
+        sample(rest[0], rest[1], rest[2], rest[3])
     elif cmd == "baseline":
         baseline(rest[0], int(rest[1]), int(rest[2]), rest[3])
     else:
