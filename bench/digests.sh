@@ -11,16 +11,13 @@
 # one mail per member in the outbox. Nothing is sent (no `serve` runs). Prints the time, the
 # digests queued and their average size. Environment: N, POSTS, KEEP=1 keeps the work folder.
 set -euo pipefail
-cd "$(dirname "$0")/.."
-root="$PWD"
+. "$(dirname "$0")/lib.sh"
 N="${N:-5000}"
 POSTS="${POSTS:-400}"
-say() { echo "[digests $(date +%T)] $*"; }
 
-cargo build --release --quiet
-bin="$root/target/release/listbridge"
-work=$(mktemp -d /tmp/lbdigest.XXXXXX)
-[ "${KEEP:-0}" = 1 ] || trap 'rm -rf "$work"' EXIT
+build_release
+keep_on_failure=0
+make_work /tmp/lbdigest.XXXXXX
 
 cat >"$work/config.toml" <<TOML
 [store]

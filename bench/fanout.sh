@@ -36,94 +36,30 @@
 # PAUSE_MS (default 10), ROUNDS (default 2), KEEP=1 keeps the work folder, STRICT=1 exits 1
 # when a target is missed. Installs wrk when missing. Takes about 2 minutes.
 set -euo pipefail
-cd "$(dirname "$0")/.."
-root="$PWD"
+. "$(dirname "$0")/lib.sh"
 export LC_ALL=C
 N="${N:-5000}"
 READERS="${READERS:-4}"
 PAUSE_MS="${PAUSE_MS:-10}"
 ROUNDS="${ROUNDS:-2}"
 helper=(python3 "$root/bench/fanout_helper.py")
-
-say() { echo "[fanout $(date +%T)] $*"; }
-die() {
-  echo "bench/fanout.sh: $*" >&2
-  exit 1
-}
-load() { cut -d' ' -f1-3 /proc/loadavg; }
 started=$(date +%s)
 
-[ "$(id -u)" = 0 ] || die "run me as root (the mail rig's servers start as root)"
-PATH="$PATH:/usr/sbin:/sbin"
-missing=()
-command -v wrk >/dev/null || missing+=(wrk)
-command -v curl >/dev/null || missing+=(curl)
-command -v python3 >/dev/null || missing+=(python3)
-if [ ${#missing[@]} -gt 0 ]; then
-  say "installing ${missing[*]}"
-  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"; } \
-    >/tmp/listbridge-fanout-apt.log 2>&1 || {
-    tail -20 /tmp/listbridge-fanout-apt.log >&2
-    die "could not install ${missing[*]}"
-  }
-fi
+need_root
+need_tools wrk curl python3
 
-# --- work folder and cleanup ---------------------------------------------------------------
-# Under /tmp and short: the rig's sockets live under it (path length limits).
-work="$(mktemp -d /tmp/lbfan.XXXXXX)"
-chmod 755 "$work" # the rig's servers (users mail and postfix) must reach the rig under it
-rig="$work/rig"
 serve_pid=""
+bench_stop() { stop_pid "$serve_pid"; }
+make_work /tmp/lbfan.XXXXXX
 
-# stop_pid PID: TERM, up to 10 s, then KILL.
-stop_pid() {
-  local pid="$1"
-  [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || return 0
-  kill -TERM "$pid" 2>/dev/null || true
-  for _ in $(seq 100); do
-    kill -0 "$pid" 2>/dev/null || break
-    sleep 0.1
-  done
-  kill -KILL "$pid" 2>/dev/null || true
-  wait "$pid" 2>/dev/null || true
-}
-
-cleanup() {
-  local rc=$?
-  trap - EXIT
-  stop_pid "$serve_pid"
-  scripts/mailrig stop "$rig" >/dev/null 2>&1 || true
-  if [ "${KEEP:-0}" = 1 ] || [ "$rc" -ne 0 ]; then
-    echo "work folder kept: $work" >&2
-  else
-    rm -rf "$work"
-  fi
-  exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-# fail_with LOG MESSAGE: the message and the log's tail.
-fail_with() {
-  echo "--- last lines of $1:" >&2
-  tail -25 "$1" >&2 || true
-  die "$2"
-}
-
-echo "== listbridge fan-out benchmark  ($(nproc) cores, load average at start: $(load))"
-echo "busiest processes at start (CPU % over 1 s):"
-top -b -n 2 -d 1 -w 200 2>/dev/null | awk '/^ *PID/ { n++; next } n == 2 && NF >= 12 && $9 + 0 > 0.5 { printf "  %5.1f%%  %s\n", $9, $12 }' | head -6 || true
+show_start "listbridge fan-out benchmark"
 load_start="$(load)"
 
 say "building the release binary"
-timeout 1200 cargo build --release --quiet >"$work/build.log" 2>&1 || fail_with "$work/build.log" "cargo build failed"
-bin="$root/target/release/listbridge"
+build_release 1200
 
-say "starting a private mail rig in $rig"
-scripts/mailrig start "$rig" >"$work/rig.start.log" 2>&1 || fail_with "$work/rig.start.log" "scripts/mailrig start failed"
-# shellcheck disable=SC1091
-. "$rig/rig.env"
-queue_dir="$(postconf -c "$POSTFIX_CONFIG_DIR" -h queue_directory)"
+say "starting a private mail rig in $work/rig"
+start_rig
 master_pid="$(awk '{ print $1 }' "$queue_dir/pid/master.pid")"
 kill -0 "$master_pid" 2>/dev/null || die "Postfix's master ($master_pid) is not running"
 qwait() { "${helper[@]}" qwait "$queue_dir" 120 || fail_with "$POSTFIX_LOG" "Postfix's queue did not drain"; }
@@ -135,23 +71,16 @@ qwait
 
 "${helper[@]}" roster "$N" "$work/roster.txt"
 
-# wrk: the reader's pause and one machine-readable line at the end,
-#   WRKRESULT requests duration_us p50_us p90_us p99_us max_us socket_errors non_2xx_3xx
-cat >"$work/readers.lua" <<LUA
-local pause = $PAUSE_MS
-if pause > 0 then
-  delay = function() return pause end
-end
-done = function(summary, latency, requests)
-  local e = summary.errors
-  io.write(string.format("WRKRESULT %d %d %d %d %d %d %d %d\n",
-    summary.requests, summary.duration,
-    latency:percentile(50), latency:percentile(90), latency:percentile(99), latency.max,
-    e.connect + e.read + e.write + e.timeout, e.status))
-end
-LUA
+# wrk: the reader's pause, then bench/wrk_report.lua's machine-readable line at the end.
+{
+  echo "local pause = $PAUSE_MS"
+  echo 'if pause > 0 then'
+  echo '  delay = function() return pause end'
+  echo 'end'
+  cat "$root/bench/wrk_report.lua"
+} >"$work/readers.lua"
 
-# wrk_result FILE: "req/s p50 p90 p99 max errors" (ms) from a WRKRESULT line.
+# wrk_result FILE: "req/s p50 p95 p99 max errors" (ms) from a WRKRESULT line.
 wrk_result() {
   local line
   line="$(grep '^WRKRESULT' "$1")" || fail_with "$1" "wrk printed no result"
@@ -203,17 +132,9 @@ CFG
   lb=("$bin" --db "$r/lb.db" --config "$r/config.toml")
   "${lb[@]}" check-config >"$r/check.log" 2>&1 || fail_with "$r/check.log" "check-config failed"
   "${lb[@]}" members import "$r/../roster.txt" >"$r/members.log" 2>&1 || fail_with "$r/members.log" "members import failed"
-  "${lb[@]}" admin create alice@lists.test --name Alice >"$r/admin.log" 2>&1 || fail_with "$r/admin.log" "admin create failed"
-  link="$(grep -o 'http://[^ ]*/signin/[^ ]*' "$r/admin.log")" || fail_with "$r/admin.log" "admin create printed no link"
+  link="$(admin_link "$r/admin.log" alice@lists.test Alice)"
 
-  "${lb[@]}" serve >"$r/serve.log" 2>&1 &
-  serve_pid=$!
-  for _ in $(seq 300); do
-    kill -0 "$serve_pid" 2>/dev/null || fail_with "$r/serve.log" "listbridge serve exited"
-    curl -s -o /dev/null --max-time 2 "$base/healthz" && break
-    sleep 0.1
-  done
-  curl -s -o /dev/null --max-time 2 "$base/healthz" || fail_with "$r/serve.log" "no answer from $base/healthz"
+  start_serve "$r/serve.log"
   session="$("${helper[@]}" signin "$base" "$link")" || fail_with "$r/serve.log" "signing in failed"
 
   # The timed fan-out, with the readers.
@@ -231,8 +152,8 @@ CFG
   pf_cpu1="$("${helper[@]}" cpums "$master_pid")"
   read -r lb_secs post_ms thread readers_secs queued_bytes <<<"$(python3 -c 'import json,sys; j = json.load(open(sys.argv[1]))
 print("%.3f %.0f %s %.2f %s" % (j["seconds"], j["post_ms"], j["thread"], j["readers_seconds"], j["queued_bytes"]))' "$r/fanout.json")"
-  read -r th_rps th_p50 th_p90 th_p99 th_max th_err <<<"$(wrk_result "$r/fanout.json.wrk0")"
-  read -r me_rps me_p50 me_p90 me_p99 me_max me_err <<<"$(wrk_result "$r/fanout.json.wrk1")"
+  read -r th_rps th_p50 th_p95 th_p99 th_max th_err <<<"$(wrk_result "$r/fanout.json.wrk0")"
+  read -r me_rps me_p50 me_p95 me_p99 me_max me_err <<<"$(wrk_result "$r/fanout.json.wrk1")"
   lb_rate="$(rate "$N" "$lb_secs")"
   say "  listbridge: $N copies in $lb_secs s = $lb_rate msgs/s (the POST answered in $post_ms ms)"
   say "  thread page (signed out, cached): $th_rps req/s  p50 $th_p50  p99 $th_p99  max $th_max ms  errors $th_err"
@@ -240,7 +161,7 @@ print("%.3f %.0f %s %.2f %s" % (j["seconds"], j["post_ms"], j["thread"], j["read
 
   # The copy as mailed, for the baseline; then stop serve so that its pooled SMTP connections
   # close and Postfix logs what each carried.
-  "${helper[@]}" sample "$base" "$thread" "$work/sample.eml" || fail_with "$r/serve.log" "could not fetch the post's mbox"
+  "${helper[@]}" sample "$base" "$thread" "$work/sample.eml" "$session" || fail_with "$r/serve.log" "could not fetch the post's mbox"
   stop_pid "$serve_pid"
   serve_pid=""
   qwait

@@ -19,46 +19,31 @@
       background; poll `listbridge status --json` every 100 ms until N copies are sent (fail
       when one failed); stop the wrk runs with SIGINT (wrk then prints its results); write
       the timings and the queued post's size to OUT.json
-  fanout_helper.py sample BASE THREAD OUT
-      the new thread's message as mailed (from /t/THREAD/mbox), for the baseline to send
+  fanout_helper.py sample BASE THREAD OUT SESSION
+      the new thread's message as mailed (from /t/THREAD/mbox, signed in: a host-mode list's
+      archive is for its members), for the baseline to send
   fanout_helper.py baseline HOST PORT N SAMPLE
       Python's smtplib on one reused connection: N messages (SAMPLE with a per-recipient
       Reply-To, as listbridge's copies have) to m0001@members.test ...; print the seconds and
       a copy's size. SAMPLE "-": a plain 2.5 KB message (to warm Postfix up)
 """
-import html
-import http.cookiejar
 import json
-import os
 import re
 import secrets
 import signal
 import smtplib
-import socket
-import sqlite3
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.parse
-import urllib.request
+
+from benchlib import cpu_ms, die, freeport, hidden, opener, queue_left, request, ro, signin
+from benchlib import status_json
 
 SENDER = "bounces@lists.test"
 
 
-def die(msg):
-    print(f"fanout_helper: {msg}", file=sys.stderr)
-    sys.exit(1)
-
-
 def member(i):
     return f"m{i:04d}@members.test"
-
-
-def freeport():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        print(s.getsockname()[1])
 
 
 def roster(n, path):
@@ -70,11 +55,7 @@ def roster(n, path):
 def qwait(qdir, timeout):
     deadline = time.time() + timeout
     while True:
-        left = sum(
-            len(files)
-            for sub in ("incoming", "active", "deferred", "maildrop", "hold")
-            for _, _, files in os.walk(os.path.join(qdir, sub))
-        )
+        left = queue_left(qdir)
         if left == 0:
             return
         if time.time() > deadline:
@@ -82,82 +63,8 @@ def qwait(qdir, timeout):
         time.sleep(0.1)
 
 
-def cpums(pids):
-    pids = set(pids)
-    hz = os.sysconf("SC_CLK_TCK")
-    total = 0
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        # after the command: state ppid ... utime (14th field overall) stime (15th), then
-        # cutime cstime: the children it has reaped. Postfix's smtpd processes exit after
-        # 100 connections; their time then moves to the master's cutime instead of vanishing.
-        if entry in pids:
-            total += sum(int(x) for x in fields[11:15])
-        elif fields[1] in pids:
-            total += int(fields[11]) + int(fields[12])
-    print(total * 1000 // hz)
-
-
-class NoRedirect(urllib.request.HTTPRedirectHandler):
-    """The 303s are checked, not followed: their Location is what we want."""
-
-    def redirect_request(self, *args, **kwargs):
-        return None
-
-
-def opener():
-    jar = http.cookiejar.CookieJar()
-    op = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar), NoRedirect)
-    return jar, op
-
-
-def request(op, url, data=None):
-    """(status, headers, body) without raising on 3xx/4xx."""
-    body = urllib.parse.urlencode(data).encode() if data is not None else None
-    try:
-        with op.open(url, body, timeout=120) as r:
-            return r.status, r.headers, r.read().decode("utf-8", "replace")
-    except urllib.error.HTTPError as e:
-        return e.code, e.headers, e.read().decode("utf-8", "replace")
-
-
-def hidden(page, name):
-    m = re.search(r'<input[^>]*name="%s"[^>]*value="([^"]*)"' % re.escape(name), page)
-    if not m:
-        m = re.search(r'<input[^>]*value="([^"]*)"[^>]*name="%s"' % re.escape(name), page)
-    return html.unescape(m.group(1)) if m else None
-
-
-def signin(base, link):
-    jar, op = opener()
-    path = urllib.parse.urlsplit(link).path
-    status, _, page = request(op, base + path)
-    if status != 200:
-        die(f"GET {path} answered {status}")
-    token = hidden(page, "form_token")
-    if not token:
-        die("the sign-in page has no form_token")
-    status, headers, _ = request(op, base + path, {"form_token": token, "next": "/"})
-    cookie = next((c.value for c in jar if c.name == "lb_session"), None)
-    if status != 303 or not cookie:
-        die(f"POST {path} answered {status} (cookie: {bool(cookie)})")
-    print(cookie)
-
-
 def status_counts(bin_, db, config):
-    out = subprocess.run(
-        [bin_, "--db", db, "--config", config, "status", "--json"],
-        capture_output=True, text=True, timeout=30,
-    )
-    if out.returncode != 0:
-        die(f"listbridge status failed: {out.stderr.strip()}")
-    return json.loads(out.stdout)["outbox"]
+    return status_json(bin_, db, config, 30)["outbox"]
 
 
 TEXT = """Dear all,
@@ -179,11 +86,8 @@ Alice
 
 
 def fanout(base, session, bin_, db, config, n, out, wrk_cmds):
-    jar, op = opener()
-    jar.set_cookie(http.cookiejar.Cookie(
-        0, "lb_session", session, None, False, "127.0.0.1", False, False, "/", True,
-        False, None, False, None, None, {}))
-    status, _, page = request(op, base + "/l/snug/new")
+    _, op = opener(session)
+    status, _, page = request(op, base + "/l/snug/new", timeout=120)
     csrf = hidden(page, "csrf") if status == 200 else None
     if not csrf:
         die(f"GET /l/snug/new answered {status} without a csrf field")
@@ -193,13 +97,13 @@ def fanout(base, session, bin_, db, config, n, out, wrk_cmds):
     form = {"csrf": csrf, "subject": "Winter clinic rota: how we share it",
             "text": TEXT, "action": "post"}
     t0 = time.time()
-    status, headers, body = request(op, base + "/l/snug/new", form)
+    status, headers, body = request(op, base + "/l/snug/new", form, timeout=120)
     t_post = time.time()
     location = headers.get("Location", "") if headers else ""
     if status != 303 or not location.startswith("/m/"):
         die(f"POST /l/snug/new answered {status} (Location {location!r}): {body[:300]}")
     # The permalink redirects to the thread page: /t/N#m-K.
-    status, headers, _ = request(op, base + location)
+    status, headers, _ = request(op, base + location, timeout=120)
     target = headers.get("Location", "") if headers else ""
     m = re.match(r"/t/(\d+)", target)
     if status not in (301, 302, 303, 307, 308) or not m:
@@ -236,7 +140,7 @@ def fanout(base, session, bin_, db, config, n, out, wrk_cmds):
             except subprocess.TimeoutExpired:
                 p.kill()
     # The size of the post as queued (each copy adds its Reply-To line), read-only.
-    with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
+    with ro(db) as conn:
         size = conn.execute("SELECT max(size) FROM outbox WHERE kind = 'copy'").fetchone()[0]
     with open(out, "w") as f:
         json.dump({
@@ -248,8 +152,9 @@ def fanout(base, session, bin_, db, config, n, out, wrk_cmds):
         }, f)
 
 
-def sample(base, thread, path):
-    with urllib.request.urlopen(f"{base}/t/{thread}/mbox", timeout=30) as r:
+def sample(base, thread, path, session):
+    _, op = opener(session)
+    with op.open(f"{base}/t/{thread}/mbox", timeout=30) as r:
         mbox = r.read()
     lines = mbox.split(b"\n")
     if not lines[0].startswith(b"From "):
@@ -299,7 +204,7 @@ def main():
     elif cmd == "qwait":
         qwait(rest[0], float(rest[1]))
     elif cmd == "cpums":
-        cpums(rest)
+        print(cpu_ms(rest, reaped=True))
     elif cmd == "signin":
         signin(rest[0], rest[1])
     elif cmd == "fanout":
@@ -312,7 +217,7 @@ def main():
         base, session, bin_, db, config, n, out = fixed
         fanout(base, session, bin_, db, config, int(n), out, [c for c in cmds if c])
     elif cmd == "sample":
-        sample(rest[0], rest[1], rest[2])
+        sample(rest[0], rest[1], rest[2], rest[3])
     elif cmd == "baseline":
         baseline(rest[0], int(rest[1]), int(rest[2]), rest[3])
     else:

@@ -17,8 +17,7 @@
 # KEEP=1 keeps the work folder (databases, logs, messages) and prints where it is.
 # Installs isync when mbsync is missing. Takes about 3 to 5 minutes.
 set -euo pipefail
-cd "$(dirname "$0")/.."
-root=$PWD
+. "$(dirname "$0")/lib.sh"
 export LC_ALL=C
 
 N=${N:-20000}
@@ -32,45 +31,22 @@ py=/usr/bin/python3
 
 say() { printf '%s %s\n' "[$(date +%T)]" "$*" >&2; }
 
-[ "$(id -u)" = 0 ] || { echo "bench: run me as root (the mail rig's servers start as root)" >&2; exit 1; }
-for a in "${archives[@]}"; do [ -f "$a" ] || { echo "bench: no archive at $a" >&2; exit 1; }; done
-if ! command -v mbsync >/dev/null; then
-  say "installing isync (mbsync)"
-  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq isync >/dev/null
-fi
+need_root
+for a in "${archives[@]}"; do [ -f "$a" ] || die "no archive at $a"; done
+need_tools mbsync=isync
 say "building the release binary"
-cargo build --release --quiet
-bin="$root/target/release/listbridge"
+build_release
 
-load_start=$(cut -d' ' -f1-3 /proc/loadavg)
-work=$(mktemp -d "${TMPDIR:-/tmp}/listbridge-imapbench.XXXXXX")
-chmod 755 "$work" # the rig's servers (users mail and postfix) must reach the rig under it
-rig="$work/rig"
+load_start=$(load)
 daemon_pid=""
 daemon_log=""
-
 stop_daemon() {
-  [ -n "$daemon_pid" ] || return 0
-  if kill -0 "$daemon_pid" 2>/dev/null; then
-    kill -TERM "$daemon_pid" 2>/dev/null || true
-    for _ in $(seq 250); do kill -0 "$daemon_pid" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$daemon_pid" 2>/dev/null || true
-  fi
-  wait "$daemon_pid" 2>/dev/null || true
+  stop_pid "$daemon_pid" 250
   daemon_pid=""
 }
-cleanup() {
-  local rc=$?
-  stop_daemon
-  scripts/mailrig stop "$rig" >/dev/null 2>&1 || true
-  if [ "${KEEP:-0}" = 1 ] || [ $rc -ne 0 ]; then
-    echo "bench: work folder kept: $work" >&2
-  else
-    rm -rf "$work"
-  fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+bench_stop() { stop_daemon; }
+kept_note="bench: work folder kept"
+make_work "${TMPDIR:-/tmp}/listbridge-imapbench.XXXXXX"
 
 # fail MESSAGE: says what failed and shows the end of every log that may tell why.
 fail() {
@@ -91,10 +67,8 @@ rate() { awk -v n="$1" -v s="$2" 'BEGIN { printf "%.0f", (s > 0 ? n / s : 0) }';
 
 # ---------------------------------------------------------------- the rig and the messages
 
-say "starting a fresh mail rig in $rig"
-scripts/mailrig start "$rig" >"$work/rig.start.log" 2>&1 || { cat "$work/rig.start.log" >&2; fail "scripts/mailrig start"; }
-# shellcheck disable=SC1091
-. "$rig/rig.env"
+say "starting a fresh mail rig in $work/rig"
+start_rig
 
 say "writing the first $N (+$((2 * EXTRA))) messages of linux-man, then linux-audit, as files"
 "$py" "$helper" split "$work/all" $((N + 2 * EXTRA)) "${archives[@]}" >/dev/null || fail "splitting the archives"
@@ -186,7 +160,6 @@ proc_ticks() { # utime + stime of the whole process, in clock ticks
   # fields after "comm": state is 1st, utime the 12th, stime the 13th
   awk '{ print $12 + $13 }' <<<"$s"
 }
-vm_kib() { awk -v k="$2:" '$1 == k { print $2 }' "/proc/$1/status"; }
 
 db1="$work/sync.db"
 write_config "$work/one.toml" "$db1" "list-inbox:$LIST_USER:$LIST_PASSWORD"
@@ -265,7 +238,7 @@ lat_p99=$(awk '/^LAT/ { for (i = 1; i <= NF; i++) if ($i ~ /^p99=/) { sub("p99="
 cat <<EOF
 
 ==================== listbridge IMAP benchmark ($(date -u +%FT%TZ), $(nproc) cores) ====================
-load average: $load_start at the start, $(cut -d' ' -f1-3 /proc/loadavg) at the end (other work on the machine skews every figure)
+load average: $load_start at the start, $(load) at the end (other work on the machine skews every figure)
 mailbox: $N messages ($(mb $((mail_bytes / 1024))) MB), Dovecot on loopback, IMAPS (seeded by doveadm import in ${seed_secs} s)
 1. initial sync
    mbsync (isync, defaults)    ${mbsync_secs} s   ${mbsync_rate} msg/s

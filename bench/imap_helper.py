@@ -17,7 +17,6 @@
   imap_helper.py report OUT.json
       print the latency percentiles
 """
-import gzip
 import json
 import os
 import re
@@ -28,40 +27,19 @@ import threading
 import time
 import uuid
 
-
-def die(msg):
-    print(f"imap_helper: {msg}", file=sys.stderr)
-    sys.exit(1)
+from benchlib import die, mbox_messages, pct_interpolated, ro
 
 
 def split(dest, n, archives):
     os.makedirs(dest, exist_ok=True)
     count = 0
-    msg = []
-
-    def flush():
-        nonlocal count, msg
-        if msg and count < n:
-            body = b"".join(msg)
-            if body.endswith(b"\n\n"):
-                body = body[:-1]
+    for archive in archives:
+        for msg in mbox_messages(archive):
+            if count >= n:
+                break
             count += 1
             with open(os.path.join(dest, f"{count:07d}.eml"), "wb") as f:
-                f.write(body)
-        msg = []
-
-    for archive in archives:
-        with gzip.open(archive, "rb") as f:
-            for line in f:
-                if line.startswith(b"From "):
-                    flush()
-                    if count >= n:
-                        break
-                    continue
-                if line.startswith(b">") and line.lstrip(b">").startswith(b"From "):
-                    line = line[1:]
-                msg.append(line)
-        flush()
+                f.write(msg)
         if count >= n:
             break
     if count < n:
@@ -70,7 +48,7 @@ def split(dest, n, archives):
 
 
 def connect_ro(db):
-    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5, check_same_thread=False)
+    conn = ro(db, timeout=5, check_same_thread=False)
     conn.execute("PRAGMA busy_timeout = 5000")
     return conn
 
@@ -237,16 +215,6 @@ def delivery(maildir, out):
         json.dump(samples, f)
 
 
-def pct(values, p):
-    v = sorted(values)
-    if not v:
-        return float("nan")
-    k = (len(v) - 1) * p / 100.0
-    lo = int(k)
-    hi = min(lo + 1, len(v) - 1)
-    return v[lo] + (v[hi] - v[lo]) * (k - lo)
-
-
 def report(out):
     with open(out) as f:
         samples = json.load(f)
@@ -260,8 +228,8 @@ def report(out):
 
     def line(name, v):
         print(
-            f"{name}: n={len(v)} median={pct(v, 50):.0f} p90={pct(v, 90):.0f} "
-            f"p99={pct(v, 99):.0f} max={max(v):.0f} ms"
+            f"{name}: n={len(v)} median={pct_interpolated(v, 50):.0f} "
+            f"p90={pct_interpolated(v, 90):.0f} p99={pct_interpolated(v, 99):.0f} max={max(v):.0f} ms"
         )
 
     line("LAT accepted->archive", lat)

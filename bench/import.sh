@@ -9,18 +9,14 @@
 # ratios, and then a 10x larger generated archive (ids made unique per copy) for listbridge's
 # memory and speed at scale (SKIP_LARGE=1 skips it). Installs notmuch and mu when missing.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+. "$(dirname "$0")/lib.sh"
 archive="$(realpath "${1:-../shared/corpora/archives/linux-man.mbox.gz}")"
-[ -f "$archive" ] || { echo "bench: no archive at $archive" >&2; exit 1; }
+[ -f "$archive" ] || die "no archive at $archive"
 
-if ! command -v notmuch >/dev/null || ! command -v mu >/dev/null || [ ! -x /usr/bin/time ]; then
-  echo "bench: installing notmuch, maildir-utils (mu) and time" >&2
-  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq notmuch maildir-utils time >/dev/null
-fi
-cargo build --release --quiet
-bin="$PWD/target/release/listbridge"
-work="$(mktemp -d "${TMPDIR:-/tmp}/listbridge-bench.XXXXXX")"
-trap 'rm -rf "$work"' EXIT
+need_tools notmuch mu=maildir-utils /usr/bin/time=time
+build_release
+keep_on_failure=0
+make_work "${TMPDIR:-/tmp}/listbridge-bench.XXXXXX"
 
 # measure NAME CMD...: runs CMD under GNU time, prints and records "seconds max_rss_kib".
 measure() {
@@ -33,45 +29,10 @@ measure() {
 
 echo "archive: $archive ($(du -h "$archive" | cut -f1) compressed, $(zcat "$archive" | wc -c) bytes raw)"
 echo "writing the messages as a Maildir for notmuch and mu ..."
-python3 - "$archive" "$work/maildir" <<'PY'
-import gzip, os, sys
-src, dest = sys.argv[1], sys.argv[2]
-for sub in ("cur", "new", "tmp"):
-    os.makedirs(os.path.join(dest, sub), exist_ok=True)
-n, msg = 0, []
-def flush():
-    global n
-    if msg:
-        body = b"".join(msg)
-        if body.endswith(b"\n\n"):
-            body = body[:-1]
-        with open(os.path.join(dest, "cur", f"{n:07d}.bench:2,S"), "wb") as f:
-            f.write(body)
-        n += 1
-with gzip.open(src, "rb") as f:
-    for line in f:
-        if line.startswith(b"From ") :
-            flush(); msg = []
-            continue
-        if line.lstrip(b">").startswith(b"From ") and line.startswith(b">"):
-            line = line[1:]
-        msg.append(line)
-flush()
-print(f"{n} messages", file=sys.stderr)
-PY
-messages=$(ls "$work/maildir/cur" | wc -l)
+messages=$(python3 "$root/bench/benchlib.py" maildir "$archive" "$work/maildir")
+echo "$messages messages" >&2
 
-cat >"$work/notmuch-config" <<CFG
-[database]
-path=$work/maildir
-[user]
-name=Bench
-primary_email=bench@example.org
-[new]
-tags=inbox;
-[maildir]
-synchronize_flags=false
-CFG
+notmuch_config "$work/notmuch-config" "$work/maildir"
 echo "notmuch new ..."
 measure notmuch env NOTMUCH_CONFIG="$work/notmuch-config" notmuch new
 echo "mu index ..."

@@ -27,8 +27,7 @@
 # PAUSE_MS (10), SETTLE (120), KEEP=1 keeps the work folder, STRICT=1 exits 1 when a
 # criterion fails. Installs wrk when missing. CARGO_TARGET_DIR is honoured.
 set -euo pipefail
-cd "$(dirname "$0")/.."
-root="$PWD"
+. "$(dirname "$0")/lib.sh"
 export LC_ALL=C
 DURATION="${DURATION:-600}"
 MAIL_RATE="${MAIL_RATE:-20}"
@@ -38,90 +37,27 @@ PAUSE_MS="${PAUSE_MS:-10}"
 SETTLE="${SETTLE:-120}"
 SAMPLE_EVERY=10
 helper=(python3 "$root/bench/load_helper.py")
-
-say() { echo "[load $(date +%T)] $*"; }
-die() {
-  echo "bench/load.sh: $*" >&2
-  exit 1
-}
-load() { cut -d' ' -f1-3 /proc/loadavg; }
 started=$(date +%s)
 
-[ "$(id -u)" = 0 ] || die "run me as root (the mail rig's servers start as root)"
-PATH="$PATH:/usr/sbin:/sbin"
-missing=()
-command -v wrk >/dev/null || missing+=(wrk)
-command -v curl >/dev/null || missing+=(curl)
-command -v python3 >/dev/null || missing+=(python3)
-if [ ${#missing[@]} -gt 0 ]; then
-  say "installing ${missing[*]}"
-  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"; } \
-    >/tmp/listbridge-load-apt.log 2>&1 || {
-    tail -20 /tmp/listbridge-load-apt.log >&2
-    die "could not install ${missing[*]}"
-  }
-fi
+need_root
+need_tools wrk curl python3
 
-# --- work folder and cleanup ---------------------------------------------------------------
-# Under /tmp and short: the rig's sockets live under it (path length limits).
-work="$(mktemp -d /tmp/lbload.XXXXXX)"
-chmod 755 "$work" # the rig's servers (users mail and postfix) must reach the rig under it
-rig="$work/rig"
 serve_pid=""
 jobs_started=()
-keep="${KEEP:-0}"
-
-# stop_pid PID: TERM, up to 10 s, then KILL.
-stop_pid() {
-  local pid="$1"
-  [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || return 0
-  kill -TERM "$pid" 2>/dev/null || true
-  for _ in $(seq 100); do
-    kill -0 "$pid" 2>/dev/null || break
-    sleep 0.1
-  done
-  kill -KILL "$pid" 2>/dev/null || true
-  wait "$pid" 2>/dev/null || true
-}
-
-cleanup() {
-  local rc=$?
-  trap - EXIT
+bench_stop() {
   for pid in "${jobs_started[@]}"; do stop_pid "$pid"; done
   stop_pid "$serve_pid"
-  scripts/mailrig stop "$rig" >/dev/null 2>&1 || true
-  if [ "$keep" = 1 ] || [ "$rc" -ne 0 ]; then
-    echo "work folder kept: $work" >&2
-  else
-    rm -rf "$work"
-  fi
-  exit "$rc"
 }
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+make_work /tmp/lbload.XXXXXX
 
-# fail_with LOG MESSAGE: the message and the log's tail.
-fail_with() {
-  echo "--- last lines of $1:" >&2
-  tail -25 "$1" >&2 || true
-  die "$2"
-}
-
-echo "== listbridge mixed-load test  ($(nproc) cores, load average at start: $(load))"
-echo "busiest processes at start (CPU % over 1 s):"
-top -b -n 2 -d 1 -w 200 2>/dev/null | awk '/^ *PID/ { n++; next } n == 2 && NF >= 12 && $9 + 0 > 0.5 { printf "  %5.1f%%  %s\n", $9, $12 }' | head -6 || true
+show_start "listbridge mixed-load test"
 load_start="$(load)"
 
 say "building the release binary"
-timeout 1800 cargo build --release --quiet >"$work/build.log" 2>&1 || fail_with "$work/build.log" "cargo build failed"
-bin="${CARGO_TARGET_DIR:-$root/target}/release/listbridge"
-[ -x "$bin" ] || die "no binary at $bin"
+build_release 1800
 
-say "starting a private mail rig in $rig"
-scripts/mailrig start "$rig" >"$work/rig.start.log" 2>&1 || fail_with "$work/rig.start.log" "scripts/mailrig start failed"
-# shellcheck disable=SC1091
-. "$rig/rig.env"
-queue_dir="$(postconf -c "$POSTFIX_CONFIG_DIR" -h queue_directory)"
+say "starting a private mail rig in $work/rig"
+start_rig
 maildir="$MAIL_ROOT/$LIST_USER/Maildir" # made on the first delivery
 
 # --- the forum -----------------------------------------------------------------------------
@@ -173,20 +109,10 @@ mapfile -t threads < <("${helper[@]}" threads "$db" 4)
 : >"$work/links.txt"
 for i in $(seq "$POSTERS"); do
   # members.test: any mail the forum sends them (notices) is accepted and discarded.
-  "${lb[@]}" admin create "poster$i@members.test" --name "Poster $i" >"$work/admin$i.log" 2>&1 ||
-    fail_with "$work/admin$i.log" "admin create failed"
-  grep -o 'http://[^ ]*/signin/[^ ]*' "$work/admin$i.log" >>"$work/links.txt" ||
-    fail_with "$work/admin$i.log" "admin create printed no link"
+  admin_link "$work/admin$i.log" "poster$i@members.test" "Poster $i" >>"$work/links.txt"
 done
 
-"${lb[@]}" serve >"$work/serve.log" 2>&1 &
-serve_pid=$!
-for _ in $(seq 300); do
-  kill -0 "$serve_pid" 2>/dev/null || fail_with "$work/serve.log" "listbridge serve exited"
-  curl -s -o /dev/null --max-time 2 "$base/healthz" && break
-  sleep 0.1
-done
-curl -s -o /dev/null --max-time 2 "$base/healthz" || fail_with "$work/serve.log" "no answer from $base/healthz"
+start_serve "$work/serve.log"
 sessions=()
 while read -r link; do
   session="$("${helper[@]}" signin "$base" "$link")" || fail_with "$work/serve.log" "signing in failed"
@@ -209,7 +135,7 @@ echo
 say "for $DURATION s: wrk -t1 -c8 on ${#paths[@]} read paths (${PAUSE_MS} ms pause), $POSTERS web posters" \
   "(one post each every $POST_EVERY s, threads ${threads[*]}), $MAIL_RATE mails/s through Postfix"
 run_id="$(printf '%x' "$(date +%s)" | tr 0-9 g-p)" # letters: see load_helper.py's letters()
-rss0="$(awk '/^VmRSS/ { print $2 }' "/proc/$serve_pid/status")"
+rss0="$(vm_kib "$serve_pid" VmRSS)"
 "${helper[@]}" sampler "$serve_pid" "$DURATION" "$SAMPLE_EVERY" "$base" "$work/rss.tsv" "${paths[@]}" \
   2>"$work/sampler.err" &
 jobs_started+=($!)
@@ -232,13 +158,13 @@ wait "$wrk_pid" || fail_with "$work/wrk.txt" "wrk failed"
 for pid in "${jobs_started[@]}"; do wait "$pid" 2>/dev/null || true; done
 jobs_started=()
 kill -0 "$serve_pid" 2>/dev/null || fail_with "$work/serve.log" "listbridge serve died during the load"
-rss_end="$(awk '/^VmRSS/ { print $2 }' "/proc/$serve_pid/status")"
+rss_end="$(vm_kib "$serve_pid" VmRSS)"
 
 say "waiting (at most $SETTLE s) for Postfix, the outbox and the IMAP source to catch up"
 settle="$("${helper[@]}" settle "$bin" "$db" "$work/config.toml" "$queue_dir" "$maildir" \
   "$work/sent.tsv" "$work/posts.tsv" "$SETTLE")" || die "settle failed"
 say "  $settle"
-rss_settled="$(awk '/^VmRSS/ { print $2 }' "/proc/$serve_pid/status")"
+rss_settled="$(vm_kib "$serve_pid" VmRSS)"
 # What the memory is made of: anonymous (heap: caches, SQLite's page caches) against file
 # pages, how many database connections serve holds (each may cache up to 32 MB of pages) and
 # how large the database has grown.

@@ -27,92 +27,23 @@
   load_helper.py check DB SENT.tsv POSTS.tsv RSS.tsv STATUS.json OUT.json
       the acceptance figures as JSON (see bench/load.sh)
 """
-import html
-import http.cookiejar
 import json
 import os
 import random
-import re
 import smtplib
-import socket
-import sqlite3
-import subprocess
 import sys
 import textwrap
 import threading
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
 from email.utils import format_datetime, localtime
 
-
-def die(msg):
-    print(f"load_helper: {msg}", file=sys.stderr)
-    sys.exit(1)
-
-
-def freeport():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        print(s.getsockname()[1])
-
-
-class NoRedirect(urllib.request.HTTPRedirectHandler):
-    """The 303s are checked, not followed: their Location is what we want."""
-
-    def redirect_request(self, *args, **kwargs):
-        return None
-
-
-def opener(session=None):
-    jar = http.cookiejar.CookieJar()
-    if session:
-        jar.set_cookie(http.cookiejar.Cookie(
-            0, "lb_session", session, None, False, "127.0.0.1", False, False, "/", True,
-            False, None, False, None, None, {}))
-    return jar, urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar), NoRedirect)
-
-
-def request(op, url, data=None, timeout=60):
-    """(status, headers, body) without raising on 3xx/4xx/5xx; status 0 on a socket error."""
-    body = urllib.parse.urlencode(data).encode() if data is not None else None
-    try:
-        with op.open(url, body, timeout=timeout) as r:
-            return r.status, r.headers, r.read().decode("utf-8", "replace")
-    except urllib.error.HTTPError as e:
-        return e.code, e.headers, e.read().decode("utf-8", "replace")
-    except (OSError, urllib.error.URLError) as e:
-        return 0, None, str(e)
-
-
-def hidden(page, name):
-    m = re.search(r'<input[^>]*name="%s"[^>]*value="([^"]*)"' % re.escape(name), page)
-    if not m:
-        m = re.search(r'<input[^>]*value="([^"]*)"[^>]*name="%s"' % re.escape(name), page)
-    return html.unescape(m.group(1)) if m else None
-
-
-def signin(base, link):
-    jar, op = opener()
-    path = urllib.parse.urlsplit(link).path
-    status, _, page = request(op, base + path)
-    token = hidden(page, "form_token") if status == 200 else None
-    if not token:
-        die(f"GET {path} answered {status} without a form_token")
-    status, _, _ = request(op, base + path, {"form_token": token, "next": "/"})
-    cookie = next((c.value for c in jar if c.name == "lb_session"), None)
-    if status != 303 or not cookie:
-        die(f"POST {path} answered {status} (cookie: {bool(cookie)})")
-    print(cookie)
-
-
-def ro(db):
-    return sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=30)
+from benchlib import (die, freeport, hidden, opener, queue_left, request, ro, signin,
+                      status_json, status_kb, wrk_rotation)
 
 
 def threads(db, n):
-    with ro(db) as c:
+    with ro(db, timeout=30) as c:
         for (tid,) in c.execute(
                 "SELECT id FROM threads ORDER BY message_count DESC, id LIMIT ?", (n,)):
             print(tid)
@@ -120,20 +51,9 @@ def threads(db, n):
 
 def readlua(out, pause, paths):
     with open(out, "w") as f:
-        f.write("local paths = {\n")
-        for p in paths:
-            f.write(f"  {json.dumps(p)},\n")
-        f.write("}\n")
+        f.write(wrk_rotation(paths))
         f.write(f"local pause = {int(pause)}\n")
-        f.write("""local i = 0
-init = function(args)
-  i = math.random(#paths) - 1
-end
-request = function()
-  i = i % #paths + 1
-  return wrk.format("GET", paths[i])
-end
-if pause > 0 then
+        f.write("""if pause > 0 then
   delay = function() return pause end
 end
 -- WRKRESULT requests duration_us p50_us p90_us p99_us max_us connect read write timeout non_2xx_3xx
@@ -332,14 +252,6 @@ def mailer(host, port, rate, seconds, list_address, run, out):
 
 # --- memory and per-page probes ------------------------------------------------------------
 
-def rss_kb(pid):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
-
-
 def sampler(pid, seconds, every, base, out, paths):
     _, op = opener()
     t0 = time.time()
@@ -351,7 +263,7 @@ def sampler(pid, seconds, every, base, out, paths):
                 break
             time.sleep(max(0.0, at - time.time()))
             try:
-                rss = rss_kb(pid)
+                rss = status_kb(pid)
             except OSError:
                 f.write(f"{time.time() - t0:.0f}\tgone\n")
                 return
@@ -367,22 +279,9 @@ def sampler(pid, seconds, every, base, out, paths):
 
 # --- after the load ------------------------------------------------------------------------
 
-def queue_left(qdir):
-    return sum(len(files) for sub in ("incoming", "active", "deferred", "maildrop", "hold")
-               for _, _, files in os.walk(os.path.join(qdir, sub)))
-
-
 def maildir_count(maildir):
     return sum(len(os.listdir(os.path.join(maildir, sub))) for sub in ("new", "cur")
                if os.path.isdir(os.path.join(maildir, sub)))
-
-
-def status_json(bin_, db, config):
-    out = subprocess.run([bin_, "--db", db, "--config", config, "status", "--json"],
-                         capture_output=True, text=True, timeout=60)
-    if out.returncode != 0:
-        die(f"listbridge status failed: {out.stderr.strip()}")
-    return json.loads(out.stdout)
 
 
 def recorded_ids(sent, posts):
@@ -392,7 +291,7 @@ def recorded_ids(sent, posts):
 
 
 def archived(db, ids):
-    with ro(db) as c:
+    with ro(db, timeout=30) as c:
         c.execute("CREATE TEMP TABLE want(id TEXT PRIMARY KEY)")
         c.executemany("INSERT OR IGNORE INTO want VALUES (?)", ((i,) for i in ids))
         return c.execute("SELECT count(*) FROM messages JOIN want ON want.id = messages.message_id"
@@ -403,7 +302,7 @@ def settle(bin_, db, config, qdir, maildir, sent, posts, timeout):
     ids = recorded_ids(sent, posts)
     t0 = time.time()
     while True:
-        st = status_json(bin_, db, config)
+        st = status_json(bin_, db, config, 60)
         ob = st["outbox"]
         last_uid = max([s.get("last_uid") or 0 for s in st["sources"]] or [0])
         state = {"postfix_queue": queue_left(qdir), "outbox_waiting": ob["queued"] + ob["sending"],
@@ -423,7 +322,7 @@ def check(db, sent, posts, rss, status, out):
     smtp = [line.rstrip("\n").split("\t") for line in open(sent) if line.strip()]
     web = [line.rstrip("\n").split("\t") for line in open(posts) if line.strip()]
     r = {}
-    with ro(db) as c:
+    with ro(db, timeout=30) as c:
         def rows(q, args=()):
             return c.execute(q, args).fetchall()
 

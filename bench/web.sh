@@ -22,21 +22,13 @@
 # Environment: DURATION (seconds per wrk run, default 10), KEEP=1 keeps the work folder,
 # STRICT=1 exits 1 when a target is missed, LISTBRIDGE_CORPORA.
 set -euo pipefail
-cd "$(dirname "$0")/.."
-root="$PWD"
+. "$(dirname "$0")/lib.sh"
 DURATION="${DURATION:-10}"
 CONNS=32
 THREADS=2
 helper=(python3 "$root/bench/web_helper.py")
 queries="$root/bench/web_queries.tsv"
-report_lua="$root/bench/web_report.lua"
-
-say() { echo "[web $(date +%T)] $*"; }
-die() {
-  echo "bench/web.sh: $*" >&2
-  exit 1
-}
-load() { cut -d' ' -f1-3 /proc/loadavg; }
+report_lua="$root/bench/wrk_report.lua"
 started=$(date +%s)
 
 corpora="${LISTBRIDGE_CORPORA:-$root/../shared/corpora}"
@@ -44,83 +36,29 @@ archive="$corpora/archives/linux-man.mbox.gz"
 [ -f "$archive" ] || die "the test corpora are missing: no $archive (set LISTBRIDGE_CORPORA to the folder holding archives/linux-man.mbox.gz)"
 archive="$(realpath "$archive")"
 
-# --- tools ---------------------------------------------------------------------------------
-PATH="$PATH:/usr/sbin:/sbin"
-missing=()
-command -v wrk >/dev/null || missing+=(wrk)
-command -v nginx >/dev/null || missing+=(nginx-light)
-command -v notmuch >/dev/null || missing+=(notmuch)
-command -v curl >/dev/null || missing+=(curl)
-command -v python3 >/dev/null || missing+=(python3)
-if [ ${#missing[@]} -gt 0 ]; then
-  say "installing ${missing[*]}"
-  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"; } \
-    >/tmp/listbridge-web-apt.log 2>&1 || {
-    tail -20 /tmp/listbridge-web-apt.log >&2
-    die "could not install ${missing[*]}"
-  }
-fi
+need_tools wrk nginx=nginx-light notmuch curl python3
 
 # --- work folder and cleanup ---------------------------------------------------------------
-work="$(mktemp -d "${TMPDIR:-/tmp}/listbridge-web.XXXXXX")"
-chmod 755 "$work" # nginx's workers (nobody) read the page from here
 serve_pid=""
 nginx_pid=""
 nm_job=""
-
-# stop_pid PID: TERM, up to 5 s, then KILL.
-stop_pid() {
-  local pid="$1"
-  [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || return 0
-  kill -TERM "$pid" 2>/dev/null || true
-  for _ in $(seq 50); do
-    kill -0 "$pid" 2>/dev/null || break
-    sleep 0.1
-  done
-  kill -KILL "$pid" 2>/dev/null || true
-  wait "$pid" 2>/dev/null || true
-}
-
-cleanup() {
-  local rc=$?
-  trap - EXIT
-  stop_pid "$serve_pid"
+bench_stop() {
+  stop_pid "$serve_pid" 50
   if [ -n "$nm_job" ] && kill -0 "$nm_job" 2>/dev/null; then
     pkill -TERM -P "$nm_job" 2>/dev/null || true
-    stop_pid "$nm_job"
+    stop_pid "$nm_job" 50
   fi
-  if [ -n "$nginx_pid" ]; then
-    if [ -f "$work/nginx/nginx.pid" ]; then kill -QUIT "$(cat "$work/nginx/nginx.pid")" 2>/dev/null || true; fi
-    stop_pid "$nginx_pid"
-  fi
-  if [ "${KEEP:-0}" = 1 ]; then
-    echo "work folder kept: $work" >&2
-  else
-    rm -rf "$work"
-  fi
-  exit "$rc"
+  stop_nginx
 }
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-# fail_with LOG MESSAGE: the message and the log's tail.
-fail_with() {
-  echo "--- last lines of $1:" >&2
-  tail -25 "$1" >&2 || true
-  die "$2"
+# stop_nginx: its master and workers.
+stop_nginx() {
+  [ -n "$nginx_pid" ] || return 0
+  if [ -f "$work/nginx/nginx.pid" ]; then kill -QUIT "$(cat "$work/nginx/nginx.pid")" 2>/dev/null || true; fi
+  stop_pid "$nginx_pid" 50
+  nginx_pid=""
 }
-
-# wait_http URL PID LOG [SECONDS]: until URL answers (anything but a refused connection),
-# while PID lives.
-wait_http() {
-  local url="$1" pid="$2" log="$3" limit="${4:-30}"
-  for _ in $(seq $((limit * 10))); do
-    kill -0 "$pid" 2>/dev/null || fail_with "$log" "the server exited before answering $url"
-    curl -s -o /dev/null --max-time 2 "$url" && return 0
-    sleep 0.1
-  done
-  fail_with "$log" "no answer from $url within ${limit} s"
-}
+keep_on_failure=0
+make_work "${TMPDIR:-/tmp}/listbridge-web.XXXXXX"
 
 # wrk_best NAME MODE WRK-ARGS...: runs wrk twice; prints each run; sets BEST to
 # "rps p50 p95 p99 max socket_errors non_2xx cpu_ms_per_request load" (ms) of the better run:
@@ -151,24 +89,10 @@ wrk_best() {
   fi
 }
 
-echo "== listbridge web benchmark  ($(nproc) cores, load average at start: $(load))"
-echo "busiest processes at start (CPU % over 1 s):"
-top -b -n 2 -d 1 -w 200 2>/dev/null | awk '/^ *PID/ { n++; next } n == 2 && NF >= 12 && $9 + 0 > 0.5 { printf "  %5.1f%%  %s\n", $9, $12 }' | head -6 || true
+show_start "listbridge web benchmark"
 
 # --- notmuch database of the same messages (in the background, during the build and import) --
-cat >"$work/notmuch-config" <<CFG
-[database]
-path=$work/maildir
-[user]
-name=Bench
-primary_email=bench@example.org
-[new]
-tags=inbox;
-[search]
-exclude_tags=
-[maildir]
-synchronize_flags=false
-CFG
+notmuch_config "$work/notmuch-config" "$work/maildir"
 export NOTMUCH_CONFIG="$work/notmuch-config"
 say "writing the messages as a Maildir and indexing them with notmuch new (in the background)"
 (
@@ -179,8 +103,7 @@ nm_job=$!
 
 # --- build and import ----------------------------------------------------------------------
 say "building the release binary"
-timeout 1200 cargo build --release --quiet >"$work/build.log" 2>&1 || fail_with "$work/build.log" "cargo build failed"
-bin="$root/target/release/listbridge"
+build_release 1200
 db="$work/lb.db"
 say "importing $(basename "$archive")"
 t0=$EPOCHREALTIME
@@ -204,10 +127,9 @@ say "notmuch new done: $(notmuch count '*') of $(cat "$work/maildir.count") mess
 # --- listbridge serve ----------------------------------------------------------------------
 port="$("${helper[@]}" freeport)"
 printf '[web]\nlisten = "127.0.0.1:%s"\n' "$port" >"$work/config.toml"
-"$bin" --db "$db" --config "$work/config.toml" serve >"$work/serve.log" 2>&1 &
-serve_pid=$!
+lb=("$bin" --db "$db" --config "$work/config.toml")
 base="http://127.0.0.1:$port"
-wait_http "$base/healthz" "$serve_pid" "$work/serve.log" 30
+start_serve "$work/serve.log"
 say "listbridge serve is up on $base (pid $serve_pid)"
 
 # The thread page: first request (renders, fills the page cache), then cached ones.
@@ -303,9 +225,7 @@ timeout 30 wrk -t "$THREADS" -c "$CONNS" -d 2s "http://127.0.0.1:$nport/thread.h
 CPU_PID="$nginx_pid"
 wrk_best nginx rps -t "$THREADS" -c "$CONNS" -d "${DURATION}s" --latency -s "$report_lua" "http://127.0.0.1:$nport/thread.html"
 read -r ng_rps ng_p50 _ ng_p99 _ _ _ ng_cpu ng_load <<<"$BEST"
-if [ -f "$nd/nginx.pid" ]; then kill -QUIT "$(cat "$nd/nginx.pid")" 2>/dev/null || true; fi
-stop_pid "$nginx_pid"
-nginx_pid=""
+stop_nginx
 
 # --- per-query breakdown -------------------------------------------------------------------
 if [ "${DIAG:-1}" != 0 ]; then

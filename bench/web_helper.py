@@ -15,16 +15,14 @@
                                     "p50 p95" (ms) over all runs. COL: 0 listbridge, 1 notmuch
 """
 
-import gzip
 import http.client
-import os
-import socket
-import sqlite3
 import statistics
 import subprocess
 import sys
 import time
 import urllib.parse
+
+from benchlib import cpu_ms, freeport, maildir, pct_nearest, ro, wrk_rotation
 
 
 def queries(path):
@@ -39,20 +37,8 @@ def queries(path):
     return out
 
 
-def percentile(values, p):
-    values = sorted(values)
-    k = max(0, min(len(values) - 1, round(p / 100 * len(values) + 0.5) - 1))
-    return values[k]
-
-
-def freeport():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        print(s.getsockname()[1])
-
-
 def thread(db):
-    c = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    c = ro(db)
     row = c.execute(
         "SELECT thread_id, count(*) FROM messages GROUP BY thread_id "
         "ORDER BY abs(count(*)-50) LIMIT 1"
@@ -60,57 +46,13 @@ def thread(db):
     print(*row)
 
 
-def maildir(src, dest):
-    for sub in ("cur", "new", "tmp"):
-        os.makedirs(os.path.join(dest, sub), exist_ok=True)
-    n, msg = 0, []
-
-    def flush():
-        nonlocal n
-        if msg:
-            body = b"".join(msg)
-            if body.endswith(b"\n\n"):
-                body = body[:-1]
-            with open(os.path.join(dest, "cur", f"{n:07d}.bench:2,S"), "wb") as f:
-                f.write(body)
-            n += 1
-
-    with gzip.open(src, "rb") as f:
-        for line in f:
-            if line.startswith(b"From "):
-                flush()
-                msg = []
-                continue
-            if line.startswith(b">") and line.lstrip(b">").startswith(b"From "):
-                line = line[1:]
-            msg.append(line)
-    flush()
-    print(n)
-
-
 def path_for(q, api=False):
     return ("/api/search?q=" if api else "/search?q=") + urllib.parse.quote(q, safe="")
 
 
 def lua(tsv, out):
-    paths = [path_for(lb) for lb, _ in queries(tsv)]
     with open(out, "w") as f:
-        f.write("local paths = {\n")
-        for p in paths:
-            f.write(f'  "{p}",\n')
-        f.write("}\n")
-        f.write(
-            """local i = 0
-init = function(args)
-  -- each wrk thread starts at another query
-  i = math.random(#paths) - 1
-end
-request = function()
-  i = i % #paths + 1
-  return wrk.format("GET", paths[i])
-end
-"""
-        )
+        f.write(wrk_rotation([path_for(lb) for lb, _ in queries(tsv)]))
 
 
 def get(conn, path):
@@ -147,23 +89,6 @@ def probe(port, tsv, n):
         print(f"{lb}\t{row[0]:.2f}\t{row[1]:.2f}")
 
 
-def cpums(pid):
-    hz = os.sysconf("SC_CLK_TCK")
-    total = 0
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        # after the command: state ppid ... utime (14th field overall) stime (15th)
-        if entry == str(pid) or fields[1] == str(pid):
-            total += int(fields[11]) + int(fields[12])
-    print(total * 1000 // hz)
-
-
 def proctimes(out, tsv, n, col, cmd):
     qs = [q[col] for q in queries(tsv)]
     per = {q: [] for q in qs}
@@ -180,7 +105,7 @@ def proctimes(out, tsv, n, col, cmd):
         for q in qs:
             f.write(f"{q}\t{statistics.median(per[q]):.2f}\n")
     every = [t for ts in per.values() for t in ts]
-    print(f"{percentile(every, 50):.2f} {percentile(every, 95):.2f}")
+    print(f"{pct_nearest(every, 50):.2f} {pct_nearest(every, 95):.2f}")
 
 
 def main():
@@ -190,7 +115,7 @@ def main():
     elif cmd == "thread":
         thread(args[0])
     elif cmd == "maildir":
-        maildir(args[0], args[1])
+        print(maildir(args[0], args[1]))
     elif cmd == "lua":
         lua(args[0], args[1])
     elif cmd == "check":
@@ -198,7 +123,7 @@ def main():
     elif cmd == "probe":
         probe(int(args[0]), args[1], int(args[2]))
     elif cmd == "cpums":
-        cpums(int(args[0]))
+        print(cpu_ms([args[0]]))
     elif cmd == "proctimes":
         proctimes(args[0], args[1], int(args[2]), int(args[3]), args[4:])
     else:

@@ -1,4 +1,5 @@
--- Appended to bench/web.sh's wrk runs: one machine-readable line at the end,
+-- Appended to the wrk scripts of bench/web.sh and bench/fanout.sh: one machine-readable line
+-- at the end,
 --   WRKRESULT requests duration_us p50_us p95_us p99_us max_us socket_errors non_2xx_3xx
 done = function(summary, latency, requests)
   local e = summary.errors
