@@ -4,7 +4,7 @@
 //! (`events`), the moderators' page (`moderation`: held posts, members' flags and hidden posts,
 //! decided in `flags`; threading fixes, made in `fixes`), organisers' pages (`engagement`), and
 //! erasing an account or purging a message (`erasure`). Handlers read the store and write the
-//! outbox (through `outbound`'s posting functions): they never speak IMAP or SMTP. They reach
+//! outbox (through the forum's actions, `crate::forum`): they never speak IMAP or SMTP. They reach
 //! the store through `access` (pooled connections, confined to the request's viewer) and name
 //! who may ask in their arguments (`extract`: the signed-in member, a role, a form's token).
 //! Every response carries the security headers (a CSP allowing only the site's own script, no

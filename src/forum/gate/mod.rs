@@ -111,6 +111,12 @@ impl Gate {
                 now,
             )
         };
+        let refuse = |refusal| self.refuse(writer, p, sender.as_deref(), refusal, &log, now);
+        // The member the From address belongs to, if any.
+        let member = || match sender.as_deref() {
+            Some(s) => writer.member_of(s),
+            None => Ok(None),
+        };
         let host = self.mode == ListMode::Host;
         let (recipients, trusted) = message.map(accept::recipients).unwrap_or_default();
         let to_bridge = |address: &str| {
@@ -135,10 +141,7 @@ impl Gate {
         if let Inbound::Reply { key } = &class
             && let Some(held) = writer.held_by_moderation_key(&crate::tokens::hash(key))?
         {
-            let moderator = match &sender {
-                Some(s) => writer.member_of(s)?,
-                None => None,
-            };
+            let moderator = member()?;
             let Some(moderator) = moderator.filter(|m| writer.is_moderator(*m).unwrap_or(false))
             else {
                 log(
@@ -179,19 +182,9 @@ impl Gate {
                 .cloned()
                 .collect();
             if !replies.is_empty() {
-                let member = match &sender {
-                    Some(s) => writer.member_of(s)?,
-                    None => None,
-                };
+                let member = member()?;
                 let (Some(user), Some(address)) = (member, sender.as_deref()) else {
-                    return self.refuse(
-                        writer,
-                        p,
-                        sender.as_deref(),
-                        Refusal::UnknownSender,
-                        &log,
-                        now,
-                    );
+                    return refuse(Refusal::UnknownSender);
                 };
                 let done =
                     super::events::answer(writer, &self.config, user, address, &replies, now)?;
@@ -244,44 +237,18 @@ impl Gate {
                 log(InboundAction::Dropped, &format!("auto-generated: {why}"))?;
                 Ok(Verdict::Logged)
             }
-            Inbound::TooLarge if host => {
-                self.refuse(writer, p, sender.as_deref(), Refusal::TooLarge, &log, now)
-            }
+            Inbound::TooLarge if host => refuse(Refusal::TooLarge),
             Inbound::Reply { key } if host => {
                 let found = writer.reply_key(&crate::tokens::hash(&key))?;
                 let Some((user, post, _thread, expires)) = found else {
-                    return self.refuse(
-                        writer,
-                        p,
-                        sender.as_deref(),
-                        Refusal::KeyMismatch,
-                        &log,
-                        now,
-                    );
+                    return refuse(Refusal::KeyMismatch);
                 };
-                let sender_user = match &sender {
-                    Some(s) => writer.member_of(s)?,
-                    None => None,
-                };
+                let sender_user = member()?;
                 if sender_user != Some(user) {
-                    return self.refuse(
-                        writer,
-                        p,
-                        sender.as_deref(),
-                        Refusal::KeyMismatch,
-                        &log,
-                        now,
-                    );
+                    return refuse(Refusal::KeyMismatch);
                 }
                 if expires <= now {
-                    return self.refuse(
-                        writer,
-                        p,
-                        sender.as_deref(),
-                        Refusal::KeyExpired,
-                        &log,
-                        now,
-                    );
+                    return refuse(Refusal::KeyExpired);
                 }
                 self.accept_post(writer, p, sender.as_deref(), user, Some(&post), &log, now)
             }
@@ -295,10 +262,7 @@ impl Gate {
                 Ok(Verdict::Logged)
             }
             Inbound::Post | Inbound::Reply { .. } | Inbound::TooLarge if host => {
-                let member = match &sender {
-                    Some(s) => writer.member_of(s)?,
-                    None => None,
-                };
+                let member = member()?;
                 let hold_strangers = self
                     .config
                     .lists
@@ -312,7 +276,7 @@ impl Gate {
                     None if hold_strangers
                         && let Some(refusal) = self.too_many(writer, sender.as_deref(), now)? =>
                     {
-                        self.refuse(writer, p, sender.as_deref(), refusal, &log, now)
+                        refuse(refusal)
                     }
                     None if hold_strangers && p.parsed.is_ok() => {
                         let join = format!(
@@ -330,14 +294,7 @@ impl Gate {
                         )?;
                         Ok(Verdict::Logged)
                     }
-                    None => self.refuse(
-                        writer,
-                        p,
-                        sender.as_deref(),
-                        Refusal::UnknownSender,
-                        &log,
-                        now,
-                    ),
+                    None => refuse(Refusal::UnknownSender),
                 }
             }
             // Mirror mode: the legacy list decided; its traffic is archived as it comes.

@@ -139,6 +139,22 @@ async fn form_page(
     }))
 }
 
+/// The number of places typed in a form (empty: no limit); a problem when it is not one.
+pub(super) fn capacity(value: &str, problems: &mut Vec<String>) -> Option<u32> {
+    match value.trim() {
+        "" => None,
+        c => match c.parse::<u32>() {
+            Ok(n) if n <= 1_000_000 => Some(n),
+            _ => {
+                problems.push(
+                    "Places must be a whole number (leave it empty for no limit).".to_owned(),
+                );
+                None
+            }
+        },
+    }
+}
+
 /// A local date and time from the form ("2027-03-12T09:30") in `tz`, as unix seconds.
 pub(super) fn local_time(
     value: &str,
@@ -254,18 +270,7 @@ pub async fn create(
     {
         problems.push("The registration deadline must be before the event starts.".to_owned());
     }
-    let capacity = match form.capacity.trim() {
-        "" => None,
-        c => match c.parse::<u32>() {
-            Ok(n) if n <= 1_000_000 => Some(n),
-            _ => {
-                problems.push(
-                    "Places must be a whole number (leave it empty for no limit).".to_owned(),
-                );
-                None
-            }
-        },
-    };
+    let capacity = capacity(&form.capacity, &mut problems);
     let place = Some(form.place.trim().to_owned()).filter(|p| !p.is_empty());
     let online_url = web_link(&form.online_url, "online link", &mut problems);
     let payment_url = web_link(&form.payment_url, "payment page", &mut problems);

@@ -7,8 +7,8 @@
 
 mod announce;
 
+use announce::{capacity, local_time, web_link};
 pub use announce::{create, new_form};
-use announce::{local_time, web_link};
 
 use std::sync::Arc;
 
@@ -481,18 +481,7 @@ pub async fn save_limits(
     let (event, session) = run_by(&state, viewer, id).await?;
     check_csrf(&session, &form.csrf)?;
     let mut problems = Vec::new();
-    let capacity = match form.capacity.trim() {
-        "" => None,
-        c => match c.parse::<u32>() {
-            Ok(n) if n <= 1_000_000 => Some(n),
-            _ => {
-                problems.push(
-                    "Places must be a whole number (leave it empty for no limit).".to_owned(),
-                );
-                None
-            }
-        },
-    };
+    let capacity = capacity(&form.capacity, &mut problems);
     let tz: chrono_tz::Tz = event.time_zone.parse().unwrap_or(chrono_tz::UTC);
     let deadline = if form.deadline.trim().is_empty() {
         None
