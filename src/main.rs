@@ -78,6 +78,15 @@ fn db_path(cli: &Cli, config: &Config) -> PathBuf {
         })
 }
 
+/// The list a roster command names, checked against the config (a typo names the lists there
+/// are) and known to the archive, so a configured list nobody has written to yet has an empty
+/// roster rather than "no such list".
+fn roster_list(config: &Config, store: &mut Store, name: &str) -> Result<String> {
+    let name = config.import_list(Some(name)).map_err(anyhow::Error::msg)?;
+    store.list_id(&name)?;
+    Ok(name)
+}
+
 fn open_store(cli: &Cli, config: &Config) -> Result<Store> {
     let store = Store::open(&db_path(cli, config), config.derive_settings())?;
     store.seed_interests(&config.new_interests(), now_unix())?;
@@ -308,6 +317,10 @@ fn run(cli: Cli) -> Result<ExitCode> {
             );
         }
         Command::Members(MembersCommand::Import { file, list }) => {
+            // A roster is for a list the config knows: a typo must not make a new list.
+            if let Some(name) = list {
+                config.import_list(Some(name)).map_err(anyhow::Error::msg)?;
+            }
             let text = if file.as_os_str() == "-" {
                 std::io::read_to_string(std::io::stdin())?
             } else {
@@ -351,15 +364,17 @@ fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Members(MembersCommand::Remove { list, addresses }) => {
             let mut store = open_store(&cli, &config)?;
-            let removed = store.remove_list_members(list, addresses)?;
+            let list = roster_list(&config, &mut store, list)?;
+            let removed = store.remove_list_members(&list, addresses)?;
             println!(
                 "{removed} addresses taken off the roster of {list}, {} were not on it",
                 addresses.len() - removed
             );
         }
         Command::Members(MembersCommand::List { list }) => {
-            let store = open_store(&cli, &config)?;
-            for address in store.list_members(list)? {
+            let mut store = open_store(&cli, &config)?;
+            let list = roster_list(&config, &mut store, list)?;
+            for address in store.list_members(&list)? {
                 println!("{address}");
             }
         }

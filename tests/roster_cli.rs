@@ -1,0 +1,164 @@
+//! A private list's roster from the command line, end to end through the binary:
+//! `members import --list` (from a file and from stdin), `members list`, `members remove`,
+//! what each prints, and the refusals that must leave the roster as it was.
+
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+/// Runs `listbridge --db DB --config CONFIG ARGS…`, feeding `stdin` when given.
+fn listbridge(db: &Path, config: &Path, args: &[&str], stdin: Option<&str>) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_listbridge"))
+        .arg("--db")
+        .arg(db)
+        .arg("--config")
+        .arg(config)
+        .args(args)
+        .env_remove("LISTBRIDGE_DB")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut input = child.stdin.take().unwrap();
+    input
+        .write_all(stdin.unwrap_or_default().as_bytes())
+        .unwrap();
+    drop(input);
+    child.wait_with_output().unwrap()
+}
+
+fn succeeds(db: &Path, config: &Path, args: &[&str], stdin: Option<&str>) -> String {
+    let out = listbridge(db, config, args, stdin);
+    assert!(
+        out.status.success(),
+        "listbridge {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn fails(db: &Path, config: &Path, args: &[&str]) -> String {
+    let out = listbridge(db, config, args, None);
+    assert!(
+        !out.status.success(),
+        "listbridge {args:?} should have failed; it printed {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    String::from_utf8(out.stderr).unwrap()
+}
+
+#[test]
+fn roster_import_list_and_remove_through_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, config) = (dir.path().join("a.db"), dir.path().join("config.toml"));
+    std::fs::write(
+        &config,
+        "[[lists]]\nname = \"open\"\n\n[[lists]]\nname = \"council\"\nprivate = true\n",
+    )
+    .unwrap();
+    let roster = dir.path().join("roster.txt");
+    std::fs::write(
+        &roster,
+        "# the council, 2024\nDr Amira Khan <Amira.Khan@NHS.example>\n\nj.smith@nhs.example\n",
+    )
+    .unwrap();
+    let roster = roster.to_str().unwrap();
+
+    let out = succeeds(
+        &db,
+        &config,
+        &["members", "import", roster, "--list", "council"],
+        None,
+    );
+    assert!(out.contains("2 members added, 0 already known"), "{out}");
+    assert!(
+        out.contains("2 addresses put on the roster of council, 0 were on it"),
+        "{out}"
+    );
+    // Addresses are kept as the archive compares them: lower case, sorted.
+    let listed = succeeds(
+        &db,
+        &config,
+        &["members", "list", "--list", "council"],
+        None,
+    );
+    assert_eq!(listed, "amira.khan@nhs.example\nj.smith@nhs.example\n");
+
+    // Importing again changes nothing and says so; stdin ("-") reads the same way.
+    let again = succeeds(
+        &db,
+        &config,
+        &["members", "import", "-", "--list", "council"],
+        Some("amira.khan@nhs.example\nNew Member <new@nhs.example>\n"),
+    );
+    assert!(
+        again.contains("1 members added, 1 already known"),
+        "{again}"
+    );
+    assert!(
+        again.contains("1 addresses put on the roster of council, 1 were on it"),
+        "{again}"
+    );
+
+    // A roster with a bad line is refused whole, naming the line.
+    let bad = dir.path().join("bad.txt");
+    std::fs::write(&bad, "ok@nhs.example\nnot an address\n").unwrap();
+    let refused = fails(
+        &db,
+        &config,
+        &[
+            "members",
+            "import",
+            bad.to_str().unwrap(),
+            "--list",
+            "council",
+        ],
+    );
+    assert!(
+        refused.contains("line 2") && refused.contains("nothing was added"),
+        "{refused}"
+    );
+
+    // A list the config does not have is refused, and no such list appears.
+    let unknown = fails(
+        &db,
+        &config,
+        &["members", "import", roster, "--list", "counsil"],
+    );
+    assert!(
+        unknown.contains("counsil") && unknown.contains("council"),
+        "the refusal names the typo and the lists there are: {unknown}"
+    );
+    let missing = fails(&db, &config, &["members", "list", "--list", "counsil"]);
+    assert!(missing.contains("counsil"), "{missing}");
+
+    // Removing says how many were on the roster; the rest stay.
+    let removed = succeeds(
+        &db,
+        &config,
+        &[
+            "members",
+            "remove",
+            "--list",
+            "council",
+            "J.Smith@nhs.example",
+            "nobody@nhs.example",
+        ],
+        None,
+    );
+    assert!(
+        removed.contains("1 addresses taken off the roster of council, 1 were not on it"),
+        "{removed}"
+    );
+    let listed = succeeds(
+        &db,
+        &config,
+        &["members", "list", "--list", "council"],
+        None,
+    );
+    assert_eq!(listed, "amira.khan@nhs.example\nnew@nhs.example\n");
+    // The other list's roster was never touched.
+    let open = succeeds(&db, &config, &["members", "list", "--list", "open"], None);
+    assert_eq!(open, "");
+}
