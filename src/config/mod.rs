@@ -177,6 +177,10 @@ pub struct WebConfig {
     /// `[web] hide_addresses`: readers not signed in see no email address anywhere (author
     /// links by name, addresses in mail text masked, raw mail downloads for members only).
     pub hide_addresses: bool,
+    /// `[web] client_address_header`: behind a reverse proxy, the header naming the client
+    /// (its last address, the one the proxy added), for per-client rate limits; None: the
+    /// connection's own address.
+    pub client_address_header: Option<String>,
 }
 
 /// `[[sources]]`: an IMAP mailbox the daemon keeps the archive in step with.

@@ -26,10 +26,12 @@ pub struct Site {
     dir: tempfile::TempDir,
 }
 
-/// A visitor: their cookies, sent with each request and kept from each answer.
+/// A visitor: their cookies, sent with each request and kept from each answer, and the
+/// address they connect from (as a server over a socket would know it), if any.
 #[derive(Default, Clone)]
 pub struct Visitor {
     pub cookies: HashMap<String, String>,
+    pub from: Option<std::net::SocketAddr>,
 }
 
 /// An answer: status, Location (empty when none), headers and body.
@@ -108,6 +110,9 @@ impl Site {
         form: &[(&str, &str)],
     ) -> Answer {
         let mut request = Request::builder().method(method).uri(uri);
+        if let Some(from) = who.from {
+            request = request.extension(axum::extract::ConnectInfo(from));
+        }
         if let Some(cookie) = who.cookie_header() {
             request = request.header(header::COOKIE, cookie);
         }
