@@ -414,6 +414,8 @@ struct WriteForum {
     site: common::app::Site,
     thread: i64,
     event: i64,
+    /// The private message's attachment.
+    sha: String,
 }
 
 const PRIVATE_MESSAGE: &str = "kestrel-1@closed.example";
@@ -448,6 +450,15 @@ fn write_forum() -> WriteForum {
         .add_list_members("closed", &["cara.jones@closed.example".to_owned()], 0)
         .unwrap();
     let (thread, _) = store.locate(PRIVATE_MESSAGE).unwrap().unwrap();
+    let sha: String = rusqlite::Connection::open(&site.db)
+        .unwrap()
+        .query_row(
+            "SELECT a.sha256 FROM message_attachments a JOIN messages m ON m.id = a.message
+             WHERE m.message_id = ?1",
+            [PRIVATE_MESSAGE],
+            |r| r.get(0),
+        )
+        .expect("the fixture's attachment");
     let list = store.find_list("closed").unwrap();
     let run = store.begin_run("test", 0).unwrap();
     let writer = store.writer(run).unwrap();
@@ -484,6 +495,7 @@ fn write_forum() -> WriteForum {
         site,
         thread: thread.0,
         event: event.0,
+        sha,
     }
 }
 
@@ -500,7 +512,7 @@ impl WriteForum {
             .replace("{*message_id}", PRIVATE_MESSAGE)
             .replace("{list}", "closed")
             .replace("{address}", "priya.shah@closed.example")
-            .replace("{sha}", &"0".repeat(64))
+            .replace("{sha}", &self.sha)
             .replace("{name}", "kestrel-rota.txt")
             .replace("{slug}", "asthma")
             .replace("{token}", "no-such-token")
@@ -650,4 +662,109 @@ async fn side_door_1_writes_follow_the_read_rule_for_every_role() {
             .await;
         assert_eq!(status, StatusCode::SEE_OTHER, "{role} replies");
     }
+}
+
+/// Item 10 of the side doors: nothing that depends on who asks is marked for a shared cache.
+/// Every route, pointed at the private list, answers with `Vary: Cookie`; every answer to a
+/// signed-in member (the roster's, who sees the private events and attachment) is `private`
+/// or `no-store`, never `public`; an answer that sets a cookie is `no-store`.
+#[tokio::test]
+async fn side_door_10_answers_for_someone_are_not_shared() {
+    use listbridge::store::Role;
+    let forum = write_forum();
+    let site = &forum.site;
+    let (member, _) = site
+        .member("cara.jones@closed.example", "Cara Jones", Role::Member)
+        .await;
+    let mut walked = 0;
+    for (role, who) in [
+        ("the roster's member", member.clone()),
+        ("a reader not signed in", common::app::Visitor::default()),
+    ] {
+        let signed_in = !who.cookies.is_empty();
+        for pattern in declared_routes() {
+            let uri = forum.fill(&pattern);
+            let answer = site.get(&mut who.clone(), &uri).await;
+            let header = |name: header::HeaderName| -> String {
+                answer
+                    .headers
+                    .get_all(name)
+                    .iter()
+                    .map(|v| v.to_str().unwrap().to_ascii_lowercase())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
+            let (cache, vary) = (header(header::CACHE_CONTROL), header(header::VARY));
+            assert!(
+                vary.contains("cookie"),
+                "GET {uri} as {role} ({}): Vary {vary:?}",
+                answer.status
+            );
+            if signed_in {
+                assert!(
+                    (cache.contains("private") || cache.contains("no-store"))
+                        && !cache.contains("public"),
+                    "GET {uri} as {role} ({}): Cache-Control {cache:?}",
+                    answer.status
+                );
+            }
+            if answer.headers.contains_key(header::SET_COOKIE) {
+                assert_eq!(cache, "no-store", "GET {uri} as {role} sets a cookie");
+            }
+            walked += 1;
+        }
+    }
+    assert!(walked >= 120, "{walked} answers walked");
+    // The two the probe found: the calendar feed with the private event, and the attachment.
+    let mut cara = member;
+    let feed = site.get(&mut cara, "/events.ics").await;
+    assert!(
+        feed.body.contains("Kestrel ward study day"),
+        "{}",
+        feed.body
+    );
+    let attachment = site
+        .get(&mut cara, &format!("/att/{}/kestrel-rota.txt", forum.sha))
+        .await;
+    assert_eq!(attachment.status, StatusCode::OK);
+    for answer in [&feed, &attachment] {
+        let cache = answer.headers[header::CACHE_CONTROL].to_str().unwrap();
+        assert!(cache.starts_with("private"), "{cache}");
+    }
+}
+
+/// Item 11 of the side doors: an attachment keeps its own policy (a sandbox, nothing loaded),
+/// which the site-wide one does not replace; pages keep the site-wide one.
+#[tokio::test]
+async fn side_door_11_attachments_keep_their_sandbox() {
+    use listbridge::store::Role;
+    let forum = write_forum();
+    let site = &forum.site;
+    let (mut cara, _) = site
+        .member("cara.jones@closed.example", "Cara Jones", Role::Member)
+        .await;
+    let attachment = site
+        .get(&mut cara, &format!("/att/{}/kestrel-rota.txt", forum.sha))
+        .await;
+    assert_eq!(attachment.status, StatusCode::OK);
+    assert!(
+        attachment.body.contains("Quillfeather"),
+        "{}",
+        attachment.body
+    );
+    let csp: Vec<_> = attachment
+        .headers
+        .get_all(header::CONTENT_SECURITY_POLICY)
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(csp, ["default-src 'none'; sandbox"]);
+    let page = site.get(&mut cara, "/l/closed").await;
+    let csp = page.headers[header::CONTENT_SECURITY_POLICY]
+        .to_str()
+        .unwrap();
+    assert!(
+        csp.contains("script-src 'self'") && !csp.contains("sandbox"),
+        "{csp}"
+    );
 }

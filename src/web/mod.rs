@@ -452,7 +452,8 @@ pub fn router(state: AppState) -> Router {
         .layer(axum::extract::DefaultBodyLimit::max(
             account::AVATAR_MAX_BYTES + 64 * 1024,
         ))
-        .layer(SetResponseHeaderLayer::overriding(
+        // A handler's own policy stands (an attachment's is stricter: a sandbox).
+        .layer(SetResponseHeaderLayer::if_not_present(
             header::CONTENT_SECURITY_POLICY,
             HeaderValue::from_static(
                 "default-src 'none'; style-src 'self'; img-src 'self'; script-src 'self'; \
