@@ -388,3 +388,95 @@ async fn side_door_9_sign_in_mail_is_limited_per_mailbox_client_and_forum() {
     assert_eq!(own.status, StatusCode::OK, "{}", own.body);
     assert_eq!(sent(&site) - start, 1);
 }
+
+/// A PNG of `width` x `height` grey pixels, all alike (a file of a few kilobytes to a few
+/// hundred).
+fn blank_png(width: u32, height: u32) -> Vec<u8> {
+    let mut png = Vec::new();
+    image::GrayImage::new(width, height)
+        .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+        .unwrap();
+    png
+}
+
+/// Uploads `picture` as `who`'s profile picture (a multipart form, as the account page sends).
+async fn upload(site: &Site, who: &Visitor, csrf: &str, picture: &[u8]) -> Answer {
+    use http_body_util::BodyExt;
+    use tower::ServiceExt;
+    let boundary = "----side-door-2";
+    let mut body = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"csrf\"\r\n\r\n{csrf}\r\n\
+         --{boundary}\r\nContent-Disposition: form-data; name=\"avatar\"; filename=\"me.png\"\r\n\
+         Content-Type: image/png\r\n\r\n"
+    )
+    .into_bytes();
+    body.extend_from_slice(picture);
+    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    let request = axum::http::Request::post("/account/avatar")
+        .header(
+            axum::http::header::CONTENT_TYPE,
+            format!("multipart/form-data; boundary={boundary}"),
+        )
+        .header(axum::http::header::COOKIE, who.cookie_header().unwrap())
+        .body(axum::body::Body::from(body))
+        .unwrap();
+    let response = site.app.clone().oneshot(request).await.unwrap();
+    let status = response.status();
+    let headers = response.headers().clone();
+    let location = headers
+        .get(axum::http::header::LOCATION)
+        .map(|l| l.to_str().unwrap().to_owned())
+        .unwrap_or_default();
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    Answer {
+        status,
+        location,
+        headers,
+        body: String::from_utf8_lossy(&body).into_owned(),
+    }
+}
+
+/// Item 2: a picture upload costs bounded memory. A small file that claims 8000x8000 pixels
+/// is refused from its header, with the largest size accepted; the largest accepted picture
+/// is taken; and a member's uploads are rate-limited. (Peak memory under eight at once is
+/// measured by `bench/uploads.sh`, not asserted here.)
+#[tokio::test]
+async fn side_door_2_picture_uploads_are_bounded() {
+    let site = site();
+    let (jane, csrf) = site.member("jane@nhs.net", "Jane", Role::Member).await;
+    let huge = blank_png(8000, 8000);
+    assert!(huge.len() < 1 << 20, "{} bytes", huge.len());
+    let refused = upload(&site, &jane, &csrf, &huge).await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{}", refused.body);
+    assert!(
+        refused.body.contains("8000x8000") && refused.body.contains("4096x4096"),
+        "{}",
+        refused.body
+    );
+    let avatar = |site: &Site| -> bool {
+        rusqlite::Connection::open(&site.db)
+            .unwrap()
+            .query_row(
+                "SELECT count(*) FROM users WHERE avatar IS NOT NULL",
+                [],
+                |r| r.get::<_, i64>(0),
+            )
+            .unwrap()
+            > 0
+    };
+    assert!(!avatar(&site), "the refused picture was stored");
+    // Tall and narrow is refused the same way.
+    let tall = upload(&site, &jane, &csrf, &blank_png(16, 4097)).await;
+    assert_eq!(tall.status, StatusCode::BAD_REQUEST, "{}", tall.body);
+    // The largest accepted picture.
+    let largest = upload(&site, &jane, &csrf, &blank_png(4096, 4096)).await;
+    assert_eq!(largest.status, StatusCode::SEE_OTHER, "{}", largest.body);
+    assert!(avatar(&site));
+    // Five uploads at once, then one a minute.
+    let small = blank_png(300, 300);
+    let mut statuses = Vec::new();
+    for _ in 0..4 {
+        statuses.push(upload(&site, &jane, &csrf, &small).await.status.as_u16());
+    }
+    assert_eq!(statuses, [303, 303, 429, 429]);
+}

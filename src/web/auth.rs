@@ -50,6 +50,8 @@ pub struct Limits {
     posting: DefaultKeyedRateLimiter<i64>,
     /// Flags per member: enough for a bad thread, not for flagging the archive.
     flagging: DefaultKeyedRateLimiter<i64>,
+    /// Picture uploads per member (each is a decode).
+    uploading: DefaultKeyedRateLimiter<i64>,
 }
 
 impl Limits {
@@ -74,6 +76,8 @@ impl Limits {
             posting: RateLimiter::keyed(quota(Duration::from_secs(20), 10)),
             // Ten at once, then one every two minutes.
             flagging: RateLimiter::keyed(quota(Duration::from_secs(120), 10)),
+            // Five at once, then one a minute.
+            uploading: RateLimiter::keyed(quota(Duration::from_secs(60), 5)),
         }
     }
 
@@ -99,6 +103,12 @@ impl Limits {
         self.posting
             .check_key(&user)
             .map_err(|_| WebError::TooMany("posts in a short time"))
+    }
+
+    pub fn uploading(&self, user: i64) -> Result<(), WebError> {
+        self.uploading
+            .check_key(&user)
+            .map_err(|_| WebError::TooMany("picture uploads in a short time"))
     }
 
     pub fn flagging(&self, user: i64) -> Result<(), WebError> {

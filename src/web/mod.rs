@@ -55,6 +55,8 @@ pub struct AppState {
     bodies: Arc<Bounded<BodyKey, Arc<str>>>,
     limits: Arc<auth::Limits>,
     passwords: Arc<auth::Passwords>,
+    /// Picture decodes running (`account::AVATAR_DECODES` at most).
+    decodes: Arc<tokio::sync::Semaphore>,
     /// Wakes the outbox worker when a handler has queued mail.
     wake: Arc<Notify>,
 }
@@ -158,6 +160,7 @@ impl AppState {
             bodies: Arc::new(Bounded::new(8192, 16 << 20, |b| b.len())),
             limits: Arc::new(auth::Limits::new()),
             passwords: Arc::default(),
+            decodes: Arc::new(tokio::sync::Semaphore::new(account::AVATAR_DECODES)),
             wake,
         }
     }
