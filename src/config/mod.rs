@@ -732,6 +732,19 @@ mod tests {
     }
 
     #[test]
+    fn a_client_address_header_is_a_header_name() {
+        assert_eq!(Config::default().web.client_address_header, None);
+        let config = Config::parse("[web]\nclient_address_header = \"X-Forwarded-For\"\n").unwrap();
+        assert_eq!(
+            config.web.client_address_header.as_deref(),
+            Some("x-forwarded-for")
+        );
+        let problems =
+            Config::parse("[web]\nclient_address_header = \"X Forwarded\"\n").unwrap_err();
+        assert_eq!(problems.first().unwrap().key, "web.client_address_header");
+    }
+
+    #[test]
     fn erasure_policy_defaults_to_redact_and_a_bad_one_is_named() {
         use crate::store::ErasurePolicy;
         assert_eq!(Config::default().privacy.erasure, ErasurePolicy::Redact);
