@@ -235,7 +235,13 @@ pub fn resize_avatar(bytes: &[u8]) -> Result<Vec<u8>, String> {
     limits.max_image_height = Some(AVATAR_MAX_SIDE);
     limits.max_alloc = Some(AVATAR_MAX_ALLOC);
     reader.limits(limits);
-    let decoded = reader.decode().map_err(|_| unreadable())?;
+    let decoded = reader.decode().map_err(|e| match e {
+        // Within the size but more than a decode may take (16 bits a channel).
+        image::ImageError::Limits(_) => format!(
+            "The picture takes too much memory to read: save it with 8 bits a colour, or smaller than {AVATAR_MAX_SIDE}x{AVATAR_MAX_SIDE} pixels, and upload it again."
+        ),
+        _ => unreadable(),
+    })?;
     let square = decoded.resize_to_fill(
         AVATAR_PIXELS,
         AVATAR_PIXELS,
