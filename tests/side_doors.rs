@@ -480,3 +480,45 @@ async fn side_door_2_picture_uploads_are_bounded() {
     }
     assert_eq!(statuses, [303, 303, 429, 429]);
 }
+
+/// Item 6 behind a reverse proxy (`[web] client_address_header`): every request comes from
+/// the proxy's address, and the client is the header's last entry, so a stranger's guesses
+/// still hold back only the stranger.
+#[tokio::test]
+async fn side_door_6_behind_a_proxy_clients_are_told_apart() {
+    let site = Site::new(&CONFIG.replace(
+        "[web]\n",
+        "[web]\nclient_address_header = \"X-Forwarded-For\"\n",
+    ));
+    let (mut jane, csrf) = site.member("jane@nhs.net", "Jane", Role::Member).await;
+    set_password(&site, &mut jane, &csrf, "correct horse battery").await;
+    let behind = |client: &str| Visitor {
+        headers: vec![(
+            "x-forwarded-for".to_owned(),
+            format!("192.0.2.77, {client}"),
+        )],
+        ..from("127.0.0.1")
+    };
+    let mut statuses = Vec::new();
+    for n in 0..8 {
+        let guess = try_password(
+            &site,
+            &mut behind("203.0.113.9"),
+            "jane@nhs.net",
+            &format!("guess {n}"),
+            "/",
+        )
+        .await;
+        statuses.push(guess.status.as_u16());
+    }
+    assert_eq!(statuses, [401, 401, 401, 401, 401, 429, 429, 429]);
+    let own = try_password(
+        &site,
+        &mut behind("198.51.100.7"),
+        "jane@nhs.net",
+        "correct horse battery",
+        "/",
+    )
+    .await;
+    assert_eq!(own.status, StatusCode::SEE_OTHER, "{}", own.body);
+}
