@@ -102,9 +102,13 @@ async fn serve_with(
         let shutdown = async move {
             let _ = web_stop.changed().await;
         };
-        if let Err(e) = axum::serve(listener, app)
-            .with_graceful_shutdown(shutdown)
-            .await
+        // With each connection's address, for the sign-in limits per client.
+        if let Err(e) = axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown)
+        .await
         {
             tracing::error!(error = %e, "the web server stopped");
         }

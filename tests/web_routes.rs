@@ -407,3 +407,364 @@ async fn forwarded_mail_is_shown_nested_in_the_post() {
         "{page}"
     );
 }
+
+/// A forum with a public list and a private one (both with an address, so both can be written
+/// to), members allowed to announce events, and a private event: for the walk of writes.
+struct WriteForum {
+    site: common::app::Site,
+    thread: i64,
+    event: i64,
+    /// The private message's attachment.
+    sha: String,
+}
+
+const PRIVATE_MESSAGE: &str = "kestrel-1@closed.example";
+
+fn write_forum() -> WriteForum {
+    let site = common::app::Site::new(&format!(
+        "[web]\nsite_name = \"Test forum\"\nbase_url = \"https://forum.test\"\n\
+         [events]\norganisers = \"members\"\n\
+         [outbound]\nfrom_address = \"forum@lists.test\"\n\
+         [[lists]]\nname = \"snug\"\nsubject_tag = \"[SNUG]\"\naddress = \"snug@lists.example.org\"\n\
+         [[lists]]\nname = \"closed\"\nprivate = true\nsubject_tag = \"[Closed]\"\naddress = \"closed@lists.example.org\"\n{}",
+        include_str!("../fixtures/sample/interests.toml")
+    ));
+    let mut store = site.store();
+    store
+        .seed_interests(&site.config.new_interests(), 0)
+        .unwrap();
+    for (file, list) in [
+        ("sample/snug-2024.mbox", "snug"),
+        ("private/closed.mbox", "closed"),
+    ] {
+        listbridge::archive::pipeline::import(
+            &mut store,
+            &[common::fixtures_dir().join(file)],
+            list,
+            &site.config.render_options(list),
+            0,
+        )
+        .unwrap();
+    }
+    store
+        .add_list_members("closed", &["cara.jones@closed.example".to_owned()], 0)
+        .unwrap();
+    let (thread, _) = store.locate(PRIVATE_MESSAGE).unwrap().unwrap();
+    let sha: String = rusqlite::Connection::open(&site.db)
+        .unwrap()
+        .query_row(
+            "SELECT a.sha256 FROM message_attachments a JOIN messages m ON m.id = a.message
+             WHERE m.message_id = ?1",
+            [PRIVATE_MESSAGE],
+            |r| r.get(0),
+        )
+        .expect("the fixture's attachment");
+    let list = store.find_list("closed").unwrap();
+    let run = store.begin_run("test", 0).unwrap();
+    let writer = store.writer(run).unwrap();
+    let event = writer
+        .create_event(
+            &listbridge::store::NewEvent {
+                uid: "kestrel-day@test".to_owned(),
+                sequence: 0,
+                message_id: PRIVATE_MESSAGE.to_owned(),
+                list,
+                title: "Kestrel ward study day".to_owned(),
+                description: "For the Kestrel partners.".to_owned(),
+                starts_at: 4_000_000_000,
+                ends_at: 4_000_003_600,
+                time_zone: "Europe/London".to_owned(),
+                all_day: false,
+                place: Some("Kestrel ward".to_owned()),
+                online_url: None,
+                capacity: Some(10),
+                deadline: None,
+                payment_url: None,
+                organiser: None,
+                organiser_email: None,
+                source: "web",
+                tickets: Vec::new(),
+                interests: Vec::new(),
+            },
+            0,
+        )
+        .unwrap();
+    writer.commit().unwrap();
+    drop(store);
+    WriteForum {
+        site,
+        thread: thread.0,
+        event: event.0,
+        sha,
+    }
+}
+
+impl WriteForum {
+    /// A pattern with every parameter pointing at the private list.
+    fn fill(&self, pattern: &str) -> String {
+        let id = if pattern.starts_with("/events/") {
+            self.event
+        } else {
+            self.thread
+        };
+        pattern
+            .replace("{thread}", &self.thread.to_string())
+            .replace("{*message_id}", PRIVATE_MESSAGE)
+            .replace("{list}", "closed")
+            .replace("{address}", "priya.shah@closed.example")
+            .replace("{sha}", &self.sha)
+            .replace("{name}", "kestrel-rota.txt")
+            .replace("{slug}", "asthma")
+            .replace("{token}", "no-such-token")
+            .replace("{id}", &id.to_string())
+    }
+
+    /// A POST of every field any form has, complete and valid, aimed at the private list.
+    async fn post(&self, who: &mut common::app::Visitor, csrf: &str, uri: &str) -> StatusCode {
+        let form = [
+            ("csrf", csrf),
+            ("list", "closed"),
+            ("message_id", PRIVATE_MESSAGE),
+            ("parent", PRIVATE_MESSAGE),
+            ("subject", "Kestrel rota, again"),
+            ("text", "A reply for the Kestrel partners."),
+            ("action", "post"),
+            ("mode", "watch"),
+            ("reason", "spam"),
+            ("note", "a note"),
+            ("title", "Kestrel ward evening"),
+            ("description", "An evening for the partners."),
+            ("starts", "2031-03-12T18:00"),
+            ("ends", "2031-03-12T20:00"),
+            ("time_zone", "Europe/London"),
+            ("place", "Leeds"),
+            ("capacity", "20"),
+            ("ticket", ""),
+            ("interest", "asthma"),
+        ];
+        self.site.post(who, uri, &form).await.status
+    }
+
+    /// The rows writes could add or change, table by table.
+    fn footprint(&self) -> Vec<(&'static str, i64)> {
+        let conn = rusqlite::Connection::open(&self.site.db).unwrap();
+        [
+            "messages",
+            "posts",
+            "outbox",
+            "events",
+            "registrations",
+            "held_posts",
+            "likes",
+            "flags",
+            "thread_prefs",
+            "manual_tags",
+            "hidden_messages",
+            "thread_fixes",
+            "moderation_log",
+        ]
+        .into_iter()
+        .map(|t| {
+            let n = conn
+                .query_row(&format!("SELECT count(*) FROM {t}"), [], |r| r.get(0))
+                .unwrap();
+            (t, n)
+        })
+        .collect()
+    }
+}
+
+/// Item 1 of the side doors: every write path is held to the rule of reads. Every route is
+/// POSTed a complete, valid form aimed at a private list (its list name, thread, message and
+/// event) by each role: a reader not signed in and a member off the roster change nothing
+/// (the event form does not even offer the list); the roster's member and a moderator can
+/// announce in it, so the forms sent are ones that do write.
+#[tokio::test]
+async fn side_door_1_writes_follow_the_read_rule_for_every_role() {
+    use listbridge::store::Role;
+    let forum = write_forum();
+    let site = &forum.site;
+    let (outsider, outsider_csrf) = site
+        .member("olly@other.example", "Olly Reed", Role::Member)
+        .await;
+    let (member, member_csrf) = site
+        .member("cara.jones@closed.example", "Cara Jones", Role::Member)
+        .await;
+    let (moderator, moderator_csrf) = site
+        .member("mo@mods.example", "Mo Dee", Role::Moderator)
+        .await;
+
+    let mut writes = 0;
+    for (role, who, csrf) in [
+        (
+            "a reader not signed in",
+            common::app::Visitor::default(),
+            "",
+        ),
+        (
+            "a member off the roster",
+            outsider.clone(),
+            outsider_csrf.as_str(),
+        ),
+    ] {
+        // Reads: the private list is not there for them, nor offered on the event form.
+        let mut reader = who.clone();
+        let list = site.get(&mut reader, "/l/closed").await;
+        assert_eq!(list.status, StatusCode::NOT_FOUND, "{role} reads the list");
+        if role.starts_with("a member") {
+            let form = site.get(&mut reader, "/events/new").await;
+            assert_eq!(form.status, StatusCode::OK, "{}", form.body);
+            assert!(
+                form.body.contains("value=\"snug\"") && !form.body.contains("value=\"closed\""),
+                "the event form offers {role} the private list:\n{}",
+                form.body
+            );
+        }
+        for pattern in declared_routes() {
+            // Signing out would make the rest of the walk anonymous.
+            if pattern.starts_with("/signout") {
+                continue;
+            }
+            let uri = forum.fill(&pattern);
+            let before = forum.footprint();
+            let mut visitor = who.clone();
+            let status = forum.post(&mut visitor, csrf, &uri).await;
+            assert!(!status.is_server_error(), "POST {uri} as {role}: {status}");
+            assert_eq!(
+                forum.footprint(),
+                before,
+                "POST {uri} as {role} ({status}) wrote into the private list"
+            );
+            writes += 1;
+        }
+    }
+    assert!(writes >= 120, "{writes} writes walked");
+
+    // The roster's member and a moderator: offered the list, and the same form announces.
+    for (role, mut who, csrf) in [
+        ("the roster's member", member, member_csrf),
+        ("a moderator", moderator, moderator_csrf),
+    ] {
+        let list = site.get(&mut who, "/l/closed").await;
+        assert_eq!(list.status, StatusCode::OK, "{role} reads the list");
+        let form = site.get(&mut who, "/events/new").await;
+        assert!(
+            form.body.contains("value=\"closed\""),
+            "{role} is not offered the list"
+        );
+        let events = |f: &[(&str, i64)]| f.iter().find(|(t, _)| *t == "events").unwrap().1;
+        let before = events(&forum.footprint());
+        let status = forum.post(&mut who, &csrf, "/events/new").await;
+        assert_eq!(status, StatusCode::SEE_OTHER, "{role} announces");
+        assert_eq!(events(&forum.footprint()), before + 1, "{role} announces");
+        let status = forum
+            .post(&mut who, &csrf, &format!("/t/{}/reply", forum.thread))
+            .await;
+        assert_eq!(status, StatusCode::SEE_OTHER, "{role} replies");
+    }
+}
+
+/// Item 10 of the side doors: nothing that depends on who asks is marked for a shared cache.
+/// Every route, pointed at the private list, answers with `Vary: Cookie`; every answer to a
+/// signed-in member (the roster's, who sees the private events and attachment) is `private`
+/// or `no-store`, never `public`; an answer that sets a cookie is `no-store`.
+#[tokio::test]
+async fn side_door_10_answers_for_someone_are_not_shared() {
+    use listbridge::store::Role;
+    let forum = write_forum();
+    let site = &forum.site;
+    let (member, _) = site
+        .member("cara.jones@closed.example", "Cara Jones", Role::Member)
+        .await;
+    let mut walked = 0;
+    for (role, who) in [
+        ("the roster's member", member.clone()),
+        ("a reader not signed in", common::app::Visitor::default()),
+    ] {
+        let signed_in = !who.cookies.is_empty();
+        for pattern in declared_routes() {
+            let uri = forum.fill(&pattern);
+            let answer = site.get(&mut who.clone(), &uri).await;
+            let header = |name: header::HeaderName| -> String {
+                answer
+                    .headers
+                    .get_all(name)
+                    .iter()
+                    .map(|v| v.to_str().unwrap().to_ascii_lowercase())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
+            let (cache, vary) = (header(header::CACHE_CONTROL), header(header::VARY));
+            assert!(
+                vary.contains("cookie"),
+                "GET {uri} as {role} ({}): Vary {vary:?}",
+                answer.status
+            );
+            if signed_in {
+                assert!(
+                    (cache.contains("private") || cache.contains("no-store"))
+                        && !cache.contains("public"),
+                    "GET {uri} as {role} ({}): Cache-Control {cache:?}",
+                    answer.status
+                );
+            }
+            if answer.headers.contains_key(header::SET_COOKIE) {
+                assert_eq!(cache, "no-store", "GET {uri} as {role} sets a cookie");
+            }
+            walked += 1;
+        }
+    }
+    assert!(walked >= 120, "{walked} answers walked");
+    // The two the probe found: the calendar feed with the private event, and the attachment.
+    let mut cara = member;
+    let feed = site.get(&mut cara, "/events.ics").await;
+    assert!(
+        feed.body.contains("Kestrel ward study day"),
+        "{}",
+        feed.body
+    );
+    let attachment = site
+        .get(&mut cara, &format!("/att/{}/kestrel-rota.txt", forum.sha))
+        .await;
+    assert_eq!(attachment.status, StatusCode::OK);
+    for answer in [&feed, &attachment] {
+        let cache = answer.headers[header::CACHE_CONTROL].to_str().unwrap();
+        assert!(cache.starts_with("private"), "{cache}");
+    }
+}
+
+/// Item 11 of the side doors: an attachment keeps its own policy (a sandbox, nothing loaded),
+/// which the site-wide one does not replace; pages keep the site-wide one.
+#[tokio::test]
+async fn side_door_11_attachments_keep_their_sandbox() {
+    use listbridge::store::Role;
+    let forum = write_forum();
+    let site = &forum.site;
+    let (mut cara, _) = site
+        .member("cara.jones@closed.example", "Cara Jones", Role::Member)
+        .await;
+    let attachment = site
+        .get(&mut cara, &format!("/att/{}/kestrel-rota.txt", forum.sha))
+        .await;
+    assert_eq!(attachment.status, StatusCode::OK);
+    assert!(
+        attachment.body.contains("Quillfeather"),
+        "{}",
+        attachment.body
+    );
+    let csp: Vec<_> = attachment
+        .headers
+        .get_all(header::CONTENT_SECURITY_POLICY)
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(csp, ["default-src 'none'; sandbox"]);
+    let page = site.get(&mut cara, "/l/closed").await;
+    let csp = page.headers[header::CONTENT_SECURITY_POLICY]
+        .to_str()
+        .unwrap();
+    assert!(
+        csp.contains("script-src 'self'") && !csp.contains("sandbox"),
+        "{csp}"
+    );
+}

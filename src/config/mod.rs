@@ -177,6 +177,10 @@ pub struct WebConfig {
     /// `[web] hide_addresses`: readers not signed in see no email address anywhere (author
     /// links by name, addresses in mail text masked, raw mail downloads for members only).
     pub hide_addresses: bool,
+    /// `[web] client_address_header`: behind a reverse proxy, the header naming the client
+    /// (its last address, the one the proxy added), for per-client rate limits; None: the
+    /// connection's own address.
+    pub client_address_header: Option<String>,
 }
 
 /// `[[sources]]`: an IMAP mailbox the daemon keeps the archive in step with.
@@ -725,6 +729,19 @@ mod tests {
         );
         let problems = Config::parse("[privacy]\nhold_patterns = [\"MRN (\"]\n").unwrap_err();
         assert_eq!(problems.first().unwrap().key, "privacy.hold_patterns[0]");
+    }
+
+    #[test]
+    fn a_client_address_header_is_a_header_name() {
+        assert_eq!(Config::default().web.client_address_header, None);
+        let config = Config::parse("[web]\nclient_address_header = \"X-Forwarded-For\"\n").unwrap();
+        assert_eq!(
+            config.web.client_address_header.as_deref(),
+            Some("x-forwarded-for")
+        );
+        let problems =
+            Config::parse("[web]\nclient_address_header = \"X Forwarded\"\n").unwrap_err();
+        assert_eq!(problems.first().unwrap().key, "web.client_address_header");
     }
 
     #[test]

@@ -82,6 +82,7 @@ struct RawWeb {
     site_name: String,
     base_url: Option<String>,
     hide_addresses: bool,
+    client_address_header: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -367,12 +368,24 @@ fn web(p: &mut Problems, r: RawWeb) -> Option<WebConfig> {
         }
         s
     });
+    let client_address_header = r.client_address_header.map(|h| {
+        let h = h.trim().to_ascii_lowercase();
+        if h.is_empty() || !h.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
+            p.problem(
+                "web.client_address_header",
+                format!("{h:?} is not a header name"),
+                "write the header your proxy sets, such as \"X-Forwarded-For\", or leave it out",
+            );
+        }
+        h
+    });
     let listen = listen?;
     (!p.any_under("web")).then(|| WebConfig {
         listen,
         site_name,
         base_url: base_url.unwrap_or_else(|| format!("http://{listen}")),
         hide_addresses: r.hide_addresses,
+        client_address_header,
     })
 }
 

@@ -80,12 +80,6 @@ pub fn post_with<T>(
     if draft.text.trim().is_empty() {
         return Err(PostError::Empty);
     }
-    if !draft.approved
-        && let Some(finding) = config.privacy_screen().check(&draft.subject, &draft.text)
-    {
-        hold_draft(store, config, draft, &finding.reason, now)?;
-        return Err(PostError::Held(finding.reason));
-    }
     let parent = match &draft.parent {
         Some(id) => Some(store.reply_target(id)?.ok_or(PostError::NoSuchParent)?),
         None => None,
@@ -93,6 +87,26 @@ pub fn post_with<T>(
     let list_name = parent
         .as_ref()
         .map_or(draft.list.as_str(), |p| p.list.as_str());
+    // The same rule as every read (a private list for its roster and the moderators), whatever
+    // form the draft came from; the refusal reads as for a list or post that does not exist.
+    // An approved draft was checked when it was held.
+    if !draft.approved
+        && store
+            .hidden_lists(Some(draft.user), &config.private_lists())?
+            .iter()
+            .any(|hidden| hidden == list_name)
+    {
+        return Err(match parent {
+            Some(_) => PostError::NoSuchParent,
+            None => PostError::NoSuchList(list_name.to_owned()),
+        });
+    }
+    if !draft.approved
+        && let Some(finding) = config.privacy_screen().check(&draft.subject, &draft.text)
+    {
+        hold_draft(store, config, draft, &finding.reason, now)?;
+        return Err(PostError::Held(finding.reason));
+    }
     let list = config
         .lists
         .iter()

@@ -6,6 +6,7 @@
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
+use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 
 use super::{AppState, WebError, extract};
@@ -43,7 +44,8 @@ tokio::task_local! {
 
 /// Middleware: finds the request's signed-in member (by the session cookie) and answers the
 /// request with every store read confined to what they may see; handlers find the session in
-/// the request (`extract::Viewer`) rather than look it up again.
+/// the request (`extract::Viewer`) rather than look it up again. What a shared cache may keep
+/// is decided here too (`cache_policy`), since only here is who asked known for every route.
 pub(super) async fn identify(
     axum::extract::State(state): axum::extract::State<AppState>,
     jar: axum_extra::extract::CookieJar,
@@ -58,7 +60,45 @@ pub(super) async fn identify(
     request
         .extensions_mut()
         .insert(extract::Identified(session));
-    VIEWER.scope(viewer, next.run(request)).await
+    let mut response = VIEWER.scope(viewer, next.run(request)).await;
+    cache_policy(viewer.is_some(), response.headers_mut());
+    response
+}
+
+/// What caches may keep of an answer. Every answer varies with the cookie (a signed-in
+/// member's pages, private lists' events and attachments, addresses shown). An answer to a
+/// signed-in member is for them alone: `private` whatever the handler said. An answer that
+/// sets a cookie is kept by nobody. An answer to a reader not signed in is the same for every
+/// such reader, so a handler's `public` stands for it.
+fn cache_policy(signed_in: bool, headers: &mut HeaderMap) {
+    headers.append(header::VARY, HeaderValue::from_static("Cookie"));
+    if headers.contains_key(header::SET_COOKIE) {
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        return;
+    }
+    if !signed_in {
+        return;
+    }
+    let given = headers
+        .get(header::CACHE_CONTROL)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let kept: Vec<&str> = given
+        .split(',')
+        .map(str::trim)
+        .filter(|d| !d.is_empty() && !d.eq_ignore_ascii_case("public"))
+        .filter(|d| !d.eq_ignore_ascii_case("private"))
+        .collect();
+    let policy = if kept.iter().any(|d| d.eq_ignore_ascii_case("no-store")) {
+        "no-store".to_owned()
+    } else if kept.is_empty() {
+        "private, no-cache".to_owned()
+    } else {
+        format!("private, {}", kept.join(", "))
+    };
+    if let Ok(value) = HeaderValue::from_str(&policy) {
+        headers.insert(header::CACHE_CONTROL, value);
+    }
 }
 
 /// SQLite's page cache per pooled connection.

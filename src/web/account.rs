@@ -21,6 +21,15 @@ carries_csrf!(ProfileForm, NewPasswordForm);
 pub const AVATAR_MAX_BYTES: usize = 5 << 20;
 /// Avatars are stored as PNG squares of this size.
 const AVATAR_PIXELS: u32 = 256;
+/// The widest and tallest picture decoded: a phone's photo fits (4032x3024); a small file
+/// that claims 8000x8000 pixels (250 MB decoded) is refused from its header, undecoded.
+pub const AVATAR_MAX_SIDE: u32 = 4096;
+/// What one decode may allocate: a picture at the largest size, 8 bits a channel with alpha,
+/// and some room (the decoders' own buffers).
+const AVATAR_MAX_ALLOC: u64 = (AVATAR_MAX_SIDE as u64 * AVATAR_MAX_SIDE as u64 * 4) + (16 << 20);
+/// Decodes at once, server-wide: each may cost [`AVATAR_MAX_ALLOC`], so this bounds the
+/// memory uploads can take however many arrive together (the others wait their turn).
+pub const AVATAR_DECODES: usize = 2;
 
 #[derive(Debug, Deserialize, Default)]
 pub struct AccountQuery {
@@ -153,6 +162,7 @@ pub async fn upload_avatar(
     mut multipart: Multipart,
 ) -> Result<Response, WebError> {
     let session = viewer.member("/account")?;
+    state.limits.uploading(session.user.id.0)?;
     let (mut csrf, mut image, mut remove) = (String::new(), Vec::new(), false);
     while let Some(field) = multipart
         .next_field()
@@ -184,9 +194,18 @@ pub async fn upload_avatar(
             "Choose a picture to upload first.".into(),
         ));
     }
-    let png = tokio::task::spawn_blocking(move || resize_avatar(&image))
-        .await?
-        .map_err(WebError::BadRequest)?;
+    // The permit travels with the decode, so a request given up on still holds it until its
+    // decode ends.
+    let permit = std::sync::Arc::clone(&state.decodes)
+        .acquire_owned()
+        .await
+        .map_err(|e| WebError::internal(&e, "the decode queue is closed"))?;
+    let png = tokio::task::spawn_blocking(move || {
+        let _permit = permit;
+        resize_avatar(&image)
+    })
+    .await?
+    .map_err(WebError::BadRequest)?;
     state.write(move |s| s.set_avatar(id, Some(&png))).await?;
     Ok(Redirect::to("/account?saved=picture").into_response())
 }
@@ -196,15 +215,33 @@ pub async fn upload_avatar(
 pub fn resize_avatar(bytes: &[u8]) -> Result<Vec<u8>, String> {
     let unreadable =
         || "That file is not a picture we can read: upload a JPEG, PNG, GIF or WebP.".to_owned();
-    let mut reader = image::ImageReader::new(Cursor::new(bytes))
-        .with_guessed_format()
-        .map_err(|_| unreadable())?;
+    let reader = || {
+        image::ImageReader::new(Cursor::new(bytes))
+            .with_guessed_format()
+            .map_err(|_| unreadable())
+    };
+    // The size the file's header claims, read before anything is decoded.
+    let mut header = reader()?;
+    header.no_limits();
+    let (width, height) = header.into_dimensions().map_err(|_| unreadable())?;
+    if width > AVATAR_MAX_SIDE || height > AVATAR_MAX_SIDE {
+        return Err(format!(
+            "The picture is {width}x{height} pixels; pictures up to {AVATAR_MAX_SIDE}x{AVATAR_MAX_SIDE} are accepted: make it smaller and upload it again."
+        ));
+    }
+    let mut reader = reader()?;
     let mut limits = image::Limits::default();
-    limits.max_image_width = Some(8000);
-    limits.max_image_height = Some(8000);
-    limits.max_alloc = Some(256 << 20);
+    limits.max_image_width = Some(AVATAR_MAX_SIDE);
+    limits.max_image_height = Some(AVATAR_MAX_SIDE);
+    limits.max_alloc = Some(AVATAR_MAX_ALLOC);
     reader.limits(limits);
-    let decoded = reader.decode().map_err(|_| unreadable())?;
+    let decoded = reader.decode().map_err(|e| match e {
+        // Within the size but more than a decode may take (16 bits a channel).
+        image::ImageError::Limits(_) => format!(
+            "The picture takes too much memory to read: save it with 8 bits a colour, or smaller than {AVATAR_MAX_SIDE}x{AVATAR_MAX_SIDE} pixels, and upload it again."
+        ),
+        _ => unreadable(),
+    })?;
     let square = decoded.resize_to_fill(
         AVATAR_PIXELS,
         AVATAR_PIXELS,

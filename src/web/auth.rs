@@ -18,7 +18,7 @@ use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use serde::Deserialize;
 
-use super::extract::{CarriesCsrf, CsrfForm, Member, ToAccount, TokenOnly, Viewer};
+use super::extract::{CarriesCsrf, Client, CsrfForm, Member, ToAccount, TokenOnly, Viewer};
 use super::view::{self, Me};
 use super::{AppState, WebError};
 use crate::store::{Role, Session};
@@ -30,14 +30,28 @@ pub const FORM_COOKIE: &str = "lb_form";
 const LINK_SECONDS: i64 = 3600;
 
 /// Per-key rate limits, kept in memory (a restart forgets them, which only ever lets a
-/// little more through).
+/// little more through). Password tries and sign-in mail are counted apart, so that nobody's
+/// wrong passwords stop a member's links; the owner of a mailbox can always sign in by link
+/// (when their address's limit is reached, a link went to it in the last three minutes).
 pub struct Limits {
-    /// Sign-in links and password tries per address.
-    sign_in: DefaultKeyedRateLimiter<String>,
+    /// Password tries per client and address: a stranger's guesses hold back only the stranger.
+    password: DefaultKeyedRateLimiter<(String, String)>,
+    /// Password tries per client, over every address.
+    password_client: DefaultKeyedRateLimiter<String>,
+    /// Sign-in mail per mailbox (`jane+1@` and `jane+2@` are `jane@`'s mailbox).
+    link_mailbox: DefaultKeyedRateLimiter<String>,
+    /// Sign-in mail asked for by one client, to any addresses.
+    link_client: DefaultKeyedRateLimiter<String>,
+    /// Sign-in mail to addresses without an account (sign-ups), over the whole forum: what
+    /// is left of mail to strangers when many clients ask. Members' own addresses are not
+    /// counted here, so nobody can use it up to keep members out.
+    link_new: governor::DefaultDirectRateLimiter,
     /// Posts per member.
     posting: DefaultKeyedRateLimiter<i64>,
     /// Flags per member: enough for a bad thread, not for flagging the archive.
     flagging: DefaultKeyedRateLimiter<i64>,
+    /// Picture uploads per member (each is a decode).
+    uploading: DefaultKeyedRateLimiter<i64>,
 }
 
 impl Limits {
@@ -49,24 +63,52 @@ impl Limits {
         };
         Limits {
             // Five at once, then one every three minutes.
-            sign_in: RateLimiter::keyed(quota(Duration::from_secs(180), 5)),
+            password: RateLimiter::keyed(quota(Duration::from_secs(180), 5)),
+            // Twenty at once, then one a minute.
+            password_client: RateLimiter::keyed(quota(Duration::from_secs(60), 20)),
+            // Five at once, then one every three minutes.
+            link_mailbox: RateLimiter::keyed(quota(Duration::from_secs(180), 5)),
+            // Ten at once, then one every two minutes.
+            link_client: RateLimiter::keyed(quota(Duration::from_secs(120), 10)),
+            // Fifty at once, then one every thirty seconds (120 an hour).
+            link_new: RateLimiter::direct(quota(Duration::from_secs(30), 50)),
             // Ten at once, then one every twenty seconds.
             posting: RateLimiter::keyed(quota(Duration::from_secs(20), 10)),
             // Ten at once, then one every two minutes.
             flagging: RateLimiter::keyed(quota(Duration::from_secs(120), 10)),
+            // Five at once, then one a minute.
+            uploading: RateLimiter::keyed(quota(Duration::from_secs(60), 5)),
         }
     }
 
-    pub fn sign_in(&self, address: &str) -> Result<(), WebError> {
-        self.sign_in
-            .check_key(&address.to_lowercase())
-            .map_err(|_| WebError::TooMany("sign-in attempts for this address"))
+    /// A password try by `client` for `address`.
+    pub fn password(&self, client: &str, address: &str) -> Result<(), WebError> {
+        let refused = || WebError::TooMany("password attempts from here");
+        checked(&self.password_client, &client.to_owned()).map_err(|()| refused())?;
+        checked(&self.password, &(client.to_owned(), mailbox(address))).map_err(|()| refused())
+    }
+
+    /// A sign-in mail to `address`, asked for by `client`; `member`: the address has an account.
+    pub fn link(&self, client: &str, address: &str, member: bool) -> Result<(), WebError> {
+        checked(&self.link_client, &client.to_owned())
+            .map_err(|()| WebError::TooMany("sign-in links asked for from here"))?;
+        checked(&self.link_mailbox, &mailbox(address)).map_err(|()| WebError::LinkSentRecently)?;
+        if !member && self.link_new.check().is_err() {
+            return Err(WebError::TooMany("sign-ups just now"));
+        }
+        Ok(())
     }
 
     pub fn posting(&self, user: i64) -> Result<(), WebError> {
         self.posting
             .check_key(&user)
             .map_err(|_| WebError::TooMany("posts in a short time"))
+    }
+
+    pub fn uploading(&self, user: i64) -> Result<(), WebError> {
+        self.uploading
+            .check_key(&user)
+            .map_err(|_| WebError::TooMany("picture uploads in a short time"))
     }
 
     pub fn flagging(&self, user: i64) -> Result<(), WebError> {
@@ -76,9 +118,79 @@ impl Limits {
     }
 }
 
+/// One key's check; the limiter forgets keys that are whole again once it holds many (a
+/// stranger cycling through addresses must not grow the server's memory).
+fn checked<K: std::hash::Hash + Eq + Clone>(
+    limiter: &DefaultKeyedRateLimiter<K>,
+    key: &K,
+) -> Result<(), ()> {
+    if limiter.len() > 100_000 {
+        limiter.retain_recent();
+    }
+    limiter.check_key(key).map_err(|_| ())
+}
+
+/// The mailbox an address reaches, for counting: lowercased, without a sub-address
+/// (`Jane+1@NHS.net` is `jane@nhs.net`).
+pub(super) fn mailbox(address: &str) -> String {
+    let address = address.trim().to_lowercase();
+    match address.rsplit_once('@') {
+        Some((local, domain)) => {
+            let local = local.split_once('+').map_or(local, |(base, _)| base);
+            format!("{local}@{domain}")
+        }
+        None => address,
+    }
+}
+
 impl Default for Limits {
     fn default() -> Self {
         Limits::new()
+    }
+}
+
+/// Password verification: an address without a password (or without an account) is verified
+/// against a hash of a random secret made once, at the same cost, so that how long the answer
+/// takes does not tell who has a password.
+#[derive(Default)]
+pub struct Passwords {
+    dummy: std::sync::OnceLock<String>,
+    /// Verifications made (each costs one argon2 run).
+    verified: std::sync::atomic::AtomicU64,
+}
+
+impl Passwords {
+    /// The member whose password `password` is, if `found` has one and it matches; one
+    /// argon2 verification either way. Slow on purpose: call it on a blocking thread.
+    fn verify(
+        &self,
+        found: Option<(crate::store::UserId, String)>,
+        password: &str,
+    ) -> Option<crate::store::UserId> {
+        let dummy = self.dummy.get_or_init(|| {
+            Argon2::default()
+                .hash_password(crate::tokens::new_token().as_bytes())
+                .map(|h| h.to_string())
+                .expect("argon2 hashes a random token")
+        });
+        let (user, parsed) = match found
+            .as_ref()
+            .and_then(|(user, hash)| Some((*user, PasswordHash::new(hash).ok()?)))
+        {
+            Some((user, parsed)) => (Some(user), parsed),
+            None => (None, PasswordHash::new(dummy).ok()?),
+        };
+        self.verified
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let matches = Argon2::default()
+            .verify_password(password.as_bytes(), &parsed)
+            .is_ok();
+        user.filter(|_| matches)
+    }
+
+    /// How many verifications have been made.
+    pub fn verifications(&self) -> u64 {
+        self.verified.load(std::sync::atomic::Ordering::Relaxed)
     }
 }
 
@@ -152,10 +264,29 @@ fn check_form_token(jar: &CookieJar, given: &str) -> Result<(), WebError> {
     }
 }
 
-/// Only our own paths are followed after sign-in (no open redirect).
-fn safe_next(next: Option<&str>) -> String {
+/// Only our own paths are followed after sign-in (no open redirect): one `/` followed by
+/// anything but `/`, `\` or a control character (browsers skip tabs and newlines and read `\`
+/// as `/`, so `/\t/evil.example` is another site), judged on the text and on its
+/// percent-decoded form alike; no control character or backslash anywhere (a CR/LF cannot
+/// reach the Location header). Anything else goes to the front page.
+pub(super) fn safe_next(next: Option<&str>) -> String {
+    fn ours(path: &str) -> bool {
+        let mut chars = path.chars();
+        chars.next() == Some('/')
+            && chars
+                .next()
+                .is_none_or(|c| c != '/' && c != '\\' && !c.is_control())
+            && !path.contains(|c: char| c == '\\' || c.is_control())
+    }
     match next {
-        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') => n.to_owned(),
+        Some(n)
+            if ours(n)
+                && percent_encoding::percent_decode_str(n)
+                    .decode_utf8()
+                    .is_ok_and(|decoded| ours(&decoded)) =>
+        {
+            n.to_owned()
+        }
         _ => "/".to_owned(),
     }
 }
@@ -229,6 +360,7 @@ pub struct LinkForm {
 /// the form tells nobody who is a member.
 pub async fn send_link(
     State(state): State<AppState>,
+    Client(client): Client,
     jar: CookieJar,
     Form(form): Form<LinkForm>,
 ) -> Result<Response, WebError> {
@@ -255,7 +387,11 @@ pub async fn send_link(
             "This forum cannot send mail yet (its config has no [outbound] section), so sign-in links cannot be sent. Ask the forum's admin.".into(),
         ));
     }
-    state.limits.sign_in(&email)?;
+    let lookup = email.clone();
+    let member = state
+        .read(move |s| Ok(s.user_by_email(&lookup)?.is_some()))
+        .await?;
+    state.limits.link(&client, &email, member)?;
     let token = crate::tokens::new_token();
     let next = safe_next(Some(&form.next));
     let link = format!(
@@ -306,24 +442,18 @@ pub struct PasswordForm {
 
 pub async fn sign_in_password(
     State(state): State<AppState>,
+    Client(client): Client,
     jar: CookieJar,
     Form(form): Form<PasswordForm>,
 ) -> Result<Response, WebError> {
     check_form_token(&jar, &form.form_token)?;
     let email = form.email.trim().to_lowercase();
-    state.limits.sign_in(&email)?;
+    state.limits.password(&client, &email)?;
     let lookup = email.clone();
     let found = state.read(move |s| s.password_hash(&lookup)).await?;
     let password = form.password;
-    let user = tokio::task::spawn_blocking(move || {
-        let (user, hash) = found?;
-        let parsed = PasswordHash::new(&hash).ok()?;
-        Argon2::default()
-            .verify_password(password.as_bytes(), &parsed)
-            .ok()
-            .map(|()| user)
-    })
-    .await?;
+    let passwords = Arc::clone(&state.passwords);
+    let user = tokio::task::spawn_blocking(move || passwords.verify(found, &password)).await?;
     let Some(user) = user else {
         let page = sign_in_view(
             &state,
@@ -480,6 +610,24 @@ mod tests {
         assert_eq!(safe_next(Some("//evil.example")), "/");
         assert_eq!(safe_next(Some("https://evil.example")), "/");
         assert_eq!(safe_next(Some("/\\evil")), "/");
+        for hostile in [
+            "/\t/evil.example/",
+            "/%09/evil.example/",
+            "/\n/evil.example",
+            "/%0d%0a/evil.example",
+            "/t/1\r\nSet-Cookie: a=b",
+            "/%2F/evil.example",
+            "/%5Cevil.example",
+            "/%00",
+            "/\u{85}/evil.example",
+            "/%ff",
+            "",
+            "evil.example",
+        ] {
+            assert_eq!(safe_next(Some(hostile)), "/", "{hostile:?}");
+        }
+        assert_eq!(safe_next(Some("/")), "/");
+        assert_eq!(safe_next(Some("/m/a%40b.org")), "/m/a%40b.org");
         assert_eq!(safe_next(None), "/");
     }
 
@@ -498,6 +646,13 @@ mod tests {
         ] {
             assert!(!valid_address(bad), "{bad}");
         }
+    }
+
+    #[test]
+    fn sub_addresses_count_as_their_mailbox() {
+        assert_eq!(mailbox(" Victim+1@NHS.net"), "victim@nhs.net");
+        assert_eq!(mailbox("victim+a+b@nhs.net"), "victim@nhs.net");
+        assert_eq!(mailbox("victim@nhs.net"), "victim@nhs.net");
     }
 
     #[test]

@@ -54,6 +54,47 @@ impl Viewer {
     }
 }
 
+/// The client asking, as the network tells (for per-client limits): the connection's address,
+/// or behind a reverse proxy the last address of `[web] client_address_header`; an IPv6
+/// client by its /64 (one host holds a whole one). "unknown" when neither is known.
+pub struct Client(pub String);
+
+impl FromRequestParts<AppState> for Client {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, std::convert::Infallible> {
+        use std::net::{IpAddr, SocketAddr};
+        let proxied = state
+            .config
+            .web
+            .client_address_header
+            .as_deref()
+            .and_then(|name| parts.headers.get_all(name).iter().next_back())
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.rsplit(',').next())
+            .and_then(|last| last.trim().parse::<IpAddr>().ok());
+        let peer = parts
+            .extensions
+            .get::<axum::extract::ConnectInfo<SocketAddr>>()
+            .map(|c| c.0.ip());
+        Ok(Client(match proxied.or(peer) {
+            Some(IpAddr::V6(v6)) if v6.to_ipv4_mapped().is_none() => {
+                let s = v6.segments();
+                format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+            }
+            Some(IpAddr::V6(v6)) => v6
+                .to_ipv4_mapped()
+                .map(|v4| v4.to_string())
+                .unwrap_or_default(),
+            Some(ip) => ip.to_string(),
+            None => "unknown".to_owned(),
+        }))
+    }
+}
+
 /// Where the sign-in page sends a reader back to, from the request's path.
 pub trait Back {
     fn back(path: &str) -> String;

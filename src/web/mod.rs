@@ -54,6 +54,9 @@ pub struct AppState {
     /// A message's rendered text, by the archive's erasure count and Message-ID.
     bodies: Arc<Bounded<BodyKey, Arc<str>>>,
     limits: Arc<auth::Limits>,
+    passwords: Arc<auth::Passwords>,
+    /// Picture decodes running (`account::AVATAR_DECODES` at most).
+    decodes: Arc<tokio::sync::Semaphore>,
     /// Wakes the outbox worker when a handler has queued mail.
     wake: Arc<Notify>,
 }
@@ -156,6 +159,8 @@ impl AppState {
             searches: Arc::new(Bounded::new(1024, 8 << 20, |b| b.len())),
             bodies: Arc::new(Bounded::new(8192, 16 << 20, |b| b.len())),
             limits: Arc::new(auth::Limits::new()),
+            passwords: Arc::default(),
+            decodes: Arc::new(tokio::sync::Semaphore::new(account::AVATAR_DECODES)),
             wake,
         }
     }
@@ -207,6 +212,12 @@ impl AppState {
 }
 
 impl AppState {
+    /// How many password verifications (argon2 runs) this server has made: every password
+    /// sign-in makes exactly one, whether or not the address has a password.
+    pub fn password_verifications(&self) -> u64 {
+        self.passwords.verifications()
+    }
+
     /// A list the viewer may read (a private list only for its members and moderators), or
     /// "not found": a private list's name is not confirmed to anyone else.
     async fn readable_list(&self, name: &str) -> Result<(), WebError> {
@@ -230,6 +241,8 @@ pub enum WebError {
     Gone(&'static str),
     /// A rate limit: what there were too many of.
     TooMany(&'static str),
+    /// An address's sign-in mail limit: a link went to it minutes ago and still works.
+    LinkSentRecently,
     /// A page for members, asked for by a reader not signed in: to the sign-in page, and back
     /// to this address afterwards.
     SignIn(String),
@@ -298,6 +311,11 @@ impl IntoResponse for WebError {
                 StatusCode::TOO_MANY_REQUESTS,
                 "Please wait a moment",
                 format!("There have been too many {what}. Wait a few minutes, then try again."),
+            ),
+            WebError::LinkSentRecently => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "A link is on its way",
+                "Sign-in links were mailed to this address in the last few minutes. Use the newest one in your mailbox (each works once, for an hour), or wait a few minutes and ask again.".to_owned(),
             ),
             WebError::Internal => (
                 StatusCode::INTERNAL_SERVER_ERROR,
@@ -437,7 +455,8 @@ pub fn router(state: AppState) -> Router {
         .layer(axum::extract::DefaultBodyLimit::max(
             account::AVATAR_MAX_BYTES + 64 * 1024,
         ))
-        .layer(SetResponseHeaderLayer::overriding(
+        // A handler's own policy stands (an attachment's is stricter: a sandbox).
+        .layer(SetResponseHeaderLayer::if_not_present(
             header::CONTENT_SECURITY_POLICY,
             HeaderValue::from_static(
                 "default-src 'none'; style-src 'self'; img-src 'self'; script-src 'self'; \

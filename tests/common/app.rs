@@ -26,10 +26,14 @@ pub struct Site {
     dir: tempfile::TempDir,
 }
 
-/// A visitor: their cookies, sent with each request and kept from each answer.
+/// A visitor: their cookies, sent with each request and kept from each answer, the address
+/// they connect from (as a server over a socket would know it), if any, and headers their
+/// requests carry (a proxy's `X-Forwarded-For`).
 #[derive(Default, Clone)]
 pub struct Visitor {
     pub cookies: HashMap<String, String>,
+    pub from: Option<std::net::SocketAddr>,
+    pub headers: Vec<(String, String)>,
 }
 
 /// An answer: status, Location (empty when none), headers and body.
@@ -108,6 +112,12 @@ impl Site {
         form: &[(&str, &str)],
     ) -> Answer {
         let mut request = Request::builder().method(method).uri(uri);
+        if let Some(from) = who.from {
+            request = request.extension(axum::extract::ConnectInfo(from));
+        }
+        for (name, value) in &who.headers {
+            request = request.header(name, value);
+        }
         if let Some(cookie) = who.cookie_header() {
             request = request.header(header::COOKIE, cookie);
         }

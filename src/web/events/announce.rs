@@ -97,13 +97,7 @@ async fn form_page(
 ) -> Result<axum::response::Html<String>, WebError> {
     let interests = state.read(|s| s.interests()).await?;
     let chosen: Vec<&str> = form.interests.iter().map(String::as_str).collect();
-    let lists: Vec<String> = state
-        .config
-        .lists
-        .iter()
-        .filter(|l| l.address.is_some())
-        .map(|l| l.name.clone())
-        .collect();
+    let lists = announceable_lists(state).await?;
     Ok(view::render(&view::EventFormPage {
         site: state.config.web.site_name.clone(),
         query: String::new(),
@@ -137,6 +131,29 @@ async fn form_page(
             .collect(),
         problems,
     }))
+}
+
+/// The lists an event can be announced on: those with an address that the member may read
+/// (the one rule of reads, so a private list is offered to its roster only).
+async fn announceable_lists(state: &AppState) -> Result<Vec<String>, WebError> {
+    let names: Vec<String> = state
+        .config
+        .lists
+        .iter()
+        .filter(|l| l.address.is_some())
+        .map(|l| l.name.clone())
+        .collect();
+    state
+        .read(move |s| {
+            let mut readable = Vec::new();
+            for name in names {
+                if s.can_read_list(&name)? {
+                    readable.push(name);
+                }
+            }
+            Ok(readable)
+        })
+        .await
 }
 
 /// The number of places typed in a form (empty: no limit); a problem when it is not one.
@@ -220,11 +237,12 @@ pub async fn create(
         return Err(WebError::Forbidden);
     }
     let mut problems = Vec::new();
+    let offered = announceable_lists(&state).await?;
     let list = state
         .config
         .lists
         .iter()
-        .find(|l| l.name == form.list && l.address.is_some());
+        .find(|l| l.name == form.list && offered.contains(&l.name));
     if list.is_none() {
         problems.push("Choose the list to announce it on.".to_owned());
     }
