@@ -81,6 +81,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "thread fixes, flags and hidden messages",
         include_str!("migrations/0011_thread_fixes.sql"),
     ),
+    (
+        "a cheap archive version",
+        include_str!("migrations/0013_archive_version.sql"),
+    ),
 ];
 
 /// The schema version this binary writes.

@@ -166,16 +166,18 @@ impl super::Store {
             .optional()?)
     }
 
-    /// What changes whenever the archive gains or loses a message: for caching search pages.
-    /// The third part counts erasures, after which nothing cached may be served again.
-    pub fn archive_version(&self) -> Result<(i64, i64, i64), StoreError> {
+    /// What changes whenever the archive changes as readers see it (mail stored, removed,
+    /// moved or retagged; hidden, shown, fixed, erased): for caching search pages. A counter
+    /// the same transactions raise (migration 0013's triggers), read as one row, never a scan.
+    /// The second part counts erasures, after which no message's cached text may be served.
+    pub fn archive_version(&self) -> Result<(i64, i64), StoreError> {
         Ok(self
             .conn
             .prepare_cached(
-                "SELECT coalesce(max(id), 0), count(*),
-                        (SELECT coalesce(max(id), 0) FROM erasures) FROM messages",
+                "SELECT n, (SELECT coalesce(max(id), 0) FROM erasures)
+                 FROM main.archive_version WHERE id = 1",
             )?
-            .query_row([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?)
+            .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))?)
     }
 
     /// What changes whenever a thread gains, loses or reorders a message: for caching pages.

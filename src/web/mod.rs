@@ -79,8 +79,8 @@ struct SearchKey {
     query: String,
     page: usize,
     by_date: bool,
-    /// Newest message, count, erasures (`Store::archive_version`).
-    archive: (i64, i64, i64),
+    /// The archive's change counter and erasures (`Store::archive_version`).
+    archive: (i64, i64),
 }
 
 /// A message's rendered text: the archive's erasure count and the Message-ID.

@@ -624,7 +624,7 @@ pub async fn search(
             let mut snippets = Vec::with_capacity(results.results.len());
             for hit in &results.results {
                 if let Some(body) = bodies.get(&BodyKey {
-                    erasures: version.2,
+                    erasures: version.1,
                     message_id: hit.message_id.clone(),
                 }) {
                     snippets.push(body);
@@ -639,7 +639,7 @@ pub async fn search(
                 };
                 bodies.put(
                     BodyKey {
-                        erasures: version.2,
+                        erasures: version.1,
                         message_id: hit.message_id.clone(),
                     },
                     Arc::clone(&body),
