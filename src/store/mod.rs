@@ -49,7 +49,7 @@ pub use moderation::{
 };
 pub use outbox::*;
 pub use read::{Page, StoredAttachment, ThreadFilter, ThreadPost, ThreadSummary};
-pub use search::{SearchHit, SearchResults};
+pub use search::{AuthorMatch, SearchHit, SearchResults};
 pub use sources::{Cursor, SourceState, SourceStatus};
 
 use std::path::{Path, PathBuf};

@@ -36,24 +36,66 @@ pub struct SearchResults {
     pub results: Vec<SearchHit>,
 }
 
+/// Who `from:` may match: the sender's address as well as their name, or (for readers who
+/// may not see addresses) the name alone, so that no prefix or exact search confirms an address
+/// one character at a time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthorMatch {
+    NamesAndAddresses,
+    NamesOnly,
+}
+
+/// The words of a `from:` prefix phrase (`"jane d"*`), lowercased, as they must appear in a
+/// sender's name.
+fn name_words(phrase: &str) -> Vec<String> {
+    phrase
+        .trim_end_matches('*')
+        .trim_matches('"')
+        .replace("\"\"", "\"")
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(str::to_lowercase)
+        .collect()
+}
+
 /// The `WHERE` conditions for a parsed query's filters, from fixed SQL fragments, with the
 /// reader's values as parameters (in order).
-fn filter_sql(parsed: &ParsedQuery, sql: &mut String, args: &mut Vec<Value>) {
+fn filter_sql(parsed: &ParsedQuery, who: AuthorMatch, sql: &mut String, args: &mut Vec<Value>) {
     let f = &parsed.filters;
     let authors = |list: &[Author], sql: &mut String, args: &mut Vec<Value>| {
         let mut alternatives = Vec::new();
         let mut words = Vec::new();
         for author in list {
-            match author {
-                Author::Address(a) => {
-                    alternatives.push("m.from_addr = ? COLLATE NOCASE");
+            match (author, who) {
+                (Author::Address(a), AuthorMatch::NamesAndAddresses) => {
+                    alternatives.push("m.from_addr = ? COLLATE NOCASE".to_owned());
                     args.push(Value::Text(a.clone()));
                 }
-                Author::Words(w) => words.push(w.as_str()),
+                // An address is no name: it matches nothing, whoever sent what.
+                (Author::Address(_), AuthorMatch::NamesOnly) => alternatives.push("0".to_owned()),
+                (Author::Words(w), AuthorMatch::NamesAndAddresses) => words.push(w.as_str()),
+                (Author::Words(w), AuthorMatch::NamesOnly) => {
+                    // The index's author column holds the address too: each word must also be
+                    // in the sender's name.
+                    let mut each =
+                        vec!["m.id IN (SELECT rowid FROM search WHERE search MATCH ?)".to_owned()];
+                    args.push(Value::Text(format!("author : ({w})")));
+                    for word in name_words(w) {
+                        // At the start of a word of the name, as the index matches prefixes.
+                        each.push(
+                            "instr(' ' || replace(replace(replace(replace(
+                                 lower(coalesce(m.from_name, '')), '.', ' '), ',', ' '), '-', ' '),
+                                 '''', ' '), ' ' || ?) > 0"
+                                .to_owned(),
+                        );
+                        args.push(Value::Text(word));
+                    }
+                    alternatives.push(format!("({})", each.join(" AND ")));
+                }
             }
         }
         if !words.is_empty() {
-            alternatives.push("m.id IN (SELECT rowid FROM search WHERE search MATCH ?)");
+            alternatives.push("m.id IN (SELECT rowid FROM search WHERE search MATCH ?)".to_owned());
             args.push(Value::Text(format!("author : ({})", words.join(" OR "))));
         }
         sql.push_str(&alternatives.join(" OR "));
@@ -141,13 +183,25 @@ impl super::Store {
         self.search_page(query, 0, limit, SearchOrder::Relevance)
     }
 
-    /// One page of results.
+    /// One page of results, `from:` matching names and addresses.
     pub fn search_page(
         &self,
         query: &str,
         offset: usize,
         limit: usize,
         order: SearchOrder,
+    ) -> Result<Result<SearchResults, QueryError>, StoreError> {
+        self.search_page_as(query, offset, limit, order, AuthorMatch::NamesAndAddresses)
+    }
+
+    /// One page of results, `from:` matching as `who` may.
+    pub fn search_page_as(
+        &self,
+        query: &str,
+        offset: usize,
+        limit: usize,
+        order: SearchOrder,
+        who: AuthorMatch,
     ) -> Result<Result<SearchResults, QueryError>, StoreError> {
         let parsed = match parse_query(query) {
             Ok(p) => p,
@@ -201,7 +255,7 @@ impl super::Store {
                 "0.0"
             }
         };
-        filter_sql(&parsed, &mut from_where, &mut args);
+        filter_sql(&parsed, who, &mut from_where, &mut args);
 
         let total: i64 = self
             .conn

@@ -9,7 +9,7 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
-use super::extract::Id;
+use super::extract::{Id, Viewer};
 use super::view::{self, FeedEntry, PAGE_SIZE};
 use super::{AppState, WebError};
 use crate::mail::mbox::{export_envelope, write_mboxrd};
@@ -288,7 +288,9 @@ pub async fn message(
 pub async fn search(
     State(state): State<AppState>,
     Query(q): Query<super::pages::SearchQuery>,
+    Viewer(viewer): Viewer,
 ) -> Result<Response, WebError> {
+    let signed_in = viewer.is_some();
     let query = q.q.unwrap_or_default();
     let page = super::pages::page_number(q.page.as_deref());
     let order = if q.sort.as_deref() == Some("date") {
@@ -296,8 +298,9 @@ pub async fn search(
     } else {
         SearchOrder::Relevance
     };
+    let who = state.author_match(signed_in);
     let found = state
-        .read(move |s| s.search_page(&query, (page - 1) * PAGE_SIZE, PAGE_SIZE, order))
+        .read(move |s| s.search_page_as(&query, (page - 1) * PAGE_SIZE, PAGE_SIZE, order, who))
         .await?;
     Ok(match found {
         Ok(results) => Json(serde_json::json!({"page": page, "total": results.total, "query": results.query, "results": results.results})).into_response(),

@@ -207,6 +207,16 @@ impl AppState {
 }
 
 impl AppState {
+    /// What `from:` may match for this reader: names alone for a reader not signed in when
+    /// addresses are hidden (a prefix or exact search would confirm an address).
+    fn author_match(&self, signed_in: bool) -> crate::store::AuthorMatch {
+        if signed_in || !self.config.web.hide_addresses {
+            crate::store::AuthorMatch::NamesAndAddresses
+        } else {
+            crate::store::AuthorMatch::NamesOnly
+        }
+    }
+
     /// A list the viewer may read (a private list only for its members and moderators), or
     /// "not found": a private list's name is not confirmed to anyone else.
     async fn readable_list(&self, name: &str) -> Result<(), WebError> {

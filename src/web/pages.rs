@@ -612,14 +612,16 @@ pub async fn search(
         return Ok(axum::response::Html(cached).into_response());
     }
     let text = query.clone();
+    let who = state.author_match(signed_in);
     let bodies = Arc::clone(&state.bodies);
     let config = Arc::clone(&state.config);
     let found = state
         .read(move |s| {
-            let results = match s.search_page(&text, (page - 1) * PAGE_SIZE, PAGE_SIZE, order)? {
-                Ok(r) => r,
-                Err(e) => return Ok(Err(e)),
-            };
+            let results =
+                match s.search_page_as(&text, (page - 1) * PAGE_SIZE, PAGE_SIZE, order, who)? {
+                    Ok(r) => r,
+                    Err(e) => return Ok(Err(e)),
+                };
             // Snippets come from each hit's rendered text (the index keeps no text).
             let mut snippets = Vec::with_capacity(results.results.len());
             for hit in &results.results {
