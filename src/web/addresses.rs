@@ -1,56 +1,56 @@
-//! Addresses kept from readers who are not signed in (`[web] hide_addresses`, on by default):
-//! a layer over every route shortens each email address in the text it answers (pages, feeds,
-//! JSON) to its first letters and domain, as Google Groups does ("ja…@nhs.net"), and sends
-//! raw mail downloads (mbox), which are full of addresses, to the sign-in page. One layer, so
-//! that no page, feed or API answer can forget it. Message-IDs and calendar UIDs look like
-//! addresses and are what permalinks and calendar entries are made of: a token the archive
-//! knows as one of them is left alone.
-
-use std::collections::{HashMap, HashSet};
-use std::sync::LazyLock;
+//! Addresses kept from readers who are not signed in (`[web] hide_addresses`, on by default).
+//! What counts as an address, and how it is shortened ("ja…@nhs.net"), is the pure core's
+//! (`crate::mail::hiding`). The pages readers not signed in ask for most (threads, search,
+//! the search API) shorten them while they are drawn, from the text of the mail and names
+//! they show, before they are cached, and say so ([`Hidden`]); the layer here passes those by
+//! untouched. Every other answer (feeds, other pages, JSON) is shortened by the layer, as a
+//! backstop no route can forget, without reading the store: a Message-ID or calendar UID that
+//! looks like an address is left alone only where the page itself writes one (a permalink's
+//! path, a JSON `message_id` or `parent`, an iCalendar `UID`), never because the archive knows
+//! it. Raw mail downloads (mbox), which are full of addresses, go to the sign-in page.
 
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::header;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use regex::Regex;
 
 use super::access::VIEWER;
 use super::{AppState, WebError};
-
-/// An address as it appears in text, HTML or JSON: the usual characters only, so that a path
-/// (`/m/ID`) or markup around it is not taken for part of it.
-static ADDRESS: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)+")
-        .expect("the address pattern compiles")
-});
+use crate::mail::hiding::{hide_addresses, hide_addresses_except};
 
 /// Pages larger than this are not rewritten (none of ours is; it bounds the buffering).
 const MAX_FILTERED_BYTES: usize = 16 << 20;
 
-/// "jane.doe@nhs.net" as a reader not signed in sees it: "ja…@nhs.net".
-pub fn shortened(address: &str) -> String {
-    let (local, domain) = address.split_once('@').unwrap_or((address, ""));
-    let shown: String = local
-        .chars()
-        .take(if local.len() > 4 { 2 } else { 1 })
-        .collect();
-    format!("{shown}…@{domain}")
+/// A response extension: its addresses were shortened while it was drawn.
+#[derive(Clone, Copy)]
+pub struct Hidden;
+
+/// `text` as this reader may see it: shortened when `hide`.
+pub(super) fn shown(text: &str, hide: bool) -> String {
+    if hide {
+        hide_addresses(text).into_owned()
+    } else {
+        text.to_owned()
+    }
 }
 
-/// `text` with every address shortened, except the tokens in `keep` (Message-IDs).
-pub fn hide(text: &str, keep: &HashSet<String>) -> String {
-    ADDRESS
-        .replace_all(text, |c: &regex::Captures<'_>| {
-            let token = &c[0];
-            if keep.contains(token) {
-                token.to_owned()
-            } else {
-                shortened(token)
-            }
-        })
-        .into_owned()
+/// Where a page writes a Message-ID or a calendar UID itself: the text just before one.
+const ID_PLACES: [&str; 6] = [
+    "/m/",
+    "/api/messages/",
+    "\"message_id\":\"",
+    "\"parent\":\"",
+    "\nUID:",
+    "\r\nUID:",
+];
+
+/// `text` with every address shortened, except an identifier where the page writes one.
+pub fn hide(text: &str) -> String {
+    hide_addresses_except(text, |before, _| {
+        ID_PLACES.iter().any(|p| before.ends_with(p))
+    })
+    .into_owned()
 }
 
 /// The layer: for a reader not signed in, raw mail goes to the sign-in page and text has its
@@ -70,6 +70,9 @@ pub async fn hide_from_anonymous(
         .map(|p| p.as_str().to_owned())
         .unwrap_or_else(|| "/".to_owned());
     let response = next.run(request).await;
+    if response.extensions().get::<Hidden>().is_some() {
+        return response;
+    }
     let kind = response
         .headers()
         .get(header::CONTENT_TYPE)
@@ -92,31 +95,7 @@ pub async fn hide_from_anonymous(
     let Ok(text) = std::str::from_utf8(&bytes) else {
         return Response::from_parts(parts, Body::from(bytes));
     };
-    let tokens: HashSet<String> = ADDRESS
-        .find_iter(text)
-        .map(|m| m.as_str().to_owned())
-        .collect();
-    if tokens.is_empty() {
-        return Response::from_parts(parts, Body::from(bytes));
-    }
-    let known = state
-        .read(move |s| {
-            let mut known = HashMap::new();
-            for token in tokens {
-                let is_id = s.is_identifier(&token)?;
-                known.insert(token, is_id);
-            }
-            Ok(known)
-        })
-        .await;
-    let Ok(known) = known else {
-        return WebError::Internal.into_response();
-    };
-    let keep: HashSet<String> = known
-        .into_iter()
-        .filter_map(|(token, is_id)| is_id.then_some(token))
-        .collect();
-    let hidden = hide(text, &keep);
+    let hidden = hide(text);
     parts.headers.remove(header::CONTENT_LENGTH);
     Response::from_parts(parts, Body::from(hidden))
 }
@@ -126,18 +105,16 @@ mod tests {
     use super::*;
 
     #[test]
-    fn addresses_are_shortened_and_message_ids_kept() {
-        let keep: HashSet<String> = ["abc123@mail.example.org".to_owned()].into();
+    fn addresses_are_shortened_and_identifiers_kept_where_the_page_writes_them() {
         let text = "Jane &lt;jane.doe@nhs.net&gt; wrote in <a href=\"/m/abc123@mail.example.org\">\
-                    this</a>; mail bo@x.org or \"amy+list@gp.nhs.uk\"";
+                    abc123@mail.example.org</a>; mail bo@x.org or \"amy+list@gp.nhs.uk\" \
+                    {\"message_id\":\"j.smith@nhs.net\",\"from\":\"j.smith@nhs.net\"}";
         assert_eq!(
-            hide(text, &keep),
-            "Jane &lt;ja…@nhs.net&gt; wrote in <a href=\"/m/abc123@mail.example.org\">this</a>; \
-             mail b…@x.org or \"am…@gp.nhs.uk\""
+            hide(text),
+            "Jane &lt;ja…@nhs.net&gt; wrote in <a href=\"/m/abc123@mail.example.org\">\
+             ab…@mail.example.org</a>; mail b…@x.org or \"am…@gp.nhs.uk\" \
+             {\"message_id\":\"j.smith@nhs.net\",\"from\":\"js…@nhs.net\"}"
         );
-        assert_eq!(
-            hide("no addresses here @ all", &keep),
-            "no addresses here @ all"
-        );
+        assert_eq!(hide("no addresses here @ all"), "no addresses here @ all");
     }
 }

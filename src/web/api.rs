@@ -302,9 +302,29 @@ pub async fn search(
     let found = state
         .read(move |s| s.search_page_as(&query, (page - 1) * PAGE_SIZE, PAGE_SIZE, order, who))
         .await?;
+    let hide = !signed_in && state.config.web.hide_addresses;
     Ok(match found {
-        Ok(results) => Json(serde_json::json!({"page": page, "total": results.total, "query": results.query, "results": results.results})).into_response(),
-        Err(problem) => (StatusCode::BAD_REQUEST, Json(serde_json::json!({"error": problem.to_string()}))).into_response(),
+        Ok(mut results) => {
+            if hide {
+                for hit in &mut results.results {
+                    hit.from = super::addresses::shown(&hit.from, true);
+                    hit.subject = hit
+                        .subject
+                        .as_deref()
+                        .map(|s| super::addresses::shown(s, true));
+                }
+            }
+            let mut response = Json(serde_json::json!({"page": page, "total": results.total, "query": results.query, "results": results.results})).into_response();
+            if hide {
+                response.extensions_mut().insert(super::addresses::Hidden);
+            }
+            response
+        }
+        Err(problem) => (
+            StatusCode::BAD_REQUEST,
+            Json(serde_json::json!({"error": problem.to_string()})),
+        )
+            .into_response(),
     })
 }
 

@@ -8,10 +8,10 @@ use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
-use super::auth;
 use super::extract::{Id, Viewer};
 use super::view::{self, PAGE_SIZE, Pager, PostView, ResultView, ThreadRow};
 use super::{AppState, BodyKey, PageKey, SearchKey, WebError};
+use super::{addresses, auth};
 use crate::mail::render::{RenderOptions, Rendered, render_message};
 use crate::mail::sanitize::escape_markup;
 use crate::search::{QueryError, SearchOrder};
@@ -310,7 +310,7 @@ pub async fn thread(
     if viewer.is_none()
         && let Some(page) = state.pages.get(&key)
     {
-        return Ok(axum::response::Html(page).into_response());
+        return Ok(drawn(page, state.config.web.hide_addresses));
     }
     let me_id = viewer.as_ref().map(|v| v.user.id);
     let ThreadData {
@@ -373,6 +373,14 @@ pub async fn thread(
     let (subject, list) = info;
     let options = render_options(&state, &list);
     let hide_addresses = state.config.web.hide_addresses && me_id.is_none();
+    // What the mail and its authors say, as this reader may see it.
+    let shown = |text: &str| addresses::shown(text, hide_addresses);
+    // A Message-ID that is also an author's address (anyone can give a mail such an id) is
+    // not written into a link: the post is linked by its place in the thread instead.
+    let authors: std::collections::HashSet<String> = posts
+        .iter()
+        .filter_map(|p| p.from_addr.as_deref().map(str::to_lowercase))
+        .collect();
 
     let inputs: Vec<ThreadMessage<'_>> = posts
         .iter()
@@ -396,8 +404,8 @@ pub async fn thread(
     for placement in &placements {
         let post = &posts[placement.index];
         let author = match (&post.from_name, &post.from_addr) {
-            (Some(n), _) => n.clone(),
-            (None, Some(a)) => a.clone(),
+            (Some(n), _) => shown(n),
+            (None, Some(a)) => shown(a),
             (None, None) => "(unknown sender)".to_owned(),
         };
         let r = rendered(&post.raw, &options).unwrap_or_else(|| Rendered {
@@ -416,10 +424,12 @@ pub async fn thread(
             let p = &posts[i];
             (
                 p.key,
-                p.from_name
-                    .clone()
-                    .or_else(|| p.from_addr.clone())
-                    .unwrap_or_default(),
+                shown(
+                    p.from_name
+                        .as_deref()
+                        .or(p.from_addr.as_deref())
+                        .unwrap_or_default(),
+                ),
             )
         });
         let (like_count, liked) = likes.get(&post.message_id).copied().unwrap_or((0, false));
@@ -442,7 +452,11 @@ pub async fn thread(
                 None if hide_addresses => None,
                 None => post.from_addr.as_deref().map(view::author_link),
             },
-            permalink: view::permalink(&post.message_id),
+            permalink: if hide_addresses && authors.contains(&post.message_id.to_lowercase()) {
+                format!("/t/{id}#m-{}", post.key)
+            } else {
+                view::permalink(&post.message_id)
+            },
             date_iso: view::iso(post.date),
             date_human: view::human(post.date),
             parent,
@@ -453,20 +467,20 @@ pub async fn thread(
                 .map(|f| view::ForwardedView {
                     subject: f
                         .subject
-                        .clone()
-                        .unwrap_or_else(|| "(no subject)".to_owned()),
-                    from: f.from.clone(),
+                        .as_deref()
+                        .map_or_else(|| "(no subject)".to_owned(), shown),
+                    from: shown(&f.from),
                     date: f
                         .date
                         .as_deref()
                         .map(|d| d.replace('T', " ").trim_end_matches('Z').to_owned())
                         .unwrap_or_default(),
-                    body: f.body.clone(),
+                    body: shown(&f.body),
                 })
                 .collect(),
-            body: r.body,
-            elided: r.elided,
-            html: r.html,
+            body: shown(&r.body),
+            elided: shown(&r.elided),
+            html: r.html.as_deref().map(shown),
             attachments: r
                 .attachments
                 .iter()
@@ -474,8 +488,8 @@ pub async fn thread(
                 .map(|a| view::AttachmentLink {
                     name: a
                         .filename
-                        .clone()
-                        .unwrap_or_else(|| "attachment".to_owned()),
+                        .as_deref()
+                        .map_or_else(|| "attachment".to_owned(), shown),
                     href: attachment_href(a),
                     kind: a.content_type.clone(),
                     size: view::size(a.size),
@@ -509,9 +523,9 @@ pub async fn thread(
         },
         moderator,
         watching: watching.unwrap_or_default(),
-        event: event.map(|e| (e.id.0, e.title.clone(), crate::forum::events::when(&e))),
+        event: event.map(|e| (e.id.0, shown(&e.title), crate::forum::events::when(&e))),
         thread: id,
-        subject: state.thread_title(subject.as_deref(), &list),
+        subject: shown(&state.thread_title(subject.as_deref(), &list)),
         list,
         nested,
         posts: views,
@@ -520,7 +534,17 @@ pub async fn thread(
     if !signed_in {
         state.pages.put(key, html.clone());
     }
-    Ok(axum::response::Html(html).into_response())
+    Ok(drawn(html, hide_addresses))
+}
+
+/// A drawn page, marked when its addresses were shortened as it was drawn (the layer in
+/// `addresses` then leaves it alone).
+fn drawn(html: axum::body::Bytes, hidden: bool) -> Response {
+    let mut response = axum::response::Html(html).into_response();
+    if hidden {
+        response.extensions_mut().insert(addresses::Hidden);
+    }
+    response
 }
 
 /// A post's delivery state as its author sees it: a class and words.
@@ -608,8 +632,9 @@ pub async fn search(
     };
     let me = auth::me(&viewer);
     let signed_in = me.is_some();
+    let hide = !signed_in && state.config.web.hide_addresses;
     if !signed_in && let Some(cached) = state.searches.get(&key) {
-        return Ok(axum::response::Html(cached).into_response());
+        return Ok(drawn(cached, hide));
     }
     let text = query.clone();
     let who = state.author_match(signed_in);
@@ -671,18 +696,22 @@ pub async fn search(
                     .zip(bodies)
                     .map(|(hit, body)| ResultView {
                         permalink: view::permalink(&hit.message_id),
-                        subject: hit
-                            .subject
-                            .clone()
-                            .unwrap_or_else(|| "(no subject)".to_owned()),
-                        from: hit.from.split(" <").next().unwrap_or_default().to_owned(),
+                        subject: hit.subject.as_deref().map_or_else(
+                            || "(no subject)".to_owned(),
+                            |s| addresses::shown(s, hide),
+                        ),
+                        from: addresses::shown(
+                            hit.from.split(" <").next().unwrap_or_default(),
+                            hide,
+                        ),
                         date_iso: hit.date.clone().unwrap_or_default(),
                         date_human: hit
                             .date
                             .as_deref()
                             .map(|d| d.get(..10).unwrap_or(d).to_owned())
                             .unwrap_or_default(),
-                        snippet: snippet(&body, &terms),
+                        // Shortened before it is cut, so that no cut leaves part of one.
+                        snippet: snippet(&addresses::shown(&body, hide), &terms),
                     })
                     .collect(),
                 page: pager.page,
@@ -716,7 +745,7 @@ pub async fn search(
     if !signed_in {
         state.searches.put(key, html.clone());
     }
-    Ok(axum::response::Html(html).into_response())
+    Ok(drawn(html, hide))
 }
 
 fn capitalise(s: &str) -> String {
