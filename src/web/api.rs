@@ -291,7 +291,8 @@ pub async fn search(
     Viewer(viewer): Viewer,
 ) -> Result<Response, WebError> {
     let signed_in = viewer.is_some();
-    let query = q.q.unwrap_or_default();
+    // Cut as the search page cuts it.
+    let query = crate::search::cut(&q.q.unwrap_or_default());
     let page = super::pages::page_number(q.page.as_deref());
     let order = if q.sort.as_deref() == Some("date") {
         SearchOrder::Date
@@ -314,7 +315,7 @@ pub async fn search(
                         .map(|s| super::addresses::shown(s, true));
                 }
             }
-            let mut response = Json(serde_json::json!({"page": page, "total": results.total, "query": results.query, "results": results.results})).into_response();
+            let mut response = Json(serde_json::json!({"page": page, "total": results.total, "exact": results.exact, "query": results.query, "results": results.results})).into_response();
             if hide {
                 response.extensions_mut().insert(super::addresses::Hidden);
             }

@@ -598,11 +598,7 @@ pub async fn search(
     Query(q): Query<SearchQuery>,
     Viewer(viewer): Viewer,
 ) -> Result<Response, WebError> {
-    let query =
-        q.q.unwrap_or_default()
-            .chars()
-            .take(500)
-            .collect::<String>();
+    let query = crate::search::cut(&q.q.unwrap_or_default());
     let page = page_number(q.page.as_deref());
     let by_date = q.sort.as_deref() == Some("date");
     let order = if by_date {
@@ -687,6 +683,7 @@ pub async fn search(
                 me,
                 problem: None,
                 total: results.total,
+                exact: results.exact,
                 by_date,
                 date_link: link(1, true),
                 relevance_link: link(1, false),
@@ -731,6 +728,7 @@ pub async fn search(
                 other => format!("{}.", capitalise(&other.to_string())),
             }),
             total: 0,
+            exact: true,
             by_date,
             date_link: String::new(),
             relevance_link: String::new(),
