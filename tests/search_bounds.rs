@@ -37,7 +37,7 @@ async fn bounded_search_cuts_and_refuses_costly_queries_on_page_and_api() {
 
     // "the" 64 times is one word.
     let the = "the ".repeat(64);
-    let once = site.get_anonymous(&format!("/api/search?q=the")).await.body;
+    let once = site.get_anonymous("/api/search?q=the").await.body;
     let many = site
         .get_anonymous(&format!("/api/search?q={}", encode(&the)))
         .await
