@@ -1,9 +1,10 @@
 //! Addresses kept from readers who are not signed in (`[web] hide_addresses`, on by default).
 //! What counts as an address, and how it is shortened ("ja…@nhs.net"), is the pure core's
-//! (`crate::mail::hiding`). The pages readers not signed in ask for most (threads, search,
-//! the search API) shorten them while they are drawn, from the text of the mail and names
-//! they show, before they are cached, and say so ([`Hidden`]); the layer here passes those by
-//! untouched. Every other answer (feeds, other pages, JSON) is shortened by the layer, as a
+//! (`crate::mail::hiding`). The pages readers not signed in ask for most (threads, thread
+//! lists, search, the search API, feeds) shorten them while they are drawn, from the text of
+//! the mail and names they show, before they are cached, and say so ([`Hidden`]); the layer
+//! here passes those by untouched. Every other answer (other pages, the other JSON answers,
+//! calendars, text attachments) is shortened by the layer, as a
 //! backstop no route can forget, without reading the store: a Message-ID or calendar UID that
 //! looks like an address is left alone only where the page itself writes one (a permalink's
 //! path, a JSON `message_id` or `parent`, an iCalendar `UID`), never because the archive knows
@@ -32,6 +33,34 @@ pub(super) fn shown(text: &str, hide: bool) -> String {
         hide_addresses(text).into_owned()
     } else {
         text.to_owned()
+    }
+}
+
+impl AppState {
+    /// Whether this request's reader is kept from addresses (not signed in, hiding on).
+    pub(super) fn hides_addresses(&self) -> bool {
+        self.config.web.hide_addresses && VIEWER.try_with(|v| v.is_none()).unwrap_or(true)
+    }
+
+    /// A feed as this reader may read it, its addresses shortened as it is drawn.
+    pub(super) fn feed(
+        &self,
+        title: &str,
+        self_link: &str,
+        mut entries: Vec<super::view::FeedEntry>,
+    ) -> Response {
+        let hide = self.hides_addresses();
+        if !hide {
+            return super::api::atom(title, self_link, &entries);
+        }
+        for e in &mut entries {
+            e.title = shown(&e.title, true);
+            e.author = shown(&e.author, true);
+            e.summary = shown(&e.summary, true);
+        }
+        let mut response = super::api::atom(&shown(title, true), self_link, &entries);
+        response.extensions_mut().insert(Hidden);
+        response
     }
 }
 

@@ -81,10 +81,10 @@ pub async fn site_feed(State(state): State<AppState>) -> Result<Response, WebErr
     let page = state
         .read(|s| s.latest_threads(ThreadFilter::All, 0, 30))
         .await?;
-    Ok(atom(
+    Ok(state.feed(
         &state.config.web.site_name,
         "/feed.atom",
-        &thread_entries(page.items),
+        thread_entries(page.items),
     ))
 }
 
@@ -101,10 +101,10 @@ pub async fn list_feed(
         .await?
         .ok_or(WebError::NotFound("list"))?;
     let title = format!("{}: {list}", state.config.web.site_name);
-    Ok(atom(
+    Ok(state.feed(
         &title,
         &format!("/l/{list}/feed.atom"),
-        &thread_entries(page.items),
+        thread_entries(page.items),
     ))
 }
 
@@ -143,7 +143,7 @@ pub async fn thread_feed(
         })
         .collect();
     let title = info.0.unwrap_or_else(|| "(no subject)".into());
-    Ok(atom(&title, &format!("/t/{}/feed.atom", id.0), &entries))
+    Ok(state.feed(&title, &format!("/t/{}/feed.atom", id.0), entries))
 }
 
 pub async fn attachment(

@@ -33,17 +33,17 @@ pub(super) fn page_number(raw: Option<&str>) -> usize {
         .unwrap_or(1)
 }
 
-fn rows(state: &AppState, threads: Vec<ThreadSummary>) -> Vec<ThreadRow> {
+fn rows(state: &AppState, threads: Vec<ThreadSummary>, hide: bool) -> Vec<ThreadRow> {
     threads
         .into_iter()
         .map(|t| {
-            let names = t.participants.join(", ");
+            let names = addresses::shown(&t.participants.join(", "), hide);
             let others = t
                 .participant_count
                 .saturating_sub(t.participants.len() as u64);
             ThreadRow {
                 thread: t.thread,
-                subject: state.thread_title(t.subject.as_deref(), &t.list),
+                subject: addresses::shown(&state.thread_title(t.subject.as_deref(), &t.list), hide),
                 list: t.list,
                 replies: t.messages.saturating_sub(1),
                 participants: if others > 0 {
@@ -53,7 +53,7 @@ fn rows(state: &AppState, threads: Vec<ThreadSummary>) -> Vec<ThreadRow> {
                 },
                 last_iso: view::iso(t.last_date),
                 last_human: view::human(t.last_date),
-                preview: t.preview,
+                preview: addresses::shown(&t.preview, hide),
             }
         })
         .collect()
@@ -86,21 +86,26 @@ async fn thread_list(
         .await?
         .ok_or(WebError::NotFound("list"))?;
     let pager = Pager::new(page, found.total, |p| format!("{base}?page={p}"));
+    let hide = state.hides_addresses();
     let page = view::ThreadsPage {
         site: state.config.web.site_name.clone(),
         query: String::new(),
         me,
         new_thread,
-        heading,
+        heading: addresses::shown(&heading, hide),
         feed,
-        threads: rows(state, found.items),
+        threads: rows(state, found.items, hide),
         total: found.total,
         page: pager.page,
         pages: pager.pages,
         prev: pager.prev,
         next: pager.next,
     };
-    Ok(view::render(&page).into_response())
+    let mut response = view::render(&page).into_response();
+    if hide {
+        response.extensions_mut().insert(addresses::Hidden);
+    }
+    Ok(response)
 }
 
 enum OwnedFilter {
