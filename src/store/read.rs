@@ -239,17 +239,6 @@ impl super::Store {
     }
 
     /// The thread and message key of a Message-ID (also a derived one).
-    /// Whether the archive knows `token` as an identifier that looks like an address: a
-    /// Message-ID (of a message or one referenced) or an event's calendar UID.
-    pub fn is_identifier(&self, token: &str) -> Result<bool, StoreError> {
-        Ok(self.conn.query_row(
-            "SELECT EXISTS (SELECT 1 FROM thread_ids WHERE msgid = ?1)
-                 OR EXISTS (SELECT 1 FROM events WHERE uid = ?1)",
-            [token],
-            |r| r.get(0),
-        )?)
-    }
-
     pub fn locate(&self, message_id: &str) -> Result<Option<(ThreadId, i64)>, StoreError> {
         Ok(self
             .conn
