@@ -71,8 +71,9 @@ async fn from_search_matches_names_only_for_readers_not_signed_in() {
     }
 }
 
-/// Mail that spells addresses every way a reader would read one, and a mail that references an
-/// address as if it were a Message-ID (which anyone who can post can do).
+/// Mail that spells addresses every way a reader would read one, a mail that references an
+/// address as if it were a Message-ID, and one that takes an address as its own Message-ID
+/// (which anyone who can post can do).
 const SIDE_DOORS: &str = "From a@b Mon Jan  1 00:00:00 2024
 From: \"J Smith\" <j.smith@nhs.net>
 Subject: [SNUG] Side doors
@@ -90,6 +91,16 @@ References: <j.smith@nhs.net> <smith-1@example.org>
 Date: Mon, 1 Jan 2024 11:00:00 +0000
 
 Unmasked?
+
+From a@b Mon Jan  1 00:00:00 2024
+From: \"Mallory\" <mallory@example.org>
+Subject: Re: [SNUG] Side doors
+Message-ID: <j.smith@nhs.net>
+In-Reply-To: <smith-1@example.org>
+References: <smith-1@example.org>
+Date: Mon, 1 Jan 2024 11:30:00 +0000
+
+Unmasked now?
 
 From a@b Mon Jan  1 00:00:00 2024
 From: \"Jane Ünï\" <jane@nhs.ünï.org>
@@ -155,6 +166,8 @@ async fn addresses_hidden_at_render_time_through_every_side_door() {
         format!("/t/{thread}?view=nested"),
         "/api/messages/idn-1@example.org".to_owned(),
         "/api/messages/mallory-1@example.org".to_owned(),
+        "/api/messages/j.smith@nhs.net".to_owned(),
+        "/m/j.smith@nhs.net".to_owned(),
     ] {
         uris.push(extra);
     }

@@ -238,6 +238,26 @@ impl super::Store {
         Ok(posts)
     }
 
+    /// Which of `ids` (Message-IDs) are also someone's address: a sender's in the archive
+    /// (any list) or a member's. Anyone can give a mail such an id, so a page for a reader
+    /// who may not see addresses does not write one.
+    pub fn ids_known_as_addresses(
+        &self,
+        ids: &[String],
+    ) -> Result<std::collections::HashSet<String>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT EXISTS (SELECT 1 FROM main.messages WHERE from_addr = ?1 COLLATE NOCASE)
+                 OR EXISTS (SELECT 1 FROM main.user_emails WHERE address = lower(?1))",
+        )?;
+        let mut known = std::collections::HashSet::new();
+        for id in ids {
+            if id.contains('@') && stmt.query_row([id], |r| r.get::<_, bool>(0))? {
+                known.insert(id.to_lowercase());
+            }
+        }
+        Ok(known)
+    }
+
     /// The thread and message key of a Message-ID (also a derived one).
     pub fn locate(&self, message_id: &str) -> Result<Option<(ThreadId, i64)>, StoreError> {
         Ok(self

@@ -1,14 +1,16 @@
 //! Addresses kept from readers who are not signed in (`[web] hide_addresses`, on by default).
 //! What counts as an address, and how it is shortened ("ja…@nhs.net"), is the pure core's
-//! (`crate::mail::hiding`). The pages readers not signed in ask for most (threads, thread
-//! lists, search, the search API, feeds) shorten them while they are drawn, from the text of
-//! the mail and names they show, before they are cached, and say so ([`Hidden`]); the layer
-//! here passes those by untouched. Every other answer (other pages, the other JSON answers,
-//! calendars, text attachments) is shortened by the layer, as a
-//! backstop no route can forget, without reading the store: a Message-ID or calendar UID that
-//! looks like an address is left alone only where the page itself writes one (a permalink's
-//! path, a JSON `message_id` or `parent`, an iCalendar `UID`), never because the archive knows
-//! it. Raw mail downloads (mbox), which are full of addresses, go to the sign-in page.
+//! (`crate::mail::hiding`). Threads, thread lists, search, feeds and the JSON API shorten them
+//! while they are drawn, from the text of the mail and the names they show, before they are
+//! cached, and say so ([`Hidden`]); the layer here passes those by untouched. Their links name
+//! a message by its Message-ID unless that id is also someone's address (a sender's or a
+//! member's: anyone can give a mail such an id), when the post is linked by its place in its
+//! thread instead. Every other answer (other pages, calendars, text attachments) is shortened
+//! by the layer, as a backstop no route can forget, without reading the store: an identifier
+//! that looks like an address is left alone only where the page itself writes one (a
+//! permalink's path, a JSON `message_id` or `parent`, an iCalendar `UID`), never because the
+//! archive knows it. Raw mail downloads (mbox), which are full of addresses, go to the sign-in
+//! page.
 
 use axum::body::Body;
 use axum::extract::{Request, State};
@@ -61,6 +63,74 @@ impl AppState {
         let mut response = super::api::atom(&shown(title, true), self_link, &entries);
         response.extensions_mut().insert(Hidden);
         response
+    }
+}
+
+/// The JSON fields that hold a Message-ID.
+const ID_KEYS: [&str; 3] = ["message_id", "parent", "in_reply_to"];
+
+/// The Message-IDs a JSON answer holds (in [`ID_KEYS`] fields).
+fn json_ids(value: &serde_json::Value, out: &mut Vec<String>) {
+    match value {
+        serde_json::Value::Object(map) => {
+            for (key, v) in map {
+                match v {
+                    serde_json::Value::String(id) if ID_KEYS.contains(&key.as_str()) => {
+                        out.push(id.clone());
+                    }
+                    _ => json_ids(v, out),
+                }
+            }
+        }
+        serde_json::Value::Array(items) => items.iter().for_each(|v| json_ids(v, out)),
+        _ => {}
+    }
+}
+
+/// A JSON answer with every address in its text shortened; a Message-ID is kept unless it is
+/// also someone's address (`known`, lowercased).
+fn hide_json(value: &mut serde_json::Value, known: &std::collections::HashSet<String>) {
+    match value {
+        serde_json::Value::Object(map) => {
+            for (key, v) in map.iter_mut() {
+                match v {
+                    serde_json::Value::String(id) if ID_KEYS.contains(&key.as_str()) => {
+                        if known.contains(&id.to_lowercase()) {
+                            *id = crate::mail::hiding::shortened(id);
+                        }
+                    }
+                    _ => hide_json(v, known),
+                }
+            }
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(|v| hide_json(v, known)),
+        serde_json::Value::String(text) => {
+            if let std::borrow::Cow::Owned(hidden) = hide_addresses(text) {
+                *text = hidden;
+            }
+        }
+        _ => {}
+    }
+}
+
+impl AppState {
+    /// A JSON answer as this reader may read it: for a reader kept from addresses, shortened
+    /// as it is made (and marked, so the layer leaves it alone).
+    pub(super) async fn json(&self, mut value: serde_json::Value) -> Result<Response, WebError> {
+        if !self.hides_addresses() {
+            return Ok(axum::Json(value).into_response());
+        }
+        let mut ids = Vec::new();
+        json_ids(&value, &mut ids);
+        let known = if ids.is_empty() {
+            Default::default()
+        } else {
+            self.read(move |s| s.ids_known_as_addresses(&ids)).await?
+        };
+        hide_json(&mut value, &known);
+        let mut response = axum::Json(value).into_response();
+        response.extensions_mut().insert(Hidden);
+        Ok(response)
     }
 }
 

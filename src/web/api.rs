@@ -122,6 +122,20 @@ pub async fn thread_feed(
         .await?
         .ok_or(WebError::NotFound("thread"))?;
     let options = state.config.render_options(&info.1);
+    // A Message-ID that is also someone's address is not written for a reader kept from them.
+    let known = if state.hides_addresses() {
+        let ids: Vec<String> = posts.iter().map(|p| p.message_id.clone()).collect();
+        state.read(move |s| s.ids_known_as_addresses(&ids)).await?
+    } else {
+        Default::default()
+    };
+    let link = |message_id: &str| {
+        if known.contains(&message_id.to_lowercase()) {
+            format!("/t/{}", id.0)
+        } else {
+            view::permalink(message_id)
+        }
+    };
     let entries: Vec<FeedEntry> = posts
         .iter()
         .map(|p| {
@@ -129,9 +143,9 @@ pub async fn thread_feed(
                 .map(|m| render_message(&m, &options, &|_| None).body)
                 .unwrap_or_default();
             FeedEntry {
-                id: view::permalink(&p.message_id),
+                id: link(&p.message_id),
                 title: p.subject.clone().unwrap_or_default(),
-                link: view::permalink(&p.message_id),
+                link: link(&p.message_id),
                 updated: p.date,
                 author: p
                     .from_name
@@ -215,10 +229,9 @@ pub async fn threads(
     let found = state
         .read(move |s| s.latest_threads(ThreadFilter::All, (page - 1) * PAGE_SIZE, PAGE_SIZE))
         .await?;
-    Ok(
-        Json(serde_json::json!({"page": page, "total": found.total, "threads": found.items}))
-            .into_response(),
-    )
+    state
+        .json(serde_json::json!({"page": page, "total": found.total, "threads": found.items}))
+        .await
 }
 
 pub async fn thread(
@@ -262,10 +275,11 @@ pub async fn thread(
             })
         })
         .collect();
-    Ok(Json(serde_json::json!({
-        "thread": id.0, "subject": arranged.subject, "list": info.1, "messages": messages,
-    }))
-    .into_response())
+    state
+        .json(serde_json::json!({
+            "thread": id.0, "subject": arranged.subject, "list": info.1, "messages": messages,
+        }))
+        .await
 }
 
 pub async fn message(
@@ -279,10 +293,15 @@ pub async fn message(
         .ok_or(WebError::NotFound("message"))?;
     let options = state.config.render_options(&list);
     let message = crate::mail::parse::mime(&raw).ok_or(WebError::NotFound("message"))?;
-    Ok(Json(render_message(&message, &options, &|a| {
+    let rendered = render_message(&message, &options, &|a| {
         Some(super::pages::attachment_href(a))
-    }))
-    .into_response())
+    });
+    state
+        .json(
+            serde_json::to_value(rendered)
+                .map_err(|e| WebError::internal(&e, "a message as JSON"))?,
+        )
+        .await
 }
 
 pub async fn search(
@@ -303,23 +322,11 @@ pub async fn search(
     let found = state
         .read(move |s| s.search_page_as(&query, (page - 1) * PAGE_SIZE, PAGE_SIZE, order, who))
         .await?;
-    let hide = !signed_in && state.config.web.hide_addresses;
     Ok(match found {
-        Ok(mut results) => {
-            if hide {
-                for hit in &mut results.results {
-                    hit.from = super::addresses::shown(&hit.from, true);
-                    hit.subject = hit
-                        .subject
-                        .as_deref()
-                        .map(|s| super::addresses::shown(s, true));
-                }
-            }
-            let mut response = Json(serde_json::json!({"page": page, "total": results.total, "exact": results.exact, "query": results.query, "results": results.results})).into_response();
-            if hide {
-                response.extensions_mut().insert(super::addresses::Hidden);
-            }
-            response
+        Ok(results) => {
+            state
+                .json(serde_json::json!({"page": page, "total": results.total, "exact": results.exact, "query": results.query, "results": results.results}))
+                .await?
         }
         Err(problem) => (
             StatusCode::BAD_REQUEST,

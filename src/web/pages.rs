@@ -380,12 +380,14 @@ pub async fn thread(
     let hide_addresses = state.config.web.hide_addresses && me_id.is_none();
     // What the mail and its authors say, as this reader may see it.
     let shown = |text: &str| addresses::shown(text, hide_addresses);
-    // A Message-ID that is also an author's address (anyone can give a mail such an id) is
+    // A Message-ID that is also someone's address (anyone can give a mail such an id) is
     // not written into a link: the post is linked by its place in the thread instead.
-    let authors: std::collections::HashSet<String> = posts
-        .iter()
-        .filter_map(|p| p.from_addr.as_deref().map(str::to_lowercase))
-        .collect();
+    let known = if hide_addresses {
+        let ids: Vec<String> = posts.iter().map(|p| p.message_id.clone()).collect();
+        state.read(move |s| s.ids_known_as_addresses(&ids)).await?
+    } else {
+        Default::default()
+    };
 
     let inputs: Vec<ThreadMessage<'_>> = posts
         .iter()
@@ -457,7 +459,7 @@ pub async fn thread(
                 None if hide_addresses => None,
                 None => post.from_addr.as_deref().map(view::author_link),
             },
-            permalink: if hide_addresses && authors.contains(&post.message_id.to_lowercase()) {
+            permalink: if known.contains(&post.message_id.to_lowercase()) {
                 format!("/t/{id}#m-{}", post.key)
             } else {
                 view::permalink(&post.message_id)
@@ -648,6 +650,17 @@ pub async fn search(
                     Ok(r) => r,
                     Err(e) => return Ok(Err(e)),
                 };
+            // Message-IDs that are also someone's address are not written for this reader.
+            let known = if hide {
+                let ids: Vec<String> = results
+                    .results
+                    .iter()
+                    .map(|h| h.message_id.clone())
+                    .collect();
+                s.ids_known_as_addresses(&ids)?
+            } else {
+                Default::default()
+            };
             // Snippets come from each hit's rendered text (the index keeps no text).
             let mut snippets = Vec::with_capacity(results.results.len());
             for hit in &results.results {
@@ -674,12 +687,12 @@ pub async fn search(
                 );
                 snippets.push(body);
             }
-            Ok(Ok((results, snippets)))
+            Ok(Ok((results, snippets, known)))
         })
         .await?;
     let site = state.config.web.site_name.clone();
     let page_view = match found {
-        Ok((results, bodies)) => {
+        Ok((results, bodies, known)) => {
             let terms = results.terms.clone();
             let pager = Pager::new(page, results.total, |p| link(p, by_date));
             view::SearchPage {
@@ -697,7 +710,11 @@ pub async fn search(
                     .iter()
                     .zip(bodies)
                     .map(|(hit, body)| ResultView {
-                        permalink: view::permalink(&hit.message_id),
+                        permalink: if known.contains(&hit.message_id.to_lowercase()) {
+                            format!("/t/{}", hit.thread)
+                        } else {
+                            view::permalink(&hit.message_id)
+                        },
                         subject: hit.subject.as_deref().map_or_else(
                             || "(no subject)".to_owned(),
                             |s| addresses::shown(s, hide),
