@@ -11,6 +11,7 @@ pub mod calendar;
 pub mod compose;
 pub mod decision;
 pub mod hex;
+pub mod hiding;
 pub mod ids;
 pub mod markup;
 pub mod mbox;

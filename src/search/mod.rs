@@ -5,5 +5,6 @@
 pub mod query;
 
 pub use query::{
-    Author, Filters, MAX_TERMS, ParsedQuery, QueryError, SearchOrder, fts_query, parse_query,
+    Author, Filters, MAX_PHRASES, MAX_QUERY_CHARS, MAX_TERMS, ParsedQuery, QueryError, SearchOrder,
+    cut, fts_query, parse_query,
 };

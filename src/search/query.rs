@@ -61,10 +61,29 @@ pub enum QueryError {
     NoSuchList(String),
     #[error("the query has more than {MAX_TERMS} words and filters: shorten it")]
     TooLong,
+    #[error("the query has more than {MAX_PHRASES} phrases in quotes: keep the few that matter")]
+    TooManyPhrases,
+    #[error(
+        "this search took too long to answer: use fewer or rarer words, or narrow it with \
+         list:, from:, interest: or after:"
+    )]
+    TooCostly,
 }
 
 /// More words and filters than this is no search anyone types; refusing it bounds the work.
 pub const MAX_TERMS: usize = 64;
+
+/// Phrases (quoted, of more than one word) cost the most to match: a few are enough.
+pub const MAX_PHRASES: usize = 8;
+
+/// A query is read up to this many characters (the search box, the API and the command line
+/// alike); the rest is cut.
+pub const MAX_QUERY_CHARS: usize = 500;
+
+/// `query` cut to [`MAX_QUERY_CHARS`].
+pub fn cut(query: &str) -> String {
+    query.chars().take(MAX_QUERY_CHARS).collect()
+}
 
 /// The filters of a query. Every field narrows the results; an empty one does nothing.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -291,8 +310,10 @@ pub fn parse_query(query: &str) -> Result<ParsedQuery, QueryError> {
     // Control characters separate words (FTS5 would read a NUL as the end of the expression).
     let query: String = query
         .chars()
+        .take(MAX_QUERY_CHARS)
         .map(|c| if c.is_control() { ' ' } else { c })
         .collect();
+    let mut phrases = 0;
     let mut include = Vec::new();
     let mut exclude = Vec::new();
     let mut filters = Filters::default();
@@ -315,10 +336,25 @@ pub fn parse_query(query: &str) -> Result<ParsedQuery, QueryError> {
                 if !indexable(term) {
                     continue;
                 }
-                if negative {
-                    exclude.push(quote(term));
-                } else {
-                    include.push(quote(term));
+                if term
+                    .split(|c: char| !c.is_alphanumeric())
+                    .filter(|w| !w.is_empty())
+                    .count()
+                    > 1
+                {
+                    phrases += 1;
+                    if phrases > MAX_PHRASES {
+                        return Err(QueryError::TooManyPhrases);
+                    }
+                }
+                // The same word twice finds nothing more and costs twice.
+                let into = if negative { &mut exclude } else { &mut include };
+                let term_sql = quote(term);
+                if into.contains(&term_sql) {
+                    continue;
+                }
+                into.push(term_sql);
+                if !negative {
                     add_terms(term);
                 }
             }

@@ -49,7 +49,7 @@ pub use moderation::{
 };
 pub use outbox::*;
 pub use read::{Page, StoredAttachment, ThreadFilter, ThreadPost, ThreadSummary};
-pub use search::{SearchHit, SearchResults};
+pub use search::{AuthorMatch, SearchHit, SearchResults};
 pub use sources::{Cursor, SourceState, SourceStatus};
 
 use std::path::{Path, PathBuf};
@@ -80,6 +80,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
     (
         "thread fixes, flags and hidden messages",
         include_str!("migrations/0011_thread_fixes.sql"),
+    ),
+    (
+        "a cheap archive version",
+        include_str!("migrations/0013_archive_version.sql"),
     ),
 ];
 

@@ -166,16 +166,18 @@ impl super::Store {
             .optional()?)
     }
 
-    /// What changes whenever the archive gains or loses a message: for caching search pages.
-    /// The third part counts erasures, after which nothing cached may be served again.
-    pub fn archive_version(&self) -> Result<(i64, i64, i64), StoreError> {
+    /// What changes whenever the archive changes as readers see it (mail stored, removed,
+    /// moved or retagged; hidden, shown, fixed, erased): for caching search pages. A counter
+    /// the same transactions raise (migration 0013's triggers), read as one row, never a scan.
+    /// The second part counts erasures, after which no message's cached text may be served.
+    pub fn archive_version(&self) -> Result<(i64, i64), StoreError> {
         Ok(self
             .conn
             .prepare_cached(
-                "SELECT coalesce(max(id), 0), count(*),
-                        (SELECT coalesce(max(id), 0) FROM erasures) FROM messages",
+                "SELECT n, (SELECT coalesce(max(id), 0) FROM erasures)
+                 FROM main.archive_version WHERE id = 1",
             )?
-            .query_row([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?)
+            .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))?)
     }
 
     /// What changes whenever a thread gains, loses or reorders a message: for caching pages.
@@ -236,18 +238,27 @@ impl super::Store {
         Ok(posts)
     }
 
-    /// The thread and message key of a Message-ID (also a derived one).
-    /// Whether the archive knows `token` as an identifier that looks like an address: a
-    /// Message-ID (of a message or one referenced) or an event's calendar UID.
-    pub fn is_identifier(&self, token: &str) -> Result<bool, StoreError> {
-        Ok(self.conn.query_row(
-            "SELECT EXISTS (SELECT 1 FROM thread_ids WHERE msgid = ?1)
-                 OR EXISTS (SELECT 1 FROM events WHERE uid = ?1)",
-            [token],
-            |r| r.get(0),
-        )?)
+    /// Which of `ids` (Message-IDs) are also someone's address: a sender's in the archive
+    /// (any list) or a member's. Anyone can give a mail such an id, so a page for a reader
+    /// who may not see addresses does not write one.
+    pub fn ids_known_as_addresses(
+        &self,
+        ids: &[String],
+    ) -> Result<std::collections::HashSet<String>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT EXISTS (SELECT 1 FROM main.messages WHERE from_addr = ?1 COLLATE NOCASE)
+                 OR EXISTS (SELECT 1 FROM main.user_emails WHERE address = lower(?1))",
+        )?;
+        let mut known = std::collections::HashSet::new();
+        for id in ids {
+            if id.contains('@') && stmt.query_row([id], |r| r.get::<_, bool>(0))? {
+                known.insert(id.to_lowercase());
+            }
+        }
+        Ok(known)
     }
 
+    /// The thread and message key of a Message-ID (also a derived one).
     pub fn locate(&self, message_id: &str) -> Result<Option<(ThreadId, i64)>, StoreError> {
         Ok(self
             .conn

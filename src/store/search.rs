@@ -28,32 +28,83 @@ pub struct SearchHit {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct SearchResults {
     pub query: String,
-    /// How many messages match in all (not only on this page).
+    /// How many messages match in all (not only on this page): exact up to [`EXACT_COUNT`],
+    /// an estimate above it (`exact` false: "about").
     pub total: u64,
+    pub exact: bool,
     /// The words searched for as text, lowercased, for highlighting: not the excluded ones, not
     /// the filter values (except `subject:` words).
     pub terms: Vec<String>,
     pub results: Vec<SearchHit>,
 }
 
+/// Relevance ranks the newest this many matches (and pages up to them); counts are exact up to
+/// this many. Both bound a search's work whatever the number of matches.
+pub const EXACT_COUNT: usize = 1000;
+
+/// A search that runs longer than this is stopped and the reader asked for a narrower one.
+pub const SEARCH_BUDGET: std::time::Duration = std::time::Duration::from_millis(1000);
+
+/// Who `from:` may match: the sender's address as well as their name, or (for readers who
+/// may not see addresses) the name alone, so that no prefix or exact search confirms an address
+/// one character at a time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthorMatch {
+    NamesAndAddresses,
+    NamesOnly,
+}
+
+/// The words of a `from:` prefix phrase (`"jane d"*`), lowercased, as they must appear in a
+/// sender's name.
+fn name_words(phrase: &str) -> Vec<String> {
+    phrase
+        .trim_end_matches('*')
+        .trim_matches('"')
+        .replace("\"\"", "\"")
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(str::to_lowercase)
+        .collect()
+}
+
 /// The `WHERE` conditions for a parsed query's filters, from fixed SQL fragments, with the
 /// reader's values as parameters (in order).
-fn filter_sql(parsed: &ParsedQuery, sql: &mut String, args: &mut Vec<Value>) {
+fn filter_sql(parsed: &ParsedQuery, who: AuthorMatch, sql: &mut String, args: &mut Vec<Value>) {
     let f = &parsed.filters;
     let authors = |list: &[Author], sql: &mut String, args: &mut Vec<Value>| {
         let mut alternatives = Vec::new();
         let mut words = Vec::new();
         for author in list {
-            match author {
-                Author::Address(a) => {
-                    alternatives.push("m.from_addr = ? COLLATE NOCASE");
+            match (author, who) {
+                (Author::Address(a), AuthorMatch::NamesAndAddresses) => {
+                    alternatives.push("m.from_addr = ? COLLATE NOCASE".to_owned());
                     args.push(Value::Text(a.clone()));
                 }
-                Author::Words(w) => words.push(w.as_str()),
+                // An address is no name: it matches nothing, whoever sent what.
+                (Author::Address(_), AuthorMatch::NamesOnly) => alternatives.push("0".to_owned()),
+                (Author::Words(w), AuthorMatch::NamesAndAddresses) => words.push(w.as_str()),
+                (Author::Words(w), AuthorMatch::NamesOnly) => {
+                    // The index's author column holds the address too: each word must also be
+                    // in the sender's name.
+                    let mut each =
+                        vec!["m.id IN (SELECT rowid FROM search WHERE search MATCH ?)".to_owned()];
+                    args.push(Value::Text(format!("author : ({w})")));
+                    for word in name_words(w) {
+                        // At the start of a word of the name, as the index matches prefixes.
+                        each.push(
+                            "instr(' ' || replace(replace(replace(replace(
+                                 lower(coalesce(m.from_name, '')), '.', ' '), ',', ' '), '-', ' '),
+                                 '''', ' '), ' ' || ?) > 0"
+                                .to_owned(),
+                        );
+                        args.push(Value::Text(word));
+                    }
+                    alternatives.push(format!("({})", each.join(" AND ")));
+                }
             }
         }
         if !words.is_empty() {
-            alternatives.push("m.id IN (SELECT rowid FROM search WHERE search MATCH ?)");
+            alternatives.push("m.id IN (SELECT rowid FROM search WHERE search MATCH ?)".to_owned());
             args.push(Value::Text(format!("author : ({})", words.join(" OR "))));
         }
         sql.push_str(&alternatives.join(" OR "));
@@ -131,6 +182,15 @@ fn filter_sql(parsed: &ParsedQuery, sql: &mut String, args: &mut Vec<Value>) {
     }
 }
 
+/// An estimate rounded to two significant figures ("about 12,000", not "about 12,347").
+fn about(n: u64) -> u64 {
+    let mut scale = 1;
+    while n / scale >= 100 {
+        scale *= 10;
+    }
+    (n + scale / 2) / scale * scale
+}
+
 impl super::Store {
     /// Searches the archive; `Ok(Err(..))` is a query the reader should correct.
     pub fn search(
@@ -141,13 +201,63 @@ impl super::Store {
         self.search_page(query, 0, limit, SearchOrder::Relevance)
     }
 
-    /// One page of results.
+    /// One page of results, `from:` matching names and addresses.
     pub fn search_page(
         &self,
         query: &str,
         offset: usize,
         limit: usize,
         order: SearchOrder,
+    ) -> Result<Result<SearchResults, QueryError>, StoreError> {
+        self.search_page_as(query, offset, limit, order, AuthorMatch::NamesAndAddresses)
+    }
+
+    /// One page of results, `from:` matching as `who` may.
+    pub fn search_page_as(
+        &self,
+        query: &str,
+        offset: usize,
+        limit: usize,
+        order: SearchOrder,
+        who: AuthorMatch,
+    ) -> Result<Result<SearchResults, QueryError>, StoreError> {
+        self.search_page_within(query, offset, limit, order, who, SEARCH_BUDGET)
+    }
+
+    /// One page of results, stopped past `budget` (a reader's error: too costly).
+    pub fn search_page_within(
+        &self,
+        query: &str,
+        offset: usize,
+        limit: usize,
+        order: SearchOrder,
+        who: AuthorMatch,
+        budget: std::time::Duration,
+    ) -> Result<Result<SearchResults, QueryError>, StoreError> {
+        // SQLite calls the handler every few thousand steps; past the budget it interrupts
+        // the statement, which fails as "interrupted".
+        let started = std::time::Instant::now();
+        self.conn
+            .progress_handler(1000, Some(move || started.elapsed() > budget));
+        let result = self.search_unbounded(query, offset, limit, order, who);
+        self.conn.progress_handler(0, None::<fn() -> bool>);
+        match result {
+            Err(StoreError::Sql(rusqlite::Error::SqliteFailure(e, _)))
+                if e.code == rusqlite::ErrorCode::OperationInterrupted =>
+            {
+                Ok(Err(QueryError::TooCostly))
+            }
+            other => other,
+        }
+    }
+
+    fn search_unbounded(
+        &self,
+        query: &str,
+        offset: usize,
+        limit: usize,
+        order: SearchOrder,
+        who: AuthorMatch,
     ) -> Result<Result<SearchResults, QueryError>, StoreError> {
         let parsed = match parse_query(query) {
             Ok(p) => p,
@@ -201,15 +311,43 @@ impl super::Store {
                 "0.0"
             }
         };
-        filter_sql(&parsed, &mut from_where, &mut args);
+        filter_sql(&parsed, who, &mut from_where, &mut args);
 
-        let total: i64 = self
+        // Counted up to a bound; past it, estimated from how far back the newest matches
+        // reach among all messages (matches are spread over the archive's history).
+        let bound = EXACT_COUNT.max(offset + limit);
+        // The index hands matches out newest first (by rowid), so the scan stops at the bound.
+        let id = if parsed.text.is_some() {
+            "search.rowid"
+        } else {
+            "m.id"
+        };
+        let reached: Vec<i64> = self
             .conn
-            .prepare_cached(&format!("SELECT count(*) {from_where}"))?
-            .query_row(rusqlite::params_from_iter(&args), |r| r.get(0))?;
+            .prepare_cached(&format!(
+                "SELECT {id} {from_where} ORDER BY {id} DESC LIMIT {}",
+                bound + 1
+            ))?
+            .query_map(rusqlite::params_from_iter(&args), |r| r.get(0))?
+            .collect::<Result<_, _>>()?;
+        let (total, exact) = if reached.len() <= bound {
+            (reached.len() as u64, true)
+        } else {
+            let (low, high): (i64, i64) = self.conn.query_row(
+                "SELECT coalesce(min(id), 0), coalesce(max(id), 0) FROM messages",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )?;
+            let oldest = reached[bound - 1];
+            let share = (high - oldest + 1) as f64 / (high - low + 1).max(1) as f64;
+            let estimate = (bound as f64 / share.max(1e-9)).round() as u64;
+            (about(estimate.max(bound as u64 + 1)), false)
+        };
 
         // bm25 is negative, lower is better: a factor above 1 for recent mail ranks it higher
-        // (up to 1.5 for today, 1.25 a year ago, fading after).
+        // (up to 1.5 for today, 1.25 a year ago, fading after). Relevance ranks the newest
+        // `bound` matches only (their ids are read above), so that its cost does not grow
+        // with the number of matches.
         let order_by = match (order, parsed.text.is_some()) {
             (SearchOrder::Relevance, true) => {
                 "score * (1.0 + 0.5 / (1.0 + max(0, unixepoch() - coalesce(m.date, 0)) / 31557600.0)), m.date DESC, m.id DESC"
@@ -217,10 +355,17 @@ impl super::Store {
             (SearchOrder::Date, true) => "m.date IS NULL, m.date DESC, score, m.id DESC",
             (_, false) => "m.date IS NULL, m.date DESC, m.id DESC",
         };
+        let candidates = match (order, parsed.text.is_some(), reached.len() > bound) {
+            (SearchOrder::Relevance, true, true) => {
+                args.push(Value::Integer(reached[bound - 1]));
+                format!(" AND {id} >= ?")
+            }
+            _ => String::new(),
+        };
         let mut stmt = self.conn.prepare_cached(&format!(
             "SELECT m.message_id, m.thread_id, m.subject, m.from_name, m.from_addr, m.date,
                     l.name, {score} AS score
-             {from_where}
+             {from_where}{candidates}
              ORDER BY {order_by}
              LIMIT ? OFFSET ?"
         ))?;
@@ -243,7 +388,8 @@ impl super::Store {
             .collect::<Result<_, _>>()?;
         Ok(Ok(SearchResults {
             query: query.to_owned(),
-            total: total as u64,
+            total,
+            exact,
             terms: parsed.terms,
             results,
         }))
@@ -291,6 +437,77 @@ mod tests {
             .unwrap();
         }
         (dir, store)
+    }
+
+    /// `n` messages that all say "common", one a minute apart.
+    fn many(n: usize) -> (tempfile::TempDir, Store) {
+        let ids: Vec<String> = (0..n).map(|i| format!("c{i}@x")).collect();
+        let dates: Vec<String> = (0..n)
+            .map(|i| format!("Mon, 4 Mar 2024 {:02}:{:02}:00 +0000", i / 60 % 24, i % 60))
+            .collect();
+        let mails: Vec<Mail<'_>> = (0..n)
+            .map(|i| {
+                let body = if i % 500 == 0 {
+                    "common and rare"
+                } else {
+                    "common words"
+                };
+                (
+                    "snug",
+                    ids[i].as_str(),
+                    "A <a@x.org>",
+                    "Note",
+                    Some(dates[i].as_str()),
+                    body,
+                )
+            })
+            .collect();
+        archive(&mails)
+    }
+
+    #[test]
+    fn bounded_search_counts_exactly_to_a_bound_then_about() {
+        let (_dir, store) = many(EXACT_COUNT + 300);
+        let run = |q: &str, offset: usize| {
+            store
+                .search_page(q, offset, 25, SearchOrder::Relevance)
+                .unwrap()
+                .unwrap()
+        };
+        let common = run("common", 0);
+        assert!(!common.exact, "{}", common.total);
+        // An estimate, rounded: the newest thousand matches reach back over 1000 of 1300.
+        assert!(
+            (1200..=1400).contains(&common.total) && common.total % 10 == 0,
+            "{}",
+            common.total
+        );
+        assert_eq!(common.results.len(), 25);
+        // A page past the bound is still served, ranked among the matches up to it.
+        assert_eq!(run("common", EXACT_COUNT + 25).results.len(), 25);
+        let rare = run("rare", 0);
+        assert!(rare.exact);
+        assert_eq!(rare.total, 3);
+        assert_eq!(about(12_347), 12_000);
+        assert_eq!(about(1_001), 1_000);
+    }
+
+    #[test]
+    fn bounded_search_over_its_time_budget_is_a_readers_error() {
+        let (_dir, store) = many(300);
+        let slow = store
+            .search_page_within(
+                "common",
+                0,
+                25,
+                SearchOrder::Relevance,
+                AuthorMatch::NamesAndAddresses,
+                std::time::Duration::ZERO,
+            )
+            .unwrap();
+        assert_eq!(slow, Err(QueryError::TooCostly));
+        // And the connection searches normally afterwards.
+        assert_eq!(store.search("common", 5).unwrap().unwrap().total, 300);
     }
 
     fn sample() -> (tempfile::TempDir, Store) {

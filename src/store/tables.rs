@@ -70,6 +70,8 @@ pub const PRIMARY: &[&str] = &[
     "erased_ids",
     // The installation.
     "site_secrets",
+    // The archive's version, for caches: it only grows, a reindex included.
+    "archive_version",
 ];
 
 /// Tables `listbridge reindex` empties and rebuilds from the raw store. A full-text (virtual)

@@ -1,56 +1,155 @@
-//! Addresses kept from readers who are not signed in (`[web] hide_addresses`, on by default):
-//! a layer over every route shortens each email address in the text it answers (pages, feeds,
-//! JSON) to its first letters and domain, as Google Groups does ("ja…@nhs.net"), and sends
-//! raw mail downloads (mbox), which are full of addresses, to the sign-in page. One layer, so
-//! that no page, feed or API answer can forget it. Message-IDs and calendar UIDs look like
-//! addresses and are what permalinks and calendar entries are made of: a token the archive
-//! knows as one of them is left alone.
-
-use std::collections::{HashMap, HashSet};
-use std::sync::LazyLock;
+//! Addresses kept from readers who are not signed in (`[web] hide_addresses`, on by default).
+//! What counts as an address, and how it is shortened ("ja…@nhs.net"), is the pure core's
+//! (`crate::mail::hiding`). Threads, thread lists, search, feeds and the JSON API shorten them
+//! while they are drawn, from the text of the mail and the names they show, before they are
+//! cached, and say so ([`Hidden`]); the layer here passes those by untouched. Their links name
+//! a message by its Message-ID unless that id is also someone's address (a sender's or a
+//! member's: anyone can give a mail such an id), when the post is linked by its place in its
+//! thread instead. Every other answer (other pages, calendars, text attachments) is shortened
+//! by the layer, as a backstop no route can forget, without reading the store: an identifier
+//! that looks like an address is left alone only where the page itself writes one (a
+//! permalink's path, a JSON `message_id` or `parent`, an iCalendar `UID`), never because the
+//! archive knows it. Raw mail downloads (mbox), which are full of addresses, go to the sign-in
+//! page.
 
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::header;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use regex::Regex;
 
 use super::access::VIEWER;
 use super::{AppState, WebError};
-
-/// An address as it appears in text, HTML or JSON: the usual characters only, so that a path
-/// (`/m/ID`) or markup around it is not taken for part of it.
-static ADDRESS: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)+")
-        .expect("the address pattern compiles")
-});
+use crate::mail::hiding::{hide_addresses, hide_addresses_except};
 
 /// Pages larger than this are not rewritten (none of ours is; it bounds the buffering).
 const MAX_FILTERED_BYTES: usize = 16 << 20;
 
-/// "jane.doe@nhs.net" as a reader not signed in sees it: "ja…@nhs.net".
-pub fn shortened(address: &str) -> String {
-    let (local, domain) = address.split_once('@').unwrap_or((address, ""));
-    let shown: String = local
-        .chars()
-        .take(if local.len() > 4 { 2 } else { 1 })
-        .collect();
-    format!("{shown}…@{domain}")
+/// A response extension: its addresses were shortened while it was drawn.
+#[derive(Clone, Copy)]
+pub struct Hidden;
+
+/// `text` as this reader may see it: shortened when `hide`.
+pub(super) fn shown(text: &str, hide: bool) -> String {
+    if hide {
+        hide_addresses(text).into_owned()
+    } else {
+        text.to_owned()
+    }
 }
 
-/// `text` with every address shortened, except the tokens in `keep` (Message-IDs).
-pub fn hide(text: &str, keep: &HashSet<String>) -> String {
-    ADDRESS
-        .replace_all(text, |c: &regex::Captures<'_>| {
-            let token = &c[0];
-            if keep.contains(token) {
-                token.to_owned()
-            } else {
-                shortened(token)
+impl AppState {
+    /// Whether this request's reader is kept from addresses (not signed in, hiding on).
+    pub(super) fn hides_addresses(&self) -> bool {
+        self.config.web.hide_addresses && VIEWER.try_with(|v| v.is_none()).unwrap_or(true)
+    }
+
+    /// A feed as this reader may read it, its addresses shortened as it is drawn.
+    pub(super) fn feed(
+        &self,
+        title: &str,
+        self_link: &str,
+        mut entries: Vec<super::view::FeedEntry>,
+    ) -> Response {
+        let hide = self.hides_addresses();
+        if !hide {
+            return super::api::atom(title, self_link, &entries);
+        }
+        for e in &mut entries {
+            e.title = shown(&e.title, true);
+            e.author = shown(&e.author, true);
+            e.summary = shown(&e.summary, true);
+        }
+        let mut response = super::api::atom(&shown(title, true), self_link, &entries);
+        response.extensions_mut().insert(Hidden);
+        response
+    }
+}
+
+/// The JSON fields that hold a Message-ID.
+const ID_KEYS: [&str; 3] = ["message_id", "parent", "in_reply_to"];
+
+/// The Message-IDs a JSON answer holds (in [`ID_KEYS`] fields).
+fn json_ids(value: &serde_json::Value, out: &mut Vec<String>) {
+    match value {
+        serde_json::Value::Object(map) => {
+            for (key, v) in map {
+                match v {
+                    serde_json::Value::String(id) if ID_KEYS.contains(&key.as_str()) => {
+                        out.push(id.clone());
+                    }
+                    _ => json_ids(v, out),
+                }
             }
-        })
-        .into_owned()
+        }
+        serde_json::Value::Array(items) => items.iter().for_each(|v| json_ids(v, out)),
+        _ => {}
+    }
+}
+
+/// A JSON answer with every address in its text shortened; a Message-ID is kept unless it is
+/// also someone's address (`known`, lowercased).
+fn hide_json(value: &mut serde_json::Value, known: &std::collections::HashSet<String>) {
+    match value {
+        serde_json::Value::Object(map) => {
+            for (key, v) in map.iter_mut() {
+                match v {
+                    serde_json::Value::String(id) if ID_KEYS.contains(&key.as_str()) => {
+                        if known.contains(&id.to_lowercase()) {
+                            *id = crate::mail::hiding::shortened(id);
+                        }
+                    }
+                    _ => hide_json(v, known),
+                }
+            }
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(|v| hide_json(v, known)),
+        serde_json::Value::String(text) => {
+            if let std::borrow::Cow::Owned(hidden) = hide_addresses(text) {
+                *text = hidden;
+            }
+        }
+        _ => {}
+    }
+}
+
+impl AppState {
+    /// A JSON answer as this reader may read it: for a reader kept from addresses, shortened
+    /// as it is made (and marked, so the layer leaves it alone).
+    pub(super) async fn json(&self, mut value: serde_json::Value) -> Result<Response, WebError> {
+        if !self.hides_addresses() {
+            return Ok(axum::Json(value).into_response());
+        }
+        let mut ids = Vec::new();
+        json_ids(&value, &mut ids);
+        let known = if ids.is_empty() {
+            Default::default()
+        } else {
+            self.read(move |s| s.ids_known_as_addresses(&ids)).await?
+        };
+        hide_json(&mut value, &known);
+        let mut response = axum::Json(value).into_response();
+        response.extensions_mut().insert(Hidden);
+        Ok(response)
+    }
+}
+
+/// Where a page writes a Message-ID or a calendar UID itself: the text just before one.
+const ID_PLACES: [&str; 6] = [
+    "/m/",
+    "/api/messages/",
+    "\"message_id\":\"",
+    "\"parent\":\"",
+    "\nUID:",
+    "\r\nUID:",
+];
+
+/// `text` with every address shortened, except an identifier where the page writes one.
+pub fn hide(text: &str) -> String {
+    hide_addresses_except(text, |before, _| {
+        ID_PLACES.iter().any(|p| before.ends_with(p))
+    })
+    .into_owned()
 }
 
 /// The layer: for a reader not signed in, raw mail goes to the sign-in page and text has its
@@ -70,6 +169,9 @@ pub async fn hide_from_anonymous(
         .map(|p| p.as_str().to_owned())
         .unwrap_or_else(|| "/".to_owned());
     let response = next.run(request).await;
+    if response.extensions().get::<Hidden>().is_some() {
+        return response;
+    }
     let kind = response
         .headers()
         .get(header::CONTENT_TYPE)
@@ -92,31 +194,7 @@ pub async fn hide_from_anonymous(
     let Ok(text) = std::str::from_utf8(&bytes) else {
         return Response::from_parts(parts, Body::from(bytes));
     };
-    let tokens: HashSet<String> = ADDRESS
-        .find_iter(text)
-        .map(|m| m.as_str().to_owned())
-        .collect();
-    if tokens.is_empty() {
-        return Response::from_parts(parts, Body::from(bytes));
-    }
-    let known = state
-        .read(move |s| {
-            let mut known = HashMap::new();
-            for token in tokens {
-                let is_id = s.is_identifier(&token)?;
-                known.insert(token, is_id);
-            }
-            Ok(known)
-        })
-        .await;
-    let Ok(known) = known else {
-        return WebError::Internal.into_response();
-    };
-    let keep: HashSet<String> = known
-        .into_iter()
-        .filter_map(|(token, is_id)| is_id.then_some(token))
-        .collect();
-    let hidden = hide(text, &keep);
+    let hidden = hide(text);
     parts.headers.remove(header::CONTENT_LENGTH);
     Response::from_parts(parts, Body::from(hidden))
 }
@@ -126,18 +204,16 @@ mod tests {
     use super::*;
 
     #[test]
-    fn addresses_are_shortened_and_message_ids_kept() {
-        let keep: HashSet<String> = ["abc123@mail.example.org".to_owned()].into();
+    fn addresses_are_shortened_and_identifiers_kept_where_the_page_writes_them() {
         let text = "Jane &lt;jane.doe@nhs.net&gt; wrote in <a href=\"/m/abc123@mail.example.org\">\
-                    this</a>; mail bo@x.org or \"amy+list@gp.nhs.uk\"";
+                    abc123@mail.example.org</a>; mail bo@x.org or \"amy+list@gp.nhs.uk\" \
+                    {\"message_id\":\"j.smith@nhs.net\",\"from\":\"j.smith@nhs.net\"}";
         assert_eq!(
-            hide(text, &keep),
-            "Jane &lt;ja…@nhs.net&gt; wrote in <a href=\"/m/abc123@mail.example.org\">this</a>; \
-             mail b…@x.org or \"am…@gp.nhs.uk\""
+            hide(text),
+            "Jane &lt;ja…@nhs.net&gt; wrote in <a href=\"/m/abc123@mail.example.org\">\
+             ab…@mail.example.org</a>; mail b…@x.org or \"am…@gp.nhs.uk\" \
+             {\"message_id\":\"j.smith@nhs.net\",\"from\":\"js…@nhs.net\"}"
         );
-        assert_eq!(
-            hide("no addresses here @ all", &keep),
-            "no addresses here @ all"
-        );
+        assert_eq!(hide("no addresses here @ all"), "no addresses here @ all");
     }
 }

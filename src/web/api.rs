@@ -9,7 +9,7 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
-use super::extract::Id;
+use super::extract::{Id, Viewer};
 use super::view::{self, FeedEntry, PAGE_SIZE};
 use super::{AppState, WebError};
 use crate::mail::mbox::{export_envelope, write_mboxrd};
@@ -81,10 +81,10 @@ pub async fn site_feed(State(state): State<AppState>) -> Result<Response, WebErr
     let page = state
         .read(|s| s.latest_threads(ThreadFilter::All, 0, 30))
         .await?;
-    Ok(atom(
+    Ok(state.feed(
         &state.config.web.site_name,
         "/feed.atom",
-        &thread_entries(page.items),
+        thread_entries(page.items),
     ))
 }
 
@@ -101,10 +101,10 @@ pub async fn list_feed(
         .await?
         .ok_or(WebError::NotFound("list"))?;
     let title = format!("{}: {list}", state.config.web.site_name);
-    Ok(atom(
+    Ok(state.feed(
         &title,
         &format!("/l/{list}/feed.atom"),
-        &thread_entries(page.items),
+        thread_entries(page.items),
     ))
 }
 
@@ -122,6 +122,20 @@ pub async fn thread_feed(
         .await?
         .ok_or(WebError::NotFound("thread"))?;
     let options = state.config.render_options(&info.1);
+    // A Message-ID that is also someone's address is not written for a reader kept from them.
+    let known = if state.hides_addresses() {
+        let ids: Vec<String> = posts.iter().map(|p| p.message_id.clone()).collect();
+        state.read(move |s| s.ids_known_as_addresses(&ids)).await?
+    } else {
+        Default::default()
+    };
+    let link = |message_id: &str| {
+        if known.contains(&message_id.to_lowercase()) {
+            format!("/t/{}", id.0)
+        } else {
+            view::permalink(message_id)
+        }
+    };
     let entries: Vec<FeedEntry> = posts
         .iter()
         .map(|p| {
@@ -129,9 +143,9 @@ pub async fn thread_feed(
                 .map(|m| render_message(&m, &options, &|_| None).body)
                 .unwrap_or_default();
             FeedEntry {
-                id: view::permalink(&p.message_id),
+                id: link(&p.message_id),
                 title: p.subject.clone().unwrap_or_default(),
-                link: view::permalink(&p.message_id),
+                link: link(&p.message_id),
                 updated: p.date,
                 author: p
                     .from_name
@@ -143,7 +157,7 @@ pub async fn thread_feed(
         })
         .collect();
     let title = info.0.unwrap_or_else(|| "(no subject)".into());
-    Ok(atom(&title, &format!("/t/{}/feed.atom", id.0), &entries))
+    Ok(state.feed(&title, &format!("/t/{}/feed.atom", id.0), entries))
 }
 
 pub async fn attachment(
@@ -215,10 +229,9 @@ pub async fn threads(
     let found = state
         .read(move |s| s.latest_threads(ThreadFilter::All, (page - 1) * PAGE_SIZE, PAGE_SIZE))
         .await?;
-    Ok(
-        Json(serde_json::json!({"page": page, "total": found.total, "threads": found.items}))
-            .into_response(),
-    )
+    state
+        .json(serde_json::json!({"page": page, "total": found.total, "threads": found.items}))
+        .await
 }
 
 pub async fn thread(
@@ -262,10 +275,11 @@ pub async fn thread(
             })
         })
         .collect();
-    Ok(Json(serde_json::json!({
-        "thread": id.0, "subject": arranged.subject, "list": info.1, "messages": messages,
-    }))
-    .into_response())
+    state
+        .json(serde_json::json!({
+            "thread": id.0, "subject": arranged.subject, "list": info.1, "messages": messages,
+        }))
+        .await
 }
 
 pub async fn message(
@@ -279,29 +293,46 @@ pub async fn message(
         .ok_or(WebError::NotFound("message"))?;
     let options = state.config.render_options(&list);
     let message = crate::mail::parse::mime(&raw).ok_or(WebError::NotFound("message"))?;
-    Ok(Json(render_message(&message, &options, &|a| {
+    let rendered = render_message(&message, &options, &|a| {
         Some(super::pages::attachment_href(a))
-    }))
-    .into_response())
+    });
+    state
+        .json(
+            serde_json::to_value(rendered)
+                .map_err(|e| WebError::internal(&e, "a message as JSON"))?,
+        )
+        .await
 }
 
 pub async fn search(
     State(state): State<AppState>,
     Query(q): Query<super::pages::SearchQuery>,
+    Viewer(viewer): Viewer,
 ) -> Result<Response, WebError> {
-    let query = q.q.unwrap_or_default();
+    let signed_in = viewer.is_some();
+    // Cut as the search page cuts it.
+    let query = crate::search::cut(&q.q.unwrap_or_default());
     let page = super::pages::page_number(q.page.as_deref());
     let order = if q.sort.as_deref() == Some("date") {
         SearchOrder::Date
     } else {
         SearchOrder::Relevance
     };
+    let who = state.author_match(signed_in);
     let found = state
-        .read(move |s| s.search_page(&query, (page - 1) * PAGE_SIZE, PAGE_SIZE, order))
+        .read(move |s| s.search_page_as(&query, (page - 1) * PAGE_SIZE, PAGE_SIZE, order, who))
         .await?;
     Ok(match found {
-        Ok(results) => Json(serde_json::json!({"page": page, "total": results.total, "query": results.query, "results": results.results})).into_response(),
-        Err(problem) => (StatusCode::BAD_REQUEST, Json(serde_json::json!({"error": problem.to_string()}))).into_response(),
+        Ok(results) => {
+            state
+                .json(serde_json::json!({"page": page, "total": results.total, "exact": results.exact, "query": results.query, "results": results.results}))
+                .await?
+        }
+        Err(problem) => (
+            StatusCode::BAD_REQUEST,
+            Json(serde_json::json!({"error": problem.to_string()})),
+        )
+            .into_response(),
     })
 }
 

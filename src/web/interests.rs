@@ -87,10 +87,10 @@ pub async fn feed(
         .await?
         .ok_or(WebError::NotFound("interest"))?;
     let title = format!("{}: {}", state.config.web.site_name, interest.name);
-    Ok(super::api::atom(
+    Ok(state.feed(
         &title,
         &format!("/i/{slug}/feed.atom"),
-        &super::api::thread_entries(page.items),
+        super::api::thread_entries(page.items),
     ))
 }
 

@@ -82,8 +82,8 @@ struct SearchKey {
     query: String,
     page: usize,
     by_date: bool,
-    /// Newest message, count, erasures (`Store::archive_version`).
-    archive: (i64, i64, i64),
+    /// The archive's change counter and erasures (`Store::archive_version`).
+    archive: (i64, i64),
 }
 
 /// A message's rendered text: the archive's erasure count and the Message-ID.
@@ -216,6 +216,16 @@ impl AppState {
     /// sign-in makes exactly one, whether or not the address has a password.
     pub fn password_verifications(&self) -> u64 {
         self.passwords.verifications()
+    }
+
+    /// What `from:` may match for this reader: names alone for a reader not signed in when
+    /// addresses are hidden (a prefix or exact search would confirm an address).
+    fn author_match(&self, signed_in: bool) -> crate::store::AuthorMatch {
+        if signed_in || !self.config.web.hide_addresses {
+            crate::store::AuthorMatch::NamesAndAddresses
+        } else {
+            crate::store::AuthorMatch::NamesOnly
+        }
     }
 
     /// A list the viewer may read (a private list only for its members and moderators), or

@@ -8,10 +8,10 @@ use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
-use super::auth;
 use super::extract::{Id, Viewer};
 use super::view::{self, PAGE_SIZE, Pager, PostView, ResultView, ThreadRow};
 use super::{AppState, BodyKey, PageKey, SearchKey, WebError};
+use super::{addresses, auth};
 use crate::mail::render::{RenderOptions, Rendered, render_message};
 use crate::mail::sanitize::escape_markup;
 use crate::search::{QueryError, SearchOrder};
@@ -33,17 +33,17 @@ pub(super) fn page_number(raw: Option<&str>) -> usize {
         .unwrap_or(1)
 }
 
-fn rows(state: &AppState, threads: Vec<ThreadSummary>) -> Vec<ThreadRow> {
+fn rows(state: &AppState, threads: Vec<ThreadSummary>, hide: bool) -> Vec<ThreadRow> {
     threads
         .into_iter()
         .map(|t| {
-            let names = t.participants.join(", ");
+            let names = addresses::shown(&t.participants.join(", "), hide);
             let others = t
                 .participant_count
                 .saturating_sub(t.participants.len() as u64);
             ThreadRow {
                 thread: t.thread,
-                subject: state.thread_title(t.subject.as_deref(), &t.list),
+                subject: addresses::shown(&state.thread_title(t.subject.as_deref(), &t.list), hide),
                 list: t.list,
                 replies: t.messages.saturating_sub(1),
                 participants: if others > 0 {
@@ -53,7 +53,7 @@ fn rows(state: &AppState, threads: Vec<ThreadSummary>) -> Vec<ThreadRow> {
                 },
                 last_iso: view::iso(t.last_date),
                 last_human: view::human(t.last_date),
-                preview: t.preview,
+                preview: addresses::shown(&t.preview, hide),
             }
         })
         .collect()
@@ -86,21 +86,26 @@ async fn thread_list(
         .await?
         .ok_or(WebError::NotFound("list"))?;
     let pager = Pager::new(page, found.total, |p| format!("{base}?page={p}"));
+    let hide = state.hides_addresses();
     let page = view::ThreadsPage {
         site: state.config.web.site_name.clone(),
         query: String::new(),
         me,
         new_thread,
-        heading,
+        heading: addresses::shown(&heading, hide),
         feed,
-        threads: rows(state, found.items),
+        threads: rows(state, found.items, hide),
         total: found.total,
         page: pager.page,
         pages: pager.pages,
         prev: pager.prev,
         next: pager.next,
     };
-    Ok(view::render(&page).into_response())
+    let mut response = view::render(&page).into_response();
+    if hide {
+        response.extensions_mut().insert(addresses::Hidden);
+    }
+    Ok(response)
 }
 
 enum OwnedFilter {
@@ -310,7 +315,7 @@ pub async fn thread(
     if viewer.is_none()
         && let Some(page) = state.pages.get(&key)
     {
-        return Ok(axum::response::Html(page).into_response());
+        return Ok(drawn(page, state.config.web.hide_addresses));
     }
     let me_id = viewer.as_ref().map(|v| v.user.id);
     let ThreadData {
@@ -373,6 +378,16 @@ pub async fn thread(
     let (subject, list) = info;
     let options = render_options(&state, &list);
     let hide_addresses = state.config.web.hide_addresses && me_id.is_none();
+    // What the mail and its authors say, as this reader may see it.
+    let shown = |text: &str| addresses::shown(text, hide_addresses);
+    // A Message-ID that is also someone's address (anyone can give a mail such an id) is
+    // not written into a link: the post is linked by its place in the thread instead.
+    let known = if hide_addresses {
+        let ids: Vec<String> = posts.iter().map(|p| p.message_id.clone()).collect();
+        state.read(move |s| s.ids_known_as_addresses(&ids)).await?
+    } else {
+        Default::default()
+    };
 
     let inputs: Vec<ThreadMessage<'_>> = posts
         .iter()
@@ -396,8 +411,8 @@ pub async fn thread(
     for placement in &placements {
         let post = &posts[placement.index];
         let author = match (&post.from_name, &post.from_addr) {
-            (Some(n), _) => n.clone(),
-            (None, Some(a)) => a.clone(),
+            (Some(n), _) => shown(n),
+            (None, Some(a)) => shown(a),
             (None, None) => "(unknown sender)".to_owned(),
         };
         let r = rendered(&post.raw, &options).unwrap_or_else(|| Rendered {
@@ -416,10 +431,12 @@ pub async fn thread(
             let p = &posts[i];
             (
                 p.key,
-                p.from_name
-                    .clone()
-                    .or_else(|| p.from_addr.clone())
-                    .unwrap_or_default(),
+                shown(
+                    p.from_name
+                        .as_deref()
+                        .or(p.from_addr.as_deref())
+                        .unwrap_or_default(),
+                ),
             )
         });
         let (like_count, liked) = likes.get(&post.message_id).copied().unwrap_or((0, false));
@@ -442,7 +459,11 @@ pub async fn thread(
                 None if hide_addresses => None,
                 None => post.from_addr.as_deref().map(view::author_link),
             },
-            permalink: view::permalink(&post.message_id),
+            permalink: if known.contains(&post.message_id.to_lowercase()) {
+                format!("/t/{id}#m-{}", post.key)
+            } else {
+                view::permalink(&post.message_id)
+            },
             date_iso: view::iso(post.date),
             date_human: view::human(post.date),
             parent,
@@ -453,20 +474,20 @@ pub async fn thread(
                 .map(|f| view::ForwardedView {
                     subject: f
                         .subject
-                        .clone()
-                        .unwrap_or_else(|| "(no subject)".to_owned()),
-                    from: f.from.clone(),
+                        .as_deref()
+                        .map_or_else(|| "(no subject)".to_owned(), shown),
+                    from: shown(&f.from),
                     date: f
                         .date
                         .as_deref()
                         .map(|d| d.replace('T', " ").trim_end_matches('Z').to_owned())
                         .unwrap_or_default(),
-                    body: f.body.clone(),
+                    body: shown(&f.body),
                 })
                 .collect(),
-            body: r.body,
-            elided: r.elided,
-            html: r.html,
+            body: shown(&r.body),
+            elided: shown(&r.elided),
+            html: r.html.as_deref().map(shown),
             attachments: r
                 .attachments
                 .iter()
@@ -474,8 +495,8 @@ pub async fn thread(
                 .map(|a| view::AttachmentLink {
                     name: a
                         .filename
-                        .clone()
-                        .unwrap_or_else(|| "attachment".to_owned()),
+                        .as_deref()
+                        .map_or_else(|| "attachment".to_owned(), shown),
                     href: attachment_href(a),
                     kind: a.content_type.clone(),
                     size: view::size(a.size),
@@ -509,9 +530,9 @@ pub async fn thread(
         },
         moderator,
         watching: watching.unwrap_or_default(),
-        event: event.map(|e| (e.id.0, e.title.clone(), crate::forum::events::when(&e))),
+        event: event.map(|e| (e.id.0, shown(&e.title), crate::forum::events::when(&e))),
         thread: id,
-        subject: state.thread_title(subject.as_deref(), &list),
+        subject: shown(&state.thread_title(subject.as_deref(), &list)),
         list,
         nested,
         posts: views,
@@ -520,7 +541,17 @@ pub async fn thread(
     if !signed_in {
         state.pages.put(key, html.clone());
     }
-    Ok(axum::response::Html(html).into_response())
+    Ok(drawn(html, hide_addresses))
+}
+
+/// A drawn page, marked when its addresses were shortened as it was drawn (the layer in
+/// `addresses` then leaves it alone).
+fn drawn(html: axum::body::Bytes, hidden: bool) -> Response {
+    let mut response = axum::response::Html(html).into_response();
+    if hidden {
+        response.extensions_mut().insert(addresses::Hidden);
+    }
+    response
 }
 
 /// A post's delivery state as its author sees it: a class and words.
@@ -574,11 +605,7 @@ pub async fn search(
     Query(q): Query<SearchQuery>,
     Viewer(viewer): Viewer,
 ) -> Result<Response, WebError> {
-    let query =
-        q.q.unwrap_or_default()
-            .chars()
-            .take(500)
-            .collect::<String>();
+    let query = crate::search::cut(&q.q.unwrap_or_default());
     let page = page_number(q.page.as_deref());
     let by_date = q.sort.as_deref() == Some("date");
     let order = if by_date {
@@ -608,23 +635,37 @@ pub async fn search(
     };
     let me = auth::me(&viewer);
     let signed_in = me.is_some();
+    let hide = !signed_in && state.config.web.hide_addresses;
     if !signed_in && let Some(cached) = state.searches.get(&key) {
-        return Ok(axum::response::Html(cached).into_response());
+        return Ok(drawn(cached, hide));
     }
     let text = query.clone();
+    let who = state.author_match(signed_in);
     let bodies = Arc::clone(&state.bodies);
     let config = Arc::clone(&state.config);
     let found = state
         .read(move |s| {
-            let results = match s.search_page(&text, (page - 1) * PAGE_SIZE, PAGE_SIZE, order)? {
-                Ok(r) => r,
-                Err(e) => return Ok(Err(e)),
+            let results =
+                match s.search_page_as(&text, (page - 1) * PAGE_SIZE, PAGE_SIZE, order, who)? {
+                    Ok(r) => r,
+                    Err(e) => return Ok(Err(e)),
+                };
+            // Message-IDs that are also someone's address are not written for this reader.
+            let known = if hide {
+                let ids: Vec<String> = results
+                    .results
+                    .iter()
+                    .map(|h| h.message_id.clone())
+                    .collect();
+                s.ids_known_as_addresses(&ids)?
+            } else {
+                Default::default()
             };
             // Snippets come from each hit's rendered text (the index keeps no text).
             let mut snippets = Vec::with_capacity(results.results.len());
             for hit in &results.results {
                 if let Some(body) = bodies.get(&BodyKey {
-                    erasures: version.2,
+                    erasures: version.1,
                     message_id: hit.message_id.clone(),
                 }) {
                     snippets.push(body);
@@ -639,19 +680,19 @@ pub async fn search(
                 };
                 bodies.put(
                     BodyKey {
-                        erasures: version.2,
+                        erasures: version.1,
                         message_id: hit.message_id.clone(),
                     },
                     Arc::clone(&body),
                 );
                 snippets.push(body);
             }
-            Ok(Ok((results, snippets)))
+            Ok(Ok((results, snippets, known)))
         })
         .await?;
     let site = state.config.web.site_name.clone();
     let page_view = match found {
-        Ok((results, bodies)) => {
+        Ok((results, bodies, known)) => {
             let terms = results.terms.clone();
             let pager = Pager::new(page, results.total, |p| link(p, by_date));
             view::SearchPage {
@@ -660,6 +701,7 @@ pub async fn search(
                 me,
                 problem: None,
                 total: results.total,
+                exact: results.exact,
                 by_date,
                 date_link: link(1, true),
                 relevance_link: link(1, false),
@@ -668,19 +710,27 @@ pub async fn search(
                     .iter()
                     .zip(bodies)
                     .map(|(hit, body)| ResultView {
-                        permalink: view::permalink(&hit.message_id),
-                        subject: hit
-                            .subject
-                            .clone()
-                            .unwrap_or_else(|| "(no subject)".to_owned()),
-                        from: hit.from.split(" <").next().unwrap_or_default().to_owned(),
+                        permalink: if known.contains(&hit.message_id.to_lowercase()) {
+                            format!("/t/{}", hit.thread)
+                        } else {
+                            view::permalink(&hit.message_id)
+                        },
+                        subject: hit.subject.as_deref().map_or_else(
+                            || "(no subject)".to_owned(),
+                            |s| addresses::shown(s, hide),
+                        ),
+                        from: addresses::shown(
+                            hit.from.split(" <").next().unwrap_or_default(),
+                            hide,
+                        ),
                         date_iso: hit.date.clone().unwrap_or_default(),
                         date_human: hit
                             .date
                             .as_deref()
                             .map(|d| d.get(..10).unwrap_or(d).to_owned())
                             .unwrap_or_default(),
-                        snippet: snippet(&body, &terms),
+                        // Shortened before it is cut, so that no cut leaves part of one.
+                        snippet: snippet(&addresses::shown(&body, hide), &terms),
                     })
                     .collect(),
                 page: pager.page,
@@ -700,6 +750,7 @@ pub async fn search(
                 other => format!("{}.", capitalise(&other.to_string())),
             }),
             total: 0,
+            exact: true,
             by_date,
             date_link: String::new(),
             relevance_link: String::new(),
@@ -714,7 +765,7 @@ pub async fn search(
     if !signed_in {
         state.searches.put(key, html.clone());
     }
-    Ok(axum::response::Html(html).into_response())
+    Ok(drawn(html, hide))
 }
 
 fn capitalise(s: &str) -> String {

@@ -218,6 +218,8 @@ pub struct SearchPage {
     pub me: Option<Me>,
     pub problem: Option<String>,
     pub total: u64,
+    /// The total is counted, not estimated ("about").
+    pub exact: bool,
     pub by_date: bool,
     pub date_link: String,
     pub relevance_link: String,

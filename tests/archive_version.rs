@@ -1,0 +1,154 @@
+//! The archive's version, which search pages are cached by: every change a reader could see
+//! (new mail, a moderator's hide, a threading fix, a retag, a purge) gives a new version, so a
+//! cached page is never served stale; and it is one stored counter, never a count of messages.
+
+mod common;
+
+use common::app::Site;
+use listbridge::forum::moderation::{Decision, FixRequest, decide, fix_thread};
+use listbridge::store::{Role, Store};
+
+const CONFIG: &str = "[web]\nsite_name = \"Test forum\"\n\
+                      [[lists]]\nname = \"snug\"\nsubject_tag = \"[SNUG]\"\n";
+
+fn import(site: &Site, store: &mut Store, file: &std::path::Path) {
+    listbridge::archive::pipeline::import(
+        store,
+        &[file.to_path_buf()],
+        "snug",
+        &site.config.render_options("snug"),
+        0,
+    )
+    .unwrap();
+}
+
+/// How many results an anonymous (cached) search page lists.
+async fn results(site: &Site, query: &str) -> usize {
+    let answer = site
+        .get_anonymous(&format!("/search?q={}", common::app::encode(query)))
+        .await;
+    assert_eq!(answer.status, 200, "{query}: {}", answer.body);
+    answer.body.matches("<h2><a href=\"/m/").count()
+}
+
+#[tokio::test]
+async fn archive_version_invalidates_cached_search_on_every_change() {
+    let mut site = Site::new(&format!(
+        "{CONFIG}{}",
+        include_str!("../fixtures/sample/interests.toml")
+    ));
+    site.config = listbridge::config::Config::parse(&format!(
+        "{CONFIG}{}",
+        include_str!("../fixtures/sample/interests.toml")
+    ))
+    .unwrap();
+    let mut store = site.store();
+    store
+        .seed_interests(&site.config.new_interests(), 0)
+        .unwrap();
+    import(
+        &site,
+        &mut store,
+        &common::fixtures_dir().join("sample/snug-2024.mbox"),
+    );
+    site.restart();
+    let (moderator, _) = store
+        .create_user("Mo Dee", "mo@mods.example", Role::Moderator, 0)
+        .unwrap();
+    let version = |store: &Store| store.archive_version().unwrap();
+    let mut seen = vec![version(&store)];
+    let mut changed = |store: &Store, what: &str| {
+        let v = version(store);
+        assert!(
+            !seen.contains(&v),
+            "{what} left the archive version at {v:?}"
+        );
+        seen.push(v);
+    };
+
+    // A retag: the thread about the COPD audit gains an interest by hand; the search by that
+    // interest (cached a moment ago) must list it.
+    let dermatology = store.interest_by_slug("dermatology").unwrap().unwrap();
+    let (copd, _) = store.locate("copd-1@example.org").unwrap().unwrap();
+    let before = results(&site, "interest:dermatology").await;
+    assert_eq!(results(&site, "interest:dermatology").await, before);
+    store
+        .set_manual_tag(copd, dermatology.id, true, moderator, 1)
+        .unwrap();
+    changed(&store, "a retag");
+    assert!(
+        results(&site, "interest:dermatology").await > before,
+        "a cached search did not see the retag"
+    );
+
+    // New mail: a word nobody wrote before is found once it arrives.
+    assert_eq!(results(&site, "zebrafish").await, 0);
+    let mail = site.dir().join("new.mbox");
+    std::fs::write(
+        &mail,
+        "From x@y Mon Jan  1 00:00:00 2024\nFrom: New Person <new.person@example.org>\n\
+         Subject: [SNUG] Zebrafish\nMessage-ID: <zebra-1@example.org>\n\
+         Date: Mon, 1 Jan 2024 10:00:00 +0000\n\nA note on zebrafish.\n",
+    )
+    .unwrap();
+    import(&site, &mut store, &mail);
+    changed(&store, "new mail");
+    assert_eq!(results(&site, "zebrafish").await, 1);
+
+    // A moderator hides it: gone from the cached search.
+    let config = site.config.clone();
+    decide(
+        &mut store,
+        &config,
+        "zebra-1@example.org",
+        moderator,
+        &Decision::Hide { note: None },
+        2,
+    )
+    .unwrap();
+    changed(&store, "hiding");
+    assert_eq!(results(&site, "zebrafish").await, 0);
+    decide(
+        &mut store,
+        &config,
+        "zebra-1@example.org",
+        moderator,
+        &Decision::Unhide,
+        3,
+    )
+    .unwrap();
+    changed(&store, "showing again");
+    assert_eq!(results(&site, "zebrafish").await, 1);
+
+    // A threading fix.
+    let (asthma, _) = store.locate("asthma-2@example.net").unwrap().unwrap();
+    fix_thread(
+        &mut store,
+        &FixRequest::Split {
+            thread: asthma,
+            message_id: "asthma-2@example.net".to_owned(),
+        },
+        moderator,
+        4,
+    )
+    .unwrap();
+    changed(&store, "a threading fix");
+    assert_ne!(
+        store.locate("asthma-2@example.net").unwrap().unwrap().0,
+        asthma
+    );
+
+    // A purge.
+    listbridge::forum::erasure::purge(
+        &mut store,
+        &config,
+        "zebra-1@example.org",
+        false,
+        listbridge::store::Actor::Cli,
+        "test",
+        5,
+    )
+    .unwrap();
+    changed(&store, "a purge");
+    assert_eq!(results(&site, "zebrafish").await, 0);
+}
