@@ -2,7 +2,7 @@
 //! thread signals and the text to index. Pure: the same bytes always give the same result, and
 //! nothing here can fail on bad mail except by saying what is wrong with it.
 
-use mail_parser::{Message, MessageParser};
+use mail_parser::{HeaderName, Message, MessageParser};
 use sha2::{Digest, Sha256};
 
 use super::hex::hex;
@@ -99,26 +99,36 @@ pub fn read_message(
     let message = message.ok_or(Unparseable::Parser)?;
     let mut problems = Vec::new();
 
-    let message_id = match message.header_raw("Message-ID") {
-        Some(value) => {
-            let id = ids::parse_message_id(value);
-            if id.is_none() {
-                problems.push("unusable Message-ID header".to_owned());
+    // The first Message-ID is the message's own: archivers add another when they deliver a
+    // message again.
+    let message_id = match first_header_raw(message, HeaderName::MessageId) {
+        Some(value) => match ids::parse_message_id(value) {
+            Some(id) if ids::identifies_one_message(&id) => Some(id),
+            Some(id) => {
+                problems.push(format!(
+                    "Message-ID <{id}> cannot name one message; a derived id is used"
+                ));
+                None
             }
-            id
-        }
+            None => {
+                problems.push("unusable Message-ID header".to_owned());
+                None
+            }
+        },
         None => {
             problems.push("no Message-ID header".to_owned());
             None
         }
     };
-    let references = message
+    let mut references = message
         .header_raw("References")
         .map(ids::parse_references)
         .unwrap_or_default();
+    references.retain(|id| ids::identifies_one_message(id));
     let in_reply_to = message
         .header_raw("In-Reply-To")
-        .and_then(ids::parse_in_reply_to);
+        .and_then(|raw| ids::reply_parent(raw, &references))
+        .filter(|id| ids::identifies_one_message(id));
     let thread_index = message
         .header_raw("Thread-Index")
         .and_then(|v| decode_thread_index(v.trim()));
@@ -167,6 +177,15 @@ pub fn read_message(
         content_sha256,
         problems,
     })
+}
+
+/// The raw value of the first header called `name` (mail-parser's own look-up gives the last).
+fn first_header_raw<'a>(message: &'a Message<'_>, name: HeaderName<'static>) -> Option<&'a str> {
+    let h = message.headers().iter().find(|h| h.name == name)?;
+    let raw = message
+        .raw_message()
+        .get(h.offset_start as usize..h.offset_end as usize)?;
+    std::str::from_utf8(raw).ok()
 }
 
 /// Whether the message starts with something shaped like a header field (`Name:`), which tells
