@@ -219,3 +219,102 @@ fn with_subject_grouping_off_nothing_is_joined_by_subject() {
         p["199605030915.JAA00042@example.com"].thread
     );
 }
+
+/// The messages of an mbox as the archive reads them: (envelope, bytes).
+fn read_back(path: &Path) -> Vec<(Option<String>, Vec<u8>)> {
+    listbridge::archive::readers::read_paths(&[path.to_owned()])
+        .unwrap()
+        .map(|m| {
+            let m = m.unwrap();
+            (m.envelope, m.bytes)
+        })
+        .collect()
+}
+
+#[test]
+fn hand_built_mbox_empty_and_headerless_mail_are_all_read_and_given_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("a.db");
+    let singles = ok(
+        &dir.path().join("singles.db"),
+        &[
+            "import",
+            fixture("empty.eml").to_str().unwrap(),
+            fixture("blank-first.eml").to_str().unwrap(),
+        ],
+    );
+    assert!(singles.contains("0 new messages from 2 read"), "{singles}");
+    assert!(singles.contains("unparseable:      2"), "{singles}");
+    assert!(
+        singles.contains("empty.eml#0: the message is empty"),
+        "{singles}"
+    );
+    assert!(
+        singles.contains("blank-first.eml#0: no header lines"),
+        "{singles}"
+    );
+    let out = listbridge(&dir.path().join("singles.db"), &["export", "mbox"]);
+    assert_eq!(
+        read_back_bytes(&out.stdout, dir.path()),
+        [
+            Vec::new(),
+            std::fs::read(fixture("blank-first.eml")).unwrap()
+        ]
+    );
+
+    let summary = ok(
+        &db,
+        &["import", fixture("hand-built.mbox").to_str().unwrap()],
+    );
+    // Eight separators start messages, blank line before them or not; the ninth line shaped
+    // like one has no header after it, and the summary says so.
+    assert!(summary.contains("7 new messages from 8 read"), "{summary}");
+    assert!(summary.contains("unparseable:      1"), "{summary}");
+    assert!(
+        summary.contains("hand-built.mbox#6: no header lines"),
+        "{summary}"
+    );
+    assert!(
+        summary.contains("fewer messages than separator lines: 1 "),
+        "{summary}"
+    );
+    let p = placements(&db);
+    for id in 1..=8 {
+        let id = format!("hb-{id}@example.org");
+        assert_eq!(
+            p.contains_key(&id),
+            id != "hb-7@example.org",
+            "{id}: {p:#?}"
+        );
+    }
+    // The military zone no longer swallows the Message-ID (hb-5 is found above), and the
+    // pipermail author's encoded local part becomes a real address.
+    let json = ok(&db, &["search", "message six", "--json"]);
+    assert!(json.contains("g\u{fc}l@example.org"), "{json}");
+
+    // Export gives every message back: its envelope as it was, its bytes, and no newline
+    // added to the last line.
+    // An export is mboxrd; with the original envelopes kept, its name says so to a reader.
+    let exported = dir.path().join("export.mboxrd");
+    let out = listbridge(&db, &["export", "mbox"]);
+    assert!(out.status.success());
+    std::fs::write(&exported, &out.stdout).unwrap();
+    assert!(out.stdout.ends_with(b"The last line has no newline."));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("\nFrom cal@example.org Mon Jan  6 11:00:00 +0000 1997\n"));
+    assert!(text.contains("\nFrom - Mon Jan  6 12:00:00 1997\n"));
+    assert!(!text.contains("mboxrd@z Mon Jan"), "{text}");
+    let mut want = read_back(&fixture("hand-built.mbox"));
+    want.sort();
+    let mut got = read_back(&exported);
+    got.sort();
+    assert_eq!(got.len(), 8);
+    assert_eq!(got, want);
+}
+
+/// The message bytes of an exported mbox, read back from a file in `dir`.
+fn read_back_bytes(mbox: &[u8], dir: &Path) -> Vec<Vec<u8>> {
+    let path = dir.join("read-back.mboxrd");
+    std::fs::write(&path, mbox).unwrap();
+    read_back(&path).into_iter().map(|(_, b)| b).collect()
+}
