@@ -318,3 +318,29 @@ fn read_back_bytes(mbox: &[u8], dir: &Path) -> Vec<Vec<u8>> {
     std::fs::write(&path, mbox).unwrap();
     read_back(&path).into_iter().map(|(_, b)| b).collect()
 }
+
+#[test]
+fn trimming_folds_only_device_sign_offs_and_dash_names_and_keeps_interleaved_attributions() {
+    use listbridge::mail::trim::{TrimOptions, trim};
+    let dir = fixture("trim");
+    let mut cases: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            let name = p.file_name().unwrap().to_string_lossy();
+            name.ends_with(".txt") && !name.ends_with(".trimmed.txt")
+        })
+        .collect();
+    cases.sort();
+    assert_eq!(cases.len(), 8);
+    let mut wrong = Vec::new();
+    for case in cases {
+        let body = std::fs::read_to_string(&case).unwrap();
+        let want = std::fs::read_to_string(case.with_extension("trimmed.txt")).unwrap();
+        let got = trim(&body, &TrimOptions::default());
+        if got.text.trim() != want.trim() {
+            wrong.push((case.file_name().unwrap().to_owned(), got.text));
+        }
+    }
+    assert!(wrong.is_empty(), "{wrong:#?}");
+}
