@@ -432,21 +432,23 @@ impl<'c> Writer<'c> {
                     .collect::<Result<Vec<_>, _>>()?,
             );
         }
-        let mut moved: Vec<(i64, String)> = Vec::new();
         if let Some(date) = parsed.date
             && self.settings.subject_fallback
             && !norm_subject.is_empty()
         {
-            moved = self
+            // One query finds both the replies with no parent yet and those hung under a
+            // later message of the subject (this one is the earlier root).
+            let found: Vec<(i64, String, bool)> = self
                 .tx
                 .prepare_cached(
-                    "SELECT m.id, m.message_id FROM messages m JOIN messages p
-                       ON p.message_id = m.fallback_parent
+                    "SELECT m.id, m.message_id, m.fallback_parent IS NOT NULL
+                     FROM messages m LEFT JOIN messages p ON p.message_id = m.fallback_parent
                      WHERE m.norm_subject = ?1 AND m.list_id = ?2 AND m.is_reply = 1
                        AND m.refs = '' AND m.in_reply_to IS NULL
                        AND m.date BETWEEN ?3 AND ?4 AND (m.date > ?3 OR m.message_id > ?5)
-                       AND p.norm_subject = ?1
-                       AND (p.date > ?3 OR (p.date = ?3 AND p.message_id > ?5))",
+                       AND (m.fallback_parent IS NULL
+                            OR (p.norm_subject = ?1
+                                AND (p.date > ?3 OR (p.date = ?3 AND p.message_id > ?5))))",
                 )?
                 .query_map(
                     params![
@@ -456,29 +458,20 @@ impl<'c> Writer<'c> {
                         date + self.settings.subject_window_secs,
                         message_id
                     ],
-                    |r| Ok((r.get(0)?, r.get(1)?)),
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
                 )?
-                .collect::<Result<Vec<_>, _>>()?;
-            orphans.extend(
+                .collect::<Result<_, _>>()?;
+            for (key, orphan, moved) in found {
+                if !moved {
+                    orphans.push((key, orphan));
+                    continue;
+                }
                 self.tx
-                    .prepare_cached(
-                        "SELECT id, message_id FROM messages
-                         WHERE norm_subject = ?1 AND list_id = ?2 AND is_reply = 1
-                           AND refs = '' AND in_reply_to IS NULL AND fallback_parent IS NULL
-                           AND date BETWEEN ?3 AND ?4 AND (date > ?3 OR message_id > ?5)",
-                    )?
-                    .query_map(
-                        params![
-                            norm_subject,
-                            list.0,
-                            date,
-                            date + self.settings.subject_window_secs,
-                            message_id
-                        ],
-                        |r| Ok((r.get(0)?, r.get(1)?)),
-                    )?
-                    .collect::<Result<Vec<_>, _>>()?,
-            );
+                    .prepare_cached("UPDATE messages SET fallback_parent = ?1 WHERE id = ?2")?
+                    .execute(params![message_id, key])?;
+                let thread = self.join_threads(message_id, &[orphan.as_str()], list)?;
+                self.regroup(thread, list)?;
+            }
         }
         for (key, orphan) in orphans {
             let adopted = self
@@ -490,13 +483,6 @@ impl<'c> Writer<'c> {
             if adopted > 0 {
                 self.join_threads(message_id, &[orphan.as_str()], list)?;
             }
-        }
-        for (key, orphan) in moved {
-            self.tx
-                .prepare_cached("UPDATE messages SET fallback_parent = ?1 WHERE id = ?2")?
-                .execute(params![message_id, key])?;
-            let thread = self.join_threads(message_id, &[orphan.as_str()], list)?;
-            self.regroup(thread, list)?;
         }
         Ok(())
     }
