@@ -12,7 +12,7 @@ use serde::Deserialize;
 use super::extract::Id;
 use super::view::{self, FeedEntry, PAGE_SIZE};
 use super::{AppState, WebError};
-use crate::mail::mbox::{MboxWriter, envelope_for_export};
+use crate::mail::mbox::{export_envelope, write_mboxrd};
 use crate::mail::render::{render_message, safe_delivery};
 use crate::search::SearchOrder;
 use crate::store::{ThreadFilter, ThreadId, ThreadSummary};
@@ -26,12 +26,12 @@ pub async fn thread_mbox(
             if !s.thread_exists(id)? {
                 return Ok(None);
             }
-            let mut mbox = MboxWriter::new(Vec::new());
+            let mut out = Vec::new();
             s.for_each_raw(None, Some(id), |raw| {
-                let envelope = envelope_for_export(raw.envelope.as_deref());
-                Ok(mbox.write(&envelope, &raw.bytes)?)
+                let envelope = export_envelope(raw.envelope.as_deref());
+                Ok(write_mboxrd(&mut out, Some(&envelope), &raw.bytes)?)
             })?;
-            Ok(Some(mbox.finish()?))
+            Ok(Some(out))
         })
         .await?
         .ok_or(WebError::NotFound("thread"))?;
