@@ -11,7 +11,7 @@ use clap::Parser;
 use listbridge::archive::pipeline::{self, ImportSummary};
 use listbridge::cli::{AdminCommand, Cli, Command, ExportCommand, MembersCommand};
 use listbridge::config::{Config, DEFAULT_DB};
-use listbridge::mail::mbox::{export_envelope, write_mboxrd};
+use listbridge::mail::mbox::{MboxWriter, envelope_for_export};
 use listbridge::store::{Actor, ErasurePolicy, Role, Store, ThreadId, UserId};
 
 fn main() -> ExitCode {
@@ -549,10 +549,12 @@ fn export(store: &Store, what: &ExportCommand) -> Result<()> {
                     t.0
                 );
             }
+            let mut mbox = MboxWriter::new(&mut out);
             store.for_each_raw(list, thread, |raw| {
-                let envelope = export_envelope(raw.envelope.as_deref());
-                Ok(write_mboxrd(&mut out, Some(&envelope), &raw.bytes)?)
+                let envelope = envelope_for_export(raw.envelope.as_deref());
+                Ok(mbox.write(&envelope, &raw.bytes)?)
             })?;
+            mbox.finish()?;
         }
         ExportCommand::Threads { json: _, list } => {
             let list = list.as_deref().map(|l| store.find_list(l)).transpose()?;
@@ -621,6 +623,14 @@ fn print_summary(verb: &str, s: &ImportSummary) -> Result<()> {
             out,
             "  skipped: {} files in the folders that are not mail",
             s.skipped_files
+        )?;
+    }
+    if s.unsplit_separators > 0 {
+        writeln!(
+            out,
+            "  fewer messages than separator lines: {} lines shaped like \"From \" separators \
+             were read as message text (no header line after them)",
+            s.unsplit_separators
         )?;
     }
     writeln!(out, "  threads in the archive: {}", s.threads)?;

@@ -133,7 +133,8 @@ fn as_imported() -> BTreeSet<Vec<(String, Option<String>)>> {
         // An answer whose client dropped the references and changed the subject.
         thread(&[("nurse-2", None)]),
         thread(&[("pcn-minutes", None)]),
-        // "Re: Minutes" without references joined the latest "Minutes", the wrong meeting's.
+        // "Re: Minutes" without references joined the first "Minutes" before it, the wrong
+        // meeting's.
         thread(&[
             ("asthma-minutes", None),
             ("minutes-reply", Some("asthma-minutes")),

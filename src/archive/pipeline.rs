@@ -61,6 +61,9 @@ pub struct ImportSummary {
     pub read_errors: Vec<String>,
     /// Files in the given folders that are not mail (an index.html, a README), left alone.
     pub skipped_files: u64,
+    /// Lines shaped like mbox `From ` separators that were read as message text (no header
+    /// line followed them): the input had that many separator lines more than messages.
+    pub unsplit_separators: u64,
     /// Live sources: mail kept in the inbound log instead of the archive (refused in host
     /// mode, auto-replies, bounces).
     pub not_archived: u64,
@@ -219,13 +222,13 @@ pub fn import(
                 break; // the storing side stopped on an error
             }
         }
-        reader.files_skipped()
+        (reader.files_skipped(), reader.unsplit_separators())
     });
 
     let mut summary = ImportSummary::default();
     let result = store_all(store, run, list, rx, &progress, &mut summary);
     // The reading thread ends by itself once the channel is gone (on error) or the input is.
-    summary.skipped_files = producer.join().unwrap_or(0);
+    (summary.skipped_files, summary.unsplit_separators) = producer.join().unwrap_or((0, 0));
     result?;
     progress.finish();
     if summary.imported > 0 {

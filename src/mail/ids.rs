@@ -65,6 +65,86 @@ pub fn parse_in_reply_to_strict(raw: &str) -> Option<String> {
     clean.then(|| id.to_owned())
 }
 
+/// Whether an id can name one message: `local@domain` with both sides non-empty. Ids without
+/// an `@` (`<12345.ABC>`, `<no.id>`, a single character) are what broken mailers write for
+/// every message alike, so threading by them would join strangers; such a message keeps its
+/// own derived id instead, and a reference to one links nothing.
+pub fn identifies_one_message(id: &str) -> bool {
+    match id.rsplit_once('@') {
+        Some((local, domain)) => !local.trim_matches('@').is_empty() && !domain.is_empty(),
+        None => false,
+    }
+}
+
+/// The parent an In-Reply-To header names, checked against the message's References (already
+/// parsed). A clean header (one `<id>`, comments aside) is believed. Otherwise the header is in
+/// a phrase form (`Name <user@host> "Re: subject" (date)`, `Your message of "date" <id>`),
+/// where a bracketed token is often the replied-to author's address: then References decides
+/// (the id is kept only when References names it too), and without References the last
+/// bracketed token that does not stand where an address stands is taken.
+pub fn reply_parent(raw: &str, references: &[String]) -> Option<String> {
+    if let Some(id) = parse_in_reply_to_strict(raw) {
+        return Some(id);
+    }
+    let candidates = bracket_candidates(raw);
+    if !references.is_empty() {
+        return candidates
+            .into_iter()
+            .rev()
+            .map(|(id, _)| id)
+            .find(|id| references.contains(id));
+    }
+    if candidates.is_empty() {
+        return parse_in_reply_to(raw);
+    }
+    candidates
+        .into_iter()
+        .rev()
+        .find(|(_, address)| !address)
+        .map(|(id, _)| id)
+}
+
+/// Every `<...>` outside comments and quoted strings, each with whether it stands where an
+/// address stands: right after a name (a word ending in a letter that is not one of the
+/// connecting words of the "Your message of ..." forms), or right before a quoted string (the
+/// subject Z-Mail and early Eudora write after the address).
+fn bracket_candidates(raw: &str) -> Vec<(String, bool)> {
+    const CONNECTING: [&str; 10] = [
+        "of", "message", "mail", "to", "re", "dated", "id", "is", "on", "in",
+    ];
+    let bytes = raw.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'(' => i = comment_end(bytes, i).unwrap_or(i + 1),
+            b'"' => i = quoted_end(bytes, i).unwrap_or(i + 1),
+            b'<' => {
+                let start = skip_space_and_comments(bytes, i + 1);
+                let Some(len) = bytes[start..].iter().position(|&b| b == b'>') else {
+                    break;
+                };
+                let end = start + len + 1;
+                if let Some(id) = clean_id(&raw[start..start + len]) {
+                    let before = raw[..i].trim_end();
+                    let word = before
+                        .rsplit(|c: char| c.is_whitespace())
+                        .next()
+                        .unwrap_or("");
+                    let after_name = word.chars().last().is_some_and(char::is_alphabetic)
+                        && !CONNECTING.contains(&word.to_ascii_lowercase().as_str());
+                    let before_quote =
+                        bytes.get(skip_space_and_comments(bytes, end)) == Some(&b'"');
+                    out.push((id, after_name || before_quote));
+                }
+                i = end;
+            }
+            _ => i += 1,
+        }
+    }
+    out
+}
+
 /// The contents of every `<...>` in `raw`, cleaned, empty ones dropped. With `structured`,
 /// comments `( ... )` and quoted strings `"..."` are skipped whole, so brackets inside them do
 /// not count; an unclosed comment or quote is taken as an ordinary character instead of
@@ -341,5 +421,84 @@ mod tests {
         );
         assert_eq!(parse_message_id("été@x").as_deref(), Some("été@x"));
         assert_eq!(parse_message_id("(é) ü"), None);
+    }
+
+    #[test]
+    fn ids_that_cannot_name_one_message() {
+        for (id, want) in [
+            ("abc@example.org", true),
+            ("a@b", true),
+            ("12345.ABC", false),
+            ("no.id", false),
+            ("x", false),
+            ("@example.org", false),
+            ("abc@", false),
+        ] {
+            assert_eq!(identifies_one_message(id), want, "{id:?}");
+        }
+    }
+
+    #[test]
+    fn reply_parent_tells_ids_from_addresses() {
+        let refs = |r: &[&str]| r.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+        let cases: &[(&str, &[&str], Option<&str>)] = &[
+            ("<a@x>", &[], Some("a@x")),
+            (
+                "<a@x> (Someone's message of \"Tue\")",
+                &["r@x"],
+                Some("a@x"),
+            ),
+            // Z-Mail: the replied-to author's address, the subject, the date.
+            (
+                "Jane Doe <jane@example.org> \"Re: spacers\" (Apr  4,  9:30)",
+                &[],
+                None,
+            ),
+            (
+                "<jane@example.org> \"Re: spacers\" (Apr  4,  9:30)",
+                &[],
+                None,
+            ),
+            // ... and References decide when they are there.
+            (
+                "Jane Doe <jane@example.org> \"Re: spacers\" (Apr  4,  9:30)",
+                &["p@x"],
+                None,
+            ),
+            (
+                "Your message of \"Tue, 17 Nov 2009\" <id@host>",
+                &[],
+                Some("id@host"),
+            ),
+            (
+                "Your message of \"Tue, 17 Nov 2009\" <id@host>",
+                &["id@host"],
+                Some("id@host"),
+            ),
+            (
+                "Your message of \"Tue, 17 Nov 2009\" <id@host>",
+                &["other@host"],
+                None,
+            ),
+            (
+                "Your message of December 31 1999 <bar@baz.com>",
+                &[],
+                Some("bar@baz.com"),
+            ),
+            (
+                "Message from John Doe <john@doe.example> of \"Tue\" <id@host>",
+                &[],
+                Some("id@host"),
+            ),
+            ("mumble", &[], None),
+            ("bare@token", &[], Some("bare@token")),
+        ];
+        for (raw, r, want) in cases {
+            assert_eq!(
+                reply_parent(raw, &refs(r)).as_deref(),
+                *want,
+                "input {raw:?}"
+            );
+        }
     }
 }

@@ -58,6 +58,67 @@ pub fn write_mboxrd<W: Write>(w: &mut W, envelope: Option<&str>, bytes: &[u8]) -
     w.write_all(b"\n")
 }
 
+/// The separator an export writes for a message: the envelope it was imported with, as it
+/// was, else [`export_envelope`]'s for mail that came without one.
+pub fn envelope_for_export(original: Option<&str>) -> String {
+    match original {
+        Some(env) if !env.trim().is_empty() => env.to_owned(),
+        _ => export_envelope(None),
+    }
+}
+
+/// Writes messages one after another as [`write_mboxrd`] does, except that a message whose
+/// bytes end without a line end gets one only when another message follows it: mbox has no
+/// other way to end a message, but the last one needs none, so an archive whose last line had
+/// no newline is given back byte for byte.
+pub struct MboxWriter<W: Write> {
+    w: W,
+    /// The message written last ended with a line end (or was empty); `None` before the first.
+    last_terminated: Option<bool>,
+}
+
+impl<W: Write> MboxWriter<W> {
+    pub fn new(w: W) -> Self {
+        MboxWriter {
+            w,
+            last_terminated: None,
+        }
+    }
+
+    pub fn write(&mut self, envelope: &str, bytes: &[u8]) -> io::Result<()> {
+        self.close_last()?;
+        self.w.write_all(b"From ")?;
+        self.w
+            .write_all(envelope.replace(['\r', '\n'], " ").as_bytes())?;
+        self.w.write_all(b"\n")?;
+        for line in bytes.split_inclusive(|&b| b == b'\n') {
+            if needs_escape(line) {
+                self.w.write_all(b">")?;
+            }
+            self.w.write_all(line)?;
+        }
+        self.last_terminated = Some(bytes.is_empty() || bytes.ends_with(b"\n"));
+        Ok(())
+    }
+
+    fn close_last(&mut self) -> io::Result<()> {
+        match self.last_terminated.take() {
+            Some(true) => self.w.write_all(b"\n"),
+            Some(false) => self.w.write_all(b"\n\n"),
+            None => Ok(()),
+        }
+    }
+
+    /// Ends the file: the empty line after the last message, unless its last line had no line
+    /// end.
+    pub fn finish(mut self) -> io::Result<W> {
+        if self.last_terminated == Some(true) {
+            self.w.write_all(b"\n")?;
+        }
+        Ok(self.w)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -78,6 +139,34 @@ mod tests {
         assert_eq!(
             String::from_utf8(out).unwrap(),
             "From MAILER-DAEMON Thu Jan  1 00:00:00 1970\nA: 1\n\n>From x\n>>From y\n> From z\nlast\n\nFrom e Thu Jan  1 00:00:00 1970\n\n"
+        );
+    }
+
+    #[test]
+    fn the_writer_adds_no_newline_to_a_last_line_without_one() {
+        let mut w = MboxWriter::new(Vec::new());
+        w.write("a@example.org Mon Apr  1 09:00:00 1996", b"A: 1\n\nno end")
+            .unwrap();
+        w.write(
+            "b@example.org Mon Apr  1 10:00:00 1996",
+            b"B: 2\n\nFrom x\nlast",
+        )
+        .unwrap();
+        assert_eq!(
+            String::from_utf8(w.finish().unwrap()).unwrap(),
+            "From a@example.org Mon Apr  1 09:00:00 1996\nA: 1\n\nno end\n\n\
+             From b@example.org Mon Apr  1 10:00:00 1996\nB: 2\n\n>From x\nlast"
+        );
+        let mut w = MboxWriter::new(Vec::new());
+        w.write(&envelope_for_export(None), b"A: 1\n").unwrap();
+        w.write(
+            &envelope_for_export(Some("x Thu Jan  1 00:00:00 1970")),
+            b"",
+        )
+        .unwrap();
+        assert_eq!(
+            String::from_utf8(w.finish().unwrap()).unwrap(),
+            "From mboxrd@z Thu Jan  1 00:00:00 1970\nA: 1\n\nFrom x Thu Jan  1 00:00:00 1970\n\n"
         );
     }
 }

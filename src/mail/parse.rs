@@ -2,7 +2,7 @@
 //! thread signals and the text to index. Pure: the same bytes always give the same result, and
 //! nothing here can fail on bad mail except by saying what is wrong with it.
 
-use mail_parser::{Message, MessageParser};
+use mail_parser::{HeaderName, Message, MessageParser};
 use sha2::{Digest, Sha256};
 
 use super::hex::hex;
@@ -70,7 +70,62 @@ pub fn derived_message_id(message_id: &str, raw_sha: &[u8; 32]) -> String {
 /// derives (`read_message`), what the gate asks (`mail::accept`) and the calendars it carries
 /// all read this one parse. None when the parser finds nothing to read.
 pub fn mime(raw: &[u8]) -> Option<Message<'_>> {
-    MessageParser::default().parse(raw)
+    match pad_short_date_zone(raw) {
+        Some(padded) => MessageParser::default()
+            .parse(&padded[..])
+            .map(Message::into_owned),
+        None => MessageParser::default().parse(raw),
+    }
+}
+
+/// A copy of `raw` with two spaces after a one- or two-letter zone ending the Date field
+/// (`... 11:11:00 S`, `... UT`, `... AM`), or `None` when there is none (nearly always).
+/// mail-parser 0.11 reads every alphabetic zone as three letters, so a shorter one at the end
+/// of the line takes the line end and the next header (the Message-ID, the Subject) with it;
+/// the spaces are read instead. RFC 5322 gives military zones no offset, which is what the
+/// parser then assumes.
+fn pad_short_date_zone(raw: &[u8]) -> Option<Vec<u8>> {
+    let mut start = 0;
+    let mut in_date = false;
+    let mut pad_at = None;
+    while start < raw.len() {
+        let end = raw[start..]
+            .iter()
+            .position(|&b| b == b'\n')
+            .map_or(raw.len(), |p| start + p + 1);
+        let line = &raw[start..end];
+        let content = line
+            .strip_suffix(b"\n")
+            .map_or(line, |l| l.strip_suffix(b"\r").unwrap_or(l));
+        if content.is_empty() {
+            break;
+        }
+        let continuation = matches!(line[0], b' ' | b'\t');
+        if !continuation {
+            in_date = line.len() >= 5 && line[..5].eq_ignore_ascii_case(b"Date:");
+            if !in_date && pad_at.is_some() {
+                break;
+            }
+        }
+        if in_date {
+            let trimmed = content.trim_ascii_end();
+            let token = trimmed
+                .rsplit(|b| b.is_ascii_whitespace())
+                .next()
+                .unwrap_or_default();
+            let short = (1..=2).contains(&token.len())
+                && token.iter().all(u8::is_ascii_alphabetic)
+                && trimmed.len() > token.len();
+            pad_at = short.then_some(start + trimmed.len());
+        }
+        start = end;
+    }
+    let at = pad_at?;
+    let mut padded = Vec::with_capacity(raw.len() + 2);
+    padded.extend_from_slice(&raw[..at]);
+    padded.extend_from_slice(b"  ");
+    padded.extend_from_slice(&raw[at..]);
+    Some(padded)
 }
 
 /// Parses a raw message. `envelope` is the mbox separator line (without `From `), used for the
@@ -99,26 +154,36 @@ pub fn read_message(
     let message = message.ok_or(Unparseable::Parser)?;
     let mut problems = Vec::new();
 
-    let message_id = match message.header_raw("Message-ID") {
-        Some(value) => {
-            let id = ids::parse_message_id(value);
-            if id.is_none() {
-                problems.push("unusable Message-ID header".to_owned());
+    // The first Message-ID is the message's own: archivers add another when they deliver a
+    // message again.
+    let message_id = match first_header_raw(message, HeaderName::MessageId) {
+        Some(value) => match ids::parse_message_id(value) {
+            Some(id) if ids::identifies_one_message(&id) => Some(id),
+            Some(id) => {
+                problems.push(format!(
+                    "Message-ID <{id}> cannot name one message; a derived id is used"
+                ));
+                None
             }
-            id
-        }
+            None => {
+                problems.push("unusable Message-ID header".to_owned());
+                None
+            }
+        },
         None => {
             problems.push("no Message-ID header".to_owned());
             None
         }
     };
-    let references = message
+    let mut references = message
         .header_raw("References")
         .map(ids::parse_references)
         .unwrap_or_default();
+    references.retain(|id| ids::identifies_one_message(id));
     let in_reply_to = message
         .header_raw("In-Reply-To")
-        .and_then(ids::parse_in_reply_to);
+        .and_then(|raw| ids::reply_parent(raw, &references))
+        .filter(|id| ids::identifies_one_message(id));
     let thread_index = message
         .header_raw("Thread-Index")
         .and_then(|v| decode_thread_index(v.trim()));
@@ -167,6 +232,15 @@ pub fn read_message(
         content_sha256,
         problems,
     })
+}
+
+/// The raw value of the first header called `name` (mail-parser's own look-up gives the last).
+fn first_header_raw<'a>(message: &'a Message<'_>, name: HeaderName<'static>) -> Option<&'a str> {
+    let h = message.headers().iter().find(|h| h.name == name)?;
+    let raw = message
+        .raw_message()
+        .get(h.offset_start as usize..h.offset_end as usize)?;
+    std::str::from_utf8(raw).ok()
 }
 
 /// Whether the message starts with something shaped like a header field (`Name:`), which tells
@@ -234,13 +308,60 @@ fn author(message: &mail_parser::Message<'_>) -> (Option<String>, Option<String>
     if let Some(raw) = raw
         && address::is_obfuscated(&raw)
     {
+        // An encoded local part (`=?iso-8859-1?q?j=F6rg?= at host`) would be taken for a
+        // name inside the brackets: the two halves are decoded on their own.
+        if let Some(found) = address::parse_obfuscated(&raw)
+            && let Some(addr) = found.address.filter(|a| a.starts_with("=?"))
+        {
+            let name = found.name.and_then(|n| decode_words(&n));
+            return checked_address(name, Some(addr));
+        }
         // Let the MIME parser read the de-obfuscated form, so encoded words in names decode.
         let header = format!("From: {}\n\n", address::deobfuscate(&raw));
         if let Some(m) = MessageParser::default().parse(header.as_bytes()) {
-            return name_and_address(m.from());
+            let (name, addr) = name_and_address(m.from());
+            return checked_address(name, addr);
         }
     }
-    (name, addr)
+    checked_address(name, addr)
+}
+
+/// The author with only a valid address: an RFC 2047 encoded local part (pipermail wrote
+/// `=?iso-8859-1?q?j=F6rg?= at host`) is decoded; an address that stays invalid (spaces, no or
+/// two `@`, from a garbled form) is dropped and the name kept, or the decoded local part
+/// becomes the name when there is none.
+fn checked_address(name: Option<String>, addr: Option<String>) -> (Option<String>, Option<String>) {
+    let Some(addr) = addr else {
+        return (name, None);
+    };
+    let (local, host) = match addr.rsplit_once('@') {
+        Some((local, host)) => (local.to_owned(), host),
+        None => (addr.clone(), ""),
+    };
+    let local = if local.starts_with("=?") && local.ends_with("?=") {
+        decode_words(&local).unwrap_or(local)
+    } else {
+        local
+    };
+    let valid_part = |s: &str| {
+        !s.is_empty()
+            && !s.contains(|c: char| {
+                c.is_whitespace() || c.is_control() || "@<>()[]\\,;:\"".contains(c)
+            })
+    };
+    if valid_part(&local) && valid_part(host) && host.contains('.') || host.starts_with('[') {
+        return (name, Some(format!("{local}@{host}")));
+    }
+    let name = name.or_else(|| Some(local.trim().to_owned()).filter(|l| !l.is_empty()));
+    (name, None)
+}
+
+/// RFC 2047 encoded words decoded, by the MIME parser reading them as a Subject.
+fn decode_words(text: &str) -> Option<String> {
+    let header = format!("Subject: {text}\n\n");
+    MessageParser::default()
+        .parse(header.as_bytes())
+        .and_then(|m| m.subject().map(str::to_owned))
 }
 
 fn name_and_address(from: Option<&mail_parser::Address<'_>>) -> (Option<String>, Option<String>) {
@@ -423,5 +544,63 @@ mod tests {
         assert_eq!(generated_message_id(&sha), generated_message_id(&sha));
         assert!(generated_message_id(&sha).ends_with("@generated.listbridge.invalid"));
         assert_ne!(derived_message_id("a@b", &sha), "a@b");
+    }
+
+    #[test]
+    fn a_one_letter_military_zone_keeps_the_next_header() {
+        for zone in ["S", "Z", "UT", "a"] {
+            for eol in ["\n", "\r\n"] {
+                let raw = format!(
+                    "From: a@example.org{eol}Date: Tue, 1 Apr 1997 11:11:00 {zone}{eol}\
+                     Message-ID: <mil@example.org>{eol}Subject: Zulu time{eol}{eol}body{eol}"
+                );
+                let m = parse_message(raw.as_bytes(), None, &RenderOptions::default()).unwrap();
+                assert_eq!(m.message_id.as_deref(), Some("mil@example.org"), "{zone:?}");
+                assert_eq!(m.subject.as_deref(), Some("Zulu time"), "{zone:?}");
+                assert_eq!(m.date, Some(859_893_060), "{zone:?}");
+            }
+        }
+        // The last header before the body: the body stays the body.
+        let raw = b"Message-ID: <m@x>\nDate: Tue, 1 Apr 1997 11:11:00 S\n\nSubject: not a header\n";
+        let m = parse_message(raw, None, &RenderOptions::default()).unwrap();
+        assert_eq!(m.subject, None);
+        assert!(m.body_text.contains("not a header"), "{:?}", m.body_text);
+        assert_eq!(
+            pad_short_date_zone(b"Date: Tue, 1 Apr 1997 11:11:00 +0000\n\nS\n"),
+            None
+        );
+    }
+
+    #[test]
+    fn pipermail_encoded_local_parts_and_garbled_authors() {
+        let author = |from: &str| {
+            let raw = format!("From: {from}\nMessage-ID: <x@y>\n\nhi\n");
+            let m = parse_message(raw.as_bytes(), None, &RenderOptions::default()).unwrap();
+            (m.from_name, m.from_addr)
+        };
+        assert_eq!(
+            author("=?iso-8859-1?q?j=F6rg?= at example.org (=?iso-8859-1?q?J=F6rg_M=FCller?=)"),
+            (
+                Some("J\u{f6}rg M\u{fc}ller".to_owned()),
+                Some("j\u{f6}rg@example.org".to_owned())
+            )
+        );
+        assert_eq!(
+            author("=?iso-8859-1?q?jdoe?= at example.org"),
+            (None, Some("jdoe@example.org".to_owned()))
+        );
+        // A name encoded where the local part should be: no address can be made of it.
+        let (name, addr) = author("=?iso-8859-1?q?Jos=E9_Garc=EDa?= at example.org");
+        assert_eq!(addr, None);
+        assert_eq!(name.as_deref(), Some("Jos\u{e9} Garc\u{ed}a"));
+        for garbled in [
+            "x m@iii@g oii y (Xavier Young)",
+            "x y m@iii@g oii z (Xavier Young)",
+            "x m@iii@g oii y@z (Xavier Young)",
+        ] {
+            let (name, addr) = author(garbled);
+            assert_eq!(addr, None, "{garbled}");
+            assert_eq!(name.as_deref(), Some("Xavier Young"), "{garbled}");
+        }
     }
 }

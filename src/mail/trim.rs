@@ -366,7 +366,6 @@ static SIGNATURES: LazyLock<Regex> = LazyLock::new(|| {
     any_of(&[
         // English
         r"(?i)^\s*\w+ from mobile",
-        r"(?i)^\s*[(<]*Sent (?:from|via|with|by|using) \S",
         r"(?i)^\s*From my .{1,20}$",
         r"(?i)^\s*Get Outlook for ",
         // French, German, Italian, Norwegian/Danish, Portuguese, Spanish
@@ -387,6 +386,37 @@ static SIGNATURES: LazyLock<Regex> = LazyLock::new(|| {
     ])
 });
 
+/// "Sent from my ...", "Sent with ...", and what follows (an article dropped).
+static SENT_FROM: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?i)^\s*[(<]*Sent (?:from|via|with|by|using) (?:(?:my|a|an|the|our) )?(\S.*)")
+        .expect("valid regex")
+});
+/// Words that make "Sent from my ..." a device or app sign-off.
+static DEVICE_WORDS: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(
+        r"(?i)^(?:mobile|phone|cell|cellphone|cellular|smartphone|tablet|device|handheld|iphone|ipad|ipod|android|blackberry|galaxy|samsung|nokia|pixel|mail|e-?mail|webmail|app|watch|pda|kindle|outlook|gmail)\W*$",
+    )
+    .expect("valid regex")
+});
+
+/// "Sent from my ..." names a device or an app: a product name right after it (a capital or a
+/// digit: iPhone, TI-85, Windows Mail, Airmail) or a device word among its first words
+/// ("my mobile device", "a phone", "mail for windows 10"); "Sent from my desk, I can confirm"
+/// and "Sent from a magnificent torch of pixels" are sentences.
+fn is_device_sign_off(plain: &str) -> bool {
+    let Some(rest) = SENT_FROM.captures(plain).and_then(|c| c.get(1)) else {
+        return false;
+    };
+    let mut words = rest.as_str().split_whitespace();
+    let first = words.next().unwrap_or_default();
+    first
+        .chars()
+        .any(|c| c.is_uppercase() || c.is_ascii_digit())
+        || std::iter::once(first)
+            .chain(words.take(2))
+            .any(|w| DEVICE_WORDS.is_match(w))
+}
+
 /// A mobile-client footer: short, and in one of the known forms.
 fn is_signature(content: &str) -> bool {
     // The cheap tests first: almost no line has a link or is a footer.
@@ -394,9 +424,16 @@ fn is_signature(content: &str) -> bool {
         true => MARKDOWN_LINK.replace_all(content, "$1"),
         false => Cow::Borrowed(content),
     };
-    SIGNATURES.is_match(&plain)
+    (SIGNATURES.is_match(&plain) || is_device_sign_off(&plain))
         && URL.replace_all(&plain, "").trim().chars().count() <= MAX_SIGNATURE_CHARS
 }
+
+/// A dash sign-off closing a post: `-Bob`, `– Jane Doe` (a name of up to three words). An em
+/// dash (`—Ryan`) is left alone, as the reference trimmer's corpus keeps it.
+static DASH_SIGN_OFF: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"^\s*(?:-|--|–)\s?\p{Lu}[\p{L}.'’\-]*(?:\s\p{Lu}[\p{L}.'’\-]*){0,2}\s*$")
+        .expect("valid regex")
+});
 
 static DATE_HEADER: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(
@@ -518,6 +555,7 @@ static ANY_FORM: LazyLock<Regex> = LazyLock::new(|| {
     any_of(&[
         JOIN_HINT.as_str(),
         SIGNATURES.as_str(),
+        SENT_FROM.as_str(),
         DATE_HEADER.as_str(),
         TEXT_HEADER.as_str(),
         FORWARDS.as_str(),
@@ -808,8 +846,55 @@ fn select(lines: &[Line], options: &TrimOptions) -> Vec<usize> {
         kept.truncate(tail);
     }
 
-    // Attributions left between interleaved answers.
-    kept.retain(|&i| !kind(i).is_marker());
+    // Markers left between interleaved answers go, except an attribution that introduces an
+    // interleaved reply (its quote, an answer, another quote): it says who wrote what the
+    // answers answer, and stays with those quotes.
+    let introduces_interleaving = |p: usize| {
+        if kind(kept[p]) != Kind::Attribution {
+            return false;
+        }
+        let mut quote_blocks = 0;
+        let mut last = Kind::Empty;
+        for &i in &kept[p + 1..] {
+            match kind(i) {
+                Kind::Empty => continue,
+                Kind::Quote if last != Kind::Quote => quote_blocks += 1,
+                k if k.is_marker() => break,
+                _ => {}
+            }
+            if last == Kind::Empty && kind(i) != Kind::Quote && quote_blocks == 0 {
+                return false;
+            }
+            last = kind(i);
+        }
+        quote_blocks >= 2
+    };
+    let keep: Vec<bool> = (0..kept.len())
+        .map(|p| !kind(kept[p]).is_marker() || introduces_interleaving(p))
+        .collect();
+    let mut flags = keep.into_iter();
+    kept.retain(|_| flags.next().unwrap_or(true));
+
+    // A dash sign-off ending the post ("-Bob") is folded like a signature, unless it ends a
+    // list of dashed lines.
+    if let Some(last) = kept.iter().rposition(|&i| kind(i) != Kind::Empty)
+        && kind(kept[last]) == Kind::Text
+        && !lines[kept[last]].quoted
+        && DASH_SIGN_OFF.is_match(&lines[kept[last]].norm)
+    {
+        let before = kept[..last]
+            .iter()
+            .rev()
+            .find(|&&i| kind(i) != Kind::Empty)
+            .copied();
+        let in_list = before.is_some_and(|i| {
+            let t = lines[i].norm.trim_start();
+            t.starts_with(['-', '–', '—', '*', '•'])
+        });
+        if !in_list && kept[..last].iter().any(|&i| kind(i) == Kind::Text) {
+            kept.truncate(last);
+        }
+    }
 
     remove_header_blocks(lines, &mut kept);
     drop_trailing_quotes(lines, &mut kept);
@@ -1300,8 +1385,9 @@ mod tests {
         (
             "interleaved reply keeps its quotes",
             "On Mon, Jan 1, 2024 at 10:00 AM Jane <j@example.org> wrote:\n> First question?\nYes.\n\n> Second question?\nNo.\n\n> Thanks\n> Jane\n\n-- \nBob",
-            "> First question?\nYes.\n\n> Second question?\nNo.",
-            "On Mon, Jan 1, 2024 at 10:00 AM Jane <j@example.org> wrote:\n\n> Thanks\n> Jane\n\n-- \nBob",
+            // The attribution stays with the quotes it introduces.
+            "On Mon, Jan 1, 2024 at 10:00 AM Jane <j@example.org> wrote:\n> First question?\nYes.\n\n> Second question?\nNo.",
+            "> Thanks\n> Jane\n\n-- \nBob",
         ),
         (
             "greeting, quote, then the answer",

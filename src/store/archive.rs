@@ -193,7 +193,7 @@ impl<'c> Writer<'c> {
             .collect();
         linked.dedup();
         let fallback_parent = if linked.is_empty() {
-            self.fallback_parent(parsed, list)?
+            self.fallback_parent(&message_id, parsed, list)?
         } else {
             None
         };
@@ -350,9 +350,12 @@ impl<'c> Writer<'c> {
     }
 
     /// A parent for a message without usable references: Outlook's Thread-Index first, then
-    /// (when enabled) the latest earlier message of the same subject, for "Re:" replies only.
+    /// (when enabled) for "Re:" replies only, the root of the subject's conversation: the first
+    /// message of the same subject in the window before it (by date, then Message-ID, so that
+    /// neither arrival order nor row numbers decide).
     fn fallback_parent(
         &self,
+        message_id: &str,
         parsed: &ParsedMessage,
         list: ListId,
     ) -> Result<Option<String>, StoreError> {
@@ -384,10 +387,17 @@ impl<'c> Writer<'c> {
             .prepare_cached(
                 "SELECT message_id FROM messages
                  WHERE norm_subject = ?1 AND list_id = ?2 AND date BETWEEN ?3 AND ?4
-                 ORDER BY date DESC, id DESC LIMIT 1",
+                   AND (date < ?4 OR message_id < ?5)
+                 ORDER BY date, message_id LIMIT 1",
             )?
             .query_row(
-                params![norm, list.0, date - self.settings.subject_window_secs, date],
+                params![
+                    norm,
+                    list.0,
+                    date - self.settings.subject_window_secs,
+                    date,
+                    message_id
+                ],
                 |r| r.get(0),
             )
             .optional()?)
@@ -396,7 +406,8 @@ impl<'c> Writer<'c> {
     /// The other half of the fallbacks, so that they do not depend on arrival order: messages
     /// stored earlier without any parent get this one as their parent when their Outlook
     /// Thread-Index descends from this message's, or when they are "Re:" replies of the same
-    /// subject within the window after it.
+    /// subject within the window after it; a reply hung by subject under a later message
+    /// moves under this one, the new root (and a thread it held together alone splits).
     fn adopt_orphans(
         &self,
         message_id: &str,
@@ -425,26 +436,42 @@ impl<'c> Writer<'c> {
             && self.settings.subject_fallback
             && !norm_subject.is_empty()
         {
-            orphans.extend(
+            // One query finds both the replies with no parent yet and those hung under a
+            // later message of the subject (this one is the earlier root).
+            let found: Vec<(i64, String, bool)> = self
+                .tx
+                .prepare_cached(
+                    "SELECT m.id, m.message_id, m.fallback_parent IS NOT NULL
+                     FROM messages m LEFT JOIN messages p ON p.message_id = m.fallback_parent
+                     WHERE m.norm_subject = ?1 AND m.list_id = ?2 AND m.is_reply = 1
+                       AND m.refs = '' AND m.in_reply_to IS NULL
+                       AND m.date BETWEEN ?3 AND ?4 AND (m.date > ?3 OR m.message_id > ?5)
+                       AND (m.fallback_parent IS NULL
+                            OR (p.norm_subject = ?1
+                                AND (p.date > ?3 OR (p.date = ?3 AND p.message_id > ?5))))",
+                )?
+                .query_map(
+                    params![
+                        norm_subject,
+                        list.0,
+                        date,
+                        date + self.settings.subject_window_secs,
+                        message_id
+                    ],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                )?
+                .collect::<Result<_, _>>()?;
+            for (key, orphan, moved) in found {
+                if !moved {
+                    orphans.push((key, orphan));
+                    continue;
+                }
                 self.tx
-                    .prepare_cached(
-                        "SELECT id, message_id FROM messages
-                         WHERE norm_subject = ?1 AND list_id = ?2 AND is_reply = 1
-                           AND refs = '' AND in_reply_to IS NULL AND fallback_parent IS NULL
-                           AND date BETWEEN ?3 AND ?4 AND message_id != ?5",
-                    )?
-                    .query_map(
-                        params![
-                            norm_subject,
-                            list.0,
-                            date,
-                            date + self.settings.subject_window_secs,
-                            message_id
-                        ],
-                        |r| Ok((r.get(0)?, r.get(1)?)),
-                    )?
-                    .collect::<Result<Vec<_>, _>>()?,
-            );
+                    .prepare_cached("UPDATE messages SET fallback_parent = ?1 WHERE id = ?2")?
+                    .execute(params![message_id, key])?;
+                let thread = self.join_threads(message_id, &[orphan.as_str()], list)?;
+                self.regroup(thread, list)?;
+            }
         }
         for (key, orphan) in orphans {
             let adopted = self
@@ -456,6 +483,72 @@ impl<'c> Writer<'c> {
             if adopted > 0 {
                 self.join_threads(message_id, &[orphan.as_str()], list)?;
             }
+        }
+        Ok(())
+    }
+
+    /// Splits a thread whose messages no longer form one component (a reply hung by subject
+    /// moved to another parent): each other component gets a thread of its own, as a fresh
+    /// import would give it. Rare, so it reads the whole thread.
+    fn regroup(&self, thread: ThreadId, list: ListId) -> Result<(), StoreError> {
+        type Row = (String, Vec<String>, Option<String>, Option<String>, i64);
+        let rows: Vec<Row> = self
+            .tx
+            .prepare_cached(
+                "SELECT message_id, refs, in_reply_to, fallback_parent, coalesce(date, 0)
+                 FROM messages WHERE thread_id = ?1 ORDER BY date, message_id",
+            )?
+            .query_map([thread.0], |r| {
+                let refs: String = r.get(1)?;
+                Ok((
+                    r.get(0)?,
+                    refs.split_whitespace().map(str::to_owned).collect(),
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                ))
+            })?
+            .collect::<Result<_, _>>()?;
+        let view: Vec<crate::thread::ThreadMessage<'_>> = rows
+            .iter()
+            .map(
+                |(id, refs, irt, fallback, date)| crate::thread::ThreadMessage {
+                    id,
+                    references: refs,
+                    in_reply_to: irt.as_deref(),
+                    fallback_parent: fallback.as_deref(),
+                    date: *date,
+                },
+            )
+            .collect();
+        let groups = crate::thread::group(&view);
+        let count = groups.iter().max().map_or(0, |g| g + 1);
+        for g in 1..count {
+            self.tx
+                .prepare_cached("INSERT INTO threads(list_id, message_count) VALUES (?1, 0)")?
+                .execute([list.0])?;
+            let new = self.tx.last_insert_rowid();
+            self.touched.borrow_mut().insert(new);
+            for (m, _) in view.iter().zip(&groups).filter(|(_, k)| **k == g) {
+                self.tx
+                    .prepare_cached("UPDATE messages SET thread_id = ?1 WHERE message_id = ?2")?
+                    .execute(params![new, m.id])?;
+                let ids = std::iter::once(m.id)
+                    .chain(m.references.iter().map(String::as_str))
+                    .chain(m.in_reply_to)
+                    .chain(m.fallback_parent);
+                for id in ids {
+                    self.tx
+                        .prepare_cached(
+                            "UPDATE thread_ids SET thread_id = ?1 WHERE msgid = ?2 AND thread_id = ?3",
+                        )?
+                        .execute(params![new, id, thread.0])?;
+                }
+            }
+            self.recount_thread(ThreadId(new))?;
+        }
+        if count > 1 {
+            self.recount_thread(thread)?;
         }
         Ok(())
     }

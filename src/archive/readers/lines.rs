@@ -123,6 +123,46 @@ pub(crate) fn is_mbox_separator(line: &[u8]) -> bool {
     })
 }
 
+/// The envelope form itself, strictly: `From sender Www Mmm [d]d hh:mm[:ss] yyyy`, with a zone
+/// before or after the year as some writers put it (`... 09:55:17 +0000 2020`, `... 2020 GMT`).
+/// Strict enough to start a message even without the blank line mbox wants before it.
+pub(crate) fn is_envelope_line(line: &[u8]) -> bool {
+    let Some(rest) = trim_eol(line).strip_prefix(b"From ") else {
+        return false;
+    };
+    let tokens: Vec<&[u8]> = rest
+        .split(|&b| is_ws(b))
+        .filter(|t| !t.is_empty())
+        .collect();
+    (1..tokens.len()).any(|i| WEEKDAYS.contains(&tokens[i]) && is_envelope_date(&tokens[i + 1..]))
+}
+
+/// `Mmm [d]d hh:mm[:ss]` then the year, a zone on either side of it allowed.
+fn is_envelope_date(t: &[&[u8]]) -> bool {
+    let year = |s: &[u8]| all_digits(s) && s.len() == 4;
+    let zone = |s: &[u8]| {
+        matches!(s.first(), Some(b'+' | b'-')) && all_digits(&s[1..]) && s.len() == 5
+            || (2..=5).contains(&s.len()) && s.iter().all(u8::is_ascii_uppercase)
+    };
+    let clock = |s: &[u8]| {
+        is_clock(s)
+            || s.split(|&b| b == b':').count() == 2
+                && s.split(|&b| b == b':')
+                    .all(|p| all_digits(p) && p.len() <= 2)
+    };
+    if t.len() < 4 || !MONTHS.contains(&t[0]) || !all_digits(t[1]) || t[1].len() > 2 {
+        return false;
+    }
+    if !clock(t[2]) {
+        return false;
+    }
+    match &t[3..] {
+        [y] => year(y),
+        [a, b] => (zone(a) && year(b)) || (year(a) && zone(b)),
+        _ => false,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -195,6 +235,34 @@ mod tests {
         ] {
             assert_eq!(
                 is_mbox_separator(line),
+                want,
+                "{:?}",
+                String::from_utf8_lossy(line)
+            );
+        }
+    }
+
+    #[test]
+    fn envelope_lines() {
+        for (line, want) in [
+            (
+                &b"From jane@example.org Mon Apr  1 09:00:00 1996\n"[..],
+                true,
+            ),
+            (b"From - Sat Jan 03 01:05:34 1996\r\n", true),
+            (
+                b"From 1601234567890@xxx Thu Oct 01 09:55:17 +0000 2020\n",
+                true,
+            ),
+            (b"From a at example.org  Tue Jun  1 17:40:49 2004\n", true),
+            (b"From jane@example.org Mon Apr  1 09:00 1996 GMT\n", true),
+            (b"From the ward round at 10:30 on Mon Apr 1\n", false),
+            (b"From jane@example.org Mon Apr  1 09:00:00\n", false),
+            (b"From Mon Apr  1 09:00:00 1996\n", false),
+            (b">From jane@example.org Mon Apr  1 09:00:00 1996\n", false),
+        ] {
+            assert_eq!(
+                is_envelope_line(line),
                 want,
                 "{:?}",
                 String::from_utf8_lossy(line)

@@ -7,7 +7,8 @@ use std::io::{self, BufRead};
 
 use super::Format;
 use super::lines::{
-    is_blank, is_escaped_from, is_header_line, is_mbox_separator, pipermail_sender, trim_eol,
+    is_blank, is_envelope_line, is_escaped_from, is_header_line, is_mbox_separator,
+    pipermail_sender, trim_eol,
 };
 
 /// Longest piece read as one "line": a longer line (a base64 blob with no line breaks) is read in
@@ -37,6 +38,9 @@ pub(crate) struct Splitter<R> {
     carry: Vec<u8>,
     /// `carry` ends in the middle of a line (a piece of an overlong line).
     carry_partial: bool,
+    /// Lines shaped like a separator that were read as message text (no header line after
+    /// them): when the archive has fewer messages than such lines, the summary says so.
+    pub(crate) unsplit: u64,
 }
 
 /// Reads one line (or a piece of at most [`MAX_PIECE`] bytes of an overlong one), appending it.
@@ -101,6 +105,7 @@ impl<R: BufRead> Splitter<R> {
             envelope: None,
             carry: Vec::new(),
             carry_partial: false,
+            unsplit: 0,
         };
         if first.starts_with(b"From ") {
             splitter.envelope = Some(envelope_of(&first));
@@ -144,14 +149,23 @@ impl<R: BufRead> Splitter<R> {
             let mut end = line_end(&msg, pos);
             let at_line_start = !partial;
             partial = !msg[..end].ends_with(b"\n");
-            if at_line_start
-                && msg[pos..end].starts_with(b"From ")
-                && (blank_at.is_some() || self.format == Format::Pipermail)
-                && self.is_separator(&msg[pos..end])
-            {
-                // mboxrd escapes every body "From " line, so its separators need no proof;
-                // mboxo and pipermail may carry unescaped ones, so a header line must follow.
-                let confirmed = if self.format == Format::Mboxrd {
+            let line = &msg[pos..end];
+            let blank = blank_at.is_some();
+            // Hand-built and older archives often lack the blank line before a separator; a
+            // line of the strict envelope form still starts a message there.
+            let (candidate, strict) = if !at_line_start || !line.starts_with(b"From ") {
+                (false, false)
+            } else if self.format == Format::Pipermail {
+                (self.is_separator(line), false)
+            } else {
+                let strict = is_envelope_line(line);
+                (strict || (blank && self.is_separator(line)), strict)
+            };
+            if candidate {
+                // mboxrd escapes every body "From " line, so its separators after a blank line
+                // need no proof, nor do strict envelopes there in mboxo (whose writers escape
+                // body "From " lines too); otherwise a header line must follow.
+                let confirmed = if blank && (self.format == Format::Mboxrd || strict) {
                     true
                 } else {
                     if end == msg.len() {
@@ -159,6 +173,9 @@ impl<R: BufRead> Splitter<R> {
                     }
                     is_header_line(&msg[end..line_end(&msg, end)])
                 };
+                if !confirmed {
+                    self.unsplit += 1;
+                }
                 if confirmed {
                     self.envelope = Some(envelope_of(&msg[pos..end]));
                     self.carry = msg[end..].to_vec();

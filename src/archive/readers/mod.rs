@@ -172,7 +172,14 @@ pub fn read_paths_with(
         bytes_total,
         bytes_done: 0,
         files_skipped: 0,
+        unsplit: 0,
     })
+}
+
+/// A single-message file by its name (`.eml`, maybe gzipped).
+fn is_eml_name(name: &std::ffi::OsStr) -> bool {
+    let name = name.to_string_lossy().to_ascii_lowercase();
+    name.ends_with(".eml") || name.ends_with(".eml.gz")
 }
 
 /// The stream of messages from [`read_paths`].
@@ -184,6 +191,7 @@ pub struct ArchiveReader {
     /// On-disk bytes of the files finished.
     bytes_done: u64,
     files_skipped: u64,
+    unsplit: u64,
 }
 
 /// The file being read.
@@ -244,9 +252,22 @@ impl ArchiveReader {
         self.files_skipped
     }
 
+    /// Lines of the mbox files read so far that look like `From ` separators but were read as
+    /// message text, since no header line followed them.
+    pub fn unsplit_separators(&self) -> u64 {
+        self.unsplit
+            + match self.current.as_ref().map(|c| &c.source) {
+                Some(Source::Split(s)) => s.unsplit,
+                _ => 0,
+            }
+    }
+
     fn finish_current(&mut self) {
         if let Some(c) = self.current.take() {
             self.bytes_done += c.size;
+            if let Source::Split(s) = &c.source {
+                self.unsplit += s.unsplit;
+            }
         }
     }
 
@@ -296,6 +317,13 @@ impl ArchiveReader {
         let name = item.path.file_name().unwrap_or_default();
         let format = match detect::detect(&head, name) {
             Detected::Format(format) => format,
+            // An empty single-message file is still a message someone kept: it is stored raw
+            // and counted unparseable, not skipped without a word.
+            Detected::Empty if is_eml_name(name) => {
+                current.format = Format::Eml;
+                current.source = Source::Whole(Some(Box::new(Cursor::new(head).chain(input))));
+                return Ok(Some(current));
+            }
             Detected::Empty => return Ok(None),
             Detected::Unknown(reason) if explicit => {
                 return Err(ReadError::UnknownFormat {
