@@ -10,17 +10,7 @@ const CONFIG: &str = "[web]\nsite_name = \"Test forum\"\n\
                       [[lists]]\nname = \"snug\"\nsubject_tag = \"[SNUG]\"\n";
 
 fn site() -> Site {
-    let site = Site::new(CONFIG);
-    let mut store = site.store();
-    listbridge::archive::pipeline::import(
-        &mut store,
-        &[common::fixtures_dir().join("sample/snug-2024.mbox")],
-        "snug",
-        &site.config.render_options("snug"),
-        0,
-    )
-    .unwrap();
-    site
+    Site::with_sample(CONFIG)
 }
 
 /// How many messages `/api/search` finds for `query`, as `who` (None: not signed in).

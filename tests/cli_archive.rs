@@ -4,31 +4,10 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 
+use common::cli::{listbridge, ok};
 use serde_json::Value;
-
-fn listbridge(db: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_listbridge"))
-        .arg("--db")
-        .arg(db)
-        .args(args)
-        .env_remove("LISTBRIDGE_DB")
-        .env_remove("LISTBRIDGE_CONFIG")
-        .output()
-        .expect("the listbridge binary runs")
-}
-
-fn ok(db: &Path, args: &[&str]) -> String {
-    let out = listbridge(db, args);
-    assert!(
-        out.status.success(),
-        "listbridge {args:?} failed: {}\n{}",
-        String::from_utf8_lossy(&out.stderr),
-        String::from_utf8_lossy(&out.stdout)
-    );
-    String::from_utf8(out.stdout).expect("utf-8 output")
-}
 
 fn sample() -> PathBuf {
     common::fixtures_dir().join("sample/snug-2024.mbox")
@@ -248,7 +227,7 @@ fn exports_one_thread_as_mbox() {
     // Four messages and the re-delivered copy.
     assert_eq!(mbox.matches("\nFrom ").count() + 1, 5, "{mbox}");
     assert!(mbox.contains(">>From now on I will bring my inhaler"));
-    let missing = listbridge(&db, &["export", "mbox", "--thread", "999999"]);
+    let missing = listbridge(&db, &["export", "mbox", "--thread", "999999"], None);
     assert!(!missing.status.success());
     assert!(String::from_utf8_lossy(&missing.stderr).contains("no thread 999999"));
 }
@@ -275,7 +254,7 @@ fn searches_subjects_authors_and_bodies() {
     assert_eq!(search("cafe")["total"], 1);
     assert_eq!(search("okafor")["total"], 1, "author names are indexed");
     // A query made only of operators gets a clear error, not a crash.
-    let bad = listbridge(&db, &["search", "--json", "--", "-spam"]);
+    let bad = listbridge(&db, &["search", "--json", "--", "-spam"], None);
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("give at least one word"));
 }
@@ -290,7 +269,11 @@ fn check_config_reports_every_problem_with_key_and_fix() {
         "[store]\npath = 3\n[threading]\nsubject_window_days = \"thirty\"\nsubject_fallbak = true\n",
     )
     .unwrap();
-    let out = listbridge(&db, &["check-config", "--config", config.to_str().unwrap()]);
+    let out = listbridge(
+        &db,
+        &["check-config", "--config", config.to_str().unwrap()],
+        None,
+    );
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("3 problems"), "{err}");
@@ -307,6 +290,7 @@ fn check_config_reports_every_problem_with_key_and_fix() {
     let out = listbridge(
         &db,
         &["check-config", "--config", example.to_str().unwrap()],
+        None,
     );
     assert!(
         out.status.success(),

@@ -5,27 +5,14 @@
 mod common;
 
 use std::path::Path;
-use std::process::Command;
 
 use listbridge::store::{DeriveSettings, Store, UserId};
 use serde_json::Value;
 
 fn run(db: &Path, config: &Path, args: &[&str]) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_listbridge"))
-        .arg("--db")
-        .arg(db)
-        .arg("--config")
-        .arg(config)
-        .args(args)
-        .env_remove("LISTBRIDGE_DB")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "listbridge {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
+    let mut all = vec!["--config", config.to_str().unwrap()];
+    all.extend_from_slice(args);
+    common::cli::ok(db, &all)
 }
 
 fn subjects(json: &str) -> Vec<String> {

@@ -6,31 +6,9 @@ mod common;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
+use common::cli::{listbridge, ok};
 use serde_json::Value;
-
-fn listbridge(db: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_listbridge"))
-        .arg("--db")
-        .arg(db)
-        .args(args)
-        .env_remove("LISTBRIDGE_DB")
-        .env_remove("LISTBRIDGE_CONFIG")
-        .output()
-        .expect("the listbridge binary runs")
-}
-
-fn ok(db: &Path, args: &[&str]) -> String {
-    let out = listbridge(db, args);
-    assert!(
-        out.status.success(),
-        "listbridge {args:?} failed: {}\n{}",
-        String::from_utf8_lossy(&out.stderr),
-        String::from_utf8_lossy(&out.stdout)
-    );
-    String::from_utf8(out.stdout).expect("utf-8 output")
-}
 
 fn fixture(name: &str) -> PathBuf {
     common::fixtures_dir().join("old-archives").join(name)
@@ -253,7 +231,7 @@ fn hand_built_mbox_empty_and_headerless_mail_are_all_read_and_given_back() {
         singles.contains("blank-first.eml#0: no header lines"),
         "{singles}"
     );
-    let out = listbridge(&dir.path().join("singles.db"), &["export", "mbox"]);
+    let out = listbridge(&dir.path().join("singles.db"), &["export", "mbox"], None);
     assert_eq!(
         read_back_bytes(&out.stdout, dir.path()),
         [
@@ -296,7 +274,7 @@ fn hand_built_mbox_empty_and_headerless_mail_are_all_read_and_given_back() {
     // added to the last line.
     // An export is mboxrd; with the original envelopes kept, its name says so to a reader.
     let exported = dir.path().join("export.mboxrd");
-    let out = listbridge(&db, &["export", "mbox"]);
+    let out = listbridge(&db, &["export", "mbox"], None);
     assert!(out.status.success());
     std::fs::write(&exported, &out.stdout).unwrap();
     assert!(out.stdout.ends_with(b"The last line has no newline."));

@@ -64,19 +64,8 @@ fn forum(hide_addresses: bool) -> Forum {
     assert!(!config.interests.is_empty());
     let mut store = site.store();
     store.seed_interests(&config.new_interests(), 0).unwrap();
-    for (file, list) in [
-        ("sample/snug-2024.mbox", "snug"),
-        ("private/closed.mbox", "closed"),
-    ] {
-        listbridge::archive::pipeline::import(
-            &mut store,
-            &[common::fixtures_dir().join(file)],
-            list,
-            &config.render_options(list),
-            0,
-        )
-        .unwrap();
-    }
+    site.import("sample/snug-2024.mbox", "snug");
+    site.import("private/closed.mbox", "closed");
     let (thread, _) = store.locate("kestrel-1@closed.example").unwrap().unwrap();
     let sha: String = rusqlite::Connection::open(&site.db)
         .unwrap()

@@ -2,50 +2,24 @@
 //! `members import --list` (from a file and from stdin), `members list`, `members remove`,
 //! what each prints, and the refusals that must leave the roster as it was.
 
-use std::io::Write;
+mod common;
+
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
 
-/// Runs `listbridge --db DB --config CONFIG ARGS…`, feeding `stdin` when given.
-fn listbridge(db: &Path, config: &Path, args: &[&str], stdin: Option<&str>) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_listbridge"))
-        .arg("--db")
-        .arg(db)
-        .arg("--config")
-        .arg(config)
-        .args(args)
-        .env_remove("LISTBRIDGE_DB")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut input = child.stdin.take().unwrap();
-    input
-        .write_all(stdin.unwrap_or_default().as_bytes())
-        .unwrap();
-    drop(input);
-    child.wait_with_output().unwrap()
-}
-
+/// `listbridge --config CONFIG ARGS…` on `db`, reading `stdin`: what it prints, once it succeeded.
 fn succeeds(db: &Path, config: &Path, args: &[&str], stdin: Option<&str>) -> String {
-    let out = listbridge(db, config, args, stdin);
-    assert!(
-        out.status.success(),
-        "listbridge {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
+    common::cli::ok_with_input(db, &with_config(config, args), stdin)
 }
 
+/// The same command's refusal, on stderr.
 fn fails(db: &Path, config: &Path, args: &[&str]) -> String {
-    let out = listbridge(db, config, args, None);
-    assert!(
-        !out.status.success(),
-        "listbridge {args:?} should have failed; it printed {}",
-        String::from_utf8_lossy(&out.stdout)
-    );
-    String::from_utf8(out.stderr).unwrap()
+    common::cli::fails(db, &with_config(config, args))
+}
+
+fn with_config<'a>(config: &'a Path, args: &[&'a str]) -> Vec<&'a str> {
+    let mut all = vec!["--config", config.to_str().unwrap()];
+    all.extend_from_slice(args);
+    all
 }
 
 #[test]

@@ -12,16 +12,7 @@ const CONFIG: &str = "[web]\nsite_name = \"Test forum\"\n\
 
 #[tokio::test]
 async fn bounded_search_cuts_and_refuses_costly_queries_on_page_and_api() {
-    let site = Site::new(CONFIG);
-    let mut store = site.store();
-    listbridge::archive::pipeline::import(
-        &mut store,
-        &[common::fixtures_dir().join("sample/snug-2024.mbox")],
-        "snug",
-        &site.config.render_options("snug"),
-        0,
-    )
-    .unwrap();
+    let site = Site::with_sample(CONFIG);
     let (mut member, _) = site
         .member("cara@example.org", "Cara Jones", Role::Member)
         .await;

@@ -17,17 +17,7 @@ const CONFIG: &str = "[web]\nsite_name = \"Test forum\"\nbase_url = \"https://fo
      [[lists]]\nname = \"snug\"\naddress = \"snug@lists.test\"\nsubject_tag = \"[SNUG]\"\n";
 
 fn site() -> Site {
-    let site = Site::new(CONFIG);
-    let mut store = site.store();
-    listbridge::archive::pipeline::import(
-        &mut store,
-        &[common::fixtures_dir().join("sample/snug-2024.mbox")],
-        "snug",
-        &site.config.render_options("snug"),
-        0,
-    )
-    .unwrap();
-    site
+    Site::with_sample(CONFIG)
 }
 
 /// A visitor connecting from `ip`.

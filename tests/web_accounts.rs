@@ -28,17 +28,7 @@ impl Deref for Site {
 
 impl Site {
     fn new() -> Site {
-        let site = common::app::Site::new(CONFIG);
-        let mut store = site.store();
-        listbridge::archive::pipeline::import(
-            &mut store,
-            &[common::fixtures_dir().join("sample/snug-2024.mbox")],
-            "snug",
-            &site.config.render_options("snug"),
-            0,
-        )
-        .unwrap();
-        Site(site)
+        Site(common::app::Site::with_sample(CONFIG))
     }
 
     /// Signs `address` up (or in) through a mailed link.

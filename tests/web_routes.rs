@@ -433,19 +433,8 @@ fn write_forum() -> WriteForum {
     store
         .seed_interests(&site.config.new_interests(), 0)
         .unwrap();
-    for (file, list) in [
-        ("sample/snug-2024.mbox", "snug"),
-        ("private/closed.mbox", "closed"),
-    ] {
-        listbridge::archive::pipeline::import(
-            &mut store,
-            &[common::fixtures_dir().join(file)],
-            list,
-            &site.config.render_options(list),
-            0,
-        )
-        .unwrap();
-    }
+    site.import("sample/snug-2024.mbox", "snug");
+    site.import("private/closed.mbox", "closed");
     store
         .add_list_members("closed", &["cara.jones@closed.example".to_owned()], 0)
         .unwrap();

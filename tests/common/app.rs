@@ -62,6 +62,26 @@ impl Site {
         }
     }
 
+    /// A forum with this configuration over the sample archive (`fixtures/sample/snug-2024.mbox`)
+    /// imported into its list `snug`.
+    pub fn with_sample(config: &str) -> Site {
+        let site = Site::new(config);
+        site.import("sample/snug-2024.mbox", "snug");
+        site
+    }
+
+    /// Imports a file of `fixtures/` into `list`, as `listbridge import` would.
+    pub fn import(&self, fixture: &str, list: &str) {
+        listbridge::archive::pipeline::import(
+            &mut self.store(),
+            &[crate::common::fixtures_dir().join(fixture)],
+            list,
+            &self.config.render_options(list),
+            0,
+        )
+        .unwrap();
+    }
+
     /// The forum's folder (its database and configuration are there).
     pub fn dir(&self) -> &Path {
         self.dir.path()

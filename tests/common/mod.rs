@@ -24,6 +24,7 @@ pub fn fixtures_dir() -> PathBuf {
 }
 
 pub mod app;
+pub mod cli;
 
 #[cfg(feature = "rig")]
 pub mod rig;
