@@ -97,7 +97,7 @@ pub fn decide(
                     reason.trim(),
                     config.web.site_name
                 );
-                crate::forum::queue_notice(
+                let outbox = crate::forum::queue_notice(
                     &writer,
                     config,
                     &address,
@@ -106,6 +106,7 @@ pub fn decide(
                     None,
                     now,
                 )?;
+                writer.record_quotes(outbox, &[crate::store::Quoted::Held(id)])?;
             }
             writer.commit()?;
             Ok(Decided::Rejected)

@@ -8,7 +8,7 @@ use crate::archive::{Archived, Incoming, Prepared, archive_one};
 use crate::config::{Config, ListConfig, ListMode, OutboundConfig};
 use crate::mail::compose::{self, Identity, ListInfo, Notice};
 use crate::store::{
-    Derived, InterestTagger, ListId, NewRecipient, OutboxId, OutboxKind, Store, StoreError,
+    Derived, InterestTagger, ListId, NewRecipient, OutboxId, OutboxKind, Quoted, Store, StoreError,
     ThreadId, UserId, Writer,
 };
 
@@ -461,7 +461,8 @@ pub fn tell_author_of_like(
         None,
         now,
     ) {
-        Ok(_) | Err(PostError::NotConfigured) => {}
+        Ok(outbox) => writer.record_quotes(outbox, &[Quoted::Message(message_id)])?,
+        Err(PostError::NotConfigured) => {}
         Err(PostError::Store(e)) => return Err(e),
         Err(e) => tracing::warn!(error = %e, "no like notice could be queued"),
     }

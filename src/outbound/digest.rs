@@ -11,7 +11,7 @@ use chrono::{Datelike, TimeZone, Utc};
 use crate::config::Config;
 use crate::mail::compose::{self, Notice};
 use crate::store::{
-    DigestFilter, DigestMember, DigestPost, InterestMode, NewRecipient, OutboxKind, Store,
+    DigestFilter, DigestMember, DigestPost, InterestMode, NewRecipient, OutboxKind, Quoted, Store,
     StoreError, ThreadId,
 };
 
@@ -346,7 +346,7 @@ pub fn send_due(
         let Some((message_id, bytes, preferences, items, address)) = digest else {
             continue;
         };
-        writer.enqueue(
+        let outbox = writer.enqueue(
             OutboxKind::Notice,
             &message_id,
             None,
@@ -358,6 +358,9 @@ pub fn send_due(
             }],
             now,
         )?;
+        // A digest quotes its posts: erasing one deletes the digest too.
+        let quoted: Vec<Quoted<'_>> = items.iter().map(|i| Quoted::Message(i)).collect();
+        writer.record_quotes(outbox, &quoted)?;
         for item in &items {
             writer.record_notifications(&[user], item, "digest", now)?;
         }

@@ -81,6 +81,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "thread fixes, flags and hidden messages",
         include_str!("migrations/0011_thread_fixes.sql"),
     ),
+    (
+        "what the bridge's mail quotes",
+        include_str!("migrations/0012_outbox_quotes.sql"),
+    ),
 ];
 
 /// The schema version this binary writes.
@@ -183,6 +187,10 @@ impl Store {
                 path: path.to_owned(),
                 source,
             })?;
+        // secure_delete is on for every connection, not only while erasing: a row rewritten or
+        // deleted earlier (a flag's note, a held post's text, a page split) leaves its old bytes
+        // in free space, which a later erasure's own deletes never reach; zeroing them as they
+        // are freed is what keeps an erased or decided post's words out of the file.
         // WAL lets readers (the web) work during an import; NORMAL is durable at each commit's
         // checkpoint and safe against corruption, which is what a crash-resumable import needs.
         // Switching a new database to WAL takes a lock SQLite does not wait for: when several
@@ -194,7 +202,8 @@ impl Store {
                  PRAGMA synchronous = NORMAL;
                  PRAGMA foreign_keys = ON;
                  PRAGMA cache_size = -32768;
-                 PRAGMA temp_store = MEMORY;",
+                 PRAGMA temp_store = MEMORY;
+                 PRAGMA secure_delete = ON;",
             );
             match done {
                 Err(rusqlite::Error::SqliteFailure(e, _))

@@ -116,7 +116,28 @@ pub enum InboundAction {
     Bounce,
 }
 
+/// What a mail of the bridge's own quotes: an archived message or a held post.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Quoted<'a> {
+    Message(&'a str),
+    Held(super::HeldId),
+}
+
 impl Writer<'_> {
+    /// Records what a queued notice or digest quotes, so that erasing it deletes the mail too.
+    pub fn record_quotes(&self, outbox: OutboxId, quoted: &[Quoted<'_>]) -> Result<(), StoreError> {
+        let mut insert = self.tx().prepare_cached(
+            "INSERT INTO outbox_quotes(outbox_id, message_id, held_id) VALUES (?1, ?2, ?3)",
+        )?;
+        for q in quoted {
+            match q {
+                Quoted::Message(id) => insert.execute(params![outbox.0, id, None::<i64>])?,
+                Quoted::Held(held) => insert.execute(params![outbox.0, None::<&str>, held.0])?,
+            };
+        }
+        Ok(())
+    }
+
     /// Queues a message: its bytes once, and a row per recipient due now.
     pub fn enqueue(
         &self,

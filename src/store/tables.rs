@@ -47,6 +47,7 @@ pub const PRIMARY: &[&str] = &[
     "reply_keys",
     "outbox",
     "outbox_recipients",
+    "outbox_quotes",
     "inbound_log",
     "explanations",
     "bounces",

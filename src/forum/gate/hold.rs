@@ -127,7 +127,7 @@ impl Gate {
                 parsed.message_id.as_deref(),
                 now,
             ) {
-                Ok(_) => {}
+                Ok(outbox) => writer.record_quotes(outbox, &[crate::store::Quoted::Held(id)])?,
                 Err(crate::forum::PostError::Store(e)) => return Err(e),
                 Err(e) => tracing::warn!(error = %e, "the author of a held post could not be told"),
             }
