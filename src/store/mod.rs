@@ -322,6 +322,14 @@ impl Store {
             .execute_batch(&format!("PRAGMA cache_size = -{kib};"));
     }
 
+    /// Copies the write-ahead log into the database file and empties it, so that what a
+    /// transaction overwrote is not left in the log's older frames.
+    pub fn checkpoint(&self) -> Result<(), StoreError> {
+        self.conn
+            .execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")?;
+        Ok(())
+    }
+
     /// Reclaims space and refreshes the planner's statistics after a large change.
     pub fn optimize(&self) -> Result<(), StoreError> {
         self.conn.execute_batch(

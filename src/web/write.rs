@@ -313,6 +313,11 @@ async fn submit(state: &AppState, draft: Draft) -> Result<Result<String, PostErr
             Ok(Ok(id))
         }
         Err(PostError::Store(e)) => Err(e.into()),
+        // A held post queued the moderators' mail: it goes at once.
+        Err(e @ PostError::Held(_)) => {
+            state.wake.notify_one();
+            Ok(Err(e))
+        }
         Err(e) => Ok(Err(e)),
     }
 }

@@ -104,6 +104,8 @@ impl Gate {
         if let Some(sender) = &sender
             && !p.message.as_ref().is_some_and(accept::is_automatic)
         {
+            // Named by its subject, masked: the mail outlives the decision.
+            let subject = self.config.privacy_screen().masked(subject.trim());
             let fate = if self.is_host() {
                 "was not published or sent to anyone"
             } else {
@@ -113,16 +115,13 @@ impl Gate {
                 "Hello,\n\nYour message \"{}\" to {} {fate}, because {}.\n\n\
                  A moderator will review it and publish it, or tell you why not. {advice}\n\n\
                  -- \n{}\n",
-                subject.trim(),
-                self.list,
-                reason,
-                self.config.web.site_name
+                subject, self.list, reason, self.config.web.site_name
             );
             match crate::forum::queue_notice(
                 writer,
                 &self.config,
                 sender,
-                &format!("Held for a moderator: {}", subject.trim()),
+                &format!("Held for a moderator: {subject}"),
                 &text,
                 parsed.message_id.as_deref(),
                 now,
