@@ -456,3 +456,101 @@ fn web_posts_wait_while_postfix_is_down_and_go_once_when_it_returns() {
         );
     });
 }
+
+/// Mirror mode: a member's "+1" to a post, distributed by the list, is a like of it, as in host
+/// mode; so is "Like." and a thumbs-up. The raw mail is archived (exported with the rest), the
+/// like counted once however many copies come, and the thread shows the like, not a post.
+#[test]
+fn a_plus_one_by_mail_is_a_like_in_mirror_mode() {
+    let forum = Forum::start("mirror");
+    common::forum::runtime().block_on(async {
+        let rig = &forum.rig;
+        let mut alice = forum.alice_and_bob().await;
+        let (thread, _, seed) = forum.seed_thread("[SNUG] Spacers for small children").await;
+        let list = rig.list.user.clone();
+        let db = forum.db.clone();
+        let raw_count = || store(&db).counts().unwrap().raw;
+        let likes = || {
+            store(&db)
+                .likes(&[seed.as_str()], None)
+                .unwrap()
+                .get(&seed)
+                .map_or(0, |l| l.0)
+        };
+        let before = raw_count();
+        let plus_one = rig::unique_message_id("plus-one");
+        let raw = mail(
+            "Bob Baker <bob@lists.test>",
+            &list,
+            &plus_one,
+            "Re: [SNUG] Spacers for small children",
+            &format!("In-Reply-To: <{seed}>\r\nReferences: <{seed}>\r\n"),
+            "+1\r\n\r\nOn Tue, Alice Adams wrote:\r\n> Which spacer do you give patients",
+        );
+        rig.send_raw("bob@lists.test", &[&list], &raw).await;
+        forum
+            .daemon
+            .wait_until(PATIENCE, "Bob's +1 is taken in", || {
+                raw_count() == before + 1
+            });
+        assert_eq!(likes(), 1, "a like of the post");
+        let s = store(&db);
+        assert!(
+            s.locate(&bare(&plus_one)).unwrap().is_none(),
+            "+1 is not a post"
+        );
+        let (found, _) = s.locate(&seed).unwrap().unwrap();
+        assert_eq!(found.0, thread);
+        assert_eq!(s.thread_posts(found).unwrap().len(), 1);
+        drop(s);
+        let page = alice.get(&format!("/t/{thread}")).await;
+        assert!(page.body.contains("1 like"), "{}", page.body);
+        let mbox = cli(&forum.db, &forum.config, &["export", "mbox"]);
+        assert!(mbox.contains(&bare(&plus_one)), "the raw mail is exported");
+
+        // Another copy of it (the list delivering twice) changes nothing; a second member's
+        // thumbs-up and Alice's "Like." are likes too, each counted once, and none is a post.
+        let again = [
+            b"Received: from list.example by mx.example\r\n".as_slice(),
+            &raw,
+        ]
+        .concat();
+        rig.send_raw("bob@lists.test", &[&list], &again).await;
+        let mut ids = vec![plus_one.clone()];
+        for (from, word) in [
+            ("Alice Adams <alice@lists.test>", "Like."),
+            ("Bob Baker <bob@lists.test>", "\u{1F44D}"),
+        ] {
+            let id = rig::unique_message_id("agree");
+            let raw = mail(
+                from,
+                &list,
+                &id,
+                "Re: [SNUG] Spacers for small children",
+                &format!("In-Reply-To: <{seed}>\r\nReferences: <{seed}>\r\n"),
+                word,
+            );
+            rig.send_raw("bob@lists.test", &[&list], &raw).await;
+            ids.push(id);
+        }
+        forum
+            .daemon
+            .wait_until(PATIENCE, "every copy is taken in", || {
+                raw_count() == before + 4
+            });
+        assert_eq!(likes(), 2, "Bob once, Alice once");
+        let s = store(&db);
+        for id in &ids {
+            assert!(s.locate(&bare(id)).unwrap().is_none(), "{id} is not a post");
+        }
+        assert_eq!(s.thread_posts(found).unwrap().len(), 1);
+        drop(s);
+        // Rebuilt from the raw store, the same.
+        cli(&forum.db, &forum.config, &["reindex"]);
+        let s = store(&db);
+        assert_eq!(s.thread_posts(found).unwrap().len(), 1);
+        assert!(s.locate(&bare(&plus_one)).unwrap().is_none());
+        drop(s);
+        assert_eq!(likes(), 2);
+    });
+}

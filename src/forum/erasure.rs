@@ -211,9 +211,9 @@ pub fn purge(
             .transpose()?
             .flatten()
         else {
-            // A message a moderator hid has no archived row; its raw mail is purged all the
-            // same (removed, whatever the policy: nobody saw it, so no stand-in is shown).
-            if writer.hidden_why(message_id)?.is_none() {
+            // A message a moderator hid (or a "+1" that became a like) has no archived row;
+            // its raw mail is purged all the same (removed, whatever the policy: nobody saw it, so no stand-in is shown).
+            if writer.hidden_content(message_id)?.is_none() {
                 return Err(ErasureError::NoSuchMessage(message_id.to_owned()));
             }
             let erasure = writer.begin_erasure(&NewErasure {

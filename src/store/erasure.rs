@@ -668,9 +668,9 @@ impl Writer<'_> {
         Ok(out)
     }
 
-    /// The hidden messages a member or an address wrote (a hidden message has no `messages`
-    /// row, so [`Writer::messages_from`] does not see it): sent from one of `addresses`, or
-    /// written through the bridge by `user`.
+    /// The hidden messages (and the mail that was a like) a member or an address wrote: they
+    /// have no `messages` row, so [`Writer::messages_from`] does not see them. Sent from one
+    /// of `addresses`, or written through the bridge by `user`.
     pub fn hidden_from(
         &self,
         addresses: &[String],
@@ -678,7 +678,10 @@ impl Writer<'_> {
     ) -> Result<Vec<String>, StoreError> {
         let hidden: Vec<(String, i64)> = self
             .tx()
-            .prepare("SELECT message_id, raw_id FROM hidden_messages ORDER BY raw_id")?
+            .prepare(
+                "SELECT message_id, raw_id FROM hidden_messages
+                 UNION SELECT message_id, raw_id FROM mail_likes ORDER BY raw_id",
+            )?
             .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
             .collect::<Result<_, _>>()?;
         if hidden.is_empty() {
@@ -709,7 +712,7 @@ impl Writer<'_> {
         Ok(found.into_iter().collect())
     }
 
-    /// Erases a hidden message: its raw mail and every further copy of it go, whatever the
+    /// Erases a hidden message (or a mail that was a like): its raw mail and every further copy of it go, whatever the
     /// policy (it was not shown, so no stand-in takes its place: its id stays a placeholder
     /// that replies hang from), with what was kept about it (likes, flags and their notes, the
     /// bridge's mail of it or quoting it). None when no hidden message has that id.
@@ -721,7 +724,8 @@ impl Writer<'_> {
         let found: Option<(i64, Vec<u8>)> = self
             .tx()
             .query_row(
-                "SELECT raw_id, content_sha256 FROM hidden_messages WHERE message_id = ?1",
+                "SELECT raw_id, content_sha256 FROM hidden_messages WHERE message_id = ?1
+                 UNION ALL SELECT raw_id, content_sha256 FROM mail_likes WHERE message_id = ?1",
                 [message_id],
                 |r| Ok((r.get(0)?, r.get(1)?)),
             )
@@ -765,10 +769,12 @@ impl Writer<'_> {
                 erasure.0
             ],
         )?;
-        self.tx().execute(
-            "DELETE FROM hidden_messages WHERE message_id = ?1",
-            [message_id],
-        )?;
+        for table in ["hidden_messages", "mail_likes"] {
+            self.tx().execute(
+                &format!("DELETE FROM {table} WHERE message_id = ?1"),
+                [message_id],
+            )?;
+        }
         self.tx()
             .execute("DELETE FROM raw_messages WHERE id = ?1", [raw])?;
         counts.other_rows += self.drop_outbox_of(message_id)?;

@@ -82,8 +82,8 @@ const MIGRATIONS: &[(&str, &str)] = &[
         include_str!("migrations/0011_thread_fixes.sql"),
     ),
     (
-        "what the bridge's mail quotes",
-        include_str!("migrations/0012_outbox_quotes.sql"),
+        "what the bridge's mail quotes, likes by mail",
+        include_str!("migrations/0012_quotes_and_mail_likes.sql"),
     ),
 ];
 

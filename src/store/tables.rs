@@ -64,6 +64,7 @@ pub const PRIMARY: &[&str] = &[
     "thread_fixes",
     "flags",
     "hidden_messages",
+    "mail_likes",
     "moderation_log",
     // Erasure.
     "erasures",

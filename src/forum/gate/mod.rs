@@ -526,6 +526,20 @@ impl Admit for Gate {
         events_changed: &[(EventId, bool)],
         now: i64,
     ) -> Result<(), StoreError> {
+        // Mirror mode: the list distributed a member's "+1" (or "like", a thumbs-up) to a post:
+        // archived raw as list mail, it counts as their like instead of a post, as in host mode.
+        if !self.is_host()
+            && matches!(verdict, Verdict::Archive)
+            && let Ok(m) = &mail.parsed
+            && accept::is_like(&m.body_text)
+            && let Some(parent) = m.in_reply_to.as_deref()
+            && writer.message_exists(parent)?
+            && let Some(sender) = mail.message.as_ref().and_then(accept::sender)
+            && let Some(user) = writer.member_of(&sender)?
+            && writer.like_by_mail(key, user, parent, now)?
+        {
+            return Ok(());
+        }
         let (author, publish) = match verdict {
             Verdict::Publish { author } => (*author, true),
             _ => (None, false),
