@@ -554,3 +554,105 @@ fn a_plus_one_by_mail_is_a_like_in_mirror_mode() {
         assert_eq!(likes(), 2);
     });
 }
+
+/// Host mode: a member's reply whose Message-ID is at the bridge's own domain (a client at the
+/// forum's own organisation writes it so) is archived, not dropped as the bridge's own mail
+/// coming back, which is told by a tag only the bridge writes. A mail to the bridge's own
+/// address is answered and listed on /admin/inbound: nothing vanishes without a trace.
+#[test]
+fn a_reply_with_an_id_at_the_bridges_domain_is_archived_and_private_mail_answered() {
+    let forum = Forum::start("host");
+    common::forum::runtime().block_on(async {
+        let rig = &forum.rig;
+        let mut alice = forum.alice_and_bob().await;
+        let form = alice.get("/l/snug/new").await;
+        let csrf = hidden(&form.body, "csrf");
+        let answer = alice
+            .post(
+                "/l/snug/new",
+                &[
+                    ("csrf", &csrf),
+                    ("subject", "Flu clinic rota"),
+                    ("text", "Who can cover Saturday?"),
+                    ("action", "post"),
+                ],
+            )
+            .await;
+        assert_eq!(answer.status, 303, "{}", answer.body);
+        let post = percent_encoding::percent_decode_str(
+            answer.location.unwrap().trim_start_matches("/m/"),
+        )
+        .decode_utf8()
+        .unwrap()
+        .into_owned();
+        let domain = rig.domain.clone();
+        assert!(post.ends_with(&format!("@{domain}")), "{post}");
+        rig.wait_for_inbox_count(&rig.bob, 1, PATIENCE).await;
+        let bobs = rig.fetch_inbox(&rig.bob).await;
+        let copy = bobs
+            .iter()
+            .find(|m| rig::header(m, "Message-ID").is_some_and(|h| bare(&h) == post))
+            .expect("Bob's copy of the post");
+        let reply_to = bare(&rig::header(copy, "Reply-To").expect("a Reply-To"));
+
+        // Bob's client names its ids after his (and the bridge's) domain.
+        let local = bare(&rig::unique_message_id("bob-reply"))
+            .split('@')
+            .next()
+            .unwrap()
+            .to_owned();
+        let reply_id = format!("<{local}.thunderbird@{domain}>");
+        let raw = mail(
+            "Bob Baker <bob@lists.test>",
+            &reply_to,
+            &reply_id,
+            "Re: Flu clinic rota",
+            &format!("In-Reply-To: <{post}>\r\nReferences: <{post}>\r\n"),
+            "I can do Saturday morning.\r\n\r\n> Who can cover Saturday?",
+        );
+        rig.send_raw("bob@lists.test", &[&reply_to], &raw).await;
+        let (db, wanted) = (forum.db.clone(), bare(&reply_id));
+        forum
+            .daemon
+            .wait_until(PATIENCE, "Bob's reply is archived", || {
+                store(&db).locate(&wanted).unwrap().is_some()
+            });
+        assert!(
+            store(&db)
+                .inbound_log(20)
+                .unwrap()
+                .iter()
+                .all(|e| !e.reason.contains("loop")),
+            "nothing was taken for a loop"
+        );
+
+        // A mail to the bridge's own address: not published, but answered and listed.
+        let private = rig::unique_message_id("private");
+        let raw = mail(
+            "Bob Baker <bob@lists.test>",
+            &rig.forum_address(),
+            &private,
+            "A word in private",
+            "",
+            "Just between us.",
+        );
+        rig.send_raw("bob@lists.test", &[&rig.forum_address()], &raw)
+            .await;
+        let mut answered = None;
+        for _ in 0..240 {
+            answered = rig.fetch_inbox(&rig.bob).await.into_iter().find(|m| {
+                rig::header(m, "Subject").as_deref() == Some("Not published: A word in private")
+            });
+            if answered.is_some() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+        let answered = String::from_utf8_lossy(&answered.expect("Bob is answered")).into_owned();
+        assert!(answered.contains("directly"), "{answered}");
+        assert!(store(&db).locate(&bare(&private)).unwrap().is_none());
+        let page = alice.get("/admin/inbound").await;
+        assert_eq!(page.status, 200);
+        assert!(page.body.contains("A word in private"), "{}", page.body);
+    });
+}

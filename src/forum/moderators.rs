@@ -167,7 +167,11 @@ fn mail_moderators(
     };
     for (_, address) in moderators {
         let address = address.clone();
-        let message_id = compose::new_message_id(&crate::tokens::random_bytes(), out.domain());
+        let message_id = compose::own_message_id(
+            &writer.site_secret()?,
+            &crate::tokens::random_bytes(),
+            out.domain(),
+        );
         let bytes = compose::compose_notice(
             &Notice {
                 to: &address,

@@ -102,7 +102,11 @@ pub fn post_with<T>(
         .address
         .as_deref()
         .ok_or_else(|| PostError::NoAddress(list.name.clone()))?;
-    let message_id = compose::new_message_id(&crate::tokens::random_bytes(), out.domain());
+    let message_id = compose::own_message_id(
+        &store.site_secret()?,
+        &crate::tokens::random_bytes(),
+        out.domain(),
+    );
     let subject = match &parent {
         Some(p) => compose::reply_subject(p.subject.as_deref().unwrap_or("")),
         None => draft.subject.trim().to_owned(),
@@ -353,7 +357,11 @@ pub fn queue_mail(
     now: i64,
 ) -> Result<OutboxId, PostError> {
     let out = config.outbound.as_ref().ok_or(PostError::NotConfigured)?;
-    let message_id = compose::new_message_id(&crate::tokens::random_bytes(), out.domain());
+    let message_id = compose::own_message_id(
+        &writer.site_secret()?,
+        &crate::tokens::random_bytes(),
+        out.domain(),
+    );
     let bytes = compose::compose_notice(
         &Notice {
             to,

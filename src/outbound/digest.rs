@@ -224,7 +224,7 @@ fn build(
     };
     let (text, html) = render(config, &groups, period, &preferences);
     let threads: HashSet<ThreadId> = groups.values().flatten().map(|i| i.thread).collect();
-    let message_id = compose::new_message_id(&crate::tokens::random_bytes(), out.domain());
+    let message_id = compose::own_message_id(secret, &crate::tokens::random_bytes(), out.domain());
     let subject = format!(
         "{} {period} digest: {} thread{}",
         config.web.site_name,
