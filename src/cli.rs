@@ -207,6 +207,13 @@ pub enum MembersCommand {
         #[arg(long)]
         list: String,
     },
+    /// Lift the pause on delivery to an address that bounced too often ([outbound]
+    /// hard_bounce_limit): its bounce history is printed and its hard bounces are counted
+    /// afresh. Mail set aside while it was paused is not sent.
+    Resume {
+        /// The address.
+        address: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]

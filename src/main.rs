@@ -357,6 +357,33 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 addresses.len() - removed
             );
         }
+        Command::Members(MembersCommand::Resume { address }) => {
+            let mut store = open_store(&cli, &config)?;
+            let when = |t: i64| {
+                chrono::DateTime::from_timestamp(t, 0).map_or_else(
+                    || t.to_string(),
+                    |d| d.format("%Y-%m-%d %H:%M UTC").to_string(),
+                )
+            };
+            let Some(b) = store.resume_delivery(address)? else {
+                bail!("{address} has never bounced: there is nothing to resume");
+            };
+            println!(
+                "{}: {} hard and {} soft bounces, the last on {}",
+                b.address,
+                b.hard,
+                b.soft,
+                when(b.last_at)
+            );
+            match b.paused_at {
+                Some(at) => println!(
+                    "delivery was paused on {}; resumed ({} mails set aside while paused are not sent)",
+                    when(at),
+                    b.held_back
+                ),
+                None => bail!("delivery to {} is not paused: nothing changed", b.address),
+            }
+        }
         Command::Members(MembersCommand::List { list }) => {
             let store = open_store(&cli, &config)?;
             for address in store.list_members(list)? {

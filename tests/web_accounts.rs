@@ -693,3 +693,111 @@ async fn a_member_downloads_what_is_held_about_them() {
         assert_eq!(anonymous.status, StatusCode::SEE_OTHER, "{path}");
     }
 }
+
+/// Delivery to an address paused after repeated hard bounces is lifted by an admin, on the web
+/// (`/admin/inbound`, with the bounce history) or with `listbridge members resume ADDRESS`;
+/// mail to it then goes out again. Moderators see the history, only admins resume.
+#[tokio::test]
+async fn an_admin_resumes_delivery_to_a_paused_address() {
+    let site = Site::new();
+    let now = chrono::Utc::now().timestamp();
+    let pause = |address: &str| {
+        let mut store = site.store();
+        let run = store.begin_run("bounces", now).unwrap();
+        let w = store.writer(run).unwrap();
+        w.record_bounce(address, false, 3, now).unwrap();
+        for _ in 0..3 {
+            w.record_bounce(address, true, 3, now).unwrap();
+        }
+        w.commit().unwrap();
+    };
+    pause("gone@gp.test");
+    pause("moved@gp.test");
+    // Mail to a paused address is set aside, not sent.
+    let queue_to = |address: &str| {
+        let mut store = site.store();
+        let run = store.begin_run("notice", now).unwrap();
+        let w = store.writer(run).unwrap();
+        w.enqueue(
+            listbridge::store::OutboxKind::Notice,
+            &format!("n{}@lists.test", address.len()),
+            None,
+            b"Subject: x\r\n\r\nx\r\n",
+            &[listbridge::store::NewRecipient {
+                address: address.to_owned(),
+                reply_to: None,
+                unsubscribe: None,
+            }],
+            now,
+        )
+        .unwrap();
+        w.commit().unwrap();
+        store.claim_due(now + 1, 10).unwrap().len()
+    };
+    assert_eq!(queue_to("gone@gp.test"), 0, "paused");
+
+    let (mut mo, _) = site
+        .member("mo@nhs.net", "Mo", listbridge::store::Role::Moderator)
+        .await;
+    let page = site.get(&mut mo, "/admin/inbound").await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains("gone@gp.test") && page.body.contains("paused since"));
+    assert!(
+        page.body.contains("<td>3</td><td>1</td>"),
+        "the history: {}",
+        page.body
+    );
+    assert!(
+        !page.body.contains("/admin/bounces/resume"),
+        "moderators do not resume"
+    );
+    let csrf = hidden(&page.body, "csrf");
+    let refused = site
+        .post(
+            &mut mo,
+            "/admin/bounces/resume",
+            &[("csrf", &csrf), ("address", "gone@gp.test")],
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+
+    let (mut ada, csrf) = site
+        .member("ada@nhs.net", "Ada", listbridge::store::Role::Admin)
+        .await;
+    let page = site.get(&mut ada, "/admin/inbound").await;
+    assert!(page.body.contains("/admin/bounces/resume"), "{}", page.body);
+    let done = site
+        .post(
+            &mut ada,
+            "/admin/bounces/resume",
+            &[("csrf", &csrf), ("address", "Gone@gp.test")],
+        )
+        .await;
+    assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.body);
+    let page = site.get(&mut ada, &done.location).await;
+    assert!(
+        page.body.contains("Delivery to gone@gp.test is resumed"),
+        "{}",
+        page.body
+    );
+    assert_eq!(queue_to("gone@gp.test"), 1, "mail to it goes out again");
+    let again = site
+        .post(
+            &mut ada,
+            "/admin/bounces/resume",
+            &[("csrf", &csrf), ("address", "gone@gp.test")],
+        )
+        .await;
+    assert_eq!(again.status, StatusCode::NOT_FOUND, "not paused any more");
+
+    // The command line, with the history.
+    let said = site.cli_ok(&["members", "resume", "moved@gp.test"]);
+    assert!(said.contains("3 hard and 1 soft bounces"), "{said}");
+    assert!(said.contains("resumed"), "{said}");
+    assert_eq!(queue_to("moved@gp.test"), 1);
+    let twice = site.cli(&["members", "resume", "moved@gp.test"]);
+    assert!(!twice.status.success());
+    assert!(String::from_utf8_lossy(&twice.stderr).contains("not paused"));
+    let never = site.cli(&["members", "resume", "nobody@gp.test"]);
+    assert!(!never.status.success());
+}

@@ -88,6 +88,15 @@ impl Back for ToHeld {
     }
 }
 
+/// The refused-mail page, whose forms post elsewhere.
+pub struct ToInbound;
+
+impl Back for ToInbound {
+    fn back(_: &str) -> String {
+        "/admin/inbound".to_owned()
+    }
+}
+
 /// The admins' erasure page, whose form posts elsewhere.
 pub struct ToErasures;
 

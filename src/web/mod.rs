@@ -356,6 +356,7 @@ fn routes() -> Vec<(&'static str, MethodRouter<AppState>)> {
         ("/u/{id}", get(account::profile)),
         ("/u/{id}/avatar", get(account::avatar)),
         ("/admin/inbound", get(write::inbound_log)),
+        ("/admin/bounces/resume", post(write::resume_delivery)),
         ("/admin/held", get(moderation::queue)),
         ("/admin/held/{id}", post(moderation::decide)),
         ("/flag", post(flags::flag)),

@@ -360,6 +360,18 @@ pub struct InboundRow {
     pub explained: bool,
 }
 
+/// An address that bounced, with its history.
+pub struct BounceRow {
+    pub address: String,
+    pub hard: i64,
+    pub soft: i64,
+    pub last_iso: String,
+    pub last_human: String,
+    /// When delivery was paused, if it is.
+    pub paused: Option<String>,
+    pub held_back: i64,
+}
+
 #[derive(Template)]
 #[template(path = "inbound.html")]
 pub struct InboundPage {
@@ -367,6 +379,9 @@ pub struct InboundPage {
     pub query: String,
     pub me: Option<Me>,
     pub entries: Vec<InboundRow>,
+    pub bounces: Vec<BounceRow>,
+    /// What was just done.
+    pub notice: String,
 }
 
 #[derive(Template)]
