@@ -801,3 +801,94 @@ async fn an_admin_resumes_delivery_to_a_paused_address() {
     let never = site.cli(&["members", "resume", "nobody@gp.test"]);
     assert!(!never.status.success());
 }
+
+/// Roles from the product: an admin appoints and removes moderators and admins on the members
+/// page (which lists each member's role, addresses, lists and mail) or with `listbridge members
+/// role ADDRESS ROLE`; each change is in the moderation log, and the last admin stays one.
+#[tokio::test]
+async fn an_admin_changes_roles_on_the_members_page_and_the_command_line() {
+    let site = Site::new();
+    let (mut ada, csrf) = site
+        .member("ada@nhs.net", "Ada", listbridge::store::Role::Admin)
+        .await;
+    let (mut dan, _) = site
+        .member("dan@nhs.net", "Dan", listbridge::store::Role::Member)
+        .await;
+    let dan_id = site.store().user_by_email("dan@nhs.net").unwrap().unwrap();
+    let ada_id = site.store().user_by_email("ada@nhs.net").unwrap().unwrap();
+    assert_eq!(
+        site.get(&mut dan, "/admin/held").await.status,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        site.get(&mut dan, "/admin/members").await.status,
+        StatusCode::FORBIDDEN
+    );
+    let page = site.get(&mut ada, "/admin/members").await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    assert!(page.body.contains("dan@nhs.net"), "{}", page.body);
+    assert!(
+        page.body
+            .contains(&format!("/admin/members/{}/role", dan_id.0))
+    );
+
+    // Dan becomes a moderator on the web.
+    let done = site
+        .post(
+            &mut ada,
+            &format!("/admin/members/{}/role", dan_id.0),
+            &[("csrf", &csrf), ("role", "moderator")],
+        )
+        .await;
+    assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.body);
+    assert_eq!(done.location, "/admin/members?done=changed");
+    assert_eq!(
+        site.get(&mut dan, "/admin/held").await.status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        site.get(&mut dan, "/admin/members").await.status,
+        StatusCode::FORBIDDEN,
+        "moderators do not manage members"
+    );
+    let log = site.get(&mut ada, "/admin/held").await.body;
+    assert!(
+        log.contains("changed a role")
+            && log.contains(&format!("member {}: member to moderator", dan_id.0)),
+        "{log}"
+    );
+
+    // The command line makes him an admin, and back to a member.
+    let said = site.cli_ok(&["members", "role", "Dan@nhs.net", "admin"]);
+    assert!(said.contains("is now admin (was moderator)"), "{said}");
+    site.cli_ok(&["members", "role", "dan@nhs.net", "member"]);
+    assert_eq!(
+        site.get(&mut dan, "/admin/held").await.status,
+        StatusCode::FORBIDDEN
+    );
+    assert!(
+        !site
+            .cli(&["members", "role", "nobody@nhs.net", "admin"])
+            .status
+            .success()
+    );
+
+    // Ada is the only admin: she cannot be demoted, by either way.
+    let refused = site
+        .post(
+            &mut ada,
+            &format!("/admin/members/{}/role", ada_id.0),
+            &[("csrf", &csrf), ("role", "member")],
+        )
+        .await;
+    assert_eq!(refused.location, "/admin/members?done=last-admin");
+    let cli = site.cli(&["members", "role", "ada@nhs.net", "moderator"]);
+    assert!(!cli.status.success());
+    assert!(String::from_utf8_lossy(&cli.stderr).contains("only admin"));
+    assert_eq!(
+        site.get(&mut ada, "/admin/members").await.status,
+        StatusCode::OK
+    );
+    let log = site.get(&mut ada, "/admin/held").await.body;
+    assert_eq!(log.matches("changed a role").count(), 3, "{log}");
+}

@@ -43,7 +43,10 @@ pub use interests::{
     Audience, Interest, InterestId, InterestMode, InterestTagger, NewInterest, Preferences,
     RetagChange, RetagReport,
 };
-pub use members::{MemberPost, ProfileUpdate, Role, SESSION_SECONDS, Session, User, UserId};
+pub use members::{
+    MemberOverview, MemberPost, ProfileUpdate, Role, RoleChange, SESSION_SECONDS, Session, User,
+    UserId,
+};
 pub use moderation::{
     FlagEntry, FlagReason, Flagged, FlaggedPost, Hid, HiddenPost, HideWhy, LogEntry,
 };

@@ -88,6 +88,15 @@ impl Back for ToHeld {
     }
 }
 
+/// The admins' members page, whose forms post elsewhere.
+pub struct ToMembers;
+
+impl Back for ToMembers {
+    fn back(_: &str) -> String {
+        "/admin/members".to_owned()
+    }
+}
+
 /// The refused-mail page, whose forms post elsewhere.
 pub struct ToInbound;
 

@@ -23,6 +23,7 @@ mod extract;
 mod fixes;
 mod flags;
 mod interests;
+mod members;
 mod moderation;
 mod pages;
 mod view;
@@ -368,6 +369,8 @@ fn routes() -> Vec<(&'static str, MethodRouter<AppState>)> {
         ("/admin/engagement", get(engagement::page)),
         ("/admin/engagement.csv", get(engagement::csv_file)),
         ("/admin/erasures", get(erasure::admin_page)),
+        ("/admin/members", get(members::page)),
+        ("/admin/members/{id}/role", post(members::change_role)),
         ("/admin/purge", post(erasure::purge)),
         ("/events", get(events::upcoming)),
         ("/events/past", get(events::past)),

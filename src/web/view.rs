@@ -360,6 +360,26 @@ pub struct InboundRow {
     pub explained: bool,
 }
 
+/// A member on the admins' members page.
+pub struct MemberRow {
+    pub id: i64,
+    pub name: String,
+    pub role: &'static str,
+    pub addresses: String,
+    pub lists: String,
+    pub paused: bool,
+}
+
+#[derive(Template)]
+#[template(path = "members.html")]
+pub struct MembersPage {
+    pub site: String,
+    pub query: String,
+    pub me: Option<Me>,
+    pub members: Vec<MemberRow>,
+    pub notice: String,
+}
+
 /// An address that bounced, with its history.
 pub struct BounceRow {
     pub address: String,
