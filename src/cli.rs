@@ -207,6 +207,22 @@ pub enum MembersCommand {
         #[arg(long)]
         list: String,
     },
+    /// Make a member a moderator or an admin, or a member again (the change is in the
+    /// moderation log). The last admin cannot be demoted.
+    Role {
+        /// One of the member's addresses.
+        address: String,
+        /// member, moderator or admin.
+        #[arg(value_parser = ["member", "moderator", "admin"])]
+        role: String,
+    },
+    /// Lift the pause on delivery to an address that bounced too often ([outbound]
+    /// hard_bounce_limit): its bounce history is printed and its hard bounces are counted
+    /// afresh. Mail set aside while it was paused is not sent.
+    Resume {
+        /// The address.
+        address: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -12,7 +12,7 @@ use listbridge::archive::pipeline::{self, ImportSummary};
 use listbridge::cli::{AdminCommand, Cli, Command, ExportCommand, MembersCommand};
 use listbridge::config::{Config, DEFAULT_DB};
 use listbridge::mail::mbox::{MboxWriter, envelope_for_export};
-use listbridge::store::{Actor, ErasurePolicy, Role, Store, ThreadId, UserId};
+use listbridge::store::{Actor, ErasurePolicy, Role, RoleChange, Store, ThreadId, UserId};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -370,6 +370,57 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 "{removed} addresses taken off the roster of {list}, {} were not on it",
                 addresses.len() - removed
             );
+        }
+        Command::Members(MembersCommand::Role { address, role }) => {
+            let mut store = open_store(&cli, &config)?;
+            let role = Role::parse(role).expect("clap allows only the three roles");
+            let Some(user) = store.user_by_email(&address.trim().to_lowercase())? else {
+                bail!(
+                    "no member has the address {address}: they join at the forum's sign-in page,                      or `listbridge members import` adds them"
+                );
+            };
+            match store.change_role(user, role, None, now_unix())? {
+                RoleChange::Changed { from } => println!(
+                    "member {} ({address}) is now {} (was {})",
+                    user.0,
+                    role.as_str(),
+                    from.as_str()
+                ),
+                RoleChange::Unchanged(r) => {
+                    println!("member {} ({address}) is {} already", user.0, r.as_str())
+                }
+                RoleChange::LastAdmin => {
+                    bail!("{address} is the only admin: make another member an admin first")
+                }
+                RoleChange::NoSuchMember => bail!("no member has the address {address}"),
+            }
+        }
+        Command::Members(MembersCommand::Resume { address }) => {
+            let mut store = open_store(&cli, &config)?;
+            let when = |t: i64| {
+                chrono::DateTime::from_timestamp(t, 0).map_or_else(
+                    || t.to_string(),
+                    |d| d.format("%Y-%m-%d %H:%M UTC").to_string(),
+                )
+            };
+            let Some(b) = store.resume_delivery(address)? else {
+                bail!("{address} has never bounced: there is nothing to resume");
+            };
+            println!(
+                "{}: {} hard and {} soft bounces, the last on {}",
+                b.address,
+                b.hard,
+                b.soft,
+                when(b.last_at)
+            );
+            match b.paused_at {
+                Some(at) => println!(
+                    "delivery was paused on {}; resumed ({} mails set aside while paused are not sent)",
+                    when(at),
+                    b.held_back
+                ),
+                None => bail!("delivery to {} is not paused: nothing changed", b.address),
+            }
         }
         Command::Members(MembersCommand::List { list }) => {
             let mut store = open_store(&cli, &config)?;

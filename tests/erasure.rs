@@ -750,3 +750,184 @@ async fn the_command_line_removes_an_address_mail_and_purges_when_the_policy_is_
     assert!(text.contains("address by cli, policy remove"), "{text}");
     assert!(text.contains("reason: patient letter"), "{text}");
 }
+
+/// Every compressed blob the database keeps of mail (raw store, outbox) whose text holds one
+/// of `words`: as stored, so that the file can be searched for the very bytes.
+fn blobs_holding(site: &Site, words: &[&str]) -> Vec<Vec<u8>> {
+    let store = site.store();
+    let conn = rusqlite::Connection::open(&site.db).unwrap();
+    let mut found = Vec::new();
+    let mut raw = conn.prepare("SELECT id, data FROM raw_messages").unwrap();
+    let rows: Vec<(i64, Vec<u8>)> = raw
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let mut texts = HashMap::new();
+    store
+        .for_each_raw(None, None, |r| {
+            texts.insert(r.id.0, String::from_utf8_lossy(&r.bytes).into_owned());
+            Ok(())
+        })
+        .unwrap();
+    for (id, data) in rows {
+        if texts
+            .get(&id)
+            .is_some_and(|t| words.iter().any(|w| t.contains(w)))
+        {
+            found.push(data);
+        }
+    }
+    let mut outbox = conn.prepare("SELECT id, data FROM outbox").unwrap();
+    let rows: Vec<(i64, Vec<u8>)> = outbox
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    for (id, data) in rows {
+        let text = store
+            .outbox_message(listbridge::store::OutboxId(id))
+            .unwrap()
+            .unwrap_or_default();
+        if words
+            .iter()
+            .any(|w| String::from_utf8_lossy(&text).contains(w))
+        {
+            found.push(data);
+        }
+    }
+    found
+}
+
+/// Whether the database file or its write-ahead log holds these bytes (free pages included).
+fn file_holds(site: &Site, bytes: &[u8]) -> bool {
+    let mut wal = site.db.as_os_str().to_owned();
+    wal.push("-wal");
+    [site.db.clone(), PathBuf::from(wal)]
+        .iter()
+        .filter_map(|p| std::fs::read(p).ok())
+        .any(|file| file.windows(bytes.len()).any(|w| w == bytes))
+}
+
+/// A window from the middle of a blob: what the file is searched for.
+fn middle(blob: &[u8]) -> &[u8] {
+    let len = blob.len().min(48);
+    let from = (blob.len() - len) / 2;
+    &blob[from..from + len]
+}
+
+/// A post a moderator hid has no archived row, but its raw mail (and a further copy of it),
+/// a member's flag quoting it and the moderators' mail about the flag are still its words:
+/// erasing its author, or purging it, reaches all of them, in the database file itself.
+#[tokio::test]
+async fn erasing_reaches_hidden_posts_and_what_quotes_them() {
+    let site = Site::new("");
+    let (mut dan, dan_csrf) = site
+        .member("dan@nhs.net", "Dan", listbridge::store::Role::Member)
+        .await;
+    let (mut mo, mo_csrf) = site
+        .member("mo@nhs.net", "Mo", listbridge::store::Role::Moderator)
+        .await;
+    for (id, note) in [
+        (
+            "e2.rota@nhs.net",
+            "It says Pangolinroster, which is a patient's name",
+        ),
+        ("c2.letter@nhs.net", "Ocelotpatient is named here"),
+    ] {
+        let flagged = site
+            .send(
+                &mut dan,
+                "POST",
+                "/flag",
+                &[
+                    ("csrf", &dan_csrf),
+                    ("message_id", id),
+                    ("reason", "patient"),
+                    ("note", note),
+                ],
+            )
+            .await;
+        assert_eq!(flagged.status, StatusCode::OK, "{}", flagged.body);
+        let hid = site
+            .send(
+                &mut mo,
+                "POST",
+                "/admin/flags",
+                &[("csrf", &mo_csrf), ("message_id", id), ("action", "hide")],
+            )
+            .await;
+        assert_eq!(hid.status, StatusCode::SEE_OTHER, "{}", hid.body);
+        assert!(site.store().locate(id).unwrap().is_none(), "{id} is hidden");
+    }
+    // A further copy of Erin's hidden post (another delivery) arrives and stays hidden.
+    let original = std::fs::read_to_string(archive_file()).unwrap();
+    let at = original.find("Message-ID: <e2.rota@nhs.net>").unwrap();
+    let start = original[..at].rfind("\nFrom erin.example@nhs.net").unwrap() + 1;
+    let end = start + original[start..].find("\nFrom carol").unwrap() + 1;
+    let copy = original[start..end].replacen(
+        "\nFrom: Erin",
+        "\nReceived: from list.example by mx.example\nFrom: Erin",
+        1,
+    );
+    let copy_file = site.dir().join("copy.mbox");
+    std::fs::write(&copy_file, copy).unwrap();
+    site.cli_ok(&["import", copy_file.to_str().unwrap(), "--list", "snug"]);
+
+    let erin = blobs_holding(&site, &["Pangolinroster"]);
+    assert!(
+        erin.len() >= 3,
+        "the hidden post, its copy, the moderators' mail"
+    );
+    let carol = blobs_holding(&site, &["Ocelotpatient"]);
+    assert!(carol.len() >= 2, "the hidden post, the moderators' mail");
+    for blob in erin.iter().chain(&carol) {
+        assert!(file_holds(&site, middle(blob)), "the file holds it before");
+    }
+    assert!(
+        file_holds(&site, b"Pangolinroster, which is"),
+        "the flag's note"
+    );
+
+    let said = site.cli_ok(&["erase", "--address", "erin.example@nhs.net"]);
+    assert!(said.contains("2 messages"), "{said}");
+    assert!(blobs_holding(&site, &["Pangolinroster"]).is_empty());
+    for blob in &erin {
+        assert!(
+            !file_holds(&site, middle(blob)),
+            "erased mail left in the file"
+        );
+    }
+    assert!(!file_holds(&site, b"Pangolinroster"), "the flag's note");
+    assert!(!file_holds(&site, b"pangolinroster"));
+    assert!(
+        file_holds(&site, middle(&carol[0])),
+        "Carol's post is not Erin's"
+    );
+
+    // Purging the hidden letter: its raw mail and what quotes it go.
+    let out = site.cli_ok(&["purge", "c2.letter@nhs.net", "--reason", "patient letter"]);
+    assert!(out.contains("purged <c2.letter@nhs.net>"), "{out}");
+    assert!(blobs_holding(&site, &["Ocelotpatient"]).is_empty());
+    for blob in &carol {
+        assert!(
+            !file_holds(&site, middle(blob)),
+            "purged mail left in the file"
+        );
+    }
+    assert!(!file_holds(&site, b"Ocelotpatient"));
+    assert!(!file_holds(&site, b"ocelotpatient"));
+
+    // Neither comes back with a reindex or the same archive imported again.
+    site.cli_ok(&["reindex"]);
+    site.cli_ok(&["import", archive_file().to_str().unwrap(), "--list", "snug"]);
+    site.cli_ok(&["import", copy_file.to_str().unwrap(), "--list", "snug"]);
+    let all = site
+        .everything(&[], &[], &["Pangolinroster", "Ocelotpatient"])
+        .await;
+    all.assert_absent(
+        &["Pangolinroster", "Ocelotpatient"],
+        "after reindex and import",
+    );
+    all.assert_present(OTHERS_WORDS, "after reindex and import");
+}

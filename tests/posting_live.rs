@@ -456,3 +456,203 @@ fn web_posts_wait_while_postfix_is_down_and_go_once_when_it_returns() {
         );
     });
 }
+
+/// Mirror mode: a member's "+1" to a post, distributed by the list, is a like of it, as in host
+/// mode; so is "Like." and a thumbs-up. The raw mail is archived (exported with the rest), the
+/// like counted once however many copies come, and the thread shows the like, not a post.
+#[test]
+fn a_plus_one_by_mail_is_a_like_in_mirror_mode() {
+    let forum = Forum::start("mirror");
+    common::forum::runtime().block_on(async {
+        let rig = &forum.rig;
+        let mut alice = forum.alice_and_bob().await;
+        let (thread, _, seed) = forum.seed_thread("[SNUG] Spacers for small children").await;
+        let list = rig.list.user.clone();
+        let db = forum.db.clone();
+        let raw_count = || store(&db).counts().unwrap().raw;
+        let likes = || {
+            store(&db)
+                .likes(&[seed.as_str()], None)
+                .unwrap()
+                .get(&seed)
+                .map_or(0, |l| l.0)
+        };
+        let before = raw_count();
+        let plus_one = rig::unique_message_id("plus-one");
+        let raw = mail(
+            "Bob Baker <bob@lists.test>",
+            &list,
+            &plus_one,
+            "Re: [SNUG] Spacers for small children",
+            &format!("In-Reply-To: <{seed}>\r\nReferences: <{seed}>\r\n"),
+            "+1\r\n\r\nOn Tue, Alice Adams wrote:\r\n> Which spacer do you give patients",
+        );
+        rig.send_raw("bob@lists.test", &[&list], &raw).await;
+        forum
+            .daemon
+            .wait_until(PATIENCE, "Bob's +1 is taken in", || {
+                raw_count() == before + 1
+            });
+        assert_eq!(likes(), 1, "a like of the post");
+        let s = store(&db);
+        assert!(
+            s.locate(&bare(&plus_one)).unwrap().is_none(),
+            "+1 is not a post"
+        );
+        let (found, _) = s.locate(&seed).unwrap().unwrap();
+        assert_eq!(found.0, thread);
+        assert_eq!(s.thread_posts(found).unwrap().len(), 1);
+        drop(s);
+        let page = alice.get(&format!("/t/{thread}")).await;
+        assert!(page.body.contains("1 like"), "{}", page.body);
+        let mbox = cli(&forum.db, &forum.config, &["export", "mbox"]);
+        assert!(mbox.contains(&bare(&plus_one)), "the raw mail is exported");
+
+        // Another copy of it (the list delivering twice) changes nothing; a second member's
+        // thumbs-up and Alice's "Like." are likes too, each counted once, and none is a post.
+        let again = [
+            b"Received: from list.example by mx.example\r\n".as_slice(),
+            &raw,
+        ]
+        .concat();
+        rig.send_raw("bob@lists.test", &[&list], &again).await;
+        let mut ids = vec![plus_one.clone()];
+        for (from, word) in [
+            ("Alice Adams <alice@lists.test>", "Like."),
+            ("Bob Baker <bob@lists.test>", "\u{1F44D}"),
+        ] {
+            let id = rig::unique_message_id("agree");
+            let raw = mail(
+                from,
+                &list,
+                &id,
+                "Re: [SNUG] Spacers for small children",
+                &format!("In-Reply-To: <{seed}>\r\nReferences: <{seed}>\r\n"),
+                word,
+            );
+            rig.send_raw("bob@lists.test", &[&list], &raw).await;
+            ids.push(id);
+        }
+        forum
+            .daemon
+            .wait_until(PATIENCE, "every copy is taken in", || {
+                raw_count() == before + 4
+            });
+        assert_eq!(likes(), 2, "Bob once, Alice once");
+        let s = store(&db);
+        for id in &ids {
+            assert!(s.locate(&bare(id)).unwrap().is_none(), "{id} is not a post");
+        }
+        assert_eq!(s.thread_posts(found).unwrap().len(), 1);
+        drop(s);
+        // Rebuilt from the raw store, the same.
+        cli(&forum.db, &forum.config, &["reindex"]);
+        let s = store(&db);
+        assert_eq!(s.thread_posts(found).unwrap().len(), 1);
+        assert!(s.locate(&bare(&plus_one)).unwrap().is_none());
+        drop(s);
+        assert_eq!(likes(), 2);
+    });
+}
+
+/// Host mode: a member's reply whose Message-ID is at the bridge's own domain (a client at the
+/// forum's own organisation writes it so) is archived, not dropped as the bridge's own mail
+/// coming back, which is told by a tag only the bridge writes. A mail to the bridge's own
+/// address is answered and listed on /admin/inbound: nothing vanishes without a trace.
+#[test]
+fn a_reply_with_an_id_at_the_bridges_domain_is_archived_and_private_mail_answered() {
+    let forum = Forum::start("host");
+    common::forum::runtime().block_on(async {
+        let rig = &forum.rig;
+        let mut alice = forum.alice_and_bob().await;
+        let form = alice.get("/l/snug/new").await;
+        let csrf = hidden(&form.body, "csrf");
+        let answer = alice
+            .post(
+                "/l/snug/new",
+                &[
+                    ("csrf", &csrf),
+                    ("subject", "Flu clinic rota"),
+                    ("text", "Who can cover Saturday?"),
+                    ("action", "post"),
+                ],
+            )
+            .await;
+        assert_eq!(answer.status, 303, "{}", answer.body);
+        let post = percent_encoding::percent_decode_str(
+            answer.location.unwrap().trim_start_matches("/m/"),
+        )
+        .decode_utf8()
+        .unwrap()
+        .into_owned();
+        let domain = rig.domain.clone();
+        assert!(post.ends_with(&format!("@{domain}")), "{post}");
+        rig.wait_for_inbox_count(&rig.bob, 1, PATIENCE).await;
+        let bobs = rig.fetch_inbox(&rig.bob).await;
+        let copy = bobs
+            .iter()
+            .find(|m| rig::header(m, "Message-ID").is_some_and(|h| bare(&h) == post))
+            .expect("Bob's copy of the post");
+        let reply_to = bare(&rig::header(copy, "Reply-To").expect("a Reply-To"));
+
+        // Bob's client names its ids after his (and the bridge's) domain.
+        let local = bare(&rig::unique_message_id("bob-reply"))
+            .split('@')
+            .next()
+            .unwrap()
+            .to_owned();
+        let reply_id = format!("<{local}.thunderbird@{domain}>");
+        let raw = mail(
+            "Bob Baker <bob@lists.test>",
+            &reply_to,
+            &reply_id,
+            "Re: Flu clinic rota",
+            &format!("In-Reply-To: <{post}>\r\nReferences: <{post}>\r\n"),
+            "I can do Saturday morning.\r\n\r\n> Who can cover Saturday?",
+        );
+        rig.send_raw("bob@lists.test", &[&reply_to], &raw).await;
+        let (db, wanted) = (forum.db.clone(), bare(&reply_id));
+        forum
+            .daemon
+            .wait_until(PATIENCE, "Bob's reply is archived", || {
+                store(&db).locate(&wanted).unwrap().is_some()
+            });
+        assert!(
+            store(&db)
+                .inbound_log(20)
+                .unwrap()
+                .iter()
+                .all(|e| !e.reason.contains("loop")),
+            "nothing was taken for a loop"
+        );
+
+        // A mail to the bridge's own address: not published, but answered and listed.
+        let private = rig::unique_message_id("private");
+        let raw = mail(
+            "Bob Baker <bob@lists.test>",
+            &rig.forum_address(),
+            &private,
+            "A word in private",
+            "",
+            "Just between us.",
+        );
+        rig.send_raw("bob@lists.test", &[&rig.forum_address()], &raw)
+            .await;
+        let mut answered = None;
+        for _ in 0..240 {
+            answered = rig.fetch_inbox(&rig.bob).await.into_iter().find(|m| {
+                rig::header(m, "Subject").as_deref() == Some("Not published: A word in private")
+            });
+            if answered.is_some() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+        let answered = String::from_utf8_lossy(&answered.expect("Bob is answered")).into_owned();
+        assert!(answered.contains("directly"), "{answered}");
+        assert!(store(&db).locate(&bare(&private)).unwrap().is_none());
+        let page = alice.get("/admin/inbound").await;
+        assert_eq!(page.status, 200);
+        assert!(page.body.contains("A word in private"), "{}", page.body);
+    });
+}

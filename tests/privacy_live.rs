@@ -276,3 +276,130 @@ fn a_strangers_post_is_held_and_published_by_a_moderator() {
         assert!(got, "Bob's copy of the published post");
     });
 }
+
+/// Whether the database file or its write-ahead log holds these bytes anywhere.
+fn database_holds(db: &std::path::Path, bytes: &[u8]) -> bool {
+    let mut wal = db.as_os_str().to_owned();
+    wal.push("-wal");
+    [db.to_path_buf(), std::path::PathBuf::from(wal)]
+        .iter()
+        .filter_map(|p| std::fs::read(p).ok())
+        .any(|file| file.windows(bytes.len()).any(|w| w == bytes))
+}
+
+/// A held post's moderators' mail goes out at once (not at the outbox's next round); once a
+/// moderator decides (a mail rejected, a web post published corrected) only the masked form
+/// and the decision are kept: the number's digits are in neither the database file nor its
+/// write-ahead log; and the moderation log lists both decisions.
+#[test]
+fn a_decided_held_post_keeps_only_its_masked_form_and_is_logged() {
+    let forum = Forum::start("host");
+    common::forum::runtime().block_on(async {
+        let rig = &forum.rig;
+        let mut alice = forum.alice_and_bob().await;
+        let form = alice.get("/l/snug/new").await;
+        let csrf = hidden(&form.body, "csrf");
+        let held = alice
+            .post(
+                "/l/snug/new",
+                &[
+                    ("csrf", &csrf),
+                    ("subject", "Referral question"),
+                    (
+                        "text",
+                        "Mrs K, NHS number 943 476 5919, was referred twice.",
+                    ),
+                    ("action", "post"),
+                ],
+            )
+            .await;
+        assert_eq!(held.status, 202, "{}", held.body);
+        // The outbox's own round is up to 30 seconds away: the handler wakes it.
+        rig.wait_for_inbox_count(&rig.alice, 1, std::time::Duration::from_secs(10))
+            .await;
+        let request = rig.fetch_inbox(&rig.alice).await;
+        assert_eq!(
+            rig::header(&request[0], "Subject").as_deref(),
+            Some("Held for moderation: Referral question")
+        );
+
+        let list = rig.list.user.clone();
+        let raw = mail(
+            "Bob Baker <bob@lists.test>",
+            &list,
+            &rig::unique_message_id("bob-nhs"),
+            "Discharge summary",
+            "",
+            "The summary for 9434765919 never arrived.",
+        );
+        rig.send_raw("bob@lists.test", &[&list], &raw).await;
+        let db = forum.db.clone();
+        forum.daemon.wait_until(PATIENCE, "Bob's mail is held", || {
+            store(&db).held_posts(10).unwrap().len() == 2
+        });
+        let digits: [&[u8]; 2] = [b"9434765919", b"943 476 5919"];
+        for d in digits {
+            assert!(database_holds(&db, d), "held: the full text is kept");
+        }
+        let held = store(&db).held_posts(10).unwrap();
+        let (web_post, bobs) = (held[0].id, held[1].id);
+
+        let page = alice.get("/admin/held").await;
+        let csrf = hidden(&page.body, "csrf");
+        let rejected = alice
+            .post(
+                &format!("/admin/held/{}", bobs.0),
+                &[
+                    ("csrf", &csrf),
+                    ("action", "reject"),
+                    ("reason", "Not with 9434765919 in it, please."),
+                ],
+            )
+            .await;
+        assert_eq!(rejected.status, 303, "{}", rejected.body);
+        let published = alice
+            .post(
+                &format!("/admin/held/{}", web_post.0),
+                &[
+                    ("csrf", &csrf),
+                    ("action", "approve"),
+                    ("text", "Mrs K was referred twice."),
+                ],
+            )
+            .await;
+        assert_eq!(published.status, 303, "{}", published.body);
+
+        for d in digits {
+            assert!(
+                !database_holds(&db, d),
+                "{} is still in the database file or its log",
+                String::from_utf8_lossy(d)
+            );
+        }
+        let s = store(&db);
+        let (web, mail) = (
+            s.held_post(web_post).unwrap().unwrap(),
+            s.held_post(bobs).unwrap().unwrap(),
+        );
+        assert_eq!(
+            (web.state.as_str(), mail.state.as_str()),
+            ("approved", "rejected")
+        );
+        assert!(web.body.contains("*** *** *919"), "{}", web.body);
+        assert!(mail.body.contains("*919") && !mail.body.contains("9434765919"));
+        assert!(
+            matches!(mail.kind, listbridge::store::HeldKind::Mail { ref raw, .. } if raw.is_empty())
+        );
+
+        // The moderation log lists both decisions, masked.
+        let page = alice.get("/admin/held").await;
+        let log = &page.body[page.body.find("id=\"log\"").expect("the log")..];
+        assert!(log.contains("published a held post"), "{log}");
+        assert!(log.contains("rejected a held post"), "{log}");
+        assert!(
+            log.contains("Referral question") && log.contains("Discharge summary"),
+            "{log}"
+        );
+        assert!(!log.contains("9434765919"), "{log}");
+    });
+}

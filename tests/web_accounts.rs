@@ -683,3 +683,202 @@ async fn a_member_downloads_what_is_held_about_them() {
         assert_eq!(anonymous.status, StatusCode::SEE_OTHER, "{path}");
     }
 }
+
+/// Delivery to an address paused after repeated hard bounces is lifted by an admin, on the web
+/// (`/admin/inbound`, with the bounce history) or with `listbridge members resume ADDRESS`;
+/// mail to it then goes out again. Moderators see the history, only admins resume.
+#[tokio::test]
+async fn an_admin_resumes_delivery_to_a_paused_address() {
+    let site = Site::new();
+    let now = chrono::Utc::now().timestamp();
+    let pause = |address: &str| {
+        let mut store = site.store();
+        let run = store.begin_run("bounces", now).unwrap();
+        let w = store.writer(run).unwrap();
+        w.record_bounce(address, false, 3, now).unwrap();
+        for _ in 0..3 {
+            w.record_bounce(address, true, 3, now).unwrap();
+        }
+        w.commit().unwrap();
+    };
+    pause("gone@gp.test");
+    pause("moved@gp.test");
+    // Mail to a paused address is set aside, not sent.
+    let queue_to = |address: &str| {
+        let mut store = site.store();
+        let run = store.begin_run("notice", now).unwrap();
+        let w = store.writer(run).unwrap();
+        w.enqueue(
+            listbridge::store::OutboxKind::Notice,
+            &format!("n{}@lists.test", address.len()),
+            None,
+            b"Subject: x\r\n\r\nx\r\n",
+            &[listbridge::store::NewRecipient {
+                address: address.to_owned(),
+                reply_to: None,
+                unsubscribe: None,
+            }],
+            now,
+        )
+        .unwrap();
+        w.commit().unwrap();
+        store.claim_due(now + 1, 10).unwrap().len()
+    };
+    assert_eq!(queue_to("gone@gp.test"), 0, "paused");
+
+    let (mut mo, _) = site
+        .member("mo@nhs.net", "Mo", listbridge::store::Role::Moderator)
+        .await;
+    let page = site.get(&mut mo, "/admin/inbound").await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains("gone@gp.test") && page.body.contains("paused since"));
+    assert!(
+        page.body.contains("<td>3</td><td>1</td>"),
+        "the history: {}",
+        page.body
+    );
+    assert!(
+        !page.body.contains("/admin/bounces/resume"),
+        "moderators do not resume"
+    );
+    let csrf = hidden(&page.body, "csrf");
+    let refused = site
+        .post(
+            &mut mo,
+            "/admin/bounces/resume",
+            &[("csrf", &csrf), ("address", "gone@gp.test")],
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+
+    let (mut ada, csrf) = site
+        .member("ada@nhs.net", "Ada", listbridge::store::Role::Admin)
+        .await;
+    let page = site.get(&mut ada, "/admin/inbound").await;
+    assert!(page.body.contains("/admin/bounces/resume"), "{}", page.body);
+    let done = site
+        .post(
+            &mut ada,
+            "/admin/bounces/resume",
+            &[("csrf", &csrf), ("address", "Gone@gp.test")],
+        )
+        .await;
+    assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.body);
+    let page = site.get(&mut ada, &done.location).await;
+    assert!(
+        page.body.contains("Delivery to gone@gp.test is resumed"),
+        "{}",
+        page.body
+    );
+    assert_eq!(queue_to("gone@gp.test"), 1, "mail to it goes out again");
+    let again = site
+        .post(
+            &mut ada,
+            "/admin/bounces/resume",
+            &[("csrf", &csrf), ("address", "gone@gp.test")],
+        )
+        .await;
+    assert_eq!(again.status, StatusCode::NOT_FOUND, "not paused any more");
+
+    // The command line, with the history.
+    let said = site.cli_ok(&["members", "resume", "moved@gp.test"]);
+    assert!(said.contains("3 hard and 1 soft bounces"), "{said}");
+    assert!(said.contains("resumed"), "{said}");
+    assert_eq!(queue_to("moved@gp.test"), 1);
+    let twice = site.cli(&["members", "resume", "moved@gp.test"]);
+    assert!(!twice.status.success());
+    assert!(String::from_utf8_lossy(&twice.stderr).contains("not paused"));
+    let never = site.cli(&["members", "resume", "nobody@gp.test"]);
+    assert!(!never.status.success());
+}
+
+/// Roles from the product: an admin appoints and removes moderators and admins on the members
+/// page (which lists each member's role, addresses, lists and mail) or with `listbridge members
+/// role ADDRESS ROLE`; each change is in the moderation log, and the last admin stays one.
+#[tokio::test]
+async fn an_admin_changes_roles_on_the_members_page_and_the_command_line() {
+    let site = Site::new();
+    let (mut ada, csrf) = site
+        .member("ada@nhs.net", "Ada", listbridge::store::Role::Admin)
+        .await;
+    let (mut dan, _) = site
+        .member("dan@nhs.net", "Dan", listbridge::store::Role::Member)
+        .await;
+    let dan_id = site.store().user_by_email("dan@nhs.net").unwrap().unwrap();
+    let ada_id = site.store().user_by_email("ada@nhs.net").unwrap().unwrap();
+    assert_eq!(
+        site.get(&mut dan, "/admin/held").await.status,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        site.get(&mut dan, "/admin/members").await.status,
+        StatusCode::FORBIDDEN
+    );
+    let page = site.get(&mut ada, "/admin/members").await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    assert!(page.body.contains("dan@nhs.net"), "{}", page.body);
+    assert!(
+        page.body
+            .contains(&format!("/admin/members/{}/role", dan_id.0))
+    );
+
+    // Dan becomes a moderator on the web.
+    let done = site
+        .post(
+            &mut ada,
+            &format!("/admin/members/{}/role", dan_id.0),
+            &[("csrf", &csrf), ("role", "moderator")],
+        )
+        .await;
+    assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.body);
+    assert_eq!(done.location, "/admin/members?done=changed");
+    assert_eq!(
+        site.get(&mut dan, "/admin/held").await.status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        site.get(&mut dan, "/admin/members").await.status,
+        StatusCode::FORBIDDEN,
+        "moderators do not manage members"
+    );
+    let log = site.get(&mut ada, "/admin/held").await.body;
+    assert!(
+        log.contains("changed a role")
+            && log.contains(&format!("member {}: member to moderator", dan_id.0)),
+        "{log}"
+    );
+
+    // The command line makes him an admin, and back to a member.
+    let said = site.cli_ok(&["members", "role", "Dan@nhs.net", "admin"]);
+    assert!(said.contains("is now admin (was moderator)"), "{said}");
+    site.cli_ok(&["members", "role", "dan@nhs.net", "member"]);
+    assert_eq!(
+        site.get(&mut dan, "/admin/held").await.status,
+        StatusCode::FORBIDDEN
+    );
+    assert!(
+        !site
+            .cli(&["members", "role", "nobody@nhs.net", "admin"])
+            .status
+            .success()
+    );
+
+    // Ada is the only admin: she cannot be demoted, by either way.
+    let refused = site
+        .post(
+            &mut ada,
+            &format!("/admin/members/{}/role", ada_id.0),
+            &[("csrf", &csrf), ("role", "member")],
+        )
+        .await;
+    assert_eq!(refused.location, "/admin/members?done=last-admin");
+    let cli = site.cli(&["members", "role", "ada@nhs.net", "moderator"]);
+    assert!(!cli.status.success());
+    assert!(String::from_utf8_lossy(&cli.stderr).contains("only admin"));
+    assert_eq!(
+        site.get(&mut ada, "/admin/members").await.status,
+        StatusCode::OK
+    );
+    let log = site.get(&mut ada, "/admin/held").await.body;
+    assert_eq!(log.matches("changed a role").count(), 3, "{log}");
+}

@@ -191,6 +191,7 @@ fn examples(pattern: &str) -> Vec<(String, Option<StatusCode>)> {
         "/admin/interests",
         "/account/erase",
         "/admin/erasures",
+        "/admin/members",
     ]
     .contains(&pattern)
     {
@@ -220,6 +221,8 @@ fn examples(pattern: &str) -> Vec<(String, Option<StatusCode>)> {
         "/t/{thread}/move",
         "/t/{thread}/merge",
         "/admin/fixes/{id}/undo",
+        "/admin/bounces/resume",
+        "/admin/members/{id}/role",
     ]
     .contains(&pattern)
     {

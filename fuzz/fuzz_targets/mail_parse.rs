@@ -27,7 +27,7 @@ fn options() -> &'static RenderOptions {
 
 const INBOX: Inbox<'static> = Inbox {
     mode: Mode::Host,
-    own_domain: "lists.test",
+    own_id_key: b"site secret",
     own_addresses: &["list@lists.test", "bounces@lists.test"],
     list_address: "list@lists.test",
     reply_address: "reply+{key}@lists.test",

@@ -112,18 +112,24 @@ pub fn erase(
             }
         }
     };
-    if user.is_none()
-        && !store.holds_anything_about(&all)?
-        && let Target::Address(address) = target
-    {
-        return Err(ErasureError::NothingHeld(address.clone()));
-    }
+    // Only a hidden message (which has no archived row) may be held about the address yet:
+    // that is looked for in the transaction.
+    let nothing_shown = user.is_none() && !store.holds_anything_about(&all)?;
     let policy = config.privacy.erasure;
     let tagger = store.tagger()?;
     let target_text = address_hashes(&all);
     with_secure_delete(store, |store| {
         let run = store.begin_run("erasure", now)?;
         let writer = store.writer(run)?;
+        // Hidden messages are found before the account's rows go (a web post is found by its
+        // author's posts).
+        let hidden = writer.hidden_from(&verified, user)?;
+        if nothing_shown
+            && hidden.is_empty()
+            && let Target::Address(address) = target
+        {
+            return Err(ErasureError::NothingHeld(address.clone()));
+        }
         if let Some(user) = user {
             for event in writer.open_places(user, now)? {
                 crate::forum::events::cancel_in(&writer, config, event, user, now)
@@ -167,6 +173,11 @@ pub fn erase(
                 &writer, config, &tagger, &m, policy, &how, erasure,
             )?);
         }
+        for message_id in &hidden {
+            if let Some(done) = writer.erase_hidden(message_id, erasure)? {
+                counts.add(done);
+            }
+        }
         writer.finish_erasure(erasure, counts)?;
         writer.commit()?;
         Ok(Erased {
@@ -200,7 +211,29 @@ pub fn purge(
             .transpose()?
             .flatten()
         else {
-            return Err(ErasureError::NoSuchMessage(message_id.to_owned()));
+            // A message a moderator hid (or a "+1" that became a like) has no archived row;
+            // its raw mail is purged all the same (removed, whatever the policy: nobody saw it, so no stand-in is shown).
+            if writer.hidden_content(message_id)?.is_none() {
+                return Err(ErasureError::NoSuchMessage(message_id.to_owned()));
+            }
+            let erasure = writer.begin_erasure(&NewErasure {
+                at: now,
+                kind: ErasureKind::Message,
+                actor,
+                policy,
+                target: message_id,
+                reason: Some(reason),
+            })?;
+            let counts = writer
+                .erase_hidden(message_id, erasure)?
+                .unwrap_or_default();
+            writer.finish_erasure(erasure, counts)?;
+            writer.commit()?;
+            return Ok(Erased {
+                erasure,
+                policy,
+                counts,
+            });
         };
         let erasure = writer.begin_erasure(&NewErasure {
             at: now,
@@ -305,21 +338,16 @@ fn erase_message(
     Ok(counts)
 }
 
-/// Runs an erasure with SQLite's secure delete on, then compacts the search index (the
-/// tokens of deleted rows stay in its segments until they are merged) and empties the
-/// write-ahead log; secure delete is turned off again whatever happened.
+/// Runs an erasure with SQLite's secure delete on (as every connection has it: see
+/// `Store::open`), then compacts the search index (the tokens of deleted rows stay in its
+/// segments until they are merged) and empties the write-ahead log.
 fn with_secure_delete<T>(
     store: &mut Store,
     f: impl FnOnce(&mut Store) -> Result<T, ErasureError>,
 ) -> Result<T, ErasureError> {
     store.set_secure_delete(true)?;
-    let result = f(store).and_then(|done| {
-        store.optimize()?;
-        Ok(done)
-    });
-    let reset = store.set_secure_delete(false);
-    let done = result?;
-    reset?;
+    let done = f(store)?;
+    store.optimize()?;
     Ok(done)
 }
 

@@ -62,8 +62,55 @@ pub fn carry_out(
     Ok(())
 }
 
-/// Carries out a moderator's decision on a held post.
+/// Carries out a moderator's decision on a held post. Once decided, the held post keeps only
+/// its masked subject and text and the decision (logged for the moderators); the write-ahead
+/// log is emptied after, so the full text is in neither the database file nor the log.
 pub fn decide(
+    store: &mut Store,
+    config: &Arc<Config>,
+    id: HeldId,
+    moderator: UserId,
+    decision: Decision,
+    now: i64,
+) -> Result<Decided, PostError> {
+    let decided = decide_once(store, config, id, moderator, decision, now)?;
+    if decided != Decided::Gone {
+        store.checkpoint()?;
+    }
+    Ok(decided)
+}
+
+/// What is kept of a held post once decided, and the log line of the decision, in the
+/// decision's transaction.
+fn record(
+    writer: &crate::store::Writer<'_>,
+    config: &Config,
+    held: &crate::store::Held,
+    moderator: UserId,
+    published: Option<&str>,
+    reason: Option<&str>,
+    now: i64,
+) -> Result<(), StoreError> {
+    let screen = config.privacy_screen();
+    let subject = screen.masked(&held.subject);
+    let reason = reason.map(|r| screen.masked(r.trim()));
+    writer.keep_only_masked(
+        held.id,
+        &subject,
+        &screen.masked(&held.body),
+        reason.as_deref(),
+    )?;
+    let (action, detail) = match &reason {
+        Some(reason) => (
+            "rejected a held post",
+            format!("\"{}\": {reason}", subject.trim()),
+        ),
+        None => ("published a held post", format!("\"{}\"", subject.trim())),
+    };
+    writer.log_moderation(Some(moderator), action, published, None, Some(&detail), now)
+}
+
+fn decide_once(
     store: &mut Store,
     config: &Arc<Config>,
     id: HeldId,
@@ -84,28 +131,32 @@ pub fn decide(
             if !writer.decide_held(id, false, moderator, Some(&reason), now)? {
                 return Ok(Decided::Gone);
             }
+            record(&writer, config, &held, moderator, None, Some(&reason), now)?;
             let address = match held.user {
                 Some(user) => writer.mail_address(user)?,
                 None => held.sender.clone(),
             };
             if let Some(address) = address {
+                // The author's mail names the post by its subject, masked as what is kept.
+                let subject = config.privacy_screen().masked(held.subject.trim());
                 let text = format!(
                     "Hello,\n\nYour post \"{}\" to {} was held for a moderator, who decided not to \
                      publish it:\n\n{}\n\nNothing of it was published.\n\n-- \n{}\n",
-                    held.subject.trim(),
+                    subject,
                     held.list_name,
                     reason.trim(),
                     config.web.site_name
                 );
-                crate::forum::queue_notice(
+                let outbox = crate::forum::queue_notice(
                     &writer,
                     config,
                     &address,
-                    &format!("Not published: {}", held.subject.trim()),
+                    &format!("Not published: {subject}"),
                     &text,
                     None,
                     now,
                 )?;
+                writer.record_quotes(outbox, &[crate::store::Quoted::Held(id)])?;
             }
             writer.commit()?;
             Ok(Decided::Rejected)
@@ -125,8 +176,12 @@ pub fn decide(
                     approved: true,
                 };
                 let (message_id, decided) =
-                    crate::forum::post_with(store, config, &draft, None, now, |w, _, _| {
-                        w.decide_held(id, true, moderator, None, now)
+                    crate::forum::post_with(store, config, &draft, None, now, |w, _, posted| {
+                        let decided = w.decide_held(id, true, moderator, None, now)?;
+                        if decided {
+                            record(w, config, &held, moderator, Some(posted), None, now)?;
+                        }
+                        Ok(decided)
                     })?;
                 // Decided in the same transaction: a lost race rolled the post back too.
                 Ok(if decided {
@@ -153,7 +208,20 @@ pub fn decide(
                 }
                 let run = store.begin_run("held mail approved", now)?;
                 let writer = store.writer(run)?;
-                writer.decide_held(id, true, moderator, None, now)?;
+                if writer.decide_held(id, true, moderator, None, now)? {
+                    let published = crate::mail::parse::parse_message(raw, None, &render)
+                        .ok()
+                        .and_then(|p| p.message_id);
+                    record(
+                        &writer,
+                        config,
+                        &held,
+                        moderator,
+                        published.as_deref(),
+                        None,
+                        now,
+                    )?;
+                }
                 writer.commit()?;
                 Ok(Decided::Published(None))
             }

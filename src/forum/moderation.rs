@@ -65,6 +65,7 @@ pub fn flag(
             &writer,
             config,
             &FlagNews {
+                message_id: request.message_id,
                 list: &list,
                 author: &author,
                 subject: subject.as_deref().unwrap_or("(no subject)"),

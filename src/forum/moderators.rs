@@ -6,7 +6,7 @@
 
 use crate::config::Config;
 use crate::mail::compose::{self, Notice};
-use crate::store::{HeldId, NewRecipient, OutboxKind, Writer};
+use crate::store::{HeldId, NewRecipient, OutboxKind, Quoted, Writer};
 
 use super::{PostError, identity};
 
@@ -64,12 +64,15 @@ pub fn tell_moderators(
         &subject,
         &text,
         Some(&reply_to),
+        &[Quoted::Held(held.id)],
         now,
     )
 }
 
 /// What the moderators are told about a flagged post.
 pub struct FlagNews<'a> {
+    /// The flagged post (the notice quotes its subject and the flagger's note).
+    pub message_id: &'a str,
     pub list: &'a str,
     pub author: &'a str,
     pub subject: &'a str,
@@ -135,10 +138,20 @@ pub fn tell_moderators_of_flag(
         },
         screen.masked(news.subject.trim())
     );
-    mail_moderators(writer, config, &moderators, &subject, &text, None, now)
+    mail_moderators(
+        writer,
+        config,
+        &moderators,
+        &subject,
+        &text,
+        None,
+        &[Quoted::Message(news.message_id)],
+        now,
+    )
 }
 
-/// One notice to each moderator.
+/// One notice to each moderator, recorded as quoting what it quotes.
+#[allow(clippy::too_many_arguments)]
 fn mail_moderators(
     writer: &Writer<'_>,
     config: &Config,
@@ -146,6 +159,7 @@ fn mail_moderators(
     subject: &str,
     text: &str,
     reply_to: Option<&str>,
+    quoted: &[Quoted<'_>],
     now: i64,
 ) -> Result<(), PostError> {
     let Some(out) = config.outbound.as_ref() else {
@@ -153,7 +167,11 @@ fn mail_moderators(
     };
     for (_, address) in moderators {
         let address = address.clone();
-        let message_id = compose::new_message_id(&crate::tokens::random_bytes(), out.domain());
+        let message_id = compose::own_message_id(
+            &writer.site_secret()?,
+            &crate::tokens::random_bytes(),
+            out.domain(),
+        );
         let bytes = compose::compose_notice(
             &Notice {
                 to: &address,
@@ -167,7 +185,7 @@ fn mail_moderators(
             },
             &identity(config, out),
         )?;
-        writer.enqueue(
+        let outbox = writer.enqueue(
             OutboxKind::Notice,
             &message_id,
             None,
@@ -179,6 +197,7 @@ fn mail_moderators(
             }],
             now,
         )?;
+        writer.record_quotes(outbox, quoted)?;
     }
     Ok(())
 }

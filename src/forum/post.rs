@@ -8,7 +8,7 @@ use crate::archive::{Archived, Incoming, Prepared, archive_one};
 use crate::config::{Config, ListConfig, ListMode, OutboundConfig};
 use crate::mail::compose::{self, Identity, ListInfo, Notice};
 use crate::store::{
-    Derived, InterestTagger, ListId, NewRecipient, OutboxId, OutboxKind, Store, StoreError,
+    Derived, InterestTagger, ListId, NewRecipient, OutboxId, OutboxKind, Quoted, Store, StoreError,
     ThreadId, UserId, Writer,
 };
 
@@ -116,7 +116,11 @@ pub fn post_with<T>(
         .address
         .as_deref()
         .ok_or_else(|| PostError::NoAddress(list.name.clone()))?;
-    let message_id = compose::new_message_id(&crate::tokens::random_bytes(), out.domain());
+    let message_id = compose::own_message_id(
+        &store.site_secret()?,
+        &crate::tokens::random_bytes(),
+        out.domain(),
+    );
     let subject = match &parent {
         Some(p) => compose::reply_subject(p.subject.as_deref().unwrap_or("")),
         None => draft.subject.trim().to_owned(),
@@ -367,7 +371,11 @@ pub fn queue_mail(
     now: i64,
 ) -> Result<OutboxId, PostError> {
     let out = config.outbound.as_ref().ok_or(PostError::NotConfigured)?;
-    let message_id = compose::new_message_id(&crate::tokens::random_bytes(), out.domain());
+    let message_id = compose::own_message_id(
+        &writer.site_secret()?,
+        &crate::tokens::random_bytes(),
+        out.domain(),
+    );
     let bytes = compose::compose_notice(
         &Notice {
             to,
@@ -475,7 +483,8 @@ pub fn tell_author_of_like(
         None,
         now,
     ) {
-        Ok(_) | Err(PostError::NotConfigured) => {}
+        Ok(outbox) => writer.record_quotes(outbox, &[Quoted::Message(message_id)])?,
+        Err(PostError::NotConfigured) => {}
         Err(PostError::Store(e)) => return Err(e),
         Err(e) => tracing::warn!(error = %e, "no like notice could be queued"),
     }

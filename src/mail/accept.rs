@@ -22,8 +22,8 @@ pub enum Mode {
 #[derive(Debug, Clone, Copy)]
 pub struct Inbox<'a> {
     pub mode: Mode,
-    /// The domain of our Message-IDs (the from address's domain).
-    pub own_domain: &'a str,
+    /// The key our own Message-IDs are signed with (`compose::own_message_id`).
+    pub own_id_key: &'a [u8],
     /// Our From and X-Loop addresses.
     pub own_addresses: &'a [&'a str],
     /// Where new threads are mailed.
@@ -131,6 +131,9 @@ pub enum Refusal {
     Automatic,
     Bounce,
     Loop,
+    /// Sent to the bridge's own address (a reply to "Jane via SITE", an answer to a notice),
+    /// not to the list: nobody reads it there.
+    ToTheBridge,
     /// More posts from the address in the last hour than the list takes.
     TooMany {
         per_hour: u32,
@@ -149,6 +152,7 @@ impl Refusal {
             Refusal::Automatic => "automatic",
             Refusal::Bounce => "bounce",
             Refusal::Loop => "loop",
+            Refusal::ToTheBridge => "to-the-bridge",
             Refusal::TooMany { .. } => "too-many",
         }
     }
@@ -201,6 +205,9 @@ impl Refusal {
             Refusal::Loop => format!(
                 "This message was not posted, because it had already passed through {site}."
             ),
+            Refusal::ToTheBridge => format!(
+                "Your message was not posted or passed on to anyone, because it was sent to                  {site}'s own address, which nobody reads.\n\nTo answer a member privately,                  write to them directly. To write to everyone, send it to {list_address}, or                  reply on the {site} website."
+            ),
             Refusal::TooMany { per_hour } => format!(
                 "Your message was not posted, because {site} takes at most {per_hour} messages \
                  an hour from one address, and more than that came from yours in the last \
@@ -212,8 +219,10 @@ impl Refusal {
     }
 }
 
-/// Our own mail: an X-Loop with one of our addresses, or a Message-ID at our domain (mirror
-/// mode's echo of a web post comes back through the list, which may replace X-Loop).
+/// Our own mail: an X-Loop with one of our addresses (a header only list software writes), or a
+/// Message-ID signed with our key (mirror mode's echo of a web post comes back through the
+/// list, which may replace X-Loop). Never the Message-ID's domain alone: a member's client at
+/// the forum's own organisation puts that domain in its ids.
 fn is_own_echo(message: &Message<'_>, inbox: &Inbox) -> bool {
     let ours = |value: &str| {
         let value = bare_address(value);
@@ -231,12 +240,10 @@ fn is_own_echo(message: &Message<'_>, inbox: &Inbox) -> bool {
     {
         return true;
     }
-    let own_domain = inbox.own_domain.trim();
-    !own_domain.is_empty()
+    !inbox.own_id_key.is_empty()
         && message
             .message_id()
-            .and_then(|id| id.rsplit_once('@'))
-            .is_some_and(|(_, domain)| domain.trim().eq_ignore_ascii_case(own_domain))
+            .is_some_and(|id| super::compose::is_own_message_id(inbox.own_id_key, id))
 }
 
 /// A header's raw value, unfolded.
@@ -545,11 +552,12 @@ mod tests {
     use crate::mail::parse::mime;
 
     const OWN: &[&str] = &["forum@lists.test"];
+    const KEY: &[u8] = b"site secret";
 
     fn inbox(mode: Mode) -> Inbox<'static> {
         Inbox {
             mode,
-            own_domain: "lists.test",
+            own_id_key: KEY,
             own_addresses: OWN,
             list_address: "snug@lists.test",
             reply_address: "reply+{key}@lists.test",
@@ -715,10 +723,12 @@ Precedence: list\n\
 \n\
 Question.\n";
 
+    /// Our web post as the old list sends it back: its Message-ID is ours (`{id}`), its X-Loop
+    /// the list's.
     const ECHO_BY_ID: &str = "From: \"Jane via NHS Forum\" <forum@lists.test>\n\
 To: snug@oldlist.test\n\
 Subject: [SNUG] Spacers\n\
-Message-ID: <lb.abcdef@Lists.Test>\n\
+Message-ID: <{id}>\n\
 X-Loop: snug@oldlist.test\n\
 \n\
 Question.\n";
@@ -733,6 +743,12 @@ Question.\n";
             permanent,
         };
         let reply = |key: &str| Inbound::Reply { key: key.into() };
+        let ours = crate::mail::compose::own_message_id(KEY, &[3; 16], "Lists.Test");
+        let echo_by_id = ECHO_BY_ID.replace("{id}", &ours);
+        // A member at the forum's own organisation: their client's id is at our domain.
+        let member_at_our_domain = REPLY_TO_HEADER.replace("r2@gp.test", "CAF3x9@lists.test");
+        let unsigned_at_our_domain = ECHO_BY_ID.replace("{id}", "lb.abcdef@Lists.Test");
+        let forged = ECHO_BY_ID.replace("{id}", &ours.replacen(".", ".a", 2));
         use Inbound::*;
         use Mode::*;
         let cases: Vec<(&str, &str, Mode, Inbound)> = vec![
@@ -807,8 +823,21 @@ Question.\n";
             ),
             ("new thread", NEW_THREAD, Host, Post),
             ("echo by x-loop", ECHO_BY_X_LOOP, Mirror, OwnEcho),
-            ("echo by message-id", ECHO_BY_ID, Mirror, OwnEcho),
-            ("echo by message-id host", ECHO_BY_ID, Host, OwnEcho),
+            ("echo by message-id", &echo_by_id, Mirror, OwnEcho),
+            ("echo by message-id host", &echo_by_id, Host, OwnEcho),
+            (
+                "a member's reply with an id at our domain",
+                &member_at_our_domain,
+                Host,
+                reply("xyz"),
+            ),
+            (
+                "an unsigned id at our domain",
+                &unsigned_at_our_domain,
+                Mirror,
+                Post,
+            ),
+            ("a forged tag", &forged, Host, Post),
             ("too large", &large, Host, TooLarge),
             ("empty input", "", Host, Post),
         ];

@@ -194,8 +194,53 @@ pub fn references_for(parent_id: &str, parent_references: &[String]) -> Vec<Stri
     out
 }
 
-/// A Message-ID of ours (no brackets): `lb.` and the 128 random bits handed in, in lowercase
-/// base32 (26 characters), at our domain. Echoes of our own posts are recognised by it.
+/// A Message-ID of the bridge's own mail (no brackets): [`new_message_id`]'s random part with a
+/// tag, keyed with the site's secret, that only the bridge can write and check
+/// (`lb.RANDOM.TAG@domain`): its own mail coming back is told by [`is_own_message_id`], never
+/// by the domain, which members at the same organisation share.
+pub fn own_message_id(secret: &[u8], random: &[u8; 16], domain: &str) -> String {
+    let plain = new_message_id(random, domain);
+    let (local, domain) = plain.rsplit_once('@').expect("an id has a domain");
+    format!("{local}.{}@{domain}", id_tag(secret, local))
+}
+
+/// Whether a Message-ID (bare or in brackets) is one [`own_message_id`] made with this secret.
+pub fn is_own_message_id(secret: &[u8], id: &str) -> bool {
+    let id = id.trim().trim_start_matches('<').trim_end_matches('>');
+    let Some((local, _)) = id.rsplit_once('@') else {
+        return false;
+    };
+    let Some((random, tag)) = local.rsplit_once('.') else {
+        return false;
+    };
+    let expected = id_tag(secret, random);
+    random.starts_with("lb.")
+        && tag.len() == expected.len()
+        // Compared whole, without an early exit.
+        && tag
+            .bytes()
+            .zip(expected.bytes())
+            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+            == 0
+}
+
+/// 80 bits of HMAC-SHA256 over an id's random part, in lowercase base32 (16 characters).
+fn id_tag(secret: &[u8], random: &str) -> String {
+    use hmac::Mac;
+    let mut mac =
+        hmac::Hmac::<sha2::Sha256>::new_from_slice(secret).expect("HMAC takes any key length");
+    mac.update(b"listbridge message-id\0");
+    mac.update(random.as_bytes());
+    let digest = mac.finalize().into_bytes();
+    let mut bytes = [0u8; 16];
+    bytes[..10].copy_from_slice(&digest[..10]);
+    // The same base32 as the random part: 10 bytes are 16 characters.
+    let encoded = new_message_id(&bytes, "x");
+    encoded["lb.".len().."lb.".len() + 16].to_owned()
+}
+
+/// A Message-ID (no brackets): `lb.` and the 128 random bits handed in, in lowercase base32
+/// (26 characters), at our domain. The bridge's own mail carries [`own_message_id`]'s form.
 pub fn new_message_id(random: &[u8; 16], domain: &str) -> String {
     const ALPHABET: &[u8; 32] = b"abcdefghijklmnopqrstuvwxyz234567";
     let mut out = String::with_capacity(30 + domain.len());
@@ -655,6 +700,24 @@ mod tests {
         assert_eq!(long[18], "m29@x");
         assert_eq!(long[19], "p@x");
         assert_eq!(references_for("p@x", &ids(19)).len(), 20);
+    }
+
+    #[test]
+    fn own_message_ids_are_told_by_their_tag_not_their_domain() {
+        let id = own_message_id(b"secret", &[7; 16], "lists.test");
+        assert!(id.starts_with("lb.") && id.ends_with("@lists.test"), "{id}");
+        assert!(is_own_message_id(b"secret", &id));
+        assert!(is_own_message_id(b"secret", &format!("<{id}>")));
+        assert!(!is_own_message_id(b"another site", &id));
+        // A member's id at the same domain, an id of the old unsigned form, a forged tag.
+        for other in [
+            "CAF3x9@lists.test".to_owned(),
+            new_message_id(&[7; 16], "lists.test"),
+            id.replacen(".", ".x", 2),
+            format!("{}a@lists.test", id.split('@').next().unwrap()),
+        ] {
+            assert!(!is_own_message_id(b"secret", &other), "{other}");
+        }
     }
 
     #[test]

@@ -11,7 +11,7 @@ use chrono::{Datelike, TimeZone, Utc};
 use crate::config::Config;
 use crate::mail::compose::{self, Notice};
 use crate::store::{
-    DigestFilter, DigestMember, DigestPost, InterestMode, NewRecipient, OutboxKind, Store,
+    DigestFilter, DigestMember, DigestPost, InterestMode, NewRecipient, OutboxKind, Quoted, Store,
     StoreError, ThreadId,
 };
 
@@ -224,7 +224,7 @@ fn build(
     };
     let (text, html) = render(config, &groups, period, &preferences);
     let threads: HashSet<ThreadId> = groups.values().flatten().map(|i| i.thread).collect();
-    let message_id = compose::new_message_id(&crate::tokens::random_bytes(), out.domain());
+    let message_id = compose::own_message_id(secret, &crate::tokens::random_bytes(), out.domain());
     let subject = format!(
         "{} {period} digest: {} thread{}",
         config.web.site_name,
@@ -346,7 +346,7 @@ pub fn send_due(
         let Some((message_id, bytes, preferences, items, address)) = digest else {
             continue;
         };
-        writer.enqueue(
+        let outbox = writer.enqueue(
             OutboxKind::Notice,
             &message_id,
             None,
@@ -358,6 +358,9 @@ pub fn send_due(
             }],
             now,
         )?;
+        // A digest quotes its posts: erasing one deletes the digest too.
+        let quoted: Vec<Quoted<'_>> = items.iter().map(|i| Quoted::Message(i)).collect();
+        writer.record_quotes(outbox, &quoted)?;
         for item in &items {
             writer.record_notifications(&[user], item, "digest", now)?;
         }

@@ -380,6 +380,11 @@ impl Writer<'_> {
         erasure: ErasureId,
     ) -> Result<(Option<MessageKey>, ErasureCounts), StoreError> {
         let mut counts = self.detach(m)?;
+        // A flag's note may quote the message; the flag itself stays.
+        self.tx().execute(
+            "UPDATE flags SET note = NULL WHERE message_id = ?1",
+            [&m.message_id],
+        )?;
         let sha = crate::mail::parse::raw_sha256(bytes);
         self.remember_erased(m, Some(&sha), erasure)?;
         self.tx().execute(
@@ -418,6 +423,11 @@ impl Writer<'_> {
         counts.other_rows += self
             .tx()
             .execute("DELETE FROM likes WHERE message_id = ?1", [&m.message_id])?
+            as u64;
+        // A flag's note may quote the message.
+        counts.other_rows += self
+            .tx()
+            .execute("DELETE FROM flags WHERE message_id = ?1", [&m.message_id])?
             as u64;
         counts.other_rows += self.tx().execute(
             "DELETE FROM notifications WHERE message_id = ?1",
@@ -478,22 +488,47 @@ impl Writer<'_> {
         Ok(counts)
     }
 
-    /// Deletes whatever the outbox holds of a message (its bytes are its content): queued
-    /// copies are not sent, sent ones are not kept.
+    /// Deletes whatever the outbox holds of a message (its bytes are its content), and the
+    /// bridge's notices and digests that quote it: queued ones are not sent, sent ones are not
+    /// kept.
     pub fn drop_outbox_of(&self, message_id: &str) -> Result<u64, StoreError> {
+        let ids: Vec<i64> = self
+            .tx()
+            .prepare_cached(
+                "SELECT id FROM outbox WHERE message_id = ?1
+                 UNION SELECT outbox_id FROM outbox_quotes WHERE message_id = ?1",
+            )?
+            .query_map([message_id], |r| r.get(0))?
+            .collect::<Result<_, _>>()?;
+        self.delete_outboxes(&ids)
+    }
+
+    /// Deletes the bridge's mail that quotes a held post (the moderators' notices, the
+    /// author's): sent or not.
+    pub fn drop_outbox_quoting_held(&self, held: super::HeldId) -> Result<u64, StoreError> {
+        let ids: Vec<i64> = self
+            .tx()
+            .prepare_cached("SELECT outbox_id FROM outbox_quotes WHERE held_id = ?1")?
+            .query_map([held.0], |r| r.get(0))?
+            .collect::<Result<_, _>>()?;
+        self.delete_outboxes(&ids)
+    }
+
+    /// Deletes outbox messages with their recipients (and what they quote); a post keeps its
+    /// row, without its mail.
+    fn delete_outboxes(&self, ids: &[i64]) -> Result<u64, StoreError> {
         let tx = self.tx();
-        tx.execute(
-            "UPDATE posts SET outbox_id = NULL
-             WHERE outbox_id IN (SELECT id FROM outbox WHERE message_id = ?1)",
-            [message_id],
-        )?;
-        let recipients = tx.execute(
-            "DELETE FROM outbox_recipients
-             WHERE outbox_id IN (SELECT id FROM outbox WHERE message_id = ?1)",
-            [message_id],
-        )?;
-        let messages = tx.execute("DELETE FROM outbox WHERE message_id = ?1", [message_id])?;
-        Ok((recipients + messages) as u64)
+        let mut n = 0;
+        for id in ids {
+            tx.execute(
+                "UPDATE posts SET outbox_id = NULL WHERE outbox_id = ?1",
+                [id],
+            )?;
+            tx.execute("DELETE FROM outbox_quotes WHERE outbox_id = ?1", [id])?;
+            n += tx.execute("DELETE FROM outbox_recipients WHERE outbox_id = ?1", [id])?;
+            n += tx.execute("DELETE FROM outbox WHERE id = ?1", [id])?;
+        }
+        Ok(n as u64)
     }
 
     /// Takes out everything derived from a message and its further raw copies; the message's
@@ -602,6 +637,158 @@ impl Writer<'_> {
         Ok(false)
     }
 
+    /// The raw rows nothing derived stands for: hidden messages and the further copies of
+    /// them, each parsed (for its Message-ID, author and content). Few, and read only when
+    /// something is erased.
+    fn unshown_raws(&self) -> Result<Vec<(RawId, Vec<u8>, ParsedMessage)>, StoreError> {
+        let ids: Vec<i64> = self
+            .tx()
+            .prepare(
+                "SELECT id FROM raw_messages EXCEPT SELECT raw_id FROM messages
+                 EXCEPT SELECT raw_id FROM message_copies EXCEPT SELECT raw_id FROM unparseable",
+            )?
+            .query_map([], |r| r.get(0))?
+            .collect::<Result<_, _>>()?;
+        let mut out = Vec::with_capacity(ids.len());
+        let mut read = self.tx().prepare_cached(
+            "SELECT id, sha256, list_id, envelope, size, data FROM raw_messages WHERE id = ?1",
+        )?;
+        for id in ids {
+            let mut rows = read.query([id])?;
+            let Some(row) = rows.next()? else { continue };
+            let raw = super::StoredRaw::from_row(row)?;
+            if let Ok(parsed) = parse_message(
+                &raw.bytes,
+                raw.envelope.as_deref(),
+                &RenderOptions::default(),
+            ) {
+                out.push((raw.id, raw.sha256.to_vec(), parsed));
+            }
+        }
+        Ok(out)
+    }
+
+    /// The hidden messages (and the mail that was a like) a member or an address wrote: they
+    /// have no `messages` row, so [`Writer::messages_from`] does not see them. Sent from one
+    /// of `addresses`, or written through the bridge by `user`.
+    pub fn hidden_from(
+        &self,
+        addresses: &[String],
+        user: Option<UserId>,
+    ) -> Result<Vec<String>, StoreError> {
+        let hidden: Vec<(String, i64)> = self
+            .tx()
+            .prepare(
+                "SELECT message_id, raw_id FROM hidden_messages
+                 UNION SELECT message_id, raw_id FROM mail_likes ORDER BY raw_id",
+            )?
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<Result<_, _>>()?;
+        if hidden.is_empty() {
+            return Ok(Vec::new());
+        }
+        let unshown = self.unshown_raws()?;
+        let mut found = BTreeSet::new();
+        for (message_id, raw) in hidden {
+            let by_post = match user {
+                Some(user) => self
+                    .tx()
+                    .prepare_cached("SELECT 1 FROM posts WHERE message_id = ?1 AND user_id = ?2")?
+                    .exists(params![message_id, user.0])?,
+                None => false,
+            };
+            let by_address = unshown.iter().any(|(id, _, parsed)| {
+                id.0 == raw
+                    && parsed.from_addr.as_deref().is_some_and(|from| {
+                        addresses
+                            .iter()
+                            .any(|a| a.trim().eq_ignore_ascii_case(from))
+                    })
+            });
+            if by_post || by_address {
+                found.insert(message_id);
+            }
+        }
+        Ok(found.into_iter().collect())
+    }
+
+    /// Erases a hidden message (or a mail that was a like): its raw mail and every further copy of it go, whatever the
+    /// policy (it was not shown, so no stand-in takes its place: its id stays a placeholder
+    /// that replies hang from), with what was kept about it (likes, flags and their notes, the
+    /// bridge's mail of it or quoting it). None when no hidden message has that id.
+    pub fn erase_hidden(
+        &self,
+        message_id: &str,
+        erasure: ErasureId,
+    ) -> Result<Option<ErasureCounts>, StoreError> {
+        let found: Option<(i64, Vec<u8>)> = self
+            .tx()
+            .query_row(
+                "SELECT raw_id, content_sha256 FROM hidden_messages WHERE message_id = ?1
+                 UNION ALL SELECT raw_id, content_sha256 FROM mail_likes WHERE message_id = ?1",
+                [message_id],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?;
+        let Some((raw, content)) = found else {
+            return Ok(None);
+        };
+        let unshown = self.unshown_raws()?;
+        let Some((_, raw_sha, parsed)) = unshown.iter().find(|(id, _, _)| id.0 == raw) else {
+            return Ok(None);
+        };
+        let mut counts = ErasureCounts {
+            messages: 1,
+            ..ErasureCounts::default()
+        };
+        // Further copies: the same Message-ID and content, in raw rows nothing stands for.
+        for (id, sha, other) in &unshown {
+            if id.0 != raw
+                && other.message_id == parsed.message_id
+                && other.content_sha256[..] == content[..]
+            {
+                self.tx()
+                    .prepare_cached("INSERT OR IGNORE INTO erased_raw(sha256) VALUES (?1)")?
+                    .execute([sha])?;
+                self.tx()
+                    .execute("DELETE FROM raw_messages WHERE id = ?1", [id.0])?;
+                counts.copies += 1;
+            }
+        }
+        self.tx()
+            .prepare_cached("INSERT OR IGNORE INTO erased_raw(sha256) VALUES (?1)")?
+            .execute([raw_sha])?;
+        self.tx().execute(
+            "INSERT INTO erased_ids(id_hash, content, author, replacement, erasure)
+             VALUES (?1, ?2, ?3, NULL, ?4)
+             ON CONFLICT(id_hash) DO UPDATE SET replacement = NULL, erasure = excluded.erasure",
+            params![
+                &id_hash(message_id)[..],
+                &content,
+                parsed.from_addr.as_deref().map(|a| author_hash(a).to_vec()),
+                erasure.0
+            ],
+        )?;
+        for table in ["hidden_messages", "mail_likes"] {
+            self.tx().execute(
+                &format!("DELETE FROM {table} WHERE message_id = ?1"),
+                [message_id],
+            )?;
+        }
+        self.tx()
+            .execute("DELETE FROM raw_messages WHERE id = ?1", [raw])?;
+        counts.other_rows += self.drop_outbox_of(message_id)?;
+        for sql in [
+            "DELETE FROM likes WHERE message_id = ?1",
+            "DELETE FROM notifications WHERE message_id = ?1",
+            "DELETE FROM flags WHERE message_id = ?1",
+            "DELETE FROM posts WHERE message_id = ?1",
+        ] {
+            counts.other_rows += self.tx().execute(sql, [message_id])? as u64;
+        }
+        Ok(Some(counts))
+    }
+
     /// Tombstones: the original bytes, and the Message-ID with the stand-in allowed to carry it.
     fn remember_erased(
         &self,
@@ -662,6 +849,13 @@ impl Writer<'_> {
                 )? as u64;
                 n += tx.execute("DELETE FROM outbox WHERE id = ?1", [outbox])? as u64;
             }
+            let held: Vec<i64> = tx
+                .prepare("SELECT id FROM held_posts WHERE user_id = ?1")?
+                .query_map([u], |r| r.get(0))?
+                .collect::<Result<_, _>>()?;
+            for id in held {
+                n += self.drop_outbox_quoting_held(super::HeldId(id))?;
+            }
             for sql in [
                 "DELETE FROM sessions WHERE user_id = ?1",
                 "DELETE FROM reply_keys WHERE user_id = ?1",
@@ -701,6 +895,13 @@ impl Writer<'_> {
                        AND NOT EXISTS (SELECT 1 FROM posts WHERE outbox_id = ?1)",
                     [outbox],
                 )? as u64;
+            }
+            let held: Vec<i64> = tx
+                .prepare_cached("SELECT id FROM held_posts WHERE lower(sender) = ?1")?
+                .query_map([address], |r| r.get(0))?
+                .collect::<Result<_, _>>()?;
+            for id in held {
+                n += self.drop_outbox_quoting_held(super::HeldId(id))?;
             }
             for sql in [
                 // Someone else's unconfirmed claim to the address goes with it.

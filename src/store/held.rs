@@ -198,6 +198,24 @@ impl Writer<'_> {
         )? > 0)
     }
 
+    /// Once a held post is decided, keeps only what the record needs: its subject and text as
+    /// the caller masked them, and the moderator's note (masked too); the raw mail goes. With
+    /// secure_delete on (every connection has it) the old cells are zeroed as they are
+    /// rewritten; the caller empties the write-ahead log after the commit.
+    pub fn keep_only_masked(
+        &self,
+        id: HeldId,
+        subject: &str,
+        body: &str,
+        note: Option<&str>,
+    ) -> Result<(), StoreError> {
+        self.tx().execute(
+            "UPDATE held_posts SET subject = ?2, body = ?3, note = ?4, raw = NULL WHERE id = ?1",
+            params![id.0, subject, body, note],
+        )?;
+        Ok(())
+    }
+
     /// Records a moderator's decision; false when it was already decided (a second click).
     pub fn decide_held(
         &self,

@@ -19,6 +19,33 @@ pub enum Role {
     Admin,
 }
 
+/// What changing a member's role did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RoleChange {
+    NoSuchMember,
+    /// They had that role already.
+    Unchanged(Role),
+    /// Refused: they are the only admin.
+    LastAdmin,
+    Changed {
+        from: Role,
+    },
+}
+
+/// A member as the admins' members page lists them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemberOverview {
+    pub id: UserId,
+    pub name: String,
+    pub role: Role,
+    /// Their addresses, the primary first.
+    pub addresses: Vec<String>,
+    /// The lists whose rosters have one of their addresses, comma separated.
+    pub lists: String,
+    /// Delivery to one of their addresses is paused after bounces.
+    pub paused: bool,
+}
+
 impl Role {
     pub fn as_str(self) -> &'static str {
         match self {
@@ -234,6 +261,96 @@ impl super::Store {
                 |r| Ok((UserId(r.get(0)?), r.get(1)?)),
             )
             .optional()?)
+    }
+
+    /// An admin's change of a member's role, logged in the moderation log (by `by`, or by the
+    /// command line when None) in the same transaction. The last admin is never demoted: the
+    /// forum would be left with nobody to appoint one.
+    pub fn change_role(
+        &mut self,
+        id: UserId,
+        role: Role,
+        by: Option<UserId>,
+        now: i64,
+    ) -> Result<RoleChange, StoreError> {
+        let tx = self.conn.transaction()?;
+        let old: Option<String> = tx
+            .query_row("SELECT role FROM users WHERE id = ?1", [id.0], |r| r.get(0))
+            .optional()?;
+        let Some(old) = old.as_deref().and_then(Role::parse) else {
+            return Ok(RoleChange::NoSuchMember);
+        };
+        if old == role {
+            return Ok(RoleChange::Unchanged(old));
+        }
+        let admins: i64 =
+            tx.query_row("SELECT count(*) FROM users WHERE role = 'admin'", [], |r| {
+                r.get(0)
+            })?;
+        if old == Role::Admin && admins <= 1 {
+            return Ok(RoleChange::LastAdmin);
+        }
+        tx.execute(
+            "UPDATE users SET role = ?2 WHERE id = ?1",
+            params![id.0, role.as_str()],
+        )?;
+        // The member by number, not by name: the log outlives an erased account.
+        tx.execute(
+            "INSERT INTO moderation_log(at, moderator, action, detail) VALUES (?1, ?2, ?3, ?4)",
+            params![
+                now,
+                by.map(|u| u.0),
+                "changed a role",
+                format!(
+                    "member {}: {} to {}{}",
+                    id.0,
+                    old.as_str(),
+                    role.as_str(),
+                    if by.is_none() {
+                        ", by the command line"
+                    } else {
+                        ""
+                    }
+                )
+            ],
+        )?;
+        tx.commit()?;
+        Ok(RoleChange::Changed { from: old })
+    }
+
+    /// Every member with their role, addresses, private lists' rosters they are on and whether
+    /// delivery to them is paused: admins first, then moderators, then by name.
+    pub fn members_overview(&self) -> Result<Vec<MemberOverview>, StoreError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT u.id, u.display_name, u.role,
+                    (SELECT group_concat(address, ' ') FROM (SELECT address FROM user_emails
+                      WHERE user_id = u.id ORDER BY is_primary DESC, address)),
+                    (SELECT group_concat(name, ', ') FROM (SELECT DISTINCT l.name FROM list_members m
+                      JOIN lists l ON l.id = m.list_id JOIN user_emails e ON e.address = m.address
+                      WHERE e.user_id = u.id ORDER BY l.name)),
+                    EXISTS (SELECT 1 FROM bounces b JOIN user_emails e ON e.address = b.address
+                      WHERE e.user_id = u.id AND b.paused_at IS NOT NULL)
+               FROM users u
+              ORDER BY CASE u.role WHEN 'admin' THEN 0 WHEN 'moderator' THEN 1 ELSE 2 END,
+                       u.display_name COLLATE NOCASE, u.id",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            let addresses: Option<String> = r.get(3)?;
+            let lists: Option<String> = r.get(4)?;
+            Ok(MemberOverview {
+                id: UserId(r.get(0)?),
+                name: r.get(1)?,
+                role: Role::parse(&r.get::<_, String>(2)?).unwrap_or(Role::Member),
+                addresses: addresses
+                    .unwrap_or_default()
+                    .split_whitespace()
+                    .map(str::to_owned)
+                    .collect(),
+                lists: lists.unwrap_or_default(),
+                paused: r.get(5)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
     }
 
     pub fn set_role(&self, id: UserId, role: Role) -> Result<(), StoreError> {

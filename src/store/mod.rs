@@ -43,7 +43,10 @@ pub use interests::{
     Audience, Interest, InterestId, InterestMode, InterestTagger, NewInterest, Preferences,
     RetagChange, RetagReport,
 };
-pub use members::{MemberPost, ProfileUpdate, Role, SESSION_SECONDS, Session, User, UserId};
+pub use members::{
+    MemberOverview, MemberPost, ProfileUpdate, Role, RoleChange, SESSION_SECONDS, Session, User,
+    UserId,
+};
 pub use moderation::{
     FlagEntry, FlagReason, Flagged, FlaggedPost, Hid, HiddenPost, HideWhy, LogEntry,
 };
@@ -80,6 +83,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
     (
         "thread fixes, flags and hidden messages",
         include_str!("migrations/0011_thread_fixes.sql"),
+    ),
+    (
+        "what the bridge's mail quotes, likes by mail",
+        include_str!("migrations/0012_quotes_and_mail_likes.sql"),
     ),
     (
         "a cheap archive version",
@@ -187,6 +194,10 @@ impl Store {
                 path: path.to_owned(),
                 source,
             })?;
+        // secure_delete is on for every connection, not only while erasing: a row rewritten or
+        // deleted earlier (a flag's note, a held post's text, a page split) leaves its old bytes
+        // in free space, which a later erasure's own deletes never reach; zeroing them as they
+        // are freed is what keeps an erased or decided post's words out of the file.
         // WAL lets readers (the web) work during an import; NORMAL is durable at each commit's
         // checkpoint and safe against corruption, which is what a crash-resumable import needs.
         // Switching a new database to WAL takes a lock SQLite does not wait for: when several
@@ -198,7 +209,8 @@ impl Store {
                  PRAGMA synchronous = NORMAL;
                  PRAGMA foreign_keys = ON;
                  PRAGMA cache_size = -32768;
-                 PRAGMA temp_store = MEMORY;",
+                 PRAGMA temp_store = MEMORY;
+                 PRAGMA secure_delete = ON;",
             );
             match done {
                 Err(rusqlite::Error::SqliteFailure(e, _))
@@ -315,6 +327,14 @@ impl Store {
         let _ = self
             .conn
             .execute_batch(&format!("PRAGMA cache_size = -{kib};"));
+    }
+
+    /// Copies the write-ahead log into the database file and empties it, so that what a
+    /// transaction overwrote is not left in the log's older frames.
+    pub fn checkpoint(&self) -> Result<(), StoreError> {
+        self.conn
+            .execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")?;
+        Ok(())
     }
 
     /// Reclaims space and refreshes the planner's statistics after a large change.

@@ -358,13 +358,48 @@ impl Writer<'_> {
         )?)
     }
 
-    /// The content hash of a hidden message (deriving leaves it out).
-    pub(super) fn hidden_content(&self, message_id: &str) -> Result<Option<Vec<u8>>, StoreError> {
+    /// The content hash of a hidden message, or of a mail that was a like (deriving leaves
+    /// both out).
+    pub fn hidden_content(&self, message_id: &str) -> Result<Option<Vec<u8>>, StoreError> {
         Ok(self
             .tx()
-            .prepare_cached("SELECT content_sha256 FROM hidden_messages WHERE message_id = ?1")?
+            .prepare_cached(
+                "SELECT content_sha256 FROM hidden_messages WHERE message_id = ?1
+                 UNION ALL SELECT content_sha256 FROM mail_likes WHERE message_id = ?1",
+            )?
             .query_row([message_id], |r| r.get(0))
             .optional()?)
+    }
+
+    /// Mirror mode: an archived list mail that is a like ("+1") of `parent` by `user` leaves
+    /// the derived tables as a hidden message does (its raw mail stays, and deriving leaves it
+    /// out again); the like is counted, once per member. False when it is not archived.
+    pub fn like_by_mail(
+        &self,
+        key: super::MessageKey,
+        user: UserId,
+        parent: &str,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        let found: Option<(String, i64, Vec<u8>, i64)> = self
+            .tx()
+            .query_row(
+                "SELECT message_id, raw_id, content_sha256, thread_id FROM messages WHERE id = ?1",
+                [key.0],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+            )
+            .optional()?;
+        let Some((message_id, raw, sha, thread)) = found else {
+            return Ok(false);
+        };
+        self.tx().execute(
+            "INSERT INTO mail_likes(message_id, raw_id, content_sha256, parent, user_id, at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![message_id, raw, sha, parent, user.0, now],
+        )?;
+        self.withdraw(key.0, raw, &message_id, thread)?;
+        self.add_like(user, parent, now)?;
+        Ok(true)
     }
 
     /// Hides a published message: recorded, then taken out of every derived table. Its raw
@@ -405,6 +440,12 @@ impl Writer<'_> {
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
             params![message_id, raw, sha, why.as_str(), by.map(|u| u.0), now, note],
         )?;
+        self.withdraw(key, raw, message_id, row)?;
+        Ok(Hid::Hidden)
+    }
+
+    /// Takes a message out of every derived table (its raw mail and its copies' stay).
+    fn withdraw(&self, key: i64, raw: i64, message_id: &str, row: i64) -> Result<(), StoreError> {
         let mut raws: Vec<i64> = vec![raw];
         for copy in self
             .tx()
@@ -443,7 +484,7 @@ impl Writer<'_> {
             )
             .optional()?;
         self.touched.borrow_mut().extend(label);
-        Ok(Hid::Hidden)
+        Ok(())
     }
 
     /// Forgets that a message is hidden; its raw mail, for the caller to derive again.

@@ -116,7 +116,28 @@ pub enum InboundAction {
     Bounce,
 }
 
+/// What a mail of the bridge's own quotes: an archived message or a held post.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Quoted<'a> {
+    Message(&'a str),
+    Held(super::HeldId),
+}
+
 impl Writer<'_> {
+    /// Records what a queued notice or digest quotes, so that erasing it deletes the mail too.
+    pub fn record_quotes(&self, outbox: OutboxId, quoted: &[Quoted<'_>]) -> Result<(), StoreError> {
+        let mut insert = self.tx().prepare_cached(
+            "INSERT INTO outbox_quotes(outbox_id, message_id, held_id) VALUES (?1, ?2, ?3)",
+        )?;
+        for q in quoted {
+            match q {
+                Quoted::Message(id) => insert.execute(params![outbox.0, id, None::<i64>])?,
+                Quoted::Held(held) => insert.execute(params![outbox.0, None::<&str>, held.0])?,
+            };
+        }
+        Ok(())
+    }
+
     /// Queues a message: its bytes once, and a row per recipient due now.
     pub fn enqueue(
         &self,
@@ -648,5 +669,70 @@ impl Writer<'_> {
             .tx()
             .prepare_cached("SELECT 1 FROM messages WHERE message_id = ?1")?
             .exists([message_id])?)
+    }
+}
+
+/// What the bridge knows of an address's bounces.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct BounceRecord {
+    pub address: String,
+    /// Permanent failures counted since delivery last resumed, and temporary ones.
+    pub hard: i64,
+    pub soft: i64,
+    /// The latest bounce.
+    pub last_at: i64,
+    /// Since when delivery is paused, if it is.
+    pub paused_at: Option<i64>,
+    /// Mail set aside while paused (not sent when delivery resumes).
+    pub held_back: i64,
+}
+
+const BOUNCE_COLUMNS: &str = "b.address, b.hard, b.soft, b.last_at, b.paused_at,
+     (SELECT count(*) FROM outbox_recipients r WHERE lower(r.address) = b.address
+        AND r.state = 'paused')";
+
+fn bounce_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<BounceRecord> {
+    Ok(BounceRecord {
+        address: r.get(0)?,
+        hard: r.get(1)?,
+        soft: r.get(2)?,
+        last_at: r.get(3)?,
+        paused_at: r.get(4)?,
+        held_back: r.get(5)?,
+    })
+}
+
+impl super::Store {
+    /// Addresses that bounced: the paused ones first, then the latest.
+    pub fn bounce_records(&self, limit: usize) -> Result<Vec<BounceRecord>, StoreError> {
+        let mut stmt = self.conn.prepare(&format!(
+            "SELECT {BOUNCE_COLUMNS} FROM bounces b
+              ORDER BY b.paused_at IS NULL, b.last_at DESC LIMIT ?1"
+        ))?;
+        let rows = stmt.query_map([limit as i64], bounce_row)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Lifts the pause on delivery to an address (an admin's decision): its hard bounces are
+    /// counted afresh from now. Mail set aside while it was paused stays unsent (it is stale).
+    /// The record as it was; None when the address never bounced.
+    pub fn resume_delivery(&mut self, address: &str) -> Result<Option<BounceRecord>, StoreError> {
+        let address = address.trim().to_lowercase();
+        let tx = self.conn.transaction()?;
+        let before = tx
+            .query_row(
+                &format!("SELECT {BOUNCE_COLUMNS} FROM bounces b WHERE b.address = ?1"),
+                [&address],
+                bounce_row,
+            )
+            .optional()?;
+        if before.as_ref().is_some_and(|b| b.paused_at.is_some()) {
+            tx.execute(
+                "UPDATE bounces SET paused_at = NULL, hard = 0 WHERE address = ?1",
+                [&address],
+            )?;
+        }
+        tx.commit()?;
+        Ok(before)
     }
 }

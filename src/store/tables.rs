@@ -47,6 +47,7 @@ pub const PRIMARY: &[&str] = &[
     "reply_keys",
     "outbox",
     "outbox_recipients",
+    "outbox_quotes",
     "inbound_log",
     "explanations",
     "bounces",
@@ -63,6 +64,7 @@ pub const PRIMARY: &[&str] = &[
     "thread_fixes",
     "flags",
     "hidden_messages",
+    "mail_likes",
     "moderation_log",
     // Erasure.
     "erasures",

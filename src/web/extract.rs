@@ -129,6 +129,24 @@ impl Back for ToHeld {
     }
 }
 
+/// The admins' members page, whose forms post elsewhere.
+pub struct ToMembers;
+
+impl Back for ToMembers {
+    fn back(_: &str) -> String {
+        "/admin/members".to_owned()
+    }
+}
+
+/// The refused-mail page, whose forms post elsewhere.
+pub struct ToInbound;
+
+impl Back for ToInbound {
+    fn back(_: &str) -> String {
+        "/admin/inbound".to_owned()
+    }
+}
+
 /// The admins' erasure page, whose form posts elsewhere.
 pub struct ToErasures;
 

@@ -23,6 +23,7 @@ mod extract;
 mod fixes;
 mod flags;
 mod interests;
+mod members;
 mod moderation;
 mod pages;
 mod view;
@@ -384,6 +385,7 @@ fn routes() -> Vec<(&'static str, MethodRouter<AppState>)> {
         ("/u/{id}", get(account::profile)),
         ("/u/{id}/avatar", get(account::avatar)),
         ("/admin/inbound", get(write::inbound_log)),
+        ("/admin/bounces/resume", post(write::resume_delivery)),
         ("/admin/held", get(moderation::queue)),
         ("/admin/held/{id}", post(moderation::decide)),
         ("/flag", post(flags::flag)),
@@ -395,6 +397,8 @@ fn routes() -> Vec<(&'static str, MethodRouter<AppState>)> {
         ("/admin/engagement", get(engagement::page)),
         ("/admin/engagement.csv", get(engagement::csv_file)),
         ("/admin/erasures", get(erasure::admin_page)),
+        ("/admin/members", get(members::page)),
+        ("/admin/members/{id}/role", post(members::change_role)),
         ("/admin/purge", post(erasure::purge)),
         ("/events", get(events::upcoming)),
         ("/events/past", get(events::past)),

@@ -362,6 +362,38 @@ pub struct InboundRow {
     pub explained: bool,
 }
 
+/// A member on the admins' members page.
+pub struct MemberRow {
+    pub id: i64,
+    pub name: String,
+    pub role: &'static str,
+    pub addresses: String,
+    pub lists: String,
+    pub paused: bool,
+}
+
+#[derive(Template)]
+#[template(path = "members.html")]
+pub struct MembersPage {
+    pub site: String,
+    pub query: String,
+    pub me: Option<Me>,
+    pub members: Vec<MemberRow>,
+    pub notice: String,
+}
+
+/// An address that bounced, with its history.
+pub struct BounceRow {
+    pub address: String,
+    pub hard: i64,
+    pub soft: i64,
+    pub last_iso: String,
+    pub last_human: String,
+    /// When delivery was paused, if it is.
+    pub paused: Option<String>,
+    pub held_back: i64,
+}
+
 #[derive(Template)]
 #[template(path = "inbound.html")]
 pub struct InboundPage {
@@ -369,6 +401,9 @@ pub struct InboundPage {
     pub query: String,
     pub me: Option<Me>,
     pub entries: Vec<InboundRow>,
+    pub bounces: Vec<BounceRow>,
+    /// What was just done.
+    pub notice: String,
 }
 
 #[derive(Template)]

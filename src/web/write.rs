@@ -12,7 +12,9 @@ use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
 use super::auth::{self, check_csrf};
-use super::extract::{CarriesCsrf, CsrfForm, Id, Member, Moderator, ToItem, Viewer, carries_csrf};
+use super::extract::{
+    Admin, CarriesCsrf, CsrfForm, Id, Member, Moderator, ToInbound, ToItem, Viewer, carries_csrf,
+};
 use super::view;
 use super::{AppState, WebError};
 use crate::forum::{Draft, PostError};
@@ -313,6 +315,11 @@ async fn submit(state: &AppState, draft: Draft) -> Result<Result<String, PostErr
             Ok(Ok(id))
         }
         Err(PostError::Store(e)) => Err(e.into()),
+        // A held post queued the moderators' mail: it goes at once.
+        Err(e @ PostError::Held(_)) => {
+            state.wake.notify_one();
+            Ok(Err(e))
+        }
         Err(e) => Ok(Err(e)),
     }
 }
@@ -373,11 +380,19 @@ pub async fn post_new_thread(
 }
 
 /// Moderators: inbound mail that was refused, dropped or bounced, newest first.
+#[derive(Debug, Deserialize)]
+pub struct InboundQuery {
+    #[serde(default)]
+    resumed: String,
+}
+
 pub async fn inbound_log(
     State(state): State<AppState>,
     Moderator(session, _): Moderator,
+    Query(query): Query<InboundQuery>,
 ) -> Result<Response, WebError> {
     let entries = state.read(|s| s.inbound_log(200)).await?;
+    let bounces = state.read(|s| s.bounce_records(200)).await?;
     let page = view::InboundPage {
         site: state.config.web.site_name.clone(),
         query: String::new(),
@@ -394,8 +409,52 @@ pub async fn inbound_log(
                 explained: e.explained,
             })
             .collect(),
+        bounces: bounces
+            .into_iter()
+            .map(|b| view::BounceRow {
+                address: b.address,
+                hard: b.hard,
+                soft: b.soft,
+                last_iso: view::iso(Some(b.last_at)),
+                last_human: view::human(Some(b.last_at)),
+                paused: b.paused_at.map(|at| view::human(Some(at))),
+                held_back: b.held_back,
+            })
+            .collect(),
+        notice: if query.resumed.is_empty() {
+            String::new()
+        } else {
+            format!("Delivery to {} is resumed.", query.resumed)
+        },
     };
     Ok(view::render(&page).into_response())
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ResumeForm {
+    csrf: String,
+    address: String,
+}
+
+carries_csrf!(ResumeForm);
+
+/// An admin lifts the pause on delivery to an address that bounced too often.
+pub async fn resume_delivery(
+    State(state): State<AppState>,
+    CsrfForm(Admin(_, _), form): CsrfForm<ResumeForm, Admin<ToInbound>>,
+) -> Result<Response, WebError> {
+    let address = form.address.trim().to_lowercase();
+    let wanted = address.clone();
+    let before = state.write(move |s| s.resume_delivery(&wanted)).await?;
+    if before.is_none_or(|b| b.paused_at.is_none()) {
+        return Err(WebError::NotFound("paused address"));
+    }
+    state.wake.notify_one();
+    let to = format!(
+        "/admin/inbound?resumed={}",
+        percent_encoding::utf8_percent_encode(&address, percent_encoding::NON_ALPHANUMERIC)
+    );
+    Ok((StatusCode::SEE_OTHER, Redirect::to(&to)).into_response())
 }
 
 #[cfg(test)]

@@ -104,6 +104,8 @@ impl Gate {
         if let Some(sender) = &sender
             && !p.message.as_ref().is_some_and(accept::is_automatic)
         {
+            // Named by its subject, masked: the mail outlives the decision.
+            let subject = self.config.privacy_screen().masked(subject.trim());
             let fate = if self.is_host() {
                 "was not published or sent to anyone"
             } else {
@@ -113,21 +115,18 @@ impl Gate {
                 "Hello,\n\nYour message \"{}\" to {} {fate}, because {}.\n\n\
                  A moderator will review it and publish it, or tell you why not. {advice}\n\n\
                  -- \n{}\n",
-                subject.trim(),
-                self.list,
-                reason,
-                self.config.web.site_name
+                subject, self.list, reason, self.config.web.site_name
             );
             match crate::forum::queue_notice(
                 writer,
                 &self.config,
                 sender,
-                &format!("Held for a moderator: {}", subject.trim()),
+                &format!("Held for a moderator: {subject}"),
                 &text,
                 parsed.message_id.as_deref(),
                 now,
             ) {
-                Ok(_) => {}
+                Ok(outbox) => writer.record_quotes(outbox, &[crate::store::Quoted::Held(id)])?,
                 Err(crate::forum::PostError::Store(e)) => return Err(e),
                 Err(e) => tracing::warn!(error = %e, "the author of a held post could not be told"),
             }

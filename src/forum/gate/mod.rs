@@ -81,12 +81,14 @@ impl Gate {
         let list_config = self.config.lists.iter().find(|l| l.name == self.list);
         let list_address = list_config.and_then(|l| l.address.as_deref()).unwrap_or("");
         let own = [out.from_address.as_str()];
+        // The bridge's own mail is told by the tag its Message-IDs carry, keyed with this.
+        let own_id_key = writer.site_secret()?;
         let inbox = Inbox {
             mode: match self.mode {
                 ListMode::Mirror => Mode::Mirror,
                 ListMode::Host => Mode::Host,
             },
-            own_domain: out.domain(),
+            own_id_key: &own_id_key,
             own_addresses: &own,
             list_address,
             reply_address: &out.reply_address,
@@ -254,11 +256,15 @@ impl Gate {
             }
             // Mail to the bridge's own address (a reply to "Jane via SITE" meant for Jane, an
             // answer to a notice) is private: never published, in either mode.
+            // Its sender is told, so nothing vanishes silently.
             Inbound::Post if private || (host && !to_list) => {
-                log(
+                let first_time = log(
                     InboundAction::Dropped,
                     "sent to the bridge's own address, not to the list",
                 )?;
+                if first_time {
+                    self.explain(writer, p, sender.as_deref(), Refusal::ToTheBridge, now)?;
+                }
                 Ok(Verdict::Logged)
             }
             Inbound::Post | Inbound::Reply { .. } | Inbound::TooLarge if host => {
@@ -367,9 +373,23 @@ impl Gate {
         log: &dyn Fn(InboundAction, &str) -> Result<bool, StoreError>,
         now: i64,
     ) -> Result<Verdict, StoreError> {
-        let first_time = log(InboundAction::Refused, refusal.code())?;
-        if first_time
-            && refusal.explained()
+        if log(InboundAction::Refused, refusal.code())? {
+            self.explain(writer, p, sender, refusal, now)?;
+        }
+        Ok(Verdict::Logged)
+    }
+
+    /// Answers the sender of a mail that was not published, once a day per reason, unless the
+    /// refusal is one a machine's mail gets.
+    fn explain(
+        &self,
+        writer: &Writer<'_>,
+        p: &Prepared,
+        sender: Option<&str>,
+        refusal: Refusal,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        if refusal.explained()
             && let Some(sender) = sender
             && writer.explanation_due(sender, refusal.code(), now)?
         {
@@ -402,7 +422,7 @@ impl Gate {
                 Err(e) => tracing::warn!(error = %e, "no explanation could be queued"),
             }
         }
-        Ok(Verdict::Logged)
+        Ok(())
     }
 
     /// Tells the members with a place that their event changed or was cancelled.
@@ -526,6 +546,20 @@ impl Admit for Gate {
         events_changed: &[(EventId, bool)],
         now: i64,
     ) -> Result<(), StoreError> {
+        // Mirror mode: the list distributed a member's "+1" (or "like", a thumbs-up) to a post:
+        // archived raw as list mail, it counts as their like instead of a post, as in host mode.
+        if !self.is_host()
+            && matches!(verdict, Verdict::Archive)
+            && let Ok(m) = &mail.parsed
+            && accept::is_like(&m.body_text)
+            && let Some(parent) = m.in_reply_to.as_deref()
+            && writer.message_exists(parent)?
+            && let Some(sender) = mail.message.as_ref().and_then(accept::sender)
+            && let Some(user) = writer.member_of(&sender)?
+            && writer.like_by_mail(key, user, parent, now)?
+        {
+            return Ok(());
+        }
         let (author, publish) = match verdict {
             Verdict::Publish { author } => (*author, true),
             _ => (None, false),

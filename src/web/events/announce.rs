@@ -417,6 +417,10 @@ pub async fn create(
         }
         Err(PostError::Store(e)) => Err(e.into()),
         Err(e) => {
+            // A held announcement queued the moderators' mail: it goes at once.
+            if matches!(e, PostError::Held(_)) {
+                state.wake.notify_one();
+            }
             let page = form_page(&state, &session, &form, vec![e.to_string()]).await?;
             Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response())
         }
