@@ -52,6 +52,9 @@ pub struct Writer<'c> {
     /// Threads (components) this transaction joined or changed: moderators' fixes touching
     /// them are applied again before it commits.
     pub(super) touched: std::cell::RefCell<std::collections::HashSet<i64>>,
+    /// Whether this transaction changed what readers see (mail, threads, tags): the archive
+    /// version is raised once, at commit (see `raise_archive_version`).
+    archive_changed: std::cell::Cell<bool>,
 }
 
 impl<'c> Writer<'c> {
@@ -61,7 +64,13 @@ impl<'c> Writer<'c> {
             run,
             settings,
             touched: Default::default(),
+            archive_changed: Default::default(),
         }
+    }
+
+    /// Notes that this transaction changes what readers see.
+    pub(super) fn archive_changed(&self) {
+        self.archive_changed.set(true);
     }
 
     pub(super) fn tx(&self) -> &Transaction<'c> {
@@ -71,6 +80,9 @@ impl<'c> Writer<'c> {
     pub fn commit(self) -> Result<(), StoreError> {
         // New mail in a fixed thread is placed by the fixes before anyone can read it.
         self.settle_thread_fixes()?;
+        if self.archive_changed.get() {
+            super::raise_archive_version(&self.tx)?;
+        }
         Ok(self.tx.commit()?)
     }
 
@@ -230,6 +242,7 @@ impl<'c> Writer<'c> {
             .map(normalize_subject)
             .unwrap_or_default();
         let is_reply = parsed.subject.as_deref().is_some_and(is_reply_subject);
+        self.archive_changed();
         self.tx
             .prepare_cached(
                 "INSERT INTO messages(raw_id, message_id, original_id, thread_id, list_id, date,

@@ -378,6 +378,7 @@ impl Writer<'_> {
                 self.tx()
                     .prepare_cached("UPDATE messages SET thread_id = ?2 WHERE id = ?1")?
                     .execute([m.key, row])?;
+                self.archive_changed();
                 changed.insert(row);
                 changed.insert(m.row);
             }

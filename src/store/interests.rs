@@ -500,6 +500,7 @@ impl super::Store {
                 }
             }
         }
+        super::raise_archive_version(&tx)?;
         tx.commit()?;
         let after = self.threads_per_interest()?;
         let mut interests = Vec::new();
@@ -564,6 +565,9 @@ impl Writer<'_> {
         )?;
         for i in interests {
             insert.execute(params![key.0, i.0])?;
+        }
+        if !interests.is_empty() {
+            self.archive_changed();
         }
         Ok(())
     }

@@ -92,6 +92,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "a cheap archive version",
         include_str!("migrations/0013_archive_version.sql"),
     ),
+    (
+        "the archive version raised once per import transaction",
+        include_str!("migrations/0014_archive_version_per_transaction.sql"),
+    ),
 ];
 
 /// The schema version this binary writes.
@@ -403,6 +407,14 @@ fn migrate(conn: &Connection, path: &Path) -> Result<MigrationReport, StoreError
 /// Compression of the raw store: zstd keeps every byte and shrinks mail about three to four
 /// times. Level 3 costs a fifth less time than 6 for 1% more space; one context per thread is
 /// reused, since setting one up per message was a measurable share of an import.
+/// Raises the archive version (what caches of pages and searches are keyed by), inside the
+/// transaction that changed the archive, so no reader sees the change under the old version.
+pub(crate) fn raise_archive_version(conn: &Connection) -> Result<(), StoreError> {
+    conn.prepare_cached("UPDATE archive_version SET n = n + 1 WHERE id = 1")?
+        .execute([])?;
+    Ok(())
+}
+
 pub(crate) fn compress(bytes: &[u8]) -> Vec<u8> {
     thread_local! {
         static COMPRESSOR: std::cell::RefCell<Option<zstd::bulk::Compressor<'static>>> =
