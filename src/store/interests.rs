@@ -380,6 +380,7 @@ impl super::Store {
         &mut self,
         user: UserId,
         prefs: &Preferences,
+        now: i64,
     ) -> Result<(), StoreError> {
         let tx = self.conn.transaction()?;
         tx.execute("DELETE FROM interest_prefs WHERE user_id = ?1", [user.0])?;
@@ -390,8 +391,16 @@ impl super::Store {
             )?;
         }
         tx.execute(
+            // A member who starts getting digests (or changes between daily and weekly) gets
+            // the first at their next chosen hour, covering what came since: the change is
+            // their last digest. (The right-hand sides read the row as it was.)
             "UPDATE users SET delivery = ?2, digest = ?3, digest_hour = ?4, digest_weekday = ?5,
-                 daily_cap = ?6, hear_of_likes = ?7 WHERE id = ?1",
+                 daily_cap = ?6, hear_of_likes = ?7,
+                 last_digest = CASE
+                     WHEN ?2 != 'none' AND ?3 != 'off'
+                          AND (CASE WHEN delivery = 'none' THEN 'off' ELSE digest END) != ?3
+                     THEN ?8 ELSE last_digest END
+             WHERE id = ?1",
             params![
                 user.0,
                 prefs.delivery,
@@ -399,7 +408,8 @@ impl super::Store {
                 prefs.digest_hour,
                 prefs.digest_weekday,
                 prefs.daily_cap,
-                prefs.hear_of_likes
+                prefs.hear_of_likes,
+                now
             ],
         )?;
         tx.commit()?;
