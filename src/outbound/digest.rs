@@ -465,8 +465,8 @@ mod tests {
         assert_eq!(due(&ann(&store), at(26, 6, 59)), None);
         assert_eq!(
             due(&ann(&store), at(26, 7, 0)),
-            Some(joined),
-            "the next 7:00, covering what came since she joined"
+            Some(joined - 1),
+            "the next 7:00, covering what came since she joined (that second included)"
         );
 
         // Digests off, then back to weekly on Monday at 7 (Friday 27, 12:00): the first comes on
@@ -480,7 +480,7 @@ mod tests {
         store.save_preferences(user, &prefs, switched).unwrap();
         assert_eq!(due(&ann(&store), switched + 60), None, "a minute after");
         assert_eq!(due(&ann(&store), at(29, 23, 0)), None);
-        assert_eq!(due(&ann(&store), at(30, 7, 0)), Some(switched));
+        assert_eq!(due(&ann(&store), at(30, 7, 0)), Some(switched - 1));
 
         // Weekly to daily at 8 on Monday 30, 9:00: not at once, but Tuesday at 8.
         let switched = at(30, 9, 0);
@@ -492,12 +492,12 @@ mod tests {
             .with_ymd_and_hms(2026, 12, 1, 8, 0, 0)
             .unwrap()
             .timestamp();
-        assert_eq!(due(&ann(&store), tuesday), Some(switched));
+        assert_eq!(due(&ann(&store), tuesday), Some(switched - 1));
         // Changing only the hour keeps the schedule: no new start.
         prefs.digest_hour = 9;
         store
             .save_preferences(user, &prefs, switched + 600)
             .unwrap();
-        assert_eq!(ann(&store).last, Some(switched));
+        assert_eq!(ann(&store).last, Some(switched - 1));
     }
 }

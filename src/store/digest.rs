@@ -53,10 +53,10 @@ pub struct DigestFilter {
 impl super::Store {
     pub fn digest_members(&self) -> Result<Vec<DigestMember>, StoreError> {
         let mut stmt = self.conn.prepare_cached(
-            // A member never sent one counts from when they joined: their first digest comes
-            // at their chosen hour, not the minute they join.
+            // A member never sent one counts from when they joined (that second included):
+            // their first digest comes at their chosen hour, not the minute they join.
             "SELECT u.id, e.address, u.digest, u.digest_hour, u.digest_weekday,
-                    coalesce(u.last_digest, u.created)
+                    coalesce(u.last_digest, u.created - 1)
              FROM users u JOIN user_emails e ON e.user_id = u.id
              WHERE e.is_primary = 1 AND e.verified_at IS NOT NULL
                AND u.digest != 'off' AND u.delivery != 'none'

@@ -393,13 +393,14 @@ impl super::Store {
         tx.execute(
             // A member who starts getting digests (or changes between daily and weekly) gets
             // the first at their next chosen hour, covering what came since: the change is
-            // their last digest. (The right-hand sides read the row as it was.)
+            // their last digest, a second before so that second's posts are in the next.
+            // (The right-hand sides read the row as it was.)
             "UPDATE users SET delivery = ?2, digest = ?3, digest_hour = ?4, digest_weekday = ?5,
                  daily_cap = ?6, hear_of_likes = ?7,
                  last_digest = CASE
                      WHEN ?2 != 'none' AND ?3 != 'off'
                           AND (CASE WHEN delivery = 'none' THEN 'off' ELSE digest END) != ?3
-                     THEN ?8 ELSE last_digest END
+                     THEN ?8 - 1 ELSE last_digest END
              WHERE id = ?1",
             params![
                 user.0,
