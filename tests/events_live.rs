@@ -470,3 +470,103 @@ fn two_hundred_members_registering_at_once_fill_exactly_one_hundred_places() {
         );
     });
 }
+
+/// Mirror mode: a member's Outlook answer to an invitation sent to the list reaches the bridge
+/// through the list, which (as lists do for DMARC) rewrote its From to the list's own address:
+/// the answer's ATTENDEE line names the member, so it counts; an answer from someone with no
+/// account here is logged and never answered to the list itself.
+#[test]
+fn calendar_answers_that_come_through_the_list_are_counted() {
+    let forum = Forum::start("mirror");
+    common::forum::runtime().block_on(async {
+        let rig = &forum.rig;
+        let roster = forum.dir.path().join("roster.txt");
+        std::fs::write(&roster, "Bob Baker <bob@lists.test>\n").unwrap();
+        cli(
+            &forum.db,
+            &forum.config,
+            &["members", "import", roster.to_str().unwrap()],
+        );
+        let bob = store(&forum.db)
+            .user_by_email("bob@lists.test")
+            .unwrap()
+            .expect("Bob is a member");
+        let list = rig.list.user.clone();
+        let outlook = fixture("outlook-invitation.eml");
+        let uid = uid_of(&outlook);
+        rig.send_raw("asha.patel@nhs.test", &[&list], &outlook)
+            .await;
+        let mut found = None;
+        forum
+            .daemon
+            .wait_until(PATIENCE, "the invitation becomes an event", || {
+                found = event_by_uid(&forum.db, &uid);
+                found.is_some()
+            });
+        let event = found.unwrap();
+
+        // Outlook's REPLY with the answerer's own ATTENDEE line, as the list distributes it.
+        let reply = |who: &str, name: &str, id: &str| {
+            let ics = listbridge::mail::calendar::calendar_parts(&fixture("outlook-reply.eml"))[0]
+                .replace("carol.singh@nhs.test", who)
+                .replace("Carol Singh", name);
+            format!(
+                "From: \"{name} via SNUG\" <{list}>\r\nReply-To: {name} <{who}>\r\n\
+                 To: {list}\r\nList-Id: SNUG <snug.lists.test>\r\n\
+                 Subject: [SNUG] Accepted: Regional asthma study day\r\n\
+                 Date: Tue, 2 Mar 2027 14:03:12 +0000\r\nMessage-ID: <{id}@outlook.test>\r\n\
+                 MIME-Version: 1.0\r\n\
+                 Content-Type: text/calendar; charset=\"utf-8\"; method=REPLY\r\n\
+                 Content-Transfer-Encoding: 8bit\r\n\r\n{ics}"
+            )
+            .into_bytes()
+        };
+        rig.send_raw(
+            &list,
+            &[&list],
+            &reply("bob@lists.test", "Bob Baker", "bob-accepts"),
+        )
+        .await;
+        let db = forum.db.clone();
+        forum.daemon.wait_until(
+            PATIENCE,
+            "Bob's answer through the list gives him a place",
+            || store(&db).place(event, bob).unwrap() == Some(Place::Confirmed),
+        );
+        assert!(
+            store(&forum.db)
+                .locate("bob-accepts@outlook.test")
+                .unwrap()
+                .is_none(),
+            "a calendar answer is not published"
+        );
+
+        // Someone with no account here: logged, not published, and the list is not answered.
+        rig.send_raw(
+            &list,
+            &[&list],
+            &reply("dan.jones@nhs.test", "Dan Jones", "dan-accepts"),
+        )
+        .await;
+        let mut dan = None;
+        forum
+            .daemon
+            .wait_until(PATIENCE, "Dan's answer is in the inbound log", || {
+                dan = store(&db).inbound_log(50).unwrap().into_iter().find(|e| {
+                    e.subject.as_deref().is_some_and(|s| s.contains("Accepted"))
+                        && e.action == "refused"
+                });
+                dan.is_some()
+            });
+        assert!(
+            store(&forum.db)
+                .locate("dan-accepts@outlook.test")
+                .unwrap()
+                .is_none()
+        );
+        assert!(
+            !dan.unwrap().explained,
+            "the refusal was mailed to the list itself"
+        );
+    });
+}

@@ -115,3 +115,72 @@ fn interests_tag_on_import_filter_search_retag_and_keep_hand_set_tags() {
     let again = subjects(&run(&db, &config, &["search", "interest:asthma", "--json"]));
     assert!(again.len() < asthma.len(), "{again:?} vs {asthma:?}");
 }
+
+/// While the forum serves (its thread pages cached), `listbridge retag` (another process) or a
+/// renamed interest shows on the thread page at once, as it does on the interest's page.
+#[tokio::test]
+async fn retag_while_serving_shows_on_cached_thread_pages_at_once() {
+    use common::app::Site;
+    let site = Site::new(&format!(
+        "[[lists]]\nname = \"snug\"\nsubject_tag = \"[SNUG]\"\n{}",
+        include_str!("../fixtures/sample/interests.toml")
+    ));
+    let store = site.store();
+    store
+        .seed_interests(&site.config.new_interests(), 0)
+        .unwrap();
+    site.import("sample/snug-2024.mbox", "snug");
+    let mut pm = store
+        .interest_by_slug("practice-management")
+        .unwrap()
+        .unwrap();
+    let tagged = |store: &Store| -> Vec<i64> {
+        store
+            .interest_threads(pm.id, 0, 100)
+            .unwrap()
+            .items
+            .iter()
+            .map(|t| t.thread)
+            .collect()
+    };
+    let before = tagged(&store);
+    let threads: Vec<i64> = store
+        .latest_threads(listbridge::store::ThreadFilter::All, 0, 100)
+        .unwrap()
+        .items
+        .iter()
+        .map(|t| t.thread)
+        .collect();
+    // Every thread page read once, so cached.
+    for t in &threads {
+        let page = site.get_anonymous(&format!("/t/{t}")).await;
+        assert_eq!(page.status, 200);
+    }
+    pm.keywords.push("vitamin D".into());
+    store.save_interest(&pm, 0).unwrap();
+    drop(store);
+    site.cli_ok(&["retag"]);
+    let gained: Vec<i64> = tagged(&site.store())
+        .into_iter()
+        .filter(|t| !before.contains(t))
+        .collect();
+    assert_eq!(gained.len(), 1, "{gained:?}");
+    let interest_page = site.get_anonymous("/i/practice-management").await;
+    assert!(interest_page.body.contains(&format!("/t/{}", gained[0])));
+    let page = site.get_anonymous(&format!("/t/{}", gained[0])).await;
+    assert!(
+        page.body.contains("href=\"/i/practice-management\""),
+        "the thread page missed the new tag"
+    );
+
+    // The interest renamed (no retag): the thread page says the new name.
+    let store = site.store();
+    pm.name = "Running the practice".into();
+    store.save_interest(&pm, 0).unwrap();
+    drop(store);
+    let page = site.get_anonymous(&format!("/t/{}", gained[0])).await;
+    assert!(
+        page.body.contains("Running the practice"),
+        "the old name stayed"
+    );
+}

@@ -433,4 +433,71 @@ mod tests {
             .timestamp();
         assert_eq!(slot(&member("weekly", 11, 3, None), now).0, last_wed);
     }
+
+    #[test]
+    fn a_new_member_or_one_switching_gets_the_first_digest_at_their_hour() {
+        use crate::store::{DeriveSettings, Role};
+        let at = |d: u32, h: u32, m: u32| {
+            Utc.with_ymd_and_hms(2026, 11, d, h, m, 0)
+                .unwrap()
+                .timestamp()
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(&dir.path().join("d.db"), DeriveSettings::default()).unwrap();
+        // Wednesday 25 November, 10:05: she joins (daily at 7 by default).
+        let joined = at(25, 10, 5);
+        let (user, _) = store
+            .create_user("Ann", "ann@example.org", Role::Member, joined)
+            .unwrap();
+        let ann = |store: &Store| {
+            store
+                .digest_members()
+                .unwrap()
+                .into_iter()
+                .find(|m| m.user == user)
+                .unwrap()
+        };
+        assert_eq!(
+            due(&ann(&store), joined + 60),
+            None,
+            "a minute after joining"
+        );
+        assert_eq!(due(&ann(&store), at(26, 6, 59)), None);
+        assert_eq!(
+            due(&ann(&store), at(26, 7, 0)),
+            Some(joined - 1),
+            "the next 7:00, covering what came since she joined (that second included)"
+        );
+
+        // Digests off, then back to weekly on Monday at 7 (Friday 27, 12:00): the first comes on
+        // Monday 30 November, covering what came since the change.
+        let mut prefs = store.preferences(user).unwrap();
+        prefs.digest = "off".into();
+        store.save_preferences(user, &prefs, at(26, 9, 0)).unwrap();
+        let switched = at(27, 12, 0);
+        prefs.digest = "weekly".into();
+        prefs.digest_weekday = 1;
+        store.save_preferences(user, &prefs, switched).unwrap();
+        assert_eq!(due(&ann(&store), switched + 60), None, "a minute after");
+        assert_eq!(due(&ann(&store), at(29, 23, 0)), None);
+        assert_eq!(due(&ann(&store), at(30, 7, 0)), Some(switched - 1));
+
+        // Weekly to daily at 8 on Monday 30, 9:00: not at once, but Tuesday at 8.
+        let switched = at(30, 9, 0);
+        prefs.digest = "daily".into();
+        prefs.digest_hour = 8;
+        store.save_preferences(user, &prefs, switched).unwrap();
+        assert_eq!(due(&ann(&store), switched + 60), None);
+        let tuesday = Utc
+            .with_ymd_and_hms(2026, 12, 1, 8, 0, 0)
+            .unwrap()
+            .timestamp();
+        assert_eq!(due(&ann(&store), tuesday), Some(switched - 1));
+        // Changing only the hour keeps the schedule: no new start.
+        prefs.digest_hour = 9;
+        store
+            .save_preferences(user, &prefs, switched + 600)
+            .unwrap();
+        assert_eq!(ann(&store).last, Some(switched - 1));
+    }
 }

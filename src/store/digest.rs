@@ -21,6 +21,7 @@ pub struct DigestMember {
     pub digest: String,
     pub hour: u32,
     pub weekday: u32,
+    /// Their last digest, or when they joined or started getting digests.
     pub last: Option<i64>,
 }
 
@@ -52,7 +53,10 @@ pub struct DigestFilter {
 impl super::Store {
     pub fn digest_members(&self) -> Result<Vec<DigestMember>, StoreError> {
         let mut stmt = self.conn.prepare_cached(
-            "SELECT u.id, e.address, u.digest, u.digest_hour, u.digest_weekday, u.last_digest
+            // A member never sent one counts from when they joined (that second included):
+            // their first digest comes at their chosen hour, not the minute they join.
+            "SELECT u.id, e.address, u.digest, u.digest_hour, u.digest_weekday,
+                    coalesce(u.last_digest, u.created - 1)
              FROM users u JOIN user_emails e ON e.user_id = u.id
              WHERE e.is_primary = 1 AND e.verified_at IS NOT NULL
                AND u.digest != 'off' AND u.delivery != 'none'

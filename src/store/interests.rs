@@ -380,6 +380,7 @@ impl super::Store {
         &mut self,
         user: UserId,
         prefs: &Preferences,
+        now: i64,
     ) -> Result<(), StoreError> {
         let tx = self.conn.transaction()?;
         tx.execute("DELETE FROM interest_prefs WHERE user_id = ?1", [user.0])?;
@@ -390,8 +391,17 @@ impl super::Store {
             )?;
         }
         tx.execute(
+            // A member who starts getting digests (or changes between daily and weekly) gets
+            // the first at their next chosen hour, covering what came since: the change is
+            // their last digest, a second before so that second's posts are in the next.
+            // (The right-hand sides read the row as it was.)
             "UPDATE users SET delivery = ?2, digest = ?3, digest_hour = ?4, digest_weekday = ?5,
-                 daily_cap = ?6, hear_of_likes = ?7 WHERE id = ?1",
+                 daily_cap = ?6, hear_of_likes = ?7,
+                 last_digest = CASE
+                     WHEN ?2 != 'none' AND ?3 != 'off'
+                          AND (CASE WHEN delivery = 'none' THEN 'off' ELSE digest END) != ?3
+                     THEN ?8 - 1 ELSE last_digest END
+             WHERE id = ?1",
             params![
                 user.0,
                 prefs.delivery,
@@ -399,7 +409,8 @@ impl super::Store {
                 prefs.digest_hour,
                 prefs.digest_weekday,
                 prefs.daily_cap,
-                prefs.hear_of_likes
+                prefs.hear_of_likes,
+                now
             ],
         )?;
         tx.commit()?;

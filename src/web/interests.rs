@@ -337,7 +337,7 @@ async fn save(
     match read_form(&form, &interests, &before) {
         Ok(prefs) => {
             state
-                .write(move |s| s.save_preferences(user, &prefs))
+                .write(move |s| s.save_preferences(user, &prefs, chrono::Utc::now().timestamp()))
                 .await?;
             Ok(Ok(()))
         }
@@ -417,7 +417,7 @@ pub async fn link_save(
                 let mut prefs = s.preferences(user)?;
                 prefs.delivery = "none".into();
                 prefs.digest = "off".into();
-                s.save_preferences(user, &prefs)
+                s.save_preferences(user, &prefs, chrono::Utc::now().timestamp())
             })
             .await?;
         let page = view::MessagePage {

@@ -75,6 +75,9 @@ struct PageKey {
     extras: (i64, i64, i64),
     /// Moderators' last action.
     moderated: i64,
+    /// The tags the page shows (slug and name): a `retag` run by another process, or an
+    /// interest renamed, shows at once.
+    tags: Vec<(String, String)>,
 }
 
 /// A search page: query, page, order, and the archive's version.

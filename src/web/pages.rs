@@ -292,10 +292,14 @@ pub async fn thread(
                 version,
                 s.thread_extras_version(ThreadId(id))?,
                 s.moderation_version()?,
+                s.thread_interests(ThreadId(id))?
+                    .into_iter()
+                    .map(|i| (i.slug, i.name))
+                    .collect(),
             )))
         })
         .await?;
-    let ((count, newest), extras, moderated) = match found {
+    let ((count, newest), extras, moderated, tags) = match found {
         Ok(versions) => versions,
         Err(Some(moved)) => {
             return Ok(Redirect::to(&format!("/t/{}", moved.0)).into_response());
@@ -309,6 +313,7 @@ pub async fn thread(
         newest,
         extras,
         moderated,
+        tags,
     };
     // Pages for readers who are not signed in are the same for all of them, so they are
     // cached; a member's page shows their own posts' delivery state.

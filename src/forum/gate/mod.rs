@@ -184,12 +184,25 @@ impl Gate {
                 .cloned()
                 .collect();
             if !replies.is_empty() {
-                let member = member()?;
-                let (Some(user), Some(address)) = (member, sender.as_deref()) else {
+                // The answerer: the From address, else the REPLY's own ATTENDEE line (a list
+                // that rewrites From for DMARC sends its own address, but the calendar still
+                // names the member who answered).
+                let mut answerer = None;
+                let attendees = replies
+                    .iter()
+                    .flat_map(|c| c.events.iter())
+                    .flat_map(|(_, attendees)| attendees.iter().map(|a| a.address.clone()));
+                for address in sender.clone().into_iter().chain(attendees) {
+                    if let Some(user) = writer.member_of(&address)? {
+                        answerer = Some((user, address));
+                        break;
+                    }
+                }
+                let Some((user, address)) = answerer else {
                     return refuse(Refusal::UnknownSender);
                 };
                 let done =
-                    super::events::answer(writer, &self.config, user, address, &replies, now)?;
+                    super::events::answer(writer, &self.config, user, &address, &replies, now)?;
                 log(InboundAction::Dropped, &done)?;
                 return Ok(Verdict::Logged);
             }
@@ -389,17 +402,19 @@ impl Gate {
         refusal: Refusal,
         now: i64,
     ) -> Result<(), StoreError> {
+        let list_address = self
+            .config
+            .lists
+            .iter()
+            .find(|l| l.name == self.list)
+            .and_then(|l| l.address.clone())
+            .unwrap_or_default();
+        // A list that rewrites From sends its own address: the list itself is never answered.
         if refusal.explained()
             && let Some(sender) = sender
+            && !sender.eq_ignore_ascii_case(&list_address)
             && writer.explanation_due(sender, refusal.code(), now)?
         {
-            let list_address = self
-                .config
-                .lists
-                .iter()
-                .find(|l| l.name == self.list)
-                .and_then(|l| l.address.clone())
-                .unwrap_or_default();
             let subject = p
                 .parsed
                 .as_ref()
