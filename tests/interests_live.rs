@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use common::forum::{Forum, PATIENCE, bare, cli, mail, store};
 use common::rig;
-use common::web::{Web, hidden};
+use common::web::Web;
 
 /// Waits until `who`'s INBOX holds a mail whose header `name` satisfies `check`; returns it.
 async fn wait_for_mail(
@@ -46,28 +46,6 @@ fn message_id(m: &[u8]) -> String {
         .unwrap_or_default()
 }
 
-/// Starts a thread on the web as the signed-in admin; its Message-ID.
-async fn new_thread(web: &mut Web, subject: &str, text: &str) -> String {
-    let form = web.get("/l/snug/new").await;
-    let csrf = hidden(&form.body, "csrf");
-    let answer = web
-        .post(
-            "/l/snug/new",
-            &[
-                ("csrf", &csrf),
-                ("subject", subject),
-                ("text", text),
-                ("action", "post"),
-            ],
-        )
-        .await;
-    assert_eq!(answer.status, 303, "{}", answer.body);
-    percent_encoding::percent_decode_str(answer.location.unwrap().trim_start_matches("/m/"))
-        .decode_utf8()
-        .unwrap()
-        .into_owned()
-}
-
 /// Waits until every queued mail has been handed to Postfix.
 fn outbox_drained(forum: &Forum) {
     let db = forum.db.clone();
@@ -85,12 +63,13 @@ fn a_member_gets_what_they_watch_a_digest_of_the_rest_and_can_unsubscribe_in_one
         let mut alice = forum.alice_and_bob().await;
 
         // Bob came from the old list: he gets every post, with his own preferences link.
-        let first = new_thread(
-            &mut alice,
-            "Asthma reviews this winter",
-            "Who runs the asthma clinic?",
-        )
-        .await;
+        let first = alice
+            .start_thread(
+                "snug",
+                "Asthma reviews this winter",
+                "Who runs the asthma clinic?",
+            )
+            .await;
         let copy = wait_for_mail(&forum, &rig.bob, "of the first post", |m| {
             message_id(m) == first
         })
@@ -138,24 +117,27 @@ fn a_member_gets_what_they_watch_a_digest_of_the_rest_and_can_unsubscribe_in_one
         );
         assert!(!profile.body.contains("href=\"/i/x-rays\""));
 
-        let asthma = new_thread(
-            &mut alice,
-            "Spacer or dry powder inhaler?",
-            "For a 6 year old with asthma.",
-        )
-        .await;
-        let xray = new_thread(
-            &mut alice,
-            "X-ray walk-in closed",
-            "The CXR walk-in at St Mary's is shut this week.",
-        )
-        .await;
-        let locum = new_thread(
-            &mut alice,
-            "Locum rates for 2026",
-            "What are you paying locums now?",
-        )
-        .await;
+        let asthma = alice
+            .start_thread(
+                "snug",
+                "Spacer or dry powder inhaler?",
+                "For a 6 year old with asthma.",
+            )
+            .await;
+        let xray = alice
+            .start_thread(
+                "snug",
+                "X-ray walk-in closed",
+                "The CXR walk-in at St Mary's is shut this week.",
+            )
+            .await;
+        let locum = alice
+            .start_thread(
+                "snug",
+                "Locum rates for 2026",
+                "What are you paying locums now?",
+            )
+            .await;
         wait_for_mail(&forum, &rig.bob, "of the asthma post", |m| {
             message_id(m) == asthma
         })
@@ -241,7 +223,9 @@ fn a_member_gets_what_they_watch_a_digest_of_the_rest_and_can_unsubscribe_in_one
         assert_eq!(done.status, 200, "{}", done.body);
         assert!(!client.has_cookie("lb_session"));
         let before = rig.fetch_inbox(&rig.bob).await.len();
-        let later = new_thread(&mut alice, "Asthma action plans", "Templates, anyone?").await;
+        let later = alice
+            .start_thread("snug", "Asthma action plans", "Templates, anyone?")
+            .await;
         outbox_drained(&forum);
         let after = rig.fetch_inbox(&rig.bob).await;
         assert_eq!(after.len(), before, "nothing more after unsubscribing");

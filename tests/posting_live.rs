@@ -183,27 +183,7 @@ fn host_mode_fans_out_and_accepts_replies_only_from_the_right_member() {
         assert_eq!(saved.status, 303, "{}", saved.body);
 
         // Alice starts a thread on the web: Bob gets a copy with his own reply address.
-        let form = web.get("/l/snug/new").await;
-        assert_eq!(form.status, 200, "{}", form.body);
-        let csrf = hidden(&form.body, "csrf");
-        let answer = web
-            .post(
-                "/l/snug/new",
-                &[
-                    ("csrf", &csrf),
-                    ("subject", "Flu clinic rota"),
-                    ("text", "Who can cover Saturday?"),
-                    ("action", "post"),
-                ],
-            )
-            .await;
-        assert_eq!(answer.status, 303, "{}", answer.body);
-        let post = percent_encoding::percent_decode_str(
-            answer.location.unwrap().trim_start_matches("/m/"),
-        )
-        .decode_utf8()
-        .unwrap()
-        .into_owned();
+        let post = web.start_thread("snug", "Flu clinic rota", "Who can cover Saturday?").await;
         rig.wait_for_inbox_count(&rig.bob, 1, PATIENCE).await;
         let bobs = rig.fetch_inbox(&rig.bob).await;
         let copy = bobs
@@ -370,12 +350,8 @@ fn host_mode_fans_out_and_accepts_replies_only_from_the_right_member() {
             store(&db).inbound_log(100).unwrap().iter().filter(|e| e.action == "bounce").count() == 3
         });
         // Alice's next post is not queued for Bob.
-        let form = web.get("/l/snug/new").await;
-        let csrf = hidden(&form.body, "csrf");
-        let answer = web
-            .post("/l/snug/new", &[("csrf", &csrf), ("subject", "Rota for December"), ("text", "Who is on call?"), ("action", "post")])
+        web.start_thread("snug", "Rota for December", "Who is on call?")
             .await;
-        assert_eq!(answer.status, 303, "{}", answer.body);
         let db = rusqlite::Connection::open(&forum.db).unwrap();
         let (paused, queued_for_bob): (bool, i64) = db
             .query_row(
@@ -565,26 +541,9 @@ fn a_reply_with_an_id_at_the_bridges_domain_is_archived_and_private_mail_answere
     common::forum::runtime().block_on(async {
         let rig = &forum.rig;
         let mut alice = forum.alice_and_bob().await;
-        let form = alice.get("/l/snug/new").await;
-        let csrf = hidden(&form.body, "csrf");
-        let answer = alice
-            .post(
-                "/l/snug/new",
-                &[
-                    ("csrf", &csrf),
-                    ("subject", "Flu clinic rota"),
-                    ("text", "Who can cover Saturday?"),
-                    ("action", "post"),
-                ],
-            )
+        let post = alice
+            .start_thread("snug", "Flu clinic rota", "Who can cover Saturday?")
             .await;
-        assert_eq!(answer.status, 303, "{}", answer.body);
-        let post = percent_encoding::percent_decode_str(
-            answer.location.unwrap().trim_start_matches("/m/"),
-        )
-        .decode_utf8()
-        .unwrap()
-        .into_owned();
         let domain = rig.domain.clone();
         assert!(post.ends_with(&format!("@{domain}")), "{post}");
         rig.wait_for_inbox_count(&rig.bob, 1, PATIENCE).await;

@@ -33,20 +33,11 @@ fn posts_with_an_nhs_number_are_held_until_a_moderator_decides() {
         let (messages_before, queued_before) = (archived(), queued());
 
         // A web post naming a patient's NHS number is held: nothing archived, nothing queued.
-        let form = alice.get("/l/snug/new").await;
-        let csrf = hidden(&form.body, "csrf");
         let held = alice
-            .post(
-                "/l/snug/new",
-                &[
-                    ("csrf", &csrf),
-                    ("subject", "Referral question"),
-                    (
-                        "text",
-                        "Mrs K, NHS number 943 476 5919, was referred twice.",
-                    ),
-                    ("action", "post"),
-                ],
+            .post_new_thread(
+                "snug",
+                "Referral question",
+                "Mrs K, NHS number 943 476 5919, was referred twice.",
             )
             .await;
         assert_eq!(held.status, 202, "{}", held.body);
@@ -297,20 +288,11 @@ fn a_decided_held_post_keeps_only_its_masked_form_and_is_logged() {
     common::forum::runtime().block_on(async {
         let rig = &forum.rig;
         let mut alice = forum.alice_and_bob().await;
-        let form = alice.get("/l/snug/new").await;
-        let csrf = hidden(&form.body, "csrf");
         let held = alice
-            .post(
-                "/l/snug/new",
-                &[
-                    ("csrf", &csrf),
-                    ("subject", "Referral question"),
-                    (
-                        "text",
-                        "Mrs K, NHS number 943 476 5919, was referred twice.",
-                    ),
-                    ("action", "post"),
-                ],
+            .post_new_thread(
+                "snug",
+                "Referral question",
+                "Mrs K, NHS number 943 476 5919, was referred twice.",
             )
             .await;
         assert_eq!(held.status, 202, "{}", held.body);

@@ -99,6 +99,31 @@ impl Web {
         self.send("POST", path, Some(fields)).await
     }
 
+    /// Sends the new-thread form of `list` (its CSRF token read from the form): the answer.
+    pub async fn post_new_thread(&mut self, list: &str, subject: &str, text: &str) -> Answer {
+        let path = format!("/l/{list}/new");
+        let form = self.get(&path).await;
+        assert_eq!(form.status, 200, "{}", form.body);
+        let csrf = hidden(&form.body, "csrf");
+        let fields = [
+            ("csrf", csrf.as_str()),
+            ("subject", subject),
+            ("text", text),
+            ("action", "post"),
+        ];
+        self.post(&path, &fields).await
+    }
+
+    /// Starts a thread in `list` on the web, as the signed-in member: its Message-ID.
+    pub async fn start_thread(&mut self, list: &str, subject: &str, text: &str) -> String {
+        let answer = self.post_new_thread(list, subject, text).await;
+        assert_eq!(answer.status, 303, "{}", answer.body);
+        percent_encoding::percent_decode_str(answer.location.unwrap().trim_start_matches("/m/"))
+            .decode_utf8()
+            .unwrap()
+            .into_owned()
+    }
+
     /// [`Web::get`] against a server that may be down or stopping: the error instead of a panic.
     pub async fn try_get(&mut self, path: &str) -> Result<Answer, String> {
         self.try_send("GET", path, None).await
