@@ -279,7 +279,7 @@ fn sample_event(store: &mut Store, config: &Config, now: i64) -> anyhow::Result<
     let event = crate::store::NewEvent {
         uid: format!("event-demo-{now}@demo.invalid"),
         sequence: 0,
-        message_id: String::new(),
+        message_id: Default::default(),
         list: crate::store::ListId(0),
         title: "Asthma study day".to_owned(),
         description: description.to_owned(),

@@ -13,7 +13,7 @@ use listbridge::archive::readers::read_paths;
 use listbridge::mail::mbox::{export_envelope, write_mboxrd};
 use listbridge::mail::parse::parse_message;
 use listbridge::mail::render::RenderOptions;
-use listbridge::store::{DeriveSettings, Store, ThreadExport};
+use listbridge::store::{DeriveSettings, MessageId, Store, ThreadExport};
 use serde_json::Value;
 
 fn open(dir: &Path, name: &str) -> Store {
@@ -322,7 +322,7 @@ fn check_list_archive(file: &str, read: u64, distinct: u64) {
     assert_eq!(n, read);
 
     // Every reply whose parent is in the archive sits under it.
-    let mut place: HashMap<String, (i64, Option<String>)> = HashMap::new();
+    let mut place: HashMap<MessageId, (i64, Option<MessageId>)> = HashMap::new();
     for t in threads(&store) {
         for m in t.messages {
             place.insert(m.message_id, (t.thread, m.parent));
@@ -342,7 +342,7 @@ fn check_list_archive(file: &str, read: u64, distinct: u64) {
         if id == parent {
             continue; // a self-reference names no parent
         }
-        let (Some(me), Some(them)) = (place.get(&id), place.get(&parent)) else {
+        let (Some(me), Some(them)) = (place.get(id.as_str()), place.get(parent.as_str())) else {
             continue;
         };
         checked += 1;
@@ -431,7 +431,11 @@ fn partition(store: &Store) -> Vec<Vec<String>> {
     let mut groups: Vec<Vec<String>> = threads(store)
         .into_iter()
         .map(|t| {
-            let mut ids: Vec<String> = t.messages.into_iter().map(|m| m.message_id).collect();
+            let mut ids: Vec<String> = t
+                .messages
+                .into_iter()
+                .map(|m| m.message_id.into_string())
+                .collect();
             ids.sort();
             ids
         })

@@ -110,7 +110,7 @@ fn forum(hide_addresses: bool) -> Forum {
             &listbridge::store::NewEvent {
                 uid: "kestrel-day@test".to_owned(),
                 sequence: 0,
-                message_id: "kestrel-1@closed.example".to_owned(),
+                message_id: "kestrel-1@closed.example".into(),
                 list,
                 title: "Kestrel ward study day".to_owned(),
                 description: "For the Kestrel partners.".to_owned(),

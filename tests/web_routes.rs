@@ -459,7 +459,7 @@ fn write_forum() -> WriteForum {
             &listbridge::store::NewEvent {
                 uid: "kestrel-day@test".to_owned(),
                 sequence: 0,
-                message_id: PRIVATE_MESSAGE.to_owned(),
+                message_id: PRIVATE_MESSAGE.into(),
                 list,
                 title: "Kestrel ward study day".to_owned(),
                 description: "For the Kestrel partners.".to_owned(),

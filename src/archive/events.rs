@@ -107,7 +107,7 @@ pub fn recognise(
                         &NewEvent {
                             uid: event.uid.clone(),
                             sequence: event.sequence,
-                            message_id: message_id.clone(),
+                            message_id: message_id.clone().into(),
                             list,
                             title: if event.summary.trim().is_empty() {
                                 parsed

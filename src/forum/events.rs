@@ -156,7 +156,7 @@ pub fn announce(
         |writer, list, message_id| {
             writer.create_event(
                 &NewEvent {
-                    message_id: message_id.to_owned(),
+                    message_id: message_id.into(),
                     list,
                     ..event
                 },
@@ -561,7 +561,7 @@ mod tests {
                 &NewEvent {
                     uid: "soon@test".to_owned(),
                     sequence: 0,
-                    message_id: "soon@test".to_owned(),
+                    message_id: "soon@test".into(),
                     list,
                     title: "Journal club".to_owned(),
                     description: String::new(),

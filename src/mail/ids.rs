@@ -5,6 +5,86 @@
 //! unstructured text around the ids is ignored, and whitespace inside an id is dropped.
 
 use std::collections::HashMap;
+use std::fmt;
+
+/// A message's id as threading compares it: bare, without angle brackets (what
+/// `parse_message_id` gives). Its own type so that an id is never taken for an address, a
+/// subject or another string, and the reverse: the address-hiding and threading rules both turn
+/// on telling them apart.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Default, serde::Serialize)]
+#[serde(transparent)]
+pub struct MessageId(String);
+
+impl MessageId {
+    /// An id already in bare form (from the archive, or made by the bridge).
+    pub fn new(id: impl Into<String>) -> MessageId {
+        MessageId(id.into())
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub fn into_string(self) -> String {
+        self.0
+    }
+}
+
+impl std::ops::Deref for MessageId {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::borrow::Borrow<str> for MessageId {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
+}
+
+impl AsRef<str> for MessageId {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for MessageId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl From<String> for MessageId {
+    fn from(id: String) -> MessageId {
+        MessageId(id)
+    }
+}
+
+impl From<&str> for MessageId {
+    fn from(id: &str) -> MessageId {
+        MessageId(id.to_owned())
+    }
+}
+
+impl PartialEq<str> for MessageId {
+    fn eq(&self, other: &str) -> bool {
+        self.0 == other
+    }
+}
+
+impl PartialEq<String> for MessageId {
+    fn eq(&self, other: &String) -> bool {
+        &self.0 == other
+    }
+}
+
+impl PartialEq<&str> for MessageId {
+    fn eq(&self, other: &&str) -> bool {
+        self.0 == *other
+    }
+}
 
 /// The id a Message-ID header gives: the first `<...>`, or a bare `local@domain` token when
 /// the header has no brackets at all. `None` for an empty or garbage header.

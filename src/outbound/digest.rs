@@ -65,7 +65,7 @@ fn choose<'a>(
 ) -> BTreeMap<(bool, String), Vec<Item<'a>>> {
     let mut threads: BTreeMap<ThreadId, Item<'a>> = BTreeMap::new();
     for p in posts {
-        if filter.mailed.contains(&p.message_id)
+        if filter.mailed.contains(p.message_id.as_str())
             || filter.muted_threads.contains(&p.thread)
             || filter.hidden_lists.contains(&p.list)
             || p.from_addr
@@ -254,7 +254,7 @@ fn build(
     let items: Vec<String> = groups
         .values()
         .flatten()
-        .flat_map(|i| i.posts.iter().map(|p| p.message_id.clone()))
+        .flat_map(|i| i.posts.iter().map(|p| p.message_id.to_string()))
         .collect();
     (
         member.user,

@@ -1,6 +1,7 @@
 //! What digests are made of: the members due one, and the posts of a period with their
 //! threads' interests and likes. Chosen per member by `outbound::digest`.
 
+use super::MessageId;
 use std::collections::{HashMap, HashSet};
 
 use rusqlite::params;
@@ -28,7 +29,7 @@ pub struct DigestMember {
 /// A post of the period, with what a digest needs of it.
 #[derive(Debug, Clone)]
 pub struct DigestPost {
-    pub message_id: String,
+    pub message_id: MessageId,
     pub thread: ThreadId,
     pub subject: Option<String>,
     pub list: String,

@@ -4,6 +4,7 @@
 //! threads nobody has answered. Every figure is read straight from the archive at request time
 //! (the windows are whole UTC days ending with today), so nothing here needs keeping up to date.
 
+use super::MessageId;
 use std::collections::HashMap;
 
 use rusqlite::params;
@@ -32,7 +33,7 @@ pub struct Period {
 /// A post and how many members like it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct LikedPost {
-    pub message_id: String,
+    pub message_id: MessageId,
     pub thread: i64,
     pub subject: Option<String>,
     pub list: String,

@@ -5,6 +5,7 @@
 //! address in clear); and the tombstones that keep erased mail from coming back with a later
 //! import, fetch or reindex.
 
+use super::MessageId;
 use std::collections::BTreeSet;
 
 use rusqlite::{OptionalExtension, params};
@@ -151,7 +152,7 @@ pub struct ErasableMessage {
     pub raw_sha: Vec<u8>,
     /// What a reader sees, hashed (`messages.content_sha256`): tells a copy of the message.
     pub content_sha: Vec<u8>,
-    pub message_id: String,
+    pub message_id: MessageId,
     pub thread: ThreadId,
     pub list: ListId,
     pub list_name: String,

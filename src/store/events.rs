@@ -4,6 +4,7 @@
 //! begin IMMEDIATE), so two members taking the last place at once never both get it; the
 //! same transaction queues the mails that tell them.
 
+use super::MessageId;
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::interests::InterestId;
@@ -31,7 +32,7 @@ pub struct Event {
     pub id: EventId,
     pub uid: String,
     pub sequence: u32,
-    pub message_id: String,
+    pub message_id: MessageId,
     pub list: String,
     /// The announcing thread, once its message is archived.
     pub thread: Option<ThreadId>,
@@ -73,7 +74,7 @@ impl Event {
 pub struct NewEvent {
     pub uid: String,
     pub sequence: u32,
-    pub message_id: String,
+    pub message_id: MessageId,
     pub list: ListId,
     pub title: String,
     pub description: String,
@@ -720,7 +721,7 @@ mod tests {
                 &NewEvent {
                     uid: format!("uid-{capacity:?}-{deadline:?}@test"),
                     sequence: 0,
-                    message_id: "announce@test".to_owned(),
+                    message_id: "announce@test".into(),
                     list,
                     title: "Study day".to_owned(),
                     description: String::new(),

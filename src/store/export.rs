@@ -1,6 +1,7 @@
 //! Reading the archive back out: raw messages for a lossless mbox export, and threads arranged
 //! by the pure threader (moderators' fixes applied) for `export threads --json`.
 
+use super::MessageId;
 use rusqlite::params;
 use serde::Serialize;
 
@@ -18,9 +19,9 @@ pub struct ThreadExport {
 /// One real message of a thread, in thread order.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ThreadMessageExport {
-    pub message_id: String,
+    pub message_id: MessageId,
     /// The nearest real ancestor, or null.
-    pub parent: Option<String>,
+    pub parent: Option<MessageId>,
     /// The number of real ancestors.
     pub depth: u32,
     /// RFC 3339, UTC.
@@ -30,7 +31,7 @@ pub struct ThreadMessageExport {
 
 /// A message row with what the threader needs.
 struct Row {
-    message_id: String,
+    message_id: MessageId,
     references: Vec<String>,
     in_reply_to: Option<String>,
     fallback_parent: Option<String>,

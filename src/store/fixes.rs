@@ -11,6 +11,7 @@
 //! keeps its row, with no messages, so that its old address can lead to where they went
 //! (lists of threads leave such rows out).
 
+use super::MessageId;
 use std::collections::{HashMap, HashSet};
 
 use rusqlite::{Connection, OptionalExtension, params};
@@ -35,7 +36,7 @@ pub enum FixKind {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ThreadFix {
     pub id: FixId,
-    pub message_id: String,
+    pub message_id: MessageId,
     pub kind: FixKind,
     pub by: Option<String>,
     pub at: i64,
@@ -113,7 +114,7 @@ fn label(conn: &Connection, id: &str) -> Result<Option<i64>, StoreError> {
 /// A message of a natural thread, as settling needs it.
 struct Member {
     key: i64,
-    message_id: String,
+    message_id: MessageId,
     references: Vec<String>,
     in_reply_to: Option<String>,
     fallback_parent: Option<String>,

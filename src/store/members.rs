@@ -2,6 +2,7 @@
 //! sessions. Secrets (link and session tokens) are stored only as SHA-256 hashes, so a copy of
 //! the database signs nobody in; the caller hashes with `crate::tokens`.
 
+use super::MessageId;
 use rusqlite::{OptionalExtension, params};
 use serde::Serialize;
 
@@ -101,7 +102,7 @@ pub struct Session {
 /// An archived message written from one of a member's addresses.
 #[derive(Debug, Clone, Serialize)]
 pub struct MemberPost {
-    pub message_id: String,
+    pub message_id: MessageId,
     pub thread: i64,
     pub subject: Option<String>,
     pub date: Option<i64>,

@@ -101,6 +101,21 @@ const MIGRATIONS: &[(&str, &str)] = &[
 /// The schema version this binary writes.
 pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;
 
+pub use crate::mail::ids::MessageId;
+
+// Message ids go to and from SQLite as text.
+impl rusqlite::ToSql for MessageId {
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        Ok(rusqlite::types::ToSqlOutput::from(self.as_str()))
+    }
+}
+
+impl rusqlite::types::FromSql for MessageId {
+    fn column_result(value: rusqlite::types::ValueRef<'_>) -> rusqlite::types::FromSqlResult<Self> {
+        String::column_result(value).map(MessageId::new)
+    }
+}
+
 /// A row of `raw_messages`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct RawId(pub i64);

@@ -6,6 +6,7 @@
 //! and API answer leaves it out without asking. Its raw mail stays, and deriving (`reindex`)
 //! leaves it out again; its Message-ID stays a ghost, so its replies keep their thread.
 
+use super::MessageId;
 use rusqlite::{OptionalExtension, params};
 
 use super::members::UserId;
@@ -103,7 +104,7 @@ pub struct FlagEntry {
 /// A post with open flags.
 #[derive(Debug, Clone)]
 pub struct FlaggedPost {
-    pub message_id: String,
+    pub message_id: MessageId,
     /// Its thread, while it is shown.
     pub thread: Option<ThreadId>,
     /// Hidden by flags (or a moderator) already.
@@ -117,7 +118,7 @@ pub struct FlaggedPost {
 /// A hidden message.
 #[derive(Debug, Clone)]
 pub struct HiddenPost {
-    pub message_id: String,
+    pub message_id: MessageId,
     pub why: HideWhy,
     pub by: Option<String>,
     pub at: i64,
@@ -133,7 +134,7 @@ pub struct LogEntry {
     /// The moderator's name; None for what members' flags did (or a member since erased).
     pub moderator: Option<String>,
     pub action: String,
-    pub message_id: Option<String>,
+    pub message_id: Option<MessageId>,
     pub target: Option<String>,
     pub detail: Option<String>,
 }
@@ -216,7 +217,7 @@ impl super::Store {
                 })?
                 .collect::<Result<_, _>>()?;
             posts.push(FlaggedPost {
-                message_id: id,
+                message_id: id.into(),
                 thread: shown.map(|s| ThreadId(s.0)),
                 hidden: hidden.is_some(),
                 list,
@@ -253,7 +254,7 @@ impl super::Store {
                 continue;
             };
             posts.push(HiddenPost {
-                message_id,
+                message_id: message_id.into(),
                 why: if why == "flags" {
                     HideWhy::Flags
                 } else {

@@ -3,6 +3,7 @@
 //! belongs to posting: posts written through the bridge and their delivery state, host-mode
 //! reply keys, the log of inbound mail that was not archived, and bounces.
 
+use super::MessageId;
 use rusqlite::{OptionalExtension, params};
 use serde::Serialize;
 
@@ -613,7 +614,7 @@ pub enum SendOutcome {
 /// What a reply needs of the post it answers.
 #[derive(Debug, Clone)]
 pub struct ReplyTarget {
-    pub message_id: String,
+    pub message_id: MessageId,
     pub subject: Option<String>,
     pub references: Vec<String>,
     pub thread: ThreadId,

@@ -1,6 +1,7 @@
 //! What the web reads: thread lists (latest first, per list, per author), one thread's posts
 //! with their raw mail for rendering, where a Message-ID lives, and attachments by hash.
 
+use super::MessageId;
 use rusqlite::OptionalExtension;
 use serde::Serialize;
 
@@ -27,7 +28,7 @@ pub struct ThreadSummary {
 #[derive(Debug, Clone)]
 pub struct ThreadPost {
     pub key: i64,
-    pub message_id: String,
+    pub message_id: MessageId,
     pub references: Vec<String>,
     pub in_reply_to: Option<String>,
     pub fallback_parent: Option<String>,
@@ -243,7 +244,7 @@ impl super::Store {
     /// who may not see addresses does not write one.
     pub fn ids_known_as_addresses(
         &self,
-        ids: &[String],
+        ids: &[MessageId],
     ) -> Result<std::collections::HashSet<String>, StoreError> {
         let mut stmt = self.conn.prepare_cached(
             "SELECT EXISTS (SELECT 1 FROM main.messages WHERE from_addr = ?1 COLLATE NOCASE)
@@ -251,7 +252,7 @@ impl super::Store {
         )?;
         let mut known = std::collections::HashSet::new();
         for id in ids {
-            if id.contains('@') && stmt.query_row([id], |r| r.get::<_, bool>(0))? {
+            if id.contains('@') && stmt.query_row([id.as_str()], |r| r.get::<_, bool>(0))? {
                 known.insert(id.to_lowercase());
             }
         }

@@ -4,6 +4,7 @@
 //!
 //! The SQL is built from fixed fragments only; every value a reader typed is a bound parameter.
 
+use super::MessageId;
 use rusqlite::types::Value;
 use serde::Serialize;
 
@@ -14,7 +15,7 @@ use crate::search::query::{Author, ParsedQuery, QueryError, SearchOrder, parse_q
 /// One matching message.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct SearchHit {
-    pub message_id: String,
+    pub message_id: MessageId,
     pub thread: i64,
     pub subject: Option<String>,
     pub from: String,
@@ -569,7 +570,11 @@ mod tests {
             .unwrap()
             .unwrap_or_else(|e| panic!("{query:?}: {e}"));
         assert_eq!(results.total as usize, results.results.len(), "{query:?}");
-        results.results.into_iter().map(|h| h.message_id).collect()
+        results
+            .results
+            .into_iter()
+            .map(|h| h.message_id.into_string())
+            .collect()
     }
 
     /// The ids matching `query`, sorted (for filters, where order is not the point).

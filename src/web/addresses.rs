@@ -125,6 +125,8 @@ impl AppState {
         let known = if ids.is_empty() {
             Default::default()
         } else {
+            let ids: Vec<crate::store::MessageId> =
+                ids.into_iter().map(crate::store::MessageId::new).collect();
             self.read(move |s| s.ids_known_as_addresses(&ids)).await?
         };
         hide_json(&mut value, &known);

@@ -15,7 +15,7 @@ use super::{AppState, WebError};
 use crate::mail::mbox::{export_envelope, write_mboxrd};
 use crate::mail::render::{render_message, safe_delivery};
 use crate::search::SearchOrder;
-use crate::store::{ThreadFilter, ThreadId, ThreadSummary};
+use crate::store::{MessageId, ThreadFilter, ThreadId, ThreadSummary};
 
 pub async fn thread_mbox(
     State(state): State<AppState>,
@@ -124,7 +124,7 @@ pub async fn thread_feed(
     let options = state.config.render_options(&info.1);
     // A Message-ID that is also someone's address is not written for a reader kept from them.
     let known = if state.hides_addresses() {
-        let ids: Vec<String> = posts.iter().map(|p| p.message_id.clone()).collect();
+        let ids: Vec<MessageId> = posts.iter().map(|p| p.message_id.clone()).collect();
         state.read(move |s| s.ids_known_as_addresses(&ids)).await?
     } else {
         Default::default()

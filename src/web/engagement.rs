@@ -226,7 +226,7 @@ pub fn csv(e: &Engagement) -> String {
     for p in &e.most_liked {
         row(
             "likes",
-            p.message_id.clone(),
+            p.message_id.to_string(),
             p.likes.to_string(),
             p.subject.clone().unwrap_or_default(),
         );
@@ -312,7 +312,7 @@ mod tests {
             median_first_reply_hours: Some(2.5),
             replied_threads: 4,
             most_liked: vec![LikedPost {
-                message_id: "a@b".to_owned(),
+                message_id: "a@b".into(),
                 thread: 1,
                 subject: Some("Spacers, masks".to_owned()),
                 list: "snug".to_owned(),

@@ -181,7 +181,7 @@ pub async fn purge(
         let list = state.read(move |s| s.thread_info(thread)).await?;
         let confirm = view::PurgeConfirm {
             permalink: view::permalink(&message_id),
-            message_id,
+            message_id: message_id.into(),
             subject: state.subject(
                 summary.subject.as_deref(),
                 list.as_ref().map_or("", |(_, l)| l.as_str()),
@@ -242,7 +242,7 @@ async fn admin_view(
         query: String::new(),
         me: auth::me(&Some(session.clone())),
         redact: state.config.privacy.erasure == ErasurePolicy::Redact,
-        message_id: form.message_id.clone(),
+        message_id: form.message_id.as_str().into(),
         reason: form.reason.clone(),
         keep_subject: form.keep_subject.is_some(),
         confirm,

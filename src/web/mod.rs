@@ -94,7 +94,7 @@ struct SearchKey {
 #[derive(PartialEq, Eq, Hash)]
 struct BodyKey {
     erasures: i64,
-    message_id: String,
+    message_id: crate::store::MessageId,
 }
 
 /// A bounded in-memory map, by entries and by bytes. Its keys carry whatever makes an entry

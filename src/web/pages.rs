@@ -16,7 +16,8 @@ use crate::mail::render::{RenderOptions, Rendered, render_message};
 use crate::mail::sanitize::escape_markup;
 use crate::search::{QueryError, SearchOrder};
 use crate::store::{
-    Event, Interest, PostState, ThreadFilter, ThreadId, ThreadPost, ThreadSummary, UserId,
+    Event, Interest, MessageId, PostState, ThreadFilter, ThreadId, ThreadPost, ThreadSummary,
+    UserId,
 };
 use crate::thread::{ThreadMessage, arrange_fixed};
 
@@ -266,7 +267,7 @@ fn rendered(raw: &[u8], options: &RenderOptions) -> Option<Rendered> {
 struct ThreadData {
     info: (Option<String>, String),
     posts: Vec<ThreadPost>,
-    states: HashMap<String, PostState>,
+    states: HashMap<MessageId, PostState>,
     members: HashMap<String, UserId>,
     likes: HashMap<String, (u64, bool)>,
     interests: Vec<Interest>,
@@ -388,7 +389,7 @@ pub async fn thread(
     // A Message-ID that is also someone's address (anyone can give a mail such an id) is
     // not written into a link: the post is linked by its place in the thread instead.
     let known = if hide_addresses {
-        let ids: Vec<String> = posts.iter().map(|p| p.message_id.clone()).collect();
+        let ids: Vec<MessageId> = posts.iter().map(|p| p.message_id.clone()).collect();
         state.read(move |s| s.ids_known_as_addresses(&ids)).await?
     } else {
         Default::default()
@@ -424,7 +425,7 @@ pub async fn thread(
             subject: post.subject.clone(),
             from: author.clone(),
             date: None,
-            message_id: Some(post.message_id.clone()),
+            message_id: Some(post.message_id.to_string()),
             body: String::from_utf8_lossy(&post.raw).into_owned(),
             elided: String::new(),
             html: None,
@@ -444,13 +445,16 @@ pub async fn thread(
                 ),
             )
         });
-        let (like_count, liked) = likes.get(&post.message_id).copied().unwrap_or((0, false));
+        let (like_count, liked) = likes
+            .get(post.message_id.as_str())
+            .copied()
+            .unwrap_or((0, false));
         views.push(PostView {
             message_id: post.message_id.clone(),
             likes: like_count,
             liked,
             reply: Some(format!("/t/{id}/reply?to={}", post.key)),
-            state: states.get(&post.message_id).map(state_label),
+            state: states.get(post.message_id.as_str()).map(state_label),
             key: post.key,
             author,
             // A member's posts lead to their profile; other authors to their threads.
@@ -657,7 +661,7 @@ pub async fn search(
                 };
             // Message-IDs that are also someone's address are not written for this reader.
             let known = if hide {
-                let ids: Vec<String> = results
+                let ids: Vec<MessageId> = results
                     .results
                     .iter()
                     .map(|h| h.message_id.clone())

@@ -1,6 +1,7 @@
 //! The page models (askama templates, escaping by default) and the small formatting helpers
 //! they share: dates, sizes, permalinks, pagination.
 
+use crate::store::MessageId;
 use askama::Template;
 use axum::response::Html;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
@@ -145,7 +146,7 @@ pub struct AttachmentLink {
 }
 
 pub struct PostView {
-    pub message_id: String,
+    pub message_id: MessageId,
     pub likes: u64,
     /// The signed-in reader likes it.
     pub liked: bool,
@@ -637,7 +638,7 @@ pub struct HeldRow {
 
 /// A post members flagged, as the moderators' queue shows it.
 pub struct FlaggedRow {
-    pub message_id: String,
+    pub message_id: MessageId,
     pub permalink: String,
     pub subject: String,
     pub author: String,
@@ -651,7 +652,7 @@ pub struct FlaggedRow {
 
 /// A hidden post, to be shown again if need be.
 pub struct HiddenRow {
-    pub message_id: String,
+    pub message_id: MessageId,
     pub subject: String,
     pub author: String,
     /// "a moderator (Alice)" or "members' flags".
@@ -731,7 +732,7 @@ pub struct ErasureRow {
 
 /// The message a purge is about to take out, shown for the admin to check.
 pub struct PurgeConfirm {
-    pub message_id: String,
+    pub message_id: MessageId,
     pub permalink: String,
     pub subject: String,
     pub author: String,
@@ -747,7 +748,7 @@ pub struct ErasuresPage {
     pub query: String,
     pub me: Option<Me>,
     pub redact: bool,
-    pub message_id: String,
+    pub message_id: MessageId,
     pub reason: String,
     pub keep_subject: bool,
     pub confirm: Option<PurgeConfirm>,

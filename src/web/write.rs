@@ -32,7 +32,7 @@ pub struct ReplyQuery {
 
 /// The post a reply answers: its Message-ID, author and text.
 struct Parent {
-    message_id: String,
+    message_id: crate::store::MessageId,
     author: String,
     text: String,
 }
@@ -125,7 +125,7 @@ fn compose_page(
         heading,
         action,
         back,
-        parent_id: parent.map(|p| p.message_id.clone()).unwrap_or_default(),
+        parent_id: parent.map(|p| p.message_id.to_string()).unwrap_or_default(),
         parent_author: parent.map(|p| p.author.clone()).unwrap_or_default(),
         parent_text: parent.map(|p| p.text.clone()).unwrap_or_default(),
         is_reply: parent.is_some(),
@@ -221,7 +221,7 @@ pub async fn post_reply(
         user: session.user.id,
         author_name: session.user.display_name.clone(),
         list: String::new(),
-        parent: Some(parent.message_id.clone()),
+        parent: Some(parent.message_id.to_string()),
         subject: String::new(),
         text: form.text,
         approved: false,

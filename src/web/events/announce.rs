@@ -386,7 +386,7 @@ pub async fn create(
     let new = NewEvent {
         uid,
         sequence: 0,
-        message_id: String::new(),
+        message_id: Default::default(),
         list: crate::store::ListId(0),
         title,
         description: form.description.trim().to_owned(),
