@@ -6,6 +6,7 @@ use mail_parser::{HeaderName, Message, MessageParser};
 use sha2::{Digest, Sha256};
 
 use super::hex::hex;
+use super::ids::MessageId;
 use super::render::{Attachment, RenderOptions, chosen_text, preview, render_message};
 use super::subject::clip_subject;
 use super::{address, ids};
@@ -18,7 +19,7 @@ const MAX_INDEXED_BODY: usize = 256 * 1024;
 #[derive(Debug, Clone, PartialEq)]
 pub struct ParsedMessage {
     /// The Message-ID as the mail gives it (normalised, no brackets), if it gives a usable one.
-    pub message_id: Option<String>,
+    pub message_id: Option<MessageId>,
     pub references: Vec<String>,
     pub in_reply_to: Option<String>,
     pub thread_index: Option<ThreadIndex>,
@@ -218,7 +219,7 @@ pub fn read_message(
     truncate_at_char(&mut body_text, MAX_INDEXED_BODY);
 
     Ok(ParsedMessage {
-        message_id,
+        message_id: message_id.map(MessageId::new),
         references,
         in_reply_to,
         thread_index,

@@ -9,7 +9,9 @@
 
 use rusqlite::{OptionalExtension, Transaction, params};
 
-use super::{DeriveSettings, ListId, MessageKey, RawId, RunId, StoreError, ThreadId, compress};
+use super::{
+    DeriveSettings, ListId, MessageId, MessageKey, RawId, RunId, StoreError, ThreadId, compress,
+};
 use crate::mail::parse::{ParsedMessage, Unparseable, derived_message_id, generated_message_id};
 use crate::mail::subject::{is_reply_subject, normalize_subject};
 
@@ -34,7 +36,7 @@ pub enum Derived {
     /// Another copy of a message already archived (same Message-ID and body).
     Copy(MessageKey),
     /// A different message claiming a taken Message-ID, kept under a derived id.
-    Renamed { key: MessageKey, taken: String },
+    Renamed { key: MessageKey, taken: MessageId },
     /// Nothing could be parsed; kept raw with the reason.
     Unparseable(String),
     /// Another copy of a message erased from the archive: deleted again, nothing derived.
@@ -148,7 +150,7 @@ impl<'c> Writer<'c> {
         let mut message_id = parsed
             .message_id
             .clone()
-            .unwrap_or_else(|| generated_message_id(raw_sha));
+            .unwrap_or_else(|| MessageId::new(generated_message_id(raw_sha)));
         if self.refuse_erased(raw, raw_sha, &message_id, parsed)? {
             return Ok(Derived::Erased);
         }
@@ -182,7 +184,7 @@ impl<'c> Writer<'c> {
                 return Ok(Derived::Copy(key));
             }
             taken = Some(message_id.clone());
-            message_id = derived_message_id(&message_id, raw_sha);
+            message_id = MessageId::new(derived_message_id(&message_id, raw_sha));
         }
         let hidden = match self.hidden_content(&message_id)? {
             None => false,
@@ -190,7 +192,7 @@ impl<'c> Writer<'c> {
             // A different message claiming a hidden one's id: kept apart, as any such clash.
             Some(_) => {
                 taken = Some(message_id.clone());
-                message_id = derived_message_id(&message_id, raw_sha);
+                message_id = MessageId::new(derived_message_id(&message_id, raw_sha));
                 self.hidden_content(&message_id)?.is_some()
             }
         };
@@ -201,7 +203,7 @@ impl<'c> Writer<'c> {
             .iter()
             .map(String::as_str)
             .chain(parsed.in_reply_to.as_deref())
-            .filter(|id| *id != message_id)
+            .filter(|id| *id != message_id.as_str())
             .collect();
         linked.dedup();
         let fallback_parent = if linked.is_empty() {
