@@ -376,7 +376,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let role = Role::parse(role).expect("clap allows only the three roles");
             let Some(user) = store.user_by_email(&address.trim().to_lowercase())? else {
                 bail!(
-                    "no member has the address {address}: they join at the forum's sign-in page,                      or `listbridge members import` adds them"
+                    "no member has the address {address}: they join at the forum's sign-in page, \
+                     or `listbridge members import` adds them"
                 );
             };
             match store.change_role(user, role, None, now_unix())? {

@@ -568,5 +568,36 @@ fn calendar_answers_that_come_through_the_list_are_counted() {
             !dan.unwrap().explained,
             "the refusal was mailed to the list itself"
         );
+
+        // A stranger's mail (From is not the list's own address) whose ATTENDEE line names
+        // Bob, declining: anyone can write that line, so Bob keeps his place.
+        let forged = String::from_utf8(reply("bob@lists.test", "Bob Baker", "forged-decline"))
+            .unwrap()
+            .replacen(
+                &format!("From: \"Bob Baker via SNUG\" <{list}>"),
+                "From: Mallory <mallory@evil.test>",
+                1,
+            )
+            .replace("PARTSTAT=ACCEPTED", "PARTSTAT=DECLINED")
+            .replace("Subject: [SNUG] Accepted:", "Subject: [SNUG] Declined:");
+        assert!(
+            forged.contains("PARTSTAT=DECLINED") && forged.contains("mallory@evil.test"),
+            "the forged answer declines in Bob's name"
+        );
+        rig.send_raw("mallory@evil.test", &[&list], forged.as_bytes())
+            .await;
+        forum
+            .daemon
+            .wait_until(PATIENCE, "the forged answer is in the inbound log", || {
+                store(&db).inbound_log(50).unwrap().into_iter().any(|e| {
+                    e.subject.as_deref().is_some_and(|s| s.contains("Declined"))
+                        && e.action == "refused"
+                })
+            });
+        assert_eq!(
+            store(&forum.db).place(event, bob).unwrap(),
+            Some(Place::Confirmed),
+            "a stranger's forged calendar answer gave up Bob's place"
+        );
     });
 }

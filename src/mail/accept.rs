@@ -206,7 +206,10 @@ impl Refusal {
                 "This message was not posted, because it had already passed through {site}."
             ),
             Refusal::ToTheBridge => format!(
-                "Your message was not posted or passed on to anyone, because it was sent to                  {site}'s own address, which nobody reads.\n\nTo answer a member privately,                  write to them directly. To write to everyone, send it to {list_address}, or                  reply on the {site} website."
+                "Your message was not posted or passed on to anyone, because it was sent to \
+                 {site}'s own address, which nobody reads.\n\nTo answer a member privately, \
+                 write to them directly. To write to everyone, send it to {list_address}, or \
+                 reply on the {site} website."
             ),
             Refusal::TooMany { per_hour } => format!(
                 "Your message was not posted, because {site} takes at most {per_hour} messages \

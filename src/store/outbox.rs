@@ -671,6 +671,15 @@ impl Writer<'_> {
             .prepare_cached("SELECT 1 FROM messages WHERE message_id = ?1")?
             .exists([message_id])?)
     }
+
+    /// Whether the archive holds this message in this list (a like by mail may only be given
+    /// to a post of the list it came through: never across into a private list).
+    pub fn message_in_list(&self, message_id: &str, list: ListId) -> Result<bool, StoreError> {
+        Ok(self
+            .tx()
+            .prepare_cached("SELECT 1 FROM messages WHERE message_id = ?1 AND list_id = ?2")?
+            .exists(rusqlite::params![message_id, list.0])?)
+    }
 }
 
 /// What the bridge knows of an address's bounces.

@@ -129,11 +129,12 @@ pub async fn thread_feed(
     } else {
         Default::default()
     };
-    let link = |message_id: &str| {
-        if known.contains(&message_id.to_lowercase()) {
-            format!("/t/{}", id.0)
+    // Linked by its place in the thread instead (unique, as an Atom id must be).
+    let link = |post: &crate::store::ThreadPost| {
+        if known.contains(&post.message_id.to_lowercase()) {
+            format!("/t/{}#m-{}", id.0, post.key)
         } else {
-            view::permalink(message_id)
+            view::permalink(&post.message_id)
         }
     };
     let entries: Vec<FeedEntry> = posts
@@ -143,9 +144,9 @@ pub async fn thread_feed(
                 .map(|m| render_message(&m, &options, &|_| None).body)
                 .unwrap_or_default();
             FeedEntry {
-                id: link(&p.message_id),
+                id: link(p),
                 title: p.subject.clone().unwrap_or_default(),
-                link: link(&p.message_id),
+                link: link(p),
                 updated: p.date,
                 author: p
                     .from_name

@@ -89,14 +89,17 @@ impl Limits {
     }
 
     /// A sign-in mail to `address`, asked for by `client`; `member`: the address has an account.
-    pub fn link(&self, client: &str, address: &str, member: bool) -> Result<(), WebError> {
+    pub fn link(&self, client: &str, address: &str) -> Result<(), WebError> {
         checked(&self.link_client, &client.to_owned())
             .map_err(|()| WebError::TooMany("sign-in links asked for from here"))?;
-        checked(&self.link_mailbox, &mailbox(address)).map_err(|()| WebError::LinkSentRecently)?;
-        if !member && self.link_new.check().is_err() {
-            return Err(WebError::TooMany("sign-ups just now"));
-        }
-        Ok(())
+        checked(&self.link_mailbox, &mailbox(address)).map_err(|()| WebError::LinkSentRecently)
+    }
+
+    /// Whether a sign-up link (to an address without an account) may be mailed now. When it
+    /// may not, the form answers as if it had been: a different answer would tell whoever
+    /// used the limit up which addresses have accounts.
+    pub fn sign_up(&self) -> bool {
+        self.link_new.check().is_ok()
     }
 
     pub fn posting(&self, user: i64) -> Result<(), WebError> {
@@ -387,13 +390,36 @@ pub async fn send_link(
             "This forum cannot send mail yet (its config has no [outbound] section), so sign-in links cannot be sent. Ask the forum's admin.".into(),
         ));
     }
+    state.limits.link(&client, &email)?;
     let lookup = email.clone();
     let member = state
         .read(move |s| Ok(s.user_by_email(&lookup)?.is_some()))
         .await?;
-    state.limits.link(&client, &email, member)?;
+    if member || state.limits.sign_up() {
+        mail_sign_in_link(&state, &email, name, &form.next).await?;
+    }
+    let page = view::MessagePage {
+        site: state.config.web.site_name.clone(),
+        query: String::new(),
+        me: None,
+        heading: "Check your mail".into(),
+        message: format!(
+            "We have sent a sign-in link to {email}. It works once, for an hour. \
+             If nothing arrives within a few minutes, look in your spam folder or ask for another."
+        ),
+    };
+    Ok(view::render(&page).into_response())
+}
+
+/// Makes a one-time sign-in link for `email` and queues the mail carrying it.
+async fn mail_sign_in_link(
+    state: &AppState,
+    email: &str,
+    name: String,
+    next: &str,
+) -> Result<(), WebError> {
     let token = crate::tokens::new_token();
-    let next = safe_next(Some(&form.next));
+    let next = safe_next(Some(next));
     let link = format!(
         "{}/signin/{token}?next={}",
         state.config.web.base_url,
@@ -401,7 +427,7 @@ pub async fn send_link(
     );
     let config = Arc::clone(&state.config);
     let now = chrono::Utc::now().timestamp();
-    let to = email.clone();
+    let to = email.to_owned();
     state
         .write(move |s| {
             let known = s.user_by_email(&to)?.is_some();
@@ -418,17 +444,7 @@ pub async fn send_link(
         })
         .await??;
     state.wake.notify_one();
-    let page = view::MessagePage {
-        site: state.config.web.site_name.clone(),
-        query: String::new(),
-        me: None,
-        heading: "Check your mail".into(),
-        message: format!(
-            "We have sent a sign-in link to {email}. It works once, for an hour. \
-             If nothing arrives within a few minutes, look in your spam folder or ask for another."
-        ),
-    };
-    Ok(view::render(&page).into_response())
+    Ok(())
 }
 
 #[derive(Debug, Deserialize)]

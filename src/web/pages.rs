@@ -771,7 +771,8 @@ pub async fn search(
         },
     };
     let html = axum::body::Bytes::from(view::render(&page_view).0);
-    if !signed_in {
+    // A search over its time budget depends on the moment's load: never kept for others.
+    if !signed_in && page_view.problem.is_none() {
         state.searches.put(key, html.clone());
     }
     Ok(drawn(html, hide))

@@ -184,12 +184,18 @@ impl Gate {
                 .cloned()
                 .collect();
             if !replies.is_empty() {
-                // The answerer: the From address, else the REPLY's own ATTENDEE line (a list
-                // that rewrites From for DMARC sends its own address, but the calendar still
-                // names the member who answered).
+                // The answerer: the From address. Only when From is the list's own address
+                // (a list that rewrites From for DMARC) does the REPLY's ATTENDEE line name
+                // the member who answered: anyone can write an ATTENDEE line, so a stranger's
+                // mail must not take or give up a member's place.
                 let mut answerer = None;
+                let rewritten = sender.as_deref().is_some_and(|s| {
+                    let list = self.list_address();
+                    !list.is_empty() && s.eq_ignore_ascii_case(&list)
+                });
                 let attendees = replies
                     .iter()
+                    .filter(|_| rewritten)
                     .flat_map(|c| c.events.iter())
                     .flat_map(|(_, attendees)| attendees.iter().map(|a| a.address.clone()));
                 for address in sender.clone().into_iter().chain(attendees) {
@@ -265,7 +271,16 @@ impl Gate {
                 if expires <= now {
                     return refuse(Refusal::KeyExpired);
                 }
-                self.accept_post(writer, p, sender.as_deref(), user, Some(&post), &log, now)
+                self.accept_post(
+                    writer,
+                    p,
+                    sender.as_deref(),
+                    list,
+                    user,
+                    Some(&post),
+                    &log,
+                    now,
+                )
             }
             // Mail to the bridge's own address (a reply to "Jane via SITE" meant for Jane, an
             // answer to a notice) is private: never published, in either mode.
@@ -289,7 +304,7 @@ impl Gate {
                     .any(|l| l.name == self.list && l.hold_unknown_senders);
                 match member {
                     Some(user) => {
-                        self.accept_post(writer, p, sender.as_deref(), user, None, &log, now)
+                        self.accept_post(writer, p, sender.as_deref(), list, user, None, &log, now)
                     }
                     None if self.released => Ok(Verdict::Publish { author: None }),
                     None if hold_strangers
@@ -326,6 +341,7 @@ impl Gate {
         writer: &Writer<'_>,
         p: &Prepared,
         sender: Option<&str>,
+        list: ListId,
         user: UserId,
         replying_to: Option<&str>,
         log: &dyn Fn(InboundAction, &str) -> Result<bool, StoreError>,
@@ -345,7 +361,13 @@ impl Gate {
         if let Ok(m) = &p.parsed
             && accept::is_like(&m.body_text)
             && let Some(parent) = m.in_reply_to.as_deref().or(replying_to)
-            && writer.message_exists(parent)?
+            // The post a reply key was given for, or a post of this list: a like never
+            // reaches across into a list the member may not read.
+            && (if Some(parent) == replying_to {
+                writer.message_exists(parent)?
+            } else {
+                writer.message_in_list(parent, list)?
+            })
         {
             writer.add_like(user, parent, now)?;
             log(
@@ -392,6 +414,16 @@ impl Gate {
         Ok(Verdict::Logged)
     }
 
+    /// The address of this gate's list, as configured (empty when none is).
+    fn list_address(&self) -> String {
+        self.config
+            .lists
+            .iter()
+            .find(|l| l.name == self.list)
+            .and_then(|l| l.address.clone())
+            .unwrap_or_default()
+    }
+
     /// Answers the sender of a mail that was not published, once a day per reason, unless the
     /// refusal is one a machine's mail gets.
     fn explain(
@@ -402,13 +434,7 @@ impl Gate {
         refusal: Refusal,
         now: i64,
     ) -> Result<(), StoreError> {
-        let list_address = self
-            .config
-            .lists
-            .iter()
-            .find(|l| l.name == self.list)
-            .and_then(|l| l.address.clone())
-            .unwrap_or_default();
+        let list_address = self.list_address();
         // A list that rewrites From sends its own address: the list itself is never answered.
         if refusal.explained()
             && let Some(sender) = sender
@@ -568,7 +594,7 @@ impl Admit for Gate {
             && let Ok(m) = &mail.parsed
             && accept::is_like(&m.body_text)
             && let Some(parent) = m.in_reply_to.as_deref()
-            && writer.message_exists(parent)?
+            && writer.message_in_list(parent, list)?
             && let Some(sender) = mail.message.as_ref().and_then(accept::sender)
             && let Some(user) = writer.member_of(&sender)?
             && writer.like_by_mail(key, user, parent, now)?
