@@ -226,3 +226,102 @@ fn reply_keys_guessed_expired_or_used_by_another_are_refused() {
         Some(thread)
     );
 }
+
+/// Mirror mode: a member's "+1" answering a post of another, private list (its Message-ID
+/// known or guessed) is not a like there: a like by mail stays within the list it came
+/// through, so nothing is written into a list off its roster, and whether the mail becomes a
+/// like tells nobody that the id exists there. It is archived in its own list as a post.
+#[test]
+fn a_like_by_mail_never_reaches_into_another_list() {
+    let config = Arc::new(
+        Config::parse(
+            "[outbound]\nfrom_address = \"forum@lists.test\"\n\
+             [[lists]]\nname = \"snug\"\naddress = \"snug@lists.test\"\n\
+             [[lists]]\nname = \"closed\"\naddress = \"closed@lists.test\"\nprivate = true\n",
+        )
+        .unwrap(),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(&dir.path().join("l.db"), DeriveSettings::default()).unwrap();
+    let now = 1_800_000_000;
+    store
+        .create_user("Bob", "bob@nhs.test", Role::Member, now)
+        .unwrap();
+    let mail = |id: &str, to: &str, extra: &str, text: &str| Incoming {
+        bytes: format!(
+            "From: Bob <bob@nhs.test>\r\nTo: {to}\r\nSubject: Re: Rota\r\n\
+             Message-ID: <{id}>\r\n{extra}Date: Tue, 24 Nov 2026 09:00:00 +0000\r\n\
+             Content-Type: text/plain; charset=utf-8\r\n\r\n{text}\r\n"
+        )
+        .into_bytes(),
+        envelope: None,
+        origin: format!("test#{id}"),
+    };
+    let take = |store: &mut Store, list: &str, items: Vec<Incoming>| {
+        let gate = Gate::new(Arc::clone(&config), list).unwrap();
+        let id = store.list_id(list).unwrap();
+        let run = store.begin_run("fetch", now).unwrap();
+        take_in(
+            &gate,
+            store,
+            run,
+            id,
+            &config.render_options(list),
+            items,
+            None,
+            now,
+        )
+        .unwrap()
+    };
+    take(
+        &mut store,
+        "closed",
+        vec![mail(
+            "secret-1@closed.test",
+            "closed@lists.test",
+            "",
+            "The closed list's post.",
+        )],
+    );
+    take(
+        &mut store,
+        "snug",
+        vec![
+            mail("open-1@mail.test", "snug@lists.test", "", "An open post."),
+            mail(
+                "plus-across@mail.test",
+                "snug@lists.test",
+                "In-Reply-To: <secret-1@closed.test>\r\n",
+                "+1",
+            ),
+            mail(
+                "plus-here@mail.test",
+                "snug@lists.test",
+                "In-Reply-To: <open-1@mail.test>\r\n",
+                "+1",
+            ),
+        ],
+    );
+    let likes_on = |id: &str| -> i64 {
+        rusqlite::Connection::open(dir.path().join("l.db"))
+            .unwrap()
+            .query_row(
+                "SELECT count(*) FROM mail_likes WHERE parent = ?1",
+                [id],
+                |r| r.get(0),
+            )
+            .unwrap()
+    };
+    assert_eq!(
+        likes_on("secret-1@closed.test"),
+        0,
+        "a like reached the private list"
+    );
+    assert!(
+        store.locate("plus-across@mail.test").unwrap().is_some(),
+        "the +1 across lists is archived in its own list, as a post"
+    );
+    // Within its own list a "+1" is still a like.
+    assert_eq!(likes_on("open-1@mail.test"), 1);
+    assert!(store.locate("plus-here@mail.test").unwrap().is_none());
+}
