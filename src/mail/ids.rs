@@ -11,7 +11,18 @@ use std::fmt;
 /// `parse_message_id` gives). Its own type so that an id is never taken for an address, a
 /// subject or another string, and the reverse: the address-hiding and threading rules both turn
 /// on telling them apart.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Default, serde::Serialize)]
+#[derive(
+    Debug,
+    Clone,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Default,
+    serde::Serialize,
+    serde::Deserialize,
+)]
 #[serde(transparent)]
 pub struct MessageId(String);
 

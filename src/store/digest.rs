@@ -5,6 +5,7 @@ use super::MessageId;
 use std::collections::{HashMap, HashSet};
 
 use rusqlite::params;
+use serde::Deserialize;
 
 use super::interests::{InterestId, InterestMode};
 use super::members::UserId;
@@ -14,7 +15,7 @@ use super::{StoreError, ThreadId};
 pub type ThreadInterests = HashMap<ThreadId, Vec<InterestId>>;
 
 /// A member who may be due a digest.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Deserialize)]
 pub struct DigestMember {
     pub user: UserId,
     pub address: String,
@@ -27,7 +28,7 @@ pub struct DigestMember {
 }
 
 /// A post of the period, with what a digest needs of it.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Deserialize)]
 pub struct DigestPost {
     pub message_id: MessageId,
     pub thread: ThreadId,
@@ -56,8 +57,8 @@ impl super::Store {
         let mut stmt = self.conn.prepare_cached(
             // A member never sent one counts from when they joined (that second included):
             // their first digest comes at their chosen hour, not the minute they join.
-            "SELECT u.id, e.address, u.digest, u.digest_hour, u.digest_weekday,
-                    coalesce(u.last_digest, u.created - 1)
+            "SELECT u.id AS user, e.address, u.digest, u.digest_hour AS hour,
+                    u.digest_weekday AS weekday, coalesce(u.last_digest, u.created - 1) AS last
              FROM users u JOIN user_emails e ON e.user_id = u.id
              WHERE e.is_primary = 1 AND e.verified_at IS NOT NULL
                AND u.digest != 'off' AND u.delivery != 'none'
@@ -65,17 +66,7 @@ impl super::Store {
                                AND b.paused_at IS NOT NULL)
              ORDER BY u.id",
         )?;
-        let rows = stmt.query_map([], |r| {
-            Ok(DigestMember {
-                user: UserId(r.get(0)?),
-                address: r.get(1)?,
-                digest: r.get(2)?,
-                hour: r.get(3)?,
-                weekday: r.get(4)?,
-                last: r.get(5)?,
-            })
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        super::rows_as(&mut stmt, [])
     }
 
     /// Posts dated in (since, until], with their threads' interests.
@@ -85,27 +76,15 @@ impl super::Store {
         until: i64,
     ) -> Result<(Vec<DigestPost>, ThreadInterests), StoreError> {
         let mut stmt = self.conn.prepare_cached(
-            "SELECT m.message_id, m.thread_id, coalesce(t.subject, m.subject), l.name, m.from_name,
-                    m.from_addr, m.date, coalesce(m.preview, ''),
-                    (SELECT count(*) FROM likes k WHERE k.message_id = m.message_id)
+            "SELECT m.message_id, m.thread_id AS thread, coalesce(t.subject, m.subject) AS subject,
+                    l.name AS list, m.from_name AS author, m.from_addr, m.date,
+                    coalesce(m.preview, '') AS preview,
+                    (SELECT count(*) FROM likes k WHERE k.message_id = m.message_id) AS likes
              FROM messages m JOIN threads t ON t.id = m.thread_id JOIN lists l ON l.id = m.list_id
              WHERE m.date > ?1 AND m.date <= ?2
              ORDER BY m.date",
         )?;
-        let rows = stmt.query_map(params![since, until], |r| {
-            Ok(DigestPost {
-                message_id: r.get(0)?,
-                thread: ThreadId(r.get(1)?),
-                subject: r.get(2)?,
-                list: r.get(3)?,
-                author: r.get(4)?,
-                from_addr: r.get(5)?,
-                date: r.get(6)?,
-                preview: r.get(7)?,
-                likes: r.get(8)?,
-            })
-        })?;
-        let posts: Vec<DigestPost> = rows.collect::<Result<_, _>>()?;
+        let posts: Vec<DigestPost> = super::rows_as(&mut stmt, params![since, until])?;
         let mut interests = HashMap::new();
         for p in &posts {
             if let std::collections::hash_map::Entry::Vacant(slot) = interests.entry(p.thread) {

@@ -31,7 +31,7 @@ pub struct Period {
 }
 
 /// A post and how many members like it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct LikedPost {
     pub message_id: MessageId,
     pub thread: i64,
@@ -246,26 +246,15 @@ impl super::Store {
 
     fn most_liked(&self, limit: usize) -> Result<Vec<LikedPost>, StoreError> {
         let mut stmt = self.conn.prepare_cached(
-            "SELECT m.message_id, m.thread_id, m.subject, l.name,
-                    coalesce(m.from_name, m.from_addr, ''), m.date, k.n
+            "SELECT m.message_id, m.thread_id AS thread, m.subject, l.name AS list,
+                    coalesce(m.from_name, m.from_addr, '') AS author, m.date, k.n AS likes
              FROM (SELECT message_id, count(*) AS n FROM likes GROUP BY message_id) k
              JOIN messages m ON m.message_id = k.message_id
              JOIN lists l ON l.id = m.list_id
              ORDER BY k.n DESC, m.date DESC, m.id DESC
              LIMIT ?1",
         )?;
-        let rows = stmt.query_map([limit as i64], |r| {
-            Ok(LikedPost {
-                message_id: r.get(0)?,
-                thread: r.get(1)?,
-                subject: r.get(2)?,
-                list: r.get(3)?,
-                author: r.get(4)?,
-                date: r.get(5)?,
-                likes: r.get::<_, i64>(6)? as u64,
-            })
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        super::rows_as(&mut stmt, [limit as i64])
     }
 
     /// Per interest, messages from `mid` to `end` and from `start` to `mid`: busiest first,

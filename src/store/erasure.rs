@@ -19,7 +19,8 @@ use crate::mail::parse::{ParsedMessage, parse_message};
 use crate::mail::render::RenderOptions;
 
 /// A row of `erasures`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
+#[serde(transparent)]
 pub struct ErasureId(pub i64);
 
 /// What happens to an erased member's archived mail, and to a purged message (`[privacy]
@@ -108,7 +109,7 @@ pub struct NewErasure<'a> {
 }
 
 /// What an erasure took out, for its audit entry.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct ErasureCounts {
     /// Archived messages redacted or removed.
     pub messages: u64,
@@ -130,7 +131,7 @@ impl ErasureCounts {
 }
 
 /// One entry of the audit log.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct ErasureEntry {
     pub id: ErasureId,
     pub at: i64,
@@ -1008,25 +1009,7 @@ impl super::Store {
                     attachments, other_rows, reason
              FROM erasures ORDER BY id DESC LIMIT ?1",
         )?;
-        let rows = stmt.query_map([limit as i64], |r| {
-            Ok(ErasureEntry {
-                id: ErasureId(r.get(0)?),
-                at: r.get(1)?,
-                kind: r.get(2)?,
-                actor: r.get(3)?,
-                actor_user: r.get(4)?,
-                policy: r.get(5)?,
-                target: r.get(6)?,
-                counts: ErasureCounts {
-                    messages: r.get::<_, i64>(7)? as u64,
-                    copies: r.get::<_, i64>(8)? as u64,
-                    attachments: r.get::<_, i64>(9)? as u64,
-                    other_rows: r.get::<_, i64>(10)? as u64,
-                },
-                reason: r.get(11)?,
-            })
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        super::rows_as(&mut stmt, [limit as i64])
     }
 
     /// Grows with every erasure: page caches keyed by it never serve what was erased, even

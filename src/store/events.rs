@@ -12,11 +12,13 @@ use super::members::UserId;
 use super::{ListId, StoreError, ThreadId, Writer};
 
 /// A row of `events`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Deserialize)]
+#[serde(transparent)]
 pub struct EventId(pub i64);
 
 /// A row of `event_tickets`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Deserialize)]
+#[serde(transparent)]
 pub struct TicketId(pub i64);
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,7 +29,7 @@ pub struct Ticket {
 }
 
 /// An event as pages and mails show it.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Deserialize)]
 pub struct Event {
     pub id: EventId,
     pub uid: String,
@@ -53,6 +55,8 @@ pub struct Event {
     pub source: String,
     pub confirmed: u32,
     pub waiting: u32,
+    /// Read from their own table after the event's row.
+    #[serde(skip)]
     pub tickets: Vec<Ticket>,
 }
 
@@ -155,47 +159,23 @@ pub struct DueReminder {
     pub revision: u32,
 }
 
-const EVENT_COLUMNS: &str = "e.id, e.uid, e.sequence, e.message_id, l.name, m.thread_id, e.title, \
-     e.description, e.starts_at, e.ends_at, e.time_zone, e.all_day, e.place, e.online_url, \
-     e.capacity, e.deadline, e.payment_url, e.organiser, e.organiser_email, e.cancelled, e.source, \
-     (SELECT count(*) FROM registrations r WHERE r.event_id = e.id AND r.state = 'confirmed'), \
-     (SELECT count(*) FROM registrations r WHERE r.event_id = e.id AND r.state = 'waiting')";
+/// The columns of an [`Event`], named after its fields.
+const EVENT_COLUMNS: &str = "e.id, e.uid, e.sequence, e.message_id, l.name AS list, \
+     m.thread_id AS thread, e.title, e.description, e.starts_at, e.ends_at, e.time_zone, \
+     e.all_day, e.place, e.online_url, e.capacity, e.deadline, e.payment_url, e.organiser, \
+     e.organiser_email, e.cancelled, e.source, \
+     (SELECT count(*) FROM registrations r WHERE r.event_id = e.id AND r.state = 'confirmed') \
+       AS confirmed, \
+     (SELECT count(*) FROM registrations r WHERE r.event_id = e.id AND r.state = 'waiting') \
+       AS waiting";
 
 const EVENT_FROM: &str = "FROM events e JOIN lists l ON l.id = e.list_id \
      LEFT JOIN messages m ON m.message_id = e.message_id";
 
-fn event_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Event> {
-    Ok(Event {
-        id: EventId(r.get(0)?),
-        uid: r.get(1)?,
-        sequence: r.get(2)?,
-        message_id: r.get(3)?,
-        list: r.get(4)?,
-        thread: r.get::<_, Option<i64>>(5)?.map(ThreadId),
-        title: r.get(6)?,
-        description: r.get(7)?,
-        starts_at: r.get(8)?,
-        ends_at: r.get(9)?,
-        time_zone: r.get(10)?,
-        all_day: r.get(11)?,
-        place: r.get(12)?,
-        online_url: r.get(13)?,
-        capacity: r.get(14)?,
-        deadline: r.get(15)?,
-        payment_url: r.get(16)?,
-        organiser: r.get::<_, Option<i64>>(17)?.map(UserId),
-        organiser_email: r.get(18)?,
-        cancelled: r.get(19)?,
-        source: r.get(20)?,
-        confirmed: r.get(21)?,
-        waiting: r.get(22)?,
-        tickets: Vec::new(),
-    })
-}
-
 fn load_event(conn: &Connection, id: EventId) -> Result<Option<Event>, StoreError> {
     let sql = format!("SELECT {EVENT_COLUMNS} {EVENT_FROM} WHERE e.id = ?1");
-    let Some(mut event) = conn.query_row(&sql, [id.0], event_row).optional()? else {
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let Some(mut event) = super::row_as::<Event>(&mut stmt, [id.0])? else {
         return Ok(None);
     };
     event.tickets = tickets(conn, id)?;
@@ -289,8 +269,8 @@ impl super::Store {
             "SELECT {EVENT_COLUMNS} {EVENT_FROM} WHERE {when} {filter} ORDER BY {order}, e.id LIMIT ?3"
         );
         let mut stmt = self.conn.prepare(&sql)?;
-        let rows = stmt.query_map(params![now, interest.map(|i| i.0), limit as i64], event_row)?;
-        let mut events: Vec<Event> = rows.collect::<Result<_, _>>()?;
+        let mut events: Vec<Event> =
+            super::rows_as(&mut stmt, params![now, interest.map(|i| i.0), limit as i64])?;
         for event in &mut events {
             event.tickets = tickets(&self.conn, event.id)?;
         }

@@ -21,7 +21,8 @@ use super::{StoreError, ThreadId, Writer};
 use crate::thread::{Fix, Part, ThreadMessage, partition};
 
 /// A row of `thread_fixes`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Deserialize)]
+#[serde(transparent)]
 pub struct FixId(pub i64);
 
 /// What a fix does (see [`Fix`]).

@@ -7,7 +7,8 @@ use super::members::UserId;
 use super::{ListId, StoreError, Writer};
 
 /// A row of `held_posts`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Deserialize)]
+#[serde(transparent)]
 pub struct HeldId(pub i64);
 
 /// What is being held.

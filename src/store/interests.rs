@@ -14,7 +14,10 @@ use super::{MessageKey, StoreError, ThreadId, Writer};
 use crate::tags::{InterestRules, Tagger};
 
 /// A row of `interests`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, serde::Deserialize,
+)]
+#[serde(transparent)]
 pub struct InterestId(pub i64);
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -418,23 +421,16 @@ impl super::Store {
     }
 
     pub fn preferences(&self, user: UserId) -> Result<Preferences, StoreError> {
-        let interests = self.interest_prefs(user)?;
-        Ok(self.conn.query_row(
+        let mut stmt = self.conn.prepare_cached(
             "SELECT delivery, digest, digest_hour, digest_weekday, daily_cap, hear_of_likes
              FROM users WHERE id = ?1",
-            [user.0],
-            |r| {
-                Ok(Preferences {
-                    interests: interests.clone(),
-                    delivery: r.get(0)?,
-                    digest: r.get(1)?,
-                    digest_hour: r.get(2)?,
-                    digest_weekday: r.get(3)?,
-                    daily_cap: r.get(4)?,
-                    hear_of_likes: r.get(5)?,
-                })
-            },
-        )?)
+        )?;
+        let prefs: Option<Preferences> = super::row_as(&mut stmt, [user.0])?;
+        let prefs = prefs.ok_or(rusqlite::Error::QueryReturnedNoRows)?;
+        Ok(Preferences {
+            interests: self.interest_prefs(user)?,
+            ..prefs
+        })
     }
 
     /// A member watches or mutes a thread (None: back to their interests' choices).
@@ -552,8 +548,9 @@ impl super::Store {
 pub type TextOf<'a> = dyn Fn(&[u8], &str) -> Option<(String, String)> + 'a;
 
 /// A member's delivery choices.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct Preferences {
+    #[serde(skip_deserializing)] // read from its own table
     pub interests: HashMap<InterestId, InterestMode>,
     /// "all", "chosen" or "none".
     pub delivery: String,
@@ -601,7 +598,7 @@ impl super::Store {
 }
 
 /// What decides whether a member is mailed about a post.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Deserialize)]
 pub struct Audience {
     pub user: UserId,
     pub address: String,
@@ -610,7 +607,8 @@ pub struct Audience {
     pub daily_cap: u32,
     /// Mails about posts in the last 24 hours.
     pub sent_today: u32,
-    /// Their choices for the post's interests.
+    /// Their choices for the post's interests (read after the member's row).
+    #[serde(skip_deserializing)]
     pub interests: HashMap<InterestId, InterestMode>,
     /// Their choice for the post's thread: "watch" or "mute".
     pub thread: Option<String>,
@@ -641,9 +639,9 @@ impl Writer<'_> {
             .map(|(id, _)| *id);
         let mut members: Vec<Audience> = {
             let mut stmt = tx.prepare_cached(
-                "SELECT u.id, e.address, u.delivery, u.daily_cap,
+                "SELECT u.id AS user, e.address, u.delivery, u.daily_cap,
                         (SELECT count(*) FROM notifications n WHERE n.user_id = u.id
-                         AND n.kind = 'post' AND n.sent_at > ?1)
+                         AND n.kind = 'post' AND n.sent_at > ?1) AS sent_today
                  FROM users u JOIN user_emails e ON e.user_id = u.id
                  WHERE e.is_primary = 1 AND e.verified_at IS NOT NULL
                    AND NOT EXISTS (SELECT 1 FROM bounces b WHERE b.address = e.address
@@ -655,18 +653,7 @@ impl Writer<'_> {
                                      AND v.verified_at IS NOT NULL))
                  ORDER BY u.id",
             )?;
-            let rows = stmt.query_map(rusqlite::params![now - 86_400, roster_only], |r| {
-                Ok(Audience {
-                    user: UserId(r.get(0)?),
-                    address: r.get(1)?,
-                    delivery: r.get(2)?,
-                    daily_cap: r.get(3)?,
-                    sent_today: r.get(4)?,
-                    interests: HashMap::new(),
-                    thread: None,
-                })
-            })?;
-            rows.collect::<Result<_, _>>()?
+            super::rows_as(&mut stmt, rusqlite::params![now - 86_400, roster_only])?
         };
         let index: HashMap<UserId, usize> = members
             .iter()

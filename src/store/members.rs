@@ -9,10 +9,13 @@ use serde::Serialize;
 use super::StoreError;
 
 /// A row of `users`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, serde::Deserialize,
+)]
+#[serde(transparent)]
 pub struct UserId(pub i64);
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     Member,
@@ -67,7 +70,7 @@ impl Role {
 }
 
 /// A member as pages show them.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct User {
     pub id: UserId,
     pub display_name: String,
@@ -100,7 +103,7 @@ pub struct Session {
 }
 
 /// An archived message written from one of a member's addresses.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct MemberPost {
     pub message_id: MessageId,
     pub thread: i64,
@@ -109,26 +112,11 @@ pub struct MemberPost {
     pub list: String,
 }
 
+/// The columns of a [`User`], named after its fields.
 const USER_COLUMNS: &str = "u.id, u.display_name, u.organisation, u.job_title, u.bio, u.role,
-    u.password_hash IS NOT NULL, u.avatar IS NOT NULL, u.created,
+    u.password_hash IS NOT NULL AS has_password, u.avatar IS NOT NULL AS has_avatar, u.created,
     (SELECT address FROM user_emails e WHERE e.user_id = u.id AND e.verified_at IS NOT NULL
-     ORDER BY e.is_primary DESC, e.verified_at LIMIT 1)";
-
-fn user_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<User> {
-    let role: String = r.get(5)?;
-    Ok(User {
-        id: UserId(r.get(0)?),
-        display_name: r.get(1)?,
-        organisation: r.get(2)?,
-        job_title: r.get(3)?,
-        bio: r.get(4)?,
-        role: Role::parse(&role).unwrap_or(Role::Member),
-        has_password: r.get(6)?,
-        has_avatar: r.get(7)?,
-        created: r.get(8)?,
-        primary_email: r.get(9)?,
-    })
-}
+     ORDER BY e.is_primary DESC, e.verified_at LIMIT 1) AS primary_email";
 
 /// How long a session lasts without being used.
 pub const SESSION_SECONDS: i64 = 30 * 86_400;
@@ -173,13 +161,10 @@ impl super::Store {
     }
 
     pub fn user(&self, id: UserId) -> Result<Option<User>, StoreError> {
-        Ok(self
-            .conn
-            .prepare_cached(&format!(
-                "SELECT {USER_COLUMNS} FROM users u WHERE u.id = ?1"
-            ))?
-            .query_row([id.0], user_row)
-            .optional()?)
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "SELECT {USER_COLUMNS} FROM users u WHERE u.id = ?1"
+        ))?;
+        super::row_as(&mut stmt, [id.0])
     }
 
     /// The member owning a verified address.
@@ -504,7 +489,7 @@ impl super::Store {
         let mut posts = Vec::new();
         let mut total = 0u64;
         let mut stmt = self.conn.prepare_cached(
-            "SELECT m.message_id, m.thread_id, m.subject, m.date, l.name
+            "SELECT m.message_id, m.thread_id AS thread, m.subject, m.date, l.name AS list
              FROM messages m JOIN lists l ON l.id = m.list_id
              WHERE m.from_addr = ?1 COLLATE NOCASE ORDER BY m.date DESC LIMIT ?2",
         )?;
@@ -513,18 +498,10 @@ impl super::Store {
             .prepare_cached("SELECT count(*) FROM messages WHERE from_addr = ?1 COLLATE NOCASE")?;
         for address in &emails {
             total += count.query_row([address], |r| r.get::<_, u64>(0))?;
-            let rows = stmt.query_map(params![address, limit as i64], |r| {
-                Ok(MemberPost {
-                    message_id: r.get(0)?,
-                    thread: r.get(1)?,
-                    subject: r.get(2)?,
-                    date: r.get(3)?,
-                    list: r.get(4)?,
-                })
-            })?;
-            for row in rows {
-                posts.push(row?);
-            }
+            posts.extend(super::rows_as::<MemberPost>(
+                &mut stmt,
+                params![address, limit as i64],
+            )?);
         }
         posts.sort_by_key(|p| std::cmp::Reverse(p.date));
         posts.truncate(limit);

@@ -117,19 +117,24 @@ impl rusqlite::types::FromSql for MessageId {
 }
 
 /// A row of `raw_messages`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Deserialize)]
+#[serde(transparent)]
 pub struct RawId(pub i64);
 /// A row of `messages`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Deserialize)]
+#[serde(transparent)]
 pub struct MessageKey(pub i64);
 /// A row of `threads`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Deserialize)]
+#[serde(transparent)]
 pub struct ThreadId(pub i64);
 /// A row of `lists`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Deserialize)]
+#[serde(transparent)]
 pub struct ListId(pub i64);
 /// A row of `import_runs`: one import, fetch or reindex.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(transparent)]
 pub struct RunId(pub i64);
 
 #[derive(Debug, thiserror::Error)]
@@ -156,12 +161,34 @@ pub enum StoreError {
     },
     #[error("database error: {0}")]
     Sql(#[from] rusqlite::Error),
+    #[error("a database row does not fit its model: {0}")]
+    Row(#[from] serde_rusqlite::Error),
     #[error("the stored message {0:?} cannot be decompressed: {1}")]
     Corrupt(RawId, std::io::Error),
     #[error("writing the output failed: {0}")]
     Output(#[from] std::io::Error),
     #[error("no list named {0:?} in the archive")]
     NoSuchList(String),
+}
+
+/// Every row of a query as `T`, each column matched to the field of its name
+/// (`SELECT u.id AS user, …`). A read model is described once, by its derive, instead of
+/// field by field at each query; a column added or moved cannot shift the others.
+pub(crate) fn rows_as<T: serde::de::DeserializeOwned>(
+    stmt: &mut rusqlite::Statement<'_>,
+    params: impl rusqlite::Params,
+) -> Result<Vec<T>, StoreError> {
+    Ok(serde_rusqlite::from_rows::<T>(stmt.query(params)?).collect::<Result<_, _>>()?)
+}
+
+/// The one row of a query as `T`, like [`rows_as`]; `None` when there is none.
+pub(crate) fn row_as<T: serde::de::DeserializeOwned>(
+    stmt: &mut rusqlite::Statement<'_>,
+    params: impl rusqlite::Params,
+) -> Result<Option<T>, StoreError> {
+    Ok(serde_rusqlite::from_rows::<T>(stmt.query(params)?)
+        .next()
+        .transpose()?)
 }
 
 /// What `open` did to the schema.

@@ -128,7 +128,7 @@ pub struct HiddenPost {
 }
 
 /// A line of the moderation log.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
 pub struct LogEntry {
     pub at: i64,
     /// The moderator's name; None for what members' flags did (or a member since erased).
@@ -230,24 +230,14 @@ impl super::Store {
 
     /// Hidden messages, the latest first.
     pub fn hidden_posts(&self, limit: usize) -> Result<Vec<HiddenPost>, StoreError> {
-        let rows: Vec<HiddenRow> = self
-            .conn
-            .prepare(
+        let rows: Vec<HiddenRow> = super::rows_as(
+            &mut self.conn.prepare(
                 "SELECT h.message_id, h.why, u.display_name, h.hidden_at, h.note, h.raw_id
                    FROM hidden_messages h LEFT JOIN users u ON u.id = h.hidden_by
                   ORDER BY h.hidden_at DESC, h.message_id LIMIT ?1",
-            )?
-            .query_map([limit as i64], |r| {
-                Ok((
-                    r.get(0)?,
-                    r.get(1)?,
-                    r.get(2)?,
-                    r.get(3)?,
-                    r.get(4)?,
-                    r.get(5)?,
-                ))
-            })?
-            .collect::<Result<_, _>>()?;
+            )?,
+            [limit as i64],
+        )?;
         let mut posts = Vec::with_capacity(rows.len());
         for (message_id, why, by, at, note, raw_id) in rows {
             let Some((raw, list)) = raw_by_id(&self.conn, raw_id)? else {
@@ -272,25 +262,12 @@ impl super::Store {
 
     /// The latest moderators' actions, newest first.
     pub fn moderation_log(&self, limit: usize) -> Result<Vec<LogEntry>, StoreError> {
-        let rows = self
-            .conn
-            .prepare(
-                "SELECT g.at, u.display_name, g.action, g.message_id, g.target, g.detail
-                   FROM moderation_log g LEFT JOIN users u ON u.id = g.moderator
-                  ORDER BY g.id DESC LIMIT ?1",
-            )?
-            .query_map([limit as i64], |r| {
-                Ok(LogEntry {
-                    at: r.get(0)?,
-                    moderator: r.get(1)?,
-                    action: r.get(2)?,
-                    message_id: r.get(3)?,
-                    target: r.get(4)?,
-                    detail: r.get(5)?,
-                })
-            })?
-            .collect::<Result<_, _>>()?;
-        Ok(rows)
+        let mut stmt = self.conn.prepare(
+            "SELECT g.at, u.display_name AS moderator, g.action, g.message_id, g.target, g.detail
+               FROM moderation_log g LEFT JOIN users u ON u.id = g.moderator
+              ORDER BY g.id DESC LIMIT ?1",
+        )?;
+        super::rows_as(&mut stmt, [limit as i64])
     }
 
     /// What changes whenever moderators act (a fix can move posts without changing a thread's

@@ -11,11 +11,13 @@ use super::members::UserId;
 use super::{ListId, StoreError, ThreadId, Writer, compress};
 
 /// A row of `outbox`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
+#[serde(transparent)]
 pub struct OutboxId(pub i64);
 
 /// A row of `outbox_recipients`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Deserialize)]
+#[serde(transparent)]
 pub struct RecipientId(pub i64);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,7 +51,7 @@ pub struct NewRecipient {
 }
 
 /// A recipient the worker should send to now.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Deserialize)]
 pub struct Due {
     pub id: RecipientId,
     pub outbox: OutboxId,
@@ -98,7 +100,7 @@ pub struct OutboxCounts {
 }
 
 /// A line of the inbound log, for moderators.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct InboundEntry {
     pub id: i64,
     pub received: i64,
@@ -423,22 +425,12 @@ impl super::Store {
                  WHERE id IN (SELECT id FROM outbox_recipients
                               WHERE state = 'queued' AND next_attempt <= ?1
                               ORDER BY next_attempt, id LIMIT ?2)
-                 RETURNING id, outbox_id, address, reply_to, unsubscribe, attempts,
-                     (SELECT kind = 'post' FROM outbox
-                      WHERE outbox.id = outbox_recipients.outbox_id)",
+                 RETURNING id, outbox_id AS outbox, address, reply_to, unsubscribe, attempts,
+                     coalesce((SELECT kind = 'post' FROM outbox
+                               WHERE outbox.id = outbox_recipients.outbox_id), 0)
+                       AS confirmed_by_echo",
             )?;
-            let rows = stmt.query_map(params![now, limit as i64], |r| {
-                Ok(Due {
-                    id: RecipientId(r.get(0)?),
-                    outbox: OutboxId(r.get(1)?),
-                    address: r.get(2)?,
-                    reply_to: r.get(3)?,
-                    unsubscribe: r.get(4)?,
-                    attempts: r.get(5)?,
-                    confirmed_by_echo: r.get::<_, Option<bool>>(6)?.unwrap_or(false),
-                })
-            })?;
-            rows.collect::<Result<Vec<_>, _>>()?
+            super::rows_as::<Due>(&mut stmt, params![now, limit as i64])?
         };
         tx.commit()?;
         Ok(due)
@@ -581,18 +573,7 @@ impl super::Store {
             "SELECT id, received, sender, subject, action, reason, explained FROM inbound_log
              ORDER BY id DESC LIMIT ?1",
         )?;
-        let rows = stmt.query_map([limit as i64], |r| {
-            Ok(InboundEntry {
-                id: r.get(0)?,
-                received: r.get(1)?,
-                sender: r.get(2)?,
-                subject: r.get(3)?,
-                action: r.get(4)?,
-                reason: r.get(5)?,
-                explained: r.get(6)?,
-            })
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        super::rows_as(&mut stmt, [limit as i64])
     }
 }
 
@@ -683,7 +664,7 @@ impl Writer<'_> {
 }
 
 /// What the bridge knows of an address's bounces.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct BounceRecord {
     pub address: String,
     /// Permanent failures counted since delivery last resumed, and temporary ones.
@@ -699,18 +680,7 @@ pub struct BounceRecord {
 
 const BOUNCE_COLUMNS: &str = "b.address, b.hard, b.soft, b.last_at, b.paused_at,
      (SELECT count(*) FROM outbox_recipients r WHERE lower(r.address) = b.address
-        AND r.state = 'paused')";
-
-fn bounce_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<BounceRecord> {
-    Ok(BounceRecord {
-        address: r.get(0)?,
-        hard: r.get(1)?,
-        soft: r.get(2)?,
-        last_at: r.get(3)?,
-        paused_at: r.get(4)?,
-        held_back: r.get(5)?,
-    })
-}
+        AND r.state = 'paused') AS held_back";
 
 impl super::Store {
     /// Addresses that bounced: the paused ones first, then the latest.
@@ -719,8 +689,7 @@ impl super::Store {
             "SELECT {BOUNCE_COLUMNS} FROM bounces b
               ORDER BY b.paused_at IS NULL, b.last_at DESC LIMIT ?1"
         ))?;
-        let rows = stmt.query_map([limit as i64], bounce_row)?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        super::rows_as(&mut stmt, [limit as i64])
     }
 
     /// Lifts the pause on delivery to an address (an admin's decision): its hard bounces are
@@ -729,13 +698,12 @@ impl super::Store {
     pub fn resume_delivery(&mut self, address: &str) -> Result<Option<BounceRecord>, StoreError> {
         let address = address.trim().to_lowercase();
         let tx = self.conn.transaction()?;
-        let before = tx
-            .query_row(
-                &format!("SELECT {BOUNCE_COLUMNS} FROM bounces b WHERE b.address = ?1"),
-                [&address],
-                bounce_row,
-            )
-            .optional()?;
+        let before: Option<BounceRecord> = super::row_as(
+            &mut tx.prepare(&format!(
+                "SELECT {BOUNCE_COLUMNS} FROM bounces b WHERE b.address = ?1"
+            ))?,
+            [&address],
+        )?;
         if before.as_ref().is_some_and(|b| b.paused_at.is_some()) {
             tx.execute(
                 "UPDATE bounces SET paused_at = NULL, hard = 0 WHERE address = ?1",

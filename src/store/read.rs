@@ -109,14 +109,10 @@ impl super::Store {
              LIMIT :limit OFFSET :offset"
         );
         let mut stmt = self.conn.prepare_cached(&sql)?;
-        let rows: Vec<ThreadRow> = stmt
-            .query_map(
-                rusqlite::named_params! {":limit": limit as i64, ":offset": offset as i64, ":f": arg},
-                |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?))
-            },
-            )?
-            .collect::<Result<_, _>>()?;
+        let rows: Vec<ThreadRow> = super::rows_as(
+            &mut stmt,
+            rusqlite::named_params! {":limit": limit as i64, ":offset": offset as i64, ":f": arg},
+        )?;
         let mut items = Vec::with_capacity(rows.len());
         for (thread, subject, list, first_date, last_date, messages) in rows {
             let mut people = self.conn.prepare_cached(

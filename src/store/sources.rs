@@ -37,7 +37,7 @@ impl SourceState {
 }
 
 /// One source as `listbridge status` shows it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct SourceStatus {
     pub source: String,
     pub state: String,
@@ -49,7 +49,8 @@ pub struct SourceStatus {
     pub permanent: bool,
     /// Messages this source stored since midnight UTC.
     pub messages_today: u64,
-    /// Median seconds from a message's Date to its arrival in the store, over the last 100.
+    /// Median seconds from a message's Date to its arrival in the store, over the last 100
+    /// (worked out after the row is read).
     pub lag_seconds: Option<i64>,
     pub last_uid: Option<u32>,
 }
@@ -123,27 +124,13 @@ impl super::Store {
         let mut stmt = self.conn.prepare(
             "SELECT s.source, s.state, s.since, s.last_sync, s.last_error, s.last_error_at, s.permanent,
                     (SELECT count(*) FROM raw_messages r
-                      WHERE r.origin LIKE 'imap:' || s.source || ':%' AND r.stored_at >= ?1),
+                      WHERE r.origin LIKE 'imap:' || s.source || ':%' AND r.stored_at >= ?1)
+                      AS messages_today,
                     c.last_uid
              FROM source_status s LEFT JOIN imap_cursors c ON c.source = s.source
              ORDER BY s.source",
         )?;
-        let mut statuses: Vec<SourceStatus> = stmt
-            .query_map([midnight], |r| {
-                Ok(SourceStatus {
-                    source: r.get(0)?,
-                    state: r.get(1)?,
-                    since: r.get(2)?,
-                    last_sync: r.get(3)?,
-                    last_error: r.get(4)?,
-                    last_error_at: r.get(5)?,
-                    permanent: r.get(6)?,
-                    messages_today: r.get::<_, i64>(7)? as u64,
-                    lag_seconds: None,
-                    last_uid: r.get(8)?,
-                })
-            })?
-            .collect::<Result<_, _>>()?;
+        let mut statuses: Vec<SourceStatus> = super::rows_as(&mut stmt, [midnight])?;
         for status in &mut statuses {
             let mut lags: Vec<i64> = self
                 .conn
