@@ -5,6 +5,8 @@
 //! are printed, never asserted (DESIGN: performance is measured, not a timed test). A timing
 //! breakdown by stage shows where the time goes when a target is missed.
 
+mod timing;
+
 use std::hint::black_box;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -14,6 +16,7 @@ use listbridge::mail::render::{RenderOptions, chosen_text, render_message};
 use listbridge::mail::sanitize::{SanitizeOptions, sanitize_html};
 use listbridge::mail::trim::trim;
 use mail_parser::{Message, MessageParser};
+use timing::best_of;
 
 const ARCHIVE: &str = "archives/linux-man.mbox.gz";
 const RUNS: usize = 3;
@@ -56,27 +59,6 @@ fn render_all(messages: &[Vec<u8>], options: &RenderOptions) {
             black_box(render_message(&message, options, &|_| None));
         }
     }
-}
-
-/// Time this thread has spent on a CPU (Linux), so that a busy machine shows as the gap
-/// between it and the wall clock rather than as a slow renderer.
-fn on_cpu() -> Option<Duration> {
-    let stat = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
-    let nanos = stat.split_whitespace().next()?.parse().ok()?;
-    Some(Duration::from_nanos(nanos))
-}
-
-/// The best wall time of `runs` calls, and the on-CPU time of that same call.
-fn best_of(runs: usize, mut f: impl FnMut()) -> (Duration, Option<Duration>) {
-    (0..runs)
-        .map(|_| {
-            let (start, cpu) = (Instant::now(), on_cpu());
-            f();
-            let cpu = on_cpu().zip(cpu).map(|(end, start)| end - start);
-            (start.elapsed(), cpu)
-        })
-        .min()
-        .unwrap_or_default()
 }
 
 fn cpu_note(cpu: Option<Duration>, messages: usize) -> String {

@@ -5,6 +5,8 @@
 //! or more. A plain `main`, no harness: the figures are printed, never asserted (DESIGN:
 //! performance is measured, not a timed test).
 
+mod timing;
+
 use std::hint::black_box;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -13,6 +15,7 @@ use listbridge::archive::readers::read_paths;
 use listbridge::mail::parse::parse_message;
 use listbridge::mail::render::RenderOptions;
 use listbridge::tags::{InterestRules, Tagger, parse_rules_toml};
+use timing::best_of;
 
 const ARCHIVE: &str = "archives/linux-man.mbox.gz";
 const RULES: usize = 200;
@@ -124,27 +127,6 @@ fn interests() -> Vec<InterestRules> {
         n += 1;
     }
     rules
-}
-
-/// Time this thread has spent on a CPU (Linux), so that a busy machine shows as the gap
-/// between it and the wall clock rather than as a slow tagger.
-fn on_cpu() -> Option<Duration> {
-    let stat = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
-    let nanos = stat.split_whitespace().next()?.parse().ok()?;
-    Some(Duration::from_nanos(nanos))
-}
-
-/// The best wall time of `runs` calls, and the on-CPU time of that same call.
-fn best_of(runs: usize, mut f: impl FnMut()) -> (Duration, Option<Duration>) {
-    (0..runs)
-        .map(|_| {
-            let (start, cpu) = (Instant::now(), on_cpu());
-            f();
-            let cpu = on_cpu().zip(cpu).map(|(end, start)| end - start);
-            (start.elapsed(), cpu)
-        })
-        .min()
-        .unwrap_or_default()
 }
 
 fn main() {

@@ -666,6 +666,11 @@ mod tests {
             depth_of[p.index] = Some(p.depth);
         }
         assert!(seen.iter().all(|&s| s), "every message placed");
+        by_ids(msgs, &placements)
+    }
+
+    /// Placements as (id, parent id, depth).
+    fn by_ids(msgs: &[Msg], placements: &[Placement]) -> Vec<(String, Option<String>, u32)> {
         placements
             .iter()
             .map(|p| {
@@ -1065,16 +1070,7 @@ mod tests {
     }
 
     fn layout_fixed(msgs: &[Msg], fixes: &[Fix]) -> Vec<(String, Option<String>, u32)> {
-        arrange_fixed(&view(msgs), fixes)
-            .iter()
-            .map(|p| {
-                (
-                    msgs[p.index].id.clone(),
-                    p.parent.map(|q| msgs[q].id.clone()),
-                    p.depth,
-                )
-            })
-            .collect()
+        by_ids(msgs, &arrange_fixed(&view(msgs), fixes))
     }
 
     #[test]

@@ -637,6 +637,12 @@ mod tests {
         }
     }
 
+    fn assert_headers(m: &mail_parser::Message<'_>, expect: &[(&str, &str)]) {
+        for (name, want) in expect {
+            assert_eq!(header(m, name).as_deref(), Some(*want), "header {name}");
+        }
+    }
+
     fn header<'a>(m: &'a mail_parser::Message<'a>, name: &str) -> Option<String> {
         m.header_raw(name).map(|v| {
             v.replace("\r\n", "")
@@ -788,9 +794,7 @@ mod tests {
             ("X-Loop", "forum@lists.test"),
             ("X-Listbridge-Markup", "light"),
         ];
-        for (name, want) in expect {
-            assert_eq!(header(&m, name).as_deref(), Some(*want), "header {name}");
-        }
+        assert_headers(&m, expect);
         let ct = m.content_type().unwrap();
         assert_eq!(
             (ct.ctype(), ct.subtype()),
@@ -1060,9 +1064,7 @@ Body line\n\
             ("In-Reply-To", "<m1@gp.test>"),
             ("Message-ID", "<lb.n1@lists.test>"),
         ];
-        for (name, want) in expect {
-            assert_eq!(header(&m, name).as_deref(), Some(*want), "header {name}");
-        }
+        assert_headers(&m, expect);
         let ct = m.content_type().unwrap();
         assert_eq!((ct.ctype(), ct.subtype()), ("text", Some("plain")));
         assert_eq!(

@@ -52,7 +52,7 @@ pub use moderation::{
 };
 pub use outbox::*;
 pub use read::{Page, StoredAttachment, ThreadFilter, ThreadPost, ThreadSummary};
-pub use search::{AuthorMatch, SearchHit, SearchResults};
+pub use search::{AuthorMatch, SearchHit, SearchPage, SearchResults};
 pub use sources::{Cursor, SourceState, SourceStatus};
 
 use std::path::{Path, PathBuf};

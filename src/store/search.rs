@@ -46,6 +46,43 @@ pub const EXACT_COUNT: usize = 1000;
 /// A search that runs longer than this is stopped and the reader asked for a narrower one.
 pub const SEARCH_BUDGET: std::time::Duration = std::time::Duration::from_millis(1000);
 
+/// Which page of results a search returns, and within what bounds.
+#[derive(Debug, Clone, Copy)]
+pub struct SearchPage {
+    pub offset: usize,
+    pub limit: usize,
+    pub order: SearchOrder,
+    pub who: AuthorMatch,
+    /// Past this the search stops and the reader is asked for a narrower one.
+    pub budget: std::time::Duration,
+}
+
+impl SearchPage {
+    /// The first `limit` results by relevance, `from:` matching names and addresses.
+    pub fn first(limit: usize) -> Self {
+        SearchPage {
+            offset: 0,
+            limit,
+            order: SearchOrder::Relevance,
+            who: AuthorMatch::NamesAndAddresses,
+            budget: SEARCH_BUDGET,
+        }
+    }
+
+    /// The results from `offset` on, in `order`.
+    pub fn at(offset: usize, limit: usize, order: SearchOrder) -> Self {
+        SearchPage {
+            offset,
+            order,
+            ..SearchPage::first(limit)
+        }
+    }
+    /// The same page, `from:` matching as `who` may.
+    pub fn matching(self, who: AuthorMatch) -> Self {
+        SearchPage { who, ..self }
+    }
+}
+
 /// Who `from:` may match: the sender's address as well as their name, or (for readers who
 /// may not see addresses) the name alone, so that no prefix or exact search confirms an address
 /// one character at a time.
@@ -128,14 +165,7 @@ fn filter_sql(parsed: &ParsedQuery, who: AuthorMatch, sql: &mut String, args: &m
         sql.push(')');
         args.extend(names.iter().map(|n| Value::Text(n.clone())));
     };
-    if !f.lists.is_empty() {
-        sql.push_str(" AND ");
-        lists(&f.lists, sql, args);
-    }
-    if !f.not_lists.is_empty() {
-        sql.push_str(" AND NOT ");
-        lists(&f.not_lists, sql, args);
-    }
+    with_and_without(&f.lists, &f.not_lists, sql, args, lists);
     // A thread carries an interest by the rules' tags on any of its messages or a hand-set tag,
     // less a hand-removed one (as the thread page shows it).
     let interests = |names: &[String], sql: &mut String, args: &mut Vec<Value>| {
@@ -161,14 +191,7 @@ fn filter_sql(parsed: &ParsedQuery, who: AuthorMatch, sql: &mut String, args: &m
             }
         }
     };
-    if !f.interests.is_empty() {
-        sql.push_str(" AND ");
-        interests(&f.interests, sql, args);
-    }
-    if !f.not_interests.is_empty() {
-        sql.push_str(" AND NOT ");
-        interests(&f.not_interests, sql, args);
-    }
+    with_and_without(&f.interests, &f.not_interests, sql, args, interests);
     if let Some(after) = f.after {
         sql.push_str(" AND m.date >= ?");
         args.push(Value::Integer(after));
@@ -180,6 +203,23 @@ fn filter_sql(parsed: &ParsedQuery, who: AuthorMatch, sql: &mut String, args: &m
     if let Some(exclude) = &parsed.exclude {
         sql.push_str(" AND m.id NOT IN (SELECT rowid FROM search WHERE search MATCH ?)");
         args.push(Value::Text(exclude.clone()));
+    }
+}
+
+/// Adds `clause` for the names a query asks for (`list:a`) and its negation for the names it
+/// excludes (`-list:b`).
+fn with_and_without(
+    with: &[String],
+    without: &[String],
+    sql: &mut String,
+    args: &mut Vec<Value>,
+    clause: impl Fn(&[String], &mut String, &mut Vec<Value>),
+) {
+    for (names, joint) in [(with, " AND "), (without, " AND NOT ")] {
+        if !names.is_empty() {
+            sql.push_str(joint);
+            clause(names, sql, args);
+        }
     }
 }
 
@@ -199,48 +239,22 @@ impl super::Store {
         query: &str,
         limit: usize,
     ) -> Result<Result<SearchResults, QueryError>, StoreError> {
-        self.search_page(query, 0, limit, SearchOrder::Relevance)
+        self.search_page(query, &SearchPage::first(limit))
     }
 
-    /// One page of results, `from:` matching names and addresses.
+    /// One page of results, stopped past its budget (a reader's error: too costly).
     pub fn search_page(
         &self,
         query: &str,
-        offset: usize,
-        limit: usize,
-        order: SearchOrder,
-    ) -> Result<Result<SearchResults, QueryError>, StoreError> {
-        self.search_page_as(query, offset, limit, order, AuthorMatch::NamesAndAddresses)
-    }
-
-    /// One page of results, `from:` matching as `who` may.
-    pub fn search_page_as(
-        &self,
-        query: &str,
-        offset: usize,
-        limit: usize,
-        order: SearchOrder,
-        who: AuthorMatch,
-    ) -> Result<Result<SearchResults, QueryError>, StoreError> {
-        self.search_page_within(query, offset, limit, order, who, SEARCH_BUDGET)
-    }
-
-    /// One page of results, stopped past `budget` (a reader's error: too costly).
-    pub fn search_page_within(
-        &self,
-        query: &str,
-        offset: usize,
-        limit: usize,
-        order: SearchOrder,
-        who: AuthorMatch,
-        budget: std::time::Duration,
+        page: &SearchPage,
     ) -> Result<Result<SearchResults, QueryError>, StoreError> {
         // SQLite calls the handler every few thousand steps; past the budget it interrupts
         // the statement, which fails as "interrupted".
         let started = std::time::Instant::now();
+        let budget = page.budget;
         self.conn
             .progress_handler(1000, Some(move || started.elapsed() > budget));
-        let result = self.search_unbounded(query, offset, limit, order, who);
+        let result = self.search_unbounded(query, page);
         self.conn.progress_handler(0, None::<fn() -> bool>);
         match result {
             Err(StoreError::Sql(rusqlite::Error::SqliteFailure(e, _)))
@@ -255,11 +269,15 @@ impl super::Store {
     fn search_unbounded(
         &self,
         query: &str,
-        offset: usize,
-        limit: usize,
-        order: SearchOrder,
-        who: AuthorMatch,
+        page: &SearchPage,
     ) -> Result<Result<SearchResults, QueryError>, StoreError> {
+        let SearchPage {
+            offset,
+            limit,
+            order,
+            who,
+            ..
+        } = *page;
         let parsed = match parse_query(query) {
             Ok(p) => p,
             Err(e) => return Ok(Err(e)),
@@ -471,7 +489,7 @@ mod tests {
         let (_dir, store) = many(EXACT_COUNT + 300);
         let run = |q: &str, offset: usize| {
             store
-                .search_page(q, offset, 25, SearchOrder::Relevance)
+                .search_page(q, &SearchPage::at(offset, 25, SearchOrder::Relevance))
                 .unwrap()
                 .unwrap()
         };
@@ -497,13 +515,12 @@ mod tests {
     fn bounded_search_over_its_time_budget_is_a_readers_error() {
         let (_dir, store) = many(300);
         let slow = store
-            .search_page_within(
+            .search_page(
                 "common",
-                0,
-                25,
-                SearchOrder::Relevance,
-                AuthorMatch::NamesAndAddresses,
-                std::time::Duration::ZERO,
+                &SearchPage {
+                    budget: std::time::Duration::ZERO,
+                    ..SearchPage::first(25)
+                },
             )
             .unwrap();
         assert_eq!(slow, Err(QueryError::TooCostly));
@@ -566,7 +583,7 @@ mod tests {
 
     fn found(store: &Store, query: &str, order: SearchOrder) -> Vec<String> {
         let results = store
-            .search_page(query, 0, 100, order)
+            .search_page(query, &SearchPage::at(0, 100, order))
             .unwrap()
             .unwrap_or_else(|e| panic!("{query:?}: {e}"));
         assert_eq!(results.total as usize, results.results.len(), "{query:?}");
@@ -676,7 +693,10 @@ mod tests {
                 let all = found(&store, query, order);
                 let mut paged = Vec::new();
                 for offset in 0..all.len() + 1 {
-                    let page = store.search_page(query, offset, 1, order).unwrap().unwrap();
+                    let page = store
+                        .search_page(query, &SearchPage::at(offset, 1, order))
+                        .unwrap()
+                        .unwrap();
                     assert_eq!(page.total as usize, all.len(), "{query:?}");
                     paged.extend(page.results.into_iter().map(|h| h.message_id));
                 }

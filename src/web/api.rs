@@ -321,7 +321,13 @@ pub async fn search(
     };
     let who = state.author_match(signed_in);
     let found = state
-        .read(move |s| s.search_page_as(&query, (page - 1) * PAGE_SIZE, PAGE_SIZE, order, who))
+        .read(move |s| {
+            s.search_page(
+                &query,
+                &crate::store::SearchPage::at((page - 1) * PAGE_SIZE, PAGE_SIZE, order)
+                    .matching(who),
+            )
+        })
         .await?;
     Ok(match found {
         Ok(results) => {

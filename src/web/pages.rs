@@ -654,11 +654,14 @@ pub async fn search(
     let config = Arc::clone(&state.config);
     let found = state
         .read(move |s| {
-            let results =
-                match s.search_page_as(&text, (page - 1) * PAGE_SIZE, PAGE_SIZE, order, who)? {
-                    Ok(r) => r,
-                    Err(e) => return Ok(Err(e)),
-                };
+            let results = match s.search_page(
+                &text,
+                &crate::store::SearchPage::at((page - 1) * PAGE_SIZE, PAGE_SIZE, order)
+                    .matching(who),
+            )? {
+                Ok(r) => r,
+                Err(e) => return Ok(Err(e)),
+            };
             // Message-IDs that are also someone's address are not written for this reader.
             let known = if hide {
                 let ids: Vec<MessageId> = results
