@@ -467,7 +467,15 @@ fn tell(
         },
         ics,
     });
-    super::queue_mail(writer, config, &address, &subject, &text, None, part, now)?;
+    let mail = super::OneMail {
+        to: &address,
+        subject: &subject,
+        text: &text,
+        in_reply_to: None,
+        reply_to: None,
+        calendar: part,
+    };
+    super::queue_mail(writer, config, mail, now)?;
     Ok(())
 }
 

@@ -17,8 +17,8 @@ pub mod notify;
 pub mod post;
 
 pub use post::{
-    Draft, identity, list_info, post_from_web, post_with, queue_mail, queue_notice, send_copies,
-    send_sign_in_link, tell_author_of_like,
+    Draft, OneMail, identity, list_info, post_from_web, post_with, queue_mail, queue_notice,
+    send_copies, send_sign_in_link, tell_author_of_like,
 };
 
 use crate::store::StoreError;

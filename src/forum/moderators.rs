@@ -5,10 +5,9 @@
 //! the post's text, which may be the very thing it was flagged for.
 
 use crate::config::Config;
-use crate::mail::compose::{self, Notice};
-use crate::store::{HeldId, NewRecipient, OutboxKind, Quoted, Writer};
+use crate::store::{HeldId, Quoted, Writer};
 
-use super::{PostError, identity};
+use super::PostError;
 
 /// What the moderators are told about a held post.
 pub struct HeldNews<'a> {
@@ -162,41 +161,19 @@ fn mail_moderators(
     quoted: &[Quoted<'_>],
     now: i64,
 ) -> Result<(), PostError> {
-    let Some(out) = config.outbound.as_ref() else {
+    if config.outbound.is_none() {
         return Ok(());
-    };
+    }
     for (_, address) in moderators {
-        let address = address.clone();
-        let message_id = compose::own_message_id(
-            &writer.site_secret()?,
-            &crate::tokens::random_bytes(),
-            out.domain(),
-        );
-        let bytes = compose::compose_notice(
-            &Notice {
-                to: &address,
-                subject,
-                text,
-                message_id: &message_id,
-                date: now,
-                in_reply_to: None,
-                auto_submitted: "auto-generated",
-                calendar: None,
-            },
-            &identity(config, out),
-        )?;
-        let outbox = writer.enqueue(
-            OutboxKind::Notice,
-            &message_id,
-            None,
-            &bytes,
-            &[NewRecipient {
-                address,
-                reply_to: reply_to.map(str::to_owned),
-                unsubscribe: None,
-            }],
-            now,
-        )?;
+        let mail = super::OneMail {
+            to: address,
+            subject,
+            text,
+            in_reply_to: None,
+            reply_to,
+            calendar: None,
+        };
+        let outbox = super::queue_mail(writer, config, mail, now)?;
         writer.record_quotes(outbox, quoted)?;
     }
     Ok(())

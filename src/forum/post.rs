@@ -356,18 +356,35 @@ pub fn queue_notice(
     in_reply_to: Option<&str>,
     now: i64,
 ) -> Result<OutboxId, PostError> {
-    queue_mail(writer, config, to, subject, text, in_reply_to, None, now)
+    let mail = OneMail {
+        to,
+        subject,
+        text,
+        in_reply_to,
+        reply_to: None,
+        calendar: None,
+    };
+    queue_mail(writer, config, mail, now)
 }
 
-/// Queues a mail from the bridge to one person, with a calendar update when given.
+/// A mail from the bridge to one person.
+pub struct OneMail<'a> {
+    pub to: &'a str,
+    pub subject: &'a str,
+    pub text: &'a str,
+    /// The message it answers (then it is marked as an automatic reply).
+    pub in_reply_to: Option<&'a str>,
+    /// Where the recipient's replies should go, when not to the bridge's own address.
+    pub reply_to: Option<&'a str>,
+    /// A calendar update to attach.
+    pub calendar: Option<compose::CalendarPart<'a>>,
+}
+
+/// Queues a mail from the bridge to one person.
 pub fn queue_mail(
     writer: &Writer<'_>,
     config: &Config,
-    to: &str,
-    subject: &str,
-    text: &str,
-    in_reply_to: Option<&str>,
-    calendar: Option<compose::CalendarPart<'_>>,
+    mail: OneMail<'_>,
     now: i64,
 ) -> Result<OutboxId, PostError> {
     let out = config.outbound.as_ref().ok_or(PostError::NotConfigured)?;
@@ -378,18 +395,18 @@ pub fn queue_mail(
     );
     let bytes = compose::compose_notice(
         &Notice {
-            to,
-            subject,
-            text,
+            to: mail.to,
+            subject: mail.subject,
+            text: mail.text,
             message_id: &message_id,
             date: now,
-            in_reply_to,
-            auto_submitted: if in_reply_to.is_some() {
+            in_reply_to: mail.in_reply_to,
+            auto_submitted: if mail.in_reply_to.is_some() {
                 "auto-replied"
             } else {
                 "auto-generated"
             },
-            calendar,
+            calendar: mail.calendar,
         },
         &identity(config, out),
     )?;
@@ -399,8 +416,8 @@ pub fn queue_mail(
         None,
         &bytes,
         &[NewRecipient {
-            address: to.to_owned(),
-            reply_to: None,
+            address: mail.to.to_owned(),
+            reply_to: mail.reply_to.map(str::to_owned),
             unsubscribe: None,
         }],
         now,
