@@ -79,7 +79,7 @@ fn an_address_over_the_hourly_limit_is_refused_and_others_are_not() {
     let due = store.claim_due(i64::MAX, 100).unwrap();
     let explanations: Vec<String> = due
         .iter()
-        .filter(|d| d.address == "bob@nhs.test")
+        .filter(|d| d.recipient.address == "bob@nhs.test")
         .map(|d| {
             String::from_utf8_lossy(&store.outbox_message(d.outbox).unwrap().unwrap()).into_owned()
         })

@@ -707,7 +707,7 @@ fn mailed(db: &Path, address: &str) -> String {
     let mut text = String::new();
     for d in due
         .iter()
-        .filter(|d| d.address.eq_ignore_ascii_case(address))
+        .filter(|d| d.recipient.address.eq_ignore_ascii_case(address))
     {
         let raw = store.outbox_message(d.outbox).unwrap().unwrap();
         let message = mail_parser::MessageParser::default().parse(&raw).unwrap();

@@ -611,7 +611,7 @@ mod tests {
         let text = String::from_utf8_lossy(&reminder);
         assert!(text.contains("Subject: Reminder: Journal club"), "{text}");
         assert!(text.contains("METHOD:REQUEST"), "{text}");
-        assert_eq!(due[1].address, "jane@nhs.test");
+        assert_eq!(due[1].recipient.address, "jane@nhs.test");
     }
 
     #[test]

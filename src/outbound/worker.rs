@@ -455,7 +455,7 @@ fn outcome(due: &Due, result: Result<(), SendError>, now: i64, echo_wait: i64) -
 
 /// The envelope and bytes of one recipient's copy (host mode adds their Reply-To).
 fn prepare(config: &OutboundConfig, job: &Job) -> Result<(Envelope, Vec<u8>), String> {
-    let due = &job.due;
+    let due = &job.due.recipient;
     let parse = |a: &str| {
         a.parse::<Address>()
             .map_err(|e| format!("{a} is not a usable address: {e}"))
@@ -1075,9 +1075,11 @@ mod tests {
         let due = Due {
             id: RecipientId(1),
             outbox: OutboxId(1),
-            address: "snug@lists.test".to_owned(),
-            reply_to: None,
-            unsubscribe: None,
+            recipient: NewRecipient {
+                address: "snug@lists.test".to_owned(),
+                reply_to: None,
+                unsubscribe: None,
+            },
             attempts: 0,
             confirmed_by_echo: true,
         };

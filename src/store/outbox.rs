@@ -41,7 +41,7 @@ impl OutboxKind {
 }
 
 /// One recipient of an outgoing message.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
 pub struct NewRecipient {
     pub address: String,
     /// Host mode: the reply address put in this recipient's copy.
@@ -55,9 +55,8 @@ pub struct NewRecipient {
 pub struct Due {
     pub id: RecipientId,
     pub outbox: OutboxId,
-    pub address: String,
-    pub reply_to: Option<String>,
-    pub unsubscribe: Option<String>,
+    #[serde(flatten)]
+    pub recipient: NewRecipient,
     pub attempts: u32,
     /// A post to a mirrored list: the list's copy coming back over IMAP confirms that it
     /// arrived, so when that is in doubt it waits for the copy rather than go out again.

@@ -204,7 +204,7 @@ impl Site {
         let due = due
             .iter()
             .rev()
-            .find(|d| d.address.eq_ignore_ascii_case(address))
+            .find(|d| d.recipient.address.eq_ignore_ascii_case(address))
             .expect("a mail to the address");
         let raw = store.outbox_message(due.outbox).unwrap().unwrap();
         store.recover_outbox(0, 1800).unwrap();
