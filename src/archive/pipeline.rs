@@ -137,6 +137,21 @@ pub struct Batch {
     pub decisions: Vec<HeldDecision>,
 }
 
+/// Archives one message to `list` as a source would (no gate, default rendering), for the
+/// crate's unit tests of what reads the archive.
+#[cfg(test)]
+pub(crate) fn archive_for_tests(store: &mut Store, list: &str, bytes: Vec<u8>, origin: &str) {
+    let run = store.begin_run("test", 0).unwrap();
+    let list = store.list_id(list).unwrap();
+    let item = Incoming {
+        bytes,
+        envelope: None,
+        origin: origin.to_owned(),
+    };
+    let render = RenderOptions::default();
+    store_batch(store, run, list, &render, vec![item], None, None, 0).unwrap();
+}
+
 /// Stores a batch of fetched messages in one transaction, advancing the source's cursor in the
 /// same transaction when one is given: the batch and the cursor land together or not at all.
 /// With a gate (the bridge sends mail), each message passes it first: host-mode posts are

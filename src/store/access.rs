@@ -194,30 +194,11 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::archive::Incoming;
-    use crate::archive::pipeline::store_batch;
-    use crate::mail::render::RenderOptions;
+    use crate::archive::pipeline::archive_for_tests;
     use crate::store::{DeriveSettings, Role};
 
     fn archive(store: &mut Store, list: &str, id: &str) {
-        let run = store.begin_run("test", 0).unwrap();
-        let list_id = store.list_id(list).unwrap();
-        let item = Incoming {
-            bytes: mail(list, id),
-            envelope: None,
-            origin: format!("test:{id}"),
-        };
-        store_batch(
-            store,
-            run,
-            list_id,
-            &RenderOptions::default(),
-            vec![item],
-            None,
-            None,
-            0,
-        )
-        .unwrap();
+        archive_for_tests(store, list, mail(list, id), &format!("test:{id}"));
     }
 
     fn mail(list_tag: &str, id: &str) -> Vec<u8> {

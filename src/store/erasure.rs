@@ -1036,8 +1036,8 @@ impl super::Store {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::archive::Incoming;
-    use crate::archive::pipeline::{reindex, store_batch};
+
+    use crate::archive::pipeline::{archive_for_tests, reindex};
     use crate::mail::redact::{StandIn, stand_in};
     use crate::store::{DeriveSettings, RawOutcome, Role, Store};
     use base64::Engine;
@@ -1074,24 +1074,7 @@ mod tests {
     }
 
     fn add(store: &mut Store, bytes: Vec<u8>, origin: &str) {
-        let run = store.begin_run("test", 0).unwrap();
-        let list = store.list_id("snug").unwrap();
-        let item = Incoming {
-            bytes,
-            envelope: None,
-            origin: origin.to_owned(),
-        };
-        store_batch(
-            store,
-            run,
-            list,
-            &RenderOptions::default(),
-            vec![item],
-            None,
-            None,
-            0,
-        )
-        .unwrap();
+        archive_for_tests(store, "snug", bytes, origin);
     }
 
     const PDF: &[u8] = b"%PDF-1.4 a scan of Mrs Example's referral letter";

@@ -147,21 +147,11 @@ fn raw_by_id(
     conn: &rusqlite::Connection,
     raw: i64,
 ) -> Result<Option<(Vec<u8>, String)>, StoreError> {
-    let found: Option<(i64, i64, Vec<u8>, String)> = conn
-        .prepare_cached(
-            "SELECT r.id, r.size, r.data, l.name FROM raw_messages r
-               JOIN lists l ON l.id = r.list_id WHERE r.id = ?1",
-        )?
-        .query_row([raw], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
-        .optional()?;
-    found
-        .map(|(id, size, data, list)| {
-            Ok((
-                super::decompress(super::RawId(id), &data, size as usize)?,
-                list,
-            ))
-        })
-        .transpose()
+    super::read::raw_with_list(
+        conn,
+        "FROM raw_messages r JOIN lists l ON l.id = r.list_id WHERE r.id = ?1",
+        raw,
+    )
 }
 
 impl super::Store {

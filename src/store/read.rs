@@ -294,25 +294,12 @@ impl super::Store {
 
     /// A message's raw mail and its list's name.
     pub fn message_raw(&self, message_id: &str) -> Result<Option<(Vec<u8>, String)>, StoreError> {
-        let found: Option<(i64, i64, Vec<u8>, String)> = self
-            .conn
-            .prepare_cached(
-                "SELECT r.id, r.size, r.data, l.name FROM messages m
-                 JOIN raw_messages r ON r.id = m.raw_id JOIN lists l ON l.id = m.list_id
-                 WHERE m.message_id = ?1",
-            )?
-            .query_row([message_id], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
-            })
-            .optional()?;
-        found
-            .map(|(id, size, data, list)| {
-                Ok((
-                    super::decompress(super::RawId(id), &data, size as usize)?,
-                    list,
-                ))
-            })
-            .transpose()
+        raw_with_list(
+            &self.conn,
+            "FROM messages m JOIN raw_messages r ON r.id = m.raw_id
+             JOIN lists l ON l.id = m.list_id WHERE m.message_id = ?1",
+            message_id,
+        )
     }
 
     /// An author's display name from their address, if they wrote anything.
@@ -330,4 +317,25 @@ impl super::Store {
             })
             .optional()?)
     }
+}
+
+/// One raw message, decompressed, with its list's name: `from_where` joins `raw_messages r`
+/// and `lists l` and selects the row by `?1`.
+pub(super) fn raw_with_list(
+    conn: &rusqlite::Connection,
+    from_where: &str,
+    key: impl rusqlite::ToSql,
+) -> Result<Option<(Vec<u8>, String)>, StoreError> {
+    let found: Option<(i64, i64, Vec<u8>, String)> = conn
+        .prepare_cached(&format!("SELECT r.id, r.size, r.data, l.name {from_where}"))?
+        .query_row([key], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+        .optional()?;
+    found
+        .map(|(id, size, data, list)| {
+            Ok((
+                super::decompress(super::RawId(id), &data, size as usize)?,
+                list,
+            ))
+        })
+        .transpose()
 }

@@ -418,9 +418,7 @@ impl super::Store {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::archive::Incoming;
-    use crate::archive::pipeline::store_batch;
-    use crate::mail::render::RenderOptions;
+    use crate::archive::pipeline::archive_for_tests;
     use crate::search::query::MAX_TERMS;
     use crate::store::{DeriveSettings, Store};
 
@@ -430,30 +428,13 @@ mod tests {
     fn archive(mails: &[Mail<'_>]) -> (tempfile::TempDir, Store) {
         let dir = tempfile::tempdir().unwrap();
         let mut store = Store::open(&dir.path().join("a.db"), DeriveSettings::default()).unwrap();
-        let run = store.begin_run("test", 0).unwrap();
         for (list, id, from, subject, date, body) in mails {
-            let list = store.list_id(list).unwrap();
             let date = date.map(|d| format!("Date: {d}\r\n")).unwrap_or_default();
             let bytes = format!(
                 "From: {from}\r\nMessage-ID: <{id}>\r\nSubject: {subject}\r\n{date}\
                  MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n{body}\r\n"
             );
-            let item = Incoming {
-                bytes: bytes.into_bytes(),
-                envelope: None,
-                origin: format!("test:{id}"),
-            };
-            store_batch(
-                &mut store,
-                run,
-                list,
-                &RenderOptions::default(),
-                vec![item],
-                None,
-                None,
-                0,
-            )
-            .unwrap();
+            archive_for_tests(&mut store, list, bytes.into_bytes(), &format!("test:{id}"));
         }
         (dir, store)
     }
