@@ -41,6 +41,10 @@ measure mu mu index --muhome="$work/mu"
 echo "listbridge import ..."
 measure lb "$bin" --db "$work/lb.db" import "$archive"
 grep -q "imported" "$work/lb.out" || { cat "$work/lb.out"; exit 1; }
+cp "$work/lb.out" "$work/lb.first"
+echo "listbridge import again (nothing new) ..."
+measure again "$bin" --db "$work/lb.db" import "$archive"
+mv "$work/lb.first" "$work/lb.out"
 
 size() { du -cb "$@" 2>/dev/null | tail -1 | cut -f1; }
 raw_bytes=$(zcat "$archive" | wc -c)
@@ -60,6 +64,8 @@ report mu "$mu_secs" "$mu_rss" "$mu_size"
 awk -v l="$lb_secs" -v n="$notmuch_secs" -v m="$mu_secs" -v s="$lb_size" -v r="$raw_bytes" 'BEGIN {
   printf "throughput: %.1fx notmuch new, %.1fx mu index\n", n/l, m/l
   printf "listbridge database (raw store + index): %.1f MB = %.0f%% of the uncompressed mbox (%.1f MB)\n", s/1e6, 100*s/r, r/1e6 }'
+awk -v a="$again_secs" -v l="$lb_secs" -v r="$again_rss" \
+  'BEGIN { printf "import again, unchanged archive: %.2f s = %.0f%% of the first import, %.0f MB peak\n", a, 100*a/l, r/1024 }'
 echo "listbridge summary:"; sed 's/^/  /' "$work/lb.out"
 
 if [ "${SKIP_LARGE:-0}" != 1 ]; then

@@ -58,6 +58,26 @@ impl Prepared {
 
     fn read(item: Incoming, render: &RenderOptions, bytes_read: u64, keep: bool) -> Prepared {
         let sha = raw_sha256(&item.bytes);
+        Prepared::parse(item, sha, render, bytes_read, keep)
+    }
+
+    /// Parses bytes already hashed (an import hashes first, to skip what it stored before).
+    pub(crate) fn hashed(
+        item: Incoming,
+        sha: [u8; 32],
+        render: &RenderOptions,
+        bytes_read: u64,
+    ) -> Prepared {
+        Prepared::parse(item, sha, render, bytes_read, false)
+    }
+
+    fn parse(
+        item: Incoming,
+        sha: [u8; 32],
+        render: &RenderOptions,
+        bytes_read: u64,
+        keep: bool,
+    ) -> Prepared {
         let message = mime(&item.bytes);
         let parsed = read_message(
             &item.bytes,

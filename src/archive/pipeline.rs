@@ -13,9 +13,11 @@ use serde::Serialize;
 
 use super::readers::{ReadError, read_paths};
 use super::{Admit, Archived, HeldDecision, Incoming, Prepared, Verdict, archive_one, derive_one};
-use crate::mail::parse::parse_message;
+use crate::mail::parse::{parse_message, raw_sha256};
 use crate::mail::render::RenderOptions;
-use crate::store::{Derived, InterestTagger, ListId, RawOutcome, Store, StoreError, Writer};
+use crate::store::{
+    Derived, InterestTagger, KnownRaw, ListId, RawOutcome, Store, StoreError, Writer,
+};
 
 /// Messages per transaction: large enough that commits cost little, small enough that an
 /// interrupted import loses only seconds of work.
@@ -218,8 +220,10 @@ pub fn import(
     let run = store.begin_run(&format!("import into {list_name}"), now_unix)?;
     let progress = Progress::new(reader.bytes_total());
 
-    let (tx, rx) = mpsc::sync_channel::<Result<Prepared, String>>(QUEUE);
-    let render = render.clone();
+    let (tx, rx) = mpsc::sync_channel::<Result<Ready, String>>(QUEUE);
+    // Without the read connection every message is parsed, as before: slower, not wrong.
+    let stored = KnownRaw::open(store.path()).ok();
+    let producer_render = render.clone();
     let producer = std::thread::spawn(move || {
         let mut reader = reader;
         while let Some(item) = reader.next() {
@@ -230,7 +234,23 @@ pub fn import(
                         bytes: raw.bytes,
                         envelope: raw.envelope,
                     };
-                    Prepared::new(incoming, &render, reader.bytes_read())
+                    let bytes_read = reader.bytes_read();
+                    let sha = raw_sha256(&incoming.bytes);
+                    let known = stored.as_ref().and_then(|s| s.contains(&sha).ok());
+                    if known == Some(true) {
+                        Ready::StoredBefore {
+                            item: incoming,
+                            sha,
+                            bytes_read,
+                        }
+                    } else {
+                        Ready::Parsed(Box::new(Prepared::hashed(
+                            incoming,
+                            sha,
+                            &producer_render,
+                            bytes_read,
+                        )))
+                    }
                 })
                 .map_err(|e| e.to_string());
             if tx.send(prepared).is_err() {
@@ -241,7 +261,7 @@ pub fn import(
     });
 
     let mut summary = ImportSummary::default();
-    let result = store_all(store, run, list, rx, &progress, &mut summary);
+    let result = store_all(store, run, list, render, rx, &progress, &mut summary);
     // The reading thread ends by itself once the channel is gone (on error) or the input is.
     (summary.skipped_files, summary.unsplit_separators) = producer.join().unwrap_or((0, 0));
     result?;
@@ -254,12 +274,25 @@ pub fn import(
     Ok(summary)
 }
 
+/// What the reading thread hands the storing one.
+enum Ready {
+    Parsed(Box<Prepared>),
+    /// Bytes the archive held when they were read: hashed but not parsed, since storing them
+    /// again does nothing (re-importing an archive costs little more than reading it).
+    StoredBefore {
+        item: Incoming,
+        sha: [u8; 32],
+        bytes_read: u64,
+    },
+}
+
 /// The storing side: everything from the channel, committed in batches.
 fn store_all(
     store: &mut Store,
     run: crate::store::RunId,
     list: ListId,
-    rx: mpsc::Receiver<Result<Prepared, String>>,
+    render: &RenderOptions,
+    rx: mpsc::Receiver<Result<Ready, String>>,
     progress: &Progress,
     summary: &mut ImportSummary,
 ) -> Result<(), IngestError> {
@@ -267,8 +300,8 @@ fn store_all(
     let mut writer = store.writer(run)?;
     let mut in_batch = 0;
     for item in rx {
-        let p = match item {
-            Ok(p) => p,
+        let ready = match item {
+            Ok(ready) => ready,
             Err(e) => {
                 tracing::warn!(error = %e, "skipping unreadable input");
                 summary.read_errors.push(e);
@@ -276,6 +309,23 @@ fn store_all(
             }
         };
         summary.read += 1;
+        let p = match ready {
+            Ready::Parsed(p) => *p,
+            // The reader's look was a hint; this transaction's answer is the one that counts
+            // (an erasure may have removed the bytes since).
+            Ready::StoredBefore {
+                item,
+                sha,
+                bytes_read,
+            } => match writer.stored_before(&sha)? {
+                Some(outcome) => {
+                    summary.tally_archived(Archived::NotStored(outcome), &item.origin);
+                    progress.update(bytes_read, summary.read);
+                    continue;
+                }
+                None => Prepared::hashed(item, sha, render, bytes_read),
+            },
+        };
         if let Some(key) = store_one(&writer, list, &p, summary, &tagger)? {
             // An old invitation in an imported archive is a past event: nobody to tell.
             super::events::recognise(&writer, list, key, &p)?;
@@ -401,5 +451,77 @@ impl Progress {
         if let Some(bar) = &self.bar {
             bar.finish_and_clear();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::DeriveSettings;
+
+    fn mail(id: &str) -> Vec<u8> {
+        format!(
+            "From: Ann <ann@example.org>\r\nMessage-ID: <{id}>\r\nSubject: Spacers {id}\r\n\r\n\
+             Which spacer do you use?\r\n"
+        )
+        .into_bytes()
+    }
+
+    fn mbox(dir: &std::path::Path, ids: &[&str]) -> PathBuf {
+        let mut text = Vec::new();
+        for id in ids {
+            text.extend_from_slice(b"From ann@example.org Mon Jan  1 00:00:00 2024\n");
+            text.extend(mail(id).into_iter().filter(|&b| b != b'\r'));
+            text.push(b'\n');
+        }
+        let path = dir.join("list.mbox");
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    #[test]
+    fn importing_again_finds_every_message_stored_and_adds_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(&dir.path().join("a.db"), DeriveSettings::default()).unwrap();
+        let path = mbox(dir.path(), &["a@x", "b@x", "c@x"]);
+        let render = RenderOptions::default();
+        let first = import(&mut store, std::slice::from_ref(&path), "snug", &render, 0).unwrap();
+        assert_eq!((first.read, first.imported), (3, 3));
+        let again = import(&mut store, &[path], "snug", &render, 0).unwrap();
+        assert_eq!(
+            (again.read, again.imported, again.already_archived),
+            (3, 0, 3)
+        );
+        assert_eq!(store.counts().unwrap().messages, 3);
+    }
+
+    #[test]
+    fn bytes_the_reader_thought_stored_are_archived_when_they_are_not() {
+        // The reader's look is a hint: between it and the storing transaction the bytes may
+        // have gone (erased, or the database replaced). They must then be parsed and stored.
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(&dir.path().join("a.db"), DeriveSettings::default()).unwrap();
+        let list = store.list_id("snug").unwrap();
+        let run = store.begin_run("test", 0).unwrap();
+        let (tx, rx) = mpsc::sync_channel(4);
+        let bytes = mail("gone@x");
+        tx.send(Ok(Ready::StoredBefore {
+            sha: raw_sha256(&bytes),
+            item: Incoming {
+                bytes,
+                envelope: None,
+                origin: "test:1".to_owned(),
+            },
+            bytes_read: 0,
+        }))
+        .unwrap();
+        drop(tx);
+        let mut summary = ImportSummary::default();
+        let render = RenderOptions::default();
+        let progress = Progress::new(0);
+        store_all(&mut store, run, list, &render, rx, &progress, &mut summary).unwrap();
+        assert_eq!((summary.read, summary.imported), (1, 1));
+        let found = store.search("spacer", 5).unwrap().unwrap();
+        assert_eq!(found.total, 1, "parsed and indexed");
     }
 }

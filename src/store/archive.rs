@@ -15,6 +15,35 @@ use super::{
 use crate::mail::parse::{ParsedMessage, Unparseable, derived_message_id, generated_message_id};
 use crate::mail::subject::{is_reply_subject, normalize_subject};
 
+/// Which raw messages a database holds, read on a connection of its own: the thread that
+/// prepares an import's mail asks it, so that bytes stored before are not parsed again.
+pub struct KnownRaw {
+    conn: rusqlite::Connection,
+}
+
+impl KnownRaw {
+    pub fn open(path: &std::path::Path) -> Result<KnownRaw, StoreError> {
+        let conn = rusqlite::Connection::open_with_flags(
+            path,
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(|source| StoreError::Open {
+            path: path.to_owned(),
+            source,
+        })?;
+        Ok(KnownRaw { conn })
+    }
+
+    /// Whether these bytes are stored. A hint only: the storing side checks again in its own
+    /// transaction before it relies on it.
+    pub fn contains(&self, sha256: &[u8; 32]) -> Result<bool, StoreError> {
+        Ok(self
+            .conn
+            .prepare_cached("SELECT EXISTS (SELECT 1 FROM raw_messages WHERE sha256 = ?1)")?
+            .query_row([&sha256[..]], |r| r.get(0))?)
+    }
+}
+
 /// What storing raw bytes found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RawOutcome {
@@ -88,6 +117,23 @@ impl<'c> Writer<'c> {
         Ok(self.tx.commit()?)
     }
 
+    /// Whether these exact bytes are stored already (by this run or an earlier one); None
+    /// when they are not, and storing them would store them.
+    pub fn stored_before(&self, sha256: &[u8; 32]) -> Result<Option<RawOutcome>, StoreError> {
+        let existing: Option<i64> = self
+            .tx
+            .prepare_cached("SELECT import_run FROM raw_messages WHERE sha256 = ?1")?
+            .query_row([&sha256[..]], |r| r.get(0))
+            .optional()?;
+        Ok(existing.map(|run| {
+            if run == self.run.0 {
+                RawOutcome::DuplicateInRun
+            } else {
+                RawOutcome::AlreadyArchived
+            }
+        }))
+    }
+
     /// Stores the raw bytes unless these exact bytes are already stored.
     pub fn store_raw(
         &self,
@@ -97,17 +143,8 @@ impl<'c> Writer<'c> {
         list: ListId,
         origin: &str,
     ) -> Result<RawOutcome, StoreError> {
-        let existing: Option<i64> = self
-            .tx
-            .prepare_cached("SELECT import_run FROM raw_messages WHERE sha256 = ?1")?
-            .query_row([&sha256[..]], |r| r.get(0))
-            .optional()?;
-        if let Some(run) = existing {
-            return Ok(if run == self.run.0 {
-                RawOutcome::DuplicateInRun
-            } else {
-                RawOutcome::AlreadyArchived
-            });
+        if let Some(known) = self.stored_before(sha256)? {
+            return Ok(known);
         }
         if self.raw_erased(sha256)? {
             return Ok(RawOutcome::Erased);

@@ -26,7 +26,7 @@ mod search;
 mod sources;
 pub mod tables;
 
-pub use archive::{Derived, RawOutcome, StoredRaw, Writer};
+pub use archive::{Derived, KnownRaw, RawOutcome, StoredRaw, Writer};
 pub use digest::{DigestFilter, DigestMember, DigestPost, ThreadInterests};
 pub use engagement::{Engagement, InterestActivity, LikedPost, Period, Unanswered};
 pub use erasure::{
