@@ -61,9 +61,7 @@ fn account_page(
 ) -> axum::response::Html<String> {
     let u = &session.user;
     view::render(&view::AccountPage {
-        site: state.config.web.site_name.clone(),
-        query: String::new(),
-        me: auth::me(&Some(session.clone())),
+        head: state.head(Some(&session)),
         id: u.id.0,
         display_name: u.display_name.clone(),
         organisation: u.organisation.clone().unwrap_or_default(),
@@ -320,9 +318,7 @@ pub async fn profile(
         .await?
         .ok_or(WebError::NotFound("member"))?;
     let page = view::ProfilePage {
-        site: state.config.web.site_name.clone(),
-        query: String::new(),
-        me: auth::me(&viewer),
+        head: state.head(viewer.as_ref()),
         id,
         display_name: user.display_name,
         organisation: user.organisation,

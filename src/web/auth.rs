@@ -315,9 +315,7 @@ fn sign_in_view(
     problem: Option<String>,
 ) -> view::SignInPage {
     view::SignInPage {
-        site: state.config.web.site_name.clone(),
-        query: String::new(),
-        me: None,
+        head: state.head(None),
         form_token,
         next,
         email,
@@ -399,9 +397,7 @@ pub async fn send_link(
         mail_sign_in_link(&state, &email, name, &form.next).await?;
     }
     let page = view::MessagePage {
-        site: state.config.web.site_name.clone(),
-        query: String::new(),
-        me: None,
+        head: state.head(None),
         heading: "Check your mail".into(),
         message: format!(
             "We have sent a sign-in link to {email}. It works once, for an hour. \
@@ -523,9 +519,7 @@ pub async fn link_page(
     };
     let (jar, form_token) = form_token(&state, jar);
     let page = view::ConfirmSignInPage {
-        site: state.config.web.site_name.clone(),
-        query: String::new(),
-        me: None,
+        head: state.head(None),
         form_token,
         token,
         address,
@@ -606,8 +600,8 @@ pub(super) async fn hash_password(password: String) -> Result<String, WebError> 
 }
 
 /// What the page header shows of the signed-in member.
-pub(super) fn me(session: &Option<Session>) -> Option<Me> {
-    session.as_ref().map(|s| Me {
+pub(super) fn me(session: Option<&Session>) -> Option<Me> {
+    session.map(|s| Me {
         id: s.user.id.0,
         name: s.user.display_name.clone(),
         csrf: s.csrf.clone(),

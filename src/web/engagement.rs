@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Response};
 use super::charts::bar_chart;
 use super::extract::Moderator;
 use super::view;
-use super::{AppState, WebError, auth};
+use super::{AppState, WebError};
 use crate::store::Engagement;
 
 /// The chart box: as wide as the page's column, scaled down on a phone.
@@ -69,9 +69,7 @@ pub async fn page(
         .map(|i| (i.name.clone(), i.recent))
         .collect();
     let page = view::EngagementPage {
-        site: state.config.web.site_name.clone(),
-        query: String::new(),
-        me: auth::me(&Some(session)),
+        head: state.head(Some(&session)),
         as_of_iso: view::iso(Some(e.now)),
         as_of_human: view::human(Some(e.now)),
         posts: e.posts_last_30_days(),

@@ -10,7 +10,6 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::cookie::CookieJar;
 use serde::Deserialize;
 
-use super::auth;
 use super::extract::{Admin, CsrfForm, Member, ToErasures, carries_csrf};
 use super::view;
 use super::{AppState, WebError};
@@ -37,9 +36,7 @@ async fn erase_form(
     let id = session.user.id;
     let (_, messages) = state.read(move |s| s.member_posts(id, 0)).await?;
     Ok(view::render(&view::ErasePage {
-        site: state.config.web.site_name.clone(),
-        query: String::new(),
-        me: auth::me(&Some(session.clone())),
+        head: state.head(Some(&session)),
         messages,
         redact: state.config.privacy.erasure == ErasurePolicy::Redact,
         problem,
@@ -93,9 +90,7 @@ pub async fn erase_account(
     state.wake.notify_one();
     let jar = state.forget_session(jar);
     let page = view::MessagePage {
-        site: state.config.web.site_name.clone(),
-        query: String::new(),
-        me: None,
+        head: state.head(None),
         heading: "Your account is erased".to_owned(),
         message: match done.policy {
             ErasurePolicy::Redact => format!(
@@ -238,9 +233,7 @@ async fn admin_view(
 ) -> Result<axum::response::Html<String>, WebError> {
     let entries = state.read(|s| s.erasures(200)).await?;
     Ok(view::render(&view::ErasuresPage {
-        site: state.config.web.site_name.clone(),
-        query: String::new(),
-        me: auth::me(&Some(session.clone())),
+        head: state.head(Some(&session)),
         redact: state.config.privacy.erasure == ErasurePolicy::Redact,
         message_id: form.message_id.as_str().into(),
         reason: form.reason.clone(),

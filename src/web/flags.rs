@@ -11,7 +11,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
-use super::auth::{self, check_csrf};
+use super::auth::check_csrf;
 use super::extract::{CsrfForm, Moderator, ToHeld, Viewer, carries_csrf};
 use super::view;
 use super::{AppState, WebError};
@@ -73,11 +73,8 @@ pub async fn flag(
         })
         .await??;
     state.wake.notify_one();
-    let me = auth::me(&Some(session));
     let page = |heading: &str, message: &str| view::MessagePage {
-        site: state.config.web.site_name.clone(),
-        query: String::new(),
-        me: me.clone(),
+        head: state.head(Some(&session)),
         heading: heading.to_owned(),
         message: message.to_owned(),
     };

@@ -9,7 +9,7 @@ use serde::Deserialize;
 
 use super::extract::{Admin, CsrfForm, Id, ToMembers, carries_csrf};
 use super::view;
-use super::{AppState, WebError, auth};
+use super::{AppState, WebError};
 use crate::store::{Role, RoleChange, UserId};
 
 #[derive(Debug, Deserialize)]
@@ -33,9 +33,7 @@ pub async fn page(
         _ => "",
     };
     Ok(view::render(&view::MembersPage {
-        site: state.config.web.site_name.clone(),
-        query: String::new(),
-        me: auth::me(&Some(session)),
+        head: state.head(Some(&session)),
         members: members
             .into_iter()
             .map(|m| view::MemberRow {

@@ -40,7 +40,7 @@ use tokio::sync::Notify;
 use tower_http::set_header::SetResponseHeaderLayer;
 
 use crate::config::Config;
-use crate::store::{DeriveSettings, StoreError};
+use crate::store::{DeriveSettings, Session, StoreError};
 
 /// What every handler shares.
 #[derive(Clone)]
@@ -216,6 +216,16 @@ impl AppState {
 }
 
 impl AppState {
+    /// The frame of a page shown to `session`'s member (or to a reader not signed in), its
+    /// search box empty.
+    pub(super) fn head(&self, session: Option<&Session>) -> view::Head {
+        view::Head {
+            site: self.config.web.site_name.clone(),
+            query: String::new(),
+            me: auth::me(session),
+        }
+    }
+
     /// How many password verifications (argon2 runs) this server has made: every password
     /// sign-in makes exactly one, whether or not the address has a password.
     pub fn password_verifications(&self) -> u64 {
@@ -338,9 +348,11 @@ impl IntoResponse for WebError {
             ),
         };
         let page = view::ErrorPage {
-            site: "listbridge".to_owned(),
-            query: String::new(),
-            me: None,
+            head: view::Head {
+                site: "listbridge".to_owned(),
+                query: String::new(),
+                me: None,
+            },
             heading,
             message,
         };

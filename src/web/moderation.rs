@@ -11,7 +11,6 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
-use super::auth;
 use super::extract::{CsrfForm, Id, Moderator, ToHeld, carries_csrf};
 use super::view;
 use super::{AppState, WebError};
@@ -154,9 +153,7 @@ pub async fn queue(
         })
         .collect();
     Ok(view::render(&view::HeldPage {
-        site: state.config.web.site_name.clone(),
-        query: String::new(),
-        me: auth::me(&Some(session)),
+        head: state.head(Some(&session)),
         posts: held
             .into_iter()
             .map(|h| view::HeldRow {

@@ -8,16 +8,16 @@ use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
+use super::addresses;
 use super::extract::{Id, Viewer};
 use super::view::{self, PAGE_SIZE, Pager, PostView, ResultView, ThreadRow};
 use super::{AppState, BodyKey, PageKey, SearchKey, WebError};
-use super::{addresses, auth};
 use crate::mail::render::{RenderOptions, Rendered, render_message};
 use crate::mail::sanitize::escape_markup;
 use crate::search::{QueryError, SearchOrder};
 use crate::store::{
-    Event, Interest, MessageId, PostState, ThreadFilter, ThreadId, ThreadPost, ThreadSummary,
-    UserId,
+    Event, Interest, MessageId, PostState, Session, ThreadFilter, ThreadId, ThreadPost,
+    ThreadSummary, UserId,
 };
 use crate::thread::{ThreadMessage, arrange_fixed};
 
@@ -60,16 +60,42 @@ fn rows(state: &AppState, threads: Vec<ThreadSummary>, hide: bool) -> Vec<Thread
         .collect()
 }
 
-async fn thread_list(
+/// What a thread list shows: which threads, under which heading, at which address (its pages'
+/// links), with which feed and "new thread" link.
+pub(super) struct Listing {
+    pub filter: OwnedFilter,
+    pub heading: String,
+    pub base: String,
+    pub feed: Option<String>,
+    pub new_thread: Option<String>,
+}
+
+impl Listing {
+    pub fn new(filter: OwnedFilter, heading: String, base: String) -> Listing {
+        Listing {
+            filter,
+            heading,
+            base,
+            feed: None,
+            new_thread: None,
+        }
+    }
+}
+
+pub(super) async fn thread_list(
     state: &AppState,
-    me: Option<view::Me>,
-    new_thread: Option<String>,
-    filter: OwnedFilter,
-    page: usize,
-    heading: String,
-    base: String,
-    feed: Option<String>,
+    viewer: Option<&Session>,
+    page: Option<&str>,
+    listing: Listing,
 ) -> Result<Response, WebError> {
+    let Listing {
+        filter,
+        heading,
+        base,
+        feed,
+        new_thread,
+    } = listing;
+    let page = page_number(page);
     let offset = (page - 1) * PAGE_SIZE;
     let found = state
         .read(move |s| {
@@ -89,18 +115,13 @@ async fn thread_list(
     let pager = Pager::new(page, found.total, |p| format!("{base}?page={p}"));
     let hide = state.hides_addresses();
     let page = view::ThreadsPage {
-        site: state.config.web.site_name.clone(),
-        query: String::new(),
-        me,
+        head: state.head(viewer),
         new_thread,
         heading: addresses::shown(&heading, hide),
         feed,
         threads: rows(state, found.items, hide),
         total: found.total,
-        page: pager.page,
-        pages: pager.pages,
-        prev: pager.prev,
-        next: pager.next,
+        pager,
     };
     let mut response = view::render(&page).into_response();
     if hide {
@@ -109,34 +130,11 @@ async fn thread_list(
     Ok(response)
 }
 
-enum OwnedFilter {
+pub(super) enum OwnedFilter {
     All,
     List(String),
     Author(String),
     Interest(crate::store::InterestId),
-}
-
-/// An interest's threads, as the other thread lists.
-pub(super) async fn interest_threads(
-    state: &AppState,
-    me: Option<view::Me>,
-    interest: crate::store::InterestId,
-    page: usize,
-    heading: String,
-    base: String,
-    feed: Option<String>,
-) -> Result<Response, WebError> {
-    thread_list(
-        state,
-        me,
-        None,
-        OwnedFilter::Interest(interest),
-        page,
-        heading,
-        base,
-        feed,
-    )
-    .await
 }
 
 pub async fn latest(
@@ -144,19 +142,8 @@ pub async fn latest(
     Query(q): Query<PageQuery>,
     Viewer(viewer): Viewer,
 ) -> Result<Response, WebError> {
-    let heading = "Latest threads".to_owned();
-    let me = auth::me(&viewer);
-    thread_list(
-        &state,
-        me,
-        None,
-        OwnedFilter::All,
-        page_number(q.page.as_deref()),
-        heading,
-        "/".into(),
-        None,
-    )
-    .await
+    let listing = Listing::new(OwnedFilter::All, "Latest threads".to_owned(), "/".into());
+    thread_list(&state, viewer.as_ref(), q.page.as_deref(), listing).await
 }
 
 pub async fn list(
@@ -178,24 +165,18 @@ pub async fn list(
     };
     let base = format!("/l/{list}");
     let feed = Some(format!("{base}/feed.atom"));
-    let me = auth::me(&viewer);
     let new_thread = state
         .config
         .lists
         .iter()
         .any(|l| l.name == list && l.address.is_some())
         .then(|| format!("/l/{list}/new"));
-    thread_list(
-        &state,
-        me,
-        new_thread,
-        OwnedFilter::List(list),
-        page_number(q.page.as_deref()),
-        heading,
-        base,
+    let listing = Listing {
         feed,
-    )
-    .await
+        new_thread,
+        ..Listing::new(OwnedFilter::List(list), heading, base)
+    };
+    thread_list(&state, viewer.as_ref(), q.page.as_deref(), listing).await
 }
 
 pub async fn author(
@@ -218,18 +199,8 @@ pub async fn author(
         "Threads with posts by {}",
         name.split(" <").next().unwrap_or(&name)
     );
-    let me = auth::me(&viewer);
-    thread_list(
-        &state,
-        me,
-        None,
-        OwnedFilter::Author(address),
-        page_number(q.page.as_deref()),
-        heading,
-        base,
-        None,
-    )
-    .await
+    let listing = Listing::new(OwnedFilter::Author(address), heading, base);
+    thread_list(&state, viewer.as_ref(), q.page.as_deref(), listing).await
 }
 
 pub async fn permalink(
@@ -520,9 +491,7 @@ pub async fn thread(
         .as_ref()
         .is_some_and(|v| v.user.role >= crate::store::Role::Moderator);
     let page = view::ThreadPage {
-        site: state.config.web.site_name.clone(),
-        query: String::new(),
-        me: auth::me(&viewer),
+        head: state.head(viewer.as_ref()),
         interests: interests
             .iter()
             .map(|i| (i.slug.clone(), i.name.clone()))
@@ -642,8 +611,7 @@ pub async fn search(
         by_date,
         archive: version,
     };
-    let me = auth::me(&viewer);
-    let signed_in = me.is_some();
+    let signed_in = viewer.is_some();
     let hide = !signed_in && state.config.web.hide_addresses;
     if !signed_in && let Some(cached) = state.searches.get(&key) {
         return Ok(drawn(cached, hide));
@@ -699,15 +667,16 @@ pub async fn search(
             Ok(Ok((results, snippets, known)))
         })
         .await?;
-    let site = state.config.web.site_name.clone();
+    let head = view::Head {
+        query: query.clone(),
+        ..state.head(viewer.as_ref())
+    };
     let page_view = match found {
         Ok((results, bodies, known)) => {
             let terms = results.terms.clone();
             let pager = Pager::new(page, results.total, |p| link(p, by_date));
             view::SearchPage {
-                site,
-                query: query.clone(),
-                me,
+                head,
                 problem: None,
                 total: results.total,
                 exact: results.exact,
@@ -742,16 +711,11 @@ pub async fn search(
                         snippet: snippet(&addresses::shown(&body, hide), &terms),
                     })
                     .collect(),
-                page: pager.page,
-                pages: pager.pages,
-                prev: pager.prev,
-                next: pager.next,
+                pager,
             }
         }
         Err(problem) => view::SearchPage {
-            site,
-            query: query.clone(),
-            me,
+            head,
             problem: Some(match problem {
                 QueryError::Empty if query.trim().is_empty() => {
                     "Type a few words to search the archive.".to_owned()
@@ -764,10 +728,7 @@ pub async fn search(
             date_link: String::new(),
             relevance_link: String::new(),
             results: Vec::new(),
-            page: 1,
-            pages: 1,
-            prev: None,
-            next: None,
+            pager: Pager::new(1, 0, |_| String::new()),
         },
     };
     let html = axum::body::Bytes::from(view::render(&page_view).0);

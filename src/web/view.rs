@@ -122,19 +122,14 @@ pub struct ThreadRow {
 #[derive(Template)]
 #[template(path = "threads.html")]
 pub struct ThreadsPage {
-    pub site: String,
-    pub query: String,
-    pub me: Option<Me>,
+    pub head: Head,
     /// Where to start a new thread, on a list's page.
     pub new_thread: Option<String>,
     pub heading: String,
     pub feed: Option<String>,
     pub threads: Vec<ThreadRow>,
     pub total: u64,
-    pub page: usize,
-    pub pages: usize,
-    pub prev: Option<String>,
-    pub next: Option<String>,
+    pub pager: Pager,
 }
 
 pub struct AttachmentLink {
@@ -182,9 +177,7 @@ pub struct ForwardedView {
 #[derive(Template)]
 #[template(path = "thread.html")]
 pub struct ThreadPage {
-    pub site: String,
-    pub query: String,
-    pub me: Option<Me>,
+    pub head: Head,
     /// (slug, name) of the thread's interests.
     pub interests: Vec<(String, String)>,
     /// Interests a moderator may add.
@@ -214,9 +207,7 @@ pub struct ResultView {
 #[derive(Template)]
 #[template(path = "search.html")]
 pub struct SearchPage {
-    pub site: String,
-    pub query: String,
-    pub me: Option<Me>,
+    pub head: Head,
     pub problem: Option<String>,
     pub total: u64,
     /// The total is counted, not estimated ("about").
@@ -225,20 +216,23 @@ pub struct SearchPage {
     pub date_link: String,
     pub relevance_link: String,
     pub results: Vec<ResultView>,
-    pub page: usize,
-    pub pages: usize,
-    pub prev: Option<String>,
-    pub next: Option<String>,
+    pub pager: Pager,
 }
 
 #[derive(Template)]
 #[template(path = "error.html")]
 pub struct ErrorPage {
+    pub head: Head,
+    pub heading: &'static str,
+    pub message: String,
+}
+
+/// The frame around every page (`base.html`): the site's name, the search box's text and who
+/// is signed in.
+pub struct Head {
     pub site: String,
     pub query: String,
     pub me: Option<Me>,
-    pub heading: &'static str,
-    pub message: String,
 }
 
 /// The signed-in member, as the page header shows them.
@@ -255,9 +249,7 @@ pub struct Me {
 #[derive(Template)]
 #[template(path = "signin.html")]
 pub struct SignInPage {
-    pub site: String,
-    pub query: String,
-    pub me: Option<Me>,
+    pub head: Head,
     pub form_token: String,
     pub next: String,
     pub email: String,
@@ -269,9 +261,7 @@ pub struct SignInPage {
 #[derive(Template)]
 #[template(path = "confirm_signin.html")]
 pub struct ConfirmSignInPage {
-    pub site: String,
-    pub query: String,
-    pub me: Option<Me>,
+    pub head: Head,
     pub form_token: String,
     pub token: String,
     pub address: String,
@@ -281,9 +271,7 @@ pub struct ConfirmSignInPage {
 #[derive(Template)]
 #[template(path = "message.html")]
 pub struct MessagePage {
-    pub site: String,
-    pub query: String,
-    pub me: Option<Me>,
+    pub head: Head,
     pub heading: String,
     pub message: String,
 }
@@ -291,9 +279,7 @@ pub struct MessagePage {
 #[derive(Template)]
 #[template(path = "account.html")]
 pub struct AccountPage {
-    pub site: String,
-    pub query: String,
-    pub me: Option<Me>,
+    pub head: Head,
     pub id: i64,
     pub display_name: String,
     pub organisation: String,
@@ -316,9 +302,7 @@ pub struct ProfilePost {
 #[derive(Template)]
 #[template(path = "profile.html")]
 pub struct ProfilePage {
-    pub site: String,
-    pub query: String,
-    pub me: Option<Me>,
+    pub head: Head,
     pub id: i64,
     pub display_name: String,
     pub organisation: Option<String>,
@@ -335,9 +319,7 @@ pub struct ProfilePage {
 #[derive(Template)]
 #[template(path = "compose.html")]
 pub struct ComposePage {
-    pub site: String,
-    pub query: String,
-    pub me: Option<Me>,
+    pub head: Head,
     pub heading: String,
     pub action: String,
     pub back: String,
@@ -376,9 +358,7 @@ pub struct MemberRow {
 #[derive(Template)]
 #[template(path = "members.html")]
 pub struct MembersPage {
-    pub site: String,
-    pub query: String,
-    pub me: Option<Me>,
+    pub head: Head,
     pub members: Vec<MemberRow>,
     pub notice: String,
 }
@@ -398,9 +378,7 @@ pub struct BounceRow {
 #[derive(Template)]
 #[template(path = "inbound.html")]
 pub struct InboundPage {
-    pub site: String,
-    pub query: String,
-    pub me: Option<Me>,
+    pub head: Head,
     pub entries: Vec<InboundRow>,
     pub bounces: Vec<BounceRow>,
     /// What was just done.
@@ -410,9 +388,7 @@ pub struct InboundPage {
 #[derive(Template)]
 #[template(path = "interests.html")]
 pub struct InterestsPage {
-    pub site: String,
-    pub query: String,
-    pub me: Option<Me>,
+    pub head: Head,
     /// (slug, name, description)
     pub interests: Vec<(String, String, String)>,
 }
@@ -420,9 +396,7 @@ pub struct InterestsPage {
 #[derive(Template)]
 #[template(path = "preferences.html")]
 pub struct PreferencesPage {
-    pub site: String,
-    pub query: String,
-    pub me: Option<Me>,
+    pub head: Head,
     /// Where the form posts: the member's own page, or a signed link.
     pub action: String,
     /// The session's token; empty on a signed link (the link is the proof).
@@ -453,9 +427,7 @@ pub struct InterestForm {
 #[derive(Template)]
 #[template(path = "admin_interests.html")]
 pub struct AdminInterestsPage {
-    pub site: String,
-    pub query: String,
-    pub me: Option<Me>,
+    pub head: Head,
     pub interests: Vec<InterestForm>,
     pub draft: InterestForm,
     pub problem: Option<String>,
@@ -489,9 +461,7 @@ pub struct UnansweredRow {
 #[derive(Template)]
 #[template(path = "engagement.html")]
 pub struct EngagementPage {
-    pub site: String,
-    pub query: String,
-    pub me: Option<Me>,
+    pub head: Head,
     pub as_of_iso: String,
     pub as_of_human: String,
     pub posts: u64,
@@ -527,9 +497,7 @@ pub struct EventRow {
 #[derive(Template)]
 #[template(path = "events.html")]
 pub struct EventsPage {
-    pub site: String,
-    pub query: String,
-    pub me: Option<Me>,
+    pub head: Head,
     pub upcoming: bool,
     pub events: Vec<EventRow>,
     pub can_announce: bool,
@@ -538,9 +506,7 @@ pub struct EventsPage {
 #[derive(Template)]
 #[template(path = "event.html")]
 pub struct EventPage {
-    pub site: String,
-    pub query: String,
-    pub me: Option<Me>,
+    pub head: Head,
     pub id: i64,
     pub title: String,
     pub when: String,
@@ -583,9 +549,7 @@ pub struct AttendeeRow {
 #[derive(Template)]
 #[template(path = "attendees.html")]
 pub struct AttendeesPage {
-    pub site: String,
-    pub query: String,
-    pub me: Option<Me>,
+    pub head: Head,
     pub id: i64,
     pub title: String,
     pub places: String,
@@ -600,9 +564,7 @@ pub struct AttendeesPage {
 #[derive(Template)]
 #[template(path = "event_form.html")]
 pub struct EventFormPage {
-    pub site: String,
-    pub query: String,
-    pub me: Option<Me>,
+    pub head: Head,
     pub lists: Vec<String>,
     pub list: String,
     pub title: String,
@@ -689,9 +651,7 @@ pub struct LogRow {
 #[derive(Template)]
 #[template(path = "held.html")]
 pub struct HeldPage {
-    pub site: String,
-    pub query: String,
-    pub me: Option<Me>,
+    pub head: Head,
     pub posts: Vec<HeldRow>,
     pub flagged: Vec<FlaggedRow>,
     pub hidden: Vec<HiddenRow>,
@@ -704,9 +664,7 @@ pub struct HeldPage {
 #[derive(Template)]
 #[template(path = "erase.html")]
 pub struct ErasePage {
-    pub site: String,
-    pub query: String,
-    pub me: Option<Me>,
+    pub head: Head,
     /// Archived messages from the member's addresses.
     pub messages: u64,
     /// The policy: redact (else remove).
@@ -744,9 +702,7 @@ pub struct PurgeConfirm {
 #[derive(Template)]
 #[template(path = "erasures.html")]
 pub struct ErasuresPage {
-    pub site: String,
-    pub query: String,
-    pub me: Option<Me>,
+    pub head: Head,
     pub redact: bool,
     pub message_id: MessageId,
     pub reason: String,

@@ -11,7 +11,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
-use super::auth::{self, check_csrf};
+use super::auth::check_csrf;
 use super::extract::{
     Admin, CarriesCsrf, CsrfForm, Id, Member, Moderator, ToInbound, ToItem, Viewer, carries_csrf,
 };
@@ -119,9 +119,7 @@ fn compose_page(
         ),
     };
     view::render(&view::ComposePage {
-        site: state.config.web.site_name.clone(),
-        query: String::new(),
-        me: auth::me(&Some(session.clone())),
+        head: state.head(Some(&session)),
         heading,
         action,
         back,
@@ -288,9 +286,7 @@ pub(super) fn held_page(state: &AppState, session: &Session, reason: &str) -> Re
     (
         StatusCode::ACCEPTED,
         view::render(&view::ErrorPage {
-            site: state.config.web.site_name.clone(),
-            query: String::new(),
-            me: auth::me(&Some(session.clone())),
+            head: state.head(Some(&session)),
             heading: "Your post is held for a moderator",
             message: format!(
                 "It was not published or sent to anyone, because {reason}. A moderator will \
@@ -394,9 +390,7 @@ pub async fn inbound_log(
     let entries = state.read(|s| s.inbound_log(200)).await?;
     let bounces = state.read(|s| s.bounce_records(200)).await?;
     let page = view::InboundPage {
-        site: state.config.web.site_name.clone(),
-        query: String::new(),
-        me: auth::me(&Some(session)),
+        head: state.head(Some(&session)),
         entries: entries
             .into_iter()
             .map(|e| view::InboundRow {

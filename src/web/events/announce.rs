@@ -15,7 +15,7 @@ use super::{may_announce, now};
 use crate::forum::events as out_events;
 use crate::forum::{Draft, PostError};
 use crate::store::{InterestId, NewEvent, Session};
-use crate::web::auth::{self, check_csrf};
+use crate::web::auth::check_csrf;
 use crate::web::extract::{Member, Viewer};
 use crate::web::view;
 use crate::web::{AppState, WebError};
@@ -99,9 +99,7 @@ async fn form_page(
     let chosen: Vec<&str> = form.interests.iter().map(String::as_str).collect();
     let lists = announceable_lists(state).await?;
     Ok(view::render(&view::EventFormPage {
-        site: state.config.web.site_name.clone(),
-        query: String::new(),
-        me: auth::me(&Some(session.clone())),
+        head: state.head(Some(&session)),
         list: if form.list.is_empty() {
             lists.first().cloned().unwrap_or_default()
         } else {

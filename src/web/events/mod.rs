@@ -19,7 +19,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use chrono::TimeZone;
 use serde::Deserialize;
 
-use super::auth::{self, check_csrf};
+use super::auth::check_csrf;
 use super::extract::{CsrfForm, Id, Member, ToItem, TokenOnly, Viewer, carries_csrf};
 use super::view;
 use super::{AppState, WebError};
@@ -119,9 +119,7 @@ async fn listing(
         .as_ref()
         .is_some_and(|s| may_announce(&state, s) && state.config.outbound.is_some());
     Ok(view::render(&view::EventsPage {
-        site: state.config.web.site_name.clone(),
-        query: String::new(),
-        me: auth::me(&session),
+        head: state.head(session.as_ref()),
         upcoming,
         events: events.iter().map(row).collect(),
         can_announce,
@@ -159,9 +157,7 @@ fn event_page(
         _ => ("none", 0),
     };
     view::render(&view::EventPage {
-        site: state.config.web.site_name.clone(),
-        query: String::new(),
-        me: auth::me(session),
+        head: state.head(session.as_ref()),
         id: event.id.0,
         title: event.title.clone(),
         when: out_events::when(event),
@@ -428,9 +424,7 @@ pub async fn attendees(
     let (event, session) = run_by(&state, viewer, id).await?;
     let rows = state.read(move |s| s.attendees(id)).await?;
     Ok(view::render(&view::AttendeesPage {
-        site: state.config.web.site_name.clone(),
-        query: String::new(),
-        me: auth::me(&Some(session)),
+        head: state.head(Some(&session)),
         id: id.0,
         title: event.title.clone(),
         places: places_text(&event),
