@@ -193,12 +193,7 @@ impl AppState {
     /// A subject as titles show it: without the list's tag (`[SNUG]`).
     fn subject(&self, subject: Option<&str>, list: &str) -> String {
         let subject = subject.unwrap_or("").trim();
-        let tag = self
-            .config
-            .lists
-            .iter()
-            .find(|l| l.name == list)
-            .and_then(|l| l.subject_tag.as_deref());
+        let tag = self.list(list).and_then(|l| l.subject_tag.as_deref());
         let shown = match tag {
             Some(tag) => subject
                 .replacen(tag, "", 1)
@@ -216,6 +211,11 @@ impl AppState {
 }
 
 impl AppState {
+    /// The configured list of this name.
+    fn list(&self, name: &str) -> Option<&crate::config::ListConfig> {
+        self.config.lists.iter().find(|l| l.name == name)
+    }
+
     /// The frame of a page shown to `session`'s member (or to a reader not signed in), its
     /// search box empty.
     pub(super) fn head(&self, session: Option<&Session>) -> view::Head {

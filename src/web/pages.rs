@@ -153,23 +153,15 @@ pub async fn list(
     Viewer(viewer): Viewer,
 ) -> Result<Response, WebError> {
     state.readable_list(&list).await?;
-    let description = state
-        .config
-        .lists
-        .iter()
-        .find(|l| l.name == list)
-        .and_then(|l| l.description.clone());
-    let heading = match description {
+    let config = state.list(&list);
+    let heading = match config.and_then(|l| l.description.as_deref()) {
         Some(d) => format!("{list}: {d}"),
         None => format!("The {list} list"),
     };
     let base = format!("/l/{list}");
     let feed = Some(format!("{base}/feed.atom"));
-    let new_thread = state
-        .config
-        .lists
-        .iter()
-        .any(|l| l.name == list && l.address.is_some())
+    let new_thread = config
+        .is_some_and(|l| l.address.is_some())
         .then(|| format!("/l/{list}/new"));
     let listing = Listing {
         feed,

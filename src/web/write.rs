@@ -321,7 +321,7 @@ async fn submit(state: &AppState, draft: Draft) -> Result<Result<String, PostErr
 }
 
 async fn known_list(state: &AppState, list: &str) -> Result<(), WebError> {
-    if state.config.lists.iter().any(|l| l.name == list) {
+    if state.list(list).is_some() {
         state.readable_list(list).await
     } else {
         Err(WebError::NotFound("list"))

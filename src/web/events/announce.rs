@@ -236,11 +236,7 @@ pub async fn create(
     }
     let mut problems = Vec::new();
     let offered = announceable_lists(&state).await?;
-    let list = state
-        .config
-        .lists
-        .iter()
-        .find(|l| l.name == form.list && offered.contains(&l.name));
+    let list = state.list(&form.list).filter(|l| offered.contains(&l.name));
     if list.is_none() {
         problems.push("Choose the list to announce it on.".to_owned());
     }
