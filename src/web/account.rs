@@ -12,7 +12,7 @@ use serde::Deserialize;
 use super::auth::{self, check_csrf};
 use super::extract::{CsrfForm, Id, Member, ToAccount, Viewer, carries_csrf};
 use super::view;
-use super::{AppState, WebError};
+use super::{AppState, WebError, download};
 use crate::store::{ProfileUpdate, UserId};
 
 carries_csrf!(ProfileForm, NewPasswordForm);
@@ -411,18 +411,13 @@ pub async fn export_json(
         })
         .await?
         .ok_or(WebError::NotFound("account"))?;
-    Ok((
-        [
-            (header::CONTENT_TYPE, "application/json"),
-            (
-                header::CONTENT_DISPOSITION,
-                "attachment; filename=\"my-data.json\"",
-            ),
-            (header::CACHE_CONTROL, "no-store"),
-        ],
-        serde_json::to_string_pretty(&data).unwrap_or_default(),
-    )
-        .into_response())
+    let json = serde_json::to_string_pretty(&data).unwrap_or_default();
+    Ok(download(
+        "application/json",
+        "my-data.json",
+        Some("no-store"),
+        json,
+    ))
 }
 
 /// Every archived mail sent from the member's verified addresses, as an mbox.
@@ -446,18 +441,12 @@ pub async fn export_mbox(
             Ok(out)
         })
         .await?;
-    Ok((
-        [
-            (header::CONTENT_TYPE, "application/mbox"),
-            (
-                header::CONTENT_DISPOSITION,
-                "attachment; filename=\"my-mail.mbox\"",
-            ),
-            (header::CACHE_CONTROL, "no-store"),
-        ],
+    Ok(download(
+        "application/mbox",
+        "my-mail.mbox",
+        Some("no-store"),
         bytes,
-    )
-        .into_response())
+    ))
 }
 
 #[cfg(test)]

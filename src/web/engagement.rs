@@ -3,13 +3,12 @@
 //! spreadsheet or a report.
 
 use axum::extract::State;
-use axum::http::header;
 use axum::response::{IntoResponse, Response};
 
 use super::charts::bar_chart;
 use super::extract::Moderator;
 use super::view;
-use super::{AppState, WebError};
+use super::{AppState, WebError, download};
 use crate::store::Engagement;
 
 /// The chart box: as wide as the page's column, scaled down on a phone.
@@ -261,18 +260,13 @@ pub fn csv(e: &Engagement) -> String {
 
 pub async fn csv_file(State(state): State<AppState>, _: Moderator) -> Result<Response, WebError> {
     let e = figures(&state).await?;
-    Ok((
-        [
-            (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
-            (
-                header::CONTENT_DISPOSITION,
-                "attachment; filename=\"engagement.csv\"",
-            ),
-            (header::CACHE_CONTROL, "private, no-store"),
-        ],
-        csv(&e),
-    )
-        .into_response())
+    let csv = csv(&e);
+    Ok(download(
+        "text/csv; charset=utf-8",
+        "engagement.csv",
+        Some("private, no-store"),
+        csv,
+    ))
 }
 
 #[cfg(test)]

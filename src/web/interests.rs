@@ -14,7 +14,7 @@ use serde::Deserialize;
 use super::extract::{
     Admin, CsrfForm, Id, Member, Moderator, ToFront, ToItem, Viewer, carries_csrf,
 };
-use super::pages::{Listing, OwnedFilter, thread_list};
+use super::pages::{ListReader, Listing, OwnedFilter, thread_list};
 use super::view;
 use super::{AppState, WebError};
 use crate::store::{Interest, InterestMode, Preferences, Session, ThreadId, UserId};
@@ -36,16 +36,10 @@ pub async fn index(
     Ok(view::render(&page).into_response())
 }
 
-#[derive(Debug, Deserialize, Default)]
-pub struct PageQuery {
-    page: Option<String>,
-}
-
 pub async fn interest(
     State(state): State<AppState>,
     Path(slug): Path<String>,
-    Query(q): Query<PageQuery>,
-    Viewer(viewer): Viewer,
+    reader: ListReader,
 ) -> Result<Response, WebError> {
     let lookup = slug.clone();
     let interest = state
@@ -64,7 +58,7 @@ pub async fn interest(
             format!("/i/{slug}"),
         )
     };
-    thread_list(&state, viewer.as_ref(), q.page.as_deref(), listing).await
+    thread_list(&state, reader, listing).await
 }
 
 pub async fn feed(

@@ -360,6 +360,33 @@ impl IntoResponse for WebError {
     }
 }
 
+/// A file to save (`Content-Disposition: attachment`) under `filename`, with the
+/// `Cache-Control` given, if any.
+pub(super) fn download(
+    content_type: &str,
+    filename: &str,
+    cache_control: Option<&'static str>,
+    body: impl IntoResponse,
+) -> Response {
+    let mut response = (
+        [
+            (header::CONTENT_TYPE, content_type.to_owned()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{filename}\""),
+            ),
+        ],
+        body,
+    )
+        .into_response();
+    if let Some(cache) = cache_control {
+        response
+            .headers_mut()
+            .insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
+    }
+    response
+}
+
 /// Every route of the forum, pattern and handlers. The router is built from this list and the
 /// tests walk the same list (`route_patterns`), so a new route cannot escape them.
 fn routes() -> Vec<(&'static str, MethodRouter<AppState>)> {

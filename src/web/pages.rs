@@ -4,7 +4,8 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{FromRequestParts, Path, Query, State};
+use axum::http::request::Parts;
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
@@ -16,8 +17,8 @@ use crate::mail::render::{RenderOptions, Rendered, render_message};
 use crate::mail::sanitize::escape_markup;
 use crate::search::{QueryError, SearchOrder};
 use crate::store::{
-    Event, Interest, MessageId, PostState, Session, ThreadFilter, ThreadId, ThreadPost,
-    ThreadSummary, UserId,
+    Event, Interest, MessageId, PostState, Session, Store, StoreError, ThreadFilter, ThreadId,
+    ThreadPost, ThreadSummary, UserId,
 };
 use crate::thread::{ThreadMessage, arrange_fixed};
 
@@ -82,12 +83,37 @@ impl Listing {
     }
 }
 
+/// Who reads a thread list, and which of its pages (`?page=`).
+pub(super) struct ListReader {
+    viewer: Option<Session>,
+    page: Option<String>,
+}
+
+impl FromRequestParts<AppState> for ListReader {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
+        let Query(q) = Query::<PageQuery>::from_request_parts(parts, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let Viewer(viewer) = Viewer::from_request_parts(parts, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        Ok(ListReader {
+            viewer,
+            page: q.page,
+        })
+    }
+}
+
 pub(super) async fn thread_list(
     state: &AppState,
-    viewer: Option<&Session>,
-    page: Option<&str>,
+    reader: ListReader,
     listing: Listing,
 ) -> Result<Response, WebError> {
+    let ListReader { viewer, page } = reader;
+    let viewer = viewer.as_ref();
+    let page = page.as_deref();
     let Listing {
         filter,
         heading,
@@ -139,18 +165,16 @@ pub(super) enum OwnedFilter {
 
 pub async fn latest(
     State(state): State<AppState>,
-    Query(q): Query<PageQuery>,
-    Viewer(viewer): Viewer,
+    reader: ListReader,
 ) -> Result<Response, WebError> {
     let listing = Listing::new(OwnedFilter::All, "Latest threads".to_owned(), "/".into());
-    thread_list(&state, viewer.as_ref(), q.page.as_deref(), listing).await
+    thread_list(&state, reader, listing).await
 }
 
 pub async fn list(
     State(state): State<AppState>,
     Path(list): Path<String>,
-    Query(q): Query<PageQuery>,
-    Viewer(viewer): Viewer,
+    reader: ListReader,
 ) -> Result<Response, WebError> {
     state.readable_list(&list).await?;
     let config = state.list(&list);
@@ -168,16 +192,15 @@ pub async fn list(
         new_thread,
         ..Listing::new(OwnedFilter::List(list), heading, base)
     };
-    thread_list(&state, viewer.as_ref(), q.page.as_deref(), listing).await
+    thread_list(&state, reader, listing).await
 }
 
 pub async fn author(
     State(state): State<AppState>,
     Path(address): Path<String>,
-    Query(q): Query<PageQuery>,
-    Viewer(viewer): Viewer,
+    reader: ListReader,
 ) -> Result<Response, WebError> {
-    if viewer.is_none() && state.config.web.hide_addresses {
+    if reader.viewer.is_none() && state.config.web.hide_addresses {
         // The page is named by the address: it is for members.
         return Err(WebError::SignIn(view::author_link(&address)));
     }
@@ -192,7 +215,7 @@ pub async fn author(
         name.split(" <").next().unwrap_or(&name)
     );
     let listing = Listing::new(OwnedFilter::Author(address), heading, base);
-    thread_list(&state, viewer.as_ref(), q.page.as_deref(), listing).await
+    thread_list(&state, reader, listing).await
 }
 
 pub async fn permalink(
@@ -237,6 +260,57 @@ struct ThreadData {
     all_interests: Vec<Interest>,
     watching: Option<String>,
     event: Option<Event>,
+}
+
+/// What a thread's page is drawn from, as the reader (`me_id`, if signed in) may see it; None:
+/// no such thread.
+fn thread_data(
+    s: &Store,
+    id: ThreadId,
+    me_id: Option<UserId>,
+) -> Result<Option<ThreadData>, StoreError> {
+    let Some(info) = s.thread_info(id)? else {
+        return Ok(None);
+    };
+    let posts = s.thread_posts(id)?;
+    let addresses: Vec<&str> = posts
+        .iter()
+        .filter_map(|p| p.from_addr.as_deref())
+        .collect();
+    let members = s.members_by_address(&addresses)?;
+    let ids: Vec<&str> = posts.iter().map(|p| p.message_id.as_str()).collect();
+    let likes = s.likes(&ids, me_id)?;
+    let interests = s.thread_interests(id)?;
+    let all_interests = s.interests()?;
+    let event = match s.event_of_thread(id)? {
+        Some(e) => s.event(e)?,
+        None => None,
+    };
+    let watching = match me_id {
+        Some(me) => s.thread_pref(me, id)?,
+        None => None,
+    };
+    let mut states = HashMap::new();
+    if let Some(me) = me_id {
+        for p in &posts {
+            if let Some((author, state)) = s.post_state(&p.message_id)?
+                && author == me
+            {
+                states.insert(p.message_id.clone(), state);
+            }
+        }
+    }
+    Ok(Some(ThreadData {
+        info,
+        posts,
+        states,
+        members,
+        likes,
+        interests,
+        all_interests,
+        watching,
+        event,
+    }))
 }
 
 pub async fn thread(
@@ -287,64 +361,12 @@ pub async fn thread(
         return Ok(drawn(page, state.config.web.hide_addresses));
     }
     let me_id = viewer.as_ref().map(|v| v.user.id);
-    let ThreadData {
-        info,
-        posts,
-        states,
-        members,
-        likes,
-        interests,
-        all_interests,
-        watching,
-        event,
-    } = state
-        .read(move |s| {
-            let Some(info) = s.thread_info(ThreadId(id))? else {
-                return Ok(None);
-            };
-            let posts = s.thread_posts(ThreadId(id))?;
-            let addresses: Vec<&str> = posts
-                .iter()
-                .filter_map(|p| p.from_addr.as_deref())
-                .collect();
-            let members = s.members_by_address(&addresses)?;
-            let ids: Vec<&str> = posts.iter().map(|p| p.message_id.as_str()).collect();
-            let likes = s.likes(&ids, me_id)?;
-            let interests = s.thread_interests(ThreadId(id))?;
-            let all_interests = s.interests()?;
-            let event = match s.event_of_thread(ThreadId(id))? {
-                Some(e) => s.event(e)?,
-                None => None,
-            };
-            let watching = match me_id {
-                Some(me) => s.thread_pref(me, ThreadId(id))?,
-                None => None,
-            };
-            let mut states = HashMap::new();
-            if let Some(me) = me_id {
-                for p in &posts {
-                    if let Some((author, state)) = s.post_state(&p.message_id)?
-                        && author == me
-                    {
-                        states.insert(p.message_id.clone(), state);
-                    }
-                }
-            }
-            Ok(Some(ThreadData {
-                info,
-                posts,
-                states,
-                members,
-                likes,
-                interests,
-                all_interests,
-                watching,
-                event,
-            }))
-        })
+    let data = state
+        .read(move |s| thread_data(s, ThreadId(id), me_id))
         .await?
         .ok_or(WebError::NotFound("thread"))?;
-    let (subject, list) = info;
+    let (subject, list) = data.info;
+    let posts = data.posts;
     let options = render_options(&state, &list);
     let hide_addresses = state.config.web.hide_addresses && me_id.is_none();
     // What the mail and its authors say, as this reader may see it.
@@ -408,7 +430,8 @@ pub async fn thread(
                 ),
             )
         });
-        let (like_count, liked) = likes
+        let (like_count, liked) = data
+            .likes
             .get(post.message_id.as_str())
             .copied()
             .unwrap_or((0, false));
@@ -417,14 +440,14 @@ pub async fn thread(
             likes: like_count,
             liked,
             reply: Some(format!("/t/{id}/reply?to={}", post.key)),
-            state: states.get(post.message_id.as_str()).map(state_label),
+            state: data.states.get(post.message_id.as_str()).map(state_label),
             key: post.key,
             author,
             // A member's posts lead to their profile; other authors to their threads.
             author_link: match post
                 .from_addr
                 .as_deref()
-                .and_then(|a| members.get(&a.to_lowercase()))
+                .and_then(|a| data.members.get(&a.to_lowercase()))
             {
                 Some(member) => Some(format!("/u/{}", member.0)),
                 // An author page is named by the address: not for readers who may not see it.
@@ -484,23 +507,26 @@ pub async fn thread(
         .is_some_and(|v| v.user.role >= crate::store::Role::Moderator);
     let page = view::ThreadPage {
         head: state.head(viewer.as_ref()),
-        interests: interests
+        interests: data
+            .interests
             .iter()
             .map(|i| (i.slug.clone(), i.name.clone()))
             .collect(),
         // Moderators add any interest the thread lacks, or remove one it has.
         taggable: if moderator {
-            all_interests
+            data.all_interests
                 .iter()
-                .filter(|i| !interests.iter().any(|t| t.id == i.id))
+                .filter(|i| !data.interests.iter().any(|t| t.id == i.id))
                 .map(|i| (i.slug.clone(), i.name.clone()))
                 .collect()
         } else {
             Vec::new()
         },
         moderator,
-        watching: watching.unwrap_or_default(),
-        event: event.map(|e| (e.id.0, shown(&e.title), crate::forum::events::when(&e))),
+        watching: data.watching.unwrap_or_default(),
+        event: data
+            .event
+            .map(|e| (e.id.0, shown(&e.title), crate::forum::events::when(&e))),
         thread: id,
         subject: shown(&state.thread_title(subject.as_deref(), &list)),
         list,

@@ -22,7 +22,7 @@ use serde::Deserialize;
 use super::auth::check_csrf;
 use super::extract::{CsrfForm, Id, Member, ToItem, TokenOnly, Viewer, carries_csrf};
 use super::view;
-use super::{AppState, WebError};
+use super::{AppState, WebError, download};
 use crate::config::Organisers;
 use crate::forum::events as out_events;
 use crate::mail::calendar::{self, Organizer};
@@ -547,15 +547,6 @@ pub async fn attendees_csv(
         csv.push_str(&line.join(","));
         csv.push_str("\r\n");
     }
-    Ok((
-        [
-            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
-            (
-                header::CONTENT_DISPOSITION,
-                format!("attachment; filename=\"event-{}-attendees.csv\"", id.0),
-            ),
-        ],
-        csv,
-    )
-        .into_response())
+    let name = format!("event-{}-attendees.csv", id.0);
+    Ok(download("text/csv; charset=utf-8", &name, None, csv))
 }
