@@ -59,15 +59,9 @@ fn account_page(
     notice: Option<String>,
     problem: Option<String>,
 ) -> axum::response::Html<String> {
-    let u = &session.user;
     view::render(&view::AccountPage {
-        head: state.head(Some(&session)),
-        id: u.id.0,
-        display_name: u.display_name.clone(),
-        organisation: u.organisation.clone().unwrap_or_default(),
-        job_title: u.job_title.clone().unwrap_or_default(),
-        bio: u.bio.clone().unwrap_or_default(),
-        has_password: u.has_password,
+        head: state.head(Some(session)),
+        user: &session.user,
         emails,
         notice,
         problem,
@@ -319,17 +313,13 @@ pub async fn profile(
         .ok_or(WebError::NotFound("member"))?;
     let page = view::ProfilePage {
         head: state.head(viewer.as_ref()),
-        id,
-        display_name: user.display_name,
-        organisation: user.organisation,
-        job_title: user.job_title,
-        bio: user.bio,
         role: match user.role {
             crate::store::Role::Member => None,
             crate::store::Role::Moderator => Some("Moderator"),
             crate::store::Role::Admin => Some("Admin"),
         },
         joined: view::human(Some(user.created)),
+        user,
         interests,
         total,
         posts: posts
@@ -338,8 +328,7 @@ pub async fn profile(
                 permalink: view::permalink(&p.message_id),
                 subject: state.subject(p.subject.as_deref(), &p.list),
                 list: p.list,
-                date_iso: view::iso(p.date),
-                date_human: view::human(p.date),
+                date: view::Stamp::at(p.date),
             })
             .collect(),
     };

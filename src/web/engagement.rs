@@ -69,8 +69,7 @@ pub async fn page(
         .collect();
     let page = view::EngagementPage {
         head: state.head(Some(&session)),
-        as_of_iso: view::iso(Some(e.now)),
-        as_of_human: view::human(Some(e.now)),
+        as_of: view::Stamp::at(Some(e.now)),
         posts: e.posts_last_30_days(),
         active_members: e.active_members,
         active_with_accounts: e.active_with_accounts,
@@ -114,8 +113,7 @@ pub async fn page(
                 } else {
                     p.author.clone()
                 },
-                when_iso: view::iso(p.date),
-                when_human: view::human(p.date),
+                when: view::Stamp::at(p.date),
                 likes: p.likes,
             })
             .collect(),
@@ -125,8 +123,7 @@ pub async fn page(
             .map(|u| view::UnansweredRow {
                 href: format!("/t/{}", u.thread),
                 subject: state.thread_title(u.subject.as_deref(), &u.list),
-                when_iso: view::iso(Some(u.date)),
-                when_human: view::human(Some(u.date)),
+                when: view::Stamp::at(Some(u.date)),
             })
             .collect(),
     };

@@ -182,8 +182,7 @@ pub async fn purge(
                 list.as_ref().map_or("", |(_, l)| l.as_str()),
             ),
             author: summary.author,
-            date_iso: view::iso(summary.date),
-            date_human: view::human(summary.date),
+            date: view::Stamp::at(summary.date),
         };
         return Ok(
             admin_view(&state, &session, &form, Some(confirm), String::new(), None)
@@ -209,11 +208,9 @@ pub async fn purge(
         })
         .await?;
     match done {
-        Ok(done) => Ok((
-            StatusCode::SEE_OTHER,
-            Redirect::to(&format!("/admin/erasures?done={}", done.erasure.0)),
-        )
-            .into_response()),
+        Ok(done) => {
+            Ok(Redirect::to(&format!("/admin/erasures?done={}", done.erasure.0)).into_response())
+        }
         // Purged meanwhile by someone else.
         Err(ErasureError::NoSuchMessage(_)) => Err(WebError::NotFound("message")),
         Err(e) => {
@@ -268,8 +265,7 @@ fn row(e: ErasureEntry) -> view::ErasureRow {
     };
     view::ErasureRow {
         id: e.id.0,
-        when_iso: view::iso(Some(e.at)),
-        when_human: view::human(Some(e.at)),
+        when: view::Stamp::at(Some(e.at)),
         what,
         who,
         policy: e.policy,

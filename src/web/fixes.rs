@@ -4,7 +4,6 @@
 //! applies it whenever threads are derived, so it survives `reindex`.
 
 use axum::extract::State;
-use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
@@ -64,9 +63,7 @@ async fn apply(
         .write(move |s| crate::forum::moderation::fix_thread(s, &request, moderator, now))
         .await?;
     match outcome {
-        FixOutcome::Done(to) => {
-            Ok((StatusCode::SEE_OTHER, Redirect::to(&format!("/t/{}", to.0))).into_response())
-        }
+        FixOutcome::Done(to) => Ok(Redirect::to(&format!("/t/{}", to.0)).into_response()),
         FixOutcome::Refused(why) => Err(WebError::BadRequest(why)),
     }
 }
@@ -139,7 +136,7 @@ pub async fn undo(
         Some(t) => format!("/t/{}", t.0),
         None => "/admin/held?done=gone".to_owned(),
     };
-    Ok((StatusCode::SEE_OTHER, Redirect::to(&to)).into_response())
+    Ok(Redirect::to(&to).into_response())
 }
 
 #[cfg(test)]

@@ -161,5 +161,5 @@ pub async fn decide(
         Some(t) => format!("/t/{t}"),
         None => format!("/admin/held?done={done}"),
     };
-    Ok((StatusCode::SEE_OTHER, Redirect::to(&to)).into_response())
+    Ok(Redirect::to(&to).into_response())
 }

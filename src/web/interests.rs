@@ -228,12 +228,7 @@ fn preferences_page(
                 (i.slug.clone(), i.name.clone(), mode.as_str().to_owned())
             })
             .collect(),
-        delivery: prefs.delivery.clone(),
-        digest: prefs.digest.clone(),
-        digest_hour: prefs.digest_hour,
-        digest_weekday: prefs.digest_weekday,
-        daily_cap: prefs.daily_cap,
-        hear_of_likes: prefs.hear_of_likes,
+        prefs,
         notice,
     })
 }

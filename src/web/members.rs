@@ -3,7 +3,6 @@
 //! the moderation log, as `listbridge members role` does).
 
 use axum::extract::{Query, State};
-use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
@@ -78,9 +77,5 @@ pub async fn change_role(
         RoleChange::Unchanged(_) => "unchanged",
         RoleChange::LastAdmin => "last-admin",
     };
-    Ok((
-        StatusCode::SEE_OTHER,
-        Redirect::to(&format!("/admin/members?done={done}")),
-    )
-        .into_response())
+    Ok(Redirect::to(&format!("/admin/members?done={done}")).into_response())
 }

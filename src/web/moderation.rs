@@ -7,7 +7,6 @@
 use std::sync::Arc;
 
 use axum::extract::{Query, State};
-use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
@@ -76,8 +75,7 @@ pub async fn queue(
                             e.reason.label().to_owned(),
                             e.note.unwrap_or_default(),
                             e.by,
-                            view::iso(Some(e.at)),
-                            view::human(Some(e.at)),
+                            view::Stamp::at(Some(e.at)),
                         )
                     })
                     .collect(),
@@ -97,8 +95,7 @@ pub async fn queue(
                     (HideWhy::Moderator, Some(name)) => name,
                     (HideWhy::Moderator, None) => "a moderator".to_owned(),
                 },
-                when_iso: view::iso(Some(h.at)),
-                when_human: view::human(Some(h.at)),
+                when: view::Stamp::at(Some(h.at)),
                 note: h.note.unwrap_or_default(),
             }
         })
@@ -129,8 +126,7 @@ pub async fn queue(
                 message: view::permalink(&f.message_id),
                 target: target.map(|t| view::permalink(t)),
                 by: f.by.unwrap_or_else(|| "a former moderator".to_owned()),
-                when_iso: view::iso(Some(f.at)),
-                when_human: view::human(Some(f.at)),
+                when: view::Stamp::at(Some(f.at)),
             }
         })
         .collect();
@@ -148,8 +144,7 @@ pub async fn queue(
             message: e.message_id.as_deref().map(view::permalink),
             target: e.target.as_deref().map(view::permalink),
             detail: e.detail.unwrap_or_default(),
-            when_iso: view::iso(Some(e.at)),
-            when_human: view::human(Some(e.at)),
+            when: view::Stamp::at(Some(e.at)),
         })
         .collect();
     Ok(view::render(&view::HeldPage {
@@ -169,8 +164,7 @@ pub async fn queue(
                     HeldKind::Mail { .. } => "mail",
                 },
                 editable: matches!(h.kind, HeldKind::Web { .. }),
-                when_iso: view::iso(Some(h.created)),
-                when_human: view::human(Some(h.created)),
+                when: view::Stamp::at(Some(h.created)),
                 reason: h.reason,
                 body: h.body,
             })
@@ -229,9 +223,5 @@ pub async fn decide(
         Decided::Rejected => "rejected",
         Decided::Gone => "gone",
     };
-    Ok((
-        StatusCode::SEE_OTHER,
-        Redirect::to(&format!("/admin/held?done={done}")),
-    )
-        .into_response())
+    Ok(Redirect::to(&format!("/admin/held?done={done}")).into_response())
 }

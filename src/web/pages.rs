@@ -53,8 +53,7 @@ fn rows(state: &AppState, threads: Vec<ThreadSummary>, hide: bool) -> Vec<Thread
                 } else {
                     names
                 },
-                last_iso: view::iso(t.last_date),
-                last_human: view::human(t.last_date),
+                last: view::Stamp::at(t.last_date),
                 preview: addresses::shown(&t.preview, hide),
             }
         })
@@ -459,8 +458,7 @@ pub async fn thread(
             } else {
                 view::permalink(&post.message_id)
             },
-            date_iso: view::iso(post.date),
-            date_human: view::human(post.date),
+            date: view::Stamp::at(post.date),
             parent,
             indent: if nested { placement.depth.min(8) } else { 0 },
             forwarded: r
@@ -719,12 +717,14 @@ pub async fn search(
                             hit.from.split(" <").next().unwrap_or_default(),
                             hide,
                         ),
-                        date_iso: hit.date.clone().unwrap_or_default(),
-                        date_human: hit
-                            .date
-                            .as_deref()
-                            .map(|d| d.get(..10).unwrap_or(d).to_owned())
-                            .unwrap_or_default(),
+                        date: view::Stamp {
+                            iso: hit.date.clone().unwrap_or_default(),
+                            human: hit
+                                .date
+                                .as_deref()
+                                .map(|d| d.get(..10).unwrap_or(d).to_owned())
+                                .unwrap_or_default(),
+                        },
                         // Shortened before it is cut, so that no cut leaves part of one.
                         snippet: snippet(&addresses::shown(&body, hide), &terms),
                     })

@@ -1,7 +1,7 @@
 //! The page models (askama templates, escaping by default) and the small formatting helpers
 //! they share: dates, sizes, permalinks, pagination.
 
-use crate::store::MessageId;
+use crate::store::{MessageId, Preferences, User};
 use askama::Template;
 use axum::response::Html;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
@@ -88,6 +88,21 @@ pub fn size(bytes: usize) -> String {
     }
 }
 
+/// A moment as pages show it: for `<time datetime>`, and for people.
+pub struct Stamp {
+    pub iso: String,
+    pub human: String,
+}
+
+impl Stamp {
+    pub fn at(secs: Option<i64>) -> Stamp {
+        Stamp {
+            iso: iso(secs),
+            human: human(secs),
+        }
+    }
+}
+
 /// Page numbers from 1; links keep the other query parameters.
 pub struct Pager {
     pub page: usize,
@@ -114,8 +129,7 @@ pub struct ThreadRow {
     pub list: String,
     pub replies: u64,
     pub participants: String,
-    pub last_iso: String,
-    pub last_human: String,
+    pub last: Stamp,
     pub preview: String,
 }
 
@@ -153,8 +167,7 @@ pub struct PostView {
     pub author: String,
     pub author_link: Option<String>,
     pub permalink: String,
-    pub date_iso: String,
-    pub date_human: String,
+    pub date: Stamp,
     /// The post it answers: (key, author).
     pub parent: Option<(i64, String)>,
     pub indent: u32,
@@ -198,8 +211,7 @@ pub struct ResultView {
     pub permalink: String,
     pub subject: String,
     pub from: String,
-    pub date_iso: String,
-    pub date_human: String,
+    pub date: Stamp,
     /// Escaped text with `<mark>` around the matched words.
     pub snippet: String,
 }
@@ -278,14 +290,9 @@ pub struct MessagePage {
 
 #[derive(Template)]
 #[template(path = "account.html")]
-pub struct AccountPage {
+pub struct AccountPage<'a> {
     pub head: Head,
-    pub id: i64,
-    pub display_name: String,
-    pub organisation: String,
-    pub job_title: String,
-    pub bio: String,
-    pub has_password: bool,
+    pub user: &'a User,
     pub emails: Vec<String>,
     pub notice: Option<String>,
     pub problem: Option<String>,
@@ -295,19 +302,14 @@ pub struct ProfilePost {
     pub permalink: String,
     pub subject: String,
     pub list: String,
-    pub date_iso: String,
-    pub date_human: String,
+    pub date: Stamp,
 }
 
 #[derive(Template)]
 #[template(path = "profile.html")]
 pub struct ProfilePage {
     pub head: Head,
-    pub id: i64,
-    pub display_name: String,
-    pub organisation: Option<String>,
-    pub job_title: Option<String>,
-    pub bio: Option<String>,
+    pub user: User,
     pub role: Option<&'static str>,
     pub joined: String,
     /// (slug, name) of the interests they follow.
@@ -336,8 +338,7 @@ pub struct ComposePage {
 }
 
 pub struct InboundRow {
-    pub when_iso: String,
-    pub when_human: String,
+    pub when: Stamp,
     pub sender: String,
     pub subject: String,
     pub action: String,
@@ -368,8 +369,7 @@ pub struct BounceRow {
     pub address: String,
     pub hard: i64,
     pub soft: i64,
-    pub last_iso: String,
-    pub last_human: String,
+    pub last: Stamp,
     /// When delivery was paused, if it is.
     pub paused: Option<String>,
     pub held_back: i64,
@@ -395,7 +395,7 @@ pub struct InterestsPage {
 
 #[derive(Template)]
 #[template(path = "preferences.html")]
-pub struct PreferencesPage {
+pub struct PreferencesPage<'a> {
     pub head: Head,
     /// Where the form posts: the member's own page, or a signed link.
     pub action: String,
@@ -403,12 +403,7 @@ pub struct PreferencesPage {
     pub csrf: String,
     /// (slug, name, mode)
     pub interests: Vec<(String, String, String)>,
-    pub delivery: String,
-    pub digest: String,
-    pub digest_hour: u32,
-    pub digest_weekday: u32,
-    pub daily_cap: u32,
-    pub hear_of_likes: bool,
+    pub prefs: &'a Preferences,
     pub notice: Option<String>,
 }
 
@@ -446,24 +441,21 @@ pub struct LikedRow {
     pub href: String,
     pub subject: String,
     pub author: String,
-    pub when_iso: String,
-    pub when_human: String,
+    pub when: Stamp,
     pub likes: u64,
 }
 
 pub struct UnansweredRow {
     pub href: String,
     pub subject: String,
-    pub when_iso: String,
-    pub when_human: String,
+    pub when: Stamp,
 }
 
 #[derive(Template)]
 #[template(path = "engagement.html")]
 pub struct EngagementPage {
     pub head: Head,
-    pub as_of_iso: String,
-    pub as_of_human: String,
+    pub as_of: Stamp,
     pub posts: u64,
     pub active_members: u64,
     pub active_with_accounts: u64,
@@ -590,8 +582,7 @@ pub struct HeldRow {
     pub list: String,
     /// "web post" or "mail".
     pub kind: &'static str,
-    pub when_iso: String,
-    pub when_human: String,
+    pub when: Stamp,
     pub reason: String,
     pub body: String,
     /// A web post's text can be corrected before it is published.
@@ -608,8 +599,8 @@ pub struct FlaggedRow {
     /// Hidden by the flags (or a moderator) already.
     pub hidden: bool,
     pub body: String,
-    /// Each flag: (reason, note, who, when ISO, when for people).
-    pub flags: Vec<(String, String, String, String, String)>,
+    /// Each flag: (reason, note, who, when).
+    pub flags: Vec<(String, String, String, Stamp)>,
 }
 
 /// A hidden post, to be shown again if need be.
@@ -619,8 +610,7 @@ pub struct HiddenRow {
     pub author: String,
     /// "a moderator (Alice)" or "members' flags".
     pub by: String,
-    pub when_iso: String,
-    pub when_human: String,
+    pub when: Stamp,
     pub note: String,
 }
 
@@ -633,8 +623,7 @@ pub struct FixRow {
     pub message: String,
     pub target: Option<String>,
     pub by: String,
-    pub when_iso: String,
-    pub when_human: String,
+    pub when: Stamp,
 }
 
 /// A line of the moderation log.
@@ -644,8 +633,7 @@ pub struct LogRow {
     pub message: Option<String>,
     pub target: Option<String>,
     pub detail: String,
-    pub when_iso: String,
-    pub when_human: String,
+    pub when: Stamp,
 }
 
 #[derive(Template)]
@@ -675,8 +663,7 @@ pub struct ErasePage {
 /// One entry of the erasure audit log.
 pub struct ErasureRow {
     pub id: i64,
-    pub when_iso: String,
-    pub when_human: String,
+    pub when: Stamp,
     pub what: &'static str,
     pub who: String,
     pub policy: String,
@@ -694,8 +681,7 @@ pub struct PurgeConfirm {
     pub permalink: String,
     pub subject: String,
     pub author: String,
-    pub date_iso: String,
-    pub date_human: String,
+    pub date: Stamp,
 }
 
 /// Admins: purge a message, and the audit log of erasures and purges.

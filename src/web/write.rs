@@ -394,8 +394,7 @@ pub async fn inbound_log(
         entries: entries
             .into_iter()
             .map(|e| view::InboundRow {
-                when_iso: view::iso(Some(e.received)),
-                when_human: view::human(Some(e.received)),
+                when: view::Stamp::at(Some(e.received)),
                 sender: e.sender.unwrap_or_else(|| "(none)".to_owned()),
                 subject: e.subject.unwrap_or_default(),
                 action: e.action,
@@ -409,8 +408,7 @@ pub async fn inbound_log(
                 address: b.address,
                 hard: b.hard,
                 soft: b.soft,
-                last_iso: view::iso(Some(b.last_at)),
-                last_human: view::human(Some(b.last_at)),
+                last: view::Stamp::at(Some(b.last_at)),
                 paused: b.paused_at.map(|at| view::human(Some(at))),
                 held_back: b.held_back,
             })
@@ -448,7 +446,7 @@ pub async fn resume_delivery(
         "/admin/inbound?resumed={}",
         percent_encoding::utf8_percent_encode(&address, percent_encoding::NON_ALPHANUMERIC)
     );
-    Ok((StatusCode::SEE_OTHER, Redirect::to(&to)).into_response())
+    Ok(Redirect::to(&to).into_response())
 }
 
 #[cfg(test)]
