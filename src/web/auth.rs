@@ -18,7 +18,9 @@ use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use serde::Deserialize;
 
-use super::extract::{CarriesCsrf, Client, CsrfForm, Member, ToAccount, TokenOnly, Viewer};
+use super::extract::{
+    CarriesCsrf, Client, CsrfForm, Member, SignInForm, ToAccount, TokenOnly, Viewer, carries_csrf,
+};
 use super::view::{self, Me};
 use super::{AppState, WebError};
 use crate::store::{Role, Session};
@@ -260,7 +262,7 @@ pub(super) fn form_token(state: &AppState, jar: CookieJar) -> (CookieJar, String
     }
 }
 
-fn check_form_token(jar: &CookieJar, given: &str) -> Result<(), WebError> {
+pub(super) fn check_form_token(jar: &CookieJar, given: &str) -> Result<(), WebError> {
     match jar.get(FORM_COOKIE) {
         Some(c) if same(c.value(), given) => Ok(()),
         _ => Err(WebError::Forbidden),
@@ -362,10 +364,8 @@ pub struct LinkForm {
 pub async fn send_link(
     State(state): State<AppState>,
     Client(client): Client,
-    jar: CookieJar,
-    Form(form): Form<LinkForm>,
+    SignInForm(_, form): SignInForm<LinkForm>,
 ) -> Result<Response, WebError> {
-    check_form_token(&jar, &form.form_token)?;
     let email = form.email.trim().to_lowercase();
     let name = form.name.trim().chars().take(80).collect::<String>();
     if !valid_address(&email) {
@@ -455,10 +455,8 @@ pub struct PasswordForm {
 pub async fn sign_in_password(
     State(state): State<AppState>,
     Client(client): Client,
-    jar: CookieJar,
-    Form(form): Form<PasswordForm>,
+    SignInForm(jar, form): SignInForm<PasswordForm>,
 ) -> Result<Response, WebError> {
-    check_form_token(&jar, &form.form_token)?;
     let email = form.email.trim().to_lowercase();
     state.limits.password(&client, &email)?;
     let lookup = email.clone();
@@ -535,13 +533,13 @@ pub struct ConfirmForm {
     next: String,
 }
 
+carries_csrf!(LinkForm => form_token, PasswordForm => form_token, ConfirmForm => form_token);
+
 pub async fn use_link(
     State(state): State<AppState>,
-    jar: CookieJar,
     Path(token): Path<String>,
-    Form(form): Form<ConfirmForm>,
+    SignInForm(jar, form): SignInForm<ConfirmForm>,
 ) -> Result<Response, WebError> {
-    check_form_token(&jar, &form.form_token)?;
     let now = chrono::Utc::now().timestamp();
     let hash = crate::tokens::hash(&token);
     let used = state.write(move |s| s.use_sign_in_link(&hash, now)).await?;

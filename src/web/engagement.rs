@@ -69,12 +69,8 @@ pub async fn page(
         .collect();
     let page = view::EngagementPage {
         head: state.head(Some(&session)),
+        figures: &e,
         as_of: view::Stamp::at(Some(e.now)),
-        posts: e.posts_last_30_days(),
-        active_members: e.active_members,
-        active_with_accounts: e.active_with_accounts,
-        web_posts: e.web_posts,
-        mail_posts: e.mail_posts,
         web_share: e
             .web_percent()
             .map(|p| format!("{p:.0}%"))
@@ -83,8 +79,6 @@ pub async fn page(
             .median_first_reply_hours
             .map(duration)
             .unwrap_or_else(|| "no replies yet".to_owned()),
-        replied_threads: e.replied_threads,
-        unanswered_total: e.unanswered_total,
         daily_chart: bar_chart("Posts per day, last 30 days", &daily, CHART_W, CHART_H),
         weekly_chart: bar_chart(
             "Posts per week, last 12 weeks (weeks from Monday)",

@@ -13,7 +13,7 @@ use axum::response::{IntoResponse, Response};
 use axum_extra::extract::cookie::CookieJar;
 use serde::de::DeserializeOwned;
 
-use super::auth::check_csrf;
+use super::auth::{check_csrf, check_form_token};
 use super::{AppState, WebError};
 use crate::store::{Role, Session};
 
@@ -211,7 +211,8 @@ signed_in_as!(
     Admin: Admin,
 );
 
-/// A form that carries its session's CSRF token.
+/// A form that carries its token: its session's CSRF token, or on the sign-in pages the form
+/// token of the visitor's cookie.
 pub trait CarriesCsrf {
     fn csrf(&self) -> &str;
 }
@@ -226,14 +227,18 @@ impl CarriesCsrf for Vec<(String, String)> {
     }
 }
 
-/// Forms whose token is their `csrf` field.
+/// Forms whose token is their `csrf` field (or the field named, as `form_token` on the
+/// sign-in pages).
 macro_rules! carries_csrf {
-    ($($form:ty),+ $(,)?) => {
+    ($($form:ty => $field:ident),+ $(,)?) => {
         $(impl $crate::web::extract::CarriesCsrf for $form {
             fn csrf(&self) -> &str {
-                &self.csrf
+                &self.$field
             }
         })+
+    };
+    ($($form:ty),+ $(,)?) => {
+        carries_csrf!($($form => csrf),+);
     };
 }
 pub(super) use carries_csrf;
@@ -261,6 +266,27 @@ where
         let who = who.map_err(IntoResponse::into_response)?;
         check_csrf(who.session(), form.csrf()).map_err(IntoResponse::into_response)?;
         Ok(CsrfForm(who, form))
+    }
+}
+
+/// A form from a visitor not signed in (the sign-in pages), checked against the form token of
+/// their cookie once axum's `Form` has judged its shape; the cookies come with it, for the
+/// answer to add to.
+pub struct SignInForm<T>(pub CookieJar, pub T);
+
+impl<T> FromRequest<AppState> for SignInForm<T>
+where
+    T: DeserializeOwned + CarriesCsrf + Send,
+{
+    type Rejection = Response;
+
+    async fn from_request(request: Request, state: &AppState) -> Result<Self, Response> {
+        let jar = CookieJar::from_headers(request.headers());
+        let Form(form) = Form::<T>::from_request(request, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        check_form_token(&jar, form.csrf()).map_err(IntoResponse::into_response)?;
+        Ok(SignInForm(jar, form))
     }
 }
 

@@ -53,15 +53,13 @@ pub async fn flag(
         return Err(WebError::NotFound("post"));
     }
     let note: String = form.note.trim().chars().take(NOTE_CHARS).collect();
-    let config = Arc::clone(&state.config);
     let (user, name, id) = (
         session.user.id,
         session.user.display_name.clone(),
         form.message_id.clone(),
     );
-    let now = chrono::Utc::now().timestamp();
     let flagged = state
-        .write(move |s| {
+        .act(move |s, config, now| {
             let request = FlagRequest {
                 user,
                 name: &name,
@@ -69,10 +67,9 @@ pub async fn flag(
                 reason,
                 note: (!note.is_empty()).then_some(note.as_str()),
             };
-            Ok(crate::forum::moderation::flag(s, &config, &request, now))
+            Ok(crate::forum::moderation::flag(s, config, &request, now))
         })
-        .await??;
-    state.wake.notify_one();
+        .await?;
     let page = |heading: &str, message: &str| view::MessagePage {
         head: state.head(Some(&session)),
         heading: heading.to_owned(),

@@ -33,17 +33,7 @@ pub async fn page(
     };
     Ok(view::render(&view::MembersPage {
         head: state.head(Some(&session)),
-        members: members
-            .into_iter()
-            .map(|m| view::MemberRow {
-                id: m.id.0,
-                name: m.name,
-                role: m.role.as_str(),
-                addresses: m.addresses.join(", "),
-                lists: m.lists,
-                paused: m.paused,
-            })
-            .collect(),
+        members,
         notice: notice.to_owned(),
     })
     .into_response())

@@ -4,8 +4,6 @@
 //! flagged (decided in `flags`), hidden posts, the threading fixes in force (taken back in
 //! `fixes`), and the log of who did what.
 
-use std::sync::Arc;
-
 use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
@@ -208,16 +206,14 @@ pub async fn decide(
         },
         _ => return Err(WebError::BadRequest("Choose Publish or Reject.".to_owned())),
     };
-    let (config, moderator) = (Arc::clone(&state.config), session.user.id);
-    let now = chrono::Utc::now().timestamp();
+    let moderator = session.user.id;
     let decided = state
-        .write(move |s| {
+        .act(move |s, config, now| {
             Ok(crate::forum::held::decide(
-                s, &config, id, moderator, decision, now,
+                s, config, id, moderator, decision, now,
             ))
         })
-        .await??;
-    state.wake.notify_one();
+        .await?;
     let done = match decided {
         Decided::Published(_) => "published",
         Decided::Rejected => "rejected",

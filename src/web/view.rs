@@ -1,7 +1,7 @@
 //! The page models (askama templates, escaping by default) and the small formatting helpers
 //! they share: dates, sizes, permalinks, pagination.
 
-use crate::store::{MessageId, Preferences, User};
+use crate::store::{Attendee, Engagement, Event, MemberOverview, MessageId, Preferences, User};
 use askama::Template;
 use axum::response::Html;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
@@ -346,21 +346,11 @@ pub struct InboundRow {
     pub explained: bool,
 }
 
-/// A member on the admins' members page.
-pub struct MemberRow {
-    pub id: i64,
-    pub name: String,
-    pub role: &'static str,
-    pub addresses: String,
-    pub lists: String,
-    pub paused: bool,
-}
-
 #[derive(Template)]
 #[template(path = "members.html")]
 pub struct MembersPage {
     pub head: Head,
-    pub members: Vec<MemberRow>,
+    pub members: Vec<MemberOverview>,
     pub notice: String,
 }
 
@@ -453,18 +443,13 @@ pub struct UnansweredRow {
 
 #[derive(Template)]
 #[template(path = "engagement.html")]
-pub struct EngagementPage {
+pub struct EngagementPage<'a> {
     pub head: Head,
+    /// The figures as the store counted them; what follows is drawn from them.
+    pub figures: &'a Engagement,
     pub as_of: Stamp,
-    pub posts: u64,
-    pub active_members: u64,
-    pub active_with_accounts: u64,
-    pub web_posts: u64,
-    pub mail_posts: u64,
     pub web_share: String,
     pub median_reply: String,
-    pub replied_threads: u64,
-    pub unanswered_total: u64,
     /// Inline SVG drawn by `charts`, its text escaped there.
     pub daily_chart: String,
     pub weekly_chart: String,
@@ -497,10 +482,9 @@ pub struct EventsPage {
 
 #[derive(Template)]
 #[template(path = "event.html")]
-pub struct EventPage {
+pub struct EventPage<'a> {
     pub head: Head,
-    pub id: i64,
-    pub title: String,
+    pub event: &'a Event,
     pub when: String,
     pub start_iso: String,
     pub place: String,
@@ -510,13 +494,10 @@ pub struct EventPage {
     /// The discussion thread; 0 before its message is archived.
     pub thread: i64,
     pub capacity: String,
-    pub confirmed: u32,
-    pub waiting: u32,
     pub places: String,
     pub full: bool,
     pub open: bool,
     pub deadline: String,
-    pub cancelled: bool,
     /// (id, name, price)
     pub tickets: Vec<(i64, String, String)>,
     pub payment_url: String,
@@ -527,15 +508,11 @@ pub struct EventPage {
     pub notice: String,
 }
 
+/// A registration on the organiser's page, with its place and time in words.
 pub struct AttendeeRow {
-    pub user: i64,
-    pub name: String,
-    pub address: String,
-    pub organisation: String,
+    pub attendee: Attendee,
     pub state: String,
-    pub ticket: String,
     pub registered: String,
-    pub via: String,
 }
 
 #[derive(Template)]

@@ -305,18 +305,23 @@ async fn submit(state: &AppState, draft: Draft) -> Result<Result<String, PostErr
     let result = state
         .write(move |s| Ok(crate::forum::post_from_web(s, &config, &draft, now)))
         .await?;
+    queued(state, result)
+}
+
+/// What became of a web post or announcement: its mail is woken to go out when it was queued
+/// (a held one queued the moderators' mail, which goes at once); a store failure is the
+/// server's, any other refusal the member's to fix.
+pub(super) fn queued<T>(
+    state: &AppState,
+    result: Result<T, PostError>,
+) -> Result<Result<T, PostError>, WebError> {
     match result {
-        Ok(id) => {
-            state.wake.notify_one();
-            Ok(Ok(id))
-        }
         Err(PostError::Store(e)) => Err(e.into()),
-        // A held post queued the moderators' mail: it goes at once.
-        Err(e @ PostError::Held(_)) => {
+        Ok(_) | Err(PostError::Held(_)) => {
             state.wake.notify_one();
-            Ok(Err(e))
+            Ok(result)
         }
-        Err(e) => Ok(Err(e)),
+        Err(_) => Ok(result),
     }
 }
 

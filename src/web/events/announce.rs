@@ -12,8 +12,8 @@ use axum::response::{IntoResponse, Redirect, Response};
 use chrono::TimeZone;
 
 use super::{may_announce, now};
+use crate::forum::Draft;
 use crate::forum::events as out_events;
-use crate::forum::{Draft, PostError};
 use crate::store::{InterestId, NewEvent, Session};
 use crate::web::auth::check_csrf;
 use crate::web::extract::{Member, Viewer};
@@ -404,17 +404,9 @@ pub async fn create(
     let result = state
         .write(move |s| Ok(out_events::announce(s, &config, &draft, new, at)))
         .await?;
-    match result {
-        Ok((_, id)) => {
-            state.wake.notify_one();
-            Ok(Redirect::to(&format!("/events/{}", id.0)).into_response())
-        }
-        Err(PostError::Store(e)) => Err(e.into()),
+    match crate::web::write::queued(&state, result)? {
+        Ok((_, id)) => Ok(Redirect::to(&format!("/events/{}", id.0)).into_response()),
         Err(e) => {
-            // A held announcement queued the moderators' mail: it goes at once.
-            if matches!(e, PostError::Held(_)) {
-                state.wake.notify_one();
-            }
             let page = form_page(&state, &session, &form, vec![e.to_string()]).await?;
             Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response())
         }

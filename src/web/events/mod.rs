@@ -10,8 +10,6 @@ mod announce;
 use announce::{capacity, local_time, web_link};
 pub use announce::{create, new_form};
 
-use std::sync::Arc;
-
 use axum::Form;
 use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
@@ -158,8 +156,7 @@ fn event_page(
     };
     view::render(&view::EventPage {
         head: state.head(session.as_ref()),
-        id: event.id.0,
-        title: event.title.clone(),
+        event,
         when: out_events::when(event),
         start_iso: view::iso(Some(event.starts_at)),
         place: event.place.clone().unwrap_or_default(),
@@ -171,8 +168,6 @@ fn event_page(
         description: markup::to_html(&event.description),
         thread: event.thread.map_or(0, |t| t.0),
         capacity: event.capacity.map_or(String::new(), |c| c.to_string()),
-        confirmed: event.confirmed,
-        waiting: event.waiting,
         places: places_text(event),
         full: event.places_left() == Some(0) || event.waiting > 0,
         open: event.open_at(at),
@@ -180,7 +175,6 @@ fn event_page(
             .deadline
             .map(|d| when_local(event, d, "%A %-d %B %Y, %H:%M (%Z)"))
             .unwrap_or_default(),
-        cancelled: event.cancelled,
         tickets: event
             .tickets
             .iter()
@@ -242,16 +236,10 @@ pub async fn register(
             "Choose a ticket type, then register.".into(),
         ));
     }
-    let (config, user) = (Arc::clone(&state.config), session.user.id);
-    let at = now();
+    let user = session.user.id;
     let outcome = state
-        .write(move |s| {
-            Ok(out_events::register(
-                s, &config, id, user, ticket, "web", at,
-            ))
-        })
-        .await??;
-    state.wake.notify_one();
+        .act(move |s, config, at| Ok(out_events::register(s, config, id, user, ticket, "web", at)))
+        .await?;
     let notice = match outcome {
         Registered::Now {
             place: Place::Confirmed,
@@ -284,12 +272,10 @@ pub async fn cancel(
     CsrfForm(Member(session, _), _): CsrfForm<TokenOnly, Member<ToItem>>,
 ) -> Result<Response, WebError> {
     load(&state, id).await?;
-    let (config, user) = (Arc::clone(&state.config), session.user.id);
-    let at = now();
+    let user = session.user.id;
     let outcome = state
-        .write(move |s| Ok(out_events::cancel(s, &config, id, user, at)))
-        .await??;
-    state.wake.notify_one();
+        .act(move |s, config, at| Ok(out_events::cancel(s, config, id, user, at)))
+        .await?;
     let notice = match outcome {
         Some(_) => {
             "Your place is cancelled. A mail with the update for your calendar is on its way."
@@ -439,14 +425,9 @@ pub async fn attendees(
         rows: rows
             .into_iter()
             .map(|a| view::AttendeeRow {
-                user: a.user.0,
-                name: a.name,
-                address: a.address.unwrap_or_default(),
-                organisation: a.organisation.unwrap_or_default(),
                 state: place_words(a.place),
-                ticket: a.ticket.unwrap_or_default(),
                 registered: view::human(Some(a.registered)),
-                via: a.via,
+                attendee: a,
             })
             .collect(),
     })
@@ -489,13 +470,11 @@ pub async fn save_limits(
     if !problems.is_empty() {
         return Err(WebError::BadRequest(problems.join(" ")));
     }
-    let config = Arc::clone(&state.config);
-    let at = now();
     state
-        .write(move |s| {
+        .act(move |s, config, at| {
             Ok(out_events::set_limits(
                 s,
-                &config,
+                config,
                 id,
                 capacity,
                 deadline,
@@ -503,8 +482,7 @@ pub async fn save_limits(
                 at,
             ))
         })
-        .await??;
-    state.wake.notify_one();
+        .await?;
     Ok(Redirect::to(&format!("/events/{}/attendees?saved=1", id.0)).into_response())
 }
 
