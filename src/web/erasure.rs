@@ -36,7 +36,7 @@ async fn erase_form(
     let id = session.user.id;
     let (_, messages) = state.read(move |s| s.member_posts(id, 0)).await?;
     Ok(view::render(&view::ErasePage {
-        head: state.head(Some(&session)),
+        head: state.head(Some(session)),
         messages,
         redact: state.config.privacy.erasure == ErasurePolicy::Redact,
         problem,
@@ -230,7 +230,7 @@ async fn admin_view(
 ) -> Result<axum::response::Html<String>, WebError> {
     let entries = state.read(|s| s.erasures(200)).await?;
     Ok(view::render(&view::ErasuresPage {
-        head: state.head(Some(&session)),
+        head: state.head(Some(session)),
         redact: state.config.privacy.erasure == ErasurePolicy::Redact,
         message_id: form.message_id.as_str().into(),
         reason: form.reason.clone(),

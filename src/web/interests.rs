@@ -448,7 +448,7 @@ fn admin_page(
     draft: Option<view::InterestForm>,
 ) -> axum::response::Html<String> {
     view::render(&view::AdminInterestsPage {
-        head: state.head(Some(&session)),
+        head: state.head(Some(session)),
         interests: interests
             .into_iter()
             .map(|i| view::InterestForm {

@@ -119,7 +119,7 @@ fn compose_page(
         ),
     };
     view::render(&view::ComposePage {
-        head: state.head(Some(&session)),
+        head: state.head(Some(session)),
         heading,
         action,
         back,
@@ -286,7 +286,7 @@ pub(super) fn held_page(state: &AppState, session: &Session, reason: &str) -> Re
     (
         StatusCode::ACCEPTED,
         view::render(&view::ErrorPage {
-            head: state.head(Some(&session)),
+            head: state.head(Some(session)),
             heading: "Your post is held for a moderator",
             message: format!(
                 "It was not published or sent to anyone, because {reason}. A moderator will \

@@ -99,7 +99,7 @@ async fn form_page(
     let chosen: Vec<&str> = form.interests.iter().map(String::as_str).collect();
     let lists = announceable_lists(state).await?;
     Ok(view::render(&view::EventFormPage {
-        head: state.head(Some(&session)),
+        head: state.head(Some(session)),
         list: if form.list.is_empty() {
             lists.first().cloned().unwrap_or_default()
         } else {
