@@ -10,6 +10,7 @@ use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 
 use super::{AppState, WebError, extract};
+use crate::config::Config;
 use crate::store::{DeriveSettings, Store, StoreError, UserId};
 
 impl AppState {
@@ -31,6 +32,26 @@ impl AppState {
     ) -> Result<T, WebError> {
         let pool = Arc::clone(&self.pool);
         Ok(tokio::task::spawn_blocking(move || pool.with_mut(f)).await??)
+    }
+
+    /// Carries out a forum action that may queue mail: `f` runs in one write with the
+    /// configuration and the time now; when it succeeded, the outbox worker is woken.
+    pub(super) async fn act<T, E>(
+        &self,
+        f: impl FnOnce(&mut Store, &Arc<Config>, i64) -> Result<Result<T, E>, StoreError>
+        + Send
+        + 'static,
+    ) -> Result<T, WebError>
+    where
+        T: Send + 'static,
+        E: Send + 'static,
+        WebError: From<E>,
+    {
+        let config = Arc::clone(&self.config);
+        let now = chrono::Utc::now().timestamp();
+        let done = self.write(move |s| f(s, &config, now)).await??;
+        self.wake.notify_one();
+        Ok(done)
     }
 }
 

@@ -12,7 +12,7 @@ use serde::Deserialize;
 use super::auth::{self, check_csrf};
 use super::extract::{CsrfForm, Id, Member, ToAccount, Viewer, carries_csrf};
 use super::view;
-use super::{AppState, WebError};
+use super::{AppState, WebError, download};
 use crate::store::{ProfileUpdate, UserId};
 
 carries_csrf!(ProfileForm, NewPasswordForm);
@@ -59,17 +59,9 @@ fn account_page(
     notice: Option<String>,
     problem: Option<String>,
 ) -> axum::response::Html<String> {
-    let u = &session.user;
     view::render(&view::AccountPage {
-        site: state.config.web.site_name.clone(),
-        query: String::new(),
-        me: auth::me(&Some(session.clone())),
-        id: u.id.0,
-        display_name: u.display_name.clone(),
-        organisation: u.organisation.clone().unwrap_or_default(),
-        job_title: u.job_title.clone().unwrap_or_default(),
-        bio: u.bio.clone().unwrap_or_default(),
-        has_password: u.has_password,
+        head: state.head(Some(session)),
+        user: &session.user,
         emails,
         notice,
         problem,
@@ -320,20 +312,14 @@ pub async fn profile(
         .await?
         .ok_or(WebError::NotFound("member"))?;
     let page = view::ProfilePage {
-        site: state.config.web.site_name.clone(),
-        query: String::new(),
-        me: auth::me(&viewer),
-        id,
-        display_name: user.display_name,
-        organisation: user.organisation,
-        job_title: user.job_title,
-        bio: user.bio,
+        head: state.head(viewer.as_ref()),
         role: match user.role {
             crate::store::Role::Member => None,
             crate::store::Role::Moderator => Some("Moderator"),
             crate::store::Role::Admin => Some("Admin"),
         },
         joined: view::human(Some(user.created)),
+        user,
         interests,
         total,
         posts: posts
@@ -342,8 +328,7 @@ pub async fn profile(
                 permalink: view::permalink(&p.message_id),
                 subject: state.subject(p.subject.as_deref(), &p.list),
                 list: p.list,
-                date_iso: view::iso(p.date),
-                date_human: view::human(p.date),
+                date: view::Stamp::at(p.date),
             })
             .collect(),
     };
@@ -415,18 +400,13 @@ pub async fn export_json(
         })
         .await?
         .ok_or(WebError::NotFound("account"))?;
-    Ok((
-        [
-            (header::CONTENT_TYPE, "application/json"),
-            (
-                header::CONTENT_DISPOSITION,
-                "attachment; filename=\"my-data.json\"",
-            ),
-            (header::CACHE_CONTROL, "no-store"),
-        ],
-        serde_json::to_string_pretty(&data).unwrap_or_default(),
-    )
-        .into_response())
+    let json = serde_json::to_string_pretty(&data).unwrap_or_default();
+    Ok(download(
+        "application/json",
+        "my-data.json",
+        Some("no-store"),
+        json,
+    ))
 }
 
 /// Every archived mail sent from the member's verified addresses, as an mbox.
@@ -450,18 +430,12 @@ pub async fn export_mbox(
             Ok(out)
         })
         .await?;
-    Ok((
-        [
-            (header::CONTENT_TYPE, "application/mbox"),
-            (
-                header::CONTENT_DISPOSITION,
-                "attachment; filename=\"my-mail.mbox\"",
-            ),
-            (header::CACHE_CONTROL, "no-store"),
-        ],
+    Ok(download(
+        "application/mbox",
+        "my-mail.mbox",
+        Some("no-store"),
         bytes,
-    )
-        .into_response())
+    ))
 }
 
 #[cfg(test)]

@@ -11,7 +11,7 @@ use serde::Deserialize;
 
 use super::extract::{Id, Viewer};
 use super::view::{self, FeedEntry, PAGE_SIZE};
-use super::{AppState, WebError};
+use super::{AppState, WebError, download};
 use crate::mail::mbox::{export_envelope, write_mboxrd};
 use crate::mail::render::{render_message, safe_delivery};
 use crate::search::SearchOrder;
@@ -35,17 +35,8 @@ pub async fn thread_mbox(
         })
         .await?
         .ok_or(WebError::NotFound("thread"))?;
-    Ok((
-        [
-            (header::CONTENT_TYPE, "application/mbox".to_owned()),
-            (
-                header::CONTENT_DISPOSITION,
-                format!("attachment; filename=\"thread-{}.mbox\"", id.0),
-            ),
-        ],
-        bytes,
-    )
-        .into_response())
+    let name = format!("thread-{}.mbox", id.0);
+    Ok(download("application/mbox", &name, None, bytes))
 }
 
 pub(super) fn atom(title: &str, self_link: &str, entries: &[FeedEntry]) -> Response {

@@ -18,7 +18,9 @@ use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use serde::Deserialize;
 
-use super::extract::{CarriesCsrf, Client, CsrfForm, Member, ToAccount, TokenOnly, Viewer};
+use super::extract::{
+    CarriesCsrf, Client, CsrfForm, Member, SignInForm, ToAccount, TokenOnly, Viewer, carries_csrf,
+};
 use super::view::{self, Me};
 use super::{AppState, WebError};
 use crate::store::{Role, Session};
@@ -260,7 +262,7 @@ pub(super) fn form_token(state: &AppState, jar: CookieJar) -> (CookieJar, String
     }
 }
 
-fn check_form_token(jar: &CookieJar, given: &str) -> Result<(), WebError> {
+pub(super) fn check_form_token(jar: &CookieJar, given: &str) -> Result<(), WebError> {
     match jar.get(FORM_COOKIE) {
         Some(c) if same(c.value(), given) => Ok(()),
         _ => Err(WebError::Forbidden),
@@ -315,9 +317,7 @@ fn sign_in_view(
     problem: Option<String>,
 ) -> view::SignInPage {
     view::SignInPage {
-        site: state.config.web.site_name.clone(),
-        query: String::new(),
-        me: None,
+        head: state.head(None),
         form_token,
         next,
         email,
@@ -364,10 +364,8 @@ pub struct LinkForm {
 pub async fn send_link(
     State(state): State<AppState>,
     Client(client): Client,
-    jar: CookieJar,
-    Form(form): Form<LinkForm>,
+    SignInForm(_, form): SignInForm<LinkForm>,
 ) -> Result<Response, WebError> {
-    check_form_token(&jar, &form.form_token)?;
     let email = form.email.trim().to_lowercase();
     let name = form.name.trim().chars().take(80).collect::<String>();
     if !valid_address(&email) {
@@ -399,9 +397,7 @@ pub async fn send_link(
         mail_sign_in_link(&state, &email, name, &form.next).await?;
     }
     let page = view::MessagePage {
-        site: state.config.web.site_name.clone(),
-        query: String::new(),
-        me: None,
+        head: state.head(None),
         heading: "Check your mail".into(),
         message: format!(
             "We have sent a sign-in link to {email}. It works once, for an hour. \
@@ -459,10 +455,8 @@ pub struct PasswordForm {
 pub async fn sign_in_password(
     State(state): State<AppState>,
     Client(client): Client,
-    jar: CookieJar,
-    Form(form): Form<PasswordForm>,
+    SignInForm(jar, form): SignInForm<PasswordForm>,
 ) -> Result<Response, WebError> {
-    check_form_token(&jar, &form.form_token)?;
     let email = form.email.trim().to_lowercase();
     state.limits.password(&client, &email)?;
     let lookup = email.clone();
@@ -523,9 +517,7 @@ pub async fn link_page(
     };
     let (jar, form_token) = form_token(&state, jar);
     let page = view::ConfirmSignInPage {
-        site: state.config.web.site_name.clone(),
-        query: String::new(),
-        me: None,
+        head: state.head(None),
         form_token,
         token,
         address,
@@ -541,13 +533,13 @@ pub struct ConfirmForm {
     next: String,
 }
 
+carries_csrf!(LinkForm => form_token, PasswordForm => form_token, ConfirmForm => form_token);
+
 pub async fn use_link(
     State(state): State<AppState>,
-    jar: CookieJar,
     Path(token): Path<String>,
-    Form(form): Form<ConfirmForm>,
+    SignInForm(jar, form): SignInForm<ConfirmForm>,
 ) -> Result<Response, WebError> {
-    check_form_token(&jar, &form.form_token)?;
     let now = chrono::Utc::now().timestamp();
     let hash = crate::tokens::hash(&token);
     let used = state.write(move |s| s.use_sign_in_link(&hash, now)).await?;
@@ -606,8 +598,8 @@ pub(super) async fn hash_password(password: String) -> Result<String, WebError> 
 }
 
 /// What the page header shows of the signed-in member.
-pub(super) fn me(session: &Option<Session>) -> Option<Me> {
-    session.as_ref().map(|s| Me {
+pub(super) fn me(session: Option<&Session>) -> Option<Me> {
+    session.map(|s| Me {
         id: s.user.id.0,
         name: s.user.display_name.clone(),
         csrf: s.csrf.clone(),

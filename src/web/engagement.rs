@@ -3,13 +3,12 @@
 //! spreadsheet or a report.
 
 use axum::extract::State;
-use axum::http::header;
 use axum::response::{IntoResponse, Response};
 
 use super::charts::bar_chart;
 use super::extract::Moderator;
 use super::view;
-use super::{AppState, WebError, auth};
+use super::{AppState, WebError, download};
 use crate::store::Engagement;
 
 /// The chart box: as wide as the page's column, scaled down on a phone.
@@ -69,16 +68,9 @@ pub async fn page(
         .map(|i| (i.name.clone(), i.recent))
         .collect();
     let page = view::EngagementPage {
-        site: state.config.web.site_name.clone(),
-        query: String::new(),
-        me: auth::me(&Some(session)),
-        as_of_iso: view::iso(Some(e.now)),
-        as_of_human: view::human(Some(e.now)),
-        posts: e.posts_last_30_days(),
-        active_members: e.active_members,
-        active_with_accounts: e.active_with_accounts,
-        web_posts: e.web_posts,
-        mail_posts: e.mail_posts,
+        head: state.head(Some(&session)),
+        figures: &e,
+        as_of: view::Stamp::at(Some(e.now)),
         web_share: e
             .web_percent()
             .map(|p| format!("{p:.0}%"))
@@ -87,8 +79,6 @@ pub async fn page(
             .median_first_reply_hours
             .map(duration)
             .unwrap_or_else(|| "no replies yet".to_owned()),
-        replied_threads: e.replied_threads,
-        unanswered_total: e.unanswered_total,
         daily_chart: bar_chart("Posts per day, last 30 days", &daily, CHART_W, CHART_H),
         weekly_chart: bar_chart(
             "Posts per week, last 12 weeks (weeks from Monday)",
@@ -117,8 +107,7 @@ pub async fn page(
                 } else {
                     p.author.clone()
                 },
-                when_iso: view::iso(p.date),
-                when_human: view::human(p.date),
+                when: view::Stamp::at(p.date),
                 likes: p.likes,
             })
             .collect(),
@@ -128,8 +117,7 @@ pub async fn page(
             .map(|u| view::UnansweredRow {
                 href: format!("/t/{}", u.thread),
                 subject: state.thread_title(u.subject.as_deref(), &u.list),
-                when_iso: view::iso(Some(u.date)),
-                when_human: view::human(Some(u.date)),
+                when: view::Stamp::at(Some(u.date)),
             })
             .collect(),
     };
@@ -263,18 +251,13 @@ pub fn csv(e: &Engagement) -> String {
 
 pub async fn csv_file(State(state): State<AppState>, _: Moderator) -> Result<Response, WebError> {
     let e = figures(&state).await?;
-    Ok((
-        [
-            (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
-            (
-                header::CONTENT_DISPOSITION,
-                "attachment; filename=\"engagement.csv\"",
-            ),
-            (header::CACHE_CONTROL, "private, no-store"),
-        ],
-        csv(&e),
-    )
-        .into_response())
+    let csv = csv(&e);
+    Ok(download(
+        "text/csv; charset=utf-8",
+        "engagement.csv",
+        Some("private, no-store"),
+        csv,
+    ))
 }
 
 #[cfg(test)]

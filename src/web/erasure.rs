@@ -10,7 +10,6 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::cookie::CookieJar;
 use serde::Deserialize;
 
-use super::auth;
 use super::extract::{Admin, CsrfForm, Member, ToErasures, carries_csrf};
 use super::view;
 use super::{AppState, WebError};
@@ -37,9 +36,7 @@ async fn erase_form(
     let id = session.user.id;
     let (_, messages) = state.read(move |s| s.member_posts(id, 0)).await?;
     Ok(view::render(&view::ErasePage {
-        site: state.config.web.site_name.clone(),
-        query: String::new(),
-        me: auth::me(&Some(session.clone())),
+        head: state.head(Some(session)),
         messages,
         redact: state.config.privacy.erasure == ErasurePolicy::Redact,
         problem,
@@ -93,9 +90,7 @@ pub async fn erase_account(
     state.wake.notify_one();
     let jar = state.forget_session(jar);
     let page = view::MessagePage {
-        site: state.config.web.site_name.clone(),
-        query: String::new(),
-        me: None,
+        head: state.head(None),
         heading: "Your account is erased".to_owned(),
         message: match done.policy {
             ErasurePolicy::Redact => format!(
@@ -187,8 +182,7 @@ pub async fn purge(
                 list.as_ref().map_or("", |(_, l)| l.as_str()),
             ),
             author: summary.author,
-            date_iso: view::iso(summary.date),
-            date_human: view::human(summary.date),
+            date: view::Stamp::at(summary.date),
         };
         return Ok(
             admin_view(&state, &session, &form, Some(confirm), String::new(), None)
@@ -214,11 +208,9 @@ pub async fn purge(
         })
         .await?;
     match done {
-        Ok(done) => Ok((
-            StatusCode::SEE_OTHER,
-            Redirect::to(&format!("/admin/erasures?done={}", done.erasure.0)),
-        )
-            .into_response()),
+        Ok(done) => {
+            Ok(Redirect::to(&format!("/admin/erasures?done={}", done.erasure.0)).into_response())
+        }
         // Purged meanwhile by someone else.
         Err(ErasureError::NoSuchMessage(_)) => Err(WebError::NotFound("message")),
         Err(e) => {
@@ -238,9 +230,7 @@ async fn admin_view(
 ) -> Result<axum::response::Html<String>, WebError> {
     let entries = state.read(|s| s.erasures(200)).await?;
     Ok(view::render(&view::ErasuresPage {
-        site: state.config.web.site_name.clone(),
-        query: String::new(),
-        me: auth::me(&Some(session.clone())),
+        head: state.head(Some(session)),
         redact: state.config.privacy.erasure == ErasurePolicy::Redact,
         message_id: form.message_id.as_str().into(),
         reason: form.reason.clone(),
@@ -275,8 +265,7 @@ fn row(e: ErasureEntry) -> view::ErasureRow {
     };
     view::ErasureRow {
         id: e.id.0,
-        when_iso: view::iso(Some(e.at)),
-        when_human: view::human(Some(e.at)),
+        when: view::Stamp::at(Some(e.at)),
         what,
         who,
         policy: e.policy,

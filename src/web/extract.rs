@@ -13,7 +13,7 @@ use axum::response::{IntoResponse, Response};
 use axum_extra::extract::cookie::CookieJar;
 use serde::de::DeserializeOwned;
 
-use super::auth::check_csrf;
+use super::auth::{check_csrf, check_form_token};
 use super::{AppState, WebError};
 use crate::store::{Role, Session};
 
@@ -111,59 +111,35 @@ impl Back for Here {
     }
 }
 
-/// The account page, whose forms post elsewhere.
-pub struct ToAccount;
+/// Pages whose forms post elsewhere: the reader comes back to the page, not to the form's
+/// address.
+macro_rules! back_to {
+    ($($(#[$doc:meta])* $name:ident: $path:literal),+ $(,)?) => {
+        $($(#[$doc])*
+        pub struct $name;
 
-impl Back for ToAccount {
-    fn back(_: &str) -> String {
-        "/account".to_owned()
-    }
+        impl Back for $name {
+            fn back(_: &str) -> String {
+                $path.to_owned()
+            }
+        })+
+    };
 }
 
-/// The moderators' page, whose forms post elsewhere.
-pub struct ToHeld;
-
-impl Back for ToHeld {
-    fn back(_: &str) -> String {
-        "/admin/held".to_owned()
-    }
-}
-
-/// The admins' members page, whose forms post elsewhere.
-pub struct ToMembers;
-
-impl Back for ToMembers {
-    fn back(_: &str) -> String {
-        "/admin/members".to_owned()
-    }
-}
-
-/// The refused-mail page, whose forms post elsewhere.
-pub struct ToInbound;
-
-impl Back for ToInbound {
-    fn back(_: &str) -> String {
-        "/admin/inbound".to_owned()
-    }
-}
-
-/// The admins' erasure page, whose form posts elsewhere.
-pub struct ToErasures;
-
-impl Back for ToErasures {
-    fn back(_: &str) -> String {
-        "/admin/erasures".to_owned()
-    }
-}
-
-/// The front page (a like can come from any page).
-pub struct ToFront;
-
-impl Back for ToFront {
-    fn back(_: &str) -> String {
-        "/".to_owned()
-    }
-}
+back_to!(
+    /// The account page.
+    ToAccount: "/account",
+    /// The moderators' page.
+    ToHeld: "/admin/held",
+    /// The admins' members page.
+    ToMembers: "/admin/members",
+    /// The refused-mail page.
+    ToInbound: "/admin/inbound",
+    /// The admins' erasure page.
+    ToErasures: "/admin/erasures",
+    /// The front page (a like can come from any page).
+    ToFront: "/",
+);
 
 /// The page of the thread or event a form was posted from (`/t/5/reply` to `/t/5`,
 /// `/events/5/cancel` to `/events/5`), its number written as a number.
@@ -194,66 +170,49 @@ async fn signed_in(
     viewer.staff(&back(parts.uri.path()), role)
 }
 
-/// A signed-in member; anyone else goes to the sign-in page, and back to `B` afterwards.
-pub struct Member<B = Here>(pub Session, pub PhantomData<B>);
-
-/// A signed-in moderator (or admin); a member below is refused.
-pub struct Moderator<B = Here>(pub Session, pub PhantomData<B>);
-
-/// A signed-in admin; a member below is refused.
-pub struct Admin<B = Here>(pub Session, pub PhantomData<B>);
-
-impl<B: Back> FromRequestParts<AppState> for Member<B> {
-    type Rejection = WebError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, WebError> {
-        let session = signed_in(parts, state, B::back, Role::Member).await?;
-        Ok(Member(session, PhantomData))
-    }
-}
-
-impl<B: Back> FromRequestParts<AppState> for Moderator<B> {
-    type Rejection = WebError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, WebError> {
-        let session = signed_in(parts, state, B::back, Role::Moderator).await?;
-        Ok(Moderator(session, PhantomData))
-    }
-}
-
-impl<B: Back> FromRequestParts<AppState> for Admin<B> {
-    type Rejection = WebError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, WebError> {
-        let session = signed_in(parts, state, B::back, Role::Admin).await?;
-        Ok(Admin(session, PhantomData))
-    }
-}
-
 /// The session behind a signed-in extractor.
 pub trait Signed {
     fn session(&self) -> &Session;
 }
 
-impl<B> Signed for Member<B> {
-    fn session(&self) -> &Session {
-        &self.0
-    }
+/// Extractors of a signed-in member whose role is at least the one named; the reader not
+/// signed in goes to the sign-in page, and back to `B` afterwards.
+macro_rules! signed_in_as {
+    ($($(#[$doc:meta])* $name:ident: $role:ident),+ $(,)?) => {
+        $($(#[$doc])*
+        pub struct $name<B = Here>(pub Session, pub PhantomData<B>);
+
+        impl<B: Back> FromRequestParts<AppState> for $name<B> {
+            type Rejection = WebError;
+
+            async fn from_request_parts(
+                parts: &mut Parts,
+                state: &AppState,
+            ) -> Result<Self, WebError> {
+                let session = signed_in(parts, state, B::back, Role::$role).await?;
+                Ok($name(session, PhantomData))
+            }
+        }
+
+        impl<B> Signed for $name<B> {
+            fn session(&self) -> &Session {
+                &self.0
+            }
+        })+
+    };
 }
 
-impl<B> Signed for Moderator<B> {
-    fn session(&self) -> &Session {
-        &self.0
-    }
-}
+signed_in_as!(
+    /// A signed-in member.
+    Member: Member,
+    /// A signed-in moderator (or admin); a member below is refused.
+    Moderator: Moderator,
+    /// A signed-in admin; a member below is refused.
+    Admin: Admin,
+);
 
-impl<B> Signed for Admin<B> {
-    fn session(&self) -> &Session {
-        &self.0
-    }
-}
-
-/// A form that carries its session's CSRF token.
+/// A form that carries its token: its session's CSRF token, or on the sign-in pages the form
+/// token of the visitor's cookie.
 pub trait CarriesCsrf {
     fn csrf(&self) -> &str;
 }
@@ -268,14 +227,18 @@ impl CarriesCsrf for Vec<(String, String)> {
     }
 }
 
-/// Forms whose token is their `csrf` field.
+/// Forms whose token is their `csrf` field (or the field named, as `form_token` on the
+/// sign-in pages).
 macro_rules! carries_csrf {
-    ($($form:ty),+ $(,)?) => {
+    ($($form:ty => $field:ident),+ $(,)?) => {
         $(impl $crate::web::extract::CarriesCsrf for $form {
             fn csrf(&self) -> &str {
-                &self.csrf
+                &self.$field
             }
         })+
+    };
+    ($($form:ty),+ $(,)?) => {
+        carries_csrf!($($form => csrf),+);
     };
 }
 pub(super) use carries_csrf;
@@ -303,6 +266,27 @@ where
         let who = who.map_err(IntoResponse::into_response)?;
         check_csrf(who.session(), form.csrf()).map_err(IntoResponse::into_response)?;
         Ok(CsrfForm(who, form))
+    }
+}
+
+/// A form from a visitor not signed in (the sign-in pages), checked against the form token of
+/// their cookie once axum's `Form` has judged its shape; the cookies come with it, for the
+/// answer to add to.
+pub struct SignInForm<T>(pub CookieJar, pub T);
+
+impl<T> FromRequest<AppState> for SignInForm<T>
+where
+    T: DeserializeOwned + CarriesCsrf + Send,
+{
+    type Rejection = Response;
+
+    async fn from_request(request: Request, state: &AppState) -> Result<Self, Response> {
+        let jar = CookieJar::from_headers(request.headers());
+        let Form(form) = Form::<T>::from_request(request, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        check_form_token(&jar, form.csrf()).map_err(IntoResponse::into_response)?;
+        Ok(SignInForm(jar, form))
     }
 }
 

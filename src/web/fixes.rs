@@ -3,17 +3,14 @@
 //! and taking a fix back from the moderation page. The store keeps each by Message-ID and
 //! applies it whenever threads are derived, so it survives `reindex`.
 
-use axum::Form;
 use axum::extract::State;
-use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
-use super::auth::check_csrf;
-use super::extract::{CsrfForm, Id, Moderator, ToHeld, TokenOnly, Viewer};
+use super::extract::{CsrfForm, Id, Moderator, ToHeld, ToItem, TokenOnly, carries_csrf};
 use super::{AppState, WebError};
 use crate::forum::moderation::{FixOutcome, FixRequest, Target};
-use crate::store::{FixId, Role, Session, ThreadId};
+use crate::store::{FixId, Session, ThreadId};
 
 /// A thread or post named the way a moderator would paste it: a thread's address or number
 /// (`https://forum/t/123`, `/t/123#m-4`, `123`), or a post's permalink or Message-ID
@@ -50,29 +47,23 @@ fn unclear(what: &str) -> WebError {
     ))
 }
 
-/// The moderator fixing a thread; anyone not signed in goes to the sign-in page and back to
-/// the thread.
-fn moderator(viewer: Viewer, thread: ThreadId) -> Result<Session, WebError> {
-    viewer.staff(&format!("/t/{}", thread.0), Role::Moderator)
-}
+/// The moderator fixing a thread, with the fix's form; anyone not signed in goes to the
+/// sign-in page and back to the thread.
+type FixForm<F> = CsrfForm<F, Moderator<ToItem>>;
 
 /// Carries out a fix and shows the thread it leads to, or says why it was not done.
 async fn apply(
     state: &AppState,
     session: Session,
-    csrf: &str,
     request: FixRequest,
 ) -> Result<Response, WebError> {
-    check_csrf(&session, csrf)?;
     let moderator = session.user.id;
     let now = chrono::Utc::now().timestamp();
     let outcome = state
         .write(move |s| crate::forum::moderation::fix_thread(s, &request, moderator, now))
         .await?;
     match outcome {
-        FixOutcome::Done(to) => {
-            Ok((StatusCode::SEE_OTHER, Redirect::to(&format!("/t/{}", to.0))).into_response())
-        }
+        FixOutcome::Done(to) => Ok(Redirect::to(&format!("/t/{}", to.0)).into_response()),
         FixOutcome::Refused(why) => Err(WebError::BadRequest(why)),
     }
 }
@@ -85,37 +76,6 @@ pub struct PostForm {
     to: String,
 }
 
-pub async fn split(
-    State(state): State<AppState>,
-    Id(thread): Id<ThreadId>,
-    viewer: Viewer,
-    Form(form): Form<PostForm>,
-) -> Result<Response, WebError> {
-    let session = moderator(viewer, thread)?;
-    let request = FixRequest::Split {
-        thread,
-        message_id: form.message_id,
-    };
-    apply(&state, session, &form.csrf, request).await
-}
-
-pub async fn move_post(
-    State(state): State<AppState>,
-    Id(thread): Id<ThreadId>,
-    viewer: Viewer,
-    Form(form): Form<PostForm>,
-) -> Result<Response, WebError> {
-    // The role is checked before the form is judged: a member learns nothing from it.
-    let session = moderator(viewer, thread)?;
-    let to = target(&form.to).ok_or_else(|| unclear("the post"))?;
-    let request = FixRequest::Move {
-        thread,
-        message_id: form.message_id,
-        to,
-    };
-    apply(&state, session, &form.csrf, request).await
-}
-
 #[derive(Debug, Deserialize)]
 pub struct MergeForm {
     csrf: String,
@@ -123,16 +83,43 @@ pub struct MergeForm {
     into: String,
 }
 
+carries_csrf!(PostForm, MergeForm);
+
+pub async fn split(
+    State(state): State<AppState>,
+    Id(thread): Id<ThreadId>,
+    CsrfForm(Moderator(session, _), form): FixForm<PostForm>,
+) -> Result<Response, WebError> {
+    let message_id = form.message_id;
+    apply(&state, session, FixRequest::Split { thread, message_id }).await
+}
+
+pub async fn move_post(
+    State(state): State<AppState>,
+    Id(thread): Id<ThreadId>,
+    CsrfForm(Moderator(session, _), form): FixForm<PostForm>,
+) -> Result<Response, WebError> {
+    let to = target(&form.to).ok_or_else(|| unclear("the post"))?;
+    let message_id = form.message_id;
+    apply(
+        &state,
+        session,
+        FixRequest::Move {
+            thread,
+            message_id,
+            to,
+        },
+    )
+    .await
+}
+
 pub async fn merge(
     State(state): State<AppState>,
     Id(thread): Id<ThreadId>,
-    viewer: Viewer,
-    Form(form): Form<MergeForm>,
+    CsrfForm(Moderator(session, _), form): FixForm<MergeForm>,
 ) -> Result<Response, WebError> {
-    let session = moderator(viewer, thread)?;
     let into = target(&form.into).ok_or_else(|| unclear("the thread"))?;
-    let request = FixRequest::Merge { thread, into };
-    apply(&state, session, &form.csrf, request).await
+    apply(&state, session, FixRequest::Merge { thread, into }).await
 }
 
 pub async fn undo(
@@ -149,7 +136,7 @@ pub async fn undo(
         Some(t) => format!("/t/{}", t.0),
         None => "/admin/held?done=gone".to_owned(),
     };
-    Ok((StatusCode::SEE_OTHER, Redirect::to(&to)).into_response())
+    Ok(Redirect::to(&to).into_response())
 }
 
 #[cfg(test)]

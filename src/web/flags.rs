@@ -11,7 +11,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
-use super::auth::{self, check_csrf};
+use super::auth::check_csrf;
 use super::extract::{CsrfForm, Moderator, ToHeld, Viewer, carries_csrf};
 use super::view;
 use super::{AppState, WebError};
@@ -53,15 +53,13 @@ pub async fn flag(
         return Err(WebError::NotFound("post"));
     }
     let note: String = form.note.trim().chars().take(NOTE_CHARS).collect();
-    let config = Arc::clone(&state.config);
     let (user, name, id) = (
         session.user.id,
         session.user.display_name.clone(),
         form.message_id.clone(),
     );
-    let now = chrono::Utc::now().timestamp();
     let flagged = state
-        .write(move |s| {
+        .act(move |s, config, now| {
             let request = FlagRequest {
                 user,
                 name: &name,
@@ -69,15 +67,11 @@ pub async fn flag(
                 reason,
                 note: (!note.is_empty()).then_some(note.as_str()),
             };
-            Ok(crate::forum::moderation::flag(s, &config, &request, now))
+            Ok(crate::forum::moderation::flag(s, config, &request, now))
         })
-        .await??;
-    state.wake.notify_one();
-    let me = auth::me(&Some(session));
+        .await?;
     let page = |heading: &str, message: &str| view::MessagePage {
-        site: state.config.web.site_name.clone(),
-        query: String::new(),
-        me: me.clone(),
+        head: state.head(Some(&session)),
         heading: heading.to_owned(),
         message: message.to_owned(),
     };
@@ -164,5 +158,5 @@ pub async fn decide(
         Some(t) => format!("/t/{t}"),
         None => format!("/admin/held?done={done}"),
     };
-    Ok((StatusCode::SEE_OTHER, Redirect::to(&to)).into_response())
+    Ok(Redirect::to(&to).into_response())
 }

@@ -11,13 +11,13 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
-use super::auth;
 use super::extract::{
     Admin, CsrfForm, Id, Member, Moderator, ToFront, ToItem, Viewer, carries_csrf,
 };
+use super::pages::{ListReader, Listing, OwnedFilter, thread_list};
 use super::view;
 use super::{AppState, WebError};
-use crate::store::{Interest, InterestMode, Preferences, ThreadId, UserId};
+use crate::store::{Interest, InterestMode, Preferences, Session, ThreadId, UserId};
 
 carries_csrf!(TagForm, WatchForm, LikeForm, InterestPost);
 
@@ -27,9 +27,7 @@ pub async fn index(
 ) -> Result<Response, WebError> {
     let interests = state.read(|s| s.interests()).await?;
     let page = view::InterestsPage {
-        site: state.config.web.site_name.clone(),
-        query: String::new(),
-        me: auth::me(&viewer),
+        head: state.head(viewer.as_ref()),
         interests: interests
             .into_iter()
             .map(|i| (i.slug, i.name, i.description.unwrap_or_default()))
@@ -38,37 +36,29 @@ pub async fn index(
     Ok(view::render(&page).into_response())
 }
 
-#[derive(Debug, Deserialize, Default)]
-pub struct PageQuery {
-    page: Option<String>,
-}
-
 pub async fn interest(
     State(state): State<AppState>,
     Path(slug): Path<String>,
-    Query(q): Query<PageQuery>,
-    Viewer(viewer): Viewer,
+    reader: ListReader,
 ) -> Result<Response, WebError> {
     let lookup = slug.clone();
     let interest = state
         .read(move |s| s.interest_by_slug(&lookup))
         .await?
         .ok_or(WebError::NotFound("interest"))?;
-    let me = auth::me(&viewer);
     let heading = match &interest.description {
         Some(d) => format!("{}: {d}", interest.name),
         None => interest.name.clone(),
     };
-    super::pages::interest_threads(
-        &state,
-        me,
-        interest.id,
-        super::pages::page_number(q.page.as_deref()),
-        heading,
-        format!("/i/{slug}"),
-        Some(format!("/i/{slug}/feed.atom")),
-    )
-    .await
+    let listing = Listing {
+        feed: Some(format!("/i/{slug}/feed.atom")),
+        ..Listing::new(
+            OwnedFilter::Interest(interest.id),
+            heading,
+            format!("/i/{slug}"),
+        )
+    };
+    thread_list(&state, reader, listing).await
 }
 
 pub async fn feed(
@@ -195,20 +185,36 @@ pub async fn like(
     Ok(Redirect::to(&view::permalink(&form.message_id)).into_response())
 }
 
+/// Whose choices a preferences page shows: the signed-in member's, or those of the member a
+/// signed link (its token) names.
+#[derive(Clone, Copy)]
+enum Chooser<'a> {
+    Member(&'a Session),
+    Link(&'a str),
+}
+
 /// The preferences form, for a signed-in member or from a signed link.
 fn preferences_page(
     state: &AppState,
-    me: Option<view::Me>,
-    action: String,
-    csrf: String,
+    who: Chooser,
     interests: &[Interest],
     prefs: &Preferences,
     notice: Option<String>,
 ) -> axum::response::Html<String> {
+    let (head, action, csrf) = match who {
+        Chooser::Member(session) => (
+            state.head(Some(session)),
+            "/account/preferences".to_owned(),
+            session.csrf.clone(),
+        ),
+        Chooser::Link(token) => (
+            state.head(None),
+            format!("/preferences/{token}"),
+            String::new(),
+        ),
+    };
     view::render(&view::PreferencesPage {
-        site: state.config.web.site_name.clone(),
-        query: String::new(),
-        me,
+        head,
         action,
         csrf,
         interests: interests
@@ -222,12 +228,7 @@ fn preferences_page(
                 (i.slug.clone(), i.name.clone(), mode.as_str().to_owned())
             })
             .collect(),
-        delivery: prefs.delivery.clone(),
-        digest: prefs.digest.clone(),
-        digest_hour: prefs.digest_hour,
-        digest_weekday: prefs.digest_weekday,
-        daily_cap: prefs.daily_cap,
-        hear_of_likes: prefs.hear_of_likes,
+        prefs,
         notice,
     })
 }
@@ -244,9 +245,7 @@ pub async fn my_preferences(
     let notice = q.saved.map(|_| "Your choices are saved.".to_owned());
     Ok(preferences_page(
         &state,
-        auth::me(&Some(session.clone())),
-        "/account/preferences".into(),
-        session.csrf.clone(),
+        Chooser::Member(&session),
         &interests,
         &prefs,
         notice,
@@ -355,9 +354,7 @@ pub async fn save_my_preferences(
             StatusCode::UNPROCESSABLE_ENTITY,
             preferences_page(
                 &state,
-                auth::me(&Some(session.clone())),
-                "/account/preferences".into(),
-                session.csrf.clone(),
+                Chooser::Member(&session),
                 &interests,
                 &prefs,
                 Some(problem),
@@ -388,16 +385,7 @@ pub async fn link_preferences(
         .await?;
     let notice = q.saved.map(|_| "Your choices are saved.".to_owned());
     // The link itself is the proof: the form needs no other token.
-    Ok(preferences_page(
-        &state,
-        None,
-        format!("/preferences/{token}"),
-        String::new(),
-        &interests,
-        &prefs,
-        notice,
-    )
-    .into_response())
+    Ok(preferences_page(&state, Chooser::Link(&token), &interests, &prefs, notice).into_response())
 }
 
 /// The preferences link takes a POST: RFC 8058's one-click unsubscribe (a body of
@@ -421,9 +409,7 @@ pub async fn link_save(
             })
             .await?;
         let page = view::MessagePage {
-            site: state.config.web.site_name.clone(),
-            query: String::new(),
-            me: None,
+            head: state.head(None),
             heading: "Unsubscribed".into(),
             message: "You will get no more mail about posts or digests. Sign-in links still reach you; the forum is as open to you as before.".into(),
         };
@@ -435,9 +421,7 @@ pub async fn link_save(
             StatusCode::UNPROCESSABLE_ENTITY,
             preferences_page(
                 &state,
-                None,
-                format!("/preferences/{token}"),
-                String::new(),
+                Chooser::Link(&token),
                 &interests,
                 &prefs,
                 Some(problem),
@@ -464,9 +448,7 @@ fn admin_page(
     draft: Option<view::InterestForm>,
 ) -> axum::response::Html<String> {
     view::render(&view::AdminInterestsPage {
-        site: state.config.web.site_name.clone(),
-        query: String::new(),
-        me: auth::me(&Some(session.clone())),
+        head: state.head(Some(session)),
         interests: interests
             .into_iter()
             .map(|i| view::InterestForm {

@@ -3,13 +3,12 @@
 //! the moderation log, as `listbridge members role` does).
 
 use axum::extract::{Query, State};
-use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
 use super::extract::{Admin, CsrfForm, Id, ToMembers, carries_csrf};
 use super::view;
-use super::{AppState, WebError, auth};
+use super::{AppState, WebError};
 use crate::store::{Role, RoleChange, UserId};
 
 #[derive(Debug, Deserialize)]
@@ -33,20 +32,8 @@ pub async fn page(
         _ => "",
     };
     Ok(view::render(&view::MembersPage {
-        site: state.config.web.site_name.clone(),
-        query: String::new(),
-        me: auth::me(&Some(session)),
-        members: members
-            .into_iter()
-            .map(|m| view::MemberRow {
-                id: m.id.0,
-                name: m.name,
-                role: m.role.as_str(),
-                addresses: m.addresses.join(", "),
-                lists: m.lists,
-                paused: m.paused,
-            })
-            .collect(),
+        head: state.head(Some(&session)),
+        members,
         notice: notice.to_owned(),
     })
     .into_response())
@@ -80,9 +67,5 @@ pub async fn change_role(
         RoleChange::Unchanged(_) => "unchanged",
         RoleChange::LastAdmin => "last-admin",
     };
-    Ok((
-        StatusCode::SEE_OTHER,
-        Redirect::to(&format!("/admin/members?done={done}")),
-    )
-        .into_response())
+    Ok(Redirect::to(&format!("/admin/members?done={done}")).into_response())
 }

@@ -40,7 +40,7 @@ use tokio::sync::Notify;
 use tower_http::set_header::SetResponseHeaderLayer;
 
 use crate::config::Config;
-use crate::store::{DeriveSettings, StoreError};
+use crate::store::{DeriveSettings, Session, StoreError};
 
 /// What every handler shares.
 #[derive(Clone)]
@@ -193,12 +193,7 @@ impl AppState {
     /// A subject as titles show it: without the list's tag (`[SNUG]`).
     fn subject(&self, subject: Option<&str>, list: &str) -> String {
         let subject = subject.unwrap_or("").trim();
-        let tag = self
-            .config
-            .lists
-            .iter()
-            .find(|l| l.name == list)
-            .and_then(|l| l.subject_tag.as_deref());
+        let tag = self.list(list).and_then(|l| l.subject_tag.as_deref());
         let shown = match tag {
             Some(tag) => subject
                 .replacen(tag, "", 1)
@@ -216,6 +211,21 @@ impl AppState {
 }
 
 impl AppState {
+    /// The configured list of this name.
+    fn list(&self, name: &str) -> Option<&crate::config::ListConfig> {
+        self.config.lists.iter().find(|l| l.name == name)
+    }
+
+    /// The frame of a page shown to `session`'s member (or to a reader not signed in), its
+    /// search box empty.
+    pub(super) fn head(&self, session: Option<&Session>) -> view::Head {
+        view::Head {
+            site: self.config.web.site_name.clone(),
+            query: String::new(),
+            me: auth::me(session),
+        }
+    }
+
     /// How many password verifications (argon2 runs) this server has made: every password
     /// sign-in makes exactly one, whether or not the address has a password.
     pub fn password_verifications(&self) -> u64 {
@@ -338,14 +348,43 @@ impl IntoResponse for WebError {
             ),
         };
         let page = view::ErrorPage {
-            site: "listbridge".to_owned(),
-            query: String::new(),
-            me: None,
+            head: view::Head {
+                site: "listbridge".to_owned(),
+                query: String::new(),
+                me: None,
+            },
             heading,
             message,
         };
         (status, view::render(&page)).into_response()
     }
+}
+
+/// A file to save (`Content-Disposition: attachment`) under `filename`, with the
+/// `Cache-Control` given, if any.
+pub(super) fn download(
+    content_type: &str,
+    filename: &str,
+    cache_control: Option<&'static str>,
+    body: impl IntoResponse,
+) -> Response {
+    let mut response = (
+        [
+            (header::CONTENT_TYPE, content_type.to_owned()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{filename}\""),
+            ),
+        ],
+        body,
+    )
+        .into_response();
+    if let Some(cache) = cache_control {
+        response
+            .headers_mut()
+            .insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
+    }
+    response
 }
 
 /// Every route of the forum, pattern and handlers. The router is built from this list and the

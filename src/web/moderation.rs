@@ -4,14 +4,10 @@
 //! flagged (decided in `flags`), hidden posts, the threading fixes in force (taken back in
 //! `fixes`), and the log of who did what.
 
-use std::sync::Arc;
-
 use axum::extract::{Query, State};
-use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
-use super::auth;
 use super::extract::{CsrfForm, Id, Moderator, ToHeld, carries_csrf};
 use super::view;
 use super::{AppState, WebError};
@@ -77,8 +73,7 @@ pub async fn queue(
                             e.reason.label().to_owned(),
                             e.note.unwrap_or_default(),
                             e.by,
-                            view::iso(Some(e.at)),
-                            view::human(Some(e.at)),
+                            view::Stamp::at(Some(e.at)),
                         )
                     })
                     .collect(),
@@ -98,8 +93,7 @@ pub async fn queue(
                     (HideWhy::Moderator, Some(name)) => name,
                     (HideWhy::Moderator, None) => "a moderator".to_owned(),
                 },
-                when_iso: view::iso(Some(h.at)),
-                when_human: view::human(Some(h.at)),
+                when: view::Stamp::at(Some(h.at)),
                 note: h.note.unwrap_or_default(),
             }
         })
@@ -130,8 +124,7 @@ pub async fn queue(
                 message: view::permalink(&f.message_id),
                 target: target.map(|t| view::permalink(t)),
                 by: f.by.unwrap_or_else(|| "a former moderator".to_owned()),
-                when_iso: view::iso(Some(f.at)),
-                when_human: view::human(Some(f.at)),
+                when: view::Stamp::at(Some(f.at)),
             }
         })
         .collect();
@@ -149,14 +142,11 @@ pub async fn queue(
             message: e.message_id.as_deref().map(view::permalink),
             target: e.target.as_deref().map(view::permalink),
             detail: e.detail.unwrap_or_default(),
-            when_iso: view::iso(Some(e.at)),
-            when_human: view::human(Some(e.at)),
+            when: view::Stamp::at(Some(e.at)),
         })
         .collect();
     Ok(view::render(&view::HeldPage {
-        site: state.config.web.site_name.clone(),
-        query: String::new(),
-        me: auth::me(&Some(session)),
+        head: state.head(Some(&session)),
         posts: held
             .into_iter()
             .map(|h| view::HeldRow {
@@ -172,8 +162,7 @@ pub async fn queue(
                     HeldKind::Mail { .. } => "mail",
                 },
                 editable: matches!(h.kind, HeldKind::Web { .. }),
-                when_iso: view::iso(Some(h.created)),
-                when_human: view::human(Some(h.created)),
+                when: view::Stamp::at(Some(h.created)),
                 reason: h.reason,
                 body: h.body,
             })
@@ -217,24 +206,18 @@ pub async fn decide(
         },
         _ => return Err(WebError::BadRequest("Choose Publish or Reject.".to_owned())),
     };
-    let (config, moderator) = (Arc::clone(&state.config), session.user.id);
-    let now = chrono::Utc::now().timestamp();
+    let moderator = session.user.id;
     let decided = state
-        .write(move |s| {
+        .act(move |s, config, now| {
             Ok(crate::forum::held::decide(
-                s, &config, id, moderator, decision, now,
+                s, config, id, moderator, decision, now,
             ))
         })
-        .await??;
-    state.wake.notify_one();
+        .await?;
     let done = match decided {
         Decided::Published(_) => "published",
         Decided::Rejected => "rejected",
         Decided::Gone => "gone",
     };
-    Ok((
-        StatusCode::SEE_OTHER,
-        Redirect::to(&format!("/admin/held?done={done}")),
-    )
-        .into_response())
+    Ok(Redirect::to(&format!("/admin/held?done={done}")).into_response())
 }

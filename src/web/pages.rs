@@ -4,20 +4,21 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{FromRequestParts, Path, Query, State};
+use axum::http::request::Parts;
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
+use super::addresses;
 use super::extract::{Id, Viewer};
 use super::view::{self, PAGE_SIZE, Pager, PostView, ResultView, ThreadRow};
 use super::{AppState, BodyKey, PageKey, SearchKey, WebError};
-use super::{addresses, auth};
 use crate::mail::render::{RenderOptions, Rendered, render_message};
 use crate::mail::sanitize::escape_markup;
 use crate::search::{QueryError, SearchOrder};
 use crate::store::{
-    Event, Interest, MessageId, PostState, ThreadFilter, ThreadId, ThreadPost, ThreadSummary,
-    UserId,
+    Event, Interest, MessageId, PostState, Session, Store, StoreError, ThreadFilter, ThreadId,
+    ThreadPost, ThreadSummary, UserId,
 };
 use crate::thread::{ThreadMessage, arrange_fixed};
 
@@ -52,24 +53,74 @@ fn rows(state: &AppState, threads: Vec<ThreadSummary>, hide: bool) -> Vec<Thread
                 } else {
                     names
                 },
-                last_iso: view::iso(t.last_date),
-                last_human: view::human(t.last_date),
+                last: view::Stamp::at(t.last_date),
                 preview: addresses::shown(&t.preview, hide),
             }
         })
         .collect()
 }
 
-async fn thread_list(
+/// What a thread list shows: which threads, under which heading, at which address (its pages'
+/// links), with which feed and "new thread" link.
+pub(super) struct Listing {
+    pub filter: OwnedFilter,
+    pub heading: String,
+    pub base: String,
+    pub feed: Option<String>,
+    pub new_thread: Option<String>,
+}
+
+impl Listing {
+    pub fn new(filter: OwnedFilter, heading: String, base: String) -> Listing {
+        Listing {
+            filter,
+            heading,
+            base,
+            feed: None,
+            new_thread: None,
+        }
+    }
+}
+
+/// Who reads a thread list, and which of its pages (`?page=`).
+pub(super) struct ListReader {
+    viewer: Option<Session>,
+    page: Option<String>,
+}
+
+impl FromRequestParts<AppState> for ListReader {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
+        let Query(q) = Query::<PageQuery>::from_request_parts(parts, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let Viewer(viewer) = Viewer::from_request_parts(parts, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        Ok(ListReader {
+            viewer,
+            page: q.page,
+        })
+    }
+}
+
+pub(super) async fn thread_list(
     state: &AppState,
-    me: Option<view::Me>,
-    new_thread: Option<String>,
-    filter: OwnedFilter,
-    page: usize,
-    heading: String,
-    base: String,
-    feed: Option<String>,
+    reader: ListReader,
+    listing: Listing,
 ) -> Result<Response, WebError> {
+    let ListReader { viewer, page } = reader;
+    let viewer = viewer.as_ref();
+    let page = page.as_deref();
+    let Listing {
+        filter,
+        heading,
+        base,
+        feed,
+        new_thread,
+    } = listing;
+    let page = page_number(page);
     let offset = (page - 1) * PAGE_SIZE;
     let found = state
         .read(move |s| {
@@ -89,18 +140,13 @@ async fn thread_list(
     let pager = Pager::new(page, found.total, |p| format!("{base}?page={p}"));
     let hide = state.hides_addresses();
     let page = view::ThreadsPage {
-        site: state.config.web.site_name.clone(),
-        query: String::new(),
-        me,
+        head: state.head(viewer),
         new_thread,
         heading: addresses::shown(&heading, hide),
         feed,
         threads: rows(state, found.items, hide),
         total: found.total,
-        page: pager.page,
-        pages: pager.pages,
-        prev: pager.prev,
-        next: pager.next,
+        pager,
     };
     let mut response = view::render(&page).into_response();
     if hide {
@@ -109,102 +155,51 @@ async fn thread_list(
     Ok(response)
 }
 
-enum OwnedFilter {
+pub(super) enum OwnedFilter {
     All,
     List(String),
     Author(String),
     Interest(crate::store::InterestId),
 }
 
-/// An interest's threads, as the other thread lists.
-pub(super) async fn interest_threads(
-    state: &AppState,
-    me: Option<view::Me>,
-    interest: crate::store::InterestId,
-    page: usize,
-    heading: String,
-    base: String,
-    feed: Option<String>,
-) -> Result<Response, WebError> {
-    thread_list(
-        state,
-        me,
-        None,
-        OwnedFilter::Interest(interest),
-        page,
-        heading,
-        base,
-        feed,
-    )
-    .await
-}
-
 pub async fn latest(
     State(state): State<AppState>,
-    Query(q): Query<PageQuery>,
-    Viewer(viewer): Viewer,
+    reader: ListReader,
 ) -> Result<Response, WebError> {
-    let heading = "Latest threads".to_owned();
-    let me = auth::me(&viewer);
-    thread_list(
-        &state,
-        me,
-        None,
-        OwnedFilter::All,
-        page_number(q.page.as_deref()),
-        heading,
-        "/".into(),
-        None,
-    )
-    .await
+    let listing = Listing::new(OwnedFilter::All, "Latest threads".to_owned(), "/".into());
+    thread_list(&state, reader, listing).await
 }
 
 pub async fn list(
     State(state): State<AppState>,
     Path(list): Path<String>,
-    Query(q): Query<PageQuery>,
-    Viewer(viewer): Viewer,
+    reader: ListReader,
 ) -> Result<Response, WebError> {
     state.readable_list(&list).await?;
-    let description = state
-        .config
-        .lists
-        .iter()
-        .find(|l| l.name == list)
-        .and_then(|l| l.description.clone());
-    let heading = match description {
+    let config = state.list(&list);
+    let heading = match config.and_then(|l| l.description.as_deref()) {
         Some(d) => format!("{list}: {d}"),
         None => format!("The {list} list"),
     };
     let base = format!("/l/{list}");
     let feed = Some(format!("{base}/feed.atom"));
-    let me = auth::me(&viewer);
-    let new_thread = state
-        .config
-        .lists
-        .iter()
-        .any(|l| l.name == list && l.address.is_some())
+    let new_thread = config
+        .is_some_and(|l| l.address.is_some())
         .then(|| format!("/l/{list}/new"));
-    thread_list(
-        &state,
-        me,
-        new_thread,
-        OwnedFilter::List(list),
-        page_number(q.page.as_deref()),
-        heading,
-        base,
+    let listing = Listing {
         feed,
-    )
-    .await
+        new_thread,
+        ..Listing::new(OwnedFilter::List(list), heading, base)
+    };
+    thread_list(&state, reader, listing).await
 }
 
 pub async fn author(
     State(state): State<AppState>,
     Path(address): Path<String>,
-    Query(q): Query<PageQuery>,
-    Viewer(viewer): Viewer,
+    reader: ListReader,
 ) -> Result<Response, WebError> {
-    if viewer.is_none() && state.config.web.hide_addresses {
+    if reader.viewer.is_none() && state.config.web.hide_addresses {
         // The page is named by the address: it is for members.
         return Err(WebError::SignIn(view::author_link(&address)));
     }
@@ -218,18 +213,8 @@ pub async fn author(
         "Threads with posts by {}",
         name.split(" <").next().unwrap_or(&name)
     );
-    let me = auth::me(&viewer);
-    thread_list(
-        &state,
-        me,
-        None,
-        OwnedFilter::Author(address),
-        page_number(q.page.as_deref()),
-        heading,
-        base,
-        None,
-    )
-    .await
+    let listing = Listing::new(OwnedFilter::Author(address), heading, base);
+    thread_list(&state, reader, listing).await
 }
 
 pub async fn permalink(
@@ -274,6 +259,57 @@ struct ThreadData {
     all_interests: Vec<Interest>,
     watching: Option<String>,
     event: Option<Event>,
+}
+
+/// What a thread's page is drawn from, as the reader (`me_id`, if signed in) may see it; None:
+/// no such thread.
+fn thread_data(
+    s: &Store,
+    id: ThreadId,
+    me_id: Option<UserId>,
+) -> Result<Option<ThreadData>, StoreError> {
+    let Some(info) = s.thread_info(id)? else {
+        return Ok(None);
+    };
+    let posts = s.thread_posts(id)?;
+    let addresses: Vec<&str> = posts
+        .iter()
+        .filter_map(|p| p.from_addr.as_deref())
+        .collect();
+    let members = s.members_by_address(&addresses)?;
+    let ids: Vec<&str> = posts.iter().map(|p| p.message_id.as_str()).collect();
+    let likes = s.likes(&ids, me_id)?;
+    let interests = s.thread_interests(id)?;
+    let all_interests = s.interests()?;
+    let event = match s.event_of_thread(id)? {
+        Some(e) => s.event(e)?,
+        None => None,
+    };
+    let watching = match me_id {
+        Some(me) => s.thread_pref(me, id)?,
+        None => None,
+    };
+    let mut states = HashMap::new();
+    if let Some(me) = me_id {
+        for p in &posts {
+            if let Some((author, state)) = s.post_state(&p.message_id)?
+                && author == me
+            {
+                states.insert(p.message_id.clone(), state);
+            }
+        }
+    }
+    Ok(Some(ThreadData {
+        info,
+        posts,
+        states,
+        members,
+        likes,
+        interests,
+        all_interests,
+        watching,
+        event,
+    }))
 }
 
 pub async fn thread(
@@ -324,64 +360,12 @@ pub async fn thread(
         return Ok(drawn(page, state.config.web.hide_addresses));
     }
     let me_id = viewer.as_ref().map(|v| v.user.id);
-    let ThreadData {
-        info,
-        posts,
-        states,
-        members,
-        likes,
-        interests,
-        all_interests,
-        watching,
-        event,
-    } = state
-        .read(move |s| {
-            let Some(info) = s.thread_info(ThreadId(id))? else {
-                return Ok(None);
-            };
-            let posts = s.thread_posts(ThreadId(id))?;
-            let addresses: Vec<&str> = posts
-                .iter()
-                .filter_map(|p| p.from_addr.as_deref())
-                .collect();
-            let members = s.members_by_address(&addresses)?;
-            let ids: Vec<&str> = posts.iter().map(|p| p.message_id.as_str()).collect();
-            let likes = s.likes(&ids, me_id)?;
-            let interests = s.thread_interests(ThreadId(id))?;
-            let all_interests = s.interests()?;
-            let event = match s.event_of_thread(ThreadId(id))? {
-                Some(e) => s.event(e)?,
-                None => None,
-            };
-            let watching = match me_id {
-                Some(me) => s.thread_pref(me, ThreadId(id))?,
-                None => None,
-            };
-            let mut states = HashMap::new();
-            if let Some(me) = me_id {
-                for p in &posts {
-                    if let Some((author, state)) = s.post_state(&p.message_id)?
-                        && author == me
-                    {
-                        states.insert(p.message_id.clone(), state);
-                    }
-                }
-            }
-            Ok(Some(ThreadData {
-                info,
-                posts,
-                states,
-                members,
-                likes,
-                interests,
-                all_interests,
-                watching,
-                event,
-            }))
-        })
+    let data = state
+        .read(move |s| thread_data(s, ThreadId(id), me_id))
         .await?
         .ok_or(WebError::NotFound("thread"))?;
-    let (subject, list) = info;
+    let (subject, list) = data.info;
+    let posts = data.posts;
     let options = render_options(&state, &list);
     let hide_addresses = state.config.web.hide_addresses && me_id.is_none();
     // What the mail and its authors say, as this reader may see it.
@@ -445,7 +429,8 @@ pub async fn thread(
                 ),
             )
         });
-        let (like_count, liked) = likes
+        let (like_count, liked) = data
+            .likes
             .get(post.message_id.as_str())
             .copied()
             .unwrap_or((0, false));
@@ -454,14 +439,14 @@ pub async fn thread(
             likes: like_count,
             liked,
             reply: Some(format!("/t/{id}/reply?to={}", post.key)),
-            state: states.get(post.message_id.as_str()).map(state_label),
+            state: data.states.get(post.message_id.as_str()).map(state_label),
             key: post.key,
             author,
             // A member's posts lead to their profile; other authors to their threads.
             author_link: match post
                 .from_addr
                 .as_deref()
-                .and_then(|a| members.get(&a.to_lowercase()))
+                .and_then(|a| data.members.get(&a.to_lowercase()))
             {
                 Some(member) => Some(format!("/u/{}", member.0)),
                 // An author page is named by the address: not for readers who may not see it.
@@ -473,8 +458,7 @@ pub async fn thread(
             } else {
                 view::permalink(&post.message_id)
             },
-            date_iso: view::iso(post.date),
-            date_human: view::human(post.date),
+            date: view::Stamp::at(post.date),
             parent,
             indent: if nested { placement.depth.min(8) } else { 0 },
             forwarded: r
@@ -520,26 +504,27 @@ pub async fn thread(
         .as_ref()
         .is_some_and(|v| v.user.role >= crate::store::Role::Moderator);
     let page = view::ThreadPage {
-        site: state.config.web.site_name.clone(),
-        query: String::new(),
-        me: auth::me(&viewer),
-        interests: interests
+        head: state.head(viewer.as_ref()),
+        interests: data
+            .interests
             .iter()
             .map(|i| (i.slug.clone(), i.name.clone()))
             .collect(),
         // Moderators add any interest the thread lacks, or remove one it has.
         taggable: if moderator {
-            all_interests
+            data.all_interests
                 .iter()
-                .filter(|i| !interests.iter().any(|t| t.id == i.id))
+                .filter(|i| !data.interests.iter().any(|t| t.id == i.id))
                 .map(|i| (i.slug.clone(), i.name.clone()))
                 .collect()
         } else {
             Vec::new()
         },
         moderator,
-        watching: watching.unwrap_or_default(),
-        event: event.map(|e| (e.id.0, shown(&e.title), crate::forum::events::when(&e))),
+        watching: data.watching.unwrap_or_default(),
+        event: data
+            .event
+            .map(|e| (e.id.0, shown(&e.title), crate::forum::events::when(&e))),
         thread: id,
         subject: shown(&state.thread_title(subject.as_deref(), &list)),
         list,
@@ -642,8 +627,7 @@ pub async fn search(
         by_date,
         archive: version,
     };
-    let me = auth::me(&viewer);
-    let signed_in = me.is_some();
+    let signed_in = viewer.is_some();
     let hide = !signed_in && state.config.web.hide_addresses;
     if !signed_in && let Some(cached) = state.searches.get(&key) {
         return Ok(drawn(cached, hide));
@@ -702,15 +686,16 @@ pub async fn search(
             Ok(Ok((results, snippets, known)))
         })
         .await?;
-    let site = state.config.web.site_name.clone();
+    let head = view::Head {
+        query: query.clone(),
+        ..state.head(viewer.as_ref())
+    };
     let page_view = match found {
         Ok((results, bodies, known)) => {
             let terms = results.terms.clone();
             let pager = Pager::new(page, results.total, |p| link(p, by_date));
             view::SearchPage {
-                site,
-                query: query.clone(),
-                me,
+                head,
                 problem: None,
                 total: results.total,
                 exact: results.exact,
@@ -735,26 +720,23 @@ pub async fn search(
                             hit.from.split(" <").next().unwrap_or_default(),
                             hide,
                         ),
-                        date_iso: hit.date.clone().unwrap_or_default(),
-                        date_human: hit
-                            .date
-                            .as_deref()
-                            .map(|d| d.get(..10).unwrap_or(d).to_owned())
-                            .unwrap_or_default(),
+                        date: view::Stamp {
+                            iso: hit.date.clone().unwrap_or_default(),
+                            human: hit
+                                .date
+                                .as_deref()
+                                .map(|d| d.get(..10).unwrap_or(d).to_owned())
+                                .unwrap_or_default(),
+                        },
                         // Shortened before it is cut, so that no cut leaves part of one.
                         snippet: snippet(&addresses::shown(&body, hide), &terms),
                     })
                     .collect(),
-                page: pager.page,
-                pages: pager.pages,
-                prev: pager.prev,
-                next: pager.next,
+                pager,
             }
         }
         Err(problem) => view::SearchPage {
-            site,
-            query: query.clone(),
-            me,
+            head,
             problem: Some(match problem {
                 QueryError::Empty if query.trim().is_empty() => {
                     "Type a few words to search the archive.".to_owned()
@@ -767,10 +749,7 @@ pub async fn search(
             date_link: String::new(),
             relevance_link: String::new(),
             results: Vec::new(),
-            page: 1,
-            pages: 1,
-            prev: None,
-            next: None,
+            pager: Pager::new(1, 0, |_| String::new()),
         },
     };
     let html = axum::body::Bytes::from(view::render(&page_view).0);

@@ -1,7 +1,7 @@
 //! The page models (askama templates, escaping by default) and the small formatting helpers
 //! they share: dates, sizes, permalinks, pagination.
 
-use crate::store::MessageId;
+use crate::store::{Attendee, Engagement, Event, MemberOverview, MessageId, Preferences, User};
 use askama::Template;
 use axum::response::Html;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
@@ -88,6 +88,21 @@ pub fn size(bytes: usize) -> String {
     }
 }
 
+/// A moment as pages show it: for `<time datetime>`, and for people.
+pub struct Stamp {
+    pub iso: String,
+    pub human: String,
+}
+
+impl Stamp {
+    pub fn at(secs: Option<i64>) -> Stamp {
+        Stamp {
+            iso: iso(secs),
+            human: human(secs),
+        }
+    }
+}
+
 /// Page numbers from 1; links keep the other query parameters.
 pub struct Pager {
     pub page: usize,
@@ -114,27 +129,21 @@ pub struct ThreadRow {
     pub list: String,
     pub replies: u64,
     pub participants: String,
-    pub last_iso: String,
-    pub last_human: String,
+    pub last: Stamp,
     pub preview: String,
 }
 
 #[derive(Template)]
 #[template(path = "threads.html")]
 pub struct ThreadsPage {
-    pub site: String,
-    pub query: String,
-    pub me: Option<Me>,
+    pub head: Head,
     /// Where to start a new thread, on a list's page.
     pub new_thread: Option<String>,
     pub heading: String,
     pub feed: Option<String>,
     pub threads: Vec<ThreadRow>,
     pub total: u64,
-    pub page: usize,
-    pub pages: usize,
-    pub prev: Option<String>,
-    pub next: Option<String>,
+    pub pager: Pager,
 }
 
 pub struct AttachmentLink {
@@ -158,8 +167,7 @@ pub struct PostView {
     pub author: String,
     pub author_link: Option<String>,
     pub permalink: String,
-    pub date_iso: String,
-    pub date_human: String,
+    pub date: Stamp,
     /// The post it answers: (key, author).
     pub parent: Option<(i64, String)>,
     pub indent: u32,
@@ -182,9 +190,7 @@ pub struct ForwardedView {
 #[derive(Template)]
 #[template(path = "thread.html")]
 pub struct ThreadPage {
-    pub site: String,
-    pub query: String,
-    pub me: Option<Me>,
+    pub head: Head,
     /// (slug, name) of the thread's interests.
     pub interests: Vec<(String, String)>,
     /// Interests a moderator may add.
@@ -205,8 +211,7 @@ pub struct ResultView {
     pub permalink: String,
     pub subject: String,
     pub from: String,
-    pub date_iso: String,
-    pub date_human: String,
+    pub date: Stamp,
     /// Escaped text with `<mark>` around the matched words.
     pub snippet: String,
 }
@@ -214,9 +219,7 @@ pub struct ResultView {
 #[derive(Template)]
 #[template(path = "search.html")]
 pub struct SearchPage {
-    pub site: String,
-    pub query: String,
-    pub me: Option<Me>,
+    pub head: Head,
     pub problem: Option<String>,
     pub total: u64,
     /// The total is counted, not estimated ("about").
@@ -225,20 +228,23 @@ pub struct SearchPage {
     pub date_link: String,
     pub relevance_link: String,
     pub results: Vec<ResultView>,
-    pub page: usize,
-    pub pages: usize,
-    pub prev: Option<String>,
-    pub next: Option<String>,
+    pub pager: Pager,
 }
 
 #[derive(Template)]
 #[template(path = "error.html")]
 pub struct ErrorPage {
+    pub head: Head,
+    pub heading: &'static str,
+    pub message: String,
+}
+
+/// The frame around every page (`base.html`): the site's name, the search box's text and who
+/// is signed in.
+pub struct Head {
     pub site: String,
     pub query: String,
     pub me: Option<Me>,
-    pub heading: &'static str,
-    pub message: String,
 }
 
 /// The signed-in member, as the page header shows them.
@@ -255,9 +261,7 @@ pub struct Me {
 #[derive(Template)]
 #[template(path = "signin.html")]
 pub struct SignInPage {
-    pub site: String,
-    pub query: String,
-    pub me: Option<Me>,
+    pub head: Head,
     pub form_token: String,
     pub next: String,
     pub email: String,
@@ -269,9 +273,7 @@ pub struct SignInPage {
 #[derive(Template)]
 #[template(path = "confirm_signin.html")]
 pub struct ConfirmSignInPage {
-    pub site: String,
-    pub query: String,
-    pub me: Option<Me>,
+    pub head: Head,
     pub form_token: String,
     pub token: String,
     pub address: String,
@@ -281,25 +283,16 @@ pub struct ConfirmSignInPage {
 #[derive(Template)]
 #[template(path = "message.html")]
 pub struct MessagePage {
-    pub site: String,
-    pub query: String,
-    pub me: Option<Me>,
+    pub head: Head,
     pub heading: String,
     pub message: String,
 }
 
 #[derive(Template)]
 #[template(path = "account.html")]
-pub struct AccountPage {
-    pub site: String,
-    pub query: String,
-    pub me: Option<Me>,
-    pub id: i64,
-    pub display_name: String,
-    pub organisation: String,
-    pub job_title: String,
-    pub bio: String,
-    pub has_password: bool,
+pub struct AccountPage<'a> {
+    pub head: Head,
+    pub user: &'a User,
     pub emails: Vec<String>,
     pub notice: Option<String>,
     pub problem: Option<String>,
@@ -309,21 +302,14 @@ pub struct ProfilePost {
     pub permalink: String,
     pub subject: String,
     pub list: String,
-    pub date_iso: String,
-    pub date_human: String,
+    pub date: Stamp,
 }
 
 #[derive(Template)]
 #[template(path = "profile.html")]
 pub struct ProfilePage {
-    pub site: String,
-    pub query: String,
-    pub me: Option<Me>,
-    pub id: i64,
-    pub display_name: String,
-    pub organisation: Option<String>,
-    pub job_title: Option<String>,
-    pub bio: Option<String>,
+    pub head: Head,
+    pub user: User,
     pub role: Option<&'static str>,
     pub joined: String,
     /// (slug, name) of the interests they follow.
@@ -335,9 +321,7 @@ pub struct ProfilePage {
 #[derive(Template)]
 #[template(path = "compose.html")]
 pub struct ComposePage {
-    pub site: String,
-    pub query: String,
-    pub me: Option<Me>,
+    pub head: Head,
     pub heading: String,
     pub action: String,
     pub back: String,
@@ -354,8 +338,7 @@ pub struct ComposePage {
 }
 
 pub struct InboundRow {
-    pub when_iso: String,
-    pub when_human: String,
+    pub when: Stamp,
     pub sender: String,
     pub subject: String,
     pub action: String,
@@ -363,23 +346,11 @@ pub struct InboundRow {
     pub explained: bool,
 }
 
-/// A member on the admins' members page.
-pub struct MemberRow {
-    pub id: i64,
-    pub name: String,
-    pub role: &'static str,
-    pub addresses: String,
-    pub lists: String,
-    pub paused: bool,
-}
-
 #[derive(Template)]
 #[template(path = "members.html")]
 pub struct MembersPage {
-    pub site: String,
-    pub query: String,
-    pub me: Option<Me>,
-    pub members: Vec<MemberRow>,
+    pub head: Head,
+    pub members: Vec<MemberOverview>,
     pub notice: String,
 }
 
@@ -388,8 +359,7 @@ pub struct BounceRow {
     pub address: String,
     pub hard: i64,
     pub soft: i64,
-    pub last_iso: String,
-    pub last_human: String,
+    pub last: Stamp,
     /// When delivery was paused, if it is.
     pub paused: Option<String>,
     pub held_back: i64,
@@ -398,9 +368,7 @@ pub struct BounceRow {
 #[derive(Template)]
 #[template(path = "inbound.html")]
 pub struct InboundPage {
-    pub site: String,
-    pub query: String,
-    pub me: Option<Me>,
+    pub head: Head,
     pub entries: Vec<InboundRow>,
     pub bounces: Vec<BounceRow>,
     /// What was just done.
@@ -410,31 +378,22 @@ pub struct InboundPage {
 #[derive(Template)]
 #[template(path = "interests.html")]
 pub struct InterestsPage {
-    pub site: String,
-    pub query: String,
-    pub me: Option<Me>,
+    pub head: Head,
     /// (slug, name, description)
     pub interests: Vec<(String, String, String)>,
 }
 
 #[derive(Template)]
 #[template(path = "preferences.html")]
-pub struct PreferencesPage {
-    pub site: String,
-    pub query: String,
-    pub me: Option<Me>,
+pub struct PreferencesPage<'a> {
+    pub head: Head,
     /// Where the form posts: the member's own page, or a signed link.
     pub action: String,
     /// The session's token; empty on a signed link (the link is the proof).
     pub csrf: String,
     /// (slug, name, mode)
     pub interests: Vec<(String, String, String)>,
-    pub delivery: String,
-    pub digest: String,
-    pub digest_hour: u32,
-    pub digest_weekday: u32,
-    pub daily_cap: u32,
-    pub hear_of_likes: bool,
+    pub prefs: &'a Preferences,
     pub notice: Option<String>,
 }
 
@@ -453,9 +412,7 @@ pub struct InterestForm {
 #[derive(Template)]
 #[template(path = "admin_interests.html")]
 pub struct AdminInterestsPage {
-    pub site: String,
-    pub query: String,
-    pub me: Option<Me>,
+    pub head: Head,
     pub interests: Vec<InterestForm>,
     pub draft: InterestForm,
     pub problem: Option<String>,
@@ -474,35 +431,25 @@ pub struct LikedRow {
     pub href: String,
     pub subject: String,
     pub author: String,
-    pub when_iso: String,
-    pub when_human: String,
+    pub when: Stamp,
     pub likes: u64,
 }
 
 pub struct UnansweredRow {
     pub href: String,
     pub subject: String,
-    pub when_iso: String,
-    pub when_human: String,
+    pub when: Stamp,
 }
 
 #[derive(Template)]
 #[template(path = "engagement.html")]
-pub struct EngagementPage {
-    pub site: String,
-    pub query: String,
-    pub me: Option<Me>,
-    pub as_of_iso: String,
-    pub as_of_human: String,
-    pub posts: u64,
-    pub active_members: u64,
-    pub active_with_accounts: u64,
-    pub web_posts: u64,
-    pub mail_posts: u64,
+pub struct EngagementPage<'a> {
+    pub head: Head,
+    /// The figures as the store counted them; what follows is drawn from them.
+    pub figures: &'a Engagement,
+    pub as_of: Stamp,
     pub web_share: String,
     pub median_reply: String,
-    pub replied_threads: u64,
-    pub unanswered_total: u64,
     /// Inline SVG drawn by `charts`, its text escaped there.
     pub daily_chart: String,
     pub weekly_chart: String,
@@ -527,9 +474,7 @@ pub struct EventRow {
 #[derive(Template)]
 #[template(path = "events.html")]
 pub struct EventsPage {
-    pub site: String,
-    pub query: String,
-    pub me: Option<Me>,
+    pub head: Head,
     pub upcoming: bool,
     pub events: Vec<EventRow>,
     pub can_announce: bool,
@@ -537,12 +482,9 @@ pub struct EventsPage {
 
 #[derive(Template)]
 #[template(path = "event.html")]
-pub struct EventPage {
-    pub site: String,
-    pub query: String,
-    pub me: Option<Me>,
-    pub id: i64,
-    pub title: String,
+pub struct EventPage<'a> {
+    pub head: Head,
+    pub event: &'a Event,
     pub when: String,
     pub start_iso: String,
     pub place: String,
@@ -552,13 +494,10 @@ pub struct EventPage {
     /// The discussion thread; 0 before its message is archived.
     pub thread: i64,
     pub capacity: String,
-    pub confirmed: u32,
-    pub waiting: u32,
     pub places: String,
     pub full: bool,
     pub open: bool,
     pub deadline: String,
-    pub cancelled: bool,
     /// (id, name, price)
     pub tickets: Vec<(i64, String, String)>,
     pub payment_url: String,
@@ -569,23 +508,17 @@ pub struct EventPage {
     pub notice: String,
 }
 
+/// A registration on the organiser's page, with its place and time in words.
 pub struct AttendeeRow {
-    pub user: i64,
-    pub name: String,
-    pub address: String,
-    pub organisation: String,
+    pub attendee: Attendee,
     pub state: String,
-    pub ticket: String,
     pub registered: String,
-    pub via: String,
 }
 
 #[derive(Template)]
 #[template(path = "attendees.html")]
 pub struct AttendeesPage {
-    pub site: String,
-    pub query: String,
-    pub me: Option<Me>,
+    pub head: Head,
     pub id: i64,
     pub title: String,
     pub places: String,
@@ -600,9 +533,7 @@ pub struct AttendeesPage {
 #[derive(Template)]
 #[template(path = "event_form.html")]
 pub struct EventFormPage {
-    pub site: String,
-    pub query: String,
-    pub me: Option<Me>,
+    pub head: Head,
     pub lists: Vec<String>,
     pub list: String,
     pub title: String,
@@ -628,8 +559,7 @@ pub struct HeldRow {
     pub list: String,
     /// "web post" or "mail".
     pub kind: &'static str,
-    pub when_iso: String,
-    pub when_human: String,
+    pub when: Stamp,
     pub reason: String,
     pub body: String,
     /// A web post's text can be corrected before it is published.
@@ -646,8 +576,8 @@ pub struct FlaggedRow {
     /// Hidden by the flags (or a moderator) already.
     pub hidden: bool,
     pub body: String,
-    /// Each flag: (reason, note, who, when ISO, when for people).
-    pub flags: Vec<(String, String, String, String, String)>,
+    /// Each flag: (reason, note, who, when).
+    pub flags: Vec<(String, String, String, Stamp)>,
 }
 
 /// A hidden post, to be shown again if need be.
@@ -657,8 +587,7 @@ pub struct HiddenRow {
     pub author: String,
     /// "a moderator (Alice)" or "members' flags".
     pub by: String,
-    pub when_iso: String,
-    pub when_human: String,
+    pub when: Stamp,
     pub note: String,
 }
 
@@ -671,8 +600,7 @@ pub struct FixRow {
     pub message: String,
     pub target: Option<String>,
     pub by: String,
-    pub when_iso: String,
-    pub when_human: String,
+    pub when: Stamp,
 }
 
 /// A line of the moderation log.
@@ -682,16 +610,13 @@ pub struct LogRow {
     pub message: Option<String>,
     pub target: Option<String>,
     pub detail: String,
-    pub when_iso: String,
-    pub when_human: String,
+    pub when: Stamp,
 }
 
 #[derive(Template)]
 #[template(path = "held.html")]
 pub struct HeldPage {
-    pub site: String,
-    pub query: String,
-    pub me: Option<Me>,
+    pub head: Head,
     pub posts: Vec<HeldRow>,
     pub flagged: Vec<FlaggedRow>,
     pub hidden: Vec<HiddenRow>,
@@ -704,9 +629,7 @@ pub struct HeldPage {
 #[derive(Template)]
 #[template(path = "erase.html")]
 pub struct ErasePage {
-    pub site: String,
-    pub query: String,
-    pub me: Option<Me>,
+    pub head: Head,
     /// Archived messages from the member's addresses.
     pub messages: u64,
     /// The policy: redact (else remove).
@@ -717,8 +640,7 @@ pub struct ErasePage {
 /// One entry of the erasure audit log.
 pub struct ErasureRow {
     pub id: i64,
-    pub when_iso: String,
-    pub when_human: String,
+    pub when: Stamp,
     pub what: &'static str,
     pub who: String,
     pub policy: String,
@@ -736,17 +658,14 @@ pub struct PurgeConfirm {
     pub permalink: String,
     pub subject: String,
     pub author: String,
-    pub date_iso: String,
-    pub date_human: String,
+    pub date: Stamp,
 }
 
 /// Admins: purge a message, and the audit log of erasures and purges.
 #[derive(Template)]
 #[template(path = "erasures.html")]
 pub struct ErasuresPage {
-    pub site: String,
-    pub query: String,
-    pub me: Option<Me>,
+    pub head: Head,
     pub redact: bool,
     pub message_id: MessageId,
     pub reason: String,

@@ -11,7 +11,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
-use super::auth::{self, check_csrf};
+use super::auth::check_csrf;
 use super::extract::{
     Admin, CarriesCsrf, CsrfForm, Id, Member, Moderator, ToInbound, ToItem, Viewer, carries_csrf,
 };
@@ -119,9 +119,7 @@ fn compose_page(
         ),
     };
     view::render(&view::ComposePage {
-        site: state.config.web.site_name.clone(),
-        query: String::new(),
-        me: auth::me(&Some(session.clone())),
+        head: state.head(Some(session)),
         heading,
         action,
         back,
@@ -288,9 +286,7 @@ pub(super) fn held_page(state: &AppState, session: &Session, reason: &str) -> Re
     (
         StatusCode::ACCEPTED,
         view::render(&view::ErrorPage {
-            site: state.config.web.site_name.clone(),
-            query: String::new(),
-            me: auth::me(&Some(session.clone())),
+            head: state.head(Some(session)),
             heading: "Your post is held for a moderator",
             message: format!(
                 "It was not published or sent to anyone, because {reason}. A moderator will \
@@ -309,23 +305,28 @@ async fn submit(state: &AppState, draft: Draft) -> Result<Result<String, PostErr
     let result = state
         .write(move |s| Ok(crate::forum::post_from_web(s, &config, &draft, now)))
         .await?;
+    queued(state, result)
+}
+
+/// What became of a web post or announcement: its mail is woken to go out when it was queued
+/// (a held one queued the moderators' mail, which goes at once); a store failure is the
+/// server's, any other refusal the member's to fix.
+pub(super) fn queued<T>(
+    state: &AppState,
+    result: Result<T, PostError>,
+) -> Result<Result<T, PostError>, WebError> {
     match result {
-        Ok(id) => {
-            state.wake.notify_one();
-            Ok(Ok(id))
-        }
         Err(PostError::Store(e)) => Err(e.into()),
-        // A held post queued the moderators' mail: it goes at once.
-        Err(e @ PostError::Held(_)) => {
+        Ok(_) | Err(PostError::Held(_)) => {
             state.wake.notify_one();
-            Ok(Err(e))
+            Ok(result)
         }
-        Err(e) => Ok(Err(e)),
+        Err(_) => Ok(result),
     }
 }
 
 async fn known_list(state: &AppState, list: &str) -> Result<(), WebError> {
-    if state.config.lists.iter().any(|l| l.name == list) {
+    if state.list(list).is_some() {
         state.readable_list(list).await
     } else {
         Err(WebError::NotFound("list"))
@@ -394,14 +395,11 @@ pub async fn inbound_log(
     let entries = state.read(|s| s.inbound_log(200)).await?;
     let bounces = state.read(|s| s.bounce_records(200)).await?;
     let page = view::InboundPage {
-        site: state.config.web.site_name.clone(),
-        query: String::new(),
-        me: auth::me(&Some(session)),
+        head: state.head(Some(&session)),
         entries: entries
             .into_iter()
             .map(|e| view::InboundRow {
-                when_iso: view::iso(Some(e.received)),
-                when_human: view::human(Some(e.received)),
+                when: view::Stamp::at(Some(e.received)),
                 sender: e.sender.unwrap_or_else(|| "(none)".to_owned()),
                 subject: e.subject.unwrap_or_default(),
                 action: e.action,
@@ -415,8 +413,7 @@ pub async fn inbound_log(
                 address: b.address,
                 hard: b.hard,
                 soft: b.soft,
-                last_iso: view::iso(Some(b.last_at)),
-                last_human: view::human(Some(b.last_at)),
+                last: view::Stamp::at(Some(b.last_at)),
                 paused: b.paused_at.map(|at| view::human(Some(at))),
                 held_back: b.held_back,
             })
@@ -454,7 +451,7 @@ pub async fn resume_delivery(
         "/admin/inbound?resumed={}",
         percent_encoding::utf8_percent_encode(&address, percent_encoding::NON_ALPHANUMERIC)
     );
-    Ok((StatusCode::SEE_OTHER, Redirect::to(&to)).into_response())
+    Ok(Redirect::to(&to).into_response())
 }
 
 #[cfg(test)]

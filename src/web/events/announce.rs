@@ -12,10 +12,10 @@ use axum::response::{IntoResponse, Redirect, Response};
 use chrono::TimeZone;
 
 use super::{may_announce, now};
+use crate::forum::Draft;
 use crate::forum::events as out_events;
-use crate::forum::{Draft, PostError};
 use crate::store::{InterestId, NewEvent, Session};
-use crate::web::auth::{self, check_csrf};
+use crate::web::auth::check_csrf;
 use crate::web::extract::{Member, Viewer};
 use crate::web::view;
 use crate::web::{AppState, WebError};
@@ -99,9 +99,7 @@ async fn form_page(
     let chosen: Vec<&str> = form.interests.iter().map(String::as_str).collect();
     let lists = announceable_lists(state).await?;
     Ok(view::render(&view::EventFormPage {
-        site: state.config.web.site_name.clone(),
-        query: String::new(),
-        me: auth::me(&Some(session.clone())),
+        head: state.head(Some(session)),
         list: if form.list.is_empty() {
             lists.first().cloned().unwrap_or_default()
         } else {
@@ -238,11 +236,7 @@ pub async fn create(
     }
     let mut problems = Vec::new();
     let offered = announceable_lists(&state).await?;
-    let list = state
-        .config
-        .lists
-        .iter()
-        .find(|l| l.name == form.list && offered.contains(&l.name));
+    let list = state.list(&form.list).filter(|l| offered.contains(&l.name));
     if list.is_none() {
         problems.push("Choose the list to announce it on.".to_owned());
     }
@@ -410,17 +404,9 @@ pub async fn create(
     let result = state
         .write(move |s| Ok(out_events::announce(s, &config, &draft, new, at)))
         .await?;
-    match result {
-        Ok((_, id)) => {
-            state.wake.notify_one();
-            Ok(Redirect::to(&format!("/events/{}", id.0)).into_response())
-        }
-        Err(PostError::Store(e)) => Err(e.into()),
+    match crate::web::write::queued(&state, result)? {
+        Ok((_, id)) => Ok(Redirect::to(&format!("/events/{}", id.0)).into_response()),
         Err(e) => {
-            // A held announcement queued the moderators' mail: it goes at once.
-            if matches!(e, PostError::Held(_)) {
-                state.wake.notify_one();
-            }
             let page = form_page(&state, &session, &form, vec![e.to_string()]).await?;
             Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response())
         }

@@ -10,8 +10,6 @@ mod announce;
 use announce::{capacity, local_time, web_link};
 pub use announce::{create, new_form};
 
-use std::sync::Arc;
-
 use axum::Form;
 use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
@@ -19,10 +17,10 @@ use axum::response::{IntoResponse, Redirect, Response};
 use chrono::TimeZone;
 use serde::Deserialize;
 
-use super::auth::{self, check_csrf};
+use super::auth::check_csrf;
 use super::extract::{CsrfForm, Id, Member, ToItem, TokenOnly, Viewer, carries_csrf};
 use super::view;
-use super::{AppState, WebError};
+use super::{AppState, WebError, download};
 use crate::config::Organisers;
 use crate::forum::events as out_events;
 use crate::mail::calendar::{self, Organizer};
@@ -119,9 +117,7 @@ async fn listing(
         .as_ref()
         .is_some_and(|s| may_announce(&state, s) && state.config.outbound.is_some());
     Ok(view::render(&view::EventsPage {
-        site: state.config.web.site_name.clone(),
-        query: String::new(),
-        me: auth::me(&session),
+        head: state.head(session.as_ref()),
         upcoming,
         events: events.iter().map(row).collect(),
         can_announce,
@@ -159,11 +155,8 @@ fn event_page(
         _ => ("none", 0),
     };
     view::render(&view::EventPage {
-        site: state.config.web.site_name.clone(),
-        query: String::new(),
-        me: auth::me(session),
-        id: event.id.0,
-        title: event.title.clone(),
+        head: state.head(session.as_ref()),
+        event,
         when: out_events::when(event),
         start_iso: view::iso(Some(event.starts_at)),
         place: event.place.clone().unwrap_or_default(),
@@ -175,8 +168,6 @@ fn event_page(
         description: markup::to_html(&event.description),
         thread: event.thread.map_or(0, |t| t.0),
         capacity: event.capacity.map_or(String::new(), |c| c.to_string()),
-        confirmed: event.confirmed,
-        waiting: event.waiting,
         places: places_text(event),
         full: event.places_left() == Some(0) || event.waiting > 0,
         open: event.open_at(at),
@@ -184,7 +175,6 @@ fn event_page(
             .deadline
             .map(|d| when_local(event, d, "%A %-d %B %Y, %H:%M (%Z)"))
             .unwrap_or_default(),
-        cancelled: event.cancelled,
         tickets: event
             .tickets
             .iter()
@@ -246,16 +236,10 @@ pub async fn register(
             "Choose a ticket type, then register.".into(),
         ));
     }
-    let (config, user) = (Arc::clone(&state.config), session.user.id);
-    let at = now();
+    let user = session.user.id;
     let outcome = state
-        .write(move |s| {
-            Ok(out_events::register(
-                s, &config, id, user, ticket, "web", at,
-            ))
-        })
-        .await??;
-    state.wake.notify_one();
+        .act(move |s, config, at| Ok(out_events::register(s, config, id, user, ticket, "web", at)))
+        .await?;
     let notice = match outcome {
         Registered::Now {
             place: Place::Confirmed,
@@ -288,12 +272,10 @@ pub async fn cancel(
     CsrfForm(Member(session, _), _): CsrfForm<TokenOnly, Member<ToItem>>,
 ) -> Result<Response, WebError> {
     load(&state, id).await?;
-    let (config, user) = (Arc::clone(&state.config), session.user.id);
-    let at = now();
+    let user = session.user.id;
     let outcome = state
-        .write(move |s| Ok(out_events::cancel(s, &config, id, user, at)))
-        .await??;
-    state.wake.notify_one();
+        .act(move |s, config, at| Ok(out_events::cancel(s, config, id, user, at)))
+        .await?;
     let notice = match outcome {
         Some(_) => {
             "Your place is cancelled. A mail with the update for your calendar is on its way."
@@ -428,9 +410,7 @@ pub async fn attendees(
     let (event, session) = run_by(&state, viewer, id).await?;
     let rows = state.read(move |s| s.attendees(id)).await?;
     Ok(view::render(&view::AttendeesPage {
-        site: state.config.web.site_name.clone(),
-        query: String::new(),
-        me: auth::me(&Some(session)),
+        head: state.head(Some(&session)),
         id: id.0,
         title: event.title.clone(),
         places: places_text(&event),
@@ -445,14 +425,9 @@ pub async fn attendees(
         rows: rows
             .into_iter()
             .map(|a| view::AttendeeRow {
-                user: a.user.0,
-                name: a.name,
-                address: a.address.unwrap_or_default(),
-                organisation: a.organisation.unwrap_or_default(),
                 state: place_words(a.place),
-                ticket: a.ticket.unwrap_or_default(),
                 registered: view::human(Some(a.registered)),
-                via: a.via,
+                attendee: a,
             })
             .collect(),
     })
@@ -495,13 +470,11 @@ pub async fn save_limits(
     if !problems.is_empty() {
         return Err(WebError::BadRequest(problems.join(" ")));
     }
-    let config = Arc::clone(&state.config);
-    let at = now();
     state
-        .write(move |s| {
+        .act(move |s, config, at| {
             Ok(out_events::set_limits(
                 s,
-                &config,
+                config,
                 id,
                 capacity,
                 deadline,
@@ -509,8 +482,7 @@ pub async fn save_limits(
                 at,
             ))
         })
-        .await??;
-    state.wake.notify_one();
+        .await?;
     Ok(Redirect::to(&format!("/events/{}/attendees?saved=1", id.0)).into_response())
 }
 
@@ -553,15 +525,6 @@ pub async fn attendees_csv(
         csv.push_str(&line.join(","));
         csv.push_str("\r\n");
     }
-    Ok((
-        [
-            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
-            (
-                header::CONTENT_DISPOSITION,
-                format!("attachment; filename=\"event-{}-attendees.csv\"", id.0),
-            ),
-        ],
-        csv,
-    )
-        .into_response())
+    let name = format!("event-{}-attendees.csv", id.0);
+    Ok(download("text/csv; charset=utf-8", &name, None, csv))
 }
