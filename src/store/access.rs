@@ -77,10 +77,14 @@ impl Store {
 
     /// Whose eyes this confined connection serves from now on: a member, or nobody signed in.
     pub fn set_viewer(&self, user: Option<UserId>) -> Result<(), StoreError> {
-        self.conn.execute("DELETE FROM temp.viewer", [])?;
+        // Prepared once per connection: this runs before every read a request makes.
+        self.conn
+            .prepare_cached("DELETE FROM temp.viewer")?
+            .execute([])?;
         if let Some(user) = user {
             self.conn
-                .execute("INSERT INTO temp.viewer(user_id) VALUES (?1)", [user.0])?;
+                .prepare_cached("INSERT INTO temp.viewer(user_id) VALUES (?1)")?
+                .execute([user.0])?;
         }
         Ok(())
     }

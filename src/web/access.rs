@@ -22,7 +22,12 @@ impl AppState {
     ) -> Result<T, WebError> {
         let pool = Arc::clone(&self.pool);
         let viewer = VIEWER.try_with(|v| *v).ok().flatten();
-        Ok(tokio::task::spawn_blocking(move || pool.read_as(viewer, f)).await??)
+        let turn = pool.reading.clone().acquire_owned().await;
+        Ok(tokio::task::spawn_blocking(move || {
+            let _turn = turn;
+            pool.read_as(viewer, f)
+        })
+        .await??)
     }
 
     /// Runs `f` with write access on a pooled store connection, off the async threads.
@@ -31,7 +36,12 @@ impl AppState {
         f: impl FnOnce(&mut Store) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, WebError> {
         let pool = Arc::clone(&self.pool);
-        Ok(tokio::task::spawn_blocking(move || pool.with_mut(f)).await??)
+        let turn = pool.writing.clone().acquire_owned().await;
+        Ok(tokio::task::spawn_blocking(move || {
+            let _turn = turn;
+            pool.with_mut(f)
+        })
+        .await??)
     }
 
     /// Carries out a forum action that may queue mail: `f` runs in one write with the
@@ -125,6 +135,13 @@ fn cache_policy(signed_in: bool, headers: &mut HeaderMap) {
 /// SQLite's page cache per pooled connection.
 const CONNECTION_CACHE_KIB: u32 = 2048;
 
+/// Connections that read at once, and that write at once. A request beyond them waits for a
+/// connection to come back rather than open one: opening (the schema read, a reader's
+/// confinement) costs more than most pages, and on a few cores more readers at once only take
+/// turns. It also bounds the memory the connections' caches hold.
+const READERS: usize = 8;
+const WRITERS: usize = 4;
+
 /// A few open connections, reused: opening SQLite per request would cost more than most pages.
 /// Readers' connections are confined (`Store::confine`) to the viewer's lists; writers' are
 /// not, so a handler that writes checks what it writes about with a read first.
@@ -135,9 +152,24 @@ pub(super) struct Pool {
     pub(super) private: Vec<String>,
     pub(super) readers: Mutex<Vec<Store>>,
     pub(super) writers: Mutex<Vec<Store>>,
+    /// Turns to read and to write (see `READERS`).
+    pub(super) reading: Arc<tokio::sync::Semaphore>,
+    pub(super) writing: Arc<tokio::sync::Semaphore>,
 }
 
 impl Pool {
+    pub(super) fn new(db: PathBuf, settings: DeriveSettings, private: Vec<String>) -> Pool {
+        Pool {
+            db,
+            settings,
+            private,
+            readers: Mutex::new(Vec::new()),
+            writers: Mutex::new(Vec::new()),
+            reading: Arc::new(tokio::sync::Semaphore::new(READERS)),
+            writing: Arc::new(tokio::sync::Semaphore::new(WRITERS)),
+        }
+    }
+
     fn read_as<T>(
         &self,
         viewer: Option<UserId>,
@@ -145,7 +177,7 @@ impl Pool {
     ) -> Result<T, StoreError> {
         self.lend(
             &self.readers,
-            16,
+            READERS,
             |store| store.confine(&self.private),
             |store| store.set_viewer(viewer),
             |store| f(store),
@@ -156,7 +188,7 @@ impl Pool {
         &self,
         f: impl FnOnce(&mut Store) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        self.lend(&self.writers, 8, |_| Ok(()), |_| Ok(()), f)
+        self.lend(&self.writers, WRITERS, |_| Ok(()), |_| Ok(()), f)
     }
 
     /// Lends a connection from `idle` (or a new one, made ready by `open`) to `f`, after

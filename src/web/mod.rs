@@ -148,13 +148,7 @@ impl AppState {
         wake: Arc<Notify>,
     ) -> AppState {
         AppState {
-            pool: Arc::new(access::Pool {
-                db,
-                settings,
-                private: config.private_lists(),
-                readers: Mutex::new(Vec::new()),
-                writers: Mutex::new(Vec::new()),
-            }),
+            pool: Arc::new(access::Pool::new(db, settings, config.private_lists())),
             config: Arc::new(config),
             pages: Arc::new(Bounded::new(512, 16 << 20, |b| b.len())),
             // Search pages for repeated queries; a message's rendered text for snippets (a
