@@ -174,20 +174,7 @@ fn initial_sync_gives_the_archive_a_file_import_gives() {
         std::fs::write(files.join(format!("{i:03}.eml")), m).unwrap();
     }
     let from_files = dir.path().join("files.db");
-    let out = Command::new(env!("CARGO_BIN_EXE_listbridge"))
-        .args([
-            "--db",
-            from_files.to_str().unwrap(),
-            "import",
-            files.to_str().unwrap(),
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::cli::ok(&from_files, &["import", files.to_str().unwrap()]);
 
     let db = dir.path().join("imap.db");
     let config = write_config(

@@ -119,20 +119,8 @@ async fn a_restarted_dovecot_drops_sessions_and_keeps_the_mail_sent_meanwhile() 
     session.select("INBOX").await.expect("SELECT INBOX");
 
     let restart = {
-        let rig_dir = rig.dir.clone();
-        std::thread::spawn(move || {
-            let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/mailrig");
-            let out = std::process::Command::new(script)
-                .arg("restart-dovecot")
-                .arg(rig_dir)
-                .output()
-                .unwrap();
-            assert!(
-                out.status.success(),
-                "{}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-        })
+        let rig: rig::Rig = (*rig).clone();
+        std::thread::spawn(move || rig.restart_dovecot())
     };
     // Sent while Dovecot goes down and comes back: Postfix keeps it and retries.
     let id = rig::unique_message_id("restart");

@@ -44,6 +44,25 @@ pub struct Answer {
     pub body: String,
 }
 
+impl Answer {
+    /// The status, Location, headers and whole body of a response.
+    pub async fn read(response: axum::response::Response) -> Answer {
+        let status = response.status();
+        let headers = response.headers().clone();
+        let location = headers
+            .get(header::LOCATION)
+            .map(|l| l.to_str().unwrap().to_owned())
+            .unwrap_or_default();
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        Answer {
+            status,
+            location,
+            headers,
+            body: String::from_utf8_lossy(&body).into_owned(),
+        }
+    }
+}
+
 impl Site {
     /// A forum with this configuration (also written to `config.toml` for the command line)
     /// over an empty database.
@@ -168,19 +187,7 @@ impl Site {
             }
         }
         who.keep_cookies(response.headers());
-        let status = response.status();
-        let headers = response.headers().clone();
-        let location = headers
-            .get(header::LOCATION)
-            .map(|l| l.to_str().unwrap().to_owned())
-            .unwrap_or_default();
-        let body = response.into_body().collect().await.unwrap().to_bytes();
-        Answer {
-            status,
-            location,
-            headers,
-            body: String::from_utf8_lossy(&body).into_owned(),
-        }
+        Answer::read(response).await
     }
 
     pub async fn get(&self, who: &mut Visitor, uri: &str) -> Answer {
