@@ -13,9 +13,80 @@ use axum::body::Body;
 use axum::http::{HeaderMap, Request, StatusCode, header};
 use http_body_util::BodyExt;
 use listbridge::config::Config;
-use listbridge::store::{DeriveSettings, Role, Store};
+use listbridge::store::{DeriveSettings, EventId, ListId, NewEvent, Role, Store};
 use listbridge::web::{AppState, router};
 use tower::ServiceExt;
+
+/// A one-hour event posted on the web, starting at 4_000_000_000 (London time), announced by
+/// `message_id` in `list`, with no deadline, payment, tickets or organiser (set them with `..`).
+pub fn study_day(
+    uid: &str,
+    message_id: impl Into<listbridge::mail::ids::MessageId>,
+    list: ListId,
+    (title, description): (&str, &str),
+    place: &str,
+    capacity: u32,
+) -> NewEvent {
+    NewEvent {
+        uid: uid.to_owned(),
+        sequence: 0,
+        message_id: message_id.into(),
+        list,
+        title: title.to_owned(),
+        description: description.to_owned(),
+        starts_at: 4_000_000_000,
+        ends_at: 4_000_003_600,
+        time_zone: "Europe/London".to_owned(),
+        all_day: false,
+        place: Some(place.to_owned()),
+        online_url: None,
+        capacity: Some(capacity),
+        deadline: None,
+        payment_url: None,
+        organiser: None,
+        organiser_email: None,
+        source: "web",
+        tickets: Vec::new(),
+        interests: Vec::new(),
+    }
+}
+
+/// The study day the private-list tests announce in the thread of `kestrel-1@closed.example`
+/// (`fixtures/private/closed.mbox`), in `list`.
+pub fn kestrel_day(list: ListId) -> NewEvent {
+    study_day(
+        "kestrel-day@test",
+        "kestrel-1@closed.example",
+        list,
+        ("Kestrel ward study day", "For the Kestrel partners."),
+        "Kestrel ward",
+        10,
+    )
+}
+
+/// A route pattern of the router with every parameter pointing at the private list `closed`
+/// of `fixtures/private/closed.mbox`: its thread, its attachment (`sha`), and `id` for `{id}`.
+pub fn private_route(pattern: &str, thread: i64, sha: &str, id: &str) -> String {
+    pattern
+        .replace("{thread}", &thread.to_string())
+        .replace("{*message_id}", "kestrel-1@closed.example")
+        .replace("{list}", "closed")
+        .replace("{address}", "priya.shah@closed.example")
+        .replace("{sha}", sha)
+        .replace("{name}", "kestrel-rota.txt")
+        .replace("{slug}", "asthma")
+        .replace("{token}", "no-such-token")
+        .replace("{id}", id)
+}
+
+/// Stores `event` in a run of its own: its id.
+pub fn create_event(store: &mut Store, event: &NewEvent) -> EventId {
+    let run = store.begin_run("test", 0).unwrap();
+    let writer = store.writer(run).unwrap();
+    let id = writer.create_event(event, 0).unwrap();
+    writer.commit().unwrap();
+    id
+}
 
 /// A forum: its router, database and configuration file, in a folder removed when it goes.
 pub struct Site {
@@ -87,6 +158,29 @@ impl Site {
         let site = Site::new(config);
         site.import("sample/snug-2024.mbox", "snug");
         site
+    }
+
+    /// The configured interests seeded, the sample imported into `snug` and the private
+    /// fixture (`private/closed.mbox`) into `closed`.
+    pub fn import_sample_and_closed(&self) {
+        self.store()
+            .seed_interests(&self.config.new_interests(), 0)
+            .unwrap();
+        self.import("sample/snug-2024.mbox", "snug");
+        self.import("private/closed.mbox", "closed");
+    }
+
+    /// The SHA-256 of the attachment of the message with this Message-ID.
+    pub fn attachment_sha(&self, message_id: &str) -> String {
+        rusqlite::Connection::open(&self.db)
+            .unwrap()
+            .query_row(
+                "SELECT a.sha256 FROM message_attachments a JOIN messages m ON m.id = a.message
+                 WHERE m.message_id = ?1",
+                [message_id],
+                |r| r.get(0),
+            )
+            .expect("the fixture's attachment")
     }
 
     /// Imports a file of `fixtures/` into `list`, as `listbridge import` would.
