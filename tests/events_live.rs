@@ -11,7 +11,7 @@ mod common;
 use std::io::Write;
 use std::process::{Command, Stdio};
 
-use common::forum::{Forum, PATIENCE, admin_link, cli, store};
+use common::forum::{Forum, PATIENCE, store};
 use common::rig;
 use common::web::{Web, hidden};
 use listbridge::store::{EventId, Place, UserId};
@@ -43,6 +43,69 @@ fn event_by_uid(db: &std::path::Path, uid: &str) -> Option<EventId> {
         .into_iter()
         .find(|e| e.uid == uid)
         .map(|e| e.id)
+}
+
+/// A forum in mirror mode with Bob Baker (bob@lists.test) imported from the old list's
+/// roster: the forum and his account.
+fn mirror_with_bob() -> (Forum, UserId) {
+    let forum = Forum::start("mirror");
+    forum.import_roster("Bob Baker <bob@lists.test>\n");
+    let bob = store(&forum.db)
+        .user_by_email("bob@lists.test")
+        .unwrap()
+        .expect("Bob is a member");
+    (forum, bob)
+}
+
+/// Mails each invitation (fixture, sender) to the list and waits until every one is an event:
+/// their UIDs and events, in order.
+async fn invitations_become_events<const N: usize>(
+    forum: &Forum,
+    what: &str,
+    invitations: [(&str, &str); N],
+) -> [(String, EventId); N] {
+    let list = &forum.rig.list.user;
+    let mut uids = Vec::new();
+    for (name, sender) in invitations {
+        let raw = fixture(name);
+        uids.push(uid_of(&raw));
+        forum.rig.send_raw(sender, &[list], &raw).await;
+    }
+    let mut found = Vec::new();
+    forum.daemon.wait_until(PATIENCE, what, || {
+        found = uids
+            .iter()
+            .map_while(|uid| event_by_uid(&forum.db, uid))
+            .collect();
+        found.len() == N
+    });
+    let events: Vec<(String, EventId)> = uids.into_iter().zip(found).collect();
+    events.try_into().unwrap()
+}
+
+/// Bob mails the bridge a calendar answer (a fixture written as Carol Singh's) and it gives him
+/// `place` in `event`: the mail, and what Python reads in the `.ics` of the mail then among
+/// his first `count` whose subject starts with `subject`.
+async fn bob_answers(
+    forum: &Forum,
+    (name, what): (&str, &str),
+    (event, bob, place): (EventId, UserId, Place),
+    (count, subject): (usize, &str),
+) -> (Vec<u8>, serde_json::Value) {
+    let rig = &forum.rig;
+    let answer = as_bob(&fixture(name), "carol.singh@nhs.test", "Carol Singh");
+    rig.send_raw("bob@lists.test", &[&rig.forum_address()], &answer)
+        .await;
+    let db = forum.db.clone();
+    forum.daemon.wait_until(PATIENCE, what, || {
+        store(&db).place(event, bob).unwrap() == Some(place)
+    });
+    let told = forum
+        .mail_among(&rig.bob, count, subject, |m| {
+            rig::header(m, "Subject").is_some_and(|s| s.starts_with(subject))
+        })
+        .await;
+    (answer, python_reads(&invite(&told)))
 }
 
 /// Checks an `.ics` with Python's icalendar package: what it read, as JSON, after checking that
@@ -111,44 +174,24 @@ fn invite(raw: &[u8]) -> String {
 
 #[test]
 fn calendar_invitations_and_replies_by_mail_register_members() {
-    let forum = Forum::start("mirror");
+    let (forum, bob) = mirror_with_bob();
     common::forum::runtime().block_on(async {
         let rig = &forum.rig;
-        let roster = forum.dir.path().join("roster.txt");
-        std::fs::write(&roster, "Bob Baker <bob@lists.test>\n").unwrap();
-        cli(
-            &forum.db,
-            &forum.config,
-            &["members", "import", roster.to_str().unwrap()],
-        );
-        let bob = store(&forum.db)
-            .user_by_email("bob@lists.test")
-            .unwrap()
-            .expect("Bob is a member");
-        let list = rig.list.user.clone();
 
         // Outlook's and Google's invitations, mailed to the list, become events.
-        let outlook = fixture("outlook-invitation.eml");
-        let google = fixture("google-invitation.eml");
-        let (outlook_uid, google_uid) = (uid_of(&outlook), uid_of(&google));
+        let [(outlook_uid, outlook_event), (google_uid, google_event)] = invitations_become_events(
+            &forum,
+            "both invitations become events",
+            [
+                ("outlook-invitation.eml", "asha.patel@nhs.test"),
+                ("google-invitation.eml", "ben.okafor@nhs.test"),
+            ],
+        )
+        .await;
         assert!(
             outlook_uid.starts_with("040000008200E00074C5B7101A82E008"),
             "Outlook's UID form"
         );
-        rig.send_raw("asha.patel@nhs.test", &[&list], &outlook)
-            .await;
-        rig.send_raw("ben.okafor@nhs.test", &[&list], &google).await;
-        let mut found = (None, None);
-        forum
-            .daemon
-            .wait_until(PATIENCE, "both invitations become events", || {
-                found = (
-                    event_by_uid(&forum.db, &outlook_uid),
-                    event_by_uid(&forum.db, &google_uid),
-                );
-                found.0.is_some() && found.1.is_some()
-            });
-        let (outlook_event, google_event) = (found.0.unwrap(), found.1.unwrap());
         let event = store(&forum.db).event(outlook_event).unwrap().unwrap();
         assert_eq!(event.title, "Regional asthma study day");
         assert_eq!(event.time_zone, "Europe/London");
@@ -197,27 +240,17 @@ fn calendar_invitations_and_replies_by_mail_register_members() {
 
         // Bob accepts from Outlook: he has a place, and his confirmation reaches his mailbox
         // with the event for his calendar under its own UID.
-        let accept = as_bob(
-            &fixture("outlook-reply.eml"),
-            "carol.singh@nhs.test",
-            "Carol Singh",
-        );
+        let (accept, read) = bob_answers(
+            &forum,
+            (
+                "outlook-reply.eml",
+                "Bob's calendar answer gives him a place",
+            ),
+            (outlook_event, bob, Place::Confirmed),
+            (1, "Registered:"),
+        )
+        .await;
         let accept_id = rig::header(&accept, "Message-ID").unwrap();
-        rig.send_raw("bob@lists.test", &[&rig.forum_address()], &accept)
-            .await;
-        let db = forum.db.clone();
-        forum
-            .daemon
-            .wait_until(PATIENCE, "Bob's calendar answer gives him a place", || {
-                store(&db).place(outlook_event, bob).unwrap() == Some(Place::Confirmed)
-            });
-        rig.wait_for_inbox_count(&rig.bob, 1, PATIENCE).await;
-        let mails = rig.fetch_inbox(&rig.bob).await;
-        let confirmation = mails
-            .iter()
-            .find(|m| rig::header(m, "Subject").is_some_and(|s| s.starts_with("Registered:")))
-            .expect("Bob's confirmation");
-        let read = python_reads(&invite(confirmation));
         assert_eq!(read["method"], "REQUEST");
         assert_eq!(read["uid"], outlook_uid.as_str());
         assert_eq!(read["start"], "2027-03-12T09:30:00+00:00");
@@ -244,25 +277,13 @@ fn calendar_invitations_and_replies_by_mail_register_members() {
 
         // Bob declines from Apple Calendar: his place goes, and the cancellation takes the
         // same UID out of his calendar with a higher SEQUENCE.
-        let decline = as_bob(
-            &fixture("apple-decline.eml"),
-            "carol.singh@nhs.test",
-            "Carol Singh",
-        );
-        rig.send_raw("bob@lists.test", &[&rig.forum_address()], &decline)
-            .await;
-        forum
-            .daemon
-            .wait_until(PATIENCE, "Bob's decline gives up his place", || {
-                store(&db).place(outlook_event, bob).unwrap() == Some(Place::Cancelled)
-            });
-        rig.wait_for_inbox_count(&rig.bob, 2, PATIENCE).await;
-        let mails = rig.fetch_inbox(&rig.bob).await;
-        let cancellation = mails
-            .iter()
-            .find(|m| rig::header(m, "Subject").is_some_and(|s| s.starts_with("Cancelled:")))
-            .expect("Bob's cancellation");
-        let read = python_reads(&invite(cancellation));
+        let (_, read) = bob_answers(
+            &forum,
+            ("apple-decline.eml", "Bob's decline gives up his place"),
+            (outlook_event, bob, Place::Cancelled),
+            (2, "Cancelled:"),
+        )
+        .await;
         assert_eq!(read["method"], "CANCEL");
         assert_eq!(read["uid"], outlook_uid.as_str());
         assert_eq!(read["status"], "CANCELLED");
@@ -281,21 +302,13 @@ fn two_hundred_members_registering_at_once_fill_exactly_one_hundred_places() {
     common::forum::runtime().block_on(async {
         let rig = &forum.rig;
         // Two hundred members whose mail Postfix takes and discards.
-        let roster = forum.dir.path().join("roster.txt");
         let lines: String = (0..200)
             .map(|n| format!("Member {n} <{}>\n", rig.member_address(n)))
             .collect();
-        std::fs::write(&roster, lines).unwrap();
-        cli(
-            &forum.db,
-            &forum.config,
-            &["members", "import", roster.to_str().unwrap()],
-        );
+        forum.import_roster(&lines);
 
         // The organiser announces it on the web.
-        let link = admin_link(&forum.db, &forum.config, "alice@lists.test", "Alice Adams");
-        let mut alice = Web::new(&forum.base);
-        alice.sign_in_with_link(&link).await;
+        let mut alice = forum.sign_in_alice().await;
         let form = alice.get("/events/new").await;
         assert_eq!(form.status, 200, "{}", form.body);
         let csrf = hidden(&form.body, "csrf");
@@ -477,33 +490,16 @@ fn two_hundred_members_registering_at_once_fill_exactly_one_hundred_places() {
 /// account here is logged and never answered to the list itself.
 #[test]
 fn calendar_answers_that_come_through_the_list_are_counted() {
-    let forum = Forum::start("mirror");
+    let (forum, bob) = mirror_with_bob();
     common::forum::runtime().block_on(async {
         let rig = &forum.rig;
-        let roster = forum.dir.path().join("roster.txt");
-        std::fs::write(&roster, "Bob Baker <bob@lists.test>\n").unwrap();
-        cli(
-            &forum.db,
-            &forum.config,
-            &["members", "import", roster.to_str().unwrap()],
-        );
-        let bob = store(&forum.db)
-            .user_by_email("bob@lists.test")
-            .unwrap()
-            .expect("Bob is a member");
         let list = rig.list.user.clone();
-        let outlook = fixture("outlook-invitation.eml");
-        let uid = uid_of(&outlook);
-        rig.send_raw("asha.patel@nhs.test", &[&list], &outlook)
-            .await;
-        let mut found = None;
-        forum
-            .daemon
-            .wait_until(PATIENCE, "the invitation becomes an event", || {
-                found = event_by_uid(&forum.db, &uid);
-                found.is_some()
-            });
-        let event = found.unwrap();
+        let [(_, event)] = invitations_become_events(
+            &forum,
+            "the invitation becomes an event",
+            [("outlook-invitation.eml", "asha.patel@nhs.test")],
+        )
+        .await;
 
         // Outlook's REPLY with the answerer's own ATTENDEE line, as the list distributes it.
         let reply = |who: &str, name: &str, id: &str| {
@@ -586,14 +582,9 @@ fn calendar_answers_that_come_through_the_list_are_counted() {
         );
         rig.send_raw("mallory@evil.test", &[&list], forged.as_bytes())
             .await;
-        forum
-            .daemon
-            .wait_until(PATIENCE, "the forged answer is in the inbound log", || {
-                store(&db).inbound_log(50).unwrap().into_iter().any(|e| {
-                    e.subject.as_deref().is_some_and(|s| s.contains("Declined"))
-                        && e.action == "refused"
-                })
-            });
+        forum.wait_for_inbound("the forged answer is in the inbound log", 50, |e| {
+            e.subject.as_deref().is_some_and(|s| s.contains("Declined")) && e.action == "refused"
+        });
         assert_eq!(
             store(&forum.db).place(event, bob).unwrap(),
             Some(Place::Confirmed),

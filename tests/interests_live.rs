@@ -6,45 +6,9 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
-
-use common::forum::{Forum, PATIENCE, bare, cli, mail, store};
+use common::forum::{Forum, PATIENCE, bare, cli, message_id, store};
 use common::rig;
 use common::web::Web;
-
-/// Waits until `who`'s INBOX holds a mail whose header `name` satisfies `check`; returns it.
-async fn wait_for_mail(
-    forum: &Forum,
-    who: &rig::Account,
-    what: &str,
-    check: impl Fn(&[u8]) -> bool,
-) -> Vec<u8> {
-    let deadline = Instant::now() + PATIENCE;
-    loop {
-        if let Some(m) = forum
-            .rig
-            .fetch_inbox(who)
-            .await
-            .into_iter()
-            .find(|m| check(m))
-        {
-            return m;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no mail {what} for {}\ndaemon log:\n{}",
-            who.user,
-            forum.daemon.log()
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
-
-fn message_id(m: &[u8]) -> String {
-    rig::header(m, "Message-ID")
-        .map(|h| bare(&h))
-        .unwrap_or_default()
-}
 
 /// Waits until every queued mail has been handed to Postfix.
 fn outbox_drained(forum: &Forum) {
@@ -70,10 +34,9 @@ fn a_member_gets_what_they_watch_a_digest_of_the_rest_and_can_unsubscribe_in_one
                 "Who runs the asthma clinic?",
             )
             .await;
-        let copy = wait_for_mail(&forum, &rig.bob, "of the first post", |m| {
-            message_id(m) == first
-        })
-        .await;
+        let copy = forum
+            .wait_for_mail(&rig.bob, "of the first post", |m| message_id(m) == first)
+            .await;
         let unsubscribe = bare(&rig::header(&copy, "List-Unsubscribe").expect("List-Unsubscribe"));
         assert_eq!(
             rig::header(&copy, "List-Unsubscribe-Post").as_deref(),
@@ -138,10 +101,9 @@ fn a_member_gets_what_they_watch_a_digest_of_the_rest_and_can_unsubscribe_in_one
                 "What are you paying locums now?",
             )
             .await;
-        wait_for_mail(&forum, &rig.bob, "of the asthma post", |m| {
-            message_id(m) == asthma
-        })
-        .await;
+        forum
+            .wait_for_mail(&rig.bob, "of the asthma post", |m| message_id(m) == asthma)
+            .await;
         outbox_drained(&forum);
         let bobs = rig.fetch_inbox(&rig.bob).await;
         let ids: Vec<String> = bobs.iter().map(|m| message_id(m)).collect();
@@ -154,10 +116,11 @@ fn a_member_gets_what_they_watch_a_digest_of_the_rest_and_can_unsubscribe_in_one
         // The digest: the rest, not the muted, not what he already had.
         let out = cli(&forum.db, &forum.config, &["digests", "--all"]);
         assert!(out.contains("digests queued"), "{out}");
-        let digest = wait_for_mail(&forum, &rig.bob, "with the digest", |m| {
-            rig::header(m, "Subject").is_some_and(|s| s.contains("digest"))
-        })
-        .await;
+        let digest = forum
+            .wait_for_mail(&rig.bob, "with the digest", |m| {
+                rig::header(m, "Subject").is_some_and(|s| s.contains("digest"))
+            })
+            .await;
         let parsed = mail_parser::MessageParser::default()
             .parse(&digest)
             .unwrap();
@@ -179,21 +142,23 @@ fn a_member_gets_what_they_watch_a_digest_of_the_rest_and_can_unsubscribe_in_one
         assert!(rig::header(&digest, "List-Unsubscribe").is_some());
 
         // "+1" by mail to the asthma post: a like, not a post.
-        let copy = wait_for_mail(&forum, &rig.bob, "of the asthma post", |m| {
-            message_id(m) == asthma
-        })
-        .await;
+        let copy = forum
+            .wait_for_mail(&rig.bob, "of the asthma post", |m| message_id(m) == asthma)
+            .await;
         let reply_to = bare(&rig::header(&copy, "Reply-To").unwrap());
         let plus_one = rig::unique_message_id("plus-one");
-        let raw = mail(
-            "Bob Baker <bob@lists.test>",
-            &reply_to,
-            &plus_one,
-            "Re: Spacer or dry powder inhaler?",
-            &format!("In-Reply-To: <{asthma}>\r\nReferences: <{asthma}>\r\n"),
-            "+1\r\n\r\nOn Wed, Alice Adams wrote:\r\n> For a 6 year old with asthma.",
-        );
-        rig.send_raw("bob@lists.test", &[&reply_to], &raw).await;
+        forum
+            .send_mail(
+                "Bob Baker <bob@lists.test>",
+                &reply_to,
+                &plus_one,
+                "Re: Spacer or dry powder inhaler?",
+                (
+                    &format!("In-Reply-To: <{asthma}>\r\nReferences: <{asthma}>\r\n"),
+                    "+1\r\n\r\nOn Wed, Alice Adams wrote:\r\n> For a 6 year old with asthma.",
+                ),
+            )
+            .await;
         let (db, liked) = (forum.db.clone(), asthma.clone());
         forum
             .daemon

@@ -9,9 +9,9 @@ mod common;
 
 use std::time::Duration;
 
-use common::forum::{Forum, PATIENCE, admin_link, bare, cli, mail, parents, store};
+use common::forum::{Forum, PATIENCE, bare, cli, mail, message_id, parents, store};
 use common::rig;
-use common::web::{Web, hidden};
+use common::web::{Web, hidden, posted_id};
 
 /// Posts a reply on the web; its Message-ID.
 async fn web_reply(web: &mut Web, thread: i64, key: i64, text: &str) -> String {
@@ -30,13 +30,7 @@ async fn web_reply(web: &mut Web, thread: i64, key: i64, text: &str) -> String {
             ],
         )
         .await;
-    assert_eq!(answer.status, 303, "posting: {}", answer.body);
-    let location = answer.location.unwrap();
-    let id = location.trim_start_matches("/m/");
-    percent_encoding::percent_decode_str(id)
-        .decode_utf8()
-        .unwrap()
-        .into_owned()
+    posted_id(answer)
 }
 
 #[test]
@@ -44,9 +38,7 @@ fn a_web_reply_goes_through_the_list_and_shows_once_delivered() {
     let forum = Forum::start("mirror");
     common::forum::runtime().block_on(async {
         let (thread, key, seed) = forum.seed_thread("[SNUG] Spacers for the over-80s").await;
-        let link = admin_link(&forum.db, &forum.config, "alice@lists.test", "Alice Adams");
-        let mut web = Web::new(&forum.base);
-        web.sign_in_with_link(&link).await;
+        let mut web = forum.sign_in_alice().await;
         let id = web_reply(
             &mut web,
             thread,
@@ -59,15 +51,7 @@ fn a_web_reply_goes_through_the_list_and_shows_once_delivered() {
         // the list's copy comes back over IMAP.
         let page = web.get(&format!("/t/{thread}")).await;
         assert!(page.body.contains("Volumatic"), "{}", page.body);
-        let (db, wanted) = (forum.db.clone(), id.clone());
-        forum
-            .daemon
-            .wait_until(PATIENCE, "the post is marked delivered", || {
-                store(&db)
-                    .post_state(&wanted)
-                    .unwrap()
-                    .is_some_and(|(_, s)| s == listbridge::store::PostState::Delivered)
-            });
+        forum.wait_until_delivered(&id, "the post is marked delivered", PATIENCE);
         let page = web.get(&format!("/t/{thread}")).await;
         assert!(
             page.body.contains("data-state=\"delivered\""),
@@ -125,28 +109,18 @@ fn a_web_reply_goes_through_the_list_and_shows_once_delivered() {
         // A private answer to "Alice Adams via SNUG forum" reaches the bridge's own address:
         // it is kept for moderators, never published.
         let private = rig::unique_message_id("private");
-        let raw = mail(
-            "Bob Baker <bob@lists.test>",
-            &forum.rig.forum_address(),
-            &private,
-            "Re: Spacers",
-            "",
-            "Just between us.",
-        );
         forum
-            .rig
-            .send_raw("bob@lists.test", &[&forum.rig.forum_address()], &raw)
+            .send_mail(
+                "Bob Baker <bob@lists.test>",
+                &forum.rig.forum_address(),
+                &private,
+                "Re: Spacers",
+                ("", "Just between us."),
+            )
             .await;
-        let db = forum.db.clone();
-        forum
-            .daemon
-            .wait_until(PATIENCE, "the private mail is logged", || {
-                store(&db)
-                    .inbound_log(10)
-                    .unwrap()
-                    .iter()
-                    .any(|e| e.subject.as_deref() == Some("Re: Spacers") && e.action == "dropped")
-            });
+        forum.wait_for_inbound("the private mail is logged", 10, |e| {
+            e.subject.as_deref() == Some("Re: Spacers") && e.action == "dropped"
+        });
         assert!(
             store(&forum.db).locate(&bare(&private)).unwrap().is_none(),
             "private mail is not published"
@@ -159,17 +133,9 @@ fn host_mode_fans_out_and_accepts_replies_only_from_the_right_member() {
     let forum = Forum::start("host");
     common::forum::runtime().block_on(async {
         let rig = &forum.rig;
-        let roster = forum.dir.path().join("roster.txt");
-        std::fs::write(&roster, "# old list\nBob Baker <bob@lists.test>\n").unwrap();
-        let out = cli(
-            &forum.db,
-            &forum.config,
-            &["members", "import", roster.to_str().unwrap()],
-        );
+        let out = forum.import_roster("# old list\nBob Baker <bob@lists.test>\n");
         assert!(out.starts_with("1 members added"), "{out}");
-        let link = admin_link(&forum.db, &forum.config, "alice@lists.test", "Alice Adams");
-        let mut web = Web::new(&forum.base);
-        web.sign_in_with_link(&link).await;
+        let mut web = forum.sign_in_alice().await;
         // Alice asks for every post by mail (members who join on the web start with what they
         // watch, the rest in a digest).
         let prefs = web.get("/account/preferences").await;
@@ -184,26 +150,12 @@ fn host_mode_fans_out_and_accepts_replies_only_from_the_right_member() {
 
         // Alice starts a thread on the web: Bob gets a copy with his own reply address.
         let post = web.start_thread("snug", "Flu clinic rota", "Who can cover Saturday?").await;
-        rig.wait_for_inbox_count(&rig.bob, 1, PATIENCE).await;
-        let bobs = rig.fetch_inbox(&rig.bob).await;
-        let copy = bobs
-            .iter()
-            .find(|m| rig::header(m, "Message-ID").is_some_and(|h| bare(&h) == post))
-            .expect("Bob's copy of the post");
-        let reply_to = bare(&rig::header(copy, "Reply-To").expect("a Reply-To"));
+        let reply_to = forum.reply_address(&rig.bob, 1, &post).await;
         assert!(
             reply_to.starts_with("reply+") && reply_to.ends_with("@lists.test"),
             "{reply_to}"
         );
-        let (db, wanted) = (forum.db.clone(), post.clone());
-        forum
-            .daemon
-            .wait_until(PATIENCE, "the post is delivered to every member", || {
-                store(&db)
-                    .post_state(&wanted)
-                    .unwrap()
-                    .is_some_and(|(_, s)| s == listbridge::store::PostState::Delivered)
-            });
+        forum.wait_until_delivered(&post, "the post is delivered to every member", PATIENCE);
         assert!(
             rig.fetch_inbox(&rig.alice)
                 .await
@@ -215,56 +167,49 @@ fn host_mode_fans_out_and_accepts_replies_only_from_the_right_member() {
         // Bob answers by mail: on the web under Alice's post, and Alice gets it.
         let reply = rig::unique_message_id("bob-reply");
         let refs = format!("In-Reply-To: <{post}>\r\nReferences: <{post}>\r\n");
-        let raw = mail(
-            "Bob Baker <bob@lists.test>",
-            &reply_to,
-            &reply,
-            "Re: Flu clinic rota",
-            &refs,
-            "I can do Saturday morning.",
-        );
-        rig.send_raw("bob@lists.test", &[&reply_to], &raw).await;
-        let (db, wanted) = (forum.db.clone(), bare(&reply));
         forum
-            .daemon
-            .wait_until(PATIENCE, "Bob's reply is archived", || {
-                store(&db).locate(&wanted).unwrap().is_some()
-            });
+            .send_mail(
+                "Bob Baker <bob@lists.test>",
+                &reply_to,
+                &reply,
+                "Re: Flu clinic rota",
+                (&refs, "I can do Saturday morning."),
+            )
+            .await;
+        forum.wait_until_archived(&reply, "Bob's reply is archived");
         assert_eq!(
             parents(&forum.db, &forum.config).get(&bare(&reply)),
             Some(&Some(post.clone()))
         );
-        rig.wait_for_inbox_count(&rig.alice, 1, PATIENCE).await;
-        let alices = rig.fetch_inbox(&rig.alice).await;
-        let got = alices
-            .iter()
-            .find(|m| rig::header(m, "Message-ID").is_some_and(|h| bare(&h) == bare(&reply)))
-            .expect("Alice's copy of Bob's reply");
+        let got = forum
+            .mail_among(&rig.alice, 1, "Alice's copy of Bob's reply", |m| {
+                message_id(m) == bare(&reply)
+            })
+            .await;
         assert!(
-            rig::header(got, "From")
+            rig::header(&got, "From")
                 .unwrap()
                 .contains("Bob Baker via SNUG forum")
         );
 
         // The same mail from another address: refused, explained once, not published.
         let forged = rig::unique_message_id("forged");
-        let raw = mail(
-            "Alice Adams <alice@lists.test>",
-            &reply_to,
-            &forged,
-            "Re: Flu clinic rota",
-            &refs,
-            "Pretending to be Bob.",
-        );
-        rig.send_raw("alice@lists.test", &[&reply_to], &raw).await;
-        rig.wait_for_inbox_count(&rig.alice, 2, PATIENCE).await;
-        let alices = rig.fetch_inbox(&rig.alice).await;
-        let notice = alices
-            .iter()
-            .find(|m| rig::header(m, "In-Reply-To").is_some_and(|h| bare(&h) == bare(&forged)))
-            .expect("an explanation to the sender");
+        forum
+            .send_mail(
+                "Alice Adams <alice@lists.test>",
+                &reply_to,
+                &forged,
+                "Re: Flu clinic rota",
+                (&refs, "Pretending to be Bob."),
+            )
+            .await;
+        let notice = forum
+            .mail_among(&rig.alice, 2, "explaining the refusal", |m| {
+                rig::header(m, "In-Reply-To").is_some_and(|h| bare(&h) == bare(&forged))
+            })
+            .await;
         assert_eq!(
-            rig::header(notice, "Auto-Submitted").as_deref(),
+            rig::header(&notice, "Auto-Submitted").as_deref(),
             Some("auto-replied")
         );
         assert!(
@@ -274,24 +219,21 @@ fn host_mode_fans_out_and_accepts_replies_only_from_the_right_member() {
 
         // An auto-reply to Bob's copy: dropped silently, logged.
         let auto = rig::unique_message_id("ooo");
-        let raw = mail(
-            "Bob Baker <bob@lists.test>",
-            &reply_to,
-            &auto,
-            "Automatic reply: Flu clinic rota",
-            "Auto-Submitted: auto-replied\r\n",
-            "I am out of the office.",
-        );
-        rig.send_raw("bob@lists.test", &[&reply_to], &raw).await;
-        let db = forum.db.clone();
         forum
-            .daemon
-            .wait_until(PATIENCE, "the auto-reply is logged", || {
-                store(&db).inbound_log(50).unwrap().iter().any(|e| {
-                    e.action == "dropped"
-                        && e.subject.as_deref() == Some("Automatic reply: Flu clinic rota")
-                })
-            });
+            .send_mail(
+                "Bob Baker <bob@lists.test>",
+                &reply_to,
+                &auto,
+                "Automatic reply: Flu clinic rota",
+                (
+                    "Auto-Submitted: auto-replied\r\n",
+                    "I am out of the office.",
+                ),
+            )
+            .await;
+        forum.wait_for_inbound("the auto-reply is logged", 50, |e| {
+            e.action == "dropped" && e.subject.as_deref() == Some("Automatic reply: Flu clinic rota")
+        });
         let log = store(&forum.db).inbound_log(50).unwrap();
         let refused = log
             .iter()
@@ -311,24 +253,14 @@ fn host_mode_fans_out_and_accepts_replies_only_from_the_right_member() {
 
         // A new thread mailed to the list by a member: published and sent to the others.
         let fresh = rig::unique_message_id("bob-new");
-        let raw = mail("Bob Baker <bob@lists.test>", "list@lists.test", &fresh, "Covid booster schedule", "", "Has anyone seen the new schedule?");
-        rig.send_raw("bob@lists.test", &["list@lists.test"], &raw).await;
-        let (db, wanted) = (forum.db.clone(), bare(&fresh));
-        forum.daemon.wait_until(PATIENCE, "Bob's new thread is archived", || store(&db).locate(&wanted).unwrap().is_some());
-        let deadline = std::time::Instant::now() + PATIENCE;
-        while !rig.fetch_inbox(&rig.alice).await.iter().any(|m| rig::header(m, "Message-ID").is_some_and(|h| bare(&h) == bare(&fresh))) {
-            assert!(std::time::Instant::now() < deadline, "Alice never got Bob's new thread");
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
+        forum.send_mail("Bob Baker <bob@lists.test>", "list@lists.test", &fresh, "Covid booster schedule", ("", "Has anyone seen the new schedule?")).await;
+        forum.wait_until_archived(&fresh, "Bob's new thread is archived");
+        forum.wait_for_mail(&rig.alice, "of Bob's new thread", |m| message_id(m) == bare(&fresh)).await;
 
         // From someone who is not a member: refused and logged, not published.
         let stranger = rig::unique_message_id("stranger");
-        let raw = mail("Mallory <mallory@elsewhere.test>", "list@lists.test", &stranger, "Cheap pharmacy", "", "Buy now.");
-        rig.send_raw("mallory@elsewhere.test", &["list@lists.test"], &raw).await;
-        let db = forum.db.clone();
-        forum.daemon.wait_until(PATIENCE, "the stranger's mail is refused", || {
-            store(&db).inbound_log(50).unwrap().iter().any(|e| e.reason == "unknown-sender")
-        });
+        forum.send_mail("Mallory <mallory@elsewhere.test>", "list@lists.test", &stranger, "Cheap pharmacy", ("", "Buy now.")).await;
+        forum.wait_for_inbound("the stranger's mail is refused", 50, |e| e.reason == "unknown-sender");
         assert!(store(&forum.db).locate(&bare(&stranger)).unwrap().is_none());
 
         // Bounces: after three hard ones, delivery to Bob pauses.
@@ -373,9 +305,7 @@ fn web_posts_wait_while_postfix_is_down_and_go_once_when_it_returns() {
     let forum = Forum::start("mirror");
     common::forum::runtime().block_on(async {
         let (thread, key, _) = forum.seed_thread("[SNUG] Travel vaccines").await;
-        let link = admin_link(&forum.db, &forum.config, "alice@lists.test", "Alice Adams");
-        let mut web = Web::new(&forum.base);
-        web.sign_in_with_link(&link).await;
+        let mut web = forum.sign_in_alice().await;
         forum.rig.stop_postfix();
         let mut ids = Vec::new();
         for n in 1..=3 {
@@ -406,15 +336,7 @@ fn web_posts_wait_while_postfix_is_down_and_go_once_when_it_returns() {
 
         forum.rig.start_postfix();
         for id in &ids {
-            let (db, wanted) = (forum.db.clone(), id.clone());
-            forum
-                .daemon
-                .wait_until(Duration::from_secs(240), "each post is delivered", || {
-                    store(&db)
-                        .post_state(&wanted)
-                        .unwrap()
-                        .is_some_and(|(_, s)| s == listbridge::store::PostState::Delivered)
-                });
+            forum.wait_until_delivered(id, "each post is delivered", Duration::from_secs(240));
         }
         let inbox = forum.rig.fetch_inbox(&forum.rig.list).await;
         for id in &ids {
@@ -455,15 +377,19 @@ fn a_plus_one_by_mail_is_a_like_in_mirror_mode() {
         };
         let before = raw_count();
         let plus_one = rig::unique_message_id("plus-one");
-        let raw = mail(
-            "Bob Baker <bob@lists.test>",
-            &list,
-            &plus_one,
-            "Re: [SNUG] Spacers for small children",
-            &format!("In-Reply-To: <{seed}>\r\nReferences: <{seed}>\r\n"),
-            "+1\r\n\r\nOn Tue, Alice Adams wrote:\r\n> Which spacer do you give patients",
-        );
-        rig.send_raw("bob@lists.test", &[&list], &raw).await;
+        let refs = format!("In-Reply-To: <{seed}>\r\nReferences: <{seed}>\r\n");
+        let raw = forum
+            .send_mail(
+                "Bob Baker <bob@lists.test>",
+                &list,
+                &plus_one,
+                "Re: [SNUG] Spacers for small children",
+                (
+                    &refs,
+                    "+1\r\n\r\nOn Tue, Alice Adams wrote:\r\n> Which spacer do you give patients",
+                ),
+            )
+            .await;
         forum
             .daemon
             .wait_until(PATIENCE, "Bob's +1 is taken in", || {
@@ -503,7 +429,7 @@ fn a_plus_one_by_mail_is_a_like_in_mirror_mode() {
                 &list,
                 &id,
                 "Re: [SNUG] Spacers for small children",
-                &format!("In-Reply-To: <{seed}>\r\nReferences: <{seed}>\r\n"),
+                &refs,
                 word,
             );
             rig.send_raw("bob@lists.test", &[&list], &raw).await;
@@ -546,13 +472,7 @@ fn a_reply_with_an_id_at_the_bridges_domain_is_archived_and_private_mail_answere
             .await;
         let domain = rig.domain.clone();
         assert!(post.ends_with(&format!("@{domain}")), "{post}");
-        rig.wait_for_inbox_count(&rig.bob, 1, PATIENCE).await;
-        let bobs = rig.fetch_inbox(&rig.bob).await;
-        let copy = bobs
-            .iter()
-            .find(|m| rig::header(m, "Message-ID").is_some_and(|h| bare(&h) == post))
-            .expect("Bob's copy of the post");
-        let reply_to = bare(&rig::header(copy, "Reply-To").expect("a Reply-To"));
+        let reply_to = forum.reply_address(&rig.bob, 1, &post).await;
 
         // Bob's client names its ids after his (and the bridge's) domain.
         let local = bare(&rig::unique_message_id("bob-reply"))
@@ -561,21 +481,20 @@ fn a_reply_with_an_id_at_the_bridges_domain_is_archived_and_private_mail_answere
             .unwrap()
             .to_owned();
         let reply_id = format!("<{local}.thunderbird@{domain}>");
-        let raw = mail(
-            "Bob Baker <bob@lists.test>",
-            &reply_to,
-            &reply_id,
-            "Re: Flu clinic rota",
-            &format!("In-Reply-To: <{post}>\r\nReferences: <{post}>\r\n"),
-            "I can do Saturday morning.\r\n\r\n> Who can cover Saturday?",
-        );
-        rig.send_raw("bob@lists.test", &[&reply_to], &raw).await;
-        let (db, wanted) = (forum.db.clone(), bare(&reply_id));
         forum
-            .daemon
-            .wait_until(PATIENCE, "Bob's reply is archived", || {
-                store(&db).locate(&wanted).unwrap().is_some()
-            });
+            .send_mail(
+                "Bob Baker <bob@lists.test>",
+                &reply_to,
+                &reply_id,
+                "Re: Flu clinic rota",
+                (
+                    &format!("In-Reply-To: <{post}>\r\nReferences: <{post}>\r\n"),
+                    "I can do Saturday morning.\r\n\r\n> Who can cover Saturday?",
+                ),
+            )
+            .await;
+        forum.wait_until_archived(&reply_id, "Bob's reply is archived");
+        let db = forum.db.clone();
         assert!(
             store(&db)
                 .inbound_log(20)
@@ -587,27 +506,21 @@ fn a_reply_with_an_id_at_the_bridges_domain_is_archived_and_private_mail_answere
 
         // A mail to the bridge's own address: not published, but answered and listed.
         let private = rig::unique_message_id("private");
-        let raw = mail(
-            "Bob Baker <bob@lists.test>",
-            &rig.forum_address(),
-            &private,
-            "A word in private",
-            "",
-            "Just between us.",
-        );
-        rig.send_raw("bob@lists.test", &[&rig.forum_address()], &raw)
+        forum
+            .send_mail(
+                "Bob Baker <bob@lists.test>",
+                &rig.forum_address(),
+                &private,
+                "A word in private",
+                ("", "Just between us."),
+            )
             .await;
-        let mut answered = None;
-        for _ in 0..240 {
-            answered = rig.fetch_inbox(&rig.bob).await.into_iter().find(|m| {
+        let answered = forum
+            .wait_for_mail(&rig.bob, "answering Bob", |m| {
                 rig::header(m, "Subject").as_deref() == Some("Not published: A word in private")
-            });
-            if answered.is_some() {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(500)).await;
-        }
-        let answered = String::from_utf8_lossy(&answered.expect("Bob is answered")).into_owned();
+            })
+            .await;
+        let answered = String::from_utf8_lossy(&answered).into_owned();
         assert!(answered.contains("directly"), "{answered}");
         assert!(store(&db).locate(&bare(&private)).unwrap().is_none());
         let page = alice.get("/admin/inbound").await;

@@ -6,9 +6,9 @@
 
 mod common;
 
-use common::forum::{Forum, PATIENCE, mail, store};
+use common::forum::{Forum, PATIENCE, store};
 use common::rig;
-use common::web::hidden;
+use common::web::{Answer, Web, hidden};
 
 /// The subjects in a mailbox.
 async fn subjects(rig: &rig::PrivateRig, account: &rig::Account) -> Vec<String> {
@@ -17,6 +17,41 @@ async fn subjects(rig: &rig::PrivateRig, account: &rig::Account) -> Vec<String> 
         .iter()
         .filter_map(|m| rig::header(m, "Subject"))
         .collect()
+}
+
+/// Alice starts a thread on the web with a patient's NHS number in it: it is held (202).
+async fn alice_posts_a_number(alice: &mut Web) -> Answer {
+    let held = alice
+        .post_new_thread(
+            "snug",
+            "Referral question",
+            "Mrs K, NHS number 943 476 5919, was referred twice.",
+        )
+        .await;
+    assert_eq!(held.status, 202, "{}", held.body);
+    held
+}
+
+/// Bob mails the list a post with an NHS number, beside the web post Alice has held: both
+/// are held.
+async fn bob_mails_a_number(forum: &Forum, id: &str) {
+    forum
+        .send_mail(
+            "Bob Baker <bob@lists.test>",
+            &forum.rig.list.user,
+            id,
+            "Discharge summary",
+            ("", "The summary for 9434765919 never arrived."),
+        )
+        .await;
+    forum.wait_until_held(2, "Bob's mail is held");
+}
+
+/// A moderator's decision on the held post `id` (reject or approve, with the fields it takes).
+async fn decide(alice: &mut Web, id: i64, csrf: &str, fields: &[(&str, &str)]) -> Answer {
+    let mut form = vec![("csrf", csrf)];
+    form.extend_from_slice(fields);
+    alice.post(&format!("/admin/held/{id}"), &form).await
 }
 
 #[test]
@@ -33,14 +68,7 @@ fn posts_with_an_nhs_number_are_held_until_a_moderator_decides() {
         let (messages_before, queued_before) = (archived(), queued());
 
         // A web post naming a patient's NHS number is held: nothing archived, nothing queued.
-        let held = alice
-            .post_new_thread(
-                "snug",
-                "Referral question",
-                "Mrs K, NHS number 943 476 5919, was referred twice.",
-            )
-            .await;
-        assert_eq!(held.status, 202, "{}", held.body);
+        let held = alice_posts_a_number(&mut alice).await;
         assert!(held.body.contains("held for a moderator"), "{}", held.body);
         assert!(held.body.contains("*** *** *919") && !held.body.contains("943 476 5919"));
         // Only the moderators' mail about it is queued (Alice is the one moderator).
@@ -49,19 +77,7 @@ fn posts_with_an_nhs_number_are_held_until_a_moderator_decides() {
         // Bob's mail with one is held too, and he is told by mail.
         let list = rig.list.user.clone();
         let id = rig::unique_message_id("bob-nhs");
-        let raw = mail(
-            "Bob Baker <bob@lists.test>",
-            &list,
-            &id,
-            "Discharge summary",
-            "",
-            "The summary for 9434765919 never arrived.",
-        );
-        rig.send_raw("bob@lists.test", &[&list], &raw).await;
-        let db = forum.db.clone();
-        forum.daemon.wait_until(PATIENCE, "Bob's mail is held", || {
-            store(&db).held_posts(10).unwrap().len() == 2
-        });
+        bob_mails_a_number(&forum, &id).await;
         assert_eq!(archived(), messages_before, "nothing of it is archived");
         rig.wait_for_inbox_count(&rig.bob, 1, PATIENCE).await;
         assert!(
@@ -81,49 +97,44 @@ fn posts_with_an_nhs_number_are_held_until_a_moderator_decides() {
         let csrf = hidden(&page.body, "csrf");
 
         // Rejecting needs a reason; with one, Bob is told it.
-        let no_reason = alice
-            .post(
-                &format!("/admin/held/{bobs}"),
-                &[("csrf", &csrf), ("action", "reject"), ("reason", " ")],
-            )
-            .await;
+        let no_reason = decide(
+            &mut alice,
+            bobs,
+            &csrf,
+            &[("action", "reject"), ("reason", " ")],
+        )
+        .await;
         assert_eq!(no_reason.status, 400);
-        let rejected = alice
-            .post(
-                &format!("/admin/held/{bobs}"),
-                &[
-                    ("csrf", &csrf),
-                    ("action", "reject"),
-                    (
-                        "reason",
-                        "Please send it again without the patient's number.",
-                    ),
-                ],
-            )
-            .await;
+        let rejected = decide(
+            &mut alice,
+            bobs,
+            &csrf,
+            &[
+                ("action", "reject"),
+                (
+                    "reason",
+                    "Please send it again without the patient's number.",
+                ),
+            ],
+        )
+        .await;
         assert_eq!(rejected.status, 303, "{}", rejected.body);
-        rig.wait_for_inbox_count(&rig.bob, 2, PATIENCE).await;
-        let bob_mail = rig.fetch_inbox(&rig.bob).await;
-        let refusal = bob_mail
-            .iter()
-            .find(|m| {
+        let refusal = forum
+            .mail_among(&rig.bob, 2, "rejecting Bob's post", |m| {
                 rig::header(m, "Subject").as_deref() == Some("Not published: Discharge summary")
             })
-            .expect("Bob's rejection mail");
-        assert!(String::from_utf8_lossy(refusal).contains("without the patient's number"));
+            .await;
+        assert!(String::from_utf8_lossy(&refusal).contains("without the patient's number"));
         assert_eq!(archived(), messages_before);
 
         // Publishing the web post with the number taken out: archived and sent to Bob.
-        let published = alice
-            .post(
-                &format!("/admin/held/{web_post}"),
-                &[
-                    ("csrf", &csrf),
-                    ("action", "approve"),
-                    ("text", "Mrs K was referred twice."),
-                ],
-            )
-            .await;
+        let published = decide(
+            &mut alice,
+            web_post,
+            &csrf,
+            &[("action", "approve"), ("text", "Mrs K was referred twice.")],
+        )
+        .await;
         assert_eq!(published.status, 303, "{}", published.body);
         assert_eq!(archived(), messages_before + 1);
         let hits = store(&forum.db)
@@ -147,12 +158,7 @@ fn posts_with_an_nhs_number_are_held_until_a_moderator_decides() {
                 .any(|s| s == "Referral question")
         );
         // A second click on the same decision does nothing.
-        let again = alice
-            .post(
-                &format!("/admin/held/{web_post}"),
-                &[("csrf", &csrf), ("action", "approve")],
-            )
-            .await;
+        let again = decide(&mut alice, web_post, &csrf, &[("action", "approve")]).await;
         assert_eq!(again.location.as_deref(), Some("/admin/held?done=gone"));
         assert_eq!(archived(), messages_before + 1);
         assert!(store(&forum.db).held_posts(10).unwrap().is_empty());
@@ -160,27 +166,20 @@ fn posts_with_an_nhs_number_are_held_until_a_moderator_decides() {
         // A moderator who lives in mail: Alice is told of each held post, the number masked,
         // and answers Bob's next one with "approve".
         let id = rig::unique_message_id("bob-nhs-2");
-        let raw = mail(
-            "Bob Baker <bob@lists.test>",
-            &list,
-            &id,
-            "Clinic letter",
-            "",
-            "Letter for 943-476-5919 is ready; please collect it.",
-        );
-        rig.send_raw("bob@lists.test", &[&list], &raw).await;
-        let mut request = None;
-        for _ in 0..240 {
-            let mails = rig.fetch_inbox(&rig.alice).await;
-            request = mails.into_iter().find(|m| {
+        forum
+            .send_mail(
+                "Bob Baker <bob@lists.test>",
+                &list,
+                &id,
+                "Clinic letter",
+                ("", "Letter for 943-476-5919 is ready; please collect it."),
+            )
+            .await;
+        let request = forum
+            .wait_for_mail(&rig.alice, "asking Alice to moderate", |m| {
                 rig::header(m, "Subject").as_deref() == Some("Held for moderation: Clinic letter")
-            });
-            if request.is_some() {
-                break;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
-        }
-        let request = request.expect("Alice's moderation mail");
+            })
+            .await;
         let text = String::from_utf8_lossy(&request).into_owned();
         assert!(
             text.contains("*** *** *919") && !text.contains("943-476-5919"),
@@ -188,22 +187,16 @@ fn posts_with_an_nhs_number_are_held_until_a_moderator_decides() {
         );
         let reply_to = common::forum::bare(&rig::header(&request, "Reply-To").expect("a Reply-To"));
         assert!(reply_to.starts_with("reply+"), "{reply_to}");
-        let answer = mail(
-            "Alice Adams <alice@lists.test>",
-            &reply_to,
-            &rig::unique_message_id("alice-approve"),
-            "Re: Held for moderation: Clinic letter",
-            "",
-            "Approve\n\n> A post to snug by Bob Baker is held",
-        );
-        rig.send_raw("alice@lists.test", &[&reply_to], &answer)
-            .await;
-        let wanted = common::forum::bare(&id);
         forum
-            .daemon
-            .wait_until(PATIENCE, "Alice's answer publishes Bob's mail", || {
-                store(&db).locate(&wanted).unwrap().is_some()
-            });
+            .send_mail(
+                "Alice Adams <alice@lists.test>",
+                &reply_to,
+                &rig::unique_message_id("alice-approve"),
+                "Re: Held for moderation: Clinic letter",
+                ("", "Approve\n\n> A post to snug by Bob Baker is held"),
+            )
+            .await;
+        forum.wait_until_archived(&id, "Alice's answer publishes Bob's mail");
         assert!(store(&forum.db).held_posts(10).unwrap().is_empty());
         assert_eq!(archived(), messages_before + 2);
     });
@@ -219,21 +212,19 @@ fn a_strangers_post_is_held_and_published_by_a_moderator() {
         let mut alice = forum.alice_and_bob().await;
         let list = rig.list.user.clone();
         let id = rig::unique_message_id("stranger");
-        let raw = mail(
-            "Dr Sam Stranger <sam@elsewhere.test>",
-            &list,
-            &id,
-            "Locum cover in March",
-            "",
-            "Is anyone on this list looking for locum sessions in March?",
-        );
-        rig.send_raw("sam@elsewhere.test", &[&list], &raw).await;
-        let db = forum.db.clone();
         forum
-            .daemon
-            .wait_until(PATIENCE, "the stranger's post is held", || {
-                store(&db).held_posts(10).unwrap().len() == 1
-            });
+            .send_mail(
+                "Dr Sam Stranger <sam@elsewhere.test>",
+                &list,
+                &id,
+                "Locum cover in March",
+                (
+                    "",
+                    "Is anyone on this list looking for locum sessions in March?",
+                ),
+            )
+            .await;
+        forum.wait_until_held(1, "the stranger's post is held");
         let held = store(&forum.db).held_posts(10).unwrap().remove(0);
         assert!(held.reason.contains("not a member"), "{}", held.reason);
         let wanted = common::forum::bare(&id);
@@ -241,30 +232,18 @@ fn a_strangers_post_is_held_and_published_by_a_moderator() {
 
         let page = alice.get("/admin/held").await;
         let csrf = hidden(&page.body, "csrf");
-        let published = alice
-            .post(
-                &format!("/admin/held/{}", held.id.0),
-                &[("csrf", &csrf), ("action", "approve")],
-            )
-            .await;
+        let published = decide(&mut alice, held.id.0, &csrf, &[("action", "approve")]).await;
         assert_eq!(published.status, 303, "{}", published.body);
         assert!(
             store(&forum.db).locate(&wanted).unwrap().is_some(),
             "published"
         );
         // Bob, a member who gets every post, receives it.
-        let mut got = false;
-        for _ in 0..240 {
-            got = subjects(rig, &rig.bob)
-                .await
-                .iter()
-                .any(|s| s == "Locum cover in March");
-            if got {
-                break;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
-        }
-        assert!(got, "Bob's copy of the published post");
+        forum
+            .wait_for_mail(&rig.bob, "of the published post", |m| {
+                rig::header(m, "Subject").as_deref() == Some("Locum cover in March")
+            })
+            .await;
     });
 }
 
@@ -288,14 +267,7 @@ fn a_decided_held_post_keeps_only_its_masked_form_and_is_logged() {
     common::forum::runtime().block_on(async {
         let rig = &forum.rig;
         let mut alice = forum.alice_and_bob().await;
-        let held = alice
-            .post_new_thread(
-                "snug",
-                "Referral question",
-                "Mrs K, NHS number 943 476 5919, was referred twice.",
-            )
-            .await;
-        assert_eq!(held.status, 202, "{}", held.body);
+        alice_posts_a_number(&mut alice).await;
         // The outbox's own round is up to 30 seconds away: the handler wakes it.
         rig.wait_for_inbox_count(&rig.alice, 1, std::time::Duration::from_secs(10))
             .await;
@@ -305,20 +277,8 @@ fn a_decided_held_post_keeps_only_its_masked_form_and_is_logged() {
             Some("Held for moderation: Referral question")
         );
 
-        let list = rig.list.user.clone();
-        let raw = mail(
-            "Bob Baker <bob@lists.test>",
-            &list,
-            &rig::unique_message_id("bob-nhs"),
-            "Discharge summary",
-            "",
-            "The summary for 9434765919 never arrived.",
-        );
-        rig.send_raw("bob@lists.test", &[&list], &raw).await;
+        bob_mails_a_number(&forum, &rig::unique_message_id("bob-nhs")).await;
         let db = forum.db.clone();
-        forum.daemon.wait_until(PATIENCE, "Bob's mail is held", || {
-            store(&db).held_posts(10).unwrap().len() == 2
-        });
         let digits: [&[u8]; 2] = [b"9434765919", b"943 476 5919"];
         for d in digits {
             assert!(database_holds(&db, d), "held: the full text is kept");
@@ -328,27 +288,24 @@ fn a_decided_held_post_keeps_only_its_masked_form_and_is_logged() {
 
         let page = alice.get("/admin/held").await;
         let csrf = hidden(&page.body, "csrf");
-        let rejected = alice
-            .post(
-                &format!("/admin/held/{}", bobs.0),
-                &[
-                    ("csrf", &csrf),
-                    ("action", "reject"),
-                    ("reason", "Not with 9434765919 in it, please."),
-                ],
-            )
-            .await;
+        let rejected = decide(
+            &mut alice,
+            bobs.0,
+            &csrf,
+            &[
+                ("action", "reject"),
+                ("reason", "Not with 9434765919 in it, please."),
+            ],
+        )
+        .await;
         assert_eq!(rejected.status, 303, "{}", rejected.body);
-        let published = alice
-            .post(
-                &format!("/admin/held/{}", web_post.0),
-                &[
-                    ("csrf", &csrf),
-                    ("action", "approve"),
-                    ("text", "Mrs K was referred twice."),
-                ],
-            )
-            .await;
+        let published = decide(
+            &mut alice,
+            web_post.0,
+            &csrf,
+            &[("action", "approve"), ("text", "Mrs K was referred twice.")],
+        )
+        .await;
         assert_eq!(published.status, 303, "{}", published.body);
 
         for d in digits {
