@@ -245,19 +245,10 @@ fn assert_present(text: &str, words: &[&str], when: &str) {
 fn arrangement(site: &Site) -> HashMap<String, (i64, Option<String>)> {
     let json: serde_json::Value =
         serde_json::from_str(&site.cli_ok(&["export", "threads", "--json"])).unwrap();
-    let mut found = HashMap::new();
-    for thread in json["threads"].as_array().unwrap() {
-        for m in thread["messages"].as_array().unwrap() {
-            found.insert(
-                m["message_id"].as_str().unwrap().to_owned(),
-                (
-                    thread["thread"].as_i64().unwrap(),
-                    m["parent"].as_str().map(str::to_owned),
-                ),
-            );
-        }
-    }
-    found
+    common::placements(&json)
+        .into_iter()
+        .map(|(id, (thread, parent, _))| (id, (thread, parent)))
+        .collect()
 }
 
 fn search_total(site: &Site, word: &str) -> u64 {

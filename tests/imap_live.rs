@@ -226,13 +226,14 @@ fn a_mail_sent_through_postfix_arrives_through_idle() {
     let sent = Instant::now();
     runtime().block_on(async {
         use lettre::AsyncTransport;
-        let email = lettre::Message::builder()
-            .from("Alice <alice@lists.test>".parse().unwrap())
-            .to("list@lists.test".parse().unwrap())
-            .subject("Asthma clinic rota")
-            .message_id(Some(message_id.clone()))
-            .body("Who can cover Thursday?".to_owned())
-            .unwrap();
+        let email = rig::message(
+            "Alice <alice@lists.test>",
+            "list@lists.test",
+            "Asthma clinic rota",
+            &message_id,
+        )
+        .body("Who can cover Thursday?".to_owned())
+        .unwrap();
         rig.smtp().send(email).await.unwrap();
     });
     let id = message_id.trim_matches(['<', '>']).to_owned();

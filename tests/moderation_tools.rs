@@ -52,22 +52,11 @@ impl Forum {
     fn placements(&self) -> BTreeMap<String, (i64, Option<String>, u64)> {
         let json: Value =
             serde_json::from_str(&self.cli_ok(&["export", "threads", "--json"])).unwrap();
-        let mut found = BTreeMap::new();
         for t in json["threads"].as_array().unwrap() {
             let messages = t["messages"].as_array().unwrap();
             assert!(!messages.is_empty(), "an empty thread is exported: {t}");
-            for m in messages {
-                found.insert(
-                    m["message_id"].as_str().unwrap().to_owned(),
-                    (
-                        t["thread"].as_i64().unwrap(),
-                        m["parent"].as_str().map(str::to_owned),
-                        m["depth"].as_u64().unwrap(),
-                    ),
-                );
-            }
         }
-        found
+        common::placements(&json)
     }
 
     /// The threads as sets of short names (`flu-1` for `flu-1@snug.example`), thread numbers

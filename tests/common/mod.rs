@@ -37,6 +37,27 @@ pub fn arrival_orders(n: usize, step: usize) -> Vec<Vec<usize>> {
     ]
 }
 
+/// Where `export threads --json` (its output read as JSON) puts each message: its id to its
+/// thread, parent and depth.
+pub fn placements(
+    threads: &serde_json::Value,
+) -> std::collections::BTreeMap<String, (i64, Option<String>, u64)> {
+    let mut found = std::collections::BTreeMap::new();
+    for t in threads["threads"].as_array().unwrap() {
+        for m in t["messages"].as_array().unwrap() {
+            found.insert(
+                m["message_id"].as_str().unwrap().to_owned(),
+                (
+                    t["thread"].as_i64().unwrap(),
+                    m["parent"].as_str().map(str::to_owned),
+                    m["depth"].as_u64().unwrap(),
+                ),
+            );
+        }
+    }
+    found
+}
+
 /// The thread partition: the message ids of each thread sorted, the threads sorted.
 pub fn partition(threads: impl IntoIterator<Item = Vec<String>>) -> Vec<Vec<String>> {
     let mut groups: Vec<Vec<String>> = threads
