@@ -13,7 +13,7 @@ use std::ops::{Deref, DerefMut};
 use std::path::{Path, PathBuf};
 
 use axum::http::StatusCode;
-use common::app::{Site, Visitor};
+use common::app::{Answer, Site, Visitor};
 use listbridge::store::{DeriveSettings, Role, Store};
 use serde_json::Value;
 
@@ -81,6 +81,70 @@ impl Forum {
     fn thread_of(&self, name: &str) -> i64 {
         self.placements()[&full(name)].0
     }
+
+    /// Mo Moderator and Jane Member, signed in: each one's visitor and form token.
+    async fn mo_and_jane(&self) -> ((Visitor, String), (Visitor, String)) {
+        let mo = self
+            .member("mo@snug.example", "Mo Moderator", Role::Moderator)
+            .await;
+        let jane = self
+            .member("jane@snug.example", "Jane Member", Role::Member)
+            .await;
+        (mo, jane)
+    }
+
+    /// `who` sends the form at `uri` with these fields and their form token `csrf`.
+    async fn act(
+        &self,
+        (who, csrf): (&mut Visitor, &str),
+        uri: &str,
+        fields: &[(&str, &str)],
+    ) -> Answer {
+        let mut form = fields.to_vec();
+        form.push(("csrf", csrf));
+        self.post(who, uri, &form).await
+    }
+
+    /// Splits `thread` at `message_id`.
+    async fn split(&self, by: (&mut Visitor, &str), thread: i64, message_id: &str) -> Answer {
+        let uri = format!("/t/{thread}/split");
+        self.act(by, &uri, &[("message_id", message_id)]).await
+    }
+
+    /// Moves the message `name` (short) of `thread` under the post or thread `to` names.
+    async fn move_post(
+        &self,
+        by: (&mut Visitor, &str),
+        thread: i64,
+        name: &str,
+        to: &str,
+    ) -> Answer {
+        let uri = format!("/t/{thread}/move");
+        self.act(by, &uri, &[("message_id", &full(name)), ("to", to)])
+            .await
+    }
+
+    /// Flags `message_id` with these fields (reason, note).
+    async fn flag(
+        &self,
+        by: (&mut Visitor, &str),
+        message_id: &str,
+        fields: &[(&str, &str)],
+    ) -> Answer {
+        let mut form = vec![("message_id", message_id)];
+        form.extend_from_slice(fields);
+        self.act(by, "/flag", &form).await
+    }
+
+    /// A moderator's `action` on a flagged post: hide, dismiss or unhide.
+    async fn on_flags(&self, by: (&mut Visitor, &str), message_id: &str, action: &str) -> Answer {
+        self.act(
+            by,
+            "/admin/flags",
+            &[("message_id", message_id), ("action", action)],
+        )
+        .await
+    }
 }
 
 fn fixture(name: &str) -> PathBuf {
@@ -137,12 +201,7 @@ fn as_imported() -> BTreeSet<Vec<(String, Option<String>)>> {
 async fn moderators_fix_threading_mistakes_and_the_fixes_survive_reindex() {
     let mut forum = Forum::new();
     assert_eq!(forum.shape(), as_imported());
-    let (mut mo, mo_csrf) = forum
-        .member("mo@snug.example", "Mo Moderator", Role::Moderator)
-        .await;
-    let (mut jane, jane_csrf) = forum
-        .member("jane@snug.example", "Jane Member", Role::Member)
-        .await;
+    let ((mut mo, mo_csrf), (mut jane, jane_csrf)) = forum.mo_and_jane().await;
     let spacer = forum.thread_of("spacer-1");
     let nurse_2 = forum.thread_of("nurse-2");
     let nurse_1 = forum.thread_of("nurse-1");
@@ -179,9 +238,7 @@ async fn moderators_fix_threading_mistakes_and_the_fixes_survive_reindex() {
             vec![("message_id", flu_1.as_str()), ("action", "hide")],
         ),
     ] {
-        let mut form = form;
-        form.push(("csrf", &jane_csrf));
-        let refused = forum.post(&mut jane, &uri, &form).await;
+        let refused = forum.act((&mut jane, &jane_csrf), &uri, &form).await;
         assert_eq!(
             refused.status,
             StatusCode::FORBIDDEN,
@@ -205,13 +262,7 @@ async fn moderators_fix_threading_mistakes_and_the_fixes_survive_reindex() {
     assert_eq!(forged.status, StatusCode::FORBIDDEN);
 
     // Split at the hijacking post: it and its replies become a thread.
-    let split = forum
-        .post(
-            &mut mo,
-            &format!("/t/{spacer}/split"),
-            &[("message_id", &flu_1), ("csrf", &mo_csrf)],
-        )
-        .await;
+    let split = forum.split((&mut mo, &mo_csrf), spacer, &flu_1).await;
     assert_eq!(split.status, StatusCode::SEE_OTHER, "{}", split.body);
     let flu = forum.thread_of("flu-1");
     assert_ne!(flu, spacer);
@@ -231,24 +282,18 @@ async fn moderators_fix_threading_mistakes_and_the_fixes_survive_reindex() {
     assert!(!page.body.contains("small-volume spacer"));
     // Splitting where a thread starts would change nothing: refused, said why.
     let first = forum
-        .post(
-            &mut mo,
-            &format!("/t/{spacer}/split"),
-            &[("message_id", &full("spacer-1")), ("csrf", &mo_csrf)],
-        )
+        .split((&mut mo, &mo_csrf), spacer, &full("spacer-1"))
         .await;
     assert_eq!(first.status, StatusCode::BAD_REQUEST);
     assert!(first.body.contains("starts the thread"), "{}", first.body);
 
     // Merge the orphaned answer's thread into the thread it answers, by its full address.
+    let into = format!("https://forum.test/t/{nurse_1}");
     let merged = forum
-        .post(
-            &mut mo,
+        .act(
+            (&mut mo, &mo_csrf),
             &format!("/t/{nurse_2}/merge"),
-            &[
-                ("into", &format!("https://forum.test/t/{nurse_1}")),
-                ("csrf", &mo_csrf),
-            ],
+            &[("into", &into)],
         )
         .await;
     assert_eq!(
@@ -279,14 +324,11 @@ async fn moderators_fix_threading_mistakes_and_the_fixes_survive_reindex() {
 
     // Move the misfiled answer under the post it answers, given by the post's permalink.
     let moved = forum
-        .post(
-            &mut mo,
-            &format!("/t/{minutes}/move"),
-            &[
-                ("message_id", &full("minutes-reply")),
-                ("to", "/m/pcn-minutes%40snug.example"),
-                ("csrf", &mo_csrf),
-            ],
+        .move_post(
+            (&mut mo, &mo_csrf),
+            minutes,
+            "minutes-reply",
+            "/m/pcn-minutes%40snug.example",
         )
         .await;
     assert_eq!(moved.status, StatusCode::SEE_OTHER, "{}", moved.body);
@@ -295,15 +337,7 @@ async fn moderators_fix_threading_mistakes_and_the_fixes_survive_reindex() {
     // Under one of its own replies: refused, nothing changed.
     let flu = forum.thread_of("flu-1");
     let under_itself = forum
-        .post(
-            &mut mo,
-            &format!("/t/{flu}/move"),
-            &[
-                ("message_id", &flu_1),
-                ("to", "flu-3@snug.example"),
-                ("csrf", &mo_csrf),
-            ],
-        )
+        .move_post((&mut mo, &mo_csrf), flu, "flu-1", "flu-3@snug.example")
         .await;
     assert_eq!(under_itself.status, StatusCode::BAD_REQUEST);
     assert!(
@@ -314,15 +348,7 @@ async fn moderators_fix_threading_mistakes_and_the_fixes_survive_reindex() {
     assert_eq!(forum.thread_of("flu-1"), flu);
     // A place that is no thread or post is refused, with what to give.
     let nowhere = forum
-        .post(
-            &mut mo,
-            &format!("/t/{spacer}/move"),
-            &[
-                ("message_id", &full("spacer-3")),
-                ("to", "the other thread"),
-                ("csrf", &mo_csrf),
-            ],
-        )
+        .move_post((&mut mo, &mo_csrf), spacer, "spacer-3", "the other thread")
         .await;
     assert_eq!(nowhere.status, StatusCode::BAD_REQUEST);
     assert!(nowhere.body.contains("/t/123"), "{}", nowhere.body);
@@ -419,10 +445,10 @@ async fn moderators_fix_threading_mistakes_and_the_fixes_survive_reindex() {
         .find(|f| f.message_id == full("minutes-reply"))
         .unwrap();
     let undone = forum
-        .post(
-            &mut mo,
+        .act(
+            (&mut mo, &mo_csrf),
             &format!("/admin/fixes/{}/undo", move_fix.id.0),
-            &[("csrf", &mo_csrf)],
+            &[],
         )
         .await;
     assert_eq!(undone.status, StatusCode::SEE_OTHER, "{}", undone.body);
@@ -447,12 +473,7 @@ async fn moderators_fix_threading_mistakes_and_the_fixes_survive_reindex() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_flagged_post_is_hidden_and_stays_hidden_through_reindex() {
     let mut forum = Forum::new();
-    let (mut mo, mo_csrf) = forum
-        .member("mo@snug.example", "Mo Moderator", Role::Moderator)
-        .await;
-    let (mut jane, jane_csrf) = forum
-        .member("jane@snug.example", "Jane Member", Role::Member)
-        .await;
+    let ((mut mo, mo_csrf), (mut jane, jane_csrf)) = forum.mo_and_jane().await;
     let (mut raj, raj_csrf) = forum
         .member("raj@snug.example", "Raj Member", Role::Member)
         .await;
@@ -474,13 +495,7 @@ async fn a_flagged_post_is_hidden_and_stays_hidden_through_reindex() {
         )
         .await;
     assert_eq!(forged.status, StatusCode::FORBIDDEN);
-    let no_reason = forum
-        .post(
-            &mut jane,
-            "/flag",
-            &[("message_id", &post), ("csrf", &jane_csrf)],
-        )
-        .await;
+    let no_reason = forum.flag((&mut jane, &jane_csrf), &post, &[]).await;
     assert_eq!(no_reason.status, StatusCode::BAD_REQUEST);
     let signed_out = forum
         .post(
@@ -497,29 +512,19 @@ async fn a_flagged_post_is_hidden_and_stays_hidden_through_reindex() {
 
     // Jane flags the post naming a patient; once.
     let flagged = forum
-        .post(
-            &mut jane,
-            "/flag",
+        .flag(
+            (&mut jane, &jane_csrf),
+            &post,
             &[
-                ("message_id", &post),
                 ("reason", "patient"),
                 ("note", "Names a patient and where she lives"),
-                ("csrf", &jane_csrf),
             ],
         )
         .await;
     assert_eq!(flagged.status, StatusCode::OK, "{}", flagged.body);
     assert!(flagged.body.contains("The moderators have been told"));
     let again = forum
-        .post(
-            &mut jane,
-            "/flag",
-            &[
-                ("message_id", &post),
-                ("reason", "abusive"),
-                ("csrf", &jane_csrf),
-            ],
-        )
+        .flag((&mut jane, &jane_csrf), &post, &[("reason", "abusive")])
         .await;
     assert_eq!(again.status, StatusCode::CONFLICT, "{}", again.body);
 
@@ -542,17 +547,7 @@ async fn a_flagged_post_is_hidden_and_stays_hidden_through_reindex() {
     let queue = forum.get(&mut mo, "/admin/held").await;
     assert!(queue.body.contains("Flagged posts") && queue.body.contains("Mrs Quenby"));
     assert!(queue.body.contains("Names a patient and where she lives"));
-    let hid = forum
-        .post(
-            &mut mo,
-            "/admin/flags",
-            &[
-                ("message_id", &post),
-                ("action", "hide"),
-                ("csrf", &mo_csrf),
-            ],
-        )
-        .await;
+    let hid = forum.on_flags((&mut mo, &mo_csrf), &post, "hide").await;
     assert_eq!(
         (hid.status, hid.location.as_str()),
         (StatusCode::SEE_OTHER, "/admin/held?done=hidden")
@@ -574,13 +569,7 @@ async fn a_flagged_post_is_hidden_and_stays_hidden_through_reindex() {
     // looks; dismissing them shows it again.
     let nurse = full("nurse-1");
     for (who, csrf) in [(&mut jane, &jane_csrf), (&mut raj, &raj_csrf)] {
-        let done = forum
-            .post(
-                who,
-                "/flag",
-                &[("message_id", &nurse), ("reason", "spam"), ("csrf", csrf)],
-            )
-            .await;
+        let done = forum.flag((who, csrf), &nurse, &[("reason", "spam")]).await;
         assert_eq!(done.status, StatusCode::OK, "{}", done.body);
     }
     let permalink = forum
@@ -604,17 +593,7 @@ async fn a_flagged_post_is_hidden_and_stays_hidden_through_reindex() {
         "the log says flags hid it: {}",
         queue.body
     );
-    let dismissed = forum
-        .post(
-            &mut mo,
-            "/admin/flags",
-            &[
-                ("message_id", &nurse),
-                ("action", "dismiss"),
-                ("csrf", &mo_csrf),
-            ],
-        )
-        .await;
+    let dismissed = forum.on_flags((&mut mo, &mo_csrf), &nurse, "dismiss").await;
     assert_eq!(dismissed.location, "/admin/held?done=dismissed");
     let permalink = forum
         .get(&mut Visitor::default(), "/m/nurse-1@snug.example")
@@ -622,17 +601,7 @@ async fn a_flagged_post_is_hidden_and_stays_hidden_through_reindex() {
     assert_eq!(permalink.status, StatusCode::SEE_OTHER, "shown again");
 
     // The moderator can show the hidden post again too; it is searchable again.
-    let shown = forum
-        .post(
-            &mut mo,
-            "/admin/flags",
-            &[
-                ("message_id", &post),
-                ("action", "unhide"),
-                ("csrf", &mo_csrf),
-            ],
-        )
-        .await;
+    let shown = forum.on_flags((&mut mo, &mo_csrf), &post, "unhide").await;
     assert_eq!(shown.location, "/admin/held?done=shown");
     let page = forum
         .get(&mut Visitor::default(), &format!("/t/{spacer}"))

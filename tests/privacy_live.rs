@@ -47,11 +47,39 @@ async fn bob_mails_a_number(forum: &Forum, id: &str) {
     forum.wait_until_held(2, "Bob's mail is held");
 }
 
-/// A moderator's decision on the held post `id` (reject or approve, with the fields it takes).
-async fn decide(alice: &mut Web, id: i64, csrf: &str, fields: &[(&str, &str)]) -> Answer {
-    let mut form = vec![("csrf", csrf)];
-    form.extend_from_slice(fields);
-    alice.post(&format!("/admin/held/{id}"), &form).await
+/// Alice deciding on held posts with the token of the held posts' page.
+struct Moderating {
+    alice: Web,
+    csrf: String,
+}
+
+impl Moderating {
+    fn new(alice: Web, page: &Answer) -> Moderating {
+        let csrf = hidden(&page.body, "csrf");
+        Moderating { alice, csrf }
+    }
+
+    async fn decide(&mut self, id: i64, fields: &[(&str, &str)]) -> Answer {
+        let mut form = vec![("csrf", self.csrf.as_str())];
+        form.extend_from_slice(fields);
+        self.alice.post(&format!("/admin/held/{id}"), &form).await
+    }
+
+    async fn reject(&mut self, id: i64, reason: &str) -> Answer {
+        self.decide(id, &[("action", "reject"), ("reason", reason)])
+            .await
+    }
+
+    /// Publishes the post, with its text replaced when `text` is given.
+    async fn approve(&mut self, id: i64, text: Option<&str>) -> Answer {
+        match text {
+            Some(text) => {
+                self.decide(id, &[("action", "approve"), ("text", text)])
+                    .await
+            }
+            None => self.decide(id, &[("action", "approve")]).await,
+        }
+    }
 }
 
 #[test]
@@ -94,30 +122,14 @@ fn posts_with_an_nhs_number_are_held_until_a_moderator_decides() {
         assert!(page.body.contains("Referral question") && page.body.contains("Discharge summary"));
         let held = store(&forum.db).held_posts(10).unwrap();
         let (web_post, bobs) = (held[0].id.0, held[1].id.0);
-        let csrf = hidden(&page.body, "csrf");
+        let mut queue = Moderating::new(alice, &page);
 
         // Rejecting needs a reason; with one, Bob is told it.
-        let no_reason = decide(
-            &mut alice,
-            bobs,
-            &csrf,
-            &[("action", "reject"), ("reason", " ")],
-        )
-        .await;
+        let no_reason = queue.reject(bobs, " ").await;
         assert_eq!(no_reason.status, 400);
-        let rejected = decide(
-            &mut alice,
-            bobs,
-            &csrf,
-            &[
-                ("action", "reject"),
-                (
-                    "reason",
-                    "Please send it again without the patient's number.",
-                ),
-            ],
-        )
-        .await;
+        let rejected = queue
+            .reject(bobs, "Please send it again without the patient's number.")
+            .await;
         assert_eq!(rejected.status, 303, "{}", rejected.body);
         let refusal = forum
             .mail_among(&rig.bob, 2, "rejecting Bob's post", |m| {
@@ -128,13 +140,9 @@ fn posts_with_an_nhs_number_are_held_until_a_moderator_decides() {
         assert_eq!(archived(), messages_before);
 
         // Publishing the web post with the number taken out: archived and sent to Bob.
-        let published = decide(
-            &mut alice,
-            web_post,
-            &csrf,
-            &[("action", "approve"), ("text", "Mrs K was referred twice.")],
-        )
-        .await;
+        let published = queue
+            .approve(web_post, Some("Mrs K was referred twice."))
+            .await;
         assert_eq!(published.status, 303, "{}", published.body);
         assert_eq!(archived(), messages_before + 1);
         let hits = store(&forum.db)
@@ -158,7 +166,7 @@ fn posts_with_an_nhs_number_are_held_until_a_moderator_decides() {
                 .any(|s| s == "Referral question")
         );
         // A second click on the same decision does nothing.
-        let again = decide(&mut alice, web_post, &csrf, &[("action", "approve")]).await;
+        let again = queue.approve(web_post, None).await;
         assert_eq!(again.location.as_deref(), Some("/admin/held?done=gone"));
         assert_eq!(archived(), messages_before + 1);
         assert!(store(&forum.db).held_posts(10).unwrap().is_empty());
@@ -231,8 +239,7 @@ fn a_strangers_post_is_held_and_published_by_a_moderator() {
         assert!(store(&forum.db).locate(&wanted).unwrap().is_none());
 
         let page = alice.get("/admin/held").await;
-        let csrf = hidden(&page.body, "csrf");
-        let published = decide(&mut alice, held.id.0, &csrf, &[("action", "approve")]).await;
+        let published = Moderating::new(alice, &page).approve(held.id.0, None).await;
         assert_eq!(published.status, 303, "{}", published.body);
         assert!(
             store(&forum.db).locate(&wanted).unwrap().is_some(),
@@ -287,25 +294,14 @@ fn a_decided_held_post_keeps_only_its_masked_form_and_is_logged() {
         let (web_post, bobs) = (held[0].id, held[1].id);
 
         let page = alice.get("/admin/held").await;
-        let csrf = hidden(&page.body, "csrf");
-        let rejected = decide(
-            &mut alice,
-            bobs.0,
-            &csrf,
-            &[
-                ("action", "reject"),
-                ("reason", "Not with 9434765919 in it, please."),
-            ],
-        )
-        .await;
+        let mut queue = Moderating::new(alice, &page);
+        let rejected = queue
+            .reject(bobs.0, "Not with 9434765919 in it, please.")
+            .await;
         assert_eq!(rejected.status, 303, "{}", rejected.body);
-        let published = decide(
-            &mut alice,
-            web_post.0,
-            &csrf,
-            &[("action", "approve"), ("text", "Mrs K was referred twice.")],
-        )
-        .await;
+        let published = queue
+            .approve(web_post.0, Some("Mrs K was referred twice."))
+            .await;
         assert_eq!(published.status, 303, "{}", published.body);
 
         for d in digits {
@@ -331,7 +327,7 @@ fn a_decided_held_post_keeps_only_its_masked_form_and_is_logged() {
         );
 
         // The moderation log lists both decisions, masked.
-        let page = alice.get("/admin/held").await;
+        let page = queue.alice.get("/admin/held").await;
         let log = &page.body[page.body.find("id=\"log\"").expect("the log")..];
         assert!(log.contains("published a held post"), "{log}");
         assert!(log.contains("rejected a held post"), "{log}");
