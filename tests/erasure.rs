@@ -14,7 +14,7 @@ use std::path::PathBuf;
 use std::process::Output;
 
 use axum::http::StatusCode;
-use common::app::{Visitor, encode, hidden};
+use common::app::{Answer, Visitor, encode, hidden};
 
 const CONFIG: &str = "[web]\nsite_name = \"Test forum\"\nbase_url = \"https://forum.test\"\n\
      [outbound]\nfrom_address = \"forum@lists.test\"\n\
@@ -58,19 +58,39 @@ impl Site {
 
     /// Signs `address` up through a mailed link.
     async fn sign_up(&self, who: &mut Visitor, address: &str, name: &str) {
-        let page = self.send(who, "GET", "/signin", &[]).await;
-        let token = hidden(&page.body, "form_token");
         let sent = self
-            .send(
-                who,
-                "POST",
-                "/signin/link",
-                &[("form_token", &token), ("email", address), ("name", name)],
-            )
+            .ask_link(who, &[("email", address), ("name", name)])
             .await;
         assert_eq!(sent.status, StatusCode::OK, "{}", sent.body);
         let link = self.mailed_link(address);
         self.use_link(who, &link).await;
+    }
+
+    /// `who` asks to erase their account, confirming with `confirm`, with the form token `csrf`.
+    async fn erase_account(&self, who: &mut Visitor, csrf: &str, confirm: &str) -> Answer {
+        self.post(
+            who,
+            "/account/erase",
+            &[("csrf", csrf), ("confirm", confirm)],
+        )
+        .await
+    }
+
+    /// `who` sends the purge form for `message_id` with the form token `csrf`: with a reason
+    /// (or none), confirmed or to review.
+    async fn purge(
+        &self,
+        who: &mut Visitor,
+        csrf: &str,
+        message_id: &str,
+        (reason, confirm): (Option<&str>, bool),
+    ) -> Answer {
+        let mut form = vec![("csrf", csrf), ("message_id", message_id)];
+        form.extend(reason.map(|r| ("reason", r)));
+        if confirm {
+            form.push(("confirm", "yes"));
+        }
+        self.post(who, "/admin/purge", &form).await
     }
 
     /// An admin made with `listbridge admin create`, signed in with the printed link.
@@ -85,6 +105,16 @@ impl Site {
         let mut admin = Visitor::default();
         self.use_link(&mut admin, &link).await;
         admin
+    }
+
+    /// The threads of Erin's nebuliser question, the rota and the letter.
+    fn threads(&self) -> [i64; 3] {
+        [
+            "e1.nebuliser@nhs.net",
+            "b1.rota@nhs.net",
+            "c2.letter@nhs.net",
+        ]
+        .map(|id| self.thread_of(id))
     }
 
     fn thread_of(&self, message_id: &str) -> i64 {
@@ -257,6 +287,11 @@ fn search_total(site: &Site, word: &str) -> u64 {
     json["total"].as_u64().unwrap()
 }
 
+/// The words every view is searched for: Erin's, the purged message's, the others', `more`.
+fn words(more: &[&'static str]) -> Vec<&'static str> {
+    [ERIN_WORDS, PURGED_WORDS, OTHERS_WORDS, more].concat()
+}
+
 fn audit_log(site: &Site) -> Vec<serde_json::Value> {
     let json: serde_json::Value =
         serde_json::from_str(&site.cli_ok(&["erasures", "--json"])).unwrap();
@@ -266,10 +301,7 @@ fn audit_log(site: &Site) -> Vec<serde_json::Value> {
 #[tokio::test]
 async fn a_member_erases_her_account_on_the_web_and_an_admin_purges_a_message() {
     let site = Site::new("");
-    let nebuliser = site.thread_of("e1.nebuliser@nhs.net");
-    let rota = site.thread_of("b1.rota@nhs.net");
-    let letter = site.thread_of("c2.letter@nhs.net");
-    let threads = [nebuliser, rota, letter];
+    let threads @ [nebuliser, rota, _] = site.threads();
     let ids = [
         "e1.nebuliser@nhs.net",
         "b2.nebuliser@nhs.net",
@@ -278,13 +310,7 @@ async fn a_member_erases_her_account_on_the_web_and_an_admin_purges_a_message() 
         "c2.letter@nhs.net",
         "b3.letter@nhs.net",
     ];
-    let words: Vec<&str> = ERIN_WORDS
-        .iter()
-        .chain(PURGED_WORDS)
-        .chain(OTHERS_WORDS)
-        .chain(&["Capybaraweb", "Nebuliser", "Erin"])
-        .copied()
-        .collect();
+    let words = words(&["Capybaraweb", "Nebuliser", "Erin"]);
     let erin_attachments = site.attachment_urls("e1.nebuliser@nhs.net");
     let letter_attachments = site.attachment_urls("c2.letter@nhs.net");
     assert_eq!((erin_attachments.len(), letter_attachments.len()), (1, 1));
@@ -294,34 +320,20 @@ async fn a_member_erases_her_account_on_the_web_and_an_admin_purges_a_message() 
     let mut erin = Visitor::default();
     site.sign_up(&mut erin, "Erin.Example@nhs.net", "Erin Example")
         .await;
-    let account = site.send(&mut erin, "GET", "/account", &[]).await;
-    assert!(
-        account.body.contains("href=\"/account/erase\""),
-        "{}",
-        account.body
-    );
+    let account = site.get(&mut erin, "/account").await;
+    common::assert_says(&account.body, &["href=\"/account/erase\""]);
     let csrf = hidden(&account.body, "csrf");
     let (_, bob_key) = site.store().locate("b1.rota@nhs.net").unwrap().unwrap();
     let form = site
-        .send(
-            &mut erin,
-            "GET",
-            &format!("/t/{rota}/reply?to={bob_key}"),
-            &[],
-        )
+        .get(&mut erin, &format!("/t/{rota}/reply?to={bob_key}"))
         .await;
     let parent = hidden(&form.body, "parent");
     let posted = site
-        .send(
+        .reply(
             &mut erin,
-            "POST",
-            &format!("/t/{rota}/reply"),
-            &[
-                ("csrf", &csrf),
-                ("parent", &parent),
-                ("text", "Capybaraweb: I can do the first weekend too."),
-                ("action", "post"),
-            ],
+            rota,
+            (&csrf, &parent),
+            ("Capybaraweb: I can do the first weekend too.", "post"),
         )
         .await;
     assert_eq!(posted.status, StatusCode::SEE_OTHER, "{}", posted.body);
@@ -334,9 +346,7 @@ async fn a_member_erases_her_account_on_the_web_and_an_admin_purges_a_message() 
     // Another member, who stays.
     let mut member = Visitor::default();
     site.sign_up(&mut member, "dan@nhs.net", "Dan").await;
-    let page = site
-        .send(&mut member, "GET", &format!("/t/{nebuliser}"), &[])
-        .await;
+    let page = site.get(&mut member, &format!("/t/{nebuliser}")).await;
     assert_present(
         &page.body,
         &["Wombatclinic", "Erin Example"],
@@ -359,26 +369,14 @@ async fn a_member_erases_her_account_on_the_web_and_an_admin_purges_a_message() 
     assert_eq!(search_total(&site, "wombatclinic"), 1);
 
     // A wrong confirmation erases nothing; a forged form is refused.
-    let page = site.send(&mut erin, "GET", "/account/erase", &[]).await;
+    let page = site.get(&mut erin, "/account/erase").await;
     assert_eq!(page.status, StatusCode::OK);
-    assert!(page.body.contains("3 archived messages"), "{}", page.body);
-    let wrong = site
-        .send(
-            &mut erin,
-            "POST",
-            "/account/erase",
-            &[("csrf", &csrf), ("confirm", "yes")],
-        )
-        .await;
+    common::assert_says(&page.body, &["3 archived messages"]);
+    let wrong = site.erase_account(&mut erin, &csrf, "yes").await;
     assert_eq!(wrong.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(wrong.body.contains("nothing has been erased"));
     let forged = site
-        .send(
-            &mut erin,
-            "POST",
-            "/account/erase",
-            &[("csrf", "forged"), ("confirm", "erase my account")],
-        )
+        .erase_account(&mut erin, "forged", "erase my account")
         .await;
     assert_eq!(forged.status, StatusCode::FORBIDDEN);
     assert!(site.store().user(erin_user).unwrap().is_some());
@@ -386,21 +384,12 @@ async fn a_member_erases_her_account_on_the_web_and_an_admin_purges_a_message() 
     // Erased.
     let mut old_cookies = erin.clone();
     let done = site
-        .send(
-            &mut erin,
-            "POST",
-            "/account/erase",
-            &[("csrf", &csrf), ("confirm", " Erase my  account ")],
-        )
+        .erase_account(&mut erin, &csrf, " Erase my  account ")
         .await;
     assert_eq!(done.status, StatusCode::OK, "{}", done.body);
-    assert!(
-        done.body.contains("Your account is erased"),
-        "{}",
-        done.body
-    );
+    common::assert_says(&done.body, &["Your account is erased"]);
     assert!(!erin.cookies.contains_key("lb_session"), "signed out");
-    let again = site.send(&mut old_cookies, "GET", "/account", &[]).await;
+    let again = site.get(&mut old_cookies, "/account").await;
     assert_eq!(
         again.status,
         StatusCode::SEE_OTHER,
@@ -423,13 +412,13 @@ async fn a_member_erases_her_account_on_the_web_and_an_admin_purges_a_message() 
     );
     // A member (who sees addresses) finds nothing of Erin, and is still signed in.
     assert_eq!(
-        site.send(&mut member, "GET", "/a/erin.example@nhs.net", &[])
+        site.get(&mut member, "/a/erin.example@nhs.net")
             .await
             .status,
         StatusCode::NOT_FOUND
     );
     for t in threads {
-        let page = site.send(&mut member, "GET", &format!("/t/{t}"), &[]).await;
+        let page = site.get(&mut member, &format!("/t/{t}")).await;
         assert_eq!(page.status, StatusCode::OK);
         assert_absent(
             &page.body,
@@ -458,11 +447,7 @@ async fn a_member_erases_her_account_on_the_web_and_an_admin_purges_a_message() 
     // Replies still hang together; the subject stays.
     assert_eq!(arrangement(&site), arranged_with_post(&arranged, &site));
     let thread = site.get_anonymous(&format!("/t/{nebuliser}")).await;
-    assert!(
-        thread.body.contains("Nebuliser servicing"),
-        "{}",
-        thread.body
-    );
+    common::assert_says(&thread.body, &["Nebuliser servicing"]);
 
     // The audit entry says what, who and how much, and nothing of Erin.
     let log = audit_log(&site);
@@ -493,75 +478,50 @@ async fn a_member_erases_her_account_on_the_web_and_an_admin_purges_a_message() 
     assert_eq!(arrangement(&site), arranged_with_post(&arranged, &site));
 
     // An admin purges Carol's letter; a member may not.
-    let dan = site.send(&mut member, "GET", "/account", &[]).await;
+    let dan = site.get(&mut member, "/account").await;
     let dan_csrf = hidden(&dan.body, "csrf");
     assert_eq!(
-        site.send(&mut member, "GET", "/admin/erasures", &[])
-            .await
-            .status,
+        site.get(&mut member, "/admin/erasures").await.status,
         StatusCode::FORBIDDEN
     );
     let refused = site
-        .send(
+        .purge(
             &mut member,
-            "POST",
-            "/admin/purge",
-            &[
-                ("csrf", &dan_csrf),
-                ("message_id", "c2.letter@nhs.net"),
-                ("reason", "x"),
-                ("confirm", "yes"),
-            ],
+            &dan_csrf,
+            "c2.letter@nhs.net",
+            (Some("x"), true),
         )
         .await;
     assert_eq!(refused.status, StatusCode::FORBIDDEN);
 
     let mut admin = site.admin().await;
-    let page = site.send(&mut admin, "GET", "/admin/erasures", &[]).await;
+    let page = site.get(&mut admin, "/admin/erasures").await;
     assert_eq!(page.status, StatusCode::OK, "{}", page.body);
-    assert!(page.body.contains("account erased"), "{}", page.body);
+    common::assert_says(&page.body, &["account erased"]);
     let admin_csrf = hidden(&page.body, "csrf");
     let no_reason = site
-        .send(
-            &mut admin,
-            "POST",
-            "/admin/purge",
-            &[("csrf", &admin_csrf), ("message_id", "c2.letter@nhs.net")],
-        )
+        .purge(&mut admin, &admin_csrf, "c2.letter@nhs.net", (None, false))
         .await;
     assert_eq!(no_reason.status, StatusCode::UNPROCESSABLE_ENTITY);
     let link = "https://forum.test/m/c2.letter@nhs.net#m-1";
     let review = site
-        .send(
+        .purge(
             &mut admin,
-            "POST",
-            "/admin/purge",
-            &[
-                ("csrf", &admin_csrf),
-                ("message_id", link),
-                ("reason", "patient-identifiable letter"),
-            ],
+            &admin_csrf,
+            link,
+            (Some("patient-identifiable letter"), false),
         )
         .await;
     assert_eq!(review.status, StatusCode::OK, "{}", review.body);
-    assert!(
-        review.body.contains("Purge this message?"),
-        "{}",
-        review.body
-    );
-    assert!(review.body.contains("Carol Third"), "{}", review.body);
+    common::assert_says(&review.body, &["Purge this message?"]);
+    common::assert_says(&review.body, &["Carol Third"]);
     assert_present(&site.raw_store(), PURGED_WORDS, "after review only");
     let purged = site
-        .send(
+        .purge(
             &mut admin,
-            "POST",
-            "/admin/purge",
-            &[
-                ("csrf", &admin_csrf),
-                ("message_id", &hidden(&review.body, "message_id")),
-                ("reason", &hidden(&review.body, "reason")),
-                ("confirm", "yes"),
-            ],
+            &admin_csrf,
+            &hidden(&review.body, "message_id"),
+            (Some(&hidden(&review.body, "reason")), true),
         )
         .await;
     assert_eq!(purged.status, StatusCode::SEE_OTHER, "{}", purged.body);
@@ -614,7 +574,7 @@ async fn a_member_erases_her_account_on_the_web_and_an_admin_purges_a_message() 
         .unwrap()
         .unwrap();
     assert_eq!(entry["actor_user"], admin_id.0);
-    let page = site.send(&mut admin, "GET", "/admin/erasures", &[]).await;
+    let page = site.get(&mut admin, "/admin/erasures").await;
     assert!(page.body.contains("patient-identifiable letter"));
 
     site.cli_ok(&["reindex"]);
@@ -648,21 +608,13 @@ fn arranged_with_post(
 #[tokio::test]
 async fn the_command_line_removes_an_address_mail_and_purges_when_the_policy_is_remove() {
     let site = Site::new("[privacy]\nerasure = \"remove\"\n");
-    let nebuliser = site.thread_of("e1.nebuliser@nhs.net");
-    let rota = site.thread_of("b1.rota@nhs.net");
-    let letter = site.thread_of("c2.letter@nhs.net");
-    let threads = [nebuliser, rota, letter];
+    let threads = site.threads();
     let ids = [
         "e1.nebuliser@nhs.net",
         "e2.rota@nhs.net",
         "c2.letter@nhs.net",
     ];
-    let words: Vec<&str> = ERIN_WORDS
-        .iter()
-        .chain(PURGED_WORDS)
-        .chain(OTHERS_WORDS)
-        .copied()
-        .collect();
+    let words = words(&[]);
     let erin_attachments = site.attachment_urls("e1.nebuliser@nhs.net");
     site.everything(&threads, &ids, &words)
         .await
@@ -827,9 +779,8 @@ async fn erasing_reaches_hidden_posts_and_what_quotes_them() {
         ("c2.letter@nhs.net", "Ocelotpatient is named here"),
     ] {
         let flagged = site
-            .send(
+            .post(
                 &mut dan,
-                "POST",
                 "/flag",
                 &[
                     ("csrf", &dan_csrf),
@@ -841,9 +792,8 @@ async fn erasing_reaches_hidden_posts_and_what_quotes_them() {
             .await;
         assert_eq!(flagged.status, StatusCode::OK, "{}", flagged.body);
         let hid = site
-            .send(
+            .post(
                 &mut mo,
-                "POST",
                 "/admin/flags",
                 &[("csrf", &mo_csrf), ("message_id", id), ("action", "hide")],
             )

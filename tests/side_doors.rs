@@ -35,13 +35,7 @@ async fn form_token(site: &Site, who: &mut Visitor) -> String {
 }
 
 async fn ask_link(site: &Site, who: &mut Visitor, email: &str) -> Answer {
-    let token = form_token(site, who).await;
-    site.post(
-        who,
-        "/signin/link",
-        &[("form_token", &token), ("email", email), ("name", "")],
-    )
-    .await
+    site.ask_link(who, &[("email", email), ("name", "")]).await
 }
 
 async fn try_password(

@@ -33,20 +33,8 @@ impl Site {
 
     /// Signs `address` up (or in) through a mailed link.
     async fn sign_in(&self, who: &mut Visitor, address: &str, name: &str) -> Answer {
-        let page = self.send(who, "GET", "/signin", &[]).await;
-        let token = hidden(&page.body, "form_token");
         let sent = self
-            .send(
-                who,
-                "POST",
-                "/signin/link",
-                &[
-                    ("form_token", &token),
-                    ("email", address),
-                    ("name", name),
-                    ("next", "/t/1"),
-                ],
-            )
+            .ask_link(who, &[("email", address), ("name", name), ("next", "/t/1")])
             .await;
         assert_eq!(sent.status, StatusCode::OK, "{}", sent.body);
         assert!(sent.body.contains("Check your mail"));
@@ -67,7 +55,7 @@ async fn sign_up_by_link_then_post_a_reply_that_is_archived_and_queued() {
         done.location, "/account?welcome=1",
         "a new member is shown her account first"
     );
-    let account = site.send(&mut jane, "GET", "/account", &[]).await;
+    let account = site.get(&mut jane, "/account").await;
     assert!(
         account.body.contains("value=\"Jane Doe\""),
         "{}",
@@ -77,21 +65,14 @@ async fn sign_up_by_link_then_post_a_reply_that_is_archived_and_queued() {
 
     // A link works once.
     let mut other = Visitor::default();
-    let page = site.send(&mut other, "GET", "/signin", &[]).await;
-    let token = hidden(&page.body, "form_token");
-    site.send(
-        &mut other,
-        "POST",
-        "/signin/link",
-        &[("form_token", &token), ("email", "jane.doe@nhs.net")],
-    )
-    .await;
+    site.ask_link(&mut other, &[("email", "jane.doe@nhs.net")])
+        .await;
     let link = site.mailed_link("jane.doe@nhs.net");
     let path = link.split('?').next().unwrap().to_owned();
-    let confirm = site.send(&mut other, "GET", &link, &[]).await;
+    let confirm = site.get(&mut other, &link).await;
     let token = hidden(&confirm.body, "form_token");
     let first = site
-        .send(&mut other, "POST", &path, &[("form_token", &token)])
+        .post(&mut other, &path, &[("form_token", &token)])
         .await;
     assert_eq!(first.status, StatusCode::SEE_OTHER);
     assert_eq!(
@@ -99,16 +80,15 @@ async fn sign_up_by_link_then_post_a_reply_that_is_archived_and_queued() {
         "a known member goes where she was going"
     );
     let again = site
-        .send(&mut other, "POST", &path, &[("form_token", &token)])
+        .post(&mut other, &path, &[("form_token", &token)])
         .await;
     assert_eq!(again.status, StatusCode::GONE, "{}", again.body);
 
     // Profile problems are said in words.
     let csrf = hidden(&account.body, "csrf");
     let bad = site
-        .send(
+        .post(
             &mut jane,
-            "POST",
             "/account",
             &[("csrf", &csrf), ("display_name", " ")],
         )
@@ -116,9 +96,8 @@ async fn sign_up_by_link_then_post_a_reply_that_is_archived_and_queued() {
     assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(bad.body.contains("Your name must be 1 to 80 characters"));
     let good = site
-        .send(
+        .post(
             &mut jane,
-            "POST",
             "/account",
             &[
                 ("csrf", &csrf),
@@ -134,20 +113,15 @@ async fn sign_up_by_link_then_post_a_reply_that_is_archived_and_queued() {
     );
 
     // A reply: preview first, then post; archived at once under its real author, and queued.
-    let form = site.send(&mut jane, "GET", "/t/1/reply?to=1", &[]).await;
+    let form = site.get(&mut jane, "/t/1/reply?to=1").await;
     assert_eq!(form.status, StatusCode::OK, "{}", form.body);
     let parent = hidden(&form.body, "parent");
     let preview = site
-        .send(
+        .reply(
             &mut jane,
-            "POST",
-            "/t/1/reply",
-            &[
-                ("csrf", &csrf),
-                ("parent", &parent),
-                ("text", "Use **two** puffs <script>x</script>"),
-                ("action", "preview"),
-            ],
+            1,
+            (&csrf, &parent),
+            ("Use **two** puffs <script>x</script>", "preview"),
         )
         .await;
     assert_eq!(preview.status, StatusCode::OK);
@@ -161,31 +135,16 @@ async fn sign_up_by_link_then_post_a_reply_that_is_archived_and_queued() {
         "raw HTML is shown as text"
     );
     let empty = site
-        .send(
-            &mut jane,
-            "POST",
-            "/t/1/reply",
-            &[
-                ("csrf", &csrf),
-                ("parent", &parent),
-                ("text", "  "),
-                ("action", "post"),
-            ],
-        )
+        .reply(&mut jane, 1, (&csrf, &parent), ("  ", "post"))
         .await;
     assert_eq!(empty.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(empty.body.contains("Write something before posting"));
     let posted = site
-        .send(
+        .reply(
             &mut jane,
-            "POST",
-            "/t/1/reply",
-            &[
-                ("csrf", &csrf),
-                ("parent", &parent),
-                ("text", "Use two puffs and a spacer."),
-                ("action", "post"),
-            ],
+            1,
+            (&csrf, &parent),
+            ("Use two puffs and a spacer.", "post"),
         )
         .await;
     assert_eq!(posted.status, StatusCode::SEE_OTHER, "{}", posted.body);
@@ -206,12 +165,12 @@ async fn sign_up_by_link_then_post_a_reply_that_is_archived_and_queued() {
         store.author_name("jane.doe@nhs.net").unwrap().as_deref(),
         Some("Dr Jane Doe <jane.doe@nhs.net>")
     );
-    let page = site.send(&mut jane, "GET", "/t/1", &[]).await;
+    let page = site.get(&mut jane, "/t/1").await;
     assert!(
         page.body.contains("data-state=\"queued\""),
         "the author sees her post queued"
     );
-    let anonymous = site.send(&mut Visitor::default(), "GET", "/t/1", &[]).await;
+    let anonymous = site.get(&mut Visitor::default(), "/t/1").await;
     assert!(anonymous.body.contains("Use two puffs and a spacer."));
     assert!(
         !anonymous.body.contains("data-state"),
@@ -220,10 +179,10 @@ async fn sign_up_by_link_then_post_a_reply_that_is_archived_and_queued() {
 
     // Sign out everywhere ends every session of hers.
     let out = site
-        .send(&mut jane, "POST", "/signout/everywhere", &[("csrf", &csrf)])
+        .post(&mut jane, "/signout/everywhere", &[("csrf", &csrf)])
         .await;
     assert_eq!(out.status, StatusCode::SEE_OTHER);
-    let account = site.send(&mut other, "GET", "/account", &[]).await;
+    let account = site.get(&mut other, "/account").await;
     assert_eq!(
         account.status,
         StatusCode::SEE_OTHER,
@@ -236,9 +195,9 @@ async fn forms_refuse_forged_tokens_and_cookies() {
     let site = Site::new();
     let mut jane = Visitor::default();
     site.sign_in(&mut jane, "jane@nhs.net", "Jane").await;
-    let account = site.send(&mut jane, "GET", "/account", &[]).await;
+    let account = site.get(&mut jane, "/account").await;
     let csrf = hidden(&account.body, "csrf");
-    let form = site.send(&mut jane, "GET", "/t/1/reply?to=1", &[]).await;
+    let form = site.get(&mut jane, "/t/1/reply?to=1").await;
     let parent = hidden(&form.body, "parent");
 
     // Every signed-in form refuses a missing or wrong token.
@@ -272,7 +231,7 @@ async fn forms_refuse_forged_tokens_and_cookies() {
         for token in ["", "forged-token"] {
             let mut with = fields.clone();
             with.push(("csrf", token));
-            let answer = site.send(&mut jane, "POST", path, &with).await;
+            let answer = site.post(&mut jane, path, &with).await;
             assert!(
                 answer.status == StatusCode::FORBIDDEN
                     || answer.status == StatusCode::UNPROCESSABLE_ENTITY,
@@ -299,9 +258,8 @@ async fn forms_refuse_forged_tokens_and_cookies() {
 
     // The real token works: the refusals above were the tokens' doing.
     let real = site
-        .send(
+        .post(
             &mut jane,
-            "POST",
             "/account",
             &[("csrf", &csrf), ("display_name", "Jane")],
         )
@@ -311,9 +269,8 @@ async fn forms_refuse_forged_tokens_and_cookies() {
     // Forms before sign-in want their double-submit token.
     let mut stranger = Visitor::default();
     let answer = site
-        .send(
+        .post(
             &mut stranger,
-            "POST",
             "/signin/link",
             &[("form_token", "x"), ("email", "a@b.org")],
         )
@@ -323,13 +280,12 @@ async fn forms_refuse_forged_tokens_and_cookies() {
     // A made-up session cookie is nobody.
     let mut forger = Visitor::default();
     forger.cookies.insert("lb_session".into(), "A".repeat(43));
-    let answer = site.send(&mut forger, "GET", "/account", &[]).await;
+    let answer = site.get(&mut forger, "/account").await;
     assert_eq!(answer.status, StatusCode::SEE_OTHER);
     assert!(answer.location.starts_with("/signin"));
     let answer = site
-        .send(
+        .post(
             &mut forger,
-            "POST",
             "/t/1/reply",
             &[("csrf", "x"), ("parent", &parent), ("text", "x")],
         )
@@ -346,12 +302,11 @@ async fn passwords_sign_in_and_guessing_is_limited() {
     let site = Site::new();
     let mut jane = Visitor::default();
     site.sign_in(&mut jane, "jane@nhs.net", "Jane").await;
-    let account = site.send(&mut jane, "GET", "/account", &[]).await;
+    let account = site.get(&mut jane, "/account").await;
     let csrf = hidden(&account.body, "csrf");
     let short = site
-        .send(
+        .post(
             &mut jane,
-            "POST",
             "/account/password",
             &[("csrf", &csrf), ("password", "short"), ("confirm", "short")],
         )
@@ -359,9 +314,8 @@ async fn passwords_sign_in_and_guessing_is_limited() {
     assert_eq!(short.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(short.body.contains("at least 12 characters"));
     let set = site
-        .send(
+        .post(
             &mut jane,
-            "POST",
             "/account/password",
             &[
                 ("csrf", &csrf),
@@ -380,12 +334,11 @@ async fn passwords_sign_in_and_guessing_is_limited() {
     assert!(stored.starts_with("$argon2id$"), "{stored}");
 
     let mut laptop = Visitor::default();
-    let page = site.send(&mut laptop, "GET", "/signin", &[]).await;
+    let page = site.get(&mut laptop, "/signin").await;
     let token = hidden(&page.body, "form_token");
     let wrong = site
-        .send(
+        .post(
             &mut laptop,
-            "POST",
             "/signin/password",
             &[
                 ("form_token", &token),
@@ -397,9 +350,8 @@ async fn passwords_sign_in_and_guessing_is_limited() {
     assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
     assert!(wrong.body.contains("do not match"));
     let right = site
-        .send(
+        .post(
             &mut laptop,
-            "POST",
             "/signin/password",
             &[
                 ("form_token", &token),
@@ -413,15 +365,14 @@ async fn passwords_sign_in_and_guessing_is_limited() {
 
     // Guessing: after a few tries on one address, the form says to wait.
     let mut guesser = Visitor::default();
-    let page = site.send(&mut guesser, "GET", "/signin", &[]).await;
+    let page = site.get(&mut guesser, "/signin").await;
     let token = hidden(&page.body, "form_token");
     let mut statuses = Vec::new();
     for n in 0..8 {
         let guess = format!("guess number {n}");
         let answer = site
-            .send(
+            .post(
                 &mut guesser,
-                "POST",
                 "/signin/password",
                 &[
                     ("form_token", &token),
@@ -445,7 +396,7 @@ async fn hostile_input_is_refused_or_made_harmless() {
     let site = Site::new();
     let mut jane = Visitor::default();
     site.sign_in(&mut jane, "jane@nhs.net", "Jane").await;
-    let form = site.send(&mut jane, "GET", "/l/snug/new", &[]).await;
+    let form = site.get(&mut jane, "/l/snug/new").await;
     let csrf = hidden(&form.body, "csrf");
     let vectors: Vec<String> =
         std::fs::read_to_string(common::fixtures_dir().join("xss/vectors.txt"))
@@ -457,9 +408,8 @@ async fn hostile_input_is_refused_or_made_harmless() {
     assert!(vectors.len() > 100, "{} vectors", vectors.len());
     let text = vectors.join("\n\n");
     let posted = site
-        .send(
+        .post(
             &mut jane,
-            "POST",
             "/l/snug/new",
             &[
                 ("csrf", &csrf),
@@ -473,12 +423,10 @@ async fn hostile_input_is_refused_or_made_harmless() {
         )
         .await;
     assert_eq!(posted.status, StatusCode::SEE_OTHER, "{}", posted.body);
-    let landed = site.send(&mut jane, "GET", &posted.location, &[]).await;
-    let page = site.send(&mut jane, "GET", &landed.location, &[]).await;
+    let landed = site.get(&mut jane, &posted.location).await;
+    let page = site.get(&mut jane, &landed.location).await;
     assert_eq!(page.status, StatusCode::OK, "{}", landed.location);
-    let anonymous = site
-        .send(&mut Visitor::default(), "GET", &landed.location, &[])
-        .await;
+    let anonymous = site.get(&mut Visitor::default(), &landed.location).await;
     for body in [&page.body, &anonymous.body] {
         assert_inert(body);
         assert!(
@@ -488,12 +436,11 @@ async fn hostile_input_is_refused_or_made_harmless() {
     }
 
     // A display name with markup is shown as text on the profile.
-    let account = site.send(&mut jane, "GET", "/account", &[]).await;
+    let account = site.get(&mut jane, "/account").await;
     let csrf = hidden(&account.body, "csrf");
     let saved = site
-        .send(
+        .post(
             &mut jane,
-            "POST",
             "/account",
             &[
                 ("csrf", &csrf),
@@ -502,7 +449,7 @@ async fn hostile_input_is_refused_or_made_harmless() {
         )
         .await;
     assert_eq!(saved.status, StatusCode::SEE_OTHER, "{}", saved.body);
-    let me = site.send(&mut jane, "GET", "/account", &[]).await;
+    let me = site.get(&mut jane, "/account").await;
     assert_inert(&me.body);
     assert!(
         me.body.contains("&#60;img src=x onerror=alert(3)&#62;")
@@ -525,12 +472,7 @@ async fn hostile_input_is_refused_or_made_harmless() {
     ] {
         for path in ["/search", "/api/search"] {
             let answer = site
-                .send(
-                    &mut Visitor::default(),
-                    "GET",
-                    &format!("{path}?q={q}"),
-                    &[],
-                )
+                .get(&mut Visitor::default(), &format!("{path}?q={q}"))
                 .await;
             assert!(
                 answer.status == StatusCode::OK || answer.status == StatusCode::BAD_REQUEST,
@@ -546,13 +488,12 @@ async fn hostile_input_is_refused_or_made_harmless() {
     assert_eq!((before.messages, before.raw), (after.messages, after.raw));
 
     // Too long a post: what to shorten. Far too large a form: refused before it is read.
-    let form = site.send(&mut jane, "GET", "/l/snug/new", &[]).await;
+    let form = site.get(&mut jane, "/l/snug/new").await;
     let csrf = hidden(&form.body, "csrf");
     let long = "a".repeat(60_000);
     let refused = site
-        .send(
+        .post(
             &mut jane,
-            "POST",
             "/l/snug/new",
             &[
                 ("csrf", &csrf),
@@ -570,9 +511,8 @@ async fn hostile_input_is_refused_or_made_harmless() {
     );
     let huge = "a".repeat(6 << 20);
     let refused = site
-        .send(
+        .post(
             &mut jane,
-            "POST",
             "/l/snug/new",
             &[
                 ("csrf", &csrf),
@@ -648,16 +588,14 @@ async fn a_member_downloads_what_is_held_about_them() {
     let mut amira = Visitor::default();
     site.sign_in(&mut amira, "amira.khan@example.org", "Amira Khan")
         .await;
-    let json = site.send(&mut amira, "GET", "/account/export", &[]).await;
+    let json = site.get(&mut amira, "/account/export").await;
     assert_eq!(json.status, StatusCode::OK);
     let data: serde_json::Value = serde_json::from_str(&json.body).unwrap();
     assert_eq!(data["profile"]["display_name"], "Amira Khan");
     assert_eq!(data["addresses"][0], "amira.khan@example.org");
     let posts = data["posts"].as_array().unwrap();
     assert!(!posts.is_empty(), "her archived posts");
-    let mbox = site
-        .send(&mut amira, "GET", "/account/export.mbox", &[])
-        .await;
+    let mbox = site.get(&mut amira, "/account/export.mbox").await;
     assert_eq!(mbox.status, StatusCode::OK);
     let messages =
         mbox.body.matches("\nFrom ").count() + usize::from(mbox.body.starts_with("From "));
@@ -679,7 +617,7 @@ async fn a_member_downloads_what_is_held_about_them() {
         "only her own mail"
     );
     for path in ["/account/export", "/account/export.mbox"] {
-        let anonymous = site.send(&mut Visitor::default(), "GET", path, &[]).await;
+        let anonymous = site.get(&mut Visitor::default(), path).await;
         assert_eq!(anonymous.status, StatusCode::SEE_OTHER, "{path}");
     }
 }

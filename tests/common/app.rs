@@ -297,6 +297,34 @@ impl Site {
         self.get(&mut Visitor::default(), uri).await
     }
 
+    /// `who` sends the reply form of `thread` (with the `csrf` and `parent` it was given):
+    /// `text`, to `action` (post or preview).
+    pub async fn reply(
+        &self,
+        who: &mut Visitor,
+        thread: i64,
+        (csrf, parent): (&str, &str),
+        (text, action): (&str, &str),
+    ) -> Answer {
+        let form = [
+            ("csrf", csrf),
+            ("parent", parent),
+            ("text", text),
+            ("action", action),
+        ];
+        self.post(who, &format!("/t/{thread}/reply"), &form).await
+    }
+
+    /// Asks on the sign-in page (its form token read from it) for a link mailed, with these
+    /// fields (email, name, next): the answer.
+    pub async fn ask_link(&self, who: &mut Visitor, fields: &[(&str, &str)]) -> Answer {
+        let page = self.get(who, "/signin").await;
+        let token = hidden(&page.body, "form_token");
+        let mut form = vec![("form_token", token.as_str())];
+        form.extend_from_slice(fields);
+        self.post(who, "/signin/link", &form).await
+    }
+
     /// The sign-in link of the newest mail queued to `address` (a path on the forum, whose
     /// base URL is `https://forum.test`); the queue is left as it was.
     pub fn mailed_link(&self, address: &str) -> String {
