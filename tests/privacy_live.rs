@@ -254,16 +254,6 @@ fn a_strangers_post_is_held_and_published_by_a_moderator() {
     });
 }
 
-/// Whether the database file or its write-ahead log holds these bytes anywhere.
-fn database_holds(db: &std::path::Path, bytes: &[u8]) -> bool {
-    let mut wal = db.as_os_str().to_owned();
-    wal.push("-wal");
-    [db.to_path_buf(), std::path::PathBuf::from(wal)]
-        .iter()
-        .filter_map(|p| std::fs::read(p).ok())
-        .any(|file| file.windows(bytes.len()).any(|w| w == bytes))
-}
-
 /// A held post's moderators' mail goes out at once (not at the outbox's next round); once a
 /// moderator decides (a mail rejected, a web post published corrected) only the masked form
 /// and the decision are kept: the number's digits are in neither the database file nor its
@@ -288,7 +278,10 @@ fn a_decided_held_post_keeps_only_its_masked_form_and_is_logged() {
         let db = forum.db.clone();
         let digits: [&[u8]; 2] = [b"9434765919", b"943 476 5919"];
         for d in digits {
-            assert!(database_holds(&db, d), "held: the full text is kept");
+            assert!(
+                common::database_holds(&db, d),
+                "held: the full text is kept"
+            );
         }
         let held = store(&db).held_posts(10).unwrap();
         let (web_post, bobs) = (held[0].id, held[1].id);
@@ -306,7 +299,7 @@ fn a_decided_held_post_keeps_only_its_masked_form_and_is_logged() {
 
         for d in digits {
             assert!(
-                !database_holds(&db, d),
+                !common::database_holds(&db, d),
                 "{} is still in the database file or its log",
                 String::from_utf8_lossy(d)
             );

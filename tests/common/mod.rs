@@ -95,6 +95,17 @@ pub fn lf_and_crlf(bytes: &[u8]) -> (Vec<u8>, Vec<u8>) {
     (lf, crlf)
 }
 
+/// Whether the database file or its write-ahead log holds these bytes anywhere (free pages
+/// included).
+pub fn database_holds(db: &std::path::Path, bytes: &[u8]) -> bool {
+    let mut wal = db.as_os_str().to_owned();
+    wal.push("-wal");
+    [db.to_path_buf(), PathBuf::from(wal)]
+        .iter()
+        .filter_map(|p| std::fs::read(p).ok())
+        .any(|file| file.windows(bytes.len()).any(|w| w == bytes))
+}
+
 /// Asserts that `text` contains each of `wanted`, showing the text when it does not.
 pub fn assert_says(text: &str, wanted: &[&str]) {
     for want in wanted {
