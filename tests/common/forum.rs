@@ -185,6 +185,13 @@ impl Forum {
         (thread.0, key, bare(&id))
     }
 
+    /// A forum in `mode` with [`Forum::alice_and_bob`]: the forum and Alice's web client.
+    pub async fn with_alice_and_bob(mode: &str) -> (Forum, Web) {
+        let forum = Forum::start(mode);
+        let alice = forum.alice_and_bob().await;
+        (forum, alice)
+    }
+
     /// The usual cast: Bob (bob@lists.test) imported from the old list's roster, and Alice
     /// (alice@lists.test) an admin, signed in: her web client.
     pub async fn alice_and_bob(&self) -> Web {
@@ -227,6 +234,12 @@ impl Forum {
             .map_or(from, |(_, a)| a.trim_end_matches('>'));
         self.rig.send_raw(sender, &[to], &raw).await;
         raw
+    }
+
+    /// [`Forum::send_mail`] from Bob Baker (bob@lists.test), with no more headers.
+    pub async fn bob_mails(&self, to: &str, id: &str, subject: &str, body: &str) -> Vec<u8> {
+        self.send_mail("Bob Baker <bob@lists.test>", to, id, subject, ("", body))
+            .await
     }
 
     /// Waits until the message with this Message-ID is archived.
@@ -290,6 +303,17 @@ impl Forum {
             );
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
+    }
+
+    /// Waits until `who`'s INBOX holds a mail with this subject; returns it as text.
+    pub async fn wait_for_subject(&self, who: &Account, subject: &str) -> String {
+        let what = format!("with the subject {subject:?}");
+        let mail = self
+            .wait_for_mail(who, &what, |m| {
+                rig::header(m, "Subject").as_deref() == Some(subject)
+            })
+            .await;
+        String::from_utf8_lossy(&mail).into_owned()
     }
 
     /// Once `who`'s INBOX holds `count` mails: the one among them that `check` accepts.
