@@ -31,6 +31,16 @@ impl Site {
         Site(common::app::Site::with_sample(CONFIG))
     }
 
+    /// Jane (jane@nhs.net) signed up through a mailed link: her visitor and the form token of
+    /// her account page.
+    async fn jane(&self) -> (Visitor, String) {
+        let mut jane = Visitor::default();
+        self.sign_in(&mut jane, "jane@nhs.net", "Jane").await;
+        let account = self.get(&mut jane, "/account").await;
+        let csrf = hidden(&account.body, "csrf");
+        (jane, csrf)
+    }
+
     /// Signs `address` up (or in) through a mailed link.
     async fn sign_in(&self, who: &mut Visitor, address: &str, name: &str) -> Answer {
         let sent = self
@@ -87,20 +97,14 @@ async fn sign_up_by_link_then_post_a_reply_that_is_archived_and_queued() {
     // Profile problems are said in words.
     let csrf = hidden(&account.body, "csrf");
     let bad = site
-        .post(
-            &mut jane,
-            "/account",
-            &[("csrf", &csrf), ("display_name", " ")],
-        )
+        .save_profile((&mut jane, &csrf), &[("display_name", " ")])
         .await;
     assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(bad.body.contains("Your name must be 1 to 80 characters"));
     let good = site
-        .post(
-            &mut jane,
-            "/account",
+        .save_profile(
+            (&mut jane, &csrf),
             &[
-                ("csrf", &csrf),
                 ("display_name", "Dr Jane Doe"),
                 ("job_title", "GP partner"),
                 ("organisation", "Hammersmith"),
@@ -193,10 +197,7 @@ async fn sign_up_by_link_then_post_a_reply_that_is_archived_and_queued() {
 #[tokio::test]
 async fn forms_refuse_forged_tokens_and_cookies() {
     let site = Site::new();
-    let mut jane = Visitor::default();
-    site.sign_in(&mut jane, "jane@nhs.net", "Jane").await;
-    let account = site.get(&mut jane, "/account").await;
-    let csrf = hidden(&account.body, "csrf");
+    let (mut jane, csrf) = site.jane().await;
     let form = site.get(&mut jane, "/t/1/reply?to=1").await;
     let parent = hidden(&form.body, "parent");
 
@@ -258,11 +259,7 @@ async fn forms_refuse_forged_tokens_and_cookies() {
 
     // The real token works: the refusals above were the tokens' doing.
     let real = site
-        .post(
-            &mut jane,
-            "/account",
-            &[("csrf", &csrf), ("display_name", "Jane")],
-        )
+        .save_profile((&mut jane, &csrf), &[("display_name", "Jane")])
         .await;
     assert_eq!(real.status, StatusCode::SEE_OTHER);
 
@@ -300,28 +297,17 @@ async fn forms_refuse_forged_tokens_and_cookies() {
 #[tokio::test]
 async fn passwords_sign_in_and_guessing_is_limited() {
     let site = Site::new();
-    let mut jane = Visitor::default();
-    site.sign_in(&mut jane, "jane@nhs.net", "Jane").await;
-    let account = site.get(&mut jane, "/account").await;
-    let csrf = hidden(&account.body, "csrf");
+    let (mut jane, csrf) = site.jane().await;
     let short = site
-        .post(
-            &mut jane,
-            "/account/password",
-            &[("csrf", &csrf), ("password", "short"), ("confirm", "short")],
-        )
+        .set_password((&mut jane, &csrf), "short", "short")
         .await;
     assert_eq!(short.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(short.body.contains("at least 12 characters"));
     let set = site
-        .post(
-            &mut jane,
-            "/account/password",
-            &[
-                ("csrf", &csrf),
-                ("password", "correct horse battery"),
-                ("confirm", "correct horse battery"),
-            ],
+        .set_password(
+            (&mut jane, &csrf),
+            "correct horse battery",
+            "correct horse battery",
         )
         .await;
     assert_eq!(set.status, StatusCode::SEE_OTHER);
@@ -337,28 +323,12 @@ async fn passwords_sign_in_and_guessing_is_limited() {
     let page = site.get(&mut laptop, "/signin").await;
     let token = hidden(&page.body, "form_token");
     let wrong = site
-        .post(
-            &mut laptop,
-            "/signin/password",
-            &[
-                ("form_token", &token),
-                ("email", "jane@nhs.net"),
-                ("password", "wrong guess here"),
-            ],
-        )
+        .password_sign_in(&mut laptop, &token, "jane@nhs.net", "wrong guess here")
         .await;
     assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
     assert!(wrong.body.contains("do not match"));
     let right = site
-        .post(
-            &mut laptop,
-            "/signin/password",
-            &[
-                ("form_token", &token),
-                ("email", "jane@nhs.net"),
-                ("password", "correct horse battery"),
-            ],
-        )
+        .password_sign_in(&mut laptop, &token, "jane@nhs.net", "correct horse battery")
         .await;
     assert_eq!(right.status, StatusCode::SEE_OTHER);
     assert!(laptop.cookies.contains_key("lb_session"));
@@ -371,15 +341,7 @@ async fn passwords_sign_in_and_guessing_is_limited() {
     for n in 0..8 {
         let guess = format!("guess number {n}");
         let answer = site
-            .post(
-                &mut guesser,
-                "/signin/password",
-                &[
-                    ("form_token", &token),
-                    ("email", "victim@nhs.net"),
-                    ("password", &guess),
-                ],
-            )
+            .password_sign_in(&mut guesser, &token, "victim@nhs.net", &guess)
             .await;
         statuses.push(answer.status.as_u16());
     }
@@ -394,8 +356,7 @@ async fn passwords_sign_in_and_guessing_is_limited() {
 #[tokio::test]
 async fn hostile_input_is_refused_or_made_harmless() {
     let site = Site::new();
-    let mut jane = Visitor::default();
-    site.sign_in(&mut jane, "jane@nhs.net", "Jane").await;
+    let (mut jane, _) = site.jane().await;
     let form = site.get(&mut jane, "/l/snug/new").await;
     let csrf = hidden(&form.body, "csrf");
     let vectors: Vec<String> =
@@ -439,13 +400,9 @@ async fn hostile_input_is_refused_or_made_harmless() {
     let account = site.get(&mut jane, "/account").await;
     let csrf = hidden(&account.body, "csrf");
     let saved = site
-        .post(
-            &mut jane,
-            "/account",
-            &[
-                ("csrf", &csrf),
-                ("display_name", "<img src=x onerror=alert(3)>"),
-            ],
+        .save_profile(
+            (&mut jane, &csrf),
+            &[("display_name", "<img src=x onerror=alert(3)>")],
         )
         .await;
     assert_eq!(saved.status, StatusCode::SEE_OTHER, "{}", saved.body);
@@ -491,18 +448,7 @@ async fn hostile_input_is_refused_or_made_harmless() {
     let form = site.get(&mut jane, "/l/snug/new").await;
     let csrf = hidden(&form.body, "csrf");
     let long = "a".repeat(60_000);
-    let refused = site
-        .post(
-            &mut jane,
-            "/l/snug/new",
-            &[
-                ("csrf", &csrf),
-                ("subject", "Long"),
-                ("text", &long),
-                ("action", "post"),
-            ],
-        )
-        .await;
+    let refused = site.new_thread((&mut jane, &csrf), "Long", &long).await;
     assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(
         refused.body.contains("Shorten the post"),
@@ -510,18 +456,7 @@ async fn hostile_input_is_refused_or_made_harmless() {
         refused.body
     );
     let huge = "a".repeat(6 << 20);
-    let refused = site
-        .post(
-            &mut jane,
-            "/l/snug/new",
-            &[
-                ("csrf", &csrf),
-                ("subject", "Huge"),
-                ("text", &huge),
-                ("action", "post"),
-            ],
-        )
-        .await;
+    let refused = site.new_thread((&mut jane, &csrf), "Huge", &huge).await;
     assert_eq!(refused.status, StatusCode::PAYLOAD_TOO_LARGE);
     let store = Store::open(&site.db, DeriveSettings::default()).unwrap();
     assert!(

@@ -297,6 +297,56 @@ impl Site {
         self.get(&mut Visitor::default(), uri).await
     }
 
+    /// `who` sends the form at `uri` with their form token `csrf` and these fields.
+    pub async fn submit(
+        &self,
+        (who, csrf): (&mut Visitor, &str),
+        uri: &str,
+        fields: &[(&str, &str)],
+    ) -> Answer {
+        let mut form = vec![("csrf", csrf)];
+        form.extend_from_slice(fields);
+        self.post(who, uri, &form).await
+    }
+
+    /// `who` saves these fields of their profile (the account page's form).
+    pub async fn save_profile(&self, who: (&mut Visitor, &str), fields: &[(&str, &str)]) -> Answer {
+        self.submit(who, "/account", fields).await
+    }
+
+    /// `who` sets a password, typed twice (`password`, then `confirm`).
+    pub async fn set_password(
+        &self,
+        who: (&mut Visitor, &str),
+        password: &str,
+        confirm: &str,
+    ) -> Answer {
+        let fields = [("password", password), ("confirm", confirm)];
+        self.submit(who, "/account/password", &fields).await
+    }
+
+    /// `who` starts a thread in `snug` (the new-thread form, posted).
+    pub async fn new_thread(&self, who: (&mut Visitor, &str), subject: &str, text: &str) -> Answer {
+        let fields = [("subject", subject), ("text", text), ("action", "post")];
+        self.submit(who, "/l/snug/new", &fields).await
+    }
+
+    /// Signs in with a password on the sign-in page's form (whose `form_token` is given).
+    pub async fn password_sign_in(
+        &self,
+        who: &mut Visitor,
+        form_token: &str,
+        email: &str,
+        password: &str,
+    ) -> Answer {
+        let fields = [
+            ("form_token", form_token),
+            ("email", email),
+            ("password", password),
+        ];
+        self.post(who, "/signin/password", &fields).await
+    }
+
     /// `who` sends the reply form of `thread` (with the `csrf` and `parent` it was given):
     /// `text`, to `action` (post or preview).
     pub async fn reply(
