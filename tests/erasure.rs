@@ -15,6 +15,7 @@ use std::process::Output;
 
 use axum::http::StatusCode;
 use common::app::{Answer, Visitor, encode, hidden};
+use listbridge::store::Role;
 use serde_json::json;
 
 const CONFIG: &str = "[web]\nsite_name = \"Test forum\"\nbase_url = \"https://forum.test\"\n\
@@ -785,12 +786,8 @@ fn middle(blob: &[u8]) -> &[u8] {
 #[tokio::test]
 async fn erasing_reaches_hidden_posts_and_what_quotes_them() {
     let site = Site::new("");
-    let (mut dan, dan_csrf) = site
-        .member("dan@nhs.net", "Dan", listbridge::store::Role::Member)
-        .await;
-    let (mut mo, mo_csrf) = site
-        .member("mo@nhs.net", "Mo", listbridge::store::Role::Moderator)
-        .await;
+    let (mut dan, dan_csrf) = site.member("dan@nhs.net", "Dan", Role::Member).await;
+    let (mut mo, mo_csrf) = site.member("mo@nhs.net", "Mo", Role::Moderator).await;
     for (id, note) in [
         (
             "e2.rota@nhs.net",

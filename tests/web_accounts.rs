@@ -9,7 +9,7 @@ use std::ops::Deref;
 
 use axum::http::StatusCode;
 use common::app::{Answer, Visitor, hidden};
-use listbridge::store::{DeriveSettings, Store};
+use listbridge::store::{DeriveSettings, Role, Store};
 
 const CONFIG: &str = "[web]\nsite_name = \"Test forum\"\nbase_url = \"https://forum.test\"\n\
      [outbound]\nfrom_address = \"forum@lists.test\"\n\
@@ -587,9 +587,7 @@ async fn an_admin_resumes_delivery_to_a_paused_address() {
     };
     assert_eq!(queue_to("gone@gp.test"), 0, "paused");
 
-    let (mut mo, _) = site
-        .member("mo@nhs.net", "Mo", listbridge::store::Role::Moderator)
-        .await;
+    let (mut mo, _) = site.member("mo@nhs.net", "Mo", Role::Moderator).await;
     let page = site.get(&mut mo, "/admin/inbound").await;
     assert_eq!(page.status, StatusCode::OK);
     assert!(page.body.contains("gone@gp.test") && page.body.contains("paused since"));
@@ -612,9 +610,7 @@ async fn an_admin_resumes_delivery_to_a_paused_address() {
         .await;
     assert_eq!(refused.status, StatusCode::FORBIDDEN);
 
-    let (mut ada, csrf) = site
-        .member("ada@nhs.net", "Ada", listbridge::store::Role::Admin)
-        .await;
+    let (mut ada, csrf) = site.member("ada@nhs.net", "Ada", Role::Admin).await;
     let page = site.get(&mut ada, "/admin/inbound").await;
     common::assert_says(&page.body, &["/admin/bounces/resume"]);
     let done = site
@@ -655,12 +651,8 @@ async fn an_admin_resumes_delivery_to_a_paused_address() {
 #[tokio::test]
 async fn an_admin_changes_roles_on_the_members_page_and_the_command_line() {
     let site = Site::new();
-    let (mut ada, csrf) = site
-        .member("ada@nhs.net", "Ada", listbridge::store::Role::Admin)
-        .await;
-    let (mut dan, _) = site
-        .member("dan@nhs.net", "Dan", listbridge::store::Role::Member)
-        .await;
+    let (mut ada, csrf) = site.member("ada@nhs.net", "Ada", Role::Admin).await;
+    let (mut dan, _) = site.member("dan@nhs.net", "Dan", Role::Member).await;
     let dan_id = site.store().user_by_email("dan@nhs.net").unwrap().unwrap();
     let ada_id = site.store().user_by_email("ada@nhs.net").unwrap().unwrap();
     assert_eq!(
