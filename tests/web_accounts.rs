@@ -9,7 +9,7 @@ use std::ops::Deref;
 
 use axum::http::StatusCode;
 use common::app::{Answer, Visitor, hidden};
-use listbridge::store::{DeriveSettings, Role, Store};
+use listbridge::store::{DeriveSettings, Role, Store, UserId};
 
 const CONFIG: &str = "[web]\nsite_name = \"Test forum\"\nbase_url = \"https://forum.test\"\n\
      [outbound]\nfrom_address = \"forum@lists.test\"\n\
@@ -39,6 +39,18 @@ impl Site {
         let account = self.get(&mut jane, "/account").await;
         let csrf = hidden(&account.body, "csrf");
         (jane, csrf)
+    }
+
+    /// `who` resumes delivery to a paused address on the inbound page.
+    async fn resume(&self, who: (&mut Visitor, &str), address: &str) -> Answer {
+        self.submit(who, "/admin/bounces/resume", &[("address", address)])
+            .await
+    }
+
+    /// `who` gives `member` this role on the members page.
+    async fn set_role(&self, who: (&mut Visitor, &str), member: UserId, role: &str) -> Answer {
+        let uri = format!("/admin/members/{}/role", member.0);
+        self.submit(who, &uri, &[("role", role)]).await
     }
 
     /// Signs `address` up (or in) through a mailed link.
@@ -116,33 +128,20 @@ async fn sign_up_by_link_then_post_a_reply_that_is_archived_and_queued() {
     let form = site.get(&mut jane, "/t/1/reply?to=1").await;
     assert_eq!(form.status, StatusCode::OK, "{}", form.body);
     let parent = hidden(&form.body, "parent");
-    let preview = site
-        .reply(
-            &mut jane,
-            1,
-            (&csrf, &parent),
-            ("Use **two** puffs <script>x</script>", "preview"),
-        )
-        .await;
+    let reply = async |jane: &mut Visitor, text: &str, action: &str| {
+        site.reply(jane, 1, (&csrf, &parent), (text, action)).await
+    };
+    let preview = reply(&mut jane, "Use **two** puffs <script>x</script>", "preview").await;
     assert_eq!(preview.status, StatusCode::OK);
     common::assert_says(&preview.body, &["<strong>two</strong>"]);
     assert!(
         !preview.body.contains("<script>x"),
         "raw HTML is shown as text"
     );
-    let empty = site
-        .reply(&mut jane, 1, (&csrf, &parent), ("  ", "post"))
-        .await;
+    let empty = reply(&mut jane, "  ", "post").await;
     assert_eq!(empty.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(empty.body.contains("Write something before posting"));
-    let posted = site
-        .reply(
-            &mut jane,
-            1,
-            (&csrf, &parent),
-            ("Use two puffs and a spacer.", "post"),
-        )
-        .await;
+    let posted = reply(&mut jane, "Use two puffs and a spacer.", "post").await;
     assert_eq!(posted.status, StatusCode::SEE_OTHER, "{}", posted.body);
     let id = percent_encoding::percent_decode_str(posted.location.trim_start_matches("/m/"))
         .decode_utf8()
@@ -601,36 +600,18 @@ async fn an_admin_resumes_delivery_to_a_paused_address() {
         "moderators do not resume"
     );
     let csrf = hidden(&page.body, "csrf");
-    let refused = site
-        .post(
-            &mut mo,
-            "/admin/bounces/resume",
-            &[("csrf", &csrf), ("address", "gone@gp.test")],
-        )
-        .await;
+    let refused = site.resume((&mut mo, &csrf), "gone@gp.test").await;
     assert_eq!(refused.status, StatusCode::FORBIDDEN);
 
     let (mut ada, csrf) = site.member("ada@nhs.net", "Ada", Role::Admin).await;
     let page = site.get(&mut ada, "/admin/inbound").await;
     common::assert_says(&page.body, &["/admin/bounces/resume"]);
-    let done = site
-        .post(
-            &mut ada,
-            "/admin/bounces/resume",
-            &[("csrf", &csrf), ("address", "Gone@gp.test")],
-        )
-        .await;
+    let done = site.resume((&mut ada, &csrf), "Gone@gp.test").await;
     assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.body);
     let page = site.get(&mut ada, &done.location).await;
     common::assert_says(&page.body, &["Delivery to gone@gp.test is resumed"]);
     assert_eq!(queue_to("gone@gp.test"), 1, "mail to it goes out again");
-    let again = site
-        .post(
-            &mut ada,
-            "/admin/bounces/resume",
-            &[("csrf", &csrf), ("address", "gone@gp.test")],
-        )
-        .await;
+    let again = site.resume((&mut ada, &csrf), "gone@gp.test").await;
     assert_eq!(again.status, StatusCode::NOT_FOUND, "not paused any more");
 
     // The command line, with the history.
@@ -672,13 +653,7 @@ async fn an_admin_changes_roles_on_the_members_page_and_the_command_line() {
     );
 
     // Dan becomes a moderator on the web.
-    let done = site
-        .post(
-            &mut ada,
-            &format!("/admin/members/{}/role", dan_id.0),
-            &[("csrf", &csrf), ("role", "moderator")],
-        )
-        .await;
+    let done = site.set_role((&mut ada, &csrf), dan_id, "moderator").await;
     assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.body);
     assert_eq!(done.location, "/admin/members?done=changed");
     assert_eq!(
@@ -713,13 +688,7 @@ async fn an_admin_changes_roles_on_the_members_page_and_the_command_line() {
     );
 
     // Ada is the only admin: she cannot be demoted, by either way.
-    let refused = site
-        .post(
-            &mut ada,
-            &format!("/admin/members/{}/role", ada_id.0),
-            &[("csrf", &csrf), ("role", "member")],
-        )
-        .await;
+    let refused = site.set_role((&mut ada, &csrf), ada_id, "member").await;
     assert_eq!(refused.location, "/admin/members?done=last-admin");
     let cli = site.cli(&["members", "role", "ada@nhs.net", "moderator"]);
     assert!(!cli.status.success());
