@@ -31,14 +31,20 @@ impl Site {
         Site(common::app::Site::with_sample(CONFIG))
     }
 
-    /// Jane (jane@nhs.net) signed up through a mailed link: her visitor and the form token of
-    /// her account page.
-    async fn jane(&self) -> (Visitor, String) {
+    /// The forum with Jane (jane@nhs.net) signed up through a mailed link: the forum, her
+    /// visitor and the form token of her account page.
+    async fn with_jane() -> (Site, Visitor, String) {
+        let site = Site::new();
         let mut jane = Visitor::default();
-        self.sign_in(&mut jane, "jane@nhs.net", "Jane").await;
-        let account = self.get(&mut jane, "/account").await;
+        site.sign_in(&mut jane, "jane@nhs.net", "Jane").await;
+        let account = site.get(&mut jane, "/account").await;
         let csrf = hidden(&account.body, "csrf");
-        (jane, csrf)
+        (site, jane, csrf)
+    }
+
+    /// What the archive's search finds for `query` (the first ten).
+    fn finds(&self, query: &str) -> Vec<listbridge::store::SearchHit> {
+        self.store().search(query, 10).unwrap().unwrap().results
     }
 
     /// `who` resumes delivery to a paused address on the inbound page.
@@ -107,8 +113,7 @@ async fn sign_up_by_link_then_post_a_reply_that_is_archived_and_queued() {
     let bad = site
         .save_profile((&mut jane, &csrf), &[("display_name", " ")])
         .await;
-    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(bad.body.contains("Your name must be 1 to 80 characters"));
+    bad.assert_refused("Your name must be 1 to 80 characters");
     let good = site
         .save_profile(
             (&mut jane, &csrf),
@@ -139,8 +144,7 @@ async fn sign_up_by_link_then_post_a_reply_that_is_archived_and_queued() {
         "raw HTML is shown as text"
     );
     let empty = reply(&mut jane, "  ", "post").await;
-    assert_eq!(empty.status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(empty.body.contains("Write something before posting"));
+    empty.assert_refused("Write something before posting");
     let posted = reply(&mut jane, "Use two puffs and a spacer.", "post").await;
     assert_eq!(posted.status, StatusCode::SEE_OTHER, "{}", posted.body);
     let id = percent_encoding::percent_decode_str(posted.location.trim_start_matches("/m/"))
@@ -187,8 +191,7 @@ async fn sign_up_by_link_then_post_a_reply_that_is_archived_and_queued() {
 
 #[tokio::test]
 async fn forms_refuse_forged_tokens_and_cookies() {
-    let site = Site::new();
-    let (mut jane, csrf) = site.jane().await;
+    let (site, mut jane, csrf) = Site::with_jane().await;
     let form = site.get(&mut jane, "/t/1/reply?to=1").await;
     let parent = hidden(&form.body, "parent");
 
@@ -232,16 +235,8 @@ async fn forms_refuse_forged_tokens_and_cookies() {
             );
         }
     }
+    assert!(site.finds("forged").is_empty(), "nothing forged was posted");
     let store = Store::open(&site.db, DeriveSettings::default()).unwrap();
-    assert!(
-        store
-            .search("forged", 10)
-            .unwrap()
-            .unwrap()
-            .results
-            .is_empty(),
-        "nothing forged was posted"
-    );
     assert_eq!(
         store.outbox_counts().unwrap().queued,
         1,
@@ -287,13 +282,11 @@ async fn forms_refuse_forged_tokens_and_cookies() {
 
 #[tokio::test]
 async fn passwords_sign_in_and_guessing_is_limited() {
-    let site = Site::new();
-    let (mut jane, csrf) = site.jane().await;
+    let (site, mut jane, csrf) = Site::with_jane().await;
     let short = site
         .set_password((&mut jane, &csrf), "short", "short")
         .await;
-    assert_eq!(short.status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(short.body.contains("at least 12 characters"));
+    short.assert_refused("at least 12 characters");
     let set = site
         .set_password(
             (&mut jane, &csrf),
@@ -346,8 +339,7 @@ async fn passwords_sign_in_and_guessing_is_limited() {
 /// what to shorten, an oversized body before it is read.
 #[tokio::test]
 async fn hostile_input_is_refused_or_made_harmless() {
-    let site = Site::new();
-    let (mut jane, _) = site.jane().await;
+    let (site, mut jane, _) = Site::with_jane().await;
     let form = site.get(&mut jane, "/l/snug/new").await;
     let csrf = hidden(&form.body, "csrf");
     let vectors: Vec<String> =
@@ -440,20 +432,11 @@ async fn hostile_input_is_refused_or_made_harmless() {
     let csrf = hidden(&form.body, "csrf");
     let long = "a".repeat(60_000);
     let refused = site.new_thread((&mut jane, &csrf), "Long", &long).await;
-    assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
-    common::assert_says(&refused.body, &["Shorten the post"]);
+    refused.assert_refused("Shorten the post");
     let huge = "a".repeat(6 << 20);
     let refused = site.new_thread((&mut jane, &csrf), "Huge", &huge).await;
     assert_eq!(refused.status, StatusCode::PAYLOAD_TOO_LARGE);
-    let store = Store::open(&site.db, DeriveSettings::default()).unwrap();
-    assert!(
-        store
-            .search("Huge", 10)
-            .unwrap()
-            .unwrap()
-            .results
-            .is_empty()
-    );
+    assert!(site.finds("Huge").is_empty());
 }
 
 /// Nothing in a page a browser could run beyond our own script file. (The vectors appear as

@@ -116,6 +116,21 @@ pub struct Answer {
 }
 
 impl Answer {
+    /// Asserts that a form was refused as invalid (422), saying `words`.
+    pub fn assert_refused(&self, words: &str) {
+        assert_eq!(
+            self.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{}",
+            self.body
+        );
+        assert!(
+            self.body.contains(words),
+            "{words:?} missing from:\n{}",
+            self.body
+        );
+    }
+
     /// The status, Location, headers and whole body of a response.
     pub async fn read(response: axum::response::Response) -> Answer {
         let status = response.status();
