@@ -51,16 +51,9 @@ const PATIENCE: Duration = Duration::from_secs(30);
 /// list pages, a phone-width thread; and no error in the browser console throughout.
 #[tokio::test]
 async fn demo_can_be_searched_and_read_in_chromium() -> Result<()> {
-    let started = Instant::now();
-    let tools = Tools::find();
-    let work = tempfile::tempdir()?;
-    let driver = Driver::start(&tools, work.path()).await?;
-    let (_demo, base) = start_demo(work.path()).await?;
-    let browser = Browser::open(&tools, &driver, true).await?;
-    eprintln!(
-        "[demo] chromedriver, demo and Chromium up in {:?}",
-        started.elapsed()
-    );
+    let browser = Chromium::start(true).await?;
+    let (_demo, base) = start_demo(browser.dir()).await?;
+    browser.took("[demo]", "chromedriver, demo and Chromium up in");
 
     // Home: the latest threads.
     browser.go(&base, "/").await?;
@@ -103,8 +96,9 @@ async fn demo_can_be_searched_and_read_in_chromium() -> Result<()> {
     // Search: typed into the search box and submitted with the button, as a reader does.
     let phrase = "\"inspiratory flow\"";
     browser.fill("q", phrase).await?;
-    browser.click("form.search button[type=submit]").await?;
-    browser.wait_for_path("/search").await?;
+    browser
+        .follow("form.search button[type=submit]", "/search")
+        .await?;
     let count = browser.text_of("p.count").await?;
     ensure!(
         count.starts_with("1 message ") && count.contains(phrase),
@@ -215,13 +209,11 @@ async fn demo_can_be_searched_and_read_in_chromium() -> Result<()> {
     browser.shoot("thread-nested").await?;
 
     // Author and list pages, reached by their links.
-    browser.click("li.post h2.author a").await?;
-    browser.wait_for_path("/a/").await?;
+    browser.follow("li.post h2.author a", "/a/").await?;
     ensure!(browser.has("main li").await?, "author page is empty");
     browser.shoot("author").await?;
     browser.go(&base, &thread_path).await?;
-    browser.click("main p.meta a[href^='/l/']").await?;
-    browser.wait_for_path("/l/").await?;
+    browser.follow("main p.meta a[href^='/l/']", "/l/").await?;
     browser.shoot("list").await?;
 
     // A phone: 375 × 812 CSS pixels; the thread must not scroll sideways.
@@ -250,12 +242,7 @@ async fn demo_can_be_searched_and_read_in_chromium() -> Result<()> {
         .await?;
 
     // Nothing went wrong in the console along the way (this includes CSP violations).
-    let errors = browser.console_errors().await?;
-    ensure!(
-        errors.is_empty(),
-        "errors in the browser console:\n{}",
-        errors.join("\n")
-    );
+    browser.console_is_clean().await?;
     // And that check is not blind: an inline style, which the CSP forbids, shows up in it.
     browser
         .js("document.body.insertAdjacentHTML('beforeend', '<p style=\"color: red\">x</p>')")
@@ -273,31 +260,27 @@ async fn demo_can_be_searched_and_read_in_chromium() -> Result<()> {
         "a CSP violation did not reach the console log: {seen:?}"
     );
 
-    browser.close().await;
-    eprintln!("[demo] done in {:?}", started.elapsed());
-    Ok(())
+    browser.close("[demo]").await
 }
 
 /// Paging through search results: 60 generated messages give three pages of 25, 25 and 10,
 /// walked with the rel=next / rel=prev links, every result seen exactly once.
 #[tokio::test]
 async fn search_results_page_through() -> Result<()> {
-    let started = Instant::now();
-    let tools = Tools::find();
-    let work = tempfile::tempdir()?;
-    let driver = Driver::start(&tools, work.path()).await?;
+    let browser = Chromium::start(true).await?;
+    let work = browser.dir();
 
     let port = free_port();
-    let config = work.path().join("config.toml");
+    let config = work.join("config.toml");
     std::fs::write(
         &config,
         format!(
             "[store]\npath = {db:?}\n[web]\nlisten = \"127.0.0.1:{port}\"\nsite_name = \"Spirometry forum\"\n\
              [[lists]]\nname = \"resp\"\n",
-            db = work.path().join("archive.db").display().to_string()
+            db = work.join("archive.db").display().to_string()
         ),
     )?;
-    let mbox = work.path().join("spirometry.mbox");
+    let mbox = work.join("spirometry.mbox");
     std::fs::write(&mbox, spirometry_mbox(60))?;
     let import = Command::new(env!("CARGO_BIN_EXE_listbridge"))
         .arg("--config")
@@ -317,21 +300,13 @@ async fn search_results_page_through() -> Result<()> {
             cmd.arg("--config").arg(&config).arg("serve");
             cmd
         },
-        &work.path().join("serve.log"),
+        &work.join("serve.log"),
     )?;
     let base = format!("http://127.0.0.1:{port}");
     serve.wait_until_answers(&format!("{base}/healthz")).await?;
-    let browser = Browser::open(&tools, &driver, true).await?;
-    eprintln!(
-        "[pager] 60 messages imported, servers up in {:?}",
-        started.elapsed()
-    );
+    browser.took("[pager]", "60 messages imported, servers up in");
 
-    browser.go(&base, "/").await?;
-    browser.fill("q", "spirometry").await?;
-    browser.press(Key::Enter).await?;
-    browser.wait_for_path("/search").await?;
-    let count = browser.text_of("p.count").await?;
+    let count = browser.search(&base, "spirometry").await?;
     ensure!(
         count.starts_with("60 messages match"),
         "result count text: {count:?}"
@@ -382,27 +357,16 @@ async fn search_results_page_through() -> Result<()> {
         .wait_for_text("nav.pager span", "Page 2 of 3")
         .await?;
 
-    let errors = browser.console_errors().await?;
-    ensure!(
-        errors.is_empty(),
-        "errors in the browser console:\n{}",
-        errors.join("\n")
-    );
-    browser.close().await;
-    eprintln!("[pager] done in {:?}", started.elapsed());
-    Ok(())
+    browser.console_is_clean().await?;
+    browser.close("[pager]").await
 }
 
 /// With JavaScript off, search (a plain GET form), permalinks and quoted text still work.
 #[tokio::test]
 async fn demo_works_without_javascript() -> Result<()> {
-    let started = Instant::now();
-    let tools = Tools::find();
-    let work = tempfile::tempdir()?;
-    let driver = Driver::start(&tools, work.path()).await?;
-    let (_demo, base) = start_demo(work.path()).await?;
-    let browser = Browser::open(&tools, &driver, false).await?;
-    eprintln!("[no-js] servers up in {:?}", started.elapsed());
+    let browser = Chromium::start(false).await?;
+    let (_demo, base) = start_demo(browser.dir()).await?;
+    browser.took("[no-js]", "servers up in");
 
     // Make sure scripts really are off: a page whose script would rename it keeps its title.
     browser
@@ -413,11 +377,7 @@ async fn demo_works_without_javascript() -> Result<()> {
         "JavaScript is still on in this session"
     );
 
-    browser.go(&base, "/").await?;
-    browser.fill("q", "rescue packs").await?;
-    browser.press(Key::Enter).await?;
-    browser.wait_for_path("/search").await?;
-    let count = browser.text_of("p.count").await?;
+    let count = browser.search(&base, "rescue packs").await?;
     ensure!(
         count.contains("messages match"),
         "result count text: {count:?}"
@@ -428,8 +388,7 @@ async fn demo_works_without_javascript() -> Result<()> {
     );
     browser.shoot("nojs-search").await?;
 
-    browser.click("ol.results > li h2 a").await?;
-    browser.wait_for_path("/t/").await?;
+    browser.follow("ol.results > li h2 a", "/t/").await?;
     browser.target().await?;
     browser.shoot("nojs-thread").await?;
     // <details> needs no script: any folded quote on the page opens with a click.
@@ -442,15 +401,8 @@ async fn demo_works_without_javascript() -> Result<()> {
         );
     }
 
-    let errors = browser.console_errors().await?;
-    ensure!(
-        errors.is_empty(),
-        "errors in the browser console:\n{}",
-        errors.join("\n")
-    );
-    browser.close().await;
-    eprintln!("[no-js] done in {:?}", started.elapsed());
-    Ok(())
+    browser.console_is_clean().await?;
+    browser.close("[no-js]").await
 }
 
 /// `count` messages about spirometry, each its own thread, a day apart.
@@ -621,6 +573,74 @@ impl Driver {
             url,
             dir: dir.to_owned(),
         })
+    }
+}
+
+/// chromedriver and one Chromium session under it, in a fresh folder that goes with them: what
+/// a test drives, as a [`Browser`].
+struct Chromium {
+    browser: Browser,
+    _driver: Driver,
+    work: tempfile::TempDir,
+    started: Instant,
+}
+
+impl Chromium {
+    /// With JavaScript on or off.
+    async fn start(javascript: bool) -> Result<Chromium> {
+        let started = Instant::now();
+        let tools = Tools::find();
+        let work = tempfile::tempdir()?;
+        let driver = Driver::start(&tools, work.path()).await?;
+        let browser = Browser::open(&tools, &driver, javascript).await?;
+        Ok(Chromium {
+            browser,
+            _driver: driver,
+            work,
+            started,
+        })
+    }
+
+    /// The session's folder, for the test's own files.
+    fn dir(&self) -> &Path {
+        self.work.path()
+    }
+
+    /// Says how long the test named `label` took since the session started.
+    fn took(&self, label: &str, what: &str) {
+        eprintln!("{label} {what} {:?}", self.started.elapsed());
+    }
+
+    /// Closes the session at the end of the test named `label`.
+    async fn close(self, label: &str) -> Result<()> {
+        self.took(label, "done in");
+        self.browser.close().await;
+        Ok(())
+    }
+
+    /// Closes the session; an error if its console showed errors or `axe` found violations.
+    async fn finish(self, axe: &Axe) -> Result<()> {
+        let errors = self.browser.console_errors().await?;
+        self.browser.close().await;
+        ensure!(
+            errors.is_empty(),
+            "errors in the browser console:\n{}",
+            errors.join("\n")
+        );
+        ensure!(
+            axe.found.is_empty(),
+            "axe-core found:\n{}",
+            axe.found.join("\n")
+        );
+        Ok(())
+    }
+}
+
+impl std::ops::Deref for Chromium {
+    type Target = Browser;
+
+    fn deref(&self) -> &Browser {
+        &self.browser
     }
 }
 
@@ -817,6 +837,13 @@ impl Browser {
         }
     }
 
+    /// Clicks the first element a CSS selector matches and waits until the page's path starts
+    /// with `prefix`.
+    async fn follow(&self, css: &str, prefix: &str) -> Result<()> {
+        self.click(css).await?;
+        self.wait_for_path(prefix).await
+    }
+
     async fn wait_for_path(&self, prefix: &str) -> Result<()> {
         self.wait_for(|here| here.path.starts_with(prefix)).await
     }
@@ -935,6 +962,27 @@ impl Browser {
         Ok(errors)
     }
 
+    /// An error when the console showed errors since the last look.
+    async fn console_is_clean(&self) -> Result<()> {
+        let errors = self.console_errors().await?;
+        ensure!(
+            errors.is_empty(),
+            "errors in the browser console:\n{}",
+            errors.join("\n")
+        );
+        Ok(())
+    }
+
+    /// Searches from the home page of the forum at `base`, typing `query` into the search box
+    /// and pressing Enter: the results' count line.
+    async fn search(&self, base: &str, query: &str) -> Result<String> {
+        self.go(base, "/").await?;
+        self.fill("q", query).await?;
+        self.press(Key::Enter).await?;
+        self.wait_for_path("/search").await?;
+        self.text_of("p.count").await
+    }
+
     async fn close(self) {
         let _ = self.client.close().await;
     }
@@ -996,31 +1044,46 @@ async fn get_with_cookies(url: &str, cookies: &str) -> Result<(u16, String, Vec<
     Ok((status, kind, body))
 }
 
-/// axe-core, from the npm registry (`scripts/test` installs it into `target/axe`).
-fn axe_source() -> Result<String> {
-    let path = std::env::var_os("LISTBRIDGE_AXE")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-                .join("target/axe/node_modules/axe-core/axe.min.js")
-        });
-    std::fs::read_to_string(&path).with_context(|| {
-        format!(
-            "axe-core is missing at {}: run `npm install --prefix target/axe axe-core@4` (scripts/test does)",
-            path.display()
-        )
-    })
+/// axe-core (from the npm registry: `scripts/test` installs it into `target/axe`) and the
+/// serious or critical violations it found so far.
+struct Axe {
+    source: String,
+    found: Vec<String>,
+}
+
+impl Axe {
+    fn load() -> Result<Axe> {
+        let path = std::env::var_os("LISTBRIDGE_AXE")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| {
+                PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                    .join("target/axe/node_modules/axe-core/axe.min.js")
+            });
+        let source = std::fs::read_to_string(&path).with_context(|| {
+            format!(
+                "axe-core is missing at {}: run `npm install --prefix target/axe axe-core@4` (scripts/test does)",
+                path.display()
+            )
+        })?;
+        Ok(Axe {
+            source,
+            found: Vec::new(),
+        })
+    }
+
+    /// Checks the page shown, its violations named by `label`.
+    async fn check(&mut self, browser: &Browser, label: &str) -> Result<()> {
+        let found = serious_violations(browser, &self.source, label).await?;
+        self.found.extend(found);
+        Ok(())
+    }
 }
 
 #[tokio::test]
 async fn axe_finds_no_serious_accessibility_violation() -> Result<()> {
-    let axe = axe_source()?;
-    let tools = Tools::find();
-    let work = tempfile::tempdir()?;
-    let driver = Driver::start(&tools, work.path()).await?;
-    let (_demo, base) = start_demo(work.path()).await?;
-    let browser = Browser::open(&tools, &driver, true).await?;
-    let mut found = Vec::new();
+    let mut axe = Axe::load()?;
+    let browser = Chromium::start(true).await?;
+    let (_demo, base) = start_demo(browser.dir()).await?;
     // Home, a thread, search results and an author's page (the profile of someone who writes).
     for path in [
         "/",
@@ -1030,7 +1093,7 @@ async fn axe_finds_no_serious_accessibility_violation() -> Result<()> {
         "/a/amira.khan@example.org",
     ] {
         browser.go(&base, path).await?;
-        found.extend(serious_violations(&browser, &axe, path).await?);
+        axe.check(&browser, path).await?;
     }
     // The check is not blind: an image without a text alternative is a critical violation.
     browser
@@ -1051,8 +1114,12 @@ async fn axe_finds_no_serious_accessibility_violation() -> Result<()> {
         planted.iter().any(|v| v == "image-alt"),
         "axe missed a planted violation: {planted:?}"
     );
-    browser.close().await;
-    ensure!(found.is_empty(), "axe-core found:\n{}", found.join("\n"));
+    browser.close("[axe]").await?;
+    ensure!(
+        axe.found.is_empty(),
+        "axe-core found:\n{}",
+        axe.found.join("\n")
+    );
     Ok(())
 }
 
@@ -1062,12 +1129,12 @@ async fn axe_finds_no_serious_accessibility_violation() -> Result<()> {
 /// post, and the thread a split makes pass axe-core; flagging and splitting work by clicking.
 #[tokio::test]
 async fn moderators_tools_work_by_clicking_and_pass_axe() -> Result<()> {
-    let axe = axe_source()?;
-    let tools = Tools::find();
-    let work = tempfile::tempdir()?;
+    let mut axe = Axe::load()?;
+    let browser = Chromium::start(true).await?;
+    let work = browser.dir();
     let listen = format!("127.0.0.1:{}", free_port());
     let base = format!("http://{listen}");
-    let config = work.path().join("config.toml");
+    let config = work.join("config.toml");
     std::fs::write(
         &config,
         format!(
@@ -1075,7 +1142,7 @@ async fn moderators_tools_work_by_clicking_and_pass_axe() -> Result<()> {
              [[lists]]\nname = \"snug\"\nsubject_tag = \"[SNUG]\"\n"
         ),
     )?;
-    let db = work.path().join("forum.db");
+    let db = work.join("forum.db");
     let cli = |args: &[&str]| -> Result<String> {
         let out = Command::new(env!("CARGO_BIN_EXE_listbridge"))
             .arg("--db")
@@ -1116,19 +1183,16 @@ async fn moderators_tools_work_by_clicking_and_pass_axe() -> Result<()> {
         .arg("--config")
         .arg(&config)
         .arg("serve");
-    let mut serve = Proc::spawn("listbridge serve", cmd, &work.path().join("serve.log"))?;
+    let mut serve = Proc::spawn("listbridge serve", cmd, &work.join("serve.log"))?;
     serve.wait_until_answers(&format!("{base}/healthz")).await?;
-    let driver = Driver::start(&tools, work.path()).await?;
-    let browser = Browser::open(&tools, &driver, true).await?;
     browser.sign_in_with_link(&link).await?;
-    let mut violations = Vec::new();
 
     // The thread with the hijacked conversation (the archive's first), every menu open.
     browser.go(&base, "/t/1").await?;
     browser
         .js("document.querySelectorAll('details.tools').forEach(d => d.open = true); return true;")
         .await?;
-    violations.extend(serious_violations(&browser, &axe, "thread with moderator tools").await?);
+    axe.check(&browser, "thread with moderator tools").await?;
     browser.shoot("moderator-thread").await?;
 
     // Flag a post: open its menu, choose a reason by its label, send.
@@ -1164,7 +1228,7 @@ async fn moderators_tools_work_by_clicking_and_pass_axe() -> Result<()> {
         page.contains("Names a patient") && page.contains("Mrs Quenby"),
         "the flagged post is not on the moderation page"
     );
-    violations.extend(serious_violations(&browser, &axe, "/admin/held").await?);
+    axe.check(&browser, "/admin/held").await?;
     browser.shoot("moderation-page").await?;
 
     // Split the thread at the hijacking post by clicking; the new thread passes too.
@@ -1181,26 +1245,9 @@ async fn moderators_tools_work_by_clicking_and_pass_axe() -> Result<()> {
     browser
         .wait_for_text("main h1", "Flu clinic rotas for October")
         .await?;
-    violations.extend(serious_violations(&browser, &axe, "split thread").await?);
+    axe.check(&browser, "split thread").await?;
     drop(serve);
-    finish(browser, &violations).await
-}
-
-/// Closes the browser; an error if its console showed errors or axe-core found violations.
-async fn finish(browser: Browser, violations: &[String]) -> Result<()> {
-    let errors = browser.console_errors().await?;
-    browser.close().await;
-    ensure!(
-        errors.is_empty(),
-        "errors in the browser console:\n{}",
-        errors.join("\n")
-    );
-    ensure!(
-        violations.is_empty(),
-        "axe-core found:\n{}",
-        violations.join("\n")
-    );
-    Ok(())
+    browser.finish(&axe).await
 }
 
 /// The serious and critical accessibility violations axe-core finds on the page shown.
@@ -1231,19 +1278,15 @@ async fn serious_violations(browser: &Browser, axe: &str, label: &str) -> Result
 #[tokio::test(flavor = "multi_thread")]
 async fn a_member_signs_up_by_mail_replies_and_sees_it_delivered() -> Result<()> {
     use common::forum::Forum;
-    let axe = axe_source()?;
+    let mut axe = Axe::load()?;
     let forum = tokio::task::spawn_blocking(|| Forum::start("mirror")).await?;
     let (thread, key, _) = forum.seed_thread("[SNUG] Spirometry training").await;
-    let tools = Tools::find();
-    let work = tempfile::tempdir()?;
-    let driver = Driver::start(&tools, work.path()).await?;
-    let browser = Browser::open(&tools, &driver, true).await?;
+    let browser = Chromium::start(true).await?;
     let base = forum.base.clone();
-    let mut violations = Vec::new();
 
     // Sign up: address and name, then the link from the mail.
     browser.go(&base, "/signin").await?;
-    violations.extend(serious_violations(&browser, &axe, "/signin").await?);
+    axe.check(&browser, "/signin").await?;
     browser.fill("email", "alice@lists.test").await?;
     browser.fill("name", "Alice Adams").await?;
     browser.click_button("Email me a sign-in link").await?;
@@ -1267,7 +1310,7 @@ async fn a_member_signs_up_by_mail_replies_and_sees_it_delivered() -> Result<()>
     browser.visit(&link).await?;
     browser.click_button("Sign in").await?;
     browser.wait_for_path("/account").await?;
-    violations.extend(serious_violations(&browser, &axe, "/account").await?);
+    axe.check(&browser, "/account").await?;
 
     // The profile.
     let name = browser.find_id("display_name").await?;
@@ -1289,8 +1332,7 @@ async fn a_member_signs_up_by_mail_replies_and_sees_it_delivered() -> Result<()>
         })
         .await?;
     browser.shoot("member-account").await?;
-    browser.click("nav.account a").await?;
-    browser.wait_for_path("/u/").await?;
+    browser.follow("nav.account a", "/u/").await?;
     let profile = browser.text_of("main").await?;
     ensure!(
         profile.contains("Practice Manager, Hammersmith Medical Centre"),
@@ -1305,9 +1347,13 @@ async fn a_member_signs_up_by_mail_replies_and_sees_it_delivered() -> Result<()>
 
     // Reply, quoting a passage of the post.
     browser.go(&base, &format!("/t/{thread}")).await?;
-    browser.click(&format!("#m-{key} .actions a")).await?;
-    browser.wait_for_path(&format!("/t/{thread}/reply")).await?;
-    violations.extend(serious_violations(&browser, &axe, "reply form").await?);
+    browser
+        .follow(
+            &format!("#m-{key} .actions a"),
+            &format!("/t/{thread}/reply"),
+        )
+        .await?;
+    axe.check(&browser, "reply form").await?;
     browser
         .js("const p = document.getElementById('parent-text'); const r = document.createRange(); r.selectNodeContents(p); const s = window.getSelection(); s.removeAllRanges(); s.addRange(r); return true;")
         .await?;
@@ -1322,8 +1368,9 @@ async fn a_member_signs_up_by_mail_replies_and_sees_it_delivered() -> Result<()>
         "quoted draft: {draft:?}"
     );
     browser.shoot("member-reply").await?;
-    browser.click("button[value=post]").await?;
-    browser.wait_for_path(&format!("/t/{thread}")).await?;
+    browser
+        .follow("button[value=post]", &format!("/t/{thread}"))
+        .await?;
 
     // Its state, as the author sees it, until the list's copy is back.
     let deadline = Instant::now() + common::forum::PATIENCE;
@@ -1391,7 +1438,7 @@ async fn a_member_signs_up_by_mail_replies_and_sees_it_delivered() -> Result<()>
         "the engagement page counts {posts} posts in the last 30 days"
     );
     browser.shoot("engagement").await?;
-    violations.extend(serious_violations(&browser, &axe, "/admin/engagement").await?);
+    axe.check(&browser, "/admin/engagement").await?;
     let href = browser
         .attr_of("a[href$='engagement.csv']", "href")
         .await?
@@ -1414,7 +1461,7 @@ async fn a_member_signs_up_by_mail_replies_and_sees_it_delivered() -> Result<()>
         csv.starts_with("figure,key,value,note\r\nposts_per_day,"),
         "the CSV: {csv}"
     );
-    finish(browser, &violations).await
+    browser.finish(&axe).await
 }
 
 /// An organiser announces an event in the browser with one place, takes it, and a member who
@@ -1424,26 +1471,22 @@ async fn a_member_signs_up_by_mail_replies_and_sees_it_delivered() -> Result<()>
 #[tokio::test(flavor = "multi_thread")]
 async fn an_event_is_announced_and_its_waiting_list_moves_up() -> Result<()> {
     use common::forum::Forum;
-    let axe = axe_source()?;
+    let mut axe = Axe::load()?;
     let forum = tokio::task::spawn_blocking(|| Forum::start("mirror")).await?;
     let (db, config) = (forum.db.clone(), forum.config.clone());
     let link = tokio::task::spawn_blocking(move || {
         common::forum::admin_link(&db, &config, "olive@lists.test", "Olive Organiser")
     })
     .await?;
-    let tools = Tools::find();
-    let work = tempfile::tempdir()?;
-    let driver = Driver::start(&tools, work.path()).await?;
-    let browser = Browser::open(&tools, &driver, true).await?;
+    let browser = Chromium::start(true).await?;
     let base = forum.base.clone();
-    let mut violations = Vec::new();
     browser.sign_in_with_link(&link).await?;
 
     // Announce: from the events page, through the form.
     browser.go(&base, "/events").await?;
     browser.click_link("Announce an event").await?;
     browser.wait_for_path("/events/new").await?;
-    violations.extend(serious_violations(&browser, &axe, "/events/new").await?);
+    axe.check(&browser, "/events/new").await?;
     for (id, text) in [
         ("title", "Inhaler technique workshop"),
         (
@@ -1487,7 +1530,7 @@ async fn an_event_is_announced_and_its_waiting_list_moves_up() -> Result<()> {
     browser
         .wait_for_text("#my-place", "You have a place.")
         .await?;
-    violations.extend(serious_violations(&browser, &axe, "event page").await?);
+    axe.check(&browser, "event page").await?;
 
     // Bob, a member, registers after her: the waiting list.
     let (db, roster) = (forum.db.clone(), forum.dir.path().join("roster.txt"));
@@ -1547,7 +1590,7 @@ async fn an_event_is_announced_and_its_waiting_list_moves_up() -> Result<()> {
     browser
         .wait_for_path(&format!("{event_path}/attendees"))
         .await?;
-    violations.extend(serious_violations(&browser, &axe, "attendees").await?);
+    axe.check(&browser, "attendees").await?;
     let rows = browser.text_of("table.data tbody").await?;
     let lines: Vec<&str> = rows.lines().collect();
     ensure!(
@@ -1576,5 +1619,5 @@ async fn an_event_is_announced_and_its_waiting_list_moves_up() -> Result<()> {
         "{place:?}"
     );
 
-    finish(browser, &violations).await
+    browser.finish(&axe).await
 }

@@ -6,7 +6,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::cli::{listbridge, ok};
+use common::cli::{fails, listbridge, ok};
 use serde_json::Value;
 
 fn sample() -> PathBuf {
@@ -27,59 +27,35 @@ fn threads_json(db: &Path) -> Value {
     serde_json::from_str(&ok(db, &["export", "threads", "--json"])).expect("valid JSON")
 }
 
-/// message_id -> (thread, parent, depth)
-fn placements(threads: &Value) -> std::collections::BTreeMap<String, (i64, Option<String>, u64)> {
-    let mut map = std::collections::BTreeMap::new();
-    for t in threads["threads"].as_array().unwrap() {
-        for m in t["messages"].as_array().unwrap() {
-            map.insert(
-                m["message_id"].as_str().unwrap().to_owned(),
-                (
-                    t["thread"].as_i64().unwrap(),
-                    m["parent"].as_str().map(str::to_owned),
-                    m["depth"].as_u64().unwrap(),
-                ),
-            );
-        }
-    }
-    map
-}
-
 #[test]
 fn imports_the_sample_archive_and_reports_what_it_did() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("a.db");
     let summary = ok(&db, &["import", sample().to_str().unwrap()]);
-    assert!(
-        summary.contains("imported 19 new messages from 21 read"),
-        "{summary}"
+    common::assert_says(
+        &summary,
+        &[
+            "imported 19 new messages from 21 read",
+            "snug-2024.mbox#19: no header lines found",
+            "derived id (a different message with a taken Message-ID): 1",
+        ],
     );
     assert_eq!(figure(&summary, "duplicates:"), 1);
     assert_eq!(figure(&summary, "unparseable:"), 1);
-    assert!(
-        summary.contains("snug-2024.mbox#19: no header lines found"),
-        "{summary}"
-    );
-    assert!(summary.contains("derived id (a different message with a taken Message-ID): 1"));
     assert_eq!(figure(&summary, "threads in the archive:"), 10);
 
     // Importing again adds nothing.
     let again = ok(&db, &["import", sample().to_str().unwrap()]);
-    assert!(
-        again.contains("imported 0 new messages from 21 read"),
-        "{again}"
-    );
+    common::assert_says(&again, &["imported 0 new messages from 21 read"]);
     assert_eq!(figure(&again, "already archived:"), 21);
     assert_eq!(figure(&again, "threads in the archive:"), 10);
 }
 
 #[test]
 fn threads_the_sample_as_its_references_say() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("a.db");
-    ok(&db, &["import", sample().to_str().unwrap()]);
+    let (_dir, db) = sample_archive();
     let threads = threads_json(&db);
-    let p = placements(&threads);
+    let p = common::placements(&threads);
     let at = |id: &str| {
         p.get(id)
             .unwrap_or_else(|| panic!("{id} not exported: {p:?}"))
@@ -89,52 +65,47 @@ fn threads_the_sample_as_its_references_say() {
     let depth = |id: &str| at(id).2;
     let thread = |id: &str| at(id).0;
 
-    // Full References.
-    assert_eq!(parent("asthma-1@example.org"), None);
-    assert_eq!(
-        parent("asthma-2@example.net").as_deref(),
-        Some("asthma-1@example.org")
-    );
-    assert_eq!(
-        parent("asthma-3@example.org").as_deref(),
-        Some("asthma-2@example.net")
-    );
-    assert_eq!(depth("asthma-3@example.org"), 2);
-    assert_eq!(
-        parent("asthma-4@example.org").as_deref(),
-        Some("asthma-2@example.net")
-    );
-    // In-Reply-To only, the reply stored before its parent.
-    assert_eq!(
-        parent("copd-2@example.org").as_deref(),
-        Some("copd-1@example.org")
-    );
-    assert_eq!(depth("copd-3@example.org"), 2);
+    // Each reply under the message its headers (or, in the window, its subject) name.
+    for (reply, to) in [
+        // Full References.
+        ("asthma-2@example.net", "asthma-1@example.org"),
+        ("asthma-3@example.org", "asthma-2@example.net"),
+        ("asthma-4@example.org", "asthma-2@example.net"),
+        // In-Reply-To only, the reply stored before its parent.
+        ("copd-2@example.org", "copd-1@example.org"),
+        // Outlook Thread-Index without References.
+        ("outlook-2@example.nhs.uk", "outlook-1@example.nhs.uk"),
+        // Subject fallback inside the window.
+        ("derm-2@example.net", "derm-1@example.org"),
+        // A loop: the earlier message as root.
+        ("loop-21@example.org", "loop-12@example.org"),
+    ] {
+        assert_eq!(parent(reply).as_deref(), Some(to), "{reply}");
+    }
+    // Roots: a first post; a reply to a message the archive never had; the earlier of a loop.
+    for root in [
+        "asthma-1@example.org",
+        "flu-2@example.org",
+        "loop-12@example.org",
+    ] {
+        assert_eq!(parent(root), None, "{root}");
+    }
+    for (id, want) in [
+        ("asthma-3@example.org", 2),
+        ("copd-3@example.org", 2),
+        ("flu-3@example.net", 0),
+    ] {
+        assert_eq!(depth(id), want, "{id}");
+    }
     // Replies to a message the archive never had: one thread, two roots.
     assert_eq!(thread("flu-2@example.org"), thread("flu-3@example.net"));
-    assert_eq!(parent("flu-2@example.org"), None);
-    assert_eq!(depth("flu-3@example.net"), 0);
-    // Outlook Thread-Index without References.
-    assert_eq!(
-        parent("outlook-2@example.nhs.uk").as_deref(),
-        Some("outlook-1@example.nhs.uk")
-    );
-    // Subject fallback inside the window, not outside it.
-    assert_eq!(
-        parent("derm-2@example.net").as_deref(),
-        Some("derm-1@example.org")
-    );
+    // Subject fallback not outside the window.
     assert_ne!(
         thread("derm-late@example.net"),
         thread("derm-1@example.org")
     );
-    // A loop: one thread, the earlier message as root.
+    // A loop: one thread.
     assert_eq!(thread("loop-12@example.org"), thread("loop-21@example.org"));
-    assert_eq!(parent("loop-12@example.org"), None);
-    assert_eq!(
-        parent("loop-21@example.org").as_deref(),
-        Some("loop-12@example.org")
-    );
     // The clash is kept under a derived id, in a thread of its own.
     let renamed: Vec<&String> = p
         .keys()
@@ -209,6 +180,14 @@ fn export_round_trips_byte_for_byte_and_reindex_rebuilds_the_same_archive() {
     assert_eq!(threads_json(&first), before, "reindex changed the archive");
 }
 
+/// A database (in a folder removed when it goes) with the sample imported.
+fn sample_archive() -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("a.db");
+    ok(&db, &["import", sample().to_str().unwrap()]);
+    (dir, db)
+}
+
 fn raw_messages(path: &Path) -> Vec<Vec<u8>> {
     listbridge::archive::readers::read_paths(&[path.to_owned()])
         .unwrap()
@@ -218,25 +197,20 @@ fn raw_messages(path: &Path) -> Vec<Vec<u8>> {
 
 #[test]
 fn exports_one_thread_as_mbox() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("a.db");
-    ok(&db, &["import", sample().to_str().unwrap()]);
-    let p = placements(&threads_json(&db));
+    let (_dir, db) = sample_archive();
+    let p = common::placements(&threads_json(&db));
     let thread = p["asthma-1@example.org"].0.to_string();
     let mbox = ok(&db, &["export", "mbox", "--thread", &thread]);
     // Four messages and the re-delivered copy.
     assert_eq!(mbox.matches("\nFrom ").count() + 1, 5, "{mbox}");
     assert!(mbox.contains(">>From now on I will bring my inhaler"));
-    let missing = listbridge(&db, &["export", "mbox", "--thread", "999999"], None);
-    assert!(!missing.status.success());
-    assert!(String::from_utf8_lossy(&missing.stderr).contains("no thread 999999"));
+    let missing = fails(&db, &["export", "mbox", "--thread", "999999"]);
+    assert!(missing.contains("no thread 999999"));
 }
 
 #[test]
 fn searches_subjects_authors_and_bodies() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("a.db");
-    ok(&db, &["import", sample().to_str().unwrap()]);
+    let (_dir, db) = sample_archive();
     let search = |q: &str| -> Value {
         serde_json::from_str(&ok(&db, &["search", "--json", q])).expect("JSON")
     };
@@ -254,9 +228,8 @@ fn searches_subjects_authors_and_bodies() {
     assert_eq!(search("cafe")["total"], 1);
     assert_eq!(search("okafor")["total"], 1, "author names are indexed");
     // A query made only of operators gets a clear error, not a crash.
-    let bad = listbridge(&db, &["search", "--json", "--", "-spam"], None);
-    assert!(!bad.status.success());
-    assert!(String::from_utf8_lossy(&bad.stderr).contains("give at least one word"));
+    let bad = fails(&db, &["search", "--json", "--", "-spam"]);
+    assert!(bad.contains("give at least one word"));
 }
 
 #[test]
@@ -352,7 +325,7 @@ fn subject_grouping_can_be_turned_off() {
             sample().to_str().unwrap(),
         ],
     );
-    let p = placements(&threads_json(&db));
+    let p = common::placements(&threads_json(&db));
     assert_ne!(p["derm-2@example.net"].0, p["derm-1@example.org"].0);
     assert_eq!(p["derm-2@example.net"].1, None);
     // Real references still thread.
@@ -364,23 +337,14 @@ fn subject_grouping_can_be_turned_off() {
 
 /// message ids grouped by thread, each group sorted, groups sorted: the thread partition.
 fn partition(threads: &Value) -> Vec<Vec<String>> {
-    let mut groups: Vec<Vec<String>> = threads["threads"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| {
-            let mut ids: Vec<String> = t["messages"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|m| m["message_id"].as_str().unwrap().to_owned())
-                .collect();
-            ids.sort();
-            ids
-        })
-        .collect();
-    groups.sort();
-    groups
+    common::partition(threads["threads"].as_array().unwrap().iter().map(|t| {
+        t["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["message_id"].as_str().unwrap().to_owned())
+            .collect()
+    }))
 }
 
 #[test]
@@ -402,15 +366,7 @@ fn arrival_order_check(subject_fallback: bool) {
         .collect();
     assert_eq!(messages.len(), 19);
     let n = messages.len();
-    let orders: Vec<Vec<usize>> = vec![
-        (0..n).collect(),
-        (0..n).rev().collect(),
-        (0..n)
-            .filter(|i| i % 2 == 1)
-            .chain((0..n).filter(|i| i % 2 == 0).rev())
-            .collect(),
-        (0..n).map(|i| (i * 7) % n).collect(),
-    ];
+    let orders = common::arrival_orders(n, 7);
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("c.toml");
     std::fs::write(
@@ -436,7 +392,7 @@ fn arrival_order_check(subject_fallback: bool) {
             ],
         );
         let threads = threads_json(&db);
-        let parents: Vec<(String, Option<String>)> = placements(&threads)
+        let parents: Vec<(String, Option<String>)> = common::placements(&threads)
             .into_iter()
             .map(|(id, (_, parent, _))| (id, parent))
             .collect();

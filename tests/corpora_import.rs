@@ -209,22 +209,8 @@ fn every_mime_corpus_message_imports_lf_and_crlf() {
     let inputs = dir.path().join("in");
     let mut count = 0;
     for suite in ["rfc", "legacy", "thirdparty", "malformed"] {
-        let mut files: Vec<PathBuf> = std::fs::read_dir(src.join(suite))
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .filter(|p| p.extension().is_some_and(|e| e == "eml"))
-            .collect();
-        files.sort();
-        for file in files {
-            let bytes = std::fs::read(&file).unwrap();
-            let lf: Vec<u8> = bytes.iter().copied().filter(|&b| b != b'\r').collect();
-            let mut crlf = Vec::with_capacity(lf.len() + lf.len() / 20);
-            for &b in &lf {
-                if b == b'\n' {
-                    crlf.push(b'\r');
-                }
-                crlf.push(b);
-            }
+        for file in common::eml_files(&src.join(suite)) {
+            let (lf, crlf) = common::lf_and_crlf(&std::fs::read(&file).unwrap());
             let name = file.file_stem().unwrap().to_string_lossy().into_owned();
             for (variant, data) in [("lf", lf), ("crlf", crlf)] {
                 let d = inputs.join(variant).join(suite);
@@ -428,20 +414,11 @@ fn pipermail_sample_imports_with_real_authors() {
 
 /// Thread partition: message ids grouped by thread, sorted.
 fn partition(store: &Store) -> Vec<Vec<String>> {
-    let mut groups: Vec<Vec<String>> = threads(store)
-        .into_iter()
-        .map(|t| {
-            let mut ids: Vec<String> = t
-                .messages
-                .into_iter()
-                .map(|m| m.message_id.into_string())
-                .collect();
-            ids.sort();
-            ids
-        })
-        .collect();
-    groups.sort();
-    groups
+    common::partition(
+        threads(store)
+            .iter()
+            .map(|t| ids_in(t).into_iter().map(str::to_owned).collect()),
+    )
 }
 
 #[test]

@@ -10,7 +10,6 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 
 use listbridge::archive::readers::read_paths;
 use listbridge::mail::render::{RenderOptions, Rendered, chosen_text, render_message, unflow};
@@ -69,14 +68,7 @@ impl Tally {
 
 /// The two forms the JSON was written for.
 fn lf_and_crlf(bytes: &[u8]) -> [(&'static str, Vec<u8>); 2] {
-    let lf: Vec<u8> = bytes.iter().copied().filter(|&b| b != b'\r').collect();
-    let mut crlf = Vec::with_capacity(lf.len() + lf.len() / 20);
-    for &b in &lf {
-        if b == b'\n' {
-            crlf.push(b'\r');
-        }
-        crlf.push(b);
-    }
+    let (lf, crlf) = common::lf_and_crlf(bytes);
     [("json", lf), ("crlf.json", crlf)]
 }
 
@@ -319,13 +311,7 @@ fn mail_parser_corpus_agrees_with_mail_parser_json() {
     let mut tallies: BTreeMap<&str, Tally> = BTreeMap::new();
     let mut files = 0;
     for suite in SUITES {
-        let mut emls: Vec<PathBuf> = std::fs::read_dir(src.join(suite))
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .filter(|p| p.extension().is_some_and(|e| e == "eml"))
-            .collect();
-        emls.sort();
-        for eml in emls {
+        for eml in common::eml_files(&src.join(suite)) {
             files += 1;
             let stem = eml.file_stem().unwrap().to_string_lossy().into_owned();
             for (json_ext, bytes) in lf_and_crlf(&std::fs::read(&eml).unwrap()) {

@@ -14,7 +14,9 @@ use std::path::PathBuf;
 use std::process::Output;
 
 use axum::http::StatusCode;
-use common::app::{Visitor, encode, hidden};
+use common::app::{Answer, Visitor, encode, hidden};
+use listbridge::store::Role;
+use serde_json::json;
 
 const CONFIG: &str = "[web]\nsite_name = \"Test forum\"\nbase_url = \"https://forum.test\"\n\
      [outbound]\nfrom_address = \"forum@lists.test\"\n\
@@ -58,19 +60,39 @@ impl Site {
 
     /// Signs `address` up through a mailed link.
     async fn sign_up(&self, who: &mut Visitor, address: &str, name: &str) {
-        let page = self.send(who, "GET", "/signin", &[]).await;
-        let token = hidden(&page.body, "form_token");
         let sent = self
-            .send(
-                who,
-                "POST",
-                "/signin/link",
-                &[("form_token", &token), ("email", address), ("name", name)],
-            )
+            .ask_link(who, &[("email", address), ("name", name)])
             .await;
         assert_eq!(sent.status, StatusCode::OK, "{}", sent.body);
         let link = self.mailed_link(address);
         self.use_link(who, &link).await;
+    }
+
+    /// `who` asks to erase their account, confirming with `confirm`, with the form token `csrf`.
+    async fn erase_account(&self, who: &mut Visitor, csrf: &str, confirm: &str) -> Answer {
+        self.post(
+            who,
+            "/account/erase",
+            &[("csrf", csrf), ("confirm", confirm)],
+        )
+        .await
+    }
+
+    /// `who` sends the purge form for `message_id` with the form token `csrf`: with a reason
+    /// (or none), confirmed or to review.
+    async fn purge(
+        &self,
+        who: &mut Visitor,
+        csrf: &str,
+        message_id: &str,
+        (reason, confirm): (Option<&str>, bool),
+    ) -> Answer {
+        let mut form = vec![("csrf", csrf), ("message_id", message_id)];
+        form.extend(reason.map(|r| ("reason", r)));
+        if confirm {
+            form.push(("confirm", "yes"));
+        }
+        self.post(who, "/admin/purge", &form).await
     }
 
     /// An admin made with `listbridge admin create`, signed in with the printed link.
@@ -85,6 +107,16 @@ impl Site {
         let mut admin = Visitor::default();
         self.use_link(&mut admin, &link).await;
         admin
+    }
+
+    /// The threads of Erin's nebuliser question, the rota and the letter.
+    fn threads(&self) -> [i64; 3] {
+        [
+            "e1.nebuliser@nhs.net",
+            "b1.rota@nhs.net",
+            "c2.letter@nhs.net",
+        ]
+        .map(|id| self.thread_of(id))
     }
 
     fn thread_of(&self, message_id: &str) -> i64 {
@@ -245,25 +277,28 @@ fn assert_present(text: &str, words: &[&str], when: &str) {
 fn arrangement(site: &Site) -> HashMap<String, (i64, Option<String>)> {
     let json: serde_json::Value =
         serde_json::from_str(&site.cli_ok(&["export", "threads", "--json"])).unwrap();
-    let mut found = HashMap::new();
-    for thread in json["threads"].as_array().unwrap() {
-        for m in thread["messages"].as_array().unwrap() {
-            found.insert(
-                m["message_id"].as_str().unwrap().to_owned(),
-                (
-                    thread["thread"].as_i64().unwrap(),
-                    m["parent"].as_str().map(str::to_owned),
-                ),
-            );
-        }
-    }
-    found
+    common::placements(&json)
+        .into_iter()
+        .map(|(id, (thread, parent, _))| (id, (thread, parent)))
+        .collect()
 }
 
 fn search_total(site: &Site, word: &str) -> u64 {
     let json: serde_json::Value =
         serde_json::from_str(&site.cli_ok(&["search", word, "--json"])).unwrap();
     json["total"].as_u64().unwrap()
+}
+
+/// The words every view is searched for: Erin's, the purged message's, the others', `more`.
+fn words(more: &[&'static str]) -> Vec<&'static str> {
+    [ERIN_WORDS, PURGED_WORDS, OTHERS_WORDS, more].concat()
+}
+
+/// Asserts that an audit entry has each field of `want` as `want` gives it.
+fn assert_entry(entry: &serde_json::Value, want: serde_json::Value) {
+    for (key, value) in want.as_object().unwrap() {
+        assert_eq!(&entry[key], value, "{key} of {entry}");
+    }
 }
 
 fn audit_log(site: &Site) -> Vec<serde_json::Value> {
@@ -275,10 +310,7 @@ fn audit_log(site: &Site) -> Vec<serde_json::Value> {
 #[tokio::test]
 async fn a_member_erases_her_account_on_the_web_and_an_admin_purges_a_message() {
     let site = Site::new("");
-    let nebuliser = site.thread_of("e1.nebuliser@nhs.net");
-    let rota = site.thread_of("b1.rota@nhs.net");
-    let letter = site.thread_of("c2.letter@nhs.net");
-    let threads = [nebuliser, rota, letter];
+    let threads @ [nebuliser, rota, _] = site.threads();
     let ids = [
         "e1.nebuliser@nhs.net",
         "b2.nebuliser@nhs.net",
@@ -287,13 +319,7 @@ async fn a_member_erases_her_account_on_the_web_and_an_admin_purges_a_message() 
         "c2.letter@nhs.net",
         "b3.letter@nhs.net",
     ];
-    let words: Vec<&str> = ERIN_WORDS
-        .iter()
-        .chain(PURGED_WORDS)
-        .chain(OTHERS_WORDS)
-        .chain(&["Capybaraweb", "Nebuliser", "Erin"])
-        .copied()
-        .collect();
+    let words = words(&["Capybaraweb", "Nebuliser", "Erin"]);
     let erin_attachments = site.attachment_urls("e1.nebuliser@nhs.net");
     let letter_attachments = site.attachment_urls("c2.letter@nhs.net");
     assert_eq!((erin_attachments.len(), letter_attachments.len()), (1, 1));
@@ -303,34 +329,20 @@ async fn a_member_erases_her_account_on_the_web_and_an_admin_purges_a_message() 
     let mut erin = Visitor::default();
     site.sign_up(&mut erin, "Erin.Example@nhs.net", "Erin Example")
         .await;
-    let account = site.send(&mut erin, "GET", "/account", &[]).await;
-    assert!(
-        account.body.contains("href=\"/account/erase\""),
-        "{}",
-        account.body
-    );
+    let account = site.get(&mut erin, "/account").await;
+    common::assert_says(&account.body, &["href=\"/account/erase\""]);
     let csrf = hidden(&account.body, "csrf");
     let (_, bob_key) = site.store().locate("b1.rota@nhs.net").unwrap().unwrap();
     let form = site
-        .send(
-            &mut erin,
-            "GET",
-            &format!("/t/{rota}/reply?to={bob_key}"),
-            &[],
-        )
+        .get(&mut erin, &format!("/t/{rota}/reply?to={bob_key}"))
         .await;
     let parent = hidden(&form.body, "parent");
     let posted = site
-        .send(
+        .reply(
             &mut erin,
-            "POST",
-            &format!("/t/{rota}/reply"),
-            &[
-                ("csrf", &csrf),
-                ("parent", &parent),
-                ("text", "Capybaraweb: I can do the first weekend too."),
-                ("action", "post"),
-            ],
+            rota,
+            (&csrf, &parent),
+            ("Capybaraweb: I can do the first weekend too.", "post"),
         )
         .await;
     assert_eq!(posted.status, StatusCode::SEE_OTHER, "{}", posted.body);
@@ -343,9 +355,7 @@ async fn a_member_erases_her_account_on_the_web_and_an_admin_purges_a_message() 
     // Another member, who stays.
     let mut member = Visitor::default();
     site.sign_up(&mut member, "dan@nhs.net", "Dan").await;
-    let page = site
-        .send(&mut member, "GET", &format!("/t/{nebuliser}"), &[])
-        .await;
+    let page = site.get(&mut member, &format!("/t/{nebuliser}")).await;
     assert_present(
         &page.body,
         &["Wombatclinic", "Erin Example"],
@@ -368,26 +378,14 @@ async fn a_member_erases_her_account_on_the_web_and_an_admin_purges_a_message() 
     assert_eq!(search_total(&site, "wombatclinic"), 1);
 
     // A wrong confirmation erases nothing; a forged form is refused.
-    let page = site.send(&mut erin, "GET", "/account/erase", &[]).await;
+    let page = site.get(&mut erin, "/account/erase").await;
     assert_eq!(page.status, StatusCode::OK);
-    assert!(page.body.contains("3 archived messages"), "{}", page.body);
-    let wrong = site
-        .send(
-            &mut erin,
-            "POST",
-            "/account/erase",
-            &[("csrf", &csrf), ("confirm", "yes")],
-        )
-        .await;
+    common::assert_says(&page.body, &["3 archived messages"]);
+    let wrong = site.erase_account(&mut erin, &csrf, "yes").await;
     assert_eq!(wrong.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(wrong.body.contains("nothing has been erased"));
     let forged = site
-        .send(
-            &mut erin,
-            "POST",
-            "/account/erase",
-            &[("csrf", "forged"), ("confirm", "erase my account")],
-        )
+        .erase_account(&mut erin, "forged", "erase my account")
         .await;
     assert_eq!(forged.status, StatusCode::FORBIDDEN);
     assert!(site.store().user(erin_user).unwrap().is_some());
@@ -395,21 +393,12 @@ async fn a_member_erases_her_account_on_the_web_and_an_admin_purges_a_message() 
     // Erased.
     let mut old_cookies = erin.clone();
     let done = site
-        .send(
-            &mut erin,
-            "POST",
-            "/account/erase",
-            &[("csrf", &csrf), ("confirm", " Erase my  account ")],
-        )
+        .erase_account(&mut erin, &csrf, " Erase my  account ")
         .await;
     assert_eq!(done.status, StatusCode::OK, "{}", done.body);
-    assert!(
-        done.body.contains("Your account is erased"),
-        "{}",
-        done.body
-    );
+    common::assert_says(&done.body, &["Your account is erased"]);
     assert!(!erin.cookies.contains_key("lb_session"), "signed out");
-    let again = site.send(&mut old_cookies, "GET", "/account", &[]).await;
+    let again = site.get(&mut old_cookies, "/account").await;
     assert_eq!(
         again.status,
         StatusCode::SEE_OTHER,
@@ -432,13 +421,13 @@ async fn a_member_erases_her_account_on_the_web_and_an_admin_purges_a_message() 
     );
     // A member (who sees addresses) finds nothing of Erin, and is still signed in.
     assert_eq!(
-        site.send(&mut member, "GET", "/a/erin.example@nhs.net", &[])
+        site.get(&mut member, "/a/erin.example@nhs.net")
             .await
             .status,
         StatusCode::NOT_FOUND
     );
     for t in threads {
-        let page = site.send(&mut member, "GET", &format!("/t/{t}"), &[]).await;
+        let page = site.get(&mut member, &format!("/t/{t}")).await;
         assert_eq!(page.status, StatusCode::OK);
         assert_absent(
             &page.body,
@@ -467,21 +456,18 @@ async fn a_member_erases_her_account_on_the_web_and_an_admin_purges_a_message() 
     // Replies still hang together; the subject stays.
     assert_eq!(arrangement(&site), arranged_with_post(&arranged, &site));
     let thread = site.get_anonymous(&format!("/t/{nebuliser}")).await;
-    assert!(
-        thread.body.contains("Nebuliser servicing"),
-        "{}",
-        thread.body
-    );
+    common::assert_says(&thread.body, &["Nebuliser servicing"]);
 
     // The audit entry says what, who and how much, and nothing of Erin.
     let log = audit_log(&site);
     assert_eq!(log.len(), 1);
     let entry = &log[0];
-    assert_eq!(entry["kind"], "account");
-    assert_eq!(entry["actor"], "member");
-    assert_eq!(entry["policy"], "redact");
-    assert_eq!(entry["messages"], 3, "two archived mails and the web post");
-    assert_eq!(entry["attachments"], 1);
+    // Three messages: two archived mails and the web post.
+    assert_entry(
+        entry,
+        json!({"kind": "account", "actor": "member", "policy": "redact", "messages": 3,
+               "attachments": 1}),
+    );
     assert_absent(
         &entry.to_string(),
         &["erin", "example@", "Wombat"],
@@ -502,75 +488,50 @@ async fn a_member_erases_her_account_on_the_web_and_an_admin_purges_a_message() 
     assert_eq!(arrangement(&site), arranged_with_post(&arranged, &site));
 
     // An admin purges Carol's letter; a member may not.
-    let dan = site.send(&mut member, "GET", "/account", &[]).await;
+    let dan = site.get(&mut member, "/account").await;
     let dan_csrf = hidden(&dan.body, "csrf");
     assert_eq!(
-        site.send(&mut member, "GET", "/admin/erasures", &[])
-            .await
-            .status,
+        site.get(&mut member, "/admin/erasures").await.status,
         StatusCode::FORBIDDEN
     );
     let refused = site
-        .send(
+        .purge(
             &mut member,
-            "POST",
-            "/admin/purge",
-            &[
-                ("csrf", &dan_csrf),
-                ("message_id", "c2.letter@nhs.net"),
-                ("reason", "x"),
-                ("confirm", "yes"),
-            ],
+            &dan_csrf,
+            "c2.letter@nhs.net",
+            (Some("x"), true),
         )
         .await;
     assert_eq!(refused.status, StatusCode::FORBIDDEN);
 
     let mut admin = site.admin().await;
-    let page = site.send(&mut admin, "GET", "/admin/erasures", &[]).await;
+    let page = site.get(&mut admin, "/admin/erasures").await;
     assert_eq!(page.status, StatusCode::OK, "{}", page.body);
-    assert!(page.body.contains("account erased"), "{}", page.body);
+    common::assert_says(&page.body, &["account erased"]);
     let admin_csrf = hidden(&page.body, "csrf");
     let no_reason = site
-        .send(
-            &mut admin,
-            "POST",
-            "/admin/purge",
-            &[("csrf", &admin_csrf), ("message_id", "c2.letter@nhs.net")],
-        )
+        .purge(&mut admin, &admin_csrf, "c2.letter@nhs.net", (None, false))
         .await;
     assert_eq!(no_reason.status, StatusCode::UNPROCESSABLE_ENTITY);
     let link = "https://forum.test/m/c2.letter@nhs.net#m-1";
     let review = site
-        .send(
+        .purge(
             &mut admin,
-            "POST",
-            "/admin/purge",
-            &[
-                ("csrf", &admin_csrf),
-                ("message_id", link),
-                ("reason", "patient-identifiable letter"),
-            ],
+            &admin_csrf,
+            link,
+            (Some("patient-identifiable letter"), false),
         )
         .await;
     assert_eq!(review.status, StatusCode::OK, "{}", review.body);
-    assert!(
-        review.body.contains("Purge this message?"),
-        "{}",
-        review.body
-    );
-    assert!(review.body.contains("Carol Third"), "{}", review.body);
+    common::assert_says(&review.body, &["Purge this message?"]);
+    common::assert_says(&review.body, &["Carol Third"]);
     assert_present(&site.raw_store(), PURGED_WORDS, "after review only");
     let purged = site
-        .send(
+        .purge(
             &mut admin,
-            "POST",
-            "/admin/purge",
-            &[
-                ("csrf", &admin_csrf),
-                ("message_id", &hidden(&review.body, "message_id")),
-                ("reason", &hidden(&review.body, "reason")),
-                ("confirm", "yes"),
-            ],
+            &admin_csrf,
+            &hidden(&review.body, "message_id"),
+            (Some(&hidden(&review.body, "reason")), true),
         )
         .await;
     assert_eq!(purged.status, StatusCode::SEE_OTHER, "{}", purged.body);
@@ -612,18 +573,18 @@ async fn a_member_erases_her_account_on_the_web_and_an_admin_purges_a_message() 
     let log = audit_log(&site);
     assert_eq!(log.len(), 2);
     let entry = &log[0];
-    assert_eq!(entry["kind"], "message");
-    assert_eq!(entry["actor"], "admin");
-    assert_eq!(entry["target"], "c2.letter@nhs.net");
-    assert_eq!(entry["reason"], "patient-identifiable letter");
-    assert_eq!(entry["attachments"], 1);
+    assert_entry(
+        entry,
+        json!({"kind": "message", "actor": "admin", "target": "c2.letter@nhs.net",
+               "reason": "patient-identifiable letter", "attachments": 1}),
+    );
     let admin_id = site
         .store()
         .user_by_email("admin@forum.test")
         .unwrap()
         .unwrap();
     assert_eq!(entry["actor_user"], admin_id.0);
-    let page = site.send(&mut admin, "GET", "/admin/erasures", &[]).await;
+    let page = site.get(&mut admin, "/admin/erasures").await;
     assert!(page.body.contains("patient-identifiable letter"));
 
     site.cli_ok(&["reindex"]);
@@ -657,21 +618,13 @@ fn arranged_with_post(
 #[tokio::test]
 async fn the_command_line_removes_an_address_mail_and_purges_when_the_policy_is_remove() {
     let site = Site::new("[privacy]\nerasure = \"remove\"\n");
-    let nebuliser = site.thread_of("e1.nebuliser@nhs.net");
-    let rota = site.thread_of("b1.rota@nhs.net");
-    let letter = site.thread_of("c2.letter@nhs.net");
-    let threads = [nebuliser, rota, letter];
+    let threads = site.threads();
     let ids = [
         "e1.nebuliser@nhs.net",
         "e2.rota@nhs.net",
         "c2.letter@nhs.net",
     ];
-    let words: Vec<&str> = ERIN_WORDS
-        .iter()
-        .chain(PURGED_WORDS)
-        .chain(OTHERS_WORDS)
-        .copied()
-        .collect();
+    let words = words(&[]);
     let erin_attachments = site.attachment_urls("e1.nebuliser@nhs.net");
     site.everything(&threads, &ids, &words)
         .await
@@ -739,16 +692,42 @@ async fn the_command_line_removes_an_address_mail_and_purges_when_the_policy_is_
 
     let log = audit_log(&site);
     assert_eq!(log.len(), 2);
-    assert_eq!(log[1]["kind"], "address");
-    assert_eq!(log[1]["actor"], "cli");
-    assert_eq!(log[1]["policy"], "remove");
-    assert_eq!(log[1]["messages"], 2);
-    assert_eq!(log[1]["reason"], "asked by letter");
-    assert_eq!(log[0]["kind"], "message");
+    assert_entry(
+        &log[1],
+        json!({"kind": "address", "actor": "cli", "policy": "remove", "messages": 2,
+               "reason": "asked by letter"}),
+    );
+    assert_entry(&log[0], json!({"kind": "message"}));
     assert_absent(&log[1].to_string(), &["erin"], "the audit log");
     let text = site.cli_ok(&["erasures"]);
     assert!(text.contains("address by cli, policy remove"), "{text}");
     assert!(text.contains("reason: patient letter"), "{text}");
+}
+
+/// Asserts that nothing of `word` is left in the database file: no blob of mail holds it,
+/// none of `blobs` (those that held it before) is there, and neither the word (a flag's note
+/// quotes it) nor its lower case is.
+fn assert_gone_from_file(site: &Site, word: &str, blobs: &[Vec<u8>]) {
+    assert!(blobs_holding(site, &[word]).is_empty(), "{word} in a blob");
+    for blob in blobs {
+        assert!(
+            !file_holds(site, middle(blob)),
+            "mail with {word} left in the file"
+        );
+    }
+    for form in [word.to_owned(), word.to_lowercase()] {
+        assert!(!file_holds(site, form.as_bytes()), "{form} in the file");
+    }
+}
+
+/// Each row's id and stored (compressed) data of a table of mail.
+fn ids_and_data(conn: &rusqlite::Connection, table: &str) -> Vec<(i64, Vec<u8>)> {
+    conn.prepare(&format!("SELECT id, data FROM {table}"))
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
 }
 
 /// Every compressed blob the database keeps of mail (raw store, outbox) whose text holds one
@@ -757,12 +736,7 @@ fn blobs_holding(site: &Site, words: &[&str]) -> Vec<Vec<u8>> {
     let store = site.store();
     let conn = rusqlite::Connection::open(&site.db).unwrap();
     let mut found = Vec::new();
-    let mut raw = conn.prepare("SELECT id, data FROM raw_messages").unwrap();
-    let rows: Vec<(i64, Vec<u8>)> = raw
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap();
+    let rows = ids_and_data(&conn, "raw_messages");
     let mut texts = HashMap::new();
     store
         .for_each_raw(None, None, |r| {
@@ -778,12 +752,7 @@ fn blobs_holding(site: &Site, words: &[&str]) -> Vec<Vec<u8>> {
             found.push(data);
         }
     }
-    let mut outbox = conn.prepare("SELECT id, data FROM outbox").unwrap();
-    let rows: Vec<(i64, Vec<u8>)> = outbox
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap();
+    let rows = ids_and_data(&conn, "outbox");
     for (id, data) in rows {
         let text = store
             .outbox_message(listbridge::store::OutboxId(id))
@@ -801,12 +770,7 @@ fn blobs_holding(site: &Site, words: &[&str]) -> Vec<Vec<u8>> {
 
 /// Whether the database file or its write-ahead log holds these bytes (free pages included).
 fn file_holds(site: &Site, bytes: &[u8]) -> bool {
-    let mut wal = site.db.as_os_str().to_owned();
-    wal.push("-wal");
-    [site.db.clone(), PathBuf::from(wal)]
-        .iter()
-        .filter_map(|p| std::fs::read(p).ok())
-        .any(|file| file.windows(bytes.len()).any(|w| w == bytes))
+    common::database_holds(&site.db, bytes)
 }
 
 /// A window from the middle of a blob: what the file is searched for.
@@ -822,12 +786,8 @@ fn middle(blob: &[u8]) -> &[u8] {
 #[tokio::test]
 async fn erasing_reaches_hidden_posts_and_what_quotes_them() {
     let site = Site::new("");
-    let (mut dan, dan_csrf) = site
-        .member("dan@nhs.net", "Dan", listbridge::store::Role::Member)
-        .await;
-    let (mut mo, mo_csrf) = site
-        .member("mo@nhs.net", "Mo", listbridge::store::Role::Moderator)
-        .await;
+    let (mut dan, dan_csrf) = site.member("dan@nhs.net", "Dan", Role::Member).await;
+    let (mut mo, mo_csrf) = site.member("mo@nhs.net", "Mo", Role::Moderator).await;
     for (id, note) in [
         (
             "e2.rota@nhs.net",
@@ -836,9 +796,8 @@ async fn erasing_reaches_hidden_posts_and_what_quotes_them() {
         ("c2.letter@nhs.net", "Ocelotpatient is named here"),
     ] {
         let flagged = site
-            .send(
+            .post(
                 &mut dan,
-                "POST",
                 "/flag",
                 &[
                     ("csrf", &dan_csrf),
@@ -850,9 +809,8 @@ async fn erasing_reaches_hidden_posts_and_what_quotes_them() {
             .await;
         assert_eq!(flagged.status, StatusCode::OK, "{}", flagged.body);
         let hid = site
-            .send(
+            .post(
                 &mut mo,
-                "POST",
                 "/admin/flags",
                 &[("csrf", &mo_csrf), ("message_id", id), ("action", "hide")],
             )
@@ -891,15 +849,7 @@ async fn erasing_reaches_hidden_posts_and_what_quotes_them() {
 
     let said = site.cli_ok(&["erase", "--address", "erin.example@nhs.net"]);
     assert!(said.contains("2 messages"), "{said}");
-    assert!(blobs_holding(&site, &["Pangolinroster"]).is_empty());
-    for blob in &erin {
-        assert!(
-            !file_holds(&site, middle(blob)),
-            "erased mail left in the file"
-        );
-    }
-    assert!(!file_holds(&site, b"Pangolinroster"), "the flag's note");
-    assert!(!file_holds(&site, b"pangolinroster"));
+    assert_gone_from_file(&site, "Pangolinroster", &erin);
     assert!(
         file_holds(&site, middle(&carol[0])),
         "Carol's post is not Erin's"
@@ -908,15 +858,7 @@ async fn erasing_reaches_hidden_posts_and_what_quotes_them() {
     // Purging the hidden letter: its raw mail and what quotes it go.
     let out = site.cli_ok(&["purge", "c2.letter@nhs.net", "--reason", "patient letter"]);
     assert!(out.contains("purged <c2.letter@nhs.net>"), "{out}");
-    assert!(blobs_holding(&site, &["Ocelotpatient"]).is_empty());
-    for blob in &carol {
-        assert!(
-            !file_holds(&site, middle(blob)),
-            "purged mail left in the file"
-        );
-    }
-    assert!(!file_holds(&site, b"Ocelotpatient"));
-    assert!(!file_holds(&site, b"ocelotpatient"));
+    assert_gone_from_file(&site, "Ocelotpatient", &carol);
 
     // Neither comes back with a reindex or the same archive imported again.
     site.cli_ok(&["reindex"]);

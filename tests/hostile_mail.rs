@@ -22,6 +22,11 @@ fn headers(id: &str, subject: &str) -> String {
     )
 }
 
+/// A mail with the usual headers, then `rest` (more headers and the body), under its id.
+fn mail_of(id: &'static str, subject: &str, rest: &[&str]) -> (&'static str, Vec<u8>) {
+    (id, (headers(id, subject) + &rest.concat()).into_bytes())
+}
+
 /// Every hostile mail, with a word its shown text must still carry.
 fn hostile() -> Vec<(&'static str, Vec<u8>)> {
     let mut mails = Vec::new();
@@ -73,31 +78,43 @@ fn hostile() -> Vec<(&'static str, Vec<u8>)> {
     mails.push(("huge-header@x", mail.into_bytes()));
 
     // Quoting 20,000 levels deep, then 50,000 lines of changing depth.
-    let mut mail = headers("deep-quote@x", "Deep quoting");
-    mail.push_str("Content-Type: text/plain\r\n\r\nfloorword on top\r\n");
-    mail.push_str(&">".repeat(20_000));
-    mail.push_str(" bottom\r\n");
-    for n in 0..50_000 {
-        mail.push_str(&">".repeat(n % 97));
-        mail.push_str(" q\r\n");
-    }
-    mails.push(("deep-quote@x", mail.into_bytes()));
+    let changing: String = (0..50_000)
+        .map(|n| format!("{} q\r\n", ">".repeat(n % 97)))
+        .collect();
+    mails.push(mail_of(
+        "deep-quote@x",
+        "Deep quoting",
+        &[
+            "Content-Type: text/plain\r\n\r\nfloorword on top\r\n",
+            &">".repeat(20_000),
+            " bottom\r\n",
+            &changing,
+        ],
+    ));
 
     // HTML nested 100,000 elements deep.
-    let mut mail = headers("deep-html@x", "Deep HTML");
-    mail.push_str("Content-Type: text/html; charset=utf-8\r\n\r\n<p>floorword</p>");
-    mail.push_str(&"<div><blockquote>".repeat(50_000));
-    mail.push_str("bottom");
-    mail.push_str(&"</blockquote></div>".repeat(50_000));
-    mail.push_str("\r\n");
-    mails.push(("deep-html@x", mail.into_bytes()));
+    mails.push(mail_of(
+        "deep-html@x",
+        "Deep HTML",
+        &[
+            "Content-Type: text/html; charset=utf-8\r\n\r\n<p>floorword</p>",
+            &"<div><blockquote>".repeat(50_000),
+            "bottom",
+            &"</blockquote></div>".repeat(50_000),
+            "\r\n",
+        ],
+    ));
 
     // One line of 8 MB, with a word at its start.
-    let mut mail = headers("long-line@x", "Long line");
-    mail.push_str("Content-Type: text/plain\r\n\r\nfloorword ");
-    mail.push_str(&"x".repeat(8 << 20));
-    mail.push_str("\r\n");
-    mails.push(("long-line@x", mail.into_bytes()));
+    mails.push(mail_of(
+        "long-line@x",
+        "Long line",
+        &[
+            "Content-Type: text/plain\r\n\r\nfloorword ",
+            &"x".repeat(8 << 20),
+            "\r\n",
+        ],
+    ));
 
     mails
 }

@@ -6,11 +6,11 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::daemon::Daemon;
+use common::forum::runtime;
 use common::rig::{self, Account, Rig};
 use futures::TryStreamExt;
 use listbridge::store::{ArchiveCounts, DeriveSettings, Store};
@@ -24,6 +24,9 @@ struct Source<'a> {
     mailbox: &'a str,
     port: u16,
     tls: &'a str,
+    poll_seconds: u32,
+    /// More `key = value` lines for the source.
+    settings: &'a str,
 }
 
 impl<'a> Source<'a> {
@@ -36,6 +39,16 @@ impl<'a> Source<'a> {
             mailbox,
             port: rig.imaps_port,
             tls: "implicit",
+            poll_seconds: 3600,
+            settings: "",
+        }
+    }
+
+    /// The same source reached through `relay`.
+    fn via(self, relay: &Relay) -> Source<'a> {
+        Source {
+            port: relay.port,
+            ..self
         }
     }
 }
@@ -45,19 +58,50 @@ fn write_config(dir: &Path, rig: &Rig, sources: &[Source<'_>]) -> PathBuf {
     for s in sources {
         text.push_str(&format!(
             "[[sources]]\nname = \"{}\"\nhost = \"127.0.0.1\"\nport = {}\ntls = \"{}\"\nuser = \"{}\"\n\
-             password = \"{}\"\nmailbox = \"{}\"\nca_file = \"{}\"\npoll_seconds = 3600\n",
+             password = \"{}\"\nmailbox = \"{}\"\nca_file = \"{}\"\npoll_seconds = {}\n{}",
             s.name,
             s.port,
             s.tls,
             s.account.user,
             s.password,
             s.mailbox,
-            rig.ca_file.display()
+            rig.ca_file.display(),
+            s.poll_seconds,
+            s.settings
         ));
     }
     let file = dir.join("config.toml");
     std::fs::write(&file, text).unwrap();
     file
+}
+
+/// What a test runs the bridge on: a database `NAME.db` and a config naming `sources`, in a
+/// folder of their own.
+struct Bridge {
+    dir: tempfile::TempDir,
+    db: PathBuf,
+    config: PathBuf,
+}
+
+impl Bridge {
+    fn new(name: &str, rig: &Rig, sources: &[Source<'_>]) -> Bridge {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join(format!("{name}.db"));
+        let config = write_config(dir.path(), rig, sources);
+        Bridge { dir, db, config }
+    }
+
+    fn start(&self) -> Daemon {
+        Daemon::start(&self.db, &self.config)
+    }
+}
+
+/// How long a first sync of a small mailbox may take.
+const SYNC: Duration = Duration::from_secs(30);
+
+/// Whether the database is there and holds `raw` raw messages.
+fn archived(db: &Path, raw: u64) -> bool {
+    db.exists() && counts(db).raw == raw
 }
 
 fn daemon_log_of(db: &Path) -> String {
@@ -72,10 +116,7 @@ fn counts(db: &Path) -> ArchiveCounts {
 }
 
 fn status(db: &Path, source: &str) -> Value {
-    let out = Command::new(env!("CARGO_BIN_EXE_listbridge"))
-        .args(["--db", db.to_str().unwrap(), "status", "--json"])
-        .output()
-        .unwrap();
+    let out = common::cli::listbridge(db, &["status", "--json"], None);
     let all: Value = serde_json::from_slice(&out.stdout).unwrap();
     all["sources"]
         .as_array()
@@ -99,13 +140,6 @@ fn now() -> i64 {
         .as_secs() as i64
 }
 
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-}
-
 /// A fresh folder in `account`'s mailbox holding `messages`, in order.
 fn fill_folder(rig: &Rig, account: &Account, tag: &str, messages: &[Vec<u8>]) -> String {
     let folder = format!(
@@ -125,16 +159,17 @@ fn fill_folder(rig: &Rig, account: &Account, tag: &str, messages: &[Vec<u8>]) ->
     folder
 }
 
+/// A message with CRLF line ends, as IMAP serves it.
 fn crlf(bytes: &[u8]) -> Vec<u8> {
-    let lf: Vec<u8> = bytes.iter().copied().filter(|&b| b != b'\r').collect();
-    let mut out = Vec::with_capacity(lf.len() + lf.len() / 16);
-    for b in lf {
-        if b == b'\n' {
-            out.push(b'\r');
-        }
-        out.push(b);
-    }
-    out
+    common::lf_and_crlf(bytes).1
+}
+
+/// The sample's messages without its stray non-mail file.
+fn sample_mail_only() -> Vec<Vec<u8>> {
+    sample_messages()
+        .into_iter()
+        .filter(|m| !m.starts_with(b"this is not a mail"))
+        .collect()
 }
 
 fn sample_messages() -> Vec<Vec<u8>> {
@@ -147,25 +182,22 @@ fn sample_messages() -> Vec<Vec<u8>> {
 }
 
 fn threads_json(db: &Path) -> Value {
-    let out = Command::new(env!("CARGO_BIN_EXE_listbridge"))
-        .args(["--db", db.to_str().unwrap(), "export", "threads", "--json"])
-        .output()
-        .unwrap();
-    assert!(out.status.success());
-    serde_json::from_slice(&out.stdout).unwrap()
+    serde_json::from_str(&common::cli::ok(db, &["export", "threads", "--json"])).unwrap()
 }
 
 #[test]
 fn initial_sync_gives_the_archive_a_file_import_gives() {
     let rig = rig::env();
-    let dir = tempfile::tempdir().unwrap();
     // Mail only: a file import skips (and reports) a stray non-mail file in a folder, while a
     // mailbox stores it raw; that case has its own checks.
-    let messages: Vec<Vec<u8>> = sample_messages()
-        .into_iter()
-        .filter(|m| !m.starts_with(b"this is not a mail"))
-        .collect();
+    let messages = sample_mail_only();
     let folder = fill_folder(rig, &rig.alice, "initial", &messages);
+    let bridge = Bridge::new(
+        "imap",
+        rig,
+        &[Source::imaps("initial", &rig.alice, &folder, rig)],
+    );
+    let dir = &bridge.dir;
 
     // The same messages, as IMAP serves them (CRLF), imported from files.
     let files = dir.path().join("files");
@@ -174,64 +206,40 @@ fn initial_sync_gives_the_archive_a_file_import_gives() {
         std::fs::write(files.join(format!("{i:03}.eml")), m).unwrap();
     }
     let from_files = dir.path().join("files.db");
-    let out = Command::new(env!("CARGO_BIN_EXE_listbridge"))
-        .args([
-            "--db",
-            from_files.to_str().unwrap(),
-            "import",
-            files.to_str().unwrap(),
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::cli::ok(&from_files, &["import", files.to_str().unwrap()]);
 
-    let db = dir.path().join("imap.db");
-    let config = write_config(
-        dir.path(),
-        rig,
-        &[Source::imaps("initial", &rig.alice, &folder, rig)],
-    );
-    let daemon = Daemon::start(&db, &config);
+    let db = &bridge.db;
+    let daemon = bridge.start();
     let want = counts(&from_files);
-    daemon.wait_until(Duration::from_secs(30), "the initial sync", || {
-        db.exists() && counts(&db).raw == want.raw
-    });
+    daemon.wait_until(SYNC, "the initial sync", || archived(db, want.raw));
     assert_eq!(daemon.stop(), Some(0), "a clean stop on SIGTERM");
-    assert_eq!(counts(&db), want);
-    assert_eq!(threads_json(&db), threads_json(&from_files));
+    assert_eq!(counts(db), want);
+    assert_eq!(threads_json(db), threads_json(&from_files));
 }
 
 #[test]
 fn a_mail_sent_through_postfix_arrives_through_idle() {
     let rig = rig::env();
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("idle.db");
     // STARTTLS on the plain port, to exercise that path too.
-    let config = write_config(
-        dir.path(),
+    let bridge = Bridge::new(
+        "idle",
         rig,
         &[Source {
-            name: "list",
-            account: &rig.list,
-            password: &rig.list.password,
-            mailbox: "INBOX",
             port: rig.imap_port,
             tls: "starttls",
+            ..Source::imaps("list", &rig.list, "INBOX", rig)
         }],
     );
-    let daemon = Daemon::start(&db, &config);
+    let db = &bridge.db;
+    let daemon = bridge.start();
     let started = now();
     daemon.wait_until(
         Duration::from_secs(60),
         "the first sync of the list's INBOX",
         || {
             db.exists()
-                && status(&db, "list")["state"] == "idle"
-                && synced_since(&db, "list", started)
+                && status(db, "list")["state"] == "idle"
+                && synced_since(db, "list", started)
         },
     );
 
@@ -239,18 +247,19 @@ fn a_mail_sent_through_postfix_arrives_through_idle() {
     let sent = Instant::now();
     runtime().block_on(async {
         use lettre::AsyncTransport;
-        let email = lettre::Message::builder()
-            .from("Alice <alice@lists.test>".parse().unwrap())
-            .to("list@lists.test".parse().unwrap())
-            .subject("Asthma clinic rota")
-            .message_id(Some(message_id.clone()))
-            .body("Who can cover Thursday?".to_owned())
-            .unwrap();
+        let email = rig::message(
+            "Alice <alice@lists.test>",
+            "list@lists.test",
+            "Asthma clinic rota",
+            &message_id,
+        )
+        .body("Who can cover Thursday?".to_owned())
+        .unwrap();
         rig.smtp().send(email).await.unwrap();
     });
     let id = message_id.trim_matches(['<', '>']).to_owned();
     daemon.wait_until(Duration::from_secs(20), "the mail in the archive", || {
-        Store::open(&db, DeriveSettings::default())
+        Store::open(db, DeriveSettings::default())
             .unwrap()
             .search("rota", 5)
             .unwrap()
@@ -343,7 +352,6 @@ fn every_message_exactly_once_through_restarts_cuts_and_kills() {
     // Its own servers: restarting Dovecot must not disturb the other tests running meanwhile.
     let private = rig::PrivateRig::start();
     let rig: &Rig = &private;
-    let dir = tempfile::tempdir().unwrap();
     // A mailbox big enough that faults land mid-sync.
     let messages: Vec<Vec<u8>> = (0..3000)
         .map(|i| {
@@ -359,20 +367,13 @@ fn every_message_exactly_once_through_restarts_cuts_and_kills() {
         .collect();
     let folder = fill_folder(rig, &rig.bob, "faults", &messages);
     let relay = Relay::to(rig.imaps_port);
-    let db = dir.path().join("faults.db");
     // Through the relay with implicit TLS: the relay passes bytes, TLS is end to end.
-    let config = write_config(
-        dir.path(),
+    let bridge = Bridge::new(
+        "faults",
         rig,
-        &[Source {
-            name: "faults",
-            account: &rig.bob,
-            password: &rig.bob.password,
-            mailbox: &folder,
-            port: relay.port,
-            tls: "implicit",
-        }],
+        &[Source::imaps("faults", &rig.bob, &folder, rig).via(&relay)],
     );
+    let db = &bridge.db;
 
     let mut seed: u64 = 0xfa017;
     let mut random = |n: u64| {
@@ -383,7 +384,7 @@ fn every_message_exactly_once_through_restarts_cuts_and_kills() {
     };
     let mut progress = Vec::new();
     for round in 0..20 {
-        let daemon = Daemon::start(&db, &config);
+        let daemon = bridge.start();
         std::thread::sleep(Duration::from_millis(100 + random(400)));
         match round {
             5 => {
@@ -397,26 +398,26 @@ fn every_message_exactly_once_through_restarts_cuts_and_kills() {
             _ => {}
         }
         daemon.kill();
-        progress.push(if db.exists() { counts(&db).raw } else { 0 });
+        progress.push(if db.exists() { counts(db).raw } else { 0 });
     }
     println!("stored after each kill: {progress:?}");
 
-    let daemon = Daemon::start(&db, &config);
+    let daemon = bridge.start();
     daemon.wait_until(
         Duration::from_secs(120),
         "the sync to complete after the faults",
-        || db.exists() && counts(&db).messages == 3000,
+        || db.exists() && counts(db).messages == 3000,
     );
     std::thread::sleep(Duration::from_millis(500));
     let log = daemon.log();
     assert_eq!(daemon.stop(), Some(0), "{log}");
-    let c = counts(&db);
+    let c = counts(db);
     assert_eq!(
         (c.raw, c.messages, c.copies, c.unparseable),
         (3000, 3000, 0, 0),
         "every message exactly once"
     );
-    let threads = threads_json(&db);
+    let threads = threads_json(db);
     let ids: std::collections::HashSet<&str> = threads["threads"]
         .as_array()
         .unwrap()
@@ -436,37 +437,24 @@ fn every_message_exactly_once_through_restarts_cuts_and_kills() {
 #[test]
 fn a_server_without_idle_is_polled() {
     let rig = rig::env();
-    let dir = tempfile::tempdir().unwrap();
-    let messages: Vec<Vec<u8>> = sample_messages()
-        .into_iter()
-        .filter(|m| !m.starts_with(b"this is not a mail"))
-        .collect();
+    let messages = sample_mail_only();
     let folder = fill_folder(rig, &rig.alice, "polling", &messages[..3]);
     let relay = Relay::without_idle(rig.imap_port);
-    let db = dir.path().join("poll.db");
-    let config = write_config(
-        dir.path(),
+    let bridge = Bridge::new(
+        "poll",
         rig,
         &[Source {
-            name: "poll",
-            account: &rig.alice,
-            password: &rig.alice.password,
-            mailbox: &folder,
-            port: relay.port,
             tls: "plain",
+            // Often enough for a test (the config's minimum is 5 seconds).
+            poll_seconds: 5,
+            ..Source::imaps("poll", &rig.alice, &folder, rig).via(&relay)
         }],
     );
-    // Poll often enough for a test (the config's minimum is 5 seconds).
-    let text = std::fs::read_to_string(&config)
-        .unwrap()
-        .replace("poll_seconds = 3600", "poll_seconds = 5");
-    std::fs::write(&config, text).unwrap();
-    let daemon = Daemon::start(&db, &config);
-    daemon.wait_until(
-        Duration::from_secs(30),
-        "the first sync, then polling",
-        || db.exists() && counts(&db).raw == 3 && status(&db, "poll")["state"] == "polling",
-    );
+    let db = &bridge.db;
+    let daemon = bridge.start();
+    daemon.wait_until(SYNC, "the first sync, then polling", || {
+        archived(db, 3) && status(db, "poll")["state"] == "polling"
+    });
     runtime().block_on(async {
         let mut session = rig.imap_login(&rig.alice).await;
         session
@@ -475,32 +463,25 @@ fn a_server_without_idle_is_polled() {
             .unwrap();
         session.logout().await.unwrap();
     });
-    daemon.wait_until(
-        Duration::from_secs(30),
-        "the new mail, found by polling",
-        || counts(&db).raw == 4,
-    );
+    daemon.wait_until(SYNC, "the new mail, found by polling", || {
+        counts(db).raw == 4
+    });
     assert_eq!(daemon.stop(), Some(0));
 }
 
 #[test]
 fn a_new_uidvalidity_resyncs_without_duplicates() {
     let rig = rig::env();
-    let dir = tempfile::tempdir().unwrap();
     let messages = sample_messages();
     let folder = fill_folder(rig, &rig.alice, "uidvalidity", &messages);
-    let db = dir.path().join("uv.db");
-    let config = write_config(
-        dir.path(),
-        rig,
-        &[Source::imaps("uv", &rig.alice, &folder, rig)],
-    );
-    let daemon = Daemon::start(&db, &config);
-    daemon.wait_until(Duration::from_secs(30), "the first sync", || {
-        db.exists() && counts(&db).raw == messages.len() as u64
+    let bridge = Bridge::new("uv", rig, &[Source::imaps("uv", &rig.alice, &folder, rig)]);
+    let db = &bridge.db;
+    let daemon = bridge.start();
+    daemon.wait_until(SYNC, "the first sync", || {
+        archived(db, messages.len() as u64)
     });
     assert_eq!(daemon.stop(), Some(0));
-    let before = counts(&db);
+    let before = counts(db);
 
     // The mailbox deleted and made again with the same mail: a new UIDVALIDITY.
     runtime().block_on(async {
@@ -517,20 +498,20 @@ fn a_new_uidvalidity_resyncs_without_duplicates() {
         session.logout().await.unwrap();
     });
     let restarted = now();
-    let daemon = Daemon::start(&db, &config);
-    daemon.wait_until(Duration::from_secs(30), "the resync", || {
+    let daemon = bridge.start();
+    daemon.wait_until(SYNC, "the resync", || {
         daemon.log().contains("UIDVALIDITY changed")
-            && status(&db, "uv")["state"] == "idle"
-            && synced_since(&db, "uv", restarted)
+            && status(db, "uv")["state"] == "idle"
+            && synced_since(db, "uv", restarted)
     });
     assert_eq!(daemon.stop(), Some(0));
     let log = std::fs::read_to_string(db.with_extension("log")).unwrap_or_default();
-    let after = counts(&db);
+    let after = counts(db);
     assert_eq!(
         after,
         before,
         "the resync added something\n{}",
-        daemon_log_of(&db)
+        daemon_log_of(db)
     );
     assert!(log.contains("UIDVALIDITY changed"), "{log}");
 }
@@ -538,32 +519,27 @@ fn a_new_uidvalidity_resyncs_without_duplicates() {
 #[test]
 fn a_wrong_password_is_reported_and_other_sources_keep_working() {
     let rig = rig::env();
-    let dir = tempfile::tempdir().unwrap();
     let messages = sample_messages();
     let folder = fill_folder(rig, &rig.alice, "good", &messages[..5]);
-    let db = dir.path().join("pw.db");
-    let config = write_config(
-        dir.path(),
+    let bridge = Bridge::new(
+        "pw",
         rig,
         &[
             Source {
-                name: "bad",
-                account: &rig.list,
                 password: "not-the-password",
-                mailbox: "INBOX",
-                port: rig.imaps_port,
-                tls: "implicit",
+                ..Source::imaps("bad", &rig.list, "INBOX", rig)
             },
             Source::imaps("good", &rig.alice, &folder, rig),
         ],
     );
-    let daemon = Daemon::start(&db, &config);
+    let db = &bridge.db;
+    let daemon = bridge.start();
     daemon.wait_until(
-        Duration::from_secs(30),
+        SYNC,
         "the good source to sync and the bad one to fail",
-        || db.exists() && counts(&db).raw == 5 && status(&db, "bad")["state"] == "failing",
+        || archived(db, 5) && status(db, "bad")["state"] == "failing",
     );
-    let bad = status(&db, "bad");
+    let bad = status(db, "bad");
     assert_eq!(bad["permanent"], true, "{bad}");
     let error = bad["last_error"].as_str().unwrap();
     assert!(
@@ -580,26 +556,17 @@ fn a_wrong_password_is_reported_and_other_sources_keep_working() {
         "{log}"
     );
     assert!(!log.contains("not-the-password"), "a password in the log");
-    assert_eq!(status(&db, "good")["state"], "idle");
+    assert_eq!(status(db, "good")["state"], "idle");
     assert_eq!(daemon.stop(), Some(0));
 }
 
 #[test]
 fn imap_fetch_is_read_only_by_default() {
     let rig = rig::env();
-    let dir = tempfile::tempdir().unwrap();
-    let messages = sample_messages();
-    let folder = fill_folder(rig, &rig.alice, "readonly", &messages[..3]);
-    let db = dir.path().join("ro.db");
-    let config = write_config(
-        dir.path(),
-        rig,
-        &[Source::imaps("ro", &rig.alice, &folder, rig)],
-    );
-    let daemon = Daemon::start(&db, &config);
-    daemon.wait_until(Duration::from_secs(30), "the sync", || {
-        db.exists() && counts(&db).raw == 3
-    });
+    let folder = fill_folder(rig, &rig.alice, "readonly", &sample_messages()[..3]);
+    let bridge = Bridge::new("ro", rig, &[Source::imaps("ro", &rig.alice, &folder, rig)]);
+    let daemon = bridge.start();
+    daemon.wait_until(SYNC, "the sync", || archived(&bridge.db, 3));
     assert_eq!(daemon.stop(), Some(0));
     runtime().block_on(async {
         let mut session = rig.imap_login(&rig.alice).await;
@@ -628,21 +595,19 @@ fn imap_fetch_is_read_only_by_default() {
 #[test]
 fn delete_after_import_empties_the_mailbox_only_once_archived() {
     let rig = rig::env();
-    let dir = tempfile::tempdir().unwrap();
-    let messages = sample_messages();
-    let folder = fill_folder(rig, &rig.alice, "delete", &messages[..4]);
-    let db = dir.path().join("del.db");
-    let config = write_config(
-        dir.path(),
+    let folder = fill_folder(rig, &rig.alice, "delete", &sample_messages()[..4]);
+    let bridge = Bridge::new(
+        "del",
         rig,
-        &[Source::imaps("del", &rig.alice, &folder, rig)],
+        &[Source {
+            settings: "delete_after_import = true\n",
+            ..Source::imaps("del", &rig.alice, &folder, rig)
+        }],
     );
-    let mut text = std::fs::read_to_string(&config).unwrap();
-    text.push_str("delete_after_import = true\n");
-    std::fs::write(&config, text).unwrap();
-    let daemon = Daemon::start(&db, &config);
-    daemon.wait_until(Duration::from_secs(30), "the sync", || {
-        db.exists() && counts(&db).raw == 4 && status(&db, "del")["state"] == "idle"
+    let db = &bridge.db;
+    let daemon = bridge.start();
+    daemon.wait_until(SYNC, "the sync", || {
+        archived(db, 4) && status(db, "del")["state"] == "idle"
     });
     assert_eq!(daemon.stop(), Some(0));
     runtime().block_on(async {

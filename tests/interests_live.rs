@@ -6,45 +6,9 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
-
-use common::forum::{Forum, PATIENCE, bare, cli, mail, store};
+use common::forum::{Forum, PATIENCE, bare, cli, message_id, store};
 use common::rig;
 use common::web::Web;
-
-/// Waits until `who`'s INBOX holds a mail whose header `name` satisfies `check`; returns it.
-async fn wait_for_mail(
-    forum: &Forum,
-    who: &rig::Account,
-    what: &str,
-    check: impl Fn(&[u8]) -> bool,
-) -> Vec<u8> {
-    let deadline = Instant::now() + PATIENCE;
-    loop {
-        if let Some(m) = forum
-            .rig
-            .fetch_inbox(who)
-            .await
-            .into_iter()
-            .find(|m| check(m))
-        {
-            return m;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no mail {what} for {}\ndaemon log:\n{}",
-            who.user,
-            forum.daemon.log()
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
-
-fn message_id(m: &[u8]) -> String {
-    rig::header(m, "Message-ID")
-        .map(|h| bare(&h))
-        .unwrap_or_default()
-}
 
 /// Waits until every queued mail has been handed to Postfix.
 fn outbox_drained(forum: &Forum) {
@@ -55,189 +19,187 @@ fn outbox_drained(forum: &Forum) {
     });
 }
 
-#[test]
-fn a_member_gets_what_they_watch_a_digest_of_the_rest_and_can_unsubscribe_in_one_click() {
-    let forum = Forum::start("host");
-    common::forum::runtime().block_on(async {
-        let rig = &forum.rig;
-        let mut alice = forum.alice_and_bob().await;
+#[tokio::test(flavor = "multi_thread")]
+async fn a_member_gets_what_they_watch_a_digest_of_the_rest_and_can_unsubscribe_in_one_click() {
+    let (forum, mut alice) = Forum::with_alice_and_bob("host").await;
+    let rig = &forum.rig;
 
-        // Bob came from the old list: he gets every post, with his own preferences link.
-        let first = alice
-            .start_thread(
-                "snug",
-                "Asthma reviews this winter",
-                "Who runs the asthma clinic?",
-            )
-            .await;
-        let copy = wait_for_mail(&forum, &rig.bob, "of the first post", |m| {
-            message_id(m) == first
-        })
+    // Bob came from the old list: he gets every post, with his own preferences link.
+    let first = alice
+        .start_thread(
+            "snug",
+            "Asthma reviews this winter",
+            "Who runs the asthma clinic?",
+        )
         .await;
-        let unsubscribe = bare(&rig::header(&copy, "List-Unsubscribe").expect("List-Unsubscribe"));
-        assert_eq!(
-            rig::header(&copy, "List-Unsubscribe-Post").as_deref(),
-            Some("List-Unsubscribe=One-Click")
-        );
-        assert!(
-            unsubscribe.starts_with(&format!("{}/preferences/", forum.base)),
-            "{unsubscribe}"
-        );
-
-        // From that link, without signing in: watch Asthma, mute X-rays, the rest in a digest.
-        let mut bob = Web::new(&forum.base);
-        let page = bob.get(&unsubscribe).await;
-        assert_eq!(page.status, 200, "{}", page.body);
-        assert!(page.body.contains("name=\"interest.asthma\""));
-        let saved = bob
-            .post(
-                &unsubscribe,
-                &[
-                    ("delivery", "chosen"),
-                    ("interest.asthma", "watch"),
-                    ("interest.x-rays", "mute"),
-                    ("digest", "daily"),
-                    ("digest_hour", "7"),
-                    ("daily_cap", "50"),
-                ],
-            )
-            .await;
-        assert_eq!(saved.status, 303, "{}", saved.body);
-        // His profile shows what he follows.
-        let bob_id = store(&forum.db)
-            .user_by_email("bob@lists.test")
-            .unwrap()
-            .unwrap()
-            .0;
-        let profile = bob.get(&format!("/u/{bob_id}")).await;
-        assert!(
-            profile.body.contains("href=\"/i/asthma\""),
-            "{}",
-            profile.body
-        );
-        assert!(!profile.body.contains("href=\"/i/x-rays\""));
-
-        let asthma = alice
-            .start_thread(
-                "snug",
-                "Spacer or dry powder inhaler?",
-                "For a 6 year old with asthma.",
-            )
-            .await;
-        let xray = alice
-            .start_thread(
-                "snug",
-                "X-ray walk-in closed",
-                "The CXR walk-in at St Mary's is shut this week.",
-            )
-            .await;
-        let locum = alice
-            .start_thread(
-                "snug",
-                "Locum rates for 2026",
-                "What are you paying locums now?",
-            )
-            .await;
-        wait_for_mail(&forum, &rig.bob, "of the asthma post", |m| {
-            message_id(m) == asthma
-        })
+    let copy = forum
+        .wait_for_mail(&rig.bob, "of the first post", |m| message_id(m) == first)
         .await;
-        outbox_drained(&forum);
-        let bobs = rig.fetch_inbox(&rig.bob).await;
-        let ids: Vec<String> = bobs.iter().map(|m| message_id(m)).collect();
-        assert!(!ids.contains(&xray), "a muted interest's post reached Bob");
-        assert!(
-            !ids.contains(&locum),
-            "an unwatched post is for the digest, not a mail"
-        );
+    let unsubscribe = bare(&rig::header(&copy, "List-Unsubscribe").expect("List-Unsubscribe"));
+    assert_eq!(
+        rig::header(&copy, "List-Unsubscribe-Post").as_deref(),
+        Some("List-Unsubscribe=One-Click")
+    );
+    assert!(
+        unsubscribe.starts_with(&format!("{}/preferences/", forum.base)),
+        "{unsubscribe}"
+    );
 
-        // The digest: the rest, not the muted, not what he already had.
-        let out = cli(&forum.db, &forum.config, &["digests", "--all"]);
-        assert!(out.contains("digests queued"), "{out}");
-        let digest = wait_for_mail(&forum, &rig.bob, "with the digest", |m| {
+    // From that link, without signing in: watch Asthma, mute X-rays, the rest in a digest.
+    let mut bob = Web::new(&forum.base);
+    let page = bob.get(&unsubscribe).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(page.body.contains("name=\"interest.asthma\""));
+    let saved = bob
+        .post(
+            &unsubscribe,
+            &[
+                ("delivery", "chosen"),
+                ("interest.asthma", "watch"),
+                ("interest.x-rays", "mute"),
+                ("digest", "daily"),
+                ("digest_hour", "7"),
+                ("daily_cap", "50"),
+            ],
+        )
+        .await;
+    assert_eq!(saved.status, 303, "{}", saved.body);
+    // His profile shows what he follows.
+    let bob_id = store(&forum.db)
+        .user_by_email("bob@lists.test")
+        .unwrap()
+        .unwrap()
+        .0;
+    let profile = bob.get(&format!("/u/{bob_id}")).await;
+    assert!(
+        profile.body.contains("href=\"/i/asthma\""),
+        "{}",
+        profile.body
+    );
+    assert!(!profile.body.contains("href=\"/i/x-rays\""));
+
+    let asthma = alice
+        .start_thread(
+            "snug",
+            "Spacer or dry powder inhaler?",
+            "For a 6 year old with asthma.",
+        )
+        .await;
+    let xray = alice
+        .start_thread(
+            "snug",
+            "X-ray walk-in closed",
+            "The CXR walk-in at St Mary's is shut this week.",
+        )
+        .await;
+    let locum = alice
+        .start_thread(
+            "snug",
+            "Locum rates for 2026",
+            "What are you paying locums now?",
+        )
+        .await;
+    forum
+        .wait_for_mail(&rig.bob, "of the asthma post", |m| message_id(m) == asthma)
+        .await;
+    outbox_drained(&forum);
+    let bobs = rig.fetch_inbox(&rig.bob).await;
+    let ids: Vec<String> = bobs.iter().map(|m| message_id(m)).collect();
+    assert!(!ids.contains(&xray), "a muted interest's post reached Bob");
+    assert!(
+        !ids.contains(&locum),
+        "an unwatched post is for the digest, not a mail"
+    );
+
+    // The digest: the rest, not the muted, not what he already had.
+    let out = cli(&forum.db, &forum.config, &["digests", "--all"]);
+    assert!(out.contains("digests queued"), "{out}");
+    let digest = forum
+        .wait_for_mail(&rig.bob, "with the digest", |m| {
             rig::header(m, "Subject").is_some_and(|s| s.contains("digest"))
         })
         .await;
-        let parsed = mail_parser::MessageParser::default()
-            .parse(&digest)
-            .unwrap();
-        let text = parsed.body_text(0).unwrap().into_owned();
-        assert!(
-            parsed.body_html(0).is_some(),
-            "a digest has an HTML part too"
-        );
-        assert!(text.contains("Locum rates for 2026"), "{text}");
-        assert!(!text.contains("X-ray walk-in closed"), "muted: {text}");
-        assert!(
-            !text.contains("Spacer or dry powder"),
-            "already mailed: {text}"
-        );
-        assert!(
-            text.contains("== Practice management =="),
-            "grouped by interest: {text}"
-        );
-        assert!(rig::header(&digest, "List-Unsubscribe").is_some());
+    let parsed = mail_parser::MessageParser::default()
+        .parse(&digest)
+        .unwrap();
+    let text = parsed.body_text(0).unwrap().into_owned();
+    assert!(
+        parsed.body_html(0).is_some(),
+        "a digest has an HTML part too"
+    );
+    assert!(text.contains("Locum rates for 2026"), "{text}");
+    assert!(!text.contains("X-ray walk-in closed"), "muted: {text}");
+    assert!(
+        !text.contains("Spacer or dry powder"),
+        "already mailed: {text}"
+    );
+    assert!(
+        text.contains("== Practice management =="),
+        "grouped by interest: {text}"
+    );
+    assert!(rig::header(&digest, "List-Unsubscribe").is_some());
 
-        // "+1" by mail to the asthma post: a like, not a post.
-        let copy = wait_for_mail(&forum, &rig.bob, "of the asthma post", |m| {
-            message_id(m) == asthma
-        })
+    // "+1" by mail to the asthma post: a like, not a post.
+    let copy = forum
+        .wait_for_mail(&rig.bob, "of the asthma post", |m| message_id(m) == asthma)
         .await;
-        let reply_to = bare(&rig::header(&copy, "Reply-To").unwrap());
-        let plus_one = rig::unique_message_id("plus-one");
-        let raw = mail(
+    let reply_to = bare(&rig::header(&copy, "Reply-To").unwrap());
+    let plus_one = rig::unique_message_id("plus-one");
+    forum
+        .send_mail(
             "Bob Baker <bob@lists.test>",
             &reply_to,
             &plus_one,
             "Re: Spacer or dry powder inhaler?",
-            &format!("In-Reply-To: <{asthma}>\r\nReferences: <{asthma}>\r\n"),
-            "+1\r\n\r\nOn Wed, Alice Adams wrote:\r\n> For a 6 year old with asthma.",
-        );
-        rig.send_raw("bob@lists.test", &[&reply_to], &raw).await;
-        let (db, liked) = (forum.db.clone(), asthma.clone());
-        forum
-            .daemon
-            .wait_until(PATIENCE, "the like is counted", || {
-                store(&db)
-                    .likes(&[liked.as_str()], None)
-                    .unwrap()
-                    .get(&liked)
-                    .map(|l| l.0)
-                    == Some(1)
-            });
-        let s = store(&forum.db);
-        assert!(
-            s.locate(&bare(&plus_one)).unwrap().is_none(),
-            "+1 is not a post"
-        );
-        let (thread, _) = s.locate(&asthma).unwrap().unwrap();
-        assert_eq!(s.thread_posts(thread).unwrap().len(), 1);
-        let page = alice.get(&format!("/t/{}", thread.0)).await;
-        assert!(page.body.contains("1 like"), "the count shows on the post");
+            (
+                &format!("In-Reply-To: <{asthma}>\r\nReferences: <{asthma}>\r\n"),
+                "+1\r\n\r\nOn Wed, Alice Adams wrote:\r\n> For a 6 year old with asthma.",
+            ),
+        )
+        .await;
+    let (db, liked) = (forum.db.clone(), asthma.clone());
+    forum
+        .daemon
+        .wait_until(PATIENCE, "the like is counted", || {
+            store(&db)
+                .likes(&[liked.as_str()], None)
+                .unwrap()
+                .get(&liked)
+                .map(|l| l.0)
+                == Some(1)
+        });
+    let s = store(&forum.db);
+    assert!(
+        s.locate(&bare(&plus_one)).unwrap().is_none(),
+        "+1 is not a post"
+    );
+    let (thread, _) = s.locate(&asthma).unwrap().unwrap();
+    assert_eq!(s.thread_posts(thread).unwrap().len(), 1);
+    let page = alice.get(&format!("/t/{}", thread.0)).await;
+    assert!(page.body.contains("1 like"), "the count shows on the post");
 
-        // One-click unsubscribe: a plain POST, no cookie, as a mail client sends it.
-        let mut client = Web::new(&forum.base);
-        let done = client
-            .post(&unsubscribe, &[("List-Unsubscribe", "One-Click")])
-            .await;
-        assert_eq!(done.status, 200, "{}", done.body);
-        assert!(!client.has_cookie("lb_session"));
-        let before = rig.fetch_inbox(&rig.bob).await.len();
-        let later = alice
-            .start_thread("snug", "Asthma action plans", "Templates, anyone?")
-            .await;
-        outbox_drained(&forum);
-        let after = rig.fetch_inbox(&rig.bob).await;
-        assert_eq!(after.len(), before, "nothing more after unsubscribing");
-        assert!(after.iter().all(|m| message_id(m) != later));
-        let prefs = s
-            .preferences(listbridge::store::UserId(
-                s.user_by_email("bob@lists.test").unwrap().unwrap().0,
-            ))
-            .unwrap();
-        assert_eq!(
-            (prefs.delivery.as_str(), prefs.digest.as_str()),
-            ("none", "off")
-        );
-    });
+    // One-click unsubscribe: a plain POST, no cookie, as a mail client sends it.
+    let mut client = Web::new(&forum.base);
+    let done = client
+        .post(&unsubscribe, &[("List-Unsubscribe", "One-Click")])
+        .await;
+    assert_eq!(done.status, 200, "{}", done.body);
+    assert!(!client.has_cookie("lb_session"));
+    let before = rig.fetch_inbox(&rig.bob).await.len();
+    let later = alice
+        .start_thread("snug", "Asthma action plans", "Templates, anyone?")
+        .await;
+    outbox_drained(&forum);
+    let after = rig.fetch_inbox(&rig.bob).await;
+    assert_eq!(after.len(), before, "nothing more after unsubscribing");
+    assert!(after.iter().all(|m| message_id(m) != later));
+    let prefs = s
+        .preferences(listbridge::store::UserId(
+            s.user_by_email("bob@lists.test").unwrap().unwrap().0,
+        ))
+        .unwrap();
+    assert_eq!(
+        (prefs.delivery.as_str(), prefs.digest.as_str()),
+        ("none", "off")
+    );
 }

@@ -13,7 +13,7 @@ use std::ops::{Deref, DerefMut};
 use std::path::{Path, PathBuf};
 
 use axum::http::StatusCode;
-use common::app::{Site, Visitor};
+use common::app::{Answer, Site, Visitor};
 use listbridge::store::{DeriveSettings, Role, Store};
 use serde_json::Value;
 
@@ -52,22 +52,11 @@ impl Forum {
     fn placements(&self) -> BTreeMap<String, (i64, Option<String>, u64)> {
         let json: Value =
             serde_json::from_str(&self.cli_ok(&["export", "threads", "--json"])).unwrap();
-        let mut found = BTreeMap::new();
         for t in json["threads"].as_array().unwrap() {
             let messages = t["messages"].as_array().unwrap();
             assert!(!messages.is_empty(), "an empty thread is exported: {t}");
-            for m in messages {
-                found.insert(
-                    m["message_id"].as_str().unwrap().to_owned(),
-                    (
-                        t["thread"].as_i64().unwrap(),
-                        m["parent"].as_str().map(str::to_owned),
-                        m["depth"].as_u64().unwrap(),
-                    ),
-                );
-            }
         }
-        found
+        common::placements(&json)
     }
 
     /// The threads as sets of short names (`flu-1` for `flu-1@snug.example`), thread numbers
@@ -91,6 +80,70 @@ impl Forum {
 
     fn thread_of(&self, name: &str) -> i64 {
         self.placements()[&full(name)].0
+    }
+
+    /// Mo Moderator and Jane Member, signed in: each one's visitor and form token.
+    async fn mo_and_jane(&self) -> ((Visitor, String), (Visitor, String)) {
+        let mo = self
+            .member("mo@snug.example", "Mo Moderator", Role::Moderator)
+            .await;
+        let jane = self
+            .member("jane@snug.example", "Jane Member", Role::Member)
+            .await;
+        (mo, jane)
+    }
+
+    /// `who` sends the form at `uri` with these fields and their form token `csrf`.
+    async fn act(
+        &self,
+        (who, csrf): (&mut Visitor, &str),
+        uri: &str,
+        fields: &[(&str, &str)],
+    ) -> Answer {
+        let mut form = fields.to_vec();
+        form.push(("csrf", csrf));
+        self.post(who, uri, &form).await
+    }
+
+    /// Splits `thread` at `message_id`.
+    async fn split(&self, by: (&mut Visitor, &str), thread: i64, message_id: &str) -> Answer {
+        let uri = format!("/t/{thread}/split");
+        self.act(by, &uri, &[("message_id", message_id)]).await
+    }
+
+    /// Moves the message `name` (short) of `thread` under the post or thread `to` names.
+    async fn move_post(
+        &self,
+        by: (&mut Visitor, &str),
+        thread: i64,
+        name: &str,
+        to: &str,
+    ) -> Answer {
+        let uri = format!("/t/{thread}/move");
+        self.act(by, &uri, &[("message_id", &full(name)), ("to", to)])
+            .await
+    }
+
+    /// Flags `message_id` with these fields (reason, note).
+    async fn flag(
+        &self,
+        by: (&mut Visitor, &str),
+        message_id: &str,
+        fields: &[(&str, &str)],
+    ) -> Answer {
+        let mut form = vec![("message_id", message_id)];
+        form.extend_from_slice(fields);
+        self.act(by, "/flag", &form).await
+    }
+
+    /// A moderator's `action` on a flagged post: hide, dismiss or unhide.
+    async fn on_flags(&self, by: (&mut Visitor, &str), message_id: &str, action: &str) -> Answer {
+        self.act(
+            by,
+            "/admin/flags",
+            &[("message_id", message_id), ("action", action)],
+        )
+        .await
     }
 }
 
@@ -148,12 +201,7 @@ fn as_imported() -> BTreeSet<Vec<(String, Option<String>)>> {
 async fn moderators_fix_threading_mistakes_and_the_fixes_survive_reindex() {
     let mut forum = Forum::new();
     assert_eq!(forum.shape(), as_imported());
-    let (mut mo, mo_csrf) = forum
-        .member("mo@snug.example", "Mo Moderator", Role::Moderator)
-        .await;
-    let (mut jane, jane_csrf) = forum
-        .member("jane@snug.example", "Jane Member", Role::Member)
-        .await;
+    let ((mut mo, mo_csrf), (mut jane, jane_csrf)) = forum.mo_and_jane().await;
     let spacer = forum.thread_of("spacer-1");
     let nurse_2 = forum.thread_of("nurse-2");
     let nurse_1 = forum.thread_of("nurse-1");
@@ -166,7 +214,7 @@ async fn moderators_fix_threading_mistakes_and_the_fixes_survive_reindex() {
             && page.body.contains("Merge this whole thread")
     );
     let page = forum.get(&mut jane, &format!("/t/{spacer}")).await;
-    assert!(page.body.contains("Flag the post"), "{}", page.body);
+    common::assert_says(&page.body, &["Flag the post"]);
     assert!(
         !page.body.contains("Split the thread here")
             && !page.body.contains("Merge this whole thread")
@@ -190,9 +238,7 @@ async fn moderators_fix_threading_mistakes_and_the_fixes_survive_reindex() {
             vec![("message_id", flu_1.as_str()), ("action", "hide")],
         ),
     ] {
-        let mut form = form;
-        form.push(("csrf", &jane_csrf));
-        let refused = forum.post(&mut jane, &uri, &form).await;
+        let refused = forum.act((&mut jane, &jane_csrf), &uri, &form).await;
         assert_eq!(
             refused.status,
             StatusCode::FORBIDDEN,
@@ -216,13 +262,7 @@ async fn moderators_fix_threading_mistakes_and_the_fixes_survive_reindex() {
     assert_eq!(forged.status, StatusCode::FORBIDDEN);
 
     // Split at the hijacking post: it and its replies become a thread.
-    let split = forum
-        .post(
-            &mut mo,
-            &format!("/t/{spacer}/split"),
-            &[("message_id", &flu_1), ("csrf", &mo_csrf)],
-        )
-        .await;
+    let split = forum.split((&mut mo, &mo_csrf), spacer, &flu_1).await;
     assert_eq!(split.status, StatusCode::SEE_OTHER, "{}", split.body);
     let flu = forum.thread_of("flu-1");
     assert_ne!(flu, spacer);
@@ -242,24 +282,18 @@ async fn moderators_fix_threading_mistakes_and_the_fixes_survive_reindex() {
     assert!(!page.body.contains("small-volume spacer"));
     // Splitting where a thread starts would change nothing: refused, said why.
     let first = forum
-        .post(
-            &mut mo,
-            &format!("/t/{spacer}/split"),
-            &[("message_id", &full("spacer-1")), ("csrf", &mo_csrf)],
-        )
+        .split((&mut mo, &mo_csrf), spacer, &full("spacer-1"))
         .await;
     assert_eq!(first.status, StatusCode::BAD_REQUEST);
-    assert!(first.body.contains("starts the thread"), "{}", first.body);
+    common::assert_says(&first.body, &["starts the thread"]);
 
     // Merge the orphaned answer's thread into the thread it answers, by its full address.
+    let into = format!("https://forum.test/t/{nurse_1}");
     let merged = forum
-        .post(
-            &mut mo,
+        .act(
+            (&mut mo, &mo_csrf),
             &format!("/t/{nurse_2}/merge"),
-            &[
-                ("into", &format!("https://forum.test/t/{nurse_1}")),
-                ("csrf", &mo_csrf),
-            ],
+            &[("into", &into)],
         )
         .await;
     assert_eq!(
@@ -290,14 +324,11 @@ async fn moderators_fix_threading_mistakes_and_the_fixes_survive_reindex() {
 
     // Move the misfiled answer under the post it answers, given by the post's permalink.
     let moved = forum
-        .post(
-            &mut mo,
-            &format!("/t/{minutes}/move"),
-            &[
-                ("message_id", &full("minutes-reply")),
-                ("to", "/m/pcn-minutes%40snug.example"),
-                ("csrf", &mo_csrf),
-            ],
+        .move_post(
+            (&mut mo, &mo_csrf),
+            minutes,
+            "minutes-reply",
+            "/m/pcn-minutes%40snug.example",
         )
         .await;
     assert_eq!(moved.status, StatusCode::SEE_OTHER, "{}", moved.body);
@@ -306,37 +337,17 @@ async fn moderators_fix_threading_mistakes_and_the_fixes_survive_reindex() {
     // Under one of its own replies: refused, nothing changed.
     let flu = forum.thread_of("flu-1");
     let under_itself = forum
-        .post(
-            &mut mo,
-            &format!("/t/{flu}/move"),
-            &[
-                ("message_id", &flu_1),
-                ("to", "flu-3@snug.example"),
-                ("csrf", &mo_csrf),
-            ],
-        )
+        .move_post((&mut mo, &mo_csrf), flu, "flu-1", "flu-3@snug.example")
         .await;
     assert_eq!(under_itself.status, StatusCode::BAD_REQUEST);
-    assert!(
-        under_itself.body.contains("its own replies"),
-        "{}",
-        under_itself.body
-    );
+    common::assert_says(&under_itself.body, &["its own replies"]);
     assert_eq!(forum.thread_of("flu-1"), flu);
     // A place that is no thread or post is refused, with what to give.
     let nowhere = forum
-        .post(
-            &mut mo,
-            &format!("/t/{spacer}/move"),
-            &[
-                ("message_id", &full("spacer-3")),
-                ("to", "the other thread"),
-                ("csrf", &mo_csrf),
-            ],
-        )
+        .move_post((&mut mo, &mo_csrf), spacer, "spacer-3", "the other thread")
         .await;
     assert_eq!(nowhere.status, StatusCode::BAD_REQUEST);
-    assert!(nowhere.body.contains("/t/123"), "{}", nowhere.body);
+    common::assert_says(&nowhere.body, &["/t/123"]);
 
     let fixed: BTreeSet<_> = [
         thread(&[
@@ -430,10 +441,10 @@ async fn moderators_fix_threading_mistakes_and_the_fixes_survive_reindex() {
         .find(|f| f.message_id == full("minutes-reply"))
         .unwrap();
     let undone = forum
-        .post(
-            &mut mo,
+        .act(
+            (&mut mo, &mo_csrf),
             &format!("/admin/fixes/{}/undo", move_fix.id.0),
-            &[("csrf", &mo_csrf)],
+            &[],
         )
         .await;
     assert_eq!(undone.status, StatusCode::SEE_OTHER, "{}", undone.body);
@@ -458,12 +469,7 @@ async fn moderators_fix_threading_mistakes_and_the_fixes_survive_reindex() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_flagged_post_is_hidden_and_stays_hidden_through_reindex() {
     let mut forum = Forum::new();
-    let (mut mo, mo_csrf) = forum
-        .member("mo@snug.example", "Mo Moderator", Role::Moderator)
-        .await;
-    let (mut jane, jane_csrf) = forum
-        .member("jane@snug.example", "Jane Member", Role::Member)
-        .await;
+    let ((mut mo, mo_csrf), (mut jane, jane_csrf)) = forum.mo_and_jane().await;
     let (mut raj, raj_csrf) = forum
         .member("raj@snug.example", "Raj Member", Role::Member)
         .await;
@@ -485,13 +491,7 @@ async fn a_flagged_post_is_hidden_and_stays_hidden_through_reindex() {
         )
         .await;
     assert_eq!(forged.status, StatusCode::FORBIDDEN);
-    let no_reason = forum
-        .post(
-            &mut jane,
-            "/flag",
-            &[("message_id", &post), ("csrf", &jane_csrf)],
-        )
-        .await;
+    let no_reason = forum.flag((&mut jane, &jane_csrf), &post, &[]).await;
     assert_eq!(no_reason.status, StatusCode::BAD_REQUEST);
     let signed_out = forum
         .post(
@@ -508,29 +508,19 @@ async fn a_flagged_post_is_hidden_and_stays_hidden_through_reindex() {
 
     // Jane flags the post naming a patient; once.
     let flagged = forum
-        .post(
-            &mut jane,
-            "/flag",
+        .flag(
+            (&mut jane, &jane_csrf),
+            &post,
             &[
-                ("message_id", &post),
                 ("reason", "patient"),
                 ("note", "Names a patient and where she lives"),
-                ("csrf", &jane_csrf),
             ],
         )
         .await;
     assert_eq!(flagged.status, StatusCode::OK, "{}", flagged.body);
     assert!(flagged.body.contains("The moderators have been told"));
     let again = forum
-        .post(
-            &mut jane,
-            "/flag",
-            &[
-                ("message_id", &post),
-                ("reason", "abusive"),
-                ("csrf", &jane_csrf),
-            ],
-        )
+        .flag((&mut jane, &jane_csrf), &post, &[("reason", "abusive")])
         .await;
     assert_eq!(again.status, StatusCode::CONFLICT, "{}", again.body);
 
@@ -553,17 +543,7 @@ async fn a_flagged_post_is_hidden_and_stays_hidden_through_reindex() {
     let queue = forum.get(&mut mo, "/admin/held").await;
     assert!(queue.body.contains("Flagged posts") && queue.body.contains("Mrs Quenby"));
     assert!(queue.body.contains("Names a patient and where she lives"));
-    let hid = forum
-        .post(
-            &mut mo,
-            "/admin/flags",
-            &[
-                ("message_id", &post),
-                ("action", "hide"),
-                ("csrf", &mo_csrf),
-            ],
-        )
-        .await;
+    let hid = forum.on_flags((&mut mo, &mo_csrf), &post, "hide").await;
     assert_eq!(
         (hid.status, hid.location.as_str()),
         (StatusCode::SEE_OTHER, "/admin/held?done=hidden")
@@ -585,13 +565,7 @@ async fn a_flagged_post_is_hidden_and_stays_hidden_through_reindex() {
     // looks; dismissing them shows it again.
     let nurse = full("nurse-1");
     for (who, csrf) in [(&mut jane, &jane_csrf), (&mut raj, &raj_csrf)] {
-        let done = forum
-            .post(
-                who,
-                "/flag",
-                &[("message_id", &nurse), ("reason", "spam"), ("csrf", csrf)],
-            )
-            .await;
+        let done = forum.flag((who, csrf), &nurse, &[("reason", "spam")]).await;
         assert_eq!(done.status, StatusCode::OK, "{}", done.body);
     }
     let permalink = forum
@@ -605,27 +579,13 @@ async fn a_flagged_post_is_hidden_and_stays_hidden_through_reindex() {
     let mail = mailed(&forum.db, "mo@snug.example");
     assert!(mail.contains("Hidden by members' flags"), "{mail}");
     let queue = forum.get(&mut mo, "/admin/held").await;
-    assert!(
-        queue.body.contains("hidden until you decide"),
-        "{}",
-        queue.body
-    );
+    common::assert_says(&queue.body, &["hidden until you decide"]);
     assert!(
         queue.body.contains("<strong>hidden by flags</strong>"),
         "the log says flags hid it: {}",
         queue.body
     );
-    let dismissed = forum
-        .post(
-            &mut mo,
-            "/admin/flags",
-            &[
-                ("message_id", &nurse),
-                ("action", "dismiss"),
-                ("csrf", &mo_csrf),
-            ],
-        )
-        .await;
+    let dismissed = forum.on_flags((&mut mo, &mo_csrf), &nurse, "dismiss").await;
     assert_eq!(dismissed.location, "/admin/held?done=dismissed");
     let permalink = forum
         .get(&mut Visitor::default(), "/m/nurse-1@snug.example")
@@ -633,17 +593,7 @@ async fn a_flagged_post_is_hidden_and_stays_hidden_through_reindex() {
     assert_eq!(permalink.status, StatusCode::SEE_OTHER, "shown again");
 
     // The moderator can show the hidden post again too; it is searchable again.
-    let shown = forum
-        .post(
-            &mut mo,
-            "/admin/flags",
-            &[
-                ("message_id", &post),
-                ("action", "unhide"),
-                ("csrf", &mo_csrf),
-            ],
-        )
-        .await;
+    let shown = forum.on_flags((&mut mo, &mo_csrf), &post, "unhide").await;
     assert_eq!(shown.location, "/admin/held?done=shown");
     let page = forum
         .get(&mut Visitor::default(), &format!("/t/{spacer}"))

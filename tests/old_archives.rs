@@ -63,6 +63,17 @@ fn import(dir: &Path, name: &str, subject_fallback: bool, paths: &[&Path]) -> Pa
     db
 }
 
+/// Where `threading.mbox`, imported with the subject fallback on, puts each message.
+fn threading_placements() -> BTreeMap<String, Placed> {
+    let dir = tempfile::tempdir().unwrap();
+    placements(&import(
+        dir.path(),
+        "a",
+        true,
+        &[&fixture("threading.mbox")],
+    ))
+}
+
 /// The fixture's messages, each as its separator line and bytes.
 fn messages(mbox: &Path) -> Vec<String> {
     let text = std::fs::read_to_string(mbox).unwrap();
@@ -78,9 +89,7 @@ fn messages(mbox: &Path) -> Vec<String> {
 
 #[test]
 fn phrase_in_reply_to_and_ids_that_name_nothing_do_not_join_threads() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = import(dir.path(), "a", true, &[&fixture("threading.mbox")]);
-    let p = placements(&db);
+    let p = threading_placements();
     // The Z-Mail replies name Jane's address, not a message: each goes under its own
     // subject's first message, and the two conversations stay apart.
     let bob = &p["9604021030.AA01234@mail.example.net"];
@@ -111,9 +120,7 @@ fn phrase_in_reply_to_and_ids_that_name_nothing_do_not_join_threads() {
 
 #[test]
 fn subject_replies_hang_under_the_root_and_same_subjects_without_re_stay_apart() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = import(dir.path(), "a", true, &[&fixture("threading.mbox")]);
-    let p = placements(&db);
+    let p = threading_placements();
     let root = &p["closure-root@example.org"];
     for reply in ["closure-reply-1@example.org", "closure-reply-2@example.org"] {
         assert_eq!(
@@ -132,15 +139,7 @@ fn threads_do_not_depend_on_import_order_or_reindex() {
     let dir = tempfile::tempdir().unwrap();
     let msgs = messages(&fixture("threading.mbox"));
     let n = msgs.len();
-    let orders: Vec<Vec<usize>> = vec![
-        (0..n).collect(),
-        (0..n).rev().collect(),
-        (0..n)
-            .filter(|i| i % 2 == 1)
-            .chain((0..n).filter(|i| i % 2 == 0).rev())
-            .collect(),
-        (0..n).map(|i| (i * 5) % n).collect(),
-    ];
+    let orders = common::arrival_orders(n, 5);
     let shape = |db: &Path| -> Vec<(String, Option<String>, Vec<String>)> {
         let p = placements(db);
         p.iter()
@@ -221,15 +220,14 @@ fn hand_built_mbox_empty_and_headerless_mail_are_all_read_and_given_back() {
             fixture("blank-first.eml").to_str().unwrap(),
         ],
     );
-    assert!(singles.contains("0 new messages from 2 read"), "{singles}");
-    assert!(singles.contains("unparseable:      2"), "{singles}");
-    assert!(
-        singles.contains("empty.eml#0: the message is empty"),
-        "{singles}"
-    );
-    assert!(
-        singles.contains("blank-first.eml#0: no header lines"),
-        "{singles}"
+    common::assert_says(
+        &singles,
+        &[
+            "0 new messages from 2 read",
+            "unparseable:      2",
+            "empty.eml#0: the message is empty",
+            "blank-first.eml#0: no header lines",
+        ],
     );
     let out = listbridge(&dir.path().join("singles.db"), &["export", "mbox"], None);
     assert_eq!(
@@ -246,15 +244,14 @@ fn hand_built_mbox_empty_and_headerless_mail_are_all_read_and_given_back() {
     );
     // Eight separators start messages, blank line before them or not; the ninth line shaped
     // like one has no header after it, and the summary says so.
-    assert!(summary.contains("7 new messages from 8 read"), "{summary}");
-    assert!(summary.contains("unparseable:      1"), "{summary}");
-    assert!(
-        summary.contains("hand-built.mbox#6: no header lines"),
-        "{summary}"
-    );
-    assert!(
-        summary.contains("fewer messages than separator lines: 1 "),
-        "{summary}"
+    common::assert_says(
+        &summary,
+        &[
+            "7 new messages from 8 read",
+            "unparseable:      1",
+            "hand-built.mbox#6: no header lines",
+            "fewer messages than separator lines: 1 ",
+        ],
     );
     let p = placements(&db);
     for id in 1..=8 {

@@ -62,32 +62,17 @@ fn forum(hide_addresses: bool) -> Forum {
     ));
     let config = &site.config;
     assert!(!config.interests.is_empty());
+    site.import_sample_and_closed();
     let mut store = site.store();
-    store.seed_interests(&config.new_interests(), 0).unwrap();
-    site.import("sample/snug-2024.mbox", "snug");
-    site.import("private/closed.mbox", "closed");
     let (thread, _) = store.locate("kestrel-1@closed.example").unwrap().unwrap();
-    let sha: String = rusqlite::Connection::open(&site.db)
-        .unwrap()
-        .query_row(
-            "SELECT a.sha256 FROM message_attachments a JOIN messages m ON m.id = a.message
-             WHERE m.message_id = 'kestrel-1@closed.example'",
-            [],
-            |r| r.get(0),
-        )
-        .expect("the fixture's attachment");
-    let (author, _) = store
-        .create_user("Priya Shah", "priya.shah@closed.example", Role::Member, 0)
-        .unwrap();
-    let (member, _) = store
-        .create_user("Cara Jones", "cara.jones@closed.example", Role::Member, 0)
-        .unwrap();
-    let (outsider, _) = store
-        .create_user("Olly Reed", "olly@other.example", Role::Member, 0)
-        .unwrap();
-    let (moderator, _) = store
-        .create_user("Mo Dee", "mo@mods.example", Role::Moderator, 0)
-        .unwrap();
+    let sha = site.attachment_sha("kestrel-1@closed.example");
+    let [author, member, outsider, moderator] = [
+        ("Priya Shah", "priya.shah@closed.example", Role::Member),
+        ("Cara Jones", "cara.jones@closed.example", Role::Member),
+        ("Olly Reed", "olly@other.example", Role::Member),
+        ("Mo Dee", "mo@mods.example", Role::Moderator),
+    ]
+    .map(|(name, email, role)| store.create_user(name, email, role, 0).unwrap().0);
     store
         .add_list_members(
             "closed",
@@ -103,36 +88,13 @@ fn forum(hide_addresses: bool) -> Forum {
         .unwrap();
     // An event announced in the private thread, with the author registered.
     let list = store.find_list("closed").unwrap();
-    let run = store.begin_run("test", 0).unwrap();
-    let writer = store.writer(run).unwrap();
-    let event = writer
-        .create_event(
-            &listbridge::store::NewEvent {
-                uid: "kestrel-day@test".to_owned(),
-                sequence: 0,
-                message_id: "kestrel-1@closed.example".into(),
-                list,
-                title: "Kestrel ward study day".to_owned(),
-                description: "For the Kestrel partners.".to_owned(),
-                starts_at: 4_000_000_000,
-                ends_at: 4_000_003_600,
-                time_zone: "Europe/London".to_owned(),
-                all_day: false,
-                place: Some("Kestrel ward".to_owned()),
-                online_url: None,
-                capacity: Some(10),
-                deadline: None,
-                payment_url: None,
-                organiser: Some(author),
-                organiser_email: None,
-                source: "web",
-                tickets: Vec::new(),
-                interests: Vec::new(),
-            },
-            0,
-        )
-        .unwrap();
-    writer.commit().unwrap();
+    let event = common::app::create_event(
+        &mut store,
+        &listbridge::store::NewEvent {
+            organiser: Some(author),
+            ..common::app::kestrel_day(list)
+        },
+    );
     let member = session(&store, member);
     let outsider = session(&store, outsider);
     let moderator = session(&store, moderator);
@@ -159,16 +121,7 @@ impl Forum {
         } else {
             self.thread.0.to_string()
         };
-        let uri = pattern
-            .replace("{thread}", &self.thread.0.to_string())
-            .replace("{*message_id}", "kestrel-1@closed.example")
-            .replace("{list}", "closed")
-            .replace("{address}", "priya.shah@closed.example")
-            .replace("{sha}", &self.sha)
-            .replace("{name}", "kestrel-rota.txt")
-            .replace("{slug}", "asthma")
-            .replace("{token}", "no-such-token")
-            .replace("{id}", &id);
+        let uri = common::app::private_route(pattern, self.thread.0, &self.sha, &id);
         // Searches and filters ask for the private list's words too (a word that is not one
         // of the secrets, since a search page shows what was asked).
         format!("{uri}?q=zephyrine&list=closed")

@@ -11,7 +11,6 @@ use std::time::Duration;
 
 use common::rig;
 use lettre::AsyncTransport;
-use lettre::Message;
 use lettre::message::header::ContentType;
 
 const WAIT: Duration = Duration::from_secs(10);
@@ -20,11 +19,7 @@ const WAIT: Duration = Duration::from_secs(10);
 async fn smtp_mail_reaches_the_list_mailbox_over_imaps() {
     let rig = rig::env();
     let id = rig::unique_message_id("smoke");
-    let mail = Message::builder()
-        .from(rig.alice.user.parse().unwrap())
-        .to(rig.list.user.parse().unwrap())
-        .subject("Rig smoke test")
-        .message_id(Some(id.clone()))
+    let mail = rig::message(&rig.alice.user, &rig.list.user, "Rig smoke test", &id)
         .header(ContentType::TEXT_PLAIN)
         .body(String::from("Hello from the rig smoke test.\n"))
         .unwrap();
@@ -119,28 +114,12 @@ async fn a_restarted_dovecot_drops_sessions_and_keeps_the_mail_sent_meanwhile() 
     session.select("INBOX").await.expect("SELECT INBOX");
 
     let restart = {
-        let rig_dir = rig.dir.clone();
-        std::thread::spawn(move || {
-            let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/mailrig");
-            let out = std::process::Command::new(script)
-                .arg("restart-dovecot")
-                .arg(rig_dir)
-                .output()
-                .unwrap();
-            assert!(
-                out.status.success(),
-                "{}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-        })
+        let rig: rig::Rig = (*rig).clone();
+        std::thread::spawn(move || rig.restart_dovecot())
     };
     // Sent while Dovecot goes down and comes back: Postfix keeps it and retries.
     let id = rig::unique_message_id("restart");
-    let mail = Message::builder()
-        .from(rig.bob.user.parse().unwrap())
-        .to(rig.list.user.parse().unwrap())
-        .subject("Sent across a restart")
-        .message_id(Some(id.clone()))
+    let mail = rig::message(&rig.bob.user, &rig.list.user, "Sent across a restart", &id)
         .body(String::from("still here\n"))
         .unwrap();
     rig.smtp()

@@ -35,13 +35,7 @@ async fn form_token(site: &Site, who: &mut Visitor) -> String {
 }
 
 async fn ask_link(site: &Site, who: &mut Visitor, email: &str) -> Answer {
-    let token = form_token(site, who).await;
-    site.post(
-        who,
-        "/signin/link",
-        &[("form_token", &token), ("email", email), ("name", "")],
-    )
-    .await
+    site.ask_link(who, &[("email", email), ("name", "")]).await
 }
 
 async fn try_password(
@@ -399,7 +393,6 @@ fn blank_png(width: u32, height: u32) -> Vec<u8> {
 
 /// Uploads `picture` as `who`'s profile picture (a multipart form, as the account page sends).
 async fn upload(site: &Site, who: &Visitor, csrf: &str, picture: &[u8]) -> Answer {
-    use http_body_util::BodyExt;
     use tower::ServiceExt;
     let boundary = "----side-door-2";
     let mut body = format!(
@@ -418,20 +411,7 @@ async fn upload(site: &Site, who: &Visitor, csrf: &str, picture: &[u8]) -> Answe
         .header(axum::http::header::COOKIE, who.cookie_header().unwrap())
         .body(axum::body::Body::from(body))
         .unwrap();
-    let response = site.app.clone().oneshot(request).await.unwrap();
-    let status = response.status();
-    let headers = response.headers().clone();
-    let location = headers
-        .get(axum::http::header::LOCATION)
-        .map(|l| l.to_str().unwrap().to_owned())
-        .unwrap_or_default();
-    let body = response.into_body().collect().await.unwrap().to_bytes();
-    Answer {
-        status,
-        location,
-        headers,
-        body: String::from_utf8_lossy(&body).into_owned(),
-    }
+    Answer::read(site.app.clone().oneshot(request).await.unwrap()).await
 }
 
 /// Item 2: a picture upload costs bounded memory. A small file that claims 8000x8000 pixels

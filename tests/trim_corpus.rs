@@ -85,21 +85,18 @@ fn trims_like_the_reference() {
         let got = trim(email.trim(), &options);
         let want_text = read(&dir, "trimmed", name);
         let want_elided = read(&dir, "elided", name);
-        if got.text.trim() == want_text.trim() {
-            text_ok += 1;
-        } else {
-            println!(
-                "MISS text   {name}\n{}",
-                short_diff(want_text.trim(), got.text.trim())
-            );
-        }
-        if got.elided.trim() == want_elided.trim() {
-            elided_ok += 1;
-        } else {
-            println!(
-                "MISS elided {name}\n{}",
-                short_diff(want_elided.trim(), got.elided.trim())
-            );
+        for (kind, want, got, count) in [
+            ("text  ", &want_text, &got.text, &mut text_ok),
+            ("elided", &want_elided, &got.elided, &mut elided_ok),
+        ] {
+            if got.trim() == want.trim() {
+                *count += 1;
+            } else {
+                println!(
+                    "MISS {kind} {name}\n{}",
+                    short_diff(want.trim(), got.trim())
+                );
+            }
         }
     }
     println!(

@@ -9,7 +9,7 @@ use std::ops::Deref;
 
 use axum::http::StatusCode;
 use common::app::{Answer, Visitor, hidden};
-use listbridge::store::{DeriveSettings, Store};
+use listbridge::store::{DeriveSettings, Role, Store, UserId};
 
 const CONFIG: &str = "[web]\nsite_name = \"Test forum\"\nbase_url = \"https://forum.test\"\n\
      [outbound]\nfrom_address = \"forum@lists.test\"\n\
@@ -31,22 +31,38 @@ impl Site {
         Site(common::app::Site::with_sample(CONFIG))
     }
 
+    /// The forum with Jane (jane@nhs.net) signed up through a mailed link: the forum, her
+    /// visitor and the form token of her account page.
+    async fn with_jane() -> (Site, Visitor, String) {
+        let site = Site::new();
+        let mut jane = Visitor::default();
+        site.sign_in(&mut jane, "jane@nhs.net", "Jane").await;
+        let account = site.get(&mut jane, "/account").await;
+        let csrf = hidden(&account.body, "csrf");
+        (site, jane, csrf)
+    }
+
+    /// What the archive's search finds for `query` (the first ten).
+    fn finds(&self, query: &str) -> Vec<listbridge::store::SearchHit> {
+        self.store().search(query, 10).unwrap().unwrap().results
+    }
+
+    /// `who` resumes delivery to a paused address on the inbound page.
+    async fn resume(&self, who: (&mut Visitor, &str), address: &str) -> Answer {
+        self.submit(who, "/admin/bounces/resume", &[("address", address)])
+            .await
+    }
+
+    /// `who` gives `member` this role on the members page.
+    async fn set_role(&self, who: (&mut Visitor, &str), member: UserId, role: &str) -> Answer {
+        let uri = format!("/admin/members/{}/role", member.0);
+        self.submit(who, &uri, &[("role", role)]).await
+    }
+
     /// Signs `address` up (or in) through a mailed link.
     async fn sign_in(&self, who: &mut Visitor, address: &str, name: &str) -> Answer {
-        let page = self.send(who, "GET", "/signin", &[]).await;
-        let token = hidden(&page.body, "form_token");
         let sent = self
-            .send(
-                who,
-                "POST",
-                "/signin/link",
-                &[
-                    ("form_token", &token),
-                    ("email", address),
-                    ("name", name),
-                    ("next", "/t/1"),
-                ],
-            )
+            .ask_link(who, &[("email", address), ("name", name), ("next", "/t/1")])
             .await;
         assert_eq!(sent.status, StatusCode::OK, "{}", sent.body);
         assert!(sent.body.contains("Check your mail"));
@@ -67,31 +83,20 @@ async fn sign_up_by_link_then_post_a_reply_that_is_archived_and_queued() {
         done.location, "/account?welcome=1",
         "a new member is shown her account first"
     );
-    let account = site.send(&mut jane, "GET", "/account", &[]).await;
-    assert!(
-        account.body.contains("value=\"Jane Doe\""),
-        "{}",
-        account.body
-    );
+    let account = site.get(&mut jane, "/account").await;
+    common::assert_says(&account.body, &["value=\"Jane Doe\""]);
     assert!(account.body.contains("jane.doe@nhs.net"));
 
     // A link works once.
     let mut other = Visitor::default();
-    let page = site.send(&mut other, "GET", "/signin", &[]).await;
-    let token = hidden(&page.body, "form_token");
-    site.send(
-        &mut other,
-        "POST",
-        "/signin/link",
-        &[("form_token", &token), ("email", "jane.doe@nhs.net")],
-    )
-    .await;
+    site.ask_link(&mut other, &[("email", "jane.doe@nhs.net")])
+        .await;
     let link = site.mailed_link("jane.doe@nhs.net");
     let path = link.split('?').next().unwrap().to_owned();
-    let confirm = site.send(&mut other, "GET", &link, &[]).await;
+    let confirm = site.get(&mut other, &link).await;
     let token = hidden(&confirm.body, "form_token");
     let first = site
-        .send(&mut other, "POST", &path, &[("form_token", &token)])
+        .post(&mut other, &path, &[("form_token", &token)])
         .await;
     assert_eq!(first.status, StatusCode::SEE_OTHER);
     assert_eq!(
@@ -99,29 +104,20 @@ async fn sign_up_by_link_then_post_a_reply_that_is_archived_and_queued() {
         "a known member goes where she was going"
     );
     let again = site
-        .send(&mut other, "POST", &path, &[("form_token", &token)])
+        .post(&mut other, &path, &[("form_token", &token)])
         .await;
     assert_eq!(again.status, StatusCode::GONE, "{}", again.body);
 
     // Profile problems are said in words.
     let csrf = hidden(&account.body, "csrf");
     let bad = site
-        .send(
-            &mut jane,
-            "POST",
-            "/account",
-            &[("csrf", &csrf), ("display_name", " ")],
-        )
+        .save_profile((&mut jane, &csrf), &[("display_name", " ")])
         .await;
-    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(bad.body.contains("Your name must be 1 to 80 characters"));
+    bad.assert_refused("Your name must be 1 to 80 characters");
     let good = site
-        .send(
-            &mut jane,
-            "POST",
-            "/account",
+        .save_profile(
+            (&mut jane, &csrf),
             &[
-                ("csrf", &csrf),
                 ("display_name", "Dr Jane Doe"),
                 ("job_title", "GP partner"),
                 ("organisation", "Hammersmith"),
@@ -134,60 +130,22 @@ async fn sign_up_by_link_then_post_a_reply_that_is_archived_and_queued() {
     );
 
     // A reply: preview first, then post; archived at once under its real author, and queued.
-    let form = site.send(&mut jane, "GET", "/t/1/reply?to=1", &[]).await;
+    let form = site.get(&mut jane, "/t/1/reply?to=1").await;
     assert_eq!(form.status, StatusCode::OK, "{}", form.body);
     let parent = hidden(&form.body, "parent");
-    let preview = site
-        .send(
-            &mut jane,
-            "POST",
-            "/t/1/reply",
-            &[
-                ("csrf", &csrf),
-                ("parent", &parent),
-                ("text", "Use **two** puffs <script>x</script>"),
-                ("action", "preview"),
-            ],
-        )
-        .await;
+    let reply = async |jane: &mut Visitor, text: &str, action: &str| {
+        site.reply(jane, 1, (&csrf, &parent), (text, action)).await
+    };
+    let preview = reply(&mut jane, "Use **two** puffs <script>x</script>", "preview").await;
     assert_eq!(preview.status, StatusCode::OK);
-    assert!(
-        preview.body.contains("<strong>two</strong>"),
-        "{}",
-        preview.body
-    );
+    common::assert_says(&preview.body, &["<strong>two</strong>"]);
     assert!(
         !preview.body.contains("<script>x"),
         "raw HTML is shown as text"
     );
-    let empty = site
-        .send(
-            &mut jane,
-            "POST",
-            "/t/1/reply",
-            &[
-                ("csrf", &csrf),
-                ("parent", &parent),
-                ("text", "  "),
-                ("action", "post"),
-            ],
-        )
-        .await;
-    assert_eq!(empty.status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(empty.body.contains("Write something before posting"));
-    let posted = site
-        .send(
-            &mut jane,
-            "POST",
-            "/t/1/reply",
-            &[
-                ("csrf", &csrf),
-                ("parent", &parent),
-                ("text", "Use two puffs and a spacer."),
-                ("action", "post"),
-            ],
-        )
-        .await;
+    let empty = reply(&mut jane, "  ", "post").await;
+    empty.assert_refused("Write something before posting");
+    let posted = reply(&mut jane, "Use two puffs and a spacer.", "post").await;
     assert_eq!(posted.status, StatusCode::SEE_OTHER, "{}", posted.body);
     let id = percent_encoding::percent_decode_str(posted.location.trim_start_matches("/m/"))
         .decode_utf8()
@@ -206,12 +164,12 @@ async fn sign_up_by_link_then_post_a_reply_that_is_archived_and_queued() {
         store.author_name("jane.doe@nhs.net").unwrap().as_deref(),
         Some("Dr Jane Doe <jane.doe@nhs.net>")
     );
-    let page = site.send(&mut jane, "GET", "/t/1", &[]).await;
+    let page = site.get(&mut jane, "/t/1").await;
     assert!(
         page.body.contains("data-state=\"queued\""),
         "the author sees her post queued"
     );
-    let anonymous = site.send(&mut Visitor::default(), "GET", "/t/1", &[]).await;
+    let anonymous = site.get(&mut Visitor::default(), "/t/1").await;
     assert!(anonymous.body.contains("Use two puffs and a spacer."));
     assert!(
         !anonymous.body.contains("data-state"),
@@ -220,10 +178,10 @@ async fn sign_up_by_link_then_post_a_reply_that_is_archived_and_queued() {
 
     // Sign out everywhere ends every session of hers.
     let out = site
-        .send(&mut jane, "POST", "/signout/everywhere", &[("csrf", &csrf)])
+        .post(&mut jane, "/signout/everywhere", &[("csrf", &csrf)])
         .await;
     assert_eq!(out.status, StatusCode::SEE_OTHER);
-    let account = site.send(&mut other, "GET", "/account", &[]).await;
+    let account = site.get(&mut other, "/account").await;
     assert_eq!(
         account.status,
         StatusCode::SEE_OTHER,
@@ -233,12 +191,8 @@ async fn sign_up_by_link_then_post_a_reply_that_is_archived_and_queued() {
 
 #[tokio::test]
 async fn forms_refuse_forged_tokens_and_cookies() {
-    let site = Site::new();
-    let mut jane = Visitor::default();
-    site.sign_in(&mut jane, "jane@nhs.net", "Jane").await;
-    let account = site.send(&mut jane, "GET", "/account", &[]).await;
-    let csrf = hidden(&account.body, "csrf");
-    let form = site.send(&mut jane, "GET", "/t/1/reply?to=1", &[]).await;
+    let (site, mut jane, csrf) = Site::with_jane().await;
+    let form = site.get(&mut jane, "/t/1/reply?to=1").await;
     let parent = hidden(&form.body, "parent");
 
     // Every signed-in form refuses a missing or wrong token.
@@ -272,7 +226,7 @@ async fn forms_refuse_forged_tokens_and_cookies() {
         for token in ["", "forged-token"] {
             let mut with = fields.clone();
             with.push(("csrf", token));
-            let answer = site.send(&mut jane, "POST", path, &with).await;
+            let answer = site.post(&mut jane, path, &with).await;
             assert!(
                 answer.status == StatusCode::FORBIDDEN
                     || answer.status == StatusCode::UNPROCESSABLE_ENTITY,
@@ -281,16 +235,8 @@ async fn forms_refuse_forged_tokens_and_cookies() {
             );
         }
     }
+    assert!(site.finds("forged").is_empty(), "nothing forged was posted");
     let store = Store::open(&site.db, DeriveSettings::default()).unwrap();
-    assert!(
-        store
-            .search("forged", 10)
-            .unwrap()
-            .unwrap()
-            .results
-            .is_empty(),
-        "nothing forged was posted"
-    );
     assert_eq!(
         store.outbox_counts().unwrap().queued,
         1,
@@ -299,21 +245,15 @@ async fn forms_refuse_forged_tokens_and_cookies() {
 
     // The real token works: the refusals above were the tokens' doing.
     let real = site
-        .send(
-            &mut jane,
-            "POST",
-            "/account",
-            &[("csrf", &csrf), ("display_name", "Jane")],
-        )
+        .save_profile((&mut jane, &csrf), &[("display_name", "Jane")])
         .await;
     assert_eq!(real.status, StatusCode::SEE_OTHER);
 
     // Forms before sign-in want their double-submit token.
     let mut stranger = Visitor::default();
     let answer = site
-        .send(
+        .post(
             &mut stranger,
-            "POST",
             "/signin/link",
             &[("form_token", "x"), ("email", "a@b.org")],
         )
@@ -323,13 +263,12 @@ async fn forms_refuse_forged_tokens_and_cookies() {
     // A made-up session cookie is nobody.
     let mut forger = Visitor::default();
     forger.cookies.insert("lb_session".into(), "A".repeat(43));
-    let answer = site.send(&mut forger, "GET", "/account", &[]).await;
+    let answer = site.get(&mut forger, "/account").await;
     assert_eq!(answer.status, StatusCode::SEE_OTHER);
     assert!(answer.location.starts_with("/signin"));
     let answer = site
-        .send(
+        .post(
             &mut forger,
-            "POST",
             "/t/1/reply",
             &[("csrf", "x"), ("parent", &parent), ("text", "x")],
         )
@@ -343,31 +282,16 @@ async fn forms_refuse_forged_tokens_and_cookies() {
 
 #[tokio::test]
 async fn passwords_sign_in_and_guessing_is_limited() {
-    let site = Site::new();
-    let mut jane = Visitor::default();
-    site.sign_in(&mut jane, "jane@nhs.net", "Jane").await;
-    let account = site.send(&mut jane, "GET", "/account", &[]).await;
-    let csrf = hidden(&account.body, "csrf");
+    let (site, mut jane, csrf) = Site::with_jane().await;
     let short = site
-        .send(
-            &mut jane,
-            "POST",
-            "/account/password",
-            &[("csrf", &csrf), ("password", "short"), ("confirm", "short")],
-        )
+        .set_password((&mut jane, &csrf), "short", "short")
         .await;
-    assert_eq!(short.status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(short.body.contains("at least 12 characters"));
+    short.assert_refused("at least 12 characters");
     let set = site
-        .send(
-            &mut jane,
-            "POST",
-            "/account/password",
-            &[
-                ("csrf", &csrf),
-                ("password", "correct horse battery"),
-                ("confirm", "correct horse battery"),
-            ],
+        .set_password(
+            (&mut jane, &csrf),
+            "correct horse battery",
+            "correct horse battery",
         )
         .await;
     assert_eq!(set.status, StatusCode::SEE_OTHER);
@@ -380,55 +304,28 @@ async fn passwords_sign_in_and_guessing_is_limited() {
     assert!(stored.starts_with("$argon2id$"), "{stored}");
 
     let mut laptop = Visitor::default();
-    let page = site.send(&mut laptop, "GET", "/signin", &[]).await;
+    let page = site.get(&mut laptop, "/signin").await;
     let token = hidden(&page.body, "form_token");
     let wrong = site
-        .send(
-            &mut laptop,
-            "POST",
-            "/signin/password",
-            &[
-                ("form_token", &token),
-                ("email", "jane@nhs.net"),
-                ("password", "wrong guess here"),
-            ],
-        )
+        .password_sign_in(&mut laptop, &token, "jane@nhs.net", "wrong guess here")
         .await;
     assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
     assert!(wrong.body.contains("do not match"));
     let right = site
-        .send(
-            &mut laptop,
-            "POST",
-            "/signin/password",
-            &[
-                ("form_token", &token),
-                ("email", "jane@nhs.net"),
-                ("password", "correct horse battery"),
-            ],
-        )
+        .password_sign_in(&mut laptop, &token, "jane@nhs.net", "correct horse battery")
         .await;
     assert_eq!(right.status, StatusCode::SEE_OTHER);
     assert!(laptop.cookies.contains_key("lb_session"));
 
     // Guessing: after a few tries on one address, the form says to wait.
     let mut guesser = Visitor::default();
-    let page = site.send(&mut guesser, "GET", "/signin", &[]).await;
+    let page = site.get(&mut guesser, "/signin").await;
     let token = hidden(&page.body, "form_token");
     let mut statuses = Vec::new();
     for n in 0..8 {
         let guess = format!("guess number {n}");
         let answer = site
-            .send(
-                &mut guesser,
-                "POST",
-                "/signin/password",
-                &[
-                    ("form_token", &token),
-                    ("email", "victim@nhs.net"),
-                    ("password", &guess),
-                ],
-            )
+            .password_sign_in(&mut guesser, &token, "victim@nhs.net", &guess)
             .await;
         statuses.push(answer.status.as_u16());
     }
@@ -442,10 +339,8 @@ async fn passwords_sign_in_and_guessing_is_limited() {
 /// what to shorten, an oversized body before it is read.
 #[tokio::test]
 async fn hostile_input_is_refused_or_made_harmless() {
-    let site = Site::new();
-    let mut jane = Visitor::default();
-    site.sign_in(&mut jane, "jane@nhs.net", "Jane").await;
-    let form = site.send(&mut jane, "GET", "/l/snug/new", &[]).await;
+    let (site, mut jane, _) = Site::with_jane().await;
+    let form = site.get(&mut jane, "/l/snug/new").await;
     let csrf = hidden(&form.body, "csrf");
     let vectors: Vec<String> =
         std::fs::read_to_string(common::fixtures_dir().join("xss/vectors.txt"))
@@ -457,9 +352,8 @@ async fn hostile_input_is_refused_or_made_harmless() {
     assert!(vectors.len() > 100, "{} vectors", vectors.len());
     let text = vectors.join("\n\n");
     let posted = site
-        .send(
+        .post(
             &mut jane,
-            "POST",
             "/l/snug/new",
             &[
                 ("csrf", &csrf),
@@ -473,12 +367,10 @@ async fn hostile_input_is_refused_or_made_harmless() {
         )
         .await;
     assert_eq!(posted.status, StatusCode::SEE_OTHER, "{}", posted.body);
-    let landed = site.send(&mut jane, "GET", &posted.location, &[]).await;
-    let page = site.send(&mut jane, "GET", &landed.location, &[]).await;
+    let landed = site.get(&mut jane, &posted.location).await;
+    let page = site.get(&mut jane, &landed.location).await;
     assert_eq!(page.status, StatusCode::OK, "{}", landed.location);
-    let anonymous = site
-        .send(&mut Visitor::default(), "GET", &landed.location, &[])
-        .await;
+    let anonymous = site.get(&mut Visitor::default(), &landed.location).await;
     for body in [&page.body, &anonymous.body] {
         assert_inert(body);
         assert!(
@@ -488,21 +380,16 @@ async fn hostile_input_is_refused_or_made_harmless() {
     }
 
     // A display name with markup is shown as text on the profile.
-    let account = site.send(&mut jane, "GET", "/account", &[]).await;
+    let account = site.get(&mut jane, "/account").await;
     let csrf = hidden(&account.body, "csrf");
     let saved = site
-        .send(
-            &mut jane,
-            "POST",
-            "/account",
-            &[
-                ("csrf", &csrf),
-                ("display_name", "<img src=x onerror=alert(3)>"),
-            ],
+        .save_profile(
+            (&mut jane, &csrf),
+            &[("display_name", "<img src=x onerror=alert(3)>")],
         )
         .await;
     assert_eq!(saved.status, StatusCode::SEE_OTHER, "{}", saved.body);
-    let me = site.send(&mut jane, "GET", "/account", &[]).await;
+    let me = site.get(&mut jane, "/account").await;
     assert_inert(&me.body);
     assert!(
         me.body.contains("&#60;img src=x onerror=alert(3)&#62;")
@@ -525,12 +412,7 @@ async fn hostile_input_is_refused_or_made_harmless() {
     ] {
         for path in ["/search", "/api/search"] {
             let answer = site
-                .send(
-                    &mut Visitor::default(),
-                    "GET",
-                    &format!("{path}?q={q}"),
-                    &[],
-                )
+                .get(&mut Visitor::default(), &format!("{path}?q={q}"))
                 .await;
             assert!(
                 answer.status == StatusCode::OK || answer.status == StatusCode::BAD_REQUEST,
@@ -546,52 +428,15 @@ async fn hostile_input_is_refused_or_made_harmless() {
     assert_eq!((before.messages, before.raw), (after.messages, after.raw));
 
     // Too long a post: what to shorten. Far too large a form: refused before it is read.
-    let form = site.send(&mut jane, "GET", "/l/snug/new", &[]).await;
+    let form = site.get(&mut jane, "/l/snug/new").await;
     let csrf = hidden(&form.body, "csrf");
     let long = "a".repeat(60_000);
-    let refused = site
-        .send(
-            &mut jane,
-            "POST",
-            "/l/snug/new",
-            &[
-                ("csrf", &csrf),
-                ("subject", "Long"),
-                ("text", &long),
-                ("action", "post"),
-            ],
-        )
-        .await;
-    assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(
-        refused.body.contains("Shorten the post"),
-        "{}",
-        refused.body
-    );
+    let refused = site.new_thread((&mut jane, &csrf), "Long", &long).await;
+    refused.assert_refused("Shorten the post");
     let huge = "a".repeat(6 << 20);
-    let refused = site
-        .send(
-            &mut jane,
-            "POST",
-            "/l/snug/new",
-            &[
-                ("csrf", &csrf),
-                ("subject", "Huge"),
-                ("text", &huge),
-                ("action", "post"),
-            ],
-        )
-        .await;
+    let refused = site.new_thread((&mut jane, &csrf), "Huge", &huge).await;
     assert_eq!(refused.status, StatusCode::PAYLOAD_TOO_LARGE);
-    let store = Store::open(&site.db, DeriveSettings::default()).unwrap();
-    assert!(
-        store
-            .search("Huge", 10)
-            .unwrap()
-            .unwrap()
-            .results
-            .is_empty()
-    );
+    assert!(site.finds("Huge").is_empty());
 }
 
 /// Nothing in a page a browser could run beyond our own script file. (The vectors appear as
@@ -648,16 +493,14 @@ async fn a_member_downloads_what_is_held_about_them() {
     let mut amira = Visitor::default();
     site.sign_in(&mut amira, "amira.khan@example.org", "Amira Khan")
         .await;
-    let json = site.send(&mut amira, "GET", "/account/export", &[]).await;
+    let json = site.get(&mut amira, "/account/export").await;
     assert_eq!(json.status, StatusCode::OK);
     let data: serde_json::Value = serde_json::from_str(&json.body).unwrap();
     assert_eq!(data["profile"]["display_name"], "Amira Khan");
     assert_eq!(data["addresses"][0], "amira.khan@example.org");
     let posts = data["posts"].as_array().unwrap();
     assert!(!posts.is_empty(), "her archived posts");
-    let mbox = site
-        .send(&mut amira, "GET", "/account/export.mbox", &[])
-        .await;
+    let mbox = site.get(&mut amira, "/account/export.mbox").await;
     assert_eq!(mbox.status, StatusCode::OK);
     let messages =
         mbox.body.matches("\nFrom ").count() + usize::from(mbox.body.starts_with("From "));
@@ -679,7 +522,7 @@ async fn a_member_downloads_what_is_held_about_them() {
         "only her own mail"
     );
     for path in ["/account/export", "/account/export.mbox"] {
-        let anonymous = site.send(&mut Visitor::default(), "GET", path, &[]).await;
+        let anonymous = site.get(&mut Visitor::default(), path).await;
         assert_eq!(anonymous.status, StatusCode::SEE_OTHER, "{path}");
     }
 }
@@ -726,9 +569,7 @@ async fn an_admin_resumes_delivery_to_a_paused_address() {
     };
     assert_eq!(queue_to("gone@gp.test"), 0, "paused");
 
-    let (mut mo, _) = site
-        .member("mo@nhs.net", "Mo", listbridge::store::Role::Moderator)
-        .await;
+    let (mut mo, _) = site.member("mo@nhs.net", "Mo", Role::Moderator).await;
     let page = site.get(&mut mo, "/admin/inbound").await;
     assert_eq!(page.status, StatusCode::OK);
     assert!(page.body.contains("gone@gp.test") && page.body.contains("paused since"));
@@ -742,42 +583,18 @@ async fn an_admin_resumes_delivery_to_a_paused_address() {
         "moderators do not resume"
     );
     let csrf = hidden(&page.body, "csrf");
-    let refused = site
-        .post(
-            &mut mo,
-            "/admin/bounces/resume",
-            &[("csrf", &csrf), ("address", "gone@gp.test")],
-        )
-        .await;
+    let refused = site.resume((&mut mo, &csrf), "gone@gp.test").await;
     assert_eq!(refused.status, StatusCode::FORBIDDEN);
 
-    let (mut ada, csrf) = site
-        .member("ada@nhs.net", "Ada", listbridge::store::Role::Admin)
-        .await;
+    let (mut ada, csrf) = site.member("ada@nhs.net", "Ada", Role::Admin).await;
     let page = site.get(&mut ada, "/admin/inbound").await;
-    assert!(page.body.contains("/admin/bounces/resume"), "{}", page.body);
-    let done = site
-        .post(
-            &mut ada,
-            "/admin/bounces/resume",
-            &[("csrf", &csrf), ("address", "Gone@gp.test")],
-        )
-        .await;
+    common::assert_says(&page.body, &["/admin/bounces/resume"]);
+    let done = site.resume((&mut ada, &csrf), "Gone@gp.test").await;
     assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.body);
     let page = site.get(&mut ada, &done.location).await;
-    assert!(
-        page.body.contains("Delivery to gone@gp.test is resumed"),
-        "{}",
-        page.body
-    );
+    common::assert_says(&page.body, &["Delivery to gone@gp.test is resumed"]);
     assert_eq!(queue_to("gone@gp.test"), 1, "mail to it goes out again");
-    let again = site
-        .post(
-            &mut ada,
-            "/admin/bounces/resume",
-            &[("csrf", &csrf), ("address", "gone@gp.test")],
-        )
-        .await;
+    let again = site.resume((&mut ada, &csrf), "gone@gp.test").await;
     assert_eq!(again.status, StatusCode::NOT_FOUND, "not paused any more");
 
     // The command line, with the history.
@@ -798,12 +615,8 @@ async fn an_admin_resumes_delivery_to_a_paused_address() {
 #[tokio::test]
 async fn an_admin_changes_roles_on_the_members_page_and_the_command_line() {
     let site = Site::new();
-    let (mut ada, csrf) = site
-        .member("ada@nhs.net", "Ada", listbridge::store::Role::Admin)
-        .await;
-    let (mut dan, _) = site
-        .member("dan@nhs.net", "Dan", listbridge::store::Role::Member)
-        .await;
+    let (mut ada, csrf) = site.member("ada@nhs.net", "Ada", Role::Admin).await;
+    let (mut dan, _) = site.member("dan@nhs.net", "Dan", Role::Member).await;
     let dan_id = site.store().user_by_email("dan@nhs.net").unwrap().unwrap();
     let ada_id = site.store().user_by_email("ada@nhs.net").unwrap().unwrap();
     assert_eq!(
@@ -816,20 +629,14 @@ async fn an_admin_changes_roles_on_the_members_page_and_the_command_line() {
     );
     let page = site.get(&mut ada, "/admin/members").await;
     assert_eq!(page.status, StatusCode::OK, "{}", page.body);
-    assert!(page.body.contains("dan@nhs.net"), "{}", page.body);
+    common::assert_says(&page.body, &["dan@nhs.net"]);
     assert!(
         page.body
             .contains(&format!("/admin/members/{}/role", dan_id.0))
     );
 
     // Dan becomes a moderator on the web.
-    let done = site
-        .post(
-            &mut ada,
-            &format!("/admin/members/{}/role", dan_id.0),
-            &[("csrf", &csrf), ("role", "moderator")],
-        )
-        .await;
+    let done = site.set_role((&mut ada, &csrf), dan_id, "moderator").await;
     assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.body);
     assert_eq!(done.location, "/admin/members?done=changed");
     assert_eq!(
@@ -864,13 +671,7 @@ async fn an_admin_changes_roles_on_the_members_page_and_the_command_line() {
     );
 
     // Ada is the only admin: she cannot be demoted, by either way.
-    let refused = site
-        .post(
-            &mut ada,
-            &format!("/admin/members/{}/role", ada_id.0),
-            &[("csrf", &csrf), ("role", "member")],
-        )
-        .await;
+    let refused = site.set_role((&mut ada, &csrf), ada_id, "member").await;
     assert_eq!(refused.location, "/admin/members?done=last-admin");
     let cli = site.cli(&["members", "role", "ada@nhs.net", "moderator"]);
     assert!(!cli.status.success());

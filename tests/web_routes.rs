@@ -44,36 +44,17 @@ fn app() -> (axum::Router, tempfile::TempDir) {
     // An event, announced by the archive's first message.
     let list = store.list_id("snug").unwrap();
     let first = store.thread_posts(listbridge::store::ThreadId(1)).unwrap();
-    let run = store.begin_run("test", 0).unwrap();
-    let writer = store.writer(run).unwrap();
-    writer
-        .create_event(
-            &listbridge::store::NewEvent {
-                uid: "event-1@test".to_owned(),
-                sequence: 0,
-                message_id: first[0].message_id.clone(),
-                list,
-                title: "Asthma study day".to_owned(),
-                description: "Talks and **workshops**.".to_owned(),
-                starts_at: 4_000_000_000,
-                ends_at: 4_000_003_600,
-                time_zone: "Europe/London".to_owned(),
-                all_day: false,
-                place: Some("Leeds".to_owned()),
-                online_url: None,
-                capacity: Some(40),
-                deadline: None,
-                payment_url: None,
-                organiser: None,
-                organiser_email: None,
-                source: "web",
-                tickets: Vec::new(),
-                interests: Vec::new(),
-            },
-            0,
-        )
-        .unwrap();
-    writer.commit().unwrap();
+    common::app::create_event(
+        &mut store,
+        &common::app::study_day(
+            "event-1@test",
+            first[0].message_id.clone(),
+            list,
+            ("Asthma study day", "Talks and **workshops**."),
+            "Leeds",
+            40,
+        ),
+    );
     drop(store);
     (
         router(AppState::new(
@@ -432,56 +413,15 @@ fn write_forum() -> WriteForum {
          [[lists]]\nname = \"closed\"\nprivate = true\nsubject_tag = \"[Closed]\"\naddress = \"closed@lists.example.org\"\n{}",
         include_str!("../fixtures/sample/interests.toml")
     ));
+    site.import_sample_and_closed();
     let mut store = site.store();
-    store
-        .seed_interests(&site.config.new_interests(), 0)
-        .unwrap();
-    site.import("sample/snug-2024.mbox", "snug");
-    site.import("private/closed.mbox", "closed");
     store
         .add_list_members("closed", &["cara.jones@closed.example".to_owned()], 0)
         .unwrap();
     let (thread, _) = store.locate(PRIVATE_MESSAGE).unwrap().unwrap();
-    let sha: String = rusqlite::Connection::open(&site.db)
-        .unwrap()
-        .query_row(
-            "SELECT a.sha256 FROM message_attachments a JOIN messages m ON m.id = a.message
-             WHERE m.message_id = ?1",
-            [PRIVATE_MESSAGE],
-            |r| r.get(0),
-        )
-        .expect("the fixture's attachment");
+    let sha = site.attachment_sha(PRIVATE_MESSAGE);
     let list = store.find_list("closed").unwrap();
-    let run = store.begin_run("test", 0).unwrap();
-    let writer = store.writer(run).unwrap();
-    let event = writer
-        .create_event(
-            &listbridge::store::NewEvent {
-                uid: "kestrel-day@test".to_owned(),
-                sequence: 0,
-                message_id: PRIVATE_MESSAGE.into(),
-                list,
-                title: "Kestrel ward study day".to_owned(),
-                description: "For the Kestrel partners.".to_owned(),
-                starts_at: 4_000_000_000,
-                ends_at: 4_000_003_600,
-                time_zone: "Europe/London".to_owned(),
-                all_day: false,
-                place: Some("Kestrel ward".to_owned()),
-                online_url: None,
-                capacity: Some(10),
-                deadline: None,
-                payment_url: None,
-                organiser: None,
-                organiser_email: None,
-                source: "web",
-                tickets: Vec::new(),
-                interests: Vec::new(),
-            },
-            0,
-        )
-        .unwrap();
-    writer.commit().unwrap();
+    let event = common::app::create_event(&mut store, &common::app::kestrel_day(list));
     drop(store);
     WriteForum {
         site,
@@ -492,6 +432,17 @@ fn write_forum() -> WriteForum {
 }
 
 impl WriteForum {
+    /// Cara Jones, on the private list's roster, signed in: her visitor and CSRF token.
+    async fn cara(&self) -> (common::app::Visitor, String) {
+        self.site
+            .member(
+                "cara.jones@closed.example",
+                "Cara Jones",
+                listbridge::store::Role::Member,
+            )
+            .await
+    }
+
     /// A pattern with every parameter pointing at the private list.
     fn fill(&self, pattern: &str) -> String {
         let id = if pattern.starts_with("/events/") {
@@ -499,16 +450,7 @@ impl WriteForum {
         } else {
             self.thread
         };
-        pattern
-            .replace("{thread}", &self.thread.to_string())
-            .replace("{*message_id}", PRIVATE_MESSAGE)
-            .replace("{list}", "closed")
-            .replace("{address}", "priya.shah@closed.example")
-            .replace("{sha}", &self.sha)
-            .replace("{name}", "kestrel-rota.txt")
-            .replace("{slug}", "asthma")
-            .replace("{token}", "no-such-token")
-            .replace("{id}", &id.to_string())
+        common::app::private_route(pattern, self.thread, &self.sha, &id.to_string())
     }
 
     /// A POST of every field any form has, complete and valid, aimed at the private list.
@@ -579,9 +521,7 @@ async fn side_door_1_writes_follow_the_read_rule_for_every_role() {
     let (outsider, outsider_csrf) = site
         .member("olly@other.example", "Olly Reed", Role::Member)
         .await;
-    let (member, member_csrf) = site
-        .member("cara.jones@closed.example", "Cara Jones", Role::Member)
-        .await;
+    let (member, member_csrf) = forum.cara().await;
     let (moderator, moderator_csrf) = site
         .member("mo@mods.example", "Mo Dee", Role::Moderator)
         .await;
@@ -662,12 +602,9 @@ async fn side_door_1_writes_follow_the_read_rule_for_every_role() {
 /// or `no-store`, never `public`; an answer that sets a cookie is `no-store`.
 #[tokio::test]
 async fn side_door_10_answers_for_someone_are_not_shared() {
-    use listbridge::store::Role;
     let forum = write_forum();
     let site = &forum.site;
-    let (member, _) = site
-        .member("cara.jones@closed.example", "Cara Jones", Role::Member)
-        .await;
+    let (member, _) = forum.cara().await;
     let mut walked = 0;
     for (role, who) in [
         ("the roster's member", member.clone()),
@@ -729,21 +666,14 @@ async fn side_door_10_answers_for_someone_are_not_shared() {
 /// which the site-wide one does not replace; pages keep the site-wide one.
 #[tokio::test]
 async fn side_door_11_attachments_keep_their_sandbox() {
-    use listbridge::store::Role;
     let forum = write_forum();
     let site = &forum.site;
-    let (mut cara, _) = site
-        .member("cara.jones@closed.example", "Cara Jones", Role::Member)
-        .await;
+    let (mut cara, _) = forum.cara().await;
     let attachment = site
         .get(&mut cara, &format!("/att/{}/kestrel-rota.txt", forum.sha))
         .await;
     assert_eq!(attachment.status, StatusCode::OK);
-    assert!(
-        attachment.body.contains("Quillfeather"),
-        "{}",
-        attachment.body
-    );
+    common::assert_says(&attachment.body, &["Quillfeather"]);
     let csp: Vec<_> = attachment
         .headers
         .get_all(header::CONTENT_SECURITY_POLICY)

@@ -4,6 +4,8 @@
 //! html5ever's canonical serialisation; anything not in that form fails the test, so a browser
 //! reads exactly the elements and attributes checked here.
 
+mod common;
+
 use std::path::Path;
 
 use listbridge::mail::sanitize::{SanitizeOptions, sanitize_html};
@@ -396,24 +398,9 @@ fn vectors_imported_as_mail_render_with_nothing_executable() {
         std::fs::write(mail.join(format!("{i:04}.eml")), text).unwrap();
     }
     let db = dir.path().join("x.db");
-    let run = |args: &[&str]| {
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_listbridge"))
-            .arg("--db")
-            .arg(&db)
-            .args(args)
-            .env_remove("LISTBRIDGE_CONFIG")
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        out.stdout
-    };
-    run(&["import", mail.to_str().unwrap()]);
+    common::cli::ok(&db, &["import", mail.to_str().unwrap()]);
     let exported = dir.path().join("all.mbox");
-    std::fs::write(&exported, run(&["export", "mbox"])).unwrap();
+    std::fs::write(&exported, common::cli::ok(&db, &["export", "mbox"])).unwrap();
 
     let mut rendered = 0;
     let mut failures = Vec::new();

@@ -13,9 +13,80 @@ use axum::body::Body;
 use axum::http::{HeaderMap, Request, StatusCode, header};
 use http_body_util::BodyExt;
 use listbridge::config::Config;
-use listbridge::store::{DeriveSettings, Role, Store};
+use listbridge::store::{DeriveSettings, EventId, ListId, NewEvent, Role, Store};
 use listbridge::web::{AppState, router};
 use tower::ServiceExt;
+
+/// A one-hour event posted on the web, starting at 4_000_000_000 (London time), announced by
+/// `message_id` in `list`, with no deadline, payment, tickets or organiser (set them with `..`).
+pub fn study_day(
+    uid: &str,
+    message_id: impl Into<listbridge::mail::ids::MessageId>,
+    list: ListId,
+    (title, description): (&str, &str),
+    place: &str,
+    capacity: u32,
+) -> NewEvent {
+    NewEvent {
+        uid: uid.to_owned(),
+        sequence: 0,
+        message_id: message_id.into(),
+        list,
+        title: title.to_owned(),
+        description: description.to_owned(),
+        starts_at: 4_000_000_000,
+        ends_at: 4_000_003_600,
+        time_zone: "Europe/London".to_owned(),
+        all_day: false,
+        place: Some(place.to_owned()),
+        online_url: None,
+        capacity: Some(capacity),
+        deadline: None,
+        payment_url: None,
+        organiser: None,
+        organiser_email: None,
+        source: "web",
+        tickets: Vec::new(),
+        interests: Vec::new(),
+    }
+}
+
+/// The study day the private-list tests announce in the thread of `kestrel-1@closed.example`
+/// (`fixtures/private/closed.mbox`), in `list`.
+pub fn kestrel_day(list: ListId) -> NewEvent {
+    study_day(
+        "kestrel-day@test",
+        "kestrel-1@closed.example",
+        list,
+        ("Kestrel ward study day", "For the Kestrel partners."),
+        "Kestrel ward",
+        10,
+    )
+}
+
+/// A route pattern of the router with every parameter pointing at the private list `closed`
+/// of `fixtures/private/closed.mbox`: its thread, its attachment (`sha`), and `id` for `{id}`.
+pub fn private_route(pattern: &str, thread: i64, sha: &str, id: &str) -> String {
+    pattern
+        .replace("{thread}", &thread.to_string())
+        .replace("{*message_id}", "kestrel-1@closed.example")
+        .replace("{list}", "closed")
+        .replace("{address}", "priya.shah@closed.example")
+        .replace("{sha}", sha)
+        .replace("{name}", "kestrel-rota.txt")
+        .replace("{slug}", "asthma")
+        .replace("{token}", "no-such-token")
+        .replace("{id}", id)
+}
+
+/// Stores `event` in a run of its own: its id.
+pub fn create_event(store: &mut Store, event: &NewEvent) -> EventId {
+    let run = store.begin_run("test", 0).unwrap();
+    let writer = store.writer(run).unwrap();
+    let id = writer.create_event(event, 0).unwrap();
+    writer.commit().unwrap();
+    id
+}
 
 /// A forum: its router, database and configuration file, in a folder removed when it goes.
 pub struct Site {
@@ -44,6 +115,40 @@ pub struct Answer {
     pub body: String,
 }
 
+impl Answer {
+    /// Asserts that a form was refused as invalid (422), saying `words`.
+    pub fn assert_refused(&self, words: &str) {
+        assert_eq!(
+            self.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{}",
+            self.body
+        );
+        assert!(
+            self.body.contains(words),
+            "{words:?} missing from:\n{}",
+            self.body
+        );
+    }
+
+    /// The status, Location, headers and whole body of a response.
+    pub async fn read(response: axum::response::Response) -> Answer {
+        let status = response.status();
+        let headers = response.headers().clone();
+        let location = headers
+            .get(header::LOCATION)
+            .map(|l| l.to_str().unwrap().to_owned())
+            .unwrap_or_default();
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        Answer {
+            status,
+            location,
+            headers,
+            body: String::from_utf8_lossy(&body).into_owned(),
+        }
+    }
+}
+
 impl Site {
     /// A forum with this configuration (also written to `config.toml` for the command line)
     /// over an empty database.
@@ -68,6 +173,29 @@ impl Site {
         let site = Site::new(config);
         site.import("sample/snug-2024.mbox", "snug");
         site
+    }
+
+    /// The configured interests seeded, the sample imported into `snug` and the private
+    /// fixture (`private/closed.mbox`) into `closed`.
+    pub fn import_sample_and_closed(&self) {
+        self.store()
+            .seed_interests(&self.config.new_interests(), 0)
+            .unwrap();
+        self.import("sample/snug-2024.mbox", "snug");
+        self.import("private/closed.mbox", "closed");
+    }
+
+    /// The SHA-256 of the attachment of the message with this Message-ID.
+    pub fn attachment_sha(&self, message_id: &str) -> String {
+        rusqlite::Connection::open(&self.db)
+            .unwrap()
+            .query_row(
+                "SELECT a.sha256 FROM message_attachments a JOIN messages m ON m.id = a.message
+                 WHERE m.message_id = ?1",
+                [message_id],
+                |r| r.get(0),
+            )
+            .expect("the fixture's attachment")
     }
 
     /// Imports a file of `fixtures/` into `list`, as `listbridge import` would.
@@ -168,19 +296,7 @@ impl Site {
             }
         }
         who.keep_cookies(response.headers());
-        let status = response.status();
-        let headers = response.headers().clone();
-        let location = headers
-            .get(header::LOCATION)
-            .map(|l| l.to_str().unwrap().to_owned())
-            .unwrap_or_default();
-        let body = response.into_body().collect().await.unwrap().to_bytes();
-        Answer {
-            status,
-            location,
-            headers,
-            body: String::from_utf8_lossy(&body).into_owned(),
-        }
+        Answer::read(response).await
     }
 
     pub async fn get(&self, who: &mut Visitor, uri: &str) -> Answer {
@@ -194,6 +310,84 @@ impl Site {
     /// A GET by a reader not signed in, with no cookie.
     pub async fn get_anonymous(&self, uri: &str) -> Answer {
         self.get(&mut Visitor::default(), uri).await
+    }
+
+    /// `who` sends the form at `uri` with their form token `csrf` and these fields.
+    pub async fn submit(
+        &self,
+        (who, csrf): (&mut Visitor, &str),
+        uri: &str,
+        fields: &[(&str, &str)],
+    ) -> Answer {
+        let mut form = vec![("csrf", csrf)];
+        form.extend_from_slice(fields);
+        self.post(who, uri, &form).await
+    }
+
+    /// `who` saves these fields of their profile (the account page's form).
+    pub async fn save_profile(&self, who: (&mut Visitor, &str), fields: &[(&str, &str)]) -> Answer {
+        self.submit(who, "/account", fields).await
+    }
+
+    /// `who` sets a password, typed twice (`password`, then `confirm`).
+    pub async fn set_password(
+        &self,
+        who: (&mut Visitor, &str),
+        password: &str,
+        confirm: &str,
+    ) -> Answer {
+        let fields = [("password", password), ("confirm", confirm)];
+        self.submit(who, "/account/password", &fields).await
+    }
+
+    /// `who` starts a thread in `snug` (the new-thread form, posted).
+    pub async fn new_thread(&self, who: (&mut Visitor, &str), subject: &str, text: &str) -> Answer {
+        let fields = [("subject", subject), ("text", text), ("action", "post")];
+        self.submit(who, "/l/snug/new", &fields).await
+    }
+
+    /// Signs in with a password on the sign-in page's form (whose `form_token` is given).
+    pub async fn password_sign_in(
+        &self,
+        who: &mut Visitor,
+        form_token: &str,
+        email: &str,
+        password: &str,
+    ) -> Answer {
+        let fields = [
+            ("form_token", form_token),
+            ("email", email),
+            ("password", password),
+        ];
+        self.post(who, "/signin/password", &fields).await
+    }
+
+    /// `who` sends the reply form of `thread` (with the `csrf` and `parent` it was given):
+    /// `text`, to `action` (post or preview).
+    pub async fn reply(
+        &self,
+        who: &mut Visitor,
+        thread: i64,
+        (csrf, parent): (&str, &str),
+        (text, action): (&str, &str),
+    ) -> Answer {
+        let form = [
+            ("csrf", csrf),
+            ("parent", parent),
+            ("text", text),
+            ("action", action),
+        ];
+        self.post(who, &format!("/t/{thread}/reply"), &form).await
+    }
+
+    /// Asks on the sign-in page (its form token read from it) for a link mailed, with these
+    /// fields (email, name, next): the answer.
+    pub async fn ask_link(&self, who: &mut Visitor, fields: &[(&str, &str)]) -> Answer {
+        let page = self.get(who, "/signin").await;
+        let token = hidden(&page.body, "form_token");
+        let mut form = vec![("form_token", token.as_str())];
+        form.extend_from_slice(fields);
+        self.post(who, "/signin/link", &form).await
     }
 
     /// The sign-in link of the newest mail queued to `address` (a path on the forum, whose

@@ -3,13 +3,14 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use listbridge::store::{DeriveSettings, Store};
+use listbridge::store::{DeriveSettings, InboundEntry, Store};
 use serde_json::Value;
 
 use super::daemon::{Daemon, free_port};
-use super::rig::{self, PrivateRig, Rig};
+use super::rig::{self, Account, PrivateRig, Rig};
+use super::web::Web;
 
 pub const PATIENCE: Duration = Duration::from_secs(120);
 
@@ -102,6 +103,13 @@ pub fn parents(db: &Path, config: &Path) -> std::collections::HashMap<String, Op
     found
 }
 
+/// A raw mail's Message-ID without its angle brackets (empty when it has none).
+pub fn message_id(raw: &[u8]) -> String {
+    rig::header(raw, "Message-ID")
+        .map(|h| bare(&h))
+        .unwrap_or_default()
+}
+
 pub fn bare(id: &str) -> String {
     id.trim_matches(['<', '>']).to_owned()
 }
@@ -177,20 +185,161 @@ impl Forum {
         (thread.0, key, bare(&id))
     }
 
+    /// A forum in `mode` with [`Forum::alice_and_bob`]: the forum and Alice's web client.
+    pub async fn with_alice_and_bob(mode: &str) -> (Forum, Web) {
+        let forum = Forum::start(mode);
+        let alice = forum.alice_and_bob().await;
+        (forum, alice)
+    }
+
     /// The usual cast: Bob (bob@lists.test) imported from the old list's roster, and Alice
     /// (alice@lists.test) an admin, signed in: her web client.
-    pub async fn alice_and_bob(&self) -> super::web::Web {
+    pub async fn alice_and_bob(&self) -> Web {
+        self.import_roster("Bob Baker <bob@lists.test>\n");
+        self.sign_in_alice().await
+    }
+
+    /// `members import` of a roster with these lines: what the command said.
+    pub fn import_roster(&self, lines: &str) -> String {
         let roster = self.dir.path().join("roster.txt");
-        std::fs::write(&roster, "Bob Baker <bob@lists.test>\n").unwrap();
+        std::fs::write(&roster, lines).unwrap();
         cli(
             &self.db,
             &self.config,
             &["members", "import", roster.to_str().unwrap()],
-        );
+        )
+    }
+
+    /// Alice Adams (alice@lists.test) made an admin and signed in: her web client.
+    pub async fn sign_in_alice(&self) -> Web {
         let link = admin_link(&self.db, &self.config, "alice@lists.test", "Alice Adams");
-        let mut alice = super::web::Web::new(&self.base);
+        let mut alice = Web::new(&self.base);
         alice.sign_in_with_link(&link).await;
         alice
+    }
+
+    /// Writes a mail with [`mail`] and hands it to Postfix from the address in `from`
+    /// (`Name <address>`): the mail.
+    pub async fn send_mail(
+        &self,
+        from: &str,
+        to: &str,
+        id: &str,
+        subject: &str,
+        (extra, body): (&str, &str),
+    ) -> Vec<u8> {
+        let raw = mail(from, to, id, subject, extra, body);
+        let sender = from
+            .rsplit_once('<')
+            .map_or(from, |(_, a)| a.trim_end_matches('>'));
+        self.rig.send_raw(sender, &[to], &raw).await;
+        raw
+    }
+
+    /// [`Forum::send_mail`] from Bob Baker (bob@lists.test), with no more headers.
+    pub async fn bob_mails(&self, to: &str, id: &str, subject: &str, body: &str) -> Vec<u8> {
+        self.send_mail("Bob Baker <bob@lists.test>", to, id, subject, ("", body))
+            .await
+    }
+
+    /// Waits until the message with this Message-ID is archived.
+    pub fn wait_until_archived(&self, id: &str, what: &str) {
+        let (db, wanted) = (self.db.clone(), bare(id));
+        self.daemon.wait_until(PATIENCE, what, || {
+            store(&db).locate(&wanted).unwrap().is_some()
+        });
+    }
+
+    /// Waits until the post with this Message-ID is marked delivered (its copy came back).
+    pub fn wait_until_delivered(&self, id: &str, what: &str, patience: Duration) {
+        let (db, wanted) = (self.db.clone(), id.to_owned());
+        self.daemon.wait_until(patience, what, || {
+            store(&db)
+                .post_state(&wanted)
+                .unwrap()
+                .is_some_and(|(_, s)| s == listbridge::store::PostState::Delivered)
+        });
+    }
+
+    /// Waits until `count` posts are held for a moderator.
+    pub fn wait_until_held(&self, count: usize, what: &str) {
+        let db = self.db.clone();
+        self.daemon.wait_until(PATIENCE, what, || {
+            store(&db).held_posts(10).unwrap().len() == count
+        });
+    }
+
+    /// Waits until one of the last `last` entries of the inbound log is one `check` accepts.
+    pub fn wait_for_inbound(&self, what: &str, last: usize, check: impl Fn(&InboundEntry) -> bool) {
+        let db = self.db.clone();
+        self.daemon.wait_until(PATIENCE, what, || {
+            store(&db).inbound_log(last).unwrap().iter().any(&check)
+        });
+    }
+
+    /// Waits until `who`'s INBOX holds a mail that `check` accepts; returns it.
+    pub async fn wait_for_mail(
+        &self,
+        who: &Account,
+        what: &str,
+        check: impl Fn(&[u8]) -> bool,
+    ) -> Vec<u8> {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            if let Some(m) = self
+                .rig
+                .fetch_inbox(who)
+                .await
+                .into_iter()
+                .find(|m| check(m))
+            {
+                return m;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no mail {what} for {}\ndaemon log:\n{}",
+                who.user,
+                self.daemon.log()
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// Waits until `who`'s INBOX holds a mail with this subject; returns it as text.
+    pub async fn wait_for_subject(&self, who: &Account, subject: &str) -> String {
+        let what = format!("with the subject {subject:?}");
+        let mail = self
+            .wait_for_mail(who, &what, |m| {
+                rig::header(m, "Subject").as_deref() == Some(subject)
+            })
+            .await;
+        String::from_utf8_lossy(&mail).into_owned()
+    }
+
+    /// Once `who`'s INBOX holds `count` mails: the one among them that `check` accepts.
+    pub async fn mail_among(
+        &self,
+        who: &Account,
+        count: usize,
+        what: &str,
+        check: impl Fn(&[u8]) -> bool,
+    ) -> Vec<u8> {
+        self.rig.wait_for_inbox_count(who, count, PATIENCE).await;
+        self.rig
+            .fetch_inbox(who)
+            .await
+            .into_iter()
+            .find(|m| check(m))
+            .unwrap_or_else(|| panic!("no mail {what} for {}", who.user))
+    }
+
+    /// The Reply-To of `who`'s copy of the post with this Message-ID, once their INBOX holds
+    /// `count` mails.
+    pub async fn reply_address(&self, who: &Account, count: usize, post: &str) -> String {
+        let copy = self
+            .mail_among(who, count, "copy of the post", |m| message_id(m) == post)
+            .await;
+        bare(&rig::header(&copy, "Reply-To").expect("a Reply-To"))
     }
 
     pub fn state_of(&self, message_id: &str) -> Option<String> {

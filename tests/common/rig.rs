@@ -532,6 +532,15 @@ pub async fn fetch_raw(session: &mut ImapSession, uid: u32) -> Vec<u8> {
         .to_vec()
 }
 
+/// A mail from `from` to `to` with this subject and Message-ID, to give a body.
+pub fn message(from: &str, to: &str, subject: &str, id: &str) -> lettre::message::MessageBuilder {
+    lettre::Message::builder()
+        .from(from.parse().unwrap())
+        .to(to.parse().unwrap())
+        .subject(subject)
+        .message_id(Some(id.to_owned()))
+}
+
 /// The queue ID in Postfix's answer to a sent message (`250 2.0.0 Ok: queued as 4B1F19B60FE`).
 pub fn queue_id(response: &Response) -> String {
     response

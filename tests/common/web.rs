@@ -23,6 +23,15 @@ pub struct Answer {
     pub body: String,
 }
 
+/// The Message-ID of a post, from the answer to its form (a redirect to `/m/ID`).
+pub fn posted_id(answer: Answer) -> String {
+    assert_eq!(answer.status, 303, "posting: {}", answer.body);
+    percent_encoding::percent_decode_str(answer.location.unwrap().trim_start_matches("/m/"))
+        .decode_utf8()
+        .unwrap()
+        .into_owned()
+}
+
 impl Web {
     pub fn new(base: &str) -> Web {
         Web {
@@ -116,12 +125,7 @@ impl Web {
 
     /// Starts a thread in `list` on the web, as the signed-in member: its Message-ID.
     pub async fn start_thread(&mut self, list: &str, subject: &str, text: &str) -> String {
-        let answer = self.post_new_thread(list, subject, text).await;
-        assert_eq!(answer.status, 303, "{}", answer.body);
-        percent_encoding::percent_decode_str(answer.location.unwrap().trim_start_matches("/m/"))
-            .decode_utf8()
-            .unwrap()
-            .into_owned()
+        posted_id(self.post_new_thread(list, subject, text).await)
     }
 
     /// [`Web::get`] against a server that may be down or stopping: the error instead of a panic.
