@@ -152,3 +152,55 @@ async fn archive_version_invalidates_cached_search_on_every_change() {
     changed(&store, "a purge");
     assert_eq!(results(&site, "zebrafish").await, 0);
 }
+
+/// The thread page cached for readers who are not signed in is keyed by the thread and the
+/// archive's version alone, so everything the page shows besides the mail must raise it: a
+/// member's like, an interest renamed (both by another process than the server's).
+#[tokio::test]
+async fn a_cached_thread_page_shows_a_like_and_a_renamed_interest_at_once() {
+    let mut site = Site::new(&format!(
+        "{CONFIG}{}",
+        include_str!("../fixtures/sample/interests.toml")
+    ));
+    let mut store = site.store();
+    store
+        .seed_interests(&site.config.new_interests(), 0)
+        .unwrap();
+    import(
+        &site,
+        &mut store,
+        &common::fixtures_dir().join("sample/snug-2024.mbox"),
+    );
+    site.restart();
+    let (member, _) = store
+        .create_user("Ann Member", "ann@members.example", Role::Member, 0)
+        .unwrap();
+    let (copd, _) = store.locate("copd-1@example.org").unwrap().unwrap();
+    let page = format!("/t/{}", copd.0);
+    let likes = |body: &str| body.matches("1 like").count();
+    let before = site.get_anonymous(&page).await;
+    assert_eq!(before.status, 200);
+    // Served again from the cache: the same page.
+    assert_eq!(site.get_anonymous(&page).await.body, before.body);
+
+    store.toggle_like(member, "copd-1@example.org", 1).unwrap();
+    let liked = site.get_anonymous(&page).await;
+    assert!(
+        likes(&liked.body) > likes(&before.body),
+        "the cached page did not show the new like"
+    );
+
+    let mut interest = store
+        .interests()
+        .unwrap()
+        .into_iter()
+        .find(|i| liked.body.contains(&format!(">{}<", i.name)))
+        .expect("the thread shows one of its interests");
+    interest.name = "Renamed interest".to_owned();
+    store.save_interest(&interest, 2).unwrap();
+    let renamed = site.get_anonymous(&page).await;
+    assert!(
+        renamed.body.contains("Renamed interest"),
+        "the cached page did not show the interest's new name"
+    );
+}

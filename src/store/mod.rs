@@ -96,6 +96,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "the archive version raised once per import transaction",
         include_str!("migrations/0014_archive_version_per_transaction.sql"),
     ),
+    (
+        "the archive version counts likes and interests",
+        include_str!("migrations/0015_archive_version_likes_interests.sql"),
+    ),
 ];
 
 /// The schema version this binary writes.

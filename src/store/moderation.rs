@@ -259,15 +259,6 @@ impl super::Store {
         )?;
         super::rows_as(&mut stmt, [limit as i64])
     }
-
-    /// What changes whenever moderators act (a fix can move posts without changing a thread's
-    /// count or newest message): for caching pages.
-    pub fn moderation_version(&self) -> Result<i64, StoreError> {
-        Ok(self
-            .conn
-            .prepare_cached("SELECT coalesce(max(id), 0) FROM moderation_log")?
-            .query_row([], |r| r.get(0))?)
-    }
 }
 
 impl Writer<'_> {

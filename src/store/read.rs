@@ -191,19 +191,6 @@ impl super::Store {
             .filter(|(n, _)| *n > 0))
     }
 
-    /// What else changes a thread's page besides new mail: its likes, hand-set tags, and
-    /// erasures (a redacted message may leave the count and newest message as they were).
-    pub fn thread_extras_version(&self, thread: ThreadId) -> Result<(i64, i64, i64), StoreError> {
-        Ok(self.conn.prepare_cached(
-            "SELECT (SELECT count(*) FROM likes l JOIN messages m ON m.message_id = l.message_id
-                     WHERE m.thread_id = ?1),
-                    (SELECT coalesce(max(set_at), 0) + count(*) FROM manual_tags t
-                     JOIN messages m ON m.message_id = t.message_id WHERE m.thread_id = ?1),
-                    (SELECT coalesce(max(id), 0) FROM erasures)",
-        )?
-        .query_row([thread.0], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?)
-    }
-
     /// Every post of a thread with its raw mail, in storage order (the threader orders them).
     pub fn thread_posts(&self, thread: ThreadId) -> Result<Vec<ThreadPost>, StoreError> {
         let mut stmt = self.conn.prepare_cached(

@@ -68,16 +68,10 @@ struct PageKey {
     thread: i64,
     /// The nested view rather than date order.
     nested: bool,
-    /// How many messages the thread has, and its newest.
-    messages: i64,
-    newest: i64,
-    /// Likes, hand-set tags and erasures (`Store::thread_extras_version`).
-    extras: (i64, i64, i64),
-    /// Moderators' last action.
-    moderated: i64,
-    /// The tags the page shows (slug and name): a `retag` run by another process, or an
-    /// interest renamed, shows at once.
-    tags: Vec<(String, String)>,
+    /// The archive's version (`Store::archive_version`): it counts every change a thread page
+    /// shows (mail, likes, tags and interests, hiding, fixes, erasures), whichever process
+    /// made it, so a cached page is never stale.
+    archive: (i64, i64),
 }
 
 /// A search page: query, page, order, and the archive's version.

@@ -321,23 +321,15 @@ pub async fn thread(
     let nested = q.view.as_deref() == Some("nested");
     let found = state
         .read(move |s| {
-            let Some(version) = s.thread_version(ThreadId(id))? else {
+            if s.thread_version(ThreadId(id))?.is_none() {
                 // A thread a moderator merged (or moved) away: its posts are elsewhere now.
                 return Ok(Err(s.thread_moved(ThreadId(id))?));
-            };
-            Ok(Ok((
-                version,
-                s.thread_extras_version(ThreadId(id))?,
-                s.moderation_version()?,
-                s.thread_interests(ThreadId(id))?
-                    .into_iter()
-                    .map(|i| (i.slug, i.name))
-                    .collect(),
-            )))
+            }
+            Ok(Ok(s.archive_version()?))
         })
         .await?;
-    let ((count, newest), extras, moderated, tags) = match found {
-        Ok(versions) => versions,
+    let archive = match found {
+        Ok(version) => version,
         Err(Some(moved)) => {
             return Ok(Redirect::to(&format!("/t/{}", moved.0)).into_response());
         }
@@ -346,11 +338,7 @@ pub async fn thread(
     let key = PageKey {
         thread: id,
         nested,
-        messages: count,
-        newest,
-        extras,
-        moderated,
-        tags,
+        archive,
     };
     // Pages for readers who are not signed in are the same for all of them, so they are
     // cached; a member's page shows their own posts' delivery state.
