@@ -22,6 +22,25 @@ fn import(site: &Site, store: &mut Store, file: &std::path::Path) {
     .unwrap();
 }
 
+/// The sample archive with its interests, served.
+fn sample_site() -> (Site, Store) {
+    let mut site = Site::new(&format!(
+        "{CONFIG}{}",
+        include_str!("../fixtures/sample/interests.toml")
+    ));
+    let mut store = site.store();
+    store
+        .seed_interests(&site.config.new_interests(), 0)
+        .unwrap();
+    import(
+        &site,
+        &mut store,
+        &common::fixtures_dir().join("sample/snug-2024.mbox"),
+    );
+    site.restart();
+    (site, store)
+}
+
 /// How many results an anonymous (cached) search page lists.
 async fn results(site: &Site, query: &str) -> usize {
     let answer = site
@@ -33,25 +52,7 @@ async fn results(site: &Site, query: &str) -> usize {
 
 #[tokio::test]
 async fn archive_version_invalidates_cached_search_on_every_change() {
-    let mut site = Site::new(&format!(
-        "{CONFIG}{}",
-        include_str!("../fixtures/sample/interests.toml")
-    ));
-    site.config = listbridge::config::Config::parse(&format!(
-        "{CONFIG}{}",
-        include_str!("../fixtures/sample/interests.toml")
-    ))
-    .unwrap();
-    let mut store = site.store();
-    store
-        .seed_interests(&site.config.new_interests(), 0)
-        .unwrap();
-    import(
-        &site,
-        &mut store,
-        &common::fixtures_dir().join("sample/snug-2024.mbox"),
-    );
-    site.restart();
+    let (site, mut store) = sample_site();
     let (moderator, _) = store
         .create_user("Mo Dee", "mo@mods.example", Role::Moderator, 0)
         .unwrap();
@@ -158,20 +159,7 @@ async fn archive_version_invalidates_cached_search_on_every_change() {
 /// member's like, an interest renamed (both by another process than the server's).
 #[tokio::test]
 async fn a_cached_thread_page_shows_a_like_and_a_renamed_interest_at_once() {
-    let mut site = Site::new(&format!(
-        "{CONFIG}{}",
-        include_str!("../fixtures/sample/interests.toml")
-    ));
-    let mut store = site.store();
-    store
-        .seed_interests(&site.config.new_interests(), 0)
-        .unwrap();
-    import(
-        &site,
-        &mut store,
-        &common::fixtures_dir().join("sample/snug-2024.mbox"),
-    );
-    site.restart();
+    let (site, mut store) = sample_site();
     let (member, _) = store
         .create_user("Ann Member", "ann@members.example", Role::Member, 0)
         .unwrap();
