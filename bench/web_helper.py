@@ -9,20 +9,26 @@
   probe PORT QUERIES.tsv N          per query: median latency of /search and /api/search
                                     (N requests each, one keep-alive connection)
   cpums PID                         CPU time (user + system, ms) of PID and its children
+  signin BASE LINK                  sign in with a one-time link; print the session cookie
+  crawl PORT DB N                   every thread page, then N distinct one-word searches
+                                    (words of the archive's subjects), 8 connections at once;
+                                    prints "pages searches errors"
   proctimes OUT QUERIES.tsv N COL CMD...
                                     runs CMD QUERY (whole process) N times per query,
                                     interleaved; writes per-query medians to OUT and prints
                                     "p50 p95" (ms) over all runs. COL: 0 listbridge, 1 notmuch
 """
 
+import concurrent.futures
 import http.client
+import re
 import statistics
 import subprocess
 import sys
 import time
 import urllib.parse
 
-from benchlib import cpu_ms, freeport, maildir, pct_nearest, ro, wrk_rotation
+from benchlib import cpu_ms, freeport, maildir, pct_nearest, ro, signin, wrk_rotation
 
 
 def queries(path):
@@ -108,6 +114,34 @@ def proctimes(out, tsv, n, col, cmd):
     print(f"{pct_nearest(every, 50):.2f} {pct_nearest(every, 95):.2f}")
 
 
+def crawl(port, db, n):
+    c = ro(db)
+    threads = [r[0] for r in c.execute("SELECT id FROM threads WHERE message_count > 0")]
+    words = []
+    seen = set()
+    for (subject,) in c.execute("SELECT subject FROM messages WHERE subject IS NOT NULL"):
+        for w in re.findall(r"[a-z]{4,}", subject.lower()):
+            if w not in seen:
+                seen.add(w)
+                words.append(w)
+    paths = [f"/t/{t}" for t in threads] + [path_for(w) for w in words[:n]]
+    if len(words) < n:
+        sys.exit(f"only {len(words)} distinct words for {n} searches")
+
+    def fetch(chunk):
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        bad = 0
+        for p in chunk:
+            status, _ = get(conn, p)
+            bad += status != 200
+        return bad
+
+    chunks = [paths[i::8] for i in range(8)]
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        errors = sum(pool.map(fetch, chunks))
+    print(len(threads), n, errors)
+
+
 def main():
     cmd, args = sys.argv[1], sys.argv[2:]
     if cmd == "freeport":
@@ -124,6 +158,10 @@ def main():
         probe(int(args[0]), args[1], int(args[2]))
     elif cmd == "cpums":
         print(cpu_ms([args[0]]))
+    elif cmd == "signin":
+        signin(args[0], args[1])
+    elif cmd == "crawl":
+        crawl(int(args[0]), args[1], int(args[2]))
     elif cmd == "proctimes":
         proctimes(args[0], args[1], int(args[2]), int(args[3]), args[4:])
     else:
