@@ -43,7 +43,7 @@ pick() { grep -E "$2" "$logs/$1.txt" | head -1 | sed 's/^ *//'; }
   echo "|---|---|"
   for row in \
     "import|listbridge +[0-9.]+ s" "import|^notmuch +[0-9.]+ s" "import|^mu +[0-9.]+ s" \
-    "import|throughput:" "import|import again" \
+    "import|throughput:" "import|^import again" \
     "web|^thread page +[0-9]" "web|^nginx static" "web|listbridge/nginx" \
     "web|^thread page, signed in" "web|^search \(32c\)" "web|^search \(1c\)" \
     "web|^notmuch search" "web|^server memory" "web|^  memory:" \

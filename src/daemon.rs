@@ -91,12 +91,9 @@ async fn serve_with(
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {listen} ([web] listen): {e}"))?;
     tracing::info!(address = %listener.local_addr()?, "listening");
-    let app = crate::web::router(crate::web::AppState::new(
-        config.clone(),
-        db.clone(),
-        settings,
-        Arc::clone(&wake),
-    ));
+    let state = crate::web::AppState::new(config.clone(), db.clone(), settings, Arc::clone(&wake));
+    tasks.spawn(crate::web::forget_idle(state.clone(), stop_rx.clone()));
+    let app = crate::web::router(state);
     let mut web_stop = stop_rx.clone();
     tasks.spawn(async move {
         let shutdown = async move {

@@ -490,7 +490,22 @@ pub(crate) fn compress(bytes: &[u8]) -> Vec<u8> {
 }
 
 pub(crate) fn decompress(raw: RawId, data: &[u8], size: usize) -> Result<Vec<u8>, StoreError> {
-    zstd::bulk::decompress(data, size).map_err(|e| StoreError::Corrupt(raw, e))
+    thread_local! {
+        // A decompression context is costly to make (about as much as decompressing a
+        // message): each thread keeps one for the messages it reads.
+        static DECOMPRESSOR: std::cell::RefCell<Option<zstd::bulk::Decompressor<'static>>> =
+            const { std::cell::RefCell::new(None) };
+    }
+    DECOMPRESSOR
+        .with(|cell| {
+            let mut slot = cell.borrow_mut();
+            let decompressor = match slot.as_mut() {
+                Some(d) => d,
+                None => slot.insert(zstd::bulk::Decompressor::new()?),
+            };
+            decompressor.decompress(data, size)
+        })
+        .map_err(|e| StoreError::Corrupt(raw, e))
 }
 
 #[cfg(test)]

@@ -184,6 +184,16 @@ impl Pool {
         )
     }
 
+    /// Gives back what the idle connections' caches and the allocator hold (see
+    /// `forget_idle`).
+    pub(super) fn release_memory(&self) {
+        for idle in [&self.readers, &self.writers] {
+            for store in idle.lock().expect("pool lock").iter() {
+                store.release_memory();
+            }
+        }
+    }
+
     fn with_mut<T>(
         &self,
         f: impl FnOnce(&mut Store) -> Result<T, StoreError>,

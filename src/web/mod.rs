@@ -31,6 +31,7 @@ mod write;
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::http::{HeaderName, HeaderValue, StatusCode, header};
@@ -54,6 +55,10 @@ pub struct AppState {
     searches: Arc<Bounded<SearchKey, axum::body::Bytes>>,
     /// A message's rendered text, by the archive's erasure count and Message-ID.
     bodies: Arc<Bounded<BodyKey, Arc<str>>>,
+    /// Messages as thread pages draw them (parsed, chosen, trimmed, sanitised), for every
+    /// reader: what differs between readers (addresses shown, their own posts' state) is
+    /// applied after. A page drawn for a signed-in member is never cached whole.
+    posts: Arc<Bounded<BodyKey, Arc<crate::mail::render::Rendered>>>,
     limits: Arc<auth::Limits>,
     passwords: Arc<auth::Passwords>,
     /// Picture decodes running (`account::AVATAR_DECODES` at most).
@@ -91,12 +96,26 @@ struct BodyKey {
     message_id: crate::store::MessageId,
 }
 
+/// Roughly what a rendered message holds, for the cache's byte bound.
+fn rendered_size(r: &crate::mail::render::Rendered) -> usize {
+    r.body.len()
+        + r.elided.len()
+        + r.html.as_ref().map_or(0, String::len)
+        + r.forwarded.iter().map(rendered_size).sum::<usize>()
+        + 256 * (1 + r.attachments.len())
+}
+
+/// A cache's entries, each with when it was last used.
+type Entries<K, V> = std::collections::HashMap<K, (V, Instant)>;
+
 /// A bounded in-memory map, by entries and by bytes. Its keys carry whatever makes an entry
 /// stale (an archive version), so entries never need invalidating; when full it simply starts
-/// again rather than track use. The byte bound keeps the server's memory flat however large
-/// the pages it caches.
+/// again rather than keep an eviction order. The byte bound keeps the server's memory flat
+/// however large the pages it caches, and entries nobody used for a while are let go
+/// (`forget_idle`), so that an idle server shrinks back.
 pub struct Bounded<K, V> {
-    map: Mutex<(std::collections::HashMap<K, V>, usize)>,
+    /// Each entry with when it was last used, and the bytes held.
+    map: Mutex<(Entries<K, V>, usize)>,
     capacity: usize,
     max_bytes: usize,
     weigh: fn(&V) -> usize,
@@ -113,7 +132,21 @@ impl<K: std::hash::Hash + Eq, V: Clone> Bounded<K, V> {
     }
 
     fn get(&self, key: &K) -> Option<V> {
-        self.map.lock().expect("cache lock").0.get(key).cloned()
+        let mut guard = self.map.lock().expect("cache lock");
+        let (value, used) = guard.0.get_mut(key)?;
+        *used = Instant::now();
+        Some(value.clone())
+    }
+
+    /// Drops the entries not used for `unused`; how many went.
+    fn forget_unused(&self, unused: Duration) -> usize {
+        let mut guard = self.map.lock().expect("cache lock");
+        let (map, bytes) = &mut *guard;
+        let before = map.len();
+        let now = Instant::now();
+        map.retain(|_, (_, used)| now.duration_since(*used) < unused);
+        *bytes = map.values().map(|(v, _)| (self.weigh)(v)).sum();
+        before - map.len()
     }
 
     fn put(&self, key: K, value: V) {
@@ -127,10 +160,34 @@ impl<K: std::hash::Hash + Eq, V: Clone> Bounded<K, V> {
             map.clear();
             *bytes = 0;
         }
-        if let Some(old) = map.insert(key, value) {
+        if let Some((old, _)) = map.insert(key, (value, Instant::now())) {
             *bytes -= (self.weigh)(&old);
         }
         *bytes += weight;
+    }
+}
+
+/// How long a cached page, search or message stays when nobody asks for it again.
+const CACHE_UNUSED: Duration = Duration::from_secs(30);
+
+/// Drops what the caches hold unused and gives the memory back, every few seconds until
+/// `stop`: after a crawl or a burst of searches the server returns to its idle size within
+/// a minute instead of keeping its peak.
+pub async fn forget_idle(state: AppState, mut stop: tokio::sync::watch::Receiver<bool>) {
+    let mut every = tokio::time::interval(Duration::from_secs(15));
+    loop {
+        tokio::select! {
+            _ = every.tick() => {}
+            _ = stop.changed() => return,
+        }
+        let dropped = state.pages.forget_unused(CACHE_UNUSED)
+            + state.searches.forget_unused(CACHE_UNUSED)
+            + state.bodies.forget_unused(CACHE_UNUSED)
+            + state.posts.forget_unused(CACHE_UNUSED);
+        if dropped > 0 {
+            let pool = Arc::clone(&state.pool);
+            let _ = tokio::task::spawn_blocking(move || pool.release_memory()).await;
+        }
     }
 }
 
@@ -144,12 +201,15 @@ impl AppState {
         AppState {
             pool: Arc::new(access::Pool::new(db, settings, config.private_lists())),
             config: Arc::new(config),
-            pages: Arc::new(Bounded::new(512, 16 << 20, |b| b.len())),
+            // The caches hold 28 MB at most together, and let go of what nobody asked for
+            // in a while (`forget_idle`).
+            pages: Arc::new(Bounded::new(512, 8 << 20, |b| b.len())),
             // Search pages for repeated queries; a message's rendered text for snippets (a
             // message changes only when erased, which its key counts; rendering it is most of
             // a search's cost).
-            searches: Arc::new(Bounded::new(1024, 8 << 20, |b| b.len())),
-            bodies: Arc::new(Bounded::new(8192, 16 << 20, |b| b.len())),
+            searches: Arc::new(Bounded::new(1024, 4 << 20, |b| b.len())),
+            bodies: Arc::new(Bounded::new(8192, 8 << 20, |b| b.len())),
+            posts: Arc::new(Bounded::new(4096, 8 << 20, |r| rendered_size(r))),
             limits: Arc::new(auth::Limits::new()),
             passwords: Arc::default(),
             decodes: Arc::new(tokio::sync::Semaphore::new(account::AVATAR_DECODES)),
@@ -540,4 +600,28 @@ async fn script() -> impl IntoResponse {
         ],
         include_str!("../../static/compose.js"),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cache_forgets_what_was_not_used_lately_and_counts_its_bytes_again() {
+        let cache: Bounded<u32, String> = Bounded::new(10, 1 << 20, |s| s.len());
+        cache.put(1, "one".to_owned());
+        cache.put(2, "two".to_owned());
+        assert_eq!(cache.forget_unused(Duration::from_secs(60)), 0);
+        assert_eq!(cache.get(&1).as_deref(), Some("one"));
+        std::thread::sleep(Duration::from_millis(30));
+        // Entry 1 is used again; entry 2 has not been for 30 ms.
+        assert!(cache.get(&1).is_some());
+        assert_eq!(cache.forget_unused(Duration::from_millis(20)), 1);
+        assert_eq!(cache.get(&2), None);
+        assert_eq!(
+            cache.map.lock().unwrap().1,
+            3,
+            "only entry 1's bytes are left"
+        );
+    }
 }

@@ -259,6 +259,8 @@ struct ThreadData {
     all_interests: Vec<Interest>,
     watching: Option<String>,
     event: Option<Event>,
+    /// The archive's erasures (`Store::archive_version`): a rendered message is cached by it.
+    erasures: i64,
 }
 
 /// What a thread's page is drawn from, as the reader (`me_id`, if signed in) may see it; None:
@@ -271,6 +273,7 @@ fn thread_data(
     let Some(info) = s.thread_info(id)? else {
         return Ok(None);
     };
+    let erasures = s.archive_version()?.1;
     let posts = s.thread_posts(id)?;
     let addresses: Vec<&str> = posts
         .iter()
@@ -309,6 +312,7 @@ fn thread_data(
         all_interests,
         watching,
         event,
+        erasures,
     }))
 }
 
@@ -393,18 +397,30 @@ pub async fn thread(
             (None, Some(a)) => shown(a),
             (None, None) => "(unknown sender)".to_owned(),
         };
-        let r = rendered(&post.raw, &options).unwrap_or_else(|| Rendered {
-            subject: post.subject.clone(),
-            from: author.clone(),
-            date: None,
-            message_id: Some(post.message_id.to_string()),
-            body: String::from_utf8_lossy(&post.raw).into_owned(),
-            elided: String::new(),
-            html: None,
-            attachments: Vec::new(),
-            forwarded: Vec::new(),
-            tags: Vec::new(),
-        });
+        let key = BodyKey {
+            erasures: data.erasures,
+            message_id: post.message_id.clone(),
+        };
+        let r = match state.posts.get(&key) {
+            Some(r) => r,
+            None => {
+                // What cannot be parsed is shown as it came (masked below like the rest).
+                let r = Arc::new(rendered(&post.raw, &options).unwrap_or_else(|| Rendered {
+                    subject: post.subject.clone(),
+                    from: String::new(),
+                    date: None,
+                    message_id: Some(post.message_id.to_string()),
+                    body: String::from_utf8_lossy(&post.raw).into_owned(),
+                    elided: String::new(),
+                    html: None,
+                    attachments: Vec::new(),
+                    forwarded: Vec::new(),
+                    tags: Vec::new(),
+                }));
+                state.posts.put(key, Arc::clone(&r));
+                r
+            }
+        };
         let parent = placement.parent.map(|i| {
             let p = &posts[i];
             (
