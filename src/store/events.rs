@@ -230,14 +230,14 @@ impl super::Store {
 
     /// The event a thread announces, if any.
     pub fn event_of_thread(&self, thread: ThreadId) -> Result<Option<EventId>, StoreError> {
+        // Asked on every thread page: prepared once per connection.
         Ok(self
             .conn
-            .query_row(
+            .prepare_cached(
                 "SELECT e.id FROM events e JOIN messages m ON m.message_id = e.message_id
                   WHERE m.thread_id = ?1 ORDER BY e.id LIMIT 1",
-                [thread.0],
-                |r| r.get(0),
-            )
+            )?
+            .query_row([thread.0], |r| r.get(0))
             .optional()?
             .map(EventId))
     }

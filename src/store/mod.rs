@@ -51,7 +51,7 @@ pub use moderation::{
     FlagEntry, FlagReason, Flagged, FlaggedPost, Hid, HiddenPost, HideWhy, LogEntry,
 };
 pub use outbox::*;
-pub use read::{Page, StoredAttachment, ThreadFilter, ThreadPost, ThreadSummary};
+pub use read::{PackedRaw, Page, StoredAttachment, ThreadFilter, ThreadPost, ThreadSummary};
 pub use search::{AuthorMatch, SearchHit, SearchPage, SearchResults};
 pub use sources::{Cursor, SourceState, SourceStatus};
 

@@ -36,7 +36,22 @@ pub struct ThreadPost {
     pub from_name: Option<String>,
     pub from_addr: Option<String>,
     pub subject: Option<String>,
-    pub raw: Vec<u8>,
+    pub raw: PackedRaw,
+}
+
+/// A message's raw mail as stored, compressed: decompressed when asked for, so that a page
+/// drawn from messages rendered before does not pay for it.
+#[derive(Debug, Clone)]
+pub struct PackedRaw {
+    id: super::RawId,
+    size: usize,
+    data: Vec<u8>,
+}
+
+impl PackedRaw {
+    pub fn bytes(&self) -> Result<Vec<u8>, StoreError> {
+        super::decompress(self.id, &self.data, self.size)
+    }
 }
 
 /// id, subject, list, first date, last date, message count.
@@ -216,7 +231,11 @@ impl super::Store {
                 from_name: r.get(6)?,
                 from_addr: r.get(7)?,
                 subject: r.get(8)?,
-                raw: super::decompress(raw_id, &data, size as usize)?,
+                raw: PackedRaw {
+                    id: raw_id,
+                    size: size as usize,
+                    data,
+                },
             });
         }
         Ok(posts)

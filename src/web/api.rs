@@ -131,10 +131,10 @@ pub async fn thread_feed(
     let entries: Vec<FeedEntry> = posts
         .iter()
         .map(|p| {
-            let body = crate::mail::parse::mime(&p.raw)
+            let body = crate::mail::parse::mime(&p.raw.bytes()?)
                 .map(|m| render_message(&m, &options, &|_| None).body)
                 .unwrap_or_default();
-            FeedEntry {
+            Ok::<_, crate::store::StoreError>(FeedEntry {
                 id: link(p),
                 title: p.subject.clone().unwrap_or_default(),
                 link: link(p),
@@ -145,9 +145,9 @@ pub async fn thread_feed(
                     .or_else(|| p.from_addr.clone())
                     .unwrap_or_default(),
                 summary: body,
-            }
+            })
         })
-        .collect();
+        .collect::<Result<_, _>>()?;
     let title = info.0.unwrap_or_else(|| "(no subject)".into());
     Ok(state.feed(&title, &format!("/t/{}/feed.atom", id.0), entries))
 }
@@ -247,12 +247,12 @@ pub async fn thread(
     let bodies: HashMap<&str, (String, String)> = posts
         .iter()
         .map(|p| {
-            let r =
-                crate::mail::parse::mime(&p.raw).map(|m| render_message(&m, &options, &|_| None));
+            let raw = p.raw.bytes()?;
+            let r = crate::mail::parse::mime(&raw).map(|m| render_message(&m, &options, &|_| None));
             let (body, elided) = r.map(|r| (r.body, r.elided)).unwrap_or_default();
-            (p.message_id.as_str(), (body, elided))
+            Ok::<_, crate::store::StoreError>((p.message_id.as_str(), (body, elided)))
         })
-        .collect();
+        .collect::<Result<_, _>>()?;
     let messages: Vec<serde_json::Value> = arranged
         .messages
         .iter()

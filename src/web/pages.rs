@@ -405,12 +405,13 @@ pub async fn thread(
             Some(r) => r,
             None => {
                 // What cannot be parsed is shown as it came (masked below like the rest).
-                let r = Arc::new(rendered(&post.raw, &options).unwrap_or_else(|| Rendered {
+                let raw = post.raw.bytes()?;
+                let r = Arc::new(rendered(&raw, &options).unwrap_or_else(|| Rendered {
                     subject: post.subject.clone(),
                     from: String::new(),
                     date: None,
                     message_id: Some(post.message_id.to_string()),
-                    body: String::from_utf8_lossy(&post.raw).into_owned(),
+                    body: String::from_utf8_lossy(&raw).into_owned(),
                     elided: String::new(),
                     html: None,
                     attachments: Vec::new(),
