@@ -261,6 +261,11 @@ struct ThreadData {
     event: Option<Event>,
     /// The archive's erasures (`Store::archive_version`): a rendered message is cached by it.
     erasures: i64,
+    /// Moderators' splits and moves within the thread.
+    fixes: Vec<crate::store::ThreadFix>,
+    /// For a reader who may not see addresses: the posts' Message-IDs that are also someone's
+    /// address (lowercased).
+    known_as_addresses: std::collections::HashSet<String>,
 }
 
 /// What a thread's page is drawn from, as the reader (`me_id`, if signed in) may see it; None:
@@ -269,6 +274,7 @@ fn thread_data(
     s: &Store,
     id: ThreadId,
     me_id: Option<UserId>,
+    hide_addresses: bool,
 ) -> Result<Option<ThreadData>, StoreError> {
     let Some(info) = s.thread_info(id)? else {
         return Ok(None);
@@ -292,6 +298,12 @@ fn thread_data(
         Some(me) => s.thread_pref(me, id)?,
         None => None,
     };
+    let known_as_addresses = if hide_addresses {
+        let ids: Vec<MessageId> = posts.iter().map(|p| p.message_id.clone()).collect();
+        s.ids_known_as_addresses(&ids)?
+    } else {
+        Default::default()
+    };
     let mut states = HashMap::new();
     if let Some(me) = me_id {
         for p in &posts {
@@ -313,6 +325,8 @@ fn thread_data(
         watching,
         event,
         erasures,
+        fixes: s.thread_fixes_in(id)?,
+        known_as_addresses,
     }))
 }
 
@@ -352,24 +366,19 @@ pub async fn thread(
         return Ok(drawn(page, state.config.web.hide_addresses));
     }
     let me_id = viewer.as_ref().map(|v| v.user.id);
+    let hide_addresses = state.config.web.hide_addresses && me_id.is_none();
     let data = state
-        .read(move |s| thread_data(s, ThreadId(id), me_id))
+        .read(move |s| thread_data(s, ThreadId(id), me_id, hide_addresses))
         .await?
         .ok_or(WebError::NotFound("thread"))?;
     let (subject, list) = data.info;
     let posts = data.posts;
     let options = render_options(&state, &list);
-    let hide_addresses = state.config.web.hide_addresses && me_id.is_none();
     // What the mail and its authors say, as this reader may see it.
     let shown = |text: &str| addresses::shown(text, hide_addresses);
     // A Message-ID that is also someone's address (anyone can give a mail such an id) is
     // not written into a link: the post is linked by its place in the thread instead.
-    let known = if hide_addresses {
-        let ids: Vec<MessageId> = posts.iter().map(|p| p.message_id.clone()).collect();
-        state.read(move |s| s.ids_known_as_addresses(&ids)).await?
-    } else {
-        Default::default()
-    };
+    let known = &data.known_as_addresses;
 
     let inputs: Vec<ThreadMessage<'_>> = posts
         .iter()
@@ -382,8 +391,11 @@ pub async fn thread(
         })
         .collect();
     // Moderators' splits and moves place some posts where their headers do not.
-    let fixes = state.read(move |s| s.thread_fixes_in(ThreadId(id))).await?;
-    let fixes: Vec<_> = fixes.iter().map(crate::store::ThreadFix::as_fix).collect();
+    let fixes: Vec<_> = data
+        .fixes
+        .iter()
+        .map(crate::store::ThreadFix::as_fix)
+        .collect();
     let mut placements = arrange_fixed(&inputs, &fixes);
     if !nested {
         // Date order reads best on a phone; the tree is one click away.
