@@ -175,6 +175,16 @@ pub enum StoreError {
     NoSuchList(String),
 }
 
+/// Hands memory the process has freed back to the system: glibc keeps freed memory in its
+/// arenas, and an idle daemon should not hold its peak.
+pub fn give_back_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only releases free memory; it touches no live allocation.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
 /// Every row of a query as `T`, each column matched to the field of its name
 /// (`SELECT u.id AS user, …`). A read model is described once, by its derive, instead of
 /// field by field at each query; a column added or moved cannot shift the others.
@@ -362,14 +372,14 @@ impl Store {
 
     /// Gives back the memory SQLite holds for this connection's cache (after a large sync).
     pub fn release_memory(&self) {
+        self.shrink_cache();
+        give_back_freed_memory();
+    }
+
+    /// Frees this connection's page cache (the allocator may keep the memory: see
+    /// `give_back_freed_memory`).
+    pub fn shrink_cache(&self) {
         let _ = self.conn.execute_batch("PRAGMA shrink_memory;");
-        // glibc keeps freed memory in its arenas; an idle daemon should hand it back.
-        #[cfg(all(target_os = "linux", target_env = "gnu"))]
-        // SAFETY: malloc_trim only releases free memory at the top of the heap; it touches no
-        // live allocation.
-        unsafe {
-            libc::malloc_trim(0);
-        }
     }
 
     /// Caps this connection's page cache (a long-running source needs little).

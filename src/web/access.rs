@@ -20,14 +20,9 @@ impl AppState {
         &self,
         f: impl FnOnce(&Store) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, WebError> {
-        let pool = Arc::clone(&self.pool);
         let viewer = VIEWER.try_with(|v| *v).ok().flatten();
-        let turn = pool.reading.clone().acquire_owned().await;
-        Ok(tokio::task::spawn_blocking(move || {
-            let _turn = turn;
-            pool.read_as(viewer, f)
-        })
-        .await??)
+        self.on_pool(&self.pool.reading, move |pool| pool.read_as(viewer, f))
+            .await
     }
 
     /// Runs `f` with write access on a pooled store connection, off the async threads.
@@ -35,11 +30,24 @@ impl AppState {
         &self,
         f: impl FnOnce(&mut Store) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, WebError> {
+        self.on_pool(&self.pool.writing, move |pool| pool.with_mut(f))
+            .await
+    }
+
+    /// Runs `f` on the pool off the async threads, once `turns` lets it (see `READERS`).
+    async fn on_pool<T: Send + 'static>(
+        &self,
+        turns: &Arc<tokio::sync::Semaphore>,
+        f: impl FnOnce(&Pool) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, WebError> {
         let pool = Arc::clone(&self.pool);
-        let turn = pool.writing.clone().acquire_owned().await;
+        let turn = Arc::clone(turns)
+            .acquire_owned()
+            .await
+            .expect("the pool's semaphores are never closed");
         Ok(tokio::task::spawn_blocking(move || {
             let _turn = turn;
-            pool.with_mut(f)
+            f(&pool)
         })
         .await??)
     }
@@ -189,9 +197,10 @@ impl Pool {
     pub(super) fn release_memory(&self) {
         for idle in [&self.readers, &self.writers] {
             for store in idle.lock().expect("pool lock").iter() {
-                store.release_memory();
+                store.shrink_cache();
             }
         }
+        crate::store::give_back_freed_memory();
     }
 
     fn with_mut<T>(
