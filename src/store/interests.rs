@@ -337,6 +337,24 @@ impl super::Store {
         Ok(found)
     }
 
+    /// Likes of each post of a thread that has any, by Message-ID, and whether `viewer` likes
+    /// it: what a thread page shows, in one read.
+    pub fn thread_likes(
+        &self,
+        thread: ThreadId,
+        viewer: Option<UserId>,
+    ) -> Result<HashMap<String, (u64, bool)>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT l.message_id, count(*), coalesce(sum(l.user_id = ?2), 0)
+               FROM messages m JOIN likes l ON l.message_id = m.message_id
+              WHERE m.thread_id = ?1 GROUP BY l.message_id",
+        )?;
+        let rows = stmt.query_map(params![thread.0, viewer.map_or(-1, |v| v.0)], |r| {
+            Ok((r.get::<_, String>(0)?, (r.get(1)?, r.get::<_, i64>(2)? > 0)))
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
     /// Likes a post, or takes the like back; true when the member now likes it.
     pub fn toggle_like(
         &self,
@@ -463,12 +481,11 @@ impl super::Store {
     ) -> Result<Option<String>, StoreError> {
         Ok(self
             .conn
-            .query_row(
+            .prepare_cached(
                 "SELECT tp.mode FROM thread_prefs tp JOIN messages m ON m.message_id = tp.message_id
                  WHERE tp.user_id = ?1 AND m.thread_id = ?2 LIMIT 1",
-                params![user.0, thread.0],
-                |r| r.get(0),
-            )
+            )?
+            .query_row(params![user.0, thread.0], |r| r.get(0))
             .optional()?)
     }
 

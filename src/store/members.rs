@@ -517,8 +517,11 @@ impl super::Store {
         let mut stmt = self.conn.prepare_cached(
             "SELECT user_id FROM user_emails WHERE address = ?1 AND verified_at IS NOT NULL",
         )?;
-        for address in addresses {
-            let lower = address.to_lowercase();
+        // A thread's authors repeat: each address is looked up once.
+        let mut lowered: Vec<String> = addresses.iter().map(|a| a.to_lowercase()).collect();
+        lowered.sort_unstable();
+        lowered.dedup();
+        for lower in lowered {
             if let Some(id) = stmt.query_row([&lower], |r| r.get(0)).optional()? {
                 found.insert(lower, UserId(id));
             }

@@ -529,12 +529,43 @@ impl super::Store {
         let Some((user, outbox, delivered)) = post else {
             return Ok(None);
         };
-        let user = UserId(user);
-        if delivered.is_some() {
-            return Ok(Some((user, PostState::Delivered)));
-        }
-        let Some(outbox) = outbox else {
-            return Ok(Some((user, PostState::Delivered)));
+        Ok(Some((
+            UserId(user),
+            self.delivery_state(outbox, delivered)?,
+        )))
+    }
+
+    /// Where each of a member's own posts in a thread has got to, by Message-ID: what their
+    /// thread page shows beside them, read at once rather than post by post.
+    pub fn own_post_states(
+        &self,
+        user: UserId,
+        thread: ThreadId,
+    ) -> Result<std::collections::HashMap<MessageId, PostState>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT p.message_id, p.outbox_id, p.delivered_at
+               FROM messages m JOIN posts p ON p.message_id = m.message_id
+              WHERE m.thread_id = ?1 AND p.user_id = ?2",
+        )?;
+        let posts = stmt
+            .query_map(params![thread.0, user.0], |r| {
+                Ok((r.get::<_, MessageId>(0)?, r.get(1)?, r.get(2)?))
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        posts
+            .into_iter()
+            .map(|(id, outbox, delivered)| Ok((id, self.delivery_state(outbox, delivered)?)))
+            .collect()
+    }
+
+    /// A post's delivery state from its outbox entry's recipients.
+    fn delivery_state(
+        &self,
+        outbox: Option<i64>,
+        delivered: Option<i64>,
+    ) -> Result<PostState, StoreError> {
+        let Some(outbox) = outbox.filter(|_| delivered.is_none()) else {
+            return Ok(PostState::Delivered);
         };
         let mut stmt = self.conn.prepare_cached(
             "SELECT state, last_error FROM outbox_recipients WHERE outbox_id = ?1",
@@ -554,16 +585,13 @@ impl super::Store {
                 _ => {}
             }
         }
-        Ok(Some((
-            user,
-            if waiting {
-                PostState::Queued { error }
-            } else if let Some(error) = failed {
-                PostState::Failed { error }
-            } else {
-                PostState::Sent
-            },
-        )))
+        Ok(if waiting {
+            PostState::Queued { error }
+        } else if let Some(error) = failed {
+            PostState::Failed { error }
+        } else {
+            PostState::Sent
+        })
     }
 
     /// The newest inbound log entries.

@@ -55,10 +55,11 @@ pub struct AppState {
     searches: Arc<Bounded<SearchKey, axum::body::Bytes>>,
     /// A message's rendered text, by the archive's erasure count and Message-ID.
     bodies: Arc<Bounded<BodyKey, Arc<str>>>,
-    /// Messages as thread pages draw them (parsed, chosen, trimmed, sanitised), for every
-    /// reader: what differs between readers (addresses shown, their own posts' state) is
-    /// applied after. A page drawn for a signed-in member is never cached whole.
-    posts: Arc<Bounded<BodyKey, Arc<crate::mail::render::Rendered>>>,
+    /// Posts' content as thread pages draw it (parsed, chosen, trimmed, sanitised, escaped),
+    /// once for readers who see addresses and once for those who do not: what else differs
+    /// between readers (their likes, their own posts' state, their tools) is laid around it.
+    /// A page drawn for a signed-in member is never cached whole.
+    posts: Arc<Bounded<ContentKey, Arc<str>>>,
     limits: Arc<auth::Limits>,
     passwords: Arc<auth::Passwords>,
     /// Picture decodes running (`account::AVATAR_DECODES` at most).
@@ -96,13 +97,11 @@ struct BodyKey {
     message_id: crate::store::MessageId,
 }
 
-/// Roughly what a rendered message holds, for the cache's byte bound.
-fn rendered_size(r: &crate::mail::render::Rendered) -> usize {
-    r.body.len()
-        + r.elided.len()
-        + r.html.as_ref().map_or(0, String::len)
-        + r.forwarded.iter().map(rendered_size).sum::<usize>()
-        + 256 * (1 + r.attachments.len())
+/// A post's content as a thread page draws it: the message, and whether addresses are hidden.
+#[derive(PartialEq, Eq, Hash)]
+struct ContentKey {
+    body: BodyKey,
+    hidden: bool,
 }
 
 /// A cache's entries, each with when it was last used.
@@ -209,7 +208,7 @@ impl AppState {
             // a search's cost).
             searches: Arc::new(Bounded::new(1024, 4 << 20, |b| b.len())),
             bodies: Arc::new(Bounded::new(8192, 8 << 20, |b| b.len())),
-            posts: Arc::new(Bounded::new(4096, 8 << 20, |r| rendered_size(r))),
+            posts: Arc::new(Bounded::new(4096, 8 << 20, |c| c.len())),
             limits: Arc::new(auth::Limits::new()),
             passwords: Arc::default(),
             decodes: Arc::new(tokio::sync::Semaphore::new(account::AVATAR_DECODES)),

@@ -12,7 +12,7 @@ use serde::Deserialize;
 use super::addresses;
 use super::extract::{Id, Viewer};
 use super::view::{self, PAGE_SIZE, Pager, PostView, ResultView, ThreadRow};
-use super::{AppState, BodyKey, PageKey, SearchKey, WebError};
+use super::{AppState, BodyKey, ContentKey, PageKey, SearchKey, WebError};
 use crate::mail::render::{RenderOptions, Rendered, render_message};
 use crate::mail::sanitize::escape_markup;
 use crate::search::{QueryError, SearchOrder};
@@ -268,14 +268,17 @@ struct ThreadData {
     known_as_addresses: std::collections::HashSet<String>,
 }
 
-/// What a thread's page is drawn from, as the reader (`me_id`, if signed in) may see it; None:
-/// no such thread.
-fn thread_data(
-    s: &Store,
-    id: ThreadId,
-    me_id: Option<UserId>,
+/// Who a thread page is drawn for: a reader not signed in (`member` None) or a member, who
+/// may be a moderator.
+#[derive(Clone, Copy)]
+struct Reader {
+    member: Option<UserId>,
+    moderator: bool,
     hide_addresses: bool,
-) -> Result<Option<ThreadData>, StoreError> {
+}
+
+/// What a thread's page is drawn from, as the reader may see it; None: no such thread.
+fn thread_data(s: &Store, id: ThreadId, reader: Reader) -> Result<Option<ThreadData>, StoreError> {
     let Some(info) = s.thread_info(id)? else {
         return Ok(None);
     };
@@ -286,34 +289,28 @@ fn thread_data(
         .filter_map(|p| p.from_addr.as_deref())
         .collect();
     let members = s.members_by_address(&addresses)?;
-    let ids: Vec<&str> = posts.iter().map(|p| p.message_id.as_str()).collect();
-    let likes = s.likes(&ids, me_id)?;
-    let interests = s.thread_interests(id)?;
+    let likes = s.thread_likes(id, reader.member)?;
     let all_interests = s.interests()?;
+    let tagged = s.thread_interest_ids(id)?;
+    let interests = all_interests
+        .iter()
+        .filter(|i| tagged.contains(&i.id))
+        .cloned()
+        .collect();
     let event = match s.event_of_thread(id)? {
         Some(e) => s.event(e)?,
         None => None,
     };
-    let watching = match me_id {
-        Some(me) => s.thread_pref(me, id)?,
-        None => None,
+    let (watching, states) = match reader.member {
+        Some(me) => (s.thread_pref(me, id)?, s.own_post_states(me, id)?),
+        None => (None, HashMap::new()),
     };
-    let known_as_addresses = if hide_addresses {
+    let known_as_addresses = if reader.hide_addresses {
         let ids: Vec<MessageId> = posts.iter().map(|p| p.message_id.clone()).collect();
         s.ids_known_as_addresses(&ids)?
     } else {
         Default::default()
     };
-    let mut states = HashMap::new();
-    if let Some(me) = me_id {
-        for p in &posts {
-            if let Some((author, state)) = s.post_state(&p.message_id)?
-                && author == me
-            {
-                states.insert(p.message_id.clone(), state);
-            }
-        }
-    }
     Ok(Some(ThreadData {
         info,
         posts,
@@ -321,7 +318,12 @@ fn thread_data(
         members,
         likes,
         interests,
-        all_interests,
+        // Moderators add any interest the thread lacks.
+        all_interests: if reader.moderator {
+            all_interests
+        } else {
+            Vec::new()
+        },
         watching,
         event,
         erasures,
@@ -337,17 +339,32 @@ pub async fn thread(
     Viewer(viewer): Viewer,
 ) -> Result<Response, WebError> {
     let nested = q.view.as_deref() == Some("nested");
+    let reader = Reader {
+        member: viewer.as_ref().map(|v| v.user.id),
+        moderator: viewer
+            .as_ref()
+            .is_some_and(|v| v.user.role >= crate::store::Role::Moderator),
+        hide_addresses: state.config.web.hide_addresses && viewer.is_none(),
+    };
+    // A member's page is drawn for them, never cached: what it shows is read in the same read
+    // that finds the thread.
+    let for_member = reader.member.is_some();
     let found = state
         .read(move |s| {
             if s.thread_version(ThreadId(id))?.is_none() {
                 // A thread a moderator merged (or moved) away: its posts are elsewhere now.
                 return Ok(Err(s.thread_moved(ThreadId(id))?));
             }
-            Ok(Ok(s.archive_version()?))
+            let archive = s.archive_version()?;
+            let data = match for_member {
+                true => thread_data(s, ThreadId(id), reader)?,
+                false => None,
+            };
+            Ok(Ok((archive, data)))
         })
         .await?;
-    let archive = match found {
-        Ok(version) => version,
+    let (archive, data) = match found {
+        Ok(found) => found,
         Err(Some(moved)) => {
             return Ok(Redirect::to(&format!("/t/{}", moved.0)).into_response());
         }
@@ -359,18 +376,20 @@ pub async fn thread(
         archive,
     };
     // Pages for readers who are not signed in are the same for all of them, so they are
-    // cached; a member's page shows their own posts' delivery state.
+    // cached; a member's page shows their likes and their own posts' delivery state.
     if viewer.is_none()
         && let Some(page) = state.pages.get(&key)
     {
         return Ok(drawn(page, state.config.web.hide_addresses));
     }
-    let me_id = viewer.as_ref().map(|v| v.user.id);
-    let hide_addresses = state.config.web.hide_addresses && me_id.is_none();
-    let data = state
-        .read(move |s| thread_data(s, ThreadId(id), me_id, hide_addresses))
-        .await?
-        .ok_or(WebError::NotFound("thread"))?;
+    let hide_addresses = reader.hide_addresses;
+    let data = match data {
+        Some(data) => data,
+        None => state
+            .read(move |s| thread_data(s, ThreadId(id), reader))
+            .await?
+            .ok_or(WebError::NotFound("thread"))?,
+    };
     let (subject, list) = data.info;
     let posts = data.posts;
     let options = render_options(&state, &list);
@@ -409,29 +428,19 @@ pub async fn thread(
             (None, Some(a)) => shown(a),
             (None, None) => "(unknown sender)".to_owned(),
         };
-        let key = BodyKey {
-            erasures: data.erasures,
-            message_id: post.message_id.clone(),
+        let key = ContentKey {
+            body: BodyKey {
+                erasures: data.erasures,
+                message_id: post.message_id.clone(),
+            },
+            hidden: hide_addresses,
         };
-        let r = match state.posts.get(&key) {
-            Some(r) => r,
+        let content = match state.posts.get(&key) {
+            Some(content) => content,
             None => {
-                // What cannot be parsed is shown as it came (masked below like the rest).
-                let raw = post.raw.bytes()?;
-                let r = Arc::new(rendered(&raw, &options).unwrap_or_else(|| Rendered {
-                    subject: post.subject.clone(),
-                    from: String::new(),
-                    date: None,
-                    message_id: Some(post.message_id.to_string()),
-                    body: String::from_utf8_lossy(&raw).into_owned(),
-                    elided: String::new(),
-                    html: None,
-                    attachments: Vec::new(),
-                    forwarded: Vec::new(),
-                    tags: Vec::new(),
-                }));
-                state.posts.put(key, Arc::clone(&r));
-                r
+                let content: Arc<str> = post_content(&state, post, &options, &shown)?.into();
+                state.posts.put(key, Arc::clone(&content));
+                content
             }
         };
         let parent = placement.parent.map(|i| {
@@ -478,48 +487,11 @@ pub async fn thread(
             date: view::Stamp::at(post.date),
             parent,
             indent: if nested { placement.depth.min(8) } else { 0 },
-            forwarded: r
-                .forwarded
-                .iter()
-                .map(|f| view::ForwardedView {
-                    subject: f
-                        .subject
-                        .as_deref()
-                        .map_or_else(|| "(no subject)".to_owned(), shown),
-                    from: shown(&f.from),
-                    date: f
-                        .date
-                        .as_deref()
-                        .map(|d| d.replace('T', " ").trim_end_matches('Z').to_owned())
-                        .unwrap_or_default(),
-                    body: shown(&f.body),
-                })
-                .collect(),
-            body: shown(&r.body),
-            elided: shown(&r.elided),
-            html: r.html.as_deref().map(shown),
-            attachments: r
-                .attachments
-                .iter()
-                .filter(|a| !a.inline)
-                .map(|a| view::AttachmentLink {
-                    name: a
-                        .filename
-                        .as_deref()
-                        .map_or_else(|| "attachment".to_owned(), shown),
-                    href: attachment_href(a),
-                    kind: a.content_type.clone(),
-                    size: view::size(a.size),
-                    servable: (a.size as u64)
-                        <= u64::from(state.config.attachments.max_size_mb) << 20,
-                })
-                .collect(),
+            content,
         });
     }
     let signed_in = viewer.is_some();
-    let moderator = viewer
-        .as_ref()
-        .is_some_and(|v| v.user.role >= crate::store::Role::Moderator);
+    let moderator = reader.moderator;
     let page = view::ThreadPage {
         head: state.head(viewer.as_ref()),
         interests: data
@@ -553,6 +525,67 @@ pub async fn thread(
         state.pages.put(key, html.clone());
     }
     Ok(drawn(html, hide_addresses))
+}
+
+/// A post's content as a thread page shows it (`view::PostContent`), drawn: what cannot be
+/// parsed is shown as it came, masked like the rest.
+fn post_content(
+    state: &AppState,
+    post: &crate::store::ThreadPost,
+    options: &RenderOptions,
+    shown: &dyn Fn(&str) -> String,
+) -> Result<String, StoreError> {
+    let raw = post.raw.bytes()?;
+    let r = rendered(&raw, options).unwrap_or_else(|| Rendered {
+        subject: post.subject.clone(),
+        from: String::new(),
+        date: None,
+        message_id: Some(post.message_id.to_string()),
+        body: String::from_utf8_lossy(&raw).into_owned(),
+        elided: String::new(),
+        html: None,
+        attachments: Vec::new(),
+        forwarded: Vec::new(),
+        tags: Vec::new(),
+    });
+    let content = view::PostContent {
+        forwarded: r
+            .forwarded
+            .iter()
+            .map(|f| view::ForwardedView {
+                subject: f
+                    .subject
+                    .as_deref()
+                    .map_or_else(|| "(no subject)".to_owned(), shown),
+                from: shown(&f.from),
+                date: f
+                    .date
+                    .as_deref()
+                    .map(|d| d.replace('T', " ").trim_end_matches('Z').to_owned())
+                    .unwrap_or_default(),
+                body: shown(&f.body),
+            })
+            .collect(),
+        body: shown(&r.body),
+        elided: shown(&r.elided),
+        html: r.html.as_deref().map(shown),
+        attachments: r
+            .attachments
+            .iter()
+            .filter(|a| !a.inline)
+            .map(|a| view::AttachmentLink {
+                name: a
+                    .filename
+                    .as_deref()
+                    .map_or_else(|| "attachment".to_owned(), shown),
+                href: attachment_href(a),
+                kind: a.content_type.clone(),
+                size: view::size(a.size),
+                servable: (a.size as u64) <= u64::from(state.config.attachments.max_size_mb) << 20,
+            })
+            .collect(),
+    };
+    Ok(view::render(&content).0)
 }
 
 /// A drawn page, marked when its addresses were shortened as it was drawn (the layer in

@@ -171,6 +171,16 @@ pub struct PostView {
     /// The post it answers: (key, author).
     pub parent: Option<(i64, String)>,
     pub indent: u32,
+    /// The post's content, drawn (`PostContent`).
+    pub content: std::sync::Arc<str>,
+}
+
+/// What a post says on a thread page (its text or HTML, quoted text, forwarded messages and
+/// attachments): the same for every reader who sees addresses alike, so it is drawn once and
+/// kept, and a page for a signed-in member only lays it out.
+#[derive(Template)]
+#[template(path = "post_content.html")]
+pub struct PostContent {
     pub body: String,
     pub elided: String,
     pub html: Option<String>,
