@@ -305,7 +305,7 @@ pub async fn profile(
                 .interests()?
                 .into_iter()
                 .filter(|i| prefs.get(&i.id) == Some(&crate::store::InterestMode::Watch))
-                .map(|i| (i.slug, i.name))
+                .map(|i| (i.rules.slug, i.rules.name))
                 .collect();
             Ok(Some((user, s.member_posts(UserId(id), 50)?, interests)))
         })
@@ -374,7 +374,7 @@ pub async fn export_json(
                     "hear_of_likes": preferences.hear_of_likes,
                     "interests": interests
                         .iter()
-                        .filter_map(|i| preferences.interests.get(&i.id).map(|m| (i.slug.clone(), m.as_str())))
+                        .filter_map(|i| preferences.interests.get(&i.id).map(|m| (i.rules.slug.clone(), m.as_str())))
                         .collect::<std::collections::BTreeMap<_, _>>(),
                 },
                 "posts": posts
