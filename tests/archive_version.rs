@@ -182,9 +182,9 @@ async fn a_cached_thread_page_shows_a_like_and_a_renamed_interest_at_once() {
         .interests()
         .unwrap()
         .into_iter()
-        .find(|i| liked.body.contains(&format!(">{}<", i.name)))
+        .find(|i| liked.body.contains(&format!(">{}<", i.rules.name)))
         .expect("the thread shows one of its interests");
-    interest.name = "Renamed interest".to_owned();
+    interest.rules.name = "Renamed interest".to_owned();
     store.save_interest(&interest, 2).unwrap();
     let renamed = site.get_anonymous(&page).await;
     assert!(

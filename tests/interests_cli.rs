@@ -59,7 +59,7 @@ fn interests_tag_on_import_filter_search_retag_and_keep_hand_set_tags() {
         .unwrap()
         .unwrap();
     let before = store.interest_threads(pm.id, 0, 100).unwrap().total;
-    pm.keywords.push("vitamin D".into());
+    pm.rules.keywords.push("vitamin D".into());
     store.save_interest(&pm, 0).unwrap();
     drop(store);
     let report: Value = serde_json::from_str(&run(&db, &config, &["retag", "--json"])).unwrap();
@@ -156,7 +156,7 @@ async fn retag_while_serving_shows_on_cached_thread_pages_at_once() {
         let page = site.get_anonymous(&format!("/t/{t}")).await;
         assert_eq!(page.status, 200);
     }
-    pm.keywords.push("vitamin D".into());
+    pm.rules.keywords.push("vitamin D".into());
     store.save_interest(&pm, 0).unwrap();
     drop(store);
     site.cli_ok(&["retag"]);
@@ -175,7 +175,7 @@ async fn retag_while_serving_shows_on_cached_thread_pages_at_once() {
 
     // The interest renamed (no retag): the thread page says the new name.
     let store = site.store();
-    pm.name = "Running the practice".into();
+    pm.rules.name = "Running the practice".into();
     store.save_interest(&pm, 0).unwrap();
     drop(store);
     let page = site.get_anonymous(&format!("/t/{}", gained[0])).await;

@@ -85,33 +85,18 @@ pub enum Organisers {
 /// `[[interests]]`: an interest and the rules that tag threads with it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct InterestConfig {
-    pub slug: String,
-    pub name: String,
+    /// Its slug, name, keywords (any of them tags a thread) and patterns (for the rare case
+    /// keywords cannot say).
+    pub rules: crate::tags::InterestRules,
     pub description: Option<String>,
-    /// Words and phrases, synonyms and abbreviations; any of them tags a thread.
-    pub keywords: Vec<String>,
-    /// Regular expressions, for the rare case keywords cannot say.
-    pub patterns: Vec<String>,
 }
 
 impl InterestConfig {
     /// The interest as the store creates it.
     pub fn as_new(&self) -> crate::store::NewInterest<'_> {
         crate::store::NewInterest {
-            slug: &self.slug,
-            name: &self.name,
+            rules: &self.rules,
             description: self.description.as_deref(),
-            keywords: &self.keywords,
-            patterns: &self.patterns,
-        }
-    }
-
-    pub fn rules(&self) -> crate::tags::InterestRules {
-        crate::tags::InterestRules {
-            slug: self.slug.clone(),
-            name: self.name.clone(),
-            keywords: self.keywords.clone(),
-            patterns: self.patterns.clone(),
         }
     }
 }

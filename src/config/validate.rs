@@ -14,6 +14,8 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use toml::{Table, Value};
 
+use crate::tags::InterestRules;
+
 use super::keys::{self, Checked};
 use super::{
     AttachmentsConfig, Config, ConfigProblem, EventsConfig, InterestConfig, ListConfig, ListMode,
@@ -770,11 +772,13 @@ fn interest(p: &mut Problems, at: &str, t: Table) -> Option<(String, InterestCon
         .filter(|s| !s.is_empty())?;
     let slug = slug?;
     let interest = InterestConfig {
-        slug: slug.clone(),
-        name,
+        rules: InterestRules {
+            slug: slug.clone(),
+            name,
+            keywords: r.keywords,
+            patterns: r.patterns,
+        },
         description: r.description,
-        keywords: r.keywords,
-        patterns: r.patterns,
     };
     Some((slug, interest))
 }

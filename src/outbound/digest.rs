@@ -298,7 +298,7 @@ pub fn send_due(
     let names: std::collections::HashMap<_, _> = store
         .interests()?
         .into_iter()
-        .map(|i| (i.id, i.name))
+        .map(|i| (i.id, i.rules.name))
         .collect();
     let secret = store.site_secret()?;
     let private = config.private_lists();

@@ -294,8 +294,8 @@ impl super::Store {
                 counts
                     .get(&i.id.0)
                     .map(|&(recent, previous)| InterestActivity {
-                        slug: i.slug,
-                        name: i.name,
+                        slug: i.rules.slug,
+                        name: i.rules.name,
                         recent,
                         previous,
                     })

@@ -23,11 +23,9 @@ pub struct InterestId(pub i64);
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Interest {
     pub id: InterestId,
-    pub slug: String,
-    pub name: String,
+    #[serde(flatten)]
+    pub rules: InterestRules,
     pub description: Option<String>,
-    pub keywords: Vec<String>,
-    pub patterns: Vec<String>,
 }
 
 /// A member's choice for an interest.
@@ -63,11 +61,8 @@ impl InterestMode {
 /// An interest to create when it is not there yet (from the configuration's `[[interests]]`).
 #[derive(Debug, Clone, Copy)]
 pub struct NewInterest<'a> {
-    pub slug: &'a str,
-    pub name: &'a str,
+    pub rules: &'a InterestRules,
     pub description: Option<&'a str>,
-    pub keywords: &'a [String],
-    pub patterns: &'a [String],
 }
 
 /// The compiled rules of every interest, for tagging messages.
@@ -111,11 +106,13 @@ fn interest_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Interest> {
     let patterns: String = r.get(5)?;
     Ok(Interest {
         id: InterestId(r.get(0)?),
-        slug: r.get(1)?,
-        name: r.get(2)?,
+        rules: InterestRules {
+            slug: r.get(1)?,
+            name: r.get(2)?,
+            keywords: serde_json::from_str(&keywords).unwrap_or_default(),
+            patterns: serde_json::from_str(&patterns).unwrap_or_default(),
+        },
         description: r.get(3)?,
-        keywords: serde_json::from_str(&keywords).unwrap_or_default(),
-        patterns: serde_json::from_str(&patterns).unwrap_or_default(),
     })
 }
 
@@ -162,41 +159,56 @@ impl super::Store {
     ) -> Result<usize, StoreError> {
         let mut added = 0;
         for i in interests {
-            added += self.conn.execute(
-                "INSERT OR IGNORE INTO interests(slug, name, description, keywords, patterns, created)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                params![
-                    i.slug,
-                    i.name,
-                    i.description,
-                    serde_json::to_string(&i.keywords).expect("strings serialise"),
-                    serde_json::to_string(&i.patterns).expect("strings serialise"),
-                    now
-                ],
-            )?;
+            added += usize::from(
+                self.put_interest(*i, now, "DO NOTHING")
+                    .optional()?
+                    .is_some(),
+            );
         }
         Ok(added)
     }
 
     /// Creates or updates an interest by slug.
     pub fn save_interest(&self, interest: &Interest, now: i64) -> Result<InterestId, StoreError> {
-        let id: i64 = self.conn.query_row(
-            "INSERT INTO interests(slug, name, description, keywords, patterns, created)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-             ON CONFLICT(slug) DO UPDATE SET name = excluded.name, description = excluded.description,
-                 keywords = excluded.keywords, patterns = excluded.patterns
-             RETURNING id",
-            params![
-                interest.slug,
-                interest.name,
-                interest.description,
-                serde_json::to_string(&interest.keywords).expect("strings serialise"),
-                serde_json::to_string(&interest.patterns).expect("strings serialise"),
-                now
-            ],
-            |r| r.get(0),
-        )?;
-        Ok(InterestId(id))
+        let new = NewInterest {
+            rules: &interest.rules,
+            description: interest.description.as_deref(),
+        };
+        Ok(self.put_interest(
+            new,
+            now,
+            "DO UPDATE SET name = excluded.name, description = excluded.description,
+                 keywords = excluded.keywords, patterns = excluded.patterns",
+        )?)
+    }
+
+    /// Writes an interest; `on_conflict` says what one of the same slug gets. The id of the row
+    /// written (no row when the conflict left it alone).
+    fn put_interest(
+        &self,
+        interest: NewInterest<'_>,
+        now: i64,
+        on_conflict: &str,
+    ) -> rusqlite::Result<InterestId> {
+        let rules = interest.rules;
+        self.conn
+            .prepare_cached(&format!(
+                "INSERT INTO interests(slug, name, description, keywords, patterns, created)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                 ON CONFLICT(slug) {on_conflict}
+                 RETURNING id"
+            ))?
+            .query_row(
+                params![
+                    rules.slug,
+                    rules.name,
+                    interest.description,
+                    serde_json::to_string(&rules.keywords).expect("strings serialise"),
+                    serde_json::to_string(&rules.patterns).expect("strings serialise"),
+                    now
+                ],
+                |r| r.get(0).map(InterestId),
+            )
     }
 
     pub fn delete_interest(&mut self, id: InterestId) -> Result<(), StoreError> {
@@ -215,15 +227,7 @@ impl super::Store {
         let (rules, ids): (Vec<InterestRules>, Vec<InterestId>) = self
             .interests()?
             .into_iter()
-            .map(|i| {
-                let r = InterestRules {
-                    slug: i.slug,
-                    name: i.name,
-                    keywords: i.keywords,
-                    patterns: i.patterns,
-                };
-                (r, i.id)
-            })
+            .map(|i| (i.rules, i.id))
             .unzip();
         if rules.is_empty() {
             return Ok(InterestTagger { tagger: None, ids });
@@ -533,7 +537,7 @@ impl super::Store {
             let b = before.get(&i.id).unwrap_or(&empty);
             let a = after.get(&i.id).unwrap_or(&empty);
             interests.push(RetagChange {
-                interest: i.slug,
+                interest: i.rules.slug,
                 threads_before: b.len() as u64,
                 threads_after: a.len() as u64,
                 gained: a.difference(b).count() as u64,

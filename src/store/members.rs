@@ -85,15 +85,6 @@ pub struct User {
     pub primary_email: Option<String>,
 }
 
-/// What a member may change on their profile.
-#[derive(Debug, Clone, Default)]
-pub struct ProfileUpdate {
-    pub display_name: String,
-    pub organisation: Option<String>,
-    pub job_title: Option<String>,
-    pub bio: Option<String>,
-}
-
 /// A signed-in visitor.
 #[derive(Debug, Clone)]
 pub struct Session {
@@ -189,7 +180,9 @@ impl super::Store {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    pub fn update_profile(&self, id: UserId, profile: &ProfileUpdate) -> Result<(), StoreError> {
+    /// Saves what a member may change on their profile: name, organisation, job title and bio
+    /// (blank ones as none). The rest of `profile` is not written here.
+    pub fn update_profile(&self, profile: &User) -> Result<(), StoreError> {
         let blank = |s: &Option<String>| {
             s.as_deref()
                 .map(str::trim)
@@ -200,7 +193,7 @@ impl super::Store {
             "UPDATE users SET display_name = ?2, organisation = ?3, job_title = ?4, bio = ?5
              WHERE id = ?1",
             params![
-                id.0,
+                profile.id.0,
                 profile.display_name.trim(),
                 blank(&profile.organisation),
                 blank(&profile.job_title),

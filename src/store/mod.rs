@@ -44,8 +44,7 @@ pub use interests::{
     RetagChange, RetagReport,
 };
 pub use members::{
-    MemberOverview, MemberPost, ProfileUpdate, Role, RoleChange, SESSION_SECONDS, Session, User,
-    UserId,
+    MemberOverview, MemberPost, Role, RoleChange, SESSION_SECONDS, Session, User, UserId,
 };
 pub use moderation::{
     FlagEntry, FlagReason, Flagged, FlaggedPost, Hid, HiddenPost, HideWhy, LogEntry,

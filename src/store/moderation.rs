@@ -127,6 +127,17 @@ pub struct HiddenPost {
     pub raw: Vec<u8>,
 }
 
+/// A published message, as hiding it or reading it as a like takes it out of the derived
+/// tables.
+struct Published {
+    /// Its row in `messages`.
+    key: i64,
+    message_id: String,
+    raw: i64,
+    sha: Vec<u8>,
+    thread: i64,
+}
+
 /// A line of the moderation log.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
 pub struct LogEntry {
@@ -340,23 +351,22 @@ impl Writer<'_> {
         parent: &str,
         now: i64,
     ) -> Result<bool, StoreError> {
-        let found: Option<(String, i64, Vec<u8>, i64)> = self
-            .tx()
-            .query_row(
-                "SELECT message_id, raw_id, content_sha256, thread_id FROM messages WHERE id = ?1",
-                [key.0],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
-            )
-            .optional()?;
-        let Some((message_id, raw, sha, thread)) = found else {
+        let Some(message) = self.published("id", key.0)? else {
             return Ok(false);
         };
         self.tx().execute(
             "INSERT INTO mail_likes(message_id, raw_id, content_sha256, parent, user_id, at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            params![message_id, raw, sha, parent, user.0, now],
+            params![
+                message.message_id,
+                message.raw,
+                message.sha,
+                parent,
+                user.0,
+                now
+            ],
         )?;
-        self.withdraw(key.0, raw, &message_id, thread)?;
+        self.withdraw(&message)?;
         self.add_like(user, parent, now)?;
         Ok(true)
     }
@@ -371,15 +381,7 @@ impl Writer<'_> {
         note: Option<&str>,
         now: i64,
     ) -> Result<Hid, StoreError> {
-        let found: Option<(i64, i64, Vec<u8>, i64)> = self
-            .tx()
-            .query_row(
-                "SELECT id, raw_id, content_sha256, thread_id FROM messages WHERE message_id = ?1",
-                [message_id],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
-            )
-            .optional()?;
-        let Some((key, raw, sha, row)) = found else {
+        let Some(message) = self.published("message_id", message_id)? else {
             if why == HideWhy::Moderator {
                 let changed = self.tx().execute(
                     "UPDATE hidden_messages SET why = 'moderator', hidden_by = ?2, note = coalesce(?3, note)
@@ -397,15 +399,41 @@ impl Writer<'_> {
         self.tx().execute(
             "INSERT INTO hidden_messages(message_id, raw_id, content_sha256, why, hidden_by, hidden_at, note)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            params![message_id, raw, sha, why.as_str(), by.map(|u| u.0), now, note],
+            params![message_id, message.raw, message.sha, why.as_str(), by.map(|u| u.0), now, note],
         )?;
-        self.withdraw(key, raw, message_id, row)?;
+        self.withdraw(&message)?;
         Ok(Hid::Hidden)
     }
 
+    /// The published message whose `column` (`id` or `message_id`, never text from a mail) is
+    /// `value`.
+    fn published(
+        &self,
+        column: &str,
+        value: impl rusqlite::ToSql,
+    ) -> Result<Option<Published>, StoreError> {
+        Ok(self
+            .tx()
+            .prepare_cached(&format!(
+                "SELECT id, message_id, raw_id, content_sha256, thread_id FROM messages
+                 WHERE {column} = ?1"
+            ))?
+            .query_row([value], |r| {
+                Ok(Published {
+                    key: r.get(0)?,
+                    message_id: r.get(1)?,
+                    raw: r.get(2)?,
+                    sha: r.get(3)?,
+                    thread: r.get(4)?,
+                })
+            })
+            .optional()?)
+    }
+
     /// Takes a message out of every derived table (its raw mail and its copies' stay).
-    fn withdraw(&self, key: i64, raw: i64, message_id: &str, row: i64) -> Result<(), StoreError> {
-        let mut raws: Vec<i64> = vec![raw];
+    fn withdraw(&self, message: &Published) -> Result<(), StoreError> {
+        let (key, message_id) = (message.key, message.message_id.as_str());
+        let mut raws: Vec<i64> = vec![message.raw];
         for copy in self
             .tx()
             .prepare_cached("SELECT raw_id FROM message_copies WHERE message = ?1")?
@@ -433,7 +461,7 @@ impl Writer<'_> {
         )?;
         self.tx()
             .execute("DELETE FROM messages WHERE id = ?1", [key])?;
-        self.recount_thread(ThreadId(row))?;
+        self.recount_thread(ThreadId(message.thread))?;
         let label: Option<i64> = self
             .tx()
             .query_row(

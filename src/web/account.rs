@@ -13,7 +13,7 @@ use super::auth::{self, check_csrf};
 use super::extract::{CsrfForm, Id, Member, ToAccount, Viewer, carries_csrf};
 use super::view;
 use super::{AppState, WebError, download};
-use crate::store::{ProfileUpdate, UserId};
+use crate::store::UserId;
 
 carries_csrf!(ProfileForm, NewPasswordForm);
 
@@ -82,7 +82,7 @@ pub struct ProfileForm {
 
 pub async fn save_profile(
     State(state): State<AppState>,
-    CsrfForm(Member(session, _), form): CsrfForm<ProfileForm>,
+    CsrfForm(Member(mut session, _), form): CsrfForm<ProfileForm>,
 ) -> Result<Response, WebError> {
     let mut problems = Vec::new();
     let name = form.display_name.trim();
@@ -95,24 +95,20 @@ pub async fn save_profile(
     if form.bio.chars().count() > 1000 {
         problems.push("The short bio must be at most 1,000 characters.");
     }
-    let id = session.user.id;
+    // The profile as sent: shown again with the problems, else saved.
+    session.user.display_name = form.display_name;
+    session.user.organisation = Some(form.organisation);
+    session.user.job_title = Some(form.job_title);
+    session.user.bio = Some(form.bio);
     if !problems.is_empty() {
+        let id = session.user.id;
         let emails = state.read(move |s| s.user_emails(id)).await?;
-        let mut shown = session.clone();
-        shown.user.display_name = form.display_name.clone();
-        shown.user.organisation = Some(form.organisation.clone());
-        shown.user.job_title = Some(form.job_title.clone());
-        shown.user.bio = Some(form.bio.clone());
-        let page = account_page(&state, &shown, emails, None, Some(problems.join(" ")));
+        let page = account_page(&state, &session, emails, None, Some(problems.join(" ")));
         return Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response());
     }
-    let update = ProfileUpdate {
-        display_name: name.to_owned(),
-        organisation: Some(form.organisation),
-        job_title: Some(form.job_title),
-        bio: Some(form.bio),
-    };
-    state.write(move |s| s.update_profile(id, &update)).await?;
+    state
+        .write(move |s| s.update_profile(&session.user))
+        .await?;
     Ok(Redirect::to("/account?saved=profile").into_response())
 }
 
@@ -305,7 +301,7 @@ pub async fn profile(
                 .interests()?
                 .into_iter()
                 .filter(|i| prefs.get(&i.id) == Some(&crate::store::InterestMode::Watch))
-                .map(|i| (i.slug, i.name))
+                .map(|i| (i.rules.slug, i.rules.name))
                 .collect();
             Ok(Some((user, s.member_posts(UserId(id), 50)?, interests)))
         })
@@ -374,7 +370,7 @@ pub async fn export_json(
                     "hear_of_likes": preferences.hear_of_likes,
                     "interests": interests
                         .iter()
-                        .filter_map(|i| preferences.interests.get(&i.id).map(|m| (i.slug.clone(), m.as_str())))
+                        .filter_map(|i| preferences.interests.get(&i.id).map(|m| (i.rules.slug.clone(), m.as_str())))
                         .collect::<std::collections::BTreeMap<_, _>>(),
                 },
                 "posts": posts

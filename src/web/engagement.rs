@@ -94,8 +94,6 @@ pub async fn page(
                 CHART_H,
             )
         }),
-        busiest: e.busiest.iter().map(interest_row).collect(),
-        growing: e.growing.iter().map(interest_row).collect(),
         liked: e
             .most_liked
             .iter()
@@ -122,21 +120,6 @@ pub async fn page(
             .collect(),
     };
     Ok(view::render(&page).into_response())
-}
-
-fn interest_row(i: &crate::store::InterestActivity) -> view::InterestRow {
-    let change = i.increase();
-    view::InterestRow {
-        href: format!("/i/{}", i.slug),
-        name: i.name.clone(),
-        recent: i.recent,
-        previous: i.previous,
-        change: match i.ratio() {
-            Some(r) => format!("{change:+} (×{r:.1})"),
-            None if change > 0 => format!("{change:+} (new)"),
-            None => "0".to_owned(),
-        },
-    }
 }
 
 /// One CSV field: quoted when it must be, and text that a spreadsheet would run as a formula

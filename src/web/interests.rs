@@ -30,7 +30,13 @@ pub async fn index(
         head: state.head(viewer.as_ref()),
         interests: interests
             .into_iter()
-            .map(|i| (i.slug, i.name, i.description.unwrap_or_default()))
+            .map(|i| {
+                (
+                    i.rules.slug,
+                    i.rules.name,
+                    i.description.unwrap_or_default(),
+                )
+            })
             .collect(),
     };
     Ok(view::render(&page).into_response())
@@ -47,8 +53,8 @@ pub async fn interest(
         .await?
         .ok_or(WebError::NotFound("interest"))?;
     let heading = match &interest.description {
-        Some(d) => format!("{}: {d}", interest.name),
-        None => interest.name.clone(),
+        Some(d) => format!("{}: {d}", interest.rules.name),
+        None => interest.rules.name.clone(),
     };
     let listing = Listing {
         feed: Some(format!("/i/{slug}/feed.atom")),
@@ -76,7 +82,7 @@ pub async fn feed(
         })
         .await?
         .ok_or(WebError::NotFound("interest"))?;
-    let title = format!("{}: {}", state.config.web.site_name, interest.name);
+    let title = format!("{}: {}", state.config.web.site_name, interest.rules.name);
     Ok(state.feed(
         &title,
         &format!("/i/{slug}/feed.atom"),
@@ -225,7 +231,11 @@ fn preferences_page(
                     .get(&i.id)
                     .copied()
                     .unwrap_or(InterestMode::Digest);
-                (i.slug.clone(), i.name.clone(), mode.as_str().to_owned())
+                (
+                    i.rules.slug.clone(),
+                    i.rules.name.clone(),
+                    mode.as_str().to_owned(),
+                )
             })
             .collect(),
         prefs,
@@ -272,9 +282,9 @@ fn read_form(
     let mut prefs = before.clone();
     prefs.interests.clear();
     for i in interests {
-        let mode = get(&format!("interest.{}", i.slug)).unwrap_or("digest");
+        let mode = get(&format!("interest.{}", i.rules.slug)).unwrap_or("digest");
         let mode = InterestMode::parse(mode)
-            .ok_or_else(|| format!("Choose watch, digest or mute for {}.", i.name))?;
+            .ok_or_else(|| format!("Choose watch, digest or mute for {}.", i.rules.name))?;
         prefs.interests.insert(i.id, mode);
     }
     if let Some(d) = get("delivery") {
@@ -452,11 +462,11 @@ fn admin_page(
         interests: interests
             .into_iter()
             .map(|i| view::InterestForm {
-                slug: i.slug,
-                name: i.name,
+                slug: i.rules.slug,
+                name: i.rules.name,
                 description: i.description.unwrap_or_default(),
-                keywords: i.keywords.join(", "),
-                patterns: i.patterns.join("\n"),
+                keywords: i.rules.keywords.join(", "),
+                patterns: i.rules.patterns.join("\n"),
             })
             .collect(),
         draft: draft.unwrap_or_default(),
@@ -521,8 +531,8 @@ pub async fn admin_save(
     let rules = crate::tags::InterestRules {
         slug: slug.clone(),
         name: draft.name.clone(),
-        keywords: keywords.clone(),
-        patterns: patterns.clone(),
+        keywords,
+        patterns,
     };
     let problem = if slug.is_empty()
         || slug.len() > 64
@@ -533,7 +543,7 @@ pub async fn admin_save(
         Some("The short name (slug) must be 1 to 64 lowercase letters, digits, '-' or '_', such as \"asthma\".".to_owned())
     } else if draft.name.is_empty() {
         Some("Give the interest a name, such as \"Asthma\".".to_owned())
-    } else if keywords.is_empty() && patterns.is_empty() {
+    } else if rules.keywords.is_empty() && rules.patterns.is_empty() {
         Some("Give at least one keyword: the words and phrases that mean this interest.".to_owned())
     } else {
         crate::tags::Tagger::new(std::slice::from_ref(&rules))
@@ -552,11 +562,8 @@ pub async fn admin_save(
     }
     let interest = Interest {
         id: crate::store::InterestId(0),
-        slug,
-        name: draft.name,
+        rules,
         description: (!draft.description.is_empty()).then_some(draft.description),
-        keywords,
-        patterns,
     };
     let now = chrono::Utc::now().timestamp();
     state

@@ -497,14 +497,14 @@ pub async fn thread(
         interests: data
             .interests
             .iter()
-            .map(|i| (i.slug.clone(), i.name.clone()))
+            .map(|i| (i.rules.slug.clone(), i.rules.name.clone()))
             .collect(),
         // Moderators add any interest the thread lacks, or remove one it has.
         taggable: if moderator {
             data.all_interests
                 .iter()
                 .filter(|i| !data.interests.iter().any(|t| t.id == i.id))
-                .map(|i| (i.slug.clone(), i.name.clone()))
+                .map(|i| (i.rules.slug.clone(), i.rules.name.clone()))
                 .collect()
         } else {
             Vec::new()

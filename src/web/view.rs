@@ -1,7 +1,10 @@
 //! The page models (askama templates, escaping by default) and the small formatting helpers
 //! they share: dates, sizes, permalinks, pagination.
 
-use crate::store::{Attendee, Engagement, Event, MemberOverview, MessageId, Preferences, User};
+use crate::store::{
+    Attendee, BounceRecord, Engagement, Event, InboundEntry, InterestActivity, MemberOverview,
+    MessageId, Preferences, User,
+};
 use askama::Template;
 use axum::response::Html;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
@@ -347,15 +350,6 @@ pub struct ComposePage {
     pub can_post: bool,
 }
 
-pub struct InboundRow {
-    pub when: Stamp,
-    pub sender: String,
-    pub subject: String,
-    pub action: String,
-    pub reason: String,
-    pub explained: bool,
-}
-
 #[derive(Template)]
 #[template(path = "members.html")]
 pub struct MembersPage {
@@ -364,23 +358,13 @@ pub struct MembersPage {
     pub notice: String,
 }
 
-/// An address that bounced, with its history.
-pub struct BounceRow {
-    pub address: String,
-    pub hard: i64,
-    pub soft: i64,
-    pub last: Stamp,
-    /// When delivery was paused, if it is.
-    pub paused: Option<String>,
-    pub held_back: i64,
-}
-
 #[derive(Template)]
 #[template(path = "inbound.html")]
 pub struct InboundPage {
     pub head: Head,
-    pub entries: Vec<InboundRow>,
-    pub bounces: Vec<BounceRow>,
+    pub entries: Vec<InboundEntry>,
+    /// Addresses that bounced, with their history.
+    pub bounces: Vec<BounceRecord>,
     /// What was just done.
     pub notice: String,
 }
@@ -428,15 +412,6 @@ pub struct AdminInterestsPage {
     pub problem: Option<String>,
 }
 
-pub struct InterestRow {
-    pub href: String,
-    pub name: String,
-    pub recent: u64,
-    pub previous: u64,
-    /// The change against the previous 30 days, with the ratio when there was any before.
-    pub change: String,
-}
-
 pub struct LikedRow {
     pub href: String,
     pub subject: String,
@@ -464,10 +439,18 @@ pub struct EngagementPage<'a> {
     pub daily_chart: String,
     pub weekly_chart: String,
     pub interests_chart: Option<String>,
-    pub busiest: Vec<InterestRow>,
-    pub growing: Vec<InterestRow>,
     pub liked: Vec<LikedRow>,
     pub unanswered: Vec<UnansweredRow>,
+}
+
+/// An interest's change against the previous 30 days, with the ratio when there was any before.
+pub fn interest_change(i: &InterestActivity) -> String {
+    let change = i.increase();
+    match i.ratio() {
+        Some(r) => format!("{change:+} (×{r:.1})"),
+        None if change > 0 => format!("{change:+} (new)"),
+        None => "0".to_owned(),
+    }
 }
 
 /// An event in a list of events.

@@ -396,28 +396,8 @@ pub async fn inbound_log(
     let bounces = state.read(|s| s.bounce_records(200)).await?;
     let page = view::InboundPage {
         head: state.head(Some(&session)),
-        entries: entries
-            .into_iter()
-            .map(|e| view::InboundRow {
-                when: view::Stamp::at(Some(e.received)),
-                sender: e.sender.unwrap_or_else(|| "(none)".to_owned()),
-                subject: e.subject.unwrap_or_default(),
-                action: e.action,
-                reason: e.reason,
-                explained: e.explained,
-            })
-            .collect(),
-        bounces: bounces
-            .into_iter()
-            .map(|b| view::BounceRow {
-                address: b.address,
-                hard: b.hard,
-                soft: b.soft,
-                last: view::Stamp::at(Some(b.last_at)),
-                paused: b.paused_at.map(|at| view::human(Some(at))),
-                held_back: b.held_back,
-            })
-            .collect(),
+        entries,
+        bounces,
         notice: if query.resumed.is_empty() {
             String::new()
         } else {

@@ -121,9 +121,9 @@ async fn form_page(
             .iter()
             .map(|i| {
                 (
-                    i.slug.clone(),
-                    i.name.clone(),
-                    chosen.contains(&i.slug.as_str()),
+                    i.rules.slug.clone(),
+                    i.rules.name.clone(),
+                    chosen.contains(&i.rules.slug.as_str()),
                 )
             })
             .collect(),
@@ -310,7 +310,12 @@ pub async fn create(
     let interests: Vec<InterestId> = form
         .interests
         .iter()
-        .filter_map(|slug| all_interests.iter().find(|i| &i.slug == slug).map(|i| i.id))
+        .filter_map(|slug| {
+            all_interests
+                .iter()
+                .find(|i| &i.rules.slug == slug)
+                .map(|i| i.id)
+        })
         .collect();
     // An announcement with a patient's identifier is corrected on the form, not held: the
     // event's facts are in the form, not in a post a moderator could publish.

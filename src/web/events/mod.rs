@@ -360,7 +360,7 @@ pub async fn interest_feed(
                 return Ok(None);
             };
             Ok(Some((
-                interest.name.clone(),
+                interest.rules.name.clone(),
                 s.events(true, at, Some(interest.id), LIST_LIMIT)?,
             )))
         })
