@@ -122,6 +122,7 @@ pub(super) const KEYS: &[Key] = &[
     key("web", "hide_addresses", Bool, Some("true")),
     // Default: none (the connection's own address is the client's).
     key("web", "client_address_header", Str("a header set by your reverse proxy, such as \"X-Forwarded-For\""), None),
+    key("web", "cache_mb", int(1, 4096, "a size in megabytes such as 24"), Some("24")),
     key("threading", "subject_fallback", Bool, Some("true")),
     key("threading", "subject_window_days", int(0, 3650, "a number of days such as 30"), Some("30")),
     key("attachments", "max_size_mb", int(1, 1024, "a size in megabytes such as 25"), Some("25")),

@@ -166,6 +166,9 @@ pub struct WebConfig {
     /// (its last address, the one the proxy added), for per-client rate limits; None: the
     /// connection's own address.
     pub client_address_header: Option<String>,
+    /// `[web] cache_mb`: what the server's caches of drawn pages, search pages and messages
+    /// may hold together, in megabytes.
+    pub cache_mb: u32,
 }
 
 /// `[[sources]]`: an IMAP mailbox the daemon keeps the archive in step with.

@@ -85,6 +85,7 @@ struct RawWeb {
     base_url: Option<String>,
     hide_addresses: bool,
     client_address_header: Option<String>,
+    cache_mb: u32,
 }
 
 #[derive(Deserialize)]
@@ -388,6 +389,7 @@ fn web(p: &mut Problems, r: RawWeb) -> Option<WebConfig> {
         base_url: base_url.unwrap_or_else(|| format!("http://{listen}")),
         hide_addresses: r.hide_addresses,
         client_address_header,
+        cache_mb: r.cache_mb,
     })
 }
 

@@ -197,18 +197,20 @@ impl AppState {
         settings: DeriveSettings,
         wake: Arc<Notify>,
     ) -> AppState {
+        // `[web] cache_mb` in sevenths: two each for thread pages, posts' content and messages'
+        // text (for snippets), one for search pages. Each cache lets go of what nobody asked for
+        // in a while (`forget_idle`).
+        let seventh = ((config.web.cache_mb as usize) << 20) / 7;
         AppState {
             pool: Arc::new(access::Pool::new(db, settings, config.private_lists())),
-            config: Arc::new(config),
-            // The caches hold 28 MB at most together, and let go of what nobody asked for
-            // in a while (`forget_idle`).
-            pages: Arc::new(Bounded::new(512, 8 << 20, |b| b.len())),
+            pages: Arc::new(Bounded::new(512, 2 * seventh, |b| b.len())),
             // Search pages for repeated queries; a message's rendered text for snippets (a
             // message changes only when erased, which its key counts; rendering it is most of
             // a search's cost).
-            searches: Arc::new(Bounded::new(1024, 4 << 20, |b| b.len())),
-            bodies: Arc::new(Bounded::new(8192, 8 << 20, |b| b.len())),
-            posts: Arc::new(Bounded::new(4096, 8 << 20, |c| c.len())),
+            searches: Arc::new(Bounded::new(1024, seventh, |b| b.len())),
+            bodies: Arc::new(Bounded::new(8192, 2 * seventh, |b| b.len())),
+            posts: Arc::new(Bounded::new(4096, 2 * seventh, |c| c.len())),
+            config: Arc::new(config),
             limits: Arc::new(auth::Limits::new()),
             passwords: Arc::default(),
             decodes: Arc::new(tokio::sync::Semaphore::new(account::AVATAR_DECODES)),
