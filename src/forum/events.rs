@@ -11,8 +11,8 @@ use crate::config::Config;
 use crate::mail::calendar::{self, Attendee, CalEvent, Calendar, Method, Organizer, PartStat};
 use crate::mail::compose::CalendarPart;
 use crate::store::{
-    Cancelled, Event, EventId, NewEvent, Place, Registered, Store, StoreError, TicketId, UserId,
-    Writer,
+    Cancelled, Event, EventDetails, EventId, NewEvent, Place, Registered, Store, StoreError,
+    TicketId, UserId, Writer,
 };
 
 use super::{Draft, PostError};
@@ -31,32 +31,44 @@ fn organizer(config: &Config) -> Option<Organizer<'_>> {
     })
 }
 
+/// The calendar entry of an event's details, `revision` raising its SEQUENCE for one
+/// member's copy; no link, organiser or cancellation, which the callers add.
+fn calendar_entry(details: &EventDetails, revision: u32) -> CalEvent {
+    CalEvent {
+        uid: details.uid.clone(),
+        sequence: details.sequence + revision,
+        summary: details.title.clone(),
+        description: details.description.clone(),
+        start: details.starts_at,
+        end: details.ends_at,
+        time_zone: details.time_zone.clone(),
+        all_day: details.all_day,
+        location: details.place.clone().or_else(|| details.online_url.clone()),
+        url: None,
+        organizer: None,
+        cancelled: false,
+    }
+}
+
 /// The calendar facts of a stored event; `revision` raises the SEQUENCE for one member's copy.
 pub fn cal_event(config: &Config, event: &Event, revision: u32) -> CalEvent {
     let url = event_url(config, event.id);
-    let mut description = event.description.trim().to_owned();
+    let mut description = event.details.description.trim().to_owned();
     if !description.is_empty() {
         description.push_str("\n\n");
     }
     description.push_str(&format!("Details and registration: {url}"));
     CalEvent {
-        uid: event.uid.clone(),
-        sequence: event.sequence + revision,
-        summary: event.title.clone(),
         description,
-        start: event.starts_at,
-        end: event.ends_at,
-        time_zone: event.time_zone.clone(),
-        all_day: event.all_day,
-        location: event.place.clone().or_else(|| event.online_url.clone()),
         url: Some(url),
         organizer: config.outbound.as_ref().map(|o| o.from_address.clone()),
         cancelled: event.cancelled,
+        ..calendar_entry(&event.details, revision)
     }
 }
 
 /// When an event happens, as people say it: "Friday 12 March 2027, 09:30–16:30 (GMT)".
-pub fn when(event: &Event) -> String {
+pub fn when(event: &EventDetails) -> String {
     when_span(
         event.starts_at,
         event.ends_at,
@@ -130,18 +142,8 @@ pub fn announce(
 ) -> Result<(String, EventId), PostError> {
     let organizer = organizer(config).ok_or(PostError::NotConfigured)?;
     let cal = CalEvent {
-        uid: event.uid.clone(),
-        sequence: 0,
-        summary: event.title.clone(),
-        description: event.description.clone(),
-        start: event.starts_at,
-        end: event.ends_at,
-        time_zone: event.time_zone.clone(),
-        all_day: event.all_day,
-        location: event.place.clone().or_else(|| event.online_url.clone()),
-        url: None,
         organizer: Some(organizer.address.to_owned()),
-        cancelled: false,
+        ..calendar_entry(&event.details, 0)
     };
     let ics = calendar::write_event(&Method::Request, &cal, organizer, None, now);
     let (message_id, id) = super::post_with(
@@ -156,8 +158,11 @@ pub fn announce(
         |writer, list, message_id| {
             writer.create_event(
                 &NewEvent {
-                    message_id: message_id.into(),
                     list,
+                    details: EventDetails {
+                        message_id: message_id.into(),
+                        ..event.details
+                    },
                     ..event
                 },
                 now,
@@ -372,9 +377,9 @@ fn tell(
         return Ok(());
     };
     let url = event_url(config, event.id);
-    let when = when(&event);
+    let when = when(&event.details);
     let site = &config.web.site_name;
-    let title = &event.title;
+    let title = &event.details.title;
     let (subject, lead, method, partstat) = match (change, place) {
         (Change::EventCancelled, _) => (
             format!("Event cancelled: {title}"),
@@ -432,15 +437,15 @@ fn tell(
         ),
     };
     let mut text = format!("Hello,\n\n{lead}\n\n{title}\n{when}\n");
-    if let Some(place) = &event.place {
+    if let Some(place) = &event.details.place {
         text.push_str(&format!("{place}\n"));
     }
-    if let Some(link) = &event.online_url {
+    if let Some(link) = &event.details.online_url {
         text.push_str(&format!("Online: {link}\n"));
     }
     if matches!(change, Change::Registered | Change::Promoted)
         && place == Place::Confirmed
-        && let Some(pay) = &event.payment_url
+        && let Some(pay) = &event.details.payment_url
     {
         text.push_str(&format!(
             "\nPayment is taken by the organiser: pay for your ticket at {pay}\n"
@@ -567,23 +572,18 @@ mod tests {
         let event = writer
             .create_event(
                 &NewEvent {
-                    uid: "soon@test".to_owned(),
-                    sequence: 0,
-                    message_id: "soon@test".into(),
                     list,
-                    title: "Journal club".to_owned(),
-                    description: String::new(),
-                    starts_at: starts,
-                    ends_at: starts + 3600,
-                    time_zone: "Europe/London".to_owned(),
-                    all_day: false,
-                    place: Some("Library".to_owned()),
-                    online_url: None,
-                    capacity: Some(10),
-                    deadline: None,
-                    payment_url: None,
-                    organiser: None,
-                    organiser_email: None,
+                    details: EventDetails {
+                        uid: "soon@test".to_owned(),
+                        message_id: "soon@test".into(),
+                        title: "Journal club".to_owned(),
+                        starts_at: starts,
+                        ends_at: starts + 3600,
+                        time_zone: "Europe/London".to_owned(),
+                        place: Some("Library".to_owned()),
+                        capacity: Some(10),
+                        ..EventDetails::default()
+                    },
                     source: "web",
                     tickets: Vec::new(),
                     interests: Vec::new(),

@@ -34,7 +34,8 @@ pub use erasure::{
     MessageSummary, NewErasure, address_hashes,
 };
 pub use events::{
-    Attendee, Cancelled, DueReminder, Event, EventId, NewEvent, Place, Registered, Ticket, TicketId,
+    Attendee, Cancelled, DueReminder, Event, EventDetails, EventId, NewEvent, Place, Registered,
+    Ticket, TicketId,
 };
 pub use export::{ThreadExport, ThreadMessageExport};
 pub use fixes::{FixId, FixKind, ThreadFix};
@@ -203,6 +204,13 @@ pub(crate) fn row_as<T: serde::de::DeserializeOwned>(
     Ok(serde_rusqlite::from_rows::<T>(stmt.query(params)?)
         .next()
         .transpose()?)
+}
+
+/// A 0/1 column as a flag where serde sees it only as a number: inside a
+/// `#[serde(flatten)]` struct the row's value arrives buffered, and serde reads no integer as
+/// a bool by itself.
+pub(crate) fn int_flag<'de, D: serde::Deserializer<'de>>(value: D) -> Result<bool, D::Error> {
+    Ok(<i64 as serde::Deserialize>::deserialize(value)? != 0)
 }
 
 /// What `open` did to the schema.
