@@ -182,11 +182,9 @@ pub fn register(
     via: &str,
     now: i64,
 ) -> Result<Registered, PostError> {
-    let run = store.begin_run("registration", now)?;
-    let writer = store.writer(run)?;
-    let outcome = register_in(&writer, config, event, user, ticket, via, now)?;
-    writer.commit()?;
-    Ok(outcome)
+    store.in_run("registration", now, |writer| {
+        register_in(writer, config, event, user, ticket, via, now)
+    })
 }
 
 /// [`register`] inside a caller's transaction (the mail gate's).
@@ -224,11 +222,9 @@ pub fn cancel(
     user: UserId,
     now: i64,
 ) -> Result<Option<Cancelled>, PostError> {
-    let run = store.begin_run("cancellation", now)?;
-    let writer = store.writer(run)?;
-    let outcome = cancel_in(&writer, config, event, user, now)?;
-    writer.commit()?;
-    Ok(outcome)
+    store.in_run("cancellation", now, |writer| {
+        cancel_in(writer, config, event, user, now)
+    })
 }
 
 /// [`cancel`] inside a caller's transaction.
@@ -278,23 +274,22 @@ pub fn set_limits(
     payment_url: Option<&str>,
     now: i64,
 ) -> Result<usize, PostError> {
-    let run = store.begin_run("event limits", now)?;
-    let writer = store.writer(run)?;
-    let promoted = writer.set_event_limits(event, capacity, deadline, payment_url, now)?;
-    for (user, revision) in &promoted {
-        tell(
-            &writer,
-            config,
-            event,
-            *user,
-            Place::Confirmed,
-            *revision,
-            Change::Promoted,
-            now,
-        )?;
-    }
-    writer.commit()?;
-    Ok(promoted.len())
+    store.in_run("event limits", now, |writer| {
+        let promoted = writer.set_event_limits(event, capacity, deadline, payment_url, now)?;
+        for (user, revision) in &promoted {
+            tell(
+                writer,
+                config,
+                event,
+                *user,
+                Place::Confirmed,
+                *revision,
+                Change::Promoted,
+                now,
+            )?;
+        }
+        Ok(promoted.len())
+    })
 }
 
 /// Queues the reminders due now; how many.
@@ -303,24 +298,23 @@ pub fn send_reminders(store: &mut Store, config: &Config, now: i64) -> Result<us
         return Ok(0);
     }
     let ahead = i64::from(config.events.reminder_hours) * 3600;
-    let run = store.begin_run("event reminders", now)?;
-    let writer = store.writer(run)?;
-    let due = writer.due_reminders(now, ahead)?;
-    for reminder in &due {
-        tell(
-            &writer,
-            config,
-            reminder.event,
-            reminder.user,
-            Place::Confirmed,
-            reminder.revision,
-            Change::Reminder,
-            now,
-        )?;
-        writer.mark_reminded(reminder.event, reminder.user, now)?;
-    }
-    writer.commit()?;
-    Ok(due.len())
+    store.in_run("event reminders", now, |writer| {
+        let due = writer.due_reminders(now, ahead)?;
+        for reminder in &due {
+            tell(
+                writer,
+                config,
+                reminder.event,
+                reminder.user,
+                Place::Confirmed,
+                reminder.revision,
+                Change::Reminder,
+                now,
+            )?;
+            writer.mark_reminded(reminder.event, reminder.user, now)?;
+        }
+        Ok(due.len())
+    })
 }
 
 /// Tells every member with a place that the organiser changed the event (their calendar
@@ -380,60 +374,54 @@ fn tell(
     let when = when(&event.details);
     let site = &config.web.site_name;
     let title = &event.details.title;
-    let (subject, lead, method, partstat) = match (change, place) {
+    // The member's calendar entry is kept up to date while they have a place, taken out when
+    // it is gone, and not made while they wait.
+    let (method, partstat) = match (change, place) {
+        (Change::EventCancelled | Change::Cancelled, _)
+        | (Change::Registered, Place::Cancelled) => (Some(Method::Cancel), PartStat::Declined),
+        (Change::Registered, Place::Waiting(_)) => (None, PartStat::Tentative),
+        _ => (Some(Method::Request), PartStat::Accepted),
+    };
+    let (subject, lead) = match (change, place) {
         (Change::EventCancelled, _) => (
             format!("Event cancelled: {title}"),
             format!(
                 "The organiser has cancelled \"{title}\". The attached update takes it out of your calendar."
             ),
-            Some(Method::Cancel),
-            PartStat::Declined,
         ),
         (Change::Updated, _) => (
             format!("Event updated: {title}"),
             format!(
                 "The organiser has changed \"{title}\"; your place stands. The attached update brings your calendar up to date."
             ),
-            Some(Method::Request),
-            PartStat::Accepted,
         ),
         (Change::Reminder, _) => (
             format!("Reminder: {title}"),
             format!("A reminder that you have a place at \"{title}\"."),
-            Some(Method::Request),
-            PartStat::Accepted,
         ),
         (Change::Promoted, _) => (
             format!("A place is yours: {title}"),
             format!(
                 "A place came free at \"{title}\" and it is now yours: you were next on the waiting list. It is in the attached invitation for your calendar.\nIf you can no longer come, cancel on the event's page so that the next person can have it."
             ),
-            Some(Method::Request),
-            PartStat::Accepted,
         ),
         (Change::Registered, Place::Confirmed) => (
             format!("Registered: {title}"),
             format!(
                 "You have a place at \"{title}\". The attached invitation puts it in your calendar.\nIf you cannot come after all, cancel on the event's page so that someone else can have it."
             ),
-            Some(Method::Request),
-            PartStat::Accepted,
         ),
         (Change::Registered, Place::Waiting(position)) => (
             format!("Waiting list: {title}"),
             format!(
                 "\"{title}\" is full, so you are on its waiting list (number {position}). If a place comes free it goes to the next person on the list, and we will mail you at once."
             ),
-            None,
-            PartStat::Tentative,
         ),
         (Change::Registered | Change::Cancelled, _) => (
             format!("Cancelled: your place at {title}"),
             format!(
                 "Your place at \"{title}\" is cancelled, as you asked. The attached update takes it out of your calendar. You can register again on the event's page while places are open."
             ),
-            Some(Method::Cancel),
-            PartStat::Declined,
         ),
     };
     let mut text = format!("Hello,\n\n{lead}\n\n{title}\n{when}\n");

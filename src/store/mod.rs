@@ -362,6 +362,21 @@ impl Store {
         Ok(Writer::new(tx, run, self.threading))
     }
 
+    /// `work` in the write transaction of a new run named `what`, committed when it succeeds
+    /// (dropped, so rolled back, when it fails).
+    pub fn in_run<T, E: From<StoreError>>(
+        &mut self,
+        what: &str,
+        now_unix: i64,
+        work: impl FnOnce(&Writer<'_>) -> Result<T, E>,
+    ) -> Result<T, E> {
+        let run = self.begin_run(what, now_unix)?;
+        let writer = self.writer(run)?;
+        let done = work(&writer)?;
+        writer.commit()?;
+        Ok(done)
+    }
+
     /// Counts of what the archive holds.
     pub fn counts(&self) -> Result<ArchiveCounts, StoreError> {
         let count = |sql: &str| -> Result<u64, StoreError> {
