@@ -11,15 +11,14 @@ use super::interests::InterestId;
 use super::members::UserId;
 use super::{ListId, StoreError, ThreadId, Writer};
 
-/// A row of `events`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Deserialize)]
-#[serde(transparent)]
-pub struct EventId(pub i64);
-
-/// A row of `event_tickets`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Deserialize)]
-#[serde(transparent)]
-pub struct TicketId(pub i64);
+row_id!(
+    /// A row of `events`.
+    EventId
+);
+row_id!(
+    /// A row of `event_tickets`.
+    TicketId
+);
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Ticket {

@@ -8,6 +8,17 @@
 //! forward-only; a database written by a newer listbridge is refused, not touched. Which
 //! tables are primary and which derived (rebuilt by `reindex`) is mapped in [`tables`].
 
+/// A table's row number as a type of its own, so that one table's rows are never taken for
+/// another's; read from its column as the bare integer.
+macro_rules! row_id {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Deserialize)]
+        #[serde(transparent)]
+        pub struct $name(pub i64);
+    };
+}
+
 mod access;
 mod archive;
 mod digest;
@@ -121,26 +132,26 @@ impl rusqlite::types::FromSql for MessageId {
     }
 }
 
-/// A row of `raw_messages`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Deserialize)]
-#[serde(transparent)]
-pub struct RawId(pub i64);
-/// A row of `messages`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Deserialize)]
-#[serde(transparent)]
-pub struct MessageKey(pub i64);
-/// A row of `threads`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Deserialize)]
-#[serde(transparent)]
-pub struct ThreadId(pub i64);
-/// A row of `lists`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Deserialize)]
-#[serde(transparent)]
-pub struct ListId(pub i64);
-/// A row of `import_runs`: one import, fetch or reindex.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
-#[serde(transparent)]
-pub struct RunId(pub i64);
+row_id!(
+    /// A row of `raw_messages`.
+    RawId
+);
+row_id!(
+    /// A row of `messages`.
+    MessageKey
+);
+row_id!(
+    /// A row of `threads`.
+    ThreadId
+);
+row_id!(
+    /// A row of `lists`.
+    ListId
+);
+row_id!(
+    /// A row of `import_runs`: one import, fetch or reindex.
+    RunId
+);
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
