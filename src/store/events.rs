@@ -743,6 +743,14 @@ mod tests {
         r
     }
 
+    /// The place a registration newly took; `None` when it took none.
+    fn new_place(registered: Registered) -> Option<Place> {
+        match registered {
+            Registered::Now { place, .. } => Some(place),
+            _ => None,
+        }
+    }
+
     fn cancel(store: &mut Store, e: EventId, u: UserId) -> Option<Cancelled> {
         let run = store.begin_run("test", NOW).unwrap();
         let writer = store.writer(run).unwrap();
@@ -758,34 +766,24 @@ mod tests {
         let e = event(&mut store, Some(2), None);
         let m = members(&mut store, 4);
         let placed: Vec<Registered> = m.iter().map(|u| register(&mut store, e, *u, NOW)).collect();
-        assert!(matches!(
+        assert_eq!(
             placed[0],
             Registered::Now {
                 place: Place::Confirmed,
                 revision: 0
             }
-        ));
-        assert!(matches!(
-            placed[1],
-            Registered::Now {
-                place: Place::Confirmed,
-                ..
-            }
-        ));
-        assert!(matches!(
-            placed[2],
-            Registered::Now {
-                place: Place::Waiting(1),
-                ..
-            }
-        ));
-        assert!(matches!(
-            placed[3],
-            Registered::Now {
-                place: Place::Waiting(2),
-                ..
-            }
-        ));
+        );
+        assert_eq!(
+            placed[1..]
+                .iter()
+                .map(|r| new_place(*r))
+                .collect::<Vec<_>>(),
+            [
+                Some(Place::Confirmed),
+                Some(Place::Waiting(1)),
+                Some(Place::Waiting(2))
+            ]
+        );
         assert_eq!(
             register(&mut store, e, m[0], NOW),
             Registered::Already(Place::Confirmed)
@@ -873,25 +871,19 @@ mod tests {
         let closing = event(&mut store, Some(10), Some(NOW + 100));
         let open = event(&mut store, None, None);
         let m = members(&mut store, 30);
-        assert!(matches!(
-            register(&mut store, closing, m[0], NOW + 99),
-            Registered::Now {
-                place: Place::Confirmed,
-                ..
-            }
-        ));
+        assert_eq!(
+            new_place(register(&mut store, closing, m[0], NOW + 99)),
+            Some(Place::Confirmed)
+        );
         assert_eq!(
             register(&mut store, closing, m[1], NOW + 100),
             Registered::Closed
         );
         for u in &m {
-            assert!(matches!(
-                register(&mut store, open, *u, NOW),
-                Registered::Now {
-                    place: Place::Confirmed,
-                    ..
-                }
-            ));
+            assert_eq!(
+                new_place(register(&mut store, open, *u, NOW)),
+                Some(Place::Confirmed)
+            );
         }
         let shown = store.event(open).unwrap().unwrap();
         assert_eq!(
@@ -919,25 +911,12 @@ mod tests {
             })
             .collect();
         let outcomes: Vec<Registered> = handles.into_iter().map(|h| h.join().unwrap()).collect();
-        let confirmed = outcomes
+        let places: Vec<Place> = outcomes.into_iter().filter_map(new_place).collect();
+        let confirmed = places.iter().filter(|p| **p == Place::Confirmed).count();
+        let mut positions: Vec<u32> = places
             .iter()
-            .filter(|o| {
-                matches!(
-                    o,
-                    Registered::Now {
-                        place: Place::Confirmed,
-                        ..
-                    }
-                )
-            })
-            .count();
-        let mut positions: Vec<u32> = outcomes
-            .iter()
-            .filter_map(|o| match o {
-                Registered::Now {
-                    place: Place::Waiting(n),
-                    ..
-                } => Some(*n),
+            .filter_map(|p| match p {
+                Place::Waiting(n) => Some(*n),
                 _ => None,
             })
             .collect();
