@@ -30,6 +30,23 @@ def die(msg):
     sys.exit(1)
 
 
+def run_command(commands):
+    """Run the command named by the first argument: COMMANDS maps each name to a function of
+    the arguments after it; freeport and signin are there for every helper."""
+    args = sys.argv[1:]
+    if not args:
+        die("no command (see the top of this file)")
+    cmd, rest = args[0], args[1:]
+    commands = {
+        "freeport": lambda a: freeport(),
+        "signin": lambda a: signin(a[0], a[1]),
+        **commands,
+    }
+    if cmd not in commands:
+        die(f"unknown command {cmd}")
+    commands[cmd](rest)
+
+
 def freeport():
     """Print a free loopback TCP port."""
     with socket.socket() as s:

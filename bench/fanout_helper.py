@@ -33,10 +33,9 @@ import secrets
 import signal
 import smtplib
 import subprocess
-import sys
 import time
 
-from benchlib import cpu_ms, die, freeport, hidden, opener, queue_left, request, ro, signin
+from benchlib import cpu_ms, die, hidden, opener, queue_left, request, ro, run_command
 from benchlib import status_json
 
 SENDER = "bounces@lists.test"
@@ -192,36 +191,29 @@ def baseline(host, port, n, path):
     print(f"{secs:.3f} {len(copies[0])}")
 
 
+def fanout_command(rest):
+    """The fanout arguments: seven fixed ones, then commands each after a "--"."""
+    fixed, cmds = rest[:7], []
+    for a in rest[7:]:
+        if a == "--":
+            cmds.append([])
+        else:
+            cmds[-1].append(a)
+    base, session, bin_, db, config, n, out = fixed
+    fanout(base, session, bin_, db, config, int(n), out, [c for c in cmds if c])
+
+
 def main():
-    args = sys.argv[1:]
-    if not args:
-        die("no command (see the top of this file)")
-    cmd, rest = args[0], args[1:]
-    if cmd == "freeport":
-        freeport()
-    elif cmd == "roster":
-        roster(int(rest[0]), rest[1])
-    elif cmd == "qwait":
-        qwait(rest[0], float(rest[1]))
-    elif cmd == "cpums":
-        print(cpu_ms(rest, reaped=True))
-    elif cmd == "signin":
-        signin(rest[0], rest[1])
-    elif cmd == "fanout":
-        fixed, cmds = rest[:7], []
-        for a in rest[7:]:
-            if a == "--":
-                cmds.append([])
-            else:
-                cmds[-1].append(a)
-        base, session, bin_, db, config, n, out = fixed
-        fanout(base, session, bin_, db, config, int(n), out, [c for c in cmds if c])
-    elif cmd == "sample":
-        sample(rest[0], rest[1], rest[2], rest[3])
-    elif cmd == "baseline":
-        baseline(rest[0], int(rest[1]), int(rest[2]), rest[3])
-    else:
-        die(f"unknown command {cmd}")
+    run_command(
+        {
+            "roster": lambda a: roster(int(a[0]), a[1]),
+            "qwait": lambda a: qwait(a[0], float(a[1])),
+            "cpums": lambda a: print(cpu_ms(a, reaped=True)),
+            "fanout": fanout_command,
+            "sample": lambda a: sample(a[0], a[1], a[2], a[3]),
+            "baseline": lambda a: baseline(a[0], int(a[1]), int(a[2]), a[3]),
+        }
+    )
 
 
 if __name__ == "__main__":

@@ -140,6 +140,23 @@ wait_http() {
   fail_with "$log" "no answer from $url within ${limit} s"
 }
 
+# web_only SITE_NAME LIST: a free local port as `port` and `base`, a configuration in
+# $work/config.toml serving only the web on it with the one list LIST, and `lb` the command
+# with it and $work/lb.db.
+web_only() {
+  port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+  base="http://127.0.0.1:$port"
+  cat >"$work/config.toml" <<CFG
+[web]
+listen = "127.0.0.1:$port"
+site_name = "$1"
+base_url = "$base"
+[[lists]]
+name = "$2"
+CFG
+  lb=("$bin" --db "$work/lb.db" --config "$work/config.toml")
+}
+
 # start_serve LOG: `listbridge serve` (the command in the array `lb`) in the background as
 # `serve_pid`, once $base/healthz answers.
 start_serve() {

@@ -31,15 +31,14 @@ import json
 import os
 import random
 import smtplib
-import sys
 import textwrap
 import threading
 import time
 import urllib.parse
 from email.utils import format_datetime, localtime
 
-from benchlib import (die, freeport, hidden, opener, queue_left, request, ro, signin,
-                      status_json, status_kb, wrk_rotation)
+from benchlib import (hidden, opener, queue_left, request, ro, run_command, status_json,
+                      status_kb, wrk_rotation)
 
 
 def threads(db, n):
@@ -393,30 +392,17 @@ def check(db, sent, posts, rss, status, out):
 
 
 def main():
-    args = sys.argv[1:]
-    if not args:
-        die("no command (see the top of this file)")
-    cmd, a = args[0], args[1:]
-    if cmd == "freeport":
-        freeport()
-    elif cmd == "signin":
-        signin(a[0], a[1])
-    elif cmd == "threads":
-        threads(a[0], int(a[1]))
-    elif cmd == "readlua":
-        readlua(a[0], a[1], a[2:])
-    elif cmd == "posters":
-        posters(a[0], float(a[1]), float(a[2]), a[3], a[4], a[5:])
-    elif cmd == "mailer":
-        mailer(a[0], int(a[1]), float(a[2]), float(a[3]), a[4], a[5], a[6])
-    elif cmd == "sampler":
-        sampler(int(a[0]), float(a[1]), float(a[2]), a[3], a[4], a[5:])
-    elif cmd == "settle":
-        settle(*a[:7], float(a[7]))
-    elif cmd == "check":
-        check(*a[:6])
-    else:
-        die(f"unknown command {cmd}")
+    run_command(
+        {
+            "threads": lambda a: threads(a[0], int(a[1])),
+            "readlua": lambda a: readlua(a[0], a[1], a[2:]),
+            "posters": lambda a: posters(a[0], float(a[1]), float(a[2]), a[3], a[4], a[5:]),
+            "mailer": lambda a: mailer(a[0], int(a[1]), float(a[2]), float(a[3]), a[4], a[5], a[6]),
+            "sampler": lambda a: sampler(int(a[0]), float(a[1]), float(a[2]), a[3], a[4], a[5:]),
+            "settle": lambda a: settle(*a[:7], float(a[7])),
+            "check": lambda a: check(*a[:6]),
+        }
+    )
 
 
 if __name__ == "__main__":

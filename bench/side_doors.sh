@@ -26,17 +26,7 @@ show_start "side doors: hostile searches and sign-in timing"
 serve_pid=""
 bench_stop() { stop_pid "$serve_pid"; }
 
-port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
-base="http://127.0.0.1:$port"
-cat >"$work/config.toml" <<CFG
-[web]
-listen = "127.0.0.1:$port"
-site_name = "Side doors bench"
-base_url = "$base"
-[[lists]]
-name = "bench"
-CFG
-lb=("$bin" --db "$work/lb.db" --config "$work/config.toml")
+web_only "Side doors bench" bench
 say "importing $(basename "$archive")"
 "${lb[@]}" import "$archive" >"$work/import.log" 2>&1 || fail_with "$work/import.log" "import failed"
 with_password="$(admin_link "$work/a1.log" "has.password@bench.test" "Has Password")"

@@ -60,17 +60,7 @@ png(sys.argv[1] + "/largest.png", 4096, 4096, 6, 4)
 PY
 say "pictures: huge.png $(($(stat -c %s "$work/huge.png") / 1024)) KB (8000x8000), largest.png $(($(stat -c %s "$work/largest.png") / 1024)) KB (4096x4096 RGBA)"
 
-port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
-base="http://127.0.0.1:$port"
-cat >"$work/config.toml" <<CFG
-[web]
-listen = "127.0.0.1:$port"
-site_name = "Upload bench"
-base_url = "$base"
-[[lists]]
-name = "snug"
-CFG
-lb=("$bin" --db "$work/lb.db" --config "$work/config.toml")
+web_only "Upload bench" snug
 "${lb[@]}" check-config >"$work/check.log" 2>&1 || fail_with "$work/check.log" "check-config failed"
 
 # The members: links made before the server starts, used once it answers.

@@ -8,7 +8,6 @@
 mod timing;
 
 use std::hint::black_box;
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use listbridge::archive::readers::read_paths;
@@ -18,28 +17,13 @@ use listbridge::mail::trim::trim;
 use mail_parser::{Message, MessageParser};
 use timing::best_of;
 
-const ARCHIVE: &str = "archives/linux-man.mbox.gz";
 const RUNS: usize = 3;
 const QUOTE_RUNS: usize = 5;
 const QUOTE_BODY_BYTES: usize = 1 << 20;
 
-fn corpora_dir() -> PathBuf {
-    std::env::var_os("LISTBRIDGE_CORPORA")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/corpora"))
-}
-
 /// The whole archive in memory, so that reading and gunzip are not timed.
 fn load_archive() -> Vec<Vec<u8>> {
-    let path = corpora_dir().join(ARCHIVE);
-    if !path.is_file() {
-        eprintln!(
-            "render bench: {} is missing; put the corpora in ../shared/corpora or set \
-             LISTBRIDGE_CORPORA to their folder",
-            path.display()
-        );
-        std::process::exit(2);
-    }
+    let path = timing::linux_man_archive("render");
     read_paths(&[path])
         .and_then(|reader| reader.map(|m| m.map(|m| m.bytes)).collect())
         .unwrap_or_else(|e| {

@@ -17,27 +17,12 @@ use listbridge::mail::render::RenderOptions;
 use listbridge::tags::{InterestRules, Tagger, parse_rules_toml};
 use timing::best_of;
 
-const ARCHIVE: &str = "archives/linux-man.mbox.gz";
 const RULES: usize = 200;
 const RUNS: usize = 5;
 
-fn corpora_dir() -> PathBuf {
-    std::env::var_os("LISTBRIDGE_CORPORA")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/corpora"))
-}
-
 /// Subject and body text of every message, parsed before anything is timed.
 fn load_archive() -> Vec<(String, String)> {
-    let path = corpora_dir().join(ARCHIVE);
-    if !path.is_file() {
-        eprintln!(
-            "tagging bench: {} is missing; put the corpora in ../shared/corpora or set \
-             LISTBRIDGE_CORPORA to their folder",
-            path.display()
-        );
-        std::process::exit(2);
-    }
+    let path = timing::linux_man_archive("tagging");
     let reader = read_paths(&[path]).unwrap_or_else(|e| {
         eprintln!("tagging bench: cannot read the archive: {e}");
         std::process::exit(2);

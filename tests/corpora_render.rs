@@ -12,8 +12,10 @@ mod common;
 use std::collections::BTreeMap;
 
 use listbridge::archive::readers::read_paths;
-use listbridge::mail::render::{RenderOptions, Rendered, chosen_text, render_message, unflow};
-use mail_parser::{Encoding, Message, MessageParser, MessagePart, MimeHeaders, PartType};
+use listbridge::mail::render::{
+    RenderOptions, Rendered, chosen_text, render_message, transfer_decoded, unflow,
+};
+use mail_parser::{Message, MessageParser, MessagePart, MimeHeaders, PartType};
 use serde_json::Value;
 
 const SUITES: [&str; 4] = ["rfc", "legacy", "thirdparty", "malformed"];
@@ -374,26 +376,6 @@ fn charset_excuse(charset: Option<&str>, bytes: &[u8]) -> Option<String> {
         None => Some(format!("invalid bytes for {}", encoding.name())),
         Some(text) if text.contains(FFFD) => Some("U+FFFD in the source".to_owned()),
         Some(_) => None,
-    }
-}
-
-/// A body part's bytes with the transfer encoding undone.
-fn transfer_decoded(message: &Message<'_>, part: &MessagePart<'_>) -> Option<Vec<u8>> {
-    let raw = message.raw_message();
-    let body = raw.get(part.offset_body as usize..(part.offset_end as usize).min(raw.len()))?;
-    match part.encoding {
-        Encoding::None => Some(body.to_vec()),
-        Encoding::QuotedPrintable => {
-            mail_parser::decoders::quoted_printable::quoted_printable_decode(body)
-        }
-        Encoding::Base64 => {
-            let compact: Vec<u8> = body
-                .iter()
-                .copied()
-                .filter(|b| !b.is_ascii_whitespace())
-                .collect();
-            mail_parser::decoders::base64::base64_decode(&compact)
-        }
     }
 }
 

@@ -41,7 +41,7 @@ fn event_by_uid(db: &std::path::Path, uid: &str) -> Option<EventId> {
         .events(true, 0, None, 100)
         .unwrap()
         .into_iter()
-        .find(|e| e.uid == uid)
+        .find(|e| e.details.uid == uid)
         .map(|e| e.id)
 }
 
@@ -192,10 +192,10 @@ async fn calendar_invitations_and_replies_by_mail_register_members() {
         "Outlook's UID form"
     );
     let event = store(&forum.db).event(outlook_event).unwrap().unwrap();
-    assert_eq!(event.title, "Regional asthma study day");
-    assert_eq!(event.time_zone, "Europe/London");
+    assert_eq!(event.details.title, "Regional asthma study day");
+    assert_eq!(event.details.time_zone, "Europe/London");
     // 09:30 GMT on 12 March 2027 (winter: GMT is UTC).
-    assert_eq!(event.starts_at, 1_804_843_800);
+    assert_eq!(event.details.starts_at, 1_804_843_800);
     assert_eq!(event.source, "mail");
     let thread = event
         .thread
@@ -206,7 +206,7 @@ async fn calendar_invitations_and_replies_by_mail_register_members() {
             .events(true, 0, None, 100)
             .unwrap()
             .iter()
-            .filter(|e| e.uid == google_uid)
+            .filter(|e| e.details.uid == google_uid)
             .count(),
         1
     );

@@ -88,13 +88,9 @@ fn forum(hide_addresses: bool) -> Forum {
         .unwrap();
     // An event announced in the private thread, with the author registered.
     let list = store.find_list("closed").unwrap();
-    let event = common::app::create_event(
-        &mut store,
-        &listbridge::store::NewEvent {
-            organiser: Some(author),
-            ..common::app::kestrel_day(list)
-        },
-    );
+    let mut event = common::app::kestrel_day(list);
+    event.details.organiser = Some(author);
+    let event = common::app::create_event(&mut store, &event);
     let member = session(&store, member);
     let outsider = session(&store, outsider);
     let moderator = session(&store, moderator);

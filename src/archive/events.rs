@@ -10,7 +10,7 @@ use aho_corasick::AhoCorasick;
 use mail_parser::Message;
 
 use crate::mail::calendar::{self, Calendar, Method};
-use crate::store::{EventId, ListId, MessageKey, NewEvent, StoreError, Writer};
+use crate::store::{EventDetails, EventId, ListId, MessageKey, NewEvent, StoreError, Writer};
 
 use super::Prepared;
 
@@ -105,29 +105,29 @@ pub fn recognise(
                     }
                     writer.create_event(
                         &NewEvent {
-                            uid: event.uid.clone(),
-                            sequence: event.sequence,
-                            message_id: message_id.clone().into(),
                             list,
-                            title: if event.summary.trim().is_empty() {
-                                parsed
-                                    .and_then(|m| m.subject.clone())
-                                    .unwrap_or_else(|| "(untitled event)".to_owned())
-                            } else {
-                                event.summary.clone()
+                            details: EventDetails {
+                                uid: event.uid.clone(),
+                                sequence: event.sequence,
+                                message_id: message_id.clone().into(),
+                                title: if event.summary.trim().is_empty() {
+                                    parsed
+                                        .and_then(|m| m.subject.clone())
+                                        .unwrap_or_else(|| "(untitled event)".to_owned())
+                                } else {
+                                    event.summary.clone()
+                                },
+                                description: event.description.clone(),
+                                starts_at: event.start,
+                                ends_at: event.end,
+                                time_zone: event.time_zone.clone(),
+                                all_day: event.all_day,
+                                place: event.location.clone(),
+                                online_url: event.url.clone(),
+                                organiser,
+                                organiser_email,
+                                ..EventDetails::default()
                             },
-                            description: event.description.clone(),
-                            starts_at: event.start,
-                            ends_at: event.end,
-                            time_zone: event.time_zone.clone(),
-                            all_day: event.all_day,
-                            place: event.location.clone(),
-                            online_url: event.url.clone(),
-                            capacity: None,
-                            deadline: None,
-                            payment_url: None,
-                            organiser,
-                            organiser_email,
                             source: "mail",
                             tickets: Vec::new(),
                             interests: Vec::new(),

@@ -11,8 +11,8 @@ use crate::config::Config;
 use crate::mail::calendar::{self, Attendee, CalEvent, Calendar, Method, Organizer, PartStat};
 use crate::mail::compose::CalendarPart;
 use crate::store::{
-    Cancelled, Event, EventId, NewEvent, Place, Registered, Store, StoreError, TicketId, UserId,
-    Writer,
+    Cancelled, Event, EventDetails, EventId, NewEvent, Place, Registered, Store, StoreError,
+    TicketId, UserId, Writer,
 };
 
 use super::{Draft, PostError};
@@ -31,32 +31,44 @@ fn organizer(config: &Config) -> Option<Organizer<'_>> {
     })
 }
 
+/// The calendar entry of an event's details, `revision` raising its SEQUENCE for one
+/// member's copy; no link, organiser or cancellation, which the callers add.
+fn calendar_entry(details: &EventDetails, revision: u32) -> CalEvent {
+    CalEvent {
+        uid: details.uid.clone(),
+        sequence: details.sequence + revision,
+        summary: details.title.clone(),
+        description: details.description.clone(),
+        start: details.starts_at,
+        end: details.ends_at,
+        time_zone: details.time_zone.clone(),
+        all_day: details.all_day,
+        location: details.place.clone().or_else(|| details.online_url.clone()),
+        url: None,
+        organizer: None,
+        cancelled: false,
+    }
+}
+
 /// The calendar facts of a stored event; `revision` raises the SEQUENCE for one member's copy.
 pub fn cal_event(config: &Config, event: &Event, revision: u32) -> CalEvent {
     let url = event_url(config, event.id);
-    let mut description = event.description.trim().to_owned();
+    let mut description = event.details.description.trim().to_owned();
     if !description.is_empty() {
         description.push_str("\n\n");
     }
     description.push_str(&format!("Details and registration: {url}"));
     CalEvent {
-        uid: event.uid.clone(),
-        sequence: event.sequence + revision,
-        summary: event.title.clone(),
         description,
-        start: event.starts_at,
-        end: event.ends_at,
-        time_zone: event.time_zone.clone(),
-        all_day: event.all_day,
-        location: event.place.clone().or_else(|| event.online_url.clone()),
         url: Some(url),
         organizer: config.outbound.as_ref().map(|o| o.from_address.clone()),
         cancelled: event.cancelled,
+        ..calendar_entry(&event.details, revision)
     }
 }
 
 /// When an event happens, as people say it: "Friday 12 March 2027, 09:30–16:30 (GMT)".
-pub fn when(event: &Event) -> String {
+pub fn when(event: &EventDetails) -> String {
     when_span(
         event.starts_at,
         event.ends_at,
@@ -130,18 +142,8 @@ pub fn announce(
 ) -> Result<(String, EventId), PostError> {
     let organizer = organizer(config).ok_or(PostError::NotConfigured)?;
     let cal = CalEvent {
-        uid: event.uid.clone(),
-        sequence: 0,
-        summary: event.title.clone(),
-        description: event.description.clone(),
-        start: event.starts_at,
-        end: event.ends_at,
-        time_zone: event.time_zone.clone(),
-        all_day: event.all_day,
-        location: event.place.clone().or_else(|| event.online_url.clone()),
-        url: None,
         organizer: Some(organizer.address.to_owned()),
-        cancelled: false,
+        ..calendar_entry(&event.details, 0)
     };
     let ics = calendar::write_event(&Method::Request, &cal, organizer, None, now);
     let (message_id, id) = super::post_with(
@@ -156,8 +158,11 @@ pub fn announce(
         |writer, list, message_id| {
             writer.create_event(
                 &NewEvent {
-                    message_id: message_id.into(),
                     list,
+                    details: EventDetails {
+                        message_id: message_id.into(),
+                        ..event.details
+                    },
                     ..event
                 },
                 now,
@@ -177,11 +182,9 @@ pub fn register(
     via: &str,
     now: i64,
 ) -> Result<Registered, PostError> {
-    let run = store.begin_run("registration", now)?;
-    let writer = store.writer(run)?;
-    let outcome = register_in(&writer, config, event, user, ticket, via, now)?;
-    writer.commit()?;
-    Ok(outcome)
+    store.in_run("registration", now, |writer| {
+        register_in(writer, config, event, user, ticket, via, now)
+    })
 }
 
 /// [`register`] inside a caller's transaction (the mail gate's).
@@ -219,11 +222,9 @@ pub fn cancel(
     user: UserId,
     now: i64,
 ) -> Result<Option<Cancelled>, PostError> {
-    let run = store.begin_run("cancellation", now)?;
-    let writer = store.writer(run)?;
-    let outcome = cancel_in(&writer, config, event, user, now)?;
-    writer.commit()?;
-    Ok(outcome)
+    store.in_run("cancellation", now, |writer| {
+        cancel_in(writer, config, event, user, now)
+    })
 }
 
 /// [`cancel`] inside a caller's transaction.
@@ -273,23 +274,22 @@ pub fn set_limits(
     payment_url: Option<&str>,
     now: i64,
 ) -> Result<usize, PostError> {
-    let run = store.begin_run("event limits", now)?;
-    let writer = store.writer(run)?;
-    let promoted = writer.set_event_limits(event, capacity, deadline, payment_url, now)?;
-    for (user, revision) in &promoted {
-        tell(
-            &writer,
-            config,
-            event,
-            *user,
-            Place::Confirmed,
-            *revision,
-            Change::Promoted,
-            now,
-        )?;
-    }
-    writer.commit()?;
-    Ok(promoted.len())
+    store.in_run("event limits", now, |writer| {
+        let promoted = writer.set_event_limits(event, capacity, deadline, payment_url, now)?;
+        for (user, revision) in &promoted {
+            tell(
+                writer,
+                config,
+                event,
+                *user,
+                Place::Confirmed,
+                *revision,
+                Change::Promoted,
+                now,
+            )?;
+        }
+        Ok(promoted.len())
+    })
 }
 
 /// Queues the reminders due now; how many.
@@ -298,24 +298,23 @@ pub fn send_reminders(store: &mut Store, config: &Config, now: i64) -> Result<us
         return Ok(0);
     }
     let ahead = i64::from(config.events.reminder_hours) * 3600;
-    let run = store.begin_run("event reminders", now)?;
-    let writer = store.writer(run)?;
-    let due = writer.due_reminders(now, ahead)?;
-    for reminder in &due {
-        tell(
-            &writer,
-            config,
-            reminder.event,
-            reminder.user,
-            Place::Confirmed,
-            reminder.revision,
-            Change::Reminder,
-            now,
-        )?;
-        writer.mark_reminded(reminder.event, reminder.user, now)?;
-    }
-    writer.commit()?;
-    Ok(due.len())
+    store.in_run("event reminders", now, |writer| {
+        let due = writer.due_reminders(now, ahead)?;
+        for reminder in &due {
+            tell(
+                writer,
+                config,
+                reminder.event,
+                reminder.user,
+                Place::Confirmed,
+                reminder.revision,
+                Change::Reminder,
+                now,
+            )?;
+            writer.mark_reminded(reminder.event, reminder.user, now)?;
+        }
+        Ok(due.len())
+    })
 }
 
 /// Tells every member with a place that the organiser changed the event (their calendar
@@ -372,75 +371,69 @@ fn tell(
         return Ok(());
     };
     let url = event_url(config, event.id);
-    let when = when(&event);
+    let when = when(&event.details);
     let site = &config.web.site_name;
-    let title = &event.title;
-    let (subject, lead, method, partstat) = match (change, place) {
+    let title = &event.details.title;
+    // The member's calendar entry is kept up to date while they have a place, taken out when
+    // it is gone, and not made while they wait.
+    let (method, partstat) = match (change, place) {
+        (Change::EventCancelled | Change::Cancelled, _)
+        | (Change::Registered, Place::Cancelled) => (Some(Method::Cancel), PartStat::Declined),
+        (Change::Registered, Place::Waiting(_)) => (None, PartStat::Tentative),
+        _ => (Some(Method::Request), PartStat::Accepted),
+    };
+    let (subject, lead) = match (change, place) {
         (Change::EventCancelled, _) => (
             format!("Event cancelled: {title}"),
             format!(
                 "The organiser has cancelled \"{title}\". The attached update takes it out of your calendar."
             ),
-            Some(Method::Cancel),
-            PartStat::Declined,
         ),
         (Change::Updated, _) => (
             format!("Event updated: {title}"),
             format!(
                 "The organiser has changed \"{title}\"; your place stands. The attached update brings your calendar up to date."
             ),
-            Some(Method::Request),
-            PartStat::Accepted,
         ),
         (Change::Reminder, _) => (
             format!("Reminder: {title}"),
             format!("A reminder that you have a place at \"{title}\"."),
-            Some(Method::Request),
-            PartStat::Accepted,
         ),
         (Change::Promoted, _) => (
             format!("A place is yours: {title}"),
             format!(
                 "A place came free at \"{title}\" and it is now yours: you were next on the waiting list. It is in the attached invitation for your calendar.\nIf you can no longer come, cancel on the event's page so that the next person can have it."
             ),
-            Some(Method::Request),
-            PartStat::Accepted,
         ),
         (Change::Registered, Place::Confirmed) => (
             format!("Registered: {title}"),
             format!(
                 "You have a place at \"{title}\". The attached invitation puts it in your calendar.\nIf you cannot come after all, cancel on the event's page so that someone else can have it."
             ),
-            Some(Method::Request),
-            PartStat::Accepted,
         ),
         (Change::Registered, Place::Waiting(position)) => (
             format!("Waiting list: {title}"),
             format!(
                 "\"{title}\" is full, so you are on its waiting list (number {position}). If a place comes free it goes to the next person on the list, and we will mail you at once."
             ),
-            None,
-            PartStat::Tentative,
         ),
         (Change::Registered | Change::Cancelled, _) => (
             format!("Cancelled: your place at {title}"),
             format!(
                 "Your place at \"{title}\" is cancelled, as you asked. The attached update takes it out of your calendar. You can register again on the event's page while places are open."
             ),
-            Some(Method::Cancel),
-            PartStat::Declined,
         ),
     };
     let mut text = format!("Hello,\n\n{lead}\n\n{title}\n{when}\n");
-    if let Some(place) = &event.place {
+    if let Some(place) = &event.details.place {
         text.push_str(&format!("{place}\n"));
     }
-    if let Some(link) = &event.online_url {
+    if let Some(link) = &event.details.online_url {
         text.push_str(&format!("Online: {link}\n"));
     }
     if matches!(change, Change::Registered | Change::Promoted)
         && place == Place::Confirmed
-        && let Some(pay) = &event.payment_url
+        && let Some(pay) = &event.details.payment_url
     {
         text.push_str(&format!(
             "\nPayment is taken by the organiser: pay for your ticket at {pay}\n"
@@ -567,23 +560,18 @@ mod tests {
         let event = writer
             .create_event(
                 &NewEvent {
-                    uid: "soon@test".to_owned(),
-                    sequence: 0,
-                    message_id: "soon@test".into(),
                     list,
-                    title: "Journal club".to_owned(),
-                    description: String::new(),
-                    starts_at: starts,
-                    ends_at: starts + 3600,
-                    time_zone: "Europe/London".to_owned(),
-                    all_day: false,
-                    place: Some("Library".to_owned()),
-                    online_url: None,
-                    capacity: Some(10),
-                    deadline: None,
-                    payment_url: None,
-                    organiser: None,
-                    organiser_email: None,
+                    details: EventDetails {
+                        uid: "soon@test".to_owned(),
+                        message_id: "soon@test".into(),
+                        title: "Journal club".to_owned(),
+                        starts_at: starts,
+                        ends_at: starts + 3600,
+                        time_zone: "Europe/London".to_owned(),
+                        place: Some("Library".to_owned()),
+                        capacity: Some(10),
+                        ..EventDetails::default()
+                    },
                     source: "web",
                     tickets: Vec::new(),
                     interests: Vec::new(),

@@ -4,8 +4,8 @@
 //! mail about a post members flagged (or flags hid): who flagged it and why, and a link; never
 //! the post's text, which may be the very thing it was flagged for.
 
-use crate::config::Config;
-use crate::store::{HeldId, Quoted, Writer};
+use crate::config::{Config, OutboundConfig};
+use crate::store::{HeldId, Quoted, UserId, Writer};
 
 use super::PostError;
 
@@ -26,13 +26,9 @@ pub fn tell_moderators(
     held: &HeldNews<'_>,
     now: i64,
 ) -> Result<(), PostError> {
-    let Some(out) = config.outbound.as_ref() else {
+    let Some((out, moderators)) = moderators_to_tell(writer, config)? else {
         return Ok(());
     };
-    let moderators = writer.moderators()?;
-    if moderators.is_empty() {
-        return Ok(());
-    }
     let key = crate::tokens::new_reply_key();
     writer.set_moderation_key(held.id, &crate::tokens::hash(&key))?;
     let screen = config.privacy_screen();
@@ -94,13 +90,9 @@ pub fn tell_moderators_of_flag(
     news: &FlagNews<'_>,
     now: i64,
 ) -> Result<(), PostError> {
-    if config.outbound.is_none() {
+    let Some((_, moderators)) = moderators_to_tell(writer, config)? else {
         return Ok(());
-    }
-    let moderators = writer.moderators()?;
-    if moderators.is_empty() {
-        return Ok(());
-    }
+    };
     let screen = config.privacy_screen();
     let site = &config.web.site_name;
     let state = if news.hidden {
@@ -149,21 +141,34 @@ pub fn tell_moderators_of_flag(
     )
 }
 
+/// The moderators with an address: (member, address).
+type Moderators = Vec<(UserId, String)>;
+
+/// The outbound settings and the moderators to mail; `None` when the forum sends no mail or
+/// has no moderator with an address.
+fn moderators_to_tell<'c>(
+    writer: &Writer<'_>,
+    config: &'c Config,
+) -> Result<Option<(&'c OutboundConfig, Moderators)>, PostError> {
+    let Some(out) = config.outbound.as_ref() else {
+        return Ok(None);
+    };
+    let moderators = writer.moderators()?;
+    Ok((!moderators.is_empty()).then_some((out, moderators)))
+}
+
 /// One notice to each moderator, recorded as quoting what it quotes.
 #[allow(clippy::too_many_arguments)]
 fn mail_moderators(
     writer: &Writer<'_>,
     config: &Config,
-    moderators: &[(crate::store::UserId, String)],
+    moderators: &[(UserId, String)],
     subject: &str,
     text: &str,
     reply_to: Option<&str>,
     quoted: &[Quoted<'_>],
     now: i64,
 ) -> Result<(), PostError> {
-    if config.outbound.is_none() {
-        return Ok(());
-    }
     for (_, address) in moderators {
         let mail = super::OneMail {
             to: address,

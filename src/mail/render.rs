@@ -263,17 +263,24 @@ fn part_text<'m>(message: &'m Message<'_>, part: &'m MessagePart<'_>) -> Cow<'m,
     if !decoded.contains('\u{FFFD}') || !declared_utf8 {
         return Cow::Borrowed(decoded);
     }
-    let raw = message.raw_message();
-    let (start, end) = (part.offset_body as usize, part.offset_end as usize);
-    let Some(body) = raw.get(start..end.min(raw.len())) else {
+    let Some(bytes) = transfer_decoded(message, part) else {
         return Cow::Borrowed(decoded);
     };
-    let bytes: Cow<'_, [u8]> = match part.encoding {
+    Cow::Owned(utf8_or_windows_1252(&bytes))
+}
+
+/// A part's body bytes with the transfer encoding undone; `None` when it is broken. Base64
+/// is read past the line breaks and spaces that mail puts in it.
+pub fn transfer_decoded<'m>(
+    message: &'m Message<'_>,
+    part: &MessagePart<'_>,
+) -> Option<Cow<'m, [u8]>> {
+    let raw = message.raw_message();
+    let body = raw.get(part.offset_body as usize..(part.offset_end as usize).min(raw.len()))?;
+    match part.encoding {
+        Encoding::None => Some(Cow::Borrowed(body)),
         Encoding::QuotedPrintable => {
-            match mail_parser::decoders::quoted_printable::quoted_printable_decode(body) {
-                Some(b) => Cow::Owned(b),
-                None => return Cow::Borrowed(decoded),
-            }
+            mail_parser::decoders::quoted_printable::quoted_printable_decode(body).map(Cow::Owned)
         }
         Encoding::Base64 => {
             let compact: Vec<u8> = body
@@ -281,14 +288,9 @@ fn part_text<'m>(message: &'m Message<'_>, part: &'m MessagePart<'_>) -> Cow<'m,
                 .copied()
                 .filter(|b| !b.is_ascii_whitespace())
                 .collect();
-            match mail_parser::decoders::base64::base64_decode(&compact) {
-                Some(b) => Cow::Owned(b),
-                None => return Cow::Borrowed(decoded),
-            }
+            mail_parser::decoders::base64::base64_decode(&compact).map(Cow::Owned)
         }
-        Encoding::None => Cow::Borrowed(body),
-    };
-    Cow::Owned(utf8_or_windows_1252(&bytes))
+    }
 }
 
 /// Valid UTF-8 runs as they are, every other byte as windows-1252.

@@ -624,25 +624,25 @@ mod tests {
 
     #[test]
     fn an_absolute_url_of_ours_is_not_remote() {
-        let cid_url = |_: &str| Some("https://forum.example.nhs.uk/att/1".to_string());
-        let options = SanitizeOptions {
-            allow_remote_images: false,
-            cid_url: &cid_url,
-        };
-        assert_eq!(
-            sanitize_html("<img src=\"cid:a@b\" alt=\"x\">", &options),
-            "<img src=\"https://forum.example.nhs.uk/att/1\" alt=\"x\">"
-        );
-        // What `cid_url` gives that is not a web URL is not trusted either.
-        let cid_url = |_: &str| Some("javascript:alert(1)".to_string());
-        let options = SanitizeOptions {
-            allow_remote_images: true,
-            cid_url: &cid_url,
-        };
-        assert_eq!(
-            sanitize_html("<img src=\"cid:a@b\" alt=\"x\">", &options),
-            "x"
-        );
+        // What `cid_url` gives that is not a web URL is not trusted either, remote images or not.
+        for (ours, allow_remote_images, want) in [
+            (
+                "https://forum.example.nhs.uk/att/1",
+                false,
+                "<img src=\"https://forum.example.nhs.uk/att/1\" alt=\"x\">",
+            ),
+            ("javascript:alert(1)", true, "x"),
+        ] {
+            let cid_url = |_: &str| Some(ours.to_string());
+            let options = SanitizeOptions {
+                allow_remote_images,
+                cid_url: &cid_url,
+            };
+            assert_eq!(
+                sanitize_html("<img src=\"cid:a@b\" alt=\"x\">", &options),
+                want
+            );
+        }
     }
 
     #[test]

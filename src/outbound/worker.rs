@@ -942,6 +942,24 @@ mod tests {
         (port, received)
     }
 
+    /// The worker on `db`, sending through the config's SMTP server until told to stop.
+    fn start_worker(
+        db: &std::path::Path,
+        config: &Config,
+    ) -> (watch::Sender<bool>, tokio::task::JoinHandle<()>) {
+        let out = config.outbound.clone().unwrap();
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let worker = tokio::spawn(run(
+            db.to_owned(),
+            DeriveSettings::default(),
+            out.clone(),
+            Transport::smtp(&out).unwrap(),
+            Arc::new(Notify::new()),
+            stop_rx,
+        ));
+        (stop_tx, worker)
+    }
+
     #[tokio::test(flavor = "multi_thread")]
     async fn a_post_whose_answer_is_lost_is_not_sent_again_before_the_wait() {
         let (port, received) = server(Dot::Lose).await;
@@ -955,16 +973,7 @@ mod tests {
             "Lost answer",
             chrono::Utc::now().timestamp(),
         );
-        let out = config.outbound.clone().unwrap();
-        let (stop_tx, stop_rx) = watch::channel(false);
-        let worker = tokio::spawn(run(
-            db.clone(),
-            DeriveSettings::default(),
-            out.clone(),
-            Transport::smtp(&out).unwrap(),
-            Arc::new(Notify::new()),
-            stop_rx,
-        ));
+        let (stop_tx, worker) = start_worker(&db, &config);
         let deadline = Instant::now() + Duration::from_secs(30);
         let error = loop {
             if let Some((_, PostState::Queued { error: Some(e) })) = store.post_state(&id).unwrap()
@@ -1026,16 +1035,7 @@ mod tests {
                 .unwrap();
         }
         writer.commit().unwrap();
-        let out = config.outbound.clone().unwrap();
-        let (stop_tx, stop_rx) = watch::channel(false);
-        let worker = tokio::spawn(run(
-            db.clone(),
-            DeriveSettings::default(),
-            out.clone(),
-            Transport::smtp(&out).unwrap(),
-            Arc::new(Notify::new()),
-            stop_rx,
-        ));
+        let (stop_tx, worker) = start_worker(&db, &config);
         let wait_for = async |what: &str, check: &dyn Fn() -> bool| {
             let deadline = Instant::now() + Duration::from_secs(60);
             while !check() {

@@ -11,15 +11,14 @@ use super::interests::InterestId;
 use super::members::UserId;
 use super::{ListId, StoreError, ThreadId, Writer};
 
-/// A row of `events`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Deserialize)]
-#[serde(transparent)]
-pub struct EventId(pub i64);
-
-/// A row of `event_tickets`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Deserialize)]
-#[serde(transparent)]
-pub struct TicketId(pub i64);
+row_id!(
+    /// A row of `events`.
+    EventId
+);
+row_id!(
+    /// A row of `event_tickets`.
+    TicketId
+);
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Ticket {
@@ -28,21 +27,19 @@ pub struct Ticket {
     pub price: String,
 }
 
-/// An event as pages and mails show it.
-#[derive(Debug, Clone, serde::Deserialize)]
-pub struct Event {
-    pub id: EventId,
+/// What an organiser says of an event, by calendar or on the web: the facts a stored
+/// [`Event`] shows and a [`NewEvent`] is made of.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+pub struct EventDetails {
     pub uid: String,
     pub sequence: u32,
     pub message_id: MessageId,
-    pub list: String,
-    /// The announcing thread, once its message is archived.
-    pub thread: Option<ThreadId>,
     pub title: String,
     pub description: String,
     pub starts_at: i64,
     pub ends_at: i64,
     pub time_zone: String,
+    #[serde(deserialize_with = "super::int_flag")]
     pub all_day: bool,
     pub place: Option<String>,
     pub online_url: Option<String>,
@@ -51,6 +48,17 @@ pub struct Event {
     pub payment_url: Option<String>,
     pub organiser: Option<UserId>,
     pub organiser_email: Option<String>,
+}
+
+/// An event as pages and mails show it.
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct Event {
+    pub id: EventId,
+    pub list: String,
+    /// The announcing thread, once its message is archived.
+    pub thread: Option<ThreadId>,
+    #[serde(flatten)]
+    pub details: EventDetails,
     pub cancelled: bool,
     pub source: String,
     pub confirmed: u32,
@@ -63,36 +71,23 @@ pub struct Event {
 impl Event {
     /// Places still free; `None` without a limit.
     pub fn places_left(&self) -> Option<u32> {
-        self.capacity.map(|c| c.saturating_sub(self.confirmed))
+        self.details
+            .capacity
+            .map(|c| c.saturating_sub(self.confirmed))
     }
 
     /// Whether registration is open at `now` (not cancelled, before the deadline, or before
     /// the start when there is none).
     pub fn open_at(&self, now: i64) -> bool {
-        !self.cancelled && now < self.deadline.unwrap_or(self.starts_at)
+        !self.cancelled && now < self.details.deadline.unwrap_or(self.details.starts_at)
     }
 }
 
 /// What a new event is made of.
 #[derive(Debug, Clone)]
 pub struct NewEvent {
-    pub uid: String,
-    pub sequence: u32,
-    pub message_id: MessageId,
     pub list: ListId,
-    pub title: String,
-    pub description: String,
-    pub starts_at: i64,
-    pub ends_at: i64,
-    pub time_zone: String,
-    pub all_day: bool,
-    pub place: Option<String>,
-    pub online_url: Option<String>,
-    pub capacity: Option<u32>,
-    pub deadline: Option<i64>,
-    pub payment_url: Option<String>,
-    pub organiser: Option<UserId>,
-    pub organiser_email: Option<String>,
+    pub details: EventDetails,
     /// "web" or "mail".
     pub source: &'static str,
     /// (name, price) in order.
@@ -385,6 +380,7 @@ impl Writer<'_> {
     }
 
     pub fn create_event(&self, new: &NewEvent, now: i64) -> Result<EventId, StoreError> {
+        let details = &new.details;
         self.tx().execute(
             "INSERT INTO events(uid, sequence, message_id, list_id, title, description, starts_at,
                                 ends_at, time_zone, all_day, place, online_url, capacity, deadline,
@@ -392,23 +388,23 @@ impl Writer<'_> {
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17,
                      ?18, ?19, ?19)",
             params![
-                new.uid,
-                new.sequence,
-                new.message_id,
+                details.uid,
+                details.sequence,
+                details.message_id,
                 new.list.0,
-                new.title,
-                new.description,
-                new.starts_at,
-                new.ends_at,
-                new.time_zone,
-                new.all_day,
-                new.place,
-                new.online_url,
-                new.capacity,
-                new.deadline,
-                new.payment_url,
-                new.organiser.map(|u| u.0),
-                new.organiser_email,
+                details.title,
+                details.description,
+                details.starts_at,
+                details.ends_at,
+                details.time_zone,
+                details.all_day,
+                details.place,
+                details.online_url,
+                details.capacity,
+                details.deadline,
+                details.payment_url,
+                details.organiser.map(|u| u.0),
+                details.organiser_email,
                 new.source,
                 now
             ],
@@ -430,7 +426,12 @@ impl Writer<'_> {
             self.tx().execute(
                 "INSERT OR REPLACE INTO manual_tags(message_id, interest, present, set_by, set_at)
                  VALUES (?1, ?2, 1, ?3, ?4)",
-                params![new.message_id, interest.0, new.organiser.map(|u| u.0), now],
+                params![
+                    details.message_id,
+                    interest.0,
+                    details.organiser.map(|u| u.0),
+                    now
+                ],
             )?;
         }
         Ok(id)
@@ -699,23 +700,19 @@ mod tests {
         let id = writer
             .create_event(
                 &NewEvent {
-                    uid: format!("uid-{capacity:?}-{deadline:?}@test"),
-                    sequence: 0,
-                    message_id: "announce@test".into(),
                     list,
-                    title: "Study day".to_owned(),
-                    description: String::new(),
-                    starts_at: NOW + 86_400 * 30,
-                    ends_at: NOW + 86_400 * 30 + 3600,
-                    time_zone: "Europe/London".to_owned(),
-                    all_day: false,
-                    place: Some("Leeds".to_owned()),
-                    online_url: None,
-                    capacity,
-                    deadline,
-                    payment_url: None,
-                    organiser: None,
-                    organiser_email: None,
+                    details: EventDetails {
+                        uid: format!("uid-{capacity:?}-{deadline:?}@test"),
+                        message_id: "announce@test".into(),
+                        title: "Study day".to_owned(),
+                        starts_at: NOW + 86_400 * 30,
+                        ends_at: NOW + 86_400 * 30 + 3600,
+                        time_zone: "Europe/London".to_owned(),
+                        place: Some("Leeds".to_owned()),
+                        capacity,
+                        deadline,
+                        ..EventDetails::default()
+                    },
                     source: "web",
                     tickets: vec![("Member".to_owned(), "£40".to_owned())],
                     interests: Vec::new(),
@@ -746,6 +743,14 @@ mod tests {
         r
     }
 
+    /// The place a registration newly took; `None` when it took none.
+    fn new_place(registered: Registered) -> Option<Place> {
+        match registered {
+            Registered::Now { place, .. } => Some(place),
+            _ => None,
+        }
+    }
+
     fn cancel(store: &mut Store, e: EventId, u: UserId) -> Option<Cancelled> {
         let run = store.begin_run("test", NOW).unwrap();
         let writer = store.writer(run).unwrap();
@@ -761,34 +766,24 @@ mod tests {
         let e = event(&mut store, Some(2), None);
         let m = members(&mut store, 4);
         let placed: Vec<Registered> = m.iter().map(|u| register(&mut store, e, *u, NOW)).collect();
-        assert!(matches!(
+        assert_eq!(
             placed[0],
             Registered::Now {
                 place: Place::Confirmed,
                 revision: 0
             }
-        ));
-        assert!(matches!(
-            placed[1],
-            Registered::Now {
-                place: Place::Confirmed,
-                ..
-            }
-        ));
-        assert!(matches!(
-            placed[2],
-            Registered::Now {
-                place: Place::Waiting(1),
-                ..
-            }
-        ));
-        assert!(matches!(
-            placed[3],
-            Registered::Now {
-                place: Place::Waiting(2),
-                ..
-            }
-        ));
+        );
+        assert_eq!(
+            placed[1..]
+                .iter()
+                .map(|r| new_place(*r))
+                .collect::<Vec<_>>(),
+            [
+                Some(Place::Confirmed),
+                Some(Place::Waiting(1)),
+                Some(Place::Waiting(2))
+            ]
+        );
         assert_eq!(
             register(&mut store, e, m[0], NOW),
             Registered::Already(Place::Confirmed)
@@ -866,7 +861,7 @@ mod tests {
             (shown.confirmed, shown.waiting, shown.places_left()),
             (3, 1, Some(0))
         );
-        assert_eq!(shown.payment_url, None);
+        assert_eq!(shown.details.payment_url, None);
     }
 
     #[test]
@@ -876,25 +871,19 @@ mod tests {
         let closing = event(&mut store, Some(10), Some(NOW + 100));
         let open = event(&mut store, None, None);
         let m = members(&mut store, 30);
-        assert!(matches!(
-            register(&mut store, closing, m[0], NOW + 99),
-            Registered::Now {
-                place: Place::Confirmed,
-                ..
-            }
-        ));
+        assert_eq!(
+            new_place(register(&mut store, closing, m[0], NOW + 99)),
+            Some(Place::Confirmed)
+        );
         assert_eq!(
             register(&mut store, closing, m[1], NOW + 100),
             Registered::Closed
         );
         for u in &m {
-            assert!(matches!(
-                register(&mut store, open, *u, NOW),
-                Registered::Now {
-                    place: Place::Confirmed,
-                    ..
-                }
-            ));
+            assert_eq!(
+                new_place(register(&mut store, open, *u, NOW)),
+                Some(Place::Confirmed)
+            );
         }
         let shown = store.event(open).unwrap().unwrap();
         assert_eq!(
@@ -922,25 +911,12 @@ mod tests {
             })
             .collect();
         let outcomes: Vec<Registered> = handles.into_iter().map(|h| h.join().unwrap()).collect();
-        let confirmed = outcomes
+        let places: Vec<Place> = outcomes.into_iter().filter_map(new_place).collect();
+        let confirmed = places.iter().filter(|p| **p == Place::Confirmed).count();
+        let mut positions: Vec<u32> = places
             .iter()
-            .filter(|o| {
-                matches!(
-                    o,
-                    Registered::Now {
-                        place: Place::Confirmed,
-                        ..
-                    }
-                )
-            })
-            .count();
-        let mut positions: Vec<u32> = outcomes
-            .iter()
-            .filter_map(|o| match o {
-                Registered::Now {
-                    place: Place::Waiting(n),
-                    ..
-                } => Some(*n),
+            .filter_map(|p| match p {
+                Place::Waiting(n) => Some(*n),
                 _ => None,
             })
             .collect();

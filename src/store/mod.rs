@@ -8,6 +8,17 @@
 //! forward-only; a database written by a newer listbridge is refused, not touched. Which
 //! tables are primary and which derived (rebuilt by `reindex`) is mapped in [`tables`].
 
+/// A table's row number as a type of its own, so that one table's rows are never taken for
+/// another's; read from its column as the bare integer.
+macro_rules! row_id {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Deserialize)]
+        #[serde(transparent)]
+        pub struct $name(pub i64);
+    };
+}
+
 mod access;
 mod archive;
 mod digest;
@@ -34,7 +45,8 @@ pub use erasure::{
     MessageSummary, NewErasure, address_hashes,
 };
 pub use events::{
-    Attendee, Cancelled, DueReminder, Event, EventId, NewEvent, Place, Registered, Ticket, TicketId,
+    Attendee, Cancelled, DueReminder, Event, EventDetails, EventId, NewEvent, Place, Registered,
+    Ticket, TicketId,
 };
 pub use export::{ThreadExport, ThreadMessageExport};
 pub use fixes::{FixId, FixKind, ThreadFix};
@@ -119,26 +131,26 @@ impl rusqlite::types::FromSql for MessageId {
     }
 }
 
-/// A row of `raw_messages`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Deserialize)]
-#[serde(transparent)]
-pub struct RawId(pub i64);
-/// A row of `messages`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Deserialize)]
-#[serde(transparent)]
-pub struct MessageKey(pub i64);
-/// A row of `threads`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Deserialize)]
-#[serde(transparent)]
-pub struct ThreadId(pub i64);
-/// A row of `lists`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Deserialize)]
-#[serde(transparent)]
-pub struct ListId(pub i64);
-/// A row of `import_runs`: one import, fetch or reindex.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
-#[serde(transparent)]
-pub struct RunId(pub i64);
+row_id!(
+    /// A row of `raw_messages`.
+    RawId
+);
+row_id!(
+    /// A row of `messages`.
+    MessageKey
+);
+row_id!(
+    /// A row of `threads`.
+    ThreadId
+);
+row_id!(
+    /// A row of `lists`.
+    ListId
+);
+row_id!(
+    /// A row of `import_runs`: one import, fetch or reindex.
+    RunId
+);
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -202,6 +214,13 @@ pub(crate) fn row_as<T: serde::de::DeserializeOwned>(
     Ok(serde_rusqlite::from_rows::<T>(stmt.query(params)?)
         .next()
         .transpose()?)
+}
+
+/// A 0/1 column as a flag where serde sees it only as a number: inside a
+/// `#[serde(flatten)]` struct the row's value arrives buffered, and serde reads no integer as
+/// a bool by itself.
+pub(crate) fn int_flag<'de, D: serde::Deserializer<'de>>(value: D) -> Result<bool, D::Error> {
+    Ok(<i64 as serde::Deserialize>::deserialize(value)? != 0)
 }
 
 /// What `open` did to the schema.
@@ -351,6 +370,21 @@ impl Store {
             .conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         Ok(Writer::new(tx, run, self.threading))
+    }
+
+    /// `work` in the write transaction of a new run named `what`, committed when it succeeds
+    /// (dropped, so rolled back, when it fails).
+    pub fn in_run<T, E: From<StoreError>>(
+        &mut self,
+        what: &str,
+        now_unix: i64,
+        work: impl FnOnce(&Writer<'_>) -> Result<T, E>,
+    ) -> Result<T, E> {
+        let run = self.begin_run(what, now_unix)?;
+        let writer = self.writer(run)?;
+        let done = work(&writer)?;
+        writer.commit()?;
+        Ok(done)
     }
 
     /// Counts of what the archive holds.

@@ -511,9 +511,13 @@ pub async fn thread(
         },
         moderator,
         watching: data.watching.unwrap_or_default(),
-        event: data
-            .event
-            .map(|e| (e.id.0, shown(&e.title), crate::forum::events::when(&e))),
+        event: data.event.map(|e| {
+            (
+                e.id.0,
+                shown(&e.details.title),
+                crate::forum::events::when(&e.details),
+            )
+        }),
         thread: id,
         subject: shown(&state.thread_title(subject.as_deref(), &list)),
         list,

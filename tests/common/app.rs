@@ -13,7 +13,7 @@ use axum::body::Body;
 use axum::http::{HeaderMap, Request, StatusCode, header};
 use http_body_util::BodyExt;
 use listbridge::config::Config;
-use listbridge::store::{DeriveSettings, EventId, ListId, NewEvent, Role, Store};
+use listbridge::store::{DeriveSettings, EventDetails, EventId, ListId, NewEvent, Role, Store};
 use listbridge::web::{AppState, router};
 use tower::ServiceExt;
 
@@ -28,23 +28,19 @@ pub fn study_day(
     capacity: u32,
 ) -> NewEvent {
     NewEvent {
-        uid: uid.to_owned(),
-        sequence: 0,
-        message_id: message_id.into(),
         list,
-        title: title.to_owned(),
-        description: description.to_owned(),
-        starts_at: 4_000_000_000,
-        ends_at: 4_000_003_600,
-        time_zone: "Europe/London".to_owned(),
-        all_day: false,
-        place: Some(place.to_owned()),
-        online_url: None,
-        capacity: Some(capacity),
-        deadline: None,
-        payment_url: None,
-        organiser: None,
-        organiser_email: None,
+        details: EventDetails {
+            uid: uid.to_owned(),
+            message_id: message_id.into(),
+            title: title.to_owned(),
+            description: description.to_owned(),
+            starts_at: 4_000_000_000,
+            ends_at: 4_000_003_600,
+            time_zone: "Europe/London".to_owned(),
+            place: Some(place.to_owned()),
+            capacity: Some(capacity),
+            ..EventDetails::default()
+        },
         source: "web",
         tickets: Vec::new(),
         interests: Vec::new(),

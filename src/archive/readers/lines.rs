@@ -167,107 +167,101 @@ fn is_envelope_date(t: &[&[u8]]) -> bool {
 mod tests {
     use super::*;
 
+    /// Each line of `rows` read by `read` gives what its row says.
+    fn each_line<T: PartialEq + std::fmt::Debug>(
+        read: impl Fn(&'static [u8]) -> T,
+        rows: &[(&'static [u8], T)],
+    ) {
+        for (line, want) in rows {
+            assert_eq!(read(line), *want, "{:?}", String::from_utf8_lossy(line));
+        }
+    }
+
     #[test]
     fn header_lines() {
-        for (line, want) in [
-            (&b"From: a@example.org\n"[..], true),
-            (b"Subject:x\r\n", true),
-            (b"X-Odd-Header :value\n", true),
-            (b"Message-ID: <1@example.org>\n", true),
-            (b"\n", false),
-            (b"From here on: nothing\n", false),
-            (b" folded: continuation\n", false),
-            (b"Dear colleagues,\n", false),
-            (b":no name\n", false),
-        ] {
-            assert_eq!(
-                is_header_line(line),
-                want,
-                "{:?}",
-                String::from_utf8_lossy(line)
-            );
-        }
+        each_line(
+            is_header_line,
+            &[
+                (&b"From: a@example.org\n"[..], true),
+                (b"Subject:x\r\n", true),
+                (b"X-Odd-Header :value\n", true),
+                (b"Message-ID: <1@example.org>\n", true),
+                (b"\n", false),
+                (b"From here on: nothing\n", false),
+                (b" folded: continuation\n", false),
+                (b"Dear colleagues,\n", false),
+                (b":no name\n", false),
+            ],
+        );
     }
 
     #[test]
     fn asctime_dates() {
-        for (line, want) in [
-            (
-                &b"From edd at debian.org  Tue Jun  1 17:40:49 2004"[..],
-                Some(b"edd at debian.org".as_slice()),
-            ),
-            (
-                b"From @@chmid1 @ending from @teven@@edu  Tue Jan  8 17:09:09 2019\n",
-                Some(b"@@chmid1 @ending from @teven@@edu"),
-            ),
-            (
-                b"From j.....  Mon Mar 14 09:00:00 2005\r\n",
-                Some(b"j....."),
-            ),
-            (b"From the ward Tue Jun  1 2004", None),
-            (b"From edd at debian.org  Tue Jun  1 17:40 2004", None),
-            (b"From edd at debian.org  Tue Juin  1 17:40:49 2004", None),
-            (b"From Tue Jun  1 17:40:49 2004", Some(b"")),
-            (b"Tue Jun  1 17:40:49 2004", None),
-        ] {
-            assert_eq!(
-                pipermail_sender(line),
-                want,
-                "{:?}",
-                String::from_utf8_lossy(line)
-            );
-        }
+        each_line(
+            pipermail_sender,
+            &[
+                (
+                    &b"From edd at debian.org  Tue Jun  1 17:40:49 2004"[..],
+                    Some(b"edd at debian.org".as_slice()),
+                ),
+                (
+                    b"From @@chmid1 @ending from @teven@@edu  Tue Jan  8 17:09:09 2019\n",
+                    Some(b"@@chmid1 @ending from @teven@@edu"),
+                ),
+                (
+                    b"From j.....  Mon Mar 14 09:00:00 2005\r\n",
+                    Some(b"j....."),
+                ),
+                (b"From the ward Tue Jun  1 2004", None),
+                (b"From edd at debian.org  Tue Jun  1 17:40 2004", None),
+                (b"From edd at debian.org  Tue Juin  1 17:40:49 2004", None),
+                (b"From Tue Jun  1 17:40:49 2004", Some(b"")),
+                (b"Tue Jun  1 17:40:49 2004", None),
+            ],
+        );
     }
 
     #[test]
     fn mbox_separators() {
-        for (line, want) in [
-            (&b"From mboxrd@z Thu Jan  1 00:00:00 1970\n"[..], true),
-            (b"From MAILER-DAEMON Fri Jul  8 12:08:34 2011\n", true),
-            (b"From - Sat Jan 03 01:05:34 1996\r\n", true),
-            (
-                b"From 1601234567890@xxx Thu Oct 01 09:55:17 +0000 2020\n",
-                true,
-            ),
-            (b"From the ward round this morning\n", false),
-            (b"From  Tue Jun  1 17:40:49 2004\n", false),
-            (b">From a Thu Jan  1 00:00:00 1970\n", false),
-        ] {
-            assert_eq!(
-                is_mbox_separator(line),
-                want,
-                "{:?}",
-                String::from_utf8_lossy(line)
-            );
-        }
+        each_line(
+            is_mbox_separator,
+            &[
+                (&b"From mboxrd@z Thu Jan  1 00:00:00 1970\n"[..], true),
+                (b"From MAILER-DAEMON Fri Jul  8 12:08:34 2011\n", true),
+                (b"From - Sat Jan 03 01:05:34 1996\r\n", true),
+                (
+                    b"From 1601234567890@xxx Thu Oct 01 09:55:17 +0000 2020\n",
+                    true,
+                ),
+                (b"From the ward round this morning\n", false),
+                (b"From  Tue Jun  1 17:40:49 2004\n", false),
+                (b">From a Thu Jan  1 00:00:00 1970\n", false),
+            ],
+        );
     }
 
     #[test]
     fn envelope_lines() {
-        for (line, want) in [
-            (
-                &b"From jane@example.org Mon Apr  1 09:00:00 1996\n"[..],
-                true,
-            ),
-            (b"From - Sat Jan 03 01:05:34 1996\r\n", true),
-            (
-                b"From 1601234567890@xxx Thu Oct 01 09:55:17 +0000 2020\n",
-                true,
-            ),
-            (b"From a at example.org  Tue Jun  1 17:40:49 2004\n", true),
-            (b"From jane@example.org Mon Apr  1 09:00 1996 GMT\n", true),
-            (b"From the ward round at 10:30 on Mon Apr 1\n", false),
-            (b"From jane@example.org Mon Apr  1 09:00:00\n", false),
-            (b"From Mon Apr  1 09:00:00 1996\n", false),
-            (b">From jane@example.org Mon Apr  1 09:00:00 1996\n", false),
-        ] {
-            assert_eq!(
-                is_envelope_line(line),
-                want,
-                "{:?}",
-                String::from_utf8_lossy(line)
-            );
-        }
+        each_line(
+            is_envelope_line,
+            &[
+                (
+                    &b"From jane@example.org Mon Apr  1 09:00:00 1996\n"[..],
+                    true,
+                ),
+                (b"From - Sat Jan 03 01:05:34 1996\r\n", true),
+                (
+                    b"From 1601234567890@xxx Thu Oct 01 09:55:17 +0000 2020\n",
+                    true,
+                ),
+                (b"From a at example.org  Tue Jun  1 17:40:49 2004\n", true),
+                (b"From jane@example.org Mon Apr  1 09:00 1996 GMT\n", true),
+                (b"From the ward round at 10:30 on Mon Apr 1\n", false),
+                (b"From jane@example.org Mon Apr  1 09:00:00\n", false),
+                (b"From Mon Apr  1 09:00:00 1996\n", false),
+                (b">From jane@example.org Mon Apr  1 09:00:00 1996\n", false),
+            ],
+        );
     }
 
     #[test]

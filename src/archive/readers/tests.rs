@@ -18,6 +18,13 @@ fn read_all(paths: &[PathBuf]) -> Vec<RawMessage> {
     read_paths(paths).unwrap().map(|m| m.unwrap()).collect()
 }
 
+/// A fixture's path and every message read from it.
+fn read_fixture(rel: &str) -> (PathBuf, Vec<RawMessage>) {
+    let path = fixture(rel);
+    let messages = read_all(std::slice::from_ref(&path));
+    (path, messages)
+}
+
 fn text(m: &RawMessage) -> &str {
     std::str::from_utf8(&m.bytes).unwrap()
 }
@@ -52,8 +59,7 @@ fn formats(paths: &[PathBuf]) -> Vec<Format> {
 
 #[test]
 fn mboxo_fixture() {
-    let path = fixture("mbox/clinic-mboxo.mbox");
-    let messages = read_all(std::slice::from_ref(&path));
+    let (path, messages) = read_fixture("mbox/clinic-mboxo.mbox");
     assert_eq!(messages.len(), 3);
     assert_eq!(formats(&[path]), [Format::Mboxo; 3]);
     assert_eq!(
@@ -91,8 +97,7 @@ fn mboxrd_fixture() {
 
 #[test]
 fn gzip_fixture_with_two_members() {
-    let path = fixture("mbox/foot-checks.mbox.gz");
-    let messages = read_all(std::slice::from_ref(&path));
+    let (path, messages) = read_fixture("mbox/foot-checks.mbox.gz");
     assert_eq!(messages.len(), 2);
     assert!(text(&messages[0]).contains("Subject: Diabetic foot checks\n"));
     assert!(text(&messages[1]).ends_with("trained them.\n"));
@@ -147,8 +152,7 @@ fn pipermail_fixture() {
 
 #[test]
 fn single_message_fixture() {
-    let path = fixture("single/asthma-plan.eml");
-    let messages = read_all(std::slice::from_ref(&path));
+    let (path, messages) = read_fixture("single/asthma-plan.eml");
     assert_eq!(messages.len(), 1);
     assert_eq!(messages[0].bytes, std::fs::read(&path).unwrap());
     assert_eq!(formats(&[path]), [Format::Eml]);

@@ -14,7 +14,7 @@ use chrono::TimeZone;
 use super::{may_announce, now};
 use crate::forum::Draft;
 use crate::forum::events as out_events;
-use crate::store::{InterestId, NewEvent, Session};
+use crate::store::{EventDetails, InterestId, NewEvent, Session};
 use crate::web::auth::check_csrf;
 use crate::web::extract::{Member, Viewer};
 use crate::web::view;
@@ -383,23 +383,22 @@ pub async fn create(
         approved: false,
     };
     let new = NewEvent {
-        uid,
-        sequence: 0,
-        message_id: Default::default(),
         list: crate::store::ListId(0),
-        title,
-        description: form.description.trim().to_owned(),
-        starts_at: starts,
-        ends_at: ends,
-        time_zone: tz.name().to_owned(),
-        all_day: false,
-        place,
-        online_url,
-        capacity,
-        deadline,
-        payment_url,
-        organiser: Some(session.user.id),
-        organiser_email: None,
+        details: EventDetails {
+            uid,
+            title,
+            description: form.description.trim().to_owned(),
+            starts_at: starts,
+            ends_at: ends,
+            time_zone: tz.name().to_owned(),
+            place,
+            online_url,
+            capacity,
+            deadline,
+            payment_url,
+            organiser: Some(session.user.id),
+            ..EventDetails::default()
+        },
         source: "web",
         tickets,
         interests,

@@ -59,19 +59,26 @@ fn may_announce(state: &AppState, session: &Session) -> bool {
 
 /// Whether a member runs this event (its organiser, or a moderator).
 fn runs(session: &Session, event: &Event) -> bool {
-    event.organiser == Some(session.user.id) || session.user.role >= Role::Moderator
+    event.details.organiser == Some(session.user.id) || session.user.role >= Role::Moderator
 }
 
 fn row(event: &Event) -> view::EventRow {
     view::EventRow {
         id: event.id.0,
-        title: event.title.clone(),
-        when: out_events::when(event),
-        start_iso: view::iso(Some(event.starts_at)),
+        title: event.details.title.clone(),
+        when: out_events::when(&event.details),
+        start_iso: view::iso(Some(event.details.starts_at)),
         place: event
+            .details
             .place
             .clone()
-            .or_else(|| event.online_url.as_ref().map(|_| "Online".to_owned()))
+            .or_else(|| {
+                event
+                    .details
+                    .online_url
+                    .as_ref()
+                    .map(|_| "Online".to_owned())
+            })
             .unwrap_or_default(),
         places: places_text(event),
         cancelled: event.cancelled,
@@ -80,7 +87,7 @@ fn row(event: &Event) -> view::EventRow {
 
 /// "12 places left of 40", "Full: 3 waiting", "No limit".
 fn places_text(event: &Event) -> String {
-    match (event.capacity, event.places_left()) {
+    match (event.details.capacity, event.places_left()) {
         (Some(_), Some(0)) if event.waiting > 0 => {
             format!("Full · {} on the waiting list", event.waiting)
         }
@@ -157,21 +164,26 @@ fn event_page(
     view::render(&view::EventPage {
         head: state.head(session.as_ref()),
         event,
-        when: out_events::when(event),
-        start_iso: view::iso(Some(event.starts_at)),
-        place: event.place.clone().unwrap_or_default(),
+        when: out_events::when(&event.details),
+        start_iso: view::iso(Some(event.details.starts_at)),
+        place: event.details.place.clone().unwrap_or_default(),
         online_url: event
+            .details
             .online_url
             .clone()
             .filter(|u| u.starts_with("https://") || u.starts_with("http://"))
             .unwrap_or_default(),
-        description: markup::to_html(&event.description),
+        description: markup::to_html(&event.details.description),
         thread: event.thread.map_or(0, |t| t.0),
-        capacity: event.capacity.map_or(String::new(), |c| c.to_string()),
+        capacity: event
+            .details
+            .capacity
+            .map_or(String::new(), |c| c.to_string()),
         places: places_text(event),
         full: event.places_left() == Some(0) || event.waiting > 0,
         open: event.open_at(at),
         deadline: event
+            .details
             .deadline
             .map(|d| when_local(event, d, "%A %-d %B %Y, %H:%M (%Z)"))
             .unwrap_or_default(),
@@ -181,6 +193,7 @@ fn event_page(
             .map(|t| (t.id.0, t.name.clone(), t.price.clone()))
             .collect(),
         payment_url: event
+            .details
             .payment_url
             .clone()
             .filter(|u| u.starts_with("https://") || u.starts_with("http://"))
@@ -194,7 +207,7 @@ fn event_page(
 
 /// A moment in the event's own zone, written with `format` (chrono's strftime).
 fn when_local(event: &Event, at: i64, format: &str) -> String {
-    let tz: chrono_tz::Tz = event.time_zone.parse().unwrap_or(chrono_tz::UTC);
+    let tz: chrono_tz::Tz = event.details.time_zone.parse().unwrap_or(chrono_tz::UTC);
     tz.timestamp_opt(at, 0)
         .single()
         .map(|t| t.format(format).to_string())
@@ -302,7 +315,7 @@ pub async fn ics(
     let id = event_id(id.trim_end_matches(".ics"))?;
     let event = load(&state, id).await?;
     let body = calendar::write_feed(
-        &event.title,
+        &event.details.title,
         &[out_events::cal_event(&state.config, &event, 0)],
         organizer(&state),
         now(),
@@ -412,16 +425,20 @@ pub async fn attendees(
     Ok(view::render(&view::AttendeesPage {
         head: state.head(Some(&session)),
         id: id.0,
-        title: event.title.clone(),
+        title: event.details.title.clone(),
         places: places_text(&event),
-        capacity: event.capacity.map_or(String::new(), |c| c.to_string()),
+        capacity: event
+            .details
+            .capacity
+            .map_or(String::new(), |c| c.to_string()),
         deadline: event
+            .details
             .deadline
             // As the form's datetime-local field takes it.
             .map(|d| when_local(&event, d, "%Y-%m-%dT%H:%M"))
             .unwrap_or_default(),
-        payment_url: event.payment_url.clone().unwrap_or_default(),
-        time_zone: event.time_zone.clone(),
+        payment_url: event.details.payment_url.clone().unwrap_or_default(),
+        time_zone: event.details.time_zone.clone(),
         rows: rows
             .into_iter()
             .map(|a| view::AttendeeRow {
@@ -457,13 +474,13 @@ pub async fn save_limits(
     check_csrf(&session, &form.csrf)?;
     let mut problems = Vec::new();
     let capacity = capacity(&form.capacity, &mut problems);
-    let tz: chrono_tz::Tz = event.time_zone.parse().unwrap_or(chrono_tz::UTC);
+    let tz: chrono_tz::Tz = event.details.time_zone.parse().unwrap_or(chrono_tz::UTC);
     let deadline = if form.deadline.trim().is_empty() {
         None
     } else {
         local_time(&form.deadline, tz, "registration deadline", &mut problems)
     };
-    if deadline.is_some_and(|d| d > event.starts_at) {
+    if deadline.is_some_and(|d| d > event.details.starts_at) {
         problems.push("The registration deadline must be before the event starts.".to_owned());
     }
     let payment_url = web_link(&form.payment_url, "payment page", &mut problems);
