@@ -18,6 +18,8 @@ use std::collections::{BTreeMap, HashMap};
 
 use base64::Engine as _;
 
+use crate::mail::ids::MessageId;
+
 /// What the threader needs to know about one real message.
 #[derive(Debug, Clone, Copy)]
 pub struct ThreadMessage<'a> {
@@ -31,6 +33,34 @@ pub struct ThreadMessage<'a> {
     pub fallback_parent: Option<&'a str>,
     /// Unix seconds: orders siblings and roots.
     pub date: i64,
+}
+
+/// A stored message's threading headers, owned: what the archive keeps of each message for
+/// the threader, lent to it by [`ThreadHeaders::thread_message`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ThreadHeaders {
+    /// Normalised Message-ID, no angle brackets.
+    pub message_id: MessageId,
+    /// Parsed References, header order.
+    pub references: Vec<String>,
+    pub in_reply_to: Option<String>,
+    /// See [`ThreadMessage::fallback_parent`].
+    pub fallback_parent: Option<String>,
+    /// Unix seconds, when the mail gives a date.
+    pub date: Option<i64>,
+}
+
+impl ThreadHeaders {
+    /// The threader's view; a message without a date sorts as if sent at the epoch.
+    pub fn thread_message(&self) -> ThreadMessage<'_> {
+        ThreadMessage {
+            id: &self.message_id,
+            references: &self.references,
+            in_reply_to: self.in_reply_to.as_deref(),
+            fallback_parent: self.fallback_parent.as_deref(),
+            date: self.date.unwrap_or(0),
+        }
+    }
 }
 
 /// Where a real message sits in its thread.

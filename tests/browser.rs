@@ -1421,7 +1421,7 @@ async fn a_member_signs_up_by_mail_replies_and_sees_it_delivered() -> Result<()>
     let seeded = common::forum::store(&forum.db)
         .thread_posts(listbridge::store::ThreadId(thread))?
         .first()
-        .and_then(|p| p.date)
+        .and_then(|p| p.headers.date)
         .context("the seed post has a date")?;
     let expected = if std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)?

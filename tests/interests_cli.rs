@@ -94,7 +94,10 @@ fn interests_tag_on_import_filter_search_retag_and_keep_hand_set_tags() {
             .contains(&asthma_interest.id)
     );
     // Thread numbers are derived: find the thread again by one of its messages.
-    let member = store.thread_posts(thread).unwrap()[0].message_id.clone();
+    let member = store.thread_posts(thread).unwrap()[0]
+        .headers
+        .message_id
+        .clone();
     drop(store);
     run(&db, &config, &["reindex"]);
     let store = Store::open(&db, DeriveSettings::default()).unwrap();

@@ -48,7 +48,7 @@ fn app() -> (axum::Router, tempfile::TempDir) {
         &mut store,
         &common::app::study_day(
             "event-1@test",
-            first[0].message_id.clone(),
+            first[0].headers.message_id.clone(),
             list,
             ("Asthma study day", "Talks and **workshops**."),
             "Leeds",

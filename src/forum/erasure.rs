@@ -240,7 +240,7 @@ pub fn purge(
             kind: ErasureKind::Message,
             actor,
             policy,
-            target: &m.message_id,
+            target: &m.headers.message_id,
             reason: Some(reason),
         })?;
         let name = m
@@ -296,23 +296,27 @@ fn erase_message(
     how: &Redaction<'_>,
     erasure: ErasureId,
 ) -> Result<ErasureCounts, ErasureError> {
-    let outbox = writer.drop_outbox_of(&m.message_id)?;
+    let headers = &m.headers;
+    let outbox = writer.drop_outbox_of(&headers.message_id)?;
     let mut counts = match policy {
         ErasurePolicy::Remove => writer.remove_message(m, erasure)?,
         ErasurePolicy::Redact => {
             // A reply found only by its subject or Thread-Index names its parent outright, so
             // the stand-in keeps its place however the archive is rebuilt.
-            let in_reply_to = m.in_reply_to.as_deref().or(if m.references.is_empty() {
-                m.fallback_parent.as_deref()
-            } else {
-                None
-            });
+            let in_reply_to = headers
+                .in_reply_to
+                .as_deref()
+                .or(if headers.references.is_empty() {
+                    headers.fallback_parent.as_deref()
+                } else {
+                    None
+                });
             let thread_index = thread_index_header(&m.bytes);
             let bytes = stand_in(&StandIn {
-                message_id: &m.message_id,
+                message_id: &headers.message_id,
                 in_reply_to,
-                references: &m.references,
-                date: m.date,
+                references: &headers.references,
+                date: headers.date,
                 author_name: how.author_name,
                 author_address: how.author_address,
                 subject: how.subject,

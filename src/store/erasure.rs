@@ -5,7 +5,6 @@
 //! address in clear); and the tombstones that keep erased mail from coming back with a later
 //! import, fetch or reindex.
 
-use super::MessageId;
 use std::collections::BTreeSet;
 
 use rusqlite::{OptionalExtension, params};
@@ -17,6 +16,7 @@ use super::{Derived, ListId, MessageKey, RawId, StoreError, ThreadId, Writer};
 use crate::mail::hex::hex;
 use crate::mail::parse::{ParsedMessage, parse_message};
 use crate::mail::render::RenderOptions;
+use crate::thread::ThreadHeaders;
 
 /// A row of `erasures`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
@@ -153,17 +153,13 @@ pub struct ErasableMessage {
     pub raw_sha: Vec<u8>,
     /// What a reader sees, hashed (`messages.content_sha256`): tells a copy of the message.
     pub content_sha: Vec<u8>,
-    pub message_id: MessageId,
+    pub headers: ThreadHeaders,
     pub thread: ThreadId,
     pub list: ListId,
     pub list_name: String,
-    pub date: Option<i64>,
     pub subject: Option<String>,
     pub from_name: Option<String>,
     pub from_addr: Option<String>,
-    pub in_reply_to: Option<String>,
-    pub references: Vec<String>,
-    pub fallback_parent: Option<String>,
     pub envelope: Option<String>,
     pub bytes: Vec<u8>,
 }
@@ -334,8 +330,9 @@ impl Writer<'_> {
     /// A message with what a stand-in is made of.
     pub fn erasable(&self, key: MessageKey) -> Result<Option<ErasableMessage>, StoreError> {
         let mut stmt = self.tx().prepare_cached(
-            "SELECT m.id, m.raw_id, r.sha256, m.message_id, m.thread_id, m.list_id, l.name, m.date,
-                    m.subject, m.from_name, m.from_addr, m.in_reply_to, m.refs, m.fallback_parent,
+            "SELECT m.id, m.raw_id, r.sha256, m.message_id, m.refs, m.in_reply_to,
+                    m.fallback_parent, m.date, m.thread_id, m.list_id, l.name,
+                    m.subject, m.from_name, m.from_addr,
                     r.envelope, r.size, r.data, m.content_sha256
              FROM messages m JOIN raw_messages r ON r.id = m.raw_id JOIN lists l ON l.id = m.list_id
              WHERE m.id = ?1",
@@ -345,7 +342,6 @@ impl Writer<'_> {
             return Ok(None);
         };
         let raw = RawId(r.get(1)?);
-        let refs: String = r.get(12)?;
         let size: i64 = r.get(15)?;
         let data: Vec<u8> = r.get(16)?;
         Ok(Some(ErasableMessage {
@@ -353,17 +349,13 @@ impl Writer<'_> {
             raw,
             raw_sha: r.get(2)?,
             content_sha: r.get(17)?,
-            message_id: r.get(3)?,
-            thread: ThreadId(r.get(4)?),
-            list: ListId(r.get(5)?),
-            list_name: r.get(6)?,
-            date: r.get(7)?,
-            subject: r.get(8)?,
-            from_name: r.get(9)?,
-            from_addr: r.get(10)?,
-            in_reply_to: r.get(11)?,
-            references: refs.split_whitespace().map(str::to_owned).collect(),
-            fallback_parent: r.get(13)?,
+            headers: super::read::thread_headers(r, 3)?,
+            thread: ThreadId(r.get(8)?),
+            list: ListId(r.get(9)?),
+            list_name: r.get(10)?,
+            subject: r.get(11)?,
+            from_name: r.get(12)?,
+            from_addr: r.get(13)?,
             envelope: r.get(14)?,
             bytes: super::decompress(raw, &data, size as usize)?,
         }))
@@ -385,7 +377,7 @@ impl Writer<'_> {
         // A flag's note may quote the message; the flag itself stays.
         self.tx().execute(
             "UPDATE flags SET note = NULL WHERE message_id = ?1",
-            [&m.message_id],
+            [&m.headers.message_id],
         )?;
         let sha = crate::mail::parse::raw_sha256(bytes);
         self.remember_erased(m, Some(&sha), erasure)?;
@@ -418,27 +410,28 @@ impl Writer<'_> {
         m: &ErasableMessage,
         erasure: ErasureId,
     ) -> Result<ErasureCounts, StoreError> {
+        let message_id = &m.headers.message_id;
         let mut counts = self.detach(m)?;
         self.remember_erased(m, None, erasure)?;
         self.tx()
             .execute("DELETE FROM raw_messages WHERE id = ?1", [m.raw.0])?;
         counts.other_rows += self
             .tx()
-            .execute("DELETE FROM likes WHERE message_id = ?1", [&m.message_id])?
+            .execute("DELETE FROM likes WHERE message_id = ?1", [message_id])?
             as u64;
         // A flag's note may quote the message.
         counts.other_rows += self
             .tx()
-            .execute("DELETE FROM flags WHERE message_id = ?1", [&m.message_id])?
+            .execute("DELETE FROM flags WHERE message_id = ?1", [message_id])?
             as u64;
         counts.other_rows += self.tx().execute(
             "DELETE FROM notifications WHERE message_id = ?1",
-            [&m.message_id],
+            [message_id],
         )? as u64;
-        counts.other_rows += self.drop_outbox_of(&m.message_id)?;
+        counts.other_rows += self.drop_outbox_of(message_id)?;
         counts.other_rows += self
             .tx()
-            .execute("DELETE FROM posts WHERE message_id = ?1", [&m.message_id])?
+            .execute("DELETE FROM posts WHERE message_id = ?1", [message_id])?
             as u64;
         let first: Option<String> = self
             .tx()
@@ -458,16 +451,16 @@ impl Writer<'_> {
                         &format!(
                             "UPDATE OR IGNORE {table} SET message_id = ?2 WHERE message_id = ?1"
                         ),
-                        params![m.message_id, first],
+                        params![message_id, first],
                     )?;
                     self.tx().execute(
                         &format!("DELETE FROM {table} WHERE message_id = ?1"),
-                        [&m.message_id],
+                        [message_id],
                     )?;
                 }
                 self.tx().execute(
                     "UPDATE events SET message_id = ?2 WHERE message_id = ?1",
-                    params![m.message_id, first],
+                    params![message_id, first],
                 )?;
                 self.recount_thread(m.thread)?;
             }
@@ -477,7 +470,7 @@ impl Writer<'_> {
                 for table in ["manual_tags", "thread_prefs"] {
                     self.tx().execute(
                         &format!("DELETE FROM {table} WHERE message_id = ?1"),
-                        [&m.message_id],
+                        [message_id],
                     )?;
                 }
                 self.tx()
@@ -809,7 +802,7 @@ impl Writer<'_> {
                                                     erasure = excluded.erasure",
             )?
             .execute(params![
-                &id_hash(&m.message_id)[..],
+                &id_hash(&m.headers.message_id)[..],
                 &m.content_sha,
                 m.from_addr.as_deref().map(|a| author_hash(a).to_vec()),
                 stand_in.map(|s| &s[..]),
@@ -1158,10 +1151,10 @@ mod tests {
             .unwrap()
             .unwrap();
         let bytes = stand_in(&StandIn {
-            message_id: &m.message_id,
-            in_reply_to: m.in_reply_to.as_deref(),
-            references: &m.references,
-            date: m.date,
+            message_id: &m.headers.message_id,
+            in_reply_to: m.headers.in_reply_to.as_deref(),
+            references: &m.headers.references,
+            date: m.headers.date,
             author_name: "Former member",
             author_address: "erased-1@erased.invalid",
             subject: m.subject.as_deref(),

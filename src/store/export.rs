@@ -6,7 +6,7 @@ use rusqlite::params;
 use serde::Serialize;
 
 use super::{ListId, StoreError, StoredRaw, ThreadId};
-use crate::thread::{ThreadMessage, arrange_fixed};
+use crate::thread::{ThreadHeaders, ThreadMessage, arrange_fixed};
 
 /// One thread as `listbridge export threads --json` writes it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -31,11 +31,7 @@ pub struct ThreadMessageExport {
 
 /// A message row with what the threader needs.
 struct Row {
-    message_id: MessageId,
-    references: Vec<String>,
-    in_reply_to: Option<String>,
-    fallback_parent: Option<String>,
-    date: Option<i64>,
+    headers: ThreadHeaders,
     from: String,
 }
 
@@ -129,29 +125,16 @@ impl super::Store {
         )?;
         let rows: Vec<Row> = stmt
             .query_map([thread.0], |r| {
-                let refs: String = r.get(1)?;
                 let name: Option<String> = r.get(5)?;
                 let addr: Option<String> = r.get(6)?;
                 Ok(Row {
-                    message_id: r.get(0)?,
-                    references: refs.split_whitespace().map(str::to_owned).collect(),
-                    in_reply_to: r.get(2)?,
-                    fallback_parent: r.get(3)?,
-                    date: r.get(4)?,
+                    headers: super::read::thread_headers(r, 0)?,
                     from: display_author(name.as_deref(), addr.as_deref()),
                 })
             })?
             .collect::<Result<_, _>>()?;
-        let inputs: Vec<ThreadMessage<'_>> = rows
-            .iter()
-            .map(|m| ThreadMessage {
-                id: &m.message_id,
-                references: &m.references,
-                in_reply_to: m.in_reply_to.as_deref(),
-                fallback_parent: m.fallback_parent.as_deref(),
-                date: m.date.unwrap_or(0),
-            })
-            .collect();
+        let inputs: Vec<ThreadMessage<'_>> =
+            rows.iter().map(|m| m.headers.thread_message()).collect();
         let fixes = self.thread_fixes_in(thread)?;
         let fixes: Vec<_> = fixes.iter().map(super::ThreadFix::as_fix).collect();
         let messages = arrange_fixed(&inputs, &fixes)
@@ -159,10 +142,10 @@ impl super::Store {
             .map(|p| {
                 let m = &rows[p.index];
                 ThreadMessageExport {
-                    message_id: m.message_id.clone(),
-                    parent: p.parent.map(|i| rows[i].message_id.clone()),
+                    message_id: m.headers.message_id.clone(),
+                    parent: p.parent.map(|i| rows[i].headers.message_id.clone()),
                     depth: p.depth,
-                    date: m.date.and_then(rfc3339),
+                    date: m.headers.date.and_then(rfc3339),
                     from: m.from.clone(),
                 }
             })

@@ -18,7 +18,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use super::members::UserId;
 use super::{StoreError, ThreadId, Writer};
-use crate::thread::{Fix, Part, ThreadMessage, partition};
+use crate::thread::{Fix, Part, ThreadHeaders, ThreadMessage, partition};
 
 /// A row of `thread_fixes`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Deserialize)]
@@ -115,11 +115,7 @@ fn label(conn: &Connection, id: &str) -> Result<Option<i64>, StoreError> {
 /// A message of a natural thread, as settling needs it.
 struct Member {
     key: i64,
-    message_id: MessageId,
-    references: Vec<String>,
-    in_reply_to: Option<String>,
-    fallback_parent: Option<String>,
-    date: i64,
+    headers: ThreadHeaders,
     row: i64,
     list: i64,
     label: i64,
@@ -348,16 +344,8 @@ impl Writer<'_> {
         labels.sort_unstable();
 
         let members = self.members_of(&labels)?;
-        let inputs: Vec<ThreadMessage<'_>> = members
-            .iter()
-            .map(|m| ThreadMessage {
-                id: &m.message_id,
-                references: &m.references,
-                in_reply_to: m.in_reply_to.as_deref(),
-                fallback_parent: m.fallback_parent.as_deref(),
-                date: m.date,
-            })
-            .collect();
+        let inputs: Vec<ThreadMessage<'_>> =
+            members.iter().map(|m| m.headers.thread_message()).collect();
         let member_labels: Vec<i64> = members.iter().map(|m| m.label).collect();
         let fix_views: Vec<Fix<'_>> = fixes.iter().map(ThreadFix::as_fix).collect();
         let parts = partition(&inputs, &member_labels, &fix_views);
@@ -403,14 +391,9 @@ impl Writer<'_> {
         let mut members = Vec::new();
         for &l in labels {
             let rows = stmt.query_map([l], |r| {
-                let refs: String = r.get(2)?;
                 Ok(Member {
                     key: r.get(0)?,
-                    message_id: r.get(1)?,
-                    references: refs.split_whitespace().map(str::to_owned).collect(),
-                    in_reply_to: r.get(3)?,
-                    fallback_parent: r.get(4)?,
-                    date: r.get::<_, Option<i64>>(5)?.unwrap_or(0),
+                    headers: super::read::thread_headers(r, 1)?,
                     row: r.get(6)?,
                     list: r.get(7)?,
                     label: l,

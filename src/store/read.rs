@@ -7,6 +7,7 @@ use serde::Serialize;
 
 use super::export::display_author;
 use super::{ListId, StoreError, ThreadId};
+use crate::thread::ThreadHeaders;
 
 /// A thread as lists of threads show it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -28,15 +29,27 @@ pub struct ThreadSummary {
 #[derive(Debug, Clone)]
 pub struct ThreadPost {
     pub key: i64,
-    pub message_id: MessageId,
-    pub references: Vec<String>,
-    pub in_reply_to: Option<String>,
-    pub fallback_parent: Option<String>,
-    pub date: Option<i64>,
+    pub headers: ThreadHeaders,
     pub from_name: Option<String>,
     pub from_addr: Option<String>,
     pub subject: Option<String>,
     pub raw: PackedRaw,
+}
+
+/// The threading headers of a `messages` row, from the five columns starting at `first`:
+/// `message_id, refs, in_reply_to, fallback_parent, date` in that order.
+pub(super) fn thread_headers(
+    r: &rusqlite::Row<'_>,
+    first: usize,
+) -> rusqlite::Result<ThreadHeaders> {
+    let refs: String = r.get(first + 1)?;
+    Ok(ThreadHeaders {
+        message_id: r.get(first)?,
+        references: refs.split_whitespace().map(str::to_owned).collect(),
+        in_reply_to: r.get(first + 2)?,
+        fallback_parent: r.get(first + 3)?,
+        date: r.get(first + 4)?,
+    })
 }
 
 /// A message's raw mail as stored, compressed: decompressed when asked for, so that a page
@@ -217,17 +230,12 @@ impl super::Store {
         let mut rows = stmt.query([thread.0])?;
         let mut posts = Vec::new();
         while let Some(r) = rows.next()? {
-            let refs: String = r.get(2)?;
             let raw_id = super::RawId(r.get(9)?);
             let size: i64 = r.get(10)?;
             let data: Vec<u8> = r.get(11)?;
             posts.push(ThreadPost {
                 key: r.get(0)?,
-                message_id: r.get(1)?,
-                references: refs.split_whitespace().map(str::to_owned).collect(),
-                in_reply_to: r.get(3)?,
-                fallback_parent: r.get(4)?,
-                date: r.get(5)?,
+                headers: thread_headers(r, 1)?,
                 from_name: r.get(6)?,
                 from_addr: r.get(7)?,
                 subject: r.get(8)?,

@@ -115,17 +115,17 @@ pub async fn thread_feed(
     let options = state.config.render_options(&info.1);
     // A Message-ID that is also someone's address is not written for a reader kept from them.
     let known = if state.hides_addresses() {
-        let ids: Vec<MessageId> = posts.iter().map(|p| p.message_id.clone()).collect();
+        let ids: Vec<MessageId> = posts.iter().map(|p| p.headers.message_id.clone()).collect();
         state.read(move |s| s.ids_known_as_addresses(&ids)).await?
     } else {
         Default::default()
     };
     // Linked by its place in the thread instead (unique, as an Atom id must be).
     let link = |post: &crate::store::ThreadPost| {
-        if known.contains(&post.message_id.to_lowercase()) {
+        if known.contains(&post.headers.message_id.to_lowercase()) {
             format!("/t/{}#m-{}", id.0, post.key)
         } else {
-            view::permalink(&post.message_id)
+            view::permalink(&post.headers.message_id)
         }
     };
     let entries: Vec<FeedEntry> = posts
@@ -138,7 +138,7 @@ pub async fn thread_feed(
                 id: link(p),
                 title: p.subject.clone().unwrap_or_default(),
                 link: link(p),
-                updated: p.date,
+                updated: p.headers.date,
                 author: p
                     .from_name
                     .clone()
@@ -250,7 +250,7 @@ pub async fn thread(
             let raw = p.raw.bytes()?;
             let r = crate::mail::parse::mime(&raw).map(|m| render_message(&m, &options, &|_| None));
             let (body, elided) = r.map(|r| (r.body, r.elided)).unwrap_or_default();
-            Ok::<_, crate::store::StoreError>((p.message_id.as_str(), (body, elided)))
+            Ok::<_, crate::store::StoreError>((p.headers.message_id.as_str(), (body, elided)))
         })
         .collect::<Result<_, _>>()?;
     let messages: Vec<serde_json::Value> = arranged

@@ -306,7 +306,7 @@ fn thread_data(s: &Store, id: ThreadId, reader: Reader) -> Result<Option<ThreadD
         None => (None, HashMap::new()),
     };
     let known_as_addresses = if reader.hide_addresses {
-        let ids: Vec<MessageId> = posts.iter().map(|p| p.message_id.clone()).collect();
+        let ids: Vec<MessageId> = posts.iter().map(|p| p.headers.message_id.clone()).collect();
         s.ids_known_as_addresses(&ids)?
     } else {
         Default::default()
@@ -399,16 +399,7 @@ pub async fn thread(
     // not written into a link: the post is linked by its place in the thread instead.
     let known = &data.known_as_addresses;
 
-    let inputs: Vec<ThreadMessage<'_>> = posts
-        .iter()
-        .map(|p| ThreadMessage {
-            id: &p.message_id,
-            references: &p.references,
-            in_reply_to: p.in_reply_to.as_deref(),
-            fallback_parent: p.fallback_parent.as_deref(),
-            date: p.date.unwrap_or(0),
-        })
-        .collect();
+    let inputs: Vec<ThreadMessage<'_>> = posts.iter().map(|p| p.headers.thread_message()).collect();
     // Moderators' splits and moves place some posts where their headers do not.
     let fixes: Vec<_> = data
         .fixes
@@ -418,7 +409,7 @@ pub async fn thread(
     let mut placements = arrange_fixed(&inputs, &fixes);
     if !nested {
         // Date order reads best on a phone; the tree is one click away.
-        placements.sort_by_key(|p| (posts[p.index].date.unwrap_or(0), posts[p.index].key));
+        placements.sort_by_key(|p| (inputs[p.index].date, posts[p.index].key));
     }
     let mut views = Vec::with_capacity(posts.len());
     for placement in &placements {
@@ -431,7 +422,7 @@ pub async fn thread(
         let key = ContentKey {
             body: BodyKey {
                 erasures: data.erasures,
-                message_id: post.message_id.clone(),
+                message_id: post.headers.message_id.clone(),
             },
             hidden: hide_addresses,
         };
@@ -457,15 +448,18 @@ pub async fn thread(
         });
         let (like_count, liked) = data
             .likes
-            .get(post.message_id.as_str())
+            .get(post.headers.message_id.as_str())
             .copied()
             .unwrap_or((0, false));
         views.push(PostView {
-            message_id: post.message_id.clone(),
+            message_id: post.headers.message_id.clone(),
             likes: like_count,
             liked,
             reply: Some(format!("/t/{id}/reply?to={}", post.key)),
-            state: data.states.get(post.message_id.as_str()).map(state_label),
+            state: data
+                .states
+                .get(post.headers.message_id.as_str())
+                .map(state_label),
             key: post.key,
             author,
             // A member's posts lead to their profile; other authors to their threads.
@@ -479,12 +473,12 @@ pub async fn thread(
                 None if hide_addresses => None,
                 None => post.from_addr.as_deref().map(view::author_link),
             },
-            permalink: if known.contains(&post.message_id.to_lowercase()) {
+            permalink: if known.contains(&post.headers.message_id.to_lowercase()) {
                 format!("/t/{id}#m-{}", post.key)
             } else {
-                view::permalink(&post.message_id)
+                view::permalink(&post.headers.message_id)
             },
-            date: view::Stamp::at(post.date),
+            date: view::Stamp::at(post.headers.date),
             parent,
             indent: if nested { placement.depth.min(8) } else { 0 },
             content,
@@ -544,7 +538,7 @@ fn post_content(
         subject: post.subject.clone(),
         from: String::new(),
         date: None,
-        message_id: Some(post.message_id.to_string()),
+        message_id: Some(post.headers.message_id.to_string()),
         body: String::from_utf8_lossy(&raw).into_owned(),
         elided: String::new(),
         html: None,

@@ -71,7 +71,7 @@ async fn parent(
         state.thread_title(subject.as_deref(), &list),
         list,
         Parent {
-            message_id: post.message_id,
+            message_id: post.headers.message_id,
             author,
             text,
         },
