@@ -86,15 +86,9 @@ pub fn mime(raw: &[u8]) -> Option<Message<'_>> {
 /// the spaces are read instead. RFC 5322 gives military zones no offset, which is what the
 /// parser then assumes.
 fn pad_short_date_zone(raw: &[u8]) -> Option<Vec<u8>> {
-    let mut start = 0;
     let mut in_date = false;
     let mut pad_at = None;
-    while start < raw.len() {
-        let end = raw[start..]
-            .iter()
-            .position(|&b| b == b'\n')
-            .map_or(raw.len(), |p| start + p + 1);
-        let line = &raw[start..end];
+    for (start, line) in lines_at(raw) {
         let content = line
             .strip_suffix(b"\n")
             .map_or(line, |l| l.strip_suffix(b"\r").unwrap_or(l));
@@ -119,7 +113,6 @@ fn pad_short_date_zone(raw: &[u8]) -> Option<Vec<u8>> {
                 && trimmed.len() > token.len();
             pad_at = short.then_some(start + trimmed.len());
         }
-        start = end;
     }
     let at = pad_at?;
     let mut padded = Vec::with_capacity(raw.len() + 2);
@@ -282,19 +275,18 @@ fn content_hash(
 
 /// The bytes after the header block (empty when there is no body).
 fn body_bytes(raw: &[u8]) -> &[u8] {
-    let mut start = 0;
-    while start < raw.len() {
-        let end = raw[start..]
-            .iter()
-            .position(|&b| b == b'\n')
-            .map_or(raw.len(), |p| start + p + 1);
-        let line = &raw[start..end];
-        if line == b"\n" || line == b"\r\n" {
-            return &raw[end..];
-        }
-        start = end;
-    }
-    &[]
+    lines_at(raw)
+        .find(|(_, line)| *line == b"\n" || *line == b"\r\n")
+        .map_or(&[], |(start, line)| &raw[start + line.len()..])
+}
+
+/// The lines of `raw`, each with its line end and the offset it starts at.
+fn lines_at(raw: &[u8]) -> impl Iterator<Item = (usize, &[u8])> {
+    raw.split_inclusive(|&b| b == b'\n').scan(0, |start, line| {
+        let at = *start;
+        *start += line.len();
+        Some((at, line))
+    })
 }
 
 /// Display name and address of the author, de-obfuscating pipermail's `user at host` forms.
