@@ -178,13 +178,7 @@ pub fn erase(
                 counts.add(done);
             }
         }
-        writer.finish_erasure(erasure, counts)?;
-        writer.commit()?;
-        Ok(Erased {
-            erasure,
-            policy,
-            counts,
-        })
+        finish(writer, erasure, policy, counts)
     })
 }
 
@@ -227,13 +221,7 @@ pub fn purge(
             let counts = writer
                 .erase_hidden(message_id, erasure)?
                 .unwrap_or_default();
-            writer.finish_erasure(erasure, counts)?;
-            writer.commit()?;
-            return Ok(Erased {
-                erasure,
-                policy,
-                counts,
-            });
+            return finish(writer, erasure, policy, counts);
         };
         let erasure = writer.begin_erasure(&NewErasure {
             at: now,
@@ -266,13 +254,23 @@ pub fn purge(
             envelope: m.envelope.clone(),
         };
         let counts = erase_message(&writer, config, &tagger, &m, policy, &how, erasure)?;
-        writer.finish_erasure(erasure, counts)?;
-        writer.commit()?;
-        Ok(Erased {
-            erasure,
-            policy,
-            counts,
-        })
+        finish(writer, erasure, policy, counts)
+    })
+}
+
+/// Records in the audit entry what an erasure did, and commits it.
+fn finish(
+    writer: Writer<'_>,
+    erasure: ErasureId,
+    policy: ErasurePolicy,
+    counts: ErasureCounts,
+) -> Result<Erased, ErasureError> {
+    writer.finish_erasure(erasure, counts)?;
+    writer.commit()?;
+    Ok(Erased {
+        erasure,
+        policy,
+        counts,
     })
 }
 
