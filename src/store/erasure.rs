@@ -509,6 +509,25 @@ impl Writer<'_> {
         self.delete_outboxes(&ids)
     }
 
+    /// Deletes the bridge's mail that quotes the held posts `condition` picks (by `key`): a
+    /// member's, or an address's.
+    fn drop_outbox_quoting_held_where(
+        &self,
+        condition: &str,
+        key: impl rusqlite::ToSql,
+    ) -> Result<u64, StoreError> {
+        let held: Vec<i64> = self
+            .tx()
+            .prepare_cached(&format!("SELECT id FROM held_posts WHERE {condition}"))?
+            .query_map([key], |r| r.get(0))?
+            .collect::<Result<_, _>>()?;
+        let mut n = 0;
+        for id in held {
+            n += self.drop_outbox_quoting_held(super::HeldId(id))?;
+        }
+        Ok(n)
+    }
+
     /// Deletes outbox messages with their recipients (and what they quote); a post keeps its
     /// row, without its mail.
     fn delete_outboxes(&self, ids: &[i64]) -> Result<u64, StoreError> {
@@ -844,13 +863,7 @@ impl Writer<'_> {
                 )? as u64;
                 n += tx.execute("DELETE FROM outbox WHERE id = ?1", [outbox])? as u64;
             }
-            let held: Vec<i64> = tx
-                .prepare("SELECT id FROM held_posts WHERE user_id = ?1")?
-                .query_map([u], |r| r.get(0))?
-                .collect::<Result<_, _>>()?;
-            for id in held {
-                n += self.drop_outbox_quoting_held(super::HeldId(id))?;
-            }
+            n += self.drop_outbox_quoting_held_where("user_id = ?1", u)?;
             for sql in [
                 "DELETE FROM sessions WHERE user_id = ?1",
                 "DELETE FROM reply_keys WHERE user_id = ?1",
@@ -891,13 +904,7 @@ impl Writer<'_> {
                     [outbox],
                 )? as u64;
             }
-            let held: Vec<i64> = tx
-                .prepare_cached("SELECT id FROM held_posts WHERE lower(sender) = ?1")?
-                .query_map([address], |r| r.get(0))?
-                .collect::<Result<_, _>>()?;
-            for id in held {
-                n += self.drop_outbox_quoting_held(super::HeldId(id))?;
-            }
+            n += self.drop_outbox_quoting_held_where("lower(sender) = ?1", address)?;
             for sql in [
                 // Someone else's unconfirmed claim to the address goes with it.
                 "DELETE FROM user_emails WHERE address = ?1 AND verified_at IS NULL",
