@@ -228,14 +228,7 @@ pub fn partition<'a>(
         .collect();
     let forest = linked(messages, &overrides);
     let total = forest.parent.len();
-    let mut children: Vec<Vec<usize>> = vec![Vec::new(); total];
-    let mut roots = Vec::new();
-    for (c, p) in forest.parent.iter().enumerate() {
-        match p {
-            Some(p) => children[*p].push(c),
-            None => roots.push(c),
-        }
-    }
+    let (children, roots) = forest.children_and_roots();
     let mut preorder = Vec::with_capacity(total);
     let mut stack = roots;
     while let Some(c) = stack.pop() {
@@ -491,10 +484,9 @@ impl<'a> Forest<'a> {
         }
     }
 
-    /// Drops the ghosts and lays the real messages out in thread order.
-    fn placements(&self, messages: &[ThreadMessage]) -> Vec<Placement> {
-        let total = self.parent.len();
-        let mut children: Vec<Vec<usize>> = vec![Vec::new(); total];
+    /// Each container's children, and the roots, in container order.
+    fn children_and_roots(&self) -> (Vec<Vec<usize>>, Vec<usize>) {
+        let mut children: Vec<Vec<usize>> = vec![Vec::new(); self.parent.len()];
         let mut roots = Vec::new();
         for (c, p) in self.parent.iter().enumerate() {
             match p {
@@ -502,6 +494,12 @@ impl<'a> Forest<'a> {
                 None => roots.push(c),
             }
         }
+        (children, roots)
+    }
+
+    /// Drops the ghosts and lays the real messages out in thread order.
+    fn placements(&self, messages: &[ThreadMessage]) -> Vec<Placement> {
+        let (children, roots) = self.children_and_roots();
 
         // Nearest real ancestor and real depth, top-down.
         let mut real_parent: Vec<Option<usize>> = vec![None; self.real];
@@ -717,6 +715,24 @@ mod tests {
         (id.to_owned(), parent.map(str::to_owned), depth)
     }
 
+    /// A layout written as an outline: one id a line in thread order, indented two spaces
+    /// deeper than its parent's.
+    fn layout_of(outline: &[&str]) -> Vec<(String, Option<String>, u32)> {
+        let mut path: Vec<&str> = Vec::new();
+        outline
+            .iter()
+            .map(|line| {
+                let id = line.trim_start();
+                let depth = (line.len() - id.len()) / 2;
+                assert!(depth <= path.len(), "{line:?} is deeper than a child");
+                path.truncate(depth);
+                let parent = path.last().copied();
+                path.push(id);
+                row(id, parent, depth as u32)
+            })
+            .collect()
+    }
+
     /// Every permutation of `0..n`, iteratively (next lexicographic permutation).
     fn permutations(n: usize) -> Vec<Vec<usize>> {
         let mut p: Vec<usize> = (0..n).collect();
@@ -872,8 +888,9 @@ mod tests {
         }
     }
 
-    /// Runs `check` on every ordering of `msgs`, expecting the same layout each time.
-    fn same_in_every_order(msgs: &[Msg], want: &[(String, Option<String>, u32)]) {
+    /// Lays out every ordering of `msgs`, expecting the `outline` each time.
+    fn same_in_every_order(msgs: &[Msg], outline: &[&str]) {
+        let want = layout_of(outline);
         for order in permutations(msgs.len()) {
             let shuffled: Vec<Msg> = order.iter().map(|&i| msgs[i].clone()).collect();
             assert_eq!(layout(&shuffled), want, "order {order:?}");
@@ -923,6 +940,10 @@ mod tests {
             msg("d", 4).irt("x").refs(&["r", "a", "x"]),
             msg("b", 5).irt("r").refs(&["r"]),
         ]
+    }
+
+    fn merge<'a>(message: &'a str, target: &'a str) -> Fix<'a> {
+        Fix::Merge { message, target }
     }
 
     fn part_table(got: &HashMap<String, String>, want: &[(&str, &str)]) {
@@ -1001,21 +1022,11 @@ mod tests {
         assert!(layout_fixed(&there, &as_root).contains(&row("x", None, 0)));
 
         // Thread 2 merged into thread 1: one thread, nothing re-parented.
-        let merged = [Fix::Merge {
-            message: "t",
-            target: "b",
-        }];
+        let merged = [merge("t", "b")];
         let got = parts_in_every_order(&msgs, &labels, &merged);
         assert!(got.values().all(|p| p == "n1"), "{got:?}");
         // Merged the other way round, thread 2 survives.
-        let got = parts_in_every_order(
-            &msgs,
-            &labels,
-            &[Fix::Merge {
-                message: "r",
-                target: "s",
-            }],
-        );
+        let got = parts_in_every_order(&msgs, &labels, &[merge("r", "s")]);
         assert!(got.values().all(|p| p == "n2"), "{got:?}");
     }
 
@@ -1028,26 +1039,14 @@ mod tests {
         let got = parts_in_every_order(
             &msgs,
             &labels,
-            &[
-                Fix::Merge {
-                    message: "s",
-                    target: "r",
-                },
-                Fix::Split { message: "s" },
-            ],
+            &[merge("s", "r"), Fix::Split { message: "s" }],
         );
         part_table(&got, &[("s", "cut:s"), ("r", "n1")]);
         // A split part merged into another thread later goes with it.
         let got = parts_in_every_order(
             &msgs,
             &labels,
-            &[
-                Fix::Split { message: "x" },
-                Fix::Merge {
-                    message: "d",
-                    target: "s",
-                },
-            ],
+            &[Fix::Split { message: "x" }, merge("d", "s")],
         );
         part_table(&got, &[("x", "n2"), ("d", "n2"), ("a", "n1")]);
         // Moving x under its own reply would close a loop: x's subtree stays apart, as a split.
@@ -1062,20 +1061,7 @@ mod tests {
         );
         part_table(&got, &[("x", "cut:x"), ("d", "cut:x"), ("a", "n1")]);
         // Two merges that point both ways end in one thread.
-        let got = parts_in_every_order(
-            &msgs,
-            &labels,
-            &[
-                Fix::Merge {
-                    message: "s",
-                    target: "r",
-                },
-                Fix::Merge {
-                    message: "r",
-                    target: "s",
-                },
-            ],
-        );
+        let got = parts_in_every_order(&msgs, &labels, &[merge("s", "r"), merge("r", "s")]);
         assert!(got.values().all(|p| p == "n1"), "{got:?}");
         // Fixes naming messages that are not here change nothing.
         let got = parts_in_every_order(
@@ -1087,10 +1073,7 @@ mod tests {
                     target: "nowhere",
                     as_reply: true,
                 },
-                Fix::Merge {
-                    message: "elsewhere",
-                    target: "r",
-                },
+                merge("elsewhere", "r"),
             ],
         );
         part_table(
@@ -1157,14 +1140,7 @@ mod tests {
             msg("d@x", 30).irt("b@x").refs(&["root@x", "b@x"]),
         ];
         assert_eq!(group(&view(&msgs)), vec![0, 0, 0]);
-        same_in_every_order(
-            &msgs,
-            &[
-                row("c@x", None, 0),
-                row("b@x", None, 0),
-                row("d@x", Some("b@x"), 1),
-            ],
-        );
+        same_in_every_order(&msgs, &["c@x", "b@x", "  d@x"]);
     }
 
     /// notmuch's threading/ghost-root corpus: the fake root's own parent is missing, but its
@@ -1192,12 +1168,12 @@ mod tests {
         same_in_every_order(
             &msgs,
             &[
-                row("000-real-root", None, 0),
-                row("001-child", Some("000-real-root"), 1),
-                row("001-fake-message-root", Some("001-child"), 2),
-                row("001-grand-child", Some("001-child"), 2),
-                row("001-great-grand-child", Some("001-grand-child"), 3),
-                row("001-grand-child2", Some("001-child"), 2),
+                "000-real-root",
+                "  001-child",
+                "    001-fake-message-root",
+                "    001-grand-child",
+                "      001-great-grand-child",
+                "    001-grand-child2",
             ],
         );
     }
@@ -1214,14 +1190,7 @@ mod tests {
                 .refs(&["B01-child", "B00-root"]),
         ];
         assert_eq!(group(&view(&msgs)), vec![0, 0, 0]);
-        same_in_every_order(
-            &msgs,
-            &[
-                row("B00-root", None, 0),
-                row("B01-child", Some("B00-root"), 1),
-                row("B01-grand-child", Some("B01-child"), 2),
-            ],
-        );
+        same_in_every_order(&msgs, &["B00-root", "  B01-child", "    B01-grand-child"]);
     }
 
     #[test]
@@ -1261,15 +1230,7 @@ mod tests {
             msg("d", 4).irt("b").fallback("elsewhere"),
         ];
         assert_eq!(group(&view(&msgs)), vec![0, 1, 0, 1]);
-        same_in_every_order(
-            &msgs,
-            &[
-                row("a", None, 0),
-                row("c", Some("a"), 1),
-                row("b", None, 0),
-                row("d", Some("b"), 1),
-            ],
-        );
+        same_in_every_order(&msgs, &["a", "  c", "b", "  d"]);
     }
 
     /// notmuch's broken/loop corpus: two messages replying to each other are one thread, the
@@ -1281,13 +1242,7 @@ mod tests {
             msg("mid-loop-12", 100).irt("mid-loop-21"),
         ];
         assert_eq!(group(&view(&msgs)), vec![0, 0]);
-        same_in_every_order(
-            &msgs,
-            &[
-                row("mid-loop-12", None, 0),
-                row("mid-loop-21", Some("mid-loop-12"), 1),
-            ],
-        );
+        same_in_every_order(&msgs, &["mid-loop-12", "  mid-loop-21"]);
     }
 
     #[test]
@@ -1298,14 +1253,7 @@ mod tests {
             msg("b", 20).refs(&["a"]),
             msg("c", 30).refs(&["b"]),
         ];
-        same_in_every_order(
-            &msgs,
-            &[
-                row("a", None, 0),
-                row("b", Some("a"), 1),
-                row("c", Some("b"), 2),
-            ],
-        );
+        same_in_every_order(&msgs, &["a", "  b", "    c"]);
         // Ghost chains that disagree (g1 above g2, then g2 above g1): the earlier mail's
         // chain wins and no loop forms.
         let msgs = [
@@ -1313,17 +1261,10 @@ mod tests {
             msg("x", 10).refs(&["r", "g1", "g2"]),
             msg("y", 20).refs(&["g2", "g1"]),
         ];
-        same_in_every_order(
-            &msgs,
-            &[
-                row("r", None, 0),
-                row("x", Some("r"), 1),
-                row("y", Some("r"), 1),
-            ],
-        );
+        same_in_every_order(&msgs, &["r", "  x", "  y"]);
         // A message whose own parent is a ghost that a later chain would hang under it.
         let msgs = [msg("m", 10).irt("g"), msg("n", 20).refs(&["m", "g"])];
-        same_in_every_order(&msgs, &[row("m", None, 0), row("n", None, 0)]);
+        same_in_every_order(&msgs, &["m", "n"]);
     }
 
     #[test]
@@ -1334,14 +1275,7 @@ mod tests {
             msg("c", 3).refs(&["c", "b", "c"]).fallback("c"),
         ];
         assert_eq!(group(&view(&msgs)), vec![0, 0, 0]);
-        same_in_every_order(
-            &msgs,
-            &[
-                row("a", None, 0),
-                row("b", Some("a"), 1),
-                row("c", Some("b"), 2),
-            ],
-        );
+        same_in_every_order(&msgs, &["a", "  b", "    c"]);
         let alone = [msg("s", 1).irt("s").refs(&["s"])];
         assert_eq!(group(&view(&alone)), vec![0]);
         assert_eq!(layout(&alone), [row("s", None, 0)]);
@@ -1358,15 +1292,7 @@ mod tests {
             msg("liar2", 4).refs(&["unrelated", "reply", "nope"]),
         ];
         assert_eq!(group(&view(&msgs)), vec![0; 4]);
-        same_in_every_order(
-            &msgs,
-            &[
-                row("root", None, 0),
-                row("reply", Some("root"), 1),
-                row("liar", Some("reply"), 2),
-                row("liar2", Some("reply"), 2),
-            ],
-        );
+        same_in_every_order(&msgs, &["root", "  reply", "    liar", "    liar2"]);
         // An existing ghost link is not overridden by a later chain: the earlier mail says
         // the missing `g` answers `a`, so both replies to `g` sit under `a`.
         let msgs = [
@@ -1375,15 +1301,7 @@ mod tests {
             msg("m1", 10).refs(&["a", "g"]),
             msg("m2", 20).refs(&["b", "g"]),
         ];
-        same_in_every_order(
-            &msgs,
-            &[
-                row("a", None, 0),
-                row("m1", Some("a"), 1),
-                row("m2", Some("a"), 1),
-                row("b", None, 0),
-            ],
-        );
+        same_in_every_order(&msgs, &["a", "  m1", "  m2", "b"]);
     }
 
     /// Runs `f` on a thread with a small stack: a recursive threader would overflow it.
@@ -1485,14 +1403,7 @@ mod tests {
             msg("late", 20),
             msg("skewed", 5).irt("late"),
         ];
-        same_in_every_order(
-            &msgs,
-            &[
-                row("late", None, 0),
-                row("skewed", Some("late"), 1),
-                row("early", None, 0),
-            ],
-        );
+        same_in_every_order(&msgs, &["late", "  skewed", "early"]);
     }
 
     #[test]
