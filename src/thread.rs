@@ -631,51 +631,36 @@ fn hex(bytes: &[u8]) -> String {
 mod tests {
     use super::*;
 
-    /// An owned test message; `view` lends it to the threader.
-    #[derive(Clone)]
-    struct Msg {
-        id: String,
-        refs: Vec<String>,
-        irt: Option<String>,
-        fallback: Option<String>,
-        date: i64,
-    }
+    /// A test message, as the archive keeps it; `view` lends it to the threader.
+    type Msg = ThreadHeaders;
 
     fn msg(id: &str, date: i64) -> Msg {
         Msg {
-            id: id.to_owned(),
-            refs: Vec::new(),
-            irt: None,
-            fallback: None,
-            date,
+            message_id: MessageId::new(id),
+            references: Vec::new(),
+            in_reply_to: None,
+            fallback_parent: None,
+            date: Some(date),
         }
     }
 
     impl Msg {
         fn refs(mut self, refs: &[&str]) -> Self {
-            self.refs = refs.iter().map(|r| (*r).to_owned()).collect();
+            self.references = refs.iter().map(|r| (*r).to_owned()).collect();
             self
         }
         fn irt(mut self, irt: &str) -> Self {
-            self.irt = Some(irt.to_owned());
+            self.in_reply_to = Some(irt.to_owned());
             self
         }
         fn fallback(mut self, id: &str) -> Self {
-            self.fallback = Some(id.to_owned());
+            self.fallback_parent = Some(id.to_owned());
             self
         }
     }
 
     fn view(msgs: &[Msg]) -> Vec<ThreadMessage<'_>> {
-        msgs.iter()
-            .map(|m| ThreadMessage {
-                id: &m.id,
-                references: &m.refs,
-                in_reply_to: m.irt.as_deref(),
-                fallback_parent: m.fallback.as_deref(),
-                date: m.date,
-            })
-            .collect()
+        msgs.iter().map(Msg::thread_message).collect()
     }
 
     /// The arrangement by ids, in thread order: (id, parent id, depth). Also checks that every
@@ -690,7 +675,7 @@ mod tests {
             let want = p.parent.map_or(0, |q| {
                 depth_of[q].expect("a parent comes before its children") + 1
             });
-            assert_eq!(p.depth, want, "depth of {}", msgs[p.index].id);
+            assert_eq!(p.depth, want, "depth of {}", msgs[p.index].message_id);
             depth_of[p.index] = Some(p.depth);
         }
         assert!(seen.iter().all(|&s| s), "every message placed");
@@ -703,8 +688,8 @@ mod tests {
             .iter()
             .map(|p| {
                 (
-                    msgs[p.index].id.clone(),
-                    p.parent.map(|q| msgs[q].id.clone()),
+                    msgs[p.index].message_id.to_string(),
+                    p.parent.map(|q| msgs[q].message_id.to_string()),
                     p.depth,
                 )
             })
@@ -908,7 +893,7 @@ mod tests {
                     Part::Natural(l) => format!("n{l}"),
                     Part::Cut(id) => format!("cut:{id}"),
                 };
-                (m.id.clone(), part)
+                (m.message_id.to_string(), part)
             })
             .collect()
     }
@@ -974,7 +959,7 @@ mod tests {
         let placed = arrange_fixed(&view(&split), &[Fix::Split { message: "x" }]);
         assert_eq!(placed[0].parent, None);
         assert_eq!(
-            (split[placed[1].index].id.as_str(), placed[1].depth),
+            (split[placed[1].index].message_id.as_str(), placed[1].depth),
             ("d", 1)
         );
     }
@@ -989,7 +974,11 @@ mod tests {
         let got = parts_in_every_order(&msgs, &[1; 7], &[Fix::Split { message: "x" }]);
         part_table(&got, &[("e", "cut:x"), ("f", "cut:x"), ("b", "n1")]);
         // A split at a message that is missing itself still holds its replies.
-        let without_x: Vec<Msg> = msgs.iter().filter(|m| m.id != "x").cloned().collect();
+        let without_x: Vec<Msg> = msgs
+            .iter()
+            .filter(|m| m.message_id != "x")
+            .cloned()
+            .collect();
         let got = parts_in_every_order(&without_x, &[1; 6], &[Fix::Split { message: "x" }]);
         part_table(&got, &[("d", "cut:x"), ("f", "cut:x"), ("a", "n1")]);
     }
@@ -1009,7 +998,11 @@ mod tests {
         let got = parts_in_every_order(&msgs, &labels, &moved);
         part_table(&got, &[("x", "n2"), ("d", "n2"), ("a", "n1"), ("s", "n2")]);
         // Laid out in thread 2, x answers t.
-        let there: Vec<Msg> = msgs[2..].iter().filter(|m| m.id != "b").cloned().collect();
+        let there: Vec<Msg> = msgs[2..]
+            .iter()
+            .filter(|m| m.message_id != "b")
+            .cloned()
+            .collect();
         let placed = layout_fixed(&there, &moved);
         assert!(placed.contains(&row("x", Some("t"), 2)), "{placed:?}");
         assert!(placed.contains(&row("d", Some("x"), 3)), "{placed:?}");
@@ -1215,8 +1208,8 @@ mod tests {
                 direct_parent(&v[0]),
                 *want,
                 "refs {:?} irt {:?}",
-                m.refs,
-                m.irt
+                m.references,
+                m.in_reply_to
             );
         }
     }
@@ -1334,14 +1327,14 @@ mod tests {
             let placements = arrange(&view(&msgs));
             assert_eq!(placements.len(), DEPTH);
             for (depth, p) in placements.iter().enumerate() {
-                assert_eq!(msgs[p.index].id, format!("m{depth}"));
+                assert_eq!(msgs[p.index].message_id, format!("m{depth}"));
                 assert_eq!(p.depth as usize, depth);
             }
 
             // One mail whose References name 10,000 missing ancestors: a deep ghost chain.
             let refs: Vec<String> = (0..DEPTH).map(|i| format!("ghost{i}")).collect();
             let lone = [Msg {
-                refs,
+                references: refs,
                 ..msg("leaf", 0)
             }];
             assert_eq!(

@@ -152,15 +152,7 @@ impl Site {
 
     /// Every raw message of the store, decompressed, as text.
     fn raw_store(&self) -> String {
-        let mut all = String::new();
-        self.store()
-            .for_each_raw(None, None, |raw| {
-                all.push_str(&String::from_utf8_lossy(&raw.bytes));
-                all.push('\n');
-                Ok(())
-            })
-            .unwrap();
-        all
+        self.store().raw_text().unwrap()
     }
 
     /// What every public view of the archive shows: the thread pages, the latest threads,

@@ -195,6 +195,18 @@ impl Store {
     }
 }
 
+/// Creates a member with one verified address, for the crate's unit tests of what members
+/// may see and what erasing them leaves.
+#[cfg(test)]
+pub(crate) fn user_for_tests(
+    store: &mut Store,
+    name: &str,
+    address: &str,
+    role: super::Role,
+) -> UserId {
+    store.create_user(name, address, role, 0).unwrap().0
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -227,12 +239,8 @@ mod tests {
         let mut store = Store::open(&db, DeriveSettings::default()).unwrap();
         archive(&mut store, "open", "o1@x");
         archive(&mut store, "closed", "c1@x");
-        let (member, _) = store
-            .create_user("Cara", "cara@example.org", Role::Member, 0)
-            .unwrap();
-        let (outsider, _) = store
-            .create_user("Olly", "olly@example.org", Role::Member, 0)
-            .unwrap();
+        let member = user_for_tests(&mut store, "Cara", "cara@example.org", Role::Member);
+        let outsider = user_for_tests(&mut store, "Olly", "olly@example.org", Role::Member);
         store
             .add_list_members("closed", &["Cara@Example.org".to_owned()], 0)
             .unwrap();

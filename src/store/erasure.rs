@@ -1039,6 +1039,7 @@ mod tests {
 
     use crate::archive::pipeline::{archive_for_tests, reindex};
     use crate::mail::redact::{StandIn, stand_in};
+    use crate::store::access::user_for_tests;
     use crate::store::{DeriveSettings, RawOutcome, Role, Store};
     use base64::Engine;
 
@@ -1193,18 +1194,6 @@ mod tests {
         counts
     }
 
-    fn raw_text(store: &Store) -> String {
-        let mut all = String::new();
-        store
-            .for_each_raw(None, None, |raw| {
-                all.push_str(&String::from_utf8_lossy(&raw.bytes));
-                all.push('\n');
-                Ok(())
-            })
-            .unwrap();
-        all
-    }
-
     fn hits(store: &Store, query: &str) -> u64 {
         store.search(query, 10).unwrap().unwrap().total
     }
@@ -1247,7 +1236,7 @@ mod tests {
 
         redact(&mut store, "j1@x");
 
-        let text = raw_text(&store);
+        let text = store.raw_text().unwrap();
         assert!(!text.contains("Zebrafinch"), "{text}");
         assert_eq!(hits(&store, "zebrafinch"), 0);
         assert!(store.erasure_generation().unwrap() > generation);
@@ -1308,7 +1297,7 @@ mod tests {
         copy.extend_from_slice(&original);
         add(&mut store, copy, "imap:again");
         assert_eq!(store.counts().unwrap().raw, raw_count);
-        assert!(!raw_text(&store).contains("Zebrafinch"));
+        assert!(!store.raw_text().unwrap().contains("Zebrafinch"));
         assert_eq!(hits(&store, "zebrafinch"), 0);
 
         // A different message that merely claims the erased id (another author, other text)
@@ -1351,7 +1340,7 @@ mod tests {
         assert!(store.locate("j1@x").unwrap().is_none());
         assert_eq!(thread_of(&store, "t1@x"), thread);
         assert_eq!(thread_of(&store, "j2@x"), thread);
-        assert!(!raw_text(&store).contains("Zebrafinch"));
+        assert!(!store.raw_text().unwrap().contains("Zebrafinch"));
         assert!(store.attachment(&sha).unwrap().is_some());
         let (subject, _) = store.thread_info(thread).unwrap().unwrap();
         assert_eq!(subject.as_deref(), Some("Re: Spacers"), "the earliest left");
@@ -1387,12 +1376,8 @@ mod tests {
     #[test]
     fn an_accounts_rows_go_and_other_members_rows_stay() {
         let (_dir, mut store) = archive();
-        let (jane, _) = store
-            .create_user("Jane Doe", "jane.doe@nhs.net", Role::Member, 0)
-            .unwrap();
-        let (tom, _) = store
-            .create_user("Tom", "tom@example.net", Role::Admin, 0)
-            .unwrap();
+        let jane = user_for_tests(&mut store, "Jane Doe", "jane.doe@nhs.net", Role::Member);
+        let tom = user_for_tests(&mut store, "Tom", "tom@example.net", Role::Admin);
         for (user, token) in [(jane, b"a"), (tom, b"b")] {
             store.create_session(token, user, "csrf", 0).unwrap();
         }

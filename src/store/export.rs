@@ -61,6 +61,18 @@ impl super::Store {
         Ok(())
     }
 
+    /// Every stored raw message as text (bytes that are not UTF-8 replaced), each followed by
+    /// a line end, in storage order: what tells whether words are gone from the raw store.
+    pub fn raw_text(&self) -> Result<String, StoreError> {
+        let mut all = String::new();
+        self.for_each_raw(None, None, |raw| {
+            all.push_str(&String::from_utf8_lossy(&raw.bytes));
+            all.push('\n');
+            Ok(())
+        })?;
+        Ok(all)
+    }
+
     /// Calls `each` with every raw message sent from one of `addresses` (a member's own mail,
     /// for their copy of what is held about them), oldest first.
     pub fn for_each_raw_from(

@@ -439,6 +439,7 @@ impl Writer<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::access::user_for_tests;
     use crate::store::{DeriveSettings, HideWhy, Role, Store};
 
     /// The archive with threading mistakes, and a moderator.
@@ -449,9 +450,7 @@ mod tests {
             .join("fixtures/moderation/mistakes.mbox");
         crate::archive::pipeline::import(&mut store, &[mbox], "snug", &Default::default(), 0)
             .unwrap();
-        let (mo, _) = store
-            .create_user("Mo", "mo@example.org", Role::Moderator, 0)
-            .unwrap();
+        let mo = user_for_tests(&mut store, "Mo", "mo@example.org", Role::Moderator);
         (dir, store, mo)
     }
 
