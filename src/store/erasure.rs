@@ -1149,49 +1149,55 @@ mod tests {
         .unwrap()
     }
 
+    /// Erases one message in an erasure of `kind`, as the orchestrator does: `how` redacts or
+    /// removes it and gives back its result and what it erased.
+    fn erase<T>(
+        store: &mut Store,
+        message_id: &str,
+        kind: ErasureKind,
+        how: impl FnOnce(&Writer<'_>, &ErasableMessage, ErasureId) -> (T, ErasureCounts),
+    ) -> T {
+        store
+            .in_run("erasure", 0, |w| {
+                let erasure = begin(w, kind);
+                let m = w.erasable(w.message_key(message_id)?.unwrap())?.unwrap();
+                let (done, counts) = how(w, &m, erasure);
+                w.finish_erasure(erasure, counts)?;
+                Ok::<_, StoreError>(done)
+            })
+            .unwrap()
+    }
+
     /// Redacts one message as the orchestrator does, under a pseudonym.
     fn redact(store: &mut Store, message_id: &str) -> MessageKey {
-        let run = store.begin_run("erasure", 0).unwrap();
-        let w = store.writer(run).unwrap();
-        let erasure = begin(&w, ErasureKind::Account);
-        let m = w
-            .erasable(w.message_key(message_id).unwrap().unwrap())
-            .unwrap()
+        erase(store, message_id, ErasureKind::Account, |w, m, erasure| {
+            let bytes = stand_in(&StandIn {
+                message_id: &m.headers.message_id,
+                in_reply_to: m.headers.in_reply_to.as_deref(),
+                references: &m.headers.references,
+                date: m.headers.date,
+                author_name: "Former member",
+                author_address: "erased-1@erased.invalid",
+                subject: m.subject.as_deref(),
+                thread_index: None,
+                notice: "This message was erased at its author's request.",
+                kind: "account",
+            })
             .unwrap();
-        let bytes = stand_in(&StandIn {
-            message_id: &m.headers.message_id,
-            in_reply_to: m.headers.in_reply_to.as_deref(),
-            references: &m.headers.references,
-            date: m.headers.date,
-            author_name: "Former member",
-            author_address: "erased-1@erased.invalid",
-            subject: m.subject.as_deref(),
-            thread_index: None,
-            notice: "This message was erased at its author's request.",
-            kind: "account",
+            let parsed = parse_message(&bytes, None, &RenderOptions::default()).unwrap();
+            let (key, counts) = w
+                .replace_message(m, &bytes, None, &parsed, erasure)
+                .unwrap();
+            let key = key.expect("a message not hidden gets its stand-in derived");
+            (key, counts)
         })
-        .unwrap();
-        let parsed = parse_message(&bytes, None, &RenderOptions::default()).unwrap();
-        let (key, counts) = w
-            .replace_message(&m, &bytes, None, &parsed, erasure)
-            .unwrap();
-        w.finish_erasure(erasure, counts).unwrap();
-        w.commit().unwrap();
-        key.expect("a message not hidden gets its stand-in derived")
     }
 
     fn remove(store: &mut Store, message_id: &str) -> ErasureCounts {
-        let run = store.begin_run("erasure", 0).unwrap();
-        let w = store.writer(run).unwrap();
-        let erasure = begin(&w, ErasureKind::Message);
-        let m = w
-            .erasable(w.message_key(message_id).unwrap().unwrap())
-            .unwrap()
-            .unwrap();
-        let counts = w.remove_message(&m, erasure).unwrap();
-        w.finish_erasure(erasure, counts).unwrap();
-        w.commit().unwrap();
-        counts
+        erase(store, message_id, ErasureKind::Message, |w, m, erasure| {
+            let counts = w.remove_message(m, erasure).unwrap();
+            (counts, counts)
+        })
     }
 
     fn hits(store: &Store, query: &str) -> u64 {
