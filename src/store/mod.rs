@@ -184,6 +184,8 @@ pub enum StoreError {
     Output(#[from] std::io::Error),
     #[error("no list named {0:?} in the archive")]
     NoSuchList(String),
+    #[error("the raw mail of message {0} was not read with it")]
+    NotRead(i64),
 }
 
 /// Hands memory the process has freed back to the system: glibc keeps freed memory in its

@@ -33,7 +33,19 @@ pub struct ThreadPost {
     pub from_name: Option<String>,
     pub from_addr: Option<String>,
     pub subject: Option<String>,
-    pub raw: PackedRaw,
+    /// Its raw mail, compressed; None when whoever read the thread did not need it
+    /// (`Store::thread_posts_with`).
+    pub raw: Option<PackedRaw>,
+}
+
+impl ThreadPost {
+    /// The post's raw mail.
+    pub fn raw_bytes(&self) -> Result<Vec<u8>, StoreError> {
+        match &self.raw {
+            Some(raw) => raw.bytes(),
+            None => Err(StoreError::NotRead(self.key)),
+        }
+    }
 }
 
 /// The threading headers of a `messages` row, from the five columns starting at `first`:
@@ -221,30 +233,48 @@ impl super::Store {
 
     /// Every post of a thread with its raw mail, in storage order (the threader orders them).
     pub fn thread_posts(&self, thread: ThreadId) -> Result<Vec<ThreadPost>, StoreError> {
+        self.thread_posts_with(thread, |_| true)
+    }
+
+    /// Every post of a thread, in storage order, with its raw mail where `wants_raw` says so
+    /// (a thread page needs the mail only of posts it has not drawn before: reading fifty
+    /// messages' bytes would cost more than the rest of the page).
+    pub fn thread_posts_with(
+        &self,
+        thread: ThreadId,
+        mut wants_raw: impl FnMut(&ThreadPost) -> bool,
+    ) -> Result<Vec<ThreadPost>, StoreError> {
         let mut stmt = self.conn.prepare_cached(
             "SELECT m.id, m.message_id, m.refs, m.in_reply_to, m.fallback_parent, m.date,
-                    m.from_name, m.from_addr, m.subject, r.id, r.size, r.data
-             FROM messages m JOIN raw_messages r ON r.id = m.raw_id
-             WHERE m.thread_id = ?1 ORDER BY m.id",
+                    m.from_name, m.from_addr, m.subject, m.raw_id
+             FROM messages m WHERE m.thread_id = ?1 ORDER BY m.id",
         )?;
+        // Apart: SQLite reads every column a row returns, a large blob too.
+        let mut raw = self
+            .conn
+            .prepare_cached("SELECT size, data FROM raw_messages WHERE id = ?1")?;
         let mut rows = stmt.query([thread.0])?;
         let mut posts = Vec::new();
         while let Some(r) = rows.next()? {
-            let raw_id = super::RawId(r.get(9)?);
-            let size: i64 = r.get(10)?;
-            let data: Vec<u8> = r.get(11)?;
-            posts.push(ThreadPost {
+            let mut post = ThreadPost {
                 key: r.get(0)?,
                 headers: thread_headers(r, 1)?,
                 from_name: r.get(6)?,
                 from_addr: r.get(7)?,
                 subject: r.get(8)?,
-                raw: PackedRaw {
-                    id: raw_id,
-                    size: size as usize,
-                    data,
-                },
-            });
+                raw: None,
+            };
+            if wants_raw(&post) {
+                let id = super::RawId(r.get(9)?);
+                post.raw = Some(raw.query_row([id.0], |r| {
+                    Ok(PackedRaw {
+                        id,
+                        size: r.get::<_, i64>(0)? as usize,
+                        data: r.get(1)?,
+                    })
+                })?);
+            }
+            posts.push(post);
         }
         Ok(posts)
     }
@@ -352,4 +382,39 @@ pub(super) fn raw_with_list(
             ))
         })
         .transpose()
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::archive::pipeline::archive_for_tests;
+    use crate::store::{DeriveSettings, Store, StoreError, ThreadId};
+
+    #[test]
+    fn a_thread_is_read_with_the_raw_mail_asked_for_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(&dir.path().join("a.db"), DeriveSettings::default()).unwrap();
+        for (id, parent) in [("a@x", None), ("b@x", Some("a@x"))] {
+            let reply = parent
+                .map(|p| format!("In-Reply-To: <{p}>\r\n"))
+                .unwrap_or_default();
+            let mail = format!(
+                "From: x@y\r\nMessage-ID: <{id}>\r\n{reply}Subject: s\r\n\r\nbody {id}\r\n"
+            );
+            archive_for_tests(&mut store, "main", mail.into_bytes(), id);
+        }
+        let all = store.thread_posts(ThreadId(1)).unwrap();
+        assert_eq!(all.len(), 2);
+        assert!(
+            String::from_utf8(all[1].raw_bytes().unwrap())
+                .unwrap()
+                .contains("body b@x")
+        );
+
+        let some = store
+            .thread_posts_with(ThreadId(1), |p| p.headers.message_id.as_str() == "b@x")
+            .unwrap();
+        assert_eq!(some[0].headers.message_id.as_str(), "a@x");
+        assert!(matches!(some[0].raw_bytes(), Err(StoreError::NotRead(_))));
+        assert_eq!(some[1].raw_bytes().unwrap(), all[1].raw_bytes().unwrap());
+    }
 }

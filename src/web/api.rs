@@ -131,7 +131,7 @@ pub async fn thread_feed(
     let entries: Vec<FeedEntry> = posts
         .iter()
         .map(|p| {
-            let body = crate::mail::parse::mime(&p.raw.bytes()?)
+            let body = crate::mail::parse::mime(&p.raw_bytes()?)
                 .map(|m| render_message(&m, &options, &|_| None).body)
                 .unwrap_or_default();
             Ok::<_, crate::store::StoreError>(FeedEntry {
@@ -247,7 +247,7 @@ pub async fn thread(
     let bodies: HashMap<&str, (String, String)> = posts
         .iter()
         .map(|p| {
-            let raw = p.raw.bytes()?;
+            let raw = p.raw_bytes()?;
             let r = crate::mail::parse::mime(&raw).map(|m| render_message(&m, &options, &|_| None));
             let (body, elided) = r.map(|r| (r.body, r.elided)).unwrap_or_default();
             Ok::<_, crate::store::StoreError>((p.headers.message_id.as_str(), (body, elided)))

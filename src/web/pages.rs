@@ -12,7 +12,7 @@ use serde::Deserialize;
 use super::addresses;
 use super::extract::{Id, Viewer};
 use super::view::{self, PAGE_SIZE, Pager, PostView, ResultView, ThreadRow};
-use super::{AppState, BodyKey, ContentKey, PageKey, SearchKey, WebError};
+use super::{AppState, BodyKey, Bounded, ContentKey, PageKey, SearchKey, WebError};
 use crate::mail::render::{RenderOptions, Rendered, render_message};
 use crate::mail::sanitize::escape_markup;
 use crate::search::{QueryError, SearchOrder};
@@ -251,7 +251,10 @@ fn rendered(raw: &[u8], options: &RenderOptions) -> Option<Rendered> {
 /// thread's and all), whether the viewer watches it, and the event it announces.
 struct ThreadData {
     info: (Option<String>, String),
+    /// The posts; with their raw mail only where `drawn` has no content for them.
     posts: Vec<ThreadPost>,
+    /// Posts' content already drawn (`AppState::posts`), by post key.
+    drawn: HashMap<i64, Arc<str>>,
     states: HashMap<MessageId, PostState>,
     members: HashMap<String, UserId>,
     likes: HashMap<String, (u64, bool)>,
@@ -268,6 +271,17 @@ struct ThreadData {
     known_as_addresses: std::collections::HashSet<String>,
 }
 
+/// Where a post's drawn content is kept (`AppState::posts`).
+fn content_key(erasures: i64, message_id: &MessageId, hidden: bool) -> ContentKey {
+    ContentKey {
+        body: BodyKey {
+            erasures,
+            message_id: message_id.clone(),
+        },
+        hidden,
+    }
+}
+
 /// Who a thread page is drawn for: a reader not signed in (`member` None) or a member, who
 /// may be a moderator.
 #[derive(Clone, Copy)]
@@ -277,13 +291,29 @@ struct Reader {
     hide_addresses: bool,
 }
 
-/// What a thread's page is drawn from, as the reader may see it; None: no such thread.
-fn thread_data(s: &Store, id: ThreadId, reader: Reader) -> Result<Option<ThreadData>, StoreError> {
+/// What a thread's page is drawn from, as the reader may see it; None: no such thread. The
+/// content of posts drawn before is taken from `contents`, and their mail is not read.
+fn thread_data(
+    s: &Store,
+    id: ThreadId,
+    reader: Reader,
+    contents: &Bounded<ContentKey, Arc<str>>,
+) -> Result<Option<ThreadData>, StoreError> {
     let Some(info) = s.thread_info(id)? else {
         return Ok(None);
     };
     let erasures = s.archive_version()?.1;
-    let posts = s.thread_posts(id)?;
+    let mut drawn = HashMap::new();
+    let posts = s.thread_posts_with(id, |post| {
+        let key = content_key(erasures, &post.headers.message_id, reader.hide_addresses);
+        match contents.get(&key) {
+            Some(content) => {
+                drawn.insert(post.key, content);
+                false
+            }
+            None => true,
+        }
+    })?;
     let addresses: Vec<&str> = posts
         .iter()
         .filter_map(|p| p.from_addr.as_deref())
@@ -314,6 +344,7 @@ fn thread_data(s: &Store, id: ThreadId, reader: Reader) -> Result<Option<ThreadD
     Ok(Some(ThreadData {
         info,
         posts,
+        drawn,
         states,
         members,
         likes,
@@ -349,6 +380,8 @@ pub async fn thread(
     // A member's page is drawn for them, never cached: what it shows is read in the same read
     // that finds the thread.
     let for_member = reader.member.is_some();
+    let contents = Arc::clone(&state.posts);
+    let contents_later = Arc::clone(&state.posts);
     let found = state
         .read(move |s| {
             if s.thread_version(ThreadId(id))?.is_none() {
@@ -357,7 +390,7 @@ pub async fn thread(
             }
             let archive = s.archive_version()?;
             let data = match for_member {
-                true => thread_data(s, ThreadId(id), reader)?,
+                true => thread_data(s, ThreadId(id), reader, &contents)?,
                 false => None,
             };
             Ok(Ok((archive, data)))
@@ -386,7 +419,7 @@ pub async fn thread(
     let data = match data {
         Some(data) => data,
         None => state
-            .read(move |s| thread_data(s, ThreadId(id), reader))
+            .read(move |s| thread_data(s, ThreadId(id), reader, &contents_later))
             .await?
             .ok_or(WebError::NotFound("thread"))?,
     };
@@ -419,17 +452,11 @@ pub async fn thread(
             (None, Some(a)) => shown(a),
             (None, None) => "(unknown sender)".to_owned(),
         };
-        let key = ContentKey {
-            body: BodyKey {
-                erasures: data.erasures,
-                message_id: post.headers.message_id.clone(),
-            },
-            hidden: hide_addresses,
-        };
-        let content = match state.posts.get(&key) {
-            Some(content) => content,
+        let content = match data.drawn.get(&post.key) {
+            Some(content) => Arc::clone(content),
             None => {
                 let content: Arc<str> = post_content(&state, post, &options, &shown)?.into();
+                let key = content_key(data.erasures, &post.headers.message_id, hide_addresses);
                 state.posts.put(key, Arc::clone(&content));
                 content
             }
@@ -518,7 +545,24 @@ pub async fn thread(
         nested,
         posts: views,
     };
-    let html = axum::body::Bytes::from(view::render(&page).0);
+    // The posts' content, and what is laid around each for this reader (their tools).
+    let around = match (signed_in, moderator) {
+        (false, _) => 1024,
+        (true, false) => 2048,
+        (true, true) => 5120,
+    };
+    let size = page
+        .posts
+        .iter()
+        .map(|p| p.content.len() + around)
+        .sum::<usize>()
+        + 16384;
+    let mut html = view::render_sized(&page, size).0;
+    if !signed_in {
+        // Kept in the cache, which weighs what it holds.
+        html.shrink_to_fit();
+    }
+    let html = axum::body::Bytes::from(html);
     if !signed_in {
         state.pages.put(key, html.clone());
     }
@@ -533,7 +577,7 @@ fn post_content(
     options: &RenderOptions,
     shown: &dyn Fn(&str) -> String,
 ) -> Result<String, StoreError> {
-    let raw = post.raw.bytes()?;
+    let raw = post.raw_bytes()?;
     let r = rendered(&raw, options).unwrap_or_else(|| Rendered {
         subject: post.subject.clone(),
         from: String::new(),

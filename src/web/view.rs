@@ -56,11 +56,23 @@ impl FeedEntry {
     }
 }
 
-pub fn render(page: &impl Template) -> Html<String> {
-    Html(page.render().unwrap_or_else(|e| {
-        tracing::error!(error = %e, "template error");
-        "<!DOCTYPE html><title>Error</title><p>The page could not be drawn.</p>".to_owned()
-    }))
+pub fn render<T: Template>(page: &T) -> Html<String> {
+    render_sized(page, T::SIZE_HINT)
+}
+
+/// Draws a page into room for about `size` bytes: a large page (a thread's) grown from a
+/// small buffer would be copied again at every doubling.
+pub fn render_sized(page: &impl Template, size: usize) -> Html<String> {
+    let mut html = String::with_capacity(size);
+    match page.render_into(&mut html) {
+        Ok(()) => Html(html),
+        Err(e) => {
+            tracing::error!(error = %e, "template error");
+            Html(
+                "<!DOCTYPE html><title>Error</title><p>The page could not be drawn.</p>".to_owned(),
+            )
+        }
+    }
 }
 
 pub fn permalink(message_id: &str) -> String {

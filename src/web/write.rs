@@ -59,7 +59,7 @@ async fn parent(
         .ok_or(WebError::NotFound("post"))?;
     let (subject, list, post) = found;
     let options = state.config.render_options(&list);
-    let text = crate::mail::parse::mime(&post.raw.bytes()?)
+    let text = crate::mail::parse::mime(&post.raw_bytes()?)
         .map(|m| crate::mail::render::render_message(&m, &options, &|_| None).body)
         .unwrap_or_default();
     let author = post
