@@ -104,13 +104,8 @@ impl InterestConfig {
 /// `[outbound]`: the SMTP server the outbox hands mail to, and the bridge's own addresses.
 #[derive(Debug, Clone, PartialEq)]
 pub struct OutboundConfig {
-    pub host: String,
-    pub port: u16,
-    pub tls: TlsMode,
-    /// SMTP AUTH, when the server wants it.
-    pub user: Option<String>,
-    pub password: Option<Secret>,
-    pub ca_file: Option<PathBuf>,
+    /// The SMTP server; it is logged in to (SMTP AUTH) only when the config gives a user.
+    pub server: MailServer<Option<Login>>,
     /// The bridge's own address: From "Jane Doe via SITE" <from_address>, and notices.
     pub from_address: String,
     /// Host mode: each member's copy asks for replies at this address; `{key}` is replaced by a
@@ -177,18 +172,32 @@ pub struct SourceConfig {
     pub name: String,
     /// The list its mail belongs to.
     pub list: String,
-    pub host: String,
-    pub port: u16,
-    pub tls: TlsMode,
-    pub user: String,
-    pub password: Secret,
+    pub server: MailServer<Login>,
     pub mailbox: String,
-    /// A CA certificate (PEM) to trust besides the public ones, for a private mail server.
-    pub ca_file: Option<PathBuf>,
     /// How often to look for new mail when the server offers no IDLE.
     pub poll_seconds: u32,
     /// Delete each message from the mailbox once it is safely archived (default: never touch it).
     pub delete_after_import: bool,
+}
+
+/// How to reach a mail server: the SMTP server of `[outbound]` or the IMAP server of a
+/// `[[sources]]` mailbox. The login `L` is a [`Login`] where one is required (IMAP), and an
+/// `Option<Login>` where the server may take mail without one (SMTP).
+#[derive(Debug, Clone, PartialEq)]
+pub struct MailServer<L> {
+    pub host: String,
+    pub port: u16,
+    pub tls: TlsMode,
+    pub login: L,
+    /// A CA certificate (PEM) to trust besides the public ones, for a private mail server.
+    pub ca_file: Option<PathBuf>,
+}
+
+/// The user and password a mail server is logged in to with.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Login {
+    pub user: String,
+    pub password: Secret,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -480,8 +489,8 @@ mod tests {
         );
         assert_eq!(
             (
-                source.port,
-                source.tls,
+                source.server.port,
+                source.server.tls,
                 source.mailbox.as_str(),
                 source.poll_seconds
             ),
@@ -556,10 +565,14 @@ mod tests {
         .unwrap();
         let source = &ok.sources[0];
         assert_eq!(
-            (source.port, source.tls, source.mailbox.as_str()),
+            (
+                source.server.port,
+                source.server.tls,
+                source.mailbox.as_str()
+            ),
             (1143, TlsMode::Plain, "INBOX")
         );
-        assert_eq!(source.password.expose(), "hunter2");
+        assert_eq!(source.server.login.password.expose(), "hunter2");
         assert!(
             !format!("{ok:?}").contains("hunter2"),
             "a password must never be printed"
@@ -785,8 +798,11 @@ mod tests {
         )
         .unwrap();
         let outbound = config.outbound.unwrap();
-        assert_eq!(outbound.host, "127.0.0.1");
-        assert_eq!((outbound.port, outbound.tls), (25, TlsMode::Plain));
+        assert_eq!(outbound.server.host, "127.0.0.1");
+        assert_eq!(
+            (outbound.server.port, outbound.server.tls),
+            (25, TlsMode::Plain)
+        );
         assert_eq!(outbound.reply_address, "reply+{key}@lists.test");
         assert_eq!(outbound.bounce_address, "bounces+{recipient}@lists.test");
         assert_eq!(config.lists[0].mode, ListMode::Host);
