@@ -456,6 +456,19 @@ fn valid_list_name(s: &str) -> bool {
 mod tests {
     use super::*;
 
+    /// The problems of config `text`, after checking that one is reported under each of `keys`.
+    fn problems_under(text: &str, keys: &[&str]) -> Vec<ConfigProblem> {
+        let problems = Config::parse(text).unwrap_err();
+        let reported: Vec<&str> = problems.iter().map(|p| p.key.as_str()).collect();
+        for key in keys {
+            assert!(
+                reported.contains(key),
+                "no problem reported for {key}: {problems:#?}"
+            );
+        }
+        problems
+    }
+
     #[test]
     fn an_empty_config_gives_the_defaults() {
         let config = Config::parse("").unwrap();
@@ -529,23 +542,19 @@ mod tests {
             name = "Bad Name"
             footer_patterns = ["(unclosed"]
         "#;
-        let problems = Config::parse(text).unwrap_err();
-        let keys: Vec<&str> = problems.iter().map(|p| p.key.as_str()).collect();
-        for key in [
-            "colour",
-            "store.path",
-            "threading.subject_fallback",
-            "threading.subject_window_days",
-            "lists[0].address",
-            "lists[0].name",
-            "lists[1].name",
-            "lists[1].footer_patterns[0]",
-        ] {
-            assert!(
-                keys.contains(&key),
-                "no problem reported for {key}: {keys:?}"
-            );
-        }
+        let problems = problems_under(
+            text,
+            &[
+                "colour",
+                "store.path",
+                "threading.subject_fallback",
+                "threading.subject_window_days",
+                "lists[0].address",
+                "lists[0].name",
+                "lists[1].name",
+                "lists[1].footer_patterns[0]",
+            ],
+        );
         assert!(problems.iter().all(|p| !p.fix.is_empty()));
     }
 
@@ -578,21 +587,17 @@ mod tests {
             "a password must never be printed"
         );
 
-        let problems = Config::parse(
+        let problems = problems_under(
             "[[lists]]\nname = \"snug\"\n[[sources]]\nname = \"x\"\nlist = \"other\"\nhost = \"imap.example.org\"\n\
              tls = \"plain\"\nuser = \"u\"\npassword = \"p\"\npassword_env = \"LISTBRIDGE_TEST_UNSET_VAR\"\nport = 0\n\
              [[sources]]\nname = \"y\"\nhost = \"h\"\nuser = \"u\"\npassword_env = \"LISTBRIDGE_TEST_UNSET_VAR\"\n",
-        )
-        .unwrap_err();
-        let keys: Vec<&str> = problems.iter().map(|p| p.key.as_str()).collect();
-        for key in [
-            "sources[0].tls",
-            "sources[0].password_env",
-            "sources[0].port",
-            "sources[1].password_env",
-        ] {
-            assert!(keys.contains(&key), "no problem for {key}: {problems:#?}");
-        }
+            &[
+                "sources[0].tls",
+                "sources[0].password_env",
+                "sources[0].port",
+                "sources[1].password_env",
+            ],
+        );
         assert!(problems.iter().all(|p| !p.to_string().contains("\"p\"")));
     }
 
@@ -808,21 +813,17 @@ mod tests {
         assert_eq!(config.lists[0].mode, ListMode::Host);
         assert_eq!(config.web.base_url, "http://127.0.0.1:8080");
 
-        let problems = Config::parse(
+        problems_under(
             "[outbound]\nhost = \"smtp.example.org\"\ntls = \"plain\"\nreply_address = \"reply@x.org\"\nuser = \"u\"\n[[lists]]\nname = \"a\"\nmode = \"host\"\n[[lists]]\nname = \"b\"\nmode = \"hosted\"\n",
-        )
-        .unwrap_err();
-        let keys: Vec<&str> = problems.iter().map(|p| p.key.as_str()).collect();
-        for key in [
-            "outbound.tls",
-            "outbound.reply_address",
-            "outbound.password",
-            "outbound.from_address",
-            "lists[0].address",
-            "lists[1].mode",
-        ] {
-            assert!(keys.contains(&key), "{key} not reported: {problems:#?}");
-        }
+            &[
+                "outbound.tls",
+                "outbound.reply_address",
+                "outbound.password",
+                "outbound.from_address",
+                "lists[0].address",
+                "lists[1].mode",
+            ],
+        );
         let problems =
             Config::parse("[[lists]]\nname = \"a\"\naddress = \"a@b.c\"\nmode = \"host\"\n")
                 .unwrap_err();
@@ -831,23 +832,19 @@ mod tests {
 
     #[test]
     fn problems_name_the_item_and_index_they_are_in() {
-        let problems = Config::parse(
+        problems_under(
             "[[lists]]\nname = \"a\"\n[[sources]]\nname = \"s\"\nhost = \"h\"\nuser = \"u\"\n\
              [[sources]]\nname = \"t\"\nlist = \"zz\"\nhost = \"h\"\nuser = \"u\"\npassword = \"p\"\n\
              [[interests]]\nslug = \"d\"\nname = \"D\"\npatterns = [2, \"(\"]\n\
              [[interests]]\nslug = \"e\"\nname = \"E\"\nkeywords = [\"e\"]\npassword = 1\n",
-        )
-        .unwrap_err();
-        let keys: Vec<&str> = problems.iter().map(|p| p.key.as_str()).collect();
-        for key in [
-            "sources[0].password",
-            "sources[1].list",
-            "interests[0].patterns[0]",
-            "interests[0].patterns[1]",
-            "interests[1].password",
-        ] {
-            assert!(keys.contains(&key), "{key} not reported: {problems:#?}");
-        }
+            &[
+                "sources[0].password",
+                "sources[1].list",
+                "interests[0].patterns[0]",
+                "interests[0].patterns[1]",
+                "interests[1].password",
+            ],
+        );
         let problems = Config::parse(
             "[outbound]\nfrom_address = \"f@x.org\"\nuser = \"u\"\npassword = \"p\"\npassword_file = 5\n",
         )
