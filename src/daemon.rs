@@ -60,7 +60,7 @@ async fn serve_with(
                 Arc::clone(&wake),
                 stop_rx.clone(),
             ));
-            tracing::info!(host = %out.host, port = out.port, "outbox worker started");
+            tracing::info!(host = %out.server.host, port = out.server.port, "outbox worker started");
         }
         _ => tracing::info!("no [outbound] section: nothing can be posted or mailed"),
     }
@@ -84,7 +84,7 @@ async fn serve_with(
             wake: Some(Arc::clone(&wake)),
         };
         tasks.spawn(runner.run(stop_rx.clone()));
-        tracing::info!(source = %source.name, host = %source.host, mailbox = %source.mailbox, "source started");
+        tracing::info!(source = %source.name, host = %source.server.host, mailbox = %source.mailbox, "source started");
     }
 
     let listener = tokio::net::TcpListener::bind(listen)

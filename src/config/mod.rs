@@ -104,13 +104,8 @@ impl InterestConfig {
 /// `[outbound]`: the SMTP server the outbox hands mail to, and the bridge's own addresses.
 #[derive(Debug, Clone, PartialEq)]
 pub struct OutboundConfig {
-    pub host: String,
-    pub port: u16,
-    pub tls: TlsMode,
-    /// SMTP AUTH, when the server wants it.
-    pub user: Option<String>,
-    pub password: Option<Secret>,
-    pub ca_file: Option<PathBuf>,
+    /// The SMTP server; it is logged in to (SMTP AUTH) only when the config gives a user.
+    pub server: MailServer<Option<Login>>,
     /// The bridge's own address: From "Jane Doe via SITE" <from_address>, and notices.
     pub from_address: String,
     /// Host mode: each member's copy asks for replies at this address; `{key}` is replaced by a
@@ -177,18 +172,32 @@ pub struct SourceConfig {
     pub name: String,
     /// The list its mail belongs to.
     pub list: String,
-    pub host: String,
-    pub port: u16,
-    pub tls: TlsMode,
-    pub user: String,
-    pub password: Secret,
+    pub server: MailServer<Login>,
     pub mailbox: String,
-    /// A CA certificate (PEM) to trust besides the public ones, for a private mail server.
-    pub ca_file: Option<PathBuf>,
     /// How often to look for new mail when the server offers no IDLE.
     pub poll_seconds: u32,
     /// Delete each message from the mailbox once it is safely archived (default: never touch it).
     pub delete_after_import: bool,
+}
+
+/// How to reach a mail server: the SMTP server of `[outbound]` or the IMAP server of a
+/// `[[sources]]` mailbox. The login `L` is a [`Login`] where one is required (IMAP), and an
+/// `Option<Login>` where the server may take mail without one (SMTP).
+#[derive(Debug, Clone, PartialEq)]
+pub struct MailServer<L> {
+    pub host: String,
+    pub port: u16,
+    pub tls: TlsMode,
+    pub login: L,
+    /// A CA certificate (PEM) to trust besides the public ones, for a private mail server.
+    pub ca_file: Option<PathBuf>,
+}
+
+/// The user and password a mail server is logged in to with.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Login {
+    pub user: String,
+    pub password: Secret,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -447,6 +456,19 @@ fn valid_list_name(s: &str) -> bool {
 mod tests {
     use super::*;
 
+    /// The problems of config `text`, after checking that one is reported under each of `keys`.
+    fn problems_under(text: &str, keys: &[&str]) -> Vec<ConfigProblem> {
+        let problems = Config::parse(text).unwrap_err();
+        let reported: Vec<&str> = problems.iter().map(|p| p.key.as_str()).collect();
+        for key in keys {
+            assert!(
+                reported.contains(key),
+                "no problem reported for {key}: {problems:#?}"
+            );
+        }
+        problems
+    }
+
     #[test]
     fn an_empty_config_gives_the_defaults() {
         let config = Config::parse("").unwrap();
@@ -480,8 +502,8 @@ mod tests {
         );
         assert_eq!(
             (
-                source.port,
-                source.tls,
+                source.server.port,
+                source.server.tls,
                 source.mailbox.as_str(),
                 source.poll_seconds
             ),
@@ -520,23 +542,19 @@ mod tests {
             name = "Bad Name"
             footer_patterns = ["(unclosed"]
         "#;
-        let problems = Config::parse(text).unwrap_err();
-        let keys: Vec<&str> = problems.iter().map(|p| p.key.as_str()).collect();
-        for key in [
-            "colour",
-            "store.path",
-            "threading.subject_fallback",
-            "threading.subject_window_days",
-            "lists[0].address",
-            "lists[0].name",
-            "lists[1].name",
-            "lists[1].footer_patterns[0]",
-        ] {
-            assert!(
-                keys.contains(&key),
-                "no problem reported for {key}: {keys:?}"
-            );
-        }
+        let problems = problems_under(
+            text,
+            &[
+                "colour",
+                "store.path",
+                "threading.subject_fallback",
+                "threading.subject_window_days",
+                "lists[0].address",
+                "lists[0].name",
+                "lists[1].name",
+                "lists[1].footer_patterns[0]",
+            ],
+        );
         assert!(problems.iter().all(|p| !p.fix.is_empty()));
     }
 
@@ -556,30 +574,30 @@ mod tests {
         .unwrap();
         let source = &ok.sources[0];
         assert_eq!(
-            (source.port, source.tls, source.mailbox.as_str()),
+            (
+                source.server.port,
+                source.server.tls,
+                source.mailbox.as_str()
+            ),
             (1143, TlsMode::Plain, "INBOX")
         );
-        assert_eq!(source.password.expose(), "hunter2");
+        assert_eq!(source.server.login.password.expose(), "hunter2");
         assert!(
             !format!("{ok:?}").contains("hunter2"),
             "a password must never be printed"
         );
 
-        let problems = Config::parse(
+        let problems = problems_under(
             "[[lists]]\nname = \"snug\"\n[[sources]]\nname = \"x\"\nlist = \"other\"\nhost = \"imap.example.org\"\n\
              tls = \"plain\"\nuser = \"u\"\npassword = \"p\"\npassword_env = \"LISTBRIDGE_TEST_UNSET_VAR\"\nport = 0\n\
              [[sources]]\nname = \"y\"\nhost = \"h\"\nuser = \"u\"\npassword_env = \"LISTBRIDGE_TEST_UNSET_VAR\"\n",
-        )
-        .unwrap_err();
-        let keys: Vec<&str> = problems.iter().map(|p| p.key.as_str()).collect();
-        for key in [
-            "sources[0].tls",
-            "sources[0].password_env",
-            "sources[0].port",
-            "sources[1].password_env",
-        ] {
-            assert!(keys.contains(&key), "no problem for {key}: {problems:#?}");
-        }
+            &[
+                "sources[0].tls",
+                "sources[0].password_env",
+                "sources[0].port",
+                "sources[1].password_env",
+            ],
+        );
         assert!(problems.iter().all(|p| !p.to_string().contains("\"p\"")));
     }
 
@@ -785,28 +803,27 @@ mod tests {
         )
         .unwrap();
         let outbound = config.outbound.unwrap();
-        assert_eq!(outbound.host, "127.0.0.1");
-        assert_eq!((outbound.port, outbound.tls), (25, TlsMode::Plain));
+        assert_eq!(outbound.server.host, "127.0.0.1");
+        assert_eq!(
+            (outbound.server.port, outbound.server.tls),
+            (25, TlsMode::Plain)
+        );
         assert_eq!(outbound.reply_address, "reply+{key}@lists.test");
         assert_eq!(outbound.bounce_address, "bounces+{recipient}@lists.test");
         assert_eq!(config.lists[0].mode, ListMode::Host);
         assert_eq!(config.web.base_url, "http://127.0.0.1:8080");
 
-        let problems = Config::parse(
+        problems_under(
             "[outbound]\nhost = \"smtp.example.org\"\ntls = \"plain\"\nreply_address = \"reply@x.org\"\nuser = \"u\"\n[[lists]]\nname = \"a\"\nmode = \"host\"\n[[lists]]\nname = \"b\"\nmode = \"hosted\"\n",
-        )
-        .unwrap_err();
-        let keys: Vec<&str> = problems.iter().map(|p| p.key.as_str()).collect();
-        for key in [
-            "outbound.tls",
-            "outbound.reply_address",
-            "outbound.password",
-            "outbound.from_address",
-            "lists[0].address",
-            "lists[1].mode",
-        ] {
-            assert!(keys.contains(&key), "{key} not reported: {problems:#?}");
-        }
+            &[
+                "outbound.tls",
+                "outbound.reply_address",
+                "outbound.password",
+                "outbound.from_address",
+                "lists[0].address",
+                "lists[1].mode",
+            ],
+        );
         let problems =
             Config::parse("[[lists]]\nname = \"a\"\naddress = \"a@b.c\"\nmode = \"host\"\n")
                 .unwrap_err();
@@ -815,23 +832,19 @@ mod tests {
 
     #[test]
     fn problems_name_the_item_and_index_they_are_in() {
-        let problems = Config::parse(
+        problems_under(
             "[[lists]]\nname = \"a\"\n[[sources]]\nname = \"s\"\nhost = \"h\"\nuser = \"u\"\n\
              [[sources]]\nname = \"t\"\nlist = \"zz\"\nhost = \"h\"\nuser = \"u\"\npassword = \"p\"\n\
              [[interests]]\nslug = \"d\"\nname = \"D\"\npatterns = [2, \"(\"]\n\
              [[interests]]\nslug = \"e\"\nname = \"E\"\nkeywords = [\"e\"]\npassword = 1\n",
-        )
-        .unwrap_err();
-        let keys: Vec<&str> = problems.iter().map(|p| p.key.as_str()).collect();
-        for key in [
-            "sources[0].password",
-            "sources[1].list",
-            "interests[0].patterns[0]",
-            "interests[0].patterns[1]",
-            "interests[1].password",
-        ] {
-            assert!(keys.contains(&key), "{key} not reported: {problems:#?}");
-        }
+            &[
+                "sources[0].password",
+                "sources[1].list",
+                "interests[0].patterns[0]",
+                "interests[0].patterns[1]",
+                "interests[1].password",
+            ],
+        );
         let problems = Config::parse(
             "[outbound]\nfrom_address = \"f@x.org\"\nuser = \"u\"\npassword = \"p\"\npassword_file = 5\n",
         )

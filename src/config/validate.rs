@@ -19,8 +19,8 @@ use crate::tags::InterestRules;
 use super::keys::{self, Checked};
 use super::{
     AttachmentsConfig, Config, ConfigProblem, EventsConfig, InterestConfig, ListConfig, ListMode,
-    ModerationConfig, Organisers, OutboundConfig, PrivacyConfig, Secret, SourceConfig, StoreConfig,
-    ThreadingConfig, TlsMode, WebConfig, valid_list_name,
+    Login, MailServer, ModerationConfig, Organisers, OutboundConfig, PrivacyConfig, Secret,
+    SourceConfig, StoreConfig, ThreadingConfig, TlsMode, WebConfig, valid_list_name,
 };
 use crate::mail::privacy::Screen;
 
@@ -136,21 +136,39 @@ struct RawList {
     private: bool,
 }
 
-// No Debug on the raw structs that hold passwords: they are never printed.
+/// The keys of `[outbound]` and `[[sources]]` that say how to reach their mail server: they
+/// are read into [`RawServer`], the others of the table into the section's own raw struct.
+const SERVER_KEYS: [&str; 8] = [
+    "host",
+    "port",
+    "tls",
+    "user",
+    "password",
+    "password_env",
+    "password_file",
+    "ca_file",
+];
+
+// No Debug on the raw struct that holds passwords: they are never printed.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawServer {
+    host: Option<String>,
+    port: Option<u16>,
+    tls: Option<String>,
+    user: Option<String>,
+    password: Option<String>,
+    password_env: Option<String>,
+    password_file: Option<String>,
+    ca_file: Option<String>,
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawSource {
     name: Option<String>,
     list: String,
-    host: Option<String>,
-    port: Option<u16>,
-    tls: String,
-    user: Option<String>,
-    password: Option<String>,
-    password_env: Option<String>,
-    password_file: Option<String>,
     mailbox: String,
-    ca_file: Option<String>,
     poll_seconds: u32,
     delete_after_import: bool,
 }
@@ -168,14 +186,6 @@ struct RawInterest {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawOutbound {
-    host: String,
-    port: Option<u16>,
-    tls: Option<String>,
-    user: Option<String>,
-    password: Option<String>,
-    password_env: Option<String>,
-    password_file: Option<String>,
-    ca_file: Option<String>,
     from_address: Option<String>,
     reply_address: Option<String>,
     bounce_address: Option<String>,
@@ -213,7 +223,7 @@ pub(super) fn parse(text: &str) -> Result<Config, Vec<ConfigProblem>> {
             hide_after_flags: r.hide_after_flags,
         });
     let outbound = match c.tables.remove("outbound") {
-        Some(t) => read(&mut p, "outbound", t).and_then(|r| outbound(&mut p, r)),
+        Some(t) => read_with_server(&mut p, "outbound", t).and_then(|r| outbound(&mut p, r)),
         None => None,
     };
     let privacy = section(&mut p, &mut c, "privacy").and_then(|r| privacy(&mut p, r));
@@ -311,6 +321,20 @@ fn read<T: DeserializeOwned>(p: &mut Problems, at: &str, t: Table) -> Option<T> 
             )
         })
         .ok()
+}
+
+/// A table that names a mail server, read into its [`SERVER_KEYS`] and the section's own raw
+/// struct.
+fn read_with_server<T: DeserializeOwned>(
+    p: &mut Problems,
+    at: &str,
+    mut t: Table,
+) -> Option<(RawServer, T)> {
+    let server = SERVER_KEYS
+        .iter()
+        .filter_map(|&k| Some((k.to_owned(), t.remove(k)?)))
+        .collect();
+    Some((read(p, at, server)?, read(p, at, t)?))
 }
 
 /// The validated tables of a `[[list]]` section with their paths; each is named by its `id`
@@ -562,67 +586,145 @@ fn list(p: &mut Problems, at: &str, t: Table) -> Option<(String, ListConfig)> {
 
 /// One `[[sources]]` table; None when it has problems (all of them reported).
 fn source(p: &mut Problems, at: &str, t: Table) -> Option<(String, SourceConfig)> {
-    let r: RawSource = read(p, at, t)?;
-    let key = |k: &str| format!("{at}.{k}");
-    let mut required = |k: &str, value: Option<String>, example: &str| {
-        if value.is_none() {
-            p.missing(&key(k), format!("add {k} = {example}"));
-        }
-        value
-    };
-    let name = required("name", r.name, "\"snug-inbox\"");
-    let host = required("host", r.host, "\"imap.example.org\"");
-    let user = required("user", r.user, "\"bridge@example.org\"");
-    let tls = tls_mode(p, &key("tls"), &r.tls, ["port 993", "port 143"]);
-    let port = r.port.unwrap_or(if tls == Some(TlsMode::Implicit) {
-        993
-    } else {
-        143
-    });
-    if let (Some(TlsMode::Plain), Some(host)) = (tls, host.as_deref())
-        && !is_loopback(host)
-    {
-        p.problem(
-            &key("tls"),
-            format!("\"plain\" sends the password unencrypted to {host}"),
-            "use \"implicit\" or \"starttls\"; \"plain\" is only for a server on this machine (127.0.0.1, ::1, localhost)",
-        );
+    let (server, r): (_, RawSource) = read_with_server(p, at, t)?;
+    if r.name.is_none() {
+        p.missing(&format!("{at}.name"), "add name = \"snug-inbox\"");
     }
-    let given = [r.password, r.password_env, r.password_file];
-    let password = match secret(p, at, given) {
-        Some(Some(password)) => Some(password),
-        Some(None) => {
-            p.problem(
-                &key("password"),
-                "is missing",
-                "give one of password, password_env (an environment variable) or password_file",
-            );
-            None
-        }
-        None => None,
-    };
-    let ca_file = ca_file(p, at, r.ca_file);
+    let server = mail_server(p, at, server, &IMAP);
     if p.any_under(at) {
         return None;
     }
-    let name = name?;
+    let name = r.name?;
     let source = SourceConfig {
         name: name.clone(),
         list: r.list,
-        host: host?,
-        port,
-        tls: tls?,
-        user: user?,
-        password: password?,
+        server: server?,
         mailbox: r.mailbox,
-        ca_file: ca_file?,
         poll_seconds: r.poll_seconds,
         delete_after_import: r.delete_after_import,
     };
     Some((name, source))
 }
 
-fn tls_mode(p: &mut Problems, key: &str, s: &str, ports: [&str; 2]) -> Option<TlsMode> {
+/// Where the mail servers of the two sections differ, besides their login (see [`LoginRule`]).
+struct ServerKind {
+    /// The default ports for implicit TLS, STARTTLS and plain.
+    ports: [u16; 3],
+    /// What "plain" would send unencrypted over the network.
+    exposes: &'static str,
+    /// The example a missing host's fix shows.
+    host_example: &'static str,
+}
+
+/// The IMAP server of a `[[sources]]` mailbox.
+const IMAP: ServerKind = ServerKind {
+    ports: [993, 143, 143],
+    exposes: "the password",
+    host_example: "\"imap.example.org\"",
+};
+
+/// The SMTP server of `[outbound]`.
+const SMTP: ServerKind = ServerKind {
+    ports: [465, 587, 25],
+    exposes: "mail",
+    host_example: "\"smtp.example.org\"",
+};
+
+/// Whether a server's login is required ([`Login`]: IMAP) or not (`Option<Login>`: SMTP, where
+/// a user asks for SMTP AUTH).
+trait LoginRule: Sized {
+    /// Whether `user` must be given.
+    const REQUIRED: bool;
+    /// What is reported of a missing password (where `user` is given, if it is not required):
+    /// the problem and the fix.
+    const NO_PASSWORD: [&str; 2];
+    /// The login as the section holds it, from the user and password given (both or none;
+    /// a missing one is reported already).
+    fn from_given(login: Option<Login>) -> Option<Self>;
+}
+
+impl LoginRule for Login {
+    const REQUIRED: bool = true;
+    const NO_PASSWORD: [&str; 2] = [
+        "is missing",
+        "give one of password, password_env (an environment variable) or password_file",
+    ];
+    fn from_given(login: Option<Login>) -> Option<Login> {
+        login
+    }
+}
+
+impl LoginRule for Option<Login> {
+    const REQUIRED: bool = false;
+    const NO_PASSWORD: [&str; 2] = [
+        "is missing while user is given",
+        "give one of password, password_env or password_file, or remove user",
+    ];
+    fn from_given(login: Option<Login>) -> Option<Option<Login>> {
+        Some(login)
+    }
+}
+
+/// The mail server of the table at `at`; None when it has problems (all of them reported).
+/// An absent `tls` (only `[outbound]` has no default) is plain to a loopback host, else STARTTLS.
+fn mail_server<L: LoginRule>(
+    p: &mut Problems,
+    at: &str,
+    r: RawServer,
+    kind: &ServerKind,
+) -> Option<MailServer<L>> {
+    let key = |k: &str| format!("{at}.{k}");
+    if r.host.is_none() {
+        p.missing(&key("host"), format!("add host = {}", kind.host_example));
+    }
+    if L::REQUIRED && r.user.is_none() {
+        p.missing(&key("user"), "add user = \"bridge@example.org\"");
+    }
+    let [implicit, starttls, plain] = kind.ports;
+    let tls = match (r.tls, r.host.as_deref()) {
+        (Some(s), _) => tls_mode(p, &key("tls"), &s, [implicit, starttls]),
+        (None, Some(host)) if is_loopback(host) => Some(TlsMode::Plain),
+        (None, _) => Some(TlsMode::StartTls),
+    };
+    if let (Some(TlsMode::Plain), Some(host)) = (tls, r.host.as_deref())
+        && !is_loopback(host)
+    {
+        p.problem(
+            &key("tls"),
+            format!("\"plain\" sends {} unencrypted to {host}", kind.exposes),
+            "use \"implicit\" or \"starttls\"; \"plain\" is only for a server on this machine (127.0.0.1, ::1, localhost)",
+        );
+    }
+    let port = r.port.unwrap_or(match tls {
+        Some(TlsMode::Implicit) => implicit,
+        Some(TlsMode::StartTls) => starttls,
+        _ => plain,
+    });
+    let password = secret(p, at, [r.password, r.password_env, r.password_file]);
+    let login = match (r.user, password) {
+        (Some(user), Some(Some(password))) => L::from_given(Some(Login { user, password })),
+        (user, Some(None)) if L::REQUIRED || user.is_some() => {
+            let [problem, fix] = L::NO_PASSWORD;
+            p.problem(&key("password"), problem, fix);
+            None
+        }
+        // No user: a password given is not used.
+        (_, Some(_)) => L::from_given(None),
+        // What was given has a problem, reported.
+        (_, None) => None,
+    };
+    let ca_file = ca_file(p, at, r.ca_file);
+    Some(MailServer {
+        host: r.host?,
+        port,
+        tls: tls?,
+        login: login?,
+        ca_file: ca_file?,
+    })
+}
+
+/// The TLS mode `s`; the fix names the ports of implicit TLS and STARTTLS.
+fn tls_mode(p: &mut Problems, key: &str, s: &str, ports: [u16; 2]) -> Option<TlsMode> {
     let [implicit, starttls] = ports;
     choice(
         p,
@@ -635,7 +737,7 @@ fn tls_mode(p: &mut Problems, key: &str, s: &str, ports: [&str; 2]) -> Option<Tl
         ],
         "a TLS mode",
         &format!(
-            "use \"implicit\" ({implicit}), \"starttls\" ({starttls}) or \"plain\" (loopback only)"
+            "use \"implicit\" (port {implicit}), \"starttls\" (port {starttls}) or \"plain\" (loopback only)"
         ),
     )
 }
@@ -786,37 +888,16 @@ fn interest(p: &mut Problems, at: &str, t: Table) -> Option<(String, InterestCon
 }
 
 /// The `[outbound]` table; None when it has problems (all of them reported).
-fn outbound(p: &mut Problems, r: RawOutbound) -> Option<OutboundConfig> {
+fn outbound(p: &mut Problems, (server, r): (RawServer, RawOutbound)) -> Option<OutboundConfig> {
     let key = |k: &str| format!("outbound.{k}");
     let trimmed = |s: Option<String>| s.map(|s| s.trim().to_owned());
-    let host = r.host.trim().to_owned();
-    let tls = match r.tls {
-        Some(s) => tls_mode(p, &key("tls"), &s, ["port 465", "port 587"]),
-        None if is_loopback(&host) => Some(TlsMode::Plain),
-        None => Some(TlsMode::StartTls),
+    // [outbound] takes its host and user trimmed, [[sources]] as written.
+    let server = RawServer {
+        host: trimmed(server.host),
+        user: trimmed(server.user),
+        ..server
     };
-    if tls == Some(TlsMode::Plain) && !is_loopback(&host) {
-        p.problem(
-            &key("tls"),
-            format!("\"plain\" sends mail unencrypted to {host}"),
-            "use \"implicit\" or \"starttls\"; \"plain\" is only for a server on this machine (127.0.0.1, ::1, localhost)",
-        );
-    }
-    let port = r.port.unwrap_or(match tls {
-        Some(TlsMode::Implicit) => 465,
-        Some(TlsMode::StartTls) => 587,
-        _ => 25,
-    });
-    let user = trimmed(r.user);
-    let password = secret(p, "outbound", [r.password, r.password_env, r.password_file]);
-    if user.is_some() && matches!(password, Some(None)) {
-        p.problem(
-            &key("password"),
-            "is missing while user is given",
-            "give one of password, password_env or password_file, or remove user",
-        );
-    }
-    let ca_file = ca_file(p, "outbound", r.ca_file);
+    let server = mail_server(p, "outbound", server, &SMTP);
     let from_address = match trimmed(r.from_address) {
         Some(s) => address(p, "from_address", s, None),
         None => {
@@ -846,12 +927,7 @@ fn outbound(p: &mut Problems, r: RawOutbound) -> Option<OutboundConfig> {
         return None;
     }
     Some(OutboundConfig {
-        host,
-        port,
-        tls: tls?,
-        user,
-        password: password?,
-        ca_file: ca_file?,
+        server: server?,
         from_address: from_address?,
         reply_address: reply_address?,
         bounce_address: bounce_address?,
@@ -929,9 +1005,9 @@ mod tests {
                 "web" => read::<RawWeb>(&mut p, name, t).is_some(),
                 "threading" => read::<RawThreading>(&mut p, name, t).is_some(),
                 "attachments" => read::<RawAttachments>(&mut p, name, t).is_some(),
-                "outbound" => read::<RawOutbound>(&mut p, name, t).is_some(),
+                "outbound" => read_with_server::<RawOutbound>(&mut p, name, t).is_some(),
                 "lists" => read::<RawList>(&mut p, name, t).is_some(),
-                "sources" => read::<RawSource>(&mut p, name, t).is_some(),
+                "sources" => read_with_server::<RawSource>(&mut p, name, t).is_some(),
                 "interests" => read::<RawInterest>(&mut p, name, t).is_some(),
                 "events" => read::<RawEvents>(&mut p, name, t).is_some(),
                 "privacy" => read::<RawPrivacy>(&mut p, name, t).is_some(),

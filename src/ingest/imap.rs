@@ -21,7 +21,7 @@ use tokio::sync::{Notify, watch};
 
 use crate::archive::Incoming;
 use crate::archive::pipeline::{ImportSummary, store_batch};
-use crate::config::{SourceConfig, TlsMode};
+use crate::config::{Login, MailServer, SourceConfig, TlsMode};
 use crate::forum::gate::Gate;
 use crate::forum::held::take_in;
 use crate::mail::render::RenderOptions;
@@ -152,7 +152,7 @@ impl SourceRunner {
         backoff: &mut Duration,
     ) -> Result<(), ImapError> {
         let c = &self.config;
-        let mut session = connect(c).await?;
+        let mut session = connect(&c.server).await?;
         let mailbox = timed(async {
             if c.delete_after_import {
                 session.select(&c.mailbox).await
@@ -412,7 +412,7 @@ async fn timed<T>(future: impl std::future::Future<Output = T>) -> Result<T, Ima
 }
 
 /// Opens the connection, secures it as configured and logs in.
-pub async fn connect(c: &SourceConfig) -> Result<Session<Conn>, ImapError> {
+pub async fn connect(c: &MailServer<Login>) -> Result<Session<Conn>, ImapError> {
     let address = format!("{}:{}", c.host, c.port);
     let tcp = timed(TcpStream::connect(&address))
         .await?
@@ -446,12 +446,12 @@ pub async fn connect(c: &SourceConfig) -> Result<Session<Conn>, ImapError> {
             async_imap::Client::new(Conn::Tls(Box::new(tls_handshake(c, tcp).await?)))
         }
     };
-    timed(client.login(&c.user, c.password.expose()))
+    timed(client.login(&c.login.user, c.login.password.expose()))
         .await?
         .map_err(|(e, _)| match e {
             async_imap::error::Error::No(reason) | async_imap::error::Error::Bad(reason) => {
                 ImapError::Login {
-                    user: c.user.clone(),
+                    user: c.login.user.clone(),
                     reason,
                 }
             }
@@ -470,7 +470,7 @@ async fn read_greeting(client: &mut async_imap::Client<Conn>) -> Result<(), Imap
 }
 
 async fn tls_handshake(
-    c: &SourceConfig,
+    c: &MailServer<Login>,
     tcp: TcpStream,
 ) -> Result<tokio_rustls::client::TlsStream<TcpStream>, ImapError> {
     let fail = |reason: String| ImapError::Tls {

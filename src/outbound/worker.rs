@@ -30,7 +30,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::sync::{Mutex, Notify, mpsc, watch};
 
-use crate::config::{OutboundConfig, TlsMode};
+use crate::config::{Login, MailServer, OutboundConfig, TlsMode};
 use crate::store::{
     DeriveSettings, Due, OutboxId, RecipientId, Recovered, SendOutcome, Store, StoreError,
 };
@@ -70,8 +70,9 @@ impl Transport {
     /// The SMTP server `[outbound]` describes; its CA file is read now, so a wrong path stops
     /// `serve` at once with the key to fix.
     pub fn smtp(config: &OutboundConfig) -> Result<Transport, WorkerError> {
-        if config.tls != TlsMode::Plain {
-            crate::tls::client_config(config.ca_file.as_deref()).map_err(WorkerError::Setup)?;
+        if config.server.tls != TlsMode::Plain {
+            crate::tls::client_config(config.server.ca_file.as_deref())
+                .map_err(WorkerError::Setup)?;
         }
         Ok(Transport::Smtp(Arc::new(config.clone())))
     }
@@ -162,7 +163,7 @@ async fn timed<T, E: std::fmt::Display>(
 }
 
 /// Opens, secures and authenticates one SMTP connection.
-async fn connect(config: &OutboundConfig) -> Result<AsyncSmtpConnection, SendError> {
+async fn connect(config: &MailServer<Option<Login>>) -> Result<AsyncSmtpConnection, SendError> {
     let server = format!("{}:{}", config.host, config.port);
     let tcp = timed(
         &format!("connecting to {server}"),
@@ -214,8 +215,8 @@ async fn connect(config: &OutboundConfig) -> Result<AsyncSmtpConnection, SendErr
             .map_err(|e| SendError::permanent(e.to_string()))?;
         timed("STARTTLS", connection.starttls(params, &hello)).await?;
     }
-    if let (Some(user), Some(password)) = (&config.user, &config.password) {
-        let credentials = Credentials::new(user.clone(), password.expose().to_owned());
+    if let Some(login) = &config.login {
+        let credentials = Credentials::new(login.user.clone(), login.password.expose().to_owned());
         timed(
             "logging in ([outbound] user and password)",
             connection.auth(&[Mechanism::Plain, Mechanism::Login], &credentials),
@@ -355,7 +356,7 @@ impl Sender {
             self.connection = None;
         }
         if self.connection.is_none() {
-            self.connection = Some(connect(&config).await?);
+            self.connection = Some(connect(&config.server).await?);
         }
         let connection = self.connection.as_mut().expect("connected above");
         let ledger = &mut self.ledger;
