@@ -255,16 +255,6 @@ impl super::Store {
         Ok(InterestTagger { tagger, ids })
     }
 
-    /// A thread's interests, by name.
-    pub fn thread_interests(&self, thread: ThreadId) -> Result<Vec<Interest>, StoreError> {
-        let ids = self.thread_interest_ids(thread)?;
-        Ok(self
-            .interests()?
-            .into_iter()
-            .filter(|i| ids.contains(&i.id))
-            .collect())
-    }
-
     pub fn thread_interest_ids(
         &self,
         thread: ThreadId,

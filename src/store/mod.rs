@@ -254,6 +254,9 @@ impl Default for DeriveSettings {
     }
 }
 
+/// Prepared statements kept per connection (see `Store::open`).
+const STATEMENT_CACHE: usize = 128;
+
 pub struct Store {
     conn: Connection,
     path: PathBuf,
@@ -268,6 +271,9 @@ impl Store {
             path: path.to_owned(),
             source,
         })?;
+        // rusqlite keeps 16 prepared statements per connection by default; a thread page alone
+        // asks about twenty questions, and each one evicted would be compiled again per request.
+        conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
         // Another process (the daemon, an import) may hold the lock for a moment: wait for it.
         conn.busy_timeout(std::time::Duration::from_secs(10))
             .map_err(|source| StoreError::Open {
