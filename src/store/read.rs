@@ -279,6 +279,23 @@ impl super::Store {
         Ok(posts)
     }
 
+    /// A stored message's raw mail, compressed, by its key (`ThreadPost::key`).
+    pub fn packed_raw(&self, message: i64) -> Result<PackedRaw, StoreError> {
+        Ok(self
+            .conn
+            .prepare_cached(
+                "SELECT r.id, r.size, r.data FROM messages m JOIN raw_messages r ON r.id = m.raw_id
+                  WHERE m.id = ?1",
+            )?
+            .query_row([message], |r| {
+                Ok(PackedRaw {
+                    id: super::RawId(r.get(0)?),
+                    size: r.get::<_, i64>(1)? as usize,
+                    data: r.get(2)?,
+                })
+            })?)
+    }
+
     /// Which of `ids` (Message-IDs) are also someone's address: a sender's in the archive
     /// (any list) or a member's. Anyone can give a mail such an id, so a page for a reader
     /// who may not see addresses does not write one.

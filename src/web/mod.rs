@@ -60,6 +60,9 @@ pub struct AppState {
     /// between readers (their likes, their own posts' state, their tools) is laid around it.
     /// A page drawn for a signed-in member is never cached whole.
     posts: Arc<Bounded<ContentKey, Arc<str>>>,
+    /// What every reader's page of a thread is drawn from (`pages::SharedThread`): a member's
+    /// page, never cached whole, is drawn from it without reading the thread again.
+    threads: Arc<Bounded<ThreadKey, Arc<pages::SharedThread>>>,
     limits: Arc<auth::Limits>,
     passwords: Arc<auth::Passwords>,
     /// Picture decodes running (`account::AVATAR_DECODES` at most).
@@ -95,6 +98,15 @@ struct SearchKey {
 struct BodyKey {
     erasures: i64,
     message_id: crate::store::MessageId,
+}
+
+/// What every reader's page of a thread is drawn from: the thread, the archive's version, and
+/// whether addresses are hidden.
+#[derive(PartialEq, Eq, Hash)]
+struct ThreadKey {
+    thread: i64,
+    archive: (i64, i64),
+    hidden: bool,
 }
 
 /// A post's content as a thread page draws it: the message, and whether addresses are hidden.
@@ -182,7 +194,8 @@ pub async fn forget_idle(state: AppState, mut stop: tokio::sync::watch::Receiver
         let dropped = state.pages.forget_unused(CACHE_UNUSED)
             + state.searches.forget_unused(CACHE_UNUSED)
             + state.bodies.forget_unused(CACHE_UNUSED)
-            + state.posts.forget_unused(CACHE_UNUSED);
+            + state.posts.forget_unused(CACHE_UNUSED)
+            + state.threads.forget_unused(CACHE_UNUSED);
         if dropped > 0 {
             let pool = Arc::clone(&state.pool);
             let _ = tokio::task::spawn_blocking(move || pool.release_memory()).await;
@@ -197,19 +210,20 @@ impl AppState {
         settings: DeriveSettings,
         wake: Arc<Notify>,
     ) -> AppState {
-        // `[web] cache_mb` in sevenths: two each for thread pages, posts' content and messages'
-        // text (for snippets), one for search pages. Each cache lets go of what nobody asked for
-        // in a while (`forget_idle`).
-        let seventh = ((config.web.cache_mb as usize) << 20) / 7;
+        // `[web] cache_mb` in eighths: two each for thread pages, posts' content and messages'
+        // text (for snippets), one for search pages and one for threads as every reader sees
+        // them. Each cache lets go of what nobody asked for in a while (`forget_idle`).
+        let eighth = ((config.web.cache_mb as usize) << 20) / 8;
         AppState {
             pool: Arc::new(access::Pool::new(db, settings, config.private_lists())),
-            pages: Arc::new(Bounded::new(512, 2 * seventh, |b| b.len())),
+            pages: Arc::new(Bounded::new(512, 2 * eighth, |b| b.len())),
             // Search pages for repeated queries; a message's rendered text for snippets (a
             // message changes only when erased, which its key counts; rendering it is most of
             // a search's cost).
-            searches: Arc::new(Bounded::new(1024, seventh, |b| b.len())),
-            bodies: Arc::new(Bounded::new(8192, 2 * seventh, |b| b.len())),
-            posts: Arc::new(Bounded::new(4096, 2 * seventh, |c| c.len())),
+            searches: Arc::new(Bounded::new(1024, eighth, |b| b.len())),
+            bodies: Arc::new(Bounded::new(8192, 2 * eighth, |b| b.len())),
+            posts: Arc::new(Bounded::new(4096, 2 * eighth, |c| c.len())),
+            threads: Arc::new(Bounded::new(1024, eighth, |t| t.weight())),
             config: Arc::new(config),
             limits: Arc::new(auth::Limits::new()),
             passwords: Arc::default(),

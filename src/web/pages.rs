@@ -12,15 +12,15 @@ use serde::Deserialize;
 use super::addresses;
 use super::extract::{Id, Viewer};
 use super::view::{self, PAGE_SIZE, Pager, PostView, ResultView, ThreadRow};
-use super::{AppState, BodyKey, Bounded, ContentKey, PageKey, SearchKey, WebError};
+use super::{AppState, BodyKey, Bounded, ContentKey, PageKey, SearchKey, ThreadKey, WebError};
 use crate::mail::render::{RenderOptions, Rendered, render_message};
 use crate::mail::sanitize::escape_markup;
 use crate::search::{QueryError, SearchOrder};
 use crate::store::{
-    Event, Interest, MessageId, PostState, Session, Store, StoreError, ThreadFilter, ThreadId,
-    ThreadPost, ThreadSummary, UserId,
+    Event, Interest, MessageId, PackedRaw, PostState, Session, Store, StoreError, ThreadFilter,
+    ThreadId, ThreadPost, ThreadSummary, UserId,
 };
-use crate::thread::{ThreadMessage, arrange_fixed};
+use crate::thread::{Placement, ThreadMessage, arrange_fixed};
 
 #[derive(Debug, Deserialize, Default)]
 pub struct PageQuery {
@@ -246,29 +246,115 @@ fn rendered(raw: &[u8], options: &RenderOptions) -> Option<Rendered> {
     }))
 }
 
-/// What a thread page shows, read in one go: the thread's subject and list, its posts, the
-/// viewer's own posts' delivery states, the members among the authors, likes, interests (the
-/// thread's and all), whether the viewer watches it, and the event it announces.
-struct ThreadData {
+/// What every reader's page of a thread is drawn from, whoever they are: its subject and list,
+/// its posts (without their mail) in the order shown, the members among the authors, its
+/// interests (and all), the event it announces, the moderators' fixes. Kept by the thread and
+/// the archive's version (`AppState::threads`), which every change it shows raises.
+pub(super) struct SharedThread {
     info: (Option<String>, String),
-    /// The posts; with their raw mail only where `drawn` has no content for them.
     posts: Vec<ThreadPost>,
-    /// Posts' content already drawn (`AppState::posts`), by post key.
-    drawn: HashMap<i64, Arc<str>>,
-    states: HashMap<MessageId, PostState>,
+    /// The posts as the page lays them out, by date and nested (moderators' splits and moves
+    /// place some where their headers do not).
+    dated: Vec<Placement>,
+    nested: Vec<Placement>,
     members: HashMap<String, UserId>,
-    likes: HashMap<String, (u64, bool)>,
     interests: Vec<Interest>,
     all_interests: Vec<Interest>,
-    watching: Option<String>,
     event: Option<Event>,
     /// The archive's erasures (`Store::archive_version`): a rendered message is cached by it.
     erasures: i64,
-    /// Moderators' splits and moves within the thread.
-    fixes: Vec<crate::store::ThreadFix>,
     /// For a reader who may not see addresses: the posts' Message-IDs that are also someone's
     /// address (lowercased).
     known_as_addresses: std::collections::HashSet<String>,
+}
+
+impl SharedThread {
+    /// About the bytes it holds, for the cache's bound.
+    pub(super) fn weight(&self) -> usize {
+        let text = |s: &Option<String>| s.as_ref().map_or(0, String::len);
+        self.posts
+            .iter()
+            .map(|p| {
+                let h = &p.headers;
+                256 + h.message_id.as_str().len()
+                    + h.references.iter().map(|r| r.len() + 24).sum::<usize>()
+                    + text(&h.in_reply_to)
+                    + text(&h.fallback_parent)
+                    + text(&p.from_name)
+                    + text(&p.from_addr)
+                    + text(&p.subject)
+            })
+            .sum::<usize>()
+            + 1024
+    }
+}
+
+/// What a thread page shows for one reader: what every reader sees, the content of posts drawn
+/// before (the raw mail of the others), and the reader's own likes, watch and posts' states.
+struct ThreadData {
+    shared: Arc<SharedThread>,
+    /// Posts' content already drawn (`AppState::posts`), by post key.
+    drawn: HashMap<i64, Arc<str>>,
+    /// The raw mail of the posts not drawn before, by post key.
+    raws: HashMap<i64, PackedRaw>,
+    states: HashMap<MessageId, PostState>,
+    likes: HashMap<String, (u64, bool)>,
+    watching: Option<String>,
+}
+
+/// Reads what every reader's page of a thread is drawn from; None: no such thread.
+fn shared_thread(
+    s: &Store,
+    id: ThreadId,
+    hide_addresses: bool,
+) -> Result<Option<SharedThread>, StoreError> {
+    let Some(info) = s.thread_info(id)? else {
+        return Ok(None);
+    };
+    let erasures = s.archive_version()?.1;
+    let posts = s.thread_posts_with(id, |_| false)?;
+    let addresses: Vec<&str> = posts
+        .iter()
+        .filter_map(|p| p.from_addr.as_deref())
+        .collect();
+    let members = s.members_by_address(&addresses)?;
+    let all_interests = s.interests()?;
+    let tagged = s.thread_interest_ids(id)?;
+    let interests = all_interests
+        .iter()
+        .filter(|i| tagged.contains(&i.id))
+        .cloned()
+        .collect();
+    let event = match s.event_of_thread(id)? {
+        Some(e) => s.event(e)?,
+        None => None,
+    };
+    let known_as_addresses = if hide_addresses {
+        let ids: Vec<MessageId> = posts.iter().map(|p| p.headers.message_id.clone()).collect();
+        s.ids_known_as_addresses(&ids)?
+    } else {
+        Default::default()
+    };
+    let fixes = s.thread_fixes_in(id)?;
+    let fixes: Vec<_> = fixes.iter().map(crate::store::ThreadFix::as_fix).collect();
+    let inputs: Vec<ThreadMessage<'_>> = posts.iter().map(|p| p.headers.thread_message()).collect();
+    let nested = arrange_fixed(&inputs, &fixes);
+    let mut dated = nested.clone();
+    // Date order reads best on a phone; the tree is one click away.
+    dated.sort_by_key(|p| (inputs[p.index].date, posts[p.index].key));
+    drop(inputs);
+    Ok(Some(SharedThread {
+        info,
+        posts,
+        dated,
+        nested,
+        members,
+        interests,
+        all_interests,
+        event,
+        erasures,
+        known_as_addresses,
+    }))
 }
 
 /// Where a post's drawn content is kept (`AppState::posts`).
@@ -291,76 +377,67 @@ struct Reader {
     hide_addresses: bool,
 }
 
-/// What a thread's page is drawn from, as the reader may see it; None: no such thread. The
-/// content of posts drawn before is taken from `contents`, and their mail is not read.
+/// What a thread's page is drawn from, as the reader may see it; None: no such thread. What
+/// every reader sees is taken from `threads` when kept there for this `archive` version, and
+/// the content of posts drawn before from `contents` (their mail is then not read).
 fn thread_data(
     s: &Store,
     id: ThreadId,
     reader: Reader,
-    contents: &Bounded<ContentKey, Arc<str>>,
+    archive: (i64, i64),
+    caches: &ThreadCaches,
 ) -> Result<Option<ThreadData>, StoreError> {
-    let Some(info) = s.thread_info(id)? else {
-        return Ok(None);
+    let key = ThreadKey {
+        thread: id.0,
+        archive,
+        hidden: reader.hide_addresses,
     };
-    let erasures = s.archive_version()?.1;
+    let shared = match caches.threads.get(&key) {
+        Some(shared) => shared,
+        None => {
+            let Some(shared) = shared_thread(s, id, reader.hide_addresses)? else {
+                return Ok(None);
+            };
+            let shared = Arc::new(shared);
+            caches.threads.put(key, Arc::clone(&shared));
+            shared
+        }
+    };
     let mut drawn = HashMap::new();
-    let posts = s.thread_posts_with(id, |post| {
-        let key = content_key(erasures, &post.headers.message_id, reader.hide_addresses);
-        match contents.get(&key) {
+    let mut raws = HashMap::new();
+    for post in &shared.posts {
+        let key = content_key(
+            shared.erasures,
+            &post.headers.message_id,
+            reader.hide_addresses,
+        );
+        match caches.contents.get(&key) {
             Some(content) => {
                 drawn.insert(post.key, content);
-                false
             }
-            None => true,
+            None => {
+                raws.insert(post.key, s.packed_raw(post.key)?);
+            }
         }
-    })?;
-    let addresses: Vec<&str> = posts
-        .iter()
-        .filter_map(|p| p.from_addr.as_deref())
-        .collect();
-    let members = s.members_by_address(&addresses)?;
-    let likes = s.thread_likes(id, reader.member)?;
-    let all_interests = s.interests()?;
-    let tagged = s.thread_interest_ids(id)?;
-    let interests = all_interests
-        .iter()
-        .filter(|i| tagged.contains(&i.id))
-        .cloned()
-        .collect();
-    let event = match s.event_of_thread(id)? {
-        Some(e) => s.event(e)?,
-        None => None,
-    };
+    }
     let (watching, states) = match reader.member {
         Some(me) => (s.thread_pref(me, id)?, s.own_post_states(me, id)?),
         None => (None, HashMap::new()),
     };
-    let known_as_addresses = if reader.hide_addresses {
-        let ids: Vec<MessageId> = posts.iter().map(|p| p.headers.message_id.clone()).collect();
-        s.ids_known_as_addresses(&ids)?
-    } else {
-        Default::default()
-    };
     Ok(Some(ThreadData {
-        info,
-        posts,
+        likes: s.thread_likes(id, reader.member)?,
+        shared,
         drawn,
+        raws,
         states,
-        members,
-        likes,
-        interests,
-        // Moderators add any interest the thread lacks.
-        all_interests: if reader.moderator {
-            all_interests
-        } else {
-            Vec::new()
-        },
         watching,
-        event,
-        erasures,
-        fixes: s.thread_fixes_in(id)?,
-        known_as_addresses,
     }))
+}
+
+/// The caches a thread page is drawn from, for the read that draws it.
+struct ThreadCaches {
+    threads: Arc<Bounded<ThreadKey, Arc<SharedThread>>>,
+    contents: Arc<Bounded<ContentKey, Arc<str>>>,
 }
 
 pub async fn thread(
@@ -380,8 +457,10 @@ pub async fn thread(
     // A member's page is drawn for them, never cached: what it shows is read in the same read
     // that finds the thread.
     let for_member = reader.member.is_some();
-    let contents = Arc::clone(&state.posts);
-    let contents_later = Arc::clone(&state.posts);
+    let caches = ThreadCaches {
+        threads: Arc::clone(&state.threads),
+        contents: Arc::clone(&state.posts),
+    };
     let found = state
         .read(move |s| {
             if s.thread_version(ThreadId(id))?.is_none() {
@@ -390,13 +469,13 @@ pub async fn thread(
             }
             let archive = s.archive_version()?;
             let data = match for_member {
-                true => thread_data(s, ThreadId(id), reader, &contents)?,
+                true => thread_data(s, ThreadId(id), reader, archive, &caches)?,
                 false => None,
             };
-            Ok(Ok((archive, data)))
+            Ok(Ok((archive, data, caches)))
         })
         .await?;
-    let (archive, data) = match found {
+    let (archive, data, caches) = match found {
         Ok(found) => found,
         Err(Some(moved)) => {
             return Ok(Redirect::to(&format!("/t/{}", moved.0)).into_response());
@@ -419,33 +498,26 @@ pub async fn thread(
     let data = match data {
         Some(data) => data,
         None => state
-            .read(move |s| thread_data(s, ThreadId(id), reader, &contents_later))
+            .read(move |s| thread_data(s, ThreadId(id), reader, archive, &caches))
             .await?
             .ok_or(WebError::NotFound("thread"))?,
     };
-    let (subject, list) = data.info;
-    let posts = data.posts;
+    let shared = Arc::clone(&data.shared);
+    let (subject, list) = shared.info.clone();
+    let posts = &shared.posts;
     let options = render_options(&state, &list);
     // What the mail and its authors say, as this reader may see it.
     let shown = |text: &str| addresses::shown(text, hide_addresses);
     // A Message-ID that is also someone's address (anyone can give a mail such an id) is
     // not written into a link: the post is linked by its place in the thread instead.
-    let known = &data.known_as_addresses;
-
-    let inputs: Vec<ThreadMessage<'_>> = posts.iter().map(|p| p.headers.thread_message()).collect();
-    // Moderators' splits and moves place some posts where their headers do not.
-    let fixes: Vec<_> = data
-        .fixes
-        .iter()
-        .map(crate::store::ThreadFix::as_fix)
-        .collect();
-    let mut placements = arrange_fixed(&inputs, &fixes);
-    if !nested {
-        // Date order reads best on a phone; the tree is one click away.
-        placements.sort_by_key(|p| (inputs[p.index].date, posts[p.index].key));
-    }
+    let known = &shared.known_as_addresses;
+    let placements = if nested {
+        &shared.nested
+    } else {
+        &shared.dated
+    };
     let mut views = Vec::with_capacity(posts.len());
-    for placement in &placements {
+    for placement in placements {
         let post = &posts[placement.index];
         let author = match (&post.from_name, &post.from_addr) {
             (Some(n), _) => shown(n),
@@ -455,8 +527,12 @@ pub async fn thread(
         let content = match data.drawn.get(&post.key) {
             Some(content) => Arc::clone(content),
             None => {
-                let content: Arc<str> = post_content(&state, post, &options, &shown)?.into();
-                let key = content_key(data.erasures, &post.headers.message_id, hide_addresses);
+                let raw = data
+                    .raws
+                    .get(&post.key)
+                    .ok_or(StoreError::NotRead(post.key))?;
+                let content: Arc<str> = post_content(&state, post, raw, &options, &shown)?.into();
+                let key = content_key(shared.erasures, &post.headers.message_id, hide_addresses);
                 state.posts.put(key, Arc::clone(&content));
                 content
             }
@@ -493,7 +569,7 @@ pub async fn thread(
             author_link: match post
                 .from_addr
                 .as_deref()
-                .and_then(|a| data.members.get(&a.to_lowercase()))
+                .and_then(|a| shared.members.get(&a.to_lowercase()))
             {
                 Some(member) => Some(format!("/u/{}", member.0)),
                 // An author page is named by the address: not for readers who may not see it.
@@ -515,16 +591,17 @@ pub async fn thread(
     let moderator = reader.moderator;
     let page = view::ThreadPage {
         head: state.head(viewer.as_ref()),
-        interests: data
+        interests: shared
             .interests
             .iter()
             .map(|i| (i.rules.slug.clone(), i.rules.name.clone()))
             .collect(),
         // Moderators add any interest the thread lacks, or remove one it has.
         taggable: if moderator {
-            data.all_interests
+            shared
+                .all_interests
                 .iter()
-                .filter(|i| !data.interests.iter().any(|t| t.id == i.id))
+                .filter(|i| !shared.interests.iter().any(|t| t.id == i.id))
                 .map(|i| (i.rules.slug.clone(), i.rules.name.clone()))
                 .collect()
         } else {
@@ -532,7 +609,7 @@ pub async fn thread(
         },
         moderator,
         watching: data.watching.unwrap_or_default(),
-        event: data.event.map(|e| {
+        event: shared.event.as_ref().map(|e| {
             (
                 e.id.0,
                 shown(&e.details.title),
@@ -574,10 +651,11 @@ pub async fn thread(
 fn post_content(
     state: &AppState,
     post: &crate::store::ThreadPost,
+    raw: &PackedRaw,
     options: &RenderOptions,
     shown: &dyn Fn(&str) -> String,
 ) -> Result<String, StoreError> {
-    let raw = post.raw_bytes()?;
+    let raw = raw.bytes()?;
     let r = rendered(&raw, options).unwrap_or_else(|| Rendered {
         subject: post.subject.clone(),
         from: String::new(),
