@@ -56,7 +56,9 @@ fn read_piece<R: BufRead>(r: &mut R, buf: &mut Vec<u8>) -> io::Result<usize> {
             return Ok(n);
         }
         let room = MAX_PIECE - n;
-        let (take, done) = match avail.iter().position(|&b| b == b'\n') {
+        // memchr: an archive is millions of lines, and a byte-by-byte search was a fifth of
+        // reading one.
+        let (take, done) = match memchr::memchr(b'\n', avail) {
             Some(i) if i < room => (i + 1, true),
             _ if avail.len() >= room => (room, true),
             _ => (avail.len(), false),
@@ -71,10 +73,7 @@ fn read_piece<R: BufRead>(r: &mut R, buf: &mut Vec<u8>) -> io::Result<usize> {
 }
 
 fn line_end(buf: &[u8], from: usize) -> usize {
-    buf[from..]
-        .iter()
-        .position(|&b| b == b'\n')
-        .map_or(buf.len(), |i| from + i + 1)
+    memchr::memchr(b'\n', &buf[from..]).map_or(buf.len(), |i| from + i + 1)
 }
 
 fn envelope_of(line: &[u8]) -> Vec<u8> {

@@ -207,6 +207,64 @@ struct Current {
 
 type Input = Box<dyn BufRead + Send>;
 
+/// A compressed archive decompressed on a thread of its own, a few pieces ahead of its reader:
+/// inflating is the largest part of reading a `.gz` archive, and splitting and hashing its
+/// messages can use the other core meanwhile. (No crate in use offers a read-ahead reader;
+/// this is a channel of pieces.)
+struct Inflating {
+    pieces: std::sync::mpsc::Receiver<io::Result<Vec<u8>>>,
+    piece: Cursor<Vec<u8>>,
+}
+
+impl Inflating {
+    /// Pieces read ahead at most, and their size.
+    const AHEAD: usize = 4;
+    const PIECE: usize = 256 << 10;
+
+    fn start(mut input: impl Read + Send + 'static) -> Inflating {
+        let (send, pieces) = std::sync::mpsc::sync_channel(Self::AHEAD);
+        std::thread::spawn(move || {
+            loop {
+                let mut piece = vec![0; Self::PIECE];
+                let read = match input.read(&mut piece) {
+                    Ok(0) => return,
+                    Ok(n) => {
+                        piece.truncate(n);
+                        Ok(piece)
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(e) => Err(e),
+                };
+                let failed = read.is_err();
+                // The reader went away (the import stopped): nothing left to do.
+                if send.send(read).is_err() || failed {
+                    return;
+                }
+            }
+        });
+        Inflating {
+            pieces,
+            piece: Cursor::new(Vec::new()),
+        }
+    }
+}
+
+impl Read for Inflating {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        loop {
+            let n = self.piece.read(buf)?;
+            if n > 0 || buf.is_empty() {
+                return Ok(n);
+            }
+            match self.pieces.recv() {
+                Ok(piece) => self.piece = Cursor::new(piece?),
+                // The thread ended: the end of the archive.
+                Err(_) => return Ok(0),
+            }
+        }
+    }
+}
+
 enum Source {
     /// The whole file is one message; `None` once it has been read.
     Whole(Option<Input>),
@@ -290,7 +348,7 @@ impl ArchiveReader {
         let mut input: Input = if gzip {
             Box::new(BufReader::with_capacity(
                 READ_BUFFER,
-                MultiGzDecoder::new(raw),
+                Inflating::start(MultiGzDecoder::new(raw)),
             ))
         } else {
             Box::new(raw)
