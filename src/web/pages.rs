@@ -463,7 +463,8 @@ pub async fn thread(
     };
     let found = state
         .read(move |s| {
-            if s.thread_version(ThreadId(id))?.is_none() {
+            // The thread's row says whether it has messages (no count of them).
+            if s.thread_info(ThreadId(id))?.is_none() {
                 // A thread a moderator merged (or moved) away: its posts are elsewhere now.
                 return Ok(Err(s.thread_moved(ThreadId(id))?));
             }
