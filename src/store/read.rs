@@ -33,8 +33,8 @@ pub struct ThreadPost {
     pub from_name: Option<String>,
     pub from_addr: Option<String>,
     pub subject: Option<String>,
-    /// Its raw mail, compressed; None when whoever read the thread did not need it
-    /// (`Store::thread_posts_with`).
+    /// Its raw mail, compressed; None when the thread was read without it
+    /// (`Store::thread_post_headers`).
     pub raw: Option<PackedRaw>,
 }
 
@@ -233,16 +233,20 @@ impl super::Store {
 
     /// Every post of a thread with its raw mail, in storage order (the threader orders them).
     pub fn thread_posts(&self, thread: ThreadId) -> Result<Vec<ThreadPost>, StoreError> {
-        self.thread_posts_with(thread, |_| true)
+        self.read_thread_posts(thread, true)
     }
 
-    /// Every post of a thread, in storage order, with its raw mail where `wants_raw` says so
-    /// (a thread page needs the mail only of posts it has not drawn before: reading fifty
-    /// messages' bytes would cost more than the rest of the page).
-    pub fn thread_posts_with(
+    /// Every post of a thread without its raw mail (`Store::packed_raw` reads one): a thread
+    /// page draws most posts from content it keeps, and reading fifty messages' bytes would
+    /// cost more than the rest of the page.
+    pub fn thread_post_headers(&self, thread: ThreadId) -> Result<Vec<ThreadPost>, StoreError> {
+        self.read_thread_posts(thread, false)
+    }
+
+    fn read_thread_posts(
         &self,
         thread: ThreadId,
-        mut wants_raw: impl FnMut(&ThreadPost) -> bool,
+        with_raw: bool,
     ) -> Result<Vec<ThreadPost>, StoreError> {
         let mut stmt = self.conn.prepare_cached(
             "SELECT m.id, m.message_id, m.refs, m.in_reply_to, m.fallback_parent, m.date,
@@ -264,7 +268,7 @@ impl super::Store {
                 subject: r.get(8)?,
                 raw: None,
             };
-            if wants_raw(&post) {
+            if with_raw {
                 let id = super::RawId(r.get(9)?);
                 post.raw = Some(raw.query_row([id.0], |r| {
                     Ok(PackedRaw {
@@ -407,7 +411,7 @@ mod tests {
     use crate::store::{DeriveSettings, Store, StoreError, ThreadId};
 
     #[test]
-    fn a_thread_is_read_with_the_raw_mail_asked_for_only() {
+    fn a_thread_is_read_with_or_without_its_raw_mail() {
         let dir = tempfile::tempdir().unwrap();
         let mut store = Store::open(&dir.path().join("a.db"), DeriveSettings::default()).unwrap();
         for (id, parent) in [("a@x", None), ("b@x", Some("a@x"))] {
@@ -427,11 +431,14 @@ mod tests {
                 .contains("body b@x")
         );
 
-        let some = store
-            .thread_posts_with(ThreadId(1), |p| p.headers.message_id.as_str() == "b@x")
-            .unwrap();
-        assert_eq!(some[0].headers.message_id.as_str(), "a@x");
-        assert!(matches!(some[0].raw_bytes(), Err(StoreError::NotRead(_))));
-        assert_eq!(some[1].raw_bytes().unwrap(), all[1].raw_bytes().unwrap());
+        let headers = store.thread_post_headers(ThreadId(1)).unwrap();
+        assert_eq!(headers[0].headers.message_id.as_str(), "a@x");
+        assert_eq!(headers[1].headers, all[1].headers);
+        assert!(matches!(
+            headers[1].raw_bytes(),
+            Err(StoreError::NotRead(_))
+        ));
+        let raw = store.packed_raw(headers[1].key).unwrap();
+        assert_eq!(raw.bytes().unwrap(), all[1].raw_bytes().unwrap());
     }
 }

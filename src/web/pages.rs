@@ -312,7 +312,7 @@ fn shared_thread(
         return Ok(None);
     };
     let erasures = s.archive_version()?.1;
-    let posts = s.thread_posts_with(id, |_| false)?;
+    let posts = s.thread_post_headers(id)?;
     let addresses: Vec<&str> = posts
         .iter()
         .filter_map(|p| p.from_addr.as_deref())
