@@ -217,20 +217,6 @@ impl super::Store {
             .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))?)
     }
 
-    /// What changes whenever a thread gains, loses or reorders a message: for caching pages.
-    pub fn thread_version(&self, thread: ThreadId) -> Result<Option<(i64, i64)>, StoreError> {
-        Ok(self
-            .conn
-            .prepare_cached(
-                "SELECT count(*), coalesce(max(id), 0) FROM messages WHERE thread_id = ?1",
-            )?
-            .query_row([thread.0], |r| {
-                Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?))
-            })
-            .optional()?
-            .filter(|(n, _)| *n > 0))
-    }
-
     /// Every post of a thread with its raw mail, in storage order (the threader orders them).
     pub fn thread_posts(&self, thread: ThreadId) -> Result<Vec<ThreadPost>, StoreError> {
         self.read_thread_posts(thread, true)

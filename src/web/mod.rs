@@ -48,9 +48,9 @@ use crate::store::{DeriveSettings, Session, StoreError};
 pub struct AppState {
     pool: Arc<access::Pool>,
     config: Arc<Config>,
-    /// Rendered thread pages, keyed by thread, view and the thread's version (message count and
-    /// newest message): rendering fifty mails per request would cost more than serving them,
-    /// and a changed thread has a new key, so a cached page is never stale.
+    /// Rendered thread pages for readers not signed in, keyed by thread, view and the archive's
+    /// version (`PageKey`): rendering fifty mails per request would cost more than serving
+    /// them, and any change a page shows raises the version, so a cached page is never stale.
     pages: Arc<Bounded<PageKey, axum::body::Bytes>>,
     searches: Arc<Bounded<SearchKey, axum::body::Bytes>>,
     /// A message's rendered text, by the archive's erasure count and Message-ID.
