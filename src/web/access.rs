@@ -34,7 +34,7 @@ impl AppState {
             .await
     }
 
-    /// Runs `f` on the pool off the async threads, once `turns` lets it (see `READERS`).
+    /// Runs `f` on the pool off the async threads, once `turns` lets it (see `readers`).
     async fn on_pool<T: Send + 'static>(
         &self,
         turns: &Arc<tokio::sync::Semaphore>,
@@ -140,15 +140,23 @@ fn cache_policy(signed_in: bool, headers: &mut HeaderMap) {
     }
 }
 
-/// SQLite's page cache per pooled connection.
-const CONNECTION_CACHE_KIB: u32 = 2048;
+/// SQLite's page cache per pooled connection: the OS caches the file, and a larger cache
+/// measured no faster while each reader's grew the server's memory by as much.
+const CONNECTION_CACHE_KIB: u32 = 1024;
 
-/// Connections that read at once, and that write at once. A request beyond them waits for a
-/// connection to come back rather than open one: opening (the schema read, a reader's
-/// confinement) costs more than most pages, and on a few cores more readers at once only take
-/// turns. It also bounds the memory the connections' caches hold.
-const READERS: usize = 8;
+/// Connections that write at once. A request beyond them waits for a connection to come back
+/// rather than open one: opening (the schema read, a reader's confinement) costs more than
+/// most pages.
 const WRITERS: usize = 4;
+
+/// Connections that read at once: twice the cores, between 2 and 8. More readers than that
+/// only take turns on the cores, and each holds its own page cache, statements and schema
+/// (about 4 MB after a crawl of the archive), so they bound the server's memory too.
+fn readers() -> usize {
+    std::thread::available_parallelism()
+        .map_or(2, |cores| 2 * cores.get())
+        .clamp(2, 8)
+}
 
 /// A few open connections, reused: opening SQLite per request would cost more than most pages.
 /// Readers' connections are confined (`Store::confine`) to the viewer's lists; writers' are
@@ -160,7 +168,9 @@ pub(super) struct Pool {
     pub(super) private: Vec<String>,
     pub(super) readers: Mutex<Vec<Store>>,
     pub(super) writers: Mutex<Vec<Store>>,
-    /// Turns to read and to write (see `READERS`).
+    /// How many connections read at once (`readers`).
+    pub(super) reading_at_once: usize,
+    /// Turns to read and to write (see `readers`).
     pub(super) reading: Arc<tokio::sync::Semaphore>,
     pub(super) writing: Arc<tokio::sync::Semaphore>,
 }
@@ -173,7 +183,8 @@ impl Pool {
             private,
             readers: Mutex::new(Vec::new()),
             writers: Mutex::new(Vec::new()),
-            reading: Arc::new(tokio::sync::Semaphore::new(READERS)),
+            reading_at_once: readers(),
+            reading: Arc::new(tokio::sync::Semaphore::new(readers())),
             writing: Arc::new(tokio::sync::Semaphore::new(WRITERS)),
         }
     }
@@ -185,7 +196,7 @@ impl Pool {
     ) -> Result<T, StoreError> {
         self.lend(
             &self.readers,
-            READERS,
+            self.reading_at_once,
             |store| store.confine(&self.private),
             |store| store.set_viewer(viewer),
             |store| f(store),

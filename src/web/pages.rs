@@ -635,12 +635,7 @@ pub async fn thread(
         .map(|p| p.content.len() + around)
         .sum::<usize>()
         + 16384;
-    let mut html = view::render_sized(&page, size).0;
-    if !signed_in {
-        // Kept in the cache, which weighs what it holds.
-        html.shrink_to_fit();
-    }
-    let html = axum::body::Bytes::from(html);
+    let html = body_bytes(view::render_sized(&page, size).0, !signed_in);
     if !signed_in {
         state.pages.put(key, html.clone());
     }
@@ -923,12 +918,22 @@ pub async fn search(
             pager: Pager::new(1, 0, |_| String::new()),
         },
     };
-    let html = axum::body::Bytes::from(view::render(&page_view).0);
     // A search over its time budget depends on the moment's load: never kept for others.
-    if !signed_in && page_view.problem.is_none() {
+    let kept = !signed_in && page_view.problem.is_none();
+    let html = body_bytes(view::render(&page_view).0, kept);
+    if kept {
         state.searches.put(key, html.clone());
     }
     Ok(drawn(html, hide))
+}
+
+/// A drawn page as a response body. One to be `cached` gives back the room it was drawn in
+/// first (up to half of it): a cache weighs what it holds by length, and should hold no more.
+fn body_bytes(mut html: String, cached: bool) -> axum::body::Bytes {
+    if cached {
+        html.shrink_to_fit();
+    }
+    axum::body::Bytes::from(html)
 }
 
 fn capitalise(s: &str) -> String {
