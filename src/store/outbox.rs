@@ -639,11 +639,10 @@ impl super::Store {
                  FROM messages m JOIN lists l ON l.id = m.list_id WHERE m.message_id = ?1",
             )?
             .query_row([message_id], |r| {
-                let refs: String = r.get(2)?;
                 Ok(ReplyTarget {
                     message_id: r.get(0)?,
                     subject: r.get(1)?,
-                    references: refs.split_whitespace().map(str::to_owned).collect(),
+                    references: super::read::references(r, 2)?,
                     thread: ThreadId(r.get(3)?),
                     list: r.get(4)?,
                     author: r.get(5)?,

@@ -54,14 +54,20 @@ pub(super) fn thread_headers(
     r: &rusqlite::Row<'_>,
     first: usize,
 ) -> rusqlite::Result<ThreadHeaders> {
-    let refs: String = r.get(first + 1)?;
     Ok(ThreadHeaders {
         message_id: r.get(first)?,
-        references: refs.split_whitespace().map(str::to_owned).collect(),
+        references: references(r, first + 1)?,
         in_reply_to: r.get(first + 2)?,
         fallback_parent: r.get(first + 3)?,
         date: r.get(first + 4)?,
     })
+}
+
+/// The References of a `messages` row, from its `refs` column at `index` (the ids stored
+/// space-separated).
+pub(super) fn references(r: &rusqlite::Row<'_>, index: usize) -> rusqlite::Result<Vec<String>> {
+    let refs: String = r.get(index)?;
+    Ok(refs.split_whitespace().map(str::to_owned).collect())
 }
 
 /// A message's raw mail as stored, compressed: decompressed when asked for, so that a page
