@@ -65,16 +65,19 @@ fn choose<'a>(
 ) -> BTreeMap<(bool, String), Vec<Item<'a>>> {
     let mut threads: BTreeMap<ThreadId, Item<'a>> = BTreeMap::new();
     for p in posts {
-        if filter.mailed.contains(p.message_id.as_str())
-            || filter.muted_threads.contains(&p.thread)
-            || filter.hidden_lists.contains(&p.list)
+        if filter.mailed.contains(p.post.message_id.as_str())
+            || filter.muted_threads.contains(&p.post.thread)
+            || filter.hidden_lists.contains(&p.post.list)
             || p.from_addr
                 .as_deref()
                 .is_some_and(|a| filter.own_addresses.contains(&a.to_lowercase()))
         {
             continue;
         }
-        let tags = interests.get(&p.thread).map(Vec::as_slice).unwrap_or(&[]);
+        let tags = interests
+            .get(&p.post.thread)
+            .map(Vec::as_slice)
+            .unwrap_or(&[]);
         let muted = tags
             .iter()
             .any(|t| filter.interests.get(t) == Some(&InterestMode::Mute));
@@ -84,8 +87,8 @@ fn choose<'a>(
         if muted && !watched {
             continue;
         }
-        let item = threads.entry(p.thread).or_insert_with(|| Item {
-            thread: p.thread,
+        let item = threads.entry(p.post.thread).or_insert_with(|| Item {
+            thread: p.post.thread,
             posts: Vec::new(),
             likes: 0,
         });
@@ -135,6 +138,7 @@ fn render(
         for item in items {
             let first = item.posts[0];
             let subject = first
+                .post
                 .subject
                 .clone()
                 .unwrap_or_else(|| "(no subject)".into());
@@ -254,7 +258,7 @@ fn build(
     let items: Vec<String> = groups
         .values()
         .flatten()
-        .flat_map(|i| i.posts.iter().map(|p| p.message_id.to_string()))
+        .flat_map(|i| i.posts.iter().map(|p| p.post.message_id.to_string()))
         .collect();
     (
         member.user,

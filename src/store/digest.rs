@@ -1,7 +1,6 @@
 //! What digests are made of: the members due one, and the posts of a period with their
 //! threads' interests and likes. Chosen per member by `outbound::digest`.
 
-use super::MessageId;
 use std::collections::{HashMap, HashSet};
 
 use rusqlite::params;
@@ -9,7 +8,7 @@ use serde::Deserialize;
 
 use super::interests::{InterestId, InterestMode};
 use super::members::UserId;
-use super::{StoreError, ThreadId};
+use super::{PostRef, StoreError, ThreadId};
 
 /// Each thread's interests.
 pub type ThreadInterests = HashMap<ThreadId, Vec<InterestId>>;
@@ -30,10 +29,8 @@ pub struct DigestMember {
 /// A post of the period, with what a digest needs of it.
 #[derive(Debug, Clone, Deserialize)]
 pub struct DigestPost {
-    pub message_id: MessageId,
-    pub thread: ThreadId,
-    pub subject: Option<String>,
-    pub list: String,
+    #[serde(flatten)]
+    pub post: PostRef,
     pub author: Option<String>,
     pub from_addr: Option<String>,
     pub date: i64,
@@ -87,8 +84,13 @@ impl super::Store {
         let posts: Vec<DigestPost> = super::rows_as(&mut stmt, params![since, until])?;
         let mut interests = HashMap::new();
         for p in &posts {
-            if let std::collections::hash_map::Entry::Vacant(slot) = interests.entry(p.thread) {
-                slot.insert(self.thread_interest_ids(p.thread)?.into_iter().collect());
+            if let std::collections::hash_map::Entry::Vacant(slot) = interests.entry(p.post.thread)
+            {
+                slot.insert(
+                    self.thread_interest_ids(p.post.thread)?
+                        .into_iter()
+                        .collect(),
+                );
             }
         }
         Ok((posts, interests))

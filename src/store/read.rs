@@ -25,6 +25,15 @@ pub struct ThreadSummary {
     pub preview: String,
 }
 
+/// A post as lists of posts name it: its id, its thread, the subject and the list.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct PostRef {
+    pub message_id: MessageId,
+    pub thread: ThreadId,
+    pub subject: Option<String>,
+    pub list: String,
+}
+
 /// One post of a thread, with its raw mail for rendering.
 #[derive(Debug, Clone)]
 pub struct ThreadPost {
