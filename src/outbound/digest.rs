@@ -68,7 +68,8 @@ fn choose<'a>(
         if filter.mailed.contains(p.post.message_id.as_str())
             || filter.muted_threads.contains(&p.post.thread)
             || filter.hidden_lists.contains(&p.post.list)
-            || p.from_addr
+            || p.author
+                .address
                 .as_deref()
                 .is_some_and(|a| filter.own_addresses.contains(&a.to_lowercase()))
         {
@@ -156,7 +157,7 @@ fn render(
             let authors: Vec<String> = {
                 let mut seen = Vec::new();
                 for p in &item.posts {
-                    let a = p.author.clone().or(p.from_addr.clone()).unwrap_or_default();
+                    let a = p.author.name_or_address().unwrap_or_default().to_owned();
                     if !a.is_empty() && !seen.contains(&a) {
                         seen.push(a);
                     }

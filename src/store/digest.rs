@@ -8,7 +8,7 @@ use serde::Deserialize;
 
 use super::interests::{InterestId, InterestMode};
 use super::members::UserId;
-use super::{PostRef, StoreError, ThreadId};
+use super::{Author, PostRef, StoreError, ThreadId};
 
 /// Each thread's interests.
 pub type ThreadInterests = HashMap<ThreadId, Vec<InterestId>>;
@@ -31,8 +31,8 @@ pub struct DigestMember {
 pub struct DigestPost {
     #[serde(flatten)]
     pub post: PostRef,
-    pub author: Option<String>,
-    pub from_addr: Option<String>,
+    #[serde(flatten)]
+    pub author: Author,
     pub date: i64,
     pub preview: String,
     pub likes: u64,
@@ -74,7 +74,7 @@ impl super::Store {
     ) -> Result<(Vec<DigestPost>, ThreadInterests), StoreError> {
         let mut stmt = self.conn.prepare_cached(
             "SELECT m.message_id, m.thread_id AS thread, coalesce(t.subject, m.subject) AS subject,
-                    l.name AS list, m.from_name AS author, m.from_addr, m.date,
+                    l.name AS list, m.from_name AS name, m.from_addr AS address, m.date,
                     coalesce(m.preview, '') AS preview,
                     (SELECT count(*) FROM likes k WHERE k.message_id = m.message_id) AS likes
              FROM messages m JOIN threads t ON t.id = m.thread_id JOIN lists l ON l.id = m.list_id

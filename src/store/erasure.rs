@@ -12,7 +12,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use super::members::UserId;
-use super::{Derived, ListId, MessageKey, RawId, StoreError, ThreadId, Writer};
+use super::{Author, Derived, ListId, MessageKey, RawId, StoreError, ThreadId, Writer};
 use crate::mail::hex::hex;
 use crate::mail::parse::{ParsedMessage, parse_message};
 use crate::mail::render::RenderOptions;
@@ -158,8 +158,7 @@ pub struct ErasableMessage {
     pub list: ListId,
     pub list_name: String,
     pub subject: Option<String>,
-    pub from_name: Option<String>,
-    pub from_addr: Option<String>,
+    pub author: Author,
     pub envelope: Option<String>,
     pub bytes: Vec<u8>,
 }
@@ -354,8 +353,10 @@ impl Writer<'_> {
             list: ListId(r.get(9)?),
             list_name: r.get(10)?,
             subject: r.get(11)?,
-            from_name: r.get(12)?,
-            from_addr: r.get(13)?,
+            author: Author {
+                name: r.get(12)?,
+                address: r.get(13)?,
+            },
             envelope: r.get(14)?,
             bytes: super::decompress(raw, &data, size as usize)?,
         }))
@@ -815,7 +816,7 @@ impl Writer<'_> {
             &m.raw_sha,
             &m.headers.message_id,
             &m.content_sha,
-            m.from_addr.as_deref(),
+            m.author.address.as_deref(),
             stand_in,
             erasure,
         )

@@ -65,7 +65,7 @@ pub use moderation::{
 };
 pub use outbox::*;
 pub use read::{
-    PackedRaw, Page, PostRef, StoredAttachment, ThreadFilter, ThreadPost, ThreadSummary,
+    Author, PackedRaw, Page, PostRef, StoredAttachment, ThreadFilter, ThreadPost, ThreadSummary,
 };
 pub use search::{AuthorMatch, SearchHit, SearchPage, SearchResults};
 pub use sources::{Cursor, SourceState, SourceStatus};

@@ -34,6 +34,20 @@ pub struct PostRef {
     pub list: String,
 }
 
+/// Who wrote a message, as its From header gave them: a name, an address, either or both.
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Deserialize)]
+pub struct Author {
+    pub name: Option<String>,
+    pub address: Option<String>,
+}
+
+impl Author {
+    /// The name, else the address: how a post's author is named in a list of posts.
+    pub fn name_or_address(&self) -> Option<&str> {
+        self.name.as_deref().or(self.address.as_deref())
+    }
+}
+
 /// One post of a thread, with its raw mail for rendering.
 #[derive(Debug, Clone)]
 pub struct ThreadPost {
