@@ -135,7 +135,7 @@ fn decide_once(
             record(&writer, config, &held, moderator, None, Some(&reason), now)?;
             let address = match held.user {
                 Some(user) => writer.mail_address(user)?,
-                None => held.sender.clone(),
+                None => held.author.address.clone(),
             };
             if let Some(address) = address {
                 // The author's mail names the post by its subject, masked as what is kept.
@@ -169,7 +169,7 @@ fn decide_once(
                 };
                 let draft = Draft {
                     user,
-                    author_name: held.author_name.clone().unwrap_or_default(),
+                    author_name: held.author.name.clone().unwrap_or_default(),
                     list: held.list_name.clone(),
                     parent: parent.clone(),
                     subject: held.subject.clone(),

@@ -152,10 +152,7 @@ pub async fn queue(
             .map(|h| view::HeldRow {
                 id: h.id.0,
                 subject: h.subject,
-                author: h
-                    .author_name
-                    .or(h.sender)
-                    .unwrap_or_else(|| "someone".to_owned()),
+                author: h.author.name_or_address().unwrap_or("someone").to_owned(),
                 list: h.list_name,
                 kind: match h.kind {
                     HeldKind::Web { .. } => "web post",
