@@ -4,8 +4,9 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use tokio_rustls::rustls::pki_types::CertificateDer;
+use tokio_rustls::TlsConnector;
 use tokio_rustls::rustls::pki_types::pem::PemObject;
+use tokio_rustls::rustls::pki_types::{CertificateDer, ServerName};
 use tokio_rustls::rustls::{ClientConfig, RootCertStore};
 
 /// A rustls client config trusting the public roots and `ca_file` (PEM) when given.
@@ -29,4 +30,16 @@ pub fn client_config(ca_file: Option<&Path>) -> Result<Arc<ClientConfig>, String
         .with_root_certificates(roots)
         .with_no_client_auth();
     Ok(Arc::new(config))
+}
+
+/// What a TLS connection to `host` needs: a connector trusting what [`client_config`] trusts,
+/// and the name the server's certificate must carry.
+pub fn connector(
+    ca_file: Option<&Path>,
+    host: &str,
+) -> Result<(TlsConnector, ServerName<'static>), String> {
+    let config = client_config(ca_file)?;
+    let name = ServerName::try_from(host.to_owned())
+        .map_err(|e| format!("{host:?} is not a valid server name: {e}"))?;
+    Ok((TlsConnector::from(config), name))
 }

@@ -6,7 +6,7 @@ mod common;
 
 use common::app::Site;
 use listbridge::forum::moderation::{Decision, FixRequest, decide, fix_thread};
-use listbridge::store::{Role, Store};
+use listbridge::store::{Role, Store, UserId};
 
 const CONFIG: &str = "[web]\nsite_name = \"Test forum\"\n\
                       [[lists]]\nname = \"snug\"\nsubject_tag = \"[SNUG]\"\n";
@@ -22,8 +22,8 @@ fn import(site: &Site, store: &mut Store, file: &std::path::Path) {
     .unwrap();
 }
 
-/// The sample archive with its interests, served.
-fn sample_site() -> (Site, Store) {
+/// The sample archive with its interests, served, and one account (`name`, `address`, `role`).
+fn sample_site(name: &str, address: &str, role: Role) -> (Site, Store, UserId) {
     let mut site = Site::new(&format!(
         "{CONFIG}{}",
         include_str!("../fixtures/sample/interests.toml")
@@ -38,7 +38,8 @@ fn sample_site() -> (Site, Store) {
         &common::fixtures_dir().join("sample/snug-2024.mbox"),
     );
     site.restart();
-    (site, store)
+    let (user, _) = store.create_user(name, address, role, 0).unwrap();
+    (site, store, user)
 }
 
 /// How many results an anonymous (cached) search page lists.
@@ -52,10 +53,7 @@ async fn results(site: &Site, query: &str) -> usize {
 
 #[tokio::test]
 async fn archive_version_invalidates_cached_search_on_every_change() {
-    let (site, mut store) = sample_site();
-    let (moderator, _) = store
-        .create_user("Mo Dee", "mo@mods.example", Role::Moderator, 0)
-        .unwrap();
+    let (site, mut store, moderator) = sample_site("Mo Dee", "mo@mods.example", Role::Moderator);
     let version = |store: &Store| store.archive_version().unwrap();
     let mut seen = vec![version(&store)];
     let mut changed = |store: &Store, what: &str| {
@@ -159,10 +157,7 @@ async fn archive_version_invalidates_cached_search_on_every_change() {
 /// member's like, an interest renamed (both by another process than the server's).
 #[tokio::test]
 async fn a_cached_thread_page_shows_a_like_and_a_renamed_interest_at_once() {
-    let (site, mut store) = sample_site();
-    let (member, _) = store
-        .create_user("Ann Member", "ann@members.example", Role::Member, 0)
-        .unwrap();
+    let (site, store, member) = sample_site("Ann Member", "ann@members.example", Role::Member);
     let (copd, _) = store.locate("copd-1@example.org").unwrap().unwrap();
     let page = format!("/t/{}", copd.0);
     let likes = |body: &str| body.matches("1 like").count();

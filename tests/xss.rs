@@ -8,16 +8,7 @@ mod common;
 
 use std::path::Path;
 
-use listbridge::mail::sanitize::{SanitizeOptions, sanitize_html};
-
-#[rustfmt::skip]
-const ALLOWED_TAGS: &[&str] = &[
-    "p", "br", "div", "span", "blockquote", "pre", "code", "hr",
-    "a", "b", "i", "u", "em", "strong", "s", "strike", "del", "ins", "mark", "sub", "sup",
-    "small", "big", "tt", "kbd", "samp", "var", "abbr", "cite", "q", "dfn",
-    "h1", "h2", "h3", "h4", "h5", "h6", "ul", "ol", "li", "dl", "dt", "dd",
-    "table", "thead", "tbody", "tfoot", "tr", "td", "th", "caption", "colgroup", "col", "img",
-];
+use listbridge::mail::sanitize::{ALLOWED_TAGS, LINK_REL, SanitizeOptions, sanitize_html};
 
 /// Attributes that carry no URL and no script.
 const PLAIN_ATTRIBUTES: &[&str] = &[
@@ -52,8 +43,6 @@ const FORBIDDEN_ATTRIBUTES: &[&str] = &[
     "srcset",
     "ping",
 ];
-
-const LINK_REL: &str = "nofollow noopener noreferrer";
 
 /// Reads a fixture: one vector a line, `#` comments, `{{NL}}`/`{{TAB}}`/`{{xHH}}` decoded.
 fn load(name: &str) -> Vec<(usize, String)> {

@@ -114,7 +114,7 @@ pub enum Verdict {
     Decided(HeldDecision),
 }
 
-/// A moderator's decision on a held post, read from their mail.
+/// A moderator's decision on a held post, read from their mail or made on the web.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HeldDecision {
     pub held: crate::store::HeldId,

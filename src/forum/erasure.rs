@@ -231,14 +231,11 @@ pub fn purge(
             target: &m.headers.message_id,
             reason: Some(reason),
         })?;
-        let name = m
-            .from_name
-            .clone()
-            .or_else(|| m.from_addr.clone())
-            .unwrap_or_else(|| "Unknown".to_owned());
+        let name = m.author.name_or_address().unwrap_or("Unknown").to_owned();
         // An author whose address cannot be written back keeps their name only.
         let address = m
-            .from_addr
+            .author
+            .address
             .clone()
             .filter(|a| a.parse::<lettre::Address>().is_ok())
             .unwrap_or_else(|| "unknown@erased.invalid".to_owned());

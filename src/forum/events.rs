@@ -172,18 +172,26 @@ pub fn announce(
     Ok((message_id, id))
 }
 
+/// A member's request for a place at an event.
+#[derive(Debug, Clone, Copy)]
+pub struct Registration<'a> {
+    pub event: EventId,
+    pub user: UserId,
+    /// The ticket type they chose, when the event has them.
+    pub ticket: Option<TicketId>,
+    /// Where it came from: "web" or "mail".
+    pub via: &'a str,
+}
+
 /// Registers a member (web or mail) and queues their mail about it, in one transaction.
 pub fn register(
     store: &mut Store,
     config: &Config,
-    event: EventId,
-    user: UserId,
-    ticket: Option<TicketId>,
-    via: &str,
+    registration: Registration<'_>,
     now: i64,
 ) -> Result<Registered, PostError> {
     store.in_run("registration", now, |writer| {
-        register_in(writer, config, event, user, ticket, via, now)
+        register_in(writer, config, registration, now)
     })
 }
 
@@ -191,10 +199,12 @@ pub fn register(
 pub fn register_in(
     writer: &Writer<'_>,
     config: &Config,
-    event: EventId,
-    user: UserId,
-    ticket: Option<TicketId>,
-    via: &str,
+    Registration {
+        event,
+        user,
+        ticket,
+        via,
+    }: Registration<'_>,
     now: i64,
 ) -> Result<Registered, PostError> {
     let outcome = writer.register(event, user, ticket, via, now)?;
@@ -496,7 +506,17 @@ pub fn answer(
                 .map_or(PartStat::NeedsAction, |a| a.partstat);
             let outcome = match partstat {
                 PartStat::Accepted => {
-                    match register_in(writer, config, id, member, None, "mail", now) {
+                    match register_in(
+                        writer,
+                        config,
+                        Registration {
+                            event: id,
+                            user: member,
+                            ticket: None,
+                            via: "mail",
+                        },
+                        now,
+                    ) {
                         Ok(r) => described(r),
                         Err(PostError::Store(e)) => return Err(e),
                         Err(e) => format!("registered, but no mail could be queued: {e}"),
@@ -580,7 +600,13 @@ mod tests {
             )
             .unwrap();
         writer.commit().unwrap();
-        register(&mut store, &config, event, jane, None, "web", NOW).unwrap();
+        let registration = Registration {
+            event,
+            user: jane,
+            ticket: None,
+            via: "web",
+        };
+        register(&mut store, &config, registration, NOW).unwrap();
         assert_eq!(store.outbox_counts().unwrap().queued, 1, "the confirmation");
         // 30 hours ahead: not yet; 23 hours ahead: once.
         assert_eq!(send_reminders(&mut store, &config, NOW).unwrap(), 0);

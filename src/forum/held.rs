@@ -6,12 +6,13 @@
 
 use std::sync::Arc;
 
+use crate::archive::Incoming;
 use crate::archive::pipeline::{ImportSummary, store_batch};
-use crate::archive::{HeldDecision, Incoming};
 use crate::config::Config;
 use crate::mail::render::RenderOptions;
-use crate::store::{Cursor, HeldId, HeldKind, ListId, RunId, Store, StoreError, UserId};
+use crate::store::{Cursor, HeldKind, ListId, RunId, Store, StoreError, UserId};
 
+pub use crate::archive::HeldDecision;
 pub use crate::mail::decision::Decision;
 
 use super::gate::Gate;
@@ -53,7 +54,7 @@ pub fn carry_out(
     now: i64,
 ) -> Result<(), StoreError> {
     for d in decisions {
-        match decide(store, config, d.held, d.moderator, d.decision, now) {
+        match decide(store, config, d, now) {
             Ok(_) => {}
             Err(PostError::Store(e)) => return Err(e),
             Err(e) => tracing::warn!(error = %e, "a moderator's decision by mail failed"),
@@ -68,12 +69,10 @@ pub fn carry_out(
 pub fn decide(
     store: &mut Store,
     config: &Arc<Config>,
-    id: HeldId,
-    moderator: UserId,
-    decision: Decision,
+    decision: HeldDecision,
     now: i64,
 ) -> Result<Decided, PostError> {
-    let decided = decide_once(store, config, id, moderator, decision, now)?;
+    let decided = decide_once(store, config, decision, now)?;
     if decided != Decided::Gone {
         store.checkpoint()?;
     }
@@ -113,9 +112,11 @@ fn record(
 fn decide_once(
     store: &mut Store,
     config: &Arc<Config>,
-    id: HeldId,
-    moderator: UserId,
-    decision: Decision,
+    HeldDecision {
+        held: id,
+        moderator,
+        decision,
+    }: HeldDecision,
     now: i64,
 ) -> Result<Decided, PostError> {
     let Some(held) = store.held_post(id)? else {
@@ -134,7 +135,7 @@ fn decide_once(
             record(&writer, config, &held, moderator, None, Some(&reason), now)?;
             let address = match held.user {
                 Some(user) => writer.mail_address(user)?,
-                None => held.sender.clone(),
+                None => held.author.address.clone(),
             };
             if let Some(address) = address {
                 // The author's mail names the post by its subject, masked as what is kept.
@@ -168,7 +169,7 @@ fn decide_once(
                 };
                 let draft = Draft {
                     user,
-                    author_name: held.author_name.clone().unwrap_or_default(),
+                    author_name: held.author.name.clone().unwrap_or_default(),
                     list: held.list_name.clone(),
                     parent: parent.clone(),
                     subject: held.subject.clone(),

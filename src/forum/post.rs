@@ -86,7 +86,7 @@ pub fn post_with<T>(
     };
     let list_name = parent
         .as_ref()
-        .map_or(draft.list.as_str(), |p| p.list.as_str());
+        .map_or(draft.list.as_str(), |p| p.post.list.as_str());
     // The same rule as every read (a private list for its roster and the moderators), whatever
     // form the draft came from; the refusal reads as for a list or post that does not exist.
     // An approved draft was checked when it was held.
@@ -122,12 +122,12 @@ pub fn post_with<T>(
         out.domain(),
     );
     let subject = match &parent {
-        Some(p) => compose::reply_subject(p.subject.as_deref().unwrap_or("")),
+        Some(p) => compose::reply_subject(p.post.subject.as_deref().unwrap_or("")),
         None => draft.subject.trim().to_owned(),
     };
     let references = parent
         .as_ref()
-        .map(|p| compose::references_for(&p.message_id, &p.references))
+        .map(|p| compose::references_for(&p.post.message_id, &p.references))
         .unwrap_or_default();
     let permalink = format!("{}/m/{}", config.web.base_url, message_id);
     let bytes = compose::compose_post(
@@ -136,7 +136,7 @@ pub fn post_with<T>(
             date: now,
             author_name: &draft.author_name,
             subject: &subject,
-            in_reply_to: parent.as_ref().map(|p| p.message_id.as_str()),
+            in_reply_to: parent.as_ref().map(|p| p.post.message_id.as_str()),
             references: &references,
             text: &draft.text,
             permalink: Some(&permalink),
@@ -206,7 +206,13 @@ fn hold_draft(
     now: i64,
 ) -> Result<(), PostError> {
     let list_name = match &draft.parent {
-        Some(id) => store.reply_target(id)?.ok_or(PostError::NoSuchParent)?.list,
+        Some(id) => {
+            store
+                .reply_target(id)?
+                .ok_or(PostError::NoSuchParent)?
+                .post
+                .list
+        }
         None => draft.list.clone(),
     };
     if !config.lists.iter().any(|l| l.name == list_name) {

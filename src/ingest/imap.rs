@@ -477,10 +477,8 @@ async fn tls_handshake(
         host: c.host.clone(),
         reason,
     };
-    let config = crate::tls::client_config(c.ca_file.as_deref()).map_err(fail)?;
-    let name = tokio_rustls::rustls::pki_types::ServerName::try_from(c.host.clone())
-        .map_err(|e| fail(format!("{:?} is not a valid server name: {e}", c.host)))?;
-    timed(tokio_rustls::TlsConnector::from(config).connect(name, tcp))
+    let (connector, name) = crate::tls::connector(c.ca_file.as_deref(), &c.host).map_err(fail)?;
+    timed(connector.connect(name, tcp))
         .await?
         .map_err(|e| fail(e.to_string()))
 }

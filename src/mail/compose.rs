@@ -584,20 +584,12 @@ struct Field<'r> {
 /// other line without a colon is dropped, as it is not a header.
 fn split_header(raw: &[u8]) -> Option<(Vec<Field<'_>>, &[u8])> {
     let mut fields: Vec<Field<'_>> = Vec::new();
-    let mut pos = 0;
     let mut body_start = raw.len();
-    while pos < raw.len() {
-        let end = raw[pos..]
-            .iter()
-            .position(|&b| b == b'\n')
-            .map_or(raw.len(), |i| pos + i);
-        let next = (end + 1).min(raw.len());
-        let mut line = &raw[pos..end];
-        if let Some(stripped) = line.strip_suffix(b"\r") {
-            line = stripped;
-        }
+    for (start, with_end) in super::parse::lines_at(raw) {
+        let line = with_end.strip_suffix(b"\n").unwrap_or(with_end);
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
         if line.is_empty() {
-            body_start = next;
+            body_start = start + with_end.len();
             break;
         }
         if line[0] == b' ' || line[0] == b'\t' {
@@ -611,7 +603,6 @@ fn split_header(raw: &[u8]) -> Option<(Vec<Field<'_>>, &[u8])> {
                 lines: vec![line],
             });
         }
-        pos = next;
     }
     (!fields.is_empty()).then_some((fields, &raw[body_start..]))
 }

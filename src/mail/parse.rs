@@ -281,7 +281,7 @@ fn body_bytes(raw: &[u8]) -> &[u8] {
 }
 
 /// The lines of `raw`, each with its line end and the offset it starts at.
-fn lines_at(raw: &[u8]) -> impl Iterator<Item = (usize, &[u8])> {
+pub(super) fn lines_at(raw: &[u8]) -> impl Iterator<Item = (usize, &[u8])> {
     raw.split_inclusive(|&b| b == b'\n').scan(0, |start, line| {
         let at = *start;
         *start += line.len();

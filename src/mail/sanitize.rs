@@ -138,7 +138,8 @@ fn tags_removed(html: &str) -> String {
 
 /// Relative URLs are resolved against this to tell same-origin paths from `//host` ones.
 const BASE: &str = "https://listbridge.invalid/";
-const LINK_REL: &str = "nofollow noopener noreferrer";
+/// The `rel` every link the sanitiser keeps carries.
+pub const LINK_REL: &str = "nofollow noopener noreferrer";
 
 enum Pass {
     First,
@@ -149,8 +150,9 @@ enum Pass {
     },
 }
 
+/// The elements the sanitiser keeps; anything else is dropped (its text kept).
 #[rustfmt::skip]
-const TAGS: &[&str] = &[
+pub const ALLOWED_TAGS: &[&str] = &[
     "p", "br", "div", "span", "blockquote", "pre", "code", "hr",
     "a", "b", "i", "u", "em", "strong", "s", "strike", "del", "ins", "mark", "sub", "sup",
     "small", "big", "tt", "kbd", "samp", "var", "abbr", "cite", "q", "dfn",
@@ -202,7 +204,7 @@ fn policy(pass: Pass) -> Builder<'static> {
         Pass::Final { .. } => &["http", "https", "mailto"],
     };
     builder
-        .tags(TAGS.iter().copied().collect())
+        .tags(ALLOWED_TAGS.iter().copied().collect())
         .clean_content_tags(DROP_WITH_CONTENT.iter().copied().collect())
         .generic_attributes(["dir", "lang", "title"].into_iter().collect())
         .tag_attributes(tag_attributes)

@@ -65,16 +65,20 @@ fn choose<'a>(
 ) -> BTreeMap<(bool, String), Vec<Item<'a>>> {
     let mut threads: BTreeMap<ThreadId, Item<'a>> = BTreeMap::new();
     for p in posts {
-        if filter.mailed.contains(p.message_id.as_str())
-            || filter.muted_threads.contains(&p.thread)
-            || filter.hidden_lists.contains(&p.list)
-            || p.from_addr
+        if filter.mailed.contains(p.post.message_id.as_str())
+            || filter.muted_threads.contains(&p.post.thread)
+            || filter.hidden_lists.contains(&p.post.list)
+            || p.author
+                .address
                 .as_deref()
                 .is_some_and(|a| filter.own_addresses.contains(&a.to_lowercase()))
         {
             continue;
         }
-        let tags = interests.get(&p.thread).map(Vec::as_slice).unwrap_or(&[]);
+        let tags = interests
+            .get(&p.post.thread)
+            .map(Vec::as_slice)
+            .unwrap_or(&[]);
         let muted = tags
             .iter()
             .any(|t| filter.interests.get(t) == Some(&InterestMode::Mute));
@@ -84,8 +88,8 @@ fn choose<'a>(
         if muted && !watched {
             continue;
         }
-        let item = threads.entry(p.thread).or_insert_with(|| Item {
-            thread: p.thread,
+        let item = threads.entry(p.post.thread).or_insert_with(|| Item {
+            thread: p.post.thread,
             posts: Vec::new(),
             likes: 0,
         });
@@ -135,6 +139,7 @@ fn render(
         for item in items {
             let first = item.posts[0];
             let subject = first
+                .post
                 .subject
                 .clone()
                 .unwrap_or_else(|| "(no subject)".into());
@@ -152,7 +157,7 @@ fn render(
             let authors: Vec<String> = {
                 let mut seen = Vec::new();
                 for p in &item.posts {
-                    let a = p.author.clone().or(p.from_addr.clone()).unwrap_or_default();
+                    let a = p.author.name_or_address().unwrap_or_default().to_owned();
                     if !a.is_empty() && !seen.contains(&a) {
                         seen.push(a);
                     }
@@ -254,7 +259,7 @@ fn build(
     let items: Vec<String> = groups
         .values()
         .flatten()
-        .flat_map(|i| i.posts.iter().map(|p| p.message_id.to_string()))
+        .flat_map(|i| i.posts.iter().map(|p| p.post.message_id.to_string()))
         .collect();
     (
         member.user,

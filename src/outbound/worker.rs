@@ -175,17 +175,9 @@ async fn connect(config: &MailServer<Option<Login>>) -> Result<AsyncSmtpConnecti
     let hello = ClientId::default();
     let stream: Box<dyn AsyncTokioStream> = match config.tls {
         TlsMode::Implicit => {
-            let tls = crate::tls::client_config(config.ca_file.as_deref())
+            let (connector, name) = crate::tls::connector(config.ca_file.as_deref(), &config.host)
                 .map_err(SendError::permanent)?;
-            let name = tokio_rustls::rustls::pki_types::ServerName::try_from(config.host.clone())
-                .map_err(|e| {
-                SendError::permanent(format!("{:?} is not a server name: {e}", config.host))
-            })?;
-            let stream = timed(
-                "the TLS handshake",
-                tokio_rustls::TlsConnector::from(tls).connect(name, tcp),
-            )
-            .await?;
+            let stream = timed("the TLS handshake", connector.connect(name, tcp)).await?;
             Box::new(ImplicitTls(stream))
         }
         TlsMode::StartTls | TlsMode::Plain => Box::new(tcp),

@@ -14,7 +14,7 @@ use super::{ListId, Store, StoreError, UserId};
 /// The temp schema of a confined connection. `hidden_lists` is the single definition of who
 /// may not see a list: it is private (named in `temp.private_lists`, from the config), and the
 /// viewer is neither a moderator or admin nor, by one of their verified addresses, on its
-/// roster.
+/// roster. The views of [`LIST_ROWS`] and [`MESSAGE_ROWS`] follow it (see [`confine_sql`]).
 const CONFINE: &str = "
 CREATE TEMP TABLE private_lists (name TEXT PRIMARY KEY);
 CREATE TEMP TABLE viewer (user_id INTEGER NOT NULL);
@@ -30,42 +30,60 @@ CREATE TEMP VIEW hidden_lists AS
                         AND e.verified_at IS NOT NULL));
 CREATE TEMP VIEW lists AS SELECT * FROM main.lists
     WHERE id NOT IN (SELECT id FROM temp.hidden_lists);
-CREATE TEMP VIEW raw_messages AS SELECT * FROM main.raw_messages
-    WHERE list_id NOT IN (SELECT id FROM temp.hidden_lists);
-CREATE TEMP VIEW messages AS SELECT * FROM main.messages
-    WHERE list_id NOT IN (SELECT id FROM temp.hidden_lists);
-CREATE TEMP VIEW threads AS SELECT * FROM main.threads
-    WHERE list_id NOT IN (SELECT id FROM temp.hidden_lists);
 CREATE TEMP VIEW thread_ids AS SELECT * FROM main.thread_ids
     WHERE thread_id NOT IN (SELECT t.id FROM main.threads t
                             WHERE t.list_id IN (SELECT id FROM temp.hidden_lists));
-CREATE TEMP VIEW message_copies AS SELECT * FROM main.message_copies
-    WHERE message NOT IN (SELECT m.id FROM main.messages m
-                          WHERE m.list_id IN (SELECT id FROM temp.hidden_lists));
 CREATE TEMP VIEW unparseable AS SELECT * FROM main.unparseable
     WHERE raw_id NOT IN (SELECT r.id FROM main.raw_messages r
                          WHERE r.list_id IN (SELECT id FROM temp.hidden_lists));
-CREATE TEMP VIEW message_attachments AS SELECT * FROM main.message_attachments
-    WHERE message NOT IN (SELECT m.id FROM main.messages m
-                          WHERE m.list_id IN (SELECT id FROM temp.hidden_lists));
-CREATE TEMP VIEW attachments AS SELECT * FROM main.attachments a
-    WHERE EXISTS (SELECT 1 FROM temp.message_attachments ma WHERE ma.sha256 = a.sha256);
-CREATE TEMP VIEW message_tags AS SELECT * FROM main.message_tags
-    WHERE message NOT IN (SELECT m.id FROM main.messages m
-                          WHERE m.list_id IN (SELECT id FROM temp.hidden_lists));
-CREATE TEMP VIEW events AS SELECT * FROM main.events
-    WHERE list_id NOT IN (SELECT id FROM temp.hidden_lists);
-CREATE TEMP VIEW held_posts AS SELECT * FROM main.held_posts
-    WHERE list_id NOT IN (SELECT id FROM temp.hidden_lists);
 CREATE TEMP VIEW inbound_log AS SELECT * FROM main.inbound_log
     WHERE list_id IS NULL OR list_id NOT IN (SELECT id FROM temp.hidden_lists);
 ";
+
+/// Tables whose rows belong to a list by their `list_id`.
+const LIST_ROWS: &[&str] = &[
+    "raw_messages",
+    "messages",
+    "threads",
+    "events",
+    "held_posts",
+];
+
+/// Tables whose rows belong to a message by their `message` column (a `messages` row).
+const MESSAGE_ROWS: &[&str] = &["message_copies", "message_attachments", "message_tags"];
+
+/// The whole temp schema: [`CONFINE`], a view over each of [`LIST_ROWS`] and [`MESSAGE_ROWS`],
+/// and last the attachments, seen through the confined `message_attachments`.
+fn confine_sql() -> String {
+    let mut sql = CONFINE.to_owned();
+    for table in LIST_ROWS {
+        sql.push_str(&format!(
+            "CREATE TEMP VIEW {table} AS SELECT * FROM main.{table}
+    WHERE list_id NOT IN (SELECT id FROM temp.hidden_lists);
+"
+        ));
+    }
+    for table in MESSAGE_ROWS {
+        sql.push_str(&format!(
+            "CREATE TEMP VIEW {table} AS SELECT * FROM main.{table}
+    WHERE message NOT IN (SELECT m.id FROM main.messages m
+                          WHERE m.list_id IN (SELECT id FROM temp.hidden_lists));
+"
+        ));
+    }
+    sql.push_str(
+        "CREATE TEMP VIEW attachments AS SELECT * FROM main.attachments a
+    WHERE EXISTS (SELECT 1 FROM temp.message_attachments ma WHERE ma.sha256 = a.sha256);
+",
+    );
+    sql
+}
 
 impl Store {
     /// Confines this connection to what a viewer may read (see the module note), with
     /// `private` the names of the private lists. Done once, when a reader's connection opens.
     pub fn confine(&self, private: &[String]) -> Result<(), StoreError> {
-        self.conn.execute_batch(CONFINE)?;
+        self.conn.execute_batch(&confine_sql())?;
         let mut insert = self
             .conn
             .prepare("INSERT OR IGNORE INTO temp.private_lists(name) VALUES (?1)")?;

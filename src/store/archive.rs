@@ -543,35 +543,17 @@ impl<'c> Writer<'c> {
     /// moved to another parent): each other component gets a thread of its own, as a fresh
     /// import would give it. Rare, so it reads the whole thread.
     fn regroup(&self, thread: ThreadId, list: ListId) -> Result<(), StoreError> {
-        type Row = (String, Vec<String>, Option<String>, Option<String>, i64);
-        let rows: Vec<Row> = self
+        let rows: Vec<crate::thread::ThreadHeaders> = self
             .tx
             .prepare_cached(
-                "SELECT message_id, refs, in_reply_to, fallback_parent, coalesce(date, 0)
+                "SELECT message_id, refs, in_reply_to, fallback_parent, date
                  FROM messages WHERE thread_id = ?1 ORDER BY date, message_id",
             )?
-            .query_map([thread.0], |r| {
-                let refs: String = r.get(1)?;
-                Ok((
-                    r.get(0)?,
-                    refs.split_whitespace().map(str::to_owned).collect(),
-                    r.get(2)?,
-                    r.get(3)?,
-                    r.get(4)?,
-                ))
-            })?
+            .query_map([thread.0], |r| super::read::thread_headers(r, 0))?
             .collect::<Result<_, _>>()?;
         let view: Vec<crate::thread::ThreadMessage<'_>> = rows
             .iter()
-            .map(
-                |(id, refs, irt, fallback, date)| crate::thread::ThreadMessage {
-                    id,
-                    references: refs,
-                    in_reply_to: irt.as_deref(),
-                    fallback_parent: fallback.as_deref(),
-                    date: *date,
-                },
-            )
+            .map(crate::thread::ThreadHeaders::thread_message)
             .collect();
         let groups = crate::thread::group(&view);
         let count = groups.iter().max().map_or(0, |g| g + 1);

@@ -1,7 +1,6 @@
 //! What digests are made of: the members due one, and the posts of a period with their
 //! threads' interests and likes. Chosen per member by `outbound::digest`.
 
-use super::MessageId;
 use std::collections::{HashMap, HashSet};
 
 use rusqlite::params;
@@ -9,7 +8,7 @@ use serde::Deserialize;
 
 use super::interests::{InterestId, InterestMode};
 use super::members::UserId;
-use super::{StoreError, ThreadId};
+use super::{Author, PostRef, StoreError, ThreadId};
 
 /// Each thread's interests.
 pub type ThreadInterests = HashMap<ThreadId, Vec<InterestId>>;
@@ -30,12 +29,10 @@ pub struct DigestMember {
 /// A post of the period, with what a digest needs of it.
 #[derive(Debug, Clone, Deserialize)]
 pub struct DigestPost {
-    pub message_id: MessageId,
-    pub thread: ThreadId,
-    pub subject: Option<String>,
-    pub list: String,
-    pub author: Option<String>,
-    pub from_addr: Option<String>,
+    #[serde(flatten)]
+    pub post: PostRef,
+    #[serde(flatten)]
+    pub author: Author,
     pub date: i64,
     pub preview: String,
     pub likes: u64,
@@ -77,7 +74,7 @@ impl super::Store {
     ) -> Result<(Vec<DigestPost>, ThreadInterests), StoreError> {
         let mut stmt = self.conn.prepare_cached(
             "SELECT m.message_id, m.thread_id AS thread, coalesce(t.subject, m.subject) AS subject,
-                    l.name AS list, m.from_name AS author, m.from_addr, m.date,
+                    l.name AS list, m.from_name AS name, m.from_addr AS address, m.date,
                     coalesce(m.preview, '') AS preview,
                     (SELECT count(*) FROM likes k WHERE k.message_id = m.message_id) AS likes
              FROM messages m JOIN threads t ON t.id = m.thread_id JOIN lists l ON l.id = m.list_id
@@ -87,8 +84,13 @@ impl super::Store {
         let posts: Vec<DigestPost> = super::rows_as(&mut stmt, params![since, until])?;
         let mut interests = HashMap::new();
         for p in &posts {
-            if let std::collections::hash_map::Entry::Vacant(slot) = interests.entry(p.thread) {
-                slot.insert(self.thread_interest_ids(p.thread)?.into_iter().collect());
+            if let std::collections::hash_map::Entry::Vacant(slot) = interests.entry(p.post.thread)
+            {
+                slot.insert(
+                    self.thread_interest_ids(p.post.thread)?
+                        .into_iter()
+                        .collect(),
+                );
             }
         }
         Ok((posts, interests))

@@ -4,14 +4,13 @@
 //! threads nobody has answered. Every figure is read straight from the archive at request time
 //! (the windows are whole UTC days ending with today), so nothing here needs keeping up to date.
 
-use super::MessageId;
 use std::collections::HashMap;
 
 use rusqlite::params;
 use serde::Serialize;
 
-use super::StoreError;
 use super::interests::THREAD_INTERESTS;
+use super::{PostRef, StoreError};
 
 const DAY: i64 = 86_400;
 const WEEK: i64 = 7 * DAY;
@@ -33,10 +32,8 @@ pub struct Period {
 /// A post and how many members like it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct LikedPost {
-    pub message_id: MessageId,
-    pub thread: i64,
-    pub subject: Option<String>,
-    pub list: String,
+    #[serde(flatten)]
+    pub post: PostRef,
     pub author: String,
     pub date: Option<i64>,
     pub likes: u64,
@@ -518,10 +515,13 @@ mod tests {
 
         assert_eq!(e.most_liked.len(), 2);
         assert_eq!(
-            (e.most_liked[0].message_id.as_str(), e.most_liked[0].likes),
+            (
+                e.most_liked[0].post.message_id.as_str(),
+                e.most_liked[0].likes
+            ),
             (reply.as_str(), 2)
         );
-        assert_eq!(e.most_liked[0].thread, asthma);
+        assert_eq!(e.most_liked[0].post.thread, crate::store::ThreadId(asthma));
         assert_eq!(e.most_liked[1].likes, 1);
 
         let busiest: Vec<(&str, u64, u64)> = e

@@ -12,7 +12,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use super::members::UserId;
-use super::{Derived, ListId, MessageKey, RawId, StoreError, ThreadId, Writer};
+use super::{Author, Derived, ListId, MessageKey, RawId, StoreError, ThreadId, Writer};
 use crate::mail::hex::hex;
 use crate::mail::parse::{ParsedMessage, parse_message};
 use crate::mail::render::RenderOptions;
@@ -158,8 +158,7 @@ pub struct ErasableMessage {
     pub list: ListId,
     pub list_name: String,
     pub subject: Option<String>,
-    pub from_name: Option<String>,
-    pub from_addr: Option<String>,
+    pub author: Author,
     pub envelope: Option<String>,
     pub bytes: Vec<u8>,
 }
@@ -354,8 +353,10 @@ impl Writer<'_> {
             list: ListId(r.get(9)?),
             list_name: r.get(10)?,
             subject: r.get(11)?,
-            from_name: r.get(12)?,
-            from_addr: r.get(13)?,
+            author: Author {
+                name: r.get(12)?,
+                address: r.get(13)?,
+            },
             envelope: r.get(14)?,
             bytes: super::decompress(raw, &data, size as usize)?,
         }))
@@ -415,24 +416,7 @@ impl Writer<'_> {
         self.remember_erased(m, None, erasure)?;
         self.tx()
             .execute("DELETE FROM raw_messages WHERE id = ?1", [m.raw.0])?;
-        counts.other_rows += self
-            .tx()
-            .execute("DELETE FROM likes WHERE message_id = ?1", [message_id])?
-            as u64;
-        // A flag's note may quote the message.
-        counts.other_rows += self
-            .tx()
-            .execute("DELETE FROM flags WHERE message_id = ?1", [message_id])?
-            as u64;
-        counts.other_rows += self.tx().execute(
-            "DELETE FROM notifications WHERE message_id = ?1",
-            [message_id],
-        )? as u64;
-        counts.other_rows += self.drop_outbox_of(message_id)?;
-        counts.other_rows += self
-            .tx()
-            .execute("DELETE FROM posts WHERE message_id = ?1", [message_id])?
-            as u64;
+        counts.other_rows += self.drop_kept_about(message_id)?;
         let first: Option<String> = self
             .tx()
             .query_row(
@@ -467,12 +451,13 @@ impl Writer<'_> {
             None => {
                 // Nothing real is left of the thread: only placeholders, which no message
                 // names any more.
-                for table in ["manual_tags", "thread_prefs"] {
-                    self.tx().execute(
-                        &format!("DELETE FROM {table} WHERE message_id = ?1"),
-                        [message_id],
-                    )?;
-                }
+                self.execute_each(
+                    &[
+                        "DELETE FROM manual_tags WHERE message_id = ?1",
+                        "DELETE FROM thread_prefs WHERE message_id = ?1",
+                    ],
+                    message_id,
+                )?;
                 self.tx()
                     .execute("DELETE FROM thread_ids WHERE thread_id = ?1", [m.thread.0])?;
                 self.tx()
@@ -769,38 +754,55 @@ impl Writer<'_> {
                 counts.copies += 1;
             }
         }
-        self.tx()
-            .prepare_cached("INSERT OR IGNORE INTO erased_raw(sha256) VALUES (?1)")?
-            .execute([raw_sha])?;
-        self.tx().execute(
-            "INSERT INTO erased_ids(id_hash, content, author, replacement, erasure)
-             VALUES (?1, ?2, ?3, NULL, ?4)
-             ON CONFLICT(id_hash) DO UPDATE SET replacement = NULL, erasure = excluded.erasure",
-            params![
-                &id_hash(message_id)[..],
-                &content,
-                parsed.from_addr.as_deref().map(|a| author_hash(a).to_vec()),
-                erasure.0
-            ],
+        self.tombstone(
+            raw_sha,
+            message_id,
+            &content,
+            parsed.from_addr.as_deref(),
+            None,
+            erasure,
         )?;
-        for table in ["hidden_messages", "mail_likes"] {
-            self.tx().execute(
-                &format!("DELETE FROM {table} WHERE message_id = ?1"),
-                [message_id],
-            )?;
-        }
+        self.execute_each(
+            &[
+                "DELETE FROM hidden_messages WHERE message_id = ?1",
+                "DELETE FROM mail_likes WHERE message_id = ?1",
+            ],
+            message_id,
+        )?;
         self.tx()
             .execute("DELETE FROM raw_messages WHERE id = ?1", [raw])?;
-        counts.other_rows += self.drop_outbox_of(message_id)?;
-        for sql in [
-            "DELETE FROM likes WHERE message_id = ?1",
-            "DELETE FROM notifications WHERE message_id = ?1",
-            "DELETE FROM flags WHERE message_id = ?1",
-            "DELETE FROM posts WHERE message_id = ?1",
-        ] {
-            counts.other_rows += self.tx().execute(sql, [message_id])? as u64;
-        }
+        counts.other_rows += self.drop_kept_about(message_id)?;
         Ok(Some(counts))
+    }
+
+    /// Deletes what was kept about an erased message: members' likes, flags (a flag's note
+    /// may quote it), notifications, the bridge's mail of it or quoting it, the record of a
+    /// post written here. Returns how many rows went.
+    fn drop_kept_about(&self, message_id: &str) -> Result<u64, StoreError> {
+        let rows = self.execute_each(
+            &[
+                "DELETE FROM likes WHERE message_id = ?1",
+                "DELETE FROM notifications WHERE message_id = ?1",
+                "DELETE FROM flags WHERE message_id = ?1",
+                "DELETE FROM posts WHERE message_id = ?1",
+            ],
+            message_id,
+        )?;
+        Ok(self.drop_outbox_of(message_id)? + rows)
+    }
+
+    /// Runs each of `statements` with `value` as its one parameter; returns how many rows
+    /// they changed in all.
+    fn execute_each(
+        &self,
+        statements: &[&str],
+        value: impl rusqlite::ToSql,
+    ) -> Result<u64, StoreError> {
+        let mut rows = 0;
+        for sql in statements {
+            rows += self.tx().execute(sql, [&value])? as u64;
+        }
+        Ok(rows)
     }
 
     /// Tombstones: the original bytes, and the Message-ID with the stand-in allowed to carry it.
@@ -810,9 +812,30 @@ impl Writer<'_> {
         stand_in: Option<&[u8; 32]>,
         erasure: ErasureId,
     ) -> Result<(), StoreError> {
+        self.tombstone(
+            &m.raw_sha,
+            &m.headers.message_id,
+            &m.content_sha,
+            m.author.address.as_deref(),
+            stand_in,
+            erasure,
+        )
+    }
+
+    /// Remembers erased raw bytes (`raw_sha`) and an erased Message-ID with what its message
+    /// said and who wrote it (hashed), and the stand-in's bytes allowed to carry the id.
+    fn tombstone(
+        &self,
+        raw_sha: &[u8],
+        message_id: &str,
+        content_sha: &[u8],
+        author: Option<&str>,
+        stand_in: Option<&[u8; 32]>,
+        erasure: ErasureId,
+    ) -> Result<(), StoreError> {
         self.tx()
             .prepare_cached("INSERT OR IGNORE INTO erased_raw(sha256) VALUES (?1)")?
-            .execute([&m.raw_sha])?;
+            .execute([raw_sha])?;
         self.tx()
             .prepare_cached(
                 "INSERT INTO erased_ids(id_hash, content, author, replacement, erasure)
@@ -821,9 +844,9 @@ impl Writer<'_> {
                                                     erasure = excluded.erasure",
             )?
             .execute(params![
-                &id_hash(&m.headers.message_id)[..],
-                &m.content_sha,
-                m.from_addr.as_deref().map(|a| author_hash(a).to_vec()),
+                &id_hash(message_id)[..],
+                content_sha,
+                author.map(|a| author_hash(a).to_vec()),
                 stand_in.map(|s| &s[..]),
                 erasure.0
             ])?;
@@ -864,25 +887,27 @@ impl Writer<'_> {
                 n += tx.execute("DELETE FROM outbox WHERE id = ?1", [outbox])? as u64;
             }
             n += self.drop_outbox_quoting_held_where("user_id = ?1", u)?;
-            for sql in [
-                "DELETE FROM sessions WHERE user_id = ?1",
-                "DELETE FROM reply_keys WHERE user_id = ?1",
-                "DELETE FROM likes WHERE user_id = ?1",
-                "DELETE FROM interest_prefs WHERE user_id = ?1",
-                "DELETE FROM thread_prefs WHERE user_id = ?1",
-                "DELETE FROM notifications WHERE user_id = ?1",
-                "DELETE FROM registrations WHERE user_id = ?1",
-                "DELETE FROM held_posts WHERE user_id = ?1",
-            ] {
-                n += tx.execute(sql, [u])? as u64;
-            }
-            for sql in [
-                "UPDATE held_posts SET decided_by = NULL WHERE decided_by = ?1",
-                "UPDATE manual_tags SET set_by = NULL WHERE set_by = ?1",
-                "UPDATE events SET organiser = NULL WHERE organiser = ?1",
-            ] {
-                tx.execute(sql, [u])?;
-            }
+            n += self.execute_each(
+                &[
+                    "DELETE FROM sessions WHERE user_id = ?1",
+                    "DELETE FROM reply_keys WHERE user_id = ?1",
+                    "DELETE FROM likes WHERE user_id = ?1",
+                    "DELETE FROM interest_prefs WHERE user_id = ?1",
+                    "DELETE FROM thread_prefs WHERE user_id = ?1",
+                    "DELETE FROM notifications WHERE user_id = ?1",
+                    "DELETE FROM registrations WHERE user_id = ?1",
+                    "DELETE FROM held_posts WHERE user_id = ?1",
+                ],
+                u,
+            )?;
+            self.execute_each(
+                &[
+                    "UPDATE held_posts SET decided_by = NULL WHERE decided_by = ?1",
+                    "UPDATE manual_tags SET set_by = NULL WHERE set_by = ?1",
+                    "UPDATE events SET organiser = NULL WHERE organiser = ?1",
+                ],
+                u,
+            )?;
         }
         for address in &addresses {
             let outboxes: Vec<i64> = tx
@@ -905,19 +930,20 @@ impl Writer<'_> {
                 )? as u64;
             }
             n += self.drop_outbox_quoting_held_where("lower(sender) = ?1", address)?;
-            for sql in [
-                // Someone else's unconfirmed claim to the address goes with it.
-                "DELETE FROM user_emails WHERE address = ?1 AND verified_at IS NULL",
-                "DELETE FROM sign_in_links WHERE lower(address) = ?1",
-                "DELETE FROM held_posts WHERE lower(sender) = ?1",
-                "DELETE FROM inbound_log WHERE lower(sender) = ?1",
-                "DELETE FROM explanations WHERE lower(address) = ?1",
-                "DELETE FROM bounces WHERE lower(address) = ?1",
-                // Private lists' rosters: who may read them, by address.
-                "DELETE FROM list_members WHERE address = ?1",
-            ] {
-                n += tx.execute(sql, [address])? as u64;
-            }
+            n += self.execute_each(
+                &[
+                    // Someone else's unconfirmed claim to the address goes with it.
+                    "DELETE FROM user_emails WHERE address = ?1 AND verified_at IS NULL",
+                    "DELETE FROM sign_in_links WHERE lower(address) = ?1",
+                    "DELETE FROM held_posts WHERE lower(sender) = ?1",
+                    "DELETE FROM inbound_log WHERE lower(sender) = ?1",
+                    "DELETE FROM explanations WHERE lower(address) = ?1",
+                    "DELETE FROM bounces WHERE lower(address) = ?1",
+                    // Private lists' rosters: who may read them, by address.
+                    "DELETE FROM list_members WHERE address = ?1",
+                ],
+                address,
+            )?;
             tx.execute(
                 "UPDATE events SET organiser_email = NULL WHERE lower(organiser_email) = ?1",
                 [address],

@@ -695,10 +695,8 @@ mod tests {
 
     fn event(store: &mut Store, capacity: Option<u32>, deadline: Option<i64>) -> EventId {
         let list = store.list_id("snug").unwrap();
-        let run = store.begin_run("test", NOW).unwrap();
-        let writer = store.writer(run).unwrap();
-        let id = writer
-            .create_event(
+        in_test_run(store, NOW, |writer| {
+            writer.create_event(
                 &NewEvent {
                     list,
                     details: EventDetails {
@@ -719,9 +717,29 @@ mod tests {
                 },
                 NOW,
             )
-            .unwrap();
-        writer.commit().unwrap();
-        id
+        })
+    }
+
+    /// `work` in a run of its own, committed.
+    fn in_test_run<T>(
+        store: &mut Store,
+        at: i64,
+        work: impl FnOnce(&Writer<'_>) -> Result<T, StoreError>,
+    ) -> T {
+        store.in_run("test", at, work).unwrap()
+    }
+
+    /// A new store holding one event with `capacity` places and `n` members (the store's
+    /// folder is kept alive by the first of the four).
+    fn event_with_members(
+        capacity: Option<u32>,
+        n: usize,
+    ) -> (tempfile::TempDir, Store, EventId, Vec<UserId>) {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(&dir.path().join("e.db"), DeriveSettings::default()).unwrap();
+        let e = event(&mut store, capacity, None);
+        let m = members(&mut store, n);
+        (dir, store, e, m)
     }
 
     fn members(store: &mut Store, n: usize) -> Vec<UserId> {
@@ -736,11 +754,7 @@ mod tests {
     }
 
     fn register(store: &mut Store, e: EventId, u: UserId, at: i64) -> Registered {
-        let run = store.begin_run("test", at).unwrap();
-        let writer = store.writer(run).unwrap();
-        let r = writer.register(e, u, None, "web", at).unwrap();
-        writer.commit().unwrap();
-        r
+        in_test_run(store, at, |writer| writer.register(e, u, None, "web", at))
     }
 
     /// The place a registration newly took; `None` when it took none.
@@ -752,19 +766,14 @@ mod tests {
     }
 
     fn cancel(store: &mut Store, e: EventId, u: UserId) -> Option<Cancelled> {
-        let run = store.begin_run("test", NOW).unwrap();
-        let writer = store.writer(run).unwrap();
-        let c = writer.cancel_registration(e, u, NOW + 5).unwrap();
-        writer.commit().unwrap();
-        c
+        in_test_run(store, NOW, |writer| {
+            writer.cancel_registration(e, u, NOW + 5)
+        })
     }
 
     #[test]
     fn places_fill_then_the_waiting_list_moves_up_in_order() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut store = Store::open(&dir.path().join("e.db"), DeriveSettings::default()).unwrap();
-        let e = event(&mut store, Some(2), None);
-        let m = members(&mut store, 4);
+        let (_dir, mut store, e, m) = event_with_members(Some(2), 4);
         let placed: Vec<Registered> = m.iter().map(|u| register(&mut store, e, *u, NOW)).collect();
         assert_eq!(
             placed[0],
@@ -829,33 +838,22 @@ mod tests {
 
     #[test]
     fn more_places_go_to_the_waiting_list_in_order_and_fewer_take_none_away() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut store = Store::open(&dir.path().join("e.db"), DeriveSettings::default()).unwrap();
-        let e = event(&mut store, Some(1), None);
-        let m = members(&mut store, 4);
+        let (_dir, mut store, e, m) = event_with_members(Some(1), 4);
         for u in &m {
             register(&mut store, e, *u, NOW);
         }
-        let run = store.begin_run("test", NOW).unwrap();
-        let writer = store.writer(run).unwrap();
-        let promoted = writer
-            .set_event_limits(e, Some(3), None, Some("https://pay.example"), NOW)
-            .unwrap();
-        writer.commit().unwrap();
+        let promoted = in_test_run(&mut store, NOW, |writer| {
+            writer.set_event_limits(e, Some(3), None, Some("https://pay.example"), NOW)
+        });
         assert_eq!(
             promoted.iter().map(|(u, _)| *u).collect::<Vec<_>>(),
             vec![m[1], m[2]]
         );
         assert_eq!(store.place(e, m[3]).unwrap(), Some(Place::Waiting(1)));
-        let run = store.begin_run("test", NOW).unwrap();
-        let writer = store.writer(run).unwrap();
-        assert!(
-            writer
-                .set_event_limits(e, Some(1), None, None, NOW)
-                .unwrap()
-                .is_empty()
-        );
-        writer.commit().unwrap();
+        let promoted = in_test_run(&mut store, NOW, |writer| {
+            writer.set_event_limits(e, Some(1), None, None, NOW)
+        });
+        assert!(promoted.is_empty());
         let shown = store.event(e).unwrap().unwrap();
         assert_eq!(
             (shown.confirmed, shown.waiting, shown.places_left()),

@@ -4,7 +4,7 @@
 use rusqlite::{OptionalExtension, params};
 
 use super::members::UserId;
-use super::{ListId, StoreError, Writer};
+use super::{Author, ListId, StoreError, Writer};
 
 /// A row of `held_posts`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Deserialize)]
@@ -27,8 +27,8 @@ pub struct Held {
     pub list: ListId,
     pub list_name: String,
     pub user: Option<UserId>,
-    pub author_name: Option<String>,
-    pub sender: Option<String>,
+    /// The name the post was written under, and the address a mail came from.
+    pub author: Author,
     pub subject: String,
     pub body: String,
     pub reason: String,
@@ -67,8 +67,10 @@ fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Held> {
         list: ListId(r.get(2)?),
         list_name: r.get(3)?,
         user: r.get::<_, Option<i64>>(4)?.map(UserId),
-        author_name: r.get(5)?,
-        sender: r.get(6)?,
+        author: Author {
+            name: r.get(5)?,
+            address: r.get(6)?,
+        },
         subject: r.get(7)?,
         body: r.get(8)?,
         reason: r.get(12)?,

@@ -2,11 +2,10 @@
 //! sessions. Secrets (link and session tokens) are stored only as SHA-256 hashes, so a copy of
 //! the database signs nobody in; the caller hashes with `crate::tokens`.
 
-use super::MessageId;
 use rusqlite::{OptionalExtension, params};
 use serde::Serialize;
 
-use super::StoreError;
+use super::{PostRef, StoreError};
 
 /// A row of `users`.
 #[derive(
@@ -96,11 +95,9 @@ pub struct Session {
 /// An archived message written from one of a member's addresses.
 #[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct MemberPost {
-    pub message_id: MessageId,
-    pub thread: i64,
-    pub subject: Option<String>,
+    #[serde(flatten)]
+    pub post: PostRef,
     pub date: Option<i64>,
-    pub list: String,
 }
 
 /// The columns of a [`User`], named after its fields.

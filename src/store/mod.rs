@@ -13,7 +13,9 @@
 macro_rules! row_id {
     ($(#[$doc:meta])* $name:ident) => {
         $(#[$doc])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Deserialize)]
+        #[derive(
+            Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+        )]
         #[serde(transparent)]
         pub struct $name(pub i64);
     };
@@ -62,7 +64,9 @@ pub use moderation::{
     FlagEntry, FlagReason, Flagged, FlaggedPost, Hid, HiddenPost, HideWhy, LogEntry,
 };
 pub use outbox::*;
-pub use read::{PackedRaw, Page, StoredAttachment, ThreadFilter, ThreadPost, ThreadSummary};
+pub use read::{
+    Author, PackedRaw, Page, PostRef, StoredAttachment, ThreadFilter, ThreadPost, ThreadSummary,
+};
 pub use search::{AuthorMatch, SearchHit, SearchPage, SearchResults};
 pub use sources::{Cursor, SourceState, SourceStatus};
 

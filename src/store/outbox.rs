@@ -8,7 +8,7 @@ use rusqlite::{OptionalExtension, params};
 use serde::Serialize;
 
 use super::members::UserId;
-use super::{ListId, StoreError, ThreadId, Writer, compress};
+use super::{ListId, PostRef, StoreError, ThreadId, Writer, compress};
 
 /// A row of `outbox`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
@@ -622,11 +622,8 @@ pub enum SendOutcome {
 /// What a reply needs of the post it answers.
 #[derive(Debug, Clone)]
 pub struct ReplyTarget {
-    pub message_id: MessageId,
-    pub subject: Option<String>,
+    pub post: PostRef,
     pub references: Vec<String>,
-    pub thread: ThreadId,
-    pub list: String,
     pub author: Option<String>,
 }
 
@@ -639,13 +636,14 @@ impl super::Store {
                  FROM messages m JOIN lists l ON l.id = m.list_id WHERE m.message_id = ?1",
             )?
             .query_row([message_id], |r| {
-                let refs: String = r.get(2)?;
                 Ok(ReplyTarget {
-                    message_id: r.get(0)?,
-                    subject: r.get(1)?,
-                    references: refs.split_whitespace().map(str::to_owned).collect(),
-                    thread: ThreadId(r.get(3)?),
-                    list: r.get(4)?,
+                    post: PostRef {
+                        message_id: r.get(0)?,
+                        subject: r.get(1)?,
+                        thread: ThreadId(r.get(3)?),
+                        list: r.get(4)?,
+                    },
+                    references: super::read::references(r, 2)?,
                     author: r.get(5)?,
                 })
             })

@@ -25,6 +25,29 @@ pub struct ThreadSummary {
     pub preview: String,
 }
 
+/// A post as lists of posts name it: its id, its thread, the subject and the list.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct PostRef {
+    pub message_id: MessageId,
+    pub thread: ThreadId,
+    pub subject: Option<String>,
+    pub list: String,
+}
+
+/// Who wrote a message, as its From header gave them: a name, an address, either or both.
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Deserialize)]
+pub struct Author {
+    pub name: Option<String>,
+    pub address: Option<String>,
+}
+
+impl Author {
+    /// The name, else the address: how a post's author is named in a list of posts.
+    pub fn name_or_address(&self) -> Option<&str> {
+        self.name.as_deref().or(self.address.as_deref())
+    }
+}
+
 /// One post of a thread, with its raw mail for rendering.
 #[derive(Debug, Clone)]
 pub struct ThreadPost {
@@ -54,14 +77,20 @@ pub(super) fn thread_headers(
     r: &rusqlite::Row<'_>,
     first: usize,
 ) -> rusqlite::Result<ThreadHeaders> {
-    let refs: String = r.get(first + 1)?;
     Ok(ThreadHeaders {
         message_id: r.get(first)?,
-        references: refs.split_whitespace().map(str::to_owned).collect(),
+        references: references(r, first + 1)?,
         in_reply_to: r.get(first + 2)?,
         fallback_parent: r.get(first + 3)?,
         date: r.get(first + 4)?,
     })
+}
+
+/// The References of a `messages` row, from its `refs` column at `index` (the ids stored
+/// space-separated).
+pub(super) fn references(r: &rusqlite::Row<'_>, index: usize) -> rusqlite::Result<Vec<String>> {
+    let refs: String = r.get(index)?;
+    Ok(refs.split_whitespace().map(str::to_owned).collect())
 }
 
 /// A message's raw mail as stored, compressed: decompressed when asked for, so that a page

@@ -321,9 +321,9 @@ pub async fn profile(
         posts: posts
             .into_iter()
             .map(|p| view::ProfilePost {
-                permalink: view::permalink(&p.message_id),
-                subject: state.subject(p.subject.as_deref(), &p.list),
-                list: p.list,
+                permalink: view::permalink(&p.post.message_id),
+                subject: state.subject(p.post.subject.as_deref(), &p.post.list),
+                list: p.post.list,
                 date: view::Stamp::at(p.date),
             })
             .collect(),
@@ -376,9 +376,9 @@ pub async fn export_json(
                 "posts": posts
                     .iter()
                     .map(|p| serde_json::json!({
-                        "message_id": p.message_id,
-                        "list": p.list,
-                        "subject": p.subject,
+                        "message_id": p.post.message_id,
+                        "list": p.post.list,
+                        "subject": p.post.subject,
                         "date": view::iso(p.date),
                     }))
                     .collect::<Vec<_>>(),

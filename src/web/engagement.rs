@@ -98,8 +98,8 @@ pub async fn page(
             .most_liked
             .iter()
             .map(|p| view::LikedRow {
-                href: view::permalink(&p.message_id),
-                subject: state.subject(p.subject.as_deref(), &p.list),
+                href: view::permalink(&p.post.message_id),
+                subject: state.subject(p.post.subject.as_deref(), &p.post.list),
                 author: if p.author.is_empty() {
                     "(unknown)".to_owned()
                 } else {
@@ -197,9 +197,9 @@ pub fn csv(e: &Engagement) -> String {
     for p in &e.most_liked {
         row(
             "likes",
-            p.message_id.to_string(),
+            p.post.message_id.to_string(),
             p.likes.to_string(),
-            p.subject.clone().unwrap_or_default(),
+            p.post.subject.clone().unwrap_or_default(),
         );
     }
     for i in &e.busiest {
@@ -246,7 +246,7 @@ pub async fn csv_file(State(state): State<AppState>, _: Moderator) -> Result<Res
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{InterestActivity, LikedPost, Period};
+    use crate::store::{InterestActivity, LikedPost, Period, PostRef, ThreadId};
 
     #[test]
     fn fields_are_quoted_and_formulas_defused() {
@@ -278,10 +278,12 @@ mod tests {
             median_first_reply_hours: Some(2.5),
             replied_threads: 4,
             most_liked: vec![LikedPost {
-                message_id: "a@b".into(),
-                thread: 1,
-                subject: Some("Spacers, masks".to_owned()),
-                list: "snug".to_owned(),
+                post: PostRef {
+                    message_id: "a@b".into(),
+                    thread: ThreadId(1),
+                    subject: Some("Spacers, masks".to_owned()),
+                    list: "snug".to_owned(),
+                },
                 author: "Alice".to_owned(),
                 date: None,
                 likes: 3,

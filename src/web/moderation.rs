@@ -11,7 +11,7 @@ use serde::Deserialize;
 use super::extract::{CsrfForm, Id, Moderator, ToHeld, carries_csrf};
 use super::view;
 use super::{AppState, WebError};
-use crate::forum::held::{Decided, Decision};
+use crate::forum::held::{Decided, Decision, HeldDecision};
 use crate::store::{FixKind, HeldId, HeldKind, HideWhy};
 
 carries_csrf!(DecisionForm);
@@ -152,10 +152,7 @@ pub async fn queue(
             .map(|h| view::HeldRow {
                 id: h.id.0,
                 subject: h.subject,
-                author: h
-                    .author_name
-                    .or(h.sender)
-                    .unwrap_or_else(|| "someone".to_owned()),
+                author: h.author.name_or_address().unwrap_or("someone").to_owned(),
                 list: h.list_name,
                 kind: match h.kind {
                     HeldKind::Web { .. } => "web post",
@@ -209,9 +206,12 @@ pub async fn decide(
     let moderator = session.user.id;
     let decided = state
         .act(move |s, config, now| {
-            Ok(crate::forum::held::decide(
-                s, config, id, moderator, decision, now,
-            ))
+            let decision = HeldDecision {
+                held: id,
+                moderator,
+                decision,
+            };
+            Ok(crate::forum::held::decide(s, config, decision, now))
         })
         .await?;
     let done = match decided {

@@ -237,79 +237,80 @@ mod tests {
     }
 
     #[test]
-    fn mboxo_keeps_quoted_from_and_needs_a_header_after_a_separator() {
-        let input = b"From a@example.org Mon Jan  3 10:00:00 2011\nSubject: one\n\n>From the clinic\n\nFrom the ward at 10:30 we met\nlater\n\nFrom b@example.org Mon Jan  3 11:00:00 2011\nSubject: two\n\nbody\n\n";
-        assert_eq!(
-            split(input, Format::Mboxo),
-            vec![
-                (
-                    env("a@example.org Mon Jan  3 10:00:00 2011"),
-                    "Subject: one\n\n>From the clinic\n\nFrom the ward at 10:30 we met\nlater\n"
-                        .into()
-                ),
-                (
-                    env("b@example.org Mon Jan  3 11:00:00 2011"),
-                    "Subject: two\n\nbody\n".into()
-                ),
-            ]
-        );
-    }
-
-    #[test]
-    fn mboxrd_unescapes_one_level() {
-        let input = b"From x Thu Jan  1 00:00:00 1970\nA: 1\n\n>From a\n>>From b\n> From c\n\nFrom x Thu Jan  1 00:00:00 1970\n\nno headers\n\n";
-        assert_eq!(
-            split(input, Format::Mboxrd),
-            vec![
-                (
-                    env("x Thu Jan  1 00:00:00 1970"),
-                    "A: 1\n\nFrom a\n>From b\n> From c\n".into()
-                ),
-                (env("x Thu Jan  1 00:00:00 1970"), "\nno headers\n".into()),
-            ]
-        );
-    }
-
-    #[test]
-    fn pipermail_separator_needs_a_header_but_no_blank_line() {
-        let input = b"From a at example.org  Tue Jun  1 17:40:49 2004\nFrom: a at example.org (A)\n\nFrom a at example.org  Tue Jun  1 17:40:49 2004\nis body text\nURL: x\nFrom b at example.org  Wed Jun  2 08:00:00 2004\nFrom: b at example.org (B)\n\nend\n\n";
-        assert_eq!(
-            split(input, Format::Pipermail),
-            vec![
-                (
-                    env("a at example.org  Tue Jun  1 17:40:49 2004"),
-                    "From: a at example.org (A)\n\nFrom a at example.org  Tue Jun  1 17:40:49 2004\nis body text\nURL: x\n".into()
-                ),
-                (env("b at example.org  Wed Jun  2 08:00:00 2004"), "From: b at example.org (B)\n\nend\n".into()),
-            ]
-        );
-    }
-
-    #[test]
-    fn crlf_and_leading_blank_lines_and_text_before_the_first_separator() {
-        let input = b"\r\n\r\nFrom x Thu Jan  1 00:00:00 1970\r\nA: 1\r\n\r\nb\r\n\r\nFrom y Thu Jan  1 00:00:00 1970\r\nB: 2\r\n\r\n";
-        assert_eq!(
-            split(input, Format::Mboxo),
-            vec![
-                (
-                    env("x Thu Jan  1 00:00:00 1970"),
-                    "A: 1\r\n\r\nb\r\n".into()
-                ),
-                (env("y Thu Jan  1 00:00:00 1970"), "B: 2\r\n".into()),
-            ]
-        );
-        assert_eq!(
-            split(
-                b"Stray: text\n\nFrom x Thu Jan  1 00:00:00 1970\nA: 1\n",
-                Format::Mboxo
+    fn separators_split_messages_as_each_format_reads_them() {
+        // (what the case shows, the input, its format, the messages: envelope and bytes)
+        type Case<'a> = (&'a str, &'a [u8], Format, &'a [(Option<&'a str>, &'a str)]);
+        let cases: &[Case<'_>] = &[
+            (
+                "mboxo keeps a quoted From and needs a header after a separator",
+                b"From a@example.org Mon Jan  3 10:00:00 2011\nSubject: one\n\n>From the clinic\n\nFrom the ward at 10:30 we met\nlater\n\nFrom b@example.org Mon Jan  3 11:00:00 2011\nSubject: two\n\nbody\n\n",
+                Format::Mboxo,
+                &[
+                    (
+                        Some("a@example.org Mon Jan  3 10:00:00 2011"),
+                        "Subject: one\n\n>From the clinic\n\nFrom the ward at 10:30 we met\nlater\n",
+                    ),
+                    (
+                        Some("b@example.org Mon Jan  3 11:00:00 2011"),
+                        "Subject: two\n\nbody\n",
+                    ),
+                ],
             ),
-            vec![
-                (None, "Stray: text\n".into()),
-                (env("x Thu Jan  1 00:00:00 1970"), "A: 1\n".into())
-            ]
-        );
-        assert!(split(b"", Format::Mboxo).is_empty());
-        assert!(split(b"\n\n", Format::Mboxrd).is_empty());
+            (
+                "mboxrd unescapes one level",
+                b"From x Thu Jan  1 00:00:00 1970\nA: 1\n\n>From a\n>>From b\n> From c\n\nFrom x Thu Jan  1 00:00:00 1970\n\nno headers\n\n",
+                Format::Mboxrd,
+                &[
+                    (
+                        Some("x Thu Jan  1 00:00:00 1970"),
+                        "A: 1\n\nFrom a\n>From b\n> From c\n",
+                    ),
+                    (Some("x Thu Jan  1 00:00:00 1970"), "\nno headers\n"),
+                ],
+            ),
+            (
+                "a pipermail separator needs a header but no blank line",
+                b"From a at example.org  Tue Jun  1 17:40:49 2004\nFrom: a at example.org (A)\n\nFrom a at example.org  Tue Jun  1 17:40:49 2004\nis body text\nURL: x\nFrom b at example.org  Wed Jun  2 08:00:00 2004\nFrom: b at example.org (B)\n\nend\n\n",
+                Format::Pipermail,
+                &[
+                    (
+                        Some("a at example.org  Tue Jun  1 17:40:49 2004"),
+                        "From: a at example.org (A)\n\nFrom a at example.org  Tue Jun  1 17:40:49 2004\nis body text\nURL: x\n",
+                    ),
+                    (
+                        Some("b at example.org  Wed Jun  2 08:00:00 2004"),
+                        "From: b at example.org (B)\n\nend\n",
+                    ),
+                ],
+            ),
+            (
+                "CRLF, and blank lines before the first separator",
+                b"\r\n\r\nFrom x Thu Jan  1 00:00:00 1970\r\nA: 1\r\n\r\nb\r\n\r\nFrom y Thu Jan  1 00:00:00 1970\r\nB: 2\r\n\r\n",
+                Format::Mboxo,
+                &[
+                    (Some("x Thu Jan  1 00:00:00 1970"), "A: 1\r\n\r\nb\r\n"),
+                    (Some("y Thu Jan  1 00:00:00 1970"), "B: 2\r\n"),
+                ],
+            ),
+            (
+                "text before the first separator is a message without an envelope",
+                b"Stray: text\n\nFrom x Thu Jan  1 00:00:00 1970\nA: 1\n",
+                Format::Mboxo,
+                &[
+                    (None, "Stray: text\n"),
+                    (Some("x Thu Jan  1 00:00:00 1970"), "A: 1\n"),
+                ],
+            ),
+            ("nothing", b"", Format::Mboxo, &[]),
+            ("blank lines only", b"\n\n", Format::Mboxrd, &[]),
+        ];
+        for (what, input, format, messages) in cases {
+            let want: Vec<(Option<String>, String)> = messages
+                .iter()
+                .map(|(envelope, bytes)| (envelope.map(str::to_owned), (*bytes).to_owned()))
+                .collect();
+            assert_eq!(split(input, *format), want, "{what}");
+        }
     }
 
     #[test]

@@ -251,7 +251,15 @@ pub async fn register(
     }
     let user = session.user.id;
     let outcome = state
-        .act(move |s, config, at| Ok(out_events::register(s, config, id, user, ticket, "web", at)))
+        .act(move |s, config, at| {
+            let registration = out_events::Registration {
+                event: id,
+                user,
+                ticket,
+                via: "web",
+            };
+            Ok(out_events::register(s, config, registration, at))
+        })
         .await?;
     let notice = match outcome {
         Registered::Now {
