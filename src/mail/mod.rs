@@ -21,4 +21,5 @@ pub mod redact;
 pub mod render;
 pub mod sanitize;
 pub mod subject;
+pub mod thread_index;
 pub mod trim;

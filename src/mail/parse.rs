@@ -9,8 +9,8 @@ use super::hex::hex;
 use super::ids::MessageId;
 use super::render::{Attachment, RenderOptions, chosen_text, preview, render_message};
 use super::subject::clip_subject;
+use super::thread_index::{ThreadIndex, decode_thread_index};
 use super::{address, ids};
-use crate::thread::{ThreadIndex, decode_thread_index};
 
 /// The most body text indexed per message: enough for any real post, bounded for a runaway one.
 const MAX_INDEXED_BODY: usize = 256 * 1024;
