@@ -6,7 +6,9 @@
   maildir ARCHIVE.mbox.gz DEST      the archive's messages as a Maildir (for notmuch)
   lua QUERIES.tsv OUT.lua           a wrk script rotating /search?q=... over the queries
   check PORT QUERIES.tsv            every query answers 200 on /search; prints the hit counts
-  probe PORT QUERIES.tsv N          per query: median latency of /search and /api/search
+                                    and how long each query's first /search took (uncached)
+  probe PORT QUERIES.tsv N          per query: median latency of /search (cached after the
+                                    first) and median and p95 of /api/search (never cached)
                                     (N requests each, one keep-alive connection)
   cpums PID                         CPU time (user + system, ms) of PID and its children
   signin BASE LINK                  sign in with a one-time link; print the session cookie
@@ -73,10 +75,12 @@ def check(port, tsv):
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
     bad = 0
     for lb, _ in queries(tsv):
+        t = time.perf_counter()
         status, _ = get(conn, path_for(lb))
+        first = (time.perf_counter() - t) * 1000
         astatus, body = get(conn, path_for(lb, api=True))
         total = json.loads(body).get("total") if astatus == 200 else None
-        print(f"{lb}\t{status}\t{total}")
+        print(f"{lb}\t{status}\t{total}\t{first:.2f}")
         bad += status != 200
     sys.exit(1 if bad else 0)
 
@@ -92,7 +96,7 @@ def probe(port, tsv, n):
                 get(conn, path_for(lb, api))
                 times.append((time.perf_counter() - t) * 1000)
             row.append(statistics.median(times))
-        print(f"{lb}\t{row[0]:.2f}\t{row[1]:.2f}")
+        print(f"{lb}\t{row[0]:.2f}\t{row[1]:.2f}\t{pct_nearest(times, 95):.2f}")
 
 
 def proctimes(out, tsv, n, col, cmd):
