@@ -506,6 +506,53 @@ mod tests {
     }
 
     #[test]
+    fn a_confined_connection_counts_and_ranks_as_the_archive_does() {
+        let (_dir, store) = many(EXACT_COUNT + 300);
+        let open = store.search("common", 25).unwrap().unwrap();
+        store.confine(&[]).unwrap();
+        let confined = store.search("common", 25).unwrap().unwrap();
+        assert!(!confined.exact);
+        assert_eq!(confined, open);
+    }
+
+    #[test]
+    fn from_with_text_matches_names_or_addresses_as_allowed() {
+        let (_dir, store) = sample();
+        store.confine(&[]).unwrap();
+        let ids = |query: &str, who: AuthorMatch| {
+            let page = SearchPage::first(100).matching(who);
+            let mut ids: Vec<String> = store
+                .search_page(query, &page)
+                .unwrap()
+                .unwrap()
+                .results
+                .into_iter()
+                .map(|h| h.message_id.into_string())
+                .collect();
+            ids.sort();
+            ids
+        };
+        use AuthorMatch::{NamesAndAddresses as Both, NamesOnly};
+        let cases: &[(&str, AuthorMatch, &[&str])] = &[
+            ("from:jane asthma", Both, &["m1@x", "m6@x"]),
+            ("from:jane asthma", NamesOnly, &["m1@x", "m6@x"]),
+            ("from:nhs clinic", Both, &["m4@x"]),
+            ("from:nhs locum", Both, &["m5@x"]),
+            ("from:nhs locum", NamesOnly, &[]),
+            ("from:\"jane doe\" flu", Both, &["m4@x"]),
+            ("from:\"jane doe\" flu", NamesOnly, &[]),
+            (
+                "from:brennan from:okafor asthma",
+                NamesOnly,
+                &["m2@x", "m3@x"],
+            ),
+        ];
+        for (query, who, want) in cases {
+            assert_eq!(ids(query, *who), *want, "{query:?} {who:?}");
+        }
+    }
+
+    #[test]
     fn bounded_search_over_its_time_budget_is_a_readers_error() {
         let (_dir, store) = many(300);
         let slow = store
