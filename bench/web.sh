@@ -291,8 +291,8 @@ fi
 # --- per-query breakdown -------------------------------------------------------------------
 if [ "${DIAG:-1}" != 0 ]; then
   echo
-  echo "== per query: ms on one keep-alive connection: /search median (cached; it renders snippets), its first request (uncached), /api/search (never cached, no snippets) median and p95 of 20; hits; notmuch process"
-  "${helper[@]}" probe "$port" "$queries" 20 >"$work/probe.tsv"
+  echo "== per query: ms on one keep-alive connection: /search median (cached; it renders snippets), its first request (uncached), /api/search (never cached, no snippets) median and p95 of 20 and the server's CPU per request (independent of the load); hits; notmuch process"
+  "${helper[@]}" probe "$port" "$queries" 20 "$serve_pid" >"$work/probe.tsv"
   # The same rotation on /api/search (the query alone, no snippets), for the CPU split.
   sed 's#"/search?q=#"/api/search?q=#' "$work/search.lua" >"$work/api.lua"
   cpu_split=""
@@ -308,11 +308,11 @@ import os, subprocess, sys
 probe = [l.rstrip("\n").split("\t") for l in open(sys.argv[1])]
 check = {r[0]: r for r in (l.rstrip("\n").split("\t") for l in open(sys.argv[2]))}
 nm = [l.rstrip("\n").split("\t") for l in open(sys.argv[3])] if os.path.exists(sys.argv[3]) else []
-print(f"  {'query':34} {'/search':>8} {'first':>7} {'/api':>7} {'api p95':>7} {'snippets':>8} {'hits':>6}"
+print(f"  {'query':34} {'/search':>8} {'first':>7} {'/api':>7} {'api p95':>7} {'api CPU':>7} {'snippets':>8} {'hits':>6}"
       + (f" {'notmuch':>8} {'nm hits':>7}" if nm else ""))
-for i, (q, html, api, api95) in enumerate(probe):
+for i, (q, html, api, api95, cpu) in enumerate(probe):
     _, _, hits, first = check.get(q, ("", "", "?", "nan"))
-    line = f"  {q:34} {float(html):8.2f} {float(first):7.2f} {float(api):7.2f} {float(api95):7.2f} {float(html)-float(api):8.2f} {hits:>6}"
+    line = f"  {q:34} {float(html):8.2f} {float(first):7.2f} {float(api):7.2f} {float(api95):7.2f} {float(cpu):7.2f} {float(html)-float(api):8.2f} {hits:>6}"
     if nm:
         nq, n = nm[i]
         c = subprocess.run(["notmuch", "count", nq], capture_output=True, text=True).stdout.strip()
@@ -320,8 +320,9 @@ for i, (q, html, api, api95) in enumerate(probe):
     print(line)
 # The slowest query uncached: its /api/search p95 (the query itself, never cached).
 worst = max(probe, key=lambda r: float(r[3]))
+costliest = max(probe, key=lambda r: float(r[4]))
 with open(sys.argv[4], "w") as f:
-    f.write(f"{worst[3]} {worst[0]}\n")
+    f.write(f"{worst[3]} {costliest[4]} {worst[0]}\t{costliest[0]}\n")
 PY
 fi
 
@@ -348,8 +349,9 @@ fi
 elapsed=$(($(date +%s) - started))
 echo
 echo "== summary ($(basename "$archive"), thread $thread of $thread_msgs messages, $nq queries; load average now $(load); ${elapsed} s)"
-read -r unc_ms unc_query <<<"$(cat "$work/uncached.txt" 2>/dev/null || true)"
-summary="$(awk -v full="$full" -v unc_ms="${unc_ms:-}" -v unc_query="${unc_query:-}" \
+IFS=$'\t' read -r unc_worst unc_costliest <<<"$(cat "$work/uncached.txt" 2>/dev/null || true)"
+read -r unc_ms unc_cpu unc_query <<<"${unc_worst:-}"
+summary="$(awk -v full="$full" -v unc_ms="${unc_ms:-}" -v unc_query="${unc_query:-}" -v unc_cpu="${unc_cpu:-}" -v unc_cpu_query="${unc_costliest:-}" \
   -v th_rps="$th_rps" -v th_p50="$th_p50" -v th_p99="$th_p99" -v th_load="$th_load" -v th_bad="$((th_err + th_non2xx))" \
   -v se_rps="$se_rps" -v se_p50="$se_p50" -v se_p99="$se_p99" -v se_load="$se_load" -v se_bad="$((se_err + se_non2xx + s1_err + s1_non2xx))" \
   -v s1_p50="$s1_p50" -v s1_p95="$s1_p95" -v s1_rps="$s1_rps" -v s1_load="$s1_load" \
@@ -369,7 +371,7 @@ summary="$(awk -v full="$full" -v unc_ms="${unc_ms:-}" -v unc_query="${unc_query
   }
   printf "search (32c)  %8.0f req/s  p50 %6.2f ms  p99 %6.2f ms  (errors %d; load %s)\n", se_rps, se_p50, se_p99, se_bad, se_load
   printf "search (1c)   server time p50 %.2f ms, p95 %.2f ms (%.0f req/s; load %s)\n", s1_p50, s1_p95, s1_rps, s1_load
-  if (unc_ms != "") printf "search uncached (/api/search p95 per query): slowest %.2f ms (%s)\n", unc_ms, unc_query
+  if (unc_ms != "") printf "search uncached (/api/search p95 per query): slowest %.2f ms (%s); server CPU per uncached query at most %.2f ms (%s)\n", unc_ms, unc_query, unc_cpu, unc_cpu_query
   if (full) {
   printf "notmuch search --limit=20, whole process: p50 %.2f ms, p95 %.2f ms\n", nm_p50, nm_p95
   printf "listbridge search --json --limit 20, whole process: p50 %.2f ms, p95 %.2f ms\n", cli_p50, cli_p95
