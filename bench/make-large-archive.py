@@ -22,7 +22,6 @@ import os
 import re
 import sys
 import time
-import zlib
 
 MBOXRD_SEPARATOR = b"From mboxrd@z Thu Jan  1 00:00:00 1970\n"
 
@@ -71,7 +70,7 @@ def pipermail_messages(path):
     The blank line before a separator belongs to the format, as an mbox reader sees it."""
     with gzip.open(path) as f:
         data = f.read()
-    starts = [m for m in PIPERMAIL_SEPARATOR.finditer(data)]
+    starts = list(PIPERMAIL_SEPARATOR.finditer(data))
     for n, m in enumerate(starts):
         end = starts[n + 1].start() if n + 1 < len(starts) else len(data)
         msg = data[m.end():end]
