@@ -5,8 +5,9 @@
 #
 # Runs, one after the other on a machine doing nothing else: the import against notmuch and
 # mu (bench/import.sh, the 10x archive skipped), the web forum against nginx and notmuch with
-# the memory crawl (bench/web.sh), the hostile searches and sign-ins (bench/side_doors.sh), and
-# the in-process rendering and tagging benchmarks (cargo bench). Every figure of a row comes
+# the memory crawl (bench/web.sh), search alone on an archive of 84,000 messages
+# (`ARCHIVE=large PARTS=search bench/web.sh`), the hostile searches and sign-ins
+# (bench/side_doors.sh), and the in-process rendering and tagging benchmarks (cargo bench). Every figure of a row comes
 # from this one run, each ratio from figures of the same run; the full output of each part is
 # kept beside the table (OUT.md.d/). Needs the shared corpora (LISTBRIDGE_CORPORA).
 set -euo pipefail
@@ -29,6 +30,7 @@ run() { # NAME CMD...: runs CMD, its output in $logs/NAME.txt
 }
 run import env SKIP_LARGE=1 bench/import.sh
 run web bench/web.sh
+run web-large env ARCHIVE=large PARTS=search bench/web.sh
 run side_doors bench/side_doors.sh
 run render cargo bench --bench render
 run tagging cargo bench --bench tagging
@@ -46,7 +48,8 @@ pick() { grep -E "$2" "$logs/$1.txt" | head -1 | sed 's/^ *//'; }
     "import|throughput:" "import|^import again" \
     "web|^thread page +[0-9]" "web|^nginx static" "web|listbridge/nginx" \
     "web|^thread page, signed in" "web|^search \(32c\)" "web|^search \(1c\)" \
-    "web|^notmuch search" "web|^server memory" "web|^  memory:" \
+    "web|^notmuch search" "web|^server memory" "web|^  memory:" "web|^search uncached" \
+    "web-large|^search \(32c\)" "web-large|^search \(1c\)" "web-large|^search uncached" \
     "side_doors|slowest" "render|messages/s" "tagging|messages/s"; do
     line="$(pick "${row%%|*}" "${row#*|}")"
     [ -n "$line" ] && echo "| ${row%%|*} | $line |"
@@ -55,5 +58,9 @@ pick() { grep -E "$2" "$logs/$1.txt" | head -1 | sed 's/^ *//'; }
   echo "Targets (bench/web.sh):"
   echo
   sed -n '/^targets:/,/^$/p' "$logs/web.txt" | sed 's/^/    /'
+  echo
+  echo "Search targets on 84,000 messages (ARCHIVE=large PARTS=search bench/web.sh):"
+  echo
+  sed -n '/^targets:/,/^$/p' "$logs/web-large.txt" | sed 's/^/    /'
 } >"$out"
 cat "$out"

@@ -6,8 +6,11 @@
   maildir ARCHIVE.mbox.gz DEST      the archive's messages as a Maildir (for notmuch)
   lua QUERIES.tsv OUT.lua           a wrk script rotating /search?q=... over the queries
   check PORT QUERIES.tsv            every query answers 200 on /search; prints the hit counts
-  probe PORT QUERIES.tsv N          per query: median latency of /search and /api/search
-                                    (N requests each, one keep-alive connection)
+                                    and how long each query's first /search took (uncached)
+  probe PORT QUERIES.tsv N PID      per query: median latency of /search (cached after the
+                                    first) and median and p95 of /api/search (never cached)
+                                    (N requests each, one keep-alive connection), and the
+                                    server's (PID's) CPU time per /api/search request
   cpums PID                         CPU time (user + system, ms) of PID and its children
   signin BASE LINK                  sign in with a one-time link; print the session cookie
   crawl PORT DB N                   every thread page, then N distinct one-word searches
@@ -73,26 +76,30 @@ def check(port, tsv):
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
     bad = 0
     for lb, _ in queries(tsv):
+        t = time.perf_counter()
         status, _ = get(conn, path_for(lb))
+        first = (time.perf_counter() - t) * 1000
         astatus, body = get(conn, path_for(lb, api=True))
         total = json.loads(body).get("total") if astatus == 200 else None
-        print(f"{lb}\t{status}\t{total}")
+        print(f"{lb}\t{status}\t{total}\t{first:.2f}")
         bad += status != 200
     sys.exit(1 if bad else 0)
 
 
-def probe(port, tsv, n):
+def probe(port, tsv, n, pid):
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
     for lb, _ in queries(tsv):
         row = []
         for api in (False, True):
             times = []
+            cpu0 = cpu_ms([pid])
             for _ in range(n):
                 t = time.perf_counter()
                 get(conn, path_for(lb, api))
                 times.append((time.perf_counter() - t) * 1000)
             row.append(statistics.median(times))
-        print(f"{lb}\t{row[0]:.2f}\t{row[1]:.2f}")
+        cpu = (cpu_ms([pid]) - cpu0) / n
+        print(f"{lb}\t{row[0]:.2f}\t{row[1]:.2f}\t{pct_nearest(times, 95):.2f}\t{cpu:.2f}")
 
 
 def proctimes(out, tsv, n, col, cmd):
@@ -155,7 +162,7 @@ def main():
     elif cmd == "check":
         check(int(args[0]), args[1])
     elif cmd == "probe":
-        probe(int(args[0]), args[1], int(args[2]))
+        probe(int(args[0]), args[1], int(args[2]), args[3])
     elif cmd == "cpums":
         print(cpu_ms([args[0]]))
     elif cmd == "signin":
