@@ -506,6 +506,39 @@ mod tests {
     }
 
     #[test]
+    fn without_words_many_matches_come_newest_first() {
+        let n = EXACT_COUNT + 300;
+        let (_dir, store) = many(n);
+        let ids = |query: &str, offset: usize| {
+            let page = SearchPage::at(offset, 20, SearchOrder::Relevance);
+            let found = store.search_page(query, &page).unwrap().unwrap();
+            assert!(!found.exact, "{query:?}: more matches than the exact bound");
+            found
+                .results
+                .into_iter()
+                .map(|h| h.message_id.into_string())
+                .collect::<Vec<_>>()
+        };
+        let newest = |skip: usize| -> Vec<String> {
+            (0..n)
+                .rev()
+                .skip(skip)
+                .take(20)
+                .map(|i| format!("c{i}@x"))
+                .collect()
+        };
+        for confined in [false, true] {
+            if confined {
+                store.confine(&[]).unwrap();
+            }
+            for query in ["from:a@x.org", "list:snug", "from:a list:snug -rare"] {
+                assert_eq!(ids(query, 0), newest(0), "{query:?}, confined {confined}");
+                assert_eq!(ids(query, 40), newest(40), "{query:?}, confined {confined}");
+            }
+        }
+    }
+
+    #[test]
     fn a_confined_connection_counts_and_ranks_as_the_archive_does() {
         let (_dir, store) = many(EXACT_COUNT + 300);
         let open = store.search("common", 25).unwrap().unwrap();
