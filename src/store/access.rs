@@ -95,7 +95,12 @@ impl Store {
 
     /// Whose eyes this confined connection serves from now on: a member, or nobody signed in.
     pub fn set_viewer(&self, user: Option<UserId>) -> Result<(), StoreError> {
-        // Prepared once per connection: this runs before every read a request makes.
+        if self.viewer.get() == Some(user) {
+            return Ok(());
+        }
+        // Unknown until both statements are done: a failure between them leaves it unknown.
+        self.viewer.set(None);
+        // Prepared once per connection: this runs before the reads of every other viewer.
         self.conn
             .prepare_cached("DELETE FROM temp.viewer")?
             .execute([])?;
@@ -104,6 +109,7 @@ impl Store {
                 .prepare_cached("INSERT INTO temp.viewer(user_id) VALUES (?1)")?
                 .execute([user.0])?;
         }
+        self.viewer.set(Some(user));
         Ok(())
     }
 
@@ -265,7 +271,16 @@ mod tests {
 
         let reader = Store::open(&db, DeriveSettings::default()).unwrap();
         reader.confine(&["closed".to_owned()]).unwrap();
-        for (who, expected) in [(None, 1), (Some(outsider), 1), (Some(member), 2)] {
+        // The same viewer twice in a row (nothing to write), and back and forth between them.
+        for (who, expected) in [
+            (None, 1),
+            (Some(outsider), 1),
+            (Some(member), 2),
+            (Some(member), 2),
+            (None, 1),
+            (Some(member), 2),
+            (Some(outsider), 1),
+        ] {
             reader.set_viewer(who).unwrap();
             for table in ["messages", "threads", "raw_messages", "thread_ids"] {
                 assert_eq!(count(&reader, table), expected, "{table} for {who:?}");

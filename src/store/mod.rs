@@ -266,6 +266,9 @@ pub struct Store {
     path: PathBuf,
     threading: DeriveSettings,
     migration: MigrationReport,
+    /// On a confined connection, whom `temp.viewer` names (`set_viewer`), once known: a
+    /// member's requests in a row then write nothing before their reads.
+    viewer: std::cell::Cell<Option<Option<UserId>>>,
 }
 
 impl Store {
@@ -322,6 +325,7 @@ impl Store {
             path: path.to_owned(),
             threading,
             migration,
+            viewer: std::cell::Cell::new(None),
         })
     }
 

@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 
 use super::{AppState, WebError, extract};
 use crate::config::Config;
-use crate::store::{DeriveSettings, Store, StoreError, UserId};
+use crate::store::{DeriveSettings, Session, Store, StoreError, UserId};
 
 impl AppState {
     /// Runs `f` on a pooled reader's connection, off the async threads, confined to what the
@@ -23,6 +23,18 @@ impl AppState {
         let viewer = VIEWER.try_with(|v| *v).ok().flatten();
         self.on_pool(&self.pool.reading, move |pool| pool.read_as(viewer, f))
             .await
+    }
+
+    /// The session a cookie's token names (hashed), on a pooled reader's connection.
+    pub(super) async fn session(
+        &self,
+        token_hash: [u8; 32],
+        now: i64,
+    ) -> Result<Option<Session>, WebError> {
+        self.on_pool(&self.pool.reading, move |pool| {
+            pool.session(&token_hash, now)
+        })
+        .await
     }
 
     /// Runs `f` with write access on a pooled store connection, off the async threads.
@@ -200,6 +212,20 @@ impl Pool {
             |store| store.confine(&self.private),
             |store| store.set_viewer(viewer),
             |store| f(store),
+        )
+    }
+
+    /// The session a cookie's token names (hashed). Sessions and members are no list's rows:
+    /// the answer does not depend on whom the connection was last confined to, so none is
+    /// named for it, and a member's reads that follow on the same connection find it naming
+    /// them already (`Store::set_viewer` writes only when the viewer changes).
+    fn session(&self, token_hash: &[u8], now: i64) -> Result<Option<Session>, StoreError> {
+        self.lend(
+            &self.readers,
+            self.reading_at_once,
+            |store| store.confine(&self.private),
+            |_| Ok(()),
+            |store| store.session(token_hash, now),
         )
     }
 

@@ -216,8 +216,7 @@ impl AppState {
             return Ok(None);
         };
         let now = chrono::Utc::now().timestamp();
-        self.read(move |s| s.session(&crate::tokens::hash(&token), now))
-            .await
+        self.session(crate::tokens::hash(&token), now).await
     }
 
     /// The visitor's cookies without the session cookie (their session has ended).
