@@ -186,4 +186,25 @@ async fn retag_while_serving_shows_on_cached_thread_pages_at_once() {
         page.body.contains("Running the practice"),
         "the old name stayed"
     );
+
+    // A moderator may add to that thread every interest it lacks, and only those.
+    let (mut moderator, _) = site
+        .member("mod@example.org", "Mo", listbridge::store::Role::Moderator)
+        .await;
+    let page = site.get(&mut moderator, &format!("/t/{}", gained[0])).await;
+    let store = site.store();
+    let has = store
+        .thread_interest_ids(listbridge::store::ThreadId(gained[0]))
+        .unwrap();
+    let all = store.interests().unwrap();
+    assert!(all.len() > has.len(), "some interest is not on the thread");
+    for interest in &all {
+        let offered = format!("<option value=\"{}\">", interest.rules.slug);
+        assert_eq!(
+            page.body.contains(&offered),
+            !has.contains(&interest.id),
+            "{} offered to add",
+            interest.rules.slug
+        );
+    }
 }

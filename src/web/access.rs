@@ -189,14 +189,15 @@ pub(super) struct Pool {
 
 impl Pool {
     pub(super) fn new(db: PathBuf, settings: DeriveSettings, private: Vec<String>) -> Pool {
+        let readers = readers();
         Pool {
             db,
             settings,
             private,
             readers: Mutex::new(Vec::new()),
             writers: Mutex::new(Vec::new()),
-            reading_at_once: readers(),
-            reading: Arc::new(tokio::sync::Semaphore::new(readers())),
+            reading_at_once: readers,
+            reading: Arc::new(tokio::sync::Semaphore::new(readers)),
             writing: Arc::new(tokio::sync::Semaphore::new(WRITERS)),
         }
     }
@@ -206,13 +207,7 @@ impl Pool {
         viewer: Option<UserId>,
         f: impl FnOnce(&Store) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        self.lend(
-            &self.readers,
-            self.reading_at_once,
-            |store| store.confine(&self.private),
-            |store| store.set_viewer(viewer),
-            |store| f(store),
-        )
+        self.lend_reader(|store| store.set_viewer(viewer), f)
     }
 
     /// The session a cookie's token names (hashed). Sessions and members are no list's rows:
@@ -220,12 +215,21 @@ impl Pool {
     /// named for it, and a member's reads that follow on the same connection find it naming
     /// them already (`Store::set_viewer` writes only when the viewer changes).
     fn session(&self, token_hash: &[u8], now: i64) -> Result<Option<Session>, StoreError> {
+        self.lend_reader(|_| Ok(()), |store| store.session(token_hash, now))
+    }
+
+    /// Lends a reader's connection (confined when opened) to `f`, after `prepare`.
+    fn lend_reader<T>(
+        &self,
+        prepare: impl FnOnce(&Store) -> Result<(), StoreError>,
+        f: impl FnOnce(&Store) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
         self.lend(
             &self.readers,
             self.reading_at_once,
             |store| store.confine(&self.private),
-            |_| Ok(()),
-            |store| store.session(token_hash, now),
+            prepare,
+            |store| f(store),
         )
     }
 

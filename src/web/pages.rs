@@ -17,8 +17,8 @@ use crate::mail::render::{RenderOptions, Rendered, render_message};
 use crate::mail::sanitize::escape_markup;
 use crate::search::{QueryError, SearchOrder};
 use crate::store::{
-    Event, Interest, MessageId, PackedRaw, PostState, Session, Store, StoreError, ThreadFilter,
-    ThreadId, ThreadPost, ThreadSummary, UserId,
+    Event, MessageId, PackedRaw, PostState, Session, Store, StoreError, ThreadFilter, ThreadId,
+    ThreadPost, ThreadSummary, UserId,
 };
 use crate::thread::{Placement, ThreadMessage, arrange_fixed};
 
@@ -258,8 +258,10 @@ pub(super) struct SharedThread {
     dated: Vec<Placement>,
     nested: Vec<Placement>,
     members: HashMap<String, UserId>,
-    interests: Vec<Interest>,
-    all_interests: Vec<Interest>,
+    /// The thread's interests, and the others (which moderators may add), as (slug, name):
+    /// not the rules behind them, which may run to thousands of keywords.
+    interests: Vec<(String, String)>,
+    taggable: Vec<(String, String)>,
     event: Option<Event>,
     /// The archive's erasures (`Store::archive_version`): a rendered message is cached by it.
     erasures: i64,
@@ -271,21 +273,34 @@ pub(super) struct SharedThread {
 impl SharedThread {
     /// About the bytes it holds, for the cache's bound.
     pub(super) fn weight(&self) -> usize {
-        let text = |s: &Option<String>| s.as_ref().map_or(0, String::len);
-        self.posts
+        // Each string with what its allocation and the value holding it cost besides.
+        let text = |s: &str| s.len() + 32;
+        let maybe = |s: &Option<String>| s.as_deref().map_or(0, text);
+        let posts: usize = self
+            .posts
             .iter()
             .map(|p| {
                 let h = &p.headers;
-                256 + h.message_id.as_str().len()
-                    + h.references.iter().map(|r| r.len() + 24).sum::<usize>()
-                    + text(&h.in_reply_to)
-                    + text(&h.fallback_parent)
-                    + text(&p.from_name)
-                    + text(&p.from_addr)
-                    + text(&p.subject)
+                256 + text(h.message_id.as_str())
+                    + h.references.iter().map(|r| text(r)).sum::<usize>()
+                    + maybe(&h.in_reply_to)
+                    + maybe(&h.fallback_parent)
+                    + maybe(&p.from_name)
+                    + maybe(&p.from_addr)
+                    + maybe(&p.subject)
             })
-            .sum::<usize>()
-            + 1024
+            .sum();
+        let placements = (self.dated.len() + self.nested.len()) * size_of::<Placement>();
+        let members: usize = self.members.keys().map(|a| text(a) + 16).sum();
+        let interests: usize = self
+            .interests
+            .iter()
+            .chain(&self.taggable)
+            .map(|(slug, name)| text(slug) + text(name))
+            .sum();
+        let known: usize = self.known_as_addresses.iter().map(|a| text(a)).sum();
+        let event = self.event.as_ref().map_or(0, |_| 4096);
+        posts + placements + members + interests + known + event + text(&self.info.1) + 1024
     }
 }
 
@@ -318,13 +333,16 @@ fn shared_thread(
         .filter_map(|p| p.from_addr.as_deref())
         .collect();
     let members = s.members_by_address(&addresses)?;
-    let all_interests = s.interests()?;
     let tagged = s.thread_interest_ids(id)?;
-    let interests = all_interests
-        .iter()
-        .filter(|i| tagged.contains(&i.id))
-        .cloned()
-        .collect();
+    let (interests, taggable) = s
+        .interests()?
+        .into_iter()
+        .partition::<Vec<_>, _>(|i| tagged.contains(&i.id));
+    let named = |list: Vec<crate::store::Interest>| -> Vec<(String, String)> {
+        list.into_iter()
+            .map(|i| (i.rules.slug, i.rules.name))
+            .collect()
+    };
     let event = match s.event_of_thread(id)? {
         Some(e) => s.event(e)?,
         None => None,
@@ -349,8 +367,8 @@ fn shared_thread(
         dated,
         nested,
         members,
-        interests,
-        all_interests,
+        interests: named(interests),
+        taggable: named(taggable),
         event,
         erasures,
         known_as_addresses,
@@ -592,19 +610,10 @@ pub async fn thread(
     let moderator = reader.moderator;
     let page = view::ThreadPage {
         head: state.head(viewer.as_ref()),
-        interests: shared
-            .interests
-            .iter()
-            .map(|i| (i.rules.slug.clone(), i.rules.name.clone()))
-            .collect(),
+        interests: shared.interests.clone(),
         // Moderators add any interest the thread lacks, or remove one it has.
         taggable: if moderator {
-            shared
-                .all_interests
-                .iter()
-                .filter(|i| !shared.interests.iter().any(|t| t.id == i.id))
-                .map(|i| (i.rules.slug.clone(), i.rules.name.clone()))
-                .collect()
+            shared.taggable.clone()
         } else {
             Vec::new()
         },
