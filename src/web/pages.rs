@@ -238,6 +238,12 @@ fn render_options(state: &AppState, list: &str) -> RenderOptions {
     state.config.render_options(list)
 }
 
+/// A search hit's snippet: its rendered text from the cache, or its mail (and list) to render.
+enum Snippet {
+    Drawn(Arc<str>),
+    Mail(BodyKey, Option<(Vec<u8>, String)>),
+}
+
 /// A stored mail as the page shows it, its parts linked to our attachment addresses.
 fn rendered(raw: &[u8], options: &RenderOptions) -> Option<Rendered> {
     let message = crate::mail::parse::mime(raw)?;
@@ -832,35 +838,44 @@ pub async fn search(
             } else {
                 Default::default()
             };
-            // Snippets come from each hit's rendered text (the index keeps no text).
+            // Snippets come from each hit's rendered text (the index keeps no text): cached,
+            // or its mail, drawn below on the request's own worker rather than here, so that
+            // no more renders run at once than there are workers (each rendering thread keeps
+            // the trimmer's pattern caches).
             let mut snippets = Vec::with_capacity(results.results.len());
             for hit in &results.results {
-                if let Some(body) = bodies.get(&BodyKey {
+                let key = BodyKey {
                     erasures: version.1,
                     message_id: hit.message_id.clone(),
-                }) {
-                    snippets.push(body);
-                    continue;
-                }
-                let body: Arc<str> = match s.message_raw(&hit.message_id)? {
-                    Some((raw, list)) => rendered(&raw, &config.render_options(&list))
-                        .map(|r| r.body)
-                        .unwrap_or_default()
-                        .into(),
-                    None => "".into(),
                 };
-                bodies.put(
-                    BodyKey {
-                        erasures: version.1,
-                        message_id: hit.message_id.clone(),
-                    },
-                    Arc::clone(&body),
-                );
-                snippets.push(body);
+                snippets.push(match bodies.get(&key) {
+                    Some(body) => Snippet::Drawn(body),
+                    None => Snippet::Mail(key, s.message_raw(&hit.message_id)?),
+                });
             }
             Ok(Ok((results, snippets, known)))
         })
         .await?;
+    let found = found.map(|(results, snippets, known)| {
+        let bodies: Vec<Arc<str>> = snippets
+            .into_iter()
+            .map(|snippet| match snippet {
+                Snippet::Drawn(body) => body,
+                Snippet::Mail(key, mail) => {
+                    let body: Arc<str> = match mail {
+                        Some((raw, list)) => rendered(&raw, &config.render_options(&list))
+                            .map(|r| r.body)
+                            .unwrap_or_default()
+                            .into(),
+                        None => "".into(),
+                    };
+                    state.bodies.put(key, Arc::clone(&body));
+                    body
+                }
+            })
+            .collect();
+        (results, bodies, known)
+    });
     let head = view::Head {
         query: query.clone(),
         ..state.head(viewer.as_ref())
