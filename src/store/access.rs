@@ -7,7 +7,7 @@
 //! no handler can forget the check. Writers use unconfined connections; a confined connection
 //! refuses writes to the shadowed tables (views are read-only), which is the safe failure.
 
-use rusqlite::{OptionalExtension, params};
+use super::db::{OptionalExtension, params};
 
 use super::{ListId, Store, StoreError, UserId};
 
@@ -103,7 +103,7 @@ impl Store {
         // Prepared once per connection: this runs before the reads of every other viewer.
         self.conn
             .prepare_cached("DELETE FROM temp.viewer")?
-            .execute([])?;
+            .execute(())?;
         if let Some(user) = user {
             self.conn
                 .prepare_cached("INSERT INTO temp.viewer(user_id) VALUES (?1)")?
@@ -145,7 +145,7 @@ impl Store {
                                      AND e.verified_at IS NOT NULL)))",
         )?;
         for name in private {
-            if !readable.query_row(params![name, user.map(|u| u.0)], |r| r.get::<_, bool>(0))? {
+            if !readable.query_row(params![name, user.map(|u| u.0)], |r| r.get::<bool>(0))? {
                 hidden.push(name.clone());
             }
         }
@@ -252,7 +252,7 @@ mod tests {
     fn count(store: &Store, table: &str) -> i64 {
         store
             .conn
-            .query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))
+            .query_row(&format!("SELECT count(*) FROM {table}"), (), |r| r.get(0))
             .unwrap()
     }
 
@@ -305,6 +305,6 @@ mod tests {
             .unwrap();
         reader.set_viewer(Some(member)).unwrap();
         assert_eq!(count(&reader, "messages"), 1);
-        assert!(reader.conn.execute("DELETE FROM messages", []).is_err());
+        assert!(reader.conn.execute("DELETE FROM messages", ()).is_err());
     }
 }

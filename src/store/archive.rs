@@ -7,7 +7,7 @@
 //! yet. Joining two components relabels the smaller one, so the result does not depend on the
 //! order mail arrives in. The shape inside a thread is computed by the pure threader on demand.
 
-use rusqlite::{OptionalExtension, Transaction, params};
+use super::db::{OptionalExtension, Transaction, params};
 
 use super::{
     DeriveSettings, ListId, MessageId, MessageKey, RawId, RunId, StoreError, ThreadId, compress,
@@ -18,18 +18,16 @@ use crate::mail::subject::{is_reply_subject, normalize_subject};
 /// Which raw messages a database holds, read on a connection of its own: the thread that
 /// prepares an import's mail asks it, so that bytes stored before are not parsed again.
 pub struct KnownRaw {
-    conn: rusqlite::Connection,
+    conn: crate::store::db::Connection,
 }
 
 impl KnownRaw {
     pub fn open(path: &std::path::Path) -> Result<KnownRaw, StoreError> {
-        let conn = rusqlite::Connection::open_with_flags(
-            path,
-            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )
-        .map_err(|source| StoreError::Open {
-            path: path.to_owned(),
-            source,
+        let conn = crate::store::db::Connection::open_sqlite_read_only(path).map_err(|source| {
+            StoreError::Open {
+                path: path.to_owned(),
+                source,
+            }
         })?;
         Ok(KnownRaw { conn })
     }
@@ -600,7 +598,7 @@ impl<'c> Writer<'c> {
             .tx
             .prepare_cached("SELECT thread_id FROM thread_ids WHERE msgid = ?1")?;
         for id in std::iter::once(&own).chain(linked) {
-            if let Some(t) = lookup.query_row([id], |r| r.get::<_, i64>(0)).optional()?
+            if let Some(t) = lookup.query_row([id], |r| r.get::<i64>(0)).optional()?
                 && !found.contains(&t)
             {
                 found.push(t);
@@ -715,7 +713,7 @@ impl super::Store {
         let mut rows = stmt.query(params![after.map_or(0, |r| r.0), limit as i64])?;
         let mut batch = Vec::with_capacity(limit);
         while let Some(row) = rows.next()? {
-            batch.push(StoredRaw::from_row(row)?);
+            batch.push(StoredRaw::from_row(&row)?);
         }
         Ok(batch)
     }
@@ -733,7 +731,7 @@ pub struct StoredRaw {
 
 impl StoredRaw {
     /// From a row of `id, sha256, list_id, envelope, size, data`.
-    pub(super) fn from_row(row: &rusqlite::Row<'_>) -> Result<StoredRaw, StoreError> {
+    pub(super) fn from_row(row: &crate::store::db::Row<'_>) -> Result<StoredRaw, StoreError> {
         let id = RawId(row.get(0)?);
         let sha_vec: Vec<u8> = row.get(1)?;
         let mut sha256 = [0u8; 32];

@@ -3,7 +3,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use rusqlite::params;
+use super::db::params;
 use serde::Deserialize;
 
 use super::interests::{InterestId, InterestMode};
@@ -63,7 +63,7 @@ impl super::Store {
                                AND b.paused_at IS NOT NULL)
              ORDER BY u.id",
         )?;
-        super::rows_as(&mut stmt, [])
+        super::rows_as(&mut stmt, ())
     }
 
     /// Posts dated in (since, until], with their threads' interests.

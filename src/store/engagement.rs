@@ -6,7 +6,7 @@
 
 use std::collections::HashMap;
 
-use rusqlite::params;
+use super::db::params;
 use serde::Serialize;
 
 use super::interests::THREAD_INTERESTS;
@@ -154,7 +154,7 @@ impl super::Store {
                    WHERE date >= ?1 AND date < ?2 AND from_addr IS NOT NULL) a",
             )?
             .query_row(params![month, end], |r| {
-                Ok((r.get::<_, i64>(0)? as u64, r.get::<_, i64>(1)? as u64))
+                Ok((r.get::<i64>(0)? as u64, r.get::<i64>(1)? as u64))
             })?;
 
         let (all, web_posts): (i64, i64) = self
@@ -205,7 +205,7 @@ impl super::Store {
              WHERE date >= ?1 AND date < ?2 GROUP BY 1",
         )?;
         let rows = stmt.query_map(params![start, end, len], |r| {
-            Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?))
+            Ok((r.get::<i64>(0)?, r.get::<i64>(1)?))
         })?;
         for row in rows {
             let (i, n) = row?;
@@ -230,7 +230,7 @@ impl super::Store {
                AND t.message_count >= 2",
         )?;
         let rows = stmt.query_map(params![from, to], |r| {
-            Ok((r.get::<_, i64>(0)?, r.get::<_, Option<i64>>(1)?))
+            Ok((r.get::<i64>(0)?, r.get::<Option<i64>>(1)?))
         })?;
         let mut delays = Vec::new();
         for row in rows {
@@ -277,7 +277,7 @@ impl super::Store {
         let mut counts: HashMap<i64, (u64, u64)> = HashMap::new();
         let mut of_thread = self.conn.prepare_cached(THREAD_INTERESTS)?;
         for (thread, recent, previous) in threads {
-            let ids = of_thread.query_map([thread], |r| r.get::<_, i64>(0))?;
+            let ids = of_thread.query_map([thread], |r| r.get::<i64>(0))?;
             for id in ids {
                 let c = counts.entry(id?).or_default();
                 c.0 += recent as u64;

@@ -7,7 +7,7 @@
 
 use std::collections::BTreeSet;
 
-use rusqlite::{OptionalExtension, params};
+use super::db::{OptionalExtension, params};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
@@ -300,7 +300,7 @@ impl Writer<'_> {
             .tx()
             .prepare_cached("SELECT id FROM messages WHERE from_addr = ?1 COLLATE NOCASE")?;
         for address in addresses {
-            for key in by_address.query_map([address], |r| r.get::<_, i64>(0))? {
+            for key in by_address.query_map([address], |r| r.get::<i64>(0))? {
                 keys.insert(MessageKey(key?));
             }
         }
@@ -309,7 +309,7 @@ impl Writer<'_> {
                 "SELECT m.id FROM posts p JOIN messages m ON m.message_id = p.message_id
                  WHERE p.user_id = ?1",
             )?;
-            for key in posts.query_map([user.0], |r| r.get::<_, i64>(0))? {
+            for key in posts.query_map([user.0], |r| r.get::<i64>(0))? {
                 keys.insert(MessageKey(key?));
             }
         }
@@ -348,7 +348,7 @@ impl Writer<'_> {
             raw,
             raw_sha: r.get(2)?,
             content_sha: r.get(17)?,
-            headers: super::read::thread_headers(r, 3)?,
+            headers: super::read::thread_headers(&r, 3)?,
             thread: ThreadId(r.get(8)?),
             list: ListId(r.get(9)?),
             list_name: r.get(10)?,
@@ -499,7 +499,7 @@ impl Writer<'_> {
     fn drop_outbox_quoting_held_where(
         &self,
         condition: &str,
-        key: impl rusqlite::ToSql,
+        key: impl crate::store::db::ToValue,
     ) -> Result<u64, StoreError> {
         let held: Vec<i64> = self
             .tx()
@@ -553,7 +553,7 @@ impl Writer<'_> {
             let mut carried =
                 tx.prepare_cached("SELECT sha256 FROM attachments WHERE raw_id = ?1")?;
             for raw in &gone {
-                for sha in carried.query_map([raw], |r| r.get::<_, String>(0))? {
+                for sha in carried.query_map([raw], |r| r.get::<String>(0))? {
                     shas.insert(sha?);
                 }
             }
@@ -646,7 +646,7 @@ impl Writer<'_> {
                 "SELECT id FROM raw_messages EXCEPT SELECT raw_id FROM messages
                  EXCEPT SELECT raw_id FROM message_copies EXCEPT SELECT raw_id FROM unparseable",
             )?
-            .query_map([], |r| r.get(0))?
+            .query_map((), |r| r.get(0))?
             .collect::<Result<_, _>>()?;
         let mut out = Vec::with_capacity(ids.len());
         let mut read = self.tx().prepare_cached(
@@ -655,7 +655,7 @@ impl Writer<'_> {
         for id in ids {
             let mut rows = read.query([id])?;
             let Some(row) = rows.next()? else { continue };
-            let raw = super::StoredRaw::from_row(row)?;
+            let raw = super::StoredRaw::from_row(&row)?;
             if let Ok(parsed) = parse_message(
                 &raw.bytes,
                 raw.envelope.as_deref(),
@@ -681,7 +681,7 @@ impl Writer<'_> {
                 "SELECT message_id, raw_id FROM hidden_messages
                  UNION SELECT message_id, raw_id FROM mail_likes ORDER BY raw_id",
             )?
-            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .query_map((), |r| Ok((r.get(0)?, r.get(1)?)))?
             .collect::<Result<_, _>>()?;
         if hidden.is_empty() {
             return Ok(Vec::new());
@@ -796,7 +796,7 @@ impl Writer<'_> {
     fn execute_each(
         &self,
         statements: &[&str],
-        value: impl rusqlite::ToSql,
+        value: impl crate::store::db::ToValue,
     ) -> Result<u64, StoreError> {
         let mut rows = 0;
         for sql in statements {
@@ -999,7 +999,7 @@ impl super::Store {
                  OR EXISTS (SELECT 1 FROM list_members WHERE address = ?1)",
         )?;
         for address in addresses {
-            if stmt.query_row([address.trim().to_lowercase()], |r| r.get::<_, bool>(0))? {
+            if stmt.query_row([address.trim().to_lowercase()], |r| r.get::<bool>(0))? {
                 return Ok(true);
             }
         }
@@ -1044,7 +1044,7 @@ impl super::Store {
         Ok(self
             .conn
             .prepare_cached("SELECT coalesce(max(id), 0) FROM erasures")?
-            .query_row([], |r| r.get(0))?)
+            .query_row((), |r| r.get(0))?)
     }
 
     /// Deleted content is overwritten with zeros while on (SQLite's secure_delete), so that

@@ -5,7 +5,7 @@
 //! same transaction queues the mails that tell them.
 
 use super::MessageId;
-use rusqlite::{Connection, OptionalExtension, params};
+use super::db::{Connection, OptionalExtension, params};
 
 use super::interests::InterestId;
 use super::members::UserId;
@@ -318,13 +318,13 @@ impl super::Store {
         let rows = stmt.query_map([event.0], |r| {
             Ok((
                 UserId(r.get(0)?),
-                r.get::<_, String>(1)?,
-                r.get::<_, Option<String>>(2)?,
-                r.get::<_, String>(3)?,
-                r.get::<_, Option<String>>(4)?,
-                r.get::<_, i64>(5)?,
-                r.get::<_, String>(6)?,
-                r.get::<_, Option<String>>(7)?,
+                r.get::<String>(1)?,
+                r.get::<Option<String>>(2)?,
+                r.get::<String>(3)?,
+                r.get::<Option<String>>(4)?,
+                r.get::<i64>(5)?,
+                r.get::<String>(6)?,
+                r.get::<Option<String>>(7)?,
             ))
         })?;
         let mut waiting = 0;
@@ -653,11 +653,7 @@ impl Writer<'_> {
               WHERE event_id = ?1 AND state != 'cancelled' ORDER BY id",
         )?;
         let rows = stmt.query_map([event.0], |r| {
-            Ok((
-                UserId(r.get(0)?),
-                r.get::<_, String>(1)?,
-                r.get::<_, u32>(2)?,
-            ))
+            Ok((UserId(r.get(0)?), r.get::<String>(1)?, r.get::<u32>(2)?))
         })?;
         let mut out = Vec::new();
         for row in rows {

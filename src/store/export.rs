@@ -2,7 +2,7 @@
 //! by the pure threader (moderators' fixes applied) for `export threads --json`.
 
 use super::MessageId;
-use rusqlite::params;
+use super::db::params;
 use serde::Serialize;
 
 use super::{ListId, StoreError, StoredRaw, ThreadId};
@@ -56,7 +56,7 @@ impl super::Store {
         )?;
         let mut rows = stmt.query(params![list.map(|l| l.0), thread.map(|t| t.0)])?;
         while let Some(row) = rows.next()? {
-            each(StoredRaw::from_row(row)?)?;
+            each(StoredRaw::from_row(&row)?)?;
         }
         Ok(())
     }
@@ -91,7 +91,7 @@ impl super::Store {
         for address in addresses {
             let mut rows = stmt.query([address])?;
             while let Some(row) = rows.next()? {
-                each(StoredRaw::from_row(row)?)?;
+                each(StoredRaw::from_row(&row)?)?;
             }
         }
         Ok(())
@@ -102,7 +102,7 @@ impl super::Store {
         Ok(self.conn.query_row(
             "SELECT count(*) FROM threads WHERE id = ?1",
             [thread.0],
-            |r| r.get::<_, i64>(0),
+            |r| r.get::<i64>(0),
         )? > 0)
     }
 

@@ -14,7 +14,7 @@
 use super::MessageId;
 use std::collections::{HashMap, HashSet};
 
-use rusqlite::{Connection, OptionalExtension, params};
+use super::db::{Connection, OptionalExtension, params};
 
 use super::members::UserId;
 use super::{StoreError, ThreadId, Writer};
@@ -72,7 +72,7 @@ impl ThreadFix {
     }
 }
 
-fn fix_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ThreadFix> {
+fn fix_row(r: &crate::store::db::Row<'_>) -> crate::store::db::Result<ThreadFix> {
     let kind: String = r.get(1)?;
     let target: Option<String> = r.get(3)?;
     let kind = match (kind.as_str(), target) {
@@ -100,7 +100,7 @@ fn all_fixes(conn: &Connection) -> Result<Vec<ThreadFix>, StoreError> {
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT {FIX_COLUMNS} FROM thread_fixes f ORDER BY f.id"
     ))?;
-    let rows = stmt.query_map([], fix_row)?;
+    let rows = stmt.query_map((), fix_row)?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
@@ -258,7 +258,7 @@ impl Writer<'_> {
         Ok(self.tx().query_row(
             "SELECT count(*) FROM messages WHERE thread_id = ?1",
             [thread.0],
-            |r| r.get::<_, i64>(0),
+            |r| r.get::<i64>(0),
         )? as u64)
     }
 

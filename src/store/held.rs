@@ -1,7 +1,7 @@
 //! Posts held for a moderator (patient-identifiable data found in them): kept until a
 //! moderator approves, edits or rejects them, with the decision and who made it.
 
-use rusqlite::{OptionalExtension, params};
+use super::db::{OptionalExtension, params};
 
 use super::members::UserId;
 use super::{Author, ListId, StoreError, Writer};
@@ -53,11 +53,11 @@ pub struct NewHeld<'a> {
 const COLUMNS: &str = "h.id, h.kind, h.list_id, l.name, h.user_id, h.author_name, h.sender, \
      h.subject, h.body, h.parent, h.raw, h.origin, h.reason, h.state, h.created, h.note";
 
-fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Held> {
-    let kind = match r.get::<_, String>(1)?.as_str() {
+fn row(r: &crate::store::db::Row<'_>) -> crate::store::db::Result<Held> {
+    let kind = match r.get::<String>(1)?.as_str() {
         "mail" => HeldKind::Mail {
-            raw: r.get::<_, Option<Vec<u8>>>(10)?.unwrap_or_default(),
-            origin: r.get::<_, Option<String>>(11)?.unwrap_or_default(),
+            raw: r.get::<Option<Vec<u8>>>(10)?.unwrap_or_default(),
+            origin: r.get::<Option<String>>(11)?.unwrap_or_default(),
         },
         _ => HeldKind::Web { parent: r.get(9)? },
     };
@@ -66,7 +66,7 @@ fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Held> {
         kind,
         list: ListId(r.get(2)?),
         list_name: r.get(3)?,
-        user: r.get::<_, Option<i64>>(4)?.map(UserId),
+        user: r.get::<Option<i64>>(4)?.map(UserId),
         author: Author {
             name: r.get(5)?,
             address: r.get(6)?,
@@ -166,9 +166,7 @@ impl Writer<'_> {
                            ORDER BY a.is_primary DESC, a.address LIMIT 1)
                FROM users u WHERE u.role IN ('moderator', 'admin') ORDER BY u.id",
         )?;
-        let rows = stmt.query_map([], |r| {
-            Ok((UserId(r.get(0)?), r.get::<_, Option<String>>(1)?))
-        })?;
+        let rows = stmt.query_map((), |r| Ok((UserId(r.get(0)?), r.get::<Option<String>>(1)?)))?;
         let mut out = Vec::new();
         for row in rows {
             if let (user, Some(address)) = row? {
@@ -197,7 +195,7 @@ impl Writer<'_> {
         Ok(self.tx().query_row(
             "SELECT count(*) FROM users WHERE id = ?1 AND role IN ('moderator', 'admin')",
             [user.0],
-            |r| r.get::<_, i64>(0),
+            |r| r.get::<i64>(0),
         )? > 0)
     }
 

@@ -6,7 +6,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use rusqlite::{OptionalExtension, params};
+use super::db::{OptionalExtension, params};
 use serde::Serialize;
 
 use super::members::UserId;
@@ -101,7 +101,7 @@ pub struct RetagChange {
     pub lost: u64,
 }
 
-fn interest_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Interest> {
+fn interest_row(r: &crate::store::db::Row<'_>) -> crate::store::db::Result<Interest> {
     let keywords: String = r.get(4)?;
     let patterns: String = r.get(5)?;
     Ok(Interest {
@@ -136,7 +136,7 @@ impl super::Store {
         let mut stmt = self.conn.prepare_cached(&format!(
             "SELECT {INTEREST_COLUMNS} FROM interests ORDER BY name"
         ))?;
-        let rows = stmt.query_map([], interest_row)?;
+        let rows = stmt.query_map((), interest_row)?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
@@ -189,7 +189,7 @@ impl super::Store {
         interest: NewInterest<'_>,
         now: i64,
         on_conflict: &str,
-    ) -> rusqlite::Result<InterestId> {
+    ) -> crate::store::db::Result<InterestId> {
         let rules = interest.rules;
         self.conn
             .prepare_cached(&format!(
@@ -344,7 +344,7 @@ impl super::Store {
               WHERE m.thread_id = ?1 GROUP BY l.message_id",
         )?;
         let rows = stmt.query_map(params![thread.0, viewer.map_or(-1, |v| v.0)], |r| {
-            Ok((r.get::<_, String>(0)?, (r.get(1)?, r.get::<_, i64>(2)? > 0)))
+            Ok((r.get::<String>(0)?, (r.get(1)?, r.get::<i64>(2)? > 0)))
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
@@ -378,7 +378,7 @@ impl super::Store {
             .conn
             .prepare_cached("SELECT interest, mode FROM interest_prefs WHERE user_id = ?1")?;
         let rows = stmt.query_map([user.0], |r| {
-            Ok((InterestId(r.get(0)?), r.get::<_, String>(1)?))
+            Ok((InterestId(r.get(0)?), r.get::<String>(1)?))
         })?;
         let mut prefs = HashMap::new();
         for row in rows {
@@ -438,7 +438,7 @@ impl super::Store {
              FROM users WHERE id = ?1",
         )?;
         let prefs: Option<Preferences> = super::row_as(&mut stmt, [user.0])?;
-        let prefs = prefs.ok_or(rusqlite::Error::QueryReturnedNoRows)?;
+        let prefs = prefs.ok_or(super::db::Error::NoRows)?;
         Ok(Preferences {
             interests: self.interest_prefs(user)?,
             ..prefs
@@ -493,7 +493,7 @@ impl super::Store {
     ) -> Result<RetagReport, StoreError> {
         let before = self.threads_per_interest()?;
         let tx = self.conn.transaction()?;
-        tx.execute("DELETE FROM message_tags", [])?;
+        tx.execute("DELETE FROM message_tags", ())?;
         let mut messages = 0u64;
         {
             let mut rows = tx.prepare(
@@ -502,7 +502,7 @@ impl super::Store {
             )?;
             let mut insert = tx
                 .prepare("INSERT OR IGNORE INTO message_tags(message, interest) VALUES (?1, ?2)")?;
-            let mut cursor = rows.query([])?;
+            let mut cursor = rows.query(())?;
             while let Some(r) = cursor.next()? {
                 let key: i64 = r.get(0)?;
                 let raw_id = super::RawId(r.get(1)?);
@@ -546,7 +546,7 @@ impl super::Store {
             "SELECT DISTINCT t.interest, m.thread_id FROM message_tags t
              JOIN messages m ON m.id = t.message",
         )?;
-        let rows = stmt.query_map([], |r| Ok((InterestId(r.get(0)?), r.get::<_, i64>(1)?)))?;
+        let rows = stmt.query_map((), |r| Ok((InterestId(r.get(0)?), r.get::<i64>(1)?)))?;
         for row in rows {
             let (i, t) = row?;
             map.entry(i).or_default().insert(t);
@@ -664,7 +664,10 @@ impl Writer<'_> {
                                      AND v.verified_at IS NOT NULL))
                  ORDER BY u.id",
             )?;
-            super::rows_as(&mut stmt, rusqlite::params![now - 86_400, roster_only])?
+            super::rows_as(
+                &mut stmt,
+                crate::store::db::params![now - 86_400, roster_only],
+            )?
         };
         let index: HashMap<UserId, usize> = members
             .iter()
@@ -675,7 +678,7 @@ impl Writer<'_> {
             tx.prepare_cached("SELECT user_id, mode FROM interest_prefs WHERE interest = ?1")?;
         for interest in interests {
             let rows = prefs.query_map([interest.0], |r| {
-                Ok((UserId(r.get(0)?), r.get::<_, String>(1)?))
+                Ok((UserId(r.get(0)?), r.get::<String>(1)?))
             })?;
             for row in rows {
                 let (user, mode) = row?;
@@ -688,9 +691,8 @@ impl Writer<'_> {
             "SELECT tp.user_id, tp.mode FROM thread_prefs tp
              JOIN messages m ON m.message_id = tp.message_id WHERE m.thread_id = ?1",
         )?;
-        let rows = threads.query_map([thread.0], |r| {
-            Ok((UserId(r.get(0)?), r.get::<_, String>(1)?))
-        })?;
+        let rows =
+            threads.query_map([thread.0], |r| Ok((UserId(r.get(0)?), r.get::<String>(1)?)))?;
         for row in rows {
             let (user, mode) = row?;
             if let Some(&i) = index.get(&user) {
@@ -776,7 +778,7 @@ impl super::Store {
 }
 
 /// The link-signing key, made on first use.
-fn site_secret(conn: &rusqlite::Connection) -> Result<Vec<u8>, StoreError> {
+fn site_secret(conn: &crate::store::db::Connection) -> Result<Vec<u8>, StoreError> {
     let fresh = crate::tokens::random_bytes::<32>();
     conn.execute(
         "INSERT OR IGNORE INTO site_secrets(name, value) VALUES ('links', ?1)",
@@ -784,7 +786,7 @@ fn site_secret(conn: &rusqlite::Connection) -> Result<Vec<u8>, StoreError> {
     )?;
     Ok(conn.query_row(
         "SELECT value FROM site_secrets WHERE name = 'links'",
-        [],
+        (),
         |r| r.get(0),
     )?)
 }

@@ -2,7 +2,7 @@
 //! sessions. Secrets (link and session tokens) are stored only as SHA-256 hashes, so a copy of
 //! the database signs nobody in; the caller hashes with `crate::tokens`.
 
-use rusqlite::{OptionalExtension, params};
+use super::db::{OptionalExtension, params};
 use serde::Serialize;
 
 use super::{PostRef, StoreError};
@@ -260,7 +260,7 @@ impl super::Store {
             return Ok(RoleChange::Unchanged(old));
         }
         let admins: i64 =
-            tx.query_row("SELECT count(*) FROM users WHERE role = 'admin'", [], |r| {
+            tx.query_row("SELECT count(*) FROM users WHERE role = 'admin'", (), |r| {
                 r.get(0)
             })?;
         if old == Role::Admin && admins <= 1 {
@@ -310,13 +310,13 @@ impl super::Store {
               ORDER BY CASE u.role WHEN 'admin' THEN 0 WHEN 'moderator' THEN 1 ELSE 2 END,
                        u.display_name COLLATE NOCASE, u.id",
         )?;
-        let rows = stmt.query_map([], |r| {
+        let rows = stmt.query_map((), |r| {
             let addresses: Option<String> = r.get(3)?;
             let lists: Option<String> = r.get(4)?;
             Ok(MemberOverview {
                 id: UserId(r.get(0)?),
                 name: r.get(1)?,
-                role: Role::parse(&r.get::<_, String>(2)?).unwrap_or(Role::Member),
+                role: Role::parse(&r.get::<String>(2)?).unwrap_or(Role::Member),
                 addresses: addresses
                     .unwrap_or_default()
                     .split_whitespace()
@@ -487,7 +487,7 @@ impl super::Store {
             .conn
             .prepare_cached("SELECT count(*) FROM messages WHERE from_addr = ?1 COLLATE NOCASE")?;
         for address in &emails {
-            total += count.query_row([address], |r| r.get::<_, u64>(0))?;
+            total += count.query_row([address], |r| r.get::<u64>(0))?;
             posts.extend(super::rows_as::<MemberPost>(
                 &mut stmt,
                 params![address, limit as i64],

@@ -18,11 +18,25 @@ macro_rules! row_id {
         )]
         #[serde(transparent)]
         pub struct $name(pub i64);
+
+        impl $crate::store::db::ToValue for $name {
+            fn to_value(&self) -> $crate::store::db::Value {
+                $crate::store::db::Value::Integer(self.0)
+            }
+        }
+
+        impl $crate::store::db::FromValue for $name {
+            const WANTED: &'static str = stringify!($name);
+            fn from_value(value: $crate::store::db::ValueRef<'_>) -> Option<Self> {
+                i64::from_value(value).map($name)
+            }
+        }
     };
 }
 
 mod access;
 mod archive;
+pub(crate) mod db;
 mod digest;
 mod engagement;
 mod erasure;
@@ -72,7 +86,7 @@ pub use sources::{Cursor, SourceState, SourceStatus};
 
 use std::path::{Path, PathBuf};
 
-use rusqlite::{Connection, OptionalExtension};
+use db::{Connection, OptionalExtension};
 
 /// Embedded migrations, applied in order; the schema version is SQLite's `user_version`.
 const MIGRATIONS: &[(&str, &str)] = &[
@@ -122,16 +136,17 @@ pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;
 
 pub use crate::mail::ids::MessageId;
 
-// Message ids go to and from SQLite as text.
-impl rusqlite::ToSql for MessageId {
-    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
-        Ok(rusqlite::types::ToSqlOutput::from(self.as_str()))
+// Message ids go to and from the database as text.
+impl db::ToValue for MessageId {
+    fn to_value(&self) -> db::Value {
+        db::Value::Text(self.as_str().to_owned())
     }
 }
 
-impl rusqlite::types::FromSql for MessageId {
-    fn column_result(value: rusqlite::types::ValueRef<'_>) -> rusqlite::types::FromSqlResult<Self> {
-        String::column_result(value).map(MessageId::new)
+impl db::FromValue for MessageId {
+    const WANTED: &'static str = "a Message-ID";
+    fn from_value(value: db::ValueRef<'_>) -> Option<Self> {
+        String::from_value(value).map(MessageId::new)
     }
 }
 
@@ -159,10 +174,7 @@ row_id!(
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("cannot open the database {path}: {source}")]
-    Open {
-        path: PathBuf,
-        source: rusqlite::Error,
-    },
+    Open { path: PathBuf, source: db::Error },
     #[error(
         "the database {path} has schema version {found}, newer than this listbridge knows ({known}): \
          upgrade listbridge, or point --db at another database"
@@ -176,12 +188,10 @@ pub enum StoreError {
     Migration {
         version: u32,
         name: &'static str,
-        source: rusqlite::Error,
+        source: db::Error,
     },
     #[error("database error: {0}")]
-    Sql(#[from] rusqlite::Error),
-    #[error("a database row does not fit its model: {0}")]
-    Row(#[from] serde_rusqlite::Error),
+    Sql(#[from] db::Error),
     #[error("the stored message {0:?} cannot be decompressed: {1}")]
     Corrupt(RawId, std::io::Error),
     #[error("writing the output failed: {0}")]
@@ -206,20 +216,18 @@ pub fn give_back_freed_memory() {
 /// (`SELECT u.id AS user, …`). A read model is described once, by its derive, instead of
 /// field by field at each query; a column added or moved cannot shift the others.
 pub(crate) fn rows_as<T: serde::de::DeserializeOwned>(
-    stmt: &mut rusqlite::Statement<'_>,
-    params: impl rusqlite::Params,
+    stmt: &mut db::Statement<'_>,
+    params: impl db::Params,
 ) -> Result<Vec<T>, StoreError> {
-    Ok(serde_rusqlite::from_rows::<T>(stmt.query(params)?).collect::<Result<_, _>>()?)
+    Ok(stmt.query_as(params)?)
 }
 
 /// The one row of a query as `T`, like [`rows_as`]; `None` when there is none.
 pub(crate) fn row_as<T: serde::de::DeserializeOwned>(
-    stmt: &mut rusqlite::Statement<'_>,
-    params: impl rusqlite::Params,
+    stmt: &mut db::Statement<'_>,
+    params: impl db::Params,
 ) -> Result<Option<T>, StoreError> {
-    Ok(serde_rusqlite::from_rows::<T>(stmt.query(params)?)
-        .next()
-        .transpose()?)
+    Ok(stmt.query_row(params, |row| row.to_model()).optional()?)
 }
 
 /// A 0/1 column as a flag where serde sees it only as a number: inside a
@@ -274,7 +282,7 @@ pub struct Store {
 impl Store {
     /// Opens (creating if needed) the database at `path` and brings its schema up to date.
     pub fn open(path: &Path, threading: DeriveSettings) -> Result<Store, StoreError> {
-        let conn = Connection::open(path).map_err(|source| StoreError::Open {
+        let conn = Connection::open_sqlite(path).map_err(|source| StoreError::Open {
             path: path.to_owned(),
             source,
         })?;
@@ -282,10 +290,11 @@ impl Store {
         // asks about twenty questions, and each one evicted would be compiled again per request.
         conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
         // Another process (the daemon, an import) may hold the lock for a moment: wait for it.
-        conn.busy_timeout(std::time::Duration::from_secs(10))
+        conn.sqlite()
+            .busy_timeout(std::time::Duration::from_secs(10))
             .map_err(|source| StoreError::Open {
                 path: path.to_owned(),
-                source,
+                source: source.into(),
             })?;
         // secure_delete is on for every connection, not only while erasing: a row rewritten or
         // deleted earlier (a flag's note, a held post's text, a page split) leaves its old bytes
@@ -306,9 +315,7 @@ impl Store {
                  PRAGMA secure_delete = ON;",
             );
             match done {
-                Err(rusqlite::Error::SqliteFailure(e, _))
-                    if e.code == rusqlite::ErrorCode::DatabaseBusy && tries < 200 =>
-                {
+                Err(e) if e.is_busy() && tries < 200 => {
                     tries += 1;
                     std::thread::sleep(std::time::Duration::from_millis(10));
                 }
@@ -363,7 +370,7 @@ impl Store {
             .conn
             .prepare("SELECT id, name FROM lists ORDER BY id")?;
         let lists = stmt
-            .query_map([], |r| Ok((ListId(r.get(0)?), r.get(1)?)))?
+            .query_map((), |r| Ok((ListId(r.get(0)?), r.get(1)?)))?
             .collect::<Result<_, _>>()?;
         Ok(lists)
     }
@@ -372,7 +379,7 @@ impl Store {
     pub fn begin_run(&mut self, what: &str, now_unix: i64) -> Result<RunId, StoreError> {
         self.conn.execute(
             "INSERT INTO import_runs(started_at, what) VALUES (?1, ?2)",
-            rusqlite::params![now_unix, what],
+            crate::store::db::params![now_unix, what],
         )?;
         Ok(RunId(self.conn.last_insert_rowid()))
     }
@@ -382,9 +389,7 @@ impl Store {
         // IMMEDIATE: a writer takes the write lock at once (waiting its turn), so what it reads
         // before writing (places left in an event, a reply key) cannot change under it, and it
         // never fails half-way on a lock it could not upgrade.
-        let tx = self
-            .conn
-            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let tx = self.conn.write_transaction()?;
         Ok(Writer::new(tx, run, self.threading))
     }
 
@@ -406,7 +411,7 @@ impl Store {
     /// Counts of what the archive holds.
     pub fn counts(&self) -> Result<ArchiveCounts, StoreError> {
         let count = |sql: &str| -> Result<u64, StoreError> {
-            Ok(self.conn.query_row(sql, [], |r| r.get::<_, i64>(0))? as u64)
+            Ok(self.conn.query_row(sql, (), |r| r.get::<i64>(0))? as u64)
         };
         Ok(ArchiveCounts {
             raw: count("SELECT count(*) FROM raw_messages")?,
@@ -446,7 +451,7 @@ impl Store {
         for _ in 0..3 {
             let busy: i64 = self
                 .conn
-                .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get(0))?;
+                .query_row("PRAGMA wal_checkpoint(TRUNCATE)", (), |r| r.get(0))?;
             if busy == 0 {
                 return Ok(());
             }
@@ -486,7 +491,7 @@ pub struct ArchiveCounts {
 }
 
 fn migrate(conn: &Connection, path: &Path) -> Result<MigrationReport, StoreError> {
-    let found: u32 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    let found: u32 = conn.query_row("PRAGMA user_version", (), |r| r.get(0))?;
     if found > SCHEMA_VERSION {
         return Err(StoreError::TooNew {
             path: path.to_owned(),
@@ -496,10 +501,10 @@ fn migrate(conn: &Connection, path: &Path) -> Result<MigrationReport, StoreError
     }
     for (index, (name, sql)) in MIGRATIONS.iter().enumerate().skip(found as usize) {
         let version = index as u32 + 1;
-        let apply = || -> rusqlite::Result<()> {
+        let apply = || -> crate::store::db::Result<()> {
             conn.execute_batch("BEGIN IMMEDIATE")?;
             // Another process may have applied it while we waited for the lock.
-            let now: u32 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+            let now: u32 = conn.query_row("PRAGMA user_version", (), |r| r.get(0))?;
             if now >= version {
                 return conn.execute_batch("COMMIT");
             }
@@ -525,7 +530,7 @@ fn migrate(conn: &Connection, path: &Path) -> Result<MigrationReport, StoreError
 /// transaction that changed the archive, so no reader sees the change under the old version.
 pub(crate) fn raise_archive_version(conn: &Connection) -> Result<(), StoreError> {
     conn.prepare_cached("UPDATE archive_version SET n = n + 1 WHERE id = 1")?
-        .execute([])?;
+        .execute(())?;
     Ok(())
 }
 
@@ -576,7 +581,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("a.db");
         drop(Store::open(&path, DeriveSettings::default()).unwrap());
-        let conn = Connection::open(&path).unwrap();
+        let conn = Connection::open_sqlite(&path).unwrap();
         conn.execute_batch(&format!("PRAGMA user_version = {}", SCHEMA_VERSION + 1))
             .unwrap();
         drop(conn);

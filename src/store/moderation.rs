@@ -7,7 +7,7 @@
 //! leaves it out again; its Message-ID stays a ghost, so its replies keep their thread.
 
 use super::MessageId;
-use rusqlite::{OptionalExtension, params};
+use super::db::{OptionalExtension, params};
 
 use super::members::UserId;
 use super::{StoreError, StoredRaw, ThreadId, Writer};
@@ -155,7 +155,7 @@ type HiddenRow = (String, String, Option<String>, i64, Option<String>, i64);
 
 /// A raw message by id (with its list's name).
 fn raw_by_id(
-    conn: &rusqlite::Connection,
+    conn: &crate::store::db::Connection,
     raw: i64,
 ) -> Result<Option<(Vec<u8>, String)>, StoreError> {
     super::read::raw_with_list(
@@ -209,7 +209,7 @@ impl super::Store {
                 )?
                 .query_map([&id], |r| {
                     Ok(FlagEntry {
-                        reason: FlagReason::parse(&r.get::<_, String>(0)?)
+                        reason: FlagReason::parse(&r.get::<String>(0)?)
                             .unwrap_or(FlagReason::Other),
                         note: r.get(1)?,
                         by: r.get(2)?,
@@ -410,7 +410,7 @@ impl Writer<'_> {
     fn published(
         &self,
         column: &str,
-        value: impl rusqlite::ToSql,
+        value: impl crate::store::db::ToValue,
     ) -> Result<Option<Published>, StoreError> {
         Ok(self
             .tx()
@@ -492,7 +492,7 @@ impl Writer<'_> {
         )?;
         let mut rows = stmt.query([raw])?;
         match rows.next()? {
-            Some(row) => Ok(Some(StoredRaw::from_row(row)?)),
+            Some(row) => Ok(Some(StoredRaw::from_row(&row)?)),
             None => Ok(None),
         }
     }

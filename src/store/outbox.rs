@@ -4,7 +4,7 @@
 //! reply keys, the log of inbound mail that was not archived, and bounces.
 
 use super::MessageId;
-use rusqlite::{OptionalExtension, params};
+use super::db::{OptionalExtension, params};
 use serde::Serialize;
 
 use super::members::UserId;
@@ -379,7 +379,7 @@ impl super::Store {
         )?;
         let again = tx.execute(
             "UPDATE outbox_recipients SET state = 'queued', handed_at = NULL WHERE state = 'sending'",
-            [],
+            (),
         )?;
         tx.commit()?;
         Ok(Recovered {
@@ -439,7 +439,7 @@ impl super::Store {
     pub fn next_due(&self) -> Result<Option<i64>, StoreError> {
         Ok(self.conn.query_row(
             "SELECT min(next_attempt) FROM outbox_recipients WHERE state = 'queued'",
-            [],
+            (),
             |r| r.get(0),
         )?)
     }
@@ -448,9 +448,7 @@ impl super::Store {
     pub fn outbox_message(&self, id: OutboxId) -> Result<Option<Vec<u8>>, StoreError> {
         self.conn
             .prepare_cached("SELECT data, size FROM outbox WHERE id = ?1")?
-            .query_row([id.0], |r| {
-                Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, i64>(1)?))
-            })
+            .query_row([id.0], |r| Ok((r.get::<Vec<u8>>(0)?, r.get::<i64>(1)?)))
             .optional()?
             .map(|(data, size)| super::decompress(super::RawId(-id.0), &data, size as usize))
             .transpose()
@@ -502,7 +500,7 @@ impl super::Store {
         let mut stmt = self
             .conn
             .prepare("SELECT state, count(*) FROM outbox_recipients GROUP BY state")?;
-        let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, u64>(1)?)))?;
+        let rows = stmt.query_map((), |r| Ok((r.get::<String>(0)?, r.get::<u64>(1)?)))?;
         for row in rows {
             let (state, n) = row?;
             match state.as_str() {
@@ -549,7 +547,7 @@ impl super::Store {
         )?;
         let posts = stmt
             .query_map(params![thread.0, user.0], |r| {
-                Ok((r.get::<_, MessageId>(0)?, r.get(1)?, r.get(2)?))
+                Ok((r.get::<MessageId>(0)?, r.get(1)?, r.get(2)?))
             })?
             .collect::<Result<Vec<_>, _>>()?;
         posts
@@ -571,7 +569,7 @@ impl super::Store {
             "SELECT state, last_error FROM outbox_recipients WHERE outbox_id = ?1",
         )?;
         let rows = stmt.query_map([outbox], |r| {
-            Ok((r.get::<_, String>(0)?, r.get::<_, Option<String>>(1)?))
+            Ok((r.get::<String>(0)?, r.get::<Option<String>>(1)?))
         })?;
         let (mut waiting, mut error, mut failed) = (false, None, None);
         for row in rows {
@@ -684,7 +682,7 @@ impl Writer<'_> {
         Ok(self
             .tx()
             .prepare_cached("SELECT 1 FROM messages WHERE message_id = ?1 AND list_id = ?2")?
-            .exists(rusqlite::params![message_id, list.0])?)
+            .exists(crate::store::db::params![message_id, list.0])?)
     }
 }
 

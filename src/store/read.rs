@@ -2,7 +2,7 @@
 //! with their raw mail for rendering, where a Message-ID lives, and attachments by hash.
 
 use super::MessageId;
-use rusqlite::OptionalExtension;
+use super::db::OptionalExtension;
 use serde::Serialize;
 
 use super::export::display_author;
@@ -74,9 +74,9 @@ impl ThreadPost {
 /// The threading headers of a `messages` row, from the five columns starting at `first`:
 /// `message_id, refs, in_reply_to, fallback_parent, date` in that order.
 pub(super) fn thread_headers(
-    r: &rusqlite::Row<'_>,
+    r: &crate::store::db::Row<'_>,
     first: usize,
-) -> rusqlite::Result<ThreadHeaders> {
+) -> crate::store::db::Result<ThreadHeaders> {
     Ok(ThreadHeaders {
         message_id: r.get(first)?,
         references: references(r, first + 1)?,
@@ -88,7 +88,10 @@ pub(super) fn thread_headers(
 
 /// The References of a `messages` row, from its `refs` column at `index` (the ids stored
 /// space-separated).
-pub(super) fn references(r: &rusqlite::Row<'_>, index: usize) -> rusqlite::Result<Vec<String>> {
+pub(super) fn references(
+    r: &crate::store::db::Row<'_>,
+    index: usize,
+) -> crate::store::db::Result<Vec<String>> {
     let refs: String = r.get(index)?;
     Ok(refs.split_whitespace().map(str::to_owned).collect())
 }
@@ -146,21 +149,21 @@ impl super::Store {
         offset: usize,
         limit: usize,
     ) -> Result<Page<ThreadSummary>, StoreError> {
-        let (clause, arg): (&str, rusqlite::types::Value) = match filter {
-            ThreadFilter::All => (":f IS NULL", rusqlite::types::Value::Null),
-            ThreadFilter::List(l) => ("t.list_id = :f", l.0.into()),
+        let (clause, arg): (&str, crate::store::db::Value) = match filter {
+            ThreadFilter::All => ("?1 IS NULL", crate::store::db::Value::Null),
+            ThreadFilter::List(l) => ("t.list_id = ?1", l.0.into()),
             ThreadFilter::Author(a) => (
-                "t.id IN (SELECT thread_id FROM messages WHERE from_addr = :f COLLATE NOCASE)",
+                "t.id IN (SELECT thread_id FROM messages WHERE from_addr = ?1 COLLATE NOCASE)",
                 a.to_owned().into(),
             ),
             // The rules' tags and hand-set ones, less the hand-removed (as thread_interests).
             ThreadFilter::Interest(i) => (
                 "(t.id IN (SELECT m.thread_id FROM message_tags g JOIN messages m ON m.id = g.message
-                           WHERE g.interest = :f)
+                           WHERE g.interest = ?1)
                   OR t.id IN (SELECT m.thread_id FROM manual_tags g JOIN messages m
-                              ON m.message_id = g.message_id WHERE g.interest = :f AND g.present = 1))
+                              ON m.message_id = g.message_id WHERE g.interest = ?1 AND g.present = 1))
                  AND t.id NOT IN (SELECT m.thread_id FROM manual_tags g JOIN messages m
-                                  ON m.message_id = g.message_id WHERE g.interest = :f AND g.present = 0)",
+                                  ON m.message_id = g.message_id WHERE g.interest = ?1 AND g.present = 0)",
                 i.0.into(),
             ),
         };
@@ -169,18 +172,18 @@ impl super::Store {
             .prepare_cached(&format!(
                 "SELECT count(*) FROM threads t WHERE {clause} AND t.message_count > 0"
             ))?
-            .query_row(rusqlite::named_params! {":f": arg}, |r| r.get(0))?;
+            .query_row([&arg], |r| r.get(0))?;
         let sql = format!(
             "SELECT t.id, t.subject, l.name, t.first_date, t.last_date, t.message_count
              FROM threads t JOIN lists l ON l.id = t.list_id
              WHERE {clause} AND t.message_count > 0
              ORDER BY t.last_date IS NULL, t.last_date DESC, t.id DESC
-             LIMIT :limit OFFSET :offset"
+             LIMIT ?2 OFFSET ?3"
         );
         let mut stmt = self.conn.prepare_cached(&sql)?;
         let rows: Vec<ThreadRow> = super::rows_as(
             &mut stmt,
-            rusqlite::named_params! {":limit": limit as i64, ":offset": offset as i64, ":f": arg},
+            crate::store::db::params![arg, limit as i64, offset as i64],
         )?;
         let mut items = Vec::with_capacity(rows.len());
         for (thread, subject, list, first_date, last_date, messages) in rows {
@@ -243,7 +246,7 @@ impl super::Store {
                 "SELECT n, (SELECT coalesce(max(id), 0) FROM erasures)
                  FROM main.archive_version WHERE id = 1",
             )?
-            .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))?)
+            .query_row((), |r| Ok((r.get(0)?, r.get(1)?)))?)
     }
 
     /// Every post of a thread with its raw mail, in storage order (the threader orders them).
@@ -277,7 +280,7 @@ impl super::Store {
         while let Some(r) = rows.next()? {
             let mut post = ThreadPost {
                 key: r.get(0)?,
-                headers: thread_headers(r, 1)?,
+                headers: thread_headers(&r, 1)?,
                 from_name: r.get(6)?,
                 from_addr: r.get(7)?,
                 subject: r.get(8)?,
@@ -288,7 +291,7 @@ impl super::Store {
                 post.raw = Some(raw.query_row([id.0], |r| {
                     Ok(PackedRaw {
                         id,
-                        size: r.get::<_, i64>(0)? as usize,
+                        size: r.get::<i64>(0)? as usize,
                         data: r.get(1)?,
                     })
                 })?);
@@ -309,7 +312,7 @@ impl super::Store {
             .query_row([message], |r| {
                 Ok(PackedRaw {
                     id: super::RawId(r.get(0)?),
-                    size: r.get::<_, i64>(1)? as usize,
+                    size: r.get::<i64>(1)? as usize,
                     data: r.get(2)?,
                 })
             })?)
@@ -328,7 +331,7 @@ impl super::Store {
         )?;
         let mut known = std::collections::HashSet::new();
         for id in ids {
-            if id.contains('@') && stmt.query_row([id.as_str()], |r| r.get::<_, bool>(0))? {
+            if id.contains('@') && stmt.query_row([id.as_str()], |r| r.get::<bool>(0))? {
                 known.insert(id.to_lowercase());
             }
         }
@@ -402,9 +405,9 @@ impl super::Store {
 /// One raw message, decompressed, with its list's name: `from_where` joins `raw_messages r`
 /// and `lists l` and selects the row by `?1`.
 pub(super) fn raw_with_list(
-    conn: &rusqlite::Connection,
+    conn: &crate::store::db::Connection,
     from_where: &str,
-    key: impl rusqlite::ToSql,
+    key: impl crate::store::db::ToValue,
 ) -> Result<Option<(Vec<u8>, String)>, StoreError> {
     let found: Option<(i64, i64, Vec<u8>, String)> = conn
         .prepare_cached(&format!("SELECT r.id, r.size, r.data, l.name {from_where}"))?

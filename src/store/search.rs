@@ -5,7 +5,7 @@
 //! The SQL is built from fixed fragments only; every value a reader typed is a bound parameter.
 
 use super::MessageId;
-use rusqlite::types::Value;
+use super::db::Value;
 use serde::Serialize;
 
 use super::StoreError;
@@ -257,20 +257,12 @@ impl super::Store {
         query: &str,
         page: &SearchPage,
     ) -> Result<Result<SearchResults, QueryError>, StoreError> {
-        // SQLite calls the handler every few thousand steps; past the budget it interrupts
-        // the statement, which fails as "interrupted".
-        let started = std::time::Instant::now();
-        let budget = page.budget;
-        self.conn
-            .progress_handler(1000, Some(move || started.elapsed() > budget));
-        let result = self.search_unbounded(query, page);
-        self.conn.progress_handler(0, None::<fn() -> bool>);
+        // Past the budget the statement is interrupted, and fails as "interrupted".
+        let result = self
+            .conn
+            .with_budget(page.budget, || self.search_unbounded(query, page));
         match result {
-            Err(StoreError::Sql(rusqlite::Error::SqliteFailure(e, _)))
-                if e.code == rusqlite::ErrorCode::OperationInterrupted =>
-            {
-                Ok(Err(QueryError::TooCostly))
-            }
+            Err(StoreError::Sql(e)) if e.is_interrupted() => Ok(Err(QueryError::TooCostly)),
             other => other,
         }
     }
@@ -356,7 +348,7 @@ impl super::Store {
                 "SELECT {id} {from_where} ORDER BY {id} DESC LIMIT {}",
                 bound + 1
             ))?
-            .query_map(rusqlite::params_from_iter(&args), |r| r.get(0))?
+            .query_map(&args, |r| r.get(0))?
             .collect::<Result<_, _>>()?;
         let (total, exact) = if reached.len() <= bound {
             (reached.len() as u64, true)
@@ -367,7 +359,7 @@ impl super::Store {
             let (low, high): (i64, i64) = self.conn.query_row(
                 "SELECT coalesce((SELECT id FROM messages ORDER BY id LIMIT 1), 0),
                         coalesce((SELECT id FROM messages ORDER BY id DESC LIMIT 1), 0)",
-                [],
+                (),
                 |r| Ok((r.get(0)?, r.get(1)?)),
             )?;
             let oldest = reached[bound - 1];
@@ -404,7 +396,7 @@ impl super::Store {
         args.push(Value::Integer(i64::try_from(limit).unwrap_or(i64::MAX)));
         args.push(Value::Integer(i64::try_from(offset).unwrap_or(i64::MAX)));
         let results = stmt
-            .query_map(rusqlite::params_from_iter(&args), |r| {
+            .query_map(&args, |r| {
                 let name: Option<String> = r.get(3)?;
                 let addr: Option<String> = r.get(4)?;
                 Ok(SearchHit {
@@ -412,7 +404,7 @@ impl super::Store {
                     thread: r.get(1)?,
                     subject: r.get(2)?,
                     from: display_author(name.as_deref(), addr.as_deref()),
-                    date: r.get::<_, Option<i64>>(5)?.and_then(rfc3339),
+                    date: r.get::<Option<i64>>(5)?.and_then(rfc3339),
                     list: r.get(6)?,
                     score: r.get(7)?,
                 })

@@ -1,7 +1,7 @@
 //! Bookkeeping of the live IMAP sources: the cursor (mailbox, UIDVALIDITY, last UID) that
 //! advances with the messages it covers, and each source's state for `listbridge status`.
 
-use rusqlite::{OptionalExtension, params};
+use super::db::{OptionalExtension, params};
 use serde::Serialize;
 
 use super::{StoreError, Writer};
