@@ -1,14 +1,20 @@
-//! The connection every store query goes through: a thin layer with the shape of the part of
-//! rusqlite the store uses (`execute`, `query_row`, `prepare_cached` and its `query_map`,
-//! transactions, `params!`, `optional()`), so that the store's queries are written once
-//! whatever engine holds the archive. Values cross it as five SQL kinds (null, integer, real,
-//! text, blob) and are converted at the edge with the engine's own types, leniently: a flag
-//! read back from a comparison, a count or a small integer column all read as `i64`.
+//! The connection every store query goes through, on SQLite or PostgreSQL: a thin layer with
+//! the shape of the part of rusqlite the store uses (`execute`, `query_row`, `prepare_cached`
+//! and its `query_map`, transactions, `params!`, `optional()`), so that the store's queries are
+//! written once whatever engine holds the archive. Values cross it as five SQL kinds (null,
+//! integer, real, text, blob) and are converted at the edge with the engine's own types,
+//! leniently: a flag read back from a comparison (a boolean on PostgreSQL), a count or a small
+//! integer column all read as `i64`, and a parameter takes the type PostgreSQL infers for its
+//! place. Queries keep SQLite's `?1` placeholders; PostgreSQL is given `$1`.
 //!
 //! No crate offers this for synchronous rusqlite code (sqlx and diesel would mean rewriting
 //! every query in their own terms), hence these few hundred lines.
 
 use std::borrow::Cow;
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+
+use postgres::types::Type as PgType;
 
 /// One value as SQL sees it, owned.
 #[derive(Debug, Clone, PartialEq)]
@@ -70,6 +76,8 @@ impl<'a> From<rusqlite::types::ValueRef<'a>> for ValueRef<'a> {
 pub enum Error {
     #[error("{0}")]
     Sqlite(#[from] rusqlite::Error),
+    #[error("{0}")]
+    Postgres(#[from] postgres::Error),
     #[error("the query returned no row")]
     NoRows,
     #[error("column {column}: a {found} value cannot be read as {wanted}")]
@@ -87,20 +95,42 @@ pub enum Error {
 impl Error {
     /// The engine gave up waiting for a lock another connection holds.
     pub fn is_busy(&self) -> bool {
-        matches!(self, Error::Sqlite(rusqlite::Error::SqliteFailure(e, _))
-            if e.code == rusqlite::ErrorCode::DatabaseBusy)
+        use postgres::error::SqlState;
+        match self {
+            Error::Sqlite(rusqlite::Error::SqliteFailure(e, _)) => {
+                e.code == rusqlite::ErrorCode::DatabaseBusy
+            }
+            Error::Postgres(e) => [
+                SqlState::LOCK_NOT_AVAILABLE,
+                SqlState::T_R_SERIALIZATION_FAILURE,
+            ]
+            .iter()
+            .any(|state| e.code() == Some(state)),
+            _ => false,
+        }
     }
 
     /// The query was stopped by its time budget (see [`Connection::with_budget`]).
     pub fn is_interrupted(&self) -> bool {
-        matches!(self, Error::Sqlite(rusqlite::Error::SqliteFailure(e, _))
-            if e.code == rusqlite::ErrorCode::OperationInterrupted)
+        match self {
+            Error::Sqlite(rusqlite::Error::SqliteFailure(e, _)) => {
+                e.code == rusqlite::ErrorCode::OperationInterrupted
+            }
+            Error::Postgres(e) => e.code() == Some(&postgres::error::SqlState::QUERY_CANCELED),
+            _ => false,
+        }
     }
 
     /// The constraint that refused a write (a duplicate key, a missing row it refers to).
     pub fn is_constraint(&self) -> bool {
-        matches!(self, Error::Sqlite(rusqlite::Error::SqliteFailure(e, _))
-            if e.code == rusqlite::ErrorCode::ConstraintViolation)
+        match self {
+            Error::Sqlite(rusqlite::Error::SqliteFailure(e, _)) => {
+                e.code == rusqlite::ErrorCode::ConstraintViolation
+            }
+            // Class 23: integrity constraint violations.
+            Error::Postgres(e) => e.code().is_some_and(|c| c.code().starts_with("23")),
+            _ => false,
+        }
     }
 }
 
@@ -427,8 +457,9 @@ impl ColumnIndex for &str {
 }
 
 /// One row of a result.
-pub struct Row<'r> {
-    inner: &'r rusqlite::Row<'r>,
+pub enum Row<'r> {
+    Sqlite(&'r rusqlite::Row<'r>),
+    Postgres(&'r postgres::Row),
 }
 
 impl<'r> Row<'r> {
@@ -445,15 +476,24 @@ impl<'r> Row<'r> {
 
     /// The value of a column as it is.
     pub fn get_ref(&self, i: usize) -> Result<ValueRef<'_>> {
-        Ok(self.inner.get_ref(i)?.into())
+        match self {
+            Row::Sqlite(row) => Ok(row.get_ref(i)?.into()),
+            Row::Postgres(row) => Ok(row.try_get::<_, PgCell<'_>>(i)?.0),
+        }
     }
 
     pub fn column_count(&self) -> usize {
-        self.inner.as_ref().column_count()
+        match self {
+            Row::Sqlite(row) => row.as_ref().column_count(),
+            Row::Postgres(row) => row.len(),
+        }
     }
 
     pub fn column_name(&self, i: usize) -> Option<&str> {
-        self.inner.as_ref().column_name(i).ok()
+        match self {
+            Row::Sqlite(row) => row.as_ref().column_name(i).ok(),
+            Row::Postgres(row) => row.columns().get(i).map(|c| c.name()),
+        }
     }
 
     /// The row as `T`: a struct's fields matched to the columns of their names, a tuple's
@@ -462,14 +502,14 @@ impl<'r> Row<'r> {
         let mut cells = Vec::with_capacity(self.column_count());
         for i in 0..self.column_count() {
             let name = self.column_name(i).unwrap_or_default();
-            cells.push((name, Cell(self.get_ref(i)?)));
+            cells.push((name, Field(self.get_ref(i)?)));
         }
         T::deserialize(RowCells(cells)).map_err(|e| Error::Model(e.to_string()))
     }
 }
 
 /// A row's named values fed to serde: a map for a struct, a sequence for a tuple.
-struct RowCells<'a>(Vec<(&'a str, Cell<'a>)>);
+struct RowCells<'a>(Vec<(&'a str, Field<'a>)>);
 
 impl<'de> serde::Deserializer<'de> for RowCells<'_> {
     type Error = serde::de::value::Error;
@@ -508,16 +548,16 @@ impl<'de> serde::Deserializer<'de> for RowCells<'_> {
 }
 
 /// One column's value fed to serde.
-struct Cell<'a>(ValueRef<'a>);
+struct Field<'a>(ValueRef<'a>);
 
-impl<'de> serde::de::IntoDeserializer<'de, serde::de::value::Error> for Cell<'_> {
+impl<'de> serde::de::IntoDeserializer<'de, serde::de::value::Error> for Field<'_> {
     type Deserializer = Self;
     fn into_deserializer(self) -> Self {
         self
     }
 }
 
-impl<'de> serde::Deserializer<'de> for Cell<'_> {
+impl<'de> serde::Deserializer<'de> for Field<'_> {
     type Error = serde::de::value::Error;
 
     fn deserialize_any<V: serde::de::Visitor<'de>>(self, v: V) -> Result<V::Value, Self::Error> {
@@ -593,14 +633,35 @@ impl<'de> serde::Deserializer<'de> for Cell<'_> {
 
 /// One connection to the archive's database.
 pub struct Connection {
-    sqlite: rusqlite::Connection,
+    engine: Engine,
 }
 
+enum Engine {
+    Sqlite(rusqlite::Connection),
+    Postgres(Pg),
+}
+
+/// A PostgreSQL session: the synchronous client (its calls need `&mut`, the store's reads
+/// take `&self`, and a connection serves one thread at a time), its compiled statements by
+/// their SQLite text, and whether a transaction is open.
+pub struct Pg {
+    client: RefCell<postgres::Client>,
+    statements: RefCell<HashMap<String, postgres::Statement>>,
+    in_transaction: Cell<bool>,
+}
+
+/// Statements a PostgreSQL session keeps compiled; past it the cache starts again (search
+/// makes up its text per query).
+const PG_STATEMENTS: usize = 256;
+
 impl Connection {
-    /// Opens (creating) the SQLite database at `path`.
+    /// Opens (creating) the SQLite database at `path`; a locked database is waited for.
     pub fn open_sqlite(path: &std::path::Path) -> Result<Connection> {
+        let sqlite = rusqlite::Connection::open(path)?;
+        // Another process (the daemon, an import) may hold the lock for a moment.
+        sqlite.busy_timeout(std::time::Duration::from_secs(10))?;
         Ok(Connection {
-            sqlite: rusqlite::Connection::open(path)?,
+            engine: Engine::Sqlite(sqlite),
         })
     }
 
@@ -609,31 +670,46 @@ impl Connection {
         let flags =
             rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX;
         Ok(Connection {
-            sqlite: rusqlite::Connection::open_with_flags(path, flags)?,
+            engine: Engine::Sqlite(rusqlite::Connection::open_with_flags(path, flags)?),
         })
     }
 
-    /// Stops a query that runs past `budget` (checked every thousand steps), for `f`.
-    pub fn with_budget<T>(&self, budget: std::time::Duration, f: impl FnOnce() -> T) -> T {
-        let started = std::time::Instant::now();
-        self.sqlite
-            .progress_handler(1000, Some(move || started.elapsed() > budget));
-        let done = f();
-        self.sqlite.progress_handler(0, None::<fn() -> bool>);
-        done
+    /// Connects to PostgreSQL (`postgres://user@host:port/dbname`, libpq's forms). Must not be
+    /// called on an async runtime's thread: the client runs its own.
+    #[cfg_attr(
+        not(test),
+        expect(dead_code, reason = "opened by tests until --db selects PostgreSQL")
+    )]
+    pub fn open_postgres(url: &str) -> Result<Connection> {
+        let client = postgres::Client::connect(url, postgres::NoTls)?;
+        Ok(Connection {
+            engine: Engine::Postgres(Pg {
+                client: RefCell::new(client),
+                statements: RefCell::default(),
+                in_transaction: Cell::new(false),
+            }),
+        })
     }
 
-    /// The SQLite connection underneath, for what only SQLite has (pragmas, budgets).
-    pub fn sqlite(&self) -> &rusqlite::Connection {
-        &self.sqlite
+    /// Whether this is a PostgreSQL session.
+    #[cfg_attr(
+        not(test),
+        expect(dead_code, reason = "asked by tests until --db selects PostgreSQL")
+    )]
+    pub fn is_postgres(&self) -> bool {
+        matches!(self.engine, Engine::Postgres(_))
     }
 
     pub fn execute(&self, sql: &str, params: impl Params) -> Result<usize> {
         self.prepare_cached(sql)?.execute(params)
     }
 
+    /// Runs statements separated by `;`, without parameters.
     pub fn execute_batch(&self, sql: &str) -> Result<()> {
-        Ok(self.sqlite.execute_batch(sql)?)
+        match &self.engine {
+            Engine::Sqlite(c) => Ok(c.execute_batch(sql)?),
+            Engine::Postgres(pg) => Ok(pg.client.borrow_mut().batch_execute(sql)?),
+        }
     }
 
     pub fn query_row<T>(
@@ -647,9 +723,21 @@ impl Connection {
 
     /// A statement kept compiled for the next call with the same text.
     pub fn prepare_cached(&self, sql: &str) -> Result<Statement<'_>> {
-        Ok(Statement {
-            sqlite: self.sqlite.prepare_cached(sql)?,
-        })
+        match &self.engine {
+            Engine::Sqlite(c) => Ok(Statement::Sqlite(c.prepare_cached(sql)?)),
+            Engine::Postgres(pg) => {
+                if let Some(statement) = pg.statements.borrow().get(sql) {
+                    return Ok(Statement::Postgres(pg, statement.clone()));
+                }
+                let statement = pg.client.borrow_mut().prepare(&postgres_sql(sql))?;
+                let mut kept = pg.statements.borrow_mut();
+                if kept.len() >= PG_STATEMENTS {
+                    kept.clear();
+                }
+                kept.insert(sql.to_owned(), statement.clone());
+                Ok(Statement::Postgres(pg, statement))
+            }
+        }
     }
 
     /// A statement compiled for this call only (text made up per call).
@@ -657,61 +745,162 @@ impl Connection {
         self.prepare_cached(sql)
     }
 
-    /// The row id the last insert on this connection made.
+    /// The row id the last insert on this connection made (PostgreSQL: the last value a
+    /// sequence gave this session, which an identity column's insert is).
     pub fn last_insert_rowid(&self) -> i64 {
-        self.sqlite.last_insert_rowid()
+        match &self.engine {
+            Engine::Sqlite(c) => c.last_insert_rowid(),
+            Engine::Postgres(_) => self
+                .query_row("SELECT lastval()", (), |r| r.get(0))
+                .unwrap_or(0),
+        }
     }
 
     /// Whether no transaction is open.
     pub fn is_autocommit(&self) -> bool {
-        self.sqlite.is_autocommit()
+        match &self.engine {
+            Engine::Sqlite(c) => c.is_autocommit(),
+            Engine::Postgres(pg) => !pg.in_transaction.get(),
+        }
     }
 
-    /// A transaction; `immediate` takes the write lock at once.
+    /// A transaction.
     pub fn transaction(&mut self) -> Result<Transaction<'_>> {
         Transaction::begin(self, "BEGIN DEFERRED")
     }
 
-    /// A transaction that takes the write lock at once, waiting its turn.
+    /// A transaction that takes the write lock at once, waiting its turn (on PostgreSQL,
+    /// which locks rows as they are written, an ordinary one).
     pub fn write_transaction(&mut self) -> Result<Transaction<'_>> {
         Transaction::begin(self, "BEGIN IMMEDIATE")
     }
 
-    /// Keeps up to `n` compiled statements.
+    /// Keeps up to `n` compiled statements (SQLite; PostgreSQL keeps [`PG_STATEMENTS`]).
     pub fn set_prepared_statement_cache_capacity(&self, n: usize) {
-        self.sqlite.set_prepared_statement_cache_capacity(n);
+        if let Engine::Sqlite(c) = &self.engine {
+            c.set_prepared_statement_cache_capacity(n);
+        }
+    }
+
+    /// Stops a query that runs past `budget`, for `f` (it then fails as interrupted).
+    pub fn with_budget<T>(&self, budget: std::time::Duration, f: impl FnOnce() -> T) -> T {
+        match &self.engine {
+            Engine::Sqlite(c) => {
+                // SQLite calls the handler every thousand steps; past the budget it interrupts.
+                let started = std::time::Instant::now();
+                c.progress_handler(1000, Some(move || started.elapsed() > budget));
+                let done = f();
+                c.progress_handler(0, None::<fn() -> bool>);
+                done
+            }
+            Engine::Postgres(_) => {
+                let ms = budget.as_millis().max(1);
+                let _ = self.execute_batch(&format!("SET statement_timeout = {ms}"));
+                let done = f();
+                let _ = self.execute_batch("SET statement_timeout = 0");
+                done
+            }
+        }
     }
 }
 
+/// A query in SQLite's terms made PostgreSQL's: `?1` (and a bare `?`, numbered in order)
+/// becomes `$1`. Quoted text and names are left alone.
+fn postgres_sql(sql: &str) -> String {
+    let mut out = String::with_capacity(sql.len() + 8);
+    let mut chars = sql.chars().peekable();
+    let mut quote: Option<char> = None;
+    let mut bare = 0;
+    while let Some(c) = chars.next() {
+        match (quote, c) {
+            (Some(q), c) if c == q => {
+                quote = None;
+                out.push(c);
+            }
+            (Some(_), c) => out.push(c),
+            (None, '\'' | '"') => {
+                quote = Some(c);
+                out.push(c);
+            }
+            (None, '?') => {
+                out.push('$');
+                if chars.peek().is_some_and(|d| d.is_ascii_digit()) {
+                    while let Some(d) = chars.next_if(|d| d.is_ascii_digit()) {
+                        out.push(d);
+                    }
+                } else {
+                    bare += 1;
+                    out.push_str(&bare.to_string());
+                }
+            }
+            (None, c) => out.push(c),
+        }
+    }
+    out
+}
+
 /// A compiled statement.
-pub struct Statement<'c> {
-    sqlite: rusqlite::CachedStatement<'c>,
+pub enum Statement<'c> {
+    Sqlite(rusqlite::CachedStatement<'c>),
+    Postgres(&'c Pg, postgres::Statement),
 }
 
 impl Statement<'_> {
-    fn bind(&mut self, params: impl Params) -> Result<()> {
+    fn bind(statement: &mut rusqlite::CachedStatement<'_>, params: impl Params) -> Result<()> {
         let values = params.values();
-        let wanted = self.sqlite.parameter_count();
+        let wanted = statement.parameter_count();
         if values.len() != wanted {
             return Err(rusqlite::Error::InvalidParameterCount(values.len(), wanted).into());
         }
         for (i, value) in values.iter().enumerate() {
-            self.sqlite.raw_bind_parameter(i + 1, value)?;
+            statement.raw_bind_parameter(i + 1, value)?;
         }
         Ok(())
     }
 
+    /// Runs a PostgreSQL statement, its rows all read.
+    fn pg_rows(
+        pg: &Pg,
+        statement: &postgres::Statement,
+        params: impl Params,
+    ) -> Result<Vec<postgres::Row>> {
+        let values = params.values();
+        let refs: Vec<&(dyn postgres::types::ToSql + Sync)> = values
+            .iter()
+            .map(|v| v as &(dyn postgres::types::ToSql + Sync))
+            .collect();
+        Ok(pg.client.borrow_mut().query(statement, &refs)?)
+    }
+
     pub fn execute(&mut self, params: impl Params) -> Result<usize> {
-        self.bind(params)?;
-        Ok(self.sqlite.raw_execute()?)
+        match self {
+            Statement::Sqlite(st) => {
+                Self::bind(st, params)?;
+                Ok(st.raw_execute()?)
+            }
+            Statement::Postgres(pg, st) => {
+                let values = params.values();
+                let refs: Vec<&(dyn postgres::types::ToSql + Sync)> = values
+                    .iter()
+                    .map(|v| v as &(dyn postgres::types::ToSql + Sync))
+                    .collect();
+                Ok(pg.client.borrow_mut().execute(&*st, &refs)? as usize)
+            }
+        }
     }
 
     /// The rows one at a time (`while let Some(row) = rows.next()?`).
     pub fn query(&mut self, params: impl Params) -> Result<Rows<'_>> {
-        self.bind(params)?;
-        Ok(Rows {
-            sqlite: self.sqlite.raw_query(),
-        })
+        match self {
+            Statement::Sqlite(st) => {
+                Self::bind(st, params)?;
+                Ok(Rows::Sqlite(st.raw_query()))
+            }
+            Statement::Postgres(pg, st) => Ok(Rows::Postgres {
+                rows: Self::pg_rows(pg, st, params)?.into_iter(),
+                current: None,
+            }),
+        }
     }
 
     /// Every row, each made into a `T` by `f`.
@@ -720,11 +909,10 @@ impl Statement<'_> {
         params: impl Params,
         mut f: impl FnMut(&Row<'_>) -> Result<T>,
     ) -> Result<std::vec::IntoIter<Result<T>>> {
-        self.bind(params)?;
-        let mut rows = self.sqlite.raw_query();
+        let mut rows = self.query(params)?;
         let mut all = Vec::new();
         while let Some(row) = rows.next()? {
-            all.push(f(&Row { inner: row }));
+            all.push(f(&row));
         }
         Ok(all.into_iter())
     }
@@ -735,10 +923,9 @@ impl Statement<'_> {
         params: impl Params,
         f: impl FnOnce(&Row<'_>) -> Result<T>,
     ) -> Result<T> {
-        self.bind(params)?;
-        let mut rows = self.sqlite.raw_query();
+        let mut rows = self.query(params)?;
         match rows.next()? {
-            Some(row) => f(&Row { inner: row }),
+            Some(row) => f(&row),
             None => Err(Error::NoRows),
         }
     }
@@ -759,15 +946,25 @@ impl Statement<'_> {
     }
 }
 
-/// A query's rows, read one at a time.
-pub struct Rows<'s> {
-    sqlite: rusqlite::Rows<'s>,
+/// A query's rows, read one at a time (PostgreSQL's all received already).
+pub enum Rows<'s> {
+    Sqlite(rusqlite::Rows<'s>),
+    Postgres {
+        rows: std::vec::IntoIter<postgres::Row>,
+        current: Option<postgres::Row>,
+    },
 }
 
 impl Rows<'_> {
     #[allow(clippy::should_implement_trait)] // a row borrows the cursor: no Iterator can lend it
     pub fn next(&mut self) -> Result<Option<Row<'_>>> {
-        Ok(self.sqlite.next()?.map(|inner| Row { inner }))
+        match self {
+            Rows::Sqlite(rows) => Ok(rows.next()?.map(Row::Sqlite)),
+            Rows::Postgres { rows, current } => {
+                *current = rows.next();
+                Ok(current.as_ref().map(Row::Postgres))
+            }
+        }
     }
 }
 
@@ -779,7 +976,13 @@ pub struct Transaction<'c> {
 
 impl<'c> Transaction<'c> {
     fn begin(conn: &'c mut Connection, begin: &str) -> Result<Self> {
-        conn.execute_batch(begin)?;
+        match &conn.engine {
+            Engine::Sqlite(_) => conn.execute_batch(begin)?,
+            Engine::Postgres(pg) => {
+                conn.execute_batch("BEGIN")?;
+                pg.in_transaction.set(true);
+            }
+        }
         Ok(Transaction { conn, open: true })
     }
 
@@ -787,6 +990,7 @@ impl<'c> Transaction<'c> {
     pub fn commit(mut self) -> Result<()> {
         self.conn.execute_batch("COMMIT")?;
         self.open = false;
+        self.conn.ended();
         Ok(())
     }
 }
@@ -802,6 +1006,282 @@ impl Drop for Transaction<'_> {
     fn drop(&mut self) {
         if self.open && !self.conn.is_autocommit() {
             let _ = self.conn.execute_batch("ROLLBACK");
+            self.conn.ended();
         }
+    }
+}
+
+impl Connection {
+    /// A transaction ended.
+    fn ended(&self) {
+        if let Engine::Postgres(pg) = &self.engine {
+            pg.in_transaction.set(false);
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// PostgreSQL's types
+
+/// A parameter takes the type PostgreSQL inferred for its place: an integer becomes a flag
+/// where a boolean is wanted, text where text is.
+impl postgres::types::ToSql for Value {
+    fn to_sql(
+        &self,
+        ty: &PgType,
+        out: &mut bytes::BytesMut,
+    ) -> std::result::Result<postgres::types::IsNull, Box<dyn std::error::Error + Sync + Send>>
+    {
+        match self {
+            Value::Null => Ok(postgres::types::IsNull::Yes),
+            Value::Integer(i) => match *ty {
+                PgType::INT8 => i.to_sql(ty, out),
+                PgType::INT4 => i32::try_from(*i)?.to_sql(ty, out),
+                PgType::INT2 => i16::try_from(*i)?.to_sql(ty, out),
+                PgType::BOOL => (*i != 0).to_sql(ty, out),
+                PgType::FLOAT8 => (*i as f64).to_sql(ty, out),
+                PgType::FLOAT4 => (*i as f32).to_sql(ty, out),
+                _ => i.to_string().to_sql(ty, out),
+            },
+            Value::Real(f) => match *ty {
+                PgType::FLOAT4 => (*f as f32).to_sql(ty, out),
+                PgType::FLOAT8 => f.to_sql(ty, out),
+                _ => f.to_string().to_sql(ty, out),
+            },
+            Value::Text(t) => match *ty {
+                PgType::BYTEA => t.as_bytes().to_sql(ty, out),
+                PgType::INT8 => t.parse::<i64>()?.to_sql(ty, out),
+                _ => t.as_str().to_sql(ty, out),
+            },
+            Value::Blob(b) => match *ty {
+                PgType::BYTEA => b.as_slice().to_sql(ty, out),
+                _ => std::str::from_utf8(b)?.to_sql(ty, out),
+            },
+        }
+    }
+
+    fn accepts(_: &PgType) -> bool {
+        true
+    }
+
+    postgres::types::to_sql_checked!();
+}
+
+/// A column's value from PostgreSQL as one of the five kinds.
+struct PgCell<'a>(ValueRef<'a>);
+
+impl<'a> postgres::types::FromSql<'a> for PgCell<'a> {
+    fn from_sql(
+        ty: &PgType,
+        raw: &'a [u8],
+    ) -> std::result::Result<Self, Box<dyn std::error::Error + Sync + Send>> {
+        Ok(PgCell(match *ty {
+            PgType::INT8 => ValueRef::Integer(i64::from_sql(ty, raw)?),
+            PgType::INT4 => ValueRef::Integer(i32::from_sql(ty, raw)?.into()),
+            PgType::INT2 => ValueRef::Integer(i16::from_sql(ty, raw)?.into()),
+            PgType::OID => ValueRef::Integer(u32::from_sql(ty, raw)?.into()),
+            PgType::BOOL => ValueRef::Integer(bool::from_sql(ty, raw)?.into()),
+            PgType::FLOAT8 => ValueRef::Real(f64::from_sql(ty, raw)?),
+            PgType::FLOAT4 => ValueRef::Real(f32::from_sql(ty, raw)?.into()),
+            PgType::BYTEA => ValueRef::Blob(raw),
+            PgType::TEXT | PgType::VARCHAR | PgType::BPCHAR | PgType::NAME | PgType::UNKNOWN => {
+                ValueRef::Text(raw)
+            }
+            ref other => {
+                return Err(format!(
+                    "a {other} column: cast it in the query (to bigint, double precision or text)"
+                )
+                .into());
+            }
+        }))
+    }
+
+    fn from_sql_null(
+        _: &PgType,
+    ) -> std::result::Result<Self, Box<dyn std::error::Error + Sync + Send>> {
+        Ok(PgCell(ValueRef::Null))
+    }
+
+    fn accepts(_: &PgType) -> bool {
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The same checks on both engines: SQLite always, PostgreSQL on the test rig's cluster.
+    use super::*;
+
+    #[derive(Debug, PartialEq, serde::Deserialize)]
+    enum Shade {
+        #[serde(rename = "dark")]
+        Dark,
+    }
+
+    #[derive(Debug, PartialEq, serde::Deserialize)]
+    struct Model {
+        id: i64,
+        name: Option<String>,
+        flag: bool,
+        shade: Shade,
+    }
+
+    /// A table `t` on `conn`, in the engine's own words.
+    fn table(conn: &Connection) {
+        let ddl = if conn.is_postgres() {
+            "CREATE TABLE t (id BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,
+                             name TEXT UNIQUE, flag BIGINT NOT NULL DEFAULT 0, data BYTEA,
+                             score DOUBLE PRECISION, shade TEXT NOT NULL DEFAULT 'dark')"
+        } else {
+            "CREATE TABLE t (id INTEGER PRIMARY KEY, name TEXT UNIQUE,
+                             flag INTEGER NOT NULL DEFAULT 0, data BLOB, score REAL,
+                             shade TEXT NOT NULL DEFAULT 'dark')"
+        };
+        conn.execute_batch(ddl).unwrap();
+    }
+
+    fn exercise(conn: &mut Connection) {
+        table(conn);
+        // Values of every kind go in and come back, `?1` used twice, a bare `?` numbered.
+        conn.execute(
+            "INSERT INTO t (name, flag, data, score) VALUES (?1, ?2, ?3, ?4)",
+            params!["ann", true, vec![0u8, 159, 255], 2.5],
+        )
+        .unwrap();
+        let id = conn.last_insert_rowid();
+        assert!(id > 0);
+        conn.execute("INSERT INTO t (name) VALUES (?)", [Option::<&str>::None])
+            .unwrap();
+        let (name, flag, data, score): (String, bool, Vec<u8>, f64) = conn
+            .query_row(
+                "SELECT name, flag, data, score FROM t WHERE id = ?1 AND id = ?1",
+                [id],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+            )
+            .unwrap();
+        assert_eq!(
+            (name.as_str(), flag, data, score),
+            ("ann", true, vec![0, 159, 255], 2.5)
+        );
+        // A comparison and a count read as integers, whichever type the engine gives them.
+        let (same, n): (i64, i64) = conn
+            .query_row("SELECT ?1 = 'ann', count(*) FROM t", ["ann"], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .unwrap();
+        assert_eq!((same, n), (1, 2));
+        let nulls: Vec<Option<String>> = conn
+            .prepare_cached("SELECT name FROM t ORDER BY id")
+            .unwrap()
+            .query_map((), |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_>>()
+            .unwrap();
+        assert_eq!(nulls, vec![Some("ann".to_owned()), None]);
+        // Read models by column name, tuples by position, a unit variant by its name.
+        let models: Vec<Model> = conn
+            .prepare_cached("SELECT id, name, flag, shade FROM t ORDER BY id")
+            .unwrap()
+            .query_as(())
+            .unwrap();
+        assert_eq!(
+            models[0],
+            Model {
+                id,
+                name: Some("ann".into()),
+                flag: true,
+                shade: Shade::Dark
+            }
+        );
+        assert_eq!(models[1].name, None);
+        let pairs: Vec<(i64, Option<String>)> = conn
+            .prepare_cached("SELECT id, name FROM t ORDER BY id")
+            .unwrap()
+            .query_as(())
+            .unwrap();
+        assert_eq!(pairs[0], (id, Some("ann".to_owned())));
+        // No row: `optional()` says so; a wrong type is named.
+        let none: Option<i64> = conn
+            .query_row("SELECT id FROM t WHERE name = ?1", ["zed"], |r| r.get(0))
+            .optional()
+            .unwrap();
+        assert_eq!(none, None);
+        let wrong = conn.query_row("SELECT name FROM t WHERE id = ?1", [id], |r| {
+            r.get::<i64>(0)
+        });
+        assert!(matches!(wrong, Err(Error::Type { .. })), "{wrong:?}");
+        // A duplicate is a constraint error.
+        let dup = conn.execute("INSERT INTO t (name) VALUES (?1)", ["ann"]);
+        assert!(dup.as_ref().is_err_and(Error::is_constraint), "{dup:?}");
+        // A transaction dropped is rolled back; one committed stays.
+        {
+            let tx = conn.write_transaction().unwrap();
+            tx.execute("INSERT INTO t (name) VALUES (?1)", ["bob"])
+                .unwrap();
+            assert!(!tx.is_autocommit());
+        }
+        assert!(conn.is_autocommit());
+        let tx = conn.transaction().unwrap();
+        tx.execute("INSERT INTO t (name) VALUES (?1)", ["cy"])
+            .unwrap();
+        tx.commit().unwrap();
+        let names: Vec<String> = conn
+            .prepare("SELECT name FROM t WHERE name IS NOT NULL ORDER BY name")
+            .unwrap()
+            .query_map((), |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_>>()
+            .unwrap();
+        assert_eq!(names, vec!["ann".to_owned(), "cy".to_owned()]);
+        // Rows one at a time.
+        let mut stmt = conn.prepare_cached("SELECT id FROM t ORDER BY id").unwrap();
+        let mut rows = stmt.query(()).unwrap();
+        let mut seen = 0;
+        while let Some(row) = rows.next().unwrap() {
+            assert!(row.get::<i64>("id").unwrap() > 0);
+            seen += 1;
+        }
+        assert_eq!(seen, 3);
+    }
+
+    #[test]
+    fn sqlite_carries_values_rows_and_transactions() {
+        let dir = tempfile::tempdir().unwrap();
+        exercise(&mut Connection::open_sqlite(&dir.path().join("t.db")).unwrap());
+    }
+
+    #[test]
+    fn placeholders_become_postgres_numbered_outside_quotes() {
+        assert_eq!(
+            postgres_sql("SELECT ?1, ?, '?', \"a?\" FROM t WHERE a = ?12 AND b = ?"),
+            "SELECT $1, $1, '?', \"a?\" FROM t WHERE a = $12 AND b = $2"
+        );
+    }
+
+    #[cfg(feature = "rig")]
+    #[test]
+    fn postgres_carries_values_rows_and_transactions() {
+        let url = std::env::var("LISTBRIDGE_PG").unwrap_or_else(|_| {
+            panic!(
+                "LISTBRIDGE_PG is not set: start a private PostgreSQL with `scripts/pgrig start DIR` \
+                 and export the LISTBRIDGE_PG line of DIR/pg.env (scripts/test does both)"
+            )
+        });
+        let mut conn = Connection::open_postgres(&url)
+            .unwrap_or_else(|e| panic!("cannot reach the test PostgreSQL at {url}: {e}"));
+        // A schema of its own, dropped with the session's temporary objects.
+        let schema = format!("db_test_{}", std::process::id());
+        conn.execute_batch(&format!(
+            "DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema}; SET search_path = {schema}"
+        ))
+        .unwrap();
+        exercise(&mut conn);
+        // A query past its budget is interrupted.
+        let slow = conn.with_budget(std::time::Duration::from_millis(50), || {
+            conn.execute_batch("SELECT pg_sleep(2)")
+        });
+        assert!(slow.as_ref().is_err_and(Error::is_interrupted), "{slow:?}");
+        conn.execute_batch(&format!("DROP SCHEMA {schema} CASCADE"))
+            .unwrap();
     }
 }

@@ -289,13 +289,6 @@ impl Store {
         // rusqlite keeps 16 prepared statements per connection by default; a thread page alone
         // asks about twenty questions, and each one evicted would be compiled again per request.
         conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
-        // Another process (the daemon, an import) may hold the lock for a moment: wait for it.
-        conn.sqlite()
-            .busy_timeout(std::time::Duration::from_secs(10))
-            .map_err(|source| StoreError::Open {
-                path: path.to_owned(),
-                source: source.into(),
-            })?;
         // secure_delete is on for every connection, not only while erasing: a row rewritten or
         // deleted earlier (a flag's note, a held post's text, a page split) leaves its old bytes
         // in free space, which a later erasure's own deletes never reach; zeroing them as they
