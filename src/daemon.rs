@@ -13,13 +13,13 @@ use tokio::sync::{Notify, watch};
 use crate::config::Config;
 use crate::ingest::imap::SourceRunner;
 use crate::outbound::worker::Transport;
-use crate::store::{DeriveSettings, Store};
+use crate::store::{DeriveSettings, Location, Store};
 
 /// How long stopping waits for tasks to finish their current step.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(20);
 
 /// Runs until SIGTERM or Ctrl-C.
-pub async fn serve(config: Config, db: PathBuf, settings: DeriveSettings) -> anyhow::Result<()> {
+pub async fn serve(config: Config, db: Location, settings: DeriveSettings) -> anyhow::Result<()> {
     let transport = match &config.outbound {
         Some(out) => Some(Transport::smtp(out)?),
         None => None,
@@ -30,7 +30,7 @@ pub async fn serve(config: Config, db: PathBuf, settings: DeriveSettings) -> any
 /// `serve`, handing outbound mail to `transport` (none: nothing is sent, mail waits queued).
 async fn serve_with(
     config: Config,
-    db: PathBuf,
+    db: Location,
     settings: DeriveSettings,
     transport: Option<Transport>,
 ) -> anyhow::Result<()> {
@@ -127,7 +127,7 @@ async fn serve_with(
 /// Every minute, queues the digests and event reminders that have fallen due.
 async fn digests(
     config: Arc<Config>,
-    db: PathBuf,
+    db: Location,
     settings: DeriveSettings,
     wake: Arc<Notify>,
     mut stop: watch::Receiver<bool>,
@@ -216,7 +216,7 @@ pub async fn demo(listen: std::net::SocketAddr) -> anyhow::Result<()> {
          Demo mail is not sent: it is printed here, sign-in links included.",
         summary.imported, summary.threads
     );
-    let db = config.store.path.clone();
+    let db = Location::Sqlite(config.store.path.clone());
     let result = serve_with(config, db, settings, Some(Transport::Print)).await;
     let _ = std::fs::remove_dir_all(&dir);
     result

@@ -12,7 +12,9 @@ use listbridge::archive::pipeline::{self, ImportSummary};
 use listbridge::cli::{AdminCommand, Cli, Command, ExportCommand, MembersCommand};
 use listbridge::config::{Config, DEFAULT_DB};
 use listbridge::mail::mbox::{MboxWriter, envelope_for_export};
-use listbridge::store::{Actor, ErasurePolicy, Role, RoleChange, Store, ThreadId, UserId};
+use listbridge::store::{
+    Actor, ErasurePolicy, Location, Role, RoleChange, Store, ThreadId, UserId,
+};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -63,19 +65,24 @@ fn load_config(cli: &Cli) -> Result<Config> {
     }
 }
 
-/// --db, else $LISTBRIDGE_DB, else the config's [store] path, else ./listbridge.db.
-fn db_path(cli: &Cli, config: &Config) -> PathBuf {
-    cli.global
+/// --db, else $LISTBRIDGE_DB, else the config's [store] url or path, else ./listbridge.db:
+/// a PostgreSQL URL or a SQLite file.
+fn db_location(cli: &Cli, config: &Config) -> Location {
+    let given = cli
+        .global
         .db
         .clone()
-        .or_else(|| std::env::var_os("LISTBRIDGE_DB").map(PathBuf::from))
-        .unwrap_or_else(|| {
-            if config.store.path.as_os_str().is_empty() {
-                PathBuf::from(DEFAULT_DB)
-            } else {
-                config.store.path.clone()
+        .or_else(|| std::env::var_os("LISTBRIDGE_DB").map(PathBuf::from));
+    match given {
+        Some(given) => Location::parse(&given.to_string_lossy()),
+        None => match &config.store.url {
+            Some(url) => Location::Postgres(url.clone()),
+            None if config.store.path.as_os_str().is_empty() => {
+                Location::Sqlite(PathBuf::from(DEFAULT_DB))
             }
-        })
+            None => Location::Sqlite(config.store.path.clone()),
+        },
+    }
 }
 
 /// The list a roster command names, checked against the config (a typo names the lists there
@@ -88,7 +95,7 @@ fn roster_list(config: &Config, store: &mut Store, name: &str) -> Result<String>
 }
 
 fn open_store(cli: &Cli, config: &Config) -> Result<Store> {
-    let store = Store::open(&db_path(cli, config), config.derive_settings())?;
+    let store = Store::open(db_location(cli, config), config.derive_settings())?;
     store.seed_interests(&config.new_interests(), now_unix())?;
     Ok(store)
 }
@@ -183,13 +190,13 @@ fn run(cli: Cli) -> Result<ExitCode> {
             if report.from == report.to {
                 println!(
                     "{}: schema up to date (version {})",
-                    store.path().display(),
+                    store.location(),
                     report.to
                 );
             } else {
                 println!(
                     "{}: schema migrated from version {} to {}",
-                    store.path().display(),
+                    store.location(),
                     report.from,
                     report.to
                 );
@@ -228,7 +235,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Serve => {
             let settings = config.derive_settings();
-            let db = db_path(&cli, &config);
+            let db = db_location(&cli, &config);
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .build()?;
@@ -694,7 +701,7 @@ fn check_config(cli: &Cli) -> Result<ExitCode> {
         println!(
             "no config file given (--config FILE or LISTBRIDGE_CONFIG): the built-in defaults are used, \
              database {}",
-            db_path(cli, &Config::default()).display()
+            db_location(cli, &Config::default())
         );
         return Ok(ExitCode::SUCCESS);
     };
@@ -703,7 +710,7 @@ fn check_config(cli: &Cli) -> Result<ExitCode> {
             println!(
                 "{}: OK; database {}; lists: {}",
                 file.display(),
-                db_path(cli, &config).display(),
+                db_location(cli, &config),
                 if config.lists.is_empty() {
                     "none (imports go to \"main\")".to_owned()
                 } else {

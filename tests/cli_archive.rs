@@ -30,7 +30,7 @@ fn threads_json(db: &Path) -> Value {
 #[test]
 fn imports_the_sample_archive_and_reports_what_it_did() {
     let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("a.db");
+    let db = common::fresh_db(dir.path(), "a");
     let summary = ok(&db, &["import", sample().to_str().unwrap()]);
     common::assert_says(
         &summary,
@@ -141,13 +141,13 @@ fn threads_the_sample_as_its_references_say() {
 #[test]
 fn export_round_trips_byte_for_byte_and_reindex_rebuilds_the_same_archive() {
     let dir = tempfile::tempdir().unwrap();
-    let first = dir.path().join("first.db");
+    let first = common::fresh_db(dir.path(), "first");
     ok(&first, &["import", sample().to_str().unwrap()]);
     let exported = ok(&first, &["export", "mbox"]);
     let mbox = dir.path().join("exported.mbox");
     std::fs::write(&mbox, &exported).unwrap();
 
-    let second = dir.path().join("second.db");
+    let second = common::fresh_db(dir.path(), "second");
     ok(&second, &["import", mbox.to_str().unwrap()]);
     assert_eq!(
         ok(&second, &["export", "mbox"]),
@@ -183,7 +183,7 @@ fn export_round_trips_byte_for_byte_and_reindex_rebuilds_the_same_archive() {
 /// A database (in a folder removed when it goes) with the sample imported.
 fn sample_archive() -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("a.db");
+    let db = common::fresh_db(dir.path(), "a");
     ok(&db, &["import", sample().to_str().unwrap()]);
     (dir, db)
 }
@@ -235,7 +235,7 @@ fn searches_subjects_authors_and_bodies() {
 #[test]
 fn check_config_reports_every_problem_with_key_and_fix() {
     let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("a.db");
+    let db = common::fresh_db(dir.path(), "a");
     let config = dir.path().join("bad.toml");
     std::fs::write(
         &config,
@@ -313,7 +313,7 @@ fn the_database_path_comes_from_flag_env_config_or_default() {
 #[test]
 fn subject_grouping_can_be_turned_off() {
     let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("a.db");
+    let db = common::fresh_db(dir.path(), "a");
     let config = dir.path().join("c.toml");
     std::fs::write(&config, "[threading]\nsubject_fallback = false\n").unwrap();
     ok(
@@ -381,7 +381,7 @@ fn arrival_order_check(subject_fallback: bool) {
         for (rank, &i) in order.iter().enumerate() {
             std::fs::write(folder.join(format!("{rank:03}.eml")), &messages[i]).unwrap();
         }
-        let db = dir.path().join(format!("order{k}.db"));
+        let db = common::fresh_db(dir.path(), &format!("order{k}"));
         ok(
             &db,
             &[

@@ -17,7 +17,7 @@ use listbridge::store::{DeriveSettings, MessageId, Store, ThreadExport};
 use serde_json::Value;
 
 fn open(dir: &Path, name: &str) -> Store {
-    Store::open(&dir.join(name), DeriveSettings::default()).expect("store opens")
+    Store::open(dir.join(name), DeriveSettings::default()).expect("store opens")
 }
 
 fn import_paths(store: &mut Store, paths: &[PathBuf]) -> ImportSummary {

@@ -29,7 +29,7 @@ const NOW: i64 = 1_800_000_000;
 impl Forum {
     fn new(config: &str, members: &[(&str, &str)]) -> Forum {
         let dir = tempfile::tempdir().unwrap();
-        let mut store = Store::open(&dir.path().join("l.db"), DeriveSettings::default()).unwrap();
+        let mut store = Store::open(dir.path().join("l.db"), DeriveSettings::default()).unwrap();
         for (name, address) in members {
             store.create_user(name, address, Role::Member, NOW).unwrap();
         }

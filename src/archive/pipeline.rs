@@ -222,7 +222,7 @@ pub fn import(
 
     let (tx, rx) = mpsc::sync_channel::<Result<Ready, String>>(QUEUE);
     // Without the read connection every message is parsed, as before: slower, not wrong.
-    let stored = KnownRaw::open(store.path()).ok();
+    let stored = KnownRaw::open(store.location()).ok();
     let producer_render = render.clone();
     let producer = std::thread::spawn(move || {
         let mut reader = reader;
@@ -482,7 +482,7 @@ mod tests {
     #[test]
     fn importing_again_finds_every_message_stored_and_adds_nothing() {
         let dir = tempfile::tempdir().unwrap();
-        let mut store = Store::open(&dir.path().join("a.db"), DeriveSettings::default()).unwrap();
+        let mut store = Store::open(dir.path().join("a.db"), DeriveSettings::default()).unwrap();
         let path = mbox(dir.path(), &["a@x", "b@x", "c@x"]);
         let render = RenderOptions::default();
         let first = import(&mut store, std::slice::from_ref(&path), "snug", &render, 0).unwrap();
@@ -500,7 +500,7 @@ mod tests {
         // The reader's look is a hint: between it and the storing transaction the bytes may
         // have gone (erased, or the database replaced). They must then be parsed and stored.
         let dir = tempfile::tempdir().unwrap();
-        let mut store = Store::open(&dir.path().join("a.db"), DeriveSettings::default()).unwrap();
+        let mut store = Store::open(dir.path().join("a.db"), DeriveSettings::default()).unwrap();
         let list = store.list_id("snug").unwrap();
         let run = store.begin_run("test", 0).unwrap();
         let (tx, rx) = mpsc::sync_channel(4);

@@ -115,6 +115,8 @@ const CA_FILE: Kind = Str("a PEM file path");
 #[rustfmt::skip]
 pub(super) const KEYS: &[Key] = &[
     key("store", "path", Str("a file path such as \"/var/lib/listbridge/archive.db\""), Some("\"listbridge.db\"")),
+    // Default: none (the SQLite file at `path`).
+    key("store", "url", Str("a PostgreSQL URL such as \"postgres://listbridge@localhost/listbridge\""), None),
     key("web", "listen", Str("an address and port such as \"127.0.0.1:8080\""), Some("\"127.0.0.1:8080\"")),
     key("web", "site_name", Str("a name such as \"SNUG forum\""), Some("\"listbridge\"")),
     // Default: http://<listen>.

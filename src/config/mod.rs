@@ -233,6 +233,8 @@ impl fmt::Debug for Secret {
 pub struct StoreConfig {
     /// `[store] path`: the SQLite database.
     pub path: PathBuf,
+    /// `[store] url`: a PostgreSQL database instead (`postgres://...`).
+    pub url: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]

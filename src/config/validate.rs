@@ -75,6 +75,7 @@ impl Problems {
 #[serde(deny_unknown_fields)]
 struct RawStore {
     path: String,
+    url: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -228,8 +229,25 @@ pub(super) fn parse(text: &str) -> Result<Config, Vec<ConfigProblem>> {
     };
     let privacy = section(&mut p, &mut c, "privacy").and_then(|r| privacy(&mut p, r));
     let sources = items(&mut p, &mut c, "sources", "source", "name", source);
-    let store = section(&mut p, &mut c, "store").map(|r: RawStore| StoreConfig {
-        path: PathBuf::from(r.path),
+    let store = section(&mut p, &mut c, "store").map(|r: RawStore| {
+        let url = r.url.filter(|url| {
+            let postgres = matches!(
+                crate::store::Location::parse(url),
+                crate::store::Location::Postgres(_)
+            );
+            if !postgres {
+                p.problem(
+                    "store.url",
+                    "is not a PostgreSQL URL",
+                    "write it as postgres://user@host:port/dbname, or use [store] path for a SQLite file",
+                );
+            }
+            postgres
+        });
+        StoreConfig {
+            path: PathBuf::from(r.path),
+            url,
+        }
     });
     let threading = section(&mut p, &mut c, "threading").map(|r: RawThreading| ThreadingConfig {
         subject_fallback: r.subject_fallback,

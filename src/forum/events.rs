@@ -569,7 +569,7 @@ mod tests {
         )
         .unwrap();
         let dir = tempfile::tempdir().unwrap();
-        let mut store = Store::open(&dir.path().join("r.db"), DeriveSettings::default()).unwrap();
+        let mut store = Store::open(dir.path().join("r.db"), DeriveSettings::default()).unwrap();
         let list = store.list_id("snug").unwrap();
         let (jane, _) = store
             .create_user("Jane", "jane@nhs.test", Role::Member, NOW)

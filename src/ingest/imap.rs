@@ -5,7 +5,6 @@
 //! duplicates a message. Failures are classified: transient ones reconnect with exponential
 //! backoff and jitter, permanent ones (login, missing mailbox) are reported and retried slowly.
 
-use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
@@ -81,7 +80,7 @@ impl ImapError {
 /// One configured source, run until shutdown.
 pub struct SourceRunner {
     pub config: SourceConfig,
-    pub db: PathBuf,
+    pub db: crate::store::Location,
     pub settings: DeriveSettings,
     pub render: RenderOptions,
     /// What passes into the archive (None: everything, when the bridge sends no mail).

@@ -448,7 +448,7 @@ mod tests {
                 .timestamp()
         };
         let dir = tempfile::tempdir().unwrap();
-        let mut store = Store::open(&dir.path().join("d.db"), DeriveSettings::default()).unwrap();
+        let mut store = Store::open(dir.path().join("d.db"), DeriveSettings::default()).unwrap();
         // Wednesday 25 November, 10:05: she joins (daily at 7 by default).
         let joined = at(25, 10, 5);
         let (user, _) = store

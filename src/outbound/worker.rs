@@ -290,7 +290,7 @@ async fn transact(
 /// Where a sender records that a post's bytes are going (`Store::mark_handed`): a connection
 /// to the database of its own, opened when first needed.
 struct Ledger {
-    db: std::path::PathBuf,
+    db: crate::store::Location,
     settings: DeriveSettings,
     store: Option<Store>,
 }
@@ -476,7 +476,7 @@ fn prepare(config: &OutboundConfig, job: &Job) -> Result<(Envelope, Vec<u8>), St
 
 /// Runs the worker until `stop` turns true. `wake` is notified when something is queued.
 pub async fn run(
-    db: std::path::PathBuf,
+    db: crate::store::Location,
     settings: DeriveSettings,
     config: OutboundConfig,
     transport: Transport,
@@ -597,7 +597,7 @@ async fn flush(store: Store, pending: &mut Pending) -> Result<Store, WorkerError
 
 /// Claims rows ahead of the senders, hands them out, and records outcomes as they come.
 async fn dispatch(
-    db: &std::path::Path,
+    db: &crate::store::Location,
     settings: DeriveSettings,
     echo_wait: i64,
     pending: &mut Pending,
@@ -782,7 +782,7 @@ mod tests {
     fn after_a_crash_only_a_post_that_may_have_reached_the_list_waits_for_its_copy() {
         let config = mirror_config(25);
         let dir = tempfile::tempdir().unwrap();
-        let mut store = Store::open(&dir.path().join("o.db"), DeriveSettings::default()).unwrap();
+        let mut store = Store::open(dir.path().join("o.db"), DeriveSettings::default()).unwrap();
         let handed = post(&mut store, &config, "Handed over", NOW);
         let unsent = post(&mut store, &config, "Not yet sent", NOW);
         let run = store.begin_run("test", NOW).unwrap();
@@ -850,7 +850,7 @@ mod tests {
     fn a_post_in_doubt_is_sent_again_only_once_the_wait_is_over_and_no_copy_came() {
         let config = mirror_config(25);
         let dir = tempfile::tempdir().unwrap();
-        let mut store = Store::open(&dir.path().join("o.db"), DeriveSettings::default()).unwrap();
+        let mut store = Store::open(dir.path().join("o.db"), DeriveSettings::default()).unwrap();
         post(&mut store, &config, "Lost at the dot", NOW);
         let due = store.claim_due(NOW, 10).unwrap();
         store.mark_handed(due[0].id, NOW).unwrap();
@@ -943,7 +943,7 @@ mod tests {
         let out = config.outbound.clone().unwrap();
         let (stop_tx, stop_rx) = watch::channel(false);
         let worker = tokio::spawn(run(
-            db.to_owned(),
+            db.into(),
             DeriveSettings::default(),
             out.clone(),
             Transport::smtp(&out).unwrap(),

@@ -22,12 +22,16 @@ pub struct KnownRaw {
 }
 
 impl KnownRaw {
-    pub fn open(path: &std::path::Path) -> Result<KnownRaw, StoreError> {
-        let conn = crate::store::db::Connection::open_sqlite_read_only(path).map_err(|source| {
-            StoreError::Open {
-                path: path.to_owned(),
-                source,
+    pub fn open(at: &super::Location) -> Result<KnownRaw, StoreError> {
+        let conn = match at {
+            super::Location::Sqlite(path) => {
+                crate::store::db::Connection::open_sqlite_read_only(path)
             }
+            super::Location::Postgres(url) => crate::store::db::Connection::open_postgres(url),
+        }
+        .map_err(|source| StoreError::Open {
+            at: at.clone(),
+            source,
         })?;
         Ok(KnownRaw { conn })
     }
@@ -641,8 +645,7 @@ impl<'c> Writer<'c> {
             .prepare_cached(
                 "UPDATE threads SET
                     message_count = message_count + 1,
-                    subject = CASE WHEN subject IS NULL OR first_date IS NULL
-                                     OR (?2 IS NOT NULL AND ?2 < first_date)
+                    subject = CASE WHEN subject IS NULL OR first_date IS NULL OR ?2 < first_date
                                    THEN coalesce(?3, subject) ELSE subject END,
                     first_date = CASE WHEN first_date IS NULL OR ?2 < first_date THEN ?2 ELSE first_date END,
                     last_date = CASE WHEN last_date IS NULL OR ?2 > last_date THEN ?2 ELSE last_date END
@@ -675,26 +678,47 @@ impl super::Store {
     pub fn clear_derived(&mut self) -> Result<(), StoreError> {
         // Derived rows hold nothing the raw store does not (what was erased left them, zeroed,
         // when it was erased): emptying them need not pay for zeroing every page.
-        let cleared = self.conn.execute_batch(
-            "PRAGMA secure_delete = OFF;
-             BEGIN IMMEDIATE;
-             DELETE FROM search;
-             DELETE FROM message_tags;
-             DELETE FROM message_attachments;
-             DELETE FROM attachments;
-             DELETE FROM thread_ids;
-             DELETE FROM thread_fix_threads;
-             DELETE FROM message_copies;
-             DELETE FROM unparseable;
-             DELETE FROM messages;
-             DELETE FROM threads;
-             COMMIT;",
-        );
+        let postgres = self.conn.is_postgres();
+        if !postgres {
+            self.conn.execute_batch("PRAGMA secure_delete = OFF;")?;
+        }
+        let cleared = self.conn.execute_batch(if postgres {
+            "BEGIN;"
+        } else {
+            "BEGIN IMMEDIATE;"
+        });
+        let cleared = cleared.and_then(|()| {
+            self.conn.execute_batch(
+                "DELETE FROM search;
+                 DELETE FROM message_tags;
+                 DELETE FROM message_attachments;
+                 DELETE FROM attachments;
+                 DELETE FROM thread_ids;
+                 DELETE FROM thread_fix_threads;
+                 DELETE FROM message_copies;
+                 DELETE FROM unparseable;
+                 DELETE FROM messages;
+                 DELETE FROM threads;",
+            )
+        });
+        // SQLite numbers new rows on from the highest left, so emptied tables count from 1
+        // again and a rebuild gives threads their numbers back; PostgreSQL's sequences are
+        // told to.
+        let cleared = cleared.and_then(|()| match postgres {
+            true => self.conn.execute_batch(
+                "SELECT setval(pg_get_serial_sequence(t, 'id'), 1, false)
+                 FROM unnest(ARRAY['messages', 'threads']) AS t;",
+            ),
+            false => Ok(()),
+        });
+        let cleared = cleared.and_then(|()| self.conn.execute_batch("COMMIT;"));
         // Back on whatever happened (a failed batch leaves its transaction open: rolled back).
-        if cleared.is_err() && !self.conn.is_autocommit() {
+        if cleared.is_err() {
             let _ = self.conn.execute_batch("ROLLBACK;");
         }
-        self.conn.execute_batch("PRAGMA secure_delete = ON;")?;
+        if !postgres {
+            self.conn.execute_batch("PRAGMA secure_delete = ON;")?;
+        }
         cleared?;
         Ok(())
     }

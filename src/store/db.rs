@@ -76,8 +76,12 @@ impl<'a> From<rusqlite::types::ValueRef<'a>> for ValueRef<'a> {
 pub enum Error {
     #[error("{0}")]
     Sqlite(#[from] rusqlite::Error),
-    #[error("{0}")]
-    Postgres(#[from] postgres::Error),
+    #[error("{}", postgres_message(.0))]
+    Postgres(postgres::Error),
+    /// A statement PostgreSQL refused to compile, with its text (its error is the message, not
+    /// a cause to repeat).
+    #[error("{}, in: {sql}", postgres_message(.error))]
+    Prepare { sql: String, error: postgres::Error },
     #[error("the query returned no row")]
     NoRows,
     #[error("column {column}: a {found} value cannot be read as {wanted}")]
@@ -131,6 +135,23 @@ impl Error {
             Error::Postgres(e) => e.code().is_some_and(|c| c.code().starts_with("23")),
             _ => false,
         }
+    }
+}
+
+/// PostgreSQL's own words for an error (the server's message and detail), else the client's.
+fn postgres_message(e: &postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => match db.detail() {
+            Some(detail) => format!("{} ({detail})", db.message()),
+            None => db.message().to_owned(),
+        },
+        None => e.to_string(),
+    }
+}
+
+impl From<postgres::Error> for Error {
+    fn from(e: postgres::Error) -> Error {
+        Error::Postgres(e)
     }
 }
 
@@ -676,10 +697,6 @@ impl Connection {
 
     /// Connects to PostgreSQL (`postgres://user@host:port/dbname`, libpq's forms). Must not be
     /// called on an async runtime's thread: the client runs its own.
-    #[cfg_attr(
-        not(test),
-        expect(dead_code, reason = "opened by tests until --db selects PostgreSQL")
-    )]
     pub fn open_postgres(url: &str) -> Result<Connection> {
         let client = postgres::Client::connect(url, postgres::NoTls)?;
         Ok(Connection {
@@ -692,10 +709,6 @@ impl Connection {
     }
 
     /// Whether this is a PostgreSQL session.
-    #[cfg_attr(
-        not(test),
-        expect(dead_code, reason = "asked by tests until --db selects PostgreSQL")
-    )]
     pub fn is_postgres(&self) -> bool {
         matches!(self.engine, Engine::Postgres(_))
     }
@@ -725,18 +738,8 @@ impl Connection {
     pub fn prepare_cached(&self, sql: &str) -> Result<Statement<'_>> {
         match &self.engine {
             Engine::Sqlite(c) => Ok(Statement::Sqlite(c.prepare_cached(sql)?)),
-            Engine::Postgres(pg) => {
-                if let Some(statement) = pg.statements.borrow().get(sql) {
-                    return Ok(Statement::Postgres(pg, statement.clone()));
-                }
-                let statement = pg.client.borrow_mut().prepare(&postgres_sql(sql))?;
-                let mut kept = pg.statements.borrow_mut();
-                if kept.len() >= PG_STATEMENTS {
-                    kept.clear();
-                }
-                kept.insert(sql.to_owned(), statement.clone());
-                Ok(Statement::Postgres(pg, statement))
-            }
+            // Compiled when first run, when its parameters' values are known (see `compiled`).
+            Engine::Postgres(pg) => Ok(Statement::Postgres(pg, sql.to_owned())),
         }
     }
 
@@ -805,8 +808,41 @@ impl Connection {
 }
 
 /// A query in SQLite's terms made PostgreSQL's: `?1` (and a bare `?`, numbered in order)
-/// becomes `$1`. Quoted text and names are left alone.
+/// becomes `$1`, quoted text and names left alone; `INSERT OR IGNORE` becomes an insert that
+/// does nothing on a conflict.
 fn postgres_sql(sql: &str) -> String {
+    let numbered = postgres_placeholders(sql);
+    let trimmed = numbered.trim_start();
+    match trimmed.get(..21) {
+        Some(head) if head.eq_ignore_ascii_case("INSERT OR IGNORE INTO") => {
+            let body = format!("INSERT INTO{}", &trimmed[21..]);
+            let body = body.trim_end().trim_end_matches(';');
+            match find_word(body, "RETURNING") {
+                Some(at) => format!(
+                    "{} ON CONFLICT DO NOTHING {}",
+                    body[..at].trim_end(),
+                    &body[at..]
+                ),
+                None => format!("{body} ON CONFLICT DO NOTHING"),
+            }
+        }
+        _ => numbered,
+    }
+}
+
+/// Where the keyword `word` starts in `sql` (as a whole word, any case), if it does.
+fn find_word(sql: &str, word: &str) -> Option<usize> {
+    let upper = sql.to_ascii_uppercase();
+    upper.match_indices(word).map(|(at, _)| at).find(|&at| {
+        let before = upper[..at].chars().next_back();
+        let after = upper[at + word.len()..].chars().next();
+        let edge = |c: Option<char>| c.is_none_or(|c| !c.is_alphanumeric() && c != '_');
+        edge(before) && edge(after)
+    })
+}
+
+/// `?1` and bare `?` as PostgreSQL's `$1`, outside quotes.
+fn postgres_placeholders(sql: &str) -> String {
     let mut out = String::with_capacity(sql.len() + 8);
     let mut chars = sql.chars().peekable();
     let mut quote: Option<char> = None;
@@ -842,7 +878,7 @@ fn postgres_sql(sql: &str) -> String {
 /// A compiled statement.
 pub enum Statement<'c> {
     Sqlite(rusqlite::CachedStatement<'c>),
-    Postgres(&'c Pg, postgres::Statement),
+    Postgres(&'c Pg, String),
 }
 
 impl Statement<'_> {
@@ -859,17 +895,13 @@ impl Statement<'_> {
     }
 
     /// Runs a PostgreSQL statement, its rows all read.
-    fn pg_rows(
-        pg: &Pg,
-        statement: &postgres::Statement,
-        params: impl Params,
-    ) -> Result<Vec<postgres::Row>> {
+    fn pg_rows(pg: &Pg, sql: &str, params: impl Params) -> Result<Vec<postgres::Row>> {
         let values = params.values();
-        let refs: Vec<&(dyn postgres::types::ToSql + Sync)> = values
-            .iter()
-            .map(|v| v as &(dyn postgres::types::ToSql + Sync))
-            .collect();
-        Ok(pg.client.borrow_mut().query(statement, &refs)?)
+        let statement = pg.compiled(sql, &values)?;
+        Ok(pg
+            .client
+            .borrow_mut()
+            .query(&statement, &as_pg_params(&values))?)
     }
 
     pub fn execute(&mut self, params: impl Params) -> Result<usize> {
@@ -878,13 +910,13 @@ impl Statement<'_> {
                 Self::bind(st, params)?;
                 Ok(st.raw_execute()?)
             }
-            Statement::Postgres(pg, st) => {
+            Statement::Postgres(pg, sql) => {
                 let values = params.values();
-                let refs: Vec<&(dyn postgres::types::ToSql + Sync)> = values
-                    .iter()
-                    .map(|v| v as &(dyn postgres::types::ToSql + Sync))
-                    .collect();
-                Ok(pg.client.borrow_mut().execute(&*st, &refs)? as usize)
+                let statement = pg.compiled(sql, &values)?;
+                Ok(pg
+                    .client
+                    .borrow_mut()
+                    .execute(&statement, &as_pg_params(&values))? as usize)
             }
         }
     }
@@ -943,6 +975,58 @@ impl Statement<'_> {
         params: impl Params,
     ) -> Result<Vec<T>> {
         self.query_map(params, |row| row.to_model())?.collect()
+    }
+}
+
+fn as_pg_params(values: &[Value]) -> Vec<&(dyn postgres::types::ToSql + Sync)> {
+    values
+        .iter()
+        .map(|v| v as &(dyn postgres::types::ToSql + Sync))
+        .collect()
+}
+
+impl Pg {
+    /// The statement compiled for `sql`, kept for the next call. PostgreSQL infers each
+    /// parameter's type from where it first stands (so a query says `x = ?1 OR ?1 IS NULL`,
+    /// not the other way round); where it cannot, the statement is compiled again with the
+    /// types of the values given.
+    fn compiled(&self, sql: &str, values: &[Value]) -> Result<postgres::Statement> {
+        if let Some(statement) = self.statements.borrow().get(sql) {
+            return Ok(statement.clone());
+        }
+        let translated = postgres_sql(sql);
+        let mut client = self.client.borrow_mut();
+        let statement = client.prepare(&translated).or_else(|error| {
+            if error.code() != Some(&postgres::error::SqlState::INDETERMINATE_DATATYPE) {
+                return Err(error);
+            }
+            let types: Vec<PgType> = values.iter().map(Value::pg_type).collect();
+            client.prepare_typed(&translated, &types)
+        });
+        let statement = statement.map_err(|error| Error::Prepare {
+            sql: translated,
+            error,
+        })?;
+        let mut kept = self.statements.borrow_mut();
+        if kept.len() >= PG_STATEMENTS {
+            kept.clear();
+        }
+        kept.insert(sql.to_owned(), statement.clone());
+        Ok(statement)
+    }
+}
+
+impl Value {
+    /// The PostgreSQL type a value of this kind is bound as where none can be inferred
+    /// (a null: left for PostgreSQL to settle).
+    fn pg_type(&self) -> PgType {
+        match self {
+            Value::Null => PgType::UNKNOWN,
+            Value::Integer(_) => PgType::INT8,
+            Value::Real(_) => PgType::FLOAT8,
+            Value::Text(_) => PgType::TEXT,
+            Value::Blob(_) => PgType::BYTEA,
+        }
     }
 }
 
@@ -1248,6 +1332,22 @@ mod tests {
     fn sqlite_carries_values_rows_and_transactions() {
         let dir = tempfile::tempdir().unwrap();
         exercise(&mut Connection::open_sqlite(&dir.path().join("t.db")).unwrap());
+    }
+
+    #[test]
+    fn insert_or_ignore_becomes_on_conflict_do_nothing() {
+        assert_eq!(
+            postgres_sql("INSERT OR IGNORE INTO t(a) VALUES (?1)"),
+            "INSERT INTO t(a) VALUES ($1) ON CONFLICT DO NOTHING"
+        );
+        assert_eq!(
+            postgres_sql("\n  insert or ignore into t(a) SELECT b FROM u RETURNING a;"),
+            "INSERT INTO t(a) SELECT b FROM u ON CONFLICT DO NOTHING RETURNING a"
+        );
+        assert_eq!(
+            postgres_sql("INSERT INTO t VALUES (1)"),
+            "INSERT INTO t VALUES (1)"
+        );
     }
 
     #[test]

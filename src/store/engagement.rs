@@ -358,7 +358,7 @@ mod tests {
     impl Fixture {
         fn new() -> Fixture {
             let dir = tempfile::tempdir().unwrap();
-            let store = Store::open(&dir.path().join("e.db"), DeriveSettings::default()).unwrap();
+            let store = Store::open(dir.path().join("e.db"), DeriveSettings::default()).unwrap();
             store
                 .conn
                 .execute_batch(

@@ -1049,7 +1049,11 @@ impl super::Store {
 
     /// Deleted content is overwritten with zeros while on (SQLite's secure_delete), so that
     /// what an erasure frees does not linger in the file's free pages.
+    /// (SQLite only: PostgreSQL's deleted rows go when it vacuums the table.)
     pub fn set_secure_delete(&self, on: bool) -> Result<(), StoreError> {
+        if self.conn.is_postgres() {
+            return Ok(());
+        }
         self.conn.execute_batch(if on {
             "PRAGMA secure_delete = ON;"
         } else {
@@ -1110,7 +1114,7 @@ mod tests {
     /// the same attachment in another thread.
     fn archive() -> (tempfile::TempDir, Store) {
         let dir = tempfile::tempdir().unwrap();
-        let mut store = Store::open(&dir.path().join("a.db"), DeriveSettings::default()).unwrap();
+        let mut store = Store::open(dir.path().join("a.db"), DeriveSettings::default()).unwrap();
         let jane = "\"Jane Doe\" <jane.doe@nhs.net>";
         add(
             &mut store,
@@ -1249,9 +1253,10 @@ mod tests {
     /// Whether the database file (and its write-ahead log) holds these bytes anywhere, free
     /// pages included.
     fn file_holds(store: &Store, word: &[u8]) -> bool {
-        let mut wal = store.path().as_os_str().to_owned();
+        let path = store.location().sqlite_path().expect("a SQLite store");
+        let mut wal = path.as_os_str().to_owned();
         wal.push("-wal");
-        [store.path().to_owned(), std::path::PathBuf::from(wal)]
+        [path.to_owned(), std::path::PathBuf::from(wal)]
             .iter()
             .filter_map(|p| std::fs::read(p).ok())
             .any(|bytes| bytes.windows(word.len()).any(|w| w == word))

@@ -732,7 +732,7 @@ mod tests {
         n: usize,
     ) -> (tempfile::TempDir, Store, EventId, Vec<UserId>) {
         let dir = tempfile::tempdir().unwrap();
-        let mut store = Store::open(&dir.path().join("e.db"), DeriveSettings::default()).unwrap();
+        let mut store = Store::open(dir.path().join("e.db"), DeriveSettings::default()).unwrap();
         let e = event(&mut store, capacity, None);
         let m = members(&mut store, n);
         (dir, store, e, m)
@@ -861,7 +861,7 @@ mod tests {
     #[test]
     fn registration_closes_at_the_deadline_and_an_unlimited_event_never_fills() {
         let dir = tempfile::tempdir().unwrap();
-        let mut store = Store::open(&dir.path().join("e.db"), DeriveSettings::default()).unwrap();
+        let mut store = Store::open(dir.path().join("e.db"), DeriveSettings::default()).unwrap();
         let closing = event(&mut store, Some(10), Some(NOW + 100));
         let open = event(&mut store, None, None);
         let m = members(&mut store, 30);

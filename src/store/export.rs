@@ -46,12 +46,12 @@ impl super::Store {
     ) -> Result<(), StoreError> {
         let mut stmt = self.conn.prepare(
             "SELECT id, sha256, list_id, envelope, size, data FROM raw_messages r
-             WHERE (?1 IS NULL OR list_id = ?1)
-               AND (?2 IS NULL OR id IN (
+             WHERE (list_id = ?1 OR ?1 IS NULL)
+               AND (id IN (
                      SELECT raw_id FROM messages WHERE thread_id = ?2
                      UNION
                      SELECT c.raw_id FROM message_copies c JOIN messages m ON m.id = c.message
-                     WHERE m.thread_id = ?2))
+                     WHERE m.thread_id = ?2) OR ?2 IS NULL)
              ORDER BY id",
         )?;
         let mut rows = stmt.query(params![list.map(|l| l.0), thread.map(|t| t.0)])?;
@@ -113,7 +113,7 @@ impl super::Store {
         mut each: impl FnMut(ThreadExport) -> Result<(), StoreError>,
     ) -> Result<(), StoreError> {
         let mut threads = self.conn.prepare(
-            "SELECT id, subject FROM threads WHERE (?1 IS NULL OR list_id = ?1) AND message_count > 0
+            "SELECT id, subject FROM threads WHERE (list_id = ?1 OR ?1 IS NULL) AND message_count > 0
              ORDER BY first_date IS NULL, first_date, id",
         )?;
         let mut rows = threads.query([list.map(|l| l.0)])?;

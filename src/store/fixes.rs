@@ -445,7 +445,7 @@ mod tests {
     /// The archive with threading mistakes, and a moderator.
     fn archive() -> (tempfile::TempDir, Store, UserId) {
         let dir = tempfile::tempdir().unwrap();
-        let mut store = Store::open(&dir.path().join("a.db"), DeriveSettings::default()).unwrap();
+        let mut store = Store::open(dir.path().join("a.db"), DeriveSettings::default()).unwrap();
         let mbox = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("fixtures/moderation/mistakes.mbox");
         crate::archive::pipeline::import(&mut store, &[mbox], "snug", &Default::default(), 0)

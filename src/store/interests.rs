@@ -657,11 +657,12 @@ impl Writer<'_> {
                  WHERE e.is_primary = 1 AND e.verified_at IS NOT NULL
                    AND NOT EXISTS (SELECT 1 FROM bounces b WHERE b.address = e.address
                                    AND b.paused_at IS NOT NULL)
-                   AND (?2 IS NULL OR u.role IN ('moderator', 'admin')
+                   AND (u.role IN ('moderator', 'admin')
                         OR EXISTS (SELECT 1 FROM list_members lm
                                    JOIN user_emails v ON v.address = lm.address
                                    WHERE lm.list_id = ?2 AND v.user_id = u.id
-                                     AND v.verified_at IS NOT NULL))
+                                     AND v.verified_at IS NOT NULL)
+                        OR ?2 IS NULL)
                  ORDER BY u.id",
             )?;
             super::rows_as(

@@ -45,6 +45,7 @@ mod export;
 mod fixes;
 mod held;
 mod interests;
+mod location;
 mod members;
 mod moderation;
 mod outbox;
@@ -71,6 +72,7 @@ pub use interests::{
     Audience, Interest, InterestId, InterestMode, InterestTagger, NewInterest, Preferences,
     RetagChange, RetagReport,
 };
+pub use location::Location;
 pub use members::{
     MemberOverview, MemberPost, Role, RoleChange, SESSION_SECONDS, Session, User, UserId,
 };
@@ -84,7 +86,7 @@ pub use read::{
 pub use search::{AuthorMatch, SearchHit, SearchPage, SearchResults};
 pub use sources::{Cursor, SourceState, SourceStatus};
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use db::{Connection, OptionalExtension};
 
@@ -131,6 +133,21 @@ const MIGRATIONS: &[(&str, &str)] = &[
     ),
 ];
 
+/// PostgreSQL's migrations: the schema version each brings the database to, its name, its SQL.
+/// A new PostgreSQL database starts at the schema SQLite's migrations reach at version 15;
+/// every later version has a migration for each engine.
+const POSTGRES_MIGRATIONS: &[(u32, &str, &[&str])] = &[(
+    15,
+    "the archive, members, events and moderation (as SQLite at version 15)",
+    &[
+        include_str!("migrations/postgres/0015_sqlite_functions.sql"),
+        include_str!("migrations/postgres/0015_schema.sql"),
+    ],
+)];
+
+/// The advisory lock under which one node at a time migrates a PostgreSQL database.
+const MIGRATION_LOCK: i64 = 0x6c69_7374_6d69_6772;
+
 /// The schema version this binary writes.
 pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;
 
@@ -173,14 +190,14 @@ row_id!(
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("cannot open the database {path}: {source}")]
-    Open { path: PathBuf, source: db::Error },
+    #[error("cannot open the database {at}: {source}")]
+    Open { at: Location, source: db::Error },
     #[error(
-        "the database {path} has schema version {found}, newer than this listbridge knows ({known}): \
+        "the database {at} has schema version {found}, newer than this listbridge knows ({known}): \
          upgrade listbridge, or point --db at another database"
     )]
     TooNew {
-        path: PathBuf,
+        at: Location,
         found: u32,
         known: u32,
     },
@@ -191,7 +208,7 @@ pub enum StoreError {
         source: db::Error,
     },
     #[error("database error: {0}")]
-    Sql(#[from] db::Error),
+    Sql(db::Error),
     #[error("the stored message {0:?} cannot be decompressed: {1}")]
     Corrupt(RawId, std::io::Error),
     #[error("writing the output failed: {0}")]
@@ -200,6 +217,13 @@ pub enum StoreError {
     NoSuchList(String),
     #[error("the raw mail of message {0} was not read with it")]
     NotRead(i64),
+}
+
+// Not `#[from]`: the database's error is this one's message, not a cause to repeat after it.
+impl From<db::Error> for StoreError {
+    fn from(e: db::Error) -> StoreError {
+        StoreError::Sql(e)
+    }
 }
 
 /// Hands memory the process has freed back to the system: glibc keeps freed memory in its
@@ -271,7 +295,7 @@ const STATEMENT_CACHE: usize = 128;
 
 pub struct Store {
     conn: Connection,
-    path: PathBuf,
+    location: Location,
     threading: DeriveSettings,
     migration: MigrationReport,
     /// On a confined connection, whom `temp.viewer` names (`set_viewer`), once known: a
@@ -280,12 +304,38 @@ pub struct Store {
 }
 
 impl Store {
-    /// Opens (creating if needed) the database at `path` and brings its schema up to date.
-    pub fn open(path: &Path, threading: DeriveSettings) -> Result<Store, StoreError> {
-        let conn = Connection::open_sqlite(path).map_err(|source| StoreError::Open {
-            path: path.to_owned(),
+    /// Opens (creating if needed) the database at `at` (a SQLite file, or a PostgreSQL
+    /// database) and brings its schema up to date.
+    pub fn open(at: impl Into<Location>, threading: DeriveSettings) -> Result<Store, StoreError> {
+        let location = at.into();
+        let open_error = |source| StoreError::Open {
+            at: location.clone(),
             source,
-        })?;
+        };
+        let (conn, migration) = match &location {
+            Location::Sqlite(path) => {
+                let conn = Self::open_sqlite(path).map_err(open_error)?;
+                let migration = migrate(&conn, &location)?;
+                (conn, migration)
+            }
+            Location::Postgres(url) => {
+                let conn = Connection::open_postgres(url).map_err(open_error)?;
+                let migration = migrate_postgres(&conn, &location)?;
+                (conn, migration)
+            }
+        };
+        Ok(Store {
+            conn,
+            location,
+            threading,
+            migration,
+            viewer: std::cell::Cell::new(None),
+        })
+    }
+
+    /// A SQLite connection set up as every store's is.
+    fn open_sqlite(path: &Path) -> Result<Connection, db::Error> {
+        let conn = Connection::open_sqlite(path)?;
         // rusqlite keeps 16 prepared statements per connection by default; a thread page alone
         // asks about twenty questions, and each one evicted would be compiled again per request.
         conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
@@ -314,23 +364,13 @@ impl Store {
                 }
                 other => break other,
             }
-        }
-        .map_err(|source| StoreError::Open {
-            path: path.to_owned(),
-            source,
-        })?;
-        let migration = migrate(&conn, path)?;
-        Ok(Store {
-            conn,
-            path: path.to_owned(),
-            threading,
-            migration,
-            viewer: std::cell::Cell::new(None),
-        })
+        }?;
+        Ok(conn)
     }
 
-    pub fn path(&self) -> &Path {
-        &self.path
+    /// Where the archive is.
+    pub fn location(&self) -> &Location {
+        &self.location
     }
 
     /// What opening did to the schema (for `listbridge migrate`).
@@ -426,21 +466,29 @@ impl Store {
     /// Frees this connection's page cache (the allocator may keep the memory: see
     /// `give_back_freed_memory`).
     pub fn shrink_cache(&self) {
-        let _ = self.conn.execute_batch("PRAGMA shrink_memory;");
+        if !self.conn.is_postgres() {
+            let _ = self.conn.execute_batch("PRAGMA shrink_memory;");
+        }
     }
 
     /// Caps this connection's page cache (a long-running source needs little).
     pub fn set_cache_kib(&self, kib: u32) {
-        let _ = self
-            .conn
-            .execute_batch(&format!("PRAGMA cache_size = -{kib};"));
+        if !self.conn.is_postgres() {
+            let _ = self
+                .conn
+                .execute_batch(&format!("PRAGMA cache_size = -{kib};"));
+        }
     }
 
     /// Copies the write-ahead log into the database file and empties it, so that what a
     /// transaction overwrote is not left in the log's older frames.
     /// Readers in the middle of a read hold the log's frames: it tries for a few seconds (the
     /// busy timeout each time), and says so in the log when they still held it.
+    /// (PostgreSQL keeps no such log of old rows: nothing to do.)
     pub fn checkpoint(&self) -> Result<(), StoreError> {
+        if self.conn.is_postgres() {
+            return Ok(());
+        }
         for _ in 0..3 {
             let busy: i64 = self
                 .conn
@@ -458,6 +506,10 @@ impl Store {
 
     /// Reclaims space and refreshes the planner's statistics after a large change.
     pub fn optimize(&self) -> Result<(), StoreError> {
+        if self.conn.is_postgres() {
+            self.conn.execute_batch("ANALYZE")?;
+            return Ok(());
+        }
         self.conn.execute_batch(
             "INSERT INTO search(search) VALUES ('optimize');
                  PRAGMA optimize;
@@ -465,6 +517,58 @@ impl Store {
         )?;
         Ok(())
     }
+}
+
+/// Brings a PostgreSQL database's schema up to date, in one transaction, one node at a time.
+fn migrate_postgres(conn: &Connection, at: &Location) -> Result<MigrationReport, StoreError> {
+    let migrate = || -> Result<Result<MigrationReport, StoreError>, StoreError> {
+        conn.execute_batch("BEGIN")?;
+        conn.query_row("SELECT pg_advisory_xact_lock(?1)", [MIGRATION_LOCK], |_| {
+            Ok(())
+        })?;
+        conn.execute_batch("CREATE TABLE IF NOT EXISTS schema_version (version BIGINT NOT NULL)")?;
+        let found: u32 = conn.query_row(
+            "SELECT coalesce(max(version), 0) FROM schema_version",
+            (),
+            |r| r.get(0),
+        )?;
+        if found > SCHEMA_VERSION {
+            return Ok(Err(StoreError::TooNew {
+                at: at.clone(),
+                found,
+                known: SCHEMA_VERSION,
+            }));
+        }
+        for &(version, name, files) in POSTGRES_MIGRATIONS.iter().filter(|m| m.0 > found) {
+            files
+                .iter()
+                .try_for_each(|sql| conn.execute_batch(sql))
+                .and_then(|()| conn.execute_batch("DELETE FROM schema_version"))
+                .and_then(|()| {
+                    conn.execute(
+                        "INSERT INTO schema_version (version) VALUES (?1)",
+                        [version],
+                    )
+                    .map(drop)
+                })
+                .map_err(|source| StoreError::Migration {
+                    version,
+                    name,
+                    source,
+                })?;
+        }
+        conn.execute_batch("COMMIT")?;
+        Ok(Ok(MigrationReport {
+            from: found,
+            to: SCHEMA_VERSION,
+        }))
+    };
+    let done = migrate().and_then(|report| report);
+    if done.is_err() {
+        // Nothing of a failed migration stays (PostgreSQL's DDL is transactional).
+        let _ = conn.execute_batch("ROLLBACK");
+    }
+    done
 }
 
 /// Totals over the archive.
@@ -483,11 +587,11 @@ pub struct ArchiveCounts {
     pub ghosts: u64,
 }
 
-fn migrate(conn: &Connection, path: &Path) -> Result<MigrationReport, StoreError> {
+fn migrate(conn: &Connection, at: &Location) -> Result<MigrationReport, StoreError> {
     let found: u32 = conn.query_row("PRAGMA user_version", (), |r| r.get(0))?;
     if found > SCHEMA_VERSION {
         return Err(StoreError::TooNew {
-            path: path.to_owned(),
+            at: at.clone(),
             found,
             known: SCHEMA_VERSION,
         });

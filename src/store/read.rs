@@ -431,7 +431,7 @@ mod tests {
     #[test]
     fn a_thread_is_read_with_or_without_its_raw_mail() {
         let dir = tempfile::tempdir().unwrap();
-        let mut store = Store::open(&dir.path().join("a.db"), DeriveSettings::default()).unwrap();
+        let mut store = Store::open(dir.path().join("a.db"), DeriveSettings::default()).unwrap();
         for (id, parent) in [("a@x", None), ("b@x", Some("a@x"))] {
             let reply = parent
                 .map(|p| format!("In-Reply-To: <{p}>\r\n"))

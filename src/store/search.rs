@@ -432,7 +432,7 @@ mod tests {
 
     fn archive(mails: &[Mail<'_>]) -> (tempfile::TempDir, Store) {
         let dir = tempfile::tempdir().unwrap();
-        let mut store = Store::open(&dir.path().join("a.db"), DeriveSettings::default()).unwrap();
+        let mut store = Store::open(dir.path().join("a.db"), DeriveSettings::default()).unwrap();
         for (list, id, from, subject, date, body) in mails {
             let date = date.map(|d| format!("Date: {d}\r\n")).unwrap_or_default();
             let bytes = format!(

@@ -134,7 +134,7 @@ mod tests {
     #[test]
     fn every_table_is_primary_or_derived() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("t.db"), DeriveSettings::default()).unwrap();
+        let store = Store::open(dir.path().join("t.db"), DeriveSettings::default()).unwrap();
         let live = live_tables(&store);
         assert!(
             live.len() >= 40 && live.iter().any(|t| t == "raw_messages"),

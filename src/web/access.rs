@@ -3,7 +3,6 @@
 //! middleware, which finds the request's signed-in member once and carries their identity to
 //! every read the request makes.
 
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use axum::http::{HeaderMap, HeaderValue, header};
@@ -11,7 +10,7 @@ use axum::response::{IntoResponse, Response};
 
 use super::{AppState, WebError, extract};
 use crate::config::Config;
-use crate::store::{DeriveSettings, Session, Store, StoreError, UserId};
+use crate::store::{DeriveSettings, Location, Session, Store, StoreError, UserId};
 
 impl AppState {
     /// Runs `f` on a pooled reader's connection, off the async threads, confined to what the
@@ -174,7 +173,7 @@ fn readers() -> usize {
 /// Readers' connections are confined (`Store::confine`) to the viewer's lists; writers' are
 /// not, so a handler that writes checks what it writes about with a read first.
 pub(super) struct Pool {
-    pub(super) db: PathBuf,
+    pub(super) db: Location,
     pub(super) settings: DeriveSettings,
     /// The private lists' names, from the config.
     pub(super) private: Vec<String>,
@@ -188,7 +187,7 @@ pub(super) struct Pool {
 }
 
 impl Pool {
-    pub(super) fn new(db: PathBuf, settings: DeriveSettings, private: Vec<String>) -> Pool {
+    pub(super) fn new(db: Location, settings: DeriveSettings, private: Vec<String>) -> Pool {
         let readers = readers();
         Pool {
             db,

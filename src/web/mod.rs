@@ -29,7 +29,6 @@ mod pages;
 mod view;
 mod write;
 
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -206,7 +205,7 @@ pub async fn forget_idle(state: AppState, mut stop: tokio::sync::watch::Receiver
 impl AppState {
     pub fn new(
         config: Config,
-        db: PathBuf,
+        db: impl Into<crate::store::Location>,
         settings: DeriveSettings,
         wake: Arc<Notify>,
     ) -> AppState {
@@ -215,7 +214,11 @@ impl AppState {
         // them. Each cache lets go of what nobody asked for in a while (`forget_idle`).
         let eighth = ((config.web.cache_mb as usize) << 20) / 8;
         AppState {
-            pool: Arc::new(access::Pool::new(db, settings, config.private_lists())),
+            pool: Arc::new(access::Pool::new(
+                db.into(),
+                settings,
+                config.private_lists(),
+            )),
             pages: Arc::new(Bounded::new(512, 2 * eighth, |b| b.len())),
             // Search pages for repeated queries; a message's rendered text for snippets (a
             // message changes only when erased, which its key counts; rendering it is most of
