@@ -722,4 +722,92 @@ mod tests {
         let again = Store::open(&path, DeriveSettings::default()).unwrap();
         assert_eq!(again.migration().from, SCHEMA_VERSION);
     }
+
+    /// PostgreSQL's schema is where SQLite's migrations lead: the same tables and columns, the
+    /// same named indexes and triggers; its full-text table keeps the words, not the text.
+    #[cfg(feature = "rig")]
+    #[test]
+    fn postgres_schema_matches_the_sqlite_migrations() {
+        use db::params;
+        use std::collections::{BTreeMap, BTreeSet};
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.db");
+        drop(Store::open(&path, DeriveSettings::default()).unwrap());
+        let lite = Connection::open_sqlite(&path).unwrap();
+        let url = std::env::var("LISTBRIDGE_PG").expect("LISTBRIDGE_PG is set (scripts/pgrig)");
+        let pg = Connection::open_postgres(&url).unwrap();
+        let schema = format!("schema_test_{}", std::process::id());
+        pg.execute_batch(&format!(
+            "DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema}; SET search_path = {schema}"
+        ))
+        .unwrap();
+        pg.execute_batch(include_str!("migrations/postgres/0015_schema.sql"))
+            .unwrap();
+        let pairs = |conn: &Connection, sql: &str| -> Vec<(String, String)> {
+            conn.prepare(sql).unwrap().query_as(()).unwrap()
+        };
+        let names = |conn: &Connection, sql: &str| -> BTreeSet<String> {
+            let rows: Vec<(String,)> = conn.prepare(sql).unwrap().query_as(()).unwrap();
+            rows.into_iter().map(|(name,)| name).collect()
+        };
+        let tables = |rows: Vec<(String, String)>| {
+            let mut tables = BTreeMap::<String, Vec<String>>::new();
+            for (table, column) in rows {
+                tables.entry(table).or_default().push(column);
+            }
+            tables
+        };
+        // FTS5's own shadow tables and hidden columns are SQLite's business.
+        let mut expected = tables(pairs(
+            &lite,
+            "SELECT m.name, c.name FROM sqlite_master m, pragma_table_xinfo(m.name) c
+             WHERE m.type = 'table' AND m.name NOT GLOB 'sqlite_*' AND m.name NOT GLOB 'search_*'
+               AND c.hidden = 0 ORDER BY m.name, c.cid",
+        ));
+        let search = expected.get_mut("search").unwrap();
+        search.insert(0, "rowid".to_owned());
+        search.push("document".to_owned());
+        let found = tables(pairs(
+            &pg,
+            "SELECT table_name::text, column_name::text FROM information_schema.columns
+             WHERE table_schema = current_schema() ORDER BY table_name, ordinal_position",
+        ));
+        assert_eq!(found, expected);
+        for kind in ["index", "trigger"] {
+            let sqlite_names = names(
+                &lite,
+                &format!(
+                    "SELECT name FROM sqlite_master WHERE type = '{kind}' AND sql IS NOT NULL"
+                ),
+            );
+            let pg_names = names(
+                &pg,
+                "SELECT indexname::text FROM pg_indexes WHERE schemaname = current_schema()
+                 UNION SELECT tgname::text FROM pg_trigger JOIN pg_class ON pg_class.oid = tgrelid
+                 WHERE relnamespace = current_schema()::regnamespace AND NOT tgisinternal",
+            );
+            let missing: Vec<_> = sqlite_names.difference(&pg_names).collect();
+            assert!(
+                missing.is_empty(),
+                "{kind} missing on PostgreSQL: {missing:?}"
+            );
+        }
+        pg.execute(
+            "INSERT INTO search(rowid, subject, author, body) VALUES (?1, ?2, ?3, ?4)",
+            params![7_i64, "Zebrafinch", "Ann", "Running the clinics"],
+        )
+        .unwrap();
+        let (text, words): (i64, i64) = pg
+            .query_row(
+                "SELECT count(subject) + count(author) + count(body),
+                        count(*) FILTER (WHERE document @@ to_tsquery('english', 'clinic & ann'))
+                 FROM search WHERE rowid = ?1",
+                [7_i64],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap();
+        assert_eq!((text, words), (0, 1));
+        pg.execute_batch(&format!("DROP SCHEMA {schema} CASCADE"))
+            .unwrap();
+    }
 }
