@@ -129,6 +129,9 @@ pub struct ParsedQuery {
     pub text: Option<String>,
     /// With no `text`: the FTS5 expression of what to leave out (`-word`s), if any.
     pub exclude: Option<String>,
+    /// The same two as PostgreSQL `tsquery` text (see [`tsquery`]).
+    pub tsquery: Option<String>,
+    pub tsquery_exclude: Option<String>,
     pub filters: Filters,
     /// See [`SearchResults::terms`](crate::store::SearchResults::terms).
     pub terms: Vec<String>,
@@ -266,6 +269,47 @@ fn indexable(term: &str) -> bool {
     term.chars().any(char::is_alphanumeric)
 }
 
+/// Where in a message a term is looked for: anywhere, or in one field. PostgreSQL's index
+/// weighs the subject A, the author B and the body C.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Field {
+    Anywhere,
+    Subject,
+    Author,
+}
+
+/// A word or phrase as PostgreSQL `tsquery` text: its words (only letters and digits, each
+/// quoted, so nothing in it is an operator) one after the other, limited to `field`, the last
+/// one a prefix when `prefix`. None when it has no word.
+pub fn tsquery(term: &str, field: Field, prefix: bool) -> Option<String> {
+    let weight = match field {
+        Field::Anywhere => "",
+        Field::Subject => "A",
+        Field::Author => "B",
+    };
+    let words: Vec<String> = term
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(str::to_lowercase)
+        .collect();
+    let last = words.len().checked_sub(1)?;
+    let lexemes: Vec<String> = words
+        .iter()
+        .enumerate()
+        .map(|(i, w)| {
+            let star = if prefix && i == last { "*" } else { "" };
+            match (star, weight) {
+                ("", "") => format!("'{w}'"),
+                _ => format!("'{w}':{star}{weight}"),
+            }
+        })
+        .collect();
+    Some(match lexemes.len() {
+        1 => lexemes.concat(),
+        _ => format!("({})", lexemes.join(" <-> ")),
+    })
+}
+
 /// A term as an FTS5 string: quoted, so nothing in it is an operator.
 fn quote(term: &str) -> String {
     format!("\"{}\"", term.replace('"', "\"\""))
@@ -316,6 +360,9 @@ pub fn parse_query(query: &str) -> Result<ParsedQuery, QueryError> {
     let mut phrases = 0;
     let mut include = Vec::new();
     let mut exclude = Vec::new();
+    // The same terms for PostgreSQL.
+    let mut ts_include: Vec<String> = Vec::new();
+    let mut ts_exclude: Vec<String> = Vec::new();
     let mut filters = Filters::default();
     let mut terms: Vec<String> = Vec::new();
     let mut dates: (Option<&str>, Option<&str>) = (None, None);
@@ -354,6 +401,12 @@ pub fn parse_query(query: &str) -> Result<ParsedQuery, QueryError> {
                     continue;
                 }
                 into.push(term_sql);
+                let ts = if negative {
+                    &mut ts_exclude
+                } else {
+                    &mut ts_include
+                };
+                ts.extend(tsquery(term, Field::Anywhere, false));
                 if !negative {
                     add_terms(term);
                 }
@@ -388,10 +441,13 @@ pub fn parse_query(query: &str) -> Result<ParsedQuery, QueryError> {
                             return Err(bad());
                         }
                         let term = format!("subject : {}", quote(value));
+                        let ts = tsquery(value, Field::Subject, false);
                         if negative {
                             exclude.push(term);
+                            ts_exclude.extend(ts);
                         } else {
                             include.push(term);
+                            ts_include.extend(ts);
                             add_terms(value);
                         }
                     }
@@ -475,9 +531,24 @@ pub fn parse_query(query: &str) -> Result<ParsedQuery, QueryError> {
             None,
         ),
     };
+    let (tsquery, tsquery_exclude) = match (ts_include.is_empty(), ts_exclude.is_empty()) {
+        (true, true) => (None, None),
+        (true, false) => (None, Some(ts_exclude.join(" | "))),
+        (false, true) => (Some(ts_include.join(" & ")), None),
+        (false, false) => (
+            Some(format!(
+                "({}) & !({})",
+                ts_include.join(" & "),
+                ts_exclude.join(" | ")
+            )),
+            None,
+        ),
+    };
     Ok(ParsedQuery {
         text,
         exclude,
+        tsquery,
+        tsquery_exclude,
         filters,
         terms,
     })
@@ -524,6 +595,37 @@ mod tests {
 
     fn words(w: &str) -> Author {
         Author::Words(w.to_owned())
+    }
+
+    #[test]
+    fn builds_safe_tsqueries_for_postgres() {
+        let tsq = |q: &str| {
+            let p = parse_query(q).unwrap();
+            (p.tsquery, p.tsquery_exclude)
+        };
+        assert_eq!(
+            tsq("asthma inhaler"),
+            (Some("'asthma' & 'inhaler'".into()), None)
+        );
+        assert_eq!(
+            tsq("\"peak flow\" -steroid -\"oral route\""),
+            (
+                Some("(('peak' <-> 'flow')) & !('steroid' | ('oral' <-> 'route'))".into()),
+                None
+            )
+        );
+        assert_eq!(tsq("subject:Clinic"), (Some("'clinic':A".into()), None));
+        assert_eq!(tsq("-spam list:main"), (None, Some("'spam'".into())));
+        // Operators and quotes typed by a reader are only separators.
+        assert_eq!(
+            tsq("a':*|b&!c <-> d"),
+            (Some("('a' <-> 'b' <-> 'c') & 'd'".into()), None)
+        );
+        assert_eq!(
+            tsquery("Jane D", Field::Author, true).unwrap(),
+            "('jane':B <-> 'd':*B)"
+        );
+        assert_eq!(tsquery("--", Field::Anywhere, false), None);
     }
 
     #[test]

@@ -841,12 +841,13 @@ fn find_word(sql: &str, word: &str) -> Option<usize> {
     })
 }
 
-/// `?1` and bare `?` as PostgreSQL's `$1`, outside quotes.
+/// `?1` and bare `?` as PostgreSQL's `$1`, outside quotes. A bare `?` takes the number after
+/// the highest used before it, as SQLite numbers it.
 fn postgres_placeholders(sql: &str) -> String {
     let mut out = String::with_capacity(sql.len() + 8);
     let mut chars = sql.chars().peekable();
     let mut quote: Option<char> = None;
-    let mut bare = 0;
+    let mut highest = 0u32;
     while let Some(c) = chars.next() {
         match (quote, c) {
             (Some(q), c) if c == q => {
@@ -859,15 +860,17 @@ fn postgres_placeholders(sql: &str) -> String {
                 out.push(c);
             }
             (None, '?') => {
-                out.push('$');
-                if chars.peek().is_some_and(|d| d.is_ascii_digit()) {
-                    while let Some(d) = chars.next_if(|d| d.is_ascii_digit()) {
-                        out.push(d);
-                    }
-                } else {
-                    bare += 1;
-                    out.push_str(&bare.to_string());
+                let mut digits = String::new();
+                while let Some(d) = chars.next_if(|d| d.is_ascii_digit()) {
+                    digits.push(d);
                 }
+                let number = match digits.parse::<u32>() {
+                    Ok(n) => n,
+                    Err(_) => highest + 1,
+                };
+                highest = highest.max(number);
+                out.push('$');
+                out.push_str(&number.to_string());
             }
             (None, c) => out.push(c),
         }
@@ -1353,8 +1356,8 @@ mod tests {
     #[test]
     fn placeholders_become_postgres_numbered_outside_quotes() {
         assert_eq!(
-            postgres_sql("SELECT ?1, ?, '?', \"a?\" FROM t WHERE a = ?12 AND b = ?"),
-            "SELECT $1, $1, '?', \"a?\" FROM t WHERE a = $12 AND b = $2"
+            postgres_sql("SELECT ?, ?1, '?', \"a?\" FROM t WHERE a = ?3 AND b = ? AND c = ?"),
+            "SELECT $1, $1, '?', \"a?\" FROM t WHERE a = $3 AND b = $4 AND c = $5"
         );
     }
 

@@ -84,6 +84,42 @@ impl From<&Location> for Location {
     }
 }
 
+/// For the test suites: a new, empty archive for one test, the SQLite file `dir/NAME.db`, or,
+/// when `LISTBRIDGE_TEST_ENGINE=postgres`, a database of its own on the PostgreSQL test
+/// cluster that `LISTBRIDGE_PG` names (`scripts/pgrig`). Panics, saying what to do, when that
+/// cluster is not there.
+#[doc(hidden)]
+pub fn fresh_for_tests(dir: &Path, name: &str) -> Location {
+    match std::env::var("LISTBRIDGE_TEST_ENGINE").as_deref() {
+        Ok("sqlite") | Err(_) => return Location::Sqlite(dir.join(format!("{name}.db"))),
+        Ok("postgres") => {}
+        Ok(other) => panic!("LISTBRIDGE_TEST_ENGINE is {other:?}: say sqlite or postgres"),
+    }
+    static DATABASES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let admin = std::env::var("LISTBRIDGE_PG").unwrap_or_else(|_| {
+        panic!(
+            "LISTBRIDGE_TEST_ENGINE=postgres needs LISTBRIDGE_PG: start a private PostgreSQL with \
+             `scripts/pgrig start DIR` and export the LISTBRIDGE_PG line of DIR/pg.env"
+        )
+    });
+    let database = format!(
+        "lb_{}_{}_{}",
+        name.to_ascii_lowercase()
+            .replace(|c: char| !c.is_ascii_alphanumeric(), "_"),
+        std::process::id(),
+        DATABASES.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    );
+    let mut client = postgres::Client::connect(&admin, postgres::NoTls)
+        .unwrap_or_else(|e| panic!("cannot reach the test PostgreSQL at {admin}: {e}"));
+    // One statement each: neither may run inside the transaction a batch would be.
+    client
+        .batch_execute(&format!("DROP DATABASE IF EXISTS {database}"))
+        .and_then(|()| client.batch_execute(&format!("CREATE DATABASE {database}")))
+        .expect("a test database");
+    let (server, _) = admin.rsplit_once('/').expect("a URL ending in /dbname");
+    Location::Postgres(format!("{server}/{database}"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

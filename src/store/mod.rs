@@ -45,7 +45,7 @@ mod export;
 mod fixes;
 mod held;
 mod interests;
-mod location;
+pub mod location;
 mod members;
 mod moderation;
 mod outbox;
@@ -800,7 +800,7 @@ mod tests {
         let (text, words): (i64, i64) = pg
             .query_row(
                 "SELECT count(subject) + count(author) + count(body),
-                        count(*) FILTER (WHERE document @@ to_tsquery('english', 'clinic & ann'))
+                        count(*) FILTER (WHERE document @@ to_tsquery('listbridge', 'clinic & ann'))
                  FROM search WHERE rowid = ?1",
                 [7_i64],
                 |r| Ok((r.get(0)?, r.get(1)?)),

@@ -10,7 +10,9 @@ use serde::Serialize;
 
 use super::StoreError;
 use super::export::{display_author, rfc3339};
-use crate::search::query::{Author, ParsedQuery, QueryError, SearchOrder, parse_query, shown};
+use crate::search::query::{
+    Author, Field, ParsedQuery, QueryError, SearchOrder, parse_query, shown, tsquery,
+};
 
 /// One matching message.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -107,17 +109,38 @@ fn name_words(phrase: &str) -> Vec<String> {
 
 /// The `WHERE` conditions for a parsed query's filters, from fixed SQL fragments, with the
 /// reader's values as parameters (in order).
-fn filter_sql(parsed: &ParsedQuery, who: AuthorMatch, sql: &mut String, args: &mut Vec<Value>) {
+fn filter_sql(
+    parsed: &ParsedQuery,
+    who: AuthorMatch,
+    postgres: bool,
+    sql: &mut String,
+    args: &mut Vec<Value>,
+) {
     let f = &parsed.filters;
     // Whether a message's author matches is asked of the index. With text searched, the
     // question is put to the index's own row (`+` keeps SQLite from turning it into one index
     // lookup per author match), so that it is answered before the message's row is read: a
     // common word from a rare author then costs a pass over the word's matches in the index,
     // not a read of every matching message.
-    let by_author = if parsed.text.is_some() {
-        "+search.rowid IN (SELECT rowid FROM search WHERE search MATCH ?)"
-    } else {
-        "m.id IN (SELECT rowid FROM search WHERE search MATCH ?)"
+    let by_author = match (postgres, parsed.text.is_some()) {
+        (false, true) => "+search.rowid IN (SELECT rowid FROM search WHERE search MATCH ?)",
+        (false, false) => "m.id IN (SELECT rowid FROM search WHERE search MATCH ?)",
+        (true, _) => {
+            "m.id IN (SELECT rowid FROM search
+                      WHERE document @@ to_tsquery('listbridge_names', ?))"
+        }
+    };
+    // The author's words as each engine's index is asked for them.
+    let author_words = |phrases: &[&str]| -> String {
+        if postgres {
+            let each: Vec<String> = phrases
+                .iter()
+                .filter_map(|w| tsquery(&name_words(w).join(" "), Field::Author, true))
+                .collect();
+            each.join(" | ")
+        } else {
+            format!("author : ({})", phrases.join(" OR "))
+        }
     };
     let authors = |list: &[Author], sql: &mut String, args: &mut Vec<Value>| {
         let mut alternatives = Vec::new();
@@ -129,13 +152,15 @@ fn filter_sql(parsed: &ParsedQuery, who: AuthorMatch, sql: &mut String, args: &m
                     args.push(Value::Text(a.clone()));
                 }
                 // An address is no name: it matches nothing, whoever sent what.
-                (Author::Address(_), AuthorMatch::NamesOnly) => alternatives.push("0".to_owned()),
+                (Author::Address(_), AuthorMatch::NamesOnly) => {
+                    alternatives.push("false".to_owned())
+                }
                 (Author::Words(w), AuthorMatch::NamesAndAddresses) => words.push(w.as_str()),
                 (Author::Words(w), AuthorMatch::NamesOnly) => {
                     // The index's author column holds the address too: each word must also be
                     // in the sender's name.
                     let mut each = vec![by_author.to_owned()];
-                    args.push(Value::Text(format!("author : ({w})")));
+                    args.push(Value::Text(author_words(&[w])));
                     for word in name_words(w) {
                         // At the start of a word of the name, as the index matches prefixes.
                         each.push(
@@ -152,7 +177,7 @@ fn filter_sql(parsed: &ParsedQuery, who: AuthorMatch, sql: &mut String, args: &m
         }
         if !words.is_empty() {
             alternatives.push(by_author.to_owned());
-            args.push(Value::Text(format!("author : ({})", words.join(" OR "))));
+            args.push(Value::Text(author_words(&words)));
         }
         sql.push_str(&alternatives.join(" OR "));
     };
@@ -165,7 +190,7 @@ fn filter_sql(parsed: &ParsedQuery, who: AuthorMatch, sql: &mut String, args: &m
         // coalesce: a message without an address is not from the excluded one.
         sql.push_str(" AND NOT coalesce(");
         authors(&f.not_from, sql, args);
-        sql.push_str(", 0)");
+        sql.push_str(", false)");
     }
     let lists = |names: &[String], sql: &mut String, args: &mut Vec<Value>| {
         sql.push_str("m.list_id IN (SELECT id FROM lists WHERE ");
@@ -209,9 +234,19 @@ fn filter_sql(parsed: &ParsedQuery, who: AuthorMatch, sql: &mut String, args: &m
         sql.push_str(" AND m.date < ?");
         args.push(Value::Integer(before));
     }
-    if let Some(exclude) = &parsed.exclude {
-        sql.push_str(" AND m.id NOT IN (SELECT rowid FROM search WHERE search MATCH ?)");
-        args.push(Value::Text(exclude.clone()));
+    match (postgres, &parsed.exclude, &parsed.tsquery_exclude) {
+        (false, Some(exclude), _) => {
+            sql.push_str(" AND m.id NOT IN (SELECT rowid FROM search WHERE search MATCH ?)");
+            args.push(Value::Text(exclude.clone()));
+        }
+        (true, _, Some(exclude)) => {
+            sql.push_str(
+                " AND m.id NOT IN (SELECT rowid FROM search
+                                   WHERE document @@ to_tsquery('listbridge', ?))",
+            );
+            args.push(Value::Text(exclude.clone()));
+        }
+        _ => {}
     }
 }
 
@@ -311,27 +346,39 @@ impl super::Store {
         }
 
         // FROM and WHERE, shared by the count and the page so the total is exact.
+        let postgres = self.conn.is_postgres();
         let mut from_where = String::new();
         let mut args = Vec::new();
-        let score = match &parsed.text {
-            Some(text) => {
+        let score = match (&parsed.text, &parsed.tsquery, postgres) {
+            (Some(text), _, false) => {
                 from_where.push_str(
                     "FROM search JOIN messages m ON m.id = search.rowid
                      JOIN lists l ON l.id = m.list_id
-                     WHERE search MATCH ?",
+                     WHERE search MATCH ?1",
                 );
                 args.push(Value::Text(text.clone()));
                 "bm25(search, 4.0, 2.0, 1.0)"
             }
-            None => {
+            // PostgreSQL's rank is higher for better matches, bm25 lower: negated, one order
+            // serves both. Weights as bm25's: subject (A) 4, author (B) 2, body (C) 1.
+            (_, Some(tsquery), true) => {
+                from_where.push_str(
+                    "FROM search JOIN messages m ON m.id = search.rowid
+                     JOIN lists l ON l.id = m.list_id
+                     WHERE search.document @@ to_tsquery('listbridge', ?1)",
+                );
+                args.push(Value::Text(tsquery.clone()));
+                "-ts_rank('{0.1, 0.25, 0.5, 1.0}', search.document, to_tsquery('listbridge', ?1))"
+            }
+            _ => {
                 from_where.push_str(
                     "FROM messages m JOIN lists l ON l.id = m.list_id
-                     WHERE 1",
+                     WHERE true",
                 );
-                "0.0"
+                "CAST(0.0 AS DOUBLE PRECISION)"
             }
         };
-        filter_sql(&parsed, who, &mut from_where, &mut args);
+        filter_sql(&parsed, who, postgres, &mut from_where, &mut args);
 
         // Counted up to a bound; past it, estimated from how far back the newest matches
         // reach among all messages (matches are spread over the archive's history).
@@ -372,12 +419,15 @@ impl super::Store {
         // (up to 1.5 for today, 1.25 a year ago, fading after). Relevance ranks the newest
         // `bound` matches only (their ids are read above), so that its cost does not grow
         // with the number of matches.
-        let order_by = match (order, parsed.text.is_some()) {
-            (SearchOrder::Relevance, true) => {
+        let order_by = match (order, parsed.text.is_some(), postgres) {
+            (SearchOrder::Relevance, true, false) => {
                 "score * (1.0 + 0.5 / (1.0 + max(0, unixepoch() - coalesce(m.date, 0)) / 31557600.0)), m.date DESC, m.id DESC"
             }
-            (SearchOrder::Date, true) => "m.date IS NULL, m.date DESC, score, m.id DESC",
-            (_, false) => "m.date IS NULL, m.date DESC, m.id DESC",
+            (SearchOrder::Relevance, true, true) => {
+                "score * (1.0 + 0.5 / (1.0 + greatest(0, unixepoch() - coalesce(m.date, 0)) / 31557600.0)), m.date DESC, m.id DESC"
+            }
+            (SearchOrder::Date, true, _) => "m.date IS NULL, m.date DESC, score, m.id DESC",
+            (_, false, _) => "m.date IS NULL, m.date DESC, m.id DESC",
         };
         let candidates = match (order, parsed.text.is_some(), reached.len() > bound) {
             (SearchOrder::Relevance, true, true) => {
@@ -385,6 +435,12 @@ impl super::Store {
                 format!(" AND {id} >= ?")
             }
             _ => String::new(),
+        };
+        // PostgreSQL orders by an output column only by its bare name, not inside an
+        // expression: it is given the score's own expression.
+        let order_by = match postgres {
+            true => order_by.replace("score", &format!("({score})")),
+            false => order_by.to_owned(),
         };
         let mut stmt = self.conn.prepare_cached(&format!(
             "SELECT m.message_id, m.thread_id, m.subject, m.from_name, m.from_addr, m.date,
@@ -432,7 +488,8 @@ mod tests {
 
     fn archive(mails: &[Mail<'_>]) -> (tempfile::TempDir, Store) {
         let dir = tempfile::tempdir().unwrap();
-        let mut store = Store::open(dir.path().join("a.db"), DeriveSettings::default()).unwrap();
+        let at = crate::store::location::fresh_for_tests(dir.path(), "search");
+        let mut store = Store::open(at, DeriveSettings::default()).unwrap();
         for (list, id, from, subject, date, body) in mails {
             let date = date.map(|d| format!("Date: {d}\r\n")).unwrap_or_default();
             let bytes = format!(

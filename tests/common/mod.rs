@@ -128,42 +128,12 @@ pub mod web;
 #[cfg(feature = "rig")]
 pub mod forum;
 
-/// The engine the store-backed suites run on: SQLite, or PostgreSQL when
-/// `LISTBRIDGE_TEST_ENGINE=postgres` (then `LISTBRIDGE_PG` names the test cluster that
-/// `scripts/pgrig` started; scripts/test runs these suites once on each engine).
-pub fn on_postgres() -> bool {
-    match std::env::var("LISTBRIDGE_TEST_ENGINE").as_deref() {
-        Ok("postgres") => true,
-        Ok("sqlite") | Err(_) => false,
-        Ok(other) => panic!("LISTBRIDGE_TEST_ENGINE is {other:?}: say sqlite or postgres"),
-    }
-}
-
 /// A new, empty archive for one test, given as `--db` would take it: the SQLite file
-/// `dir/NAME.db`, or (see [`on_postgres`]) a database of its own on the test cluster.
+/// `dir/NAME.db`, or a database of its own on the PostgreSQL test cluster when
+/// `LISTBRIDGE_TEST_ENGINE=postgres` (scripts/test runs such suites once on each engine).
 pub fn fresh_db(dir: &std::path::Path, name: &str) -> PathBuf {
-    if !on_postgres() {
-        return dir.join(format!("{name}.db"));
+    match listbridge::store::location::fresh_for_tests(dir, name) {
+        listbridge::store::Location::Sqlite(path) => path,
+        listbridge::store::Location::Postgres(url) => PathBuf::from(url),
     }
-    static DATABASES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-    let admin = std::env::var("LISTBRIDGE_PG").unwrap_or_else(|_| {
-        panic!(
-            "LISTBRIDGE_TEST_ENGINE=postgres needs LISTBRIDGE_PG: start a private PostgreSQL with \
-             `scripts/pgrig start DIR` and export the LISTBRIDGE_PG line of DIR/pg.env"
-        )
-    });
-    let name = format!(
-        "lb_{name}_{}_{}",
-        std::process::id(),
-        DATABASES.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-    );
-    let mut client = postgres::Client::connect(&admin, postgres::NoTls)
-        .unwrap_or_else(|e| panic!("cannot reach the test PostgreSQL at {admin}: {e}"));
-    // One statement each: neither may run inside the transaction a batch would be.
-    client
-        .batch_execute(&format!("DROP DATABASE IF EXISTS {name}"))
-        .and_then(|()| client.batch_execute(&format!("CREATE DATABASE {name}")))
-        .expect("a test database");
-    let (server, _) = admin.rsplit_once('/').expect("a URL ending in /dbname");
-    PathBuf::from(format!("{server}/{name}"))
 }

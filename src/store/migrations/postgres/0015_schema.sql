@@ -14,8 +14,9 @@
 --   addresses uses it.
 -- * The full-text index `search` is an ordinary table written and deleted by rowid as SQLite's
 --   contentless FTS5 table: a trigger turns the text inserted into a weighted tsvector
---   (subject A, author B, body C; English stemming) and drops the text itself, which the raw
---   store holds already.
+--   (subject A, author B, body C; the `listbridge` text search configuration below: English
+--   stemming on words with their accents taken off, as SQLite's index folds them) and drops
+--   the text itself, which the raw store holds already.
 -- * The archive version's triggers raise it once per statement that changed rows, rather than
 --   once per row (SQLite only has row triggers): the version tells whether anything changed,
 --   not how much, and raising one row thousands of times in a transaction is slow here.
@@ -23,6 +24,22 @@
 --   created later (messages to threads).
 
 CREATE COLLATION IF NOT EXISTS nocase (provider = icu, locale = 'und-u-ks-level2', deterministic = false);
+
+-- Words as the index and the queries take them: accents off (unaccent, a trusted extension
+-- Debian's server ships), then English stemming; authors' names and addresses are not
+-- stemmed and keep every word ("A", "De"), as `listbridge_names`.
+CREATE EXTENSION IF NOT EXISTS unaccent;
+CREATE TEXT SEARCH CONFIGURATION listbridge (COPY = english);
+ALTER TEXT SEARCH CONFIGURATION listbridge
+    ALTER MAPPING FOR hword, hword_part, word WITH unaccent, english_stem;
+CREATE TEXT SEARCH CONFIGURATION listbridge_names (COPY = simple);
+ALTER TEXT SEARCH CONFIGURATION listbridge_names
+    ALTER MAPPING FOR hword, hword_part, word WITH unaccent, simple;
+
+-- Text as SQLite's unicode61 tokenizer splits it: at every character that is not a letter or
+-- a digit (PostgreSQL's parser would keep an address, a URL or a hyphenated word whole).
+CREATE FUNCTION search_words(text) RETURNS text LANGUAGE sql IMMUTABLE
+    AS $$ SELECT regexp_replace(coalesce($1, ''), '[^[:alnum:]]+', ' ', 'g') $$;
 
 -- 0001: the archive core.
 
@@ -118,9 +135,9 @@ BEGIN
     IF TG_OP = 'INSERT' OR NEW.subject IS NOT NULL OR NEW.author IS NOT NULL
             OR NEW.body IS NOT NULL THEN
         NEW.document :=
-            setweight(to_tsvector('english'::regconfig, coalesce(NEW.subject, '')), 'A')
-            || setweight(to_tsvector('english'::regconfig, coalesce(NEW.author, '')), 'B')
-            || setweight(to_tsvector('english'::regconfig, coalesce(NEW.body, '')), 'C');
+            setweight(to_tsvector('listbridge'::regconfig, search_words(NEW.subject)), 'A')
+            || setweight(to_tsvector('listbridge_names'::regconfig, search_words(NEW.author)), 'B')
+            || setweight(to_tsvector('listbridge'::regconfig, search_words(NEW.body)), 'C');
     END IF;
     NEW.subject := NULL;
     NEW.author := NULL;

@@ -6,3 +6,8 @@
 CREATE FUNCTION unixepoch() RETURNS bigint
     LANGUAGE sql STABLE
     AS $$ SELECT extract(epoch FROM now())::bigint $$;
+
+-- Where `needle` first starts in `haystack`, from 1; 0 when it does not.
+CREATE FUNCTION instr(haystack text, needle text) RETURNS bigint
+    LANGUAGE sql IMMUTABLE
+    AS $$ SELECT strpos(haystack, needle)::bigint $$;
