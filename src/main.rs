@@ -236,6 +236,12 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Serve => {
             let settings = config.derive_settings();
             let db = db_location(&cli, &config);
+            if let Location::Postgres(_) = db {
+                bail!(
+                    "serve runs on SQLite only for now ({db} is PostgreSQL): the web's confinement \
+                     of private lists is not built for PostgreSQL yet; give --db a SQLite file"
+                );
+            }
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .build()?;

@@ -409,3 +409,22 @@ fn arrival_order_check(subject_fallback: bool) {
         );
     }
 }
+
+#[test]
+fn serve_says_it_needs_sqlite_and_never_shows_a_password() {
+    let url = Path::new("postgres://bridge:s3cret@127.0.0.1:1/forum");
+    let said = fails(url, &["serve"]);
+    assert!(said.contains("serve runs on SQLite only"), "{said}");
+    assert!(
+        said.contains("postgres://bridge:***@127.0.0.1:1/forum"),
+        "{said}"
+    );
+    assert!(!said.contains("s3cret"), "{said}");
+    // Any other command on an unreachable server names it, password masked.
+    let said = fails(url, &["status"]);
+    assert!(
+        said.contains("cannot open the database postgres://bridge:***@"),
+        "{said}"
+    );
+    assert!(!said.contains("s3cret"), "{said}");
+}
