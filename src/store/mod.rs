@@ -673,6 +673,17 @@ pub(crate) fn decompress(raw: RawId, data: &[u8], size: usize) -> Result<Vec<u8>
 mod tests {
     use super::*;
 
+    /// Every schema version SQLite reaches, PostgreSQL reaches too: a new SQLite migration
+    /// needs its PostgreSQL twin, or a PostgreSQL database would say it is up to date without
+    /// the change.
+    #[test]
+    fn postgres_migrations_reach_the_same_version() {
+        let last = POSTGRES_MIGRATIONS.last().map(|m| m.0);
+        assert_eq!(last, Some(SCHEMA_VERSION));
+        let versions: Vec<u32> = POSTGRES_MIGRATIONS.iter().map(|m| m.0).collect();
+        assert!(versions.windows(2).all(|w| w[0] < w[1]), "{versions:?}");
+    }
+
     #[test]
     fn refuses_a_newer_schema() {
         let dir = tempfile::tempdir().unwrap();
