@@ -1,4 +1,5 @@
-//! The archive's storage: one SQLite database (WAL) holding the raw store, the derived tables
+//! The archive's storage: one database, a SQLite file (WAL) by default or PostgreSQL (see
+//! [`Location`] and the connection layer [`db`]), holding the raw store, the derived tables
 //! (messages, threads, ids, attachments, the full-text index), the IMAP sources' cursors and
 //! states, and the bookkeeping of imports; members and sessions, the outbox and the inbound log,
 //! interests, preferences, likes and what digests are made of; events and registrations; posts

@@ -1,6 +1,8 @@
-//! Full-text search over the FTS5 index, ranked by BM25 with the subject weighted above the body
-//! and a boost for recent mail. The query language is parsed in [`crate::search::query`]; this
-//! runs it in SQLite, and checks that the lists and interests it names exist.
+//! Full-text search, ranked with the subject weighted above the author and the body and a boost
+//! for recent mail: on SQLite over the FTS5 index (BM25), on PostgreSQL over the `search`
+//! table's tsvector (ts_rank, with the same weights). The query language is parsed in
+//! [`crate::search::query`], which gives each engine its expression; this runs it, and checks
+//! that the lists and interests it names exist.
 //!
 //! The SQL is built from fixed fragments only; every value a reader typed is a bound parameter.
 
