@@ -68,18 +68,6 @@ impl Error {
             _ => false,
         }
     }
-
-    /// The constraint that refused a write (a duplicate key, a missing row it refers to).
-    pub fn is_constraint(&self) -> bool {
-        match self {
-            Error::Sqlite(rusqlite::Error::SqliteFailure(e, _)) => {
-                e.code == rusqlite::ErrorCode::ConstraintViolation
-            }
-            // Class 23: integrity constraint violations.
-            Error::Postgres(e) => e.code().is_some_and(|c| c.code().starts_with("23")),
-            _ => false,
-        }
-    }
 }
 
 /// PostgreSQL's own words for an error (the server's message and detail), else the client's.
@@ -216,15 +204,22 @@ impl Connection {
     /// A statement kept compiled for the next call with the same text.
     pub fn prepare_cached(&self, sql: &str) -> Result<Statement<'_>> {
         match &self.engine {
-            Engine::Sqlite(c) => Ok(Statement::Sqlite(c.prepare_cached(sql)?)),
+            Engine::Sqlite(c) => Ok(Statement::Sqlite(SqliteStatement::Kept(
+                c.prepare_cached(sql)?,
+            ))),
             // Compiled when first run, when its parameters' values are known (see `compiled`).
             Engine::Postgres(pg) => Ok(Statement::Postgres(pg, sql.to_owned())),
         }
     }
 
-    /// A statement compiled for this call only (text made up per call).
+    /// A statement compiled for this call only (text made up per call), so that it does not
+    /// push the statements asked again and again out of SQLite's cache. (PostgreSQL's session
+    /// keeps every statement until its cache is full, see `compiled`.)
     pub fn prepare(&self, sql: &str) -> Result<Statement<'_>> {
-        self.prepare_cached(sql)
+        match &self.engine {
+            Engine::Sqlite(c) => Ok(Statement::Sqlite(SqliteStatement::Once(c.prepare(sql)?))),
+            Engine::Postgres(_) => self.prepare_cached(sql),
+        }
     }
 
     /// The row id the last insert on this connection made (PostgreSQL: the last value a
@@ -359,12 +354,37 @@ fn postgres_placeholders(sql: &str) -> String {
 
 /// A compiled statement.
 pub enum Statement<'c> {
-    Sqlite(rusqlite::CachedStatement<'c>),
+    Sqlite(SqliteStatement<'c>),
     Postgres(&'c Pg, String),
 }
 
+/// A SQLite statement kept in the connection's cache, or compiled for one call.
+pub enum SqliteStatement<'c> {
+    Kept(rusqlite::CachedStatement<'c>),
+    Once(rusqlite::Statement<'c>),
+}
+
+impl<'c> std::ops::Deref for SqliteStatement<'c> {
+    type Target = rusqlite::Statement<'c>;
+    fn deref(&self) -> &rusqlite::Statement<'c> {
+        match self {
+            SqliteStatement::Kept(st) => st,
+            SqliteStatement::Once(st) => st,
+        }
+    }
+}
+
+impl std::ops::DerefMut for SqliteStatement<'_> {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        match self {
+            SqliteStatement::Kept(st) => st,
+            SqliteStatement::Once(st) => st,
+        }
+    }
+}
+
 impl Statement<'_> {
-    fn bind(statement: &mut rusqlite::CachedStatement<'_>, params: impl Params) -> Result<()> {
+    fn bind(statement: &mut rusqlite::Statement<'_>, params: impl Params) -> Result<()> {
         let values = params.values();
         let wanted = statement.parameter_count();
         if values.len() != wanted {
