@@ -74,7 +74,11 @@ fn db_location(cli: &Cli, config: &Config) -> Location {
         .clone()
         .or_else(|| std::env::var_os("LISTBRIDGE_DB").map(PathBuf::from));
     match given {
-        Some(given) => Location::parse(&given.to_string_lossy()),
+        // A path that is not UTF-8 is no URL: a SQLite file, kept as given.
+        Some(given) => match given.to_str() {
+            Some(text) => Location::parse(text),
+            None => Location::Sqlite(given),
+        },
         None => match &config.store.url {
             Some(url) => Location::Postgres(url.clone()),
             None if config.store.path.as_os_str().is_empty() => {

@@ -428,3 +428,40 @@ fn serve_says_it_needs_sqlite_and_never_shows_a_password() {
     );
     assert!(!said.contains("s3cret"), "{said}");
 }
+
+#[test]
+fn the_store_url_must_be_postgres_and_is_shown_masked() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = common::fresh_db(dir.path(), "a");
+    let config = dir.path().join("c.toml");
+    std::fs::write(&config, "[store]\nurl = \"mysql://bridge@db/forum\"\n").unwrap();
+    let out = listbridge(
+        &db,
+        &["check-config", "--config", config.to_str().unwrap()],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("store.url") && err.contains("postgres://"),
+        "{err}"
+    );
+
+    std::fs::write(
+        &config,
+        "[store]\nurl = \"postgres://bridge:s3cret@db.example.org/forum\"\n",
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_listbridge"))
+        .args(["check-config", "--config", config.to_str().unwrap()])
+        .env_remove("LISTBRIDGE_DB")
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{said}");
+    assert!(
+        said.contains("database postgres://bridge:***@db.example.org/forum"),
+        "{said}"
+    );
+    assert!(!said.contains("s3cret"), "{said}");
+}
